@@ -1,0 +1,113 @@
+"""The OCDS 1.1.5 schema Veraz publishes against, patched with the extensions it declares.
+
+Everything here is read from files vendored in this package (see tools/vendor_ocds.py), so
+validation and merging never touch the network.
+
+Declared extensions and why:
+
+* ``bids``: supplier quotes (proformas) are ``bids.details``.
+* ``location``: ``Item.deliveryAddress`` / ``deliveryLocation`` per destination.
+* ``lots``: required by ``techniques`` (``Lot.techniques``) and ``bids`` (``Bid.relatedLots``).
+* ``techniques``: ``tender.techniques.hasFrameworkAgreement`` on the framework agreement.
+* ``partyScale``: supplier size (``parties[].details.scale``).
+* ``contract_suppliers``: the supplier of a call-off order is ``contracts[].suppliers``.
+* ``integrity`` (local, OCDS standard issue 1725): ``Document.integrity`` with SHA-256 hashes.
+
+``pagination`` is a package-level extension, declared only on paged API responses.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+CORE_DIR = HERE / "1__1__5"
+EXTENSIONS_DIR = HERE / "extensions"
+SCHEMA_BASE = "https://standard.open-contracting.org/schema/1__1__5/"
+OCDS_VERSION = "1.1"
+
+RELEASE_EXTENSIONS = ["bids", "location", "lots", "techniques", "partyScale", "contract_suppliers"]
+LOCAL_EXTENSIONS = ["integrity"]
+PACKAGE_EXTENSIONS = ["pagination"]
+
+EXTENSION_URLS = {
+    "bids": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json",
+    "location": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_location_extension/v1.1.5/extension.json",
+    "lots": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_lots_extension/v1.1.5/extension.json",
+    "techniques": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_techniques_extension/master/extension.json",
+    "partyScale": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_partyDetails_scale_extension/master/extension.json",
+    "contract_suppliers": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_contract_suppliers_extension/master/extension.json",
+    "pagination": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_pagination_extension/master/extension.json",
+}
+
+
+def _load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON Merge Patch (how OCDS extensions patch the core schema)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _drop_empty_required(node: Any) -> Any:
+    # pagination sets "required": [] (invalid draft 4); an absent list means the same.
+    if isinstance(node, dict):
+        return {k: _drop_empty_required(v) for k, v in node.items() if not (k == "required" and v == [])}
+    if isinstance(node, list):
+        return [_drop_empty_required(v) for v in node]
+    return node
+
+
+@functools.cache
+def _patched(name: str, extensions: tuple[str, ...]) -> dict:
+    schema = _load(CORE_DIR / name)
+    for ext in extensions:
+        patch_path = EXTENSIONS_DIR / ext / name
+        if patch_path.exists():
+            schema = merge_patch(schema, _load(patch_path))
+    return _drop_empty_required(schema)
+
+
+def release_schema(extensions: tuple[str, ...] | None = None) -> dict:
+    """The release schema patched with Veraz's extensions (a fresh deep copy)."""
+    if extensions is None:
+        extensions = tuple(RELEASE_EXTENSIONS + LOCAL_EXTENSIONS)
+    return copy.deepcopy(_patched("release-schema.json", extensions))
+
+
+def package_schema(kind: str, paginated: bool = False) -> dict:
+    """The release or record package schema (``kind`` is ``"release"`` or ``"record"``)."""
+    name = f"{kind}-package-schema.json"
+    return copy.deepcopy(_patched(name, ("pagination",) if paginated else ()))
+
+
+def core_schema(name: str) -> dict:
+    """An unpatched core schema file, e.g. ``versioned-release-validation-schema.json``."""
+    return copy.deepcopy(_load(CORE_DIR / name))
+
+
+def extension_patch(ext: str, name: str = "release-schema.json") -> dict:
+    """A vendored extension's schema patch (used to serve local extensions)."""
+    return _load(EXTENSIONS_DIR / ext / name)
+
+
+@functools.cache
+def codes(codelist: str, extension: str | None = None) -> frozenset[str]:
+    """The codes of a codelist, e.g. ``codes("currency.csv")``."""
+    base = EXTENSIONS_DIR / extension / "codelists" if extension else CORE_DIR / "codelists"
+    with (base / codelist).open(encoding="utf-8") as f:
+        return frozenset(row["Code"] for row in csv.DictReader(f))
