@@ -1,0 +1,40 @@
+# Two commands: `make run` (set up and serve the portal with a demo dataset) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MO := portal/translations/es/LC_MESSAGES/messages.mo portal/translations/en/LC_MESSAGES/messages.mo
+
+.PHONY: run test install translations lint bench clean-instance
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) $(MO)
+
+portal/translations/%/LC_MESSAGES/messages.mo: portal/translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d portal/translations -l $* >/dev/null
+
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o portal/translations/messages.pot . >/dev/null
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching >/dev/null
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+# Sets everything up, loads the demo dataset into an empty database and serves on :8000.
+run: install
+	$(BIN)/veraz demo
+	$(BIN)/gunicorn --workers 2 --bind 127.0.0.1:8000 --access-logfile - portal.wsgi:app
+
+test: install node_modules/.package-lock.json
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check portal ocds anchoring tests bench
+
+bench: install
+	$(BIN)/python bench/ingest.py --orders 100000

@@ -1,0 +1,70 @@
+"""The application factory: ``create_app(config=None)``.
+
+Extensions are created unbound and attached here; every setting is documented once in
+``portal/settings.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, request
+from flask_babel import Babel
+
+from portal import settings as settings_module
+from portal.db import make_engine
+
+babel = Babel()
+FORMAT_LOCALES = {"es": "es_PE", "en": "en"}
+
+
+def _secret_key(instance: Path) -> str:
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def select_locale() -> str:
+    from flask import current_app
+
+    offered = [code.strip() for code in current_app.config["LOCALES"].split(",")]
+    chosen = request.args.get("lang") or request.cookies.get("lang")
+    if chosen not in offered:
+        chosen = current_app.config["DEFAULT_LOCALE"]
+    # Numbers, currency and dates follow Peru's conventions (S/ 1,234.50); the messages
+    # catalogue falls back from es_PE to es.
+    return FORMAT_LOCALES.get(chosen, chosen)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the portal. ``config`` overrides every other source of settings (tests use it)."""
+    values = settings_module.load_settings(config)
+    instance = Path(values["INSTANCE_PATH"])
+    app = Flask(
+        __name__,
+        instance_path=str(instance),
+        static_folder=str(settings_module.ROOT / "static"),
+        static_url_path="/static",
+    )
+    app.config.update(values)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _secret_key(instance)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
+    app.config["BABEL_DEFAULT_LOCALE"] = app.config["DEFAULT_LOCALE"]
+    app.config["BABEL_DEFAULT_TIMEZONE"] = "America/Lima"
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+
+    app.extensions["veraz.engine"] = make_engine(app.config["DATABASE_URL"])
+    babel.init_app(app, locale_selector=select_locale)
+
+    from portal import views
+
+    views.init_app(app)
+    return app

@@ -1,0 +1,186 @@
+"""The ``veraz`` command: thin wrappers that parse input, call one library function, report.
+
+Exit status: 0 when everything was published, 1 when any record was rejected (the valid ones
+are still published), 2 for unusable arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+
+def _create_app():
+    from portal.app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             add_version_option=False, load_dotenv=False)
+def main() -> None:
+    """Veraz: open public-procurement data (OCDS) with a publicly auditable evidence log."""
+
+
+def _engine():
+    return current_app.extensions["veraz.engine"]
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema (Alembic migrations in migrations/)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Apply migrations to the configured database."""
+    from portal.db import upgrade
+
+    upgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"Database at revision {revision}.", err=True)
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+@main.command("generate-orders")
+@click.option("--orders", "n", type=click.IntRange(min=1), required=True, help="How many orders.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same orders.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="JSON Lines file to write.")
+def generate_orders(n: int, seed: int, out: Path) -> None:
+    """Write realistic, deterministic synthetic catalogue orders (source format)."""
+    from ocds.catalogue.generate import write_orders
+
+    write_orders(out, n, seed)
+    click.echo(f"Wrote {n:,} orders (seed {seed}) to {out}.", err=True)
+
+
+def _report(summary, rejects_path: Path | None, what: str) -> None:
+    from portal.publishing import write_rejects
+
+    for reject in summary.rejects[:20]:
+        click.echo(f"rejected: {reject}", err=True)
+    if summary.rejected > 20:
+        click.echo(f"... and {summary.rejected - 20:,} more rejects", err=True)
+    if summary.rejects and rejects_path is not None:
+        write_rejects(rejects_path, summary.rejects)
+        click.echo(f"Rejects written to {rejects_path}.", err=True)
+    rate = summary.read / summary.seconds if summary.seconds else 0
+    click.echo(
+        f"{what}: {summary.read:,} read, {summary.published_releases:,} releases published, "
+        f"{summary.unchanged:,} unchanged, {summary.invalid_kept:,} kept although invalid, "
+        f"{summary.rejected:,} rejected, {summary.records_updated:,} records updated "
+        f"in {summary.seconds:.1f} s ({rate:,.0f}/s).",
+        err=True,
+    )
+
+
+def _progress_bar(paths: list[Path], unit_bytes: bool):
+    total = sum(p.stat().st_size for p in paths) if unit_bytes else None
+    show = sys.stderr.isatty() and not os.environ.get("CI")
+    return click.progressbar(length=total, label="Importing", file=sys.stderr,
+                             show_pos=not unit_bytes, show_percent=unit_bytes) if show else None
+
+
+@main.command("import-orders")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write rejected lines (JSON Lines). Default: FILE.rejects.jsonl")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: setting).")
+@with_appcontext
+def import_orders_command(file: Path, rejects: Path | None, workers: int | None) -> None:
+    """Publish catalogue orders (source format, JSON Lines) as OCDS releases and records."""
+    from portal.publishing import import_orders
+
+    cfg = current_app.config
+    bar = _progress_bar([file], unit_bytes=True)
+    kwargs = dict(ocid_prefix=cfg["OCID_PREFIX"], batch_size=cfg["IMPORT_BATCH_SIZE"],
+                  workers=cfg["IMPORT_WORKERS"] if workers is None else workers)
+    if bar is None:
+        summary = import_orders(_engine(), file, **kwargs)
+    else:
+        with bar:
+            summary = import_orders(_engine(), file, progress=bar.update, **kwargs)
+    _report(summary, rejects or file.with_name(file.name + ".rejects.jsonl"), "Orders")
+    sys.exit(1 if summary.rejected else 0)
+
+
+@main.command("import-ocds")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write rejected records (JSON Lines).")
+@with_appcontext
+def import_ocds_command(files: tuple[Path, ...], rejects: Path | None) -> None:
+    """Ingest existing OCDS: release/record packages, JSON Lines, gzip; 1.0 is upgraded."""
+    from portal.publishing import import_ocds
+
+    bar = _progress_bar(list(files), unit_bytes=False)
+    if bar is None:
+        summary = import_ocds(_engine(), files)
+    else:
+        with bar:
+            summary = import_ocds(_engine(), files, progress=bar.update)
+    _report(summary, rejects or Path(str(files[0]) + ".rejects.jsonl"), "OCDS")
+    sys.exit(1 if summary.rejected else 0)
+
+
+@main.command("demo")
+@click.option("--orders", "n", type=int, default=None, help="Default: DEMO_ORDERS setting.")
+@with_appcontext
+def demo(n: int | None) -> None:
+    """Migrate, and load the demo dataset when the database holds no release."""
+    from sqlalchemy import func, select
+
+    from ocds.catalogue.generate import write_orders
+    from portal.db import upgrade
+    from portal.models import releases
+    from portal.publishing import import_orders
+
+    cfg = current_app.config
+    upgrade(cfg["DATABASE_URL"])
+    with _engine().connect() as conn:
+        count = conn.execute(select(func.count()).select_from(releases)).scalar_one()
+    if count:
+        click.echo(f"Database already holds {count:,} releases; demo data not loaded.", err=True)
+        return
+    n = n or cfg["DEMO_ORDERS"]
+    path = Path(cfg["INSTANCE_PATH"]) / f"demo-orders-{n}-{cfg['DEMO_SEED']}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_orders(path, n, cfg["DEMO_SEED"])
+    summary = import_orders(_engine(), path, ocid_prefix=cfg["OCID_PREFIX"],
+                            batch_size=cfg["IMPORT_BATCH_SIZE"], workers=cfg["IMPORT_WORKERS"])
+    _report(summary, None, "Demo orders")
+
+
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="Print docs/settings.md.")
+def settings_command(markdown: bool) -> None:
+    """List every setting with its meaning."""
+    from portal.settings import SETTINGS, settings_markdown
+
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
+    for s in SETTINGS:
+        click.echo(f"{s.name}: {s.help}")
+
+
+@main.command("serve")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True)
+def serve(bind: str, workers: int) -> None:
+    """Serve the portal with gunicorn."""
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", bind,
+                               "--access-logfile", "-", "portal.wsgi:app"])

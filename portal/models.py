@@ -1,0 +1,118 @@
+"""Database tables (SQLAlchemy Core), for SQLite and PostgreSQL alike.
+
+Published releases are immutable: rows of ``releases`` are inserted, never updated or deleted.
+``records`` is derived state (compiled from releases) plus the columns the browse pages and
+dashboards filter and aggregate on, so those queries never parse JSON.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (autoincrementing).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+releases = Table(
+    "releases",
+    metadata,
+    # Insertion order; the API's cursor. Never reused.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ocid", String(255), nullable=False),
+    Column("release_id", String(255), nullable=False),
+    Column("date", String(40), nullable=False),
+    Column("tags", String(255), nullable=False),
+    # The release's RFC 8785 canonical JSON: the exact bytes whose SHA-256 is ``data_hash``.
+    Column("data", LargeBinary, nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    # "catalogue" (mapped from source orders by Veraz) or "import" (existing OCDS).
+    Column("origin", String(20), nullable=False),
+    Column("valid", Boolean, nullable=False),
+    # JSON list of schema problems for imported releases kept although invalid.
+    Column("problems", Text),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("ocid", "release_id"),
+    Index(None, "release_id"),
+    Index(None, "ocid", "date"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("ocid", String(255), primary_key=True),
+    Column("compiled", LargeBinary, nullable=False),
+    Column("release_count", Integer, nullable=False),
+    Column("last_release", BigId, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Browse / dashboard columns (denormalised from the compiled release).
+    Column("kind", String(20), nullable=False),  # order | agreement | other
+    Column("order_number", String(64)),
+    Column("title", Text),
+    Column("status", String(32)),
+    Column("category", String(32)),  # mainProcurementCategory
+    Column("classification", String(32)),  # first item's classification id (UNSPSC)
+    Column("buyer_id", String(255)),
+    Column("buyer_name", Text),
+    Column("region", String(64)),
+    Column("supplier_id", String(255)),
+    Column("supplier_name", Text),
+    Column("agreement_ocid", String(255)),
+    Column("amount", Numeric(20, 2)),
+    Column("currency", String(3)),
+    Column("date", String(40)),  # date of the order (first release), ISO 8601
+    Index(None, "kind", "date"),
+    Index(None, "buyer_id", "date"),
+    Index(None, "supplier_id", "date"),
+    Index(None, "agreement_ocid", "date"),
+    Index(None, "region", "date"),
+    Index(None, "category", "date"),
+    Index(None, "order_number"),
+    Index(None, "amount"),
+)
+
+# Every (order number, version) ever received from a catalogue system, with the digest of its
+# content: importing it again is a no-op, a different content under the same version is refused.
+source_orders = Table(
+    "source_orders",
+    metadata,
+    Column("order_number", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("ocid", String(255), nullable=False),
+    Column("release_pk", BigId, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+# Supplier quotes (proformas) as received, in canonical JSON: each is evidence on its own.
+proformas = Table(
+    "proformas",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ocid", String(255), nullable=False),
+    Column("proforma_id", String(128), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("ocid", "proforma_id"),
+)
