@@ -22,7 +22,7 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.reason}" if self.field else f": {self.reason}"
+        return f"{self.field}: {self.reason}" if self.field else self.reason
 
 
 class OCDSError(Exception):
