@@ -54,6 +54,44 @@ SETTINGS: tuple[Setting, ...] = (
             "Processes that parse, map and validate orders while importing; 0 means one per core."),
     Setting("DEMO_ORDERS", 2000, "Orders in the demo dataset loaded by `make run` into an empty database."),
     Setting("DEMO_SEED", 2026, "Seed of the demo dataset (same seed, same orders)."),
+    # --- evidence log and anchors (issue 3; portal/evidence/) ---
+    Setting("LOG_ORIGIN", "",
+            "Origin line of the evidence log's signed checkpoints (C2SP tlog-checkpoint), a "
+            "schema-less URL naming the log. Empty means BASE_URL's host and path + `/log`. "
+            "Never change it once checkpoints are published."),
+    Setting("LOG_KEY_FILE", "",
+            "Ed25519 key file that signs checkpoints (created 0600 on first `veraz anchor`, never "
+            "logged or shown). Empty means INSTANCE_PATH/log-signer.key."),
+    Setting("CHECKPOINT_INTERVAL", 1800,
+            "Seconds between checkpoints sealed by `veraz anchor --watch` when entries are pending."),
+    Setting("PENDING_ENTRIES_TRIGGER", 1000,
+            "`veraz anchor --watch` also seals as soon as this many entries are pending."),
+    Setting("LOG_ENTRIES_MAX_PAGE", 1000, "Largest page of `/api/log/entries` (end - start)."),
+    Setting("EVM_RPC_URL", "",
+            "JSON-RPC endpoint of the EVM chain that anchors checkpoints. Empty means the embedded "
+            "chain in INSTANCE_PATH/chain (development; owned by the `veraz anchor --watch` "
+            "process). `off` disables EVM anchoring."),
+    Setting("EVM_CHAIN_ID", 0, "Chain id the RPC endpoint must serve (required with EVM_RPC_URL)."),
+    Setting("EVM_CONTRACT_ADDRESS", "",
+            "Address of the deployed VerazAnchor contract (required with EVM_RPC_URL; the "
+            "embedded chain deploys its own)."),
+    Setting("EVM_KEY_FILE", "",
+            "secp256k1 key file (0600) of the anchoring account (required with EVM_RPC_URL)."),
+    Setting("EVM_EXPLORER_URL", "",
+            "Block-explorer link for an anchor, formatted with {tx_hash}, {chain_id}, "
+            "{block_number}, {contract}; e.g. `https://sepolia.etherscan.io/tx/{tx_hash}`."),
+    Setting("EVM_CONFIRMATIONS", 1, "Blocks that must hold or follow an anchor before it is done."),
+    Setting("EVM_GAS_PRICE", "",
+            "Legacy gas price in wei (`0` on LACChain/Besu free-gas networks). Empty means "
+            "EIP-1559 fees suggested by the node."),
+    Setting("TSA_URL", "",
+            "RFC 3161 timestamp authority URL. Empty means the embedded TSA with its own CA in "
+            "INSTANCE_PATH/tsa (development). `off` disables timestamps."),
+    Setting("TSA_CA_FILE", "", "PEM file of the CA that issued the remote TSA's certificate."),
+    Setting("ANCHOR_TIMEOUT", 120, "Seconds one anchoring attempt (chain or TSA) may take."),
+    Setting("ANCHOR_RETRY_BASE", 30,
+            "Seconds before retrying a failed anchor; doubles on each failure (exponential backoff)."),
+    Setting("ANCHOR_RETRY_MAX", 3600, "Longest wait between two attempts of a failed anchor."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,0 +1,153 @@
+"""Anchor a checkpoint on an EVM chain at most once, even if the process is killed mid-way.
+
+``anchoring.chains.evm.EvmAnchorer.anchor`` signs, sends and waits in one call: a process
+killed after sending cannot know, on restart, whether its transaction went out. This module
+splits the same steps so that the portal records its intent first:
+
+1. sign ``anchor(root, size)`` with the next nonce and COMMIT the signed bytes, their hash and
+   the chain head (``save_intent``), before anything leaves the process;
+2. broadcast those exact bytes; wait for the receipt and the confirmations;
+3. build the :class:`EvmAnchor` and check it against the chain (``verify_anchor``).
+
+On restart with an intent: if its transaction is on chain, that is the anchor; otherwise the
+SAME signed bytes are broadcast again. The same nonce means at most one of them can ever be
+mined, so one checkpoint is never anchored twice. If the nonce was consumed by some other
+transaction, the chain is searched from the recorded head for an ``Anchored`` event of this
+root and size from our sender before a new intent is made.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from anchoring.chains.evm import ANCHORED_TOPIC, EvmAnchor, EvmAnchorer, verify_anchor
+from anchoring.errors import ChainError
+from portal.evidence.crash import crash_point
+
+
+def _fees(anchorer: EvmAnchorer) -> dict[str, int]:
+    w3 = anchorer.w3
+    if anchorer.gas_price is not None:
+        return {"gasPrice": anchorer.gas_price}
+    tip = int(w3.eth.max_priority_fee)
+    base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+    return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
+
+
+def _sign(anchorer: EvmAnchorer, root: bytes, size: int) -> dict[str, Any]:
+    w3 = anchorer.w3
+    sender = anchorer.account.address
+    data = anchorer._contract.encode_abi("anchor", [root, size])
+    tx = {"to": anchorer.contract_address, "data": data, "from": sender,
+          "nonce": w3.eth.get_transaction_count(sender, "pending"),
+          "chainId": int(w3.eth.chain_id), **_fees(anchorer)}
+    tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2)
+    signed = anchorer.account.sign_transaction(tx)
+    return {"txHash": HexBytes(signed.hash).to_0x_hex(),
+            "raw": HexBytes(signed.raw_transaction).to_0x_hex(),
+            "nonce": tx["nonce"], "fromBlock": int(w3.eth.block_number)}
+
+
+def _receipt(anchorer: EvmAnchorer, tx_hash: str) -> Any | None:
+    try:
+        return anchorer.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+    except TransactionNotFound:
+        return None
+
+
+def _find_event(anchorer: EvmAnchorer, root: bytes, size: int, from_block: int) -> str | None:
+    """Hash of a transaction from our sender whose ``Anchored`` event has ``root`` and ``size``."""
+    sender_topic = HexBytes(bytes(12) + HexBytes(anchorer.account.address))
+    logs = anchorer.w3.eth.get_logs({
+        "address": anchorer.contract_address, "fromBlock": from_block, "toBlock": "latest",
+        "topics": [HexBytes(ANCHORED_TOPIC), HexBytes(root), sender_topic]})
+    for entry in logs:
+        if int.from_bytes(bytes(entry["data"]), "big") == size:
+            return HexBytes(entry["transactionHash"]).to_0x_hex()
+    return None
+
+
+def _broadcast(anchorer: EvmAnchorer, raw: str) -> bool:
+    """Send signed bytes; False when the node says their nonce is already used."""
+    try:
+        anchorer.w3.eth.send_raw_transaction(HexBytes(raw))
+    except (Web3Exception, ValueError) as exc:
+        text = str(exc).lower()
+        if "nonce too low" in text or "nonce is too low" in text:
+            return False
+        if "already known" in text or "already imported" in text or "known transaction" in text:
+            return True
+        raise ChainError(f"the node refused the anchoring transaction: {exc}") from None
+    return True
+
+
+def _wait(anchorer: EvmAnchorer, tx_hash: str) -> Any:
+    deadline = time.monotonic() + anchorer.timeout
+    while True:
+        receipt = _receipt(anchorer, tx_hash)
+        if receipt is not None:
+            if receipt["status"] != 1:
+                raise ChainError(f"anchoring transaction {tx_hash} reverted")
+            depth = int(anchorer.w3.eth.block_number) - int(receipt["blockNumber"]) + 1
+            if depth >= anchorer.confirmations:
+                return receipt
+        if time.monotonic() > deadline:
+            raise ChainError(f"transaction {tx_hash} not confirmed within {anchorer.timeout} s; "
+                             "it will be looked for (not sent again) on the next attempt")
+        if anchorer.mine_while_waiting and receipt is not None:
+            anchorer.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        else:
+            time.sleep(anchorer.poll_interval)
+
+
+def _anchor_from(anchorer: EvmAnchorer, receipt: Any, root: bytes, size: int) -> EvmAnchor:
+    w3 = anchorer.w3
+    tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
+    block_number = int(receipt["blockNumber"])
+    chain_id = int(w3.eth.chain_id)
+    explorer = None
+    if anchorer.explorer_template:
+        explorer = anchorer.explorer_template.format(
+            tx_hash=tx_hash, chain_id=chain_id, block_number=block_number,
+            contract=anchorer.contract_address)
+    anchor = EvmAnchor(chain_id=chain_id, contract=to_checksum_address(anchorer.contract_address),
+                       tx_hash=tx_hash, block_number=block_number,
+                       block_time=int(w3.eth.get_block(block_number)["timestamp"]),
+                       root_hex=root.hex(), tree_size=size, sender=anchorer.account.address,
+                       explorer_url=explorer)
+    verify_anchor(w3, anchor, root, size, confirmations=anchorer.confirmations)
+    return anchor
+
+
+def anchor_once(anchorer: EvmAnchorer, root: bytes, size: int, intent: dict | None,
+                save_intent: Callable[[dict], None]) -> EvmAnchor:
+    """Anchor ``(root, size)`` exactly once; ``intent`` is what a previous attempt recorded.
+
+    ``save_intent(intent)`` must durably commit the intent before returning. Raises
+    :class:`ChainError` (the caller retries later with the intent it saved).
+    """
+    try:
+        if intent is not None:
+            if _receipt(anchorer, intent["txHash"]) is None and not _broadcast(
+                    anchorer, intent["raw"]):
+                found = _find_event(anchorer, root, size, int(intent["fromBlock"]))
+                if found is None:
+                    intent = None  # the nonce went to another transaction; nothing anchored
+                else:
+                    intent = {**intent, "txHash": found}
+        if intent is None:
+            intent = _sign(anchorer, root, size)
+            save_intent(intent)
+            crash_point("after-intent")
+            _broadcast(anchorer, intent["raw"])
+            crash_point("after-send")
+        receipt = _wait(anchorer, intent["txHash"])
+        return _anchor_from(anchorer, receipt, root, size)
+    except (Web3Exception, OSError) as exc:
+        raise ChainError(f"the chain could not be reached: {exc}") from None

@@ -1,0 +1,55 @@
+"""The anchor state of every sealed checkpoint (the log's own tables are ``anchoring.log``'s).
+
+One row per (checkpoint tree size, anchor type). A row is created ``pending`` in the same
+transaction that seals its checkpoint, so a sealed checkpoint can never lack its anchors. The
+watcher moves it to ``done`` (``receipt`` holds the anchor record) or, after a failure, to
+``failed-retrying`` with ``next_attempt_at`` pushed back exponentially.
+
+``intent`` is written and committed BEFORE anything leaves the process (for EVM: the signed
+transaction and its hash), so a process killed after sending finds on restart what it sent and
+looks for it instead of sending a second anchor.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from portal.models import BigId
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+PENDING, DONE, RETRYING = "pending", "done", "failed-retrying"
+EVM, RFC3161 = "evm", "rfc3161"
+
+anchors = Table(
+    "evidence_anchors",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("type", String(20), nullable=False),  # evm | rfc3161
+    Column("status", String(20), nullable=False),  # pending | done | failed-retrying
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("intent", Text),  # JSON, committed before sending (see module docstring)
+    Column("receipt", Text),  # JSON anchor record once done
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tree_size", "type"),
+)

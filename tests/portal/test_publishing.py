@@ -1,0 +1,137 @@
+"""The publishing pipeline end to end on a real SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import orjson
+from builders import all_examples, example_order, write_jsonl
+from sqlalchemy import create_engine, func, select
+
+from ocds.validate import ReleaseValidator
+from portal.models import proformas, records, releases, source_orders
+from portal.publishing import import_orders
+
+PREFIX = "ocds-test01"
+
+
+def _import(engine, path, **kw):
+    return import_orders(engine, path, ocid_prefix=PREFIX, workers=kw.pop("workers", 1), **kw)
+
+
+def _count(engine, table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_every_shape_publishes_valid_ocds(database_url, tmp_path):
+    engine = create_engine(database_url)
+    orders = all_examples()
+    summary = _import(engine, write_jsonl(tmp_path / "o.jsonl", orders))
+    assert summary.rejects == []
+    assert summary.new_orders == len(orders)
+    validator = ReleaseValidator()
+    with engine.connect() as conn:
+        rows = conn.execute(select(releases.c.data, releases.c.ocid, releases.c.tags)).all()
+        recs = {r.ocid: r for r in conn.execute(select(records)).all()}
+    order_ocids = {f"{PREFIX}-{o['orderNumber']}" for o in orders}
+    assert order_ocids <= {r.ocid for r in rows}
+    for row in rows:
+        assert validator.problems(orjson.loads(row.data)) == []
+    for ocid in order_ocids:
+        rec = recs[ocid]
+        assert rec.kind == "order"
+        compiled = orjson.loads(rec.compiled)
+        assert compiled["tag"] == ["compiled"]
+        assert compiled["relatedProcesses"][0]["relationship"] == ["framework"]
+        assert rec.agreement_ocid in recs and recs[rec.agreement_ocid].kind == "agreement"
+        assert rec.amount is not None and rec.buyer_id and rec.supplier_id
+    engine.dispose()
+
+
+def test_reimport_changes_nothing_and_new_version_is_a_new_release(database_url, tmp_path):
+    engine = create_engine(database_url)
+    order = example_order("1-single")
+    path = write_jsonl(tmp_path / "o.jsonl", [order])
+    first = _import(engine, path)
+    assert first.rejects == [] and first.published_releases == 2  # agreement + order
+    with engine.connect() as conn:
+        before = conn.execute(select(releases.c.id, releases.c.data_hash)).all()
+    again = _import(engine, path)
+    assert again.published_releases == 0 and again.unchanged == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(releases.c.id, releases.c.data_hash)).all() == before
+
+    amended = example_order("1-single", version=2)
+    amended["amendments"] = [{"id": "A1", "version": 2, "date": "2025-03-10T12:00:00-05:00",
+                              "rationale": "Cambio de fecha de entrega",
+                              "changes": [{"field": "destinations/0/deliveries/0/dueDate",
+                                           "previous": "2025-03-14", "new": "2025-03-20"}]}]
+    amended["destinations"][0]["deliveries"][0]["dueDate"] = "2025-03-20"
+    result = _import(engine, write_jsonl(tmp_path / "a.jsonl", [amended]))
+    assert result.rejects == [], [str(r) for r in result.rejects]
+    ocid = f"{PREFIX}-{order['orderNumber']}"
+    with engine.connect() as conn:
+        tags = [r.tags for r in conn.execute(select(releases.c.tags).where(releases.c.ocid == ocid)
+                                             .order_by(releases.c.id))]
+        rec = conn.execute(select(records).where(records.c.ocid == ocid)).one()
+        # the first release is untouched
+        assert conn.execute(select(releases.c.id, releases.c.data_hash)
+                            .where(releases.c.id.in_([b.id for b in before]))).all() == before
+    assert len(tags) == 2 and "contractAmendment" in tags[1].split(",")
+    assert rec.release_count == 2
+    compiled = orjson.loads(rec.compiled)
+    assert compiled["contracts"][0]["amendments"][0]["id"]
+    engine.dispose()
+
+
+def test_bad_input_is_reported_and_valid_orders_kept(database_url, tmp_path):
+    engine = create_engine(database_url)
+    good = example_order("1-single")
+    negative = example_order("2-package", orderNumber="OC-2025-900001")
+    negative["items"][0]["quantity"] = -3
+    currency = example_order("3-partial", orderNumber="OC-2025-900002")
+    currency["items"][0]["currency"] = "XXY"
+    missing = example_order("4-multi-destination", orderNumber="OC-2025-900003")
+    del missing["buyer"]
+    duplicate = example_order("1-single")
+    duplicate["items"][0]["unitPrice"] = 99.0  # same number and version, other content
+    lines = [good, "{not json", negative, currency, missing, '["an", "array"]', duplicate,
+             example_order("5-multi-destination-partial")]
+    summary = _import(engine, write_jsonl(tmp_path / "bad.jsonl", lines))
+    by_line = {}
+    for r in summary.rejects:
+        by_line.setdefault(int(r.line), []).append(r)
+    assert set(by_line) == {2, 3, 4, 5, 6, 7}
+    assert by_line[2][0].reason.startswith("Line is not valid JSON")
+    assert any(r.field == "items/0/quantity" for r in by_line[3])
+    assert any(r.field == "items/0/currency" for r in by_line[4])
+    assert [(r.field, r.reason) for r in by_line[5]] == [("buyer", "Required field is missing.")]
+    assert by_line[7][0].field == "version" and "different content" in by_line[7][0].reason
+    assert by_line[3][0].record == "OC-2025-900001"
+    # valid orders stored, rejected ones entirely absent (never half-written)
+    with engine.connect() as conn:
+        numbers = set(conn.execute(select(source_orders.c.order_number)).scalars())
+        ocids = set(conn.execute(select(releases.c.ocid)).scalars())
+    assert numbers == {good["orderNumber"], lines[-1]["orderNumber"]}
+    assert not any("9000" in o for o in ocids)
+    engine.dispose()
+
+
+def test_parallel_workers_give_the_same_result_as_one(sqlite_url, tmp_path):
+    from portal.db import upgrade
+
+    orders = [example_order(name, orderNumber=f"OC-2025-{i:06d}")
+              for i, name in enumerate(["1-single", "2-package", "3-partial"] * 30)]
+    path = write_jsonl(tmp_path / "o.jsonl", orders)
+    other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    upgrade(other)
+    one, two = create_engine(sqlite_url), create_engine(other)
+    s1 = _import(one, path, batch_size=7)
+    s2 = _import(two, path, batch_size=7, workers=2)
+    assert s1.rejects == s2.rejects == []
+    query = select(releases.c.ocid, releases.c.release_id, releases.c.data_hash).order_by(
+        releases.c.ocid, releases.c.release_id)
+    with one.connect() as c1, two.connect() as c2:
+        assert c1.execute(query).all() == c2.execute(query).all()
+        assert _count(one, proformas) == _count(two, proformas) > 0
+    one.dispose()
+    two.dispose()
