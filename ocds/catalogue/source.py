@@ -114,17 +114,34 @@ def source_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+def _inline_refs(node: Any, definitions: dict) -> Any:
+    """Replace every local ``$ref`` by the definition it names (the schema has no recursion)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if ref is not None:
+            return _inline_refs(definitions[ref.removeprefix("#/definitions/")], definitions)
+        return {k: _inline_refs(v, definitions) for k, v in node.items() if k != "definitions"}
+    if isinstance(node, list):
+        return [_inline_refs(v, definitions) for v in node]
+    return node
+
+
 @cache
 def _compiled() -> tuple[Any, Any]:
-    """fastjsonschema validators for (order without agreement, agreement alone)."""
-    # "$id" is dropped: fastjsonschema 2.22 resolves "#/definitions/..." against an absolute
-    # "$id" by fetching it over the network. Without it, references stay inside the document.
-    schema = {k: v for k, v in source_schema().items() if k != "$id"}
-    outer = dict(schema, properties=dict(schema["properties"], agreement={"type": "object"}))
-    agreement = {"$ref": "#/definitions/agreement", "definitions": schema["definitions"]}
+    """fastjsonschema validators for (order without agreement, agreement alone).
+
+    The schema is compiled with every ``$ref`` inlined: fastjsonschema turns each ``$ref`` into a
+    function call that builds an error-path string with ``str.format(**locals())``, which made
+    checking about 8x slower (measured: ~1,700 vs ~14,000 lines/s on generated orders). Inlining
+    also sidesteps its resolution of an absolute ``$id``, which would fetch over the network.
+    """
+    schema = source_schema()
+    definitions = schema["definitions"]
+    outer = {k: v for k, v in schema.items() if k not in ("$id", "definitions")}
+    outer["properties"] = dict(outer["properties"], agreement={"type": "object"})
     return (
-        fastjsonschema.compile(outer, handlers=_NO_NETWORK),
-        fastjsonschema.compile(agreement, handlers=_NO_NETWORK),
+        fastjsonschema.compile(_inline_refs(outer, definitions), handlers=_NO_NETWORK),
+        fastjsonschema.compile(_inline_refs(definitions["agreement"], definitions), handlers=_NO_NETWORK),
     )
 
 
