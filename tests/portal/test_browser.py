@@ -1,0 +1,81 @@
+"""Pages in a real browser (headless Chromium) on a phone-sized screen, served by gunicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from builders import all_examples, write_jsonl
+from conftest import need
+from sqlalchemy import create_engine
+
+from portal.publishing import import_orders
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(sqlite_url, tmp_path):
+    engine = create_engine(sqlite_url)
+    import_orders(engine, write_jsonl(tmp_path / "o.jsonl", all_examples()),
+                  ocid_prefix="ocds-vrz0pe", workers=1)
+    engine.dispose()
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=sqlite_url, PORTAL_INSTANCE_PATH=str(tmp_path / "inst"),
+               PORTAL_BASE_URL=f"http://127.0.0.1:{port}")
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-b",
+                                 f"127.0.0.1:{port}", "portal.wsgi:app"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=sink)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(log.read_text())
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_phone_reads_home_and_an_order(served):
+    need(os.path.exists(CHROMIUM), "Debian chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 360, "height": 740}, device_scale_factor=2)
+        page.goto(served + "/")
+        assert page.locator("h1").inner_text() == "Compras públicas verificables"
+        # nothing wider than the phone's screen
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.fill("#q", "OC-2025-000127")
+        page.click("button[type=submit]")
+        page.click("text=OC-2025-000127")
+        assert "Orden de compra OC-2025-000127" in page.locator("h1").inner_text()
+        assert page.locator(".destination").count() == 2
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.click("a[hreflang=en]")
+        assert "Purchase order" in page.locator("h1").inner_text()
+        browser.close()

@@ -1,0 +1,111 @@
+"""The ``veraz`` command as a newcomer runs it: real processes, real files, exit codes."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from builders import all_examples, example_order, write_jsonl
+from sqlalchemy import create_engine, func, select
+
+from portal.models import records, releases
+
+VERAZ = [sys.executable, "-m", "portal"]
+
+
+def veraz(args: list[str], instance: Path, db: str, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PORTAL_INSTANCE_PATH=str(instance), DATABASE_URL=db,
+               PORTAL_IMPORT_WORKERS="1")
+    return subprocess.run(VERAZ + args, env=env, capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_generate_import_and_reimport(tmp_path):
+    db = f"sqlite:///{tmp_path / 'v.sqlite3'}"
+    assert veraz(["db", "upgrade"], tmp_path, db).returncode == 0
+    out = tmp_path / "orders.jsonl"
+    gen = veraz(["generate-orders", "--orders", "60", "--seed", "7", "--out", str(out)], tmp_path, db)
+    assert gen.returncode == 0, gen.stderr
+    again = tmp_path / "again.jsonl"
+    veraz(["generate-orders", "--orders", "60", "--seed", "7", "--out", str(again)], tmp_path, db)
+    assert out.read_bytes() == again.read_bytes()  # deterministic
+    first = veraz(["import-orders", str(out)], tmp_path, db)
+    assert first.returncode == 0, first.stderr
+    assert "60 read" in first.stderr and "0 rejected" in first.stderr
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        n_releases = conn.execute(select(func.count()).select_from(releases)).scalar_one()
+        n_orders = conn.execute(select(func.count()).select_from(records)
+                                .where(records.c.kind == "order")).scalar_one()
+    assert n_orders > 0 and n_releases > n_orders
+    second = veraz(["import-orders", str(out)], tmp_path, db)
+    assert second.returncode == 0 and "0 releases published" in second.stderr
+    engine.dispose()
+
+
+def test_rejects_give_non_zero_exit_and_a_rejects_file(tmp_path):
+    db = f"sqlite:///{tmp_path / 'v.sqlite3'}"
+    veraz(["db", "upgrade"], tmp_path, db)
+    bad = example_order("2-package", orderNumber="OC-2025-777777")
+    bad["items"][0]["quantity"] = -1
+    path = write_jsonl(tmp_path / "in.jsonl", [example_order("1-single"), "{oops", bad])
+    result = veraz(["import-orders", str(path), "--rejects", str(tmp_path / "rej.jsonl")], tmp_path, db)
+    assert result.returncode == 1
+    assert "in.jsonl:2" in result.stderr and "in.jsonl:3 OC-2025-777777: items/0/quantity" in result.stderr
+    rejects = [orjson.loads(line) for line in (tmp_path / "rej.jsonl").read_bytes().splitlines()]
+    assert [(r["line"], r["field"]) for r in rejects][:2] == [("2", ""), ("3", "items/0/quantity")]
+    assert "1 rejected" not in result.stderr and "2 rejected" in result.stderr
+
+
+def test_import_ocds_packages_jsonl_and_gzip(tmp_path):
+    db = f"sqlite:///{tmp_path / 'v.sqlite3'}"
+    veraz(["db", "upgrade"], tmp_path, db)
+    from ocds.catalogue.mapping import map_order
+
+    rels = []
+    for order in all_examples():
+        mapped = map_order(order, ocid_prefix="ocds-abc123")
+        rels += [mapped.agreement_release, mapped.order_release]
+    package = {"uri": "https://example.org/p.json", "publishedDate": "2025-01-01T00:00:00Z",
+               "version": "1.1", "publisher": {"name": "X"}, "releases": rels[:4]}
+    (tmp_path / "p.json").write_bytes(orjson.dumps(package))
+    with gzip.open(tmp_path / "r.jsonl.gz", "wb") as f:
+        for r in rels[4:]:
+            f.write(orjson.dumps(r) + b"\n")
+    (tmp_path / "not-ocds.csv").write_text("a,b\n1,2\n")
+    ok = veraz(["import-ocds", str(tmp_path / "p.json"), str(tmp_path / "r.jsonl.gz")], tmp_path, db)
+    assert ok.returncode == 0, ok.stderr
+    bad = veraz(["import-ocds", str(tmp_path / "not-ocds.csv")], tmp_path, db)
+    assert bad.returncode == 1 and "not-ocds.csv" in bad.stderr
+
+
+def test_real_published_ocds_imports_and_invalid_releases_are_reported(shared_dir, tmp_path):
+    db = f"sqlite:///{tmp_path / 'v.sqlite3'}"
+    veraz(["db", "upgrade"], tmp_path, db)
+    real = shared_dir / "real-ocds"
+    files = [str(p) for p in sorted(real.glob("*/raw/**/*")) if p.is_file() and p.stat().st_size]
+    assert files
+    result = veraz(["import-ocds", *files, "--rejects", str(tmp_path / "rej.jsonl")], tmp_path, db)
+    assert "kept although invalid" in result.stderr
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        rows = conn.execute(select(releases.c.ocid, releases.c.valid)).all()
+        n_records = conn.execute(select(func.count()).select_from(records)).scalar_one()
+    prefixes = {r.ocid.split("-")[1] if r.ocid.startswith("ocds-") else "none" for r in rows}
+    assert {"03ad3f", "xs1qbl"} <= prefixes  # Paraguay and Jalisco
+    assert any(not r.valid for r in rows) and any(r.valid for r in rows)
+    assert n_records >= 300
+    engine.dispose()
+    # whatever could not be used at all is named with its file
+    if result.returncode:
+        assert (tmp_path / "rej.jsonl").exists()
+
+
+@pytest.mark.parametrize("args", [["import-orders", "/nonexistent.jsonl"], ["generate-orders"]])
+def test_unusable_arguments_exit_2(tmp_path, args):
+    result = veraz(args, tmp_path, f"sqlite:///{tmp_path / 'v.sqlite3'}")
+    assert result.returncode == 2
