@@ -55,138 +55,788 @@ PERU_COMPRAS = {"identifier": "20600000011", "name": "Central de Compras Públic
 #            median unit price PEN, typical quantity)
 # package = (name, product indexes) or None
 CATALOGUES: list[tuple[str, str, float, list[tuple], tuple | None]] = [
-    ("UE", "Útiles de escritorio", 14, [
-        ("00123", "44121706", "Lápices de madera", "Lápiz de grafito HB con borrador, caja x 12", "BX", "Caja", 9.5, 40),
-        ("00124", "44121701", "Bolígrafos", "Bolígrafo punta fina azul, caja x 50", "BX", "Caja", 27.0, 20),
-        ("00301", "44122011", "Folders", "Folder manila A4, paquete x 25", "PK", "Paquete", 11.8, 30),
-        ("00410", "44122107", "Grapas", "Grapas 26/6, caja x 5000", "BX", "Caja", 4.2, 50),
-        ("00512", "44121618", "Tijeras", "Tijera de oficina 8 pulgadas", "NIU", "Unidad", 5.9, 25),
-    ], None),
-    ("PB", "Papel bond", 12, [
-        ("10001", "14111507", "Papel para impresora o fotocopiadora", "Papel bond A4 75 g, paquete x 500 hojas", "PK", "Paquete", 17.9, 200),
-        ("10002", "14111507", "Papel para impresora o fotocopiadora", "Papel bond A3 75 g, paquete x 500 hojas", "PK", "Paquete", 36.5, 40),
-        ("10010", "14111514", "Blocs o cuadernos de papel", "Cuaderno cuadriculado A4, 100 hojas", "NIU", "Unidad", 4.8, 150),
-    ], None),
-    ("CD", "Computadoras de escritorio", 6, [
-        ("20021", "43211507", "Computadores de escritorio", "Computadora de escritorio Core i5, 16 GB RAM, 512 GB SSD", "NIU", "Unidad", 2890.0, 8),
-        ("20310", "43211902", "Monitores de pantalla de cristal líquido LCD", "Monitor LED 23.8 pulgadas Full HD", "NIU", "Unidad", 469.0, 8),
-        ("20377", "39121004", "Unidades de suministro de energía", "Estabilizador de tensión 1000 VA", "NIU", "Unidad", 120.5, 8),
-        ("20410", "43211708", "Dispositivos de mouse o bola de seguimiento", "Teclado y mouse USB en español", "NIU", "Unidad", 45.0, 10),
-    ], ("Paquete computadora de escritorio + monitor + estabilizador", (0, 1, 2))),
-    ("CP", "Computadoras portátiles", 5, [
-        ("21003", "43211503", "Computadores notebook", "Laptop Core i7, 16 GB RAM, 1 TB SSD, 14 pulgadas", "NIU", "Unidad", 4150.0, 5),
-        ("21010", "43211509", "Computadores tablet", "Tablet 10 pulgadas 128 GB", "NIU", "Unidad", 1290.0, 10),
-        ("21055", "53121706", "Maletines para computador", "Mochila para laptop 15.6 pulgadas", "NIU", "Unidad", 79.0, 5),
-    ], ("Paquete laptop + mochila", (0, 2))),
-    ("PY", "Proyectores multimedia", 2, [
-        ("22001", "45111609", "Proyectores multimedia", "Proyector multimedia 4000 lúmenes WXGA", "NIU", "Unidad", 2350.0, 3),
-        ("22005", "45111601", "Pantallas de proyección", "Ecran retráctil 100 pulgadas", "NIU", "Unidad", 390.0, 3),
-    ], ("Paquete proyector + ecran", (0, 1))),
-    ("IM", "Impresoras", 4, [
-        ("23001", "43212105", "Impresoras láser", "Impresora láser monocromática 40 ppm", "NIU", "Unidad", 1180.0, 3),
-        ("23010", "43212110", "Impresoras multifuncionales", "Multifuncional láser color A4", "NIU", "Unidad", 2650.0, 2),
-    ], None),
-    ("CT", "Consumibles de impresión", 7, [
-        ("24001", "44103103", "Tóner para impresoras", "Tóner negro rendimiento 10 000 páginas", "NIU", "Unidad", 385.0, 12),
-        ("24007", "44103105", "Cartuchos de tinta", "Cartucho de tinta color tricolor", "NIU", "Unidad", 98.0, 15),
-    ], None),
-    ("NE", "Neumáticos", 5, [
-        ("30001", "25172504", "Llantas para automóviles o camionetas", "Neumático 265/70 R16 para camioneta", "NIU", "Unidad", 640.0, 8),
-        ("30008", "25172503", "Llantas para camiones pesados", "Neumático 11R22.5 para camión", "NIU", "Unidad", 1390.0, 12),
-        ("30015", "25172505", "Llantas para motocicletas", "Neumático 2.75-18 para motocicleta", "NIU", "Unidad", 115.0, 10),
-    ], None),
-    ("LI", "Materiales e insumos de limpieza", 13, [
-        ("40002", "47131805", "Limpiadores de uso general", "Limpiador desinfectante multiuso, galón", "GLL", "Galón", 14.5, 60),
-        ("40005", "14111704", "Papel higiénico", "Papel higiénico doble hoja, paquete x 24 rollos", "PK", "Paquete", 28.9, 80),
-        ("40011", "47121701", "Bolsas de basura", "Bolsa de polietileno 140 L, paquete x 50", "PK", "Paquete", 22.0, 60),
-        ("40020", "47131502", "Trapeadores", "Trapeador de algodón con mango", "NIU", "Unidad", 12.5, 40),
-    ], None),
-    ("EA", "Emulsión asfáltica", 2, [
-        ("50001", "30121601", "Asfalto", "Emulsión asfáltica catiónica de rotura lenta CSS-1h, cilindro 55 gal", "NIU", "Cilindro", 790.0, 60),
-        ("50004", "30121601", "Asfalto", "Emulsión asfáltica catiónica de rotura rápida CRS-2, cilindro 55 gal", "NIU", "Cilindro", 760.0, 40),
-    ], None),
-    ("MO", "Mobiliario de oficina", 4, [
-        ("60001", "56101703", "Escritorios", "Escritorio de melamina 1.20 m con cajonera", "NIU", "Unidad", 560.0, 10),
-        ("60006", "56112102", "Sillas giratorias de oficina", "Silla giratoria ergonómica con apoyabrazos", "NIU", "Unidad", 420.0, 12),
-        ("60012", "56101708", "Archivadores", "Archivador metálico de 4 gavetas", "NIU", "Unidad", 690.0, 4),
-    ], ("Paquete estación de trabajo: escritorio + silla", (0, 1))),
-    ("AA", "Equipos de aire acondicionado", 1, [
-        ("70001", "40101701", "Acondicionadores de aire", "Aire acondicionado split 18 000 BTU inverter", "NIU", "Unidad", 2480.0, 4),
-    ], None),
-    ("CV", "Camionetas y vehículos", 1, [
-        ("80001", "25101503", "Carros", "Camioneta pick-up 4x4 doble cabina diésel", "NIU", "Unidad", 158000.0, 1),
-        ("80004", "25101507", "Camiones ligeros o vehículos utilitarios deportivos", "Vehículo SUV 4x4 gasolina", "NIU", "Unidad", 132000.0, 1),
-    ], None),
+    (
+        "UE",
+        "Útiles de escritorio",
+        14,
+        [
+            (
+                "00123",
+                "44121706",
+                "Lápices de madera",
+                "Lápiz de grafito HB con borrador, caja x 12",
+                "BX",
+                "Caja",
+                9.5,
+                40,
+            ),
+            (
+                "00124",
+                "44121701",
+                "Bolígrafos",
+                "Bolígrafo punta fina azul, caja x 50",
+                "BX",
+                "Caja",
+                27.0,
+                20,
+            ),
+            (
+                "00301",
+                "44122011",
+                "Folders",
+                "Folder manila A4, paquete x 25",
+                "PK",
+                "Paquete",
+                11.8,
+                30,
+            ),
+            ("00410", "44122107", "Grapas", "Grapas 26/6, caja x 5000", "BX", "Caja", 4.2, 50),
+            (
+                "00512",
+                "44121618",
+                "Tijeras",
+                "Tijera de oficina 8 pulgadas",
+                "NIU",
+                "Unidad",
+                5.9,
+                25,
+            ),
+        ],
+        None,
+    ),
+    (
+        "PB",
+        "Papel bond",
+        12,
+        [
+            (
+                "10001",
+                "14111507",
+                "Papel para impresora o fotocopiadora",
+                "Papel bond A4 75 g, paquete x 500 hojas",
+                "PK",
+                "Paquete",
+                17.9,
+                200,
+            ),
+            (
+                "10002",
+                "14111507",
+                "Papel para impresora o fotocopiadora",
+                "Papel bond A3 75 g, paquete x 500 hojas",
+                "PK",
+                "Paquete",
+                36.5,
+                40,
+            ),
+            (
+                "10010",
+                "14111514",
+                "Blocs o cuadernos de papel",
+                "Cuaderno cuadriculado A4, 100 hojas",
+                "NIU",
+                "Unidad",
+                4.8,
+                150,
+            ),
+        ],
+        None,
+    ),
+    (
+        "CD",
+        "Computadoras de escritorio",
+        6,
+        [
+            (
+                "20021",
+                "43211507",
+                "Computadores de escritorio",
+                "Computadora de escritorio Core i5, 16 GB RAM, 512 GB SSD",
+                "NIU",
+                "Unidad",
+                2890.0,
+                8,
+            ),
+            (
+                "20310",
+                "43211902",
+                "Monitores de pantalla de cristal líquido LCD",
+                "Monitor LED 23.8 pulgadas Full HD",
+                "NIU",
+                "Unidad",
+                469.0,
+                8,
+            ),
+            (
+                "20377",
+                "39121004",
+                "Unidades de suministro de energía",
+                "Estabilizador de tensión 1000 VA",
+                "NIU",
+                "Unidad",
+                120.5,
+                8,
+            ),
+            (
+                "20410",
+                "43211708",
+                "Dispositivos de mouse o bola de seguimiento",
+                "Teclado y mouse USB en español",
+                "NIU",
+                "Unidad",
+                45.0,
+                10,
+            ),
+        ],
+        ("Paquete computadora de escritorio + monitor + estabilizador", (0, 1, 2)),
+    ),
+    (
+        "CP",
+        "Computadoras portátiles",
+        5,
+        [
+            (
+                "21003",
+                "43211503",
+                "Computadores notebook",
+                "Laptop Core i7, 16 GB RAM, 1 TB SSD, 14 pulgadas",
+                "NIU",
+                "Unidad",
+                4150.0,
+                5,
+            ),
+            (
+                "21010",
+                "43211509",
+                "Computadores tablet",
+                "Tablet 10 pulgadas 128 GB",
+                "NIU",
+                "Unidad",
+                1290.0,
+                10,
+            ),
+            (
+                "21055",
+                "53121706",
+                "Maletines para computador",
+                "Mochila para laptop 15.6 pulgadas",
+                "NIU",
+                "Unidad",
+                79.0,
+                5,
+            ),
+        ],
+        ("Paquete laptop + mochila", (0, 2)),
+    ),
+    (
+        "PY",
+        "Proyectores multimedia",
+        2,
+        [
+            (
+                "22001",
+                "45111609",
+                "Proyectores multimedia",
+                "Proyector multimedia 4000 lúmenes WXGA",
+                "NIU",
+                "Unidad",
+                2350.0,
+                3,
+            ),
+            (
+                "22005",
+                "45111601",
+                "Pantallas de proyección",
+                "Ecran retráctil 100 pulgadas",
+                "NIU",
+                "Unidad",
+                390.0,
+                3,
+            ),
+        ],
+        ("Paquete proyector + ecran", (0, 1)),
+    ),
+    (
+        "IM",
+        "Impresoras",
+        4,
+        [
+            (
+                "23001",
+                "43212105",
+                "Impresoras láser",
+                "Impresora láser monocromática 40 ppm",
+                "NIU",
+                "Unidad",
+                1180.0,
+                3,
+            ),
+            (
+                "23010",
+                "43212110",
+                "Impresoras multifuncionales",
+                "Multifuncional láser color A4",
+                "NIU",
+                "Unidad",
+                2650.0,
+                2,
+            ),
+        ],
+        None,
+    ),
+    (
+        "CT",
+        "Consumibles de impresión",
+        7,
+        [
+            (
+                "24001",
+                "44103103",
+                "Tóner para impresoras",
+                "Tóner negro rendimiento 10 000 páginas",
+                "NIU",
+                "Unidad",
+                385.0,
+                12,
+            ),
+            (
+                "24007",
+                "44103105",
+                "Cartuchos de tinta",
+                "Cartucho de tinta color tricolor",
+                "NIU",
+                "Unidad",
+                98.0,
+                15,
+            ),
+        ],
+        None,
+    ),
+    (
+        "NE",
+        "Neumáticos",
+        5,
+        [
+            (
+                "30001",
+                "25172504",
+                "Llantas para automóviles o camionetas",
+                "Neumático 265/70 R16 para camioneta",
+                "NIU",
+                "Unidad",
+                640.0,
+                8,
+            ),
+            (
+                "30008",
+                "25172503",
+                "Llantas para camiones pesados",
+                "Neumático 11R22.5 para camión",
+                "NIU",
+                "Unidad",
+                1390.0,
+                12,
+            ),
+            (
+                "30015",
+                "25172505",
+                "Llantas para motocicletas",
+                "Neumático 2.75-18 para motocicleta",
+                "NIU",
+                "Unidad",
+                115.0,
+                10,
+            ),
+        ],
+        None,
+    ),
+    (
+        "LI",
+        "Materiales e insumos de limpieza",
+        13,
+        [
+            (
+                "40002",
+                "47131805",
+                "Limpiadores de uso general",
+                "Limpiador desinfectante multiuso, galón",
+                "GLL",
+                "Galón",
+                14.5,
+                60,
+            ),
+            (
+                "40005",
+                "14111704",
+                "Papel higiénico",
+                "Papel higiénico doble hoja, paquete x 24 rollos",
+                "PK",
+                "Paquete",
+                28.9,
+                80,
+            ),
+            (
+                "40011",
+                "47121701",
+                "Bolsas de basura",
+                "Bolsa de polietileno 140 L, paquete x 50",
+                "PK",
+                "Paquete",
+                22.0,
+                60,
+            ),
+            (
+                "40020",
+                "47131502",
+                "Trapeadores",
+                "Trapeador de algodón con mango",
+                "NIU",
+                "Unidad",
+                12.5,
+                40,
+            ),
+        ],
+        None,
+    ),
+    (
+        "EA",
+        "Emulsión asfáltica",
+        2,
+        [
+            (
+                "50001",
+                "30121601",
+                "Asfalto",
+                "Emulsión asfáltica catiónica de rotura lenta CSS-1h, cilindro 55 gal",
+                "NIU",
+                "Cilindro",
+                790.0,
+                60,
+            ),
+            (
+                "50004",
+                "30121601",
+                "Asfalto",
+                "Emulsión asfáltica catiónica de rotura rápida CRS-2, cilindro 55 gal",
+                "NIU",
+                "Cilindro",
+                760.0,
+                40,
+            ),
+        ],
+        None,
+    ),
+    (
+        "MO",
+        "Mobiliario de oficina",
+        4,
+        [
+            (
+                "60001",
+                "56101703",
+                "Escritorios",
+                "Escritorio de melamina 1.20 m con cajonera",
+                "NIU",
+                "Unidad",
+                560.0,
+                10,
+            ),
+            (
+                "60006",
+                "56112102",
+                "Sillas giratorias de oficina",
+                "Silla giratoria ergonómica con apoyabrazos",
+                "NIU",
+                "Unidad",
+                420.0,
+                12,
+            ),
+            (
+                "60012",
+                "56101708",
+                "Archivadores",
+                "Archivador metálico de 4 gavetas",
+                "NIU",
+                "Unidad",
+                690.0,
+                4,
+            ),
+        ],
+        ("Paquete estación de trabajo: escritorio + silla", (0, 1)),
+    ),
+    (
+        "AA",
+        "Equipos de aire acondicionado",
+        1,
+        [
+            (
+                "70001",
+                "40101701",
+                "Acondicionadores de aire",
+                "Aire acondicionado split 18 000 BTU inverter",
+                "NIU",
+                "Unidad",
+                2480.0,
+                4,
+            ),
+        ],
+        None,
+    ),
+    (
+        "CV",
+        "Camionetas y vehículos",
+        1,
+        [
+            (
+                "80001",
+                "25101503",
+                "Carros",
+                "Camioneta pick-up 4x4 doble cabina diésel",
+                "NIU",
+                "Unidad",
+                158000.0,
+                1,
+            ),
+            (
+                "80004",
+                "25101507",
+                "Camiones ligeros o vehículos utilitarios deportivos",
+                "Vehículo SUV 4x4 gasolina",
+                "NIU",
+                "Unidad",
+                132000.0,
+                1,
+            ),
+        ],
+        None,
+    ),
 ]
 
 # Places by region code (provinces and districts), for buyer names and delivery addresses.
 PLACES: dict[str, list[str]] = {
-    "01": ["Chachapoyas", "Bagua", "Utcubamba", "Luya", "Rodríguez de Mendoza", "Condorcanqui", "Bongará"],
-    "02": ["Huaraz", "Chimbote", "Casma", "Huari", "Carhuaz", "Yungay", "Recuay", "Pomabamba", "Nuevo Chimbote"],
+    "01": [
+        "Chachapoyas",
+        "Bagua",
+        "Utcubamba",
+        "Luya",
+        "Rodríguez de Mendoza",
+        "Condorcanqui",
+        "Bongará",
+    ],
+    "02": [
+        "Huaraz",
+        "Chimbote",
+        "Casma",
+        "Huari",
+        "Carhuaz",
+        "Yungay",
+        "Recuay",
+        "Pomabamba",
+        "Nuevo Chimbote",
+    ],
     "03": ["Abancay", "Andahuaylas", "Chincheros", "Grau", "Aymaraes", "Cotabambas", "Antabamba"],
-    "04": ["Arequipa", "Camaná", "Caylloma", "Islay", "Castilla", "Cayma", "Cerro Colorado", "Yanahuara", "Paucarpata"],
+    "04": [
+        "Arequipa",
+        "Camaná",
+        "Caylloma",
+        "Islay",
+        "Castilla",
+        "Cayma",
+        "Cerro Colorado",
+        "Yanahuara",
+        "Paucarpata",
+    ],
     "05": ["Huamanga", "Huanta", "La Mar", "Lucanas", "Cangallo", "Parinacochas", "Vilcas Huamán"],
-    "06": ["Cajamarca", "Jaén", "Chota", "Cutervo", "Celendín", "San Ignacio", "Cajabamba", "Hualgayoc"],
-    "07": ["Callao", "Bellavista", "Ventanilla", "La Perla", "Carmen de la Legua Reynoso", "La Punta"],
-    "08": ["Cusco", "Wanchaq", "San Sebastián", "Santiago", "Urubamba", "La Convención", "Canchis", "Quispicanchi", "Espinar"],
+    "06": [
+        "Cajamarca",
+        "Jaén",
+        "Chota",
+        "Cutervo",
+        "Celendín",
+        "San Ignacio",
+        "Cajabamba",
+        "Hualgayoc",
+    ],
+    "07": [
+        "Callao",
+        "Bellavista",
+        "Ventanilla",
+        "La Perla",
+        "Carmen de la Legua Reynoso",
+        "La Punta",
+    ],
+    "08": [
+        "Cusco",
+        "Wanchaq",
+        "San Sebastián",
+        "Santiago",
+        "Urubamba",
+        "La Convención",
+        "Canchis",
+        "Quispicanchi",
+        "Espinar",
+    ],
     "09": ["Huancavelica", "Tayacaja", "Angaraes", "Acobamba", "Churcampa", "Castrovirreyna"],
-    "10": ["Huánuco", "Leoncio Prado", "Amarilis", "Ambo", "Dos de Mayo", "Pachitea", "Puerto Inca"],
+    "10": [
+        "Huánuco",
+        "Leoncio Prado",
+        "Amarilis",
+        "Ambo",
+        "Dos de Mayo",
+        "Pachitea",
+        "Puerto Inca",
+    ],
     "11": ["Ica", "Chincha", "Pisco", "Nasca", "Palpa", "Parcona", "La Tinguiña"],
-    "12": ["Huancayo", "El Tambo", "Chilca", "Tarma", "Jauja", "Satipo", "Chanchamayo", "La Oroya", "Concepción"],
-    "13": ["Trujillo", "La Esperanza", "El Porvenir", "Víctor Larco Herrera", "Pacasmayo", "Chepén", "Otuzco", "Sánchez Carrión", "Ascope"],
-    "14": ["Chiclayo", "Lambayeque", "Ferreñafe", "José Leonardo Ortiz", "La Victoria", "Pimentel", "Mórrope"],
-    "15": ["Huaral", "Huacho", "Barranca", "Cañete", "Huarochirí", "Canta", "Yauyos", "Oyón", "Cajatambo"],
-    "1501": ["Cercado de Lima", "San Juan de Lurigancho", "Comas", "Ate", "Villa El Salvador", "San Martín de Porres", "Miraflores", "Surquillo", "La Molina", "Independencia", "Carabayllo", "Chorrillos"],
-    "16": ["Maynas", "Iquitos", "Alto Amazonas", "Requena", "Ucayali", "Loreto", "Mariscal Ramón Castilla"],
+    "12": [
+        "Huancayo",
+        "El Tambo",
+        "Chilca",
+        "Tarma",
+        "Jauja",
+        "Satipo",
+        "Chanchamayo",
+        "La Oroya",
+        "Concepción",
+    ],
+    "13": [
+        "Trujillo",
+        "La Esperanza",
+        "El Porvenir",
+        "Víctor Larco Herrera",
+        "Pacasmayo",
+        "Chepén",
+        "Otuzco",
+        "Sánchez Carrión",
+        "Ascope",
+    ],
+    "14": [
+        "Chiclayo",
+        "Lambayeque",
+        "Ferreñafe",
+        "José Leonardo Ortiz",
+        "La Victoria",
+        "Pimentel",
+        "Mórrope",
+    ],
+    "15": [
+        "Huaral",
+        "Huacho",
+        "Barranca",
+        "Cañete",
+        "Huarochirí",
+        "Canta",
+        "Yauyos",
+        "Oyón",
+        "Cajatambo",
+    ],
+    "1501": [
+        "Cercado de Lima",
+        "San Juan de Lurigancho",
+        "Comas",
+        "Ate",
+        "Villa El Salvador",
+        "San Martín de Porres",
+        "Miraflores",
+        "Surquillo",
+        "La Molina",
+        "Independencia",
+        "Carabayllo",
+        "Chorrillos",
+    ],
+    "16": [
+        "Maynas",
+        "Iquitos",
+        "Alto Amazonas",
+        "Requena",
+        "Ucayali",
+        "Loreto",
+        "Mariscal Ramón Castilla",
+    ],
     "17": ["Tambopata", "Manu", "Tahuamanu", "Inambari", "Laberinto"],
     "18": ["Mariscal Nieto", "Ilo", "General Sánchez Cerro", "Moquegua", "El Algarrobal"],
     "19": ["Pasco", "Oxapampa", "Daniel Alcides Carrión", "Yanacancha", "Chaupimarca"],
-    "20": ["Piura", "Sullana", "Paita", "Talara", "Morropón", "Ayabaca", "Huancabamba", "Sechura", "Castilla", "Veintiséis de Octubre"],
-    "21": ["Puno", "Juliaca", "Azángaro", "Chucuito", "Melgar", "El Collao", "Huancané", "Lampa", "Yunguyo"],
-    "22": ["Moyobamba", "Tarapoto", "Rioja", "Tocache", "Bellavista", "Lamas", "Mariscal Cáceres", "Picota"],
-    "23": ["Tacna", "Gregorio Albarracín", "Alto de la Alianza", "Ciudad Nueva", "Tarata", "Candarave"],
+    "20": [
+        "Piura",
+        "Sullana",
+        "Paita",
+        "Talara",
+        "Morropón",
+        "Ayabaca",
+        "Huancabamba",
+        "Sechura",
+        "Castilla",
+        "Veintiséis de Octubre",
+    ],
+    "21": [
+        "Puno",
+        "Juliaca",
+        "Azángaro",
+        "Chucuito",
+        "Melgar",
+        "El Collao",
+        "Huancané",
+        "Lampa",
+        "Yunguyo",
+    ],
+    "22": [
+        "Moyobamba",
+        "Tarapoto",
+        "Rioja",
+        "Tocache",
+        "Bellavista",
+        "Lamas",
+        "Mariscal Cáceres",
+        "Picota",
+    ],
+    "23": [
+        "Tacna",
+        "Gregorio Albarracín",
+        "Alto de la Alianza",
+        "Ciudad Nueva",
+        "Tarata",
+        "Candarave",
+    ],
     "24": ["Tumbes", "Zarumilla", "Contralmirante Villar", "Corrales", "La Cruz"],
-    "25": ["Coronel Portillo", "Callería", "Yarinacocha", "Manantay", "Padre Abad", "Atalaya", "Purús"],
+    "25": [
+        "Coronel Portillo",
+        "Callería",
+        "Yarinacocha",
+        "Manantay",
+        "Padre Abad",
+        "Atalaya",
+        "Purús",
+    ],
 }
 
 MINISTRIES = [
-    "Ministerio de Salud", "Ministerio de Educación", "Ministerio del Interior", "Ministerio de Defensa",
-    "Ministerio de Economía y Finanzas", "Ministerio de Transportes y Comunicaciones",
-    "Ministerio de Desarrollo Agrario y Riego", "Ministerio de la Mujer y Poblaciones Vulnerables",
-    "Ministerio de Vivienda, Construcción y Saneamiento", "Ministerio de Trabajo y Promoción del Empleo",
-    "Ministerio de Justicia y Derechos Humanos", "Ministerio de Cultura", "Ministerio del Ambiente",
-    "Ministerio de Energía y Minas", "Ministerio de la Producción", "Ministerio de Relaciones Exteriores",
-    "Ministerio de Desarrollo e Inclusión Social", "Seguro Social de Salud - EsSalud",
+    "Ministerio de Salud",
+    "Ministerio de Educación",
+    "Ministerio del Interior",
+    "Ministerio de Defensa",
+    "Ministerio de Economía y Finanzas",
+    "Ministerio de Transportes y Comunicaciones",
+    "Ministerio de Desarrollo Agrario y Riego",
+    "Ministerio de la Mujer y Poblaciones Vulnerables",
+    "Ministerio de Vivienda, Construcción y Saneamiento",
+    "Ministerio de Trabajo y Promoción del Empleo",
+    "Ministerio de Justicia y Derechos Humanos",
+    "Ministerio de Cultura",
+    "Ministerio del Ambiente",
+    "Ministerio de Energía y Minas",
+    "Ministerio de la Producción",
+    "Ministerio de Relaciones Exteriores",
+    "Ministerio de Desarrollo e Inclusión Social",
+    "Seguro Social de Salud - EsSalud",
     "Superintendencia Nacional de Aduanas y de Administración Tributaria",
-    "Registro Nacional de Identificación y Estado Civil", "Poder Judicial", "Ministerio Público - Fiscalía de la Nación",
-    "Instituto Nacional Penitenciario", "Policía Nacional del Perú", "Programa Nacional de Alimentación Escolar Qali Warma",
+    "Registro Nacional de Identificación y Estado Civil",
+    "Poder Judicial",
+    "Ministerio Público - Fiscalía de la Nación",
+    "Instituto Nacional Penitenciario",
+    "Policía Nacional del Perú",
+    "Programa Nacional de Alimentación Escolar Qali Warma",
 ]
 
 BUYER_KINDS = [
-    ("Municipalidad Distrital de {p}", 6.0), ("Municipalidad Provincial de {p}", 3.0),
-    ("Unidad de Gestión Educativa Local {p}", 2.0), ("Hospital de Apoyo {p}", 2.0),
-    ("Red de Salud {p}", 1.5), ("Instituto de Educación Superior Tecnológico Público {p}", 0.8),
-    ("Subprefectura de {p}", 0.3), ("Comisaría de {p}", 0.4),
+    ("Municipalidad Distrital de {p}", 6.0),
+    ("Municipalidad Provincial de {p}", 3.0),
+    ("Unidad de Gestión Educativa Local {p}", 2.0),
+    ("Hospital de Apoyo {p}", 2.0),
+    ("Red de Salud {p}", 1.5),
+    ("Instituto de Educación Superior Tecnológico Público {p}", 0.8),
+    ("Subprefectura de {p}", 0.3),
+    ("Comisaría de {p}", 0.4),
 ]
 REGION_BUYER_KINDS = [
-    "Gobierno Regional de {r}", "Dirección Regional de Salud {r}", "Dirección Regional de Educación {r}",
-    "Hospital Regional de {r}", "Universidad Nacional de {r}", "Corte Superior de Justicia de {r}",
+    "Gobierno Regional de {r}",
+    "Dirección Regional de Salud {r}",
+    "Dirección Regional de Educación {r}",
+    "Hospital Regional de {r}",
+    "Universidad Nacional de {r}",
+    "Corte Superior de Justicia de {r}",
 ]
 
 SUPPLIER_HEADS = [
-    "Corporación", "Inversiones", "Distribuidora", "Comercial", "Grupo", "Negociaciones", "Importaciones",
-    "Servicios Generales", "Representaciones", "Industrias", "Suministros", "Tecnología", "Multiservicios",
+    "Corporación",
+    "Inversiones",
+    "Distribuidora",
+    "Comercial",
+    "Grupo",
+    "Negociaciones",
+    "Importaciones",
+    "Servicios Generales",
+    "Representaciones",
+    "Industrias",
+    "Suministros",
+    "Tecnología",
+    "Multiservicios",
 ]
 SUPPLIER_CORES = [
-    "Andina", "del Sur", "Los Andes", "Pacífico", "Inca", "Amazónica", "Chavín", "Mochica", "Santa Rosa",
-    "Huascarán", "Misti", "Titicaca", "Tawantinsuyo", "Wari", "Nazca", "Paracas", "Chimú", "Sipán",
-    "Kuélap", "Quispe", "Mamani", "Huamán", "Flores", "Rojas", "García", "Torres", "Ramírez", "Chávez",
-    "Vargas", "Castillo", "Mendoza", "Salazar", "Del Norte", "Oriente", "Sol Naciente", "Rímac",
-    "Vilcanota", "Marañón", "Mantaro", "Apurímac", "Urubamba", "Cóndor", "Vicuña", "Qhapaq Ñan",
+    "Andina",
+    "del Sur",
+    "Los Andes",
+    "Pacífico",
+    "Inca",
+    "Amazónica",
+    "Chavín",
+    "Mochica",
+    "Santa Rosa",
+    "Huascarán",
+    "Misti",
+    "Titicaca",
+    "Tawantinsuyo",
+    "Wari",
+    "Nazca",
+    "Paracas",
+    "Chimú",
+    "Sipán",
+    "Kuélap",
+    "Quispe",
+    "Mamani",
+    "Huamán",
+    "Flores",
+    "Rojas",
+    "García",
+    "Torres",
+    "Ramírez",
+    "Chávez",
+    "Vargas",
+    "Castillo",
+    "Mendoza",
+    "Salazar",
+    "Del Norte",
+    "Oriente",
+    "Sol Naciente",
+    "Rímac",
+    "Vilcanota",
+    "Marañón",
+    "Mantaro",
+    "Apurímac",
+    "Urubamba",
+    "Cóndor",
+    "Vicuña",
+    "Qhapaq Ñan",
 ]
-SUPPLIER_FORMS = {"micro": ["E.I.R.L.", "S.R.L."], "small": ["S.A.C.", "S.R.L."], "medium": ["S.A.C.", "S.A."], "large": ["S.A.", "S.A.A."]}
-STREETS = ["Av. Grau", "Jr. Lima", "Av. Bolognesi", "Jr. Junín", "Av. Túpac Amaru", "Calle Real", "Jr. Ayacucho",
-           "Av. Los Incas", "Jr. Bolívar", "Av. Leguía", "Jr. San Martín", "Av. Sánchez Cerro", "Plaza de Armas"]
+SUPPLIER_FORMS = {
+    "micro": ["E.I.R.L.", "S.R.L."],
+    "small": ["S.A.C.", "S.R.L."],
+    "medium": ["S.A.C.", "S.A."],
+    "large": ["S.A.", "S.A.A."],
+}
+STREETS = [
+    "Av. Grau",
+    "Jr. Lima",
+    "Av. Bolognesi",
+    "Jr. Junín",
+    "Av. Túpac Amaru",
+    "Calle Real",
+    "Jr. Ayacucho",
+    "Av. Los Incas",
+    "Jr. Bolívar",
+    "Av. Leguía",
+    "Jr. San Martín",
+    "Av. Sánchez Cerro",
+    "Plaza de Armas",
+]
 CANCEL_REASONS = [
     "Desistimiento de la entidad por recorte presupuestal.",
     "Incumplimiento del proveedor en el plazo de entrega.",
@@ -264,10 +914,12 @@ class _Population:
         self.suppliers = []
         for size in sizes:
             while True:
-                name = f"{rng.choice(SUPPLIER_HEADS)} {rng.choice(SUPPLIER_CORES)} {rng.choice(SUPPLIER_FORMS[size])}"
+                head, core = rng.choice(SUPPLIER_HEADS), rng.choice(SUPPLIER_CORES)
+                name = f"{head} {core} {rng.choice(SUPPLIER_FORMS[size])}"
                 if name not in names:
                     break
-                name = f"{name[: name.rindex(' ')]} {rng.choice(SUPPLIER_CORES)} {rng.choice(SUPPLIER_FORMS[size])}"
+                extra = rng.choice(SUPPLIER_CORES)
+                name = f"{head} {core} {extra} {rng.choice(SUPPLIER_FORMS[size])}"
                 if name not in names:
                     break
             names.add(name)
@@ -285,21 +937,23 @@ class _Population:
             pool = per_catalogue[c]
             rng.shuffle(pool)
             first = pool[: max(6, min(45, int(len(pool) * 0.4)))]
-            rest = pool[len(first):]
+            rest = pool[len(first) :]
             second = [s for s in first if rng.random() < 0.7] + rest[: max(3, len(first) // 2)]
             entries, cums = [], []
             for (year, start, end), members in zip(editions, (first, second), strict=True):
                 number = 3 + c * 2 + (year - 2024)
-                entries.append({
-                    "id": f"EXT-CE-{year}-{number}",
-                    "title": f"Acuerdo Marco de {name}",
-                    "catalogue": {"id": f"CE-{year}-{number}-{code}", "name": name},
-                    "period": {"startDate": start, "endDate": end},
-                    "method": "withAndWithoutReopeningCompetition",
-                    "procuringEntity": PERU_COMPRAS,
-                    "suppliers": members,
-                })
-                # Zipf shares: the k-th supplier of an agreement wins ~1/k^1.1 as often as the first.
+                entries.append(
+                    {
+                        "id": f"EXT-CE-{year}-{number}",
+                        "title": f"Acuerdo Marco de {name}",
+                        "catalogue": {"id": f"CE-{year}-{number}-{code}", "name": name},
+                        "period": {"startDate": start, "endDate": end},
+                        "method": "withAndWithoutReopeningCompetition",
+                        "procuringEntity": PERU_COMPRAS,
+                        "suppliers": members,
+                    }
+                )
+                # Zipf shares: the k-th supplier wins ~1/k^1.1 as often as the first.
                 cums.append(list(accumulate(1 / (k + 1) ** 1.1 for k in range(len(members)))))
             self.agreements.append(entries)
             self.supplier_cum.append(cums)
@@ -310,7 +964,11 @@ class _Population:
         self.captured: dict[str, tuple[int, dict]] = {}
         for k in range(3):
             c = (3 * k + 1) % len(CATALOGUES)
-            both = [s for s in self.agreements[c][0]["suppliers"] if s in self.agreements[c][1]["suppliers"]]
+            both = [
+                s
+                for s in self.agreements[c][0]["suppliers"]
+                if s in self.agreements[c][1]["suppliers"]
+            ]
             supplier = both[len(both) // 2]
             buyer = self.buyers[k][0]
             self.captured[buyer["identifier"]] = (c, supplier)
@@ -350,7 +1008,9 @@ class _Generator:
         return FIRST_DAY + timedelta(days=offset)
 
     def stamp(self, day: date) -> str:
-        return f"{day.isoformat()}T{self.rng.randint(8, 17):02d}:{self.rng.randrange(60):02d}:00-05:00"
+        return (
+            f"{day.isoformat()}T{self.rng.randint(8, 17):02d}:{self.rng.randrange(60):02d}:00-05:00"
+        )
 
     def agreement_for(self, c: int, day: date) -> dict:
         first, second = self.pop.agreements[c]
@@ -362,7 +1022,9 @@ class _Generator:
 
     def pick_supplier(self, c: int, agreement: dict) -> dict:
         edition = 0 if agreement is self.pop.agreements[c][0] else 1
-        return self.rng.choices(agreement["suppliers"], cum_weights=self.pop.supplier_cum[c][edition])[0]
+        return self.rng.choices(
+            agreement["suppliers"], cum_weights=self.pop.supplier_cum[c][edition]
+        )[0]
 
     def address(self, places: list[str], region: dict) -> dict:
         return {
@@ -377,8 +1039,19 @@ class _Generator:
 
     # ------------------------------------------------------------------ one order
 
-    def new_order(self, i: int, *, buyer_entry=None, c=None, supplier=None, day=None,
-                  shape=None, price_factor=1.0, max_total=None) -> dict:
+    def new_order(
+        self,
+        i: int,
+        *,
+        buyer_entry=None,
+        c=None,
+        supplier=None,
+        day=None,
+        shape=None,
+        price_factor=1.0,
+        max_total=None,
+        agreement=None,
+    ) -> dict:
         rng = self.rng
         if buyer_entry is None:
             buyer_entry = rng.choices(self.pop.buyers, cum_weights=self.pop.buyer_cum)[0]
@@ -390,7 +1063,7 @@ class _Generator:
             else:
                 c = rng.choices(range(len(CATALOGUES)), cum_weights=self.pop.catalogue_cum)[0]
         day = day or self.day_for(i)
-        agreement = self.agreement_for(c, day)
+        agreement = agreement or self.agreement_for(c, day)
         if supplier is None:
             if captured and c == captured[0] and rng.random() < 0.95:
                 supplier = captured[1]
@@ -414,22 +1087,26 @@ class _Generator:
             pid, unspsc, unspsc_name, desc, unit, unit_name, median, typical = products[p]
             qty = packs if shape == "package" else max(1, int(typical * rng.lognormvariate(0, 0.9)))
             price = round(median * rng.lognormvariate(0, 0.08) * price_factor, 2)
-            items.append({
-                "line": line,
-                "productId": f"{code}-{pid}",
-                "classification": {"code": unspsc, "description": unspsc_name},
-                "description": desc,
-                "unit": {"code": unit, "name": unit_name},
-                "quantity": qty,
-                "unitPrice": price,
-                "currency": "PEN",
-            })
+            items.append(
+                {
+                    "line": line,
+                    "productId": f"{code}-{pid}",
+                    "classification": {"code": unspsc, "description": unspsc_name},
+                    "description": desc,
+                    "unit": {"code": unit, "name": unit_name},
+                    "quantity": qty,
+                    "unitPrice": price,
+                    "currency": "PEN",
+                }
+            )
         if max_total is not None:
             # Scale quantities down until the order stays under max_total (split anomalies).
             for item in items:
                 item["quantity"] = 1
             unit_total = sum(it["unitPrice"] for it in items)
-            items[0]["quantity"] = max(1, int((max_total - (unit_total - items[0]["unitPrice"])) // items[0]["unitPrice"]))
+            items[0]["quantity"] = max(
+                1, int((max_total - (unit_total - items[0]["unitPrice"])) // items[0]["unitPrice"])
+            )
 
         # Destinations and deliveries.
         ndest = 1 if shape in ("single", "package", "partial") else rng.randint(2, 4)
@@ -442,7 +1119,9 @@ class _Generator:
                 code_r = rng.choice(list(PLACES))
                 region, dest_places = {"code": code_r, "name": REGIONS[code_r]}, PLACES[code_r]
             ndeliv = 1
-            if shape == "partial" or (shape == "multiDestinationPartial" and (d == 0 or rng.random() < 0.5)):
+            if shape == "partial" or (
+                shape == "multiDestinationPartial" and (d == 0 or rng.random() < 0.5)
+            ):
                 ndeliv = rng.randint(2, 3)
             dests.append([d + 1, self.address(dest_places, region), ndeliv])
         # Distribute each line's quantity over destinations, then over that destination's
@@ -463,15 +1142,25 @@ class _Generator:
             due = first_due + timedelta(days=rng.randint(0, 3))
             for k in range(1, ndeliv + 1):
                 if (dn, k) in plan:
-                    deliveries.append({"number": len(deliveries) + 1, "dueDate": due.isoformat(), "lines": plan[(dn, k)]})
+                    deliveries.append(
+                        {
+                            "number": len(deliveries) + 1,
+                            "dueDate": due.isoformat(),
+                            "lines": plan[(dn, k)],
+                        }
+                    )
                 due += timedelta(days=rng.randint(10, 25))
             if deliveries:
-                destinations.append({
-                    "number": len(destinations) + 1,
-                    "name": f"Almacén {address['district']}" if dn == 1 else f"Sede {address['district']}",
-                    "address": address,
-                    "deliveries": deliveries,
-                })
+                destinations.append(
+                    {
+                        "number": len(destinations) + 1,
+                        "name": f"Almacén {address['district']}"
+                        if dn == 1
+                        else f"Sede {address['district']}",
+                        "address": address,
+                        "deliveries": deliveries,
+                    }
+                )
 
         number = self.order_number(day)
         issued = self.stamp(day)
@@ -486,11 +1175,17 @@ class _Generator:
             "supplier": supplier,
         }
         if shape == "package":
-            order["package"] = {"id": f"PAQ-{code}-{package[1][0] + 1:02d}", "name": package[0], "quantity": packs}
+            order["package"] = {
+                "id": f"PAQ-{code}-{package[1][0] + 1:02d}",
+                "name": package[0],
+                "quantity": packs,
+            }
         order["items"] = items
         order["destinations"] = destinations
         order["proformas"] = self.proformas(order, agreement, supplier, day)
-        order["documents"] = [self.document(number, 1, "purchaseOrder", f"Orden de compra {number}")]
+        order["documents"] = [
+            self.document(number, 1, "purchaseOrder", f"Orden de compra {number}")
+        ]
         if rng.random() < 0.75:
             accepted = day + timedelta(days=rng.randint(0, 2))
             order["status"] = "accepted"
@@ -505,17 +1200,28 @@ class _Generator:
         out = []
         for k, who in enumerate(quoters, start=1):
             factor = 1.0 if who is supplier else 1.0 + rng.uniform(0.02, 0.25)
-            lines = [{"line": it["line"], "unitPrice": round(it["unitPrice"] * factor, 2)} for it in order["items"]]
-            total = round(sum(li["unitPrice"] * it["quantity"] for li, it in zip(lines, order["items"], strict=True)), 2)
+            lines = [
+                {"line": it["line"], "unitPrice": round(it["unitPrice"] * factor, 2)}
+                for it in order["items"]
+            ]
+            total = round(
+                sum(
+                    li["unitPrice"] * it["quantity"]
+                    for li, it in zip(lines, order["items"], strict=True)
+                ),
+                2,
+            )
             when = day - timedelta(days=rng.randint(1, 5))
-            out.append({
-                "id": f"PF-{order['orderNumber'][3:]}-{k}",
-                "supplier": who,
-                "date": self.stamp(when),
-                "currency": "PEN",
-                "lines": lines,
-                "total": total,
-            })
+            out.append(
+                {
+                    "id": f"PF-{order['orderNumber'][3:]}-{k}",
+                    "supplier": who,
+                    "date": self.stamp(when),
+                    "currency": "PEN",
+                    "lines": lines,
+                    "total": total,
+                }
+            )
         rng.shuffle(out)
         return out
 
@@ -534,7 +1240,12 @@ class _Generator:
         """Maybe schedule a later version of ``order``, emitted later in the stream."""
         rng = self.rng
         roll = rng.random()
-        if order["status"] == "issued" and roll < 0.10 or order["status"] != "issued" and roll < 0.03:
+        if (
+            order["status"] == "issued"
+            and roll < 0.10
+            or order["status"] != "issued"
+            and roll < 0.03
+        ):
             kind = "cancel"
         elif order["status"] == "accepted" and roll < 0.18:
             kind = "deliver"
@@ -557,7 +1268,15 @@ class _Generator:
             when = date.fromisoformat(last_event) + timedelta(days=rng.randint(1, 20))
             new["status"] = "cancelled"
             new["cancellation"] = {"date": self.stamp(when), "reason": rng.choice(CANCEL_REASONS)}
-            new["documents"] = [*order["documents"], self.document(number, new["version"], "cancellationNotice", f"Resolución de anulación de {number}")]
+            new["documents"] = [
+                *order["documents"],
+                self.document(
+                    number,
+                    new["version"],
+                    "cancellationNotice",
+                    f"Resolución de anulación de {number}",
+                ),
+            ]
         elif kind == "amend":
             dest = rng.randrange(len(order["destinations"]))
             destinations = [dict(d) for d in order["destinations"]]
@@ -568,18 +1287,27 @@ class _Generator:
             destinations[dest]["deliveries"] = deliveries
             new["destinations"] = destinations
             when = date.fromisoformat(last_event) + timedelta(days=rng.randint(1, 4))
-            new["amendments"] = [*order.get("amendments", []), {
-                "id": f"AD-{len(order.get('amendments', [])) + 1}",
-                "version": new["version"],
-                "date": self.stamp(when),
-                "rationale": rng.choice(AMEND_REASONS),
-                "changes": [{
-                    "field": f"destinations/{dest}/deliveries/{len(deliveries) - 1}/dueDate",
-                    "previous": old_due.isoformat(),
-                    "new": last["dueDate"],
-                }],
-            }]
-            new["documents"] = [*order["documents"], self.document(number, new["version"], "amendment", f"Adenda de {number}")]
+            new["amendments"] = [
+                *order.get("amendments", []),
+                {
+                    "id": f"AD-{len(order.get('amendments', [])) + 1}",
+                    "version": new["version"],
+                    "date": self.stamp(when),
+                    "rationale": rng.choice(AMEND_REASONS),
+                    "changes": [
+                        {
+                            "field": f"destinations/{dest}/deliveries/{len(deliveries) - 1}"
+                            "/dueDate",
+                            "previous": old_due.isoformat(),
+                            "new": last["dueDate"],
+                        }
+                    ],
+                },
+            ]
+            new["documents"] = [
+                *order["documents"],
+                self.document(number, new["version"], "amendment", f"Adenda de {number}"),
+            ]
         else:  # deliver
             destinations = []
             latest = issued_day
@@ -594,9 +1322,17 @@ class _Generator:
             new["destinations"] = destinations
             new["status"] = "delivered"
             # Delivered after every earlier event, so that delivery is this version's event.
-            earlier = [order["dates"]["accepted"], *(a["date"] for a in order.get("amendments", ()))]
+            earlier = [
+                order["dates"]["accepted"],
+                *(a["date"] for a in order.get("amendments", ())),
+            ]
             new["dates"]["delivered"] = max(f"{latest.isoformat()}T18:00:00-05:00", *earlier)
-            new["documents"] = [*order["documents"], self.document(number, new["version"], "deliveryReceipt", f"Acta de conformidad de {number}")]
+            new["documents"] = [
+                *order["documents"],
+                self.document(
+                    number, new["version"], "deliveryReceipt", f"Acta de conformidad de {number}"
+                ),
+            ]
         return new
 
     # ------------------------------------------------------------------ anomalies
@@ -608,22 +1344,40 @@ class _Generator:
         day = self.day_for(i)
         agreement = self.agreement_for(c, day)
         supplier = self.pick_supplier(c, agreement)
+        last_day = min(date.fromisoformat(agreement["period"]["endDate"]), LAST_ISSUE_DAY)
         orders = []
         for k in range(rng.randint(3, 4)):
             cap = SPLIT_THRESHOLD * rng.uniform(0.93, 0.99)
-            orders.append(self.new_order(i, buyer_entry=buyer_entry, c=c, supplier=supplier,
-                                         day=min(day + timedelta(days=k * rng.randint(0, 2)), LAST_ISSUE_DAY),
-                                         shape="single", max_total=cap))
-        tag = ("split", buyer_entry[0]["identifier"], supplier["identifier"],
-               f"{len(orders)} orders each under {SPLIT_THRESHOLD:.0f} PEN within a few days"
-               f" (planted at line {i + 1})")
+            orders.append(
+                self.new_order(
+                    i,
+                    buyer_entry=buyer_entry,
+                    c=c,
+                    supplier=supplier,
+                    day=min(day + timedelta(days=k * rng.randint(0, 2)), last_day),
+                    shape="single",
+                    max_total=cap,
+                    agreement=agreement,
+                )
+            )
+        tag = (
+            "split",
+            buyer_entry[0]["identifier"],
+            supplier["identifier"],
+            f"{len(orders)} orders each under {SPLIT_THRESHOLD:.0f} PEN within a few days"
+            f" (planted at line {i + 1})",
+        )
         self.burst.extend((o, tag) for o in orders)
 
     def plant_overprice(self, i: int) -> None:
         factor = self.rng.uniform(2.5, 4.0)
         order = self.new_order(i, shape="single", price_factor=factor)
-        tag = ("overprice", order["buyer"]["identifier"], order["supplier"]["identifier"],
-               f"unit prices about {factor:.1f}x the catalogue median (planted at line {i + 1})")
+        tag = (
+            "overprice",
+            order["buyer"]["identifier"],
+            order["supplier"]["identifier"],
+            f"unit prices about {factor:.1f}x the catalogue median (planted at line {i + 1})",
+        )
         self.burst.append((order, tag))
 
     # ------------------------------------------------------------------ the stream
@@ -633,7 +1387,11 @@ class _Generator:
             remaining = self.n - i
             if self.pending and (self.pending[0][0] <= i or remaining <= len(self.pending)):
                 _, _, order, tag = heapq.heappop(self.pending)
-                if order["version"] == 2 and order["status"] == "accepted" and self.rng.random() < 0.5:
+                if (
+                    order["version"] == 2
+                    and order["status"] == "accepted"
+                    and self.rng.random() < 0.5
+                ):
                     self.follow_up(order, i)  # an amended order may later be delivered
             elif self.burst:
                 order, tag = self.burst.popleft()
@@ -648,8 +1406,12 @@ class _Generator:
                 tag = None
                 captured = self.pop.captured.get(order["buyer"]["identifier"])
                 if captured and order["supplier"] is captured[1]:
-                    tag = ("dominance", order["buyer"]["identifier"], captured[1]["identifier"],
-                           "one supplier wins nearly every order of this buyer")
+                    tag = (
+                        "dominance",
+                        order["buyer"]["identifier"],
+                        captured[1]["identifier"],
+                        "one supplier wins nearly every order of this buyer",
+                    )
             if order["version"] == 1 and remaining - 1 > len(self.pending):
                 self.follow_up(order, i)
             yield order, tag
@@ -673,8 +1435,10 @@ def planted_anomalies(n: int, seed: int) -> list[PlantedAnomaly]:
         if tag is None or order["version"] != 1:
             continue
         found.setdefault(tag, []).append(order["orderNumber"])
-    out = [PlantedAnomaly(kind, buyer, supplier, tuple(numbers), detail)
-           for (kind, buyer, supplier, detail), numbers in found.items()]
+    out = [
+        PlantedAnomaly(kind, buyer, supplier, tuple(numbers), detail)
+        for (kind, buyer, supplier, detail), numbers in found.items()
+    ]
     return sorted(out, key=lambda a: (a.kind, a.orderNumbers[0]))
 
 

@@ -44,7 +44,12 @@ SCALE = {"micro": "micro", "small": "small", "medium": "medium", "large": "large
 #: Order status → OCDS contract status. A delivered order has run its course ("terminated"); a
 #: cancelled (anulada) order is "cancelled" as the OCDS guidance for terminations before
 #: performance asks.
-CONTRACT_STATUS = {"issued": "pending", "accepted": "active", "delivered": "terminated", "cancelled": "cancelled"}
+CONTRACT_STATUS = {
+    "issued": "pending",
+    "accepted": "active",
+    "delivered": "terminated",
+    "cancelled": "cancelled",
+}
 
 #: Source document type → OCDS documentType (open codelist; only listed codes are used).
 DOCUMENT_TYPE = {
@@ -56,7 +61,14 @@ DOCUMENT_TYPE = {
 }
 
 # Which event wins when several happen at the same instant (higher wins).
-_EVENT_PRIORITY = {"issued": 0, "accepted": 1, "delivery": 2, "delivered": 3, "amendment": 4, "cancellation": 5}
+_EVENT_PRIORITY = {
+    "issued": 0,
+    "accepted": 1,
+    "delivery": 2,
+    "delivered": 3,
+    "amendment": 4,
+    "cancellation": 5,
+}
 
 
 @dataclass(frozen=True)
@@ -171,14 +183,16 @@ def map_agreement(agreement: dict, *, ocid_prefix: str) -> dict:
     awards = []
     for supplier in agreement["suppliers"]:
         parties.append(_party(supplier, ["supplier"]))
-        awards.append({
-            "id": f"{agreement['id']}-{supplier['identifier']}",
-            "title": agreement["title"],
-            "status": "active",
-            "date": period["startDate"],
-            "suppliers": [_ref(supplier)],
-            "contractPeriod": period,
-        })
+        awards.append(
+            {
+                "id": f"{agreement['id']}-{supplier['identifier']}",
+                "title": agreement["title"],
+                "status": "active",
+                "date": period["startDate"],
+                "suppliers": [_ref(supplier)],
+                "contractPeriod": period,
+            }
+        )
     release["awards"] = awards
     if len(_AGREEMENT_CACHE) >= _AGREEMENT_CACHE_SIZE:
         _AGREEMENT_CACHE.clear()
@@ -267,7 +281,12 @@ def _address(address: dict) -> dict:
 
 def _amendment(amendment: dict, ocid: str) -> dict:
     changes = "; ".join(f"{c['field']}: {c['previous']} → {c['new']}" for c in amendment["changes"])
-    out = {"id": amendment["id"], "date": amendment["date"], "rationale": amendment["rationale"], "description": changes}
+    out = {
+        "id": amendment["id"],
+        "date": amendment["date"],
+        "rationale": amendment["rationale"],
+        "description": changes,
+    }
     if "version" in amendment:
         out["releaseID"] = f"{ocid}-v{amendment['version']}"
         out["amendsReleaseID"] = f"{ocid}-v{amendment['version'] - 1}"
@@ -323,13 +342,15 @@ def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
         "value": value,
     }
     if package:
-        tender["lots"] = [{
-            "id": lot,
-            "title": package["name"],
-            "description": f"Compra por paquete: {package['quantity']} paquete(s)",
-            "status": "complete",
-            "value": dict(value),
-        }]
+        tender["lots"] = [
+            {
+                "id": lot,
+                "title": package["name"],
+                "description": f"Compra por paquete: {package['quantity']} paquete(s)",
+                "status": "complete",
+                "value": dict(value),
+            }
+        ]
     if quoting:
         tender["tenderers"] = [_ref(q) for q in quoting.values()]
         tender["numberOfTenderers"] = len(quoting)
@@ -381,8 +402,18 @@ def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
             "statistics": [
                 {"id": "bids", "measure": "bids", "value": len(proformas)},
                 {"id": "bidders", "measure": "bidders", "value": len(quoting)},
-                {"id": "lowestValidBidValue", "measure": "lowestValidBidValue", "value": min(totals), "currency": currency},
-                {"id": "highestValidBidValue", "measure": "highestValidBidValue", "value": max(totals), "currency": currency},
+                {
+                    "id": "lowestValidBidValue",
+                    "measure": "lowestValidBidValue",
+                    "value": min(totals),
+                    "currency": currency,
+                },
+                {
+                    "id": "highestValidBidValue",
+                    "measure": "highestValidBidValue",
+                    "value": max(totals),
+                    "currency": currency,
+                },
             ],
             "details": details,
         }
@@ -402,7 +433,13 @@ def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
         for delivery in dest["deliveries"]:
             suffix = f"{dest['number']}-{delivery['number']}"
             for part in delivery["lines"]:
-                item = _item(by_line[part["line"]], currency, lot, f"{part['line']}-{suffix}", part["quantity"])
+                item = _item(
+                    by_line[part["line"]],
+                    currency,
+                    lot,
+                    f"{part['line']}-{suffix}",
+                    part["quantity"],
+                )
                 item["deliveryAddress"] = dict(address)
                 contract_items.append(item)
             due = delivery["dueDate"]
@@ -435,7 +472,9 @@ def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
     if cancelled:
         # OCDS 1.1.5 has no statusDetails on contracts; the reason goes in the description.
         cancellation = order["cancellation"]
-        contract["description"] = f"Orden anulada el {cancellation['date'][:10]}: {cancellation['reason']}"
+        contract["description"] = (
+            f"Orden anulada el {cancellation['date'][:10]}: {cancellation['reason']}"
+        )
     if "accepted" in order["dates"]:
         contract["dateSigned"] = order["dates"]["accepted"]
     if order.get("amendments"):
@@ -444,13 +483,15 @@ def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
         contract["documents"] = [_document(d) for d in order["documents"]]
     release["contracts"] = [contract]
 
-    release["relatedProcesses"] = [{
-        "id": "1",
-        "relationship": ["framework"],
-        "title": agreement["title"],
-        "scheme": "ocid",
-        "identifier": agreement_release["ocid"],
-    }]
+    release["relatedProcesses"] = [
+        {
+            "id": "1",
+            "relationship": ["framework"],
+            "title": agreement["title"],
+            "scheme": "ocid",
+            "identifier": agreement_release["ocid"],
+        }
+    ]
 
     evidence = [{"orderNumber": number, **p} for p in proformas]
     return MappedOrder(ocid, release, agreement_release["ocid"], agreement_release, evidence)

@@ -141,7 +141,9 @@ def _compiled() -> tuple[Any, Any]:
     outer["properties"] = dict(outer["properties"], agreement={"type": "object"})
     return (
         fastjsonschema.compile(_inline_refs(outer, definitions), handlers=_NO_NETWORK),
-        fastjsonschema.compile(_inline_refs(definitions["agreement"], definitions), handlers=_NO_NETWORK),
+        fastjsonschema.compile(
+            _inline_refs(definitions["agreement"], definitions), handlers=_NO_NETWORK
+        ),
     )
 
 
@@ -162,7 +164,9 @@ def _pattern_hints() -> dict[str, str]:
     d = source_schema()["definitions"]
     return {
         d["ruc"]["pattern"]: "an 11-digit RUC starting with 10, 15, 16, 17 or 20",
-        d["dateTime"]["pattern"]: "an RFC 3339 date-time with offset, e.g. 2025-03-04T10:15:00-05:00",
+        d["dateTime"][
+            "pattern"
+        ]: "an RFC 3339 date-time with offset, e.g. 2025-03-04T10:15:00-05:00",
         d["date"]["pattern"]: "a date YYYY-MM-DD",
         d["currency"]["pattern"]: "a three-letter ISO 4217 code such as PEN",
         d["region"]["properties"]["code"]["pattern"]: "a 2-digit ubigeo department code or 1501",
@@ -170,7 +174,9 @@ def _pattern_hints() -> dict[str, str]:
             "an 8-digit UNSPSC code"
         ),
         d["document"]["properties"]["sha256"]["pattern"]: "64 lowercase hexadecimal digits",
-        source_schema()["properties"]["orderNumber"]["pattern"]: "an order number like OC-2025-000123",
+        source_schema()["properties"]["orderNumber"][
+            "pattern"
+        ]: "an order number like OC-2025-000123",
     }
 
 
@@ -210,7 +216,9 @@ def explain_schema_errors(order: Any) -> list[Problem]:
         if kind == "additionalProperties" and isinstance(value, dict):
             known = error.schema.get("properties", {})
             for name in sorted(set(value) - set(known)):
-                problems[Problem(_path([*where, name]), "Unknown field: the format does not define it.")] = None
+                problems[
+                    Problem(_path([*where, name]), "Unknown field: the format does not define it.")
+                ] = None
             continue
         if kind == "exclusiveMinimum" and where and where[-1] == "quantity":
             reason = f"Quantity must be greater than zero; got {value!r}."
@@ -230,7 +238,8 @@ def explain_schema_errors(order: Any) -> list[Problem]:
         elif kind == "const":
             reason = f"Must be {error.validator_value!r}; got {value!r}."
         elif kind == "minItems":
-            reason = f"Must have at least {error.validator_value} entr{'y' if error.validator_value == 1 else 'ies'}."
+            count = error.validator_value
+            reason = f"Must have at least {count} entr{'y' if count == 1 else 'ies'}."
         elif kind == "minLength":
             reason = "Must not be empty."
         else:
@@ -285,14 +294,21 @@ def _check_agreement(agreement: Any) -> _AgreementVerdict:
         start = _d(agreement["period"]["startDate"], "agreement/period/startDate", problems)
         end = _d(agreement["period"]["endDate"], "agreement/period/endDate", problems)
         if start and end and end < start:
-            problems.append(Problem("agreement/period/endDate", "Ends before the agreement starts."))
+            problems.append(
+                Problem("agreement/period/endDate", "Ends before the agreement starts.")
+            )
         ids = [s["identifier"] for s in agreement["suppliers"]]
         suppliers = frozenset(ids)
         if len(suppliers) != len(ids):
             seen: set[str] = set()
             for i, ruc in enumerate(ids):
                 if ruc in seen:
-                    problems.append(Problem(f"agreement/suppliers/{i}/identifier", f"Supplier {ruc} is listed twice."))
+                    problems.append(
+                        Problem(
+                            f"agreement/suppliers/{i}/identifier",
+                            f"Supplier {ruc} is listed twice.",
+                        )
+                    )
                 seen.add(ruc)
     verdict = _AgreementVerdict(tuple(problems), suppliers, start, end)
     if len(_AGREEMENT_CACHE) >= _AGREEMENT_CACHE_SIZE:
@@ -324,15 +340,33 @@ def check_order(order: Any) -> list[Problem]:
 
 
 def _check_parties(order: dict, verdict: _AgreementVerdict, problems: list[Problem]) -> None:
-    for field in ("buyer/region", *(f"destinations/{i}/address/region" for i in range(len(order["destinations"])))):
+    for field in (
+        "buyer/region",
+        *(f"destinations/{i}/address/region" for i in range(len(order["destinations"]))),
+    ):
         region = order
         for part in field.split("/"):
             region = region[int(part)] if part.isdigit() else region[part]
         if region["code"] not in REGIONS:
-            problems.append(Problem(f"{field}/code", f"Unknown region code {region['code']!r}: use a ubigeo department code (01-25) or 1501."))
+            problems.append(
+                Problem(
+                    f"{field}/code",
+                    f"Unknown region code {region['code']!r}: "
+                    "use a ubigeo department code (01-25) or 1501.",
+                )
+            )
     ruc = order["supplier"]["identifier"]
     if ruc not in verdict.suppliers:
-        problems.append(Problem("supplier/identifier", f"Supplier {ruc} is not a supplier of framework agreement {order['agreement']['id']}."))
+        problems.append(
+            Problem(
+                "supplier/identifier",
+                _not_in_agreement(ruc, order),
+            )
+        )
+
+
+def _not_in_agreement(ruc: str, order: dict) -> str:
+    return f"Supplier {ruc} is not a supplier of framework agreement {order['agreement']['id']}."
 
 
 def _check_items(order: dict, problems: list[Problem]) -> dict[int, float]:
@@ -343,15 +377,30 @@ def _check_items(order: dict, problems: list[Problem]) -> dict[int, float]:
     for i, item in enumerate(order["items"]):
         line = item["line"]
         if line in lines:
-            problems.append(Problem(f"items/{i}/line", f"Line number {line} is used by more than one item."))
+            problems.append(
+                Problem(f"items/{i}/line", f"Line number {line} is used by more than one item.")
+            )
         lines[line] = item["quantity"]
         currency = item["currency"]
         if currency not in currency_codes:
-            problems.append(Problem(f"items/{i}/currency", f"Unknown currency {currency!r}: use an ISO 4217 code such as PEN."))
+            problems.append(
+                Problem(
+                    f"items/{i}/currency",
+                    f"Unknown currency {currency!r}: use an ISO 4217 code such as PEN.",
+                )
+            )
         elif currency != first_currency:
-            problems.append(Problem(f"items/{i}/currency", f"Mixed currencies: this item is in {currency} but items/0 is in {first_currency}; an order has one currency."))
+            problems.append(
+                Problem(
+                    f"items/{i}/currency",
+                    f"Mixed currencies: this item is in {currency} but items/0 is in "
+                    f"{first_currency}; an order has one currency.",
+                )
+            )
         if not math.isfinite(item["unitPrice"]) or not math.isfinite(item["quantity"]):
-            problems.append(Problem(f"items/{i}", "Quantity and unit price must be finite numbers."))
+            problems.append(
+                Problem(f"items/{i}", "Quantity and unit price must be finite numbers.")
+            )
     return lines
 
 
@@ -364,10 +413,19 @@ def _check_deliveries(order: dict, lines: dict[int, float], problems: list[Probl
                 line = part["line"]
                 where = f"destinations/{d}/deliveries/{k}/lines/{j}"
                 if line not in lines:
-                    problems.append(Problem(f"{where}/line", f"Refers to item line {line}, which the order does not have."))
+                    problems.append(
+                        Problem(
+                            f"{where}/line",
+                            f"Refers to item line {line}, which the order does not have.",
+                        )
+                    )
                     continue
                 if line in seen:
-                    problems.append(Problem(f"{where}/line", f"Item line {line} appears twice in the same delivery."))
+                    problems.append(
+                        Problem(
+                            f"{where}/line", f"Item line {line} appears twice in the same delivery."
+                        )
+                    )
                 seen.add(line)
                 delivered[line] += part["quantity"]
     for i, item in enumerate(order["items"]):
@@ -375,23 +433,44 @@ def _check_deliveries(order: dict, lines: dict[int, float], problems: list[Probl
         total = delivered.get(line, 0.0)
         if abs(total - ordered) > _QUANTITY_TOLERANCE * max(1.0, abs(ordered)):
             more_less = "more" if total > ordered else "less"
-            problems.append(Problem(
-                f"items/{i}/quantity",
-                f"Deliveries of line {line} add up to {total:g}, {more_less} than the {ordered:g} ordered.",
-            ))
+            problems.append(
+                Problem(
+                    f"items/{i}/quantity",
+                    f"Deliveries of line {line} add up to {total:g}, "
+                    f"{more_less} than the {ordered:g} ordered.",
+                )
+            )
 
 
-def _check_proformas(order: dict, lines: dict[int, float], verdict: _AgreementVerdict, problems: list[Problem]) -> None:
+def _check_proformas(
+    order: dict, lines: dict[int, float], verdict: _AgreementVerdict, problems: list[Problem]
+) -> None:
     currency = order["items"][0]["currency"]
     for p, proforma in enumerate(order.get("proformas", ())):
         ruc = proforma["supplier"]["identifier"]
         if ruc not in verdict.suppliers:
-            problems.append(Problem(f"proformas/{p}/supplier/identifier", f"Supplier {ruc} is not a supplier of framework agreement {order['agreement']['id']}."))
+            problems.append(
+                Problem(
+                    f"proformas/{p}/supplier/identifier",
+                    _not_in_agreement(ruc, order),
+                )
+            )
         if proforma["currency"] != currency:
-            problems.append(Problem(f"proformas/{p}/currency", f"Mixed currencies: the proforma is in {proforma['currency']} but the order is in {currency}."))
+            problems.append(
+                Problem(
+                    f"proformas/{p}/currency",
+                    f"Mixed currencies: the proforma is in {proforma['currency']} "
+                    f"but the order is in {currency}.",
+                )
+            )
         for j, part in enumerate(proforma["lines"]):
             if part["line"] not in lines:
-                problems.append(Problem(f"proformas/{p}/lines/{j}/line", f"Quotes item line {part['line']}, which the order does not have."))
+                problems.append(
+                    Problem(
+                        f"proformas/{p}/lines/{j}/line",
+                        f"Quotes item line {part['line']}, which the order does not have.",
+                    )
+                )
 
 
 def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem]) -> None:
@@ -401,13 +480,22 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
         return
     day = issued.date()
     if verdict.start and verdict.end and not verdict.start <= day <= verdict.end:
-        problems.append(Problem("dates/issued", f"Issued on {day}, outside the agreement period {verdict.start} to {verdict.end}."))
+        problems.append(
+            Problem(
+                "dates/issued",
+                f"Issued on {day}, outside the agreement period {verdict.start} to {verdict.end}.",
+            )
+        )
     accepted = _dt(dates["accepted"], "dates/accepted", problems) if "accepted" in dates else None
-    delivered = _dt(dates["delivered"], "dates/delivered", problems) if "delivered" in dates else None
+    delivered = (
+        _dt(dates["delivered"], "dates/delivered", problems) if "delivered" in dates else None
+    )
     if accepted and accepted < issued:
         problems.append(Problem("dates/accepted", "Accepted before the order was issued."))
     if delivered and delivered < (accepted or issued):
-        problems.append(Problem("dates/delivered", "Delivered before the order was issued or accepted."))
+        problems.append(
+            Problem("dates/delivered", "Delivered before the order was issued or accepted.")
+        )
     status = order["status"]
     if status in ("accepted", "delivered") and "accepted" not in dates:
         problems.append(Problem("dates/accepted", f"Required when status is {status!r}."))
@@ -415,7 +503,9 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
         problems.append(Problem("dates/delivered", "Required when status is 'delivered'."))
     cancellation = order.get("cancellation")
     if (status == "cancelled") != (cancellation is not None):
-        problems.append(Problem("cancellation", "Must be present exactly when status is 'cancelled'."))
+        problems.append(
+            Problem("cancellation", "Must be present exactly when status is 'cancelled'.")
+        )
     if cancellation is not None:
         when = _dt(cancellation["date"], "cancellation/date", problems)
         if when and when < issued:
@@ -425,7 +515,12 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
         if when and when < issued:
             problems.append(Problem(f"amendments/{a}/date", "Amended before the order was issued."))
         if amendment.get("version", 0) > order["version"]:
-            problems.append(Problem(f"amendments/{a}/version", f"Later than the order's own version {order['version']}."))
+            problems.append(
+                Problem(
+                    f"amendments/{a}/version",
+                    f"Later than the order's own version {order['version']}.",
+                )
+            )
     for p, proforma in enumerate(order.get("proformas", ())):
         when = _dt(proforma["date"], f"proformas/{p}/date", problems)
         if when and when > issued:
@@ -439,7 +534,9 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
             if "deliveredDate" in delivery:
                 done = _d(delivery["deliveredDate"], f"{where}/deliveredDate", problems)
                 if done and done < day:
-                    problems.append(Problem(f"{where}/deliveredDate", "Delivered before the order was issued."))
+                    problems.append(
+                        Problem(f"{where}/deliveredDate", "Delivered before the order was issued.")
+                    )
 
 
 def _check_ids(order: dict, problems: list[Problem]) -> None:
@@ -456,13 +553,19 @@ def _check_ids(order: dict, problems: list[Problem]) -> None:
     dests = order["destinations"]
     unique([d["number"] for d in dests], "destinations/{}/number", "Destination number")
     for d, dest in enumerate(dests):
-        unique([k["number"] for k in dest["deliveries"]], f"destinations/{d}/deliveries/{{}}/number", "Delivery number")
+        unique(
+            [k["number"] for k in dest["deliveries"]],
+            f"destinations/{d}/deliveries/{{}}/number",
+            "Delivery number",
+        )
     unique([p["id"] for p in order.get("proformas", ())], "proformas/{}/id", "Proforma id")
     unique([a["id"] for a in order.get("amendments", ())], "amendments/{}/id", "Amendment id")
     unique([x["id"] for x in order.get("documents", ())], "documents/{}/id", "Document id")
 
 
-def _numbered_lines(source: str | os.PathLike | Iterable[str | bytes]) -> Iterator[tuple[int, bytes | str]]:
+def _numbered_lines(
+    source: str | os.PathLike | Iterable[str | bytes],
+) -> Iterator[tuple[int, bytes | str]]:
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as f:
             yield from enumerate(f, start=1)
