@@ -251,9 +251,7 @@ def inclusion_proof(index: int, size: int, get_node: Callable[[NodeID], bytes]) 
     return nodes.rehash([get_node(i) for i in nodes.ids])
 
 
-def consistency_proof(
-    size1: int, size2: int, get_node: Callable[[NodeID], bytes]
-) -> list[bytes]:
+def consistency_proof(size1: int, size2: int, get_node: Callable[[NodeID], bytes]) -> list[bytes]:
     """RFC 9162 §2.1.4.1 consistency proof, reading node hashes through ``get_node``."""
     nodes = consistency_nodes(size1, size2)
     return nodes.rehash([get_node(i) for i in nodes.ids])
@@ -299,9 +297,7 @@ def _match(computed: bytes, expected: bytes, what: str) -> None:
         raise ProofError(f"{what} does not match: computed {computed.hex()}")
 
 
-def root_from_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """The root an inclusion proof leads to (RFC 9162 §2.1.3.2), after shape checks.
 
     Raises ProofError if the index is outside the tree, a hash is not 32 bytes, or the proof

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from anchoring_vectors import load_vector, unhex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,8 +31,6 @@ from anchoring.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-
-from anchoring_vectors import load_vector, unhex
 
 # --- Literal RFC 9162 reference ---------------------------------------------------------------
 
@@ -114,7 +113,9 @@ class Tree:
         self.levels = [[leaf_hash(x) for x in inputs]]
         while len(self.levels[-1]) > 1:
             prev = self.levels[-1]
-            self.levels.append([node_hash(prev[i], prev[i + 1]) for i in range(0, len(prev) - 1, 2)])
+            self.levels.append(
+                [node_hash(prev[i], prev[i + 1]) for i in range(0, len(prev) - 1, 2)]
+            )
 
     def node(self, node_id: NodeID) -> bytes:
         return self.levels[node_id.level][node_id.index]
