@@ -270,3 +270,11 @@ def test_source_digest_ignores_key_order_and_whitespace(single):
     assert len(source_digest(single)) == 64
     changed = dict(single, version=2)
     assert source_digest(changed) != source_digest(single)
+
+
+def test_doc_embeds_every_example():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[3] / "docs" / "source-orders.md").read_text(encoding="utf-8")
+    for path in EXAMPLE_FILES:
+        assert path.read_text(encoding="utf-8").rstrip() in doc, path.name
