@@ -1,0 +1,145 @@
+"""RFC 8785 (JSON Canonicalization Scheme, JCS) serialisation.
+
+PROOF-CRITICAL: every data hash in the evidence log is SHA-256 over these bytes.
+
+``canonical_json(obj)`` returns exactly ``rfc8785.dumps(obj)``, the reference this module is
+tested against. It is faster because it first lets ``orjson`` (a C/Rust serialiser, about 15x
+faster) write the document with sorted keys, and then accepts that output only when it can
+show, by looking at the output itself, that RFC 8785 would have written the same bytes.
+Otherwise it falls back to ``rfc8785.dumps``.
+
+Why orjson's compact output equals JCS except in the cases checked below (RFC 8785 §3.2):
+
+* Whitespace (§3.2.1): orjson writes none, like JCS.
+* Literals ``true``/``false``/``null``: identical. But orjson also writes NaN and
+  infinities as ``null`` where JCS rejects them, so any document containing ``null`` goes to
+  the fallback (rare in practice).
+* Strings (§3.2.2.2): both write UTF-8, escape only ``"``, ``\\`` and U+0000..U+001F, using
+  ``\\b \\t \\n \\f \\r`` where they exist and lowercase ``\\u00xx`` otherwise; neither escapes
+  U+007F, U+2028, U+2029 or anything non-ASCII. Lone surrogates make orjson raise (fallback,
+  where ``rfc8785`` raises too).
+* Integers: |n| < 10**15 is written as its decimal digits by both. JCS limits integers to the
+  IEEE 754 safe range (|n| <= 2**53 - 1, 16 digits) so any integer token of 16 or more digits
+  goes to the fallback, which accepts or rejects it exactly as ``rfc8785`` does.
+* Floats (§3.2.2.3, ECMAScript Number.prototype.toString): both use the shortest digit string
+  that round-trips (orjson's writer and CPython's ``repr``, which ``rfc8785`` formats). They
+  agree on the notation only for non-integral values written in plain decimal form: orjson
+  writes ``13.0`` where JCS writes ``13`` (integral floats, the only difference measured on real
+  OCDS), ``-0.0`` where JCS writes ``0``, ``1e-6`` where JCS writes ``0.000001`` and ``1e+16``
+  where JCS writes ``10000000000000000``. So a float token is accepted only when it is plain
+  decimal, has at most 15 integer digits, a fractional part ending in a non-zero digit, and
+  (if below 1) fewer than five leading fractional zeros; every other number goes to the
+  fallback.
+* Object member order (§3.2.3): JCS sorts by UTF-16 code units, orjson by code points; these
+  orders differ only for characters outside the BMP, but to stay conservative any document
+  with a non-ASCII key goes to the fallback.
+
+The checks run on orjson's output with regular expressions that may flag harmless text
+inside strings (e.g. a string containing ``:1e5``). Such false alarms only cost speed: the
+fallback is always correct. They can never miss a real token, because in compact JSON every
+number is preceded by ``:``, ``,`` or ``[`` and every key by ``{`` or ``,``.
+
+Input must be JSON data: ``dict`` (``str`` keys), ``list``/``tuple``, ``str``, ``int``,
+``float``, ``bool``, ``None``. Anything else (datetimes, dataclasses, subclasses of the
+builtins) is routed to ``rfc8785``, which rejects or handles it as the reference does.
+"""
+
+import re
+from typing import Any
+
+import orjson
+import rfc8785
+
+__all__ = ["canonical_json"]
+
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    # Integers beyond +-(2**53 - 1) raise, as in rfc8785; the fallback then raises its error.
+    | orjson.OPT_STRICT_INTEGER
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+# Bytes below 0xF0. Deleting them from UTF-8 leaves only the lead bytes of characters outside
+# the Basic Multilingual Plane (F0-F4; F5-FF never occur in UTF-8).
+_BELOW_F0 = bytes(range(0xF0))
+
+# The fractional part of every plain-decimal number token. In compact JSON a number is
+# followed by ',', '}' or ']'. Text inside strings can match too ("v1.5]"); see module doc.
+_FRACTION = re.compile(rb"\.([0-9]+)(?=[,}\]])")
+
+# A number token in exponent form. orjson always writes a signed lowercase exponent
+# ("1e-7", "1.5e-7", "1e+16"); tests pin this, so a cheap substring test guards the regex.
+_EXPONENT = re.compile(rb"e[-+][0-9]+[,}\]]")
+
+# The ".0" of an integral float as orjson writes it below 10**16 ("13.0"), which JCS omits:
+# a literal first (fast to search), then a digit before it and a value end after it.
+_INTEGRAL_FRACTION = re.compile(rb"\.0(?=[,}\]])(?<=[0-9]\.0)")
+
+# Negative zero, which JCS writes as "0" (§3.2.2.3), and orjson as "-0.0".
+_NEGATIVE_ZERO = re.compile(rb"-0\.0(?=[,}\]])")
+
+# Outcomes of _check.
+_EXACT, _NEEDS_READ_BACK, _INTEGRAL_FLOATS, _UNPROVEN = range(4)
+
+
+def _refuse(obj: Any) -> Any:
+    """orjson ``default`` hook: refuse every non-JSON type so the reference decides."""
+    raise TypeError(f"not JSON data: {type(obj).__name__}")
+
+
+def _check(out: bytes) -> int:
+    """Classify orjson's output ``out``: provably JCS, or what stands in the way."""
+    if out.translate(None, _BELOW_F0):
+        return _UNPROVEN  # a non-BMP character: member order might differ (§3.2.3)
+    integral_floats = False
+    for fraction in _FRACTION.findall(out):
+        if fraction == b"0":
+            integral_floats = True  # orjson "13.0", JCS "13"
+        elif fraction[-1:] == b"0" or fraction.startswith(b"00000"):
+            return _UNPROVEN  # not a shape orjson writes for a shortest round-trip float
+    if (b"e-" in out or b"e+" in out) and _EXPONENT.search(out) is not None:
+        return _UNPROVEN  # exponent notation: JCS thresholds differ (1e-6 vs 0.000001)
+    if integral_floats:
+        return _INTEGRAL_FLOATS
+    return _NEEDS_READ_BACK if b"null" in out else _EXACT
+
+
+def _fast(obj: Any) -> bytes | None:
+    """orjson's serialisation of ``obj``, adjusted, if provably equal to RFC 8785; else None."""
+    try:
+        out = orjson.dumps(obj, default=_refuse, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+    verdict = _check(out)
+    if verdict == _EXACT:
+        return out
+    if verdict == _UNPROVEN:
+        return None
+    if verdict == _INTEGRAL_FLOATS:
+        if _NEGATIVE_ZERO.search(out) is not None:
+            return None
+        # Integral values below 10**21 are written by JCS as plain integer digits, so
+        # dropping orjson's ".0" gives the JCS form. Every integral float token loses its
+        # ".0" here, so none is left for the read-back comparison below to miss.
+        out = _INTEGRAL_FRACTION.sub(b"", out)
+    # Read back and compare. Equality proves that (a) every null stood for None, not for a
+    # NaN or infinity orjson replaced (they never compare equal to None), and (b) the
+    # rewrite above touched number tokens only: a rewrite inside a string would change that
+    # string. 13 == 13.0 in Python, so rewritten integers compare equal to their floats.
+    return out if orjson.loads(out) == obj else None
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Serialise JSON data ``obj`` to its RFC 8785 canonical bytes.
+
+    Byte-identical to ``rfc8785.dumps(obj)``; raises what it raises
+    (``rfc8785.CanonicalizationError`` and subclasses) for values JCS cannot represent
+    (NaN, infinities, integers beyond 2**53 - 1, non-string keys, lone surrogates).
+    """
+    if type(obj) is dict or type(obj) is list:
+        out = _fast(obj)
+        if out is not None:
+            return out
+    return rfc8785.dumps(obj)
