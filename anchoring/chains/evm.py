@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
@@ -35,6 +35,8 @@ from anchoring.errors import ChainError
 
 if TYPE_CHECKING:
     from os import PathLike
+
+    from web3.types import TxParams
 
 __all__ = [
     "ANCHORED_TOPIC",
@@ -124,14 +126,14 @@ def _send(
     tx = {
         **tx,
         "from": account.address,
-        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        "nonce": w3.eth.get_transaction_count(to_checksum_address(account.address), "pending"),
         "chainId": w3.eth.chain_id,
         **_fee_fields(w3, gas_price),
     }
     if "gas" not in tx:
         # 20% over the estimate: estimates are exact for this contract, but a node may
         # estimate against a slightly different state than the block that includes it.
-        tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2)
+        tx["gas"] = int(w3.eth.estimate_gas(cast("TxParams", tx)) * 1.2)
     signed = account.sign_transaction(tx)
     try:
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
