@@ -27,3 +27,7 @@ class TimestampError(AnchoringError):
 
 class LogError(AnchoringError):
     """The evidence log storage is inconsistent or was asked for something it does not hold."""
+
+
+class KeyFileError(AnchoringError):
+    """A signing key file is unsafe (readable by others), malformed, or for another name."""
