@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, tuple_
 
 from anchoring.canonical import canonical_json
 from ocds.catalogue.mapping import map_order
-from ocds.catalogue.source import check_order, source_digest
+from ocds.catalogue.source import check_order
 from ocds.compile import compile_release
 from ocds.errors import Problem
 from ocds.ingest import iter_ocds
@@ -116,6 +116,7 @@ def _prepare_release(release: dict, problems: list[Problem] | None = None) -> Pr
 
 
 _validator: ReleaseValidator | None = None
+_agreement_cache: dict[tuple[str, str], PreparedRelease] = {}
 
 
 def _release_validator() -> ReleaseValidator:
@@ -142,14 +143,24 @@ def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str) -> list[Pre
             out.extend((number, record, p.field, p.reason) for p in problems)
             continue
         mapped = map_order(order, ocid_prefix=ocid_prefix)
+        # An agreement's release id carries the digest of its content, and an agreement is
+        # repeated in every one of its orders: validate and canonicalise each state once.
+        agreement_key = (mapped.agreement_release["ocid"], mapped.agreement_release["id"])
+        agreement = _agreement_cache.get(agreement_key)
+        todo = [mapped.order_release] + ([] if agreement else [mapped.agreement_release])
         bad = False
-        for release in (mapped.order_release, mapped.agreement_release):
+        for release in todo:
             for p in validator.problems(release):
                 bad = True
                 out.append((number, record, f"(OCDS {release['ocid']}) {p.field}",
                             f"the mapped release does not validate: {p.reason}"))
         if bad:
             continue
+        if agreement is None:
+            agreement = _prepare_release(mapped.agreement_release)
+            if len(_agreement_cache) > 10_000:
+                _agreement_cache.clear()
+            _agreement_cache[agreement_key] = agreement
         proforma_rows = []
         for proforma in mapped.proformas:
             data = canonical_json(proforma)
@@ -159,9 +170,9 @@ def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str) -> list[Pre
             line=number,
             order_number=str(order["orderNumber"]),
             version=int(order["version"]),
-            digest=source_digest(order),
+            digest=hashlib.sha256(canonical_json(order)).hexdigest(),
             order=_prepare_release(mapped.order_release),
-            agreement=_prepare_release(mapped.agreement_release),
+            agreement=agreement,
             proformas=tuple(proforma_rows),
             compiled_alone=orjson.dumps(compiled),
         ))
