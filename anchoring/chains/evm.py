@@ -338,8 +338,9 @@ def verify_anchor(
         raise ChainError(f"sender mismatch: anchor was sent by {anchor.sender}, expected {sender}")
     try:
         _verify_on_chain(w3, anchor, confirmations)
-    except (Web3Exception, OSError) as exc:
-        raise ChainError(f"cannot read anchor {anchor.tx_hash} from the node: {exc}") from None
+    except (Web3Exception, OSError, ValueError) as exc:
+        # ValueError: a malformed field in the record (e.g. a tx hash that is not hex).
+        raise ChainError(f"cannot check anchor {anchor.tx_hash} on the node: {exc}") from None
 
 
 def _verify_on_chain(w3: Web3, anchor: EvmAnchor, confirmations: int) -> None:

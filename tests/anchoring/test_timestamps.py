@@ -11,27 +11,19 @@ import hashlib
 import http.server
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from asn1crypto import tsp
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
-# The project is not necessarily installed into the virtualenv: make ``import anchoring``
-# work from a checkout (harmless when an editable install or a root conftest does it).
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from asn1crypto import tsp  # noqa: E402
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.x509.oid import ExtendedKeyUsageOID  # noqa: E402
-
-from anchoring.errors import TimestampError  # noqa: E402
-from anchoring.timestamps import (  # noqa: E402
+from anchoring.errors import TimestampError
+from anchoring.timestamps import (
     VERAZ_TSA_POLICY,
     EmbeddedTSA,
     RemoteTSA,

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,17 +19,12 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-# The project is not necessarily installed into the virtualenv: make ``import anchoring``
-# work from a checkout (harmless when an editable install or a root conftest does it).
+from anchoring.chains.embedded import embedded_chain
+from anchoring.chains.evm import deploy_contract, rpc_chain
+from anchoring.chains.keys import AnchorAccount, load_key, load_or_create_key
+from anchoring.errors import ChainError
+
 REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from anchoring.chains.embedded import embedded_chain  # noqa: E402
-from anchoring.chains.evm import deploy_contract, rpc_chain  # noqa: E402
-from anchoring.chains.keys import AnchorAccount, load_key, load_or_create_key  # noqa: E402
-from anchoring.errors import ChainError  # noqa: E402
-
 ANVIL = REPO / "node_modules" / ".bin" / "anvil"
 ANVIL_CHAIN_ID = 31337
 # anvil's first dev account (the published test mnemonic); used only to fund our own key.

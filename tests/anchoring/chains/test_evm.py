@@ -113,6 +113,7 @@ def test_tampered_root_or_size_fails(chain) -> None:
         ("block_time", lambda a: a.block_time + 1, "block time mismatch"),
         ("chain_id", lambda a: a.chain_id + 1, "chain id mismatch"),
         ("tx_hash", lambda a: "0x" + "11" * 32, "not found"),
+        ("tx_hash", lambda a: "0xnot-hex", "cannot check anchor"),
         ("sender", lambda a: "0x" + "22" * 20, "sender mismatch: the chain has"),
         ("contract", lambda a: a.sender, "contract mismatch"),
     ],
