@@ -44,13 +44,14 @@ Input must be JSON data: ``dict`` (``str`` keys), ``list``/``tuple``, ``str``, `
 builtins) is routed to ``rfc8785``, which rejects or handles it as the reference does.
 """
 
+import hashlib
 import re
 from typing import Any
 
 import orjson
 import rfc8785
 
-__all__ = ["canonical_json"]
+__all__ = ["canonical_json", "canonical_sha256"]
 
 _ORJSON_OPTIONS = (
     orjson.OPT_SORT_KEYS
@@ -143,3 +144,8 @@ def canonical_json(obj: Any) -> bytes:
         if out is not None:
             return out
     return rfc8785.dumps(obj)
+
+
+def canonical_sha256(obj: Any) -> bytes:
+    """SHA-256 of the RFC 8785 canonical bytes of ``obj`` (32 bytes)."""
+    return hashlib.sha256(canonical_json(obj)).digest()

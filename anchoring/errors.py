@@ -31,3 +31,7 @@ class LogError(AnchoringError):
 
 class KeyFileError(AnchoringError):
     """A signing key file is unsafe (readable by others), malformed, or for another name."""
+
+
+class EntryError(AnchoringError):
+    """Log entry bytes are not a valid, canonical encoding of a known entry kind."""
