@@ -115,8 +115,7 @@ class TimestampToken:
         """Read a ``TimeStampResp`` (``.tsr``); raise :class:`TimestampError` if malformed."""
         try:
             response = _TimeStampResp.load(der, strict=True)
-            _ = response.native  # parse everything now, not lazily later
-            if response["time_stamp_token"].native is None:
+            if isinstance(response["time_stamp_token"], core.Void):
                 raise ValueError("no token")
         except (ValueError, TypeError) as exc:
             raise TimestampError(f"not a DER TimeStampResp: {exc}") from None
@@ -167,7 +166,7 @@ def _load_token(der: bytes) -> cms.ContentInfo:
     except (ValueError, TypeError):
         try:
             token = cms.ContentInfo.load(der, strict=True)
-            _ = token.native
+            _ = token["content_type"].native, token["content"]
         except (ValueError, TypeError) as exc:
             raise TimestampError(f"neither a TimeStampResp nor a TimeStampToken: {exc}") from None
         return token
@@ -177,7 +176,7 @@ def _load_token(der: bytes) -> cms.ContentInfo:
         detail = ", ".join(part for part in (failure, text) if part)
         raise TimestampError(f"the TSA refused the request: {status} ({detail or 'no reason'})")
     token = response["time_stamp_token"]
-    if not isinstance(token, cms.ContentInfo) or token.native is None:
+    if not isinstance(token, cms.ContentInfo):
         raise TimestampError("the TimeStampResp grants but carries no token")
     return token
 
