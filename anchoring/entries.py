@@ -1,0 +1,217 @@
+"""The exact bytes of every evidence-log entry (the RFC 9162 "leaf input").
+
+PROOF-CRITICAL: every leaf hash in the log is SHA-256(0x00 || these bytes); changing the
+encoding breaks proofs already issued. A new format gets a new version number ``v``.
+
+Encoding (format version 1), specified for independent implementers in
+``docs/proof-format.md`` ("Log entries"): an entry is the RFC 8785 (JCS) canonical JSON of
+one flat object with the members
+
+* ``"v"``: the format version, the integer ``1``;
+* ``"kind"``: the entry kind (``"release"``, ``"proforma"``, later ones such as ``"bulk"``);
+* the kind's own members: text as JSON strings, hashes as 64 lowercase hex digits.
+
+Why canonical JSON and not a length-prefixed binary format: anyone can rebuild and read the
+bytes with a stock RFC 8785 library (or by hand: the object is flat and ASCII apart from
+identifiers), the bytes are self-describing in a proof bundle, and the encoding is unambiguous
+because JCS fixes member order, number and string forms. Decoding is strict: it re-encodes the
+decoded entry and requires the same bytes, so every entry has exactly one valid encoding.
+
+Entry kinds:
+
+``release`` (``ReleaseEntry``): one published OCDS release.
+    ``ocid``, ``releaseId``, ``dataHash`` = SHA-256 of the RFC 8785 form of the release,
+    ``documentHash`` = SHA-256 of the source document (member absent when there is none),
+    ``proformasHash`` = ``proformas_hash_link`` of the proformas the release relies on.
+
+``proforma`` (``ProformaEntry``): one proforma (quote) of a catalogue order.
+    ``ocid`` (of the order), ``proformaId``, ``proformaHash`` = SHA-256 of the RFC 8785 form
+    of the proforma JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import orjson
+
+from anchoring.canonical import canonical_json
+from anchoring.errors import EntryError
+from anchoring.merkle import EMPTY_ROOT, leaf_hash, root_from_leaves
+
+__all__ = [
+    "ENTRY_FORMAT_VERSION",
+    "Entry",
+    "ProformaEntry",
+    "ReleaseEntry",
+    "decode_entry",
+    "encode_entry",
+    "entry_leaf_hash",
+    "entry_kinds",
+    "proformas_hash_link",
+    "register_entry_kind",
+]
+
+ENTRY_FORMAT_VERSION = 1
+
+_TEXT, _HASH, _OPTIONAL_HASH = "text", "hash", "optional hash"
+_HEX = frozenset("0123456789abcdef")
+
+
+def _member(name: str, kind: str, **kwargs: Any) -> Any:
+    """A dataclass field stored in the entry JSON as member ``name`` of type ``kind``."""
+    return field(metadata={"json": name, "type": kind}, **kwargs)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Base class of the log entry kinds. Subclasses set ``KIND`` and declare members."""
+
+    KIND: ClassVar[str] = ""
+
+    @property
+    def kind(self) -> str:
+        """The entry kind, the ``"kind"`` member of the encoding."""
+        return self.KIND
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), f.metadata["type"]
+            if kind == _TEXT:
+                if not isinstance(value, str) or not value:
+                    raise EntryError(f"{self.KIND} entry: {f.name} must be a non-empty string")
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as error:
+                    raise EntryError(f"{self.KIND} entry: {f.name} is not valid Unicode") from error
+            elif value is None and kind == _OPTIONAL_HASH:
+                continue
+            elif not isinstance(value, bytes) or len(value) != 32:
+                raise EntryError(f"{self.KIND} entry: {f.name} must be 32 bytes")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object this entry is encoded from (hashes as lowercase hex)."""
+        obj: dict[str, Any] = {"v": ENTRY_FORMAT_VERSION, "kind": self.KIND}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            obj[f.metadata["json"]] = value if f.metadata["type"] == _TEXT else value.hex()
+        return obj
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Entry:
+        """The entry of this kind stated by ``obj``; EntryError if a member is wrong."""
+        members = {f.metadata["json"]: f for f in dataclasses.fields(cls)}
+        extra = set(obj) - set(members) - {"v", "kind"}
+        if extra:
+            raise EntryError(f"{cls.KIND} entry: unknown members {sorted(extra)}")
+        values: dict[str, Any] = {}
+        for name, f in members.items():
+            value = obj.get(name)
+            if f.metadata["type"] == _TEXT:
+                values[f.name] = value
+            elif value is None and f.metadata["type"] == _OPTIONAL_HASH and name not in obj:
+                values[f.name] = None
+            elif isinstance(value, str) and len(value) == 64 and set(value) <= _HEX:
+                values[f.name] = bytes.fromhex(value)
+            else:
+                raise EntryError(f"{cls.KIND} entry: {name} must be 64 lowercase hex digits")
+        return cls(**values)
+
+
+_KINDS: dict[str, type[Entry]] = {}
+E = TypeVar("E", bound=type[Entry])
+
+
+def register_entry_kind(cls: E) -> E:
+    """Class decorator: make ``cls`` (an Entry dataclass with a unique KIND) decodable."""
+    if not cls.KIND or cls.KIND in _KINDS:
+        raise ValueError(f"entry kind {cls.KIND!r} is empty or already registered")
+    _KINDS[cls.KIND] = cls
+    return cls
+
+
+def entry_kinds() -> dict[str, type[Entry]]:
+    """The registered entry kinds by name."""
+    return dict(_KINDS)
+
+
+@register_entry_kind
+@dataclass(frozen=True)
+class ReleaseEntry(Entry):
+    """A published OCDS release: identifiers and the hashes that pin its content."""
+
+    KIND: ClassVar[str] = "release"
+
+    ocid: str = _member("ocid", _TEXT)
+    release_id: str = _member("releaseId", _TEXT)
+    data_hash: bytes = _member("dataHash", _HASH)
+    proformas_hash: bytes = _member("proformasHash", _HASH)
+    document_hash: bytes | None = _member("documentHash", _OPTIONAL_HASH, default=None)
+
+
+@register_entry_kind
+@dataclass(frozen=True)
+class ProformaEntry(Entry):
+    """A proforma (quote) of a catalogue order, pinned by the hash of its canonical JSON."""
+
+    KIND: ClassVar[str] = "proforma"
+
+    ocid: str = _member("ocid", _TEXT)
+    proforma_id: str = _member("proformaId", _TEXT)
+    proforma_hash: bytes = _member("proformaHash", _HASH)
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """The log entry bytes: RFC 8785 canonical JSON of ``entry.to_json()``."""
+    if type(entry).KIND not in _KINDS:
+        raise EntryError(f"unregistered entry kind {type(entry).__name__}")
+    return canonical_json(entry.to_json())
+
+
+def decode_entry(data: bytes) -> Entry:
+    """The entry encoded by ``data``. Raises EntryError unless ``data`` is its exact encoding."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise EntryError(f"entry is not JSON: {error}") from error
+    if not isinstance(obj, dict):
+        raise EntryError("entry is not a JSON object")
+    version = obj.get("v")
+    if type(version) is not int or version != ENTRY_FORMAT_VERSION:
+        raise EntryError(f"unsupported entry format version {version!r}")
+    kind = obj.get("kind")
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EntryError(f"unknown entry kind {kind!r}")
+    entry = cls.from_json(obj)
+    if encode_entry(entry) != bytes(data):
+        raise EntryError("entry bytes are not in canonical form")
+    return entry
+
+
+def proformas_hash_link(proforma_hashes: Sequence[bytes]) -> bytes:
+    """RFC 9162 Merkle root over the proformas' hashes, taken in ascending byte order.
+
+    Leaf inputs are the 32-byte proforma hashes, sorted so the link depends only on the set
+    of proformas. Duplicates are refused (two proformas with identical canonical JSON are
+    the same proforma). No proformas: the empty-tree root SHA-256("") (RFC 9162 §2.1.1).
+    """
+    if any(not isinstance(h, bytes) or len(h) != 32 for h in proforma_hashes):
+        raise EntryError("proforma hashes must be 32 bytes each")
+    ordered = sorted(proforma_hashes)
+    if len(set(ordered)) != len(ordered):
+        raise EntryError("duplicate proforma hash")
+    if not ordered:
+        return EMPTY_ROOT
+    return root_from_leaves([leaf_hash(h) for h in ordered])
+
+
+def entry_leaf_hash(entry: Entry | bytes) -> bytes:
+    """The RFC 9162 leaf hash of an entry (given as Entry or as its bytes)."""
+    data = entry if isinstance(entry, bytes) else encode_entry(entry)
+    return leaf_hash(data)

@@ -1,0 +1,210 @@
+"""anchoring.entries: exact entry bytes, strict decoding, the proformas hash link."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anchoring import entries
+from anchoring.canonical import canonical_json, canonical_sha256
+from anchoring.entries import (
+    Entry,
+    ProformaEntry,
+    ReleaseEntry,
+    decode_entry,
+    encode_entry,
+    entry_kinds,
+    entry_leaf_hash,
+    proformas_hash_link,
+    register_entry_kind,
+)
+from anchoring.errors import EntryError
+from anchoring.merkle import EMPTY_ROOT, leaf_hash, node_hash
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "proof-format.md"
+
+# The worked example of docs/proof-format.md.
+RELEASE = {
+    "ocid": "ocds-veraz-000042",
+    "id": "ocds-veraz-000042-01",
+    "date": "2026-03-02T15:04:05Z",
+    "tag": ["award"],
+    "awards": [{"id": "1", "value": {"amount": 1250.5, "currency": "PEN"}}],
+}
+PF1 = {"id": "PF-1", "ocid": "ocds-veraz-000042", "supplier": "Proveedor Uno", "total": 1250.5}
+PF2 = {"id": "PF-2", "ocid": "ocds-veraz-000042", "supplier": "Proveedor Dos", "total": 1399.0}
+DOCUMENT = b"%PDF-1.7 example order document\n"
+
+RELEASE_ENTRY_TEXT = (
+    '{"dataHash":"004e85163d60532cae02adcb7faf0af68d81379439788c0d660ab5b710ae22ec",'
+    '"documentHash":"0c889fddb2efa33b6a727795df4338ca8ad8edfba71352de9907baefb9d398d7",'
+    '"kind":"release","ocid":"ocds-veraz-000042",'
+    '"proformasHash":"fca22267fe5dea7f389473dc3972a7a3064c6793cfbfa08f6550a9eb3e9f3760",'
+    '"releaseId":"ocds-veraz-000042-01","v":1}'
+)
+PROFORMA_ENTRY_TEXT = (
+    '{"kind":"proforma","ocid":"ocds-veraz-000042",'
+    '"proformaHash":"566bd34d8a8ca7b358ef56ee3c6bc0d2124ce18404b4debda52306d44d8b7df3",'
+    '"proformaId":"PF-1","v":1}'
+)
+
+
+def example_release_entry() -> ReleaseEntry:
+    return ReleaseEntry(
+        ocid="ocds-veraz-000042",
+        release_id="ocds-veraz-000042-01",
+        data_hash=canonical_sha256(RELEASE),
+        proformas_hash=proformas_hash_link([canonical_sha256(PF1), canonical_sha256(PF2)]),
+        document_hash=hashlib.sha256(DOCUMENT).digest(),
+    )
+
+
+def test_worked_example_release():
+    entry = example_release_entry()
+    data = encode_entry(entry)
+    assert data == RELEASE_ENTRY_TEXT.encode()
+    assert len(data) == 329
+    assert leaf_hash(data).hex() == (
+        "d72610f1fdbc49fee69fd76e4a463c9757c3018faf6ce4a4e5f16f69b6f93b99"
+    )
+    assert entry_leaf_hash(entry) == leaf_hash(data)
+    assert decode_entry(data) == entry
+
+
+def test_worked_example_proforma():
+    entry = ProformaEntry("ocds-veraz-000042", "PF-1", canonical_sha256(PF1))
+    data = encode_entry(entry)
+    assert data == PROFORMA_ENTRY_TEXT.encode()
+    assert leaf_hash(data).hex() == (
+        "a7e61798f1a651a17ddae40886fcb1c0e13c10e6db2633f49cf269b8257b4336"
+    )
+    assert decode_entry(data) == entry
+
+
+def test_worked_example_is_in_the_docs():
+    text = DOC.read_text(encoding="utf-8")
+    for value in (
+        RELEASE_ENTRY_TEXT,
+        PROFORMA_ENTRY_TEXT,
+        canonical_json(RELEASE).decode(),
+        "d72610f1fdbc49fee69fd76e4a463c9757c3018faf6ce4a4e5f16f69b6f93b99",
+        "a7e61798f1a651a17ddae40886fcb1c0e13c10e6db2633f49cf269b8257b4336",
+        "fca22267fe5dea7f389473dc3972a7a3064c6793cfbfa08f6550a9eb3e9f3760",
+    ):
+        assert value in text
+    assert "TODO" not in text
+    assert re.search(r"^## Proof bundle$", text, re.M)
+
+
+def test_proformas_hash_link():
+    h1, h2 = canonical_sha256(PF1), canonical_sha256(PF2)
+    assert proformas_hash_link([]) == EMPTY_ROOT
+    assert proformas_hash_link([h1]) == leaf_hash(h1)
+    expected = node_hash(leaf_hash(min(h1, h2)), leaf_hash(max(h1, h2)))
+    assert proformas_hash_link([h1, h2]) == proformas_hash_link([h2, h1]) == expected
+    with pytest.raises(EntryError):
+        proformas_hash_link([h1, h1])
+    with pytest.raises(EntryError):
+        proformas_hash_link([b"short"])
+
+
+def test_document_hash_absent_when_none():
+    entry = ReleaseEntry("o", "r", bytes(32), EMPTY_ROOT)
+    assert b"documentHash" not in encode_entry(entry)
+    assert decode_entry(encode_entry(entry)) == entry
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"ocid": "", "release_id": "r", "data_hash": bytes(32), "proformas_hash": bytes(32)},
+        {"ocid": "o", "release_id": 5, "data_hash": bytes(32), "proformas_hash": bytes(32)},
+        {"ocid": "o", "release_id": "r", "data_hash": bytes(31), "proformas_hash": bytes(32)},
+        {"ocid": "o", "release_id": "r", "data_hash": bytes(32), "proformas_hash": "00" * 32},
+        {
+            "ocid": "o",
+            "release_id": "r",
+            "data_hash": bytes(32),
+            "proformas_hash": bytes(32),
+            "document_hash": b"",
+        },
+        {"ocid": "\ud800", "release_id": "r", "data_hash": bytes(32), "proformas_hash": bytes(32)},
+    ],
+)
+def test_invalid_fields_refused(kwargs):
+    with pytest.raises(EntryError):
+        ReleaseEntry(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"[]",
+        b"not json",
+        PROFORMA_ENTRY_TEXT.replace('"v":1', '"v":2').encode(),
+        PROFORMA_ENTRY_TEXT.replace('"v":1', '"v":1.0').encode(),
+        PROFORMA_ENTRY_TEXT.replace('"v":1', '"v":true').encode(),
+        PROFORMA_ENTRY_TEXT.replace('"proforma"', '"bulkx"').encode(),
+        PROFORMA_ENTRY_TEXT.replace("566b", "566B").encode(),
+        PROFORMA_ENTRY_TEXT.replace("566b", "566").encode(),
+        PROFORMA_ENTRY_TEXT.replace(',"v":1}', ',"v":1,"extra":"x"}').encode(),
+        PROFORMA_ENTRY_TEXT.replace('"proformaId":"PF-1",', "").encode(),
+        PROFORMA_ENTRY_TEXT.replace('"proformaId":"PF-1"', '"proformaId":""').encode(),
+        PROFORMA_ENTRY_TEXT.replace(",", ", ").encode(),
+        (PROFORMA_ENTRY_TEXT + "\n").encode(),
+        ("\ufeff" + PROFORMA_ENTRY_TEXT).encode(),
+        PROFORMA_ENTRY_TEXT.replace('{"kind"', '{"v":1,"kind"').encode(),
+        PROFORMA_ENTRY_TEXT.replace('"PF-1"', '"PF\\u002d1"').encode(),
+        RELEASE_ENTRY_TEXT.replace(
+            '"documentHash":"0c88', '"documentHash":null,"x":"0c88'
+        ).encode(),
+    ],
+)
+def test_non_canonical_or_invalid_bytes_refused(data):
+    with pytest.raises(EntryError):
+        decode_entry(data)
+
+
+def test_kinds_registry_is_extensible():
+    assert set(entry_kinds()) >= {"release", "proforma"}
+
+    @dataclass(frozen=True)
+    class TestBulk(Entry):
+        KIND: ClassVar[str] = "test-bulk"
+        count_hash: bytes = entries._member("countHash", entries._HASH)
+
+    try:
+        register_entry_kind(TestBulk)
+        data = encode_entry(TestBulk(bytes(32)))
+        assert data == b'{"countHash":"' + b"0" * 64 + b'","kind":"test-bulk","v":1}'
+        assert decode_entry(data) == TestBulk(bytes(32))
+        with pytest.raises(ValueError):
+            register_entry_kind(TestBulk)
+    finally:
+        entries._KINDS.pop("test-bulk", None)
+
+
+_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30)
+_hash = st.binary(min_size=32, max_size=32)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.builds(ReleaseEntry, _text, _text, _hash, _hash, st.one_of(st.none(), _hash)),
+        st.builds(ProformaEntry, _text, _text, _hash),
+    )
+)
+def test_round_trip_byte_exact(entry):
+    data = encode_entry(entry)
+    assert decode_entry(data) == entry
+    assert encode_entry(decode_entry(data)) == data
+    assert data == canonical_json(entry.to_json())
