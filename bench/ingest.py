@@ -1,0 +1,137 @@
+"""Benchmark: the whole publishing pipeline against the pipeline a user would otherwise script.
+
+    python bench/ingest.py --orders 100000
+
+1. Generates N synthetic orders (not timed), then runs ``portal.publishing.import_orders`` into a
+   fresh SQLite database: parse, check, map, validate, canonicalise + hash, store, compile
+   records. Prints orders/s, releases/s and peak RSS (largest process: the writer or a worker).
+2. In the same run, on releases from that database, the baseline: jsonschema Draft 4
+   validation of each release (registry, format checker) plus ocdsmerge compilation of each
+   ocid's releases (ocdskit's merge path), and the ratio. The baseline runs on a random sample
+   (``--baseline-sample``, default 5,000 releases), because at a few hundred releases/s it would
+   otherwise take longer than the pipeline itself; its rate is per release and does not depend
+   on the sample size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+from sqlalchemy import create_engine, func, select  # noqa: E402
+
+from ocds.catalogue.generate import write_orders  # noqa: E402
+from portal.db import upgrade  # noqa: E402
+from portal.models import releases  # noqa: E402
+from portal.publishing import import_orders  # noqa: E402
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """(this process, largest waited-for child) peak RSS in MB (Linux reports KB)."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return me, children
+
+
+def baseline(engine, sample: int, seed: int) -> dict:
+    import jsonschema
+    import ocdsmerge
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    from ocds import schema as ocds_schema
+
+    schema = ocds_schema.release_schema()
+    registry = Registry().with_resource(schema["id"], Resource.from_contents(
+        schema, default_specification=DRAFT4))
+    validator = jsonschema.Draft4Validator(schema, registry=registry,
+                                           format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    merger = ocdsmerge.Merger(schema=ocds_schema.release_schema())
+    with engine.connect() as conn:
+        ids = conn.execute(select(releases.c.id)).scalars().all()
+        rng = random.Random(seed)
+        chosen = sorted(rng.sample(ids, min(sample, len(ids))))
+        docs = []
+        for i in range(0, len(chosen), 500):
+            rows = conn.execute(select(releases.c.data).where(releases.c.id.in_(chosen[i:i + 500])))
+            docs.extend(orjson.loads(r.data) for r in rows)
+    started = time.perf_counter()
+    invalid = sum(1 for d in docs if not validator.is_valid(d))
+    validate_s = time.perf_counter() - started
+    by_ocid: dict[str, list] = {}
+    for d in docs:
+        by_ocid.setdefault(d["ocid"], []).append(d)
+    started = time.perf_counter()
+    for group in by_ocid.values():
+        merger.create_compiled_release(group)
+    compile_s = time.perf_counter() - started
+    n = len(docs)
+    return {"releases": n, "invalid": invalid, "validate_per_s": n / validate_s,
+            "compile_per_s": n / compile_s, "together_per_s": n / (validate_s + compile_s)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0, help="0: one per core")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--baseline-sample", type=int, default=5_000)
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temporary)")
+    args = parser.parse_args()
+
+    work = args.dir or Path(tempfile.mkdtemp(prefix="veraz-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / f"orders-{args.orders}-{args.seed}.jsonl"
+    if not source.exists():
+        t = time.perf_counter()
+        write_orders(source, args.orders, args.seed)
+        print(f"generated {args.orders:,} orders ({source.stat().st_size / 1e6:,.0f} MB) "
+              f"in {time.perf_counter() - t:.1f} s (not part of the figures)")
+    db = work / "bench.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    engine = create_engine(url)
+
+    started = time.perf_counter()
+    summary = import_orders(engine, source, ocid_prefix="ocds-bench1", batch_size=args.batch_size,
+                            workers=args.workers)
+    elapsed = time.perf_counter() - started
+    me, child = peak_rss_mb()
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(releases)).scalar_one()
+    orders_s = summary.read / elapsed
+    releases_s = summary.published_releases / elapsed
+    print(f"pipeline: {summary.read:,} orders, {summary.published_releases:,} releases "
+          f"({stored:,} stored), {summary.rejected:,} rejected, in {elapsed:.1f} s")
+    print(f"pipeline: {orders_s:,.0f} orders/s, {releases_s:,.0f} releases/s "
+          f"(workers: {args.workers or os.cpu_count()})")
+    print(f"pipeline: peak RSS writer {me:,.0f} MB, largest worker {child:,.0f} MB")
+    print(f"database: {db.stat().st_size / 1e6:,.0f} MB")
+    if 1_000_000 > summary.read:
+        print(f"pipeline: 1,000,000 orders at this rate: {1_000_000 / orders_s / 60:.1f} min")
+
+    base = baseline(engine, args.baseline_sample, args.seed)
+    print(f"baseline (jsonschema Draft 4 + ocdsmerge, {base['releases']:,} sampled releases, "
+          f"{base['invalid']} invalid): validate {base['validate_per_s']:,.0f} releases/s, "
+          f"compile {base['compile_per_s']:,.0f} releases/s, together "
+          f"{base['together_per_s']:,.0f} releases/s")
+    print(f"ratio: pipeline releases/s / baseline releases/s = "
+          f"{releases_s / base['together_per_s']:.1f}x (target >= 5x; the pipeline also "
+          f"parses, maps, hashes and stores)")
+
+
+if __name__ == "__main__":
+    main()
