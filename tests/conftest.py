@@ -17,17 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("VERAZ_SHARED", ROOT.parent / "shared"))
-IN_CI = bool(os.environ.get("CI"))
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip when a resource is missing locally; fail under CI, where everything must run."""
-    if not condition:
-        if IN_CI:
-            pytest.fail(f"required under CI: {reason}")
-        pytest.skip(reason)
+from support import IN_CI, ROOT, SHARED, make_app, need  # noqa: F401 - re-exported
 
 
 @pytest.fixture(scope="session")
@@ -111,15 +101,6 @@ def sqlite_url(tmp_path) -> str:
     url = f"sqlite:///{tmp_path / 'veraz.sqlite3'}"
     upgrade(url)
     return url
-
-
-def make_app(database_url: str, tmp_path: Path, **overrides):
-    from portal.app import create_app
-
-    config = {"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "instance"),
-              "TESTING": True, "IMPORT_WORKERS": 1, "BASE_URL": "http://localhost"}
-    config.update(overrides)
-    return create_app(config)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 from builders import all_examples, write_jsonl
-from conftest import need
+from support import need
 from sqlalchemy import create_engine
 
 from portal.publishing import import_orders

@@ -1,0 +1,33 @@
+"""What every test module may import: where shared data is, and skip-or-fail for missing tools.
+
+(Import from here, not from ``conftest``: several folders have a conftest.py.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("VERAZ_SHARED", ROOT.parent / "shared"))
+IN_CI = bool(os.environ.get("CI"))
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a resource is missing locally; fail under CI, where everything must run."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"required under CI: {reason}")
+        pytest.skip(reason)
+
+
+def make_app(database_url: str, tmp_path: Path, **overrides):
+    """The portal on a given database, with its instance folder under ``tmp_path``."""
+    from portal.app import create_app
+
+    config = {"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "instance"),
+              "TESTING": True, "IMPORT_WORKERS": 1, "BASE_URL": "http://localhost"}
+    config.update(overrides)
+    return create_app(config)
