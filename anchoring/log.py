@@ -1,0 +1,511 @@
+"""The append-only evidence log, stored with SQLAlchemy Core (SQLite and PostgreSQL).
+
+Entries (``anchoring.entries``) are the leaves of one RFC 9162 Merkle tree; leaf ``i`` is
+the ``i``-th entry ever appended. The tree itself is stored as **tiles**, with the geometry
+of C2SP tlog-tiles (c2sp.org/tlog-tiles): a tile at tile level ``L`` and index ``N`` holds
+the hashes of tree level ``8 * L``, nodes ``[256 * N, 256 * N + width)``, concatenated
+(``width`` <= 256, 32 bytes each). Tile level 0 holds the leaf hashes, tile level 1 the roots
+of each full level-0 tile, and so on. Full tiles are immutable; only the rightmost,
+partial tile of each level is rewritten as the log grows, and it only ever gains hashes at
+its end, so a tile's prefix is the tile as it was at every earlier tree size.
+
+Any node of any tree size up to the current one is a perfect subtree, so it can be read from
+one tile: at tree level ``8 * L + r`` it is the root of ``2**r`` consecutive hashes of a
+level-``L`` tile. A proof for a tree of ``n`` leaves therefore reads at most
+``ceil(log2(n) / 8)`` tiles (3 for 10 million entries) and hashes at most 247 times per tile:
+no part of the tree is ever loaded into memory. Appending hashes each leaf once and each
+completed tile once (about 2 SHA-256 calls per entry in total, the minimum for RFC 9162).
+
+Concurrency. ``EvidenceLog`` works on a ``Connection`` inside the caller's transaction, so
+entries are appended atomically with whatever else the caller stores (the release the entry
+is about); a batch is all-or-nothing. Appends must be serialized so that two writers never
+take the same index:
+
+* PostgreSQL: ``append`` and ``seal`` take a transaction-level advisory lock
+  (``pg_advisory_xact_lock``), released at commit or rollback. Use READ COMMITTED (the
+  default); under REPEATABLE READ a transaction whose snapshot predates another writer's
+  commit fails on the primary key instead (safe, retry it).
+* SQLite: the database-level write lock serializes writers. Start write transactions with
+  ``BEGIN IMMEDIATE`` (the caller's job: ``sqlite_begin_immediate(engine)`` installs it), or
+  a concurrent writer fails with "database is locked" instead of waiting. Nothing can be
+  corrupted either way; the primary key on the index is the last line of defence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    func,
+    select,
+    text,
+    tuple_,
+)
+
+from anchoring.entries import Entry, decode_entry, encode_entry
+from anchoring.errors import EntryError, LogError, SignatureError
+from anchoring.merkle import (
+    EMPTY_ROOT,
+    NodeID,
+    ProofNodes,
+    consistency_nodes,
+    inclusion_nodes,
+    perfect_root,
+    range_nodes,
+    root_from_subtrees,
+)
+from anchoring.notes import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint, verify_checkpoint
+
+__all__ = [
+    "AuditProblem",
+    "EvidenceLog",
+    "StoredCheckpoint",
+    "checkpoints",
+    "log_entries",
+    "log_tiles",
+    "metadata",
+    "sqlite_begin_immediate",
+]
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT  # 256 hashes per full tile
+_H = 32  # hash size
+
+# An arbitrary, fixed 64-bit key for pg_advisory_xact_lock ("VERAZLOG" in ASCII).
+ADVISORY_LOCK_KEY = int.from_bytes(b"VERAZLOG", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+metadata = MetaData()
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False, comment="leaf index"),
+    Column("kind", String(32), nullable=False, comment="entry kind, e.g. release"),
+    Column("entry", LargeBinary, nullable=False, comment="leaf input (anchoring.entries)"),
+    Column("leaf_hash", LargeBinary(32), nullable=False, comment="SHA-256(0x00 || entry)"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+log_tiles = Table(
+    "log_tiles",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False, comment="tile level"),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False, comment="tile index"),
+    Column("hashes", LargeBinary, nullable=False, comment="<= 256 hashes of tree level 8*level"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False, comment="tree size"),
+    Column("root", LargeBinary(32), nullable=False, comment="RFC 9162 root at that size"),
+    Column("note", Text, nullable=False, comment="signed c2sp.org/tlog-checkpoint note"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+def sqlite_begin_immediate(engine: Engine) -> None:
+    """Make every transaction on a SQLite ``engine`` start with BEGIN IMMEDIATE.
+
+    The standard SQLAlchemy recipe: turn off pysqlite's own implicit BEGIN, and emit ours.
+    Writers then queue on the database lock (up to the driver's busy timeout) instead of
+    failing when a second writer upgrades a read transaction.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint row: tree size, root, the signed note, when it was sealed."""
+
+    size: int
+    root: bytes
+    note: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One inconsistency found by ``EvidenceLog.audit``."""
+
+    kind: str  # e.g. "leaf-hash", "tile", "checkpoint-root"
+    where: str  # e.g. "entry 12", "tile 0/3", "checkpoint 1000"
+    detail: str
+
+
+def _split(blob: bytes) -> list[bytes]:
+    return [blob[i : i + _H] for i in range(0, len(blob), _H)]
+
+
+def _tile_of(node: NodeID) -> tuple[int, int, int, int]:
+    """(tile level, tile index, first hash offset, hash count) holding the node's subtree."""
+    tile_level, r = divmod(node.level, TILE_HEIGHT)
+    first = node.index << r  # index of its leftmost descendant at tree level 8 * tile_level
+    return tile_level, first >> TILE_HEIGHT, first & (TILE_WIDTH - 1), 1 << r
+
+
+class EvidenceLog:
+    """Operations on the evidence log tables through a caller-provided Connection."""
+
+    # --- reading -----------------------------------------------------------------------
+
+    def size(self, conn: Connection) -> int:
+        """Number of entries in the log (as seen by this transaction)."""
+        last = conn.execute(select(func.max(log_entries.c.idx))).scalar()
+        return 0 if last is None else int(last) + 1
+
+    def entries(self, conn: Connection, start: int, end: int) -> list[bytes]:
+        """The entry bytes at indices ``[start, end)``."""
+        rows = conn.execute(
+            select(log_entries.c.idx, log_entries.c.entry)
+            .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+            .order_by(log_entries.c.idx)
+        ).all()
+        if len(rows) != max(end - start, 0):
+            raise LogError(f"entries [{start}, {end}) are not all in the log")
+        return [bytes(row.entry) for row in rows]
+
+    def leaf_hashes(self, conn: Connection, start: int, end: int) -> list[bytes]:
+        """The stored leaf hashes at indices ``[start, end)``."""
+        rows = conn.execute(
+            select(log_entries.c.leaf_hash)
+            .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+            .order_by(log_entries.c.idx)
+        ).all()
+        if len(rows) != max(end - start, 0):
+            raise LogError(f"entries [{start}, {end}) are not all in the log")
+        return [bytes(row.leaf_hash) for row in rows]
+
+    def _tiles(
+        self, conn: Connection, keys: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        rows = conn.execute(
+            select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes).where(
+                tuple_(log_tiles.c.level, log_tiles.c.idx).in_(keys)
+            )
+        ).all()
+        return {(row.level, row.idx): bytes(row.hashes) for row in rows}
+
+    def nodes(self, conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
+        """Hashes of the perfect subtrees ``ids``, from the tiles (one query)."""
+        where = [_tile_of(node) for node in ids]
+        tiles = self._tiles(conn, ((lvl, idx) for lvl, idx, _, _ in where))
+        out = []
+        for node, (lvl, idx, offset, count) in zip(ids, where, strict=True):
+            blob = tiles.get((lvl, idx), b"")
+            chunk = blob[offset * _H : (offset + count) * _H]
+            if len(chunk) != count * _H:
+                raise LogError(f"node {node} is not in the stored tree")
+            out.append(chunk if count == 1 else perfect_root(_split(chunk)))
+        return out
+
+    def _proof(self, conn: Connection, nodes: ProofNodes) -> list[bytes]:
+        return nodes.rehash(self.nodes(conn, nodes.ids))
+
+    def _require_size(self, conn: Connection, size: int) -> None:
+        current = self.size(conn)
+        if not 0 <= size <= current:
+            raise LogError(f"tree size {size} is beyond the log size {current}")
+
+    def root(self, conn: Connection, size: int | None = None) -> bytes:
+        """RFC 9162 root of the first ``size`` entries (default: all)."""
+        if size is None:
+            size = self.size(conn)
+        else:
+            self._require_size(conn, size)
+        if size == 0:
+            return EMPTY_ROOT
+        return root_from_subtrees(self.nodes(conn, range_nodes(0, size)))
+
+    def inclusion_proof(self, conn: Connection, index: int, size: int) -> list[bytes]:
+        """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``size``."""
+        self._require_size(conn, size)
+        return self._proof(conn, inclusion_nodes(index, size))
+
+    def consistency_proof(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 §2.1.4 consistency proof from tree ``size1`` to tree ``size2``."""
+        self._require_size(conn, size2)
+        return self._proof(conn, consistency_nodes(size1, size2))
+
+    def checkpoints(self, conn: Connection) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, by increasing size."""
+        rows = conn.execute(select(checkpoints).order_by(checkpoints.c.size)).all()
+        return [StoredCheckpoint(r.size, bytes(r.root), r.note, r.created_at) for r in rows]
+
+    def latest_checkpoint(self, conn: Connection) -> StoredCheckpoint | None:
+        """The checkpoint with the largest size, or None."""
+        row = conn.execute(select(checkpoints).order_by(checkpoints.c.size.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return StoredCheckpoint(row.size, bytes(row.root), row.note, row.created_at)
+
+    # --- writing -----------------------------------------------------------------------
+
+    def _lock(self, conn: Connection) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+
+    def append(self, conn: Connection, entries: Sequence[bytes | Entry]) -> list[int]:
+        """Append ``entries`` (Entry values or their encoded bytes) as one batch.
+
+        Returns their leaf indices. Runs in the caller's transaction: all or nothing.
+        Bytes are decoded first, so only valid, canonical entries enter the log.
+        """
+        rows_data: list[bytes] = []
+        kinds: list[str] = []
+        for item in entries:
+            if isinstance(item, Entry):
+                rows_data.append(encode_entry(item))
+                kinds.append(item.kind)
+            elif isinstance(item, bytes | bytearray | memoryview):
+                data = bytes(item)
+                kinds.append(decode_entry(data).kind)
+                rows_data.append(data)
+            else:
+                raise EntryError(f"cannot append {type(item).__name__} to the log")
+        if not rows_data:
+            return []
+        self._lock(conn)
+        start = self.size(conn)
+        sha = hashlib.sha256
+        hashes = [sha(b"\x00" + data).digest() for data in rows_data]
+        conn.execute(
+            log_entries.insert(),
+            [
+                {"idx": start + i, "kind": kinds[i], "entry": rows_data[i], "leaf_hash": hashes[i]}
+                for i in range(len(hashes))
+            ],
+        )
+        self._extend_tiles(conn, start, hashes)
+        return list(range(start, start + len(hashes)))
+
+    def _extend_tiles(self, conn: Connection, old_size: int, new_hashes: list[bytes]) -> None:
+        """Add ``new_hashes`` at tree level 0 after ``old_size`` leaves; carry full tiles up."""
+        level, old_count, new = 0, old_size, new_hashes
+        while new:
+            first_tile, offset = divmod(old_count, TILE_WIDTH)
+            prefix: list[bytes] = []
+            if offset:
+                blob = self._tiles(conn, [(level, first_tile)]).get((level, first_tile), b"")
+                if len(blob) != offset * _H:
+                    raise LogError(
+                        f"tile {level}/{first_tile} holds {len(blob) // _H} hashes, "
+                        f"expected {offset}: the tree storage is inconsistent"
+                    )
+                prefix = _split(blob)
+            hashes = prefix + new
+            inserts, completed = [], []
+            for t in range(0, len(hashes), TILE_WIDTH):
+                chunk = hashes[t : t + TILE_WIDTH]
+                key = first_tile + t // TILE_WIDTH
+                if t == 0 and offset:
+                    conn.execute(
+                        log_tiles.update()
+                        .where(log_tiles.c.level == level, log_tiles.c.idx == key)
+                        .values(hashes=b"".join(chunk))
+                    )
+                else:
+                    inserts.append({"level": level, "idx": key, "hashes": b"".join(chunk)})
+                if len(chunk) == TILE_WIDTH:
+                    completed.append(perfect_root(chunk))
+            if inserts:
+                conn.execute(log_tiles.insert(), inserts)
+            level, old_count, new = level + 1, old_count >> TILE_HEIGHT, completed
+
+    def seal(self, conn: Connection, signer: NoteSigner, origin: str) -> str:
+        """Sign and store a checkpoint of the current tree; return the signed note.
+
+        Idempotent: if the latest checkpoint already covers every entry, its note is
+        returned and nothing is stored.
+        """
+        self._lock(conn)
+        size = self.size(conn)
+        latest = self.latest_checkpoint(conn)
+        if latest is not None and latest.size == size:
+            return latest.note
+        if latest is not None and latest.size > size:
+            raise LogError(f"latest checkpoint has size {latest.size} > log size {size}")
+        root = self.root(conn, size)
+        note = sign_checkpoint(Checkpoint(origin, size, root), signer)
+        conn.execute(checkpoints.insert().values(size=size, root=root, note=note))
+        return note
+
+    # --- audit ---------------------------------------------------------------------------
+
+    def _stream(self, conn: Connection, batch: int) -> Iterator[tuple[int, str, bytes, bytes]]:
+        start = 0
+        while True:
+            rows = conn.execute(
+                select(
+                    log_entries.c.idx,
+                    log_entries.c.kind,
+                    log_entries.c.entry,
+                    log_entries.c.leaf_hash,
+                )
+                .where(log_entries.c.idx >= start)
+                .order_by(log_entries.c.idx)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield int(row.idx), row.kind, bytes(row.entry), bytes(row.leaf_hash)
+            start = int(rows[-1].idx) + 1
+
+    def audit(
+        self,
+        conn: Connection,
+        verifier: NoteVerifier | str | None = None,
+        batch: int = 10_000,
+    ) -> list[AuditProblem]:
+        """Recompute the tree from the entries and compare everything stored with it.
+
+        Checks: indices are 0..n-1 without gaps; each entry decodes canonically, its kind
+        column and leaf hash are right; every tile equals the recomputed one and no extra
+        tile exists; every checkpoint's root is the recomputed root at its size, and its note
+        states that size and root (and, with ``verifier``, carries a valid signature).
+        Streams the entries; memory stays bounded whatever the log size. Returns the
+        problems found (empty: consistent).
+        """
+        problems: list[AuditProblem] = []
+        stored_checkpoints = self.checkpoints(conn)
+        wanted_roots = {cp.size for cp in stored_checkpoints}
+        roots: dict[int, bytes] = {}
+        if 0 in wanted_roots:
+            roots[0] = EMPTY_ROOT
+        pending: list[list[bytes]] = [[]]  # per tile level: hashes of the open tile
+        tile_count: list[int] = [0]  # per tile level: full tiles seen
+        frontier: list[tuple[int, bytes]] = []  # perfect subtrees of the prefix (level, hash)
+
+        def check_tile(level: int, index: int, hashes: list[bytes]) -> None:
+            stored = self._tiles(conn, [(level, index)]).get((level, index))
+            if stored != b"".join(hashes):
+                problems.append(
+                    AuditProblem(
+                        "tile",
+                        f"tile {level}/{index}",
+                        "stored tile differs from the recomputed one",
+                    )
+                )
+
+        def push(level: int, h: bytes) -> None:
+            if level == len(pending):
+                pending.append([])
+                tile_count.append(0)
+            pending[level].append(h)
+            if len(pending[level]) == TILE_WIDTH:
+                full, pending[level] = pending[level], []
+                check_tile(level, tile_count[level], full)
+                tile_count[level] += 1
+                push(level + 1, perfect_root(full))
+
+        n = 0
+        for idx, kind, data, stored_hash in self._stream(conn, batch):
+            if idx != n:
+                problems.append(AuditProblem("index", f"entry {idx}", f"expected index {n}"))
+                break
+            h = hashlib.sha256(b"\x00" + data).digest()
+            if h != stored_hash:
+                problems.append(
+                    AuditProblem(
+                        "leaf-hash",
+                        f"entry {idx}",
+                        "stored leaf hash is not SHA-256(0x00 || entry)",
+                    )
+                )
+            try:
+                decoded_kind = decode_entry(data).kind
+            except EntryError as error:
+                problems.append(AuditProblem("entry", f"entry {idx}", str(error)))
+            else:
+                if decoded_kind != kind:
+                    problems.append(
+                        AuditProblem(
+                            "kind",
+                            f"entry {idx}",
+                            f"kind column {kind!r}, entry says {decoded_kind!r}",
+                        )
+                    )
+            push(0, h)
+            # Compact range of the prefix (RFC 9162 MTH by incremental merging).
+            node = (0, h)
+            while frontier and frontier[-1][0] == node[0]:
+                left = frontier.pop()
+                node = (node[0] + 1, hashlib.sha256(b"\x01" + left[1] + node[1]).digest())
+            frontier.append(node)
+            n += 1
+            if n in wanted_roots:
+                roots[n] = root_from_subtrees([f[1] for f in frontier])
+
+        # Open (partial) tiles and any stored tile beyond the recomputed ones.
+        for level, hashes in enumerate(pending):
+            if hashes:
+                check_tile(level, tile_count[level], hashes)
+        expected_tiles = {
+            lvl: tile_count[lvl] + (1 if pending[lvl] else 0) for lvl in range(len(pending))
+        }
+        counts = conn.execute(
+            select(log_tiles.c.level, func.count(), func.max(log_tiles.c.idx)).group_by(
+                log_tiles.c.level
+            )
+        ).all()
+        for level, count, top in counts:
+            wanted = expected_tiles.get(level, 0)
+            if count != wanted or (count and top != wanted - 1):
+                problems.append(
+                    AuditProblem(
+                        "tile", f"tile level {level}", f"{count} tiles stored, expected {wanted}"
+                    )
+                )
+
+        if verifier is not None and not isinstance(verifier, NoteVerifier):
+            verifier = NoteVerifier.parse(verifier)
+        for cp in stored_checkpoints:
+            where = f"checkpoint {cp.size}"
+            if cp.size > n:
+                problems.append(AuditProblem("checkpoint-size", where, f"log has {n} entries"))
+                continue
+            if cp.root != roots[cp.size]:
+                problems.append(
+                    AuditProblem(
+                        "checkpoint-root", where, "stored root differs from the recomputed root"
+                    )
+                )
+            try:
+                if verifier is not None:
+                    stated = verify_checkpoint(cp.note, verifier)
+                else:
+                    stated = Checkpoint.parse(cp.note[: cp.note.rfind("\n\n") + 1])
+            except SignatureError as error:
+                problems.append(AuditProblem("checkpoint-note", where, str(error)))
+                continue
+            if stated.size != cp.size or stated.root != roots[cp.size]:
+                problems.append(
+                    AuditProblem("checkpoint-note", where, "note states another size or root")
+                )
+        return problems

@@ -1,0 +1,240 @@
+"""anchoring.log on a real SQLite file and on a real PostgreSQL database.
+
+PostgreSQL comes from the shared ``postgres_server`` fixture (``TEST_DATABASE_URL``, or a
+throwaway local cluster); without one these tests skip, except under CI, where they fail.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, select, text, update
+
+from anchoring.entries import ProformaEntry, encode_entry
+from anchoring.errors import EntryError, LogError, ProofError
+from anchoring.log import (
+    EvidenceLog,
+    checkpoints,
+    log_entries,
+    log_tiles,
+    metadata,
+    sqlite_begin_immediate,
+)
+from anchoring.merkle import (
+    EMPTY_ROOT,
+    leaf_hash,
+    root_from_leaves,
+    verify_consistency,
+    verify_inclusion,
+)
+from anchoring.notes import NoteSigner, verify_checkpoint
+
+ORIGIN = "veraz.test/log"
+SIGNER = NoteSigner.from_seed(ORIGIN, bytes(32))
+
+
+def make_entries(start: int, count: int) -> list[ProformaEntry]:
+    return [
+        ProformaEntry(f"ocds-t-{i // 7}", f"PF-{i}", i.to_bytes(32, "big"))
+        for i in range(start, start + count)
+    ]
+
+
+def _fresh_postgres_url(server_url: str) -> str:
+    name = "anch_" + uuid.uuid4().hex[:12]
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base, _, query = server_url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        eng = create_engine(f"sqlite:///{tmp_path / 'log.sqlite3'}", connect_args={"timeout": 30})
+        sqlite_begin_immediate(eng)
+    else:
+        eng = create_engine(_fresh_postgres_url(request.getfixturevalue("postgres_server")))
+    metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def log() -> EvidenceLog:
+    return EvidenceLog()
+
+
+def test_empty_log(engine, log):
+    with engine.begin() as conn:
+        assert log.size(conn) == 0
+        assert log.root(conn) == EMPTY_ROOT
+        assert log.latest_checkpoint(conn) is None
+        assert log.append(conn, []) == []
+        with pytest.raises(ProofError):
+            log.inclusion_proof(conn, 0, 0)
+        assert log.audit(conn) == []
+
+
+def test_append_proofs_and_roots_across_tiles(engine, log):
+    # 66,000 leaves: 257 full level-0 tiles plus a partial one, one full level-1 tile
+    # (65,536 leaves) plus a partial one, and a one-hash tile at level 2.
+    batches = [1, 254, 1, 1, 300, 65_000, 443]
+    data: list[bytes] = []
+    with engine.begin() as conn:
+        for count in batches:
+            entries = make_entries(len(data), count)
+            assert log.append(conn, entries) == list(range(len(data), len(data) + count))
+            data.extend(encode_entry(e) for e in entries)
+    hashes = [leaf_hash(d) for d in data]
+    n = len(data)
+    assert n == 66_000
+    rng = random.Random(9162)
+    with engine.connect() as conn:
+        assert log.size(conn) == n
+        assert log.entries(conn, 250, 260) == data[250:260]
+        assert log.leaf_hashes(conn, 0, 3) == hashes[:3]
+        tiles = dict(
+            ((row.level, row.idx), len(row.hashes) // 32)
+            for row in conn.execute(select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes))
+        )
+        assert tiles[(0, 257)] == 66_000 - 257 * 256
+        assert tiles[(1, 0)] == 256 and tiles[(1, 1)] == 257 - 256
+        assert tiles[(2, 0)] == 1
+        sizes = [1, 2, 255, 256, 257, 511, 512, 65_535, 65_536, 65_537, n] + [
+            rng.randint(1, n) for _ in range(10)
+        ]
+        roots = {s: root_from_leaves(hashes[:s]) for s in sizes}
+        for size in sizes:
+            assert log.root(conn, size) == roots[size]
+            for index in {0, size - 1, rng.randrange(size)}:
+                proof = log.inclusion_proof(conn, index, size)
+                verify_inclusion(hashes[index], index, size, proof, roots[size])
+        for _ in range(40):
+            s1, s2 = sorted(rng.sample(sizes, 2))
+            if s1 != s2:
+                verify_consistency(
+                    s1, s2, roots[s1], roots[s2], log.consistency_proof(conn, s1, s2)
+                )
+        with pytest.raises(LogError):
+            log.root(conn, n + 1)
+        with pytest.raises(LogError):
+            log.inclusion_proof(conn, 0, n + 1)
+        assert log.audit(conn) == []
+
+
+def test_seal_is_idempotent_and_verifiable(engine, log):
+    with engine.begin() as conn:
+        log.append(conn, make_entries(0, 10))
+        note = log.seal(conn, SIGNER, ORIGIN)
+        assert log.seal(conn, SIGNER, ORIGIN) == note
+        assert len(log.checkpoints(conn)) == 1
+    cp = verify_checkpoint(note, str(SIGNER.verifier()))
+    with engine.begin() as conn:
+        assert (cp.size, cp.root) == (10, log.root(conn))
+        log.append(conn, make_entries(10, 5))
+        note2 = log.seal(conn, SIGNER, ORIGIN)
+        stored = log.checkpoints(conn)
+        assert [c.size for c in stored] == [10, 15]
+        assert log.latest_checkpoint(conn).note == note2
+        assert stored[0].created_at is not None
+        cp2 = verify_checkpoint(note2, SIGNER.verifier())
+        verify_consistency(10, 15, cp.root, cp2.root, log.consistency_proof(conn, 10, 15))
+        assert log.audit(conn, SIGNER.verifier()) == []
+
+
+def test_empty_log_can_be_sealed(engine, log):
+    with engine.begin() as conn:
+        note = log.seal(conn, SIGNER, ORIGIN)
+    assert verify_checkpoint(note, SIGNER.verifier()).root == EMPTY_ROOT
+
+
+def test_rolled_back_batch_leaves_no_trace(engine, log):
+    with engine.begin() as conn:
+        log.append(conn, make_entries(0, 300))
+        root = log.root(conn)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        log.append(conn, make_entries(300, 500))
+        assert log.size(conn) == 800
+        raise RuntimeError("caller failed after appending: the batch must vanish")
+    with engine.begin() as conn:
+        assert log.size(conn) == 300
+        assert log.root(conn) == root
+        assert log.audit(conn) == []
+        assert log.append(conn, make_entries(300, 1)) == [300]
+
+
+def test_append_refuses_invalid_entries(engine, log):
+    with engine.begin() as conn:
+        with pytest.raises(EntryError):
+            log.append(conn, [b'{"kind":"nope","v":1}'])
+        with pytest.raises(EntryError):
+            log.append(conn, ["not bytes"])
+        assert log.append(conn, [encode_entry(make_entries(0, 1)[0])]) == [0]
+        assert conn.execute(select(log_entries.c.kind)).scalar() == "proforma"
+
+
+def test_audit_reports_tampering(engine, log):
+    with engine.begin() as conn:
+        log.append(conn, make_entries(0, 600))
+        log.seal(conn, SIGNER, ORIGIN)
+    with engine.begin() as conn:
+        conn.execute(
+            update(log_entries).where(log_entries.c.idx == 5).values(entry=b'{"kind":"x","v":1}')
+        )
+        conn.execute(
+            update(log_tiles)
+            .where(log_tiles.c.level == 0, log_tiles.c.idx == 1)
+            .values(hashes=bytes(256 * 32))
+        )
+        conn.execute(update(checkpoints).values(root=bytes(32)))
+        problems = log.audit(conn, SIGNER.verifier())
+    kinds = {(p.kind, p.where) for p in problems}
+    assert ("leaf-hash", "entry 5") in kinds
+    assert ("entry", "entry 5") in kinds
+    assert ("tile", "tile 0/1") in kinds
+    assert ("checkpoint-root", "checkpoint 600") in kinds
+    assert ("checkpoint-note", "checkpoint 600") in kinds
+
+
+def test_audit_reports_missing_and_extra_tiles(engine, log):
+    with engine.begin() as conn:
+        log.append(conn, make_entries(0, 300))
+        conn.execute(log_tiles.delete().where(log_tiles.c.level == 0, log_tiles.c.idx == 1))
+        conn.execute(log_tiles.insert().values(level=3, idx=0, hashes=bytes(32)))
+        problems = log.audit(conn)
+        with pytest.raises(LogError):
+            log.append(conn, make_entries(300, 1))
+    assert {p.where for p in problems} >= {"tile 0/1", "tile level 0", "tile level 3"}
+
+
+def test_concurrent_writers_get_distinct_indices(engine, log):
+    errors: list[BaseException] = []
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def writer(worker: int) -> None:
+        try:
+            for batch in range(5):
+                with engine.begin() as conn:
+                    start = 10_000 * worker + 100 * batch
+                    indices = log.append(conn, make_entries(start, 37))
+                with lock:
+                    got.extend(indices)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(got) == list(range(4 * 5 * 37))
+    with engine.connect() as conn:
+        assert log.audit(conn) == []
