@@ -9,12 +9,15 @@ of each full level-0 tile, and so on. Full tiles are immutable; only the rightmo
 partial tile of each level is rewritten as the log grows, and it only ever gains hashes at
 its end, so a tile's prefix is the tile as it was at every earlier tree size.
 
-Any node of any tree size up to the current one is a perfect subtree, so it can be read from
-one tile: at tree level ``8 * L + r`` it is the root of ``2**r`` consecutive hashes of a
-level-``L`` tile. A proof for a tree of ``n`` leaves therefore reads at most
-``ceil(log2(n) / 8)`` tiles (3 for 10 million entries) and hashes at most 247 times per tile:
-no part of the tree is ever loaded into memory. Appending hashes each leaf once and each
-completed tile once (about 2 SHA-256 calls per entry in total, the minimum for RFC 9162).
+Beside the C2SP tile bytes (column ``hashes``), each row keeps the tile's inner nodes
+(column ``inner``): rows ``r = 1..7`` of the subtree above the tile's hashes, row ``r``
+holding the ``width >> r`` complete nodes of tree level ``8 * L + r``, concatenated from
+``r = 1`` up. Any node of any tree size up to the current one is a perfect subtree, so it is
+one slice of one tile row. A proof for a tree of ``n`` leaves therefore reads at most
+``ceil(log2(n) / 8)`` tiles (3 for 10 million entries) in one query and hashes nothing but
+the ephemeral right-edge node: no part of the tree is ever loaded into memory. Storing the
+inner rows costs 32 bytes per entry and no extra hashing: appending computes every tree
+node exactly once (about 2 SHA-256 calls per entry, the minimum for RFC 9162).
 
 Concurrency. ``EvidenceLog`` works on a ``Connection`` inside the caller's transaction, so
 entries are appended atomically with whatever else the caller stores (the release the entry
@@ -65,6 +68,7 @@ from anchoring.merkle import (
     ProofNodes,
     consistency_nodes,
     inclusion_nodes,
+    node_hash,
     perfect_root,
     range_nodes,
     root_from_subtrees,
@@ -107,6 +111,7 @@ log_tiles = Table(
     Column("level", Integer, primary_key=True, autoincrement=False, comment="tile level"),
     Column("idx", BigInteger, primary_key=True, autoincrement=False, comment="tile index"),
     Column("hashes", LargeBinary, nullable=False, comment="<= 256 hashes of tree level 8*level"),
+    Column("inner", LargeBinary, nullable=False, comment="tile rows 1..7 (levels 8*level+r)"),
 )
 
 checkpoints = Table(
@@ -159,11 +164,36 @@ def _split(blob: bytes) -> list[bytes]:
     return [blob[i : i + _H] for i in range(0, len(blob), _H)]
 
 
-def _tile_of(node: NodeID) -> tuple[int, int, int, int]:
-    """(tile level, tile index, first hash offset, hash count) holding the node's subtree."""
+def _row_start(width: int, r: int) -> int:
+    """Position (in hashes) of row ``r >= 1`` in the ``inner`` blob of a tile of ``width``."""
+    return sum(width >> k for k in range(1, r))
+
+
+def _tile_rows(base: list[bytes], old_inner: bytes = b"", old_width: int = 0) -> list[list[bytes]]:
+    """Rows 0..7 of a tile: row 0 is ``base``, row r the complete nodes over row r - 1.
+
+    The rows of the tile as stored before (``old_inner`` for its first ``old_width`` base
+    hashes) are reused, so only the new nodes are hashed.
+    """
+    rows = [base]
+    sha = hashlib.sha256
+    for r in range(1, TILE_HEIGHT):
+        have, start = old_width >> r, _row_start(old_width, r)
+        row = _split(old_inner[start * _H : (start + have) * _H])
+        prev = rows[-1]
+        row.extend(
+            sha(b"\x01" + prev[2 * j] + prev[2 * j + 1]).digest()
+            for j in range(have, len(prev) // 2)
+        )
+        rows.append(row)
+    return rows
+
+
+def _tile_of(node: NodeID) -> tuple[tuple[int, int], int, int]:
+    """((tile level, tile index), row r in the tile, position j in the row) of a node."""
     tile_level, r = divmod(node.level, TILE_HEIGHT)
-    first = node.index << r  # index of its leftmost descendant at tree level 8 * tile_level
-    return tile_level, first >> TILE_HEIGHT, first & (TILE_WIDTH - 1), 1 << r
+    shift = TILE_HEIGHT - r
+    return (tile_level, node.index >> shift), r, node.index & ((1 << shift) - 1)
 
 
 class EvidenceLog:
@@ -200,32 +230,52 @@ class EvidenceLog:
 
     def _tiles(
         self, conn: Connection, keys: Iterable[tuple[int, int]]
-    ) -> dict[tuple[int, int], bytes]:
+    ) -> dict[tuple[int, int], tuple[bytes, bytes]]:
+        """Stored tiles by (tile level, index): (C2SP tile hashes, inner rows)."""
         keys = sorted(set(keys))
         if not keys:
             return {}
         rows = conn.execute(
-            select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes).where(
+            select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.inner).where(
                 tuple_(log_tiles.c.level, log_tiles.c.idx).in_(keys)
             )
         ).all()
-        return {(row.level, row.idx): bytes(row.hashes) for row in rows}
+        return {(row.level, row.idx): (bytes(row.hashes), bytes(row.inner)) for row in rows}
 
-    def nodes(self, conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
-        """Hashes of the perfect subtrees ``ids``, from the tiles (one query)."""
+    def nodes(
+        self, conn: Connection, ids: Sequence[NodeID], tree_size: int | None = None
+    ) -> list[bytes]:
+        """Hashes of the perfect subtrees ``ids``, read from the tiles in one query.
+
+        With ``tree_size``, also check in the same query that the log holds that many
+        entries. Raises LogError for a node (or size) beyond the stored tree.
+        """
         where = [_tile_of(node) for node in ids]
-        tiles = self._tiles(conn, ((lvl, idx) for lvl, idx, _, _ in where))
+        keys = [key for key, _, _ in where]
+        last_leaf = None
+        if tree_size is not None and tree_size > 0:
+            last_leaf = _tile_of(NodeID(0, tree_size - 1))
+            keys.append(last_leaf[0])
+        tiles = self._tiles(conn, keys)
+        if last_leaf is not None:
+            base, _ = tiles.get(last_leaf[0], (b"", b""))
+            if len(base) // _H <= last_leaf[2]:
+                raise LogError(f"tree size {tree_size} is beyond the log size")
         out = []
-        for node, (lvl, idx, offset, count) in zip(ids, where, strict=True):
-            blob = tiles.get((lvl, idx), b"")
-            chunk = blob[offset * _H : (offset + count) * _H]
-            if len(chunk) != count * _H:
+        for node, (key, r, j) in zip(ids, where, strict=True):
+            base, inner = tiles.get(key, (b"", b""))
+            width = len(base) // _H
+            if j >= width >> r:
                 raise LogError(f"node {node} is not in the stored tree")
-            out.append(chunk if count == 1 else perfect_root(_split(chunk)))
+            if r == 0:
+                out.append(base[j * _H : (j + 1) * _H])
+            else:
+                at = _row_start(width, r) + j
+                out.append(inner[at * _H : (at + 1) * _H])
         return out
 
-    def _proof(self, conn: Connection, nodes: ProofNodes) -> list[bytes]:
-        return nodes.rehash(self.nodes(conn, nodes.ids))
+    def _proof(self, conn: Connection, nodes: ProofNodes, size: int) -> list[bytes]:
+        return nodes.rehash(self.nodes(conn, nodes.ids, tree_size=size))
 
     def _require_size(self, conn: Connection, size: int) -> None:
         current = self.size(conn)
@@ -244,13 +294,11 @@ class EvidenceLog:
 
     def inclusion_proof(self, conn: Connection, index: int, size: int) -> list[bytes]:
         """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``size``."""
-        self._require_size(conn, size)
-        return self._proof(conn, inclusion_nodes(index, size))
+        return self._proof(conn, inclusion_nodes(index, size), size)
 
     def consistency_proof(self, conn: Connection, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 §2.1.4 consistency proof from tree ``size1`` to tree ``size2``."""
-        self._require_size(conn, size2)
-        return self._proof(conn, consistency_nodes(size1, size2))
+        return self._proof(conn, consistency_nodes(size1, size2), size2)
 
     def checkpoints(self, conn: Connection) -> list[StoredCheckpoint]:
         """Every stored checkpoint, by increasing size."""
@@ -310,8 +358,10 @@ class EvidenceLog:
         while new:
             first_tile, offset = divmod(old_count, TILE_WIDTH)
             prefix: list[bytes] = []
+            old_inner = b""
             if offset:
-                blob = self._tiles(conn, [(level, first_tile)]).get((level, first_tile), b"")
+                key = (level, first_tile)
+                blob, old_inner = self._tiles(conn, [key]).get(key, (b"", b""))
                 if len(blob) != offset * _H:
                     raise LogError(
                         f"tile {level}/{first_tile} holds {len(blob) // _H} hashes, "
@@ -322,17 +372,23 @@ class EvidenceLog:
             inserts, completed = [], []
             for t in range(0, len(hashes), TILE_WIDTH):
                 chunk = hashes[t : t + TILE_WIDTH]
-                key = first_tile + t // TILE_WIDTH
-                if t == 0 and offset:
+                key_idx = first_tile + t // TILE_WIDTH
+                reuse = t == 0 and offset > 0
+                rows = _tile_rows(chunk, old_inner, offset) if reuse else _tile_rows(chunk)
+                values = {
+                    "hashes": b"".join(chunk),
+                    "inner": b"".join(b"".join(r) for r in rows[1:]),
+                }
+                if reuse:
                     conn.execute(
                         log_tiles.update()
-                        .where(log_tiles.c.level == level, log_tiles.c.idx == key)
-                        .values(hashes=b"".join(chunk))
+                        .where(log_tiles.c.level == level, log_tiles.c.idx == key_idx)
+                        .values(**values)
                     )
                 else:
-                    inserts.append({"level": level, "idx": key, "hashes": b"".join(chunk)})
+                    inserts.append({"level": level, "idx": key_idx, **values})
                 if len(chunk) == TILE_WIDTH:
-                    completed.append(perfect_root(chunk))
+                    completed.append(node_hash(rows[-1][0], rows[-1][1]))
             if inserts:
                 conn.execute(log_tiles.insert(), inserts)
             level, old_count, new = level + 1, old_count >> TILE_HEIGHT, completed
@@ -404,7 +460,9 @@ class EvidenceLog:
 
         def check_tile(level: int, index: int, hashes: list[bytes]) -> None:
             stored = self._tiles(conn, [(level, index)]).get((level, index))
-            if stored != b"".join(hashes):
+            rows = _tile_rows(hashes)
+            expected = (b"".join(hashes), b"".join(b"".join(r) for r in rows[1:]))
+            if stored != expected:
                 problems.append(
                     AuditProblem(
                         "tile",
@@ -422,7 +480,7 @@ class EvidenceLog:
                 full, pending[level] = pending[level], []
                 check_tile(level, tile_count[level], full)
                 tile_count[level] += 1
-                push(level + 1, perfect_root(full))
+                push(level + 1, perfect_root(full))  # independent of the stored inner rows
 
         n = 0
         for idx, kind, data, stored_hash in self._stream(conn, batch):

@@ -125,6 +125,10 @@ def test_append_proofs_and_roots_across_tiles(engine, log):
             log.root(conn, n + 1)
         with pytest.raises(LogError):
             log.inclusion_proof(conn, 0, n + 1)
+        with pytest.raises(LogError):  # every node exists except the (absent) leaf itself
+            log.inclusion_proof(conn, n, n + 1)
+        with pytest.raises(LogError):
+            log.consistency_proof(conn, n, n + 1)
         assert log.audit(conn) == []
 
 
@@ -192,12 +196,18 @@ def test_audit_reports_tampering(engine, log):
             .where(log_tiles.c.level == 0, log_tiles.c.idx == 1)
             .values(hashes=bytes(256 * 32))
         )
+        conn.execute(
+            update(log_tiles)
+            .where(log_tiles.c.level == 0, log_tiles.c.idx == 2)
+            .values(inner=bytes(32) + b"x" * (88 * 32 - 32))
+        )
         conn.execute(update(checkpoints).values(root=bytes(32)))
         problems = log.audit(conn, SIGNER.verifier())
     kinds = {(p.kind, p.where) for p in problems}
     assert ("leaf-hash", "entry 5") in kinds
     assert ("entry", "entry 5") in kinds
     assert ("tile", "tile 0/1") in kinds
+    assert ("tile", "tile 0/2") in kinds  # inner rows of the partial tile
     assert ("checkpoint-root", "checkpoint 600") in kinds
     assert ("checkpoint-note", "checkpoint 600") in kinds
 
@@ -206,7 +216,7 @@ def test_audit_reports_missing_and_extra_tiles(engine, log):
     with engine.begin() as conn:
         log.append(conn, make_entries(0, 300))
         conn.execute(log_tiles.delete().where(log_tiles.c.level == 0, log_tiles.c.idx == 1))
-        conn.execute(log_tiles.insert().values(level=3, idx=0, hashes=bytes(32)))
+        conn.execute(log_tiles.insert().values(level=3, idx=0, hashes=bytes(32), inner=b""))
         problems = log.audit(conn)
         with pytest.raises(LogError):
             log.append(conn, make_entries(300, 1))
