@@ -106,7 +106,8 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None)
     cfg = current_app.config
     bar = _progress_bar([file], unit_bytes=True)
     kwargs = dict(ocid_prefix=cfg["OCID_PREFIX"], batch_size=cfg["IMPORT_BATCH_SIZE"],
-                  workers=cfg["IMPORT_WORKERS"] if workers is None else workers)
+                  workers=cfg["IMPORT_WORKERS"] if workers is None else workers,
+                  base_url=cfg["BASE_URL"])  # issue 4: order PDFs and their QR links
     if bar is None:
         summary = import_orders(_engine(), file, **kwargs)
     else:
@@ -160,7 +161,8 @@ def demo(n: int | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_orders(path, n, cfg["DEMO_SEED"])
     summary = import_orders(_engine(), path, ocid_prefix=cfg["OCID_PREFIX"],
-                            batch_size=cfg["IMPORT_BATCH_SIZE"], workers=cfg["IMPORT_WORKERS"])
+                            batch_size=cfg["IMPORT_BATCH_SIZE"], workers=cfg["IMPORT_WORKERS"],
+                            base_url=cfg["BASE_URL"])  # issue 4: order PDFs
     _report(summary, None, "Demo orders")
 
 

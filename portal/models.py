@@ -116,3 +116,16 @@ proformas = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("ocid", "proforma_id"),
 )
+
+# --- issue 4 (verify): order PDFs, stored at publication -------------------------------------
+# The exact bytes whose SHA-256 the order release lists in ``contracts[0].documents[].integrity``
+# (hash 2 of the evidence). Rendered once in the publishing transaction, never re-rendered, so
+# the served PDF is always the published one. One per order release.
+order_pdfs = Table(
+    "order_pdfs",
+    metadata,
+    Column("ocid", String(255), primary_key=True),
+    Column("release_id", String(255), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)

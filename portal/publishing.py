@@ -35,6 +35,7 @@ from ocds.compile import compile_release
 from ocds.errors import Problem
 from ocds.ingest import iter_ocds
 from ocds.validate import ReleaseValidator
+from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs  # issue 4
 from portal.models import proformas, records, releases, source_orders
 
 
@@ -95,6 +96,7 @@ class PreparedOrder:
     agreement: PreparedRelease
     proformas: tuple[tuple[str, bytes, str], ...]  # (proforma id, canonical JSON, sha256)
     compiled_alone: bytes  # the record's compiled release if this is the ocid's only release
+    pdf: bytes | None = None  # issue 4: the order PDF listed in the release (hash 2)
 
 
 def _now() -> datetime:
@@ -126,9 +128,13 @@ def _release_validator() -> ReleaseValidator:
     return _validator
 
 
-def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str) -> list[PreparedOrder | tuple]:
+def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str,
+                   base_url: str | None = None) -> list[PreparedOrder | tuple]:
     """Worker step: check, map, validate, canonicalise. Returns prepared orders or rejects
-    as ``(line, record, field, reason)`` tuples (plain values, cheap to send between processes)."""
+    as ``(line, record, field, reason)`` tuples (plain values, cheap to send between processes).
+
+    With ``base_url`` (the public BASE_URL), each order release gets its order PDF (issue 4),
+    rendered and listed before validation, so hash 1 covers the PDF's hash."""
     out: list[PreparedOrder | tuple] = []
     validator = _release_validator()
     for number, raw in lines:
@@ -143,6 +149,10 @@ def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str) -> list[Pre
             out.extend((number, record, p.field, p.reason) for p in problems)
             continue
         mapped = map_order(order, ocid_prefix=ocid_prefix)
+        pdf = None
+        if base_url is not None:  # issue 4 hook: the order PDF (portal/documents/publish.py)
+            pdf, _ = attach_order_pdf(mapped.order_release, mapped.proformas, base_url=base_url,
+                                      catalogue=catalogue_name(mapped.agreement_release))
         # An agreement's release id carries the digest of its content, and an agreement is
         # repeated in every one of its orders: validate and canonicalise each state once.
         agreement_key = (mapped.agreement_release["ocid"], mapped.agreement_release["id"])
@@ -175,6 +185,7 @@ def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str) -> list[Pre
             agreement=agreement,
             proformas=tuple(proforma_rows),
             compiled_alone=orjson.dumps(compiled),
+            pdf=pdf,
         ))
     return out
 
@@ -366,6 +377,8 @@ def write_orders(engine: Engine, batch: list[PreparedOrder], file: str, summary:
         if new_proformas:
             conn.execute(insert(proformas), new_proformas)
         now = _now()
+        store_order_pdfs(conn, [(p.order, p.pdf) for p in accepted  # issue 4 hook
+                                if p.pdf is not None and (p.order.ocid, p.order.release_id) in pk_of])
         conn.execute(insert(source_orders), [
             {"order_number": p.order_number, "version": p.version, "digest": p.digest,
              "ocid": p.order.ocid, "release_pk": pk_of.get((p.order.ocid, p.order.release_id))
@@ -411,8 +424,11 @@ def _worker_count(setting: int) -> int:
 
 
 def import_orders(engine: Engine, path: str | os.PathLike, *, ocid_prefix: str, batch_size: int = 500,
-                  workers: int = 0, progress: Callable[[int], None] | None = None) -> Summary:
-    """Publish every valid order of a source-order JSON Lines file; report the rest."""
+                  workers: int = 0, progress: Callable[[int], None] | None = None,
+                  base_url: str | None = None) -> Summary:
+    """Publish every valid order of a source-order JSON Lines file; report the rest.
+
+    ``base_url`` (BASE_URL) makes each order release list its order PDF (issue 4)."""
     started = time.perf_counter()
     path = Path(path)
     summary = Summary()
@@ -433,13 +449,13 @@ def import_orders(engine: Engine, path: str | os.PathLike, *, ocid_prefix: str, 
     batches = _batches(path, batch_size, progress)
     if n_workers == 1:
         for batch in batches:
-            consume(prepare_orders(batch, ocid_prefix))
+            consume(prepare_orders(batch, ocid_prefix, base_url))
     else:
         # A bounded window of batches in flight: memory does not grow with the file.
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
             window: deque = deque()
             for batch in batches:
-                window.append(pool.submit(prepare_orders, batch, ocid_prefix))
+                window.append(pool.submit(prepare_orders, batch, ocid_prefix, base_url))
                 if len(window) >= 2 * n_workers:
                     consume(window.popleft().result())
             while window:

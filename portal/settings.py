@@ -92,6 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ANCHOR_RETRY_BASE", 30,
             "Seconds before retrying a failed anchor; doubles on each failure (exponential backoff)."),
     Setting("ANCHOR_RETRY_MAX", 3600, "Longest wait between two attempts of a failed anchor."),
+    # --- verification page (issue 4; portal/views/verify.py) ---
+    Setting("VERIFY_PUBLIC_RPC_URL", "",
+            "Public JSON-RPC endpoint of the anchoring chain that visitors' browsers may call "
+            "(CORS-enabled) to read an anchor's transaction receipt themselves on `/verify`. "
+            "Empty means the page shows the anchor as reported by the portal."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

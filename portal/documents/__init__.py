@@ -1,0 +1,1 @@
+"""Documents Veraz renders from published data (the order PDF)."""

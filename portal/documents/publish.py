@@ -1,0 +1,62 @@
+"""Attach the order PDF to an order release at publication (hash 2 of the evidence).
+
+Order matters (see ``docs/proof-format.md``, "Order PDF and the hash circle"): the PDF is
+rendered from the release WITHOUT its own document entry, then the release lists the PDF with
+its SHA-256 in ``integrity``, then the release is validated, canonicalised and hashed (hash 1
+covers the PDF's hash). Runs in the publishing workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from anchoring.canonical import canonical_json
+from anchoring.entries import proformas_hash_link
+from portal.documents.order_pdf import pdf_document_id, render_order_pdf
+from portal.links import order_pdf_url, verification_url
+
+#: OCDS documentType of the Veraz order PDF: a rendering of the order, not the signed original.
+PDF_DOCUMENT_TYPE = "contractSummary"
+
+
+def attach_order_pdf(order_release: dict, proformas: list[dict], *, base_url: str,
+                     catalogue: str | None = None) -> tuple[bytes, str]:
+    """Render the PDF of ``order_release``, list it in ``contracts[0].documents``; return
+    ``(pdf bytes, sha256 hex)``. Mutates ``order_release`` (a fresh mapped release)."""
+    ocid = order_release["ocid"]
+    link = proformas_hash_link(sorted(hashlib.sha256(canonical_json(p)).digest()
+                                      for p in proformas)).hex()
+    pdf = render_order_pdf(order_release, verify_url=verification_url(base_url, ocid),
+                           proformas_hash_link=link, catalogue=catalogue)
+    digest = hashlib.sha256(pdf).hexdigest()
+    contract = order_release["contracts"][0]
+    number = str(contract["id"])
+    contract["documents"] = [*contract.get("documents", ()), {
+        "id": pdf_document_id(number),
+        "documentType": PDF_DOCUMENT_TYPE,
+        "title": f"Orden de compra {number} (PDF generado por Veraz)",
+        "url": order_pdf_url(base_url, ocid),
+        "format": "application/pdf",
+        "language": "es",
+        "integrity": [{"scheme": "sha256", "id": digest}],
+    }]
+    return pdf, digest
+
+
+def catalogue_name(agreement_release: dict) -> str | None:
+    """The catalogue of a framework agreement release ("name (id)"), if it says."""
+    techniques = (agreement_release.get("tender") or {}).get("techniques") or {}
+    return (techniques.get("frameworkAgreement") or {}).get("description")
+
+
+def store_order_pdfs(conn, pdfs: list) -> None:
+    """Store ``[(prepared order release, pdf bytes)]`` in ``order_pdfs`` (caller's transaction)."""
+    if not pdfs:
+        return
+    from sqlalchemy import insert
+
+    from portal.models import order_pdfs
+
+    conn.execute(insert(order_pdfs), [
+        {"ocid": r.ocid, "release_id": r.release_id, "sha256": hashlib.sha256(pdf).hexdigest(),
+         "data": pdf} for r, pdf in pdfs])

@@ -1,0 +1,125 @@
+"""Order PDFs, their QR codes and the verification page (issue 4).
+
+Real tools: ``pdftoppm`` + ``zbarimg`` read the QR code back from the rendered PDF; headless
+Chromium on a phone-sized screen runs the in-browser checks (``static/verify.js``) against a
+portal served by gunicorn whose orders were sealed and anchored by ``veraz anchor``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+
+import orjson
+import pytest
+from builders import SHAPES, all_examples, example_order, write_jsonl
+from conftest import need
+from sqlalchemy import select, update
+
+from ocds.catalogue.mapping import map_order
+from portal.documents.order_pdf import render_order_pdf
+from portal.links import order_pdf_url, verification_url
+from portal.models import order_pdfs, releases
+from portal.publishing import import_orders
+
+PREFIX = "ocds-vrz0pe"
+
+
+def _publish(app, tmp_path, base_url="http://localhost", orders=None):
+    path = write_jsonl(tmp_path / "orders.jsonl", orders if orders is not None else all_examples())
+    summary = import_orders(app.extensions["veraz.engine"], path, ocid_prefix=PREFIX, workers=1,
+                            base_url=base_url)
+    assert summary.rejects == []
+
+
+def _ocid(name: str) -> str:
+    return f"{PREFIX}-{example_order(name)['orderNumber']}"
+
+
+def test_links_are_spelled_once_and_never_change():
+    # Printed QR codes depend on this exact spelling: changing it is a breaking change.
+    assert verification_url("https://veraz.example/", "ocds-x-OC-1") == \
+        "https://veraz.example/verify/ocds-x-OC-1"
+    assert order_pdf_url("https://veraz.example", "ocds-x-OC-1") == \
+        "https://veraz.example/contracts/ocds-x-OC-1/order.pdf"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_same_release_same_pdf_bytes(shape):
+    release = map_order(example_order(shape), ocid_prefix=PREFIX).order_release
+    url = verification_url("http://localhost", release["ocid"])
+    first = render_order_pdf(release, verify_url=url, proformas_hash_link="00" * 32)
+    assert first.startswith(b"%PDF-")
+    assert render_order_pdf(release, verify_url=url, proformas_hash_link="00" * 32) == first
+    assert render_order_pdf(release, verify_url=url + "x", proformas_hash_link="00" * 32) != first
+
+
+def test_publication_lists_the_pdf_with_its_hash_and_serves_those_bytes(app, client, tmp_path):
+    _publish(app, tmp_path)
+    with app.extensions["veraz.engine"].connect() as conn:
+        rows = conn.execute(select(order_pdfs.c.ocid, order_pdfs.c.release_id, order_pdfs.c.sha256,
+                                   releases.c.data)
+                            .join(releases, (releases.c.ocid == order_pdfs.c.ocid)
+                                  & (releases.c.release_id == order_pdfs.c.release_id))).all()
+    assert len(rows) == len(SHAPES)
+    for row in rows:
+        release = orjson.loads(row.data)
+        (doc,) = [d for d in release["contracts"][0]["documents"] if d["id"].endswith("-veraz-pdf")]
+        assert doc["integrity"] == [{"scheme": "sha256", "id": row.sha256}]
+        assert doc["url"] == order_pdf_url("http://localhost", row.ocid)
+        served = client.get(f"/contracts/{row.ocid}/order.pdf")
+        assert served.status_code == 200 and served.mimetype == "application/pdf"
+        assert hashlib.sha256(served.data).hexdigest() == row.sha256
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_qr_code_reads_back_as_the_verification_url_which_answers(sqlite_url, tmp_path, shape):
+    from conftest import make_app
+
+    need(shutil.which("pdftoppm") is not None, "pdftoppm (poppler-utils) is not installed")
+    need(shutil.which("zbarimg") is not None, "zbarimg (zbar-tools) is not installed")
+    app = make_app(sqlite_url, tmp_path)
+    _publish(app, tmp_path, orders=[example_order(shape)])
+    client = app.test_client()
+    ocid = _ocid(shape)
+    pdf = tmp_path / "order.pdf"
+    pdf.write_bytes(client.get(f"/contracts/{ocid}/order.pdf").data)
+    subprocess.run(["pdftoppm", "-png", "-r", "150", "-f", "1", "-l", "1", str(pdf),
+                    str(tmp_path / "page")], check=True)
+    (png,) = tmp_path.glob("page*.png")
+    read = subprocess.run(["zbarimg", "--quiet", "--raw", str(png)], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert read == verification_url("http://localhost", ocid)
+    assert client.get(read.removeprefix("http://localhost")).status_code == 200
+    app.extensions["veraz.engine"].dispose()
+
+
+def test_lookup_by_number_ocid_and_hashes(app, client, tmp_path):
+    _publish(app, tmp_path)
+    ocid = _ocid("2-package")
+    number = example_order("2-package")["orderNumber"]
+    assert client.get(f"/verify?q={number}").location.startswith(f"/verify/{ocid}")
+    assert client.get(f"/verify?q={ocid}").location.startswith(f"/verify/{ocid}")
+    with app.extensions["veraz.engine"].connect() as conn:
+        data_hash, = conn.execute(select(releases.c.data_hash)
+                                  .where(releases.c.ocid == ocid)).one()
+        pdf_hash, = conn.execute(select(order_pdfs.c.sha256)
+                                 .where(order_pdfs.c.ocid == ocid)).one()
+    assert client.get(f"/verify?q={data_hash}").location.startswith(f"/verify/{ocid}")
+    assert client.get(f"/verify?q={pdf_hash.upper()}").location.startswith(f"/verify/{ocid}")
+    assert client.get("/verify?q=nothing-like-this").status_code == 404
+    assert client.get("/verify").status_code == 200
+
+
+def test_verify_page_and_json_twin(app, client, tmp_path):
+    _publish(app, tmp_path)
+    ocid = _ocid("1-single")
+    page = client.get(f"/verify/{ocid}")
+    assert page.status_code == 200
+    assert b"verify.js" in page.data and b"<script>" not in page.data
+    facts = client.get(f"/verify/{ocid}.json").get_json()
+    assert facts["current"] is True and facts["documentHash"]
+    assert client.get(f"/verify/{ocid}?lang=en").status_code == 200
+    assert client.get("/verify/ocds-nope").status_code == 404
