@@ -1,0 +1,171 @@
+"""The QR target ``/verify/<ocid>``, the lookup ``/verify``, and the order PDF.
+
+The page is a shell: ``static/verify.js`` fetches the proof bundle (``/api/proofs/<ocid>``),
+the release and the PDF, and checks them on the visitor's device (WebCrypto). The server adds
+only what a phone cannot check itself (the RFC 3161 token against the TSA's CA), and says so.
+
+``/verify/<ocid>`` is printed in QR codes (``portal.links.verification_url``): it must answer
+forever.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import orjson
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
+from sqlalchemy import select
+
+from portal.documents.order_pdf import PDF_DOCUMENT_SUFFIX
+from portal.links import order_pdf_url, verification_url
+from portal.models import order_pdfs, proformas, records, releases
+from portal.presentation import describe_order
+
+bp = Blueprint("verify", __name__)
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _engine():
+    return current_app.extensions["veraz.engine"]
+
+
+def _versions(conn, ocid: str) -> list:
+    return conn.execute(select(releases.c.release_id, releases.c.date, releases.c.data,
+                               releases.c.data_hash)
+                        .where(releases.c.ocid == ocid)
+                        .order_by(releases.c.date, releases.c.id)).all()
+
+
+def _pdf_document(release: dict) -> dict | None:
+    for doc in ((release.get("contracts") or [{}])[0].get("documents") or ()):
+        if str(doc.get("id", "")).endswith(PDF_DOCUMENT_SUFFIX):
+            return doc
+    return None
+
+
+def _timestamp_facts(ocid: str, release_id: str) -> dict | None:
+    """The RFC 3161 check the server does for the page (a phone has no ASN.1/CMS verifier)."""
+    from anchoring.bundle_network import verify_timestamps
+    from portal.evidence import proofs
+    from portal.evidence.backends import tsa_ca_pem
+
+    with _engine().connect() as conn:
+        bundle = proofs.build_bundle(conn, current_app.config, ocid, release_id)
+    if bundle is None or bundle.status != "complete":
+        return None
+    steps = verify_timestamps(bundle, tsa_ca_pem(current_app.config))
+    return {"status": steps[0].status, "detail": steps[0].detail} if steps else None
+
+
+def _next_seal(conn) -> str | None:
+    from portal.evidence import store
+
+    sealed = store.checkpoints(conn)
+    if not sealed:
+        return None
+    due = sealed[-1].sealed_at + timedelta(seconds=current_app.config["CHECKPOINT_INTERVAL"])
+    return due.isoformat()
+
+
+def verification_facts(ocid: str, release_id: str | None) -> dict:
+    """What the page and its JSON twin show; 404 when the ocid or release is unknown."""
+    with _engine().connect() as conn:
+        versions = _versions(conn, ocid)
+        if not versions:
+            abort(404, description=f"No published order with ocid {ocid!r}.")
+        current = versions[-1]
+        chosen = current if release_id is None else next(
+            (v for v in versions if v.release_id == release_id), None)
+        if chosen is None:
+            abort(404, description=f"No release {release_id!r} of {ocid!r}.")
+        pdf = conn.execute(select(order_pdfs.c.sha256).where(
+            order_pdfs.c.ocid == ocid, order_pdfs.c.release_id == chosen.release_id)).first()
+        next_seal = _next_seal(conn)
+    release = orjson.loads(chosen.data)
+    document = _pdf_document(release)
+    base = current_app.config["BASE_URL"]
+    return {
+        "ocid": ocid,
+        "releaseId": chosen.release_id,
+        "dataHash": chosen.data_hash,
+        "current": chosen.release_id == current.release_id,
+        "currentReleaseId": current.release_id,
+        "versions": [v.release_id for v in versions],
+        "verificationUrl": verification_url(base, ocid),
+        "pdfUrl": order_pdf_url(base, ocid) if pdf else None,
+        "pdfPath": f"/contracts/{ocid}/order.pdf?release={chosen.release_id}" if pdf else None,
+        "documentHash": ((document or {}).get("integrity") or [{}])[0].get("id"),
+        "bundleUrl": f"/api/proofs/{ocid}?release={chosen.release_id}",
+        "releaseUrl": f"/api/releases/{chosen.release_id}?ocid={ocid}",
+        "rpcUrl": current_app.config.get("VERIFY_PUBLIC_RPC_URL") or None,
+        "nextSeal": next_seal,
+        "timestamp": _timestamp_facts(ocid, chosen.release_id),
+        "release": release,
+    }
+
+
+@bp.get("/verify/<ocid>.json")
+def verify_json(ocid: str):
+    facts = verification_facts(ocid, request.args.get("release") or None)
+    facts.pop("release")
+    return Response(orjson.dumps(facts), mimetype="application/json")
+
+
+@bp.get("/verify/<ocid>")
+def verify(ocid: str):
+    facts = verification_facts(ocid, request.args.get("release") or None)
+    order = describe_order(facts["release"])
+    page_facts = {k: v for k, v in facts.items() if k != "release"}
+    return render_template("verify.html", facts=facts, order=order, page_facts=page_facts)
+
+
+def _lookup(conn, q: str) -> str | None:
+    """The verification path for an order number, an ocid, or a hash (data, PDF, proforma)."""
+    if HEX64.match(q.lower()):
+        h = q.lower()
+        row = conn.execute(select(releases.c.ocid, releases.c.release_id)
+                           .where(releases.c.data_hash == h).limit(1)).first() \
+            or conn.execute(select(order_pdfs.c.ocid, order_pdfs.c.release_id)
+                            .where(order_pdfs.c.sha256 == h).limit(1)).first()
+        if row:
+            return f"/verify/{row.ocid}?release={row.release_id}"
+        row = conn.execute(select(proformas.c.ocid).where(proformas.c.data_hash == h)
+                           .limit(1)).first()
+        return f"/verify/{row.ocid}" if row else None
+    row = conn.execute(select(records.c.ocid).where(
+        (records.c.ocid == q) | (records.c.order_number == q)).limit(1)).first()
+    return f"/verify/{row.ocid}" if row else None
+
+
+@bp.get("/verify")
+def lookup():
+    q = request.args.get("q", "").strip()
+    if not q:
+        return render_template("verify_lookup.html", q=q, missing=False)
+    with _engine().connect() as conn:
+        target = _lookup(conn, q)
+    if target:
+        return redirect(target)
+    return render_template("verify_lookup.html", q=q, missing=True), 404
+
+
+@bp.get("/contracts/<ocid>/order.pdf")
+def order_pdf(ocid: str):
+    """The published order PDF (exact stored bytes) of the latest release, or ``?release=``."""
+    release_id = request.args.get("release") or None
+    query = (select(order_pdfs.c.data, order_pdfs.c.release_id)
+             .join(releases, (releases.c.ocid == order_pdfs.c.ocid)
+                   & (releases.c.release_id == order_pdfs.c.release_id))
+             .where(order_pdfs.c.ocid == ocid))
+    if release_id:
+        query = query.where(order_pdfs.c.release_id == release_id)
+    query = query.order_by(releases.c.date.desc(), releases.c.id.desc()).limit(1)
+    with _engine().connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        abort(404, description=f"No order PDF for {ocid!r}.")
+    name = f"{ocid}-{row.release_id}.pdf"
+    return Response(row.data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{name}"',
+                             "Cache-Control": "public, max-age=86400"})

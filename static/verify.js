@@ -1,0 +1,253 @@
+/* Veraz: verify an order on this device (issue 4). No framework, nothing from a CDN.
+ *
+ * Fetches the proof bundle (/api/proofs/<ocid>, docs/proof-format.md), the release and the
+ * order PDF, and checks with WebCrypto: the release's RFC 8785 hash, the PDF's SHA-256, the
+ * proformas hash link, the log entry, the RFC 9162 inclusion proof, the checkpoint's Ed25519
+ * signature and, where a public JSON-RPC endpoint is configured, the anchor's receipt on chain.
+ */
+(function () {
+  "use strict";
+  const facts = JSON.parse(document.getElementById("verify-facts").textContent);
+  const T = JSON.parse(document.getElementById("verify-messages").textContent);
+  const enc = new TextEncoder();
+  const results = {};
+  let documentHash = null;
+
+  // --- bytes and hashes -------------------------------------------------------------------
+  const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
+  const unhex = (h) => new Uint8Array((h.match(/../g) || []).map((b) => parseInt(b, 16)));
+  const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  const concat = (...parts) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let i = 0;
+    for (const p of parts) { out.set(p, i); i += p.length; }
+    return out;
+  };
+  const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const leafHash = (entry) => sha256(concat(new Uint8Array([0]), entry));
+  const nodeHash = (l, r) => sha256(concat(new Uint8Array([1]), l, r));
+  const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+  // RFC 8785 (JCS): ECMAScript number and string serialisation, keys by UTF-16 code units.
+  function jcs(v) {
+    if (v === null || typeof v !== "object") return JSON.stringify(v);
+    if (Array.isArray(v)) return "[" + v.map(jcs).join(",") + "]";
+    return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + jcs(v[k])).join(",") + "}";
+  }
+
+  // RFC 9162 Merkle tree hash (for the proformas hash link) and inclusion proof (§2.1.3.2).
+  async function mth(leaves) {
+    if (leaves.length === 0) return sha256(new Uint8Array(0));
+    if (leaves.length === 1) return leafHash(leaves[0]);
+    let k = 1;
+    while (k * 2 < leaves.length) k *= 2;
+    return nodeHash(await mth(leaves.slice(0, k)), await mth(leaves.slice(k)));
+  }
+  async function rootFromInclusion(leaf, index, size, proof) {
+    if (index >= size) throw new Error("leaf index beyond tree size");
+    let fn = index, sn = size - 1, r = leaf;
+    for (const p of proof) {
+      if (sn === 0) throw new Error("proof too long");
+      if (fn % 2 === 1 || fn === sn) {
+        r = await nodeHash(p, r);
+        if (fn % 2 === 0) { while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); } }
+      } else {
+        r = await nodeHash(r, p);
+      }
+      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    }
+    if (sn !== 0) throw new Error("proof too short");
+    return r;
+  }
+
+  // C2SP signed note / tlog-checkpoint with an Ed25519 key "<name>+<id>+<base64(0x01||pub)>".
+  function parseCheckpoint(note) {
+    const split = note.lastIndexOf("\n\n");
+    const text = note.slice(0, split + 1);
+    const lines = text.split("\n");
+    return { text, origin: lines[0], size: Number(lines[1]), root: unb64(lines[2]),
+             signatures: note.slice(split + 2).split("\n").filter((l) => l) };
+  }
+  async function verifyNote(cp, key) {
+    const [name, id, b64] = key.trim().split("+");
+    const raw = unb64(b64);
+    if (raw[0] !== 1 || raw.length !== 33) throw new Error("not an Ed25519 key");
+    const pub = raw.slice(1);
+    const keyId = (await sha256(concat(enc.encode(name + "\n"), raw))).slice(0, 4);
+    if (hex(keyId) !== id) throw new Error("key id does not match the key");
+    const cryptoKey = await crypto.subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+    for (const line of cp.signatures) {
+      const m = line.match(/^\u2014 (\S+) (\S+)$/);
+      if (!m || m[1] !== name) continue;
+      const sig = unb64(m[2]);
+      if (!equal(sig.slice(0, 4), keyId)) continue;
+      if (await crypto.subtle.verify({ name: "Ed25519" }, cryptoKey, sig.slice(4), enc.encode(cp.text))) return name;
+      throw new Error("invalid signature by " + name);
+    }
+    throw new Error("no signature by " + name);
+  }
+
+  // --- the page -----------------------------------------------------------------------------
+  function show(step, status, detail, who) {
+    results[step] = status;
+    const li = document.querySelector(`li[data-step="${step}"]`);
+    li.className = status;
+    li.dataset.status = status;
+    li.querySelector(".mark").setAttribute("aria-label", T[status === "pass" ? "ok" : status] || status);
+    li.querySelector(".who").textContent = who ? T[who] : "";
+    li.querySelector(".detail").textContent = detail || "";
+  }
+  function label(step) {
+    return document.querySelector(`li[data-step="${step}"] strong`).textContent.trim();
+  }
+  function verdict(kind, detail) {
+    const box = document.getElementById("verdict");
+    box.className = "verdict verdict-" + kind;
+    box.dataset.verdict = kind;
+    document.getElementById("verdict-title").textContent = T[kind];
+    document.getElementById("verdict-detail").textContent = detail;
+  }
+  async function getJSON(url) {
+    const r = await fetch(url, { headers: { Accept: "application/json" } });
+    return { status: r.status, body: r.status < 500 ? await r.json().catch(() => null) : null };
+  }
+  async function run(step, fn) {
+    try { await fn(); } catch (e) { show(step, "fail", String(e.message || e), "by_phone"); }
+  }
+
+  async function main() {
+    if (!window.crypto || !crypto.subtle) { verdict("mismatch", T.no_webcrypto); return; }
+    const [b, rel] = await Promise.all([getJSON(facts.bundleUrl), getJSON(facts.releaseUrl)]);
+    const bundle = b.body;
+    const release = rel.body && (rel.body.releases || [])[0];
+    if (b.status === 404 || !bundle || !bundle.hashes) {
+      for (const s of ["entry", "inclusion", "signature", "chain"]) show(s, "fail", T.not_logged, "by_phone");
+    }
+    const hashes = (bundle && bundle.hashes) || {};
+
+    await run("data", async () => {
+      if (!release) throw new Error("release not available");
+      const got = hex(await sha256(enc.encode(jcs(release))));
+      const ok = got === hashes.data && got === facts.dataHash;
+      show("data", ok ? "pass" : "fail", `${T.computed}: ${got} · ${T.expected}: ${hashes.data || facts.dataHash}`, "by_phone");
+      const doc = ((((release.contracts || [])[0] || {}).documents) || []).find((d) => String(d.id).endsWith("-veraz-pdf"));
+      documentHash = doc && doc.integrity && doc.integrity[0] && doc.integrity[0].id;
+    });
+
+    await run("document", async () => {
+      if (!facts.pdfPath || !documentHash) { show("document", "skip", "—", ""); return; }
+      const pdf = new Uint8Array(await (await fetch(facts.pdfPath)).arrayBuffer());
+      const got = hex(await sha256(pdf));
+      const ok = got === documentHash && (!hashes.document || hashes.document === got);
+      show("document", ok ? "pass" : "fail", `${T.computed}: ${got} · ${T.expected}: ${documentHash}`, "by_phone");
+    });
+
+    if (!bundle || !bundle.hashes) return finish(null);
+    document.getElementById("proformas-hash").textContent = hashes.proformas;
+
+    await run("proformas", async () => {
+      const leaves = bundle.proformas.map((p) => unhex(p.hash)).sort((a, c) => {
+        for (let i = 0; i < 32; i++) if (a[i] !== c[i]) return a[i] - c[i];
+        return 0;
+      });
+      const got = hex(await mth(leaves));
+      show("proformas", got === hashes.proformas ? "pass" : "fail", `${bundle.proformas.length} · ${got}`, "by_phone");
+    });
+
+    const entry = unb64(bundle.entry.base64);
+    await run("entry", async () => {
+      const obj = { v: 1, kind: "release", ocid: bundle.ocid, releaseId: bundle.releaseId,
+                    dataHash: hashes.data, proformasHash: hashes.proformas };
+      if (hashes.document) obj.documentHash = hashes.document;
+      const leaf = await leafHash(entry);
+      const ok = equal(enc.encode(jcs(obj)), entry) && hex(leaf) === bundle.leafHash
+        && bundle.ocid === facts.ocid && bundle.releaseId === facts.releaseId;
+      show("entry", ok ? "pass" : "fail", `${T.leaf} ${bundle.leafIndex}: ${hex(leaf)}`, "by_phone");
+    });
+
+    if (bundle.status !== "complete") {
+      for (const s of ["inclusion", "signature", "chain", "timestamp"]) show(s, "wait", T.wait, "");
+      return finish(bundle);
+    }
+    const cp = parseCheckpoint(bundle.checkpoint);
+    document.querySelector('li[data-step="inclusion"] .cp').textContent = String(cp.size);
+
+    await run("inclusion", async () => {
+      const root = await rootFromInclusion(unhex(bundle.leafHash), bundle.leafIndex, bundle.treeSize,
+                                           bundle.inclusionProof.map(unhex));
+      const ok = equal(root, cp.root) && cp.size === bundle.treeSize;
+      show("inclusion", ok ? "pass" : "fail",
+           `${T.leaf} ${bundle.leafIndex} ${T.of} ${bundle.treeSize} · ${T.root} ${hex(root)}`, "by_phone");
+    });
+
+    await run("signature", async () => {
+      const name = await verifyNote(cp, bundle.key);
+      show("signature", "pass", `${T.signed_by} ${name} (Ed25519)`, "by_phone");
+    });
+
+    await run("chain", async () => {
+      const evm = bundle.anchors.find((a) => a.type === "evm");
+      if (!evm) { show("chain", "skip", "—", ""); return; }
+      if (evm.status !== "done") { show("chain", "wait", T.wait, ""); return; }
+      const strip = (h) => String(h || "").toLowerCase().replace(/^0x/, "");
+      let ok = strip(evm.root) === hex(cp.root) && Number(evm.treeSize) === cp.size;
+      let who = "by_portal";
+      if (facts.rpcUrl && ok) {
+        const r = await fetch(facts.rpcUrl, { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getTransactionReceipt", params: [evm.txHash] }) });
+        const receipt = (await r.json()).result;
+        ok = !!receipt && receipt.status === "0x1" && Number(receipt.blockNumber) === Number(evm.blockNumber)
+          && receipt.logs.some((l) => strip(l.address) === strip(evm.contract) && strip(l.topics[1]) === hex(cp.root));
+        who = "read_chain";
+      }
+      const when = evm.blockTime ? new Date(Number(evm.blockTime) * 1000).toISOString() : "";
+      show("chain", ok ? "pass" : "fail",
+           `${T.tx} ${evm.txHash} · ${T.block} ${evm.blockNumber} · ${T.time} ${when}`, who);
+      if (evm.explorerUrl) {
+        const a = document.createElement("a");
+        a.href = evm.explorerUrl; a.textContent = " " + T.explorer; a.rel = "noopener";
+        document.querySelector('li[data-step="chain"] .detail').append(a);
+      }
+    });
+
+    const ts = facts.timestamp;
+    const tsa = bundle.anchors.find((a) => a.type === "rfc3161");
+    if (!tsa) show("timestamp", "skip", "—", "");
+    else if (tsa.status !== "done") show("timestamp", "wait", T.wait, "");
+    else if (!ts) show("timestamp", "skip", "—", "by_portal");
+    else show("timestamp", ts.status === "PASS" ? "pass" : ts.status === "SKIP" ? "skip" : "fail", ts.detail, "by_portal");
+    finish(bundle);
+  }
+
+  function finish(bundle) {
+    const failed = Object.keys(results).find((s) => results[s] === "fail");
+    if (failed) { verdict("mismatch", `${T.mismatch_detail} ${label(failed)}`); return; }
+    const waiting = Object.values(results).includes("wait") || !bundle;
+    if (waiting) {
+      verdict("pending", T.pending_detail + (facts.nextSeal ? ` ${T.pending_when} ${new Date(facts.nextSeal).toLocaleString()}.` : ""));
+      return;
+    }
+    verdict("verified", T.verified_detail);
+  }
+
+  // --- "Check the PDF you were given": hashed here, never uploaded ----------------------------
+  async function checkFile(file) {
+    const out = document.getElementById("pdf-result");
+    const got = hex(await sha256(new Uint8Array(await file.arrayBuffer())));
+    const ok = !!documentHash && got === documentHash;
+    out.className = "pdf-result " + (ok ? "match" : "mismatch");
+    out.dataset.result = ok ? "match" : "mismatch";
+    out.textContent = `${ok ? T.pdf_match : T.pdf_mismatch} (${T.computed}: ${got} · ${T.expected}: ${documentHash || "—"})`;
+  }
+  const input = document.getElementById("pdf-file");
+  const zone = document.getElementById("pdf-drop");
+  input.addEventListener("change", () => input.files[0] && checkFile(input.files[0]));
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault(); zone.classList.remove("over");
+    if (e.dataTransfer.files[0]) checkFile(e.dataTransfer.files[0]);
+  });
+
+  main().catch((e) => verdict("mismatch", String(e.message || e)));
+})();
