@@ -15,6 +15,9 @@ try:  # the evidence log's tables, when that package provides them
     target_metadata.append(log_metadata)
 except ImportError:  # pragma: no cover
     pass
+from portal.evidence.tables import metadata as evidence_metadata  # noqa: E402
+
+target_metadata.append(evidence_metadata)
 
 if not config.get_main_option("sqlalchemy.url"):
     from portal.settings import load_settings

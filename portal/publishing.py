@@ -35,6 +35,7 @@ from ocds.compile import compile_release
 from ocds.errors import Problem
 from ocds.ingest import iter_ocds
 from ocds.validate import ReleaseValidator
+from portal.evidence import log_evidence  # issue 3: the evidence log
 from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs  # issue 4
 from portal.models import proformas, records, releases, source_orders
 
@@ -376,6 +377,8 @@ def write_orders(engine: Engine, batch: list[PreparedOrder], file: str, summary:
         pk_of = {(r.ocid, r.release_id): pk for r, pk in zip(new_releases, ids, strict=True)}
         if new_proformas:
             conn.execute(insert(proformas), new_proformas)
+        # issue 3 hook: log the new proformas and releases in this same transaction.
+        log_evidence(conn, new_releases, new_proformas)
         now = _now()
         store_order_pdfs(conn, [(p.order, p.pdf) for p in accepted  # issue 4 hook
                                 if p.pdf is not None and (p.order.ocid, p.order.release_id) in pk_of])
@@ -527,6 +530,7 @@ def _write_ocds(engine: Engine, batch: list[PreparedRelease], file: str, summary
             existing[key] = r.data_hash
             fresh.append(r)
         _insert_releases(conn, fresh, "import")
+        log_evidence(conn, fresh)  # issue 3 hook: logged in the same transaction
         touched = {r.ocid for r in fresh}
         compiled = {}
         for ocid in touched:

@@ -17,6 +17,7 @@ POINTS = (
     "after-send",  # EVM transaction sent (mined on dev chains), receipt not recorded
     "after-evm",  # EVM anchor recorded, timestamp not requested
     "after-timestamp",  # timestamp token received, not recorded
+    "after-timestamp-stored",  # timestamp recorded, process not finished
 )
 
 

@@ -44,14 +44,22 @@ def _sign(anchorer: EvmAnchorer, root: bytes, size: int) -> dict[str, Any]:
     w3 = anchorer.w3
     sender = anchorer.account.address
     data = anchorer._contract.encode_abi("anchor", [root, size])
-    tx = {"to": anchorer.contract_address, "data": data, "from": sender,
-          "nonce": w3.eth.get_transaction_count(sender, "pending"),
-          "chainId": int(w3.eth.chain_id), **_fees(anchorer)}
+    tx = {
+        "to": anchorer.contract_address,
+        "data": data,
+        "from": sender,
+        "nonce": w3.eth.get_transaction_count(sender, "pending"),
+        "chainId": int(w3.eth.chain_id),
+        **_fees(anchorer),
+    }
     tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2)
     signed = anchorer.account.sign_transaction(tx)
-    return {"txHash": HexBytes(signed.hash).to_0x_hex(),
-            "raw": HexBytes(signed.raw_transaction).to_0x_hex(),
-            "nonce": tx["nonce"], "fromBlock": int(w3.eth.block_number)}
+    return {
+        "txHash": HexBytes(signed.hash).to_0x_hex(),
+        "raw": HexBytes(signed.raw_transaction).to_0x_hex(),
+        "nonce": tx["nonce"],
+        "fromBlock": int(w3.eth.block_number),
+    }
 
 
 def _receipt(anchorer: EvmAnchorer, tx_hash: str) -> Any | None:
@@ -64,9 +72,14 @@ def _receipt(anchorer: EvmAnchorer, tx_hash: str) -> Any | None:
 def _find_event(anchorer: EvmAnchorer, root: bytes, size: int, from_block: int) -> str | None:
     """Hash of a transaction from our sender whose ``Anchored`` event has ``root`` and ``size``."""
     sender_topic = HexBytes(bytes(12) + HexBytes(anchorer.account.address))
-    logs = anchorer.w3.eth.get_logs({
-        "address": anchorer.contract_address, "fromBlock": from_block, "toBlock": "latest",
-        "topics": [HexBytes(ANCHORED_TOPIC), HexBytes(root), sender_topic]})
+    logs = anchorer.w3.eth.get_logs(
+        {
+            "address": anchorer.contract_address,
+            "fromBlock": from_block,
+            "toBlock": "latest",
+            "topics": [HexBytes(ANCHORED_TOPIC), HexBytes(root), sender_topic],
+        }
+    )
     for entry in logs:
         if int.from_bytes(bytes(entry["data"]), "big") == size:
             return HexBytes(entry["transactionHash"]).to_0x_hex()
@@ -98,8 +111,10 @@ def _wait(anchorer: EvmAnchorer, tx_hash: str) -> Any:
             if depth >= anchorer.confirmations:
                 return receipt
         if time.monotonic() > deadline:
-            raise ChainError(f"transaction {tx_hash} not confirmed within {anchorer.timeout} s; "
-                             "it will be looked for (not sent again) on the next attempt")
+            raise ChainError(
+                f"transaction {tx_hash} not confirmed within {anchorer.timeout} s; "
+                "it will be looked for (not sent again) on the next attempt"
+            )
         if anchorer.mine_while_waiting and receipt is not None:
             anchorer.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         else:
@@ -114,19 +129,33 @@ def _anchor_from(anchorer: EvmAnchorer, receipt: Any, root: bytes, size: int) ->
     explorer = None
     if anchorer.explorer_template:
         explorer = anchorer.explorer_template.format(
-            tx_hash=tx_hash, chain_id=chain_id, block_number=block_number,
-            contract=anchorer.contract_address)
-    anchor = EvmAnchor(chain_id=chain_id, contract=to_checksum_address(anchorer.contract_address),
-                       tx_hash=tx_hash, block_number=block_number,
-                       block_time=int(w3.eth.get_block(block_number)["timestamp"]),
-                       root_hex=root.hex(), tree_size=size, sender=anchorer.account.address,
-                       explorer_url=explorer)
+            tx_hash=tx_hash,
+            chain_id=chain_id,
+            block_number=block_number,
+            contract=anchorer.contract_address,
+        )
+    anchor = EvmAnchor(
+        chain_id=chain_id,
+        contract=to_checksum_address(anchorer.contract_address),
+        tx_hash=tx_hash,
+        block_number=block_number,
+        block_time=int(w3.eth.get_block(block_number)["timestamp"]),
+        root_hex=root.hex(),
+        tree_size=size,
+        sender=anchorer.account.address,
+        explorer_url=explorer,
+    )
     verify_anchor(w3, anchor, root, size, confirmations=anchorer.confirmations)
     return anchor
 
 
-def anchor_once(anchorer: EvmAnchorer, root: bytes, size: int, intent: dict | None,
-                save_intent: Callable[[dict], None]) -> EvmAnchor:
+def anchor_once(
+    anchorer: EvmAnchorer,
+    root: bytes,
+    size: int,
+    intent: dict | None,
+    save_intent: Callable[[dict], None],
+) -> EvmAnchor:
     """Anchor ``(root, size)`` exactly once; ``intent`` is what a previous attempt recorded.
 
     ``save_intent(intent)`` must durably commit the intent before returning. Raises
@@ -135,7 +164,8 @@ def anchor_once(anchorer: EvmAnchorer, root: bytes, size: int, intent: dict | No
     try:
         if intent is not None:
             if _receipt(anchorer, intent["txHash"]) is None and not _broadcast(
-                    anchorer, intent["raw"]):
+                anchorer, intent["raw"]
+            ):
                 found = _find_event(anchorer, root, size, int(intent["fromBlock"]))
                 if found is None:
                     intent = None  # the nonce went to another transaction; nothing anchored

@@ -16,7 +16,9 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -52,4 +54,14 @@ anchors = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tree_size", "type"),
+)
+
+# Leaf hash -> index, written with every append: finds a release's entry from its re-derived
+# bytes. Derived data (the log's own entries are the evidence); ``veraz audit`` re-derives it.
+leaves = Table(
+    "evidence_leaves",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Index(None, "leaf_hash"),
 )

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal.codes import code_name
 from portal.views import api, contracts, home
+from portal.views import log as evidence_log  # issue 3: evidence log API (portal/views/log.py)
 from portal.views import verify  # issue 4: /verify, /verify/<ocid>, order PDFs
 
 
@@ -51,6 +52,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(contracts.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(evidence_log.bp)  # issue 3: /api/log/*, /api/proofs/*
     app.register_blueprint(verify.bp)  # issue 4: verification page and order PDFs
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["number"] = _number

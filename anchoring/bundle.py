@@ -1,0 +1,377 @@
+"""The proof bundle: everything needed to check one logged release without the portal.
+
+PROOF-CRITICAL (format): ``docs/proof-format.md`` ("Proof bundle") and
+``docs/proof-bundle.schema.json`` specify it; bundles already handed out must keep verifying,
+so a change here is a new ``version``, never an edit of version 1.
+
+A :class:`ProofBundle` is an immutable value with explicit serialisation
+(:meth:`ProofBundle.to_json` / :meth:`ProofBundle.from_json`, byte-exact round trip).
+:func:`verify_bundle` is pure (no I/O, no clock, no network): it recomputes every hash from the
+bytes it is given and returns one :class:`Step` per check. The checks that need the outside
+world (reading an anchor back from a chain, verifying a timestamp token against a CA) are in
+``anchoring.bundle_network``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from anchoring import entries as entry_format
+from anchoring import merkle, notes
+from anchoring.canonical import canonical_json
+from anchoring.errors import AnchoringError
+
+__all__ = ["BUNDLE_VERSION", "BundleError", "ProofBundle", "Step", "verify_bundle"]
+
+BUNDLE_VERSION = 1
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+
+
+class BundleError(AnchoringError):
+    """A proof bundle is not well formed (a field is missing, of the wrong type or shape)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """The outcome of one verification step: ``status`` is PASS, FAIL or SKIP."""
+
+    name: str
+    status: str
+    detail: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+
+@dataclass(frozen=True)
+class ProformaRef:
+    """One leaf of the proformas hash link: a quote's id and the SHA-256 of its canonical JSON."""
+
+    id: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class AnchorRecord:
+    """One anchor of the checkpoint: ``type`` is ``evm`` or ``rfc3161``.
+
+    ``status`` is ``done`` or ``pending``; a done anchor carries ``data``: for ``evm`` the chain
+    record (chainId, contract, txHash, blockNumber, blockTime, root, treeSize, sender,
+    explorerUrl), for ``rfc3161`` ``{"token": base64 DER TimeStampToken}``.
+    """
+
+    type: str
+    status: str
+    data: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.data).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "status": self.status, **dict(self.data)}
+
+    @classmethod
+    def from_dict(cls, value: Any) -> AnchorRecord:
+        if not isinstance(value, dict):
+            raise BundleError("anchors: every anchor must be an object")
+        kind, status = value.get("type"), value.get("status")
+        if kind not in ("evm", "rfc3161") or status not in ("done", "pending"):
+            raise BundleError("anchors: type must be evm or rfc3161, status done or pending")
+        data = tuple((k, v) for k, v in value.items() if k not in ("type", "status"))
+        return cls(kind, status, data)
+
+
+@dataclass(frozen=True)
+class ProofBundle:
+    """A self-contained proof that one release was logged (see docs/proof-format.md).
+
+    ``status`` is ``complete`` (the entry is in the signed checkpoint ``checkpoint``) or
+    ``pending`` (logged, not yet sealed: no proof, checkpoint or anchors yet).
+    """
+
+    ocid: str
+    release_id: str
+    status: str
+    hashes: dict[str, str | None]
+    proformas: tuple[ProformaRef, ...]
+    entry: bytes
+    leaf_index: int
+    leaf_hash: bytes
+    tree_size: int | None = None
+    inclusion_proof: tuple[bytes, ...] = ()
+    checkpoint: str | None = None
+    key: str | None = None
+    anchors: tuple[AnchorRecord, ...] = field(default=())
+    version: int = BUNDLE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of the bundle, fields in the documented order."""
+        out: dict[str, Any] = {
+            "version": self.version,
+            "status": self.status,
+            "ocid": self.ocid,
+            "releaseId": self.release_id,
+            "hashes": {k: self.hashes.get(k) for k in ("data", "document", "proformas")},
+            "proformas": [{"id": p.id, "hash": p.hash} for p in self.proformas],
+            "entry": {"kind": "release", "base64": base64.b64encode(self.entry).decode()},
+            "leafIndex": self.leaf_index,
+            "leafHash": self.leaf_hash.hex(),
+        }
+        if self.status == "complete":
+            out["treeSize"] = self.tree_size
+            out["inclusionProof"] = [h.hex() for h in self.inclusion_proof]
+            out["checkpoint"] = self.checkpoint
+            out["key"] = self.key
+            out["anchors"] = [a.to_dict() for a in self.anchors]
+        return out
+
+    def to_json(self) -> bytes:
+        """UTF-8 JSON, two-space indented; ``from_json(b.to_json()) == b``."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ProofBundle:
+        """Parse a bundle; :class:`BundleError` names the first field that is wrong."""
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise BundleError(f"the bundle is not JSON: {exc}") from None
+        return cls.from_dict(obj)
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> ProofBundle:
+        if not isinstance(obj, dict):
+            raise BundleError("the bundle must be a JSON object")
+        if obj.get("version") != BUNDLE_VERSION:
+            raise BundleError(f"version: only version {BUNDLE_VERSION} bundles are understood")
+        status = _field(obj, "status", str)
+        if status not in ("complete", "pending"):
+            raise BundleError("status: must be complete or pending")
+        hashes = _field(obj, "hashes", dict)
+        for name in ("data", "proformas"):
+            if not _is_hex32(hashes.get(name)):
+                raise BundleError(f"hashes.{name}: must be 64 lowercase hex digits")
+        if hashes.get("document") is not None and not _is_hex32(hashes["document"]):
+            raise BundleError("hashes.document: must be 64 lowercase hex digits or null")
+        refs = []
+        for item in _field(obj, "proformas", list):
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("id"), str)
+                or not _is_hex32(item.get("hash"))
+            ):
+                raise BundleError("proformas: each must be {id: string, hash: 64 hex digits}")
+            refs.append(ProformaRef(item["id"], item["hash"]))
+        entry = _field(obj, "entry", dict)
+        try:
+            entry_bytes = base64.b64decode(entry.get("base64", ""), validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise BundleError("entry.base64: not valid base64") from None
+        bundle = dict(
+            ocid=_field(obj, "ocid", str),
+            release_id=_field(obj, "releaseId", str),
+            status=status,
+            hashes={k: hashes.get(k) for k in ("data", "document", "proformas")},
+            proformas=tuple(refs),
+            entry=entry_bytes,
+            leaf_index=_uint(obj, "leafIndex"),
+            leaf_hash=_hex32(obj.get("leafHash"), "leafHash"),
+        )
+        if status == "complete":
+            bundle.update(
+                tree_size=_uint(obj, "treeSize"),
+                inclusion_proof=tuple(
+                    _hex32(h, "inclusionProof") for h in _field(obj, "inclusionProof", list)
+                ),
+                checkpoint=_field(obj, "checkpoint", str),
+                key=_field(obj, "key", str),
+                anchors=tuple(AnchorRecord.from_dict(a) for a in _field(obj, "anchors", list)),
+            )
+        return cls(**bundle)  # type: ignore[arg-type]
+
+
+def _field(obj: dict, name: str, kind: type) -> Any:
+    value = obj.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BundleError(f"{name}: missing or not a {kind.__name__}")
+    return value
+
+
+def _uint(obj: dict, name: str) -> int:
+    value = _field(obj, name, int)
+    if value < 0:
+        raise BundleError(f"{name}: must not be negative")
+    return int(value)
+
+
+def _is_hex32(value: Any) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
+def _hex32(value: Any, name: str) -> bytes:
+    if not _is_hex32(value):
+        raise BundleError(f"{name}: each hash must be 64 lowercase hex digits")
+    return bytes.fromhex(value)
+
+
+def release_hash(release: Any) -> str:
+    """Hash 1 of a release: SHA-256 (hex) of its RFC 8785 canonical JSON."""
+    return hashlib.sha256(canonical_json(release)).hexdigest()
+
+
+def verify_bundle(
+    bundle: ProofBundle,
+    *,
+    release: Any = None,
+    document: bytes | None = None,
+    pinned_key: str | None = None,
+) -> list[Step]:
+    """Check ``bundle`` step by step; pure. Steps whose input was not given are SKIP.
+
+    ``release`` is the release as parsed JSON (its canonical form is recomputed),
+    ``document`` the order document's bytes, ``pinned_key`` a C2SP verifier key obtained
+    independently of the bundle (e.g. from the portal's published key, pinned).
+    """
+    steps: list[Step] = []
+
+    def add(name: str, ok: bool, detail: str) -> None:
+        steps.append(Step(name, PASS if ok else FAIL, detail))
+
+    # 1. The hashes of what the citizen holds.
+    if release is None:
+        steps.append(Step("release-hash", SKIP, "no release given (--release)"))
+    else:
+        if not isinstance(release, dict):
+            add("release-hash", False, "the release file is not one JSON object")
+        else:
+            got = release_hash(release)
+            same_id = (
+                release.get("ocid") == bundle.ocid and str(release.get("id")) == bundle.release_id
+            )
+            add(
+                "release-hash",
+                got == bundle.hashes["data"] and same_id,
+                f"SHA-256 of the canonical release is {got}"
+                + (
+                    ""
+                    if same_id
+                    else f"; the release is {release.get('ocid')} {release.get('id')}, "
+                    f"the bundle is for {bundle.ocid} {bundle.release_id}"
+                ),
+            )
+    if document is None:
+        steps.append(Step("document-hash", SKIP, "no document given (--document)"))
+    else:
+        got = hashlib.sha256(document).hexdigest()
+        add(
+            "document-hash",
+            got == bundle.hashes["document"],
+            f"SHA-256 of the document is {got}, the bundle has {bundle.hashes['document']}",
+        )
+
+    # 2. The proformas hash link over the listed quotes.
+    try:
+        link_hex = entry_format.proformas_hash_link(
+            [bytes.fromhex(p.hash) for p in bundle.proformas]
+        ).hex()
+        add(
+            "proformas-hash-link",
+            link_hex == bundle.hashes["proformas"],
+            f"Merkle root over {len(bundle.proformas)} proforma hash(es) is {link_hex}",
+        )
+    except AnchoringError as exc:
+        add("proformas-hash-link", False, str(exc))
+
+    # 3. The entry commits to exactly these hashes, and hashes to the leaf.
+    try:
+        expected_entry = entry_format.encode_entry(
+            entry_format.ReleaseEntry(
+                ocid=bundle.ocid,
+                release_id=bundle.release_id,
+                data_hash=bytes.fromhex(bundle.hashes["data"] or ""),
+                proformas_hash=bytes.fromhex(bundle.hashes["proformas"] or ""),
+                document_hash=_opt(bundle.hashes["document"]),
+            )
+        )
+        add(
+            "entry",
+            expected_entry == bundle.entry,
+            "entry bytes re-encoded from ocid, releaseId and hashes"
+            + (
+                " are the logged entry"
+                if expected_entry == bundle.entry
+                else " differ from the logged entry"
+            ),
+        )
+    except AnchoringError as exc:
+        add("entry", False, str(exc))
+    leaf = merkle.leaf_hash(bundle.entry)
+    add("leaf-hash", leaf == bundle.leaf_hash, f"SHA-256(0x00 || entry) is {leaf.hex()}")
+
+    if bundle.status != "complete":
+        for name in ("checkpoint-signature", "inclusion"):
+            steps.append(
+                Step(
+                    name,
+                    FAIL,
+                    "the entry is not yet in a sealed checkpoint "
+                    "(status pending): fetch the bundle again later",
+                )
+            )
+        return steps
+
+    # 4. The checkpoint is signed by the log's key (and that key is the pinned one).
+    assert bundle.checkpoint is not None and bundle.key is not None and bundle.tree_size is not None
+    checkpoint = None
+    if pinned_key is not None and pinned_key.strip() != bundle.key.strip():
+        add("checkpoint-signature", False, "the bundle's key is not the pinned key (--key)")
+    else:
+        try:
+            checkpoint = notes.verify_checkpoint(bundle.checkpoint, bundle.key)
+            add(
+                "checkpoint-signature",
+                True,
+                f"signed by {bundle.key.split('+')[0]}" + (" (pinned)" if pinned_key else ""),
+            )
+        except AnchoringError as exc:
+            add("checkpoint-signature", False, str(exc))
+
+    # 5. The leaf is in the tree the checkpoint commits to.
+    if checkpoint is None:
+        steps.append(Step("inclusion", FAIL, "no verified checkpoint to check against"))
+    elif checkpoint.size != bundle.tree_size:
+        add(
+            "inclusion",
+            False,
+            f"treeSize {bundle.tree_size} but the checkpoint is for size {checkpoint.size}",
+        )
+    else:
+        try:
+            merkle.verify_inclusion(
+                bundle.leaf_hash,
+                bundle.leaf_index,
+                bundle.tree_size,
+                list(bundle.inclusion_proof),
+                checkpoint.root,
+            )
+            add(
+                "inclusion",
+                True,
+                f"leaf {bundle.leaf_index} of {bundle.tree_size}, root {checkpoint.root.hex()}",
+            )
+        except AnchoringError as exc:
+            add("inclusion", False, str(exc))
+    return steps
+
+
+def _opt(value: str | None) -> bytes | None:
+    return bytes.fromhex(value) if value is not None else None

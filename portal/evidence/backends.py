@@ -1,0 +1,151 @@
+"""The anchoring backends named by the settings: an EVM anchorer and an RFC 3161 TSA.
+
+Defaults are self-contained for development and ``make run``: an embedded py-evm chain in
+``INSTANCE_PATH/chain`` (persistent; one process owns it, the ``veraz anchor --watch``
+watcher) and an embedded TSA with its own CA in ``INSTANCE_PATH/tsa``. Settings switch to any
+JSON-RPC node and any remote TSA. Backends are opened lazily and kept open by the watcher.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+
+from anchoring.errors import ChainError, TimestampError
+from portal.evidence.tables import EVM, RFC3161
+
+CONTRACT_FILENAME = "contract-address"
+
+
+def enabled_types(config: dict) -> list[str]:
+    """The anchor types made for every checkpoint, per the settings."""
+    types = []
+    if str(config.get("EVM_RPC_URL", "")).strip().lower() != "off":
+        types.append(EVM)
+    if str(config.get("TSA_URL", "")).strip().lower() != "off":
+        types.append(RFC3161)
+    return types
+
+
+def tsa_directory(config: dict) -> Path:
+    return Path(config["INSTANCE_PATH"]) / "tsa"
+
+
+def tsa_ca_pem(config: dict) -> bytes | None:
+    """The PEM of the CA that verifies the portal's timestamp tokens (published)."""
+    url = str(config.get("TSA_URL", "")).strip()
+    if url.lower() == "off":
+        return None
+    path = Path(config["TSA_CA_FILE"]) if url else tsa_directory(config) / "ca.pem"
+    return path.read_bytes() if path.is_file() else None
+
+
+class Backends:
+    """Lazily opened anchoring backends; :meth:`close` releases the embedded chain."""
+
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self._anchorer: Any = None
+        self._tsa: Any = None
+
+    def anchorer(self) -> Any:
+        """The ``EvmAnchorer`` of the settings; raises :class:`ChainError` when unreachable."""
+        if self._anchorer is None:
+            self._anchorer = self._open_anchorer()
+        return self._anchorer
+
+    def _open_anchorer(self) -> Any:
+        from anchoring.chains.evm import EvmAnchorer, rpc_chain
+        from anchoring.chains.keys import load_key
+
+        cfg = self.config
+        timeout = float(cfg["ANCHOR_TIMEOUT"])
+        gas = str(cfg.get("EVM_GAS_PRICE", "")).strip()
+        gas_price = int(gas) if gas else None
+        explorer = cfg.get("EVM_EXPLORER_URL") or None
+        url = str(cfg.get("EVM_RPC_URL", "")).strip()
+        if url:
+            for name in ("EVM_CHAIN_ID", "EVM_CONTRACT_ADDRESS", "EVM_KEY_FILE"):
+                if not cfg.get(name):
+                    raise ChainError(f"setting {name} is required with EVM_RPC_URL")
+            w3 = rpc_chain(url, int(cfg["EVM_CHAIN_ID"]), timeout=timeout)
+            return EvmAnchorer(
+                w3,
+                cfg["EVM_CONTRACT_ADDRESS"],
+                load_key(cfg["EVM_KEY_FILE"]),
+                int(cfg["EVM_CONFIRMATIONS"]),
+                explorer,
+                gas_price=gas_price,
+                timeout=timeout,
+            )
+        from anchoring.chains.embedded import embedded_chain
+
+        directory = Path(cfg["INSTANCE_PATH"]) / "chain"
+        w3 = embedded_chain(directory)
+        try:
+            account = load_key(w3.provider.dev_key_path)  # type: ignore[attr-defined]
+            contract = _embedded_contract(w3, account, directory / CONTRACT_FILENAME)
+        except BaseException:
+            w3.provider.close()  # type: ignore[attr-defined]
+            raise
+        return EvmAnchorer(
+            w3,
+            contract,
+            account,
+            int(cfg["EVM_CONFIRMATIONS"]),
+            explorer,
+            timeout=timeout,
+            poll_interval=0.05,
+            mine_while_waiting=True,
+        )
+
+    def tsa(self) -> Any:
+        """The TSA of the settings (``timestamp(data) -> TimestampToken``)."""
+        if self._tsa is None:
+            from anchoring.timestamps import EmbeddedTSA, RemoteTSA
+
+            url = str(self.config.get("TSA_URL", "")).strip()
+            if url:
+                if not self.config.get("TSA_CA_FILE"):
+                    raise TimestampError("setting TSA_CA_FILE is required with TSA_URL")
+                self._tsa = RemoteTSA(
+                    url, self.config["TSA_CA_FILE"], timeout=float(self.config["ANCHOR_TIMEOUT"])
+                )
+            else:
+                self._tsa = EmbeddedTSA(tsa_directory(self.config))
+        return self._tsa
+
+    def forget_anchorer(self) -> None:
+        """Drop a failed connection so the next attempt reconnects (RPC) or keeps the chain."""
+        if self._anchorer is not None and not _is_embedded(self._anchorer):
+            self._anchorer = None
+
+    def close(self) -> None:
+        if self._anchorer is not None and _is_embedded(self._anchorer):
+            self._anchorer.w3.provider.close()
+        self._anchorer = None
+
+
+def _is_embedded(anchorer: Any) -> bool:
+    return hasattr(anchorer.w3.provider, "dev_key_path")
+
+
+def _embedded_contract(w3: Any, account: Any, record: Path) -> str:
+    """The VerazAnchor contract on the embedded chain: deployed once, its address kept in a file.
+
+    A crash between deploying and writing the file only costs one more deployment.
+    """
+    from anchoring.chains.evm import contract_artifact, deploy_contract
+
+    if record.is_file():
+        address = to_checksum_address(record.read_text().strip())
+        if w3.eth.get_code(address) == HexBytes(contract_artifact()["deployedBytecode"]):
+            return address
+    address = deploy_contract(w3, account)
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(address + "\n")
+    tmp.replace(record)
+    return address

@@ -1,0 +1,180 @@
+"""``veraz anchor``, ``veraz verify`` and ``veraz audit``: thin commands over portal.evidence.
+
+Registered on ``portal.cli.main`` when ``portal.cli`` imports this module.
+
+Exit status: ``anchor`` 0 when every anchor is done, 1 when some remain pending (they are
+retried); ``verify`` 0 when every step passed or was skipped because its input was not given
+(said so in the output), 1 when a step failed,
+2 for unusable arguments; ``audit`` 0 when the log checks out, 1 on any problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+import orjson
+from flask import current_app
+from flask.cli import with_appcontext
+
+from portal.cli import main
+
+
+def _engine():
+    return current_app.extensions["veraz.engine"]
+
+
+@main.command("anchor")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Run the schedule: seal every CHECKPOINT_INTERVAL seconds or when "
+    "PENDING_ENTRIES_TRIGGER entries are pending, anchor with retries.",
+)
+@click.option(
+    "--tick",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between two rounds of --watch.",
+)
+@with_appcontext
+def anchor_command(watch: bool, tick: float) -> None:
+    """Seal a checkpoint over the pending entries and anchor it (EVM chain, RFC 3161)."""
+    from portal.evidence.backends import Backends
+    from portal.evidence.sealing import run_once
+    from portal.evidence.sealing import watch as watch_loop
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    backends = Backends(current_app.config)
+    try:
+        if watch:
+            click.echo(
+                f"Watching: checkpoint every {current_app.config['CHECKPOINT_INTERVAL']} s "
+                f"or {current_app.config['PENDING_ENTRIES_TRIGGER']} pending entries.",
+                err=True,
+            )
+            watch_loop(_engine(), current_app.config, backends, tick=tick)
+            return
+        results = run_once(_engine(), current_app.config, backends)
+    finally:
+        backends.close()
+    for r in results:
+        detail = f": {r.detail}" if r.detail else ""
+        click.echo(f"checkpoint {r.tree_size} {r.type}: {r.status}{detail}", err=True)
+    pending = [r for r in results if r.status != "done"]
+    if pending:
+        click.echo(
+            f"{len(pending)} anchor(s) still pending; `veraz anchor --watch` retries "
+            "them with backoff.",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _release_from(path: Path, ocid: str, release_id: str):
+    """The release in a file: a bare release, or the matching one of a release package."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(f"{path} is not JSON: {exc}", param_hint="--release") from None
+    if isinstance(data, dict) and isinstance(data.get("releases"), list):
+        for release in data["releases"]:
+            if (
+                isinstance(release, dict)
+                and release.get("ocid") == ocid
+                and str(release.get("id")) == release_id
+            ):
+                return release
+        return data["releases"][0] if len(data["releases"]) == 1 else data
+    return data
+
+
+@main.command("verify")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--release",
+    "release_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The release (or a release package holding it) to hash.",
+)
+@click.option(
+    "--document",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The order's PDF, to hash.",
+)
+@click.option("--rpc", help="JSON-RPC URL of a node of the anchor's chain, to read the anchor.")
+@click.option(
+    "--tsa-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM of the CA of the TSA, to verify the timestamp token.",
+)
+@click.option(
+    "--key",
+    "pinned",
+    help="The log's C2SP verifier key (or a file holding it), obtained independently, to pin.",
+)
+@click.option("--sender", help="The portal's published anchoring address, to require it.")
+def verify_command(
+    bundle: Path,
+    release_file: Path | None,
+    document: Path | None,
+    rpc: str | None,
+    tsa_ca: Path | None,
+    pinned: str | None,
+    sender: str | None,
+) -> None:
+    """Check a proof bundle step by step, without the portal or its database."""
+    from anchoring.bundle import BundleError, ProofBundle, verify_bundle
+    from anchoring.bundle_network import verify_evm_anchors, verify_timestamps
+
+    try:
+        proof = ProofBundle.from_json(bundle.read_bytes())
+    except BundleError as exc:
+        click.echo(f"FAIL  bundle: {exc}")
+        sys.exit(1)
+    if pinned and Path(pinned).is_file():
+        pinned = Path(pinned).read_text().strip()
+    release = _release_from(release_file, proof.ocid, proof.release_id) if release_file else None
+    steps = verify_bundle(
+        proof,
+        release=release,
+        document=document.read_bytes() if document else None,
+        pinned_key=pinned,
+    )
+    if proof.status == "complete":
+        steps += verify_evm_anchors(proof, rpc, sender=sender)
+        steps += verify_timestamps(proof, tsa_ca.read_bytes() if tsa_ca else None)
+    size = f", tree size {proof.tree_size}" if proof.tree_size else ""
+    click.echo(f"Proof bundle for {proof.ocid} release {proof.release_id} "
+               f"(leaf {proof.leaf_index}{size}):")
+    for step in steps:
+        click.echo(f"{step.status:<5} {step.name}: {step.detail}")
+    failed = [s.name for s in steps if s.status == "FAIL"]
+    skipped = [s.name for s in steps if s.status == "SKIP"]
+    if failed:
+        click.echo(f"NOT VERIFIED: failing step(s): {', '.join(failed)}.")
+        sys.exit(1)
+    if skipped:
+        # Every SKIP is a step whose input was not given (--release, --document, --rpc,
+        # --tsa-ca): what was checked passed, and the output says what was not.
+        click.echo(f"VERIFIED, except step(s) skipped for lack of input: {', '.join(skipped)}.")
+        return
+    click.echo("VERIFIED: every step passed.")
+
+
+@main.command("audit")
+@with_appcontext
+def audit_command() -> None:
+    """Re-derive every entry from the published data and check the log, checkpoints, anchors."""
+    from portal.evidence.audit import audit
+
+    problems, summary = audit(_engine(), current_app.config)
+    for p in problems:
+        click.echo(f"PROBLEM {p}")
+    click.echo(summary, err=True)
+    sys.exit(1 if problems else 0)

@@ -1,0 +1,257 @@
+"""Seal checkpoints and anchor them, with retries, backoff and crash safety.
+
+Crash safety, step by step (``tests/portal/test_crash.py`` kills a real process at each
+``crash_point``):
+
+* entries are appended in the publishing transaction, so no entry is ever lost;
+* a checkpoint and its ``pending`` anchor rows are written in ONE transaction: a sealed
+  checkpoint always has its anchors to make;
+* an attempt is counted (committed) before it starts, so a crash loop backs off too;
+* EVM: the signed transaction is committed before it is sent and looked for on restart
+  (``portal.evidence.evm``), so a checkpoint is never anchored twice;
+* RFC 3161: a token obtained but not stored is simply requested again (a second token over
+  the same checkpoint proves nothing different and costs nothing on any chain).
+
+A chain or TSA that is down leaves the anchor ``failed-retrying`` with ``next_attempt_at``
+pushed back exponentially (ANCHOR_RETRY_BASE doubling up to ANCHOR_RETRY_MAX); the portal keeps
+serving from the database and shows the anchor as pending.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from sqlalchemy import Engine, insert, select, update
+
+from anchoring.errors import AnchoringError
+from portal.evidence import store
+from portal.evidence.backends import Backends, enabled_types
+from portal.evidence.crash import crash_point
+from portal.evidence.evm import anchor_once
+from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes for DateTime(timezone=True): they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    tree_size: int
+    type: str
+    status: str
+    detail: str
+
+
+def seal(engine: Engine, config: dict, *, force: bool = True, now: datetime | None = None):
+    """Seal a checkpoint over every entry logged so far, if one is due; return it or None.
+
+    ``force`` seals whenever an entry is pending (``veraz anchor``); otherwise only when
+    PENDING_ENTRIES_TRIGGER entries are pending, CHECKPOINT_INTERVAL seconds have passed since
+    the last checkpoint, or no checkpoint exists yet.
+    """
+    now = now or _now()
+    signer = store.signer(config)
+    with engine.begin() as conn:
+        size = store.size(conn)
+        last = store.latest(conn)
+        pending = size - (last.size if last else 0)
+        if pending <= 0:
+            return None
+        if not force and last is not None:
+            waited = (now - _aware(last.sealed_at)).total_seconds()
+            if (
+                pending < config["PENDING_ENTRIES_TRIGGER"]
+                and waited < config["CHECKPOINT_INTERVAL"]
+            ):
+                return None
+        checkpoint = store.seal(conn, signer, store.origin(config))
+        rows = [
+            {
+                "tree_size": checkpoint.size,
+                "type": kind,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for kind in enabled_types(config)
+        ]
+        if rows:
+            conn.execute(insert(anchors), rows)
+    log.info("sealed checkpoint of size %d", checkpoint.size)
+    crash_point("after-seal")
+    return checkpoint
+
+
+def _backoff(config: dict, attempts: int) -> timedelta:
+    base, cap = float(config["ANCHOR_RETRY_BASE"]), float(config["ANCHOR_RETRY_MAX"])
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def anchor_pending(
+    engine: Engine,
+    config: dict,
+    backends: Backends,
+    *,
+    due_only: bool = True,
+    now: datetime | None = None,
+) -> list[AttemptResult]:
+    """Attempt every anchor not yet done (only those due, unless ``due_only`` is False)."""
+    now = now or _now()
+    query = select(anchors).where(anchors.c.status != DONE)
+    if due_only:
+        query = query.where(anchors.c.next_attempt_at <= now)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(anchors.c.tree_size, anchors.c.type)).mappings().all()
+    return [_attempt(engine, config, backends, dict(row)) for row in rows]
+
+
+def _attempt(engine: Engine, config: dict, backends: Backends, row: dict) -> AttemptResult:
+    attempts = row["attempts"] + 1
+    started = _now()
+    with engine.begin() as conn:  # count the attempt before making it (a crash loop backs off)
+        conn.execute(
+            update(anchors)
+            .where(anchors.c.id == row["id"])
+            .values(
+                attempts=attempts,
+                next_attempt_at=started + _backoff(config, attempts),
+                updated_at=started,
+            )
+        )
+        checkpoint = store.checkpoint(conn, row["tree_size"])
+    try:
+        if checkpoint is None:
+            raise AnchoringError(f"no sealed checkpoint of size {row['tree_size']}")
+        if row["type"] == EVM:
+            receipt = _anchor_evm(engine, backends, row, checkpoint)
+        elif row["type"] == RFC3161:
+            receipt = _timestamp(backends, checkpoint)
+        else:  # pragma: no cover - types come from enabled_types
+            raise AnchoringError(f"unknown anchor type {row['type']!r}")
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the anchor pending, retried
+        if row["type"] == EVM:
+            backends.forget_anchorer()
+        message = str(exc) or type(exc).__name__
+        with engine.begin() as conn:
+            conn.execute(
+                update(anchors)
+                .where(anchors.c.id == row["id"])
+                .values(status=RETRYING, last_error=message[:2000], updated_at=_now())
+            )
+        log.warning(
+            "anchor %s of checkpoint %d failed (attempt %d): %s",
+            row["type"],
+            row["tree_size"],
+            attempts,
+            message,
+        )
+        return AttemptResult(row["tree_size"], row["type"], RETRYING, message)
+    with engine.begin() as conn:
+        conn.execute(
+            update(anchors)
+            .where(anchors.c.id == row["id"])
+            .values(
+                status=DONE,
+                receipt=orjson.dumps(receipt).decode(),
+                last_error=None,
+                updated_at=_now(),
+            )
+        )
+    crash_point("after-evm" if row["type"] == EVM else "after-timestamp-stored")
+    return AttemptResult(row["tree_size"], row["type"], DONE, "")
+
+
+def _anchor_evm(engine: Engine, backends: Backends, row: dict, checkpoint) -> dict:
+    anchorer = backends.anchorer()
+
+    def save_intent(intent: dict) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                update(anchors)
+                .where(anchors.c.id == row["id"])
+                .values(intent=orjson.dumps(intent).decode(), updated_at=_now())
+            )
+
+    intent = orjson.loads(row["intent"]) if row["intent"] else None
+    anchor = anchor_once(anchorer, checkpoint.root, checkpoint.size, intent, save_intent)
+    return {
+        "chainId": anchor.chain_id,
+        "contract": anchor.contract,
+        "txHash": anchor.tx_hash,
+        "blockNumber": anchor.block_number,
+        "blockTime": anchor.block_time,
+        "root": anchor.root_hex,
+        "treeSize": anchor.tree_size,
+        "sender": anchor.sender,
+        "explorerUrl": anchor.explorer_url,
+    }
+
+
+def _timestamp(backends: Backends, checkpoint) -> dict:
+    token = backends.tsa().timestamp(checkpoint.note.encode("utf-8"))
+    crash_point("after-timestamp")
+    return {
+        "token": base64.b64encode(token.der).decode(),
+        "genTime": token.gen_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tsa": token.tsa_name,
+    }
+
+
+def run_once(engine: Engine, config: dict, backends: Backends) -> list[AttemptResult]:
+    """``veraz anchor``: seal what is pending, then attempt every anchor not yet done."""
+    seal(engine, config, force=True)
+    return anchor_pending(engine, config, backends, due_only=False)
+
+
+def watch(
+    engine: Engine,
+    config: dict,
+    backends: Backends,
+    *,
+    tick: float = 5.0,
+    iterations: int | None = None,
+) -> None:
+    """``veraz anchor --watch``: seal on schedule and anchor with backoff, forever."""
+    done = 0
+    while iterations is None or done < iterations:
+        try:
+            seal(engine, config, force=False)
+            anchor_pending(engine, config, backends, due_only=True)
+        except Exception:  # noqa: BLE001 - the watcher must survive a database hiccup
+            log.exception("sealing or anchoring failed; retrying in %s s", tick)
+        done += 1
+        if iterations is None or done < iterations:
+            time.sleep(tick)
+
+
+def anchor_rows(conn, sizes: list[int] | None = None) -> dict[int, list[dict]]:
+    """``{tree size: [anchor as published]}``: done anchors with their record, others pending."""
+    query = select(anchors).order_by(anchors.c.tree_size, anchors.c.type)
+    if sizes is not None:
+        query = query.where(anchors.c.tree_size.in_(sizes))
+    out: dict[int, list[dict]] = {}
+    for row in conn.execute(query).mappings():
+        item: dict = {"type": row["type"], "status": "done" if row["status"] == DONE else "pending"}
+        if row["status"] == DONE:
+            item.update(orjson.loads(row["receipt"]))
+        else:
+            # The error text stays internal (it may name hosts or files); the state is public.
+            item["attempts"] = row["attempts"]
+            item["nextAttemptAt"] = _aware(row["next_attempt_at"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.setdefault(int(row["tree_size"]), []).append(item)
+    return out

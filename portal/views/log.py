@@ -1,0 +1,136 @@
+"""The public evidence log and proofs: what anyone needs to mirror, audit and verify Veraz.
+
+``/api/log/key`` and ``/api/log/checkpoint`` answer ``text/plain`` in the C2SP formats (a
+verifier key; a signed note). Everything else is JSON. Web workers only read the database:
+sealing and anchoring are the ``veraz anchor --watch`` process's job, so a chain or TSA that is
+down never slows a page; its anchors simply show as pending.
+"""
+
+from __future__ import annotations
+
+import orjson
+from flask import Blueprint, Response, abort, current_app, request
+
+from portal.evidence import proofs, public
+
+bp = Blueprint("log", __name__)
+
+
+def _engine():
+    return current_app.extensions["veraz.engine"]
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def _text(body: str) -> Response:
+    return Response(body, mimetype="text/plain; charset=utf-8")
+
+
+def _uint_arg(name: str, default: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            abort(400, description=f"Parameter {name!r} is required (a whole number).")
+        return default
+    if not raw.isdigit():
+        abort(400, description=f"Parameter {name!r} must be a whole number >= 0, not {raw!r}.")
+    return int(raw)
+
+
+@bp.get("/api/log/key")
+def key():
+    """The C2SP verifier key (``<name>+<hash>+<base64>``) that signs checkpoints."""
+    verifier = public.verifier_key(current_app.config)
+    if verifier is None:
+        abort(404, description="The log has no signing key yet: no checkpoint was ever sealed.")
+    return _text(verifier + "\n")
+
+
+@bp.get("/api/log/tsa-ca.pem")
+def tsa_ca():
+    """The CA certificate that verifies the portal's RFC 3161 tokens (``--tsa-ca``)."""
+    from portal.evidence.backends import tsa_ca_pem
+
+    pem = tsa_ca_pem(current_app.config)
+    if pem is None:
+        abort(404, description="No timestamp authority CA yet (no checkpoint was timestamped).")
+    return Response(pem, mimetype="application/x-pem-file")
+
+
+@bp.get("/api/log/checkpoint")
+def checkpoint():
+    """The latest signed checkpoint, as the C2SP signed note text."""
+    with _engine().connect() as conn:
+        note = public.latest_checkpoint(conn)
+    if note is None:
+        abort(404, description="No checkpoint has been sealed yet.")
+    return _text(note)
+
+
+@bp.get("/api/log/checkpoints")
+def checkpoints():
+    """Every sealed checkpoint, newest first, each with its anchors (done or pending)."""
+    with _engine().connect() as conn:
+        history = public.checkpoint_history(conn)
+    return _json({"checkpoints": history})
+
+
+@bp.get("/api/log/consistency")
+def consistency():
+    """``{"first", "second", "proof": [hex]}``: RFC 9162 proof from size ``first`` to ``second``.
+
+    Any sizes ``1 <= first <= second <= log size``; between checkpoints' sizes in practice.
+    """
+    first, second = _uint_arg("first"), _uint_arg("second")
+    with _engine().connect() as conn:
+        size = public.log_size(conn)
+        if first < 1:
+            abort(400, description="Parameter 'first' must be at least 1 (a proof from the "
+                                   "empty tree is meaningless).")
+        if second > size:
+            abort(400, description=f"Parameter 'second' must be at most the log size {size}.")
+        if first > second:
+            abort(400, description="Parameter 'first' must not be greater than 'second'.")
+        proof = public.consistency(conn, first, second)
+    return _json({"first": first, "second": second, "proof": [h.hex() for h in proof]})
+
+
+@bp.get("/api/log/entries")
+def entries():
+    """Entries ``start`` (inclusive) to ``end`` (exclusive), with their leaf hashes."""
+    cap = current_app.config["LOG_ENTRIES_MAX_PAGE"]
+    start = _uint_arg("start", 0)
+    with _engine().connect() as conn:
+        size = public.log_size(conn)
+        end = _uint_arg("end", min(size, start + cap))
+        if start > size:
+            abort(400, description=f"Parameter 'start' must be at most the log size {size}.")
+        if end < start or end > size:
+            abort(
+                400,
+                description=f"Parameter 'end' must be between start ({start}) and the "
+                f"log size ({size}).",
+            )
+        if end - start > cap:
+            abort(400, description=f"Parameter 'end' must be at most start + {cap} (page size).")
+        page = public.entries_page(conn, start, end)
+    return _json({"start": start, "end": end, "treeSize": size, "entries": page})
+
+
+@bp.get("/api/proofs/<path:ocid>")
+def proof(ocid: str):
+    """The proof bundle of a release (latest of ``ocid``, or ``?release=<id>``).
+
+    200 with ``status: "complete"`` when the release is in a sealed checkpoint; 202 with
+    ``status: "pending"`` (and no proof) when it is logged but not yet sealed.
+    """
+    release_id = request.args.get("release") or None
+    with _engine().connect() as conn:
+        bundle = proofs.build_bundle(conn, current_app.config, ocid, release_id)
+    if bundle is None:
+        what = f"release {release_id!r} of " if release_id else "release of "
+        abort(404, description=f"No logged {what}ocid {ocid!r}.")
+    status = 200 if bundle.status == "complete" else 202
+    return Response(bundle.to_json(), status=status, mimetype="application/json")
