@@ -69,7 +69,9 @@
              signatures: note.slice(split + 2).split("\n").filter((l) => l) };
   }
   async function verifyNote(cp, key) {
-    const [name, id, b64] = key.trim().split("+");
+    // The base64 part may itself contain "+": split at the first two only.
+    const k = key.trim(), i1 = k.indexOf("+"), i2 = k.indexOf("+", i1 + 1);
+    const name = k.slice(0, i1), id = k.slice(i1 + 1, i2), b64 = k.slice(i2 + 1);
     const raw = unb64(b64);
     if (raw[0] !== 1 || raw.length !== 33) throw new Error("not an Ed25519 key");
     const pub = raw.slice(1);

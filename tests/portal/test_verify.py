@@ -123,3 +123,130 @@ def test_verify_page_and_json_twin(app, client, tmp_path):
     assert facts["current"] is True and facts["documentHash"]
     assert client.get(f"/verify/{ocid}?lang=en").status_code == 200
     assert client.get("/verify/ocds-nope").status_code == 404
+
+
+# --- a phone's browser, against a portal served by gunicorn ----------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def anchored_portal(sqlite_url, tmp_path):
+    """Five example orders published with PDFs, sealed and anchored by ``veraz anchor``
+    (embedded chain and TSA), served by gunicorn; yields (base URL, app)."""
+    import sys
+    import time
+    import urllib.request
+
+    from conftest import make_app
+    from test_browser import _free_port
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    instance = tmp_path / "instance"
+    app = make_app(sqlite_url, tmp_path, BASE_URL=base)
+    _publish(app, tmp_path, base_url=base)
+    from portal.cli import main
+
+    result = app.test_cli_runner().invoke(main, ["anchor"])
+    assert result.exit_code == 0, result.output
+    env = dict(os.environ, DATABASE_URL=sqlite_url, PORTAL_INSTANCE_PATH=str(instance),
+               PORTAL_BASE_URL=base)
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-b",
+                                 f"127.0.0.1:{port}", "portal.wsgi:app"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=sink)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(log.read_text())
+            time.sleep(0.1)
+    yield base, app
+    proc.terminate()
+    proc.wait(10)
+    app.extensions["veraz.engine"].dispose()
+
+
+def _phone(p):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking"])
+    page = browser.new_page(viewport={"width": 360, "height": 740}, device_scale_factor=2)
+    return browser, page
+
+
+def _verdict(page) -> str:
+    page.wait_for_selector("#verdict[data-verdict]", timeout=20_000)
+    return page.get_attribute("#verdict", "data-verdict")
+
+
+def test_phone_verifies_an_anchored_order_and_checks_a_pdf(anchored_portal, tmp_path):
+    need(os.path.exists(CHROMIUM), "Debian chromium is not installed")
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    base, _app = anchored_portal
+    ocid = _ocid("5-multi-destination-partial")
+    with sync_playwright() as p:
+        browser, page = _phone(p)
+        page.goto(f"{base}/verify/{ocid}?lang=en")
+        assert _verdict(page) == "verified", page.inner_text("#steps")
+        assert page.inner_text("#verdict-title") == "Verified"
+        for step in ("data", "document", "proformas", "entry", "inclusion", "signature"):
+            item = page.locator(f'li[data-step="{step}"]')
+            assert item.get_attribute("data-status") == "pass", item.inner_text()
+            assert "checked on this device" in item.inner_text()
+        for step in ("chain", "timestamp"):
+            assert page.get_attribute(f'li[data-step="{step}"]', "data-status") == "pass"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+        # "Check the PDF you were given": the real one matches, one changed byte does not.
+        pdf = urllib.request.urlopen(f"{base}/contracts/{ocid}/order.pdf").read()
+        good, bad = tmp_path / "good.pdf", tmp_path / "bad.pdf"
+        good.write_bytes(pdf)
+        flipped = bytearray(pdf)
+        flipped[len(flipped) // 2] ^= 0x01
+        bad.write_bytes(bytes(flipped))
+        page.set_input_files("#pdf-file", str(good))
+        page.wait_for_selector("#pdf-result[data-result]")
+        assert page.get_attribute("#pdf-result", "data-result") == "match"
+        page.set_input_files("#pdf-file", str(bad))
+        page.wait_for_selector("#pdf-result[data-result=mismatch]")
+        assert "NOT" in page.inner_text("#pdf-result")
+
+        # Spanish by default.
+        page.goto(f"{base}/verify/{ocid}?lang=es")
+        assert _verdict(page) == "verified"
+        assert page.inner_text("#verdict-title") == "Verificado"
+        browser.close()
+
+
+def test_altered_release_row_does_not_match_and_names_the_step(anchored_portal):
+    need(os.path.exists(CHROMIUM), "Debian chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    base, app = anchored_portal
+    ocid = _ocid("4-multi-destination")
+    with app.extensions["veraz.engine"].begin() as conn:
+        data, = conn.execute(select(releases.c.data).where(releases.c.ocid == ocid)).one()
+        assert b'"quantity":25' in data
+        conn.execute(update(releases).where(releases.c.ocid == ocid)
+                     .values(data=data.replace(b'"quantity":25', b'"quantity":250', 1)))
+    with sync_playwright() as p:
+        browser, page = _phone(p)
+        page.goto(f"{base}/verify/{ocid}?lang=en")
+        assert _verdict(page) == "mismatch"
+        assert page.get_attribute('li[data-step="data"]', "data-status") == "fail"
+        assert "Data hash recomputed" in page.inner_text("#verdict-detail")
+        # The untouched order next to it still verifies.
+        page.goto(f"{base}/verify/{_ocid('1-single')}?lang=en")
+        assert _verdict(page) == "verified"
+        browser.close()
