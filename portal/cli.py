@@ -96,7 +96,8 @@ def _progress_bar(paths: list[Path], unit_bytes: bool):
 @main.command("import-orders")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write rejected lines (JSON Lines). Default: FILE.rejects.jsonl")
+              help="Where to write rejected lines (JSON Lines). Default: <file name>.rejects.jsonl "
+                   "in the current folder.")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: setting).")
 @with_appcontext
 def import_orders_command(file: Path, rejects: Path | None, workers: int | None) -> None:
@@ -113,7 +114,7 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None)
     else:
         with bar:
             summary = import_orders(_engine(), file, progress=bar.update, **kwargs)
-    _report(summary, rejects or file.with_name(file.name + ".rejects.jsonl"), "Orders")
+    _report(summary, rejects or Path(file.name + ".rejects.jsonl"), "Orders")
     sys.exit(1 if summary.rejected else 0)
 
 
@@ -133,7 +134,17 @@ def import_ocds_command(files: tuple[Path, ...], rejects: Path | None) -> None:
     else:
         with bar:
             summary = import_ocds(_engine(), files, progress=bar.update)
-    _report(summary, rejects or Path(str(files[0]) + ".rejects.jsonl"), "OCDS")
+    for problem in summary.invalid[:20]:
+        click.echo(f"invalid (kept as published): {problem}", err=True)
+    if len(summary.invalid) > 20:
+        click.echo(f"... and {len(summary.invalid) - 20:,} more schema problems", err=True)
+    report = Path(str(rejects or files[0].name) + ".invalid.jsonl") if summary.invalid else None
+    if report is not None:
+        from portal.publishing import write_rejects
+
+        write_rejects(report, summary.invalid)
+        click.echo(f"Schema problems of kept releases written to {report}.", err=True)
+    _report(summary, rejects or Path(files[0].name + ".rejects.jsonl"), "OCDS")
     sys.exit(1 if summary.rejected else 0)
 
 

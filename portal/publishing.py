@@ -68,6 +68,8 @@ class Summary:
     invalid_kept: int = 0
     records_updated: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    # Imported releases kept as published although they do not validate, with each problem.
+    invalid: list[Reject] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -194,54 +196,76 @@ def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str,
 # --- records -------------------------------------------------------------------------------
 
 
-def _money(value: dict | None) -> tuple[Decimal | None, str | None]:
-    if not value or value.get("amount") is None:
-        return None, None
+def _obj(value: Any) -> dict:
+    """``value`` if it is a JSON object, else an empty one (imported data can be malformed)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objs(value: Any) -> list[dict]:
+    """The JSON objects of ``value`` if it is an array (imported data can be malformed)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None or value == "" or isinstance(value, dict | list):
+        return None
+    return str(value)[:limit]
+
+
+def _money(value: Any) -> tuple[Decimal | None, str | None]:
+    value = _obj(value)
+    currency = _text(value.get("currency"), 3)
+    amount = value.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
+        return None, currency
     try:
-        return Decimal(str(value["amount"])).quantize(Decimal("0.01")), value.get("currency")
+        number = Decimal(str(amount)).quantize(Decimal("0.01"))
     except (ArithmeticError, ValueError):
-        return None, value.get("currency")
+        return None, currency
+    return (number if abs(number) < Decimal(10) ** 17 else None), currency
 
 
 def record_summary(compiled: dict) -> dict:
-    """The browse/dashboard columns of ``records``, from a compiled release."""
-    tender = compiled.get("tender") or {}
-    contract = (compiled.get("contracts") or [{}])[0]
-    award = (compiled.get("awards") or [{}])[0]
-    framework = next((p for p in compiled.get("relatedProcesses", [])
-                      if "framework" in p.get("relationship", [])), None)
-    techniques = tender.get("techniques") or {}
-    kind = "order" if framework else "agreement" if techniques.get("hasFrameworkAgreement") else "other"
-    parties = compiled.get("parties", [])
-    buyer = next((p for p in parties if "buyer" in p.get("roles", [])), None) or compiled.get("buyer") or {}
-    supplier = next((p for p in parties if "supplier" in p.get("roles", [])), None)
-    if supplier is None and (contract.get("suppliers") or award.get("suppliers")):
-        supplier = (contract.get("suppliers") or award.get("suppliers"))[0]
-    supplier = supplier or {}
-    address = (buyer.get("address") or {}) if isinstance(buyer, dict) else {}
+    """The browse/dashboard columns of ``records``, from a compiled release.
+
+    Defensive throughout: imported OCDS is kept as published, however malformed."""
+    tender = _obj(compiled.get("tender"))
+    contract = (_objs(compiled.get("contracts")) or [{}])[0]
+    award = (_objs(compiled.get("awards")) or [{}])[0]
+    framework = next((p for p in _objs(compiled.get("relatedProcesses"))
+                      if "framework" in (p.get("relationship") or [])), None)
+    techniques = _obj(tender.get("techniques"))
+    kind = "order" if framework else "agreement" if techniques.get("hasFrameworkAgreement") is True \
+        else "other"
+    parties = _objs(compiled.get("parties"))
+    buyer = next((p for p in parties if "buyer" in (p.get("roles") or [])), None) \
+        or _obj(compiled.get("buyer"))
+    supplier = next((p for p in parties if "supplier" in (p.get("roles") or [])), None)
+    if supplier is None:
+        supplier = (_objs(contract.get("suppliers")) or _objs(award.get("suppliers")) or [{}])[0]
+    address = _obj(buyer.get("address"))
     amount, currency = _money(contract.get("value") or award.get("value") or tender.get("value"))
-    items = contract.get("items") or award.get("items") or tender.get("items") or []
-    classification = ((items[0].get("classification") or {}).get("id")) if items else None
-    order_number = None
-    if kind == "order":
-        order_number = contract.get("id") or tender.get("id")
+    items = _objs(contract.get("items")) or _objs(award.get("items")) or _objs(tender.get("items"))
+    classification = _obj(items[0].get("classification")).get("id") if items else None
+    order_number = (contract.get("id") or tender.get("id")) if kind == "order" else None
+    date = contract.get("dateSigned") or award.get("date") \
+        or _obj(tender.get("tenderPeriod")).get("startDate") or compiled.get("date")
     return {
         "kind": kind,
-        "order_number": str(order_number)[:64] if order_number else None,
-        "title": contract.get("title") or award.get("title") or tender.get("title"),
-        "status": (contract.get("status") or award.get("status") or tender.get("status")),
-        "category": tender.get("mainProcurementCategory"),
-        "classification": str(classification)[:32] if classification else None,
-        "buyer_id": (str(buyer.get("id"))[:255] if buyer.get("id") else None),
-        "buyer_name": buyer.get("name"),
-        "region": (address.get("region") or None),
-        "supplier_id": str(supplier.get("id"))[:255] if supplier.get("id") else None,
-        "supplier_name": supplier.get("name"),
-        "agreement_ocid": framework.get("identifier") if framework else None,
+        "order_number": _text(order_number, 64),
+        "title": _text(contract.get("title") or award.get("title") or tender.get("title"), 10_000),
+        "status": _text(contract.get("status") or award.get("status") or tender.get("status"), 32),
+        "category": _text(tender.get("mainProcurementCategory"), 32),
+        "classification": _text(classification, 32),
+        "buyer_id": _text(buyer.get("id"), 255),
+        "buyer_name": _text(buyer.get("name"), 10_000),
+        "region": _text(address.get("region"), 64),
+        "supplier_id": _text(supplier.get("id"), 255),
+        "supplier_name": _text(supplier.get("name"), 10_000),
+        "agreement_ocid": _text(framework.get("identifier"), 255) if framework else None,
         "amount": amount,
-        "currency": (currency or None) and str(currency)[:3],
-        "date": contract.get("dateSigned") or award.get("date") or tender.get("tenderPeriod", {}).get(
-            "startDate") or compiled.get("date"),
+        "currency": currency,
+        "date": _text(date, 40),
     }
 
 
@@ -501,6 +525,9 @@ def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *, batch_siz
             problems = validator.problems(release)
             if problems:
                 summary.invalid_kept += 1
+                who = f"{release['ocid']} {release['id']}"
+                summary.invalid.extend(Reject(file, item.location, who, p.field, p.reason)
+                                       for p in problems)
             pending.append(_prepare_release(release, problems))
             if len(pending) >= batch_size:
                 _write_ocds(engine, pending, file, summary)

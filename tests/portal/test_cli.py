@@ -21,6 +21,7 @@ VERAZ = [sys.executable, "-m", "portal"]
 def veraz(args: list[str], instance: Path, db: str, **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, PORTAL_INSTANCE_PATH=str(instance), DATABASE_URL=db,
                PORTAL_IMPORT_WORKERS="1")
+    kw.setdefault("cwd", instance)  # default rejects files land in the current folder
     return subprocess.run(VERAZ + args, env=env, capture_output=True, text=True, timeout=300, **kw)
 
 
@@ -81,6 +82,7 @@ def test_import_ocds_packages_jsonl_and_gzip(tmp_path):
     assert ok.returncode == 0, ok.stderr
     bad = veraz(["import-ocds", str(tmp_path / "not-ocds.csv")], tmp_path, db)
     assert bad.returncode == 1 and "not-ocds.csv" in bad.stderr
+    assert (tmp_path / "not-ocds.csv.rejects.jsonl").exists()
 
 
 def test_real_published_ocds_imports_and_invalid_releases_are_reported(shared_dir, tmp_path):
@@ -91,6 +93,9 @@ def test_real_published_ocds_imports_and_invalid_releases_are_reported(shared_di
     assert files
     result = veraz(["import-ocds", *files, "--rejects", str(tmp_path / "rej.jsonl")], tmp_path, db)
     assert "kept although invalid" in result.stderr
+    # each schema problem named by file, location, ocid and release id, field and reason
+    assert "invalid (kept as published): " in result.stderr
+    assert (tmp_path / "rej.jsonl.invalid.jsonl").exists()
     engine = create_engine(db)
     with engine.connect() as conn:
         rows = conn.execute(select(releases.c.ocid, releases.c.valid)).all()
