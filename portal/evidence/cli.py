@@ -94,7 +94,7 @@ def _release_from(path: Path, ocid: str, release_id: str):
     return data
 
 
-@main.command("verify")
+@main.command("verify", with_appcontext=False)  # no app, no database
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--release",

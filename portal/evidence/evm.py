@@ -71,13 +71,15 @@ def _receipt(anchorer: EvmAnchorer, tx_hash: str) -> Any | None:
 
 def _find_event(anchorer: EvmAnchorer, root: bytes, size: int, from_block: int) -> str | None:
     """Hash of a transaction from our sender whose ``Anchored`` event has ``root`` and ``size``."""
-    sender_topic = HexBytes(bytes(12) + HexBytes(anchorer.account.address))
+    # Topics as 0x-hex strings: eth-tester (the embedded chain) ignores bytes topics.
+    sender_topic = HexBytes(bytes(12) + HexBytes(anchorer.account.address)).to_0x_hex()
     logs = anchorer.w3.eth.get_logs(
         {
             "address": anchorer.contract_address,
             "fromBlock": from_block,
             "toBlock": "latest",
-            "topics": [HexBytes(ANCHORED_TOPIC), HexBytes(root), sender_topic],
+            "topics": [HexBytes(ANCHORED_TOPIC).to_0x_hex(), HexBytes(root).to_0x_hex(),
+                       sender_topic],
         }
     )
     for entry in logs:

@@ -57,7 +57,7 @@ def _anchored_on_chain(app) -> Counter:
     w3 = embedded_chain(Path(app.config["INSTANCE_PATH"]) / "chain")
     try:
         logs = w3.eth.get_logs(
-            {"fromBlock": 0, "toBlock": "latest", "topics": [HexBytes(ANCHORED_TOPIC)]}
+            {"fromBlock": 0, "toBlock": "latest", "topics": [HexBytes(ANCHORED_TOPIC).to_0x_hex()]}
         )
         return Counter(
             (bytes(entry["topics"][1]).hex(), int.from_bytes(bytes(entry["data"]), "big"))

@@ -30,6 +30,7 @@ def _chain_fixtures():
         "chains_fixtures", ROOT / "tests" / "anchoring" / "chains" / "conftest.py"
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
     spec.loader.exec_module(module)
     return module
 
