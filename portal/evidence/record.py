@@ -12,11 +12,31 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, tuple_
 
 from anchoring import entries as entry_format
 from portal.evidence import store
 from portal.models import proformas
+
+
+def bid_ids(release: Any) -> list[str]:
+    """The ids of a release's ``bids.details``: the quotes it may link."""
+    bids = release.get("bids") if isinstance(release, Mapping) else None
+    details = bids.get("details") if isinstance(bids, Mapping) else None
+    return [str(b["id"]) for b in details or () if isinstance(b, Mapping) and "id" in b]
+
+
+def stored_quotes(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """``{(ocid, proforma id): sha256 hex}`` of the stored proformas among ``keys``."""
+    found: dict[tuple[str, str], str] = {}
+    keys_list = sorted(keys)
+    for i in range(0, len(keys_list), 400):
+        query = select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data_hash).where(
+            tuple_(proformas.c.ocid, proformas.c.proforma_id).in_(keys_list[i : i + 400])
+        )
+        for row in conn.execute(query):
+            found[(row.ocid, row.proforma_id)] = row.data_hash
+    return found
 
 
 def release_quotes(conn: Connection, ocid: str, release: Mapping) -> list[tuple[str, str]]:
@@ -25,20 +45,9 @@ def release_quotes(conn: Connection, ocid: str, release: Mapping) -> list[tuple[
     ``[(proforma id, sha256 hex), ...]`` in the order of ``bids.details``, so the link is
     re-derivable from the published release and the published proformas alone.
     """
-    bids = release.get("bids") if isinstance(release, Mapping) else None
-    details = bids.get("details") if isinstance(bids, Mapping) else None
-    ids = [str(b["id"]) for b in details or () if isinstance(b, Mapping) and "id" in b]
-    if not ids:
-        return []
-    stored = dict(
-        conn.execute(
-            select(proformas.c.proforma_id, proformas.c.data_hash).where(
-                proformas.c.ocid == ocid, proformas.c.proforma_id.in_(ids)
-            )
-        )
-        .all()
-    )
-    return [(pid, stored[pid]) for pid in ids if pid in stored]
+    ids = bid_ids(release)
+    stored = stored_quotes(conn, {(ocid, pid) for pid in ids}) if ids else {}
+    return [(pid, stored[(ocid, pid)]) for pid in ids if (ocid, pid) in stored]
 
 
 def release_entry(
@@ -88,9 +97,12 @@ def log_evidence(
         proforma_entry(_get(p, "ocid"), _get(p, "proforma_id"), _get(p, "data_hash"))
         for p in new_proformas
     ]
-    for r in releases:
-        ocid = _get(r, "ocid")
-        quotes = release_quotes(conn, ocid, orjson.loads(_get(r, "data")))
+    # One query for the whole batch (not one per release): publishing stays fast.
+    ids = [(_get(r, "ocid"), bid_ids(orjson.loads(_get(r, "data")))) for r in releases]
+    wanted = {(ocid, pid) for ocid, pids in ids for pid in pids}
+    stored = stored_quotes(conn, wanted) if wanted else {}
+    for r, (ocid, pids) in zip(releases, ids, strict=True):
+        quotes = [(pid, stored[(ocid, pid)]) for pid in pids if (ocid, pid) in stored]
         batch.append(release_entry(ocid, _get(r, "release_id"), _get(r, "data_hash"), None, quotes))
     if batch:
         store.append(conn, batch)

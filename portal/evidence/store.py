@@ -76,7 +76,10 @@ def append(conn: Connection, entries: list[bytes]) -> None:
     indices = _log().append(conn, entries)
     conn.execute(
         insert(leaves),
-        [{"leaf_index": i, "leaf_hash": leaf_hash(e)} for i, e in zip(indices, entries, strict=True)],
+        [
+            {"leaf_index": i, "leaf_hash": leaf_hash(e)}
+            for i, e in zip(indices, entries, strict=True)
+        ],
     )
 
 
