@@ -70,17 +70,32 @@ _ORJSON_OPTIONS = (
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 
-# Bytes below 0xF0. Deleting them from UTF-8 leaves only the lead bytes of characters outside
-# the Basic Multilingual Plane (F0-F4; F5-FF never occur in UTF-8).
-_BELOW_F0 = bytes(range(0xF0))
+# One pass over orjson's output makes a "shape" string in which the checks below are plain
+# substring searches: digits are deleted; the value terminators '}' and ']' become ',';
+# '+' becomes '-'; every byte from 0xF0 up (lead bytes of non-BMP characters; F5-FF never
+# occur in UTF-8) becomes 0xFF; the bytes the checks look for ('.', ',', 'e', '-') stay;
+# every other byte becomes 'x'. A plain-decimal number token "12.5," then shows as ".,", an
+# exponent token "1.5e-7]" or "1e+16," as "e-,", a non-BMP character as 0xFF. Only digits
+# are deleted, and the other bytes of a number token are adjacent to each other once its
+# digits are gone, so no token can be missed; text can only look like one (a false alarm,
+# which costs speed, never correctness).
+_DIGITS = b"0123456789"
+_SHAPE = bytes(
+    0x2C
+    if b in b"}]"
+    else 0x2D
+    if b in b"+-"
+    else 0xFF
+    if b >= 0xF0
+    else b
+    if b in b".,e"
+    else 0x78
+    for b in range(256)
+)
 
 # The fractional part of every plain-decimal number token. In compact JSON a number is
 # followed by ',', '}' or ']'. Text inside strings can match too ("v1.5]"); see module doc.
 _FRACTION = re.compile(rb"\.([0-9]+)(?=[,}\]])")
-
-# A number token in exponent form. orjson always writes a signed lowercase exponent
-# ("1e-7", "1.5e-7", "1e+16"); tests pin this, so a cheap substring test guards the regex.
-_EXPONENT = re.compile(rb"e[-+][0-9]+[,}\]]")
 
 # The ".0" of an integral float as orjson writes it below 10**16 ("13.0"), which JCS omits:
 # a literal first (fast to search), then a digit before it and a value end after it.
@@ -100,19 +115,22 @@ def _refuse(obj: Any) -> Any:
 
 def _check(out: bytes) -> int:
     """Classify orjson's output ``out``: provably JCS, or what stands in the way."""
-    if out.translate(None, _BELOW_F0):
+    shape = out.translate(_SHAPE, _DIGITS)
+    if b"\xff" in shape:
         return _UNPROVEN  # a non-BMP character: member order might differ (§3.2.3)
-    integral_floats = False
-    for fraction in _FRACTION.findall(out):
-        if fraction == b"0":
-            integral_floats = True  # orjson "13.0", JCS "13"
-        elif fraction[-1:] == b"0" or fraction.startswith(b"00000"):
-            return _UNPROVEN  # not a shape orjson writes for a shortest round-trip float
-    if (b"e-" in out or b"e+" in out) and _EXPONENT.search(out) is not None:
+    # rfind rather than "in": measured about twice as fast on JSON-shaped text.
+    if shape.rfind(b"e-,") >= 0:
         return _UNPROVEN  # exponent notation: JCS thresholds differ (1e-6 vs 0.000001)
+    integral_floats = False
+    if shape.rfind(b".,") >= 0:  # some plain-decimal number token (or look-alike text)
+        for fraction in _FRACTION.findall(out):
+            if fraction == b"0":
+                integral_floats = True  # orjson "13.0", JCS "13"
+            elif fraction[-1:] == b"0" or fraction.startswith(b"00000"):
+                return _UNPROVEN  # not a shape orjson writes for a shortest round-trip float
     if integral_floats:
         return _INTEGRAL_FLOATS
-    return _NEEDS_READ_BACK if b"null" in out else _EXACT
+    return _NEEDS_READ_BACK if out.rfind(b"null") >= 0 else _EXACT
 
 
 def _fast(obj: Any) -> bytes | None:
@@ -150,7 +168,9 @@ def canonical_json(obj: Any) -> bytes:
     if type(obj) is dict or type(obj) is list:
         out = _fast(obj)
         if out is not None:
-            return out
+            # orjson returns its whole output buffer (at least about 4 KB) with a shortened
+            # length; copy, or every small result kept in memory (log entries) costs 4 KB.
+            return bytes(memoryview(out))
     return rfc8785.dumps(obj)
 
 

@@ -53,11 +53,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     event,
     func,
+    or_,
     select,
     text,
-    tuple_,
 )
 
 from anchoring.entries import Entry, decode_entry, encode_entry
@@ -235,9 +236,14 @@ class EvidenceLog:
         keys = sorted(set(keys))
         if not keys:
             return {}
+        # OR of primary-key equalities, not a row-value IN: SQLite 3.40 plans
+        # "(level, idx) IN (...)" as a scan of the whole table, but this as index lookups.
+        condition = or_(
+            *(and_(log_tiles.c.level == lvl, log_tiles.c.idx == idx) for lvl, idx in keys)
+        )
         rows = conn.execute(
             select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.inner).where(
-                tuple_(log_tiles.c.level, log_tiles.c.idx).in_(keys)
+                condition
             )
         ).all()
         return {(row.level, row.idx): (bytes(row.hashes), bytes(row.inner)) for row in rows}
