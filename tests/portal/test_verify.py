@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 
 import orjson
 import pytest
 from builders import SHAPES, all_examples, example_order, write_jsonl
-from conftest import need
 from sqlalchemy import select, update
+from support import make_app, need
 
 from ocds.catalogue.mapping import map_order
 from portal.documents.order_pdf import render_order_pdf
@@ -76,8 +77,6 @@ def test_publication_lists_the_pdf_with_its_hash_and_serves_those_bytes(app, cli
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_qr_code_reads_back_as_the_verification_url_which_answers(sqlite_url, tmp_path, shape):
-    from conftest import make_app
-
     need(shutil.which("pdftoppm") is not None, "pdftoppm (poppler-utils) is not installed")
     need(shutil.which("zbarimg") is not None, "zbarimg (zbar-tools) is not installed")
     app = make_app(sqlite_url, tmp_path)
@@ -138,10 +137,9 @@ def anchored_portal(sqlite_url, tmp_path):
     import time
     import urllib.request
 
-    from conftest import make_app
-    from test_browser import _free_port
-
-    port = _free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     instance = tmp_path / "instance"
     app = make_app(sqlite_url, tmp_path, BASE_URL=base)
@@ -166,7 +164,7 @@ def anchored_portal(sqlite_url, tmp_path):
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 proc.wait()
-                raise RuntimeError(log.read_text())
+                raise RuntimeError(log.read_text()) from None
             time.sleep(0.1)
     yield base, app
     proc.terminate()
