@@ -32,6 +32,7 @@ Entry kinds:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -95,11 +96,11 @@ class Entry:
     def to_json(self) -> dict[str, Any]:
         """The JSON object this entry is encoded from (hashes as lowercase hex)."""
         obj: dict[str, Any] = {"v": ENTRY_FORMAT_VERSION, "kind": self.KIND}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for attribute, member, is_text in _members(type(self)):
+            value = getattr(self, attribute)
             if value is None:
                 continue
-            obj[f.metadata["json"]] = value if f.metadata["type"] == _TEXT else value.hex()
+            obj[member] = value if is_text else value.hex()
         return obj
 
     @classmethod
@@ -121,6 +122,14 @@ class Entry:
             else:
                 raise EntryError(f"{cls.KIND} entry: {name} must be 64 lowercase hex digits")
         return cls(**values)
+
+
+@functools.cache
+def _members(cls: type[Entry]) -> tuple[tuple[str, str, bool], ...]:
+    """(attribute, JSON member, is text) of each field of an entry class (cached: hot path)."""
+    return tuple(
+        (f.name, f.metadata["json"], f.metadata["type"] == _TEXT) for f in dataclasses.fields(cls)
+    )
 
 
 _KINDS: dict[str, type[Entry]] = {}
