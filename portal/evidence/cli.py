@@ -43,13 +43,34 @@ def _engine():
 @with_appcontext
 def anchor_command(watch: bool, tick: float) -> None:
     """Seal a checkpoint over the pending entries and anchor it (EVM chain, RFC 3161)."""
-    from portal.evidence.backends import Backends
-    from portal.evidence.sealing import run_once
-    from portal.evidence.sealing import watch as watch_loop
+    from portal.evidence.sealing import anchoring_lock
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
+    with anchoring_lock(current_app.config) as holder:
+        if holder is None:
+            _anchor(watch, tick)
+            return
+    if watch:
+        click.echo(f"Another anchoring process (pid {holder}) is running; only one may.", err=True)
+        sys.exit(1)
+    from portal.evidence.sealing import seal
+
+    # The running watcher anchors on its schedule; sealing is safe alongside it.
+    sealed = seal(_engine(), current_app.config, force=True)
+    click.echo(
+        (f"Sealed checkpoint {sealed.size}; " if sealed else "Nothing to seal; ")
+        + f"anchoring is left to the running watcher (pid {holder}).",
+        err=True,
+    )
+
+
+def _anchor(watch: bool, tick: float) -> None:
+    from portal.evidence.backends import Backends
+    from portal.evidence.sealing import run_once
+    from portal.evidence.sealing import watch as watch_loop
+
     backends = Backends(current_app.config)
     try:
         if watch:
@@ -150,8 +171,9 @@ def verify_command(
         steps += verify_evm_anchors(proof, rpc, sender=sender)
         steps += verify_timestamps(proof, tsa_ca.read_bytes() if tsa_ca else None)
     size = f", tree size {proof.tree_size}" if proof.tree_size else ""
-    click.echo(f"Proof bundle for {proof.ocid} release {proof.release_id} "
-               f"(leaf {proof.leaf_index}{size}):")
+    click.echo(
+        f"Proof bundle for {proof.ocid} release {proof.release_id} (leaf {proof.leaf_index}{size}):"
+    )
     for step in steps:
         click.echo(f"{step.status:<5} {step.name}: {step.detail}")
     failed = [s.name for s in steps if s.status == "FAIL"]

@@ -78,8 +78,11 @@ def _find_event(anchorer: EvmAnchorer, root: bytes, size: int, from_block: int) 
             "address": anchorer.contract_address,
             "fromBlock": from_block,
             "toBlock": "latest",
-            "topics": [HexBytes(ANCHORED_TOPIC).to_0x_hex(), HexBytes(root).to_0x_hex(),
-                       sender_topic],
+            "topics": [
+                HexBytes(ANCHORED_TOPIC).to_0x_hex(),
+                HexBytes(root).to_0x_hex(),
+                sender_topic,
+            ],
         }
     )
     for entry in logs:

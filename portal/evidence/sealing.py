@@ -20,10 +20,15 @@ serving from the database and shows the anchor as pending.
 from __future__ import annotations
 
 import base64
+import fcntl
 import logging
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 from sqlalchemy import Engine, insert, select, update
@@ -36,6 +41,31 @@ from portal.evidence.evm import anchor_once
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def anchoring_lock(config: dict) -> Iterator[str | None]:
+    """Hold INSTANCE_PATH/anchor.lock: one anchoring process per portal.
+
+    Yields None when this process holds it, else the pid of the holder. Two anchorers could
+    each sign a transaction for the same checkpoint (the intent is per process until
+    committed); the lock rules that out. The kernel drops it when the holder dies, even by
+    SIGKILL, so a restart never waits for a stale lock.
+    """
+    path = Path(config["INSTANCE_PATH"]) / "anchor.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield None
+    finally:
+        os.close(fd)
 
 
 def _now() -> datetime:

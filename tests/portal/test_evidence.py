@@ -197,3 +197,20 @@ def test_audit_passes_then_names_altered_and_deleted_rows(app, runner, tmp_path)
     assert f"{ocid} release" in result.output and "step data-hash" in result.output
     assert "step entry" in result.output
     assert victim.ocid in result.output and "step log" in result.output
+
+
+def test_one_anchoring_process_at_a_time(app, runner, tmp_path):
+    from portal.evidence.sealing import anchoring_lock
+
+    publish_examples(app, tmp_path)
+    with anchoring_lock(app.config) as holder:
+        assert holder is None  # this test holds it, as a running watcher would
+        result = runner.invoke(main, ["anchor"])
+        assert result.exit_code == 0, result.output
+        assert "left to the running watcher" in result.output
+        assert runner.invoke(main, ["anchor", "--watch"]).exit_code == 1
+        with _engine(app).connect() as conn:
+            assert store.latest(conn) is not None  # sealed
+            states = conn.execute(select(anchors.c.status)).scalars().all()
+        assert set(states) == {"pending"}  # not anchored by the second process
+    assert runner.invoke(main, ["anchor"]).exit_code == 0
