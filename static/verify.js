@@ -212,7 +212,7 @@
       }
     });
 
-    const ts = facts.timestamp;
+    const ts = (await getJSON(facts.timestampUrl)).body;
     const tsa = bundle.anchors.find((a) => a.type === "rfc3161");
     if (!tsa) show("timestamp", "skip", "—", "");
     else if (tsa.status !== "done") show("timestamp", "wait", T.wait, "");

@@ -10,6 +10,7 @@ forever.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -44,18 +45,34 @@ def _pdf_document(release: dict) -> dict | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _checked_token(checkpoint: str, token: str, ca_pem: bytes | None) -> tuple[str, str]:
+    # A token and its checkpoint never change once sealed: check each pair once per process.
+    from anchoring.bundle import AnchorRecord, ProofBundle
+    from anchoring.bundle_network import verify_timestamps
+
+    bundle = ProofBundle(ocid="-", release_id="-", status="complete", hashes={}, proformas=(),
+                         entry=b"", leaf_index=0, leaf_hash=b"", checkpoint=checkpoint,
+                         anchors=(AnchorRecord("rfc3161", "done", (("token", token),)),))
+    step = verify_timestamps(bundle, ca_pem)[0]
+    return step.status, step.detail
+
+
 def _timestamp_facts(ocid: str, release_id: str) -> dict | None:
     """The RFC 3161 check the server does for the page (a phone has no ASN.1/CMS verifier)."""
-    from anchoring.bundle_network import verify_timestamps
     from portal.evidence import proofs
     from portal.evidence.backends import tsa_ca_pem
 
     with _engine().connect() as conn:
         bundle = proofs.build_bundle(conn, current_app.config, ocid, release_id)
-    if bundle is None or bundle.status != "complete":
+    if bundle is None or bundle.status != "complete" or bundle.checkpoint is None:
         return None
-    steps = verify_timestamps(bundle, tsa_ca_pem(current_app.config))
-    return {"status": steps[0].status, "detail": steps[0].detail} if steps else None
+    token = next((a for a in bundle.anchors if a.type == "rfc3161" and a.status == "done"), None)
+    if token is None:
+        return None
+    status, detail = _checked_token(bundle.checkpoint, token.get("token") or "",
+                                    tsa_ca_pem(current_app.config))
+    return {"status": status, "detail": detail}
 
 
 def _next_seal(conn) -> str | None:
@@ -100,9 +117,17 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
         "releaseUrl": f"/api/releases/{chosen.release_id}?ocid={ocid}",
         "rpcUrl": current_app.config.get("VERIFY_PUBLIC_RPC_URL") or None,
         "nextSeal": next_seal,
-        "timestamp": _timestamp_facts(ocid, chosen.release_id),
+        "timestampUrl": f"/verify/{ocid}/timestamp.json?release={chosen.release_id}",
         "release": release,
     }
+
+
+@bp.get("/verify/<ocid>/timestamp.json")
+def verify_timestamp(ocid: str):
+    """The portal's check of the RFC 3161 token of the release's checkpoint (null if none yet)."""
+    release_id = request.args.get("release") or None
+    return Response(orjson.dumps(_timestamp_facts(ocid, release_id) if release_id else None),
+                    mimetype="application/json")
 
 
 @bp.get("/verify/<ocid>.json")
