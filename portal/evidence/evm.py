@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from eth_utils import ValidationError as EthValidationError
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3Exception
@@ -95,9 +96,12 @@ def _broadcast(anchorer: EvmAnchorer, raw: str) -> bool:
     """Send signed bytes; False when the node says their nonce is already used."""
     try:
         anchorer.w3.eth.send_raw_transaction(HexBytes(raw))
-    except (Web3Exception, ValueError) as exc:
+    except (Web3Exception, ValueError, EthValidationError) as exc:
         text = str(exc).lower()
-        if "nonce too low" in text or "nonce is too low" in text:
+        # geth/anvil/besu: "nonce too low"; py-evm (embedded): "invalid transaction nonce".
+        if any(
+            m in text for m in ("nonce too low", "nonce is too low", "invalid transaction nonce")
+        ):
             return False
         if "already known" in text or "already imported" in text or "known transaction" in text:
             return True
@@ -168,9 +172,10 @@ def anchor_once(
     """
     try:
         if intent is not None:
-            if _receipt(anchorer, intent["txHash"]) is None and not _broadcast(
-                anchorer, intent["raw"]
-            ):
+            receipt = _receipt(anchorer, intent["txHash"])
+            if receipt is not None and receipt["status"] != 1:
+                intent = None  # mined but reverted: nothing anchored, its nonce is spent
+            elif receipt is None and not _broadcast(anchorer, intent["raw"]):
                 found = _find_event(anchorer, root, size, int(intent["fromBlock"]))
                 if found is None:
                     intent = None  # the nonce went to another transaction; nothing anchored
