@@ -111,6 +111,14 @@ def app(database_url, tmp_path):
 
 
 @pytest.fixture
+def sqlite_app(sqlite_url, tmp_path):
+    """The app on a real SQLite file only (for tests whose subject does not touch the backend)."""
+    app = make_app(sqlite_url, tmp_path)
+    yield app
+    app.extensions["veraz.engine"].dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -87,11 +87,9 @@ def _check_consistent(app) -> None:
     assert on_chain == Counter({(c.root.hex(), c.size): 1 for c in history})  # exactly once
 
 
-def test_sigkill_at_every_point_then_restart(app, tmp_path):
-    if not app.config["DATABASE_URL"].startswith("sqlite"):
-        import pytest
-
-        pytest.skip("process-kill behaviour does not depend on the backend; run on SQLite")
+def test_sigkill_at_every_point_then_restart(sqlite_app, tmp_path):
+    app = sqlite_app
+    # process-kill behaviour does not depend on the backend: SQLite only
     for n, point in enumerate(POINTS):
         order = example_order("2-package", orderNumber=f"OC-2025-9{n:05d}")
         for p in order.get("proformas", []):
@@ -104,11 +102,9 @@ def test_sigkill_at_every_point_then_restart(app, tmp_path):
         _check_consistent(app)
 
 
-def test_watcher_killed_and_restarted_keeps_its_chain(app, tmp_path):
-    if not app.config["DATABASE_URL"].startswith("sqlite"):
-        import pytest
-
-        pytest.skip("process-kill behaviour does not depend on the backend; run on SQLite")
+def test_watcher_killed_and_restarted_keeps_its_chain(sqlite_app, tmp_path):
+    app = sqlite_app
+    # process-kill behaviour does not depend on the backend: SQLite only
     engine = app.extensions["veraz.engine"]
 
     def run_watcher_until_done() -> None:

@@ -151,9 +151,8 @@ def test_tampered_inputs_name_the_failing_step(app, client, runner, tmp_path):
     assert result.exit_code == 1 and "FAIL  bundle" in result.output
 
 
-def test_evm_anchor_over_json_rpc_on_anvil(database_url, tmp_path):
-    if database_url.startswith("postgresql"):
-        pytest.skip("the RPC path does not depend on the database; run once")
+def test_evm_anchor_over_json_rpc_on_anvil(sqlite_url, tmp_path):
+    database_url = sqlite_url  # the RPC path does not depend on the database
     fixtures = _chain_fixtures()
     from support import make_app
 
