@@ -8,36 +8,40 @@ faster) write the document with sorted keys, and then accepts that output only w
 show, by looking at the output itself, that RFC 8785 would have written the same bytes.
 Otherwise it falls back to ``rfc8785.dumps``.
 
-Why orjson's compact output equals JCS except in the cases checked below (RFC 8785 §3.2):
+Why orjson's compact output equals JCS except in the cases handled below (RFC 8785 §3.2):
 
 * Whitespace (§3.2.1): orjson writes none, like JCS.
-* Literals ``true``/``false``/``null``: identical. But orjson also writes NaN and
-  infinities as ``null`` where JCS rejects them, so any document containing ``null`` goes to
-  the fallback (rare in practice).
+* Literals ``true``/``false``/``null``: identical. But orjson also writes NaN and infinities
+  as ``null`` where JCS rejects them. So when the output contains ``null`` it is read back
+  and compared with the input: NaN and infinities never compare equal to None, so equality
+  proves every ``null`` stood for None; otherwise the fallback raises as the reference does.
 * Strings (§3.2.2.2): both write UTF-8, escape only ``"``, ``\\`` and U+0000..U+001F, using
-  ``\\b \\t \\n \\f \\r`` where they exist and lowercase ``\\u00xx`` otherwise; neither escapes
-  U+007F, U+2028, U+2029 or anything non-ASCII. Lone surrogates make orjson raise (fallback,
-  where ``rfc8785`` raises too).
-* Integers: |n| < 10**15 is written as its decimal digits by both. JCS limits integers to the
-  IEEE 754 safe range (|n| <= 2**53 - 1, 16 digits) so any integer token of 16 or more digits
-  goes to the fallback, which accepts or rejects it exactly as ``rfc8785`` does.
-* Floats (§3.2.2.3, ECMAScript Number.prototype.toString): both use the shortest digit string
-  that round-trips (orjson's writer and CPython's ``repr``, which ``rfc8785`` formats). They
-  agree on the notation only for non-integral values written in plain decimal form: orjson
-  writes ``13.0`` where JCS writes ``13`` (integral floats, the only difference measured on real
-  OCDS), ``-0.0`` where JCS writes ``0``, ``1e-6`` where JCS writes ``0.000001`` and ``1e+16``
-  where JCS writes ``10000000000000000``. So a float token is accepted only when it is plain
-  decimal, has at most 15 integer digits, a fractional part ending in a non-zero digit, and
-  (if below 1) fewer than five leading fractional zeros; every other number goes to the
+  ``\\b \\t \\n \\f \\r`` where they exist and lowercase ``\\u00xx`` otherwise; neither
+  escapes U+007F, U+2028, U+2029 or anything non-ASCII. Lone surrogates make orjson raise
+  (fallback, where ``rfc8785`` raises too).
+* Integers: both write decimal digits. JCS admits only |n| <= 2**53 - 1 (the IEEE 754 safe
+  range); ``OPT_STRICT_INTEGER`` makes orjson refuse the others (fallback, which raises).
+* Floats (§3.2.2.3, ECMAScript Number::toString): both use the shortest digit string that
+  round-trips (orjson's writer; CPython's ``repr``, which ``rfc8785`` reformats). The
+  notations differ: orjson writes ``13.0`` where JCS writes ``13`` (integral floats, the only
+  difference measured on real OCDS), ``-0.0`` for ``0``, ``1e-6`` for ``0.000001`` and
+  ``1e+16`` for ``10000000000000000``. So: any exponent-form token sends the document to the
+  fallback; a plain-decimal token whose fraction ends in a non-zero digit (and has fewer than
+  five leading zeros) is accepted as is; integral floats (fraction ``.0``) have the ``.0``
+  removed, which is exactly the JCS form of an integral value below 10**21, and the result
+  is then read back and compared with the input, which proves that only number tokens were
+  touched (a ``.0`` removed inside a string would change that string); ``-0.0`` goes to the
   fallback.
-* Object member order (§3.2.3): JCS sorts by UTF-16 code units, orjson by code points; these
-  orders differ only for characters outside the BMP, but to stay conservative any document
-  with a non-ASCII key goes to the fallback.
+* Object member order (§3.2.3): JCS sorts by UTF-16 code units, orjson by code points
+  (``OPT_SORT_KEYS`` compares UTF-8 bytes). The two orders agree unless a member name holds
+  a character outside the Basic Multilingual Plane (UTF-16 sorts its surrogates before
+  U+E000..U+FFFF), so any document containing such a character anywhere goes to the fallback.
 
-The checks run on orjson's output with regular expressions that may flag harmless text
-inside strings (e.g. a string containing ``:1e5``). Such false alarms only cost speed: the
-fallback is always correct. They can never miss a real token, because in compact JSON every
-number is preceded by ``:``, ``,`` or ``[`` and every key by ``{`` or ``,``.
+The checks look at the output through a "shape" string (see ``_SHAPE``) and a regular
+expression for fractions. They may flag harmless text inside strings (``"etc., y"``,
+``"Clave-12,"``); such false alarms only cost speed. They cannot miss a real token: in
+compact JSON every number ends right before ``,``, ``}`` or ``]``, and each token's bytes are
+contiguous.
 
 Input must be JSON data: ``dict`` (``str`` keys), ``list``/``tuple``, ``str``, ``int``,
 ``float``, ``bool``, ``None``. Datetimes, dataclasses and subclasses of the builtins are
