@@ -36,6 +36,7 @@ take the same index:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -53,10 +54,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
+    TextClause,
     event,
     func,
-    or_,
     select,
     text,
 )
@@ -145,6 +145,19 @@ def sqlite_begin_immediate(engine: Engine) -> None:
 _INSERT_ENTRY = text(
     "INSERT INTO log_entries (idx, kind, entry, leaf_hash) VALUES (:idx, :kind, :entry, :leaf_hash)"
 )
+
+
+@functools.cache
+def _tiles_query(count: int) -> TextClause:
+    """SELECT of ``count`` tiles by primary key, built once per count.
+
+    An OR of primary-key equalities, not a row-value IN: SQLite 3.40 plans
+    "(level, idx) IN (...)" as a scan of the whole table, this as index lookups. Textual
+    and cached because building the equivalent SQLAlchemy expression for every proof was
+    measured at about half the proof time. "inner" is quoted: a reserved word in SQL.
+    """
+    where = " OR ".join(f"(level = :l{k} AND idx = :i{k})" for k in range(count))
+    return text(f'SELECT level, idx, hashes, "inner" FROM log_tiles WHERE {where}')
 
 
 @dataclass(frozen=True)
@@ -241,16 +254,10 @@ class EvidenceLog:
         keys = sorted(set(keys))
         if not keys:
             return {}
-        # OR of primary-key equalities, not a row-value IN: SQLite 3.40 plans
-        # "(level, idx) IN (...)" as a scan of the whole table, but this as index lookups.
-        condition = or_(
-            *(and_(log_tiles.c.level == lvl, log_tiles.c.idx == idx) for lvl, idx in keys)
-        )
-        rows = conn.execute(
-            select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes, log_tiles.c.inner).where(
-                condition
-            )
-        ).all()
+        params: dict[str, int] = {}
+        for k, (lvl, idx) in enumerate(keys):
+            params[f"l{k}"], params[f"i{k}"] = lvl, idx
+        rows = conn.execute(_tiles_query(len(keys)), params).all()
         return {(row.level, row.idx): (bytes(row.hashes), bytes(row.inner)) for row in rows}
 
     def nodes(
