@@ -32,7 +32,6 @@ Entry kinds:
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -124,12 +123,19 @@ class Entry:
         return cls(**values)
 
 
-@functools.cache
+_MEMBERS: dict[type[Entry], tuple[tuple[str, str, bool], ...]] = {}
+
+
 def _members(cls: type[Entry]) -> tuple[tuple[str, str, bool], ...]:
     """(attribute, JSON member, is text) of each field of an entry class (cached: hot path)."""
-    return tuple(
-        (f.name, f.metadata["json"], f.metadata["type"] == _TEXT) for f in dataclasses.fields(cls)
-    )
+    members = _MEMBERS.get(cls)
+    if members is None:
+        members = tuple(
+            (f.name, f.metadata["json"], f.metadata["type"] == _TEXT)
+            for f in dataclasses.fields(cls)
+        )
+        _MEMBERS[cls] = members
+    return members
 
 
 _KINDS: dict[str, type[Entry]] = {}
