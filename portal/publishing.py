@@ -35,7 +35,8 @@ from ocds.compile import compile_release
 from ocds.errors import Problem
 from ocds.ingest import iter_ocds
 from ocds.validate import ReleaseValidator
-from portal.evidence import log_evidence  # issue 3: the evidence log
+from portal.evidence import log_evidence
+from portal.evidence.record import release_evidence  # issue 3: the evidence log
 from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs  # issue 4
 from portal.models import proformas, records, releases, source_orders
 
@@ -87,6 +88,8 @@ class PreparedRelease:
     data_hash: str
     valid: bool = True
     problems: str | None = None
+    # (bid ids, hash 2) for the evidence log entry, computed by the worker (None: derive later)
+    evidence: tuple[list[str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ def _prepare_release(release: dict, problems: list[Problem] | None = None) -> Pr
         data_hash=hashlib.sha256(data).hexdigest(),
         valid=not problems,
         problems=orjson.dumps([[p.field, p.reason] for p in problems]).decode() if problems else None,
+        evidence=release_evidence(release),
     )
 
 

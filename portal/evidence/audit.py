@@ -48,8 +48,10 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
                 )
             import orjson
 
-            quotes = record.release_quotes(conn, row.ocid, orjson.loads(row.data))
-            entry = record.release_entry(row.ocid, row.release_id, data_hash, None, quotes)
+            release = orjson.loads(row.data)
+            quotes = record.release_quotes(conn, row.ocid, release)
+            document = record.document_hash(release)
+            entry = record.release_entry(row.ocid, row.release_id, data_hash, document, quotes)
             expected[merkle.leaf_hash(entry)] = who
         for row in conn.execute(
             select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data).order_by(

@@ -26,6 +26,34 @@ def bid_ids(release: Any) -> list[str]:
     return [str(b["id"]) for b in details or () if isinstance(b, Mapping) and "id" in b]
 
 
+def document_hash(release: Any) -> str | None:
+    """Hash 2 of a release (hex): the SHA-256 its Veraz order PDF document declares.
+
+    The order PDF is listed in ``contracts[].documents`` with id ``<orderNumber>-veraz-pdf`` and
+    ``integrity: [{"scheme": "sha256", "id": ...}]`` (see docs/proof-format.md, "Order PDF and
+    the hash circle"); a release without one (an agreement, imported OCDS) has no hash 2.
+    """
+    from portal.documents.order_pdf import PDF_DOCUMENT_SUFFIX
+
+    contracts = release.get("contracts") if isinstance(release, Mapping) else None
+    for contract in contracts if isinstance(contracts, list) else ():
+        documents = contract.get("documents") if isinstance(contract, Mapping) else None
+        for doc in documents if isinstance(documents, list) else ():
+            if not isinstance(doc, Mapping) or not str(doc.get("id", "")).endswith(
+                PDF_DOCUMENT_SUFFIX
+            ):
+                continue
+            for integrity in doc.get("integrity") or ():
+                if isinstance(integrity, Mapping) and integrity.get("scheme") == "sha256":
+                    return str(integrity.get("id"))
+    return None
+
+
+def release_evidence(release: Any) -> tuple[list[str], str | None]:
+    """What a release's entry needs besides hash 1: its bid ids (for hash 3) and hash 2."""
+    return bid_ids(release), document_hash(release)
+
+
 def stored_quotes(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """``{(ocid, proforma id): sha256 hex}`` of the stored proformas among ``keys``."""
     found: dict[tuple[str, str], str] = {}
@@ -97,13 +125,21 @@ def log_evidence(
         proforma_entry(_get(p, "ocid"), _get(p, "proforma_id"), _get(p, "data_hash"))
         for p in new_proformas
     ]
-    # One query for the whole batch (not one per release): publishing stays fast.
-    ids = [(_get(r, "ocid"), bid_ids(orjson.loads(_get(r, "data")))) for r in releases]
-    wanted = {(ocid, pid) for ocid, pids in ids for pid in pids}
+    # One query for the whole batch (not one per release): publishing stays fast. The
+    # publishing workers precompute each release's evidence (``evidence`` attribute) so the
+    # writer need not parse releases again; anything else is parsed here.
+    ids = []
+    for r in releases:
+        evidence = getattr(r, "evidence", None)
+        if evidence is None:
+            evidence = release_evidence(orjson.loads(_get(r, "data")))
+        ids.append((_get(r, "ocid"), evidence[0], evidence[1]))
+    wanted = {(ocid, pid) for ocid, pids, _ in ids for pid in pids}
     stored = stored_quotes(conn, wanted) if wanted else {}
-    for r, (ocid, pids) in zip(releases, ids, strict=True):
+    for r, (ocid, pids, document) in zip(releases, ids, strict=True):
         quotes = [(pid, stored[(ocid, pid)]) for pid in pids if (ocid, pid) in stored]
-        batch.append(release_entry(ocid, _get(r, "release_id"), _get(r, "data_hash"), None, quotes))
+        batch.append(release_entry(ocid, _get(r, "release_id"), _get(r, "data_hash"), document,
+                                   quotes))
     if batch:
         store.append(conn, batch)
     return len(batch)
