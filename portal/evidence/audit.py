@@ -2,6 +2,7 @@
 
 Steps, each problem reported with the ocid (or checkpoint) and the step that failed:
 
+* ``document-hash``: every stored order PDF hashes to the SHA-256 its release declares;
 * ``entry``: every published release and proforma, re-encoded from its stored canonical
   JSON (hashes recomputed, not read from the ``data_hash`` column), must be in the log;
 * ``log``: every log entry must belong to a published row (a deleted row leaves an orphan
@@ -24,7 +25,7 @@ from anchoring import merkle, notes
 from anchoring.errors import AnchoringError
 from portal.evidence import record, sealing, store
 from portal.evidence.backends import Backends, tsa_ca_pem
-from portal.models import proformas, releases
+from portal.models import order_pdfs, proformas, releases
 
 
 def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
@@ -63,6 +64,26 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
                 row.ocid, row.proforma_id, hashlib.sha256(row.data).hexdigest()
             )
             expected[merkle.leaf_hash(entry)] = who
+        # hash 2: every stored order PDF is the one its release declares (same bytes, same hash)
+        declared = {}
+        for row in conn.execute(select(releases.c.ocid, releases.c.release_id, releases.c.data)
+                                .where(releases.c.origin == "catalogue")):
+            import orjson
+
+            digest = record.document_hash(orjson.loads(row.data))
+            if digest:
+                declared[(row.ocid, row.release_id)] = digest
+        for row in conn.execute(select(order_pdfs.c.ocid, order_pdfs.c.release_id,
+                                       order_pdfs.c.data)):
+            want = declared.pop((row.ocid, row.release_id), None)
+            got = hashlib.sha256(row.data).hexdigest()
+            if want != got:
+                problems.append(
+                    f"{row.ocid} release {row.release_id}: step document-hash: the stored order "
+                    f"PDF hashes to {got}, the release declares {want}")
+        for (ocid, release_id), want in declared.items():
+            problems.append(f"{ocid} release {release_id}: step document-hash: the order PDF "
+                            f"declared with SHA-256 {want} is missing")
         logged: set[bytes] = set()
         for start in range(0, size, 5000):
             for i, data in enumerate(store.entries(conn, start, min(size, start + 5000))):

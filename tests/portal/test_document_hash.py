@@ -1,0 +1,50 @@
+"""Hash 2 end to end: the order PDF's SHA-256 is in the release, in the log entry, in the
+proof bundle; the served PDF matches it; a changed stored PDF is named by the audit."""
+
+from __future__ import annotations
+
+import hashlib
+
+from builders import all_examples, write_jsonl
+from sqlalchemy import select, update
+
+from anchoring.bundle import PASS, ProofBundle, verify_bundle
+from portal.cli import main
+from portal.evidence.record import document_hash
+from portal.models import order_pdfs, releases
+from portal.publishing import import_orders
+
+
+def test_order_pdf_hash_is_logged_proved_and_audited(app, client, runner, tmp_path):
+    engine = app.extensions["veraz.engine"]
+    summary = import_orders(engine, write_jsonl(tmp_path / "o.jsonl", all_examples()),
+                            ocid_prefix=app.config["OCID_PREFIX"], workers=1,
+                            base_url=app.config["BASE_URL"])
+    assert summary.rejects == []
+    assert runner.invoke(main, ["anchor"]).exit_code == 0
+    ocid = f"{app.config['OCID_PREFIX']}-{all_examples()[0]['orderNumber']}"
+
+    response = client.get(f"/api/proofs/{ocid}")
+    assert response.status_code == 200
+    bundle = ProofBundle.from_json(response.data)
+    pdf = client.get(f"/contracts/{ocid}/order.pdf?release={bundle.release_id}").data
+    assert pdf.startswith(b"%PDF")
+    assert bundle.hashes["document"] == hashlib.sha256(pdf).hexdigest()
+    release = client.get(f"/api/releases/{bundle.release_id}?ocid={ocid}").get_json()["releases"][0]
+    assert document_hash(release) == bundle.hashes["document"]
+    steps = {s.name: s for s in verify_bundle(bundle, release=release, document=pdf)}
+    assert steps["document-hash"].status == PASS
+    assert all(s.status == PASS for s in steps.values()), [s for s in steps.values()]
+    changed = bytearray(pdf)
+    changed[len(changed) // 2] ^= 1
+    steps = {s.name: s for s in verify_bundle(bundle, document=bytes(changed))}
+    assert steps["document-hash"].status != PASS
+
+    assert runner.invoke(main, ["audit"]).exit_code == 0
+    with engine.begin() as conn:
+        conn.execute(update(order_pdfs).where(order_pdfs.c.ocid == ocid)
+                     .values(data=bytes(changed)))
+        rid = conn.execute(select(releases.c.release_id).where(releases.c.ocid == ocid)).scalar()
+    result = runner.invoke(main, ["audit"])
+    assert result.exit_code == 1
+    assert f"{ocid} release {rid}: step document-hash" in result.output
