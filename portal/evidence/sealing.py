@@ -147,7 +147,12 @@ def anchor_pending(
         query = query.where(anchors.c.next_attempt_at <= now)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(anchors.c.tree_size, anchors.c.type)).mappings().all()
-    return [_attempt(engine, config, backends, dict(row)) for row in rows]
+    results = [_attempt(engine, config, backends, dict(row)) for row in rows]
+    # issue 4 hook: sign the evidence PDF of every checkpoint now fully anchored (never raises).
+    from portal.evidence.pdfs import sign_due
+
+    sign_due(engine, config, backends)
+    return results
 
 
 def _attempt(engine: Engine, config: dict, backends: Backends, row: dict) -> AttemptResult:

@@ -12,6 +12,7 @@ from portal.codes import code_name
 from portal.views import api, contracts, home
 from portal.views import log as evidence_log  # issue 3: evidence log API (portal/views/log.py)
 from portal.views import verify  # issue 4: /verify, /verify/<ocid>, order PDFs
+from portal.views import evidence  # issue 4: /evidence, signed evidence PDFs
 
 
 def engine():
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(evidence_log.bp)  # issue 3: /api/log/*, /api/proofs/*
     app.register_blueprint(verify.bp)  # issue 4: verification page and order PDFs
+    app.register_blueprint(evidence.bp)  # issue 4: evidence PDFs per checkpoint
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["number"] = _number
     app.jinja_env.filters["date"] = _date

@@ -1,0 +1,278 @@
+"""The portal's document-signing certificate, and PAdES B-T signatures of evidence PDFs.
+
+The signing certificate is issued by the CA of the embedded TSA (``INSTANCE_PATH/tsa``,
+created by :class:`anchoring.timestamps.EmbeddedTSA`, whose CA key is kept there), so one
+published CA certificate verifies both the portal's signature and, with the embedded TSA, its
+timestamps. With a remote TSA (``TSA_URL``) the embedded CA is still created for signing only;
+:func:`trust_pem` then also carries the remote TSA's CA (``TSA_CA_FILE``).
+
+Files: ``INSTANCE_PATH/evidence-signing/signer.key`` (ECDSA P-256, PKCS#8 PEM, mode 0600,
+never logged nor shown) and ``signer.pem`` (public). The certificate carries keyUsage
+digitalSignature + nonRepudiation (what PAdES validators ask of a signer) and the
+documentSigning extended key usage (RFC 9336). A certificate that expires within
+:data:`RENEW_BEFORE` is replaced by a new one at the next signature; PDFs already signed keep
+validating, since their timestamp proves the signature was made while it was valid.
+
+The timestamp comes from the TSA the portal anchors checkpoints with: the embedded TSA in
+process (a pyHanko ``TimeStamper`` calling ``EmbeddedTSA.respond``), or the remote one over
+HTTP (pyHanko's client).
+``TSA_URL=off`` gives a PAdES B-B signature (no timestamp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import fcntl
+import functools
+import io
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import keys, pem, tsp, x509
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+from anchoring.errors import TimestampError
+from portal.evidence.backends import tsa_ca_pem, tsa_directory
+
+SIGNING_DIRECTORY = "evidence-signing"
+#: RFC 9336 id-kp-documentSigning.
+DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+VALIDITY = dt.timedelta(days=5 * 365)
+RENEW_BEFORE = dt.timedelta(days=30)
+SIGNATURE_FIELD = "VerazEvidence"
+
+
+class SigningError(Exception):
+    """The evidence PDF could not be signed (key files, TSA)."""
+
+
+@dataclass(frozen=True)
+class DocumentSigner:
+    """The signing certificate, its key (in memory only) and the CA certificate above it."""
+
+    certificate: x509.Certificate
+    ca_certificate: x509.Certificate
+    _key: keys.PrivateKeyInfo = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"DocumentSigner(subject={self.certificate.subject.human_friendly!r})"
+
+
+def signing_directory(config: dict) -> Path:
+    return Path(config["INSTANCE_PATH"]) / SIGNING_DIRECTORY
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, content)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+
+
+def _read_private(path: Path) -> bytes:
+    info = path.stat()
+    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise SigningError(
+            f"key {path} has mode {stat.S_IMODE(info.st_mode):04o} or another owner; it must "
+            f"be the current user's with mode 0600 (chmod 600 {path})"
+        )
+    return path.read_bytes()
+
+
+def _issuer(config: dict) -> tuple[cx509.Certificate, Any]:
+    """The embedded CA (created with the embedded TSA on first use) and its private key."""
+    from anchoring.timestamps import EmbeddedTSA
+
+    directory = tsa_directory(config)
+    if not (directory / "ca.key").is_file():
+        EmbeddedTSA(directory)  # creates the CA (under its own lock) when absent
+    ca = cx509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+    key = serialization.load_pem_private_key(_read_private(directory / "ca.key"), password=None)
+    return ca, key
+
+
+def _issue(config: dict, directory: Path, now: dt.datetime) -> None:
+    ca, ca_key = _issuer(config)
+    key = ec.generate_private_key(ec.SECP256R1())
+    organisation = ca.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    org = str(organisation[0].value) if organisation else "Veraz"
+    name = cx509.Name(
+        [
+            cx509.NameAttribute(NameOID.COMMON_NAME, f"{org} evidence signing"),
+            cx509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        ]
+    )
+    ca_ski = ca.extensions.get_extension_for_class(cx509.SubjectKeyIdentifier).value
+    cert = (
+        cx509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(cx509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(min(now + VALIDITY, ca.not_valid_after_utc))
+        .add_extension(cx509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            cx509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(cx509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
+        .add_extension(cx509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            cx509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    # Key first, certificate last: signer.pem marks a complete pair.
+    _write_private(directory / "signer.key", pkcs8)
+    tmp = directory / "signer.pem.tmp"
+    tmp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tmp.replace(directory / "signer.pem")
+
+
+def document_signer(config: dict, *, now: dt.datetime | None = None) -> DocumentSigner:
+    """The portal's document signer; issued (or renewed) from the embedded CA when needed."""
+    now = now or dt.datetime.now(dt.UTC)
+    directory = signing_directory(config)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(directory / ".lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes at once issue one certificate
+        cert_path = directory / "signer.pem"
+        current = (
+            cx509.load_pem_x509_certificate(cert_path.read_bytes()) if cert_path.is_file() else None
+        )
+        if current is None or current.not_valid_after_utc - RENEW_BEFORE <= now:
+            _issue(config, directory, now)
+        cert_pem = cert_path.read_bytes()
+        key_pem = _read_private(directory / "signer.key")
+    ca_pem = (tsa_directory(config) / "ca.pem").read_bytes()
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    der_key = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return DocumentSigner(
+        certificate=x509.Certificate.load(pem.unarmor(cert_pem)[2]),
+        ca_certificate=x509.Certificate.load(pem.unarmor(ca_pem)[2]),
+        _key=keys.PrivateKeyInfo.load(der_key),
+    )
+
+
+def trust_pem(config: dict) -> bytes | None:
+    """The CA certificate(s) a citizen trusts to validate evidence PDFs (published).
+
+    The embedded CA (issuer of the signing certificate) and, when it differs, the CA of the
+    TSA whose timestamps the PDFs carry. None before anything was ever signed.
+    """
+    signing_ca = tsa_directory(config) / "ca.pem"
+    if not (signing_directory(config) / "signer.pem").is_file() or not signing_ca.is_file():
+        return None
+    parts = [signing_ca.read_bytes()]
+    tsa = tsa_ca_pem(config)
+    if tsa and tsa not in parts:
+        parts.append(tsa)
+    return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts)
+
+
+@functools.cache
+def _portal_timestamper_class() -> type:
+    # pyHanko is imported here, not at module level: web workers import this module for
+    # :func:`trust_pem` and never sign (pyHanko's import costs half a second).
+    from pyhanko.sign.timestamps import TimeStamper
+
+    class PortalTimeStamper(TimeStamper):
+        """pyHanko's timestamp client over the portal's embedded TSA, called in process."""
+
+        def __init__(self, tsa: Any) -> None:
+            super().__init__()
+            self._tsa = tsa
+
+        async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+            return tsp.TimeStampResp.load(self._tsa.respond(req.dump()))
+
+    return PortalTimeStamper
+
+
+def timestamper(config: dict, backends: Any) -> Any:
+    """A pyHanko timestamper over the TSA the portal anchors with, or None (``TSA_URL=off``).
+
+    The embedded TSA (``backends.tsa()``) answers in process; a remote TSA (``TSA_URL``) is
+    asked over HTTP with pyHanko's client.
+    """
+    url = str(config.get("TSA_URL", "")).strip()
+    if url.lower() == "off":
+        return None
+    if url:
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        return HTTPTimeStamper(url, timeout=float(config["ANCHOR_TIMEOUT"]))
+    return _portal_timestamper_class()(backends.tsa())
+
+
+def sign_pdf(
+    pdf: bytes,
+    signer: DocumentSigner,
+    stamper: Any,
+    *,
+    reason: str,
+    location: str,
+) -> bytes:
+    """Sign ``pdf`` PAdES B-T (B-B without ``stamper``) in an incremental update.
+
+    The input bytes are kept unchanged as the prefix of the output (the signature is appended),
+    so the document as rendered stays byte-identical inside the signed file.
+    """
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    simple = signers.SimpleSigner(
+        signing_cert=signer.certificate,
+        signing_key=signer._key,
+        cert_registry=SimpleCertificateStore.from_certs([signer.ca_certificate]),
+    )
+    meta = signers.PdfSignatureMetadata(
+        field_name=SIGNATURE_FIELD,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=reason,
+        location=location,
+    )
+    pdf_signer = signers.PdfSigner(meta, signer=simple, timestamper=stamper)
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    try:
+        out = asyncio.run(pdf_signer.async_sign_pdf(writer))
+    except TimestampError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyHanko raises many types; one sentence out
+        raise SigningError(f"cannot sign the evidence PDF: {exc}") from exc
+    return out.getvalue()
