@@ -102,6 +102,7 @@ class PreparedOrder:
     agreement: PreparedRelease
     proformas: tuple[tuple[str, bytes, str], ...]  # (proforma id, canonical JSON, sha256)
     compiled_alone: bytes  # the record's compiled release if this is the ocid's only release
+    summary_alone: dict  # its browse columns (record_summary), computed by the worker
     pdf: bytes | None = None  # issue 4: the order PDF listed in the release (hash 2)
 
 
@@ -192,6 +193,7 @@ def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str,
             agreement=agreement,
             proformas=tuple(proforma_rows),
             compiled_alone=orjson.dumps(compiled),
+            summary_alone=record_summary(compiled),
             pdf=pdf,
         ))
     return out
@@ -274,7 +276,10 @@ def record_summary(compiled: dict) -> dict:
 
 
 def _store_records(conn: Connection, compiled_by_ocid: dict[str, tuple[bytes, dict, int, int]]) -> None:
-    """Replace the derived ``records`` rows of the given ocids (records are not evidence)."""
+    """Replace the derived ``records`` rows of the given ocids (records are not evidence).
+
+    ``compiled_by_ocid`` maps an ocid to (compiled release JSON, its record_summary, number of
+    releases, last release pk)."""
     if not compiled_by_ocid:
         return
     ocids = list(compiled_by_ocid)
@@ -282,9 +287,9 @@ def _store_records(conn: Connection, compiled_by_ocid: dict[str, tuple[bytes, di
         conn.execute(delete(records).where(records.c.ocid.in_(ocids[i:i + 500])))
     now = _now()
     rows = []
-    for ocid, (data, compiled, count, last) in compiled_by_ocid.items():
+    for ocid, (data, summary, count, last) in compiled_by_ocid.items():
         rows.append({"ocid": ocid, "compiled": data, "release_count": count, "last_release": last,
-                     "updated_at": now, **record_summary(compiled)})
+                     "updated_at": now, **summary})
     conn.execute(insert(records), rows)
 
 
@@ -296,7 +301,8 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, tuple[bytes, 
                             .order_by(releases.c.date, releases.c.id)).all()
         docs = [orjson.loads(r.data) for r in rows]
         compiled = compile_release(docs)
-        out[ocid] = (orjson.dumps(compiled), compiled, len(rows), max(r.id for r in rows))
+        out[ocid] = (orjson.dumps(compiled), record_summary(compiled), len(rows),
+                     max(r.id for r in rows))
     return out
 
 
@@ -424,7 +430,8 @@ def write_orders(engine: Engine, batch: list[PreparedOrder], file: str, summary:
         for ocid, rels in per_ocid.items():
             if ocid not in had_before and len(rels) == 1 and ocid in alone:
                 data = alone[ocid].compiled_alone
-                compiled[ocid] = (data, orjson.loads(data), 1, pk_of[(ocid, rels[0].release_id)])
+                compiled[ocid] = (data, alone[ocid].summary_alone, 1,
+                                  pk_of[(ocid, rels[0].release_id)])
             else:
                 slow.append(ocid)
         compiled.update(recompile(conn, slow))
