@@ -38,7 +38,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from anchoring.errors import TimestampError
 from portal.evidence.backends import tsa_ca_pem, tsa_directory
 
 SIGNING_DIRECTORY = "evidence-signing"
@@ -232,9 +231,10 @@ def timestamper(config: dict, backends: Any) -> Any:
     if url.lower() == "off":
         return None
     if url:
-        from pyhanko.sign.timestamps import HTTPTimeStamper
+        # The requests-based client: the aiohttp one leaves a session to close per call.
+        from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
-        return HTTPTimeStamper(url, timeout=float(config["ANCHOR_TIMEOUT"]))
+        return RequestsHTTPTimeStamper(url, timeout=float(config["ANCHOR_TIMEOUT"]))
     return _portal_timestamper_class()(backends.tsa())
 
 
@@ -268,11 +268,9 @@ def sign_pdf(
         location=location,
     )
     pdf_signer = signers.PdfSigner(meta, signer=simple, timestamper=stamper)
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     try:
         out = asyncio.run(pdf_signer.async_sign_pdf(writer))
-    except TimestampError:
-        raise
     except Exception as exc:  # noqa: BLE001 - pyHanko raises many types; one sentence out
         raise SigningError(f"cannot sign the evidence PDF: {exc}") from exc
     return out.getvalue()

@@ -216,3 +216,53 @@ def test_without_timestamps_the_pdf_is_still_signed(sqlite_app, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "TIMESTAMP_TOKEN" not in done.stdout  # PAdES B-B: no timestamp to claim
     assert "Signature is Valid" in _pdfsig(pdf)
+
+
+def test_remote_tsa_over_http_and_its_ca_in_ca_pem(sqlite_app, tmp_path):
+    """With TSA_URL the timestamp comes over HTTP; ca.pem then holds the signer's and TSA's CA."""
+    import http.server
+    import threading
+
+    from anchoring.timestamps import EmbeddedTSA
+
+    remote = EmbeddedTSA(tmp_path / "remote-tsa", organisation="Other TSA")
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            asked.append(self.headers["Content-Type"])
+            body = remote.respond(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app = sqlite_app
+    app.config.update(
+        TSA_URL=f"http://127.0.0.1:{server.server_address[1]}/tsa",
+        TSA_CA_FILE=str(remote.ca_pem_path),
+    )
+    try:
+        client, runner = app.test_client(), app.test_cli_runner()
+        publish_examples(app, tmp_path, [example_order("1-single")])
+        assert runner.invoke(main, ["anchor"]).exit_code == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(asked) >= 2  # the checkpoint's token and the PDF's (plus pyHanko's size probe)
+    (item,) = client.get("/evidence.json").get_json()["checkpoints"]
+    pdf, ca = tmp_path / "e.pdf", tmp_path / "ca.pem"
+    pdf.write_bytes(client.get(item["pdf"]["url"]).data)
+    ca.write_bytes(client.get("/evidence/ca.pem").data)
+    assert ca.read_bytes().count(b"BEGIN CERTIFICATE") == 2
+    assert remote.ca_pem in ca.read_bytes()
+    done = _pyhanko_validate(pdf, ca)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "TIMESTAMP_TOKEN<INTACT:TRUSTED>" in done.stdout
