@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--baseline-sample", type=int, default=5_000)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temporary)")
+    parser.add_argument("--no-pdf", action="store_true",
+                        help="skip order PDFs (issue 4), as the pipeline does without a BASE_URL")
     args = parser.parse_args()
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="veraz-bench-"))
@@ -107,7 +109,8 @@ def main() -> None:
 
     started = time.perf_counter()
     summary = import_orders(engine, source, ocid_prefix="ocds-bench1", batch_size=args.batch_size,
-                            workers=args.workers)
+                            workers=args.workers,
+                            base_url=None if args.no_pdf else "http://127.0.0.1:8000")
     elapsed = time.perf_counter() - started
     me, child = peak_rss_mb()
     with engine.connect() as conn:
@@ -117,7 +120,8 @@ def main() -> None:
     print(f"pipeline: {summary.read:,} orders, {summary.published_releases:,} releases "
           f"({stored:,} stored), {summary.rejected:,} rejected, in {elapsed:.1f} s")
     print(f"pipeline: {orders_s:,.0f} orders/s, {releases_s:,.0f} releases/s "
-          f"(workers: {args.workers or os.cpu_count()})")
+          f"(workers: {args.workers or os.cpu_count()}; order PDFs {'off' if args.no_pdf else 'on'}; "
+          "evidence log entries on)")
     print(f"pipeline: peak RSS writer {me:,.0f} MB, largest worker {child:,.0f} MB")
     print(f"database: {db.stat().st_size / 1e6:,.0f} MB")
     if 1_000_000 > summary.read:

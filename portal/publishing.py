@@ -35,9 +35,9 @@ from ocds.compile import compile_release
 from ocds.errors import Problem
 from ocds.ingest import iter_ocds
 from ocds.validate import ReleaseValidator
+from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs  # issue 4
 from portal.evidence import log_evidence
 from portal.evidence.record import release_evidence  # issue 3: the evidence log
-from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs  # issue 4
 from portal.models import proformas, records, releases, source_orders
 
 
@@ -441,7 +441,8 @@ def write_orders(engine: Engine, batch: list[PreparedOrder], file: str, summary:
         summary.records_updated += len(compiled)
 
 
-def _batches(path: Path, size: int, progress: Callable[[int], None] | None) -> Iterator[list[tuple[int, bytes]]]:
+def _batches(path: Path, size: int,
+             progress: Callable[[int], None] | None) -> Iterator[list[tuple[int, bytes]]]:
     batch: list[tuple[int, bytes]] = []
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):

@@ -16,7 +16,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from support import IN_CI, ROOT, SHARED, make_app, need  # noqa: F401 - re-exported
 
 

@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 from builders import all_examples, write_jsonl
-from support import need
 from sqlalchemy import create_engine
+from support import need
 
 from portal.publishing import import_orders
 
@@ -46,11 +46,11 @@ def served(sqlite_url, tmp_path):
         try:
             urllib.request.urlopen(base + "/healthz", timeout=1)
             break
-        except OSError:
+        except OSError as error:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 proc.wait()
-                raise RuntimeError(log.read_text())
+                raise RuntimeError(log.read_text()) from error
             time.sleep(0.1)
     yield base
     proc.terminate()

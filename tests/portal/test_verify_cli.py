@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import orjson
-import pytest
 from builders import example_order
 from evidence_builders import order_ocid, publish_examples
 
