@@ -20,8 +20,25 @@ class Totals:
     releases: int
 
 
+_totals_cache: dict[tuple[str, int], Totals] = {}
+
+
 def totals(conn: Connection) -> Totals:
-    """Headline figures for the home page (cancelled orders are not spending)."""
+    """Headline figures for the home page (cancelled orders are not spending).
+
+    Cached per database and per last published release: releases are only ever added, so the
+    figures change exactly when ``max(releases.id)`` does (one primary-key lookup)."""
+    last = conn.execute(select(func.max(releases.c.id))).scalar() or 0
+    key = (conn.engine.url.render_as_string(hide_password=True), int(last))
+    cached = _totals_cache.get(key)
+    if cached is None:
+        cached = _compute_totals(conn)
+        _totals_cache.clear()
+        _totals_cache[key] = cached
+    return cached
+
+
+def _compute_totals(conn: Connection) -> Totals:
     orders = records.c.kind == "order"
     row = conn.execute(
         select(
