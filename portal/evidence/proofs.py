@@ -3,28 +3,144 @@
 The bundle is proven against the newest checkpoint that contains the entry and whose anchors
 are all done; if none is fully anchored yet, against the newest that contains it (its anchors
 then show as pending). An entry logged after the last checkpoint gets a ``pending`` bundle.
+
+This runs for every scan of an order's QR code, so it does per request only what depends on
+the request (the release, its quotes, its leaf, its inclusion proof) plus two indexed lookups
+of the log's state; what never changes once written is cached per process and database
+(:class:`_Checkpoints`): a sealed checkpoint's note, and the anchors of a checkpoint once all
+of them are done (a done anchor is final: ``portal.evidence.sealing`` never moves it back).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+from bisect import bisect_right
+from dataclasses import dataclass
+
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, bindparam, func, literal_column, select
 
 from anchoring.bundle import AnchorRecord, ProformaRef, ProofBundle
+from anchoring.log import checkpoints as checkpoint_rows
 from anchoring.merkle import leaf_hash
 from portal.evidence import record, sealing, store
-from portal.models import releases
+from portal.evidence.tables import DONE, anchors
+from portal.models import proformas, releases
+
+# Built once: building SQLAlchemy expressions per request was a visible share of a proof's time.
+_RELEASE = select(
+    releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash
+).where(releases.c.ocid == bindparam("ocid"))
+_LATEST_RELEASE = _RELEASE.order_by(releases.c.date.desc(), releases.c.id.desc()).limit(1)
+_GIVEN_RELEASE = _RELEASE.where(releases.c.release_id == bindparam("release_id"))
+_QUOTES = select(proformas.c.proforma_id, proformas.c.data_hash).where(
+    proformas.c.ocid == bindparam("ocid"),
+    proformas.c.proforma_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _release_row(conn: Connection, ocid: str, release_id: str | None):
-    query = select(
-        releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash
-    ).where(releases.c.ocid == ocid)
-    if release_id is not None:
-        query = query.where(releases.c.release_id == release_id)
-    else:
-        query = query.order_by(releases.c.date.desc(), releases.c.id.desc()).limit(1)
-    return conn.execute(query).first()
+    if release_id is None:
+        return conn.execute(_LATEST_RELEASE, {"ocid": ocid}).first()
+    return conn.execute(_GIVEN_RELEASE, {"ocid": ocid, "release_id": release_id}).first()
+
+
+def _release_quotes(conn: Connection, ocid: str, release: dict) -> list[tuple[str, str]]:
+    """Same result as :func:`record.release_quotes`, for one release.
+
+    ``ocid = ? AND proforma_id IN (...)`` is a lookup in the unique (ocid, proforma_id)
+    index; the row-value IN of ``record.stored_quotes`` is planned by SQLite 3.40 as a scan
+    of the whole proformas table (measured: most of the proof time at 100,000 orders).
+    """
+    ids = record.bid_ids(release)
+    if not ids:
+        return []
+    stored = dict(conn.execute(_QUOTES, {"ocid": ocid, "ids": sorted(set(ids))}).all())
+    return [(pid, stored[pid]) for pid in ids if pid in stored]
+
+
+_NEWEST_CHECKPOINT = select(func.max(checkpoint_rows.c.size))
+_CHECKPOINTS_AFTER = (
+    select(checkpoint_rows.c.size, checkpoint_rows.c.note)
+    .where(checkpoint_rows.c.size > bindparam("known"))
+    .order_by(checkpoint_rows.c.size)
+)
+_ANCHORED_AFTER = select(anchors.c.tree_size).distinct().where(anchors.c.tree_size > bindparam("known"))
+# Checkpoints containing the entry with an anchor not yet done: few (the newest ones), read
+# through a partial index on status != 'done' (migration 0005).
+_UNFINISHED = (
+    select(anchors.c.tree_size)
+    .distinct()
+    .where(anchors.c.status != literal_column(f"'{DONE}'"), anchors.c.tree_size > bindparam("index"))
+)
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    size: int
+    note: str
+    anchored: bool  # it has anchor rows (created with the checkpoint, in its transaction)
+
+
+class _Checkpoints:
+    """Per-database cache of what is immutable once written: the sealed checkpoints and the
+    anchors of fully anchored checkpoints. Safe to share between a worker's threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        # Oldest first, with their sizes for bisection; replaced as one tuple, never mutated.
+        self.sealed: tuple[list[_Sealed], list[int]] = ([], [])
+        self.done_anchors: dict[int, list[dict]] = {}
+
+    def refresh(self, conn: Connection) -> tuple[list[_Sealed], list[int]]:
+        """The sealed checkpoints, loading those sealed since the last call (one primary-key
+        lookup when there are none)."""
+        current = self.sealed
+        newest = conn.execute(_NEWEST_CHECKPOINT).scalar()
+        known = current[1][-1] if current[1] else -1
+        if newest is None or newest <= known:
+            return current
+        rows = conn.execute(_CHECKPOINTS_AFTER, {"known": known}).all()
+        anchored = set(conn.execute(_ANCHORED_AFTER, {"known": known}).scalars())
+        added = [_Sealed(int(r.size), r.note, int(r.size) in anchored) for r in rows]
+        with self.lock:
+            if self.sealed is current:  # else another thread refreshed meanwhile
+                sealed = current[0] + added
+                self.sealed = (sealed, [c.size for c in sealed])
+            return self.sealed
+
+    def proving(self, conn: Connection, index: int) -> tuple[_Sealed, list[dict]] | None:
+        """The checkpoint that proves entry ``index`` and its anchors (as published)."""
+        sealed, sizes = self.refresh(conn)
+        first = bisect_right(sizes, index)
+        if first == len(sealed):
+            return None
+        unfinished = set(conn.execute(_UNFINISHED, {"index": index}).scalars())
+        chosen = next(
+            (c for c in reversed(sealed[first:]) if c.anchored and c.size not in unfinished), None
+        )
+        if chosen is None:  # none fully anchored: the newest that contains the entry
+            newest = sealed[-1]
+            return newest, sealing.anchor_rows(conn, [newest.size]).get(newest.size, [])
+        cached = self.done_anchors.get(chosen.size)
+        if cached is None:
+            cached = sealing.anchor_rows(conn, [chosen.size]).get(chosen.size, [])
+            if cached and all(a["status"] == "done" for a in cached):
+                self.done_anchors[chosen.size] = cached
+        return chosen, cached
+
+
+_caches: weakref.WeakKeyDictionary[Engine, _Checkpoints] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _checkpoints(conn: Connection) -> _Checkpoints:
+    with _caches_lock:
+        cache = _caches.get(conn.engine)
+        if cache is None:
+            cache = _caches[conn.engine] = _Checkpoints()
+        return cache
 
 
 def build_bundle(
@@ -34,8 +150,10 @@ def build_bundle(
     row = _release_row(conn, ocid, release_id)
     if row is None:
         return None
-    quotes = record.release_quotes(conn, row.ocid, orjson.loads(row.data))
-    entry = record.release_entry(row.ocid, row.release_id, row.data_hash, None, quotes)
+    release = orjson.loads(row.data)
+    quotes = _release_quotes(conn, row.ocid, release)
+    document = record.document_hash(release)
+    entry = record.release_entry(row.ocid, row.release_id, row.data_hash, document, quotes)
     leaf = leaf_hash(entry)
     index = store.index_of(conn, leaf)
     if index is None:
@@ -44,29 +162,22 @@ def build_bundle(
     common = dict(
         ocid=row.ocid,
         release_id=row.release_id,
-        hashes={"data": row.data_hash, "document": None, "proformas": link},
+        hashes={"data": row.data_hash, "document": document, "proformas": link},
         proformas=tuple(ProformaRef(pid, h) for pid, h in quotes),
         entry=entry,
         leaf_index=index,
         leaf_hash=leaf,
     )
-    containing = [c for c in store.checkpoints(conn) if c.size > index]
-    if not containing:
+    proving = _checkpoints(conn).proving(conn, index)
+    if proving is None:
         return ProofBundle(status="pending", **common)  # type: ignore[arg-type]
-    anchors = sealing.anchor_rows(conn, [c.size for c in containing])
-    complete = [
-        c
-        for c in containing
-        if anchors.get(c.size) and all(a["status"] == "done" for a in anchors[c.size])
-    ]
-    checkpoint = (complete or containing)[-1]
-    records = tuple(AnchorRecord.from_dict(a) for a in anchors.get(checkpoint.size, []))
+    checkpoint, anchor_list = proving
     return ProofBundle(
         status="complete",
         tree_size=checkpoint.size,
         inclusion_proof=tuple(store.inclusion_proof(conn, index, checkpoint.size)),
         checkpoint=checkpoint.note,
         key=store.signer(config).verifier_key,
-        anchors=records,
+        anchors=tuple(AnchorRecord.from_dict(a) for a in anchor_list),
         **common,
     )  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from portal.models import BigId
@@ -54,6 +55,13 @@ anchors = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tree_size", "type"),
+    # Only the rows not done (few): which checkpoints are not fully anchored (proofs.py).
+    Index(
+        "ix_evidence_anchors_unfinished",
+        "tree_size",
+        sqlite_where=text("status != 'done'"),
+        postgresql_where=text("status != 'done'"),
+    ),
 )
 
 # Leaf hash -> index, written with every append: finds a release's entry from its re-derived

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import orjson
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal.documents.order_pdf import PDF_DOCUMENT_SUFFIX
 from portal.links import order_pdf_url, verification_url
@@ -31,11 +31,20 @@ def _engine():
     return current_app.extensions["veraz.engine"]
 
 
+# Every version of an ocid with its order PDF's hash (if stored), oldest first: one query,
+# built once (building the expression per request cost as much as running it).
+_VERSIONS = (
+    select(releases.c.release_id, releases.c.date, releases.c.data, releases.c.data_hash,
+           order_pdfs.c.sha256.label("pdf_sha256"))
+    .select_from(releases.outerjoin(order_pdfs, (order_pdfs.c.ocid == releases.c.ocid)
+                                    & (order_pdfs.c.release_id == releases.c.release_id)))
+    .where(releases.c.ocid == bindparam("ocid"))
+    .order_by(releases.c.date, releases.c.id)
+)
+
+
 def _versions(conn, ocid: str) -> list:
-    return conn.execute(select(releases.c.release_id, releases.c.date, releases.c.data,
-                               releases.c.data_hash)
-                        .where(releases.c.ocid == ocid)
-                        .order_by(releases.c.date, releases.c.id)).all()
+    return conn.execute(_VERSIONS, {"ocid": ocid}).all()
 
 
 def _pdf_document(release: dict) -> dict | None:
@@ -78,10 +87,10 @@ def _timestamp_facts(ocid: str, release_id: str) -> dict | None:
 def _next_seal(conn) -> str | None:
     from portal.evidence import store
 
-    sealed = store.checkpoints(conn)
-    if not sealed:
+    last = store.latest(conn)  # one row, not every checkpoint ever sealed
+    if last is None:
         return None
-    due = sealed[-1].sealed_at + timedelta(seconds=current_app.config["CHECKPOINT_INTERVAL"])
+    due = last.sealed_at + timedelta(seconds=current_app.config["CHECKPOINT_INTERVAL"])
     return due.isoformat()
 
 
@@ -96,8 +105,7 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
             (v for v in versions if v.release_id == release_id), None)
         if chosen is None:
             abort(404, description=f"No release {release_id!r} of {ocid!r}.")
-        pdf = conn.execute(select(order_pdfs.c.sha256).where(
-            order_pdfs.c.ocid == ocid, order_pdfs.c.release_id == chosen.release_id)).first()
+        pdf = chosen.pdf_sha256
         next_seal = _next_seal(conn)
     release = orjson.loads(chosen.data)
     document = _pdf_document(release)
