@@ -9,10 +9,14 @@ from flask_babel import format_currency, format_date, format_datetime, format_de
 from werkzeug.exceptions import HTTPException
 
 from portal.codes import code_name
-from portal.views import api, contracts, home
+from portal.views import (
+    api,
+    contracts,
+    evidence,  # issue 4: /evidence, signed evidence PDFs
+    home,
+    verify,  # issue 4: /verify, /verify/<ocid>, order PDFs
+)
 from portal.views import log as evidence_log  # issue 3: evidence log API (portal/views/log.py)
-from portal.views import verify  # issue 4: /verify, /verify/<ocid>, order PDFs
-from portal.views import evidence  # issue 4: /evidence, signed evidence PDFs
 
 
 def engine():
