@@ -30,7 +30,6 @@ import binascii
 import hashlib
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from anchoring.errors import KeyFileError, SignatureError
+from anchoring.keyfiles import create_private, read_private
 
 __all__ = [
     "Checkpoint",
@@ -336,33 +336,17 @@ def load_or_create_signer(path: str | os.PathLike[str], name: str) -> NoteSigner
     """
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        text = read_private(path)
     except FileNotFoundError:
-        return _create_key_file(path, name)
-    except OSError as error:
-        raise KeyFileError(f"cannot open key file {path}: {error.strerror}") from error
-    with os.fdopen(fd, "r", encoding="ascii") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise KeyFileError(f"key file {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise KeyFileError(
-                f"key file {path} is accessible by group or others "
-                f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {path}"
-            )
-        signer = NoteSigner.from_private_key_string(handle.read())
+        signer = NoteSigner.generate(name)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            create_private(path, (signer.private_key_string() + "\n").encode("ascii"))
+            return signer
+        except FileExistsError:
+            text = read_private(path)  # another process created it first; use theirs
+    # Undecodable bytes become U+FFFD, which the parser refuses without echoing the key.
+    signer = NoteSigner.from_private_key_string(text.decode("ascii", errors="replace"))
     if signer.name != name:
         raise KeyFileError(f"key file {path} holds a key named {signer.name!r}, not {name!r}")
-    return signer
-
-
-def _create_key_file(path: Path, name: str) -> NoteSigner:
-    signer = NoteSigner.generate(name)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # O_EXCL: never overwrite or follow a file created meanwhile; mode 0600 from the start.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(signer.private_key_string() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
     return signer

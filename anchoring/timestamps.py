@@ -32,7 +32,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
 import urllib.error
 import urllib.request
 from collections.abc import Coroutine
@@ -49,7 +48,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
-from anchoring.errors import TimestampError
+from anchoring.errors import KeyFileError, TimestampError
+from anchoring.keyfiles import create_private, read_private
 
 __all__ = [
     "EmbeddedTSA",
@@ -488,26 +488,6 @@ class RemoteTSA:
 # --- the embedded TSA ------------------------------------------------------------------------
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_private(path: Path) -> bytes:
-    info = path.stat()
-    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise TimestampError(
-            f"TSA key {path} has mode {stat.S_IMODE(info.st_mode):04o} or another owner; "
-            f"it must be the current user's with mode 0600 (chmod 600 {path})"
-        )
-    return path.read_bytes()
-
-
 class EmbeddedTSA:
     """A TSA in ``directory``: creates a self-signed CA and a TSA certificate on first use.
 
@@ -537,9 +517,11 @@ class EmbeddedTSA:
         self.ca_pem = (self.directory / "ca.pem").read_bytes()
         tsa_pem = (self.directory / "tsa.pem").read_bytes()
         self._tsa_cert = x509.Certificate.load(pem.unarmor(tsa_pem)[2])
-        key = serialization.load_pem_private_key(
-            _read_private(self.directory / "tsa.key"), password=None
-        )
+        try:
+            key_pem = read_private(self.directory / "tsa.key")
+        except KeyFileError as error:
+            raise TimestampError(str(error)) from error
+        key = serialization.load_pem_private_key(key_pem, password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise TimestampError("the embedded TSA key must be RSA")
         self._tsa_key = key
@@ -633,11 +615,12 @@ class EmbeddedTSA:
         pkcs8 = serialization.PrivateFormat.PKCS8
         no_password = serialization.NoEncryption()
         pem_encoding = serialization.Encoding.PEM
-        # Keys first (O_EXCL, 0600), certificates last: tsa.pem marks a complete directory.
-        _write_private(
+        # Keys first (never overwritten, 0600), certificates last: tsa.pem marks a complete
+        # directory.
+        create_private(
             self.directory / "ca.key", ca_key.private_bytes(pem_encoding, pkcs8, no_password)
         )
-        _write_private(
+        create_private(
             self.directory / "tsa.key", tsa_key.private_bytes(pem_encoding, pkcs8, no_password)
         )
         (self.directory / "ca.pem").write_bytes(ca_cert.public_bytes(pem_encoding))

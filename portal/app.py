@@ -6,13 +6,13 @@ Extensions are created unbound and attached here; every setting is documented on
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from flask import Flask, request
 from flask_babel import Babel
 
+from anchoring.keyfiles import create_private, read_private
 from portal import settings as settings_module
 from portal.db import make_engine
 
@@ -21,13 +21,14 @@ FORMAT_LOCALES = {"es": "es_PE", "en": "en"}
 
 
 def _secret_key(instance: Path) -> str:
+    """The session secret in ``instance/secret_key``, created (mode 0600) on first start."""
     path = instance / "secret_key"
-    if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    try:
+        create_private(path, secrets.token_hex(32).encode("ascii"))
+    except FileExistsError:
+        pass  # kept from an earlier start, or another worker created it first
+    return read_private(path).decode().strip()
 
 
 def select_locale() -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ from eth_account import Account
 from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 
-from anchoring.errors import ChainError
+from anchoring.errors import ChainError, KeyFileError
+from anchoring.keyfiles import create_private, read_private
 
 __all__ = ["AnchorAccount", "load_key", "load_or_create_key"]
 
@@ -62,19 +62,6 @@ class AnchorAccount:
         raise TypeError("AnchorAccount holds a private key and cannot be pickled or copied")
 
 
-def _check_key_file(path: Path, fd: int) -> None:
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise ChainError(f"key file {path} is not a regular file")
-    if info.st_uid != os.geteuid():
-        raise ChainError(f"key file {path} is not owned by the current user; refusing to use it")
-    if info.st_mode & 0o077:
-        raise ChainError(
-            f"key file {path} has mode {stat.S_IMODE(info.st_mode):04o}; it must not be "
-            f"readable or writable by group or others (chmod 600 {path})"
-        )
-
-
 def load_key(path: str | os.PathLike[str]) -> AnchorAccount:
     """Read the anchoring key from ``path``; raise :class:`ChainError` if it is unsafe or bad.
 
@@ -82,16 +69,11 @@ def load_key(path: str | os.PathLike[str]) -> AnchorAccount:
     """
     key_path = Path(path)
     try:
-        fd = os.open(key_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        raw = read_private(key_path)
     except FileNotFoundError:
         raise ChainError(f"key file {key_path} does not exist") from None
-    except OSError as exc:
-        raise ChainError(f"cannot open key file {key_path}: {exc.strerror}") from None
-    try:
-        _check_key_file(key_path, fd)
-        raw = os.read(fd, 4096)
-    finally:
-        os.close(fd)
+    except KeyFileError as error:
+        raise ChainError(str(error)) from error
     text = raw.decode("ascii", errors="replace").strip()
     # Error messages below describe the problem, never the content: it may be a key.
     if len(text) != _KEY_HEX_LENGTH or not text.startswith("0x"):
@@ -118,20 +100,8 @@ def load_or_create_key(path: str | os.PathLike[str]) -> AnchorAccount:
     key = secrets.token_bytes(32)
     while not 0 < int.from_bytes(key, "big") < _SECP256K1_ORDER:  # pragma: no cover
         key = secrets.token_bytes(32)
-    temporary = key_path.with_name(f".{key_path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # the umask may have removed bits, never added: make it exact
-        os.write(fd, b"0x" + key.hex().encode("ascii") + b"\n")
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        try:
-            os.link(temporary, key_path)
-        except FileExistsError:
-            pass  # another process created it first; use theirs
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        temporary.unlink(missing_ok=True)
+        create_private(key_path, b"0x" + key.hex().encode("ascii") + b"\n")
+    except FileExistsError:
+        pass  # another process created it first; use theirs
     return load_key(key_path)

@@ -26,8 +26,6 @@ import datetime as dt
 import fcntl
 import functools
 import io
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from anchoring.errors import KeyFileError
+from anchoring.keyfiles import create_private, read_private
 from portal.evidence.backends import tsa_ca_pem, tsa_directory
 
 SIGNING_DIRECTORY = "evidence-signing"
@@ -68,27 +68,12 @@ def signing_directory(config: dict) -> Path:
     return Path(config["INSTANCE_PATH"]) / SIGNING_DIRECTORY
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def _read_key(path: Path) -> bytes:
+    """The PEM in key file ``path``; one that others could read is refused (SigningError)."""
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    tmp.replace(path)
-
-
-def _read_private(path: Path) -> bytes:
-    info = path.stat()
-    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise SigningError(
-            f"key {path} has mode {stat.S_IMODE(info.st_mode):04o} or another owner; it must "
-            f"be the current user's with mode 0600 (chmod 600 {path})"
-        )
-    return path.read_bytes()
+        return read_private(path)
+    except KeyFileError as error:
+        raise SigningError(str(error)) from error
 
 
 def _issuer(config: dict) -> tuple[cx509.Certificate, Any]:
@@ -99,7 +84,7 @@ def _issuer(config: dict) -> tuple[cx509.Certificate, Any]:
     if not (directory / "ca.key").is_file():
         EmbeddedTSA(directory)  # creates the CA (under its own lock) when absent
     ca = cx509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
-    key = serialization.load_pem_private_key(_read_private(directory / "ca.key"), password=None)
+    key = serialization.load_pem_private_key(_read_key(directory / "ca.key"), password=None)
     return ca, key
 
 
@@ -150,8 +135,12 @@ def _issue(config: dict, directory: Path, now: dt.datetime) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # Key first, certificate last: signer.pem marks a complete pair.
-    _write_private(directory / "signer.key", pkcs8)
+    # signer.pem marks a complete pair: it goes first and comes back last, so a crash
+    # in between leaves no certificate and the next call issues a new pair, never a
+    # certificate beside another certificate's key. Key files are never overwritten.
+    (directory / "signer.pem").unlink(missing_ok=True)
+    (directory / "signer.key").unlink(missing_ok=True)
+    create_private(directory / "signer.key", pkcs8)
     tmp = directory / "signer.pem.tmp"
     tmp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     tmp.replace(directory / "signer.pem")
@@ -171,7 +160,7 @@ def document_signer(config: dict, *, now: dt.datetime | None = None) -> Document
         if current is None or current.not_valid_after_utc - RENEW_BEFORE <= now:
             _issue(config, directory, now)
         cert_pem = cert_path.read_bytes()
-        key_pem = _read_private(directory / "signer.key")
+        key_pem = _read_key(directory / "signer.key")
     ca_pem = (tsa_directory(config) / "ca.pem").read_bytes()
     key = serialization.load_pem_private_key(key_pem, password=None)
     der_key = key.private_bytes(

@@ -7,6 +7,7 @@ with the embedded chain and the embedded TSA.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import shutil
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import orjson
 from builders import example_order
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from evidence_builders import publish_examples
 from support import need
 
 from portal.cli import main
-from portal.evidence import pdfs, sealing, store
+from portal.evidence import pdfs, sealing, signing, store
 
 PYHANKO = Path(sys.executable).parent / "pyhanko"
 
@@ -200,6 +202,22 @@ def test_signing_key_private_and_never_shown(sqlite_app, tmp_path):
         assert not any(secret in body for secret in secrets)
     # The CA that validates the PDFs is the embedded TSA's (one certificate for both).
     assert client.get("/evidence/ca.pem").data == client.get("/api/log/tsa-ca.pem").data
+
+
+def test_renewal_replaces_the_signing_key_pair(tmp_path):
+    """A certificate close to expiry gets a new key and certificate; the old key is not reused."""
+    config = {"INSTANCE_PATH": str(tmp_path), "TSA_URL": "", "TSA_CA_FILE": ""}
+    first = signing.document_signer(config)
+    assert signing.document_signer(config).certificate.dump() == first.certificate.dump()
+    later = dt.datetime.now(dt.UTC) + signing.VALIDITY
+    renewed = signing.document_signer(config, now=later)
+    assert renewed.certificate.serial_number != first.certificate.serial_number
+    directory = signing.signing_directory(config)
+    assert sorted(p.name for p in directory.iterdir()) == [".lock", "signer.key", "signer.pem"]
+    assert (directory / "signer.key").stat().st_mode & 0o777 == 0o600
+    cert = x509.load_pem_x509_certificate((directory / "signer.pem").read_bytes())
+    key = serialization.load_pem_private_key((directory / "signer.key").read_bytes(), password=None)
+    assert cert.public_key() == key.public_key()
 
 
 def test_without_timestamps_the_pdf_is_still_signed(sqlite_app, tmp_path):
