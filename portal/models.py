@@ -55,6 +55,7 @@ releases = Table(
     UniqueConstraint("ocid", "release_id"),
     Index(None, "release_id"),
     Index(None, "ocid", "date"),
+    Index(None, "data_hash"),  # /verify?q=<hash>
 )
 
 records = Table(
@@ -117,6 +118,7 @@ proformas = Table(
     Column("data_hash", String(64), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("ocid", "proforma_id"),
+    Index(None, "data_hash"),  # /verify?q=<hash>
 )
 
 # --- issue 4 (verify): order PDFs, stored at publication -------------------------------------
@@ -130,4 +132,5 @@ order_pdfs = Table(
     Column("release_id", String(255), primary_key=True),
     Column("sha256", String(64), nullable=False),
     Column("data", LargeBinary, nullable=False),
+    Index(None, "sha256"),  # /verify?q=<hash>
 )

@@ -54,11 +54,13 @@ def test_reimport_changes_nothing_and_new_version_is_a_new_release(database_url,
     first = _import(engine, path)
     assert first.rejects == [] and first.published_releases == 2  # agreement + order
     with engine.connect() as conn:
-        before = conn.execute(select(releases.c.id, releases.c.data_hash)).all()
+        # Ordered: without ORDER BY the row order is the plan's (an index on data_hash exists).
+        by_id = select(releases.c.id, releases.c.data_hash).order_by(releases.c.id)
+        before = conn.execute(by_id).all()
     again = _import(engine, path)
     assert again.published_releases == 0 and again.unchanged == 1
     with engine.connect() as conn:
-        assert conn.execute(select(releases.c.id, releases.c.data_hash)).all() == before
+        assert conn.execute(by_id).all() == before
 
     amended = example_order("1-single", version=2)
     amended["amendments"] = [{"id": "A1", "version": 2, "date": "2025-03-10T12:00:00-05:00",
@@ -75,7 +77,8 @@ def test_reimport_changes_nothing_and_new_version_is_a_new_release(database_url,
         rec = conn.execute(select(records).where(records.c.ocid == ocid)).one()
         # the first release is untouched
         assert conn.execute(select(releases.c.id, releases.c.data_hash)
-                            .where(releases.c.id.in_([b.id for b in before]))).all() == before
+                            .where(releases.c.id.in_([b.id for b in before]))
+                            .order_by(releases.c.id)).all() == before
     assert len(tags) == 2 and "contractAmendment" in tags[1].split(",")
     assert rec.release_count == 2
     compiled = orjson.loads(rec.compiled)
