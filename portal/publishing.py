@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, insert, select, tuple_
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from anchoring.canonical import canonical_json
 from ocds.catalogue.mapping import map_order
@@ -39,6 +39,7 @@ from portal.documents.publish import attach_order_pdf, catalogue_name, store_ord
 from portal.evidence import log_evidence
 from portal.evidence.record import release_evidence  # issue 3: the evidence log
 from portal.models import proformas, records, releases, source_orders
+from portal.queries import lookup_pairs
 
 
 @dataclass(frozen=True)
@@ -323,14 +324,7 @@ def _insert_releases(conn: Connection, rows: list[PreparedRelease], origin: str)
 
 
 def _existing_releases(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = {}
-    keys_list = list(keys)
-    for i in range(0, len(keys_list), 400):
-        chunk = keys_list[i:i + 400]
-        for row in conn.execute(select(releases.c.ocid, releases.c.release_id, releases.c.data_hash)
-                                .where(tuple_(releases.c.ocid, releases.c.release_id).in_(chunk))):
-            found[(row.ocid, row.release_id)] = row.data_hash
-    return found
+    return lookup_pairs(conn, (releases.c.ocid, releases.c.release_id), releases.c.data_hash, keys)
 
 
 def _ocids_with_releases(conn: Connection, ocids: set[str]) -> set[str]:
@@ -347,26 +341,14 @@ def write_orders(engine: Engine, batch: list[PreparedOrder], file: str, summary:
     if not batch:
         return
     with engine.begin() as conn:
-        keys = [(p.order_number, p.version) for p in batch]
-        known = {}
-        for i in range(0, len(keys), 400):
-            for row in conn.execute(select(source_orders.c.order_number, source_orders.c.version,
-                                           source_orders.c.digest)
-                                    .where(tuple_(source_orders.c.order_number,
-                                                  source_orders.c.version).in_(keys[i:i + 400]))):
-                known[(row.order_number, row.version)] = row.digest
+        known = lookup_pairs(conn, (source_orders.c.order_number, source_orders.c.version),
+                             source_orders.c.digest, [(p.order_number, p.version) for p in batch])
         release_keys = {(p.agreement.ocid, p.agreement.release_id) for p in batch}
         release_keys |= {(p.order.ocid, p.order.release_id) for p in batch}
         existing = _existing_releases(conn, release_keys)
-        proforma_keys = {(p.order.ocid, pid) for p in batch for pid, _, _ in p.proformas}
-        known_proformas: dict[tuple[str, str], str] = {}
-        pk_list = list(proforma_keys)
-        for i in range(0, len(pk_list), 400):
-            for row in conn.execute(select(proformas.c.ocid, proformas.c.proforma_id,
-                                           proformas.c.data_hash)
-                                    .where(tuple_(proformas.c.ocid, proformas.c.proforma_id)
-                                           .in_(pk_list[i:i + 400]))):
-                known_proformas[(row.ocid, row.proforma_id)] = row.data_hash
+        known_proformas: dict[tuple[str, str], str] = lookup_pairs(
+            conn, (proformas.c.ocid, proformas.c.proforma_id), proformas.c.data_hash,
+            {(p.order.ocid, pid) for p in batch for pid, _, _ in p.proformas})
 
         accepted: list[PreparedOrder] = []
         new_releases: list[PreparedRelease] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -120,3 +121,21 @@ def find_orders(conn: Connection, text: str, limit: int = 20) -> list[dict]:
         .limit(limit)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def lookup_pairs(conn: Connection, key_columns: tuple, value_column, keys: Iterable[tuple]) -> dict:
+    """``{(a, b): value}`` for the stored rows whose two key columns are among ``keys``.
+
+    Selects by the first column (``a IN (...)``, a prefix of a unique index or primary key)
+    and filters the pairs here: SQLite 3.40 answers a row-value ``(a, b) IN (...)`` with a
+    scan of the whole table, which made publishing slow down as the tables grew."""
+    first, second = key_columns
+    wanted = set(keys)
+    firsts = sorted({a for a, _ in wanted})
+    found: dict = {}
+    for i in range(0, len(firsts), 500):
+        query = select(first, second, value_column).where(first.in_(firsts[i:i + 500]))
+        for a, b, value in conn.execute(query):
+            if (a, b) in wanted:
+                found[(a, b)] = value
+    return found

@@ -12,11 +12,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection
 
 from anchoring import entries as entry_format
 from portal.evidence import store
 from portal.models import proformas
+from portal.queries import lookup_pairs
 
 
 def bid_ids(release: Any) -> list[str]:
@@ -56,15 +57,8 @@ def release_evidence(release: Any) -> tuple[list[str], str | None]:
 
 def stored_quotes(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """``{(ocid, proforma id): sha256 hex}`` of the stored proformas among ``keys``."""
-    found: dict[tuple[str, str], str] = {}
-    keys_list = sorted(keys)
-    for i in range(0, len(keys_list), 400):
-        query = select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data_hash).where(
-            tuple_(proformas.c.ocid, proformas.c.proforma_id).in_(keys_list[i : i + 400])
-        )
-        for row in conn.execute(query):
-            found[(row.ocid, row.proforma_id)] = row.data_hash
-    return found
+    return lookup_pairs(conn, (proformas.c.ocid, proformas.c.proforma_id), proformas.c.data_hash,
+                        keys)
 
 
 def release_quotes(conn: Connection, ocid: str, release: Mapping) -> list[tuple[str, str]]:
