@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import orjson
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
@@ -87,11 +87,20 @@ def _timestamp_facts(ocid: str, release_id: str) -> dict | None:
 def _next_seal(conn) -> str | None:
     from portal.evidence import store
 
+    interval = timedelta(seconds=current_app.config["CHECKPOINT_INTERVAL"])
     last = store.latest(conn)  # one row, not every checkpoint ever sealed
-    if last is None:
+    if last is not None:
+        return (last.sealed_at + interval).isoformat()
+    # Nothing sealed yet: the first checkpoint is due at most one interval after the first
+    # entry was logged (the watcher also seals at start and when enough entries wait).
+    from anchoring.log import log_entries
+
+    first = conn.execute(select(log_entries.c.created_at).where(log_entries.c.idx == 0)).scalar()
+    if first is None:
         return None
-    due = last.sealed_at + timedelta(seconds=current_app.config["CHECKPOINT_INTERVAL"])
-    return due.isoformat()
+    if first.tzinfo is None:  # SQLite returns naive UTC
+        first = first.replace(tzinfo=UTC)
+    return (first + interval).isoformat()
 
 
 def verification_facts(ocid: str, release_id: str | None) -> dict:

@@ -79,3 +79,22 @@ def test_phone_reads_home_and_an_order(served):
         page.click("a[hreflang=en]")
         assert "Purchase order" in page.locator("h1").inner_text()
         browser.close()
+
+
+def test_phone_shows_pending_before_the_order_is_anchored(served):
+    """Published and logged but not sealed yet: the verdict says pending, and when."""
+    need(os.path.exists(CHROMIUM), "Debian chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 360, "height": 740})
+        page.goto(served + "/verify/ocds-vrz0pe-OC-2025-000127")
+        page.wait_for_function(
+            "!document.getElementById('verdict').classList.contains('verdict-checking')",
+            timeout=15000)
+        assert page.locator("#verdict-title").inner_text().startswith("Pendiente de anclaje")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        browser.close()
