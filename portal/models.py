@@ -62,7 +62,10 @@ records = Table(
     "records",
     metadata,
     Column("ocid", String(255), primary_key=True),
-    Column("compiled", LargeBinary, nullable=False),
+    # The compiled release (JSON) of records with two or more releases. NULL for a record of
+    # one release: it compiles to that release with a new id and tag, derived on read
+    # (portal.queries.compiled_release) instead of stored twice.
+    Column("compiled", LargeBinary, nullable=True),
     Column("release_count", Integer, nullable=False),
     Column("last_release", BigId, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -102,8 +102,7 @@ class PreparedOrder:
     order: PreparedRelease
     agreement: PreparedRelease
     proformas: tuple[tuple[str, bytes, str], ...]  # (proforma id, canonical JSON, sha256)
-    compiled_alone: bytes  # the record's compiled release if this is the ocid's only release
-    summary_alone: dict  # its browse columns (record_summary), computed by the worker
+    summary_alone: dict  # the record's browse columns if this is the ocid's only release
     pdf: bytes | None = None  # issue 4: the order PDF listed in the release (hash 2)
 
 
@@ -184,7 +183,6 @@ def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str,
         for proforma in mapped.proformas:
             data = canonical_json(proforma)
             proforma_rows.append((str(proforma["id"]), data, hashlib.sha256(data).hexdigest()))
-        compiled = compile_release([mapped.order_release])
         out.append(PreparedOrder(
             line=number,
             order_number=str(order["orderNumber"]),
@@ -193,8 +191,9 @@ def prepare_orders(lines: list[tuple[int, bytes]], ocid_prefix: str,
             order=_prepare_release(mapped.order_release),
             agreement=agreement,
             proformas=tuple(proforma_rows),
-            compiled_alone=orjson.dumps(compiled),
-            summary_alone=record_summary(compiled),
+            # A single release compiles to itself (new id and tag, nothing else that these
+            # columns read), so the worker takes the browse columns from the release.
+            summary_alone=record_summary(mapped.order_release),
             pdf=pdf,
         ))
     return out
@@ -276,11 +275,12 @@ def record_summary(compiled: dict) -> dict:
     }
 
 
-def _store_records(conn: Connection, compiled_by_ocid: dict[str, tuple[bytes, dict, int, int]]) -> None:
+def _store_records(conn: Connection,
+                   compiled_by_ocid: dict[str, tuple[bytes | None, dict, int, int]]) -> None:
     """Replace the derived ``records`` rows of the given ocids (records are not evidence).
 
-    ``compiled_by_ocid`` maps an ocid to (compiled release JSON, its record_summary, number of
-    releases, last release pk)."""
+    ``compiled_by_ocid`` maps an ocid to (compiled release JSON or None for a one-release
+    record, its record_summary, number of releases, last release pk)."""
     if not compiled_by_ocid:
         return
     ocids = list(compiled_by_ocid)
@@ -407,12 +407,13 @@ def write_orders(engine: Engine, batch: list[PreparedOrder], file: str, summary:
         for r in new_releases:
             per_ocid.setdefault(r.ocid, []).append(r)
         alone = {p.order.ocid: p for p in accepted}
-        compiled: dict[str, tuple[bytes, dict, int, int]] = {}
+        compiled: dict[str, tuple[bytes | None, dict, int, int]] = {}
         slow = []
         for ocid, rels in per_ocid.items():
             if ocid not in had_before and len(rels) == 1 and ocid in alone:
-                data = alone[ocid].compiled_alone
-                compiled[ocid] = (data, alone[ocid].summary_alone, 1,
+                # Not stored: the compiled release of a one-release record is derived on read
+                # (portal.queries.compiled_release), which halves what publishing writes.
+                compiled[ocid] = (None, alone[ocid].summary_alone, 1,
                                   pk_of[(ocid, rels[0].release_id)])
             else:
                 slow.append(ocid)

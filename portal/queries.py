@@ -73,9 +73,18 @@ def record_row(conn: Connection, ocid: str) -> dict | None:
     return dict(row) if row else None
 
 
-def compiled_release(conn: Connection, ocid: str) -> dict | None:
-    data = conn.execute(select(records.c.compiled).where(records.c.ocid == ocid)).scalar()
-    return orjson.loads(data) if data is not None else None
+def compiled_release(conn: Connection, ocid: str, record: dict | None = None) -> dict | None:
+    """The record's compiled release: stored, or derived from its only release."""
+    from ocds.compile import compile_release
+
+    if record is None:
+        record = record_row(conn, ocid)
+    if record is None:
+        return None
+    if record["compiled"] is not None:
+        return orjson.loads(record["compiled"])
+    data = [r["data"] for r in release_rows(conn, ocid)]
+    return compile_release([orjson.loads(d) for d in data]) if data else None
 
 
 def release_rows(conn: Connection, ocid: str) -> list[dict]:

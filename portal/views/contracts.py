@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from ocds.compile import make_record
+from ocds.compile import compile_release, make_record
 from portal import queries
 from portal.presentation import describe_order
 
@@ -36,7 +36,10 @@ def contract_json(ocid: str):
 @bp.get("/contracts/<ocid>")
 def contract(ocid: str):
     row, history = _record(ocid)
-    compiled = orjson.loads(row["compiled"])
+    if row["compiled"] is not None:
+        compiled = orjson.loads(row["compiled"])
+    else:  # a one-release record compiles from that release (see portal.models.records)
+        compiled = compile_release([orjson.loads(h["data"]) for h in history])
     order = describe_order(compiled)
     for h in history:
         h["tag_list"] = h["tags"].split(",")
