@@ -123,6 +123,10 @@ def main() -> None:
           f"(workers: {args.workers or os.cpu_count()}; order PDFs {'off' if args.no_pdf else 'on'}; "
           "evidence log entries on)")
     print(f"pipeline: peak RSS writer {me:,.0f} MB, largest worker {child:,.0f} MB")
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"pipeline: CPU seconds: writer (reads, stores, compiles records) "
+          f"{own.ru_utime + own.ru_stime:,.0f}, workers {kids.ru_utime + kids.ru_stime:,.0f}, "
+          f"wall {elapsed:,.0f}")
     print(f"database: {db.stat().st_size / 1e6:,.0f} MB")
     if 1_000_000 > summary.read:
         print(f"pipeline: 1,000,000 orders at this rate: {1_000_000 / orders_s / 60:.1f} min")
