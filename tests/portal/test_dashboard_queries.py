@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-import orjson
 import pytest
 from sqlalchemy import create_engine, select
 
-from ocds.catalogue.generate import generate_orders, planted_anomalies, write_orders
+from ocds.catalogue.generate import planted_anomalies, write_orders
 from portal.dashboards.queries import spending_by, spending_by_month, supplier_share_of_buyer
 from portal.models import records
 from portal.publishing import import_orders
