@@ -35,7 +35,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 run: install
 	$(BIN)/veraz demo
 	$(BIN)/veraz anchor --watch & WATCHER=$$!; trap 'kill $$WATCHER 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --workers 2 --bind 127.0.0.1:8000 --access-logfile - portal.wsgi:app
+	$(BIN)/gunicorn --workers 2 --worker-class gthread --threads 4 --bind 127.0.0.1:8000 --access-logfile - portal.wsgi:app
 
 test: install node_modules/.package-lock.json
 	$(BIN)/pytest -q
