@@ -42,6 +42,7 @@ test: install node_modules/.package-lock.json
 
 lint: install
 	$(BIN)/ruff check portal ocds anchoring tests bench
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/ingest.py --orders 100000

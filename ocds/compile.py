@@ -161,7 +161,9 @@ def _object(
             if value is not None:
                 out[key] = value
         elif value:
-            sub = _array(value, path, rules) if type(value) is list else _object(value, path, rules)
+            # value is a dict here (type() is list was ruled out); mypy does not narrow on a failed
+            # `type(x) is list`, and a cast() would cost a call per nested object on this hot path.
+            sub = _array(value, path, rules) if type(value) is list else _object(value, path, rules)  # type: ignore[arg-type]
             if sub is not None:
                 produced = True
                 out[key] = sub

@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import orjson
 from ocdskit.upgrade import upgrade_release_10_11
@@ -77,7 +77,7 @@ def is_gzip(path: str | Path) -> bool:
 
 
 def _open(path: str | Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")  # noqa: SIM115
+    return cast(IO[bytes], gzip.open(path, "rb") if is_gzip(path) else open(path, "rb"))  # noqa: SIM115
 
 
 def iter_ocds(

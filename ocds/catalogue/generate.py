@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import accumulate
+from typing import Any
 
 import orjson
 
@@ -888,7 +889,7 @@ class _Population:
                     return ruc
 
         # Buyers: every (kind, place) plus regional and national bodies, ~2,000 in all.
-        buyers = []
+        buyers: list[list[Any]] = []  # [name, region, weight, places]
         for code, places in PLACES.items():
             region = {"code": code, "name": REGIONS[code]}
             for place in places:
@@ -1110,7 +1111,7 @@ class _Generator:
 
         # Destinations and deliveries.
         ndest = 1 if shape in ("single", "package", "partial") else rng.randint(2, 4)
-        dests = []
+        dests: list[list[Any]] = []  # [number, address, deliveries]
         first_due = day + timedelta(days=rng.randint(3, 15))
         for d in range(ndest):
             region = buyer["region"]
@@ -1136,9 +1137,9 @@ class _Generator:
                 parts = _split(share, min(ndeliv, share), rng)
                 for k, part in enumerate(parts, start=1):
                     plan.setdefault((dn, k), []).append({"line": item["line"], "quantity": part})
-        destinations = []
+        destinations: list[dict[str, Any]] = []
         for dn, address, ndeliv in dests:
-            deliveries = []
+            deliveries: list[dict[str, Any]] = []
             due = first_due + timedelta(days=rng.randint(0, 3))
             for k in range(1, ndeliv + 1):
                 if (dn, k) in plan:

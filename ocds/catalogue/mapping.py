@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import orjson
 
@@ -142,9 +143,9 @@ def map_agreement(agreement: dict, *, ocid_prefix: str) -> dict:
     canonical digest is the costly part.
     """
     key = (ocid_prefix, orjson.dumps(agreement))
-    release = _AGREEMENT_CACHE.get(key)
-    if release is not None:
-        return release
+    cached = _AGREEMENT_CACHE.get(key)
+    if cached is not None:
+        return cached
     ocid = agreement_ocid(agreement, ocid_prefix=ocid_prefix)
     digest = hashlib.sha256(canonical_json(agreement)).hexdigest()[:16]
     period = {
@@ -155,7 +156,7 @@ def map_agreement(agreement: dict, *, ocid_prefix: str) -> dict:
     framework = {"period": period, "description": f"{catalogue['name']} ({catalogue['id']})"}
     if "method" in agreement:
         framework["method"] = agreement["method"]
-    parties = []
+    parties: list[dict] = []
     tender: dict = {
         "id": agreement["id"],
         "title": agreement["title"],
@@ -426,7 +427,7 @@ def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
     by_line = {i["line"]: i for i in items}
     contract_items = []
     milestones = []
-    last_due = None
+    last_due: str | None = None
     for dest in order["destinations"]:
         address = _address(dest["address"])
         place = dest.get("name") or dest["address"]["street"]
@@ -463,7 +464,7 @@ def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
         "awardID": number,
         "title": f"Orden de compra {number}",
         "status": CONTRACT_STATUS[status],
-        "period": {"startDate": order["dates"]["issued"], "endDate": _end_of_day(last_due)},
+        "period": {"startDate": order["dates"]["issued"], "endDate": _end_of_day(cast(str, last_due))},
         "value": dict(value),
         "suppliers": [dict(supplier_ref)],
         "items": contract_items,
