@@ -40,7 +40,7 @@ def require_tool(path: Path, what: str) -> None:
     """Skip (locally) or fail (under CI=true) when ``path`` is missing."""
     if path.exists():
         return
-    message = f"{what} not found at {path}: run `npm ci` in {REPO}"
+    message = f"{what} not found at {path}: run `npm install` in {REPO} (make test does)"
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
