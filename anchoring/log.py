@@ -9,6 +9,13 @@ of each full level-0 tile, and so on. Full tiles are immutable; only the rightmo
 partial tile of each level is rewritten as the log grows, and it only ever gains hashes at
 its end, so a tile's prefix is the tile as it was at every earlier tree size.
 
+Entries are stored the same way, as C2SP **entry bundles**: row ``N`` of ``log_entry_bundles``
+holds entries ``[256 * N, 256 * N + count)``, each as a big-endian uint16 length followed by
+the entry bytes (the format of ``tile/entries/N``). Only the rightmost bundle is ever rewritten,
+and only by adding entries at its end. One row per 256 entries (not one per entry) is what
+keeps appending close to the cost of hashing: the log's own leaf hashes are the level-0 tiles,
+so nothing is stored twice.
+
 Beside the C2SP tile bytes (column ``hashes``), each row keeps the tile's inner nodes
 (column ``inner``): rows ``r = 1..7`` of the subtree above the tile's hashes, row ``r``
 holding the ``width >> r`` complete nodes of tree level ``8 * L + r``, concatenated from
@@ -51,7 +58,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    String,
     Table,
     Text,
     TextClause,
@@ -61,7 +67,7 @@ from sqlalchemy import (
     text,
 )
 
-from anchoring.entries import Entry, decode_entry, encode_entry
+from anchoring.entries import Entry, check_entry, decode_entry, encode_entry
 from anchoring.errors import EntryError, LogError, SignatureError
 from anchoring.merkle import (
     EMPTY_ROOT,
@@ -81,7 +87,7 @@ __all__ = [
     "EvidenceLog",
     "StoredCheckpoint",
     "checkpoints",
-    "log_entries",
+    "log_entry_bundles",
     "log_tiles",
     "metadata",
     "sqlite_begin_immediate",
@@ -96,13 +102,16 @@ ADVISORY_LOCK_KEY = int.from_bytes(b"VERAZLOG", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 metadata = MetaData()
 
-log_entries = Table(
-    "log_entries",
+log_entry_bundles = Table(
+    "log_entry_bundles",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False, comment="leaf index"),
-    Column("kind", String(32), nullable=False, comment="entry kind, e.g. release"),
-    Column("entry", LargeBinary, nullable=False, comment="leaf input (anchoring.entries)"),
-    Column("leaf_hash", LargeBinary(32), nullable=False, comment="SHA-256(0x00 || entry)"),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False, comment="bundle index"),
+    Column(
+        "entries",
+        LargeBinary,
+        nullable=False,
+        comment="<= 256 entries, each a big-endian uint16 length + the entry bytes",
+    ),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -142,9 +151,36 @@ def sqlite_begin_immediate(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-_INSERT_ENTRY = text(
-    "INSERT INTO log_entries (idx, kind, entry, leaf_hash) VALUES (:idx, :kind, :entry, :leaf_hash)"
-)
+MAX_ENTRY_SIZE = 0xFFFF  # an entry bundle prefixes each entry with a uint16 length
+
+
+# Textual statements with untyped parameters: both drivers take bytes for binary columns as
+# they are, and skipping SQLAlchemy's per-value type processing is measurably faster.
+_INSERT_BUNDLE = text("INSERT INTO log_entry_bundles (idx, entries) VALUES (:idx, :entries)")
+_UPDATE_BUNDLE = text("UPDATE log_entry_bundles SET entries = :entries WHERE idx = :idx")
+
+
+def bundle_entries(blob: bytes) -> list[bytes]:
+    """The entries of an entry bundle (C2SP tlog-tiles ``tile/entries/N`` format).
+
+    Raises LogError if the blob is not a sequence of (uint16 length, bytes) items.
+    """
+    out, at, end = [], 0, len(blob)
+    while at < end:
+        if at + 2 > end:
+            raise LogError("entry bundle ends inside a length prefix")
+        length = (blob[at] << 8) | blob[at + 1]
+        at += 2
+        if at + length > end:
+            raise LogError("entry bundle ends inside an entry")
+        out.append(blob[at : at + length])
+        at += length
+    return out
+
+
+def make_bundle(entries: Iterable[bytes]) -> bytes:
+    """An entry bundle of ``entries`` (each at most MAX_ENTRY_SIZE bytes)."""
+    return b"".join(len(e).to_bytes(2, "big") + e for e in entries)
 
 
 @functools.cache
@@ -221,31 +257,65 @@ class EvidenceLog:
     # --- reading -----------------------------------------------------------------------
 
     def size(self, conn: Connection) -> int:
-        """Number of entries in the log (as seen by this transaction)."""
-        last = conn.execute(select(func.max(log_entries.c.idx))).scalar()
-        return 0 if last is None else int(last) + 1
+        """Number of entries in the log (as seen by this transaction): the leaves of level 0."""
+        row = conn.execute(
+            select(log_tiles.c.idx, func.length(log_tiles.c.hashes))
+            .where(log_tiles.c.level == 0)
+            .order_by(log_tiles.c.idx.desc())
+            .limit(1)
+        ).first()
+        return 0 if row is None else int(row[0]) * TILE_WIDTH + int(row[1]) // _H
+
+    def _bundles(self, conn: Connection, first: int, last: int) -> dict[int, bytes]:
+        rows = conn.execute(
+            select(log_entry_bundles.c.idx, log_entry_bundles.c.entries).where(
+                log_entry_bundles.c.idx >= first, log_entry_bundles.c.idx <= last
+            )
+        ).all()
+        return {int(row.idx): bytes(row.entries) for row in rows}
 
     def entries(self, conn: Connection, start: int, end: int) -> list[bytes]:
         """The entry bytes at indices ``[start, end)``."""
-        rows = conn.execute(
-            select(log_entries.c.idx, log_entries.c.entry)
-            .where(log_entries.c.idx >= start, log_entries.c.idx < end)
-            .order_by(log_entries.c.idx)
-        ).all()
-        if len(rows) != max(end - start, 0):
-            raise LogError(f"entries [{start}, {end}) are not all in the log")
-        return [bytes(row.entry) for row in rows]
+        if end <= start:
+            return []
+        first, last = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
+        bundles = self._bundles(conn, first, last)
+        out: list[bytes] = []
+        for n in range(first, last + 1):
+            items = bundle_entries(bundles.get(n, b""))
+            lo = max(start - n * TILE_WIDTH, 0)
+            hi = min(end - n * TILE_WIDTH, TILE_WIDTH)
+            if len(items) < hi:
+                raise LogError(f"entries [{start}, {end}) are not all in the log")
+            out.extend(items[lo:hi])
+        return out
 
     def leaf_hashes(self, conn: Connection, start: int, end: int) -> list[bytes]:
-        """The stored leaf hashes at indices ``[start, end)``."""
+        """The stored leaf hashes at indices ``[start, end)`` (from the level-0 tiles)."""
+        if end <= start:
+            return []
+        first, last = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
         rows = conn.execute(
-            select(log_entries.c.leaf_hash)
-            .where(log_entries.c.idx >= start, log_entries.c.idx < end)
-            .order_by(log_entries.c.idx)
+            select(log_tiles.c.idx, log_tiles.c.hashes).where(
+                log_tiles.c.level == 0, log_tiles.c.idx >= first, log_tiles.c.idx <= last
+            )
         ).all()
-        if len(rows) != max(end - start, 0):
-            raise LogError(f"entries [{start}, {end}) are not all in the log")
-        return [bytes(row.leaf_hash) for row in rows]
+        tiles = {int(row.idx): bytes(row.hashes) for row in rows}
+        out: list[bytes] = []
+        for n in range(first, last + 1):
+            blob = tiles.get(n, b"")
+            lo = max(start - n * TILE_WIDTH, 0)
+            hi = min(end - n * TILE_WIDTH, TILE_WIDTH)
+            if len(blob) < hi * _H:
+                raise LogError(f"entries [{start}, {end}) are not all in the log")
+            out.extend(_split(blob[lo * _H : hi * _H]))
+        return out
+
+    def first_appended_at(self, conn: Connection) -> datetime | None:
+        """When the first entry was appended (None for an empty log)."""
+        return conn.execute(
+            select(log_entry_bundles.c.created_at).where(log_entry_bundles.c.idx == 0)
+        ).scalar()
 
     def _tiles(
         self, conn: Connection, keys: Iterable[tuple[int, int]]
@@ -343,35 +413,57 @@ class EvidenceLog:
         Bytes are decoded first, so only valid, canonical entries enter the log.
         """
         rows_data: list[bytes] = []
-        kinds: list[str] = []
         for item in entries:
             if isinstance(item, Entry):
-                rows_data.append(encode_entry(item))
-                kinds.append(item.kind)
+                data = encode_entry(item)
             elif isinstance(item, bytes | bytearray | memoryview):
                 data = bytes(item)
-                kinds.append(decode_entry(data).kind)
-                rows_data.append(data)
+                check_entry(data)
             else:
                 raise EntryError(f"cannot append {type(item).__name__} to the log")
+            if len(data) > MAX_ENTRY_SIZE:
+                raise EntryError(f"entry of {len(data)} bytes is over {MAX_ENTRY_SIZE} bytes")
+            rows_data.append(data)
         if not rows_data:
             return []
         self._lock(conn)
         start = self.size(conn)
         sha = hashlib.sha256
         hashes = [sha(b"\x00" + data).digest() for data in rows_data]
-        # A textual INSERT with untyped parameters: both drivers take bytes for binary
-        # columns as they are, and skipping SQLAlchemy's per-value type conversion was
-        # measured to save about a fifth of the append time. Same columns as log_entries.
-        conn.execute(
-            _INSERT_ENTRY,
-            [
-                {"idx": start + i, "kind": kinds[i], "entry": rows_data[i], "leaf_hash": hashes[i]}
-                for i in range(len(hashes))
-            ],
-        )
+        self._extend_bundles(conn, start, rows_data)
         self._extend_tiles(conn, start, hashes)
         return list(range(start, start + len(hashes)))
+
+    def _extend_bundles(self, conn: Connection, old_size: int, new: list[bytes]) -> None:
+        """Store ``new`` entries after ``old_size`` entries: fill the open bundle, add full ones."""
+        first, offset = divmod(old_size, TILE_WIDTH)
+        last = conn.execute(select(func.max(log_entry_bundles.c.idx))).scalar()
+        expected_last = (old_size - 1) // TILE_WIDTH if old_size else None
+        if last != expected_last:
+            raise LogError(
+                f"the last entry bundle is {last}, the tiles hold {old_size} leaves: "
+                "the log storage is inconsistent"
+            )
+        at = 0
+        if offset:
+            stored = self._bundles(conn, first, first).get(first, b"")
+            have = len(bundle_entries(stored))
+            if have != offset:
+                raise LogError(
+                    f"entry bundle {first} holds {have} entries, expected {offset}: "
+                    "the log storage is inconsistent"
+                )
+            at = min(TILE_WIDTH - offset, len(new))
+            conn.execute(
+                _UPDATE_BUNDLE, {"idx": first, "entries": stored + make_bundle(new[:at])}
+            )
+            first += 1
+        rows = [
+            {"idx": first + k, "entries": make_bundle(new[i : i + TILE_WIDTH])}
+            for k, i in enumerate(range(at, len(new), TILE_WIDTH))
+        ]
+        if rows:
+            conn.execute(_INSERT_BUNDLE, rows)
 
     def _extend_tiles(self, conn: Connection, old_size: int, new_hashes: list[bytes]) -> None:
         """Add ``new_hashes`` at tree level 0 after ``old_size`` leaves; carry full tiles up."""
@@ -434,24 +526,20 @@ class EvidenceLog:
 
     # --- audit ---------------------------------------------------------------------------
 
-    def _stream(self, conn: Connection, batch: int) -> Iterator[tuple[int, str, bytes, bytes]]:
+    def _stream(self, conn: Connection, batch: int) -> Iterator[tuple[int, bytes]]:
+        """(bundle index, bundle bytes) in index order, ``batch`` rows per query."""
         start = 0
         while True:
             rows = conn.execute(
-                select(
-                    log_entries.c.idx,
-                    log_entries.c.kind,
-                    log_entries.c.entry,
-                    log_entries.c.leaf_hash,
-                )
-                .where(log_entries.c.idx >= start)
-                .order_by(log_entries.c.idx)
+                select(log_entry_bundles.c.idx, log_entry_bundles.c.entries)
+                .where(log_entry_bundles.c.idx >= start)
+                .order_by(log_entry_bundles.c.idx)
                 .limit(batch)
             ).all()
             if not rows:
                 return
             for row in rows:
-                yield int(row.idx), row.kind, bytes(row.entry), bytes(row.leaf_hash)
+                yield int(row.idx), bytes(row.entries)
             start = int(rows[-1].idx) + 1
 
     def audit(
@@ -462,12 +550,13 @@ class EvidenceLog:
     ) -> list[AuditProblem]:
         """Recompute the tree from the entries and compare everything stored with it.
 
-        Checks: indices are 0..n-1 without gaps; each entry decodes canonically, its kind
-        column and leaf hash are right; every tile equals the recomputed one and no extra
-        tile exists; every checkpoint's root is the recomputed root at its size, and its note
-        states that size and root (and, with ``verifier``, carries a valid signature).
-        Streams the entries; memory stays bounded whatever the log size. Returns the
-        problems found (empty: consistent).
+        Checks: entry bundles are numbered 0.. without gaps, every one but the last holds 256
+        entries, and they hold as many entries as the level-0 tiles have leaves; each entry
+        decodes canonically and its stored leaf hash is right; every tile equals the
+        recomputed one and no extra tile exists; every checkpoint's root is the recomputed
+        root at its size, and its note states that size and root (and, with ``verifier``,
+        carries a valid signature). Streams the entries; memory stays bounded whatever the
+        log size. Returns the problems found (empty: consistent).
         """
         problems: list[AuditProblem] = []
         stored_checkpoints = self.checkpoints(conn)
@@ -483,6 +572,16 @@ class EvidenceLog:
             stored = self._tiles(conn, [(level, index)]).get((level, index))
             rows = _tile_rows(hashes)
             expected = (b"".join(hashes), b"".join(b"".join(r) for r in rows[1:]))
+            if stored is not None and level == 0 and stored[0] != expected[0]:
+                for k, (have, want) in enumerate(zip(_split(stored[0]), hashes, strict=False)):
+                    if have != want:
+                        problems.append(
+                            AuditProblem(
+                                "leaf-hash",
+                                f"entry {index * TILE_WIDTH + k}",
+                                "stored leaf hash is not SHA-256(0x00 || entry)",
+                            )
+                        )
             if stored != expected:
                 problems.append(
                     AuditProblem(
@@ -504,42 +603,48 @@ class EvidenceLog:
                 push(level + 1, perfect_root(full))  # independent of the stored inner rows
 
         n = 0
-        for idx, kind, data, stored_hash in self._stream(conn, batch):
-            if idx != n:
-                problems.append(AuditProblem("index", f"entry {idx}", f"expected index {n}"))
-                break
-            h = hashlib.sha256(b"\x00" + data).digest()
-            if h != stored_hash:
+        stored_size = self.size(conn)
+        for bundle_idx, blob in self._stream(conn, max(1, batch // TILE_WIDTH)):
+            where = f"entry bundle {bundle_idx}"
+            if bundle_idx != n // TILE_WIDTH or n % TILE_WIDTH:
                 problems.append(
-                    AuditProblem(
-                        "leaf-hash",
-                        f"entry {idx}",
-                        "stored leaf hash is not SHA-256(0x00 || entry)",
-                    )
+                    AuditProblem("bundle", where, f"expected entry bundle {n // TILE_WIDTH}")
                 )
+                break
             try:
-                decoded_kind = decode_entry(data).kind
-            except EntryError as error:
-                problems.append(AuditProblem("entry", f"entry {idx}", str(error)))
-            else:
-                if decoded_kind != kind:
-                    problems.append(
-                        AuditProblem(
-                            "kind",
-                            f"entry {idx}",
-                            f"kind column {kind!r}, entry says {decoded_kind!r}",
-                        )
-                    )
-            push(0, h)
-            # Compact range of the prefix (RFC 9162 MTH by incremental merging).
-            node = (0, h)
-            while frontier and frontier[-1][0] == node[0]:
-                left = frontier.pop()
-                node = (node[0] + 1, hashlib.sha256(b"\x01" + left[1] + node[1]).digest())
-            frontier.append(node)
-            n += 1
-            if n in wanted_roots:
-                roots[n] = root_from_subtrees([f[1] for f in frontier])
+                items = bundle_entries(blob)
+            except LogError as error:
+                problems.append(AuditProblem("bundle", where, str(error)))
+                break
+            if len(items) > TILE_WIDTH or (
+                len(items) < TILE_WIDTH and n + len(items) != stored_size
+            ):
+                problems.append(
+                    AuditProblem("bundle", where, f"holds {len(items)} entries")
+                )
+            for data in items:
+                idx = n
+                h = hashlib.sha256(b"\x00" + data).digest()
+                try:
+                    decode_entry(data)
+                except EntryError as error:
+                    problems.append(AuditProblem("entry", f"entry {idx}", str(error)))
+                push(0, h)
+                # Compact range of the prefix (RFC 9162 MTH by incremental merging).
+                node = (0, h)
+                while frontier and frontier[-1][0] == node[0]:
+                    left = frontier.pop()
+                    node = (node[0] + 1, hashlib.sha256(b"\x01" + left[1] + node[1]).digest())
+                frontier.append(node)
+                n += 1
+                if n in wanted_roots:
+                    roots[n] = root_from_subtrees([f[1] for f in frontier])
+        if n != stored_size:
+            problems.append(
+                AuditProblem(
+                    "size", "log", f"{n} entries stored, the level-0 tiles hold {stored_size}"
+                )
+            )
 
         # Open (partial) tiles and any stored tile beyond the recomputed ones.
         for level, hashes in enumerate(pending):

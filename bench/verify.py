@@ -95,7 +95,8 @@ def prepare(work: Path, orders: int) -> tuple[str, list[str]]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         ocids = [r[0] for r in conn.execute("SELECT ocid FROM records WHERE kind = 'order'")]
         received = conn.execute("SELECT count(*) FROM source_orders").fetchone()[0]
-        logged = conn.execute("SELECT count(*) FROM log_entries").fetchone()[0]
+        logged = conn.execute("SELECT 256 * idx + length(hashes) / 32 FROM log_tiles "
+                              "WHERE level = 0 ORDER BY idx DESC LIMIT 1").fetchone()[0]
         sealed = conn.execute("SELECT max(size) FROM checkpoints").fetchone()[0]
     print(f"database: {received:,} orders ({len(ocids):,} ocids: amendments are new releases "
           f"of their order), {logged:,} log entries, checkpoint {sealed:,}, "

@@ -52,7 +52,11 @@ releases = Table(
     # JSON list of schema problems for imported releases kept although invalid.
     Column("problems", Text),
     Column("published_at", DateTime(timezone=True), nullable=False),
+    # Index of the release's entry in the evidence log (anchoring.log), set in the publishing
+    # transaction: a proof starts here. Derived from the log; ``veraz audit`` checks it.
+    Column("leaf_index", BigInteger),
     UniqueConstraint("ocid", "release_id"),
+    Index(None, "leaf_index", unique=True),
     Index(None, "release_id"),
     Index(None, "ocid", "date"),
     Index(None, "data_hash"),  # /verify?q=<hash>
@@ -120,7 +124,9 @@ proformas = Table(
     Column("data", LargeBinary, nullable=False),
     Column("data_hash", String(64), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("leaf_index", BigInteger),  # its entry in the evidence log, as for releases
     UniqueConstraint("ocid", "proforma_id"),
+    Index(None, "leaf_index", unique=True),
     Index(None, "data_hash"),  # /verify?q=<hash>
 )
 

@@ -310,7 +310,8 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, tuple[bytes, 
 # --- the writer ----------------------------------------------------------------------------
 
 
-def _insert_releases(conn: Connection, rows: list[PreparedRelease], origin: str) -> list[int]:
+def _insert_releases(conn: Connection, rows: list[PreparedRelease], origin: str,
+                     leaf_indices: list[int]) -> list[int]:
     if not rows:
         return []
     now = _now()
@@ -318,7 +319,8 @@ def _insert_releases(conn: Connection, rows: list[PreparedRelease], origin: str)
         insert(releases).returning(releases.c.id, sort_by_parameter_order=True),
         [{"ocid": r.ocid, "release_id": r.release_id, "date": r.date, "tags": r.tags,
           "data": r.data, "data_hash": r.data_hash, "origin": origin, "valid": r.valid,
-          "problems": r.problems, "published_at": now} for r in rows],
+          "problems": r.problems, "published_at": now, "leaf_index": leaf}
+         for r, leaf in zip(rows, leaf_indices, strict=True)],
     )
     return [row[0] for row in result]
 
@@ -389,12 +391,17 @@ def write_orders(engine: Engine, batch: list[PreparedOrder], file: str, summary:
             return
         touched = {r.ocid for r in new_releases}
         had_before = _ocids_with_releases(conn, touched)
-        ids = _insert_releases(conn, new_releases, "catalogue")
+        # issue 3 hook: log the new proformas and releases in this same transaction, then
+        # store each row with the index of its entry. ``known_proformas`` holds every quote
+        # the releases can link: those stored before and those of this batch.
+        proforma_leaves, release_leaves = log_evidence(conn, new_releases, new_proformas,
+                                                       quotes=known_proformas)
+        ids = _insert_releases(conn, new_releases, "catalogue", release_leaves)
         pk_of = {(r.ocid, r.release_id): pk for r, pk in zip(new_releases, ids, strict=True)}
         if new_proformas:
+            for row, leaf in zip(new_proformas, proforma_leaves, strict=True):
+                row["leaf_index"] = leaf
             conn.execute(insert(proformas), new_proformas)
-        # issue 3 hook: log the new proformas and releases in this same transaction.
-        log_evidence(conn, new_releases, new_proformas)
         now = _now()
         store_order_pdfs(conn, [(p.order, p.pdf) for p in accepted  # issue 4 hook
                                 if p.pdf is not None and (p.order.ocid, p.order.release_id) in pk_of])
@@ -551,8 +558,8 @@ def _write_ocds(engine: Engine, batch: list[PreparedRelease], file: str, summary
                 continue
             existing[key] = r.data_hash
             fresh.append(r)
-        _insert_releases(conn, fresh, "import")
-        log_evidence(conn, fresh)  # issue 3 hook: logged in the same transaction
+        _, leaves = log_evidence(conn, fresh)  # issue 3 hook: logged in the same transaction
+        _insert_releases(conn, fresh, "import", leaves)
         touched = {r.ocid for r in fresh}
         compiled = {}
         for ocid in touched:

@@ -18,12 +18,14 @@ from typing import Any
 __all__ = ["log_evidence"]
 
 
-def log_evidence(conn: Any, releases: Any = (), new_proformas: Any = ()) -> int:
-    """Append the entries of new proformas and releases in the caller's transaction.
+def log_evidence(
+    conn: Any, releases: Any = (), new_proformas: Any = (), quotes: Any = None
+) -> tuple[list[int], list[int]]:
+    """Append the entries of new proformas and releases; return their leaf indices.
 
     See :func:`portal.evidence.record.log_evidence` (imported lazily: the CLI and the web app
     import this package without paying for the log's imports).
     """
     from portal.evidence.record import log_evidence as _log_evidence
 
-    return _log_evidence(conn, releases, new_proformas)
+    return _log_evidence(conn, releases, new_proformas, quotes)

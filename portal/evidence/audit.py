@@ -35,9 +35,12 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
     with engine.connect() as conn:
         size = store.size(conn)
         expected: dict[bytes, str] = {}  # leaf hash -> who
+        # leaf_index column -> (the row's re-derived leaf hash, who): each row points at its entry
+        pointers: dict[int | None, tuple[bytes, str]] = {}
         for row in conn.execute(
             select(
-                releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash
+                releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash,
+                releases.c.leaf_index,
             ).order_by(releases.c.id)
         ):
             who = f"{row.ocid} release {row.release_id}"
@@ -54,16 +57,18 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
             document = record.document_hash(release)
             entry = record.release_entry(row.ocid, row.release_id, data_hash, document, quotes)
             expected[merkle.leaf_hash(entry)] = who
+            pointers[row.leaf_index] = (merkle.leaf_hash(entry), who)
         for row in conn.execute(
-            select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data).order_by(
-                proformas.c.id
-            )
+            select(
+                proformas.c.ocid, proformas.c.proforma_id, proformas.c.data, proformas.c.leaf_index
+            ).order_by(proformas.c.id)
         ):
             who = f"{row.ocid} proforma {row.proforma_id}"
             entry = record.proforma_entry(
                 row.ocid, row.proforma_id, hashlib.sha256(row.data).hexdigest()
             )
             expected[merkle.leaf_hash(entry)] = who
+            pointers[row.leaf_index] = (merkle.leaf_hash(entry), who)
         # hash 2: every stored order PDF is the one its release declares (same bytes, same hash)
         declared = {}
         for row in conn.execute(select(releases.c.ocid, releases.c.release_id, releases.c.data)
@@ -85,16 +90,31 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
             problems.append(f"{ocid} release {release_id}: step document-hash: the order PDF "
                             f"declared with SHA-256 {want} is missing")
         logged: set[bytes] = set()
+        misplaced: list[tuple[int, bytes, str]] = []
         for start in range(0, size, 5000):
             for i, data in enumerate(store.entries(conn, start, min(size, start + 5000))):
                 leaf = merkle.leaf_hash(data)
                 logged.add(leaf)
+                pointed = pointers.pop(start + i, None)
+                if pointed is not None and pointed[0] != leaf:
+                    misplaced.append((start + i, *pointed))
                 if leaf not in expected:
                     problems.append(
                         f"{store.describe_entry(data)}: step log: log entry "
                         f"{start + i} matches no published row (row altered or "
                         "deleted)"
                     )
+        for index, leaf, who in misplaced:
+            if leaf in logged:  # an altered row is reported below ("not in the log")
+                problems.append(
+                    f"{who}: step entry: its leaf_index {index} points at another log entry"
+                )
+        for index, (leaf, who) in pointers.items():
+            if leaf in logged:  # logged, but the row does not say where
+                problems.append(
+                    f"{who}: step entry: its leaf_index is "
+                    f"{'missing' if index is None else f'{index}, beyond the log'}"
+                )
         for leaf, who in expected.items():
             if leaf not in logged:
                 problems.append(

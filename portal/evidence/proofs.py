@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import Connection, Engine, bindparam, func, literal_column, select
 
 from anchoring.bundle import AnchorRecord, ProformaRef, ProofBundle
+from anchoring.errors import LogError
 from anchoring.log import checkpoints as checkpoint_rows
 from anchoring.merkle import leaf_hash
 from portal.evidence import record, sealing, store
@@ -30,7 +31,8 @@ from portal.models import proformas, releases
 
 # Built once: building SQLAlchemy expressions per request was a visible share of a proof's time.
 _RELEASE = select(
-    releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash
+    releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash,
+    releases.c.leaf_index,
 ).where(releases.c.ocid == bindparam("ocid"))
 _LATEST_RELEASE = _RELEASE.order_by(releases.c.date.desc(), releases.c.id.desc()).limit(1)
 _GIVEN_RELEASE = _RELEASE.where(releases.c.release_id == bindparam("release_id"))
@@ -143,6 +145,21 @@ def _checkpoints(conn: Connection) -> _Checkpoints:
         return cache
 
 
+def _logged_release_entry(conn: Connection, index: int, ocid: str, release_id: str):
+    """(bytes, ReleaseEntry) logged at ``index`` if it is the entry of that release."""
+    from anchoring.entries import ReleaseEntry, decode_entry
+    from anchoring.errors import EntryError
+
+    data = store.entries(conn, index, index + 1)[0]
+    try:
+        value = decode_entry(data)
+    except EntryError:
+        return None
+    if not isinstance(value, ReleaseEntry) or (value.ocid, value.release_id) != (ocid, release_id):
+        return None
+    return data, value
+
+
 def build_bundle(
     conn: Connection, config: dict, ocid: str, release_id: str | None = None
 ) -> ProofBundle | None:
@@ -150,19 +167,36 @@ def build_bundle(
     row = _release_row(conn, ocid, release_id)
     if row is None:
         return None
+    index = row.leaf_index
+    if index is None:
+        return None
     release = orjson.loads(row.data)
     quotes = _release_quotes(conn, row.ocid, release)
     document = record.document_hash(release)
     entry = record.release_entry(row.ocid, row.release_id, row.data_hash, document, quotes)
     leaf = leaf_hash(entry)
-    index = store.index_of(conn, leaf)
-    if index is None:
+    hashes = {"data": row.data_hash, "document": document, "proformas": record.link_hex(quotes)}
+    try:
+        logged_leaf = store.leaf_hashes(conn, index, index + 1)
+    except LogError:  # an index beyond the log: the row was altered
         return None
-    link = record.link_hex(quotes)
+    if logged_leaf != [leaf]:
+        # The row no longer re-derives its entry (altered after logging): prove what was
+        # logged, so the verifier names the step where the published data differs.
+        logged = _logged_release_entry(conn, index, row.ocid, row.release_id)
+        if logged is None:
+            return None
+        entry, value = logged
+        leaf = leaf_hash(entry)
+        hashes = {
+            "data": value.data_hash.hex(),
+            "document": value.document_hash.hex() if value.document_hash else None,
+            "proformas": value.proformas_hash.hex(),
+        }
     common = dict(
         ocid=row.ocid,
         release_id=row.release_id,
-        hashes={"data": row.data_hash, "document": document, "proformas": link},
+        hashes=hashes,
         proformas=tuple(ProformaRef(pid, h) for pid, h in quotes),
         entry=entry,
         leaf_index=index,

@@ -72,6 +72,23 @@ def release_quotes(conn: Connection, ocid: str, release: Mapping) -> list[tuple[
     return [(pid, stored[(ocid, pid)]) for pid in ids if (ocid, pid) in stored]
 
 
+def release_entry_value(
+    ocid: str,
+    release_id: str,
+    data_hash: str,
+    document_hash: str | None,
+    quotes: list[tuple[str, str]],
+) -> entry_format.ReleaseEntry:
+    """The log entry of a release, from its three evidence hashes (hex)."""
+    return entry_format.ReleaseEntry(
+        ocid=ocid,
+        release_id=release_id,
+        data_hash=bytes.fromhex(data_hash),
+        proformas_hash=entry_format.proformas_hash_link([bytes.fromhex(h) for _, h in quotes]),
+        document_hash=bytes.fromhex(document_hash) if document_hash else None,
+    )
+
+
 def release_entry(
     ocid: str,
     release_id: str,
@@ -81,23 +98,20 @@ def release_entry(
 ) -> bytes:
     """The entry bytes of a release, from its three evidence hashes (hex)."""
     return entry_format.encode_entry(
-        entry_format.ReleaseEntry(
-            ocid=ocid,
-            release_id=release_id,
-            data_hash=bytes.fromhex(data_hash),
-            proformas_hash=entry_format.proformas_hash_link([bytes.fromhex(h) for _, h in quotes]),
-            document_hash=bytes.fromhex(document_hash) if document_hash else None,
-        )
+        release_entry_value(ocid, release_id, data_hash, document_hash, quotes)
+    )
+
+
+def proforma_entry_value(ocid: str, proforma_id: str, data_hash: str) -> entry_format.ProformaEntry:
+    """The log entry of a proforma (supplier quote) as received."""
+    return entry_format.ProformaEntry(
+        ocid=ocid, proforma_id=proforma_id, proforma_hash=bytes.fromhex(data_hash)
     )
 
 
 def proforma_entry(ocid: str, proforma_id: str, data_hash: str) -> bytes:
     """The entry bytes of a proforma (supplier quote) as received."""
-    return entry_format.encode_entry(
-        entry_format.ProformaEntry(
-            ocid=ocid, proforma_id=proforma_id, proforma_hash=bytes.fromhex(data_hash)
-        )
-    )
+    return entry_format.encode_entry(proforma_entry_value(ocid, proforma_id, data_hash))
 
 
 def _get(item: Any, name: str) -> Any:
@@ -105,18 +119,24 @@ def _get(item: Any, name: str) -> Any:
 
 
 def log_evidence(
-    conn: Connection, releases: Iterable[Any] = (), new_proformas: Iterable[Any] = ()
-) -> int:
-    """Append the entries of newly stored proformas, then releases; return how many.
+    conn: Connection,
+    releases: Iterable[Any] = (),
+    new_proformas: Iterable[Any] = (),
+    quotes: Mapping[tuple[str, str], str] | None = None,
+) -> tuple[list[int], list[int]]:
+    """Append the entries of new proformas, then releases; return their leaf indices.
 
+    Returns ``(proforma indices, release indices)``, in the order given: the caller stores
+    each on its row (``leaf_index``), in the same transaction, so a proof starts from the row.
     ``releases`` items have ``ocid``, ``release_id``, ``data_hash`` and ``data`` (the canonical
-    JSON), as attributes or keys;
-    ``new_proformas`` items ``ocid``, ``proforma_id``, ``data_hash``. Must run in the
-    transaction that inserted them (their proformas must already be visible to ``conn``).
+    JSON), as attributes or keys; ``new_proformas`` items ``ocid``, ``proforma_id``,
+    ``data_hash``. ``quotes`` maps ``(ocid, proforma id)`` to the SHA-256 (hex) of every quote
+    the releases may link, stored or in this batch; without it they are read from the
+    ``proformas`` table (then the new proformas must already be visible to ``conn``).
     """
     releases, new_proformas = list(releases), list(new_proformas)
-    batch = [
-        proforma_entry(_get(p, "ocid"), _get(p, "proforma_id"), _get(p, "data_hash"))
+    batch: list[entry_format.Entry] = [
+        proforma_entry_value(_get(p, "ocid"), _get(p, "proforma_id"), _get(p, "data_hash"))
         for p in new_proformas
     ]
     # One query for the whole batch (not one per release): publishing stays fast. The
@@ -128,15 +148,15 @@ def log_evidence(
         if evidence is None:
             evidence = release_evidence(orjson.loads(_get(r, "data")))
         ids.append((_get(r, "ocid"), evidence[0], evidence[1]))
-    wanted = {(ocid, pid) for ocid, pids, _ in ids for pid in pids}
-    stored = stored_quotes(conn, wanted) if wanted else {}
+    if quotes is None:
+        wanted = {(ocid, pid) for ocid, pids, _ in ids for pid in pids}
+        quotes = stored_quotes(conn, wanted) if wanted else {}
     for r, (ocid, pids, document) in zip(releases, ids, strict=True):
-        quotes = [(pid, stored[(ocid, pid)]) for pid in pids if (ocid, pid) in stored]
-        batch.append(release_entry(ocid, _get(r, "release_id"), _get(r, "data_hash"), document,
-                                   quotes))
-    if batch:
-        store.append(conn, batch)
-    return len(batch)
+        linked = [(pid, quotes[(ocid, pid)]) for pid in pids if (ocid, pid) in quotes]
+        batch.append(release_entry_value(ocid, _get(r, "release_id"), _get(r, "data_hash"),
+                                         document, linked))
+    indices = store.append(conn, batch) if batch else []
+    return indices[: len(new_proformas)], indices[len(new_proformas) :]
 
 
 def link_hex(quotes: list[tuple[str, str]]) -> str:

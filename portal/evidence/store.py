@@ -1,8 +1,8 @@
 """The portal's one door to the evidence log (``anchoring.log``) and its signing key.
 
 Everything in ``portal.evidence`` reads and writes the log through these functions, so the
-log's storage API is adapted in one place. ``evidence_leaves`` (this package's table) maps
-leaf hashes to indices, so a release's proof is found from its re-derived entry.
+log's storage API is adapted in one place. Each published row keeps the index of its entry
+(``leaf_index``), so a proof starts from the row.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
 from anchoring import notes
-from anchoring.merkle import leaf_hash
-from portal.evidence.tables import leaves
+from anchoring.entries import Entry
 
 
 @dataclass(frozen=True)
@@ -71,25 +70,17 @@ def _log():
     return EvidenceLog()
 
 
-def append(conn: Connection, entries: list[bytes]) -> None:
-    """Append ``entries`` in the caller's transaction and index their leaf hashes."""
-    indices = _log().append(conn, entries)
-    conn.execute(
-        insert(leaves),
-        [
-            {"leaf_index": i, "leaf_hash": leaf_hash(e)}
-            for i, e in zip(indices, entries, strict=True)
-        ],
-    )
+def append(conn: Connection, entries: list[bytes] | list[Entry]) -> list[int]:
+    """Append ``entries`` in the caller's transaction; return their leaf indices."""
+    return _log().append(conn, entries)
 
 
-def index_of(conn: Connection, leaf: bytes) -> int | None:
-    return conn.execute(
-        select(leaves.c.leaf_index)
-        .where(leaves.c.leaf_hash == leaf)
-        .order_by(leaves.c.leaf_index)
-        .limit(1)
-    ).scalar()
+def leaf_hashes(conn: Connection, start: int, end: int) -> list[bytes]:
+    return _log().leaf_hashes(conn, start, end)
+
+
+def first_appended_at(conn: Connection) -> datetime | None:
+    return _log().first_appended_at(conn)
 
 
 def size(conn: Connection) -> int:

@@ -18,7 +18,6 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -62,14 +61,4 @@ anchors = Table(
         sqlite_where=text("status != 'done'"),
         postgresql_where=text("status != 'done'"),
     ),
-)
-
-# Leaf hash -> index, written with every append: finds a release's entry from its re-derived
-# bytes. Derived data (the log's own entries are the evidence); ``veraz audit`` re-derives it.
-leaves = Table(
-    "evidence_leaves",
-    metadata,
-    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False),
-    Index(None, "leaf_hash"),
 )

@@ -93,9 +93,7 @@ def _next_seal(conn) -> str | None:
         return (last.sealed_at + interval).isoformat()
     # Nothing sealed yet: the first checkpoint is due at most one interval after the first
     # entry was logged (the watcher also seals at start and when enough entries wait).
-    from anchoring.log import log_entries
-
-    first = conn.execute(select(log_entries.c.created_at).where(log_entries.c.idx == 0)).scalar()
+    first = store.first_appended_at(conn)
     if first is None:
         return None
     if first.tzinfo is None:  # SQLite returns naive UTC

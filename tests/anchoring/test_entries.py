@@ -16,6 +16,7 @@ from anchoring import entries
 from anchoring.canonical import canonical_json, canonical_sha256
 from anchoring.entries import (
     Entry,
+    check_entry,
     ProformaEntry,
     ReleaseEntry,
     decode_entry,
@@ -171,6 +172,44 @@ def test_invalid_fields_refused(kwargs):
 def test_non_canonical_or_invalid_bytes_refused(data):
     with pytest.raises(EntryError):
         decode_entry(data)
+    with pytest.raises(EntryError):
+        check_entry(data)
+
+
+_HOSTILE_TEXT = [
+    "PF\\u0008",  # \b has a short form: \u0008 is not canonical
+    "PF\\u001F",  # uppercase hex
+    "PF\\/1",  # JCS does not escape '/'
+    "PF\\u00e9",  # JCS writes non-ASCII raw
+    "PF\\x",  # not a JSON escape
+    "PF\\",  # dangling backslash
+    "PF\t1",  # raw control character
+    'PF"1',
+]
+_HOSTILE_BYTES = [b"PF\xff", b"PF\xc3", b"PF\xed\xa0\x80", b"PF\xc0\xaf", b"PF\xf4\x90\x80\x80"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [PROFORMA_ENTRY_TEXT.replace("PF-1", t).encode() for t in _HOSTILE_TEXT]
+    + [PROFORMA_ENTRY_TEXT.encode().replace(b"PF-1", b) for b in _HOSTILE_BYTES],
+)
+def test_fast_check_refuses_what_decoding_refuses(data):
+    with pytest.raises(EntryError):
+        decode_entry(data)
+    with pytest.raises(EntryError):
+        check_entry(data)
+
+
+@pytest.mark.parametrize(
+    "text", ["PF\x08", "PF\x0b", "PF\x1f", "PF\x00", "PF\x7f", "PF/1", "é\u2028", '"', "\\", "𝄞"]
+)
+def test_fast_paths_on_escaped_and_non_ascii_text(text):
+    entry = ProformaEntry("ocds-x", text, bytes(32))
+    data = encode_entry(entry)
+    assert data == entries.encode_entry_reference(entry) == canonical_json(entry.to_json())
+    assert check_entry(data) == "proforma"
+    assert decode_entry(data) == entry
 
 
 def test_kinds_registry_is_extensible():
@@ -188,8 +227,11 @@ def test_kinds_registry_is_extensible():
         assert decode_entry(data) == TestBulk(bytes(32))
         with pytest.raises(ValueError):
             register_entry_kind(TestBulk)
+        assert check_entry(data) == "test-bulk"
     finally:
         entries._KINDS.pop("test-bulk", None)
+        entries._ENCODERS.pop(TestBulk, None)
+        entries._PATTERNS.pop(b"test-bulk", None)
 
 
 _text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30)
@@ -208,3 +250,46 @@ def test_round_trip_byte_exact(entry):
     assert decode_entry(data) == entry
     assert encode_entry(decode_entry(data)) == data
     assert data == canonical_json(entry.to_json())
+    assert data == entries.encode_entry_reference(entry)
+    assert check_entry(data) == entry.kind
+
+
+def _verdict(fn, data: bytes) -> bool:
+    try:
+        fn(data)
+    except EntryError:
+        return False
+    return True
+
+
+_entries = st.one_of(
+    st.builds(ReleaseEntry, _text, _text, _hash, _hash, st.one_of(st.none(), _hash)),
+    st.builds(ProformaEntry, _text, _text, _hash),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    _entries,
+    st.lists(
+        st.tuples(
+            st.sampled_from(["insert", "delete", "replace"]),
+            st.integers(min_value=0, max_value=400),
+            st.sampled_from(list(b'"\\,:{}0aA \x00\x1f\x7f\x80\xc3\xffubfnrtv1-')),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_fast_check_agrees_with_strict_decoding_on_mutations(entry, edits):
+    """check_entry (regex) and decode_entry (parse, re-encode, compare) agree on any bytes."""
+    data = bytearray(encode_entry(entry))
+    for op, at, byte in edits:
+        at %= len(data) + (op == "insert")
+        if op == "insert":
+            data.insert(at, byte)
+        elif op == "delete" and len(data) > 1:
+            del data[at % len(data)]
+        elif op == "replace":
+            data[at % len(data)] = byte
+    assert _verdict(check_entry, bytes(data)) == _verdict(decode_entry, bytes(data))

@@ -13,13 +13,16 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text, update
 
-from anchoring.entries import ProformaEntry, encode_entry
+from anchoring.entries import ProformaEntry, decode_entry, encode_entry
 from anchoring.errors import EntryError, LogError, ProofError
 from anchoring.log import (
     EvidenceLog,
+    MAX_ENTRY_SIZE,
+    bundle_entries,
     checkpoints,
-    log_entries,
+    log_entry_bundles,
     log_tiles,
+    make_bundle,
     metadata,
     sqlite_begin_immediate,
 )
@@ -179,8 +182,11 @@ def test_append_refuses_invalid_entries(engine, log):
             log.append(conn, [b'{"kind":"nope","v":1}'])
         with pytest.raises(EntryError):
             log.append(conn, ["not bytes"])
+        with pytest.raises(EntryError):
+            log.append(conn, [b'{"v":1,"kind":"proforma"}'])  # not canonical, members missing
         assert log.append(conn, [encode_entry(make_entries(0, 1)[0])]) == [0]
-        assert conn.execute(select(log_entries.c.kind)).scalar() == "proforma"
+        assert decode_entry(log.entries(conn, 0, 1)[0]).kind == "proforma"
+        assert log.size(conn) == 1
 
 
 def test_audit_reports_tampering(engine, log):
@@ -188,8 +194,15 @@ def test_audit_reports_tampering(engine, log):
         log.append(conn, make_entries(0, 600))
         log.seal(conn, SIGNER, ORIGIN)
     with engine.begin() as conn:
+        bundle = bundle_entries(
+            conn.execute(select(log_entry_bundles.c.entries).where(log_entry_bundles.c.idx == 0))
+            .scalar_one()
+        )
+        bundle[5] = b'{"kind":"x","v":1}'
         conn.execute(
-            update(log_entries).where(log_entries.c.idx == 5).values(entry=b'{"kind":"x","v":1}')
+            update(log_entry_bundles)
+            .where(log_entry_bundles.c.idx == 0)
+            .values(entries=make_bundle(bundle))
         )
         conn.execute(
             update(log_tiles)
@@ -210,6 +223,69 @@ def test_audit_reports_tampering(engine, log):
     assert ("tile", "tile 0/2") in kinds  # inner rows of the partial tile
     assert ("checkpoint-root", "checkpoint 600") in kinds
     assert ("checkpoint-note", "checkpoint 600") in kinds
+
+
+def test_entries_are_stored_as_c2sp_entry_bundles(engine, log):
+    entries = [encode_entry(e) for e in make_entries(0, 600)]
+    with engine.begin() as conn:
+        for chunk in (entries[:3], entries[3:300], entries[300:]):  # partial bundles grow
+            log.append(conn, chunk)
+        rows = conn.execute(
+            select(log_entry_bundles.c.idx, log_entry_bundles.c.entries).order_by(
+                log_entry_bundles.c.idx
+            )
+        ).all()
+        assert [r.idx for r in rows] == [0, 1, 2]
+        # tile/entries/N: each entry as a big-endian uint16 length, then its bytes.
+        assert bytes(rows[0].entries) == b"".join(
+            len(e).to_bytes(2, "big") + e for e in entries[:256]
+        )
+        assert bundle_entries(bytes(rows[2].entries)) == entries[512:]
+        assert log.entries(conn, 0, 600) == entries
+        assert log.entries(conn, 255, 513) == entries[255:513]
+        assert log.entries(conn, 7, 7) == []
+        assert log.leaf_hashes(conn, 250, 260) == [leaf_hash(e) for e in entries[250:260]]
+        with pytest.raises(LogError):
+            log.entries(conn, 590, 601)
+        with pytest.raises(LogError):
+            log.leaf_hashes(conn, 599, 601)
+        assert log.first_appended_at(conn) is not None
+        assert log.audit(conn) == []
+
+
+def test_bundle_parsing_refuses_truncated_bundles():
+    assert bundle_entries(b"") == []
+    assert bundle_entries(make_bundle([b"ab", b""])) == [b"ab", b""]
+    for bad in (b"\x00", b"\x00\x03ab", make_bundle([b"abc"])[:-1]):
+        with pytest.raises(LogError):
+            bundle_entries(bad)
+
+
+def test_oversized_entry_is_refused(engine, log):
+    big = ProformaEntry("x" * (MAX_ENTRY_SIZE + 1), "PF-1", bytes(32))
+    with engine.begin() as conn:
+        with pytest.raises(EntryError):
+            log.append(conn, [big])
+        assert log.size(conn) == 0
+
+
+def test_audit_reports_broken_bundles(engine, log):
+    with engine.begin() as conn:
+        log.append(conn, make_entries(0, 600))
+        conn.execute(
+            update(log_entry_bundles)
+            .where(log_entry_bundles.c.idx == 1)
+            .values(entries=b"\x00\x05ab")
+        )
+        problems = {(p.kind, p.where) for p in log.audit(conn)}
+        assert ("bundle", "entry bundle 1") in problems
+        with pytest.raises(LogError):  # bundle 2 holds 88 of the entries its tile hashes
+            conn.execute(log_entry_bundles.delete().where(log_entry_bundles.c.idx == 2))
+            log.append(conn, make_entries(600, 1))
+    with engine.begin() as conn:
+        conn.execute(log_entry_bundles.delete().where(log_entry_bundles.c.idx == 2))
+        problems = {(p.kind, p.where) for p in log.audit(conn)}
+        assert ("size", "log") in problems
 
 
 def test_audit_reports_missing_and_extra_tiles(engine, log):
