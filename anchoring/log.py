@@ -311,6 +311,15 @@ class EvidenceLog:
             out.extend(_split(blob[lo * _H : hi * _H]))
         return out
 
+    def tile(self, conn: Connection, level: int, index: int) -> bytes:
+        """The C2SP tile bytes of tile ``level``/``index`` as stored (may be partial)."""
+        key = (level, index)
+        return self._tiles(conn, [key]).get(key, (b"", b""))[0]
+
+    def entry_bundle(self, conn: Connection, index: int) -> bytes:
+        """The C2SP entry bundle ``index`` as stored (may be partial)."""
+        return self._bundles(conn, index, index).get(index, b"")
+
     def first_appended_at(self, conn: Connection) -> datetime | None:
         """When the first entry was appended (None for an empty log)."""
         return conn.execute(

@@ -79,6 +79,14 @@ def leaf_hashes(conn: Connection, start: int, end: int) -> list[bytes]:
     return _log().leaf_hashes(conn, start, end)
 
 
+def tile(conn: Connection, level: int, index: int) -> bytes:
+    return _log().tile(conn, level, index)
+
+
+def entry_bundle(conn: Connection, index: int) -> bytes:
+    return _log().entry_bundle(conn, index)
+
+
 def first_appended_at(conn: Connection) -> datetime | None:
     return _log().first_appended_at(conn)
 

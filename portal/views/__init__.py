@@ -14,6 +14,7 @@ from portal.views import (
     contracts,
     evidence,  # issue 4: /evidence, signed evidence PDFs
     home,
+    tiles,  # issue 3: /api/log/tile/..., the log as C2SP tlog-tiles
     verify,  # issue 4: /verify, /verify/<ocid>, order PDFs
 )
 from portal.views import log as evidence_log  # issue 3: evidence log API (portal/views/log.py)
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(contracts.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(evidence_log.bp)  # issue 3: /api/log/*, /api/proofs/*
+    app.register_blueprint(tiles.bp)  # issue 3: the log as C2SP tlog-tiles, for mirrors
     app.register_blueprint(verify.bp)  # issue 4: verification page and order PDFs
     app.register_blueprint(evidence.bp)  # issue 4: evidence PDFs per checkpoint
     app.jinja_env.filters["money"] = _money
