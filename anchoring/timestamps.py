@@ -44,10 +44,15 @@ from cryptography import x509 as cx509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
 
+from anchoring.certificates import (
+    distinguished_name,
+    issue_ca_certificate,
+    issue_end_entity_certificate,
+)
 from anchoring.errors import KeyFileError, TimestampError
 from anchoring.keyfiles import create_private, read_private
 
@@ -538,79 +543,21 @@ class EmbeddedTSA:
         now = self._clock().replace(microsecond=0)
         ca_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
         tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-        ca_name = cx509.Name(
-            [
-                cx509.NameAttribute(NameOID.COMMON_NAME, f"{organisation} Timestamp Root CA"),
-                cx509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
-            ]
+        ca_cert = issue_ca_certificate(
+            distinguished_name(f"{organisation} Timestamp Root CA", organisation),
+            ca_key,
+            now=now,
+            not_after=now + dt.timedelta(days=20 * 365),
         )
-        tsa_name = cx509.Name(
-            [
-                cx509.NameAttribute(NameOID.COMMON_NAME, f"{organisation} Embedded TSA"),
-                cx509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
-            ]
-        )
-        ca_ski = cx509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-        ca_cert = (
-            cx509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(cx509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=20 * 365))
-            .add_extension(cx509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                cx509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(ca_ski, critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        tsa_cert = (
-            cx509.CertificateBuilder()
-            .subject_name(tsa_name)
-            .issuer_name(ca_name)
-            .public_key(tsa_key.public_key())
-            .serial_number(cx509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=10 * 365))
-            .add_extension(cx509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                cx509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=True,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                cx509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
-            )
-            .add_extension(
-                cx509.SubjectKeyIdentifier.from_public_key(tsa_key.public_key()), critical=False
-            )
-            .add_extension(
-                cx509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
+        tsa_cert = issue_end_entity_certificate(
+            ca_cert,
+            ca_key,
+            distinguished_name(f"{organisation} Embedded TSA", organisation),
+            tsa_key.public_key(),
+            extended_key_usage=ExtendedKeyUsageOID.TIME_STAMPING,
+            extended_key_usage_critical=True,  # RFC 3161 s2.3
+            now=now,
+            not_after=now + dt.timedelta(days=10 * 365),
         )
         pkcs8 = serialization.PrivateFormat.PKCS8
         no_password = serialization.NoEncryption()

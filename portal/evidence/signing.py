@@ -32,10 +32,11 @@ from typing import Any
 
 from asn1crypto import keys, pem, tsp, x509
 from cryptography import x509 as cx509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from anchoring.certificates import distinguished_name, issue_end_entity_certificate
 from anchoring.errors import KeyFileError
 from anchoring.keyfiles import create_private, read_private
 from portal.evidence.backends import tsa_ca_pem, tsa_directory
@@ -93,42 +94,15 @@ def _issue(config: dict, directory: Path, now: dt.datetime) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     organisation = ca.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     org = str(organisation[0].value) if organisation else "Veraz"
-    name = cx509.Name(
-        [
-            cx509.NameAttribute(NameOID.COMMON_NAME, f"{org} evidence signing"),
-            cx509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-        ]
-    )
-    ca_ski = ca.extensions.get_extension_for_class(cx509.SubjectKeyIdentifier).value
-    cert = (
-        cx509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(cx509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(min(now + VALIDITY, ca.not_valid_after_utc))
-        .add_extension(cx509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            cx509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(cx509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
-        .add_extension(cx509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(
-            cx509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False
-        )
-        .sign(ca_key, hashes.SHA256())
+    cert = issue_end_entity_certificate(
+        ca,
+        ca_key,
+        distinguished_name(f"{org} evidence signing", org),
+        key.public_key(),
+        extended_key_usage=DOCUMENT_SIGNING,
+        extended_key_usage_critical=False,
+        now=now,
+        not_after=min(now + VALIDITY, ca.not_valid_after_utc),
     )
     pkcs8 = key.private_bytes(
         serialization.Encoding.PEM,
