@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
-from anchoring.bundle import FAIL, PASS, SKIP, ProofBundle, Step
+from anchoring.bundle import FAIL, PASS, SKIP, AnchorRecord, ProofBundle, Step
 from anchoring.errors import AnchoringError
 
 __all__ = ["verify_evm_anchors", "verify_timestamps"]
@@ -35,6 +36,34 @@ def _checkpoint_root_and_size(bundle: ProofBundle) -> tuple[bytes, int]:
     return checkpoint.root, checkpoint.size
 
 
+def _each_anchor(
+    bundle: ProofBundle,
+    anchor_type: str,
+    step: str,
+    check: Callable[[str, AnchorRecord], Step],
+    *,
+    absent: str,
+    pending: str,
+) -> list[Step]:
+    """One step per ``anchor_type`` anchor of ``bundle``: ``check(name, record)`` for the done
+    ones, FAIL with message ``pending`` for the others; with none at all, one step with
+    message ``absent`` (FAIL for a complete bundle, SKIP for a pending one).
+
+    Steps are named ``step``, or ``step[i]`` when the bundle has several such anchors.
+    """
+    records = [a for a in bundle.anchors if a.type == anchor_type]
+    if not records:
+        return [Step(step, FAIL if bundle.status == "complete" else SKIP, absent)]
+    steps = []
+    for i, record in enumerate(records):
+        name = f"{step}[{i}]" if len(records) > 1 else step
+        if record.status != "done":
+            steps.append(Step(name, FAIL, pending))
+            continue
+        steps.append(check(name, record))
+    return steps
+
+
 def verify_evm_anchors(
     bundle: ProofBundle, rpc_url: str | None, *, sender: str | None = None
 ) -> list[Step]:
@@ -44,37 +73,15 @@ def verify_evm_anchors(
     it (``anchoring.chains.evm.verify_anchor``): nothing in the bundle is trusted but the
     checkpoint, whose signature ``verify_bundle`` checks.
     """
-    evm = [a for a in bundle.anchors if a.type == "evm"]
-    if not evm:
-        return [
-            Step(
-                "evm-anchor",
-                FAIL if bundle.status == "complete" else SKIP,
-                "the bundle has no EVM anchor",
-            )
-        ]
-    steps = []
-    for i, record in enumerate(evm):
-        name = f"evm-anchor[{i}]" if len(evm) > 1 else "evm-anchor"
-        if record.status != "done":
-            steps.append(
-                Step(
-                    name,
-                    FAIL,
-                    "the anchor is still pending at the portal: fetch the bundle again later",
-                )
-            )
-            continue
+
+    def check(name: str, record: AnchorRecord) -> Step:
         if rpc_url is None:
-            steps.append(
-                Step(
-                    name,
-                    SKIP,
-                    "no node given (--rpc): the anchor was not read "
-                    f"from chain {record.get('chainId')}",
-                )
+            return Step(
+                name,
+                SKIP,
+                "no node given (--rpc): the anchor was not read "
+                f"from chain {record.get('chainId')}",
             )
-            continue
         try:
             from anchoring.chains.evm import EvmAnchor, rpc_chain, verify_anchor
 
@@ -82,59 +89,51 @@ def verify_evm_anchors(
             root, size = _checkpoint_root_and_size(bundle)
             w3 = rpc_chain(rpc_url, int(anchor.chain_id))
             verify_anchor(w3, anchor, root, size, sender=sender)
-            steps.append(
-                Step(
-                    name,
-                    PASS,
-                    f"chain {anchor.chain_id} tx {anchor.tx_hash} block "
-                    f"{anchor.block_number} anchors root {root.hex()} "
-                    f"size {size}",
-                )
+            return Step(
+                name,
+                PASS,
+                f"chain {anchor.chain_id} tx {anchor.tx_hash} block "
+                f"{anchor.block_number} anchors root {root.hex()} "
+                f"size {size}",
             )
         except (AnchoringError, TypeError, ValueError) as exc:
-            steps.append(Step(name, FAIL, str(exc)))
-    return steps
+            return Step(name, FAIL, str(exc))
+
+    return _each_anchor(
+        bundle,
+        "evm",
+        "evm-anchor",
+        check,
+        absent="the bundle has no EVM anchor",
+        pending="the anchor is still pending at the portal: fetch the bundle again later",
+    )
 
 
 def verify_timestamps(bundle: ProofBundle, ca_pem: bytes | None) -> list[Step]:
     """Verify every RFC 3161 token of ``bundle`` over the checkpoint note bytes with ``ca_pem``."""
-    tokens = [a for a in bundle.anchors if a.type == "rfc3161"]
-    if not tokens:
-        return [
-            Step(
-                "timestamp",
-                FAIL if bundle.status == "complete" else SKIP,
-                "the bundle has no RFC 3161 timestamp",
-            )
-        ]
-    steps = []
-    for i, record in enumerate(tokens):
-        name = f"timestamp[{i}]" if len(tokens) > 1 else "timestamp"
-        if record.status != "done":
-            steps.append(
-                Step(
-                    name,
-                    FAIL,
-                    "the timestamp is still pending at the portal: fetch the bundle again later",
-                )
-            )
-            continue
+
+    def check(name: str, record: AnchorRecord) -> Step:
         if ca_pem is None:
-            steps.append(Step(name, SKIP, "no TSA CA given (--tsa-ca): the token was not checked"))
-            continue
+            return Step(name, SKIP, "no TSA CA given (--tsa-ca): the token was not checked")
         try:
             from anchoring.timestamps import verify_timestamp
 
             der = base64.b64decode(record.get("token") or "", validate=True)
             assert bundle.checkpoint is not None
             info = verify_timestamp(der, bundle.checkpoint.encode("utf-8"), ca_pem)
-            steps.append(
-                Step(
-                    name,
-                    PASS,
-                    f"the checkpoint existed at {info.gen_time.isoformat()} per {info.tsa_name}",
-                )
+            return Step(
+                name,
+                PASS,
+                f"the checkpoint existed at {info.gen_time.isoformat()} per {info.tsa_name}",
             )
         except (AnchoringError, binascii.Error, ValueError) as exc:
-            steps.append(Step(name, FAIL, str(exc)))
-    return steps
+            return Step(name, FAIL, str(exc))
+
+    return _each_anchor(
+        bundle,
+        "rfc3161",
+        "timestamp",
+        check,
+        absent="the bundle has no RFC 3161 timestamp",
+        pending="the timestamp is still pending at the portal: fetch the bundle again later",
+    )
