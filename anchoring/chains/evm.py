@@ -119,22 +119,29 @@ def _fee_fields(w3: Web3, gas_price: int | None) -> dict[str, int]:
     return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
 
 
-def _send(
-    w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None, timeout: float
-) -> Any:
-    """Fill nonce, chain id, fees and gas; sign; send; wait for the receipt (status 1)."""
+def _complete(
+    w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None
+) -> dict[str, Any]:
+    """``tx`` with sender, nonce (the node's pending count), chain id, fees and gas filled."""
     tx = {
         **tx,
         "from": account.address,
         "nonce": w3.eth.get_transaction_count(to_checksum_address(account.address), "pending"),
-        "chainId": w3.eth.chain_id,
+        "chainId": int(w3.eth.chain_id),
         **_fee_fields(w3, gas_price),
     }
     if "gas" not in tx:
         # 20% over the estimate: estimates are exact for this contract, but a node may
         # estimate against a slightly different state than the block that includes it.
         tx["gas"] = int(w3.eth.estimate_gas(cast("TxParams", tx)) * 1.2)
-    signed = account.sign_transaction(tx)
+    return tx
+
+
+def _send(
+    w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None, timeout: float
+) -> Any:
+    """Fill nonce, chain id, fees and gas; sign; send; wait for the receipt (status 1)."""
+    signed = account.sign_transaction(_complete(w3, account, tx, gas_price))
     try:
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     except (Web3Exception, ValueError) as exc:
@@ -231,16 +238,37 @@ class EvmAnchorer:
         """
         _check_root_and_size(root, tree_size)
         started = time.monotonic()
-        data = self._contract.encode_abi("anchor", [root, tree_size])
         receipt = _send(
-            self.w3,
-            self.account,
-            {"to": self.contract_address, "data": data},
-            self.gas_price,
-            self.timeout,
+            self.w3, self.account, self._anchor_call(root, tree_size), self.gas_price, self.timeout
         )
         receipt = self._wait_for_confirmations(receipt, started + self.timeout)
-        tx_hash = receipt["transactionHash"].to_0x_hex()
+        anchor = self.anchor_from_receipt(receipt, root, tree_size)
+        log.info(
+            "anchored tree size %d root %s in tx %s block %d",
+            tree_size,
+            anchor.root_hex,
+            anchor.tx_hash,
+            anchor.block_number,
+        )
+        return anchor
+
+    def _anchor_call(self, root: bytes, tree_size: int) -> dict[str, Any]:
+        data = self._contract.encode_abi("anchor", [root, tree_size])
+        return {"to": self.contract_address, "data": data}
+
+    def anchor_transaction(self, root: bytes, tree_size: int) -> dict[str, Any]:
+        """The complete, unsigned ``anchor(root, tree_size)`` transaction :meth:`anchor` sends.
+
+        Nonce (the node's pending count), chain id, fees and gas are filled as for
+        :meth:`anchor`. For callers that sign and record a transaction before it is sent
+        (``account.sign_transaction``), then wait and call :meth:`anchor_from_receipt`.
+        """
+        return _complete(self.w3, self.account, self._anchor_call(root, tree_size), self.gas_price)
+
+    def anchor_from_receipt(self, receipt: Any, root: bytes, tree_size: int) -> EvmAnchor:
+        """The anchor that the confirmed ``receipt`` of an ``anchor(root, tree_size)`` call
+        records, checked against the chain (:func:`verify_anchor`, ``confirmations`` deep)."""
+        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
         block_number = int(receipt["blockNumber"])
         chain_id = int(self.w3.eth.chain_id)
         explorer_url = None
@@ -263,13 +291,6 @@ class EvmAnchorer:
             explorer_url=explorer_url,
         )
         verify_anchor(self.w3, anchor, root, tree_size, confirmations=self.confirmations)
-        log.info(
-            "anchored tree size %d root %s in tx %s block %d",
-            tree_size,
-            anchor.root_hex,
-            tx_hash,
-            block_number,
-        )
         return anchor
 
     def _wait_for_confirmations(self, receipt: Any, deadline: float) -> Any:
@@ -297,10 +318,16 @@ class EvmAnchorer:
                     f"confirmations within {self.timeout} s (head {head}); check it before "
                     "sending again"
                 )
-            if self.mine_while_waiting:
-                self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-            else:
-                time.sleep(self.poll_interval)
+            self.pause_between_polls()
+
+    def pause_between_polls(self, *, mine: bool = True) -> None:
+        """Let the chain move on before the next poll: with ``mine_while_waiting`` (and
+        ``mine``) ask the node to mine an empty block (``evm_mine``), else sleep
+        ``poll_interval`` seconds."""
+        if self.mine_while_waiting and mine:
+            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        else:
+            time.sleep(self.poll_interval)
 
 
 def verify_anchor(

@@ -2,7 +2,9 @@
 
 ``anchoring.chains.evm.EvmAnchorer.anchor`` signs, sends and waits in one call: a process
 killed after sending cannot know, on restart, whether its transaction went out. This module
-splits the same steps so that the portal records its intent first:
+splits the same steps so that the portal records its intent first (the transaction and the
+anchor are built by the anchorer, ``anchor_transaction`` and ``anchor_from_receipt``, exactly
+as ``anchor`` builds them; only sending and waiting are done here):
 
 1. sign ``anchor(root, size)`` with the next nonce and COMMIT the signed bytes, their hash and
    the chain head (``save_intent``), before anything leaves the process;
@@ -23,43 +25,22 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_utils import ValidationError as EthValidationError
-from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3Exception
 
-from anchoring.chains.evm import ANCHORED_TOPIC, EvmAnchor, EvmAnchorer, verify_anchor
+from anchoring.chains.evm import ANCHORED_TOPIC, EvmAnchor, EvmAnchorer
 from anchoring.errors import ChainError
 from portal.evidence.crash import crash_point
 
 
-def _fees(anchorer: EvmAnchorer) -> dict[str, int]:
-    w3 = anchorer.w3
-    if anchorer.gas_price is not None:
-        return {"gasPrice": anchorer.gas_price}
-    tip = int(w3.eth.max_priority_fee)
-    base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
-    return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
-
-
 def _sign(anchorer: EvmAnchorer, root: bytes, size: int) -> dict[str, Any]:
-    w3 = anchorer.w3
-    sender = anchorer.account.address
-    data = anchorer._contract.encode_abi("anchor", [root, size])
-    tx = {
-        "to": anchorer.contract_address,
-        "data": data,
-        "from": sender,
-        "nonce": w3.eth.get_transaction_count(sender, "pending"),
-        "chainId": int(w3.eth.chain_id),
-        **_fees(anchorer),
-    }
-    tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2)
+    tx = anchorer.anchor_transaction(root, size)
     signed = anchorer.account.sign_transaction(tx)
     return {
         "txHash": HexBytes(signed.hash).to_0x_hex(),
         "raw": HexBytes(signed.raw_transaction).to_0x_hex(),
         "nonce": tx["nonce"],
-        "fromBlock": int(w3.eth.block_number),
+        "fromBlock": int(anchorer.w3.eth.block_number),
     }
 
 
@@ -124,38 +105,8 @@ def _wait(anchorer: EvmAnchorer, tx_hash: str) -> Any:
                 f"transaction {tx_hash} not confirmed within {anchorer.timeout} s; "
                 "it will be looked for (not sent again) on the next attempt"
             )
-        if anchorer.mine_while_waiting and receipt is not None:
-            anchorer.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-        else:
-            time.sleep(anchorer.poll_interval)
-
-
-def _anchor_from(anchorer: EvmAnchorer, receipt: Any, root: bytes, size: int) -> EvmAnchor:
-    w3 = anchorer.w3
-    tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
-    block_number = int(receipt["blockNumber"])
-    chain_id = int(w3.eth.chain_id)
-    explorer = None
-    if anchorer.explorer_template:
-        explorer = anchorer.explorer_template.format(
-            tx_hash=tx_hash,
-            chain_id=chain_id,
-            block_number=block_number,
-            contract=anchorer.contract_address,
-        )
-    anchor = EvmAnchor(
-        chain_id=chain_id,
-        contract=to_checksum_address(anchorer.contract_address),
-        tx_hash=tx_hash,
-        block_number=block_number,
-        block_time=int(w3.eth.get_block(block_number)["timestamp"]),
-        root_hex=root.hex(),
-        tree_size=size,
-        sender=anchorer.account.address,
-        explorer_url=explorer,
-    )
-    verify_anchor(w3, anchor, root, size, confirmations=anchorer.confirmations)
-    return anchor
+        # On a development chain, empty blocks are mined only once the transaction has a receipt.
+        anchorer.pause_between_polls(mine=receipt is not None)
 
 
 def anchor_once(
@@ -188,6 +139,6 @@ def anchor_once(
             _broadcast(anchorer, intent["raw"])
             crash_point("after-send")
         receipt = _wait(anchorer, intent["txHash"])
-        return _anchor_from(anchorer, receipt, root, size)
+        return anchorer.anchor_from_receipt(receipt, root, size)
     except (Web3Exception, OSError) as exc:
         raise ChainError(f"the chain could not be reached: {exc}") from None
