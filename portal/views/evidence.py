@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, url_for
 
 from portal.evidence import pdfs
+from portal.views.log import pem_response
 
 bp = Blueprint("evidence", __name__)
 
@@ -60,7 +61,4 @@ def ca():
     """The CA certificate(s) that validate evidence PDFs: signer's CA and TSA's CA."""
     from portal.evidence.signing import trust_pem
 
-    pem = trust_pem(current_app.config)
-    if pem is None:
-        abort(404, description="No evidence PDF has been signed yet.")
-    return Response(pem, mimetype="application/x-pem-file")
+    return pem_response(trust_pem(current_app.config), "No evidence PDF has been signed yet.")

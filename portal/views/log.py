@@ -28,6 +28,13 @@ def _text(body: str) -> Response:
     return Response(body, mimetype="text/plain; charset=utf-8")
 
 
+def pem_response(pem: bytes | None, missing: str) -> Response:
+    """``pem`` (certificates) as ``application/x-pem-file``; 404 saying ``missing`` if None."""
+    if pem is None:
+        abort(404, description=missing)
+    return Response(pem, mimetype="application/x-pem-file")
+
+
 def _uint_arg(name: str, default: int | None = None) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
@@ -53,10 +60,10 @@ def tsa_ca():
     """The CA certificate that verifies the portal's RFC 3161 tokens (``--tsa-ca``)."""
     from portal.evidence.backends import tsa_ca_pem
 
-    pem = tsa_ca_pem(current_app.config)
-    if pem is None:
-        abort(404, description="No timestamp authority CA yet (no checkpoint was timestamped).")
-    return Response(pem, mimetype="application/x-pem-file")
+    return pem_response(
+        tsa_ca_pem(current_app.config),
+        "No timestamp authority CA yet (no checkpoint was timestamped).",
+    )
 
 
 @bp.get("/api/log/checkpoint")
