@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
-from sqlalchemy import create_engine, func, select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from ocds.catalogue.generate import write_orders  # noqa: E402
-from portal.db import upgrade  # noqa: E402
+from portal.db import make_engine, upgrade  # noqa: E402
 from portal.models import releases  # noqa: E402
 from portal.publishing import import_orders  # noqa: E402
 
@@ -105,7 +105,7 @@ def main() -> None:
         Path(str(db) + suffix).unlink(missing_ok=True)
     url = f"sqlite:///{db}"
     upgrade(url)
-    engine = create_engine(url)
+    engine = make_engine(url)  # the portal's own engine (WAL, synchronous=NORMAL), as the CLI uses
 
     started = time.perf_counter()
     summary = import_orders(engine, source, ocid_prefix="ocds-bench1", batch_size=args.batch_size,

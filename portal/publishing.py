@@ -325,17 +325,24 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, tuple[bytes, 
 
 def _insert_releases(conn: Connection, rows: list[PreparedRelease], origin: str,
                      leaf_indices: list[int]) -> list[int]:
+    """Insert ``rows``; return their primary keys, in the order of ``rows``.
+
+    RETURNING without ``sort_by_parameter_order``: with it, SQLAlchemy inserts into SQLite one
+    row per statement (it cannot prove the order of a multi-row RETURNING), which was a
+    sixth of the writer's time; the keys are matched to the rows by (ocid, release id).
+    """
     if not rows:
         return []
     now = _now()
     result = conn.execute(
-        insert(releases).returning(releases.c.id, sort_by_parameter_order=True),
+        insert(releases).returning(releases.c.id, releases.c.ocid, releases.c.release_id),
         [{"ocid": r.ocid, "release_id": r.release_id, "date": r.date, "tags": r.tags,
           "data": r.data, "data_hash": r.data_hash, "origin": origin, "valid": r.valid,
           "problems": r.problems, "published_at": now, "leaf_index": leaf}
          for r, leaf in zip(rows, leaf_indices, strict=True)],
     )
-    return [row[0] for row in result]
+    pk = {(ocid, release_id): id_ for id_, ocid, release_id in result}
+    return [pk[(r.ocid, r.release_id)] for r in rows]
 
 
 def _existing_releases(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
