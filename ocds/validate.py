@@ -1,21 +1,36 @@
 """Validate releases and packages against the Veraz OCDS schema (1.1.5 plus declared extensions).
 
-Two validators are compiled from the same schema and must always reach the same verdict:
+Two validators are built from the same schema and must always reach the same verdict:
 
-* a fastjsonschema function, the *verdict* fast path (about 6x faster than jsonschema on real
-  releases, see ``bench/``), which stops at the first error and says only "valid" or "invalid";
+* a jsonschema-rs ``Draft4Validator``, the *verdict* fast path (about 8x faster than jsonschema
+  on real releases, see ``bench/``), which stops at the first error and says only "valid" or
+  "invalid";
 * a jsonschema ``Draft4Validator``, run only when the fast path says "invalid", which lists every
   error with its path, so a publisher sees all of them at once.
 
-Formats are where the two libraries differ by default (fastjsonschema checks ``uri`` and
-``email`` with its own regular expressions, jsonschema does not check ``uri`` at all unless
-``rfc3987`` is installed). So both are given one format table, :data:`FORMAT_CHECKER`, and
-fastjsonschema calls the very same functions. The differential test in
-``tests/ocds/test_validate_differential.py`` checks that the verdicts agree on every real release.
+jsonschema is the reference: wherever jsonschema-rs would judge differently, the fast path is
+made to agree with it (``tests/ocds/test_validate_differential.py`` checks the verdicts on every
+real release, on one must-agree case per difference and on mutated releases):
+
+* Formats. jsonschema-rs checks every format it knows (``uri``, ``email``, even ``date``) under
+  Draft 4, with its own rules; jsonschema does not check ``uri`` at all unless ``rfc3987`` is
+  installed. So both use one format table, :data:`FORMAT_CHECKER`, and jsonschema-rs is given
+  the very same Python functions for every format the schema names (and every format the table
+  knows); a format the table does not check is accepted by both.
+* Regular expressions (``pattern``, ``patternProperties``). jsonschema runs them with Python's
+  ``re`` (``$`` also matches before a final newline, ``\\d`` is any Unicode decimal digit);
+  jsonschema-rs with ECMA 262 rules (``\\d`` is ``[0-9]``, ``$`` is the end). Each pattern is
+  rewritten, for the fast path only, into an equivalent expression with no such ambiguity
+  (:func:`_rust_regex`), or the schema is refused.
+* Values a JSON document cannot hold: non-finite floats (``json.loads`` accepts ``NaN``) are of
+  no type for jsonschema-rs, and strings with lone surrogates cannot be passed to it at all. In
+  both cases jsonschema gives the verdict. (Inputs are parsed JSON: dict, list, str, int, float,
+  bool, None; ``1.0`` is not an ``integer`` for either library under Draft 4, ``True`` is never
+  ``1``, and ``$ref``s resolve within the schema, never over the network.)
 
 Compiled validators are cached per process (:func:`functools.cache`): a :class:`ReleaseValidator`
 holds no state, so it pickles to nothing and a worker process (fork or spawn) compiles its own
-copy on first use (about 0.3 s).
+copy on first use.
 """
 
 from __future__ import annotations
@@ -23,11 +38,12 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import re._constants as sre
+import re._parser as sre_parse
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-import fastjsonschema
-import fastjsonschema.draft04
+import jsonschema_rs
 from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -45,7 +61,7 @@ __all__ = [
 ]
 
 # RFC 3986 section 3.1: scheme ":" then something. No whitespace anywhere: a URL with a space in
-# it is what breaks a citizen's link, and is what fastjsonschema's own "uri" regex rejects too.
+# it is what breaks a citizen's link.
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+\Z")
 
 
@@ -69,12 +85,15 @@ def _format_checker() -> FormatChecker:
 FORMAT_CHECKER: FormatChecker = _format_checker()
 
 
-def _fast_formats() -> dict[str, Callable[[str], bool]]:
-    """fastjsonschema formats: each one checked exactly as FORMAT_CHECKER does, or not at all."""
+def _fast_formats(names: Iterable[str]) -> dict[str, Callable[[str], bool]]:
+    """jsonschema-rs formats: each of ``names`` (and of FORMAT_CHECKER's) checked exactly as
+    FORMAT_CHECKER does, or not at all, so that no built-in jsonschema-rs format check applies."""
     formats: dict[str, Callable[[str], bool]] = {}
-    for name in fastjsonschema.draft04.CodeGeneratorDraft04.FORMAT_REGEXS:
-        formats[name] = _always  # jsonschema does not check it: neither may fastjsonschema
-    for name, (func, raises) in FORMAT_CHECKER.checkers.items():
+    for name in sorted({*names, *FORMAT_CHECKER.checkers}):
+        if name not in FORMAT_CHECKER.checkers:
+            formats[name] = _always  # jsonschema does not check it: neither may jsonschema-rs
+            continue
+        func, raises = FORMAT_CHECKER.checkers[name]
         # Calling the checker function directly is ~1.5x faster than FormatChecker.conforms;
         # the few checkers that signal failure by raising keep the conforms wrapper.
         if raises:
@@ -89,6 +108,209 @@ def _always(instance: object) -> bool:
     return True
 
 
+class UntranslatablePattern(ValueError):
+    """A schema regex the fast path cannot reproduce exactly (see :func:`_rust_regex`)."""
+
+
+_MAX_CHAR = 0x10FFFF
+_SURROGATES = (0xD800, 0xDFFF)
+_CATEGORIES = {
+    sre.CATEGORY_DIGIT: r"\d",
+    sre.CATEGORY_NOT_DIGIT: r"\D",
+    sre.CATEGORY_SPACE: r"\s",
+    sre.CATEGORY_NOT_SPACE: r"\S",
+    sre.CATEGORY_WORD: r"\w",
+    sre.CATEGORY_NOT_WORD: r"\W",
+}
+
+_Spans = list[tuple[int, int]]
+
+
+def _union(spans: Iterable[tuple[int, int]]) -> _Spans:
+    merged: _Spans = []
+    for low, high in sorted(spans):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _complement(spans: _Spans) -> _Spans:
+    result, start = [], 0
+    for low, high in spans:
+        if low > start:
+            result.append((start, low - 1))
+        start = high + 1
+    if start <= _MAX_CHAR:
+        result.append((start, _MAX_CHAR))
+    return result
+
+
+@functools.cache
+def _category(category: Any) -> tuple[tuple[int, int], ...]:
+    """The characters Python's ``re`` puts in a category (``\\d``, ``\\W``...), as spans."""
+    every_char = "".join(map(chr, range(_MAX_CHAR + 1)))  # index == code point
+    found = re.finditer(_CATEGORIES[category] + "+", every_char)
+    return tuple((match.start(), match.end() - 1) for match in found)
+
+
+def _char_class(spans: _Spans) -> str:
+    """An ECMA 262 class of ``spans``, without surrogates (no str jsonschema-rs sees has one)."""
+    items = []
+    for low, high in _union([*spans, _SURROGATES]):
+        pieces = [(low, min(high, _SURROGATES[0] - 1)), (max(low, _SURROGATES[1] + 1), high)]
+        for a, b in pieces:
+            if a < b:
+                items.append(f"\\u{{{a:X}}}-\\u{{{b:X}}}")
+            elif a == b:
+                items.append(f"\\u{{{a:X}}}")
+    if not items:
+        raise UntranslatablePattern("a class that matches nothing")
+    return "[" + "".join(items) + "]"
+
+
+def _in(members: list[tuple[Any, Any]]) -> _Spans:
+    negate = bool(members) and members[0][0] is sre.NEGATE
+    spans: _Spans = []
+    for op, av in members[1:] if negate else members:
+        if op is sre.LITERAL:
+            spans.append((av, av))
+        elif op is sre.RANGE:
+            spans.append(av)
+        elif op is sre.CATEGORY and av in _CATEGORIES:
+            spans.extend(_category(av))
+        else:
+            raise UntranslatablePattern(f"character class member {op} {av}")
+    spans = _union(spans)
+    return _complement(spans) if negate else spans
+
+
+def _sequence(items: Iterable[tuple[Any, Any]], tail: bool) -> str:
+    items = list(items)
+    return "".join(_node(op, av, tail and i == len(items) - 1) for i, (op, av) in enumerate(items))
+
+
+def _node(op: Any, av: Any, tail: bool) -> str:
+    """One parsed ``re`` node as ECMA 262 (u); ``tail``: nothing can follow it in the pattern."""
+    if op is sre.LITERAL:
+        char = chr(av)
+        if char.isascii() and (char.isalnum() or char == "_"):
+            return char
+        if _SURROGATES[0] <= av <= _SURROGATES[1]:
+            raise UntranslatablePattern("a lone surrogate never reaches jsonschema-rs")
+        return f"\\u{{{av:X}}}"
+    if op is sre.NOT_LITERAL:
+        return _char_class(_complement([(av, av)]))
+    if op is sre.ANY:  # no DOTALL: anything but a newline
+        return _char_class(_complement([(10, 10)]))
+    if op is sre.IN:
+        return _char_class(_in(av))
+    if op is sre.AT:
+        if av in (sre.AT_BEGINNING, sre.AT_BEGINNING_STRING):
+            return "^"
+        if av is sre.AT_END_STRING:
+            return "$"
+        if av is sre.AT_END and tail:
+            # Python's "$": the end, or just before a newline that ends the string. As the last
+            # thing in the pattern, consuming that newline changes nothing.
+            return r"\n?$"
+        raise UntranslatablePattern(f"{av} not at the end of the pattern")
+    if op is sre.SUBPATTERN:
+        _group, add_flags, del_flags, pattern = av
+        if add_flags or del_flags:
+            raise UntranslatablePattern("inline flags")
+        return f"(?:{_sequence(pattern, tail)})"
+    if op is sre.BRANCH:
+        return "(?:" + "|".join(_sequence(branch, tail) for branch in av[1]) + ")"
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+        low, high, pattern = av
+        bounds = f"{{{low},}}" if high is sre.MAXREPEAT else f"{{{low},{high}}}"
+        lazy = "?" if op is sre.MIN_REPEAT else ""
+        return f"(?:{_sequence(pattern, False)}){bounds}{lazy}"
+    raise UntranslatablePattern(f"{op}")  # lookarounds, backreferences, \b, atomic groups...
+
+
+@functools.cache
+def _rust_regex(pattern: str) -> str:
+    """A regex that jsonschema-rs matches on exactly the strings ``re.search(pattern, s)`` does.
+
+    Written from Python's own parse of the pattern, in the part of ECMA 262 that jsonschema-rs
+    and Rust read alike: every character other than ASCII letters, digits and ``_`` as a
+    ``\\u{..}`` escape; every class (``[...]``, ``\\d``, ``.``) as the explicit list of the code
+    points Python's ``re`` puts in it; ``^`` as is, a final ``$`` as ``\\n?$``; groups that do not
+    capture. Anything else raises :class:`UntranslatablePattern`.
+    """
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error as error:
+        raise UntranslatablePattern(f"{pattern!r}: {error}") from error
+    if parsed.state.flags & ~(re.UNICODE | re.VERBOSE):
+        raise UntranslatablePattern(f"{pattern!r}: flags")
+    try:
+        return _sequence(parsed, tail=True)
+    except UntranslatablePattern as error:
+        raise UntranslatablePattern(f"{pattern!r}: {error}") from None
+
+
+_SCHEMA_MAPS = ("definitions", "properties", "dependencies")
+_SCHEMA_ITEMS = ("items", "additionalItems", "additionalProperties", "not", "allOf", "anyOf", "oneOf")
+
+
+def _for_rust(node: Any, formats: set[str]) -> Any:
+    """A Draft 4 schema with its regexes rewritten by :func:`_rust_regex`; ``formats`` collects
+    the formats it names. Walks only subschemas: a property called ``pattern`` stays one."""
+    if not isinstance(node, dict):
+        return node
+    result: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "pattern" and isinstance(value, str):
+            value = _rust_regex(value)
+        elif key == "format" and isinstance(value, str):
+            formats.add(value)
+        elif key == "patternProperties" and isinstance(value, dict):
+            value = {_rust_regex(k): _for_rust(v, formats) for k, v in value.items()}
+            if len(value) < len(node[key]):  # pragma: no cover - two spellings of one regex
+                raise UntranslatablePattern(f"patternProperties collide: {list(node[key])}")
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            value = {k: _for_rust(v, formats) for k, v in value.items()}
+        elif key in _SCHEMA_ITEMS and isinstance(value, list):
+            value = [_for_rust(v, formats) for v in value]
+        elif key in _SCHEMA_ITEMS:
+            value = _for_rust(value, formats)
+        result[key] = value
+    return result
+
+
+def _compile_fast(schema: dict[str, Any]) -> Callable[[Any], bool]:
+    """jsonschema-rs's verdict for ``schema``, with jsonschema's formats and regex semantics."""
+    formats: set[str] = set()
+    rust_schema = _for_rust(schema, formats)
+    validator = jsonschema_rs.Draft4Validator(
+        rust_schema,
+        formats=_fast_formats(formats),
+        validate_formats=True,
+        ignore_unknown_formats=True,
+        offline=True,  # every $ref is within the schema: never the network, never a file
+    )
+    return validator.is_valid
+
+
+# Matches a document holding, anywhere, a value of no JSON type for jsonschema-rs: what NaN and
+# +-Infinity (which json.loads reads, orjson does not) become in Rust. jsonschema sees numbers.
+_UNTYPED_INSIDE = jsonschema_rs.Draft7Validator(
+    {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "anyOf": [
+            {"not": {"type": ["null", "boolean", "object", "array", "number", "string"]}},
+            {"type": "array", "contains": {"$ref": "#"}},
+            {"type": "object", "not": {"additionalProperties": {"not": {"$ref": "#"}}}},
+        ],
+    },
+    offline=True,
+)
+
+
 def _registry(extra: Iterable[dict[str, Any]] = ()) -> Registry:
     """A referencing registry holding the patched release schema (and ``extra``) by their ids."""
     schemas = [ocds_schema.release_schema(), *extra]
@@ -97,58 +319,26 @@ def _registry(extra: Iterable[dict[str, Any]] = ()) -> Registry:
     )
 
 
-_LITERAL = r"'(?:[^'\\]|\\.)*'"
-# fastjsonschema 2.22 writes a string enum as a chain of ``isinstance(v, str) and v == 'A' or
-# isinstance(v, str) and v == 'B' or ...``: ~300 comparisons for a currency code in every Value.
-# The same test as set membership is equivalent (only str instances, compared by equality) and
-# constant-time; CPython folds a literal ``{...}`` after ``in`` into a frozenset constant.
-_ENUM_CHAIN = re.compile(
-    r"\((?P<chain>(?:isinstance\((?P<v>\w+), str\) and (?P=v) == " + _LITERAL + r" or )+"
-    r"isinstance\((?P=v), str\) and (?P=v) == " + _LITERAL + r")"
-)
-
-
-def _enum_as_set(match: re.Match) -> str:
-    var = match.group("v")
-    values = re.findall(r"== (" + _LITERAL + ")", match.group("chain"))
-    return f"(isinstance({var}, str) and {var} in {{{', '.join(values)}}}"
-
-
-def _compile_fast(schema: dict[str, Any]) -> Callable[[Any], Any]:
-    """fastjsonschema's validator for ``schema``, with string enums tested as sets.
-
-    Verdicts are those of ``fastjsonschema.compile`` (the differential tests against jsonschema
-    on the real corpus run on this function).
-    """
-    formats = _fast_formats()
-    resolver, generator = fastjsonschema._factory(  # noqa: SLF001 - same steps as compile()
-        schema, {}, formats, False, True, False, True
-    )
-    code = _ENUM_CHAIN.sub(_enum_as_set, generator.func_code)
-    state = generator.global_state
-    exec(compile(code, "<ocds release validator>", "exec"), state)  # noqa: S102
-    func = state[resolver.get_scope_name()]
-    return functools.partial(func, custom_formats=formats)
-
-
 class _Checker:
-    """A fast verdict function and a slow explaining validator compiled from one schema."""
+    """A fast verdict function and a slow explaining validator built from one schema."""
 
     def __init__(self, schema: dict[str, Any], registry: Registry | None = None) -> None:
-        # use_default=False: the release schema gives ``language`` a default ("en") and
-        # fastjsonschema would otherwise write it into the release it validates.
         self._fast = _compile_fast(schema)
         self._slow = Draft4Validator(
             schema, registry=registry or _registry(), format_checker=FORMAT_CHECKER
         )
 
     def is_valid(self, instance: Any) -> bool:
-        """The fast verdict."""
+        """The verdict: jsonschema-rs's, or jsonschema's where jsonschema-rs cannot judge."""
         try:
-            self._fast(instance)
-        except fastjsonschema.JsonSchemaValueException:
-            return False
-        return True
+            if self._fast(instance):
+                return True
+            # Invalid for jsonschema-rs. Only a value JSON cannot hold (NaN) makes it stricter.
+            if not _UNTYPED_INSIDE.is_valid(instance):
+                return False
+        except Exception:  # e.g. a lone surrogate: not representable in Rust
+            pass
+        return self._slow.is_valid(instance)
 
     def explain(self, instance: Any) -> list[Problem]:
         """Every error jsonschema finds, as problems sorted by field."""
@@ -157,12 +347,16 @@ class _Checker:
 
     def problems(self, instance: Any) -> list[Problem]:
         """No problems when the fast path says valid, else the full explanation."""
-        if self.is_valid(instance):
-            return []
+        try:
+            if self._fast(instance):
+                return []
+        except Exception:  # not representable in Rust: jsonschema judges alone
+            pass
         problems = self.explain(instance)
-        if not problems:  # the validators disagree: a bug, never silently "valid"
-            problems = [Problem("", "rejected by the fast validator but not explained (bug)")]
-        return problems
+        if problems or self.is_valid(instance):  # valid after all: NaN, a lone surrogate
+            return problems
+        # The validators disagree on plain JSON: a bug, never silently "valid".
+        return [Problem("", "rejected by the fast validator but not explained (bug)")]
 
 
 _REASON_LIMIT = 300
