@@ -2,9 +2,9 @@
 
 Two validators are built from the same schema and must always reach the same verdict:
 
-* a jsonschema-rs ``Draft4Validator``, the *verdict* fast path (about 8x faster than jsonschema
-  on real releases, see ``bench/``), which stops at the first error and says only "valid" or
-  "invalid";
+* a jsonschema-rs ``Draft4Validator``, the *verdict* fast path (on the releases of ``bench/``
+  about 60x faster than jsonschema, 10x faster than the fastjsonschema function it replaced),
+  which stops at the first error and says only "valid" or "invalid";
 * a jsonschema ``Draft4Validator``, run only when the fast path says "invalid", which lists every
   error with its path, so a publisher sees all of them at once.
 
