@@ -81,19 +81,21 @@ class Entry:
         return self.KIND
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value, kind = getattr(self, f.name), f.metadata["type"]
+        for name, kind in _checks(type(self)):
+            value = getattr(self, name)
             if kind == _TEXT:
-                if not isinstance(value, str) or not value:
-                    raise EntryError(f"{self.KIND} entry: {f.name} must be a non-empty string")
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError as error:
-                    raise EntryError(f"{self.KIND} entry: {f.name} is not valid Unicode") from error
+                if type(value) is not str or not value:
+                    if not isinstance(value, str) or not value:
+                        raise EntryError(f"{self.KIND} entry: {name} must be a non-empty string")
+                if not value.isascii():
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError as error:
+                        raise EntryError(f"{self.KIND} entry: {name} is not valid Unicode") from error
             elif value is None and kind == _OPTIONAL_HASH:
                 continue
             elif not isinstance(value, bytes) or len(value) != 32:
-                raise EntryError(f"{self.KIND} entry: {f.name} must be 32 bytes")
+                raise EntryError(f"{self.KIND} entry: {name} must be 32 bytes")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object this entry is encoded from (hashes as lowercase hex)."""
@@ -124,6 +126,17 @@ class Entry:
             else:
                 raise EntryError(f"{cls.KIND} entry: {name} must be 64 lowercase hex digits")
         return cls(**values)
+
+
+_CHECKS: dict[type[Entry], tuple[tuple[str, str], ...]] = {}
+
+
+def _checks(cls: type[Entry]) -> tuple[tuple[str, str], ...]:
+    """(attribute, member type) of each field of an entry class (cached: every entry is built)."""
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        checks = _CHECKS[cls] = tuple((f.name, f.metadata["type"]) for f in dataclasses.fields(cls))
+    return checks
 
 
 _MEMBERS: dict[type[Entry], tuple[tuple[str, str, bool], ...]] = {}
@@ -184,7 +197,9 @@ def _plan(cls: type[Entry]) -> list[tuple[str, str | None, str]]:
     RFC 8785 sorts members by their UTF-16 code units; member names are ASCII, so that is
     plain string order.
     """
-    members = [(f.metadata["json"], f.name, f.metadata["type"]) for f in dataclasses.fields(cls)]
+    members: list[tuple[str, str | None, str]] = [
+        (f.metadata["json"], f.name, f.metadata["type"]) for f in dataclasses.fields(cls)
+    ]
     members += [("kind", None, "kind"), ("v", None, "v")]
     if any(not name.isascii() for name, _, _ in members):  # pragma: no cover - own kinds only
         raise ValueError(f"entry kind {cls.KIND!r}: member names must be ASCII")
@@ -264,7 +279,7 @@ def check_entry(data: bytes) -> str:
     """
     found = _KIND_MEMBER.search(data)
     pattern = _PATTERNS.get(found.group(1)) if found else None
-    if pattern is None or pattern.fullmatch(data) is None:
+    if found is None or pattern is None or pattern.fullmatch(data) is None:
         decode_entry(data)  # raises, saying why
         raise EntryError("entry bytes are not in canonical form")  # pragma: no cover
     try:

@@ -23,6 +23,12 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # Publishing writes a few MB per transaction: with the default checkpoint every
+            # 1,000 pages nearly every commit also copied the WAL back (and fsynced);
+            # 8,192 pages (32 MB) checkpoints about 8x less often. A 32 MB page cache keeps
+            # the indexes' hot pages of large tables in memory (allocated only as used).
+            cur.execute("PRAGMA wal_autocheckpoint=8192")
+            cur.execute("PRAGMA cache_size=-32768")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
