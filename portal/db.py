@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Dialect, Engine, Table, create_engine, event, inspect
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
@@ -34,6 +37,41 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+@functools.cache
+def _insert_plan(table: Table, columns: tuple[str, ...], dialect: Dialect):
+    """(driver-level INSERT text, bind processor of each column) for ``dialect``."""
+    marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in columns)
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+           f"VALUES ({marks})")
+    if dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
+        raise NotImplementedError(f"bulk_insert: paramstyle {dialect.paramstyle}")
+    return sql, tuple(table.c[c].type._cached_bind_processor(dialect) for c in columns)
+
+
+def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) with one driver-level executemany.
+
+    The same values reach the database as with ``conn.execute(insert(table), rows)``: each
+    column's own SQLAlchemy bind processor converts them (dates, decimals, booleans). What is
+    skipped is SQLAlchemy's per-row parameter machinery, measured at about a third of the
+    publishing writer's time for the tables it fills row by row (quotes, orders, records).
+    Server and Python-side column defaults are not applied: give every column a value.
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    sql, processors = _insert_plan(table, columns, conn.dialect)
+    values = operator.itemgetter(*columns) if len(columns) > 1 else (lambda r: (r[columns[0]],))
+    if any(processors):
+        params = [tuple(v if p is None else p(v) for p, v in zip(processors, values(row),
+                                                                  strict=True))
+                  for row in rows]
+    else:
+        params = [values(row) for row in rows]
+    conn.exec_driver_sql(sql, params)
 
 
 def alembic_config(url: str):

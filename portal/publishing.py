@@ -35,6 +35,7 @@ from ocds.compile import compile_release
 from ocds.errors import Problem
 from ocds.ingest import iter_ocds
 from ocds.validate import ReleaseValidator
+from portal.db import bulk_insert
 from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs  # issue 4
 from portal.evidence import log_evidence
 from portal.evidence.record import release_evidence  # issue 3: the evidence log
@@ -291,7 +292,7 @@ def _store_records(conn: Connection,
     for ocid, (data, summary, count, last) in compiled_by_ocid.items():
         rows.append({"ocid": ocid, "compiled": data, "release_count": count, "last_release": last,
                      "updated_at": now, **summary})
-    conn.execute(insert(records), rows)
+    bulk_insert(conn, records, rows)
 
 
 def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, tuple[bytes, dict, int, int]]:
@@ -421,11 +422,11 @@ def write_orders(engine: Engine, batch: list[PreparedOrder], file: str, summary:
         if new_proformas:
             for row, leaf in zip(new_proformas, proforma_leaves, strict=True):
                 row["leaf_index"] = leaf
-            conn.execute(insert(proformas), new_proformas)
+            bulk_insert(conn, proformas, new_proformas)
         now = _now()
         store_order_pdfs(conn, [(p.order, p.pdf) for p in accepted  # issue 4 hook
                                 if p.pdf is not None and (p.order.ocid, p.order.release_id) in pk_of])
-        conn.execute(insert(source_orders), [
+        bulk_insert(conn, source_orders, [
             {"order_number": p.order_number, "version": p.version, "digest": p.digest,
              "ocid": p.order.ocid, "release_pk": pk_of.get((p.order.ocid, p.order.release_id))
              or 0, "imported_at": now} for p in accepted])

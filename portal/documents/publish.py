@@ -53,10 +53,9 @@ def store_order_pdfs(conn, pdfs: list) -> None:
     """Store ``[(prepared order release, pdf bytes)]`` in ``order_pdfs`` (caller's transaction)."""
     if not pdfs:
         return
-    from sqlalchemy import insert
-
+    from portal.db import bulk_insert
     from portal.models import order_pdfs
 
-    conn.execute(insert(order_pdfs), [
+    bulk_insert(conn, order_pdfs, [
         {"ocid": r.ocid, "release_id": r.release_id, "sha256": hashlib.sha256(pdf).hexdigest(),
          "data": pdf} for r, pdf in pdfs])
