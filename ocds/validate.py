@@ -28,6 +28,9 @@ real release, on one must-agree case per difference and on mutated releases):
   bool, None; ``1.0`` is not an ``integer`` for either library under Draft 4, ``True`` is never
   ``1``, and ``$ref``s resolve within the schema, never over the network.)
 
+The same machinery (:class:`SchemaChecker`, draft 7, no formats) gives the verdict on source
+orders (:mod:`ocds.catalogue.source`), there equal to jsonschema's ``Draft7Validator``'s.
+
 Compiled validators are cached per process (:func:`functools.cache`): a :class:`ReleaseValidator`
 holds no state, so it pickles to nothing and a worker process (fork or spawn) compiles its own
 copy on first use.
@@ -44,7 +47,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import jsonschema_rs
-from jsonschema import Draft4Validator, FormatChecker
+from jsonschema import Draft4Validator, Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -55,6 +58,7 @@ from ocds.errors import Problem, ValidationFailed
 __all__ = [
     "FORMAT_CHECKER",
     "ReleaseValidator",
+    "SchemaChecker",
     "package_problems",
     "release_problems",
     "validate_release",
@@ -253,15 +257,25 @@ def _rust_regex(pattern: str) -> str:
         raise UntranslatablePattern(f"{pattern!r}: {error}") from None
 
 
+#: The JSON Schema drafts the fast path is built for: 4 (OCDS) and 7 (source orders).
+Draft = Literal[4, 7]
+
 _SCHEMA_MAPS = ("definitions", "properties", "dependencies")
 _SCHEMA_ITEMS = ("items", "additionalItems", "additionalProperties", "not", "allOf", "anyOf", "oneOf")
+# Keywords whose values are subschemas, by draft: draft 6 added contains and propertyNames,
+# draft 7 if/then/else.
+_DRAFT_SCHEMA_ITEMS: dict[int, tuple[str, ...]] = {
+    4: _SCHEMA_ITEMS,
+    7: (*_SCHEMA_ITEMS, "contains", "propertyNames", "if", "then", "else"),
+}
 
 
-def _for_rust(node: Any, formats: set[str]) -> Any:
-    """A Draft 4 schema with its regexes rewritten by :func:`_rust_regex`; ``formats`` collects
+def _for_rust(node: Any, formats: set[str], draft: Draft = 4) -> Any:
+    """A ``draft`` schema with its regexes rewritten by :func:`_rust_regex`; ``formats`` collects
     the formats it names. Walks only subschemas: a property called ``pattern`` stays one."""
     if not isinstance(node, dict):
         return node
+    schema_items = _DRAFT_SCHEMA_ITEMS[draft]
     result: dict[str, Any] = {}
     for key, value in node.items():
         if key == "pattern" and isinstance(value, str):
@@ -269,30 +283,39 @@ def _for_rust(node: Any, formats: set[str]) -> Any:
         elif key == "format" and isinstance(value, str):
             formats.add(value)
         elif key == "patternProperties" and isinstance(value, dict):
-            value = {_rust_regex(k): _for_rust(v, formats) for k, v in value.items()}
+            value = {_rust_regex(k): _for_rust(v, formats, draft) for k, v in value.items()}
             if len(value) < len(node[key]):  # pragma: no cover - two spellings of one regex
                 raise UntranslatablePattern(f"patternProperties collide: {list(node[key])}")
         elif key in _SCHEMA_MAPS and isinstance(value, dict):
-            value = {k: _for_rust(v, formats) for k, v in value.items()}
-        elif key in _SCHEMA_ITEMS and isinstance(value, list):
-            value = [_for_rust(v, formats) for v in value]
-        elif key in _SCHEMA_ITEMS:
-            value = _for_rust(value, formats)
+            value = {k: _for_rust(v, formats, draft) for k, v in value.items()}
+        elif key in schema_items and isinstance(value, list):
+            value = [_for_rust(v, formats, draft) for v in value]
+        elif key in schema_items:
+            value = _for_rust(value, formats, draft)
         result[key] = value
     return result
 
 
-def _compile_fast(schema: dict[str, Any]) -> Callable[[Any], bool]:
-    """jsonschema-rs's verdict for ``schema``, with jsonschema's formats and regex semantics."""
+def _compile_fast(
+    schema: dict[str, Any], *, draft: Draft = 4, check_formats: bool = True
+) -> Callable[[Any], bool]:
+    """jsonschema-rs's verdict for ``schema``, with jsonschema's formats and regex semantics.
+
+    ``check_formats=False`` checks no format at all, as jsonschema does without a format checker.
+    """
     formats: set[str] = set()
-    rust_schema = _for_rust(schema, formats)
-    validator = jsonschema_rs.Draft4Validator(
-        rust_schema,
-        formats=_fast_formats(formats),
-        validate_formats=True,
-        ignore_unknown_formats=True,
-        offline=True,  # every $ref is within the schema: never the network, never a file
-    )
+    rust_schema = _for_rust(schema, formats, draft)
+    rust_validator = jsonschema_rs.Draft4Validator if draft == 4 else jsonschema_rs.Draft7Validator
+    if check_formats:
+        validator = rust_validator(
+            rust_schema,
+            formats=_fast_formats(formats),
+            validate_formats=True,
+            ignore_unknown_formats=True,
+            offline=True,  # every $ref is within the schema: never the network, never a file
+        )
+    else:
+        validator = rust_validator(rust_schema, validate_formats=False, offline=True)
     return validator.is_valid
 
 
@@ -319,14 +342,34 @@ def _registry(extra: Iterable[dict[str, Any]] = ()) -> Registry:
     )
 
 
-class _Checker:
-    """A fast verdict function and a slow explaining validator built from one schema."""
+class SchemaChecker:
+    """A fast verdict function and a slow explaining validator built from one schema.
 
-    def __init__(self, schema: dict[str, Any], registry: Registry | None = None) -> None:
-        self._fast = _compile_fast(schema)
-        self._slow = Draft4Validator(
-            schema, registry=registry or _registry(), format_checker=FORMAT_CHECKER
-        )
+    ``draft`` 4 (the default) is for OCDS schemas: ``registry`` defaults to one holding the
+    release schema. ``draft`` 7 is for schemas that only refer within themselves (the source-order
+    schema). ``check_formats``: check formats with :data:`FORMAT_CHECKER` in both validators (the
+    default), or, as a jsonschema validator given no format checker does, not at all.
+    """
+
+    def __init__(
+        self,
+        schema: dict[str, Any],
+        registry: Registry | None = None,
+        *,
+        draft: Draft = 4,
+        check_formats: bool = True,
+    ) -> None:
+        self._fast = _compile_fast(schema, draft=draft, check_formats=check_formats)
+        format_checker = FORMAT_CHECKER if check_formats else None
+        self._slow: Draft4Validator | Draft7Validator
+        if draft == 4:
+            self._slow = Draft4Validator(
+                schema, registry=registry or _registry(), format_checker=format_checker
+            )
+        elif registry is not None:
+            self._slow = Draft7Validator(schema, registry=registry, format_checker=format_checker)
+        else:
+            self._slow = Draft7Validator(schema, format_checker=format_checker)
 
     def is_valid(self, instance: Any) -> bool:
         """The verdict: jsonschema-rs's, or jsonschema's where jsonschema-rs cannot judge."""
@@ -359,6 +402,9 @@ class _Checker:
         return [Problem("", "rejected by the fast validator but not explained (bug)")]
 
 
+#: The former private name, which tests/ocds/test_validate_*.py use.
+_Checker = SchemaChecker
+
 _REASON_LIMIT = 300
 
 
@@ -378,9 +424,9 @@ def _problem(error: ValidationError) -> Problem:
 
 
 @functools.cache
-def _release_checker() -> _Checker:
+def _release_checker() -> SchemaChecker:
     # Cached per process; each worker compiles its own on first use.
-    return _Checker(ocds_schema.release_schema())
+    return SchemaChecker(ocds_schema.release_schema())
 
 
 class ReleaseValidator:
@@ -435,9 +481,9 @@ def _shallow(node: Any) -> Any:
 
 
 @functools.cache
-def _package_checker(kind: str, paginated: bool) -> _Checker:
+def _package_checker(kind: str, paginated: bool) -> SchemaChecker:
     schema = _shallow(ocds_schema.package_schema(kind, paginated=paginated))
-    return _Checker(schema, _registry([copy.deepcopy(schema)]))
+    return SchemaChecker(schema, _registry([copy.deepcopy(schema)]))
 
 
 def package_problems(

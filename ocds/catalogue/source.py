@@ -5,10 +5,12 @@ One line holds one state of one purchase order (orden de compra); the format is 
 
 Checking happens in two layers, for speed:
 
-1. JSON Schema (structure, types, required fields, closed lists). The schema is compiled with
-   fastjsonschema, which is fast but stops at the first error and explains it tersely. Only
-   when it fails do we run the (much slower) ``jsonschema`` validator, to report *every*
-   structural problem with a field path. A valid line therefore never pays for jsonschema.
+1. JSON Schema (structure, types, required fields, closed lists). The verdict comes from
+   jsonschema-rs, through the machinery of :mod:`ocds.validate` that makes it judge exactly as
+   ``jsonschema``'s ``Draft7Validator`` does (Python ``re`` semantics for ``pattern``, NaN and
+   lone surrogates left to jsonschema). It only says "valid" or "invalid"; when it says
+   invalid, the (much slower) ``jsonschema`` validator reports *every* structural problem with
+   a field path. A valid line therefore never pays for jsonschema.
 2. Hand checks that JSON Schema cannot express: currencies against the OCDS codelist, one
    currency per order, item line numbers unique, delivery quantities adding up to the ordered
    quantity, proforma lines and delivery lines referring to existing item lines, suppliers
@@ -26,22 +28,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
 import jsonschema
 import orjson
 import rfc8785
 
 from ocds.errors import Problem
 from ocds.schema import codes
+from ocds.validate import SchemaChecker
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "source-order.schema.json"
 FORMAT_VERSION = "1.0"
@@ -114,44 +116,25 @@ def source_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-def _inline_refs(node: Any, definitions: dict) -> Any:
-    """Replace every local ``$ref`` by the definition it names (the schema has no recursion)."""
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if ref is not None:
-            return _inline_refs(definitions[ref.removeprefix("#/definitions/")], definitions)
-        return {k: _inline_refs(v, definitions) for k, v in node.items() if k != "definitions"}
-    if isinstance(node, list):
-        return [_inline_refs(v, definitions) for v in node]
-    return node
-
-
 @cache
-def _compiled() -> tuple[Any, Any]:
-    """fastjsonschema validators for (order without agreement, agreement alone).
+def _checkers() -> tuple[SchemaChecker, SchemaChecker]:
+    """Verdicts for (the order with any object as its agreement, the agreement alone).
 
-    The schema is compiled with every ``$ref`` inlined: fastjsonschema turns each ``$ref`` into a
-    function call that builds an error-path string with ``str.format(**locals())``, which made
-    checking about 8x slower (measured: ~1,700 vs ~14,000 lines/s on generated orders). Inlining
-    also sidesteps its resolution of an absolute ``$id``, which would fetch over the network.
+    Each is jsonschema-rs's verdict made equal to ``jsonschema.Draft7Validator``'s (see
+    :class:`ocds.validate.SchemaChecker`); no format is checked, as by :func:`_explainer`. Together
+    they say what ``Draft7Validator(source_schema())`` says: the schema is the outer one and the
+    agreement definition at ``agreement``. Split so that the agreement, the largest part of a
+    line and the same for every order of an agreement, is judged once (see :func:`_check_agreement`).
+    Every ``$ref`` is within the schema: never the network.
     """
     schema = source_schema()
     definitions = schema["definitions"]
-    outer = {k: v for k, v in schema.items() if k not in ("$id", "definitions")}
-    outer["properties"] = dict(outer["properties"], agreement={"type": "object"})
+    outer = dict(schema, properties=dict(schema["properties"], agreement={"type": "object"}))
+    agreement = dict(definitions["agreement"], definitions=definitions)
     return (
-        fastjsonschema.compile(_inline_refs(outer, definitions), handlers=_NO_NETWORK),
-        fastjsonschema.compile(
-            _inline_refs(definitions["agreement"], definitions), handlers=_NO_NETWORK
-        ),
+        SchemaChecker(outer, draft=7, check_formats=False),
+        SchemaChecker(agreement, draft=7, check_formats=False),
     )
-
-
-def _refuse_remote(uri: str) -> Any:
-    raise ValueError(f"source-order schema must not reference remote schemas: {uri}")
-
-
-_NO_NETWORK = {"http": _refuse_remote, "https": _refuse_remote}
 
 
 @cache
@@ -200,7 +183,7 @@ def _path(parts: Iterable[Any]) -> str:
 def explain_schema_errors(order: Any) -> list[Problem]:
     """Every JSON Schema violation of ``order`` as a Problem, in a stable order.
 
-    Slow (jsonschema); only called for lines that fastjsonschema already rejected.
+    Slow (jsonschema); only called for lines that the fast verdict already rejected.
     """
     problems: dict[Problem, None] = {}
     hints = _pattern_hints()
@@ -248,20 +231,40 @@ def explain_schema_errors(order: Any) -> list[Problem]:
     return sorted(problems, key=lambda p: p.field)
 
 
-def _dt(value: str, field: str, problems: list[Problem]) -> datetime | None:
+def _parse_dt(value: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        problems.append(Problem(field, f"{value!r} is not a real date and time."))
         return None
 
 
-def _d(value: str, field: str, problems: list[Problem]) -> date | None:
+def _parse_d(value: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        problems.append(Problem(field, f"{value!r} is not a real calendar date."))
         return None
+
+
+def _not_a_datetime(field: str, value: str) -> Problem:
+    return Problem(field, f"{value!r} is not a real date and time.")
+
+
+def _not_a_date(field: str, value: str) -> Problem:
+    return Problem(field, f"{value!r} is not a real calendar date.")
+
+
+def _dt(value: str, field: str, problems: list[Problem]) -> datetime | None:
+    parsed = _parse_dt(value)
+    if parsed is None:
+        problems.append(_not_a_datetime(field, value))
+    return parsed
+
+
+def _d(value: str, field: str, problems: list[Problem]) -> date | None:
+    parsed = _parse_d(value)
+    if parsed is None:
+        problems.append(_not_a_date(field, value))
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -278,58 +281,65 @@ _AGREEMENT_CACHE_SIZE = 4096
 
 def _check_agreement(agreement: Any) -> _AgreementVerdict:
     """Schema and hand checks of the agreement block, cached by its serialised bytes."""
-    key = orjson.dumps(agreement)
+    try:
+        key = orjson.dumps(agreement)
+    except TypeError:  # a lone surrogate, an integer beyond 64 bits: never from a JSON line
+        return _judge_agreement(agreement)
     verdict = _AGREEMENT_CACHE.get(key)
     if verdict is not None:
         return verdict
-    problems: list[Problem] = []
-    start = end = None
-    suppliers: frozenset[str] = frozenset()
-    try:
-        _compiled()[1](agreement)
-    except fastjsonschema.JsonSchemaValueException:
-        problems = explain_schema_errors({"agreement": agreement})
-        problems = [p for p in problems if p.field.startswith("agreement")]
-    else:
-        start = _d(agreement["period"]["startDate"], "agreement/period/startDate", problems)
-        end = _d(agreement["period"]["endDate"], "agreement/period/endDate", problems)
-        if start and end and end < start:
-            problems.append(
-                Problem("agreement/period/endDate", "Ends before the agreement starts.")
-            )
-        ids = [s["identifier"] for s in agreement["suppliers"]]
-        suppliers = frozenset(ids)
-        if len(suppliers) != len(ids):
-            seen: set[str] = set()
-            for i, ruc in enumerate(ids):
-                if ruc in seen:
-                    problems.append(
-                        Problem(
-                            f"agreement/suppliers/{i}/identifier",
-                            f"Supplier {ruc} is listed twice.",
-                        )
-                    )
-                seen.add(ruc)
-    verdict = _AgreementVerdict(tuple(problems), suppliers, start, end)
+    verdict = _judge_agreement(agreement)
+    # orjson writes NaN and Infinity as null, so such a key may also stand for another, different
+    # agreement. A valid agreement holds no null at all: only bad ones can be ambiguous.
+    if verdict.problems and b"null" in key:
+        return verdict
     if len(_AGREEMENT_CACHE) >= _AGREEMENT_CACHE_SIZE:
         _AGREEMENT_CACHE.clear()  # crude but bounded; exports are grouped by agreement anyway
     _AGREEMENT_CACHE[key] = verdict
     return verdict
 
 
+def _judge_agreement(agreement: Any) -> _AgreementVerdict:
+    if not _checkers()[1].is_valid(agreement):
+        problems = explain_schema_errors({"agreement": agreement})
+        problems = [p for p in problems if p.field.startswith("agreement")]
+        if problems:
+            return _AgreementVerdict(tuple(problems), frozenset(), None, None)
+        # jsonschema, the reference, finds nothing wrong: the agreement is valid, as it says.
+    problems = []
+    start = _d(agreement["period"]["startDate"], "agreement/period/startDate", problems)
+    end = _d(agreement["period"]["endDate"], "agreement/period/endDate", problems)
+    if start and end and end < start:
+        problems.append(Problem("agreement/period/endDate", "Ends before the agreement starts."))
+    ids = [s["identifier"] for s in agreement["suppliers"]]
+    suppliers = frozenset(ids)
+    if len(suppliers) != len(ids):
+        seen: set[str] = set()
+        for i, ruc in enumerate(ids):
+            if ruc in seen:
+                problems.append(
+                    Problem(
+                        f"agreement/suppliers/{i}/identifier",
+                        f"Supplier {ruc} is listed twice.",
+                    )
+                )
+            seen.add(ruc)
+    return _AgreementVerdict(tuple(problems), suppliers, start, end)
+
+
 def check_order(order: Any) -> list[Problem]:
     """Every problem with one decoded source order (``[]`` if it may be published)."""
     if not isinstance(order, dict):
         return [Problem("", f"Line must be a JSON object; got {_json_type(order)}.")]
-    agreement = order.get("agreement")
-    try:
-        _compiled()[0](order)
-    except fastjsonschema.JsonSchemaValueException:
-        return explain_schema_errors(order)
-    verdict = _check_agreement(agreement)
+    if not _checkers()[0].is_valid(order):
+        problems = explain_schema_errors(order)
+        if problems:
+            return problems
+        # jsonschema, the reference, finds nothing wrong: the order is valid, as it says.
+    verdict = _check_agreement(order["agreement"])
     if verdict.problems:
         return list(verdict.problems)
-    problems: list[Problem] = []
+    problems = []
     _check_parties(order, verdict, problems)
     lines = _check_items(order, problems)
     _check_deliveries(order, lines, problems)
@@ -339,30 +349,23 @@ def check_order(order: Any) -> list[Problem]:
     return problems
 
 
+def _unknown_region(field: str, code: str) -> Problem:
+    return Problem(
+        field, f"Unknown region code {code!r}: use a ubigeo department code (01-25) or 1501."
+    )
+
+
 def _check_parties(order: dict, verdict: _AgreementVerdict, problems: list[Problem]) -> None:
-    for field in (
-        "buyer/region",
-        *(f"destinations/{i}/address/region" for i in range(len(order["destinations"]))),
-    ):
-        region = order
-        for part in field.split("/"):
-            region = region[int(part)] if part.isdigit() else region[part]
-        if region["code"] not in REGIONS:
-            problems.append(
-                Problem(
-                    f"{field}/code",
-                    f"Unknown region code {region['code']!r}: "
-                    "use a ubigeo department code (01-25) or 1501.",
-                )
-            )
+    code = order["buyer"]["region"]["code"]
+    if code not in REGIONS:
+        problems.append(_unknown_region("buyer/region/code", code))
+    for i, dest in enumerate(order["destinations"]):
+        code = dest["address"]["region"]["code"]
+        if code not in REGIONS:
+            problems.append(_unknown_region(f"destinations/{i}/address/region/code", code))
     ruc = order["supplier"]["identifier"]
     if ruc not in verdict.suppliers:
-        problems.append(
-            Problem(
-                "supplier/identifier",
-                _not_in_agreement(ruc, order),
-            )
-        )
+        problems.append(Problem("supplier/identifier", _not_in_agreement(ruc, order)))
 
 
 def _not_in_agreement(ruc: str, order: dict) -> str:
@@ -373,14 +376,16 @@ def _check_items(order: dict, problems: list[Problem]) -> dict[int, float]:
     """Check item lines; return ordered quantity by line number."""
     currency_codes = codes("currency.csv")
     lines: dict[int, float] = {}
-    first_currency = order["items"][0]["currency"]
-    for i, item in enumerate(order["items"]):
+    items = order["items"]
+    first_currency = items[0]["currency"]
+    for i, item in enumerate(items):
         line = item["line"]
+        quantity = item["quantity"]
         if line in lines:
             problems.append(
                 Problem(f"items/{i}/line", f"Line number {line} is used by more than one item.")
             )
-        lines[line] = item["quantity"]
+        lines[line] = quantity
         currency = item["currency"]
         if currency not in currency_codes:
             problems.append(
@@ -397,7 +402,7 @@ def _check_items(order: dict, problems: list[Problem]) -> dict[int, float]:
                     f"{first_currency}; an order has one currency.",
                 )
             )
-        if not math.isfinite(item["unitPrice"]) or not math.isfinite(item["quantity"]):
+        if not isfinite(item["unitPrice"]) or not isfinite(quantity):
             problems.append(
                 Problem(f"items/{i}", "Quantity and unit price must be finite numbers.")
             )
@@ -411,11 +416,10 @@ def _check_deliveries(order: dict, lines: dict[int, float], problems: list[Probl
             seen: set[int] = set()
             for j, part in enumerate(delivery["lines"]):
                 line = part["line"]
-                where = f"destinations/{d}/deliveries/{k}/lines/{j}"
                 if line not in lines:
                     problems.append(
                         Problem(
-                            f"{where}/line",
+                            f"destinations/{d}/deliveries/{k}/lines/{j}/line",
                             f"Refers to item line {line}, which the order does not have.",
                         )
                     )
@@ -423,7 +427,8 @@ def _check_deliveries(order: dict, lines: dict[int, float], problems: list[Probl
                 if line in seen:
                     problems.append(
                         Problem(
-                            f"{where}/line", f"Item line {line} appears twice in the same delivery."
+                            f"destinations/{d}/deliveries/{k}/lines/{j}/line",
+                            f"Item line {line} appears twice in the same delivery.",
                         )
                     )
                 seen.add(line)
@@ -445,15 +450,16 @@ def _check_deliveries(order: dict, lines: dict[int, float], problems: list[Probl
 def _check_proformas(
     order: dict, lines: dict[int, float], verdict: _AgreementVerdict, problems: list[Problem]
 ) -> None:
+    proformas = order.get("proformas")
+    if not proformas:
+        return
     currency = order["items"][0]["currency"]
-    for p, proforma in enumerate(order.get("proformas", ())):
+    suppliers = verdict.suppliers
+    for p, proforma in enumerate(proformas):
         ruc = proforma["supplier"]["identifier"]
-        if ruc not in verdict.suppliers:
+        if ruc not in suppliers:
             problems.append(
-                Problem(
-                    f"proformas/{p}/supplier/identifier",
-                    _not_in_agreement(ruc, order),
-                )
+                Problem(f"proformas/{p}/supplier/identifier", _not_in_agreement(ruc, order))
             )
         if proforma["currency"] != currency:
             problems.append(
@@ -479,11 +485,12 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
     if issued is None:
         return
     day = issued.date()
-    if verdict.start and verdict.end and not verdict.start <= day <= verdict.end:
+    start, end = verdict.start, verdict.end
+    if start and end and not start <= day <= end:
         problems.append(
             Problem(
                 "dates/issued",
-                f"Issued on {day}, outside the agreement period {verdict.start} to {verdict.end}.",
+                f"Issued on {day}, outside the agreement period {start} to {end}.",
             )
         )
     accepted = _dt(dates["accepted"], "dates/accepted", problems) if "accepted" in dates else None
@@ -510,57 +517,102 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
         when = _dt(cancellation["date"], "cancellation/date", problems)
         if when and when < issued:
             problems.append(Problem("cancellation/date", "Cancelled before the order was issued."))
-    for a, amendment in enumerate(order.get("amendments", ())):
-        when = _dt(amendment["date"], f"amendments/{a}/date", problems)
-        if when and when < issued:
-            problems.append(Problem(f"amendments/{a}/date", "Amended before the order was issued."))
-        if amendment.get("version", 0) > order["version"]:
-            problems.append(
-                Problem(
-                    f"amendments/{a}/version",
-                    f"Later than the order's own version {order['version']}.",
+    amendments = order.get("amendments")
+    if amendments:
+        for a, amendment in enumerate(amendments):
+            when = _dt(amendment["date"], f"amendments/{a}/date", problems)
+            if when and when < issued:
+                problems.append(
+                    Problem(f"amendments/{a}/date", "Amended before the order was issued.")
                 )
-            )
-    for p, proforma in enumerate(order.get("proformas", ())):
-        when = _dt(proforma["date"], f"proformas/{p}/date", problems)
-        if when and when > issued:
-            problems.append(Problem(f"proformas/{p}/date", "Quoted after the order was issued."))
+            if amendment.get("version", 0) > order["version"]:
+                problems.append(
+                    Problem(
+                        f"amendments/{a}/version",
+                        f"Later than the order's own version {order['version']}.",
+                    )
+                )
+    proformas = order.get("proformas")
+    if proformas:
+        for p, proforma in enumerate(proformas):
+            text = proforma["date"]
+            when = _parse_dt(text)
+            if when is None:
+                problems.append(_not_a_datetime(f"proformas/{p}/date", text))
+            elif when > issued:
+                problems.append(Problem(f"proformas/{p}/date", "Quoted after the order was issued."))
     for d, dest in enumerate(order["destinations"]):
         for k, delivery in enumerate(dest["deliveries"]):
-            where = f"destinations/{d}/deliveries/{k}"
-            due = _d(delivery["dueDate"], f"{where}/dueDate", problems)
-            if due and due < day:
-                problems.append(Problem(f"{where}/dueDate", "Due before the order was issued."))
+            text = delivery["dueDate"]
+            due = _parse_d(text)
+            if due is None:
+                problems.append(_not_a_date(f"destinations/{d}/deliveries/{k}/dueDate", text))
+            elif due < day:
+                problems.append(
+                    Problem(
+                        f"destinations/{d}/deliveries/{k}/dueDate",
+                        "Due before the order was issued.",
+                    )
+                )
             if "deliveredDate" in delivery:
-                done = _d(delivery["deliveredDate"], f"{where}/deliveredDate", problems)
-                if done and done < day:
+                text = delivery["deliveredDate"]
+                done = _parse_d(text)
+                if done is None:
                     problems.append(
-                        Problem(f"{where}/deliveredDate", "Delivered before the order was issued.")
+                        _not_a_date(f"destinations/{d}/deliveries/{k}/deliveredDate", text)
+                    )
+                elif done < day:
+                    problems.append(
+                        Problem(
+                            f"destinations/{d}/deliveries/{k}/deliveredDate",
+                            "Delivered before the order was issued.",
+                        )
                     )
 
 
+def _report_repeats(values: list[Any], field: str, what: str, problems: list[Problem]) -> None:
+    """One problem per repeat of a value (``field`` has a ``{}`` for the index)."""
+    seen: set[Any] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            problems.append(Problem(field.format(i), f"{what} {value!r} is used twice."))
+        seen.add(value)
+
+
 def _check_ids(order: dict, problems: list[Problem]) -> None:
-    """Numbers and ids that become OCDS ids must be unique where OCDS needs them unique."""
+    """Numbers and ids that become OCDS ids must be unique where OCDS needs them unique.
 
-    def unique(values: list[Any], where: str, what: str) -> None:
-        if len(set(values)) != len(values):
-            seen: set[Any] = set()
-            for i, value in enumerate(values):
-                if value in seen:
-                    problems.append(Problem(where.format(i), f"{what} {value!r} is used twice."))
-                seen.add(value)
-
+    A list of one value has no repeat: most orders only build and compare the short ones.
+    """
     dests = order["destinations"]
-    unique([d["number"] for d in dests], "destinations/{}/number", "Destination number")
+    if len(dests) > 1:
+        numbers = [d["number"] for d in dests]
+        if len(set(numbers)) != len(numbers):
+            _report_repeats(numbers, "destinations/{}/number", "Destination number", problems)
     for d, dest in enumerate(dests):
-        unique(
-            [k["number"] for k in dest["deliveries"]],
-            f"destinations/{d}/deliveries/{{}}/number",
-            "Delivery number",
-        )
-    unique([p["id"] for p in order.get("proformas", ())], "proformas/{}/id", "Proforma id")
-    unique([a["id"] for a in order.get("amendments", ())], "amendments/{}/id", "Amendment id")
-    unique([x["id"] for x in order.get("documents", ())], "documents/{}/id", "Document id")
+        deliveries = dest["deliveries"]
+        if len(deliveries) > 1:
+            numbers = [k["number"] for k in deliveries]
+            if len(set(numbers)) != len(numbers):
+                _report_repeats(
+                    numbers,
+                    f"destinations/{d}/deliveries/{{}}/number",
+                    "Delivery number",
+                    problems,
+                )
+    for key, field, what in _UNIQUE_IDS:
+        entries = order.get(key)
+        if entries and len(entries) > 1:
+            ids = [x["id"] for x in entries]
+            if len(set(ids)) != len(ids):
+                _report_repeats(ids, field, what, problems)
+
+
+_UNIQUE_IDS = (
+    ("proformas", "proformas/{}/id", "Proforma id"),
+    ("amendments", "amendments/{}/id", "Amendment id"),
+    ("documents", "documents/{}/id", "Document id"),
+)
 
 
 def _numbered_lines(
