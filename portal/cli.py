@@ -99,16 +99,27 @@ def _progress_bar(paths: list[Path], unit_bytes: bool):
               help="Where to write rejected lines (JSON Lines). Default: <file name>.rejects.jsonl "
                    "in the current folder.")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: setting).")
+@click.option("--bulk/--no-bulk", default=None,
+              help="Bulk load: drop the lookup indexes and rebuild them at the end. Default: "
+                   "when the file has 50,000+ orders, more than are stored.")
 @with_appcontext
-def import_orders_command(file: Path, rejects: Path | None, workers: int | None) -> None:
+def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
+                          bulk: bool | None) -> None:
     """Publish catalogue orders (source format, JSON Lines) as OCDS releases and records."""
     from portal.publishing import import_orders
 
     cfg = current_app.config
     bar = _progress_bar([file], unit_bytes=True)
+
+    def on_indexes(event: str) -> None:
+        text = {"dropped": "Bulk load: lookup indexes dropped; they are rebuilt at the end.",
+                "rebuilt": "Lookup indexes rebuilt."}[event]
+        click.echo(text, err=True)
+
     kwargs = dict(ocid_prefix=cfg["OCID_PREFIX"], batch_size=cfg["IMPORT_BATCH_SIZE"],
                   workers=cfg["IMPORT_WORKERS"] if workers is None else workers,
-                  base_url=cfg["BASE_URL"])  # issue 4: order PDFs and their QR links
+                  base_url=cfg["BASE_URL"],  # issue 4: order PDFs and their QR links
+                  bulk=bulk, on_indexes=on_indexes)
     if bar is None:
         summary = import_orders(_engine(), file, **kwargs)
     else:

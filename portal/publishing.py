@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from anchoring.canonical import canonical_json
 from ocds.catalogue.mapping import map_order
@@ -74,6 +74,7 @@ class Summary:
     # Imported releases kept as published although they do not validate, with each problem.
     invalid: list[Reject] = field(default_factory=list)
     seconds: float = 0.0
+    bulk: bool = False  # loaded in bulk mode (lookup indexes rebuilt at the end)
 
     @property
     def rejected(self) -> int:
@@ -473,15 +474,73 @@ def _worker_count(setting: int) -> int:
     return setting if setting > 0 else max(1, os.cpu_count() or 1)
 
 
+BULK_MIN_ORDERS = 50_000
+
+
+def _estimated_lines(path: Path) -> int:
+    """Lines in ``path``, estimated from its size and its first 100 lines."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = [len(line) for _, line in zip(range(100), f, strict=False)]
+    return int(size / (sum(head) / len(head))) if head else 0
+
+
+def bulk_mode(engine: Engine, path: Path) -> bool:
+    """Whether to load ``path`` in bulk: at least BULK_MIN_ORDERS orders, and more than are
+    stored already (rebuilding the lookup indexes then costs less than maintaining them)."""
+    incoming = _estimated_lines(path)
+    if incoming < BULK_MIN_ORDERS:
+        return False
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(source_orders)).scalar_one()
+    return incoming > stored
+
+
 def import_orders(engine: Engine, path: str | os.PathLike, *, ocid_prefix: str, batch_size: int = 500,
                   workers: int = 0, progress: Callable[[int], None] | None = None,
-                  base_url: str | None = None) -> Summary:
+                  base_url: str | None = None, bulk: bool | None = None,
+                  on_indexes: Callable[[str], None] | None = None) -> Summary:
     """Publish every valid order of a source-order JSON Lines file; report the rest.
 
-    ``base_url`` (BASE_URL) makes each order release list its order PDF (issue 4)."""
+    ``base_url`` (BASE_URL) makes each order release list its order PDF (issue 4).
+
+    ``bulk`` (default: :func:`bulk_mode` decides) loads a large file the way databases are
+    bulk-loaded: the secondary lookup indexes (:func:`portal.db.deferrable_indexes`) are
+    dropped first and rebuilt at the end, in a ``finally`` (and by ``veraz db upgrade`` or the
+    next import if the process was killed), and batches are four times larger. Every order is
+    still stored and logged in its own batch's transaction, and unique constraints stay; pages
+    that look rows up by hash or browse column are slow until the rebuild ends. ``on_indexes``
+    is told when that happens ("dropped", "rebuilt").
+    """
+    from portal.db import drop_deferrable_indexes, ensure_indexes
+
     started = time.perf_counter()
     path = Path(path)
     summary = Summary()
+    ensure_indexes(engine)  # an earlier bulk load may have been killed before its rebuild
+    if bulk is None:
+        bulk = bulk_mode(engine, path)
+    if bulk:
+        batch_size *= 4
+        drop_deferrable_indexes(engine)
+        if on_indexes:
+            on_indexes("dropped")
+    try:
+        _import_orders(engine, path, summary, ocid_prefix=ocid_prefix, batch_size=batch_size,
+                       workers=workers, progress=progress, base_url=base_url)
+    finally:
+        if bulk:
+            ensure_indexes(engine)
+            if on_indexes:
+                on_indexes("rebuilt")
+    summary.bulk = bulk
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _import_orders(engine: Engine, path: Path, summary: Summary, *, ocid_prefix: str,
+                   batch_size: int, workers: int, progress: Callable[[int], None] | None,
+                   base_url: str | None) -> None:
     file = str(path)
 
     def consume(results: list) -> None:
@@ -510,8 +569,6 @@ def import_orders(engine: Engine, path: str | os.PathLike, *, ocid_prefix: str, 
                     consume(window.popleft().result())
             while window:
                 consume(window.popleft().result())
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 # --- existing OCDS -------------------------------------------------------------------------

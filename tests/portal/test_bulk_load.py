@@ -1,0 +1,104 @@
+"""Bulk loading: lookup indexes dropped and rebuilt, same data, same schema (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+from builders import all_examples, write_jsonl
+from sqlalchemy import create_engine, inspect, select
+
+from portal.db import deferrable_indexes, drop_deferrable_indexes, ensure_indexes, upgrade
+from portal.models import proformas, records, releases, source_orders
+from portal.publishing import bulk_mode, import_orders
+
+PREFIX = "ocds-test01"
+
+
+def _indexes(engine) -> dict[str, set[str]]:
+    inspector = inspect(engine)
+    return {t: {ix["name"] for ix in inspector.get_indexes(t)}
+            for t in ("releases", "proformas", "records", "order_pdfs")}
+
+
+def _content(engine) -> dict:
+    out = {}
+    with engine.connect() as conn:
+        for table, key in ((releases, releases.c.release_id), (proformas, proformas.c.proforma_id),
+                           (records, records.c.ocid), (source_orders, source_orders.c.order_number)):
+            cols = [c for c in table.c if c.name not in ("id", "published_at", "received_at",
+                                                         "imported_at", "updated_at",
+                                                         "last_release", "release_pk")]
+            out[table.name] = sorted(tuple(r) for r in conn.execute(select(*cols).order_by(key)))
+    return out
+
+
+def test_bulk_load_stores_the_same_and_rebuilds_every_index(database_url, tmp_path, request):
+    path = write_jsonl(tmp_path / "o.jsonl", all_examples())
+    normal = create_engine(database_url)
+    before = _indexes(normal)
+    assert import_orders(normal, path, ocid_prefix=PREFIX, workers=1, bulk=False).rejects == []
+    expected = _content(normal)
+
+    other = tmp_path / "bulk.sqlite3"
+    url = f"sqlite:///{other}" if database_url.startswith("sqlite") else None
+    if url is None:  # a second PostgreSQL database from the same server
+        from conftest import fresh_postgres_db
+
+        url = fresh_postgres_db(request.getfixturevalue("postgres_server"))
+    upgrade(url)
+    bulk = create_engine(url)
+    events: list[str] = []
+    summary = import_orders(bulk, path, ocid_prefix=PREFIX, workers=1, bulk=True,
+                            on_indexes=events.append)
+    assert summary.bulk and summary.rejects == [] and events == ["dropped", "rebuilt"]
+    assert _content(bulk) == expected
+    assert _indexes(bulk) == before
+    assert all(ix.name in before[ix.table.name] for ix in deferrable_indexes())
+    normal.dispose()
+    bulk.dispose()
+
+
+def test_a_killed_bulk_load_gets_its_indexes_back(database_url, tmp_path):
+    engine = create_engine(database_url)
+    before = _indexes(engine)
+    dropped = drop_deferrable_indexes(engine)
+    assert len(dropped) == len(deferrable_indexes()) >= 12
+    assert _indexes(engine) != before
+    upgrade(database_url)  # what `make run` and `veraz db upgrade` do
+    assert _indexes(engine) == before
+    assert ensure_indexes(engine) == []
+    engine.dispose()
+
+
+def test_a_failed_bulk_load_rebuilds_in_finally(database_url, tmp_path):
+    engine = create_engine(database_url)
+    before = _indexes(engine)
+    path = tmp_path / "o.jsonl"
+    path.write_text("")  # no lines: nothing to do, but the bulk steps still run
+    events: list[str] = []
+    import portal.publishing as publishing
+
+    original = publishing._import_orders
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    publishing._import_orders = boom
+    try:
+        with pytest.raises(RuntimeError):
+            import_orders(engine, path, ocid_prefix=PREFIX, bulk=True, on_indexes=events.append)
+    finally:
+        publishing._import_orders = original
+    assert events == ["dropped", "rebuilt"]
+    assert _indexes(engine) == before
+    engine.dispose()
+
+
+def test_bulk_mode_only_for_large_files(sqlite_url, tmp_path):
+    engine = create_engine(sqlite_url)
+    small = write_jsonl(tmp_path / "small.jsonl", all_examples())
+    assert not bulk_mode(engine, small)
+    big = tmp_path / "big.jsonl"
+    line = small.read_bytes().splitlines()[0] + b"\n"
+    big.write_bytes(line * 60_000)
+    assert bulk_mode(engine, big)
+    engine.dispose()
