@@ -8,12 +8,18 @@ Bare releases and OCDS versions: ``ocdsmerge.Merger`` does not sniff versions at
 Giving the Merger the 1.1.5 schema is the equivalent of ``force_version="1.1"``, so every release
 passed here is merged as OCDS 1.1. Upgrade 1.0 data first (:mod:`ocds.ingest` does).
 
-Fast path: most ocids (every catalogue order) have exactly one release. Compiling one release
+Fast paths: most ocids (every catalogue order) have exactly one release. Compiling one release
 is a pure function of that release and the merge rules, implemented in
 :func:`_compile_single`, which is proven identical to ocdsmerge (value and key order) by
-``tests/ocds/test_compile_differential.py`` on the real corpus and on generated releases.
+``tests/ocds/test_compile.py`` on the real corpus and on generated releases.
 Whatever it cannot reproduce exactly (duplicate or null array ``id`` values, which ocdsmerge
 handles with warnings and identity quirks) falls back to ocdsmerge.
+
+Later versions of an order give an ocid several releases: :func:`_compile_many` merges them as
+trees instead of flattening and unflattening every release (about 6 times faster on catalogue
+orders), proven byte-identical to ocdsmerge (orjson output) by
+``tests/ocds/test_compile_merge.py`` on the real corpus, generated catalogue orders and
+generated release lists. It falls back to ocdsmerge on the inputs listed in its docstring.
 
 As with ocdsmerge, compiled output may share leaf values (strings, whole lists) with the input
 releases: do not mutate one and expect the other to stay unchanged.
@@ -22,9 +28,11 @@ releases: do not mutate one and expect the other to stay unchanged.
 from __future__ import annotations
 
 import functools
+from operator import itemgetter
 from typing import Any
 
 import ocdsmerge
+import orjson
 
 from ocds import schema as ocds_schema
 
@@ -44,6 +52,10 @@ def compile_release(releases: list[dict[str, Any]]) -> dict[str, Any]:
     """The compiled release of one contracting process's releases (all with the same ocid)."""
     if len(releases) == 1 and isinstance(releases[0], dict):
         compiled = _compile_single(releases[0], _merger().merge_rules)
+        if compiled is not None:
+            return compiled
+    elif len(releases) > 1:
+        compiled = _compile_many(releases, _merger().merge_rules)
         if compiled is not None:
             return compiled
     return _merger().create_compiled_release(releases)
@@ -193,3 +205,392 @@ def _array(
             compiled = {"id": item["id"], **{k: v for k, v in compiled.items() if k != "id"}}
         out.append(compiled)
     return out or None
+
+
+# --- several releases ----------------------------------------------------------------------
+
+# The merge rules as a tree: key -> (rule or None, the rules below that key).
+_Trie = dict[str, tuple[str | None, "_Trie"]]
+_NO_RULES: _Trie = {}
+_NO_RULE: tuple[None, _Trie] = (None, _NO_RULES)
+_MISSING: Any = object()
+_NUMBERS = frozenset({int, float, bool})
+_by_date = itemgetter("date")
+_tries: dict[int, tuple[Rules, _Trie]] = {}
+
+
+def _rule_trie(rules: Rules) -> _Trie:
+    cached = _tries.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    trie: _Trie = {}
+    for path, rule in rules.items():
+        node = trie
+        for depth, key in enumerate(path, 1):
+            old_rule, below = node.get(key, _NO_RULE)
+            if below is _NO_RULES:
+                below = {}
+            node[key] = (rule if depth == len(path) else old_rule, below)
+            node = below
+    # ocdsmerge pops the release's tag before flattening, whatever the rules say.
+    trie["tag"] = (_OMIT, _NO_RULES)
+    _tries[id(rules)] = (rules, trie)
+    return trie
+
+
+def _compile_many(releases: list[dict[str, Any]], rules: Rules) -> dict[str, Any] | None:
+    """ocdsmerge's compiled release of several releases, without flattening; None to fall back.
+
+    ocdsmerge sorts the releases by ``date`` (a stable sort), then for each one sets the
+    flattened keys ``id`` (``"{ocid}-{date}"``), ``date`` and ``ocid`` and updates its flattened
+    dict with the release's own (``tag`` popped), and finally unflattens that dict, creating the
+    nodes along each key in the dict's insertion order and dropping ``None`` leaves. Merging the
+    releases as trees (:class:`_Merge`) gives the same result when each merged object keeps:
+
+    * its keys in first-seen order, ``None`` leaves included (a flattened key keeps its place
+      when a later release sets it again); ``None`` leaves are dropped at the end;
+    * a key that was only a ``None`` leaf so far moves to the end when it becomes an object or
+      array (unflatten creates that node at its first sub-key, not at the ``None`` key);
+    * a ``None`` over an existing object or array changes nothing (unflatten finds the node
+      already there and keeps it);
+    * array items merged by ``str(id)``, with the ``id`` first; items without ``id`` never merge
+      (ocdsmerge gives each one a new UUID); objects and arrays yielding no flattened key
+      (empty, or only omitted fields) are not created.
+
+    Objects and array items a release repeats as they were in the release before are not merged
+    again (see :class:`_Merge`): later versions of an order change little.
+
+    Falls back (returns None) where ocdsmerge raises or its flattened keys collide in ways a
+    tree does not mirror:
+
+    * a release that is not an object, a ``date`` that is not a string (ocdsmerge raises on
+      missing and null dates), an ``ocid`` neither a string nor null;
+    * an array ``id`` that is not a string or an integer (null, bools and floats key ocdsmerge's
+      nodes by values that disagree with their string form), or repeated within one array of
+      one release (ocdsmerge warns, as for a single release);
+    * the same array ``id`` as an integer in one release and as a string in another (ocdsmerge
+      then makes two objects with the same ``id``);
+    * a field that is a non-null value in one release and an object or array in another, or an
+      object in one and an array in another (ocdsmerge raises, appends to the list, or keeps
+      whichever came first);
+    * dict or list subclasses as values (ocdsmerge tests some of those by exact type).
+    """
+    for release in releases:
+        if type(release) is not dict or type(release.get("date")) is not str:
+            return None
+        ocid = release.get("ocid")
+        if ocid is not None and type(ocid) is not str:
+            return None
+    trie = _rule_trie(rules)
+    merge = _Merge()
+    top: dict[str, Any] = {"tag": ["compiled"]}
+    previous = None
+    try:
+        for release in sorted(releases, key=_by_date):
+            ocid = release.get("ocid")
+            date = release["date"]
+            top["id"] = f"{ocid}-{date}"
+            top["date"] = date
+            top["ocid"] = ocid
+            if ocid is None:
+                merge.nulls = True
+            merge.merge_object(top, release, trie, previous)
+            previous = release
+    except _Fallback:
+        return None
+    if merge.nulls:
+        _strip(top, trie, merge.arrays)
+    return top
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two JSON values are the same, number types and key order included."""
+    if a is b:
+        return True
+    if a != b:  # 1 == 1.0 == True, and dicts compare without order: check what orjson writes
+        return False
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except orjson.JSONEncodeError:
+        return False
+
+
+class _Merge:
+    """Merges releases into one tree of plain dicts and lists (see :func:`_compile_many`).
+
+    A dict in the tree at a path without a merge rule is a merged object; a list is a merged
+    array when :attr:`arrays` knows it, a value (a list of non-objects) otherwise; anything else
+    is a value, ``None`` included. Values are kept whole.
+
+    Later versions of a catalogue order repeat most fields as they were: an object (or array
+    item) that is :func:`_same` as the one the previous release merged into that node is not
+    merged again, as merging it again would change nothing, unless an array item without ``id``
+    was ever added (that would be added once more). ``last`` is that previous value, or None
+    when unknown.
+    """
+
+    __slots__ = ("appended", "arrays", "nulls")
+
+    def __init__(self) -> None:
+        # id() of each merged array (they stay in the tree, so ids are not reused) -> its items
+        # by identity: the id as a string, or a new object() for an item without id.
+        self.arrays: dict[int, dict[Any, dict[str, Any]]] = {}
+        self.appended = False  # whether an array item without id was ever added
+        self.nulls = False  # whether a None leaf may be in the tree
+
+    def merge_object(
+        self,
+        node: dict[str, Any],
+        obj: dict[str, Any],
+        trie: _Trie,
+        last: dict[str, Any] | None,
+    ) -> None:
+        """Merge ``obj`` into the existing ``node``."""
+        for key, value in obj.items():
+            rule, below = trie.get(key, _NO_RULE)
+            if rule is not None:
+                if rule == _OMIT:
+                    continue
+                if value is None:
+                    self.nulls = True
+            else:
+                kind = type(value)
+                if kind is dict:
+                    if not value:
+                        continue
+                    current = node.get(key, _MISSING)
+                    if type(current) is dict:
+                        before = last.get(key) if last is not None else None
+                        if type(before) is not dict:
+                            before = None
+                        elif not self.appended and _same(before, value):
+                            continue
+                        self.merge_object(current, value, below, before)
+                        continue
+                    fresh: Any = {}
+                    if below:
+                        self.fill(value, below, fresh)
+                    else:
+                        self.fill_free(value, fresh)
+                    if fresh:
+                        _place(node, key, current, fresh)
+                    continue
+                if kind is list:
+                    for item in value:
+                        if not isinstance(item, dict):
+                            break
+                    else:
+                        if not value:
+                            continue
+                        current = node.get(key, _MISSING)
+                        by_id = self.arrays.get(id(current)) if type(current) is list else None
+                        if by_id is not None:
+                            before = last.get(key) if last is not None else None
+                            if type(before) is not list:
+                                before = None
+                            elif not self.appended and _same(before, value):
+                                continue
+                            self.merge_array(current, by_id, value, below, before)
+                            continue
+                        fresh = self.new_array(value, below)
+                        if fresh is not None:
+                            _place(node, key, current, fresh)
+                        continue
+                elif value is None:
+                    self.nulls = True
+                elif kind is not str and kind not in _NUMBERS and isinstance(value, dict | list):
+                    raise _Fallback  # a subclass: ocdsmerge tests some of those by exact type
+                current = node.get(key)
+                if type(current) is dict or (type(current) is list and id(current) in self.arrays):
+                    if value is not None:
+                        raise _Fallback  # an object or array so far
+                    continue
+            # A value: a scalar, null, an array with a non-object, or a wholeListMerge field.
+            node[key] = value
+
+    def fill(self, obj: dict[str, Any], trie: _Trie, node: dict[str, Any]) -> None:
+        """Merge ``obj`` into the new ``node`` (``node`` stays empty if it yields no key)."""
+        for key, value in obj.items():
+            rule, below = trie.get(key, _NO_RULE)
+            if rule is not None:
+                if rule == _OMIT:
+                    continue
+                if value is None:
+                    self.nulls = True
+            else:
+                kind = type(value)
+                if kind is str:
+                    pass
+                elif kind is dict:
+                    if value:
+                        sub: dict[str, Any] = {}
+                        if below:
+                            self.fill(value, below, sub)
+                        else:
+                            self.fill_free(value, sub)
+                        if sub:
+                            node[key] = sub
+                    continue
+                elif kind is list:
+                    for item in value:
+                        if not isinstance(item, dict):
+                            break
+                    else:
+                        if value:
+                            array = self.new_array(value, below)
+                            if array is not None:
+                                node[key] = array
+                        continue
+                elif value is None:
+                    self.nulls = True
+                elif kind not in _NUMBERS and isinstance(value, dict | list):
+                    raise _Fallback
+            node[key] = value
+
+    def fill_free(self, obj: dict[str, Any], node: dict[str, Any]) -> None:
+        """:meth:`fill` where no merge rule applies at any depth (most of a release)."""
+        for key, value in obj.items():
+            kind = type(value)
+            if kind is str:
+                pass
+            elif kind is dict:
+                if value:
+                    sub: dict[str, Any] = {}
+                    self.fill_free(value, sub)
+                    if sub:
+                        node[key] = sub
+                continue
+            elif kind is list:
+                for item in value:
+                    if not isinstance(item, dict):
+                        break
+                else:
+                    if value:
+                        array = self.new_array(value, _NO_RULES)
+                        if array is not None:
+                            node[key] = array
+                    continue
+            elif value is None:
+                self.nulls = True
+            elif kind not in _NUMBERS and isinstance(value, dict | list):
+                raise _Fallback
+            node[key] = value
+
+    def new_array(self, items: list[dict[str, Any]], trie: _Trie) -> list[dict[str, Any]] | None:
+        """A new merged array of ``items``; None when it yields no flattened key."""
+        array: list[dict[str, Any]] = []
+        by_id: dict[Any, dict[str, Any]] = {}
+        # An item with an id yields at least its id, unless a rule omits it.
+        id_yields = trie.get("id", _NO_RULE)[0] != _OMIT
+        for item in items:
+            if "id" in item:
+                identifier = item["id"]
+                kind = type(identifier)
+                if kind is str:
+                    key: Any = identifier
+                elif kind is int:
+                    key = str(identifier)
+                else:
+                    raise _Fallback
+                if key in by_id:
+                    raise _Fallback
+                sub: dict[str, Any] = {"id": identifier}
+                if trie:
+                    self.fill(item, trie, sub)
+                else:
+                    self.fill_free(item, sub)
+                if not id_yields and len(sub) == 1:
+                    continue
+            else:
+                key = object()
+                sub = {}
+                if trie:
+                    self.fill(item, trie, sub)
+                else:
+                    self.fill_free(item, sub)
+                if not sub:
+                    continue
+                self.appended = True
+            by_id[key] = sub
+            array.append(sub)
+        if not array:
+            return None
+        self.arrays[id(array)] = by_id
+        return array
+
+    def merge_array(
+        self,
+        array: list[dict[str, Any]],
+        by_id: dict[Any, dict[str, Any]],
+        items: list[dict[str, Any]],
+        trie: _Trie,
+        last: list[dict[str, Any]] | None,
+    ) -> None:
+        """Merge ``items`` into the existing ``array`` by identifier."""
+        seen: set[str] = set()
+        id_yields = trie.get("id", _NO_RULE)[0] != _OMIT
+        # The items of the array previously merged here, by identity (they were checked then).
+        before_by_id = (
+            {str(raw["id"]): raw for raw in last if "id" in raw}
+            if last is not None and not self.appended
+            else None
+        )
+        for item in items:
+            if "id" in item:
+                identifier = item["id"]
+                kind = type(identifier)
+                if kind is str:
+                    key: Any = identifier
+                elif kind is int:
+                    key = str(identifier)
+                else:
+                    raise _Fallback
+                if key in seen:
+                    raise _Fallback
+                seen.add(key)
+                current = by_id.get(key)
+                if current is not None:
+                    if type(current["id"]) is not kind:
+                        raise _Fallback
+                    before = before_by_id.get(key) if before_by_id is not None else None
+                    if before is not None and not self.appended and _same(before, item):
+                        continue
+                    self.merge_object(current, item, trie, before)
+                    continue
+                sub: dict[str, Any] = {"id": identifier}
+                self.fill(item, trie, sub)
+                if not id_yields and len(sub) == 1:
+                    continue
+            else:
+                key = object()
+                sub = {}
+                self.fill(item, trie, sub)
+                if not sub:
+                    continue
+                self.appended = True
+            by_id[key] = sub
+            array.append(sub)
+
+
+def _place(node: dict[str, Any], key: str, current: Any, fresh: Any) -> None:
+    """Add a new object or array ``fresh`` at ``key``, which held ``current`` so far."""
+    if current is None:
+        del node[key]  # only a None leaf so far: unflatten creates the node here, at the end
+    elif current is not _MISSING:
+        raise _Fallback  # a value so far, or an object where now an array (or the reverse)
+    node[key] = fresh
+
+
+def _strip(node: dict[str, Any], trie: _Trie, arrays: dict[int, Any]) -> None:
+    """Drop the None leaves of a merged object, in place (values are kept whole)."""
+    for key in [key for key, value in node.items() if value is None]:
+        del node[key]
+    for key, value in node.items():
+        rule, below = trie.get(key, _NO_RULE)
+        if rule is not None:
+            continue
+        if type(value) is dict:
+            _strip(value, below, arrays)
+        elif type(value) is list and id(value) in arrays:
+            for item in value:
+                _strip(item, below, arrays)
