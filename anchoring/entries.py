@@ -31,7 +31,6 @@ Entry kinds:
 
 from __future__ import annotations
 
-import binascii
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
@@ -206,41 +205,54 @@ def _plan(cls: type[Entry]) -> list[tuple[str, str | None, str]]:
     return sorted(members)
 
 
-_QUOTE = b'"'
-
-
 def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
     """A function writing the canonical bytes of ``cls`` entries, generated from its plan.
 
-    Generated source (one ``bytes %`` of a template made from the plan) because a loop over
-    the plan was measured at about twice the time, and this runs for every entry appended.
+    The generated code builds the entry's object with its members already in JCS order and
+    serialises it with orjson, whose output for such an object (strings, hex strings and the
+    small integer ``v``; no floats) is RFC 8785: it escapes exactly '"', '\\' and U+0000..U+001F,
+    with the short forms where JCS has them and lowercase ``\\u00xx`` otherwise, and writes
+    everything else as UTF-8 (lone surrogates never get here: entries refuse them). The tests
+    compare it with the reference on generated and hostile text. A branch per combination
+    of absent optional members keeps every object a literal (about 2x faster than a
+    ``bytes %`` template, 4x faster than building the dict and calling ``canonical_json``).
     """
-    template, args = b"{", []
-    for i, (name, attribute, kind) in enumerate(_plan(cls)):
-        key = (b"," if i else b"") + b'"' + name.encode() + b'":'
-        if kind == "kind":
-            template += (key + _json_text(cls.KIND)).replace(b"%", b"%%")
-        elif kind == "v":
-            template += key + str(ENTRY_FORMAT_VERSION).encode()
-        elif kind == _TEXT:
-            template += key + b"%b"
-            args.append(f"_json_text(entry.{attribute})")
-        elif kind == _HASH:
-            template += key + b'"%b"'
-            args.append(f"_hexlify(entry.{attribute})")
-        else:  # optional hash: the member (and its comma) is absent when the value is None
-            if not i:  # pragma: no cover - no kind starts with an optional member today
-                raise ValueError(f"entry kind {cls.KIND!r}: an optional member comes first")
-            template += b"%b"
-            opening = key + _QUOTE
-            args.append(
-                f"({opening!r} + _hexlify(entry.{attribute}) + {_QUOTE!r} "
-                f"if entry.{attribute} is not None else b'')"
-            )
-    template += b"}"
-    source = f"def encode(entry):\n    return {template!r} % ({', '.join(args)},)\n"
-    namespace: dict[str, Any] = {"_json_text": _json_text, "_hexlify": binascii.hexlify}
-    exec(compile(source, f"<entry encoder {cls.KIND}>", "exec"), namespace)  # noqa: S102
+    plan = _plan(cls)
+    optional = [attribute for _, attribute, kind in plan if kind == _OPTIONAL_HASH]
+    if len(optional) > 3:  # pragma: no cover - 2**k branches; no kind has more than one
+        raise ValueError(f"entry kind {cls.KIND!r}: too many optional members")
+
+    def literal(present: set[str | None]) -> str:
+        items = []
+        for name, attribute, kind in plan:
+            if kind == "kind":
+                value = repr(cls.KIND)
+            elif kind == "v":
+                value = repr(ENTRY_FORMAT_VERSION)
+            elif kind == _TEXT:
+                value = f"entry.{attribute}"
+            elif kind == _HASH or attribute in present:
+                value = f"entry.{attribute}.hex()"
+            else:
+                continue
+            items.append(f"{name!r}: {value}")
+        # bytes(memoryview(...)): orjson returns its whole output buffer (about 4 KB) with a
+        # shortened length; a copy keeps a small entry small in memory.
+        return f"_bytes(_view(_dumps({{{', '.join(items)}}})))"
+
+    lines = ["def encode(entry):"]
+
+    def branch(k: int, present: set[str | None], indent: str) -> None:
+        if k == len(optional):
+            lines.append(f"{indent}return {literal(present)}")
+            return
+        lines.append(f"{indent}if entry.{optional[k]} is None:")
+        branch(k + 1, present, indent + "    ")
+        branch(k + 1, present | {optional[k]}, indent)
+
+    branch(0, set(), "    ")
+    namespace: dict[str, Any] = {"_dumps": orjson.dumps, "_bytes": bytes, "_view": memoryview}
+    exec(compile("\n".join(lines) + "\n", f"<entry encoder {cls.KIND}>", "exec"), namespace)  # noqa: S102
     return namespace["encode"]  # type: ignore[no-any-return]
 
 

@@ -101,6 +101,8 @@ def open_sqlite(path: Path):
         # The portal's own SQLite settings (portal/db.py).
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=8192")
+        dbapi_connection.execute("PRAGMA cache_size=-32768")
 
     metadata.create_all(engine)
     return engine

@@ -293,3 +293,13 @@ def test_fast_check_agrees_with_strict_decoding_on_mutations(entry, edits):
         elif op == "replace":
             data[at % len(data)] = byte
     assert _verdict(check_entry, bytes(data)) == _verdict(decode_entry, bytes(data))
+
+
+def test_encoder_escapes_every_character_as_rfc8785():
+    """Every code point of the BMP below U+3000 and a sample above, in text members."""
+    points = [*range(0, 0x3000), 0xFEFF, 0xFFFD, 0xFFFF, 0x10000, 0x1D11E, 0x10FFFF]
+    for start in range(0, len(points), 64):
+        text = "".join(chr(c) for c in points[start : start + 64] if not 0xD800 <= c <= 0xDFFF)
+        entry = ProformaEntry("ocds-x", text, bytes(32))
+        assert encode_entry(entry) == entries.encode_entry_reference(entry)
+        assert check_entry(encode_entry(entry)) == "proforma"
