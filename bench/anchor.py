@@ -9,8 +9,9 @@ Usage::
 Appends release entries (``anchoring.entries.ReleaseEntry``, about 300 bytes each, encoded
 inside ``append``) in batches, one transaction per batch, into a fresh SQLite file with the
 portal's settings (WAL, synchronous=NORMAL); entries go to C2SP entry bundles and the tree to
-tiles, as in the portal. Seals a checkpoint; produces inclusion proofs for random indices (verifying each) and one consistency
-proof. Prints entries/s, proofs/s, per-proof latency p50/p99 and peak RSS.
+tiles, as in the portal. Seals a checkpoint; produces inclusion proofs for random indices
+(verifying each) and one consistency proof. Prints entries/s, proofs/s, per-proof latency
+p50/p99 and peak RSS.
 
 Two baselines run on the same machine in the same process:
 

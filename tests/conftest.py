@@ -12,11 +12,10 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
-from support import IN_CI, ROOT, SHARED, make_app, need  # noqa: F401 - re-exported
+from support import IN_CI, ROOT, SHARED, fresh_postgres_db, make_app, need  # noqa: F401 - re-exported
 
 
 @pytest.fixture(scope="session")
@@ -64,20 +63,6 @@ def postgres_server():
         subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                                  "stop"], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def fresh_postgres_db(server_url: str) -> str:
-    """Create an empty database on the server and return its URL."""
-    from sqlalchemy import create_engine, text
-
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    base, _, query = server_url.partition("?")
-    base = base.rsplit("/", 1)[0]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

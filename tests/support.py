@@ -31,3 +31,19 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
               "TESTING": True, "IMPORT_WORKERS": 1, "BASE_URL": "http://localhost"}
     config.update(overrides)
     return create_app(config)
+
+
+def fresh_postgres_db(server_url: str) -> str:
+    """Create an empty database on the server and return its URL."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base, _, query = server_url.partition("?")
+    base = base.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")

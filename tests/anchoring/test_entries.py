@@ -16,9 +16,9 @@ from anchoring import entries
 from anchoring.canonical import canonical_json, canonical_sha256
 from anchoring.entries import (
     Entry,
-    check_entry,
     ProformaEntry,
     ReleaseEntry,
+    check_entry,
     decode_entry,
     encode_entry,
     entry_kinds,

@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, select, text, update
 from anchoring.entries import ProformaEntry, decode_entry, encode_entry
 from anchoring.errors import EntryError, LogError, ProofError
 from anchoring.log import (
-    EvidenceLog,
     MAX_ENTRY_SIZE,
+    EvidenceLog,
     bundle_entries,
     checkpoints,
     log_entry_bundles,

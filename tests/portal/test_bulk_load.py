@@ -41,20 +41,22 @@ def test_bulk_load_stores_the_same_and_rebuilds_every_index(database_url, tmp_pa
     other = tmp_path / "bulk.sqlite3"
     url = f"sqlite:///{other}" if database_url.startswith("sqlite") else None
     if url is None:  # a second PostgreSQL database from the same server
-        from conftest import fresh_postgres_db
+        from support import fresh_postgres_db
 
         url = fresh_postgres_db(request.getfixturevalue("postgres_server"))
     upgrade(url)
     bulk = create_engine(url)
-    events: list[str] = []
-    summary = import_orders(bulk, path, ocid_prefix=PREFIX, workers=1, bulk=True,
-                            on_indexes=events.append)
-    assert summary.bulk and summary.rejects == [] and events == ["dropped", "rebuilt"]
-    assert _content(bulk) == expected
-    assert _indexes(bulk) == before
-    assert all(ix.name in before[ix.table.name] for ix in deferrable_indexes())
-    normal.dispose()
-    bulk.dispose()
+    try:
+        events: list[str] = []
+        summary = import_orders(bulk, path, ocid_prefix=PREFIX, workers=1, bulk=True,
+                                on_indexes=events.append)
+        assert summary.bulk and summary.rejects == [] and events == ["dropped", "rebuilt"]
+        assert _content(bulk) == expected
+        assert _indexes(bulk) == before
+        assert all(ix.name in before[ix.table.name] for ix in deferrable_indexes())
+    finally:
+        normal.dispose()
+        bulk.dispose()
 
 
 def test_a_killed_bulk_load_gets_its_indexes_back(database_url, tmp_path):
