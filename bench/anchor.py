@@ -295,7 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = verify_checkpoint(note, signer.verifier())
 
     datas = [encode_entry(make_entry(i)) for i in range(n)]
-    raw_s = raw_hashlib_seconds(datas)
+    # The limit is the best of 5 runs: one run of the bare loop was seen to vary by 1.5x
+    # on this shared machine, which moved the ratio below more than anything measured.
+    raw_s = min(raw_hashlib_seconds(datas) for _ in range(5))
     leaf_s = _leaf_hash_seconds(datas)
     sha_calls = 2 * n - 1
     print()
@@ -310,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{tiles_s:.2f} s (node hashing, tile reads/writes)"
     )
     print(
-        f"raw hashlib limit: {sha_calls:,} SHA-256 calls (n leaf hashes of 0x00||entry + "
+        f"raw hashlib limit (best of 5): {sha_calls:,} SHA-256 calls (n leaf hashes of 0x00||entry + "
         f"n-1 node hashes of 0x01||l||r) in {raw_s:.2f} s = {fmt(sha_calls / raw_s)} calls/s"
     )
     print(f"  tree maintenance / raw limit  = {(leaf_s + tiles_s) / raw_s:.2f}x")
