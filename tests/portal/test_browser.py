@@ -92,9 +92,9 @@ def test_phone_shows_pending_before_the_order_is_anchored(served):
             "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 360, "height": 740})
         page.goto(served + "/verify/ocds-vrz0pe-OC-2025-000127")
-        page.wait_for_function(
-            "!document.getElementById('verdict').classList.contains('verdict-checking')",
-            timeout=15000)
+        # A selector, not wait_for_function: polling a JavaScript string is an eval, which the
+        # page's CSP (script-src 'self') refuses whenever the first check is not yet true.
+        page.wait_for_selector("#verdict:not(.verdict-checking)", timeout=15000)
         assert page.locator("#verdict-title").inner_text().startswith("Pendiente de anclaje")
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         browser.close()
