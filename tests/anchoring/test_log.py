@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, select, update
+from support import fresh_postgres_db
 
 from anchoring.entries import ProformaEntry, decode_entry, encode_entry
 from anchoring.errors import EntryError, LogError, ProofError
@@ -46,23 +46,13 @@ def make_entries(start: int, count: int) -> list[ProformaEntry]:
     ]
 
 
-def _fresh_postgres_url(server_url: str) -> str:
-    name = "anch_" + uuid.uuid4().hex[:12]
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    base, _, query = server_url.partition("?")
-    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
     if request.param == "sqlite":
         eng = create_engine(f"sqlite:///{tmp_path / 'log.sqlite3'}", connect_args={"timeout": 30})
         sqlite_begin_immediate(eng)
     else:
-        eng = create_engine(_fresh_postgres_url(request.getfixturevalue("postgres_server")))
+        eng = create_engine(fresh_postgres_db(request.getfixturevalue("postgres_server")))
     metadata.create_all(eng)
     yield eng
     eng.dispose()
