@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -50,6 +50,7 @@ __all__ = [
     "ReleaseEntry",
     "check_entry",
     "decode_entry",
+    "encode_entries",
     "encode_entry",
     "entry_leaf_hash",
     "entry_kinds",
@@ -208,14 +209,20 @@ def _plan(cls: type[Entry]) -> list[tuple[str, str | None, str]]:
 def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
     """A function writing the canonical bytes of ``cls`` entries, generated from its plan.
 
-    The generated code builds the entry's object with its members already in JCS order and
-    serialises it with orjson, whose output for such an object (strings, hex strings and the
-    small integer ``v``; no floats) is RFC 8785: it escapes exactly '"', '\\' and U+0000..U+001F,
-    with the short forms where JCS has them and lowercase ``\\u00xx`` otherwise, and writes
-    everything else as UTF-8 (lone surrogates never get here: entries refuse them). The tests
-    compare it with the reference on generated and hostile text. A branch per combination
-    of absent optional members keeps every object a literal (about 2x faster than a
-    ``bytes %`` template, 4x faster than building the dict and calling ``canonical_json``).
+    Two paths, both with the members already in JCS order:
+
+    * The common case, text members in printable ASCII without '"' or '\\' (checked once,
+      on their concatenation, with ``str`` methods: faster than a regular expression): an
+      f-string of the whole object. Nothing in it needs escaping, so it is the canonical
+      form. Measured 0.6 against 0.9 us per release entry.
+    * Otherwise, orjson over an object literal, whose output for such an object (strings,
+      hex strings and the small integer ``v``; no floats) is RFC 8785: it escapes exactly
+      '"', '\\' and U+0000..U+001F, with the short forms where JCS has them and lowercase
+      ``\\u00xx`` otherwise, and writes everything else as UTF-8 (lone surrogates never get
+      here: entries refuse them).
+
+    The tests compare both with the reference on generated and hostile text. A branch per
+    combination of absent optional members keeps every object a literal.
     """
     plan = _plan(cls)
     optional = [attribute for _, attribute, kind in plan if kind == _OPTIONAL_HASH]
@@ -240,18 +247,46 @@ def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
         # shortened length; a copy keeps a small entry small in memory.
         return f"_bytes(_view(_dumps({{{', '.join(items)}}})))"
 
-    lines = ["def encode(entry):"]
+    def template(present: set[str | None]) -> str:
+        """f-string source of the object when no text member needs escaping."""
+        parts = []
+        for name, attribute, kind in plan:
+            if kind == "kind":
+                value = _json_text(cls.KIND).decode()
+            elif kind == "v":
+                value = str(ENTRY_FORMAT_VERSION)
+            elif kind == _TEXT:
+                value = f'"{{entry.{attribute}}}"'
+            elif kind == _HASH or attribute in present:
+                value = f'"{{entry.{attribute}.hex()}}"'
+            else:
+                continue
+            if not re.fullmatch("[A-Za-z][A-Za-z0-9]*", name):  # pragma: no cover - own kinds
+                raise ValueError(f"entry kind {cls.KIND!r}: member name {name!r}")
+            parts.append(f'"{name}":{value}')
+        return "f'{{" + ",".join(parts) + "}}'"
+
+    texts = " + ".join(f"entry.{attribute}" for _, attribute, kind in plan if kind == _TEXT)
+    lines = ["def encode(entry):", f"    text = {texts or repr('')}",
+             "    plain = (text.isascii() and text.isprintable() and '\"' not in text"
+             " and '\\\\' not in text)"]
+
+    def emit(present: set[str | None], indent: str) -> None:
+        lines.append(f"{indent}if plain:")
+        lines.append(f"{indent}    return {template(present)}.encode()")
+        lines.append(f"{indent}return {literal(present)}")
 
     def branch(k: int, present: set[str | None], indent: str) -> None:
         if k == len(optional):
-            lines.append(f"{indent}return {literal(present)}")
+            emit(present, indent)
             return
         lines.append(f"{indent}if entry.{optional[k]} is None:")
         branch(k + 1, present, indent + "    ")
         branch(k + 1, present | {optional[k]}, indent)
 
     branch(0, set(), "    ")
-    namespace: dict[str, Any] = {"_dumps": orjson.dumps, "_bytes": bytes, "_view": memoryview}
+    namespace: dict[str, Any] = {
+        "_dumps": orjson.dumps, "_bytes": bytes, "_view": memoryview}
     exec(compile("\n".join(lines) + "\n", f"<entry encoder {cls.KIND}>", "exec"), namespace)  # noqa: S102
     return namespace["encode"]  # type: ignore[no-any-return]
 
@@ -338,6 +373,29 @@ def encode_entry(entry: Entry) -> bytes:
     if encoder is None:
         raise EntryError(f"unregistered entry kind {type(entry).__name__}")
     return encoder(entry)
+
+
+def encode_entries(items: Iterable[Entry | bytes | bytearray | memoryview]) -> list[bytes]:
+    """The log bytes of each item: an Entry is encoded, bytes are checked (``check_entry``).
+
+    What ``EvidenceLog.append`` takes. EntryError names the first item that is neither a
+    registered entry kind nor the exact encoding of one.
+    """
+    out: list[bytes] = []
+    add, encoders = out.append, _ENCODERS
+    for item in items:
+        encoder = encoders.get(type(item))
+        if encoder is not None:
+            add(encoder(item))
+        elif isinstance(item, bytes | bytearray | memoryview):
+            data = bytes(item)
+            check_entry(data)
+            add(data)
+        elif isinstance(item, Entry):
+            raise EntryError(f"unregistered entry kind {type(item).__name__}")
+        else:
+            raise EntryError(f"cannot append {type(item).__name__} to the log")
+    return out
 
 
 def encode_entry_reference(entry: Entry) -> bytes:

@@ -3,23 +3,139 @@
 from __future__ import annotations
 
 import functools
+import logging
 import operator
+import os
+import sqlite3
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, Index, Table, create_engine, event, inspect
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 
 
+log = logging.getLogger(__name__)
+
+
+class WalCheckpointer:
+    """Copies SQLite write-ahead logs back into their databases, off the writers' path.
+
+    In WAL mode a commit appends pages to the ``-wal`` file; a checkpoint later copies them
+    into the database file and fsyncs it. By default the committing connection does that
+    itself once the WAL passes ``wal_autocheckpoint`` pages, so every few commits one of
+    them also pays for copying and syncing everything written since: measured at about a
+    fifth of the time of appending to the evidence log (``bench/anchor.py``). Here one
+    daemon thread per process runs a PASSIVE checkpoint (it never blocks readers or
+    writers, and ``sqlite3`` releases the GIL while it runs) of every watched database whose
+    WAL was written since its last pass, every ``interval`` seconds. The writers' own
+    ``wal_autocheckpoint`` stays as the backstop: if this thread falls behind (a reader
+    holding an old snapshot) or is gone, the WAL still cannot grow without bound.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._watched: dict[str, int] = {}  # database path -> number of engines watching
+        self._connections: dict[str, sqlite3.Connection] = {}
+        self._seen: dict[str, int] = {}  # database path -> WAL mtime at its last checkpoint
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._inherited: list[sqlite3.Connection] = []
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts with no thread and no state; the parent's connections are
+        kept open and unused (closing an inherited SQLite handle is unsafe)."""
+        self._inherited += self._connections.values()
+        self._lock = threading.Lock()
+        self._watched, self._connections, self._seen = {}, {}, {}
+        self._wake = threading.Event()
+        self._thread = None
+
+    def watch(self, path: str) -> None:
+        """Checkpoint ``path`` in the background (once per call to ``unwatch``)."""
+        with self._lock:
+            self._watched[path] = self._watched.get(path, 0) + 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="veraz-wal-checkpointer", daemon=True
+                )
+                self._thread.start()
+
+    def unwatch(self, path: str) -> None:
+        with self._lock:
+            count = self._watched.get(path, 0) - 1
+            if count > 0:
+                self._watched[path] = count
+                return
+            self._watched.pop(path, None)
+        self._wake.set()  # the thread closes its connection to ``path``
+
+    def watching(self) -> list[str]:
+        with self._lock:
+            return sorted(self._watched)
+
+    def _checkpoint(self, path: str) -> bool:
+        """One PASSIVE checkpoint of ``path``; False if it could not run (busy, gone)."""
+        conn = self._connections.get(path)
+        try:
+            if conn is None:
+                conn = sqlite3.connect(
+                    f"file:{path}?mode=rw", uri=True, timeout=0, isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._connections[path] = conn
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as error:
+            log.debug("checkpoint of %s: %s", path, error)
+            return False
+        return True
+
+    def _run(self) -> None:
+        passes = 0
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            passes += 1
+            with self._lock:
+                watched = list(self._watched)
+            for path in list(self._connections):
+                if path not in watched:
+                    self._connections.pop(path).close()
+                    self._seen.pop(path, None)
+            for path in watched:
+                try:
+                    stamp = os.stat(path + "-wal").st_mtime_ns
+                except OSError:
+                    continue
+                # Every 20th pass regardless: a write in the same clock tick as the last
+                # look leaves the time unchanged.
+                if (self._seen.get(path) != stamp or passes % 20 == 0) and self._checkpoint(path):
+                    self._seen[path] = stamp
+
+
+CHECKPOINTER = WalCheckpointer()
+os.register_at_fork(after_in_child=CHECKPOINTER._after_fork_in_child)
+
+
 def make_engine(url: str) -> Engine:
-    """An engine tuned for the backend: SQLite gets WAL and a busy timeout for concurrent readers."""
+    """An engine tuned for the backend: SQLite gets WAL and a busy timeout for concurrent readers.
+
+    A SQLite database file is also checkpointed by ``CHECKPOINTER`` until the engine is
+    disposed (or collected).
+    """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        database = make_url(url).database or ""
+        on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+        if on_disk:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
+        if on_disk:
+            _checkpoint_in_background(engine, str(Path(database).resolve()))
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every SQLite test
@@ -27,9 +143,10 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             # Publishing writes a few MB per transaction: with the default checkpoint every
-            # 1,000 pages nearly every commit also copied the WAL back (and fsynced);
-            # 8,192 pages (32 MB) checkpoints about 8x less often. A 32 MB page cache keeps
-            # the indexes' hot pages of large tables in memory (allocated only as used).
+            # 1,000 pages nearly every commit also copied the WAL back (and fsynced).
+            # CHECKPOINTER does it in the background; 8,192 pages (32 MB) is the backstop
+            # if it falls behind. A 32 MB page cache keeps the indexes' hot pages of large
+            # tables in memory (allocated only as used).
             cur.execute("PRAGMA wal_autocheckpoint=8192")
             cur.execute("PRAGMA cache_size=-32768")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -37,6 +154,20 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _checkpoint_in_background(engine: Engine, path: str) -> None:
+    """Have CHECKPOINTER watch ``path`` while ``engine`` lives (until disposed or collected)."""
+    CHECKPOINTER.watch(path)
+    done = threading.Event()
+
+    def stop() -> None:
+        if not done.is_set():
+            done.set()
+            CHECKPOINTER.unwatch(path)
+
+    weakref.finalize(engine, stop)
+    event.listen(engine, "engine_disposed", lambda _engine: stop())
 
 
 @functools.cache

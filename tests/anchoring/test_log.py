@@ -251,6 +251,26 @@ def test_bundle_parsing_refuses_truncated_bundles():
             bundle_entries(bad)
 
 
+def test_bundle_prefixes_of_long_entries():
+    """Entries of 4 KB and more (past the table of prefixes) get the same uint16 length."""
+    for sizes in ([0, 1, 4095], [4096], [3, 4096, 65_535, 7]):
+        entries = [bytes([n % 251]) * n for n in sizes]
+        expected = b"".join(len(e).to_bytes(2, "big") + e for e in entries)
+        assert make_bundle(entries) == expected
+        assert bundle_entries(expected) == entries
+
+
+def test_entry_of_the_largest_size_round_trips(engine, log):
+    small = encode_entry(ProformaEntry("x", "PF-1", bytes(32)))
+    largest = ProformaEntry("x" * (MAX_ENTRY_SIZE - len(small) + 1), "PF-1", bytes(32))
+    data = encode_entry(largest)
+    assert len(data) == MAX_ENTRY_SIZE
+    with engine.begin() as conn:
+        assert log.append(conn, [ProformaEntry("a", "PF-0", bytes(32)), largest, data]) == [0, 1, 2]
+        assert log.entries(conn, 1, 3) == [data, data]
+        assert log.audit(conn) == []
+
+
 def test_oversized_entry_is_refused(engine, log):
     big = ProformaEntry("x" * (MAX_ENTRY_SIZE + 1), "PF-1", bytes(32))
     with engine.begin() as conn:

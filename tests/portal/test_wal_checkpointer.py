@@ -1,0 +1,85 @@
+"""The background WAL checkpointer of SQLite engines (portal.db.CHECKPOINTER)."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import time
+
+from portal.db import CHECKPOINTER, make_engine
+
+
+def _wait(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_commits_reach_the_database_file_without_the_writer_checkpointing(tmp_path):
+    path = tmp_path / "portal.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (b BLOB)")
+        before = path.stat().st_size
+        with engine.begin() as conn:  # 2 MB: 500 pages, far below the writer's backstop
+            conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(2000000))")
+        assert path.stat().st_size == before  # committed to the WAL only
+        assert _wait(lambda: path.stat().st_size > 2_000_000)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT length(b) FROM t").scalar() == 2_000_000
+        assert str(path.resolve()) in CHECKPOINTER.watching()
+    finally:
+        engine.dispose()
+    assert str(path.resolve()) not in CHECKPOINTER.watching()
+
+
+def test_a_database_is_watched_while_any_of_its_engines_lives(tmp_path):
+    path = str((tmp_path / "db.sqlite3").resolve())
+    first, second = make_engine(f"sqlite:///{path}"), make_engine(f"sqlite:///{path}")
+    with first.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+    first.dispose()
+    assert path in CHECKPOINTER.watching()
+    del second
+    gc.collect()
+    assert path not in CHECKPOINTER.watching()
+    # The thread closes its connection to a database no longer watched.
+    assert _wait(lambda: path not in CHECKPOINTER._connections)
+
+
+def _child_state(queue) -> None:  # type: ignore[no-untyped-def]
+    queue.put((CHECKPOINTER.watching(), len(CHECKPOINTER._connections)))
+
+
+def test_a_forked_child_inherits_no_checkpointer_state(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x)")
+        assert _wait(lambda: str(path.resolve()) in CHECKPOINTER._connections)
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_child_state, args=(queue,))
+        child.start()
+        assert queue.get(timeout=30) == ([], 0)
+        child.join(30)
+        assert child.exitcode == 0
+    finally:
+        engine.dispose()
+
+
+def test_memory_databases_are_not_watched(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = CHECKPOINTER.watching()
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        assert CHECKPOINTER.watching() == before
+        engine.dispose()
+    assert list(tmp_path.iterdir()) == []  # no directory made from the URL
