@@ -75,6 +75,10 @@ class WalCheckpointer:
             self._watched.pop(path, None)
         self._wake.set()  # the thread closes its connection to ``path``
 
+    def poke(self) -> None:
+        """Look at the watched databases now rather than at the next interval."""
+        self._wake.set()
+
     def watching(self) -> list[str]:
         with self._lock:
             return sorted(self._watched)
@@ -168,6 +172,10 @@ def _checkpoint_in_background(engine: Engine, path: str) -> None:
 
     weakref.finalize(engine, stop)
     event.listen(engine, "engine_disposed", lambda _engine: stop())
+    # A connection back in the pool has committed (or rolled back): look now, while the
+    # writer prepares its next transaction, so that the WAL is fully copied back when that
+    # one commits and SQLite starts the WAL over from its beginning instead of growing it.
+    event.listen(engine.pool, "checkin", lambda _dbapi, _record: CHECKPOINTER.poke())
 
 
 @functools.cache
