@@ -160,22 +160,26 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _checkpoint_in_background(engine: Engine, path: str) -> None:
-    """Have CHECKPOINTER watch ``path`` while ``engine`` lives (until disposed or collected)."""
-    CHECKPOINTER.watch(path)
+def _checkpoint_in_background(
+    engine: Engine, path: str, checkpointer: WalCheckpointer | None = None
+) -> None:
+    """Have ``checkpointer`` (default CHECKPOINTER) watch ``path`` while ``engine`` lives
+    (until disposed or collected)."""
+    checkpointer = checkpointer or CHECKPOINTER
+    checkpointer.watch(path)
     done = threading.Event()
 
     def stop() -> None:
         if not done.is_set():
             done.set()
-            CHECKPOINTER.unwatch(path)
+            checkpointer.unwatch(path)
 
     weakref.finalize(engine, stop)
     event.listen(engine, "engine_disposed", lambda _engine: stop())
     # A connection back in the pool has committed (or rolled back): look now, while the
     # writer prepares its next transaction, so that the WAL is fully copied back when that
     # one commits and SQLite starts the WAL over from its beginning instead of growing it.
-    event.listen(engine.pool, "checkin", lambda _dbapi, _record: CHECKPOINTER.poke())
+    event.listen(engine.pool, "checkin", lambda _dbapi, _record: checkpointer.poke())
 
 
 @functools.cache

@@ -6,7 +6,9 @@ import gc
 import multiprocessing
 import time
 
-from portal.db import CHECKPOINTER, make_engine
+from sqlalchemy import create_engine
+
+from portal.db import CHECKPOINTER, WalCheckpointer, _checkpoint_in_background, make_engine
 
 
 def _wait(condition, seconds: float = 10.0) -> bool:
@@ -24,10 +26,10 @@ def test_commits_reach_the_database_file_without_the_writer_checkpointing(tmp_pa
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE t (b BLOB)")
-        before = path.stat().st_size
-        with engine.begin() as conn:  # 2 MB: 500 pages, far below the writer's backstop
+        # 2 MB: 500 pages, far below the writer's own backstop (8,192 pages), so the
+        # writer never copies them back itself.
+        with engine.begin() as conn:
             conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(2000000))")
-        assert path.stat().st_size == before  # committed to the WAL only
         assert _wait(lambda: path.stat().st_size > 2_000_000)
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT length(b) FROM t").scalar() == 2_000_000
@@ -35,6 +37,26 @@ def test_commits_reach_the_database_file_without_the_writer_checkpointing(tmp_pa
     finally:
         engine.dispose()
     assert str(path.resolve()) not in CHECKPOINTER.watching()
+
+
+def test_a_commit_wakes_the_checkpointer(tmp_path):
+    """With an interval of an hour, only the poke after a commit can copy the WAL back."""
+    path = tmp_path / "db.sqlite3"
+    checkpointer = WalCheckpointer(interval=3600)
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        conn.exec_driver_sql("CREATE TABLE t (b BLOB)")
+    _checkpoint_in_background(engine, str(path), checkpointer)
+    try:
+        time.sleep(0.3)
+        size = path.stat().st_size  # the table, still in the WAL: nothing poked yet
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(1000000))")
+        assert _wait(lambda: path.stat().st_size >= size + 1_000_000)
+    finally:
+        engine.dispose()
+    assert checkpointer.watching() == []
 
 
 def test_a_database_is_watched_while_any_of_its_engines_lives(tmp_path):
