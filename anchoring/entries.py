@@ -382,7 +382,8 @@ def encode_entries(items: Iterable[Entry | bytes | bytearray | memoryview]) -> l
     registered entry kind nor the exact encoding of one.
     """
     out: list[bytes] = []
-    add, encoders = out.append, _ENCODERS
+    add = out.append
+    encoders: dict[type, Callable[[Any], bytes]] = _ENCODERS  # type: ignore[assignment]
     for item in items:
         encoder = encoders.get(type(item))
         if encoder is not None:

@@ -46,7 +46,6 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,7 +67,7 @@ from sqlalchemy import (
     text,
 )
 
-from anchoring.entries import decode_entry, encode_entries
+from anchoring.entries import Entry, decode_entry, encode_entries
 from anchoring.errors import EntryError, LogError, SignatureError
 from anchoring.merkle import (
     EMPTY_ROOT,
@@ -158,6 +157,11 @@ MAX_ENTRY_SIZE = 0xFFFF  # an entry bundle prefixes each entry with a uint16 len
 # Textual statements with untyped parameters: both drivers take bytes for binary columns as
 # they are, and skipping SQLAlchemy's per-value type processing is measurably faster.
 _INSERT_BUNDLE = text("INSERT INTO log_entry_bundles (idx, entries) VALUES (:idx, :entries)")
+# Textual: building the equivalent select() took most of the time of size(), which every
+# append and proof runs.
+_LAST_LEAF_TILE = text(
+    "SELECT idx, length(hashes) FROM log_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1"
+)
 _UPDATE_TILE = text(
     'UPDATE log_tiles SET hashes = :hashes, "inner" = :inner WHERE level = :level AND idx = :idx'
 )
@@ -189,11 +193,13 @@ _PREFIXES = [n.to_bytes(2, "big") for n in range(4096)]
 
 def make_bundle(entries: Sequence[bytes]) -> bytes:
     """An entry bundle of ``entries`` (each at most MAX_ENTRY_SIZE bytes)."""
+    parts: list[bytes] = [b""] * (2 * len(entries))
     try:
-        prefixes = [_PREFIXES[n] for n in map(len, entries)]
+        parts[::2] = map(_PREFIXES.__getitem__, map(len, entries))
     except IndexError:  # an entry of 4 KB or more
-        prefixes = [len(e).to_bytes(2, "big") for e in entries]
-    return b"".join(chain.from_iterable(zip(prefixes, entries)))
+        parts[::2] = [len(e).to_bytes(2, "big") for e in entries]
+    parts[1::2] = entries
+    return b"".join(parts)
 
 
 @functools.cache
@@ -267,7 +273,7 @@ def _full_tile(base: list[bytes]) -> tuple[bytes, bytes]:
     row, inner = base, []
     for _ in range(1, TILE_HEIGHT):
         pairs = iter(row)
-        row = [sha(b"\x01" + left + right).digest() for left, right in zip(pairs, pairs)]
+        row = [sha(b"\x01" + left + right).digest() for left, right in zip(pairs, pairs, strict=True)]
         inner += row
     return b"".join(inner), sha(b"\x01" + row[0] + row[1]).digest()
 
@@ -286,12 +292,7 @@ class EvidenceLog:
 
     def size(self, conn: Connection) -> int:
         """Number of entries in the log (as seen by this transaction): the leaves of level 0."""
-        row = conn.execute(
-            select(log_tiles.c.idx, func.length(log_tiles.c.hashes))
-            .where(log_tiles.c.level == 0)
-            .order_by(log_tiles.c.idx.desc())
-            .limit(1)
-        ).first()
+        row = conn.execute(_LAST_LEAF_TILE).first()
         return 0 if row is None else int(row[0]) * TILE_WIDTH + int(row[1]) // _H
 
     def _bundles(self, conn: Connection, first: int, last: int) -> dict[int, bytes]:
