@@ -8,6 +8,7 @@ import operator
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class WalCheckpointer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._inherited: list[sqlite3.Connection] = []
+        self._passes = 0  # passes completed, under _done
+        self._done = threading.Condition()
 
     def _after_fork_in_child(self) -> None:
         """A forked child starts with no thread and no state; the parent's connections are
@@ -55,6 +58,7 @@ class WalCheckpointer:
         self._watched, self._connections, self._seen = {}, {}, {}
         self._wake = threading.Event()
         self._thread = None
+        self._passes, self._done = 0, threading.Condition()
 
     def watch(self, path: str) -> None:
         """Checkpoint ``path`` in the background (once per call to ``unwatch``)."""
@@ -78,6 +82,29 @@ class WalCheckpointer:
     def poke(self) -> None:
         """Look at the watched databases now rather than at the next interval."""
         self._wake.set()
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until a whole pass that started after this call is over (False on timeout):
+        everything committed before the call has then been checkpointed, unless busy."""
+        with self._done:
+            target = self._passes + 2  # the pass under way (if any), then a whole one
+            deadline = time.monotonic() + timeout
+            while self._passes < target and self._thread is not None and self._thread.is_alive():
+                self.poke()
+                if not self._done.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+                    if time.monotonic() >= deadline:
+                        return False
+            return self._passes >= target
+
+    def cpu_seconds(self) -> float:
+        """CPU time used by the checkpointer thread so far (0 when it has not run)."""
+        thread = self._thread
+        if thread is None or thread.ident is None or not hasattr(time, "pthread_getcpuclockid"):
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except OSError:  # the thread is gone
+            return 0.0
 
     def watching(self) -> list[str]:
         with self._lock:
@@ -120,6 +147,9 @@ class WalCheckpointer:
                 # look leaves the time unchanged.
                 if (self._seen.get(path) != stamp or passes % 20 == 0) and self._checkpoint(path):
                     self._seen[path] = stamp
+            with self._done:
+                self._passes += 1
+                self._done.notify_all()
 
 
 CHECKPOINTER = WalCheckpointer()
