@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
+from collections.abc import Iterator
+from operator import itemgetter
 
-from sqlalchemy import Engine, select
+import orjson
+from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring import merkle, notes
 from anchoring.errors import AnchoringError
@@ -27,99 +31,78 @@ from portal.evidence import record, sealing, store
 from portal.evidence.backends import Backends, tsa_ca_pem
 from portal.models import order_pdfs, proformas, releases
 
+CHUNK = 2_000  # published rows per query; memory stays bounded whatever the size of the log
+
+# A row as the audit sees it: (its leaf_index, the leaf hash re-derived from it, who).
+Row = tuple[int | None, bytes, str]
+
 
 def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
-    """Return ``(problems, summary)``; no problems means the log checks out."""
+    """Return ``(problems, summary)``; no problems means the log checks out.
+
+    Streams: the published rows are read in ``leaf_index`` order, ``CHUNK`` at a time, and
+    walked beside the log's entries, so each row meets the entry it points at. What is kept
+    in memory is bounded by the number of problems, not by the size of the log.
+    """
     problems: list[str] = []
     signer = store.signer(config)
     with engine.connect() as conn:
         size = store.size(conn)
-        expected: dict[bytes, str] = {}  # leaf hash -> who
-        # leaf_index column -> (the row's re-derived leaf hash, who): each row points at its entry
-        pointers: dict[int | None, tuple[bytes, str]] = {}
-        for row in conn.execute(
-            select(
-                releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash,
-                releases.c.leaf_index,
-            ).order_by(releases.c.id)
-        ):
-            who = f"{row.ocid} release {row.release_id}"
-            data_hash = hashlib.sha256(row.data).hexdigest()
-            if data_hash != row.data_hash:
-                problems.append(
-                    f"{who}: step data-hash: stored data_hash {row.data_hash} is not "
-                    f"the SHA-256 of the stored release ({data_hash})"
-                )
-            import orjson
-
-            release = orjson.loads(row.data)
-            quotes = record.release_quotes(conn, row.ocid, release)
-            document = record.document_hash(release)
-            entry = record.release_entry(row.ocid, row.release_id, data_hash, document, quotes)
-            expected[merkle.leaf_hash(entry)] = who
-            pointers[row.leaf_index] = (merkle.leaf_hash(entry), who)
-        for row in conn.execute(
-            select(
-                proformas.c.ocid, proformas.c.proforma_id, proformas.c.data, proformas.c.leaf_index
-            ).order_by(proformas.c.id)
-        ):
-            who = f"{row.ocid} proforma {row.proforma_id}"
-            entry = record.proforma_entry(
-                row.ocid, row.proforma_id, hashlib.sha256(row.data).hexdigest()
-            )
-            expected[merkle.leaf_hash(entry)] = who
-            pointers[row.leaf_index] = (merkle.leaf_hash(entry), who)
-        # hash 2: every stored order PDF is the one its release declares (same bytes, same hash)
-        declared = {}
-        for row in conn.execute(select(releases.c.ocid, releases.c.release_id, releases.c.data)
-                                .where(releases.c.origin == "catalogue")):
-            import orjson
-
-            digest = record.document_hash(orjson.loads(row.data))
-            if digest:
-                declared[(row.ocid, row.release_id)] = digest
-        for row in conn.execute(select(order_pdfs.c.ocid, order_pdfs.c.release_id,
-                                       order_pdfs.c.data)):
-            want = declared.pop((row.ocid, row.release_id), None)
-            got = hashlib.sha256(row.data).hexdigest()
-            if want != got:
-                problems.append(
-                    f"{row.ocid} release {row.release_id}: step document-hash: the stored order "
-                    f"PDF hashes to {got}, the release declares {want}")
-        for (ocid, release_id), want in declared.items():
-            problems.append(f"{ocid} release {release_id}: step document-hash: the order PDF "
-                            f"declared with SHA-256 {want} is missing")
-        logged: set[bytes] = set()
-        misplaced: list[tuple[int, bytes, str]] = []
+        counted = [0]
+        rows = heapq.merge(
+            _release_rows(conn, problems, counted), _proforma_rows(conn, counted),
+            key=itemgetter(0),
+        )
+        current = next(rows, None)
+        unclaimed: dict[bytes, list[tuple[int, bytes]]] = {}  # entries no row derives in place
+        mismatched: list[Row] = []  # rows whose index holds another entry
+        stray: list[Row] = []  # rows whose leaf_index is missing or outside the log
         for start in range(0, size, 5000):
-            for i, data in enumerate(store.entries(conn, start, min(size, start + 5000))):
+            for i, data in enumerate(store.entries(conn, start, min(size, start + 5000)), start):
                 leaf = merkle.leaf_hash(data)
-                logged.add(leaf)
-                pointed = pointers.pop(start + i, None)
-                if pointed is not None and pointed[0] != leaf:
-                    misplaced.append((start + i, *pointed))
-                if leaf not in expected:
-                    problems.append(
-                        f"{store.describe_entry(data)}: step log: log entry "
-                        f"{start + i} matches no published row (row altered or "
-                        "deleted)"
-                    )
-        for index, leaf, who in misplaced:
-            if leaf in logged:  # an altered row is reported below ("not in the log")
+                claimed = False
+                while current is not None and current[0] <= i:  # type: ignore[operator]
+                    index, derived, _who = current
+                    if index == i and derived == leaf and not claimed:
+                        claimed = True
+                    else:
+                        (mismatched if index == i else stray).append(current)
+                    current = next(rows, None)
+                if not claimed:
+                    unclaimed.setdefault(leaf, []).append((i, data))
+        while current is not None:  # leaf_index at or beyond the size of the log
+            stray.append(current)
+            current = next(rows, None)
+        stray += _rows_without_index(conn, problems, counted)
+        _document_orphans(conn, problems)
+
+        def claim(derived: bytes) -> bool:
+            found = unclaimed.get(derived)
+            if not found:
+                return False
+            found.pop(0)
+            return True
+
+        for index, derived, who in mismatched:
+            problems.append(
+                f"{who}: step entry: its leaf_index {index} points at another log entry"
+                if claim(derived)
+                else f"{who}: step entry: the published row is not in the log "
+                "(altered after logging, or never logged)"
+            )
+        for index, derived, who in stray:
+            where = "missing" if index is None else f"{index}, outside the log (size {size})"
+            problems.append(
+                f"{who}: step entry: its leaf_index is {where}"
+                if claim(derived)  # logged, but the row does not say where
+                else f"{who}: step entry: the published row is not in the log "
+                "(altered after logging, or never logged)"
+            )
+        for entries in unclaimed.values():
+            for i, data in entries:
                 problems.append(
-                    f"{who}: step entry: its leaf_index {index} points at another log entry"
-                )
-        for index, (leaf, who) in pointers.items():
-            if leaf in logged:  # logged, but the row does not say where
-                problems.append(
-                    f"{who}: step entry: its leaf_index is "
-                    f"{'missing' if index is None else f'{index}, beyond the log'}"
-                )
-        for leaf, who in expected.items():
-            if leaf not in logged:
-                problems.append(
-                    f"{who}: step entry: the published row is not in the log "
-                    "(altered after logging, or never logged)"
+                    f"{store.describe_entry(data)}: step log: log entry {i} matches no "
+                    "published row (row altered or deleted)"
                 )
         problems += [f"log {p}" for p in store.audit(conn, signer.verifier_key)]
 
@@ -150,11 +133,130 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
                 problems.append(f"checkpoint {a.size} -> {b.size}: step consistency: {exc}")
         problems += _audit_anchors(config, history, sealing.anchor_rows(conn))
     summary = (
-        f"Audited {size:,} log entries, {len(expected):,} published rows, "
+        f"Audited {size:,} log entries, {counted[0]:,} published rows, "
         f"{len(history):,} checkpoints: "
         + (f"{len(problems):,} problem(s)." if problems else "no problem.")
     )
     return problems, summary
+
+
+def _chunks(conn: Connection, query, column) -> Iterator[list]:  # type: ignore[no-untyped-def]
+    """Rows of ``query`` with a non-null ``column``, by ``column``, CHUNK per query."""
+    after = None
+    while True:
+        q = query.where(column.is_not(None))
+        if after is not None:
+            q = q.where(column > after)
+        chunk = conn.execute(q.order_by(column).limit(CHUNK)).all()
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1].leaf_index
+
+
+def _release_query():  # type: ignore[no-untyped-def]
+    pdf = and_(order_pdfs.c.ocid == releases.c.ocid, order_pdfs.c.release_id == releases.c.release_id)
+    return select(
+        releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash,
+        releases.c.leaf_index, releases.c.origin, order_pdfs.c.data.label("pdf"),
+        order_pdfs.c.sha256.label("pdf_sha256"),
+    ).select_from(releases.outerjoin(order_pdfs, pdf))
+
+
+def _release_rows(conn: Connection, problems: list[str], counted: list[int]) -> Iterator[Row]:
+    for chunk in _chunks(conn, _release_query(), releases.c.leaf_index):
+        yield from _derive_releases(conn, chunk, problems, counted)
+
+
+def _derive_releases(  # type: ignore[no-untyped-def]
+    conn: Connection, chunk, problems: list[str], counted: list[int]
+) -> list[Row]:
+    """Each release re-derived: hash 1 from its stored JSON (the ``data_hash`` column is
+    checked, not trusted), hash 2 from the order PDF it declares (checked against the stored
+    PDF), hash 3 from the stored quotes it links (one lookup per chunk)."""
+    parsed = [orjson.loads(row.data) for row in chunk]
+    bids = [record.bid_ids(release) for release in parsed]
+    keys = {(row.ocid, pid) for row, ids in zip(chunk, bids, strict=True) for pid in ids}
+    stored = record.stored_quotes(conn, keys) if keys else {}
+    out: list[Row] = []
+    for row, release, ids in zip(chunk, parsed, bids, strict=True):
+        counted[0] += 1
+        who = f"{row.ocid} release {row.release_id}"
+        data_hash = hashlib.sha256(row.data).hexdigest()
+        if data_hash != row.data_hash:
+            problems.append(
+                f"{who}: step data-hash: stored data_hash {row.data_hash} is not "
+                f"the SHA-256 of the stored release ({data_hash})"
+            )
+        document = record.document_hash(release)
+        _check_document(problems, who, document if row.origin == "catalogue" else None, row)
+        quotes = [(pid, stored[(row.ocid, pid)]) for pid in ids if (row.ocid, pid) in stored]
+        entry = record.release_entry(row.ocid, row.release_id, data_hash, document, quotes)
+        out.append((row.leaf_index, merkle.leaf_hash(entry), who))
+    return out
+
+
+def _check_document(problems: list[str], who: str, want: str | None, row) -> None:  # type: ignore[no-untyped-def]
+    """Hash 2: the stored order PDF is the one its release declares (same bytes, same hash)."""
+    if row.pdf is None:
+        if want:
+            problems.append(f"{who}: step document-hash: the order PDF declared with SHA-256 "
+                            f"{want} is missing")
+        return
+    got = hashlib.sha256(row.pdf).hexdigest()
+    if want != got:
+        problems.append(f"{who}: step document-hash: the stored order PDF hashes to {got}, "
+                        f"the release declares {want}")
+    elif row.pdf_sha256 != got:
+        problems.append(f"{who}: step document-hash: the stored order PDF hashes to {got}, "
+                        f"its sha256 column says {row.pdf_sha256}")
+
+
+def _document_orphans(conn: Connection, problems: list[str]) -> None:
+    """Order PDFs stored for no published release."""
+    has_release = exists().where(
+        releases.c.ocid == order_pdfs.c.ocid, releases.c.release_id == order_pdfs.c.release_id
+    )
+    for row in conn.execute(
+        select(order_pdfs.c.ocid, order_pdfs.c.release_id, order_pdfs.c.data).where(~has_release)
+    ):
+        got = hashlib.sha256(row.data).hexdigest()
+        problems.append(
+            f"{row.ocid} release {row.release_id}: step document-hash: the stored order "
+            f"PDF hashes to {got}, the release declares None"
+        )
+
+
+def _proforma_query():  # type: ignore[no-untyped-def]
+    return select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data,
+                  proformas.c.leaf_index)
+
+
+def _derive_proformas(chunk, counted: list[int]) -> list[Row]:  # type: ignore[no-untyped-def]
+    out: list[Row] = []
+    for row in chunk:
+        counted[0] += 1
+        entry = record.proforma_entry(
+            row.ocid, row.proforma_id, hashlib.sha256(row.data).hexdigest()
+        )
+        out.append((row.leaf_index, merkle.leaf_hash(entry), f"{row.ocid} proforma {row.proforma_id}"))
+    return out
+
+
+def _proforma_rows(conn: Connection, counted: list[int]) -> Iterator[Row]:
+    for chunk in _chunks(conn, _proforma_query(), proformas.c.leaf_index):
+        yield from _derive_proformas(chunk, counted)
+
+
+def _rows_without_index(conn: Connection, problems: list[str], counted: list[int]) -> list[Row]:
+    """Published rows with no leaf_index (never logged, or the pointer was erased)."""
+    out: list[Row] = []
+    release_chunk = conn.execute(_release_query().where(releases.c.leaf_index.is_(None))).all()
+    for i in range(0, len(release_chunk), CHUNK):
+        out += _derive_releases(conn, release_chunk[i : i + CHUNK], problems, counted)
+    proforma_chunk = conn.execute(_proforma_query().where(proformas.c.leaf_index.is_(None))).all()
+    out += _derive_proformas(proforma_chunk, counted)
+    return out
 
 
 def _audit_anchors(config: dict, history, anchors: dict[int, list[dict]]) -> list[str]:
