@@ -174,12 +174,13 @@ def _derive_releases(  # type: ignore[no-untyped-def]
     """Each release re-derived: hash 1 from its stored JSON (the ``data_hash`` column is
     checked, not trusted), hash 2 from the order PDF it declares (checked against the stored
     PDF), hash 3 from the stored quotes it links (one lookup per chunk)."""
-    parsed = [orjson.loads(row.data) for row in chunk]
-    bids = [record.bid_ids(release) for release in parsed]
-    keys = {(row.ocid, pid) for row, ids in zip(chunk, bids, strict=True) for pid in ids}
+    # Only what the entry needs is kept of each parsed release: a chunk of parsed releases
+    # is a million objects, which the garbage collector would walk over and over.
+    derived = [_bids_and_document(row.data) for row in chunk]
+    keys = {(row.ocid, pid) for row, (ids, _) in zip(chunk, derived, strict=True) for pid in ids}
     stored = record.stored_quotes(conn, keys) if keys else {}
     out: list[Row] = []
-    for row, release, ids in zip(chunk, parsed, bids, strict=True):
+    for row, (ids, document) in zip(chunk, derived, strict=True):
         counted[0] += 1
         who = f"{row.ocid} release {row.release_id}"
         data_hash = hashlib.sha256(row.data).hexdigest()
@@ -188,12 +189,16 @@ def _derive_releases(  # type: ignore[no-untyped-def]
                 f"{who}: step data-hash: stored data_hash {row.data_hash} is not "
                 f"the SHA-256 of the stored release ({data_hash})"
             )
-        document = record.document_hash(release)
         _check_document(problems, who, document if row.origin == "catalogue" else None, row)
         quotes = [(pid, stored[(row.ocid, pid)]) for pid in ids if (row.ocid, pid) in stored]
         entry = record.release_entry(row.ocid, row.release_id, data_hash, document, quotes)
         out.append((row.leaf_index, merkle.leaf_hash(entry), who))
     return out
+
+
+def _bids_and_document(data: bytes) -> tuple[list[str], str | None]:
+    release = orjson.loads(data)
+    return record.bid_ids(release), record.document_hash(release)
 
 
 def _check_document(problems: list[str], who: str, want: str | None, row) -> None:  # type: ignore[no-untyped-def]
