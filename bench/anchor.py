@@ -11,7 +11,10 @@ inside ``append``) in batches, one transaction per batch, into a fresh SQLite fi
 portal's settings (WAL, synchronous=NORMAL); entries go to C2SP entry bundles and the tree to
 tiles, as in the portal. Seals a checkpoint; produces inclusion proofs for random indices
 (verifying each) and one consistency proof. Prints entries/s, proofs/s, per-proof latency
-p50/p99 and peak RSS.
+p50/p99 and peak RSS. Then seals and anchors checkpoints over 10, 1,000 and 100,000 new
+entries each, as ``veraz anchor`` does (embedded EVM chain and RFC 3161 TSA), to show that
+anchoring costs the same whatever the number of entries a checkpoint covers (the evidence
+PDFs of issue 4, which list every entry, are left out).
 
 Two baselines run on the same machine in the same process:
 
@@ -363,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
         "the rest of append+seal: entry encoding, entry bundles, SQL, commits"
     )
 
+    CHECKPOINTER.settle()  # the last batch's background checkpoint is not the proofs' cost
     latencies, verify_times, wall = proofs_bench(engine, n, args.proofs, datas, checkpoint.root)
     print(f"inclusion proofs ({args.proofs:,} random indices, tree size {fmt(n)}, each verified):")
     print(f"  {fmt(args.proofs / wall)} proofs/s including verification")
@@ -392,11 +396,63 @@ def main(argv: list[str] | None = None) -> None:
     del datas
 
     print()
+    anchoring_bench(tmp, [10, 1_000, 100_000])
+    print()
     pymerkle_bench(n, min(n, args.pymerkle_entries), args.pymerkle_proofs, tmp)
 
     if args.big:
         big(tmp, signer, args.batch * 5)
     print(f"\npeak RSS (whole run): {peak_rss_mb():.0f} MB")
+
+
+def anchoring_bench(tmp: Path, sizes: list[int], repeat: int = 3) -> None:
+    """Sealing and anchoring checkpoints as the portal does (``veraz anchor``: embedded EVM
+    chain, embedded RFC 3161 TSA), over more and more new entries per checkpoint."""
+    from portal.app import create_app
+    from portal.db import upgrade
+    from portal.evidence import sealing, store
+    from portal.evidence.backends import Backends
+
+    url = f"sqlite:///{tmp / 'anchoring.sqlite3'}"
+    upgrade(url)
+    app = create_app(
+        {"DATABASE_URL": url, "INSTANCE_PATH": str(tmp / "instance"), "BASE_URL": "http://b"}
+    )
+    engine, config = app.extensions["veraz.engine"], app.config
+    backends = Backends(config)
+    done = 0
+
+    def checkpoint(count: int) -> tuple[float, float]:
+        nonlocal done
+        for start in range(done, done + count, 10_000):
+            with engine.begin() as conn:
+                store.append(conn, [make_entry(i) for i in range(start, min(start + 10_000, done + count))])
+        done += count
+        t0 = time.perf_counter()
+        sealed = sealing.seal(engine, config, force=True)
+        t1 = time.perf_counter()
+        results = sealing.anchor_pending(engine, config, backends, due_only=False, evidence_pdfs=False)
+        t2 = time.perf_counter()
+        assert sealed is not None and sealed.size == done
+        assert sorted(r.type for r in results) == ["evm", "rfc3161"], results
+        assert all(r.status == "done" for r in results), results
+        return t1 - t0, t2 - t1
+
+    print("anchoring (veraz anchor: seal, then an EVM transaction on the embedded chain and an")
+    print(f"RFC 3161 token from the embedded TSA; median of {repeat} checkpoints each):")
+    try:
+        checkpoint(1)  # deploys the contract, creates the TSA: not measured
+        for count in sizes:
+            runs = sorted(checkpoint(count) for _ in range(repeat))
+            seal_s = sorted(r[0] for r in runs)[len(runs) // 2]
+            anchor_s = sorted(r[1] for r in runs)[len(runs) // 2]
+            print(
+                f"  {fmt(count):>9} new entries per checkpoint: seal {seal_s * 1000:6.1f} ms, "
+                f"anchors {anchor_s * 1000:6.1f} ms (log size up to {fmt(done)})"
+            )
+    finally:
+        backends.close()
+        engine.dispose()
 
 
 def _leaf_hash_seconds(datas: list[bytes]) -> float:
@@ -416,6 +472,7 @@ def big(tmp: Path, signer: NoteSigner, batch: int) -> None:
         note = log.seal(conn, signer, ORIGIN)
     root = verify_checkpoint(note, signer.verifier()).root
     print(f"  built in {append_s:.0f} s ({fmt(n / append_s)} entries/s), tiles {tiles_s:.0f} s")
+    CHECKPOINTER.settle()
     rss_before = current_rss_mb()
     latencies, verify_times, wall = proofs_bench(engine, n, 2000, None, root)
     print(
