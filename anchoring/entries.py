@@ -229,41 +229,34 @@ def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
     if len(optional) > 3:  # pragma: no cover - 2**k branches; no kind has more than one
         raise ValueError(f"entry kind {cls.KIND!r}: too many optional members")
 
-    def literal(present: set[str | None]) -> str:
-        items = []
+    def members(present: set[str | None]) -> list[tuple[str, str, str | None]]:
+        """(JSON member, Python expression of its value, its JSON text if a constant) of the
+        members written, in order: text is ``entry.x``, a hash ``entry.x.hex()``."""
+        out: list[tuple[str, str, str | None]] = []
         for name, attribute, kind in plan:
             if kind == "kind":
-                value = repr(cls.KIND)
+                out.append((name, repr(cls.KIND), _json_text(cls.KIND).decode()))
             elif kind == "v":
-                value = repr(ENTRY_FORMAT_VERSION)
+                out.append((name, repr(ENTRY_FORMAT_VERSION), str(ENTRY_FORMAT_VERSION)))
             elif kind == _TEXT:
-                value = f"entry.{attribute}"
+                out.append((name, f"entry.{attribute}", None))
             elif kind == _HASH or attribute in present:
-                value = f"entry.{attribute}.hex()"
-            else:
-                continue
-            items.append(f"{name!r}: {value}")
+                out.append((name, f"entry.{attribute}.hex()", None))
+        return out
+
+    def literal(present: set[str | None]) -> str:
+        items = ", ".join(f"{name!r}: {value}" for name, value, _ in members(present))
         # bytes(memoryview(...)): orjson returns its whole output buffer (about 4 KB) with a
         # shortened length; a copy keeps a small entry small in memory.
-        return f"_bytes(_view(_dumps({{{', '.join(items)}}})))"
+        return f"_bytes(_view(_dumps({{{items}}})))"
 
     def template(present: set[str | None]) -> str:
         """f-string source of the object when no text member needs escaping."""
         parts = []
-        for name, attribute, kind in plan:
-            if kind == "kind":
-                value = _json_text(cls.KIND).decode()
-            elif kind == "v":
-                value = str(ENTRY_FORMAT_VERSION)
-            elif kind == _TEXT:
-                value = f'"{{entry.{attribute}}}"'
-            elif kind == _HASH or attribute in present:
-                value = f'"{{entry.{attribute}.hex()}}"'
-            else:
-                continue
+        for name, value, constant in members(present):
             if not re.fullmatch("[A-Za-z][A-Za-z0-9]*", name):  # pragma: no cover - own kinds
                 raise ValueError(f"entry kind {cls.KIND!r}: member name {name!r}")
-            parts.append(f'"{name}":{value}')
+            parts.append(f'"{name}":' + (constant if constant is not None else f'"{{{value}}}"'))
         return "f'{{" + ",".join(parts) + "}}'"
 
     texts = " + ".join(f"entry.{attribute}" for _, attribute, kind in plan if kind == _TEXT)

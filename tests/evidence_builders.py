@@ -15,10 +15,13 @@ PREFIX = "ocds-test01"
 SCHEMA = Path(__file__).resolve().parent.parent / "docs" / "proof-bundle.schema.json"
 
 
-def publish_examples(app, tmp_path: Path, orders: list[dict] | None = None, name: str = "o"):
-    """Publish the five documented example orders (or ``orders``) into ``app``'s database."""
+def publish_examples(app, tmp_path: Path, orders: list[dict] | None = None, name: str = "o",
+                     *, pdfs: bool = False):
+    """Publish the five documented example orders (or ``orders``) into ``app``'s database
+    (with ``pdfs``, also their order PDFs, as the portal does with a BASE_URL)."""
     path = write_jsonl(tmp_path / f"{name}.jsonl", orders if orders is not None else all_examples())
-    summary = import_orders(app.extensions["veraz.engine"], path, ocid_prefix=PREFIX, workers=1)
+    summary = import_orders(app.extensions["veraz.engine"], path, ocid_prefix=PREFIX, workers=1,
+                            base_url=app.config["BASE_URL"] if pdfs else None)
     assert summary.rejects == []
     return summary
 

@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import hashlib
 
-from builders import all_examples, write_jsonl
+from evidence_builders import publish_examples
 from sqlalchemy import func, insert, select, update
 
 from portal.cli import main
 from portal.evidence import audit, store
 from portal.models import order_pdfs, proformas, releases
-from portal.publishing import import_orders
 
 
 def _publish(app, runner, tmp_path):
-    engine = app.extensions["veraz.engine"]
-    summary = import_orders(engine, write_jsonl(tmp_path / "o.jsonl", all_examples()),
-                            ocid_prefix=app.config["OCID_PREFIX"], workers=1,
-                            base_url=app.config["BASE_URL"])
-    assert summary.rejects == []
+    publish_examples(app, tmp_path, pdfs=True)
     assert runner.invoke(main, ["anchor"]).exit_code == 0
-    return engine
+    return app.extensions["veraz.engine"]
 
 
 def test_small_chunks_audit_the_same_published_rows(app, runner, tmp_path, monkeypatch):

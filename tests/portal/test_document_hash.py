@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import hashlib
 
-from builders import all_examples, write_jsonl
+from builders import all_examples
+from evidence_builders import order_ocid, publish_examples
 from sqlalchemy import select, update
 
 from anchoring.bundle import PASS, ProofBundle, verify_bundle
 from portal.cli import main
 from portal.evidence.record import document_hash
 from portal.models import order_pdfs, releases
-from portal.publishing import import_orders
 
 
 def test_order_pdf_hash_is_logged_proved_and_audited(app, client, runner, tmp_path):
     engine = app.extensions["veraz.engine"]
-    summary = import_orders(engine, write_jsonl(tmp_path / "o.jsonl", all_examples()),
-                            ocid_prefix=app.config["OCID_PREFIX"], workers=1,
-                            base_url=app.config["BASE_URL"])
-    assert summary.rejects == []
+    publish_examples(app, tmp_path, pdfs=True)
     assert runner.invoke(main, ["anchor"]).exit_code == 0
-    ocid = f"{app.config['OCID_PREFIX']}-{all_examples()[0]['orderNumber']}"
+    ocid = order_ocid(all_examples()[0])
 
     response = client.get(f"/api/proofs/{ocid}")
     assert response.status_code == 200
