@@ -160,8 +160,9 @@ def build_log(engine, n: int, batch: int, label: str) -> tuple[float, float, flo
             # The background checkpoint of this batch is over before the bare loop is
             # timed: it must not slow the baseline down (its own CPU time is reported).
             CHECKPOINTER.settle()
-            seconds, root = raw_tree_seconds(datas)
-            raw += seconds
+            # The faster of two runs: the first also brings the batch back into the caches.
+            (first, root), (second, _) = raw_tree_seconds(datas), raw_tree_seconds(datas)
+            raw += min(first, second)
             roots.append(root)
             done += count
             if time.perf_counter() > next_report:
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{sha_calls:,} SHA-256 calls")
     print("(n leaf hashes of 0x00||entry + n-1 node hashes of 0x01||l||r), no storage, timed")
     print("interleaved with the appends (each batch's tree right after the batch, once its")
-    print("background checkpoint is over):")
+    print("background checkpoint is over; the faster of two runs of each batch's loop):")
     for k, (append_s, _tiles, raw_s, cpu_s, seal_s) in enumerate(runs):
         total_s = append_s + seal_s
         print(
