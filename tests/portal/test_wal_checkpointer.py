@@ -107,3 +107,17 @@ def test_memory_databases_are_not_watched(tmp_path, monkeypatch):
         assert CHECKPOINTER.watching() == before
         engine.dispose()
     assert list(tmp_path.iterdir()) == []  # no directory made from the URL
+
+
+def test_a_path_that_needs_quoting_in_a_uri(tmp_path):
+    folder = tmp_path / "a b#c&d=e"  # URI syntax, unquoted
+    path = folder / "db.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (b BLOB)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(1000000))")
+        assert CHECKPOINTER.settle()
+        assert path.stat().st_size > 1_000_000
+    finally:
+        engine.dispose()
