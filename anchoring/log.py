@@ -542,19 +542,26 @@ class EvidenceLog:
                 conn.execute(log_tiles.insert(), inserts)
             level, old_count, new = level + 1, old_count >> TILE_HEIGHT, completed
 
-    def seal(self, conn: Connection, signer: NoteSigner, origin: str) -> str:
-        """Sign and store a checkpoint of the current tree; return the signed note.
+    def seal(
+        self, conn: Connection, signer: NoteSigner, origin: str, size: int | None = None
+    ) -> str:
+        """Sign and store a checkpoint of the tree (of its first ``size`` entries if given,
+        default all); return the signed note.
 
-        Idempotent: if the latest checkpoint already covers every entry, its note is
-        returned and nothing is stored.
+        Idempotent: if the latest checkpoint already has that size, its note is returned and
+        nothing is stored. Checkpoints only grow: a size below the latest is refused.
         """
         self._lock(conn)
-        size = self.size(conn)
+        current = self.size(conn)
+        if size is None:
+            size = current
+        elif not 0 <= size <= current:
+            raise LogError(f"cannot seal size {size}: the log holds {current} entries")
         latest = self.latest_checkpoint(conn)
         if latest is not None and latest.size == size:
             return latest.note
         if latest is not None and latest.size > size:
-            raise LogError(f"latest checkpoint has size {latest.size} > log size {size}")
+            raise LogError(f"latest checkpoint has size {latest.size} > {size}")
         root = self.root(conn, size)
         note = sign_checkpoint(Checkpoint(origin, size, root), signer)
         conn.execute(checkpoints.insert().values(size=size, root=root, note=note))

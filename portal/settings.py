@@ -66,6 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds between checkpoints sealed by `veraz anchor --watch` when entries are pending."),
     Setting("PENDING_ENTRIES_TRIGGER", 1000,
             "`veraz anchor --watch` also seals as soon as this many entries are pending."),
+    Setting("MAX_CHECKPOINT_ENTRIES", 180000,
+            "Most new entries one checkpoint covers (as Peru Compras aggregates up to 180,000 "
+            "evidences per root): a larger backlog is sealed as several checkpoints, so that "
+            "each evidence PDF stays readable. 0: no limit."),
     Setting("LOG_ENTRIES_MAX_PAGE", 1000, "Largest page of `/api/log/entries` (end - start)."),
     Setting("EVM_RPC_URL", "",
             "JSON-RPC endpoint of the EVM chain that anchors checkpoints. Empty means the embedded "

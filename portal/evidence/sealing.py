@@ -86,11 +86,12 @@ class AttemptResult:
 
 
 def seal(engine: Engine, config: dict, *, force: bool = True, now: datetime | None = None):
-    """Seal a checkpoint over every entry logged so far, if one is due; return it or None.
+    """Seal a checkpoint over the entries logged so far, if one is due; return it or None.
 
     ``force`` seals whenever an entry is pending (``veraz anchor``); otherwise only when
     PENDING_ENTRIES_TRIGGER entries are pending, CHECKPOINT_INTERVAL seconds have passed since
-    the last checkpoint, or no checkpoint exists yet.
+    the last checkpoint, or no checkpoint exists yet. A checkpoint covers at most
+    MAX_CHECKPOINT_ENTRIES new entries; the rest waits for the next call.
     """
     now = now or _now()
     signer = store.signer(config)
@@ -100,6 +101,8 @@ def seal(engine: Engine, config: dict, *, force: bool = True, now: datetime | No
         pending = size - (last.size if last else 0)
         if pending <= 0:
             return None
+        most = int(config.get("MAX_CHECKPOINT_ENTRIES") or 0)
+        target = size if most <= 0 else min(size, (last.size if last else 0) + most)
         if not force and last is not None:
             waited = (now - _aware(last.sealed_at)).total_seconds()
             if (
@@ -107,7 +110,7 @@ def seal(engine: Engine, config: dict, *, force: bool = True, now: datetime | No
                 and waited < config["CHECKPOINT_INTERVAL"]
             ):
                 return None
-        checkpoint = store.seal(conn, signer, store.origin(config))
+        checkpoint = store.seal(conn, signer, store.origin(config), target)
         rows = [
             {
                 "tree_size": checkpoint.size,
@@ -252,8 +255,12 @@ def _timestamp(backends: Backends, checkpoint) -> dict:
 
 
 def run_once(engine: Engine, config: dict, backends: Backends) -> list[AttemptResult]:
-    """``veraz anchor``: seal what is pending, then attempt every anchor not yet done."""
-    seal(engine, config, force=True)
+    """``veraz anchor``: seal what is pending (as several checkpoints if it is more than
+    MAX_CHECKPOINT_ENTRIES), then attempt every anchor not yet done."""
+    with engine.connect() as conn:
+        size = store.size(conn)
+    while (sealed := seal(engine, config, force=True)) is not None and sealed.size < size:
+        pass  # entries appended meanwhile wait for the next run
     return anchor_pending(engine, config, backends, due_only=False)
 
 

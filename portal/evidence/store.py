@@ -111,9 +111,12 @@ def consistency_proof(conn: Connection, first: int, second: int) -> list[bytes]:
     return list(_log().consistency_proof(conn, first, second))
 
 
-def seal(conn: Connection, signer_: Signer, origin_: str) -> SealedCheckpoint:
-    """Sign and store a checkpoint of the whole log (in the caller's transaction)."""
-    _log().seal(conn, signer_.note_signer, origin_)
+def seal(
+    conn: Connection, signer_: Signer, origin_: str, size: int | None = None
+) -> SealedCheckpoint:
+    """Sign and store a checkpoint of the log's first ``size`` entries (default all), in the
+    caller's transaction."""
+    _log().seal(conn, signer_.note_signer, origin_, size)
     sealed = _log().latest_checkpoint(conn)
     assert sealed is not None
     return _sealed(sealed)

@@ -145,6 +145,20 @@ def test_seal_is_idempotent_and_verifiable(engine, log):
         assert log.audit(conn, SIGNER.verifier()) == []
 
 
+def test_seal_at_a_size_below_the_log(engine, log):
+    with engine.begin() as conn:
+        log.append(conn, make_entries(0, 10))
+        first = verify_checkpoint(log.seal(conn, SIGNER, ORIGIN, 4), SIGNER.verifier())
+        assert (first.size, first.root) == (4, log.root(conn, 4))
+        for bad in (3, 11, -1):  # below the latest checkpoint, beyond the log, negative
+            with pytest.raises(LogError):
+                log.seal(conn, SIGNER, ORIGIN, bad)
+        assert log.seal(conn, SIGNER, ORIGIN, 4) == log.checkpoints(conn)[0].note
+        log.seal(conn, SIGNER, ORIGIN)
+        assert [c.size for c in log.checkpoints(conn)] == [4, 10]
+        assert log.audit(conn, SIGNER.verifier()) == []
+
+
 def test_empty_log_can_be_sealed(engine, log):
     with engine.begin() as conn:
         note = log.seal(conn, SIGNER, ORIGIN)

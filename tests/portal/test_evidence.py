@@ -214,3 +214,33 @@ def test_one_anchoring_process_at_a_time(app, runner, tmp_path):
             states = conn.execute(select(anchors.c.status)).scalars().all()
         assert set(states) == {"pending"}  # not anchored by the second process
     assert runner.invoke(main, ["anchor"]).exit_code == 0
+
+
+def test_a_backlog_is_sealed_as_checkpoints_of_at_most_max_entries(database_url, tmp_path):
+    """MAX_CHECKPOINT_ENTRIES: ``veraz anchor`` seals a long backlog as several checkpoints,
+    each anchored, each with its own evidence PDF of at most that many entries."""
+    from support import make_app
+
+    from portal.evidence import pdfs
+
+    app = make_app(database_url, tmp_path, MAX_CHECKPOINT_ENTRIES=4)
+    try:
+        publish_examples(app, tmp_path)
+        runner = app.test_cli_runner()
+        result = runner.invoke(main, ["anchor"])
+        assert result.exit_code == 0, result.output
+        with _engine(app).connect() as conn:
+            size = store.size(conn)
+            sizes = [c.size for c in store.checkpoints(conn)]
+            assert size > 8
+            assert sizes == [*range(4, size, 4), size]
+            states = conn.execute(select(anchors.c.tree_size, anchors.c.status)).all()
+            assert {s for s, _ in states} == set(sizes)
+            assert {status for _, status in states} == {"done"}
+            for before, after in zip([0, *sizes], sizes, strict=False):
+                record = pdfs.evidence_record(conn, app.config, after)
+                assert [e.index for e in record.entries] == list(range(before, after))
+        result = runner.invoke(main, ["audit"])
+        assert result.exit_code == 0, result.output
+    finally:
+        _engine(app).dispose()
