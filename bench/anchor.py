@@ -38,11 +38,12 @@ import hashlib
 import random
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scratch import scratch_dir  # noqa: E402  (bench/, the script's own folder)
 
 from anchoring import log as log_module  # noqa: E402
 from anchoring.entries import ReleaseEntry, encode_entry, proformas_hash_link  # noqa: E402
@@ -304,8 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    tmp = Path(args.dir or tempfile.mkdtemp(prefix="veraz-bench-"))
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = scratch_dir(args.dir, "veraz-bench-")
     n = args.entries
     signer = NoteSigner.generate(ORIGIN)
     print(f"Python {sys.version.split()[0]}, SQLite file in {tmp}")

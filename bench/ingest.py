@@ -23,7 +23,6 @@ import os
 import random
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+from scratch import scratch_dir  # noqa: E402  (bench/, the script's own folder)
 from sqlalchemy import func, select  # noqa: E402
 
 from ocds.catalogue.generate import write_orders  # noqa: E402
@@ -97,8 +97,7 @@ def main() -> None:
     parser.add_argument("--no-pdf", action="store_true", help="the default (kept for old commands)")
     args = parser.parse_args()
 
-    work = args.dir or Path(tempfile.mkdtemp(prefix="veraz-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = scratch_dir(args.dir, "veraz-bench-")
     source = work / f"orders-{args.orders}-{args.seed}.jsonl"
     if not source.exists():
         t = time.perf_counter()

@@ -30,7 +30,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -38,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_dir  # noqa: E402  (bench/, the script's own folder)
 
 # The settings the database is built with. BASE_URL names the log (its origin line and the
 # key name), so serving must use the same one: it is written to the instance's veraz.toml.
@@ -221,6 +222,6 @@ if __name__ == "__main__":
     if not args.serving_only:
         bench_pdfs()
     if not args.pdfs_only:
-        work = args.dir or Path(tempfile.mkdtemp(prefix="veraz-bench-verify-"))
+        work = scratch_dir(args.dir, "veraz-bench-verify-")
         bench_serving(work.resolve(), args.orders, args.seconds, args.requests, args.clients,
                       args.worker_class, args.threads, args.code.resolve())
