@@ -96,18 +96,25 @@ def open_sqlite(path: Path):
     return engine
 
 
-def raw_tree_seconds(datas: list[bytes]) -> tuple[float, bytes]:
-    """(time, root) of the bare SHA-256 calls of an RFC 9162 tree over ``datas``."""
+def _bare_root(level: list[bytes]) -> bytes:
+    """RFC 9162 root over the node hashes ``level``, pairing bottom-up (a lone last node
+    moves up as it is): len(level) - 1 bare SHA-256 calls."""
     sha = hashlib.sha256
-    t0 = time.perf_counter()
-    level = [sha(b"\x00" + d).digest() for d in datas]
     while len(level) > 1:
         carry = level.pop() if len(level) & 1 else None
         it = iter(level)
         level = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
         if carry is not None:
             level.append(carry)
-    return time.perf_counter() - t0, level[0]
+    return level[0]
+
+
+def raw_tree_seconds(datas: list[bytes]) -> tuple[float, bytes]:
+    """(time, root) of the bare SHA-256 calls of an RFC 9162 tree over ``datas``."""
+    sha = hashlib.sha256
+    t0 = time.perf_counter()
+    root = _bare_root([sha(b"\x00" + d).digest() for d in datas])
+    return time.perf_counter() - t0, root
 
 
 class TileTimer:
@@ -170,13 +177,7 @@ def build_log(engine, n: int, batch: int, label: str) -> tuple[float, float, flo
                 print(f"  {label}: {fmt(done)} entries appended ...", flush=True)
                 next_report = time.perf_counter() + 30
     t0 = time.perf_counter()
-    sha = hashlib.sha256
-    while len(roots) > 1:  # the batches' roots joined: n - 1 node hashes in all
-        carry = roots.pop() if len(roots) & 1 else None
-        it = iter(roots)
-        roots = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
-        if carry is not None:
-            roots.append(carry)
+    _bare_root(roots)  # the batches' roots joined: n - 1 node hashes in all
     raw += time.perf_counter() - t0
     return total, tiles.seconds, raw
 

@@ -98,11 +98,12 @@ def seal(engine: Engine, config: dict, *, force: bool = True, now: datetime | No
     with engine.begin() as conn:
         size = store.size(conn)
         last = store.latest(conn)
-        pending = size - (last.size if last else 0)
+        sealed = last.size if last else 0
+        pending = size - sealed
         if pending <= 0:
             return None
         most = int(config.get("MAX_CHECKPOINT_ENTRIES") or 0)
-        target = size if most <= 0 else min(size, (last.size if last else 0) + most)
+        target = size if most <= 0 else min(size, sealed + most)
         if not force and last is not None:
             waited = (now - _aware(last.sealed_at)).total_seconds()
             if (

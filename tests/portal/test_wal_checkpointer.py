@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-import time
 
 from sqlalchemy import create_engine
 
 from portal.db import CHECKPOINTER, WalCheckpointer, _checkpoint_in_background, make_engine
-
-
-def _wait(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_commits_reach_the_database_file_without_the_writer_checkpointing(tmp_path):
@@ -51,11 +41,12 @@ def test_a_commit_wakes_the_checkpointer(tmp_path):
         conn.exec_driver_sql("CREATE TABLE t (b BLOB)")
     _checkpoint_in_background(engine, str(path), checkpointer)
     try:
-        time.sleep(0.3)
         size = path.stat().st_size  # the table, still in the WAL: nothing poked yet
         with engine.begin() as conn:
             conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(1000000))")
-        assert _wait(lambda: path.stat().st_size >= size + 1_000_000)
+        with checkpointer._done:  # one pass, woken by the commit alone (settle would poke)
+            assert checkpointer._done.wait_for(lambda: checkpointer._passes >= 1, timeout=30)
+        assert path.stat().st_size >= size + 1_000_000
     finally:
         engine.dispose()
     assert checkpointer.watching() == []
@@ -72,7 +63,8 @@ def test_a_database_is_watched_while_any_of_its_engines_lives(tmp_path):
     gc.collect()
     assert path not in CHECKPOINTER.watching()
     # The thread closes its connection to a database no longer watched.
-    assert _wait(lambda: path not in CHECKPOINTER._connections)
+    assert CHECKPOINTER.settle()
+    assert path not in CHECKPOINTER._connections
 
 
 def _child_state(queue) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +77,8 @@ def test_a_forked_child_inherits_no_checkpointer_state(tmp_path):
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE t (x)")
-        assert _wait(lambda: str(path.resolve()) in CHECKPOINTER._connections)
+        assert CHECKPOINTER.settle()
+        assert str(path.resolve()) in CHECKPOINTER._connections
         context = multiprocessing.get_context("fork")
         queue = context.Queue()
         child = context.Process(target=_child_state, args=(queue,))
