@@ -50,7 +50,7 @@ from anchoring.entries import ReleaseEntry, encode_entry, proformas_hash_link  #
 from anchoring.log import EvidenceLog, metadata, sqlite_begin_immediate  # noqa: E402
 from anchoring.merkle import leaf_hash, verify_consistency, verify_inclusion  # noqa: E402
 from anchoring.notes import NoteSigner, verify_checkpoint  # noqa: E402
-from portal.db import CHECKPOINTER, make_engine  # noqa: E402
+from portal.db import CHECKPOINTER, app_engine, make_engine  # noqa: E402
 
 ORIGIN = "bench.veraz.invalid/log"
 
@@ -424,7 +424,7 @@ def anchoring_bench(tmp: Path, sizes: list[int], repeat: int = 3) -> None:
     app = create_app(
         {"DATABASE_URL": url, "INSTANCE_PATH": str(tmp / "instance"), "BASE_URL": "http://b"}
     )
-    engine, config = app.extensions["veraz.engine"], app.config
+    engine, config = app_engine(app), app.config
     backends = Backends(config)
     done = 0
 

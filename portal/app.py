@@ -14,7 +14,7 @@ from flask_babel import Babel
 
 from anchoring.keyfiles import create_private, read_private
 from portal import settings as settings_module
-from portal.db import make_engine
+from portal.db import ENGINE_EXTENSION, make_engine
 
 babel = Babel()
 FORMAT_LOCALES = {"es": "es_PE", "en": "en"}
@@ -62,7 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.json.ensure_ascii = False
 
-    app.extensions["veraz.engine"] = make_engine(app.config["DATABASE_URL"])
+    app.extensions[ENGINE_EXTENSION] = make_engine(app.config["DATABASE_URL"])
     babel.init_app(app, locale_selector=select_locale)
 
     from portal import views

@@ -14,6 +14,8 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from portal.db import app_engine
+
 
 def _create_app():
     from portal.app import create_app
@@ -26,9 +28,6 @@ def _create_app():
 def main() -> None:
     """Veraz: open public-procurement data (OCDS) with a publicly auditable evidence log."""
 
-
-def _engine():
-    return current_app.extensions["veraz.engine"]
 
 
 # --- database ------------------------------------------------------------------------------
@@ -121,10 +120,10 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
                   base_url=cfg["BASE_URL"],  # issue 4: order PDFs and their QR links
                   bulk=bulk, on_indexes=on_indexes)
     if bar is None:
-        summary = import_orders(_engine(), file, **kwargs)
+        summary = import_orders(app_engine(), file, **kwargs)
     else:
         with bar:
-            summary = import_orders(_engine(), file, progress=bar.update, **kwargs)
+            summary = import_orders(app_engine(), file, progress=bar.update, **kwargs)
     _report(summary, rejects or Path(file.name + ".rejects.jsonl"), "Orders")
     sys.exit(1 if summary.rejected else 0)
 
@@ -141,10 +140,10 @@ def import_ocds_command(files: tuple[Path, ...], rejects: Path | None) -> None:
 
     bar = _progress_bar(list(files), unit_bytes=False)
     if bar is None:
-        summary = import_ocds(_engine(), files)
+        summary = import_ocds(app_engine(), files)
     else:
         with bar:
-            summary = import_ocds(_engine(), files, progress=bar.update)
+            summary = import_ocds(app_engine(), files, progress=bar.update)
     for problem in summary.invalid[:20]:
         click.echo(f"invalid (kept as published): {problem}", err=True)
     if len(summary.invalid) > 20:
@@ -173,7 +172,7 @@ def demo(n: int | None) -> None:
 
     cfg = current_app.config
     upgrade(cfg["DATABASE_URL"])
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         count = conn.execute(select(func.count()).select_from(releases)).scalar_one()
     if count:
         click.echo(f"Database already holds {count:,} releases; demo data not loaded.", err=True)
@@ -182,7 +181,7 @@ def demo(n: int | None) -> None:
     path = Path(cfg["INSTANCE_PATH"]) / f"demo-orders-{n}-{cfg['DEMO_SEED']}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_orders(path, n, cfg["DEMO_SEED"])
-    summary = import_orders(_engine(), path, ocid_prefix=cfg["OCID_PREFIX"],
+    summary = import_orders(app_engine(), path, ocid_prefix=cfg["OCID_PREFIX"],
                             batch_size=cfg["IMPORT_BATCH_SIZE"], workers=cfg["IMPORT_WORKERS"],
                             base_url=cfg["BASE_URL"])  # issue 4: order PDFs
     _report(summary, None, "Demo orders")

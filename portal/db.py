@@ -168,6 +168,19 @@ CHECKPOINTER = WalCheckpointer()
 os.register_at_fork(after_in_child=CHECKPOINTER._after_fork_in_child)
 
 
+ENGINE_EXTENSION = "veraz.engine"
+
+
+def app_engine(app: Any = None) -> Engine:
+    """The engine of ``app`` (default: the current Flask app): the one way views, commands and
+    tests reach the database (``create_app`` stores it under ``ENGINE_EXTENSION``)."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app
+    return app.extensions[ENGINE_EXTENSION]
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL and a busy timeout for concurrent readers.
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from support import IN_CI, ROOT, SHARED, fresh_postgres_db, make_app, need  # noqa: F401 - re-exported
 
+from portal.db import app_engine
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
@@ -91,7 +93,7 @@ def sqlite_url(tmp_path) -> str:
 def app(database_url, tmp_path):
     app = make_app(database_url, tmp_path)
     yield app
-    app.extensions["veraz.engine"].dispose()
+    app_engine(app).dispose()
 
 
 @pytest.fixture
@@ -99,7 +101,7 @@ def sqlite_app(sqlite_url, tmp_path):
     """The app on a real SQLite file only (for tests whose subject does not touch the backend)."""
     app = make_app(sqlite_url, tmp_path)
     yield app
-    app.extensions["veraz.engine"].dispose()
+    app_engine(app).dispose()
 
 
 @pytest.fixture

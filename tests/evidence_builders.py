@@ -9,6 +9,7 @@ from pathlib import Path
 
 from builders import all_examples, write_jsonl
 
+from portal.db import app_engine
 from portal.publishing import import_orders
 
 PREFIX = "ocds-test01"
@@ -20,7 +21,7 @@ def publish_examples(app, tmp_path: Path, orders: list[dict] | None = None, name
     """Publish the five documented example orders (or ``orders``) into ``app``'s database
     (with ``pdfs``, also their order PDFs, as the portal does with a BASE_URL)."""
     path = write_jsonl(tmp_path / f"{name}.jsonl", orders if orders is not None else all_examples())
-    summary = import_orders(app.extensions["veraz.engine"], path, ocid_prefix=PREFIX, workers=1,
+    summary = import_orders(app_engine(app), path, ocid_prefix=PREFIX, workers=1,
                             base_url=app.config["BASE_URL"] if pdfs else None)
     assert summary.rejects == []
     return summary

@@ -20,10 +20,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from portal.cli import main
-
-
-def _engine():
-    return current_app.extensions["veraz.engine"]
+from portal.db import app_engine
 
 
 @main.command("anchor")
@@ -58,7 +55,7 @@ def anchor_command(watch: bool, tick: float) -> None:
     from portal.evidence.sealing import seal
 
     # The running watcher anchors on its schedule; sealing is safe alongside it.
-    sealed = seal(_engine(), current_app.config, force=True)
+    sealed = seal(app_engine(), current_app.config, force=True)
     click.echo(
         (f"Sealed checkpoint {sealed.size}; " if sealed else "Nothing to seal; ")
         + f"anchoring is left to the running watcher (pid {holder}).",
@@ -79,9 +76,9 @@ def _anchor(watch: bool, tick: float) -> None:
                 f"or {current_app.config['PENDING_ENTRIES_TRIGGER']} pending entries.",
                 err=True,
             )
-            watch_loop(_engine(), current_app.config, backends, tick=tick)
+            watch_loop(app_engine(), current_app.config, backends, tick=tick)
             return
-        results = run_once(_engine(), current_app.config, backends)
+        results = run_once(app_engine(), current_app.config, backends)
     finally:
         backends.close()
     for r in results:
@@ -195,7 +192,7 @@ def audit_command() -> None:
     """Re-derive every entry from the published data and check the log, checkpoints, anchors."""
     from portal.evidence.audit import audit
 
-    problems, summary = audit(_engine(), current_app.config)
+    problems, summary = audit(app_engine(), current_app.config)
     for p in problems:
         click.echo(f"PROBLEM {p}")
     click.echo(summary, err=True)

@@ -20,10 +20,6 @@ from portal.views import (
 from portal.views import log as evidence_log  # issue 3: evidence log API (portal/views/log.py)
 
 
-def engine():
-    return current_app.extensions["veraz.engine"]
-
-
 def wants_json() -> bool:
     if request.path.startswith("/api/") or request.path.endswith(".json"):
         return True

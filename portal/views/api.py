@@ -14,12 +14,10 @@ from flask import Blueprint, Response, abort, current_app, request, url_for
 from ocds import schema as ocds_schema
 from ocds.compile import make_record, versioned_release
 from portal import queries
+from portal.db import app_engine
 
 bp = Blueprint("api", __name__)
 
-
-def _engine():
-    return current_app.extensions["veraz.engine"]
 
 
 def extension_urls(paginated: bool = False) -> list[str]:
@@ -81,7 +79,7 @@ def releases():
     limit = _int_arg("limit", cfg["API_PAGE_SIZE"], cfg["API_MAX_PAGE_SIZE"])
     after = _int_arg("cursor", 0)
     ocid = request.args.get("ocid") or None
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         rows = queries.releases_page(conn, after, limit + 1, ocid)
     page, more = rows[:limit], len(rows) > limit
     args = {"limit": limit} | ({"ocid": ocid} if ocid else {})
@@ -98,7 +96,7 @@ def releases():
 @bp.get("/api/releases/<path:release_id>")
 def release(release_id: str):
     ocid = request.args.get("ocid") or None
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         rows = queries.releases_by_id(conn, release_id, ocid)
     if not rows:
         abort(404, description=f"No release with id {release_id!r}.")
@@ -112,7 +110,7 @@ def release(release_id: str):
 
 @bp.get("/api/records/<path:ocid>")
 def record(ocid: str):
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         history = queries.release_rows(conn, ocid)
     if not history:
         abort(404, description=f"No record for ocid {ocid!r}.")

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import orjson
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from ocds.compile import compile_release, make_record
 from portal import queries
+from portal.db import app_engine
 from portal.presentation import describe_order
 
 bp = Blueprint("contracts", __name__)
 
 
-def _engine():
-    return current_app.extensions["veraz.engine"]
-
 
 def _record(ocid: str):
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         row = queries.record_row(conn, ocid)
         if row is None:
             abort(404, description=f"No contracting process with ocid {ocid!r}.")
@@ -50,6 +48,6 @@ def contract(ocid: str):
 @bp.get("/contracts")
 def contracts():
     q = request.args.get("q", "").strip()
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         found = queries.find_orders(conn, q) if q else queries.latest_orders(conn, 50)
     return render_template("contracts.html", q=q, found=found)

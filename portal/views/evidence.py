@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, url_for
 
+from portal.db import app_engine
 from portal.evidence import pdfs
 from portal.views.log import pem_response
 
 bp = Blueprint("evidence", __name__)
 
 
-def _engine():
-    return current_app.extensions["veraz.engine"]
-
 
 def _checkpoints() -> list[dict]:
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         items = pdfs.listing(conn)
     for item in items:
         if item["pdf"] is not None:
@@ -42,7 +40,7 @@ def index_json():
 @bp.get("/evidence/<int:size>.pdf")
 def pdf(size: int):
     """The signed evidence PDF of the checkpoint of tree size ``size``."""
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         data = pdfs.pdf_bytes(conn, size)
     if data is None:
         abort(

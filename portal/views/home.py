@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, jsonify, render_template
 
 from portal import queries
+from portal.db import app_engine
 
 bp = Blueprint("home", __name__)
 
 
-def _engine():
-    return current_app.extensions["veraz.engine"]
-
 
 @bp.get("/")
 def index():
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         totals = queries.totals(conn)
         latest = queries.latest_orders(conn)
     return render_template("home.html", totals=totals, latest=latest)
@@ -25,7 +23,7 @@ def index():
 
 @bp.get("/index.json")
 def index_json():
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         totals = queries.totals(conn)
         latest = queries.latest_orders(conn)
     for row in latest:
@@ -40,6 +38,6 @@ def about():
 
 @bp.get("/healthz")
 def healthz():
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         conn.exec_driver_sql("SELECT 1")
     return {"status": "ok"}

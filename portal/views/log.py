@@ -11,13 +11,11 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Response, abort, current_app, request
 
+from portal.db import app_engine
 from portal.evidence import proofs, public
 
 bp = Blueprint("log", __name__)
 
-
-def _engine():
-    return current_app.extensions["veraz.engine"]
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -69,7 +67,7 @@ def tsa_ca():
 @bp.get("/api/log/checkpoint")
 def checkpoint():
     """The latest signed checkpoint, as the C2SP signed note text."""
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         note = public.latest_checkpoint(conn)
     if note is None:
         abort(404, description="No checkpoint has been sealed yet.")
@@ -79,7 +77,7 @@ def checkpoint():
 @bp.get("/api/log/checkpoints")
 def checkpoints():
     """Every sealed checkpoint, newest first, each with its anchors (done or pending)."""
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         history = public.checkpoint_history(conn)
     return _json({"checkpoints": history})
 
@@ -91,7 +89,7 @@ def consistency():
     Any sizes ``1 <= first <= second <= log size``; between checkpoints' sizes in practice.
     """
     first, second = _uint_arg("first"), _uint_arg("second")
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         size = public.log_size(conn)
         if first < 1:
             abort(400, description="Parameter 'first' must be at least 1 (a proof from the "
@@ -109,7 +107,7 @@ def entries():
     """Entries ``start`` (inclusive) to ``end`` (exclusive), with their leaf hashes."""
     cap = current_app.config["LOG_ENTRIES_MAX_PAGE"]
     start = _uint_arg("start", 0)
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         size = public.log_size(conn)
         end = _uint_arg("end", min(size, start + cap))
         if start > size:
@@ -134,7 +132,7 @@ def proof(ocid: str):
     ``status: "pending"`` (and no proof) when it is logged but not yet sealed.
     """
     release_id = request.args.get("release") or None
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         bundle = proofs.build_bundle(conn, current_app.config, ocid, release_id)
     if bundle is None:
         what = f"release {release_id!r} of " if release_id else "release of "

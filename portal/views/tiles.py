@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app
+from flask import Blueprint, Response, abort
 
+from portal.db import app_engine
 from portal.evidence import store
 
 bp = Blueprint("tiles", __name__)
@@ -51,7 +52,7 @@ def _parse(path: str) -> tuple[int, int | None]:
 
 def _covered(level: int, index: int) -> int:
     """How many hashes of tile ``level``/``index`` the latest checkpoint commits to."""
-    with current_app.extensions["veraz.engine"].connect() as conn:
+    with app_engine().connect() as conn:
         latest = store.latest(conn)
     size = latest.size if latest else 0
     nodes = size >> (8 * level)  # complete nodes of tree level 8 * level
@@ -77,7 +78,7 @@ def _width_or_404(level: int, index: int, width: int | None) -> int:
 def entry_bundle(path: str):
     index, width = _parse(path)
     want = _width_or_404(0, index, width)
-    with current_app.extensions["veraz.engine"].connect() as conn:
+    with app_engine().connect() as conn:
         blob = store.entry_bundle(conn, index)
     at = 0
     for _ in range(want):  # the first ``want`` entries of the stored bundle
@@ -93,7 +94,7 @@ def tile(level: int, path: str):
         abort(404, description="No such tile level.")
     index, width = _parse(path)
     want = _width_or_404(level, index, width)
-    with current_app.extensions["veraz.engine"].connect() as conn:
+    with app_engine().connect() as conn:
         hashes = store.tile(conn, level, index)
     if len(hashes) < want * _HASH:  # pragma: no cover - storage inconsistent
         abort(500, description="The stored tile is shorter than the checkpoint says.")

@@ -18,6 +18,7 @@ import orjson
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 from sqlalchemy import bindparam, select
 
+from portal.db import app_engine
 from portal.documents.order_pdf import PDF_DOCUMENT_SUFFIX
 from portal.links import order_pdf_url, verification_url
 from portal.models import order_pdfs, proformas, records, releases
@@ -26,9 +27,6 @@ from portal.presentation import describe_order
 bp = Blueprint("verify", __name__)
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
-
-def _engine():
-    return current_app.extensions["veraz.engine"]
 
 
 # Every version of an ocid with its order PDF's hash (if stored), oldest first: one query,
@@ -72,7 +70,7 @@ def _timestamp_facts(ocid: str, release_id: str) -> dict | None:
     from portal.evidence import proofs
     from portal.evidence.backends import tsa_ca_pem
 
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         bundle = proofs.build_bundle(conn, current_app.config, ocid, release_id)
     if bundle is None or bundle.status != "complete" or bundle.checkpoint is None:
         return None
@@ -103,7 +101,7 @@ def _next_seal(conn) -> str | None:
 
 def verification_facts(ocid: str, release_id: str | None) -> dict:
     """What the page and its JSON twin show; 404 when the ocid or release is unknown."""
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         versions = _versions(conn, ocid)
         if not versions:
             abort(404, description=f"No published order with ocid {ocid!r}.")
@@ -183,7 +181,7 @@ def lookup():
     q = request.args.get("q", "").strip()
     if not q:
         return render_template("verify_lookup.html", q=q, missing=False)
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         target = _lookup(conn, q)
     if target:
         return redirect(target)
@@ -201,7 +199,7 @@ def order_pdf(ocid: str):
     if release_id:
         query = query.where(order_pdfs.c.release_id == release_id)
     query = query.order_by(releases.c.date.desc(), releases.c.id.desc()).limit(1)
-    with _engine().connect() as conn:
+    with app_engine().connect() as conn:
         row = conn.execute(query).first()
     if row is None:
         abort(404, description=f"No order PDF for {ocid!r}.")

@@ -7,12 +7,13 @@ import pytest
 from builders import all_examples, write_jsonl
 
 from ocds.validate import ReleaseValidator, package_problems
+from portal.db import app_engine
 from portal.publishing import import_orders
 
 
 @pytest.fixture
 def loaded(app, tmp_path):
-    engine = app.extensions["veraz.engine"]
+    engine = app_engine(app)
     summary = import_orders(engine, write_jsonl(tmp_path / "o.jsonl", all_examples()),
                             ocid_prefix=app.config["OCID_PREFIX"], workers=1)
     assert summary.rejects == []
@@ -97,7 +98,7 @@ def test_everything_shown_is_escaped(app, client, tmp_path):
 
     evil = example_order("1-single", orderNumber="OC-2025-000666")
     evil["buyer"]["name"] = "<script>alert('x')</script> Municipalidad"
-    import_orders(app.extensions["veraz.engine"], write_jsonl(tmp_path / "e.jsonl", [evil]),
+    import_orders(app_engine(app), write_jsonl(tmp_path / "e.jsonl", [evil]),
                   ocid_prefix=app.config["OCID_PREFIX"], workers=1)
     page = client.get(f"/contracts/{app.config['OCID_PREFIX']}-OC-2025-000666").get_data(as_text=True)
     assert "<script>alert" not in page and "&lt;script&gt;" in page

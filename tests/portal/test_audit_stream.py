@@ -12,6 +12,7 @@ from evidence_builders import publish_examples
 from sqlalchemy import func, insert, select, update
 
 from portal.cli import main
+from portal.db import app_engine
 from portal.evidence import audit, store
 from portal.models import order_pdfs, proformas, releases
 
@@ -19,7 +20,7 @@ from portal.models import order_pdfs, proformas, releases
 def _publish(app, runner, tmp_path):
     publish_examples(app, tmp_path, pdfs=True)
     assert runner.invoke(main, ["anchor"]).exit_code == 0
-    return app.extensions["veraz.engine"]
+    return app_engine(app)
 
 
 def test_small_chunks_audit_the_same_published_rows(app, runner, tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from evidence_builders import publish_examples
 from hexbytes import HexBytes
 from sqlalchemy import func, select
 
+from portal.db import app_engine
 from portal.evidence import store
 from portal.evidence.crash import POINTS
 from portal.evidence.tables import anchors
@@ -68,7 +69,7 @@ def _anchored_on_chain(app) -> Counter:
 
 
 def _check_consistent(app) -> None:
-    engine = app.extensions["veraz.engine"]
+    engine = app_engine(app)
     with engine.connect() as conn:
         size = store.size(conn)
         published = sum(
@@ -105,7 +106,7 @@ def test_sigkill_at_every_point_then_restart(sqlite_app, tmp_path):
 def test_watcher_killed_and_restarted_keeps_its_chain(sqlite_app, tmp_path):
     app = sqlite_app
     # process-kill behaviour does not depend on the backend: SQLite only
-    engine = app.extensions["veraz.engine"]
+    engine = app_engine(app)
 
     def run_watcher_until_done() -> None:
         proc = subprocess.Popen(

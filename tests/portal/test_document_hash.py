@@ -11,12 +11,13 @@ from sqlalchemy import select, update
 
 from anchoring.bundle import PASS, ProofBundle, verify_bundle
 from portal.cli import main
+from portal.db import app_engine
 from portal.evidence.record import document_hash
 from portal.models import order_pdfs, releases
 
 
 def test_order_pdf_hash_is_logged_proved_and_audited(app, client, runner, tmp_path):
-    engine = app.extensions["veraz.engine"]
+    engine = app_engine(app)
     publish_examples(app, tmp_path, pdfs=True)
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     ocid = order_ocid(all_examples()[0])

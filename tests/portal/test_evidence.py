@@ -22,28 +22,25 @@ from sqlalchemy import func, select, update
 from anchoring.bundle import ProofBundle, verify_bundle
 from anchoring.bundle_network import verify_timestamps
 from portal.cli import main
+from portal.db import app_engine
 from portal.evidence import store
 from portal.evidence.tables import anchors
 from portal.models import proformas, releases
 
 
-def _engine(app):
-    return app.extensions["veraz.engine"]
-
-
 def _count(app, table) -> int:
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def test_every_release_and_proforma_is_logged_in_the_publishing_transaction(app, tmp_path):
     publish_examples(app, tmp_path)
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         size = store.size(conn)
     assert size == _count(app, releases) + _count(app, proformas)
     # The same data again publishes nothing and logs nothing.
     publish_examples(app, tmp_path, name="again")
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         assert store.size(conn) == size
 
 
@@ -65,7 +62,7 @@ def test_seal_anchor_and_prove(app, client, runner, tmp_path):
     publish_examples(app, tmp_path)
     result = runner.invoke(main, ["anchor"])
     assert result.exit_code == 0, result.output
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         rows = conn.execute(select(anchors.c.type, anchors.c.status)).all()
     assert sorted(rows) == [("evm", "done"), ("rfc3161", "done")]
 
@@ -99,7 +96,7 @@ def test_seal_anchor_and_prove(app, client, runner, tmp_path):
     assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stdout + done.stderr
 
     # An earlier release of the same ocid by ?release=.
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         ids = conn.execute(select(releases.c.release_id).where(releases.c.ocid == ocid)).scalars()
         first = sorted(ids)[0]
     other = client.get(f"/api/proofs/{ocid}?release={first}")
@@ -143,7 +140,7 @@ def test_chain_and_tsa_down_leave_anchors_pending_with_backoff(database_url, tmp
         result = app.test_cli_runner().invoke(main, ["anchor"])
         assert result.exit_code == 1
         assert "still pending" in result.output
-        with _engine(app).connect() as conn:
+        with app_engine(app).connect() as conn:
             rows = conn.execute(select(anchors)).mappings().all()
         assert {r["status"] for r in rows} == {"failed-retrying"}
         assert all(r["attempts"] == 1 and r["last_error"] for r in rows)
@@ -160,16 +157,16 @@ def test_chain_and_tsa_down_leave_anchors_pending_with_backoff(database_url, tmp
         from portal.evidence.backends import Backends
         from portal.evidence.sealing import anchor_pending
 
-        assert anchor_pending(_engine(app), app.config, Backends(app.config)) == []
-        with _engine(app).begin() as conn:
+        assert anchor_pending(app_engine(app), app.config, Backends(app.config)) == []
+        with app_engine(app).begin() as conn:
             conn.execute(update(anchors).values(next_attempt_at=rows[0]["created_at"]))
-        again = anchor_pending(_engine(app), app.config, Backends(app.config))
+        again = anchor_pending(app_engine(app), app.config, Backends(app.config))
         assert [r.status for r in again] == ["failed-retrying"] * 2
-        with _engine(app).connect() as conn:
+        with app_engine(app).connect() as conn:
             rows = conn.execute(select(anchors)).mappings().all()
         assert {r["attempts"] for r in rows} == {2}
     finally:
-        _engine(app).dispose()
+        app_engine(app).dispose()
 
 
 def test_audit_passes_then_names_altered_and_deleted_rows(app, runner, tmp_path):
@@ -179,7 +176,7 @@ def test_audit_passes_then_names_altered_and_deleted_rows(app, runner, tmp_path)
     assert result.exit_code == 0, result.output
 
     ocid = order_ocid(example_order("1-single"))
-    with _engine(app).begin() as conn:
+    with app_engine(app).begin() as conn:
         row = conn.execute(
             select(releases.c.id, releases.c.data).where(releases.c.ocid == ocid)
         ).first()
@@ -209,7 +206,7 @@ def test_one_anchoring_process_at_a_time(app, runner, tmp_path):
         assert result.exit_code == 0, result.output
         assert "left to the running watcher" in result.output
         assert runner.invoke(main, ["anchor", "--watch"]).exit_code == 1
-        with _engine(app).connect() as conn:
+        with app_engine(app).connect() as conn:
             assert store.latest(conn) is not None  # sealed
             states = conn.execute(select(anchors.c.status)).scalars().all()
         assert set(states) == {"pending"}  # not anchored by the second process
@@ -229,7 +226,7 @@ def test_a_backlog_is_sealed_as_checkpoints_of_at_most_max_entries(database_url,
         runner = app.test_cli_runner()
         result = runner.invoke(main, ["anchor"])
         assert result.exit_code == 0, result.output
-        with _engine(app).connect() as conn:
+        with app_engine(app).connect() as conn:
             size = store.size(conn)
             sizes = [c.size for c in store.checkpoints(conn)]
             assert size > 8
@@ -243,4 +240,4 @@ def test_a_backlog_is_sealed_as_checkpoints_of_at_most_max_entries(database_url,
         result = runner.invoke(main, ["audit"])
         assert result.exit_code == 0, result.output
     finally:
-        _engine(app).dispose()
+        app_engine(app).dispose()

@@ -23,13 +23,11 @@ from evidence_builders import publish_examples
 from support import need
 
 from portal.cli import main
+from portal.db import app_engine
 from portal.evidence import pdfs, sealing, signing, store
 
 PYHANKO = Path(sys.executable).parent / "pyhanko"
 
-
-def _engine(app):
-    return app.extensions["veraz.engine"]
 
 
 def _pyhanko_validate(pdf: Path, ca: Path) -> subprocess.CompletedProcess:
@@ -81,7 +79,7 @@ def test_signed_evidence_pdf_end_to_end(app, client, runner, tmp_path):
 
     listing = client.get("/evidence.json").get_json()
     (item,) = listing["checkpoints"]
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         size = store.size(conn)
         entries = store.entries(conn, 0, size)
     assert item["treeSize"] == size and item["entries"] == size and item["firstIndex"] == 0
@@ -123,7 +121,7 @@ def test_signed_evidence_pdf_end_to_end(app, client, runner, tmp_path):
         for member, value in obj.items():
             if member not in ("v", "kind"):
                 assert value in text, (index, member)
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         note = store.latest(conn).note
         anchors = {a["type"]: a for a in sealing.anchor_rows(conn)[size]}
     for line in note.rstrip("\n").split("\n"):
@@ -134,7 +132,7 @@ def test_signed_evidence_pdf_end_to_end(app, client, runner, tmp_path):
     assert order["orderNumber"] in text
 
     # Deterministic: rendering again gives the bytes the signature was appended to.
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         unsigned = pdfs.render(conn, app.config, size)
         assert pdfs.render(conn, app.config, size) == unsigned
     assert data.startswith(unsigned) and len(data) > len(unsigned)
@@ -174,7 +172,7 @@ def test_one_pdf_per_checkpoint_made_only_once_anchored(sqlite_app, tmp_path):
     pdf = tmp_path / "second.pdf"
     pdf.write_bytes(client.get(second["pdf"]["url"]).data)
     text = _pdftotext(pdf)
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         old, new = (
             store.entries(conn, 0, first["treeSize"]),
             store.entries(conn, first["treeSize"], second["treeSize"]),

@@ -11,12 +11,9 @@ from sqlalchemy import create_engine, select, text, update
 
 from anchoring.entries import ProformaEntry, ReleaseEntry, decode_entry
 from portal.cli import main
+from portal.db import app_engine
 from portal.evidence import store
 from portal.models import proformas, releases
-
-
-def _engine(app):
-    return app.extensions["veraz.engine"]
 
 
 def _pointers(conn) -> dict[tuple[str, str, str], int]:
@@ -29,7 +26,7 @@ def _pointers(conn) -> dict[tuple[str, str, str], int]:
 
 def test_every_row_points_at_its_own_entry(app, tmp_path):
     publish_examples(app, tmp_path)
-    with _engine(app).connect() as conn:
+    with app_engine(app).connect() as conn:
         pointers = _pointers(conn)
         entries = store.entries(conn, 0, store.size(conn))
     assert sorted(pointers.values()) == list(range(len(entries)))
@@ -52,7 +49,7 @@ def test_a_wrong_leaf_index_is_named_by_audit(app, runner, tmp_path):
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     ocid = order_ocid(example_order("1-single"))
     other = order_ocid(example_order("2-package"))
-    with _engine(app).begin() as conn:
+    with app_engine(app).begin() as conn:
         mine, theirs = (
             conn.execute(select(releases.c.leaf_index).where(releases.c.ocid == o)).scalar_one()
             for o in (ocid, other)
@@ -75,7 +72,7 @@ def test_migration_0009_moves_the_log_and_keeps_every_proof(app, database_url, t
     from portal.db import alembic_config, upgrade
 
     publish_examples(app, tmp_path)
-    engine = _engine(app)
+    engine = app_engine(app)
     with engine.connect() as conn:
         before = _pointers(conn)
         size = store.size(conn)
@@ -112,7 +109,7 @@ def test_a_row_altered_with_its_hash_is_proven_as_logged(app, runner, tmp_path):
     ocid = order_ocid(example_order("1-single"))
     client = app.test_client()
     original = client.get(f"/api/proofs/{ocid}").get_json()
-    with _engine(app).begin() as conn:
+    with app_engine(app).begin() as conn:
         row = conn.execute(select(releases.c.id, releases.c.data)
                            .where(releases.c.ocid == ocid)).one()
         doc = json.loads(row.data)

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from support import make_app, need
 
 from ocds.catalogue.mapping import map_order
+from portal.db import app_engine
 from portal.documents.order_pdf import render_order_pdf
 from portal.links import order_pdf_url, verification_url
 from portal.models import order_pdfs, releases
@@ -30,7 +31,7 @@ PREFIX = "ocds-vrz0pe"
 
 def _publish(app, tmp_path, base_url="http://localhost", orders=None):
     path = write_jsonl(tmp_path / "orders.jsonl", orders if orders is not None else all_examples())
-    summary = import_orders(app.extensions["veraz.engine"], path, ocid_prefix=PREFIX, workers=1,
+    summary = import_orders(app_engine(app), path, ocid_prefix=PREFIX, workers=1,
                             base_url=base_url)
     assert summary.rejects == []
 
@@ -59,7 +60,7 @@ def test_same_release_same_pdf_bytes(shape):
 
 def test_publication_lists_the_pdf_with_its_hash_and_serves_those_bytes(app, client, tmp_path):
     _publish(app, tmp_path)
-    with app.extensions["veraz.engine"].connect() as conn:
+    with app_engine(app).connect() as conn:
         rows = conn.execute(select(order_pdfs.c.ocid, order_pdfs.c.release_id, order_pdfs.c.sha256,
                                    releases.c.data)
                             .join(releases, (releases.c.ocid == order_pdfs.c.ocid)
@@ -92,7 +93,7 @@ def test_qr_code_reads_back_as_the_verification_url_which_answers(sqlite_url, tm
                           text=True, check=True).stdout.strip()
     assert read == verification_url("http://localhost", ocid)
     assert client.get(read.removeprefix("http://localhost")).status_code == 200
-    app.extensions["veraz.engine"].dispose()
+    app_engine(app).dispose()
 
 
 def test_lookup_by_number_ocid_and_hashes(app, client, tmp_path):
@@ -101,7 +102,7 @@ def test_lookup_by_number_ocid_and_hashes(app, client, tmp_path):
     number = example_order("2-package")["orderNumber"]
     assert client.get(f"/verify?q={number}").location.startswith(f"/verify/{ocid}")
     assert client.get(f"/verify?q={ocid}").location.startswith(f"/verify/{ocid}")
-    with app.extensions["veraz.engine"].connect() as conn:
+    with app_engine(app).connect() as conn:
         data_hash, = conn.execute(select(releases.c.data_hash)
                                   .where(releases.c.ocid == ocid)).one()
         pdf_hash, = conn.execute(select(order_pdfs.c.sha256)
@@ -169,7 +170,7 @@ def anchored_portal(sqlite_url, tmp_path):
     yield base, app
     proc.terminate()
     proc.wait(10)
-    app.extensions["veraz.engine"].dispose()
+    app_engine(app).dispose()
 
 
 def _phone(p):
@@ -233,7 +234,7 @@ def test_altered_release_row_does_not_match_and_names_the_step(anchored_portal):
 
     base, app = anchored_portal
     ocid = _ocid("4-multi-destination")
-    with app.extensions["veraz.engine"].begin() as conn:
+    with app_engine(app).begin() as conn:
         data, = conn.execute(select(releases.c.data).where(releases.c.ocid == ocid)).one()
         assert b'"quantity":25' in data
         conn.execute(update(releases).where(releases.c.ocid == ocid)

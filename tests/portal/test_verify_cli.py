@@ -18,6 +18,7 @@ from builders import example_order
 from evidence_builders import order_ocid, publish_examples
 
 from portal.cli import main
+from portal.db import app_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 VERAZ = Path(sys.executable).parent / "veraz"
@@ -176,7 +177,7 @@ def test_evm_anchor_over_json_rpc_on_anvil(sqlite_url, tmp_path):
         try:
             paths, body = _files(app, app.test_client(), app.test_cli_runner(), tmp_path)
         finally:
-            app.extensions["veraz.engine"].dispose()
+            app_engine(app).dispose()
         (evm,) = [a for a in body["anchors"] if a["type"] == "evm"]
         assert evm["chainId"] == 31337 and evm["explorerUrl"].endswith(evm["txHash"])
         result = _verify(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from builders import example_order, write_jsonl
 
 from portal.cli import main
+from portal.db import app_engine
 from portal.publishing import import_orders
 
 PREFIX = "ocds-vrz0pe"
 
 
 def _publish(app, tmp_path, orders, name):
-    summary = import_orders(app.extensions["veraz.engine"], write_jsonl(tmp_path / name, orders),
+    summary = import_orders(app_engine(app), write_jsonl(tmp_path / name, orders),
                             ocid_prefix=PREFIX, workers=1, base_url=app.config["BASE_URL"])
     assert summary.rejects == [], summary.rejects
 
