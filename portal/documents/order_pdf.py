@@ -22,9 +22,9 @@ from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
+from portal.documents.listing import without_own_pdf
 from portal.presentation import describe_order
 
-PDF_DOCUMENT_SUFFIX = "-veraz-pdf"
 FONT, BOLD = "Helvetica", "Helvetica-Bold"
 WIDTH, HEIGHT = A4
 MARGIN = 42.0
@@ -34,29 +34,6 @@ CURRENCY_SYMBOL = {"PEN": "S/", "USD": "US$"}
 STATUS_ES = {"pending": "emitida", "active": "aceptada", "terminated": "entregada",
              "cancelled": "anulada", "met": "entregada", "notMet": "no entregada",
              "scheduled": "programada"}
-
-
-def pdf_document_id(order_number: str) -> str:
-    """The id of the Veraz order PDF in ``contracts[0].documents``."""
-    return f"{order_number}{PDF_DOCUMENT_SUFFIX}"
-
-
-def without_own_pdf(release: dict) -> dict:
-    """The release minus its Veraz PDF document entry: the input the PDF is rendered from.
-
-    A shallow copy: only ``contracts[0]`` and its ``documents`` list are rebuilt.
-    """
-    contracts = release.get("contracts") or []
-    if not contracts or not any(str(d.get("id", "")).endswith(PDF_DOCUMENT_SUFFIX)
-                                for d in contracts[0].get("documents") or ()):
-        return release
-    first = dict(contracts[0])
-    docs = [d for d in first["documents"] if not str(d.get("id", "")).endswith(PDF_DOCUMENT_SUFFIX)]
-    if docs:
-        first["documents"] = docs
-    else:
-        del first["documents"]
-    return {**release, "contracts": [first, *contracts[1:]]}
 
 
 def _text(value: object) -> str:

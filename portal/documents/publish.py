@@ -12,11 +12,9 @@ import hashlib
 
 from anchoring.canonical import canonical_json
 from anchoring.entries import proformas_hash_link
-from portal.documents.order_pdf import pdf_document_id, render_order_pdf
+from portal.documents.listing import PDF_DOCUMENT_TYPE, pdf_document_id
+from portal.documents.order_pdf import render_order_pdf
 from portal.links import order_pdf_url, verification_url
-
-#: OCDS documentType of the Veraz order PDF: a rendering of the order, not the signed original.
-PDF_DOCUMENT_TYPE = "contractSummary"
 
 
 def attach_order_pdf(order_release: dict, proformas: list[dict], *, base_url: str,

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Connection
 
 from anchoring import entries as entry_format
+from portal.documents.listing import order_pdf_sha256
 from portal.evidence import store
 from portal.models import proformas
 from portal.queries import lookup_pairs
@@ -34,20 +35,7 @@ def document_hash(release: Any) -> str | None:
     ``integrity: [{"scheme": "sha256", "id": ...}]`` (see docs/proof-format.md, "Order PDF and
     the hash circle"); a release without one (an agreement, imported OCDS) has no hash 2.
     """
-    from portal.documents.order_pdf import PDF_DOCUMENT_SUFFIX
-
-    contracts = release.get("contracts") if isinstance(release, Mapping) else None
-    for contract in contracts if isinstance(contracts, list) else ():
-        documents = contract.get("documents") if isinstance(contract, Mapping) else None
-        for doc in documents if isinstance(documents, list) else ():
-            if not isinstance(doc, Mapping) or not str(doc.get("id", "")).endswith(
-                PDF_DOCUMENT_SUFFIX
-            ):
-                continue
-            for integrity in doc.get("integrity") or ():
-                if isinstance(integrity, Mapping) and integrity.get("scheme") == "sha256":
-                    return str(integrity.get("id"))
-    return None
+    return order_pdf_sha256(release)
 
 
 def release_evidence(release: Any) -> tuple[list[str], str | None]:

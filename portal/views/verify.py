@@ -19,7 +19,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from sqlalchemy import bindparam, select
 
 from portal.db import app_engine
-from portal.documents.order_pdf import PDF_DOCUMENT_SUFFIX
+from portal.documents.listing import order_pdf_document
 from portal.links import order_pdf_url, verification_url
 from portal.models import order_pdfs, proformas, records, releases
 from portal.presentation import describe_order
@@ -46,10 +46,7 @@ def _versions(conn, ocid: str) -> list:
 
 
 def _pdf_document(release: dict) -> dict | None:
-    for doc in ((release.get("contracts") or [{}])[0].get("documents") or ()):
-        if str(doc.get("id", "")).endswith(PDF_DOCUMENT_SUFFIX):
-            return doc
-    return None
+    return order_pdf_document(release)
 
 
 @functools.lru_cache(maxsize=256)
