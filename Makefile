@@ -22,11 +22,10 @@ translations: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o portal/translations/messages.pot . >/dev/null
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching >/dev/null
 
-# `npm install`, not `npm ci`: the lock records anvil's binary for linux-x64 only (the other
-# platforms' optional packages are not in the registry this machine reaches), which `npm ci`
-# refuses as out of sync. Versions are pinned exactly in package.json either way.
+# `npm ci`: installs exactly the lock (which records anvil's binaries for every platform the
+# registry serves) and never rewrites it, so `make test` leaves a fresh clone's tree clean.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch node_modules/.package-lock.json
 
 # Sets everything up, loads the demo dataset into an empty database and serves on :8000.
