@@ -19,8 +19,9 @@ import stat
 from pathlib import Path
 
 from anchoring.errors import KeyFileError
+from anchoring.notes import NoteSigner
 
-__all__ = ["create_private", "read_private"]
+__all__ = ["create_private", "load_or_create_note_signer", "read_private"]
 
 _PRIVATE_MODE = 0o600
 
@@ -84,6 +85,32 @@ def read_private(path: Path) -> bytes:
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def load_or_create_note_signer(path: str | os.PathLike[str], name: str) -> NoteSigner:
+    """The C2SP note signer stored in ``path``, creating a new key there (mode 0600) if absent.
+
+    Refuses (:class:`~anchoring.errors.KeyFileError`) a key file that group or others may read
+    or write, one that is not a regular file, one that does not hold a note private key, or one
+    whose key name is not ``name``. Of two processes creating the key at once, both end up with
+    the one that was written first. The private key is never logged or printed.
+    """
+    path = Path(path)
+    try:
+        text = read_private(path)
+    except FileNotFoundError:
+        signer = NoteSigner.generate(name)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            create_private(path, (signer.private_key_string() + "\n").encode("ascii"))
+            return signer
+        except FileExistsError:
+            text = read_private(path)  # another process created it first; use theirs
+    # Undecodable bytes become U+FFFD, which the parser refuses without echoing the key.
+    signer = NoteSigner.from_private_key_string(text.decode("ascii", errors="replace"))
+    if signer.name != name:
+        raise KeyFileError(f"key file {path} holds a key named {signer.name!r}, not {name!r}")
+    return signer
 
 
 def _check(path: Path, info: os.stat_result) -> None:

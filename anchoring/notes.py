@@ -20,7 +20,8 @@ Checkpoint (c2sp.org/tlog-checkpoint) body::
 
     <origin>\\n<tree size, decimal>\\n<base64 root hash>\\n[<extension line>\\n ...]
 
-Key handling (``load_or_create_signer``) is the only I/O here; everything else is pure.
+Pure: no file, clock or network. Reading and creating key files is
+``anchoring.keyfiles.load_or_create_note_signer``.
 """
 
 from __future__ import annotations
@@ -28,24 +29,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from anchoring.errors import KeyFileError, SignatureError
-from anchoring.keyfiles import create_private, read_private
 
 __all__ = [
     "Checkpoint",
     "NoteSigner",
     "NoteVerifier",
     "key_id",
-    "load_or_create_signer",
     "sign_checkpoint",
     "sign_note",
     "verify_checkpoint",
@@ -325,28 +322,11 @@ def verify_checkpoint(note: str, verifier_key: str | NoteVerifier) -> Checkpoint
     return checkpoint
 
 
-# --- Key files (I/O) ----------------------------------------------------------------------
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # The key-file function moved to anchoring.keyfiles so that this module stays pure; the old
+    # name keeps working for callers not yet moved, without importing file code up front.
+    if name == "load_or_create_signer":
+        from anchoring.keyfiles import load_or_create_note_signer
 
-
-def load_or_create_signer(path: str | os.PathLike[str], name: str) -> NoteSigner:
-    """The signer stored in ``path``, creating a new key there (mode 0600) if absent.
-
-    Refuses a key file that group or others may read or write, one that is not a regular
-    file, or one whose key name is not ``name``. The private key is never logged or printed.
-    """
-    path = Path(path)
-    try:
-        text = read_private(path)
-    except FileNotFoundError:
-        signer = NoteSigner.generate(name)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            create_private(path, (signer.private_key_string() + "\n").encode("ascii"))
-            return signer
-        except FileExistsError:
-            text = read_private(path)  # another process created it first; use theirs
-    # Undecodable bytes become U+FFFD, which the parser refuses without echoing the key.
-    signer = NoteSigner.from_private_key_string(text.decode("ascii", errors="replace"))
-    if signer.name != name:
-        raise KeyFileError(f"key file {path} holds a key named {signer.name!r}, not {name!r}")
-    return signer
+        return load_or_create_note_signer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ import pytest
 
 from anchoring import keyfiles
 from anchoring.errors import KeyFileError
-from anchoring.keyfiles import create_private, read_private
+from anchoring.keyfiles import create_private, load_or_create_note_signer, read_private
 
 SECRET = b"PRIVATE+KEY+veraz.test/log+0123abcd+c2VjcmV0IGtleSBieXRlcw==\n"
 NOBODY = 65534
@@ -147,3 +147,40 @@ def test_someone_elses_file_is_refused(tmp_path: Path) -> None:
         read_private(path)
     assert "0600" in str(info.value) and f"chmod 600 {path}" in str(info.value)
     assert SECRET.decode().strip() not in str(info.value)
+
+
+# --- The log's note key -----------------------------------------------------------------------
+
+
+def test_note_key_file_created_0600_and_reloaded(tmp_path):
+    path = tmp_path / "keys" / "log.key"
+    first = load_or_create_note_signer(path, "veraz.test/log")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text().startswith("PRIVATE+KEY+veraz.test/log+")
+    again = load_or_create_note_signer(path, "veraz.test/log")
+    assert again.public_key == first.public_key
+    assert str(again.verifier()) == str(first.verifier())
+
+
+def test_note_key_file_readable_by_others_refused(tmp_path):
+    path = tmp_path / "log.key"
+    load_or_create_note_signer(path, "veraz.test/log")
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        load_or_create_note_signer(path, "veraz.test/log")
+
+
+def test_note_key_file_for_other_name_refused(tmp_path):
+    path = tmp_path / "log.key"
+    load_or_create_note_signer(path, "veraz.test/log")
+    with pytest.raises(KeyFileError, match="named"):
+        load_or_create_note_signer(path, "veraz.test/other")
+
+
+def test_note_key_file_garbage_refused(tmp_path):
+    path = tmp_path / "log.key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"not a key\n")
+    os.close(fd)
+    with pytest.raises(KeyFileError):
+        load_or_create_note_signer(path, "veraz.test/log")

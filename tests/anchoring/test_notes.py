@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import stat
-
 import pytest
 from anchoring_vectors import load_vector
 
-from anchoring.errors import KeyFileError, SignatureError
+from anchoring.errors import SignatureError
 from anchoring.notes import (
     Checkpoint,
     NoteSigner,
     NoteVerifier,
     key_id,
-    load_or_create_signer,
     sign_checkpoint,
     sign_note,
     verify_checkpoint,
@@ -175,41 +171,7 @@ def test_checkpoint_origin_must_match_key(signer):
         verify_checkpoint(note, signer.verifier())
 
 
-# --- Key files --------------------------------------------------------------------------------
-
-
-def test_key_file_created_0600_and_reloaded(tmp_path):
-    path = tmp_path / "keys" / "log.key"
-    first = load_or_create_signer(path, "veraz.test/log")
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert path.read_text().startswith("PRIVATE+KEY+veraz.test/log+")
-    again = load_or_create_signer(path, "veraz.test/log")
-    assert again.public_key == first.public_key
-    assert str(again.verifier()) == str(first.verifier())
-
-
-def test_key_file_readable_by_others_refused(tmp_path):
-    path = tmp_path / "log.key"
-    load_or_create_signer(path, "veraz.test/log")
-    os.chmod(path, 0o644)
-    with pytest.raises(KeyFileError, match="chmod 600"):
-        load_or_create_signer(path, "veraz.test/log")
-
-
-def test_key_file_for_other_name_refused(tmp_path):
-    path = tmp_path / "log.key"
-    load_or_create_signer(path, "veraz.test/log")
-    with pytest.raises(KeyFileError, match="named"):
-        load_or_create_signer(path, "veraz.test/other")
-
-
-def test_key_file_garbage_refused(tmp_path):
-    path = tmp_path / "log.key"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, b"not a key\n")
-    os.close(fd)
-    with pytest.raises(KeyFileError):
-        load_or_create_signer(path, "veraz.test/log")
+# --- Keys ---------------------------------------------------------------------------------------
 
 
 def test_repr_does_not_reveal_secret(signer):
