@@ -58,7 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _secret_key(instance)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["DEFAULT_LOCALE"]
-    app.config["BABEL_DEFAULT_TIMEZONE"] = "America/Lima"
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
     app.json.sort_keys = False
     app.json.ensure_ascii = False
 

@@ -46,15 +46,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLICATION_POLICY", "http://127.0.0.1:8000/about#policy",
             "URL of the publication policy declared in every package."),
     Setting("DEFAULT_LOCALE", "es", "Interface language when the visitor has not chosen one (es or en)."),
+    Setting("TIMEZONE", "America/Lima",
+            "Time zone (IANA name) in which pages show dates and times; stored data keep their own "
+            "offsets."),
     Setting("LOCALES", "es,en", "Interface languages offered, comma separated."),
     Setting("API_PAGE_SIZE", 100, "Default number of releases per API page."),
     Setting("API_MAX_PAGE_SIZE", 1000, "Largest `limit` accepted by the API."),
     Setting("IMPORT_BATCH_SIZE", 500, "Orders per transaction when importing."),
     Setting("IMPORT_WORKERS", 0,
             "Processes that parse, map and validate orders while importing; 0 means one per core."),
+    Setting("BULK_MIN_ORDERS", 50000,
+            "`veraz import-orders` bulk-loads a file of at least this many orders, when it also "
+            "holds more orders than are stored: the lookup indexes are dropped and rebuilt at the "
+            "end, which then costs less than maintaining them row by row."),
     Setting("DEMO_ORDERS", 2000, "Orders in the demo dataset loaded by `make run` into an empty database."),
     Setting("DEMO_SEED", 2026, "Seed of the demo dataset (same seed, same orders)."),
-    # --- evidence log and anchors (issue 3; portal/evidence/) ---
+    Setting("WEB_BIND", "127.0.0.1:8000",
+            "Address (host:port) on which `veraz serve` and `make run` listen."),
+    Setting("WEB_WORKERS", 2, "Gunicorn worker processes of `veraz serve` and `make run`."),
+    Setting("WEB_THREADS", 4,
+            "Threads per gunicorn worker (gthread): phones keep connections open, and a thread "
+            "serves each without blocking its worker."),
+    # --- evidence log and anchors (portal/evidence/) ---
     Setting("LOG_ORIGIN", "",
             "Origin line of the evidence log's signed checkpoints (C2SP tlog-checkpoint), a "
             "schema-less URL naming the log. Empty means BASE_URL's host and path + `/log`. "
@@ -96,7 +109,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ANCHOR_RETRY_BASE", 30,
             "Seconds before retrying a failed anchor; doubles on each failure (exponential backoff)."),
     Setting("ANCHOR_RETRY_MAX", 3600, "Longest wait between two attempts of a failed anchor."),
-    # --- verification page (issue 4; portal/views/verify.py) ---
+    Setting("EVIDENCE_PDF_RETRY_BASE", 30,
+            "Seconds before retrying a checkpoint whose evidence PDF failed; doubles on each "
+            "failure (exponential backoff)."),
+    Setting("EVIDENCE_PDF_RETRY_MAX", 3600,
+            "Longest wait between two attempts at a checkpoint's evidence PDF."),
+    # --- verification page (portal/views/verify.py) ---
     Setting("VERIFY_PUBLIC_RPC_URL", "",
             "Public JSON-RPC endpoint of the anchoring chain that visitors' browsers may call "
             "(CORS-enabled) to read an anchor's transaction receipt themselves on `/verify`. "
@@ -104,6 +122,11 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def default(name: str) -> Any:
+    """The documented default of setting ``name`` (for library functions' keyword defaults)."""
+    return _BY_NAME[name].default
 
 
 def _coerce(name: str, raw: str) -> Any:
