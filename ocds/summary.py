@@ -1,0 +1,306 @@
+"""One reading of a compiled release: the facts of a contracting process, and its browse columns.
+
+Every page, document and table that shows a contracting process reads it here, so that they
+cannot disagree. The reading is pure and fully defensive: imported OCDS is kept as published,
+however malformed, so any value may be missing, null, of the wrong type, or an array where an
+object belongs (and the reverse). The reading never raises; what is absent or unusable is ``None``
+(or an empty list or string where documented); a scalar of an unexpected type is kept as
+published when it can be shown as text (a quantity ``"12"``), and dropped when it cannot (an
+object where a name belongs).
+
+Where several stages of the process publish the same thing (items, value, title, status), the
+latest stage wins: contract, then award, then tender. For a catalogue order the contract is the
+final state of what was ordered (its items say where each quantity goes and in which delivery);
+an award or a tender only speaks for a process that has not reached a contract. "Wins" means
+the first stage that publishes a non-empty value.
+
+:func:`process_facts` returns a dict with these keys (types as documented, always present):
+
+``ocid``, ``title``, ``status``, ``order_number``, ``category``, ``classification``, ``region``,
+``agreement_ocid``, ``date``, ``date_signed``: ``str | None``.
+``kind``: ``"order"`` (a call-off: links to its framework agreement), ``"agreement"`` (a first
+stage with a framework agreement) or ``"other"``.
+``buyer``, ``supplier``: a party (below) or ``None``; ``suppliers``: every supplier, as parties.
+``buyer_address``: ``str`` (``""`` when unknown).
+``framework``: ``{"id", "title", "scheme", "identifier"}`` (``str | None`` each) or ``None``.
+``period``: ``{"startDate", "endDate"}`` (``str | None`` each).
+``value``: ``{"amount", "currency"}``: amount a number or a string as published, or ``None``.
+``items``: ``[{"id", "description", "classification": {"scheme", "id", "description"}, "unit",
+"quantity", "unit_price", "currency", "total"}]``; ``quantity`` and ``unit_price`` are numbers or
+strings as published, or ``None``; ``total`` is their product when both are finite numbers.
+``destinations``: ``[{"address": str, "region", "deliveries": [{"id", "due", "status", "title",
+"items": [{"description", "quantity", "unit"}]}]}]``, from the contract's items that have a
+delivery address, grouped by address and by delivery milestone.
+``bids``: ``[{"id", "date", "status", "tenderers": [{"id", "name"}], "value": {"amount",
+"currency"}}]``.
+``amendments``: ``[{"id", "date", "rationale", "description"}]``.
+``documents``: ``[{"id", "title", "url", "documentType", "integrity": [{"scheme", "id"}]}]``, the
+contract's then the tender's.
+
+A party is ``{"id", "name", "identifier": {"scheme", "id"} | None, "scale", "address"}`` with
+``str | None`` values except ``address`` (``str``, ``""`` when unknown).
+
+:func:`browse_columns` derives the ``records`` table's columns from that same reading.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["browse_columns", "process_facts"]
+
+# Amounts at or beyond this magnitude do not fit the records table's NUMERIC(19, 2).
+_AMOUNT_LIMIT = Decimal(10) ** 17
+
+
+def _obj(value: Any) -> dict:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objs(value: Any) -> list[dict]:
+    """The JSON objects of ``value`` if it is an array, else none."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _text(value: Any, limit: int | None = None) -> str | None:
+    """``value`` as text (cut to ``limit``), or None when absent, empty or not a scalar."""
+    if value is None or value == "" or isinstance(value, dict | list):
+        return None
+    try:
+        text = str(value)
+    except ValueError:  # an integer beyond Python's digit limit for str()
+        return None
+    return text[:limit] if limit is not None else text
+
+
+def _scalar(value: Any) -> int | float | str | None:
+    """A number or string as published; anything else (object, array, boolean) is None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _number(value: Any) -> int | float | None:
+    """``value`` if it is a finite JSON number (booleans are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not empty (None, "", {}, [] and 0 count as empty, as in OCDS
+    practice: a stage that publishes nothing does not hide the stage before it)."""
+    return next((v for v in values if v), None)
+
+
+def _roles(party: dict) -> list:
+    roles = party.get("roles")
+    return roles if isinstance(roles, list) else []
+
+
+def _address_text(address: Any) -> str:
+    address = _obj(address)
+    parts = (_text(address.get(k)) for k in ("streetAddress", "locality", "region", "countryName"))
+    return ", ".join(p for p in parts if p)
+
+
+def _party(party: dict) -> dict:
+    identifier = party.get("identifier")
+    return {
+        "id": _text(party.get("id")),
+        "name": _text(party.get("name")),
+        "identifier": ({"scheme": _text(identifier.get("scheme")), "id": _text(identifier.get("id"))}
+                       if isinstance(identifier, dict) else None),
+        "scale": _text(_obj(party.get("details")).get("scale")),
+        "address": _address_text(party.get("address")),
+    }
+
+
+def _money(value: Any) -> dict:
+    value = _obj(value)
+    return {"amount": _scalar(value.get("amount")), "currency": _text(value.get("currency"))}
+
+
+def _framework(compiled: dict) -> dict | None:
+    for process in _objs(compiled.get("relatedProcesses")):
+        relationship = process.get("relationship")
+        if (isinstance(relationship, list) and "framework" in relationship) or relationship == "framework":
+            return {key: _text(process.get(key)) for key in ("id", "title", "scheme", "identifier")}
+    return None
+
+
+def _product(quantity: Any, price: Any) -> int | float | None:
+    quantity, price = _number(quantity), _number(price)
+    if quantity is None or price is None:
+        return None
+    try:
+        total = quantity * price
+    except OverflowError:  # an integer too large to meet a float
+        return None
+    return total if _number(total) is not None else None
+
+
+def _item(item: dict) -> dict:
+    unit = _obj(item.get("unit"))
+    price = _obj(unit.get("value"))
+    classification = _obj(item.get("classification"))
+    quantity, unit_price = _scalar(item.get("quantity")), _scalar(price.get("amount"))
+    return {
+        "id": _text(item.get("id")),
+        "description": _text(item.get("description")),
+        "classification": {k: _text(classification.get(k)) for k in ("scheme", "id", "description")},
+        "unit": _text(unit.get("name")),
+        "quantity": quantity,
+        "unit_price": unit_price,
+        "currency": _text(price.get("currency")),
+        "total": _product(quantity, unit_price),
+    }
+
+
+def _destinations(contract: dict) -> list[dict]:
+    """The contract's items with a delivery address, by address, then by delivery milestone.
+
+    Veraz names a contract item ``<line>-<destination>-<delivery>`` and its delivery milestone
+    ``<destination>-<delivery>``; items named otherwise are grouped under one unnamed delivery.
+    """
+    milestones: dict[str, dict] = {}
+    for milestone in _objs(contract.get("milestones")):
+        key = _text(milestone.get("id"))
+        if key is not None:
+            milestones.setdefault(key, milestone)
+    destinations: dict[str, dict] = {}
+    for item in _objs(contract.get("items")):
+        address = _obj(item.get("deliveryAddress"))
+        if not address:
+            continue
+        key = _address_text(address)
+        dest = destinations.setdefault(key, {"address": key, "region": _text(address.get("region")),
+                                             "deliveries": {}})
+        parts = (_text(item.get("id")) or "").split("-")
+        milestone_id = "-".join(parts[1:3]) if len(parts) >= 3 else None
+        milestone = milestones.get(milestone_id or "", {})
+        delivery = dest["deliveries"].setdefault(milestone_id or "", {
+            "id": milestone_id,
+            "due": _text(milestone.get("dueDate")),
+            "status": _text(milestone.get("status")),
+            "title": _text(milestone.get("title")),
+            "items": [],
+        })
+        delivery["items"].append({"description": _text(item.get("description")),
+                                  "quantity": _scalar(item.get("quantity")),
+                                  "unit": _text(_obj(item.get("unit")).get("name"))})
+    return [{**dest, "deliveries": list(dest["deliveries"].values())} for dest in destinations.values()]
+
+
+def _bid(bid: dict) -> dict:
+    return {
+        "id": _text(bid.get("id")),
+        "date": _text(bid.get("date")),
+        "status": _text(bid.get("status")),
+        "tenderers": [{"id": _text(t.get("id")), "name": _text(t.get("name"))}
+                      for t in _objs(bid.get("tenderers"))],
+        "value": _money(bid.get("value")),
+    }
+
+
+def _amendment(amendment: dict) -> dict:
+    return {key: _text(amendment.get(key)) for key in ("id", "date", "rationale", "description")}
+
+
+def _document(document: dict) -> dict:
+    return {
+        **{key: _text(document.get(key)) for key in ("id", "title", "url", "documentType")},
+        "integrity": [{"scheme": _text(i.get("scheme")), "id": _text(i.get("id"))}
+                      for i in _objs(document.get("integrity"))],
+    }
+
+
+def process_facts(compiled: Any) -> dict:
+    """The facts of a contracting process, from its compiled release (see the module docstring)."""
+    compiled = _obj(compiled)
+    tender = _obj(compiled.get("tender"))
+    contract = (_objs(compiled.get("contracts")) or [{}])[0]
+    award = (_objs(compiled.get("awards")) or [{}])[0]
+    framework = _framework(compiled)
+    has_agreement = _obj(tender.get("techniques")).get("hasFrameworkAgreement") is True
+    kind = "order" if framework else "agreement" if has_agreement else "other"
+
+    parties = _objs(compiled.get("parties"))
+    buyer = next((p for p in parties if "buyer" in _roles(p)), None) or _obj(compiled.get("buyer"))
+    suppliers = [p for p in parties if "supplier" in _roles(p)] \
+        or _objs(contract.get("suppliers")) or _objs(award.get("suppliers"))
+    lines = _first(_objs(contract.get("items")), _objs(award.get("items")), _objs(tender.get("items")))
+    items = [_item(i) for i in lines or []]
+    period = _obj(contract.get("period"))
+    date_signed = _text(_first(contract.get("dateSigned"), award.get("date")))
+    return {
+        "ocid": _text(compiled.get("ocid")),
+        "kind": kind,
+        "order_number": _text(_first(contract.get("id"), tender.get("id"))) if kind == "order" else None,
+        "title": _text(_first(contract.get("title"), award.get("title"), tender.get("title"))),
+        "status": _text(_first(contract.get("status"), award.get("status"), tender.get("status"))),
+        "category": _text(tender.get("mainProcurementCategory")),
+        "classification": items[0]["classification"]["id"] if items else None,
+        "buyer": _party(buyer) if buyer else None,
+        "buyer_address": _address_text(buyer.get("address")),
+        "region": _text(_obj(buyer.get("address")).get("region")),
+        "supplier": _party(suppliers[0]) if suppliers else None,
+        "suppliers": [_party(s) for s in suppliers],
+        "framework": framework,
+        "agreement_ocid": framework["identifier"] if framework else None,
+        "date_signed": date_signed,
+        "date": _text(_first(date_signed, _obj(tender.get("tenderPeriod")).get("startDate"),
+                             compiled.get("date"))),
+        "period": {"startDate": _text(period.get("startDate")), "endDate": _text(period.get("endDate"))},
+        "value": _money(_first(*(v for v in (contract.get("value"), award.get("value"), tender.get("value"))
+                                 if isinstance(v, dict)))),
+        "items": items,
+        "destinations": _destinations(contract),
+        "bids": [_bid(b) for b in _objs(_obj(compiled.get("bids")).get("details"))],
+        "amendments": [_amendment(a) for a in _objs(contract.get("amendments"))],
+        "documents": [_document(d) for d in
+                      _objs(contract.get("documents")) + _objs(tender.get("documents"))],
+    }
+
+
+def _amount(value: int | float | str | None) -> Decimal | None:
+    """An amount for NUMERIC(19, 2): rounded to cents, None when not a number or too large."""
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (ArithmeticError, ValueError):
+        return None
+    return number if number.is_finite() and abs(number) < _AMOUNT_LIMIT else None
+
+
+def browse_columns(compiled: Any) -> dict:
+    """The browse and dashboard columns of the ``records`` table, from the same reading as
+    :func:`process_facts`, cut to the columns' sizes."""
+    facts = process_facts(compiled)
+    buyer = facts["buyer"] or {}
+    supplier = facts["supplier"] or {}
+    return {
+        "kind": facts["kind"],
+        "order_number": _text(facts["order_number"], 64),
+        "title": _text(facts["title"], 10_000),
+        "status": _text(facts["status"], 32),
+        "category": _text(facts["category"], 32),
+        "classification": _text(facts["classification"], 32),
+        "buyer_id": _text(buyer.get("id"), 255),
+        "buyer_name": _text(buyer.get("name"), 10_000),
+        "region": _text(facts["region"], 64),
+        "supplier_id": _text(supplier.get("id"), 255),
+        "supplier_name": _text(supplier.get("name"), 10_000),
+        "agreement_ocid": _text(facts["agreement_ocid"], 255),
+        "amount": _amount(facts["value"]["amount"]),
+        "currency": _text(facts["value"]["currency"], 3),
+        "date": _text(facts["date"], 40),
+    }
