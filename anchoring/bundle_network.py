@@ -13,7 +13,7 @@ from collections.abc import Callable
 from anchoring.bundle import FAIL, PASS, SKIP, AnchorRecord, ProofBundle, Step
 from anchoring.errors import AnchoringError
 
-__all__ = ["verify_evm_anchors", "verify_timestamps"]
+__all__ = ["verify_checkpoint_timestamp", "verify_evm_anchors", "verify_timestamps"]
 
 _EVM_FIELDS = {
     "chainId": "chain_id",
@@ -109,25 +109,36 @@ def verify_evm_anchors(
     )
 
 
+def verify_checkpoint_timestamp(
+    checkpoint: str, token: str, ca_pem: bytes | None, name: str = "timestamp"
+) -> Step:
+    """Verify one RFC 3161 ``token`` (base64 DER) over the ``checkpoint`` note bytes.
+
+    SKIP without ``ca_pem``; FAIL, saying why, for a token that is malformed, over other bytes
+    or not issued under ``ca_pem``.
+    """
+    if ca_pem is None:
+        return Step(name, SKIP, "no TSA CA given (--tsa-ca): the token was not checked")
+    try:
+        from anchoring.timestamps import verify_timestamp
+
+        der = base64.b64decode(token, validate=True)
+        info = verify_timestamp(der, checkpoint.encode("utf-8"), ca_pem)
+        return Step(
+            name,
+            PASS,
+            f"the checkpoint existed at {info.gen_time.isoformat()} per {info.tsa_name}",
+        )
+    except (AnchoringError, binascii.Error, ValueError) as exc:
+        return Step(name, FAIL, str(exc))
+
+
 def verify_timestamps(bundle: ProofBundle, ca_pem: bytes | None) -> list[Step]:
     """Verify every RFC 3161 token of ``bundle`` over the checkpoint note bytes with ``ca_pem``."""
 
     def check(name: str, record: AnchorRecord) -> Step:
-        if ca_pem is None:
-            return Step(name, SKIP, "no TSA CA given (--tsa-ca): the token was not checked")
-        try:
-            from anchoring.timestamps import verify_timestamp
-
-            der = base64.b64decode(record.get("token") or "", validate=True)
-            assert bundle.checkpoint is not None
-            info = verify_timestamp(der, bundle.checkpoint.encode("utf-8"), ca_pem)
-            return Step(
-                name,
-                PASS,
-                f"the checkpoint existed at {info.gen_time.isoformat()} per {info.tsa_name}",
-            )
-        except (AnchoringError, binascii.Error, ValueError) as exc:
-            return Step(name, FAIL, str(exc))
+        token = record.get("token") or ""
+        return verify_checkpoint_timestamp(bundle.checkpoint or "", token, ca_pem, name)
 
     return _each_anchor(
         bundle,

@@ -15,6 +15,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from portal.db import app_engine
+from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
 
 
 def _create_app():
@@ -28,6 +29,10 @@ def _create_app():
 def main() -> None:
     """Veraz: open public-procurement data (OCDS) with a publicly auditable evidence log."""
 
+
+# `veraz anchor`, `veraz verify`, `veraz audit`: the evidence log's commands live beside it.
+for _command in EVIDENCE_COMMANDS:
+    main.add_command(_command)
 
 
 # --- database ------------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
 
     kwargs = dict(ocid_prefix=cfg["OCID_PREFIX"], batch_size=cfg["IMPORT_BATCH_SIZE"],
                   workers=cfg["IMPORT_WORKERS"] if workers is None else workers,
-                  base_url=cfg["BASE_URL"],  # issue 4: order PDFs and their QR links
+                  base_url=cfg["BASE_URL"],  # order PDFs and their QR links
                   bulk=bulk, on_indexes=on_indexes)
     if bar is None:
         summary = import_orders(app_engine(), file, **kwargs)
@@ -183,7 +188,7 @@ def demo(n: int | None) -> None:
     write_orders(path, n, cfg["DEMO_SEED"])
     summary = import_orders(app_engine(), path, ocid_prefix=cfg["OCID_PREFIX"],
                             batch_size=cfg["IMPORT_BATCH_SIZE"], workers=cfg["IMPORT_WORKERS"],
-                            base_url=cfg["BASE_URL"])  # issue 4: order PDFs
+                            base_url=cfg["BASE_URL"])  # order PDFs and their QR links
     _report(summary, None, "Demo orders")
 
 
@@ -201,16 +206,21 @@ def settings_command(markdown: bool) -> None:
 
 
 @main.command("serve")
-@click.option("--bind", default="127.0.0.1:8000", show_default=True)
-@click.option("--workers", default=2, show_default=True)
-def serve(bind: str, workers: int) -> None:
-    """Serve the portal with gunicorn."""
+@click.option("--bind", default=None, help="host:port to listen on (default: WEB_BIND setting).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Gunicorn worker processes (default: WEB_WORKERS setting).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads per worker (default: WEB_THREADS setting).")
+def serve(bind: str | None, workers: int | None, threads: int | None) -> None:
+    """Serve the portal with gunicorn (`make run` uses this command too)."""
+    from portal.settings import load_settings
+
+    # The settings alone, not the app: gunicorn's workers build their own.
+    cfg = load_settings()
     # gthread: phones keep connections open; threads serve them without blocking a worker
     # (measured about 30% more requests/s than sync workers in bench/verify.py).
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", str(workers),
-                               "--worker-class", "gthread", "--threads", "4", "-b", bind,
-                               "--access-logfile", "-", "portal.wsgi:app"])
+    os.execvp(sys.executable, [
+        sys.executable, "-m", "gunicorn", "--workers", str(workers or cfg["WEB_WORKERS"]),
+        "--worker-class", "gthread", "--threads", str(threads or cfg["WEB_THREADS"]),
+        "--bind", bind or cfg["WEB_BIND"], "--access-logfile", "-", "portal.wsgi:app"])
 
-
-# issue 3: `veraz anchor`, `veraz verify`, `veraz audit` (registered on `main` by the module).
-from portal.evidence import cli as _evidence_cli  # noqa: E402,F401

@@ -1,9 +1,11 @@
-/* Veraz: verify an order on this device (issue 4). No framework, nothing from a CDN.
+/* Veraz: verify an order on this device. No framework, nothing from a CDN.
  *
- * Fetches the proof bundle (/api/proofs/<ocid>, docs/proof-format.md), the release and the
- * order PDF, and checks with WebCrypto: the release's RFC 8785 hash, the PDF's SHA-256, the
- * proformas hash link, the log entry, the RFC 9162 inclusion proof, the checkpoint's Ed25519
- * signature and, where a public JSON-RPC endpoint is configured, the anchor's receipt on chain.
+ * Fetches the proof bundle (docs/proof-format.md), the release and the order PDF at the URLs
+ * the server puts in #verify-facts (built by portal/links.py; the PDF's URL and its declared
+ * SHA-256 too, so this file never guesses which document is the PDF), and checks with
+ * WebCrypto: the release's RFC 8785 hash, the PDF's SHA-256, the proformas hash link, the log
+ * entry, the RFC 9162 inclusion proof, the checkpoint's Ed25519 signature and, where a public
+ * JSON-RPC endpoint is configured, the anchor's receipt on chain.
  */
 (function () {
   "use strict";
@@ -11,7 +13,8 @@
   const T = JSON.parse(document.getElementById("verify-messages").textContent);
   const enc = new TextEncoder();
   const results = {};
-  let documentHash = null;
+  // The SHA-256 the release declares for its order PDF (hash 2), as the server read it.
+  const documentHash = facts.documentHash || null;
 
   // --- bytes and hashes -------------------------------------------------------------------
   const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -132,8 +135,6 @@
       const got = hex(await sha256(enc.encode(jcs(release))));
       const ok = got === hashes.data && got === facts.dataHash;
       show("data", ok ? "pass" : "fail", `${T.computed}: ${got} · ${T.expected}: ${hashes.data || facts.dataHash}`, "by_phone");
-      const doc = ((((release.contracts || [])[0] || {}).documents) || []).find((d) => String(d.id).endsWith("-veraz-pdf"));
-      documentHash = doc && doc.integrity && doc.integrity[0] && doc.integrity[0].id;
     });
 
     await run("document", async () => {

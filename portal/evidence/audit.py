@@ -12,6 +12,11 @@ Steps, each problem reported with the ocid (or checkpoint) and the step that fai
 * ``anchor``: every done anchor commits to its checkpoint (EVM root and size; the RFC 3161
   token verified over the note against the TSA's CA), and is read back from the chain when
   the chain can be reached.
+
+Each problem is a :class:`Problem` whose ``check`` says which of these failed; the CLI prints
+them. A chain that cannot be opened (owned by the watcher, or unreachable) is not a problem of
+the log: the report says so (``chain_unavailable``) and the EVM records are then checked
+against their checkpoints only.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import base64
 import hashlib
 import heapq
 from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
 from operator import itemgetter
 
 import orjson
@@ -27,8 +34,10 @@ from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring import merkle, notes
 from anchoring.errors import AnchoringError
-from portal.evidence import record, sealing, store
-from portal.evidence.backends import Backends, tsa_ca_pem
+from portal.evidence import record, store
+from portal.evidence.backends import Backends
+from portal.evidence.read.anchors import anchor_rows
+from portal.evidence.read.trust import tsa_ca_pem
 from portal.models import order_pdfs, proformas, releases
 
 CHUNK = 2_000  # published rows per query; memory stays bounded whatever the size of the log
@@ -37,14 +46,60 @@ CHUNK = 2_000  # published rows per query; memory stays bounded whatever the siz
 Row = tuple[int | None, bytes, str]
 
 
-def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
-    """Return ``(problems, summary)``; no problems means the log checks out.
+class Check(StrEnum):
+    """The step of the audit that found a problem (see the module docstring)."""
+
+    DATA_HASH = "data-hash"
+    DOCUMENT_HASH = "document-hash"
+    ENTRY = "entry"
+    LOG = "log"
+    STORAGE = "storage"  # the log's own tables (``anchoring.log`` audit)
+    CHECKPOINT = "checkpoint"
+    CONSISTENCY = "consistency"
+    ANCHOR = "anchor"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: the check that found it, who it is about, and a sentence saying what."""
+
+    check: Check
+    subject: str  # "<ocid> release <id>", "<ocid> proforma <id>", "checkpoint 12", "log tile 0/3"
+    detail: str
+    anchor_type: str | None = None  # for Check.ANCHOR: "evm" or "rfc3161" when the record is
+
+    def __str__(self) -> str:
+        if self.check is Check.STORAGE:  # the log names its own check in the detail
+            return f"{self.subject}: {self.detail}"
+        step = f"{self.check.value} ({self.anchor_type})" if self.anchor_type else self.check.value
+        return f"{self.subject}: step {step}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What ``veraz audit`` found; no problems means the log checks out."""
+
+    problems: list[Problem]
+    entries: int
+    rows: int
+    checkpoints: int
+    chain_unavailable: str | None = None  # why the chain could not be read, if it could not
+
+    @property
+    def summary(self) -> str:
+        found = f"{len(self.problems):,} problem(s)." if self.problems else "no problem."
+        return (f"Audited {self.entries:,} log entries, {self.rows:,} published rows, "
+                f"{self.checkpoints:,} checkpoints: {found}")
+
+
+def audit(engine: Engine, config: dict) -> AuditReport:
+    """Re-derive the log from the published data and check everything (module docstring).
 
     Streams: the published rows are read in ``leaf_index`` order, ``CHUNK`` at a time, and
     walked beside the log's entries, so each row meets the entry it points at. What is kept
     in memory is bounded by the number of problems, not by the size of the log.
     """
-    problems: list[str] = []
+    problems: list[Problem] = []
     signer = store.signer(config)
     with engine.connect() as conn:
         size = store.size(conn)
@@ -83,28 +138,30 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
             found.pop(0)
             return True
 
+        not_logged = "the published row is not in the log (altered after logging, or never logged)"
         for index, derived, who in mismatched:
-            problems.append(
-                f"{who}: step entry: its leaf_index {index} points at another log entry"
-                if claim(derived)
-                else f"{who}: step entry: the published row is not in the log "
-                "(altered after logging, or never logged)"
-            )
+            problems.append(Problem(
+                Check.ENTRY, who,
+                f"its leaf_index {index} points at another log entry" if claim(derived)
+                else not_logged,
+            ))
         for index, derived, who in stray:
             where = "missing" if index is None else f"{index}, outside the log (size {size})"
-            problems.append(
-                f"{who}: step entry: its leaf_index is {where}"
-                if claim(derived)  # logged, but the row does not say where
-                else f"{who}: step entry: the published row is not in the log "
-                "(altered after logging, or never logged)"
-            )
+            problems.append(Problem(
+                Check.ENTRY, who,
+                # logged, but the row does not say where
+                f"its leaf_index is {where}" if claim(derived) else not_logged,
+            ))
         for entries in unclaimed.values():
             for i, data in entries:
-                problems.append(
-                    f"{store.describe_entry(data)}: step log: log entry {i} matches no "
-                    "published row (row altered or deleted)"
-                )
-        problems += [f"log {p}" for p in store.audit(conn, signer.verifier_key)]
+                problems.append(Problem(
+                    Check.LOG, store.describe_entry(data),
+                    f"log entry {i} matches no published row (row altered or deleted)",
+                ))
+        problems += [
+            Problem(Check.STORAGE, f"log {p.where}", f"{p.kind}: {p.detail}")
+            for p in store.audit(conn, signer.verifier_key)
+        ]
 
         history = store.checkpoints(conn)
         for c in history:
@@ -114,12 +171,12 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
                     raise AnchoringError("the note does not match the stored size and root")
                 actual = store.root(conn, c.size)
                 if actual != c.root:
-                    problems.append(
-                        f"checkpoint {c.size}: step checkpoint: root {c.root.hex()} "
-                        f"but the entries give {actual.hex()}"
-                    )
+                    problems.append(Problem(
+                        Check.CHECKPOINT, f"checkpoint {c.size}",
+                        f"root {c.root.hex()} but the entries give {actual.hex()}",
+                    ))
             except AnchoringError as exc:
-                problems.append(f"checkpoint {c.size}: step checkpoint: {exc}")
+                problems.append(Problem(Check.CHECKPOINT, f"checkpoint {c.size}", str(exc)))
         for a, b in zip(history, history[1:], strict=False):
             try:
                 merkle.verify_consistency(
@@ -130,14 +187,11 @@ def audit(engine: Engine, config: dict) -> tuple[list[str], str]:
                     store.consistency_proof(conn, a.size, b.size) if a.size != b.size else [],
                 )
             except AnchoringError as exc:
-                problems.append(f"checkpoint {a.size} -> {b.size}: step consistency: {exc}")
-        problems += _audit_anchors(config, history, sealing.anchor_rows(conn))
-    summary = (
-        f"Audited {size:,} log entries, {counted[0]:,} published rows, "
-        f"{len(history):,} checkpoints: "
-        + (f"{len(problems):,} problem(s)." if problems else "no problem.")
-    )
-    return problems, summary
+                problems.append(
+                    Problem(Check.CONSISTENCY, f"checkpoint {a.size} -> {b.size}", str(exc))
+                )
+        chain_unavailable = _audit_anchors(config, history, anchor_rows(conn), problems)
+    return AuditReport(problems, size, counted[0], len(history), chain_unavailable)
 
 
 def _chunks(conn: Connection, query, column) -> Iterator[list]:  # type: ignore[no-untyped-def]
@@ -163,13 +217,13 @@ def _release_query():  # type: ignore[no-untyped-def]
     ).select_from(releases.outerjoin(order_pdfs, pdf))
 
 
-def _release_rows(conn: Connection, problems: list[str], counted: list[int]) -> Iterator[Row]:
+def _release_rows(conn: Connection, problems: list[Problem], counted: list[int]) -> Iterator[Row]:
     for chunk in _chunks(conn, _release_query(), releases.c.leaf_index):
         yield from _derive_releases(conn, chunk, problems, counted)
 
 
 def _derive_releases(  # type: ignore[no-untyped-def]
-    conn: Connection, chunk, problems: list[str], counted: list[int]
+    conn: Connection, chunk, problems: list[Problem], counted: list[int]
 ) -> list[Row]:
     """Each release re-derived: hash 1 from its stored JSON (the ``data_hash`` column is
     checked, not trusted), hash 2 from the order PDF it declares (checked against the stored
@@ -185,10 +239,11 @@ def _derive_releases(  # type: ignore[no-untyped-def]
         who = f"{row.ocid} release {row.release_id}"
         data_hash = hashlib.sha256(row.data).hexdigest()
         if data_hash != row.data_hash:
-            problems.append(
-                f"{who}: step data-hash: stored data_hash {row.data_hash} is not "
-                f"the SHA-256 of the stored release ({data_hash})"
-            )
+            problems.append(Problem(
+                Check.DATA_HASH, who,
+                f"stored data_hash {row.data_hash} is not the SHA-256 of the stored release "
+                f"({data_hash})",
+            ))
         _check_document(problems, who, document if row.origin == "catalogue" else None, row)
         quotes = [(pid, stored[(row.ocid, pid)]) for pid in ids if (row.ocid, pid) in stored]
         entry = record.release_entry(row.ocid, row.release_id, data_hash, document, quotes)
@@ -201,23 +256,24 @@ def _bids_and_document(data: bytes) -> tuple[list[str], str | None]:
     return record.bid_ids(release), record.document_hash(release)
 
 
-def _check_document(problems: list[str], who: str, want: str | None, row) -> None:  # type: ignore[no-untyped-def]
+def _check_document(problems: list[Problem], who: str, want: str | None, row) -> None:  # type: ignore[no-untyped-def]
     """Hash 2: the stored order PDF is the one its release declares (same bytes, same hash)."""
     if row.pdf is None:
         if want:
-            problems.append(f"{who}: step document-hash: the order PDF declared with SHA-256 "
-                            f"{want} is missing")
+            problems.append(Problem(Check.DOCUMENT_HASH, who,
+                                    f"the order PDF declared with SHA-256 {want} is missing"))
         return
     got = hashlib.sha256(row.pdf).hexdigest()
     if want != got:
-        problems.append(f"{who}: step document-hash: the stored order PDF hashes to {got}, "
-                        f"the release declares {want}")
+        problems.append(Problem(Check.DOCUMENT_HASH, who,
+                                f"the stored order PDF hashes to {got}, the release declares {want}"))
     elif row.pdf_sha256 != got:
-        problems.append(f"{who}: step document-hash: the stored order PDF hashes to {got}, "
-                        f"its sha256 column says {row.pdf_sha256}")
+        problems.append(Problem(Check.DOCUMENT_HASH, who,
+                                f"the stored order PDF hashes to {got}, its sha256 column says "
+                                f"{row.pdf_sha256}"))
 
 
-def _document_orphans(conn: Connection, problems: list[str]) -> None:
+def _document_orphans(conn: Connection, problems: list[Problem]) -> None:
     """Order PDFs stored for no published release."""
     has_release = exists().where(
         releases.c.ocid == order_pdfs.c.ocid, releases.c.release_id == order_pdfs.c.release_id
@@ -226,10 +282,10 @@ def _document_orphans(conn: Connection, problems: list[str]) -> None:
         select(order_pdfs.c.ocid, order_pdfs.c.release_id, order_pdfs.c.data).where(~has_release)
     ):
         got = hashlib.sha256(row.data).hexdigest()
-        problems.append(
-            f"{row.ocid} release {row.release_id}: step document-hash: the stored order "
-            f"PDF hashes to {got}, the release declares None"
-        )
+        problems.append(Problem(
+            Check.DOCUMENT_HASH, f"{row.ocid} release {row.release_id}",
+            f"the stored order PDF hashes to {got}, the release declares None",
+        ))
 
 
 def _proforma_query():  # type: ignore[no-untyped-def]
@@ -253,7 +309,7 @@ def _proforma_rows(conn: Connection, counted: list[int]) -> Iterator[Row]:
         yield from _derive_proformas(chunk, counted)
 
 
-def _rows_without_index(conn: Connection, problems: list[str], counted: list[int]) -> list[Row]:
+def _rows_without_index(conn: Connection, problems: list[Problem], counted: list[int]) -> list[Row]:
     """Published rows with no leaf_index (never logged, or the pointer was erased)."""
     out: list[Row] = []
     release_chunk = conn.execute(_release_query().where(releases.c.leaf_index.is_(None))).all()
@@ -264,34 +320,42 @@ def _rows_without_index(conn: Connection, problems: list[str], counted: list[int
     return out
 
 
-def _audit_anchors(config: dict, history, anchors: dict[int, list[dict]]) -> list[str]:
-    problems = []
+def _audit_anchors(
+    config: dict, history, anchors: dict[int, list[dict]], problems: list[Problem]
+) -> str | None:  # type: ignore[no-untyped-def]
+    """Check every done anchor against its checkpoint, appending to ``problems``; return why
+    the chain could not be opened, if it could not (its records are then checked against
+    their checkpoints only)."""
     ca = tsa_ca_pem(config)
     by_size = {c.size: c for c in history}
     backends = Backends(config)
-    chain_note_given = False
+    anchorer, chain_unavailable = None, None
     try:
         for size, items in anchors.items():
             c = by_size.get(size)
+            subject = f"checkpoint {size}"
             if c is None:
-                problems.append(
-                    f"checkpoint {size}: step anchor: anchors for a checkpoint that does not exist"
-                )
+                problems.append(Problem(Check.ANCHOR, subject,
+                                        "anchors for a checkpoint that does not exist"))
                 continue
             for a in items:
                 if a["status"] != "done":
                     continue
                 if a["type"] == "evm":
                     if a.get("root") != c.root.hex() or a.get("treeSize") != c.size:
-                        problems.append(
-                            f"checkpoint {size}: step anchor: the EVM anchor "
-                            "record is for another root or size"
-                        )
+                        problems.append(Problem(Check.ANCHOR, subject,
+                                                "the EVM anchor record is for another root or size"))
                         continue
-                    try:
-                        from anchoring.chains.evm import EvmAnchor, verify_anchor
+                    if anchorer is None and chain_unavailable is None:
+                        try:
+                            anchorer = backends.anchorer()
+                        except AnchoringError as exc:
+                            chain_unavailable = str(exc)
+                    if anchorer is None:
+                        continue
+                    from anchoring.chains.evm import EvmAnchor, verify_anchor
 
-                        anchorer = backends.anchorer()
+                    try:
                         verify_anchor(
                             anchorer.w3,
                             EvmAnchor(
@@ -309,26 +373,14 @@ def _audit_anchors(config: dict, history, anchors: dict[int, list[dict]]) -> lis
                             c.size,
                         )
                     except AnchoringError as exc:
-                        text = str(exc)
-                        if "in use by another process" in text or "cannot reach" in text:
-                            chain_note_given = True  # the chain is busy/unreachable: not a problem
-                        else:
-                            problems.append(f"checkpoint {size}: step anchor (evm): {text}")
+                        problems.append(Problem(Check.ANCHOR, subject, str(exc), "evm"))
                 elif a["type"] == "rfc3161" and ca is not None:
                     try:
                         from anchoring.timestamps import verify_timestamp
 
                         verify_timestamp(base64.b64decode(a["token"]), c.note.encode(), ca)
                     except (AnchoringError, ValueError) as exc:
-                        problems.append(f"checkpoint {size}: step anchor (rfc3161): {exc}")
+                        problems.append(Problem(Check.ANCHOR, subject, str(exc), "rfc3161"))
     finally:
         backends.close()
-    if chain_note_given:
-        import sys
-
-        print(
-            "note: the chain could not be opened (owned by the watcher or unreachable): EVM "
-            "anchor records were checked against their checkpoints, not read from the chain",
-            file=sys.stderr,
-        )
-    return problems
+    return chain_unavailable

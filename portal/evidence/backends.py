@@ -15,6 +15,7 @@ from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 
 from anchoring.errors import ChainError, TimestampError
+from portal.evidence.read.trust import tsa_directory
 from portal.evidence.tables import EVM, RFC3161
 
 CONTRACT_FILENAME = "contract-address"
@@ -28,19 +29,6 @@ def enabled_types(config: dict) -> list[str]:
     if str(config.get("TSA_URL", "")).strip().lower() != "off":
         types.append(RFC3161)
     return types
-
-
-def tsa_directory(config: dict) -> Path:
-    return Path(config["INSTANCE_PATH"]) / "tsa"
-
-
-def tsa_ca_pem(config: dict) -> bytes | None:
-    """The PEM of the CA that verifies the portal's timestamp tokens (published)."""
-    url = str(config.get("TSA_URL", "")).strip()
-    if url.lower() == "off":
-        return None
-    path = Path(config["TSA_CA_FILE"]) if url else tsa_directory(config) / "ca.pem"
-    return path.read_bytes() if path.is_file() else None
 
 
 class Backends:

@@ -1,6 +1,6 @@
 """``veraz anchor``, ``veraz verify`` and ``veraz audit``: thin commands over portal.evidence.
 
-Registered on ``portal.cli.main`` when ``portal.cli`` imports this module.
+``portal.cli`` adds :data:`COMMANDS` to the ``veraz`` group; this module knows nothing of it.
 
 Exit status: ``anchor`` 0 when every anchor is done, 1 when some remain pending (they are
 retried); ``verify`` 0 when every step passed or was skipped because its input was not given
@@ -19,11 +19,10 @@ import orjson
 from flask import current_app
 from flask.cli import with_appcontext
 
-from portal.cli import main
 from portal.db import app_engine
 
 
-@main.command("anchor")
+@click.command("anchor")
 @click.option(
     "--watch",
     is_flag=True,
@@ -112,7 +111,7 @@ def _release_from(path: Path, ocid: str, release_id: str):
     return data
 
 
-@main.command("verify", with_appcontext=False)  # no app, no database
+@click.command("verify")  # no app, no database
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--release",
@@ -186,14 +185,25 @@ def verify_command(
     click.echo("VERIFIED: every step passed.")
 
 
-@main.command("audit")
+@click.command("audit")
 @with_appcontext
 def audit_command() -> None:
     """Re-derive every entry from the published data and check the log, checkpoints, anchors."""
     from portal.evidence.audit import audit
 
-    problems, summary = audit(app_engine(), current_app.config)
-    for p in problems:
+    report = audit(app_engine(), current_app.config)
+    for p in report.problems:
         click.echo(f"PROBLEM {p}")
-    click.echo(summary, err=True)
-    sys.exit(1 if problems else 0)
+    if report.chain_unavailable:
+        click.echo(
+            "note: the chain could not be opened (owned by the watcher or unreachable): EVM "
+            "anchor records were checked against their checkpoints, not read from the chain "
+            f"({report.chain_unavailable})",
+            err=True,
+        )
+    click.echo(report.summary, err=True)
+    sys.exit(1 if report.problems else 0)
+
+
+#: The commands ``portal.cli`` adds to ``veraz``.
+COMMANDS = (anchor_command, verify_command, audit_command)

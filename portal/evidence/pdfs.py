@@ -1,14 +1,15 @@
-"""Evidence PDFs (issue 4): one signed forensic record per sealed checkpoint.
+"""Evidence PDFs: one signed forensic record per sealed checkpoint.
 
 The anchoring process (``veraz anchor [--watch]``, the only one holding the TSA and the
 keys) calls :func:`sign_due` after each round of anchoring: every checkpoint whose anchors
 are all done and that has no PDF yet gets one, rendered from the database
 (``portal.documents.evidence_pdf``, deterministic), signed PAdES B-T (``signing``) and stored
-in ``evidence_pdfs``. Stored bytes are served as they are, never re-rendered nor re-signed.
-Web workers only read (:func:`listing`, :func:`pdf_bytes`).
+in ``evidence_pdfs``. Stored bytes are served as they are, never re-rendered nor re-signed;
+web workers only read them (``portal.evidence.read.evidence_pdfs``).
 
-A failure (TSA down, key file with a wrong mode) is logged and retried at the next round,
-after a backoff, and never stops anchoring.
+A failure (TSA down, key file with a wrong mode) is logged and retried at a later round, after
+a backoff (EVIDENCE_PDF_RETRY_BASE seconds, doubling up to EVIDENCE_PDF_RETRY_MAX), and never
+stops anchoring.
 """
 
 from __future__ import annotations
@@ -19,41 +20,17 @@ import time
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, Engine, insert, select
 
 from portal.documents.evidence_pdf import EvidenceEntry, EvidenceRecord, render_evidence_pdf
-from portal.evidence import sealing, store
-from portal.evidence.tables import DONE, anchors, metadata
+from portal.evidence import store
+from portal.evidence.read.anchors import anchor_rows, unfinished_sizes, utc
+from portal.evidence.tables import evidence_pdfs
 from portal.models import records
 
 log = logging.getLogger(__name__)
 
-# One signed evidence PDF per sealed checkpoint (migration 0004), on the evidence tables'
-# metadata (``migrations/env.py`` imports this module for it).
-evidence_pdfs = Table(
-    "evidence_pdfs",
-    metadata,
-    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
-    Column("sha256", String(64), nullable=False),
-    Column("byte_length", Integer, nullable=False),
-    Column("data", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
-
-#: Seconds to wait before retrying a checkpoint whose PDF failed (doubling, at most 1 hour).
-RETRY_BASE, RETRY_MAX = 30.0, 3600.0
+# (database URL, checkpoint size) -> (failures so far, monotonic time of the next attempt).
 _failures: dict[tuple[str, int], tuple[int, float]] = {}
 
 
@@ -103,12 +80,12 @@ def evidence_record(conn: Connection, config: dict, tree_size: int) -> EvidenceR
         first_index=first,
         root_hex=checkpoint.root.hex(),
         note=checkpoint.note,
-        sealed_at=sealing._aware(checkpoint.sealed_at),
+        sealed_at=utc(checkpoint.sealed_at),
         origin=store.origin(config),
         verifier_key=store.signer(config).verifier_key,
         base_url=str(config["BASE_URL"]),
         entries=tuple(entries),
-        anchors=tuple(sealing.anchor_rows(conn, [tree_size]).get(tree_size, [])),
+        anchors=tuple(anchor_rows(conn, [tree_size]).get(tree_size, [])),
     )
 
 
@@ -120,9 +97,8 @@ def render(conn: Connection, config: dict, tree_size: int) -> bytes | None:
 
 def due(conn: Connection) -> list[int]:
     """Sizes of sealed checkpoints with every anchor done and no evidence PDF yet."""
-    done = set(conn.execute(select(evidence_pdfs.c.tree_size)).scalars())
-    open_ = set(conn.execute(select(anchors.c.tree_size).where(anchors.c.status != DONE)).scalars())
-    return [c.size for c in store.checkpoints(conn) if c.size not in done | open_]
+    skip = set(conn.execute(select(evidence_pdfs.c.tree_size)).scalars()) | unfinished_sizes(conn)
+    return [c.size for c in store.checkpoints(conn) if c.size not in skip]
 
 
 def generate(engine: Engine, config: dict, backends, tree_size: int) -> bytes:
@@ -164,6 +140,8 @@ def sign_due(engine: Engine, config: dict, backends) -> list[int]:
 
     Never raises: a failure is logged and that checkpoint retried after a backoff.
     """
+    base = float(config["EVIDENCE_PDF_RETRY_BASE"])
+    cap = float(config["EVIDENCE_PDF_RETRY_MAX"])
     made: list[int] = []
     try:
         with engine.connect() as conn:
@@ -180,7 +158,7 @@ def sign_due(engine: Engine, config: dict, backends) -> list[int]:
             generate(engine, config, backends, size)
         except Exception as exc:  # noqa: BLE001 - any failure: log, back off, retry later
             failures += 1
-            wait = min(RETRY_MAX, RETRY_BASE * 2 ** (failures - 1))
+            wait = min(cap, base * 2 ** (failures - 1))
             _failures[(key, size)] = (failures, time.monotonic() + wait)
             log.warning(
                 "evidence PDF of checkpoint %d failed (attempt %d, next in %.0f s): %s",
@@ -194,58 +172,3 @@ def sign_due(engine: Engine, config: dict, backends) -> list[int]:
         made.append(size)
     return made
 
-
-def listing(conn: Connection) -> list[dict]:
-    """Every sealed checkpoint, newest first, with its anchors' state and its evidence PDF."""
-    history = store.checkpoints(conn)
-    anchor_map = sealing.anchor_rows(conn)
-    pdfs = {
-        row.tree_size: row
-        for row in conn.execute(
-            select(
-                evidence_pdfs.c.tree_size,
-                evidence_pdfs.c.sha256,
-                evidence_pdfs.c.byte_length,
-                evidence_pdfs.c.created_at,
-            )
-        )
-    }
-    out: list[dict] = []
-    previous = 0
-    for c in history:
-        items = anchor_map.get(c.size, [])
-        if not items:
-            state = "none"
-        elif all(a["status"] == "done" for a in items):
-            state = "done"
-        else:
-            state = "pending"
-        pdf = pdfs.get(c.size)
-        out.append(
-            {
-                "treeSize": c.size,
-                "firstIndex": previous,
-                "entries": c.size - previous,
-                "sealedAt": sealing._aware(c.sealed_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "anchorStatus": state,
-                "anchors": [{"type": a["type"], "status": a["status"]} for a in items],
-                "pdf": None
-                if pdf is None
-                else {
-                    "sha256": pdf.sha256,
-                    "bytes": int(pdf.byte_length),
-                    "signedAt": sealing._aware(pdf.created_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
-            }
-        )
-        previous = c.size
-    out.reverse()
-    return out
-
-
-def pdf_bytes(conn: Connection, tree_size: int) -> bytes | None:
-    """The stored, signed evidence PDF of a checkpoint, or None."""
-    data = conn.execute(
-        select(evidence_pdfs.c.data).where(evidence_pdfs.c.tree_size == tree_size)
-    ).scalar()
-    return bytes(data) if data is not None else None

@@ -38,6 +38,8 @@ from portal.evidence import store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.crash import crash_point
 from portal.evidence.evm import anchor_once
+from portal.evidence.pdfs import sign_due
+from portal.evidence.read.anchors import utc
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors
 
 log = logging.getLogger(__name__)
@@ -72,11 +74,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes for DateTime(timezone=True): they were written in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class AttemptResult:
     tree_size: int
@@ -105,7 +102,7 @@ def seal(engine: Engine, config: dict, *, force: bool = True, now: datetime | No
         most = int(config.get("MAX_CHECKPOINT_ENTRIES") or 0)
         target = size if most <= 0 else min(size, sealed + most)
         if not force and last is not None:
-            waited = (now - _aware(last.sealed_at)).total_seconds()
+            waited = (now - utc(last.sealed_at)).total_seconds()
             if (
                 pending < config["PENDING_ENTRIES_TRIGGER"]
                 and waited < config["CHECKPOINT_INTERVAL"]
@@ -148,7 +145,7 @@ def anchor_pending(
     """Attempt every anchor not yet done (only those due, unless ``due_only`` is False).
 
     Then, unless ``evidence_pdfs`` is False, sign the evidence PDF of every checkpoint now
-    fully anchored (issue 4)."""
+    fully anchored (that never raises: a PDF that fails is retried later)."""
     now = now or _now()
     query = select(anchors).where(anchors.c.status != DONE)
     if due_only:
@@ -156,9 +153,7 @@ def anchor_pending(
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(anchors.c.tree_size, anchors.c.type)).mappings().all()
     results = [_attempt(engine, config, backends, dict(row)) for row in rows]
-    if evidence_pdfs:  # issue 4 hook (never raises)
-        from portal.evidence.pdfs import sign_due
-
+    if evidence_pdfs:
         sign_due(engine, config, backends)
     return results
 
@@ -285,20 +280,3 @@ def watch(
         if iterations is None or done < iterations:
             time.sleep(tick)
 
-
-def anchor_rows(conn, sizes: list[int] | None = None) -> dict[int, list[dict]]:
-    """``{tree size: [anchor as published]}``: done anchors with their record, others pending."""
-    query = select(anchors).order_by(anchors.c.tree_size, anchors.c.type)
-    if sizes is not None:
-        query = query.where(anchors.c.tree_size.in_(sizes))
-    out: dict[int, list[dict]] = {}
-    for row in conn.execute(query).mappings():
-        item: dict = {"type": row["type"], "status": "done" if row["status"] == DONE else "pending"}
-        if row["status"] == DONE:
-            item.update(orjson.loads(row["receipt"]))
-        else:
-            # The error text stays internal (it may name hosts or files); the state is public.
-            item["attempts"] = row["attempts"]
-            item["nextAttemptAt"] = _aware(row["next_attempt_at"]).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out.setdefault(int(row["tree_size"]), []).append(item)
-    return out

@@ -4,7 +4,8 @@ The signing certificate is issued by the CA of the embedded TSA (``INSTANCE_PATH
 created by :class:`anchoring.timestamps.EmbeddedTSA`, whose CA key is kept there), so one
 published CA certificate verifies both the portal's signature and, with the embedded TSA, its
 timestamps. With a remote TSA (``TSA_URL``) the embedded CA is still created for signing only;
-:func:`trust_pem` then also carries the remote TSA's CA (``TSA_CA_FILE``).
+the published trust file (``portal.evidence.read.trust.trust_pem``) then also carries the
+remote TSA's CA (``TSA_CA_FILE``).
 
 Files: ``INSTANCE_PATH/evidence-signing/signer.key`` (ECDSA P-256, PKCS#8 PEM, mode 0600,
 never logged nor shown) and ``signer.pem`` (public). The certificate carries keyUsage
@@ -39,9 +40,8 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 from anchoring.certificates import distinguished_name, issue_end_entity_certificate
 from anchoring.errors import KeyFileError
 from anchoring.keyfiles import create_private, read_private
-from portal.evidence.backends import tsa_ca_pem, tsa_directory
+from portal.evidence.read.trust import signing_directory, tsa_directory
 
-SIGNING_DIRECTORY = "evidence-signing"
 #: RFC 9336 id-kp-documentSigning.
 DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 VALIDITY = dt.timedelta(days=5 * 365)
@@ -63,10 +63,6 @@ class DocumentSigner:
 
     def __repr__(self) -> str:
         return f"DocumentSigner(subject={self.certificate.subject.human_friendly!r})"
-
-
-def signing_directory(config: dict) -> Path:
-    return Path(config["INSTANCE_PATH"]) / SIGNING_DIRECTORY
 
 
 def _read_key(path: Path) -> bytes:
@@ -149,26 +145,11 @@ def document_signer(config: dict, *, now: dt.datetime | None = None) -> Document
     )
 
 
-def trust_pem(config: dict) -> bytes | None:
-    """The CA certificate(s) a citizen trusts to validate evidence PDFs (published).
-
-    The embedded CA (issuer of the signing certificate) and, when it differs, the CA of the
-    TSA whose timestamps the PDFs carry. None before anything was ever signed.
-    """
-    signing_ca = tsa_directory(config) / "ca.pem"
-    if not (signing_directory(config) / "signer.pem").is_file() or not signing_ca.is_file():
-        return None
-    parts = [signing_ca.read_bytes()]
-    tsa = tsa_ca_pem(config)
-    if tsa and tsa not in parts:
-        parts.append(tsa)
-    return b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts)
-
-
 @functools.cache
 def _portal_timestamper_class() -> type:
-    # pyHanko is imported here, not at module level: web workers import this module for
-    # :func:`trust_pem` and never sign (pyHanko's import costs half a second).
+    # pyHanko is imported here, not at module level: ``veraz anchor`` imports this module on
+    # every run and signs only when a checkpoint is fully anchored (pyHanko's import costs
+    # half a second).
     from pyhanko.sign.timestamps import TimeStamper
 
     class PortalTimeStamper(TimeStamper):

@@ -1,8 +1,9 @@
 """The portal's one door to the evidence log (``anchoring.log``) and its signing key.
 
-Everything in ``portal.evidence`` reads and writes the log through these functions, so the
-log's storage API is adapted in one place. Each published row keeps the index of its entry
-(``leaf_index``), so a proof starts from the row.
+Everything in ``portal.evidence`` (both the read side and the anchoring process) reads and
+writes the log through these functions, so the log's storage API and tables are adapted in one
+place. Each published row keeps the index of its entry (``leaf_index``), so a proof starts
+from the row.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, func, select
 
 from anchoring import notes
-from anchoring.entries import Entry
+from anchoring.entries import Entry, decode_entry
+from anchoring.errors import EntryError, LogError
+from anchoring.keyfiles import load_or_create_note_signer
+from anchoring.log import AuditProblem, EvidenceLog, bundle_entries, make_bundle
+from anchoring.log import checkpoints as _checkpoint_table
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,7 @@ def key_path(config: dict) -> Path:
 
 @functools.lru_cache(maxsize=8)
 def _signer(path: str, name: str) -> Signer:
-    try:
-        signer = notes.load_or_create_signer(path, name)
-    except FileExistsError:  # another process created it between our open and create
-        signer = notes.load_or_create_signer(path, name)
+    signer = load_or_create_note_signer(path, name)
     return Signer(signer, str(signer.verifier()))
 
 
@@ -64,9 +66,7 @@ def signer(config: dict) -> Signer:
     return _signer(str(key_path(config)), origin(config))
 
 
-def _log():
-    from anchoring.log import EvidenceLog
-
+def _log() -> EvidenceLog:
     return EvidenceLog()
 
 
@@ -83,8 +83,17 @@ def tile(conn: Connection, level: int, index: int) -> bytes:
     return _log().tile(conn, level, index)
 
 
-def entry_bundle(conn: Connection, index: int) -> bytes:
-    return _log().entry_bundle(conn, index)
+def entry_bundle(conn: Connection, index: int, count: int) -> bytes:
+    """The first ``count`` entries of entry bundle ``index``, in the C2SP entry-bundle format.
+
+    Raises LogError when the stored bundle holds fewer (storage inconsistent; ``veraz audit``
+    reports it).
+    """
+    blob = _log().entry_bundle(conn, index)
+    items = bundle_entries(blob)
+    if len(items) < count:
+        raise LogError(f"entry bundle {index} holds {len(items)} entries, not {count}")
+    return blob if len(items) == count else make_bundle(items[:count])
 
 
 def first_appended_at(conn: Connection) -> datetime | None:
@@ -131,21 +140,38 @@ def checkpoint(conn: Connection, tree_size: int) -> SealedCheckpoint | None:
     return next((c for c in checkpoints(conn) if c.size == tree_size), None)
 
 
+# Built once: proofs ask for these on every request.
+_NEWEST_SIZE = select(func.max(_checkpoint_table.c.size))
+_NOTES_AFTER = (
+    select(_checkpoint_table.c.size, _checkpoint_table.c.note)
+    .where(_checkpoint_table.c.size > bindparam("known"))
+    .order_by(_checkpoint_table.c.size)
+)
+
+
+def newest_checkpoint_size(conn: Connection) -> int | None:
+    """The size of the newest checkpoint (one primary-key lookup), or None if none is sealed."""
+    value = conn.execute(_NEWEST_SIZE).scalar()
+    return int(value) if value is not None else None
+
+
+def checkpoint_notes_after(conn: Connection, known: int) -> list[tuple[int, str]]:
+    """``[(size, signed note)]`` of the checkpoints larger than ``known``, oldest first."""
+    return [(int(size), note) for size, note in conn.execute(_NOTES_AFTER, {"known": known})]
+
+
 def latest(conn: Connection) -> SealedCheckpoint | None:
     item = _log().latest_checkpoint(conn)
     return _sealed(item) if item is not None else None
 
 
-def audit(conn: Connection, verifier_key: str) -> list[str]:
+def audit(conn: Connection, verifier_key: str) -> list[AuditProblem]:
     """Problems the log finds in its own storage: entries, tiles, checkpoint roots and notes."""
-    return [f"{p.where}: {p.kind}: {p.detail}" for p in _log().audit(conn, verifier_key)]
+    return list(_log().audit(conn, verifier_key))
 
 
 def describe_entry(data: bytes) -> str:
     """Who an entry is about, for reports: ``<ocid> release <id>`` or ``<ocid> proforma <id>``."""
-    from anchoring.entries import decode_entry
-    from anchoring.errors import EntryError
-
     try:
         entry = decode_entry(data)
     except EntryError:

@@ -1,4 +1,8 @@
-"""The anchor state of every sealed checkpoint (the log's own tables are ``anchoring.log``'s).
+"""The portal's evidence tables (the log's own tables are ``anchoring.log``'s).
+
+``evidence_anchors``: the anchor state of every sealed checkpoint. ``evidence_pdfs``: the signed
+evidence PDF of every fully anchored checkpoint (``portal.evidence.pdfs`` makes them; the read
+side serves the stored bytes as they are).
 
 One row per (checkpoint tree size, anchor type). A row is created ``pending`` in the same
 transaction that seals its checkpoint, so a sealed checkpoint can never lack its anchors. The
@@ -18,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -54,11 +59,22 @@ anchors = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tree_size", "type"),
-    # Only the rows not done (few): which checkpoints are not fully anchored (proofs.py).
+    # Only the rows not done (few): which checkpoints are not fully anchored (read/proofs.py).
     Index(
         "ix_evidence_anchors_unfinished",
         "tree_size",
         sqlite_where=text("status != 'done'"),
         postgresql_where=text("status != 'done'"),
     ),
+)
+
+# One signed evidence PDF per sealed checkpoint (migration 0004).
+evidence_pdfs = Table(
+    "evidence_pdfs",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("sha256", String(64), nullable=False),
+    Column("byte_length", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,4 +1,4 @@
-"""``/evidence``: the signed evidence PDF of every sealed checkpoint (issue 4), and its JSON twin.
+"""``/evidence``: the signed evidence PDF of every sealed checkpoint, and its JSON twin.
 
 ``/evidence/<size>.pdf`` serves the stored, signed bytes; ``/evidence/ca.pem`` the CA
 certificate(s) to validate them with (``pyhanko sign validate --trust ca.pem``). Web workers
@@ -10,16 +10,16 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, url_for
 
 from portal.db import app_engine
-from portal.evidence import pdfs
+from portal.evidence.read import evidence_pdfs
+from portal.evidence.read.trust import trust_pem
 from portal.views.log import pem_response
 
 bp = Blueprint("evidence", __name__)
 
 
-
 def _checkpoints() -> list[dict]:
     with app_engine().connect() as conn:
-        items = pdfs.listing(conn)
+        items = evidence_pdfs.listing(conn)
     for item in items:
         if item["pdf"] is not None:
             item["pdf"]["url"] = url_for("evidence.pdf", size=item["treeSize"])
@@ -41,7 +41,7 @@ def index_json():
 def pdf(size: int):
     """The signed evidence PDF of the checkpoint of tree size ``size``."""
     with app_engine().connect() as conn:
-        data = pdfs.pdf_bytes(conn, size)
+        data = evidence_pdfs.pdf_bytes(conn, size)
     if data is None:
         abort(
             404,
@@ -57,6 +57,4 @@ def pdf(size: int):
 @bp.get("/evidence/ca.pem")
 def ca():
     """The CA certificate(s) that validate evidence PDFs: signer's CA and TSA's CA."""
-    from portal.evidence.signing import trust_pem
-
     return pem_response(trust_pem(current_app.config), "No evidence PDF has been signed yet.")

@@ -12,10 +12,10 @@ import orjson
 from flask import Blueprint, Response, abort, current_app, request
 
 from portal.db import app_engine
-from portal.evidence import proofs, public
+from portal.evidence.read import log_api, proofs
+from portal.evidence.read.trust import tsa_ca_pem
 
 bp = Blueprint("log", __name__)
-
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -47,17 +47,12 @@ def _uint_arg(name: str, default: int | None = None) -> int:
 @bp.get("/api/log/key")
 def key():
     """The C2SP verifier key (``<name>+<hash>+<base64>``) that signs checkpoints."""
-    verifier = public.verifier_key(current_app.config)
-    if verifier is None:
-        abort(404, description="The log has no signing key yet: no checkpoint was ever sealed.")
-    return _text(verifier + "\n")
+    return _text(log_api.verifier_key(current_app.config) + "\n")
 
 
 @bp.get("/api/log/tsa-ca.pem")
 def tsa_ca():
     """The CA certificate that verifies the portal's RFC 3161 tokens (``--tsa-ca``)."""
-    from portal.evidence.backends import tsa_ca_pem
-
     return pem_response(
         tsa_ca_pem(current_app.config),
         "No timestamp authority CA yet (no checkpoint was timestamped).",
@@ -68,7 +63,7 @@ def tsa_ca():
 def checkpoint():
     """The latest signed checkpoint, as the C2SP signed note text."""
     with app_engine().connect() as conn:
-        note = public.latest_checkpoint(conn)
+        note = log_api.latest_checkpoint(conn)
     if note is None:
         abort(404, description="No checkpoint has been sealed yet.")
     return _text(note)
@@ -78,7 +73,7 @@ def checkpoint():
 def checkpoints():
     """Every sealed checkpoint, newest first, each with its anchors (done or pending)."""
     with app_engine().connect() as conn:
-        history = public.checkpoint_history(conn)
+        history = log_api.checkpoint_history(conn)
     return _json({"checkpoints": history})
 
 
@@ -89,42 +84,28 @@ def consistency():
     Any sizes ``1 <= first <= second <= log size``; between checkpoints' sizes in practice.
     """
     first, second = _uint_arg("first"), _uint_arg("second")
-    with app_engine().connect() as conn:
-        size = public.log_size(conn)
-        if first < 1:
-            abort(400, description="Parameter 'first' must be at least 1 (a proof from the "
-                                   "empty tree is meaningless).")
-        if second > size:
-            abort(400, description=f"Parameter 'second' must be at most the log size {size}.")
-        if first > second:
-            abort(400, description="Parameter 'first' must not be greater than 'second'.")
-        proof = public.consistency(conn, first, second)
+    try:
+        with app_engine().connect() as conn:
+            proof = log_api.consistency(conn, first, second)
+    except log_api.RangeError as exc:
+        abort(400, description=str(exc))
     return _json({"first": first, "second": second, "proof": [h.hex() for h in proof]})
 
 
 @bp.get("/api/log/entries")
 def entries():
     """Entries ``start`` (inclusive) to ``end`` (exclusive), with their leaf hashes."""
-    cap = current_app.config["LOG_ENTRIES_MAX_PAGE"]
     start = _uint_arg("start", 0)
-    with app_engine().connect() as conn:
-        size = public.log_size(conn)
-        end = _uint_arg("end", min(size, start + cap))
-        if start > size:
-            abort(400, description=f"Parameter 'start' must be at most the log size {size}.")
-        if end < start or end > size:
-            abort(
-                400,
-                description=f"Parameter 'end' must be between start ({start}) and the "
-                f"log size ({size}).",
-            )
-        if end - start > cap:
-            abort(400, description=f"Parameter 'end' must be at most start + {cap} (page size).")
-        page = public.entries_page(conn, start, end)
-    return _json({"start": start, "end": end, "treeSize": size, "entries": page})
+    end = _uint_arg("end") if request.args.get("end") else None
+    try:
+        with app_engine().connect() as conn:
+            page = log_api.entries_page(conn, start, end, current_app.config["LOG_ENTRIES_MAX_PAGE"])
+    except log_api.RangeError as exc:
+        abort(400, description=str(exc))
+    return _json(page)
 
 
-@bp.get("/api/proofs/<path:ocid>")
+@bp.get("/api/proofs/<path:ocid>")  # ocids may contain "/"
 def proof(ocid: str):
     """The proof bundle of a release (latest of ``ocid``, or ``?release=<id>``).
 

@@ -23,13 +23,13 @@ import re
 
 from flask import Blueprint, Response, abort
 
+from anchoring.errors import LogError
 from portal.db import app_engine
-from portal.evidence import store
+from portal.evidence.read import tiles
+from portal.evidence.read.tiles import WIDTH
 
 bp = Blueprint("tiles", __name__)
 
-WIDTH = 256
-_HASH = 32
 _INDEX = re.compile(r"(?:x\d{3}/)*\d{3}\Z")
 _PARTIAL = re.compile(r"(?P<index>.*)\.p/(?P<width>\d{1,3})\Z")
 
@@ -50,16 +50,9 @@ def _parse(path: str) -> tuple[int, int | None]:
     return int("".join(g.lstrip("x") for g in groups)), width
 
 
-def _covered(level: int, index: int) -> int:
-    """How many hashes of tile ``level``/``index`` the latest checkpoint commits to."""
-    with app_engine().connect() as conn:
-        latest = store.latest(conn)
-    size = latest.size if latest else 0
-    nodes = size >> (8 * level)  # complete nodes of tree level 8 * level
-    return max(0, min(WIDTH, nodes - index * WIDTH))
-
-
-def _serve(data: bytes, full: bool) -> Response:
+def _serve(data: bytes | None, full: bool) -> Response:
+    if data is None:
+        abort(404, description="No signed checkpoint covers this tile (yet).")
     response = Response(data, mimetype="application/octet-stream")
     response.headers["Cache-Control"] = (
         "public, max-age=31536000, immutable" if full else "public, max-age=60"
@@ -67,25 +60,15 @@ def _serve(data: bytes, full: bool) -> Response:
     return response
 
 
-def _width_or_404(level: int, index: int, width: int | None) -> int:
-    want = WIDTH if width is None else width
-    if _covered(level, index) < want:
-        abort(404, description="No signed checkpoint covers this tile (yet).")
-    return want
-
-
 @bp.get("/api/log/tile/entries/<path:path>")
 def entry_bundle(path: str):
     index, width = _parse(path)
-    want = _width_or_404(0, index, width)
-    with app_engine().connect() as conn:
-        blob = store.entry_bundle(conn, index)
-    at = 0
-    for _ in range(want):  # the first ``want`` entries of the stored bundle
-        at += 2 + int.from_bytes(blob[at : at + 2], "big")
-    if at > len(blob):  # pragma: no cover - storage inconsistent (veraz audit reports it)
+    try:
+        with app_engine().connect() as conn:
+            data = tiles.entry_bundle(conn, index, width or WIDTH)
+    except LogError:  # pragma: no cover - storage inconsistent (veraz audit reports it)
         abort(500, description="The stored entry bundle is shorter than its tile.")
-    return _serve(blob[:at], width is None)
+    return _serve(data, width is None)
 
 
 @bp.get("/api/log/tile/<int:level>/<path:path>")
@@ -93,9 +76,9 @@ def tile(level: int, path: str):
     if level > 63:
         abort(404, description="No such tile level.")
     index, width = _parse(path)
-    want = _width_or_404(level, index, width)
-    with app_engine().connect() as conn:
-        hashes = store.tile(conn, level, index)
-    if len(hashes) < want * _HASH:  # pragma: no cover - storage inconsistent
+    try:
+        with app_engine().connect() as conn:
+            data = tiles.tile(conn, level, index, width or WIDTH)
+    except LogError:  # pragma: no cover - storage inconsistent
         abort(500, description="The stored tile is shorter than the checkpoint says.")
-    return _serve(hashes[: want * _HASH], width is None)
+    return _serve(data, width is None)

@@ -24,7 +24,8 @@ from support import need
 
 from portal.cli import main
 from portal.db import app_engine
-from portal.evidence import pdfs, sealing, signing, store
+from portal.evidence import pdfs, signing, store
+from portal.evidence.read.anchors import anchor_rows
 
 PYHANKO = Path(sys.executable).parent / "pyhanko"
 
@@ -123,7 +124,7 @@ def test_signed_evidence_pdf_end_to_end(app, client, runner, tmp_path):
                 assert value in text, (index, member)
     with app_engine(app).connect() as conn:
         note = store.latest(conn).note
-        anchors = {a["type"]: a for a in sealing.anchor_rows(conn)[size]}
+        anchors = {a["type"]: a for a in anchor_rows(conn)[size]}
     for line in note.rstrip("\n").split("\n"):
         assert line.strip() in text
     assert anchors["evm"]["txHash"] in text and str(anchors["evm"]["blockNumber"]) in text

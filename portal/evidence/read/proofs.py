@@ -9,6 +9,7 @@ the request (the release, its quotes, its leaf, its inclusion proof) plus two in
 of the log's state; what never changes once written is cached per process and database
 (:class:`_Checkpoints`): a sealed checkpoint's note, and the anchors of a checkpoint once all
 of them are done (a done anchor is final: ``portal.evidence.sealing`` never moves it back).
+The log is read through ``portal.evidence.store`` only.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, func, literal_column, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from anchoring.bundle import AnchorRecord, ProformaRef, ProofBundle
-from anchoring.errors import LogError
-from anchoring.log import checkpoints as checkpoint_rows
+from anchoring.entries import ReleaseEntry, decode_entry
+from anchoring.errors import EntryError, LogError
 from anchoring.merkle import leaf_hash
-from portal.evidence import record, sealing, store
-from portal.evidence.tables import DONE, anchors
+from portal.evidence import record, store
+from portal.evidence.read.anchors import anchor_rows, sizes_with_anchors_after, unfinished_sizes
 from portal.models import proformas, releases
 
 # Built once: building SQLAlchemy expressions per request was a visible share of a proof's time.
@@ -62,22 +63,6 @@ def _release_quotes(conn: Connection, ocid: str, release: dict) -> list[tuple[st
     return [(pid, stored[pid]) for pid in ids if pid in stored]
 
 
-_NEWEST_CHECKPOINT = select(func.max(checkpoint_rows.c.size))
-_CHECKPOINTS_AFTER = (
-    select(checkpoint_rows.c.size, checkpoint_rows.c.note)
-    .where(checkpoint_rows.c.size > bindparam("known"))
-    .order_by(checkpoint_rows.c.size)
-)
-_ANCHORED_AFTER = select(anchors.c.tree_size).distinct().where(anchors.c.tree_size > bindparam("known"))
-# Checkpoints containing the entry with an anchor not yet done: few (the newest ones), read
-# through a partial index on status != 'done' (migration 0005).
-_UNFINISHED = (
-    select(anchors.c.tree_size)
-    .distinct()
-    .where(anchors.c.status != literal_column(f"'{DONE}'"), anchors.c.tree_size > bindparam("index"))
-)
-
-
 @dataclass(frozen=True)
 class _Sealed:
     size: int
@@ -99,13 +84,15 @@ class _Checkpoints:
         """The sealed checkpoints, loading those sealed since the last call (one primary-key
         lookup when there are none)."""
         current = self.sealed
-        newest = conn.execute(_NEWEST_CHECKPOINT).scalar()
+        newest = store.newest_checkpoint_size(conn)
         known = current[1][-1] if current[1] else -1
         if newest is None or newest <= known:
             return current
-        rows = conn.execute(_CHECKPOINTS_AFTER, {"known": known}).all()
-        anchored = set(conn.execute(_ANCHORED_AFTER, {"known": known}).scalars())
-        added = [_Sealed(int(r.size), r.note, int(r.size) in anchored) for r in rows]
+        anchored = sizes_with_anchors_after(conn, known)
+        added = [
+            _Sealed(size, note, size in anchored)
+            for size, note in store.checkpoint_notes_after(conn, known)
+        ]
         with self.lock:
             if self.sealed is current:  # else another thread refreshed meanwhile
                 sealed = current[0] + added
@@ -118,16 +105,16 @@ class _Checkpoints:
         first = bisect_right(sizes, index)
         if first == len(sealed):
             return None
-        unfinished = set(conn.execute(_UNFINISHED, {"index": index}).scalars())
+        unfinished = unfinished_sizes(conn, above=index)
         chosen = next(
             (c for c in reversed(sealed[first:]) if c.anchored and c.size not in unfinished), None
         )
         if chosen is None:  # none fully anchored: the newest that contains the entry
             newest = sealed[-1]
-            return newest, sealing.anchor_rows(conn, [newest.size]).get(newest.size, [])
+            return newest, anchor_rows(conn, [newest.size]).get(newest.size, [])
         cached = self.done_anchors.get(chosen.size)
         if cached is None:
-            cached = sealing.anchor_rows(conn, [chosen.size]).get(chosen.size, [])
+            cached = anchor_rows(conn, [chosen.size]).get(chosen.size, [])
             if cached and all(a["status"] == "done" for a in cached):
                 self.done_anchors[chosen.size] = cached
         return chosen, cached
@@ -147,9 +134,6 @@ def _checkpoints(conn: Connection) -> _Checkpoints:
 
 def _logged_release_entry(conn: Connection, index: int, ocid: str, release_id: str):
     """(bytes, ReleaseEntry) logged at ``index`` if it is the entry of that release."""
-    from anchoring.entries import ReleaseEntry, decode_entry
-    from anchoring.errors import EntryError
-
     data = store.entries(conn, index, index + 1)[0]
     try:
         value = decode_entry(data)
