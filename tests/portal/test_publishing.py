@@ -147,11 +147,11 @@ def test_browse_columns_of_a_release_equal_those_of_its_compiled_release():
     from ocds.catalogue.generate import generate_orders
     from ocds.catalogue.mapping import map_order
     from ocds.compile import compile_release
-    from portal.publishing import record_summary
+    from ocds.summary import browse_columns
 
     for order in generate_orders(400, 11):
         release = map_order(order, ocid_prefix=PREFIX).order_release
-        assert record_summary(release) == record_summary(compile_release([release]))
+        assert browse_columns(release) == browse_columns(compile_release([release]))
 
 
 def test_migrations_downgrade_and_upgrade_keep_records(tmp_path):

@@ -1,0 +1,321 @@
+"""Catalogue orders: the worker step that prepares them and the writer that stores them.
+
+Worker step (:class:`OrderPreparer`, one per worker process): source line → check
+(``ocds.catalogue.source``) → map to OCDS (``ocds.catalogue.mapping``) → order PDF listed in
+the order release → validate → canonical JSON (RFC 8785) + SHA-256 → browse columns.
+
+Writer (:func:`write_orders`, this process): one transaction per batch, so an order is never
+half-written: evidence-log entries, releases, quotes, order PDFs, source-order digests, records.
+Releases are never updated: the same order state imported again changes nothing, a new version
+of an order is a new release, and a different content under an already published
+(order number, version) is rejected.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from sqlalchemy import Engine
+
+from anchoring.canonical import canonical_json
+from ocds.catalogue.mapping import map_order
+from ocds.catalogue.source import check_order
+from ocds.summary import browse_columns
+from ocds.validate import ReleaseValidator
+from portal.db import bulk_insert, ensure_indexes
+from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs
+from portal.evidence import log_evidence
+from portal.models import proformas, source_orders
+from portal.publishing.bulk import bulk_mode, lookup_indexes_deferred
+from portal.publishing.pool import WorkerPool, worker_count
+from portal.publishing.prepared import PreparedOrder, PreparedRelease, prepare_proforma, prepare_release
+from portal.publishing.records import RecordRow, recompile, store_records
+from portal.publishing.rejects import Reject, Summary
+from portal.publishing.releases import existing_releases, insert_releases, ocids_with_releases
+from portal.queries import lookup_pairs
+from portal.settings import default
+
+#: Agreement states one worker keeps prepared. A catalogue's thousands of orders repeat a
+#: handful of agreement states (26 in 20,000 generated orders), each about 27 KB of canonical
+#: JSON: 256 keeps every state of a real import at about 7 MB per worker.
+AGREEMENT_STATES_KEPT = 256
+
+#: How much larger a bulk load's batches are: fewer, larger transactions while the lookup
+#: indexes are down.
+BULK_BATCH_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """What the worker step makes of a batch of lines: each line is an order or rejects."""
+
+    orders: tuple[PreparedOrder, ...]
+    rejects: tuple[Reject, ...]
+    lines: int
+
+
+class AgreementStates:
+    """The agreement releases one worker has prepared, by (ocid, release id), the least
+    recently used dropped first beyond ``capacity``.
+
+    An agreement's release id carries the digest of its content, and an agreement is repeated
+    in every one of its orders: validating and canonicalising each state once per worker
+    instead of once per order keeps it out of the worker's time.
+    """
+
+    def __init__(self, capacity: int = AGREEMENT_STATES_KEPT) -> None:
+        self.capacity = capacity
+        self._states: OrderedDict[tuple[str, str], PreparedRelease] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, key: tuple[str, str]) -> PreparedRelease | None:
+        state = self._states.get(key)
+        if state is not None:
+            self._states.move_to_end(key)
+        return state
+
+    def add(self, key: tuple[str, str], state: PreparedRelease) -> None:
+        self._states[key] = state
+        self._states.move_to_end(key)
+        while len(self._states) > self.capacity:
+            self._states.popitem(last=False)
+
+
+class OrderPreparer:
+    """The worker step, with what a worker keeps between batches (made once per process).
+
+    ``base_url`` (the public BASE_URL) gives each order release its order PDF, rendered and
+    listed before validation, so that hash 1 covers the PDF's hash (hash 2). ``file`` names
+    the input in rejects.
+    """
+
+    def __init__(self, ocid_prefix: str, base_url: str | None = None, file: str = "",
+                 agreement_capacity: int = AGREEMENT_STATES_KEPT) -> None:
+        self.ocid_prefix = ocid_prefix
+        self.base_url = base_url
+        self.file = file
+        self.validator = ReleaseValidator()
+        self.agreements = AgreementStates(agreement_capacity)
+
+    def prepare(self, lines: Sequence[tuple[int, bytes]]) -> PreparedBatch:
+        """Check, map, validate and canonicalise ``(line number, raw line)`` pairs."""
+        orders: list[PreparedOrder] = []
+        rejects: list[Reject] = []
+        for number, raw in lines:
+            prepared = self._prepare_line(number, raw)
+            if isinstance(prepared, PreparedOrder):
+                orders.append(prepared)
+            else:
+                rejects.extend(prepared)
+        return PreparedBatch(tuple(orders), tuple(rejects), len(lines))
+
+    def _reject(self, number: int, record: str, field: str, reason: str) -> Reject:
+        return Reject(self.file, str(number), record, field, reason)
+
+    def _prepare_line(self, number: int, raw: bytes) -> PreparedOrder | list[Reject]:
+        try:
+            order = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            return [self._reject(number, "", "", f"Line is not valid JSON: {error}.")]
+        record = str(order.get("orderNumber", "")) if isinstance(order, dict) else ""
+        problems = check_order(order)
+        if problems:
+            return [self._reject(number, record, p.field, p.reason) for p in problems]
+        mapped = map_order(order, ocid_prefix=self.ocid_prefix)
+        pdf = None
+        if self.base_url is not None:
+            pdf, _ = attach_order_pdf(mapped.order_release, mapped.proformas, base_url=self.base_url,
+                                      catalogue=catalogue_name(mapped.agreement_release))
+        agreement_key = (mapped.agreement_release["ocid"], str(mapped.agreement_release["id"]))
+        agreement = self.agreements.get(agreement_key)
+        todo = [mapped.order_release] + ([] if agreement else [mapped.agreement_release])
+        invalid = [self._reject(number, record, f"(OCDS {release['ocid']}) {p.field}",
+                                f"the mapped release does not validate: {p.reason}")
+                   for release in todo for p in self.validator.problems(release)]
+        if invalid:
+            return invalid
+        if agreement is None:
+            agreement = prepare_release(mapped.agreement_release)
+            self.agreements.add(agreement_key, agreement)
+        return PreparedOrder(
+            line=number,
+            order_number=str(order["orderNumber"]),
+            version=int(order["version"]),
+            digest=hashlib.sha256(canonical_json(order)).hexdigest(),
+            order=prepare_release(mapped.order_release),
+            agreement=agreement,
+            proformas=tuple(prepare_proforma(p) for p in mapped.proformas),
+            # A single release compiles to itself (new id and tag, nothing else that these
+            # columns read), so the worker takes the browse columns from the release.
+            summary_alone=browse_columns(mapped.order_release),
+            pdf=pdf,
+        )
+
+
+def prepare_orders(lines: Sequence[tuple[int, bytes]], ocid_prefix: str,
+                   base_url: str | None = None, *, file: str = "") -> PreparedBatch:
+    """The worker step on one batch, with a fresh :class:`OrderPreparer`."""
+    return OrderPreparer(ocid_prefix, base_url, file).prepare(lines)
+
+
+def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summary: Summary) -> None:
+    """Store one batch of prepared orders in one transaction."""
+    if not batch:
+        return
+    with engine.begin() as conn:
+        known = lookup_pairs(conn, (source_orders.c.order_number, source_orders.c.version),
+                             source_orders.c.digest, [(p.order_number, p.version) for p in batch])
+        release_keys = {(p.agreement.ocid, p.agreement.release_id) for p in batch}
+        release_keys |= {(p.order.ocid, p.order.release_id) for p in batch}
+        existing = existing_releases(conn, release_keys)
+        known_proformas: dict[tuple[str, str], str] = lookup_pairs(
+            conn, (proformas.c.ocid, proformas.c.proforma_id), proformas.c.data_hash,
+            {(p.order.ocid, q.proforma_id) for p in batch for q in p.proformas})
+
+        accepted: list[PreparedOrder] = []
+        new_releases: list[PreparedRelease] = []
+        new_proformas: list[dict] = []
+        for p in batch:
+            key = (p.order_number, p.version)
+            if key in known:
+                if known[key] == p.digest:
+                    summary.unchanged += 1
+                else:
+                    summary.rejects.append(Reject(
+                        file, str(p.line), p.order_number, "version",
+                        f"order {p.order_number} version {p.version} was already published with "
+                        "different content; a change must come as a new version"))
+                continue
+            conflict = next((q for q in p.proformas
+                             if known_proformas.get((p.order.ocid, q.proforma_id), q.data_hash)
+                             != q.data_hash), None)
+            if conflict:
+                summary.rejects.append(Reject(
+                    file, str(p.line), p.order_number, "proformas",
+                    f"proforma {conflict.proforma_id} was already received with different "
+                    "content; quotes are immutable once received"))
+                continue
+            known[key] = p.digest
+            accepted.append(p)
+            for release in (p.agreement, p.order):
+                rkey = (release.ocid, release.release_id)
+                if rkey in existing:
+                    continue  # the same agreement state, already published
+                existing[rkey] = release.data_hash
+                new_releases.append(release)
+            for q in p.proformas:
+                if (p.order.ocid, q.proforma_id) not in known_proformas:
+                    known_proformas[(p.order.ocid, q.proforma_id)] = q.data_hash
+                    new_proformas.append({"ocid": p.order.ocid, "proforma_id": q.proforma_id,
+                                          "data": q.data, "data_hash": q.data_hash,
+                                          "received_at": datetime.now(UTC)})
+        if not accepted:
+            return
+        touched = {r.ocid for r in new_releases}
+        had_before = ocids_with_releases(conn, touched)
+        # Logged in this same transaction, then each row is stored with the index of its
+        # entry. ``known_proformas`` holds every quote the releases can link: those stored
+        # before and those of this batch.
+        proforma_leaves, release_leaves = log_evidence(conn, new_releases, new_proformas,
+                                                       quotes=known_proformas)
+        ids = insert_releases(conn, new_releases, "catalogue", release_leaves)
+        pk_of = {(r.ocid, r.release_id): pk for r, pk in zip(new_releases, ids, strict=True)}
+        if new_proformas:
+            for row, leaf in zip(new_proformas, proforma_leaves, strict=True):
+                row["leaf_index"] = leaf
+            bulk_insert(conn, proformas, new_proformas)
+        now = datetime.now(UTC)
+        store_order_pdfs(conn, [(p.order, p.pdf) for p in accepted
+                                if p.pdf is not None and (p.order.ocid, p.order.release_id) in pk_of])
+        bulk_insert(conn, source_orders, [
+            {"order_number": p.order_number, "version": p.version, "digest": p.digest,
+             "ocid": p.order.ocid, "release_pk": pk_of.get((p.order.ocid, p.order.release_id))
+             or 0, "imported_at": now} for p in accepted])
+        # Records: an ocid seen for the first time with one release uses the worker's columns.
+        per_ocid: dict[str, list[PreparedRelease]] = {}
+        for r in new_releases:
+            per_ocid.setdefault(r.ocid, []).append(r)
+        alone = {p.order.ocid: p for p in accepted}
+        rows: dict[str, RecordRow] = {}
+        slow = []
+        for ocid, rels in per_ocid.items():
+            if ocid not in had_before and len(rels) == 1 and ocid in alone:
+                rows[ocid] = RecordRow(None, alone[ocid].summary_alone, 1,
+                                       pk_of[(ocid, rels[0].release_id)])
+            else:
+                slow.append(ocid)
+        rows.update(recompile(conn, slow))
+        store_records(conn, rows)
+        summary.new_orders += len(accepted)
+        summary.published_releases += len(new_releases)
+        summary.records_updated += len(rows)
+
+
+def _batches(path: Path, size: int,
+             progress: Callable[[int], None] | None) -> Iterator[list[tuple[int, bytes]]]:
+    """``(line number, raw line)`` pairs of the non-blank lines of ``path``, ``size`` at a time."""
+    batch: list[tuple[int, bytes]] = []
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if progress:
+                progress(len(raw))
+            if not raw.strip():
+                continue
+            batch.append((number, raw))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def import_orders(engine: Engine, path: str | os.PathLike, *, ocid_prefix: str,
+                  batch_size: int = default("IMPORT_BATCH_SIZE"), workers: int = 0,
+                  progress: Callable[[int], None] | None = None, base_url: str | None = None,
+                  bulk: bool | None = None, bulk_min_orders: int = default("BULK_MIN_ORDERS"),
+                  on_indexes: Callable[[str], None] | None = None) -> Summary:
+    """Publish every valid order of a source-order JSON Lines file; report the rest.
+
+    ``workers`` processes prepare the orders (0: one per core; 1: this process), over a
+    bounded window of batches; this process writes them, one transaction per batch.
+    ``base_url`` (BASE_URL) makes each order release list its order PDF.
+
+    ``bulk`` (default: :func:`~portal.publishing.bulk.bulk_mode` with ``bulk_min_orders``
+    decides) loads a large file the way databases are bulk-loaded: the secondary lookup
+    indexes (:func:`portal.db.deferrable_indexes`) are dropped first and rebuilt at the end,
+    and batches are BULK_BATCH_FACTOR times larger. Every order is still stored and logged in
+    its own batch's transaction, and unique constraints stay; pages that look rows up by hash
+    or browse column are slow until the rebuild ends. ``on_indexes`` is told when that
+    happens ("dropped", "rebuilt").
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    summary = Summary()
+    ensure_indexes(engine)  # an earlier bulk load may have been killed before its rebuild
+    if bulk is None:
+        bulk = bulk_mode(engine, path, bulk_min_orders)
+    if bulk:
+        batch_size *= BULK_BATCH_FACTOR
+    file = str(path)
+    preparer = functools.partial(OrderPreparer, ocid_prefix, base_url, file)
+    with lookup_indexes_deferred(engine, on_indexes) if bulk else nullcontext(), \
+            WorkerPool(preparer, worker_count(workers)) as pool:
+        for prepared in pool.map(OrderPreparer.prepare, _batches(path, batch_size, progress)):
+            summary.read += prepared.lines
+            summary.rejects.extend(prepared.rejects)
+            write_orders(engine, prepared.orders, file, summary)
+    summary.bulk = bulk
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,74 @@
+"""Prepared releases, quotes and orders: what the CPU-heavy step hands to the writer.
+
+Plain frozen values (canonical bytes, hashes, browse columns), cheap to send from a worker
+process to the writer; the writer stores them as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+from anchoring.canonical import canonical_json
+from ocds.errors import Problem
+from portal.evidence.record import release_evidence
+
+
+@dataclass(frozen=True)
+class PreparedRelease:
+    ocid: str
+    release_id: str
+    date: str
+    tags: str
+    data: bytes  # canonical JSON (RFC 8785)
+    data_hash: str
+    valid: bool = True
+    problems: str | None = None
+    # (bid ids, hash 2) for the evidence log entry, computed by the worker (None: derive later)
+    evidence: tuple[list[str], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class PreparedProforma:
+    """A supplier's quote (proforma) of an order, as the evidence log and ``proformas`` store it."""
+
+    proforma_id: str
+    data: bytes  # canonical JSON (RFC 8785)
+    data_hash: str
+
+
+@dataclass(frozen=True)
+class PreparedOrder:
+    line: int
+    order_number: str
+    version: int
+    digest: str  # SHA-256 of the source order's canonical JSON
+    order: PreparedRelease
+    agreement: PreparedRelease
+    proformas: tuple[PreparedProforma, ...]
+    summary_alone: dict  # the record's browse columns if this is the ocid's only release
+    pdf: bytes | None = None  # the order PDF listed in the order release (hash 2)
+
+
+def prepare_release(release: dict, problems: list[Problem] | None = None) -> PreparedRelease:
+    """Canonicalise and hash ``release``; ``problems`` flags it as kept although invalid."""
+    data = canonical_json(release)
+    return PreparedRelease(
+        ocid=release["ocid"],
+        release_id=str(release["id"]),
+        date=str(release.get("date", "")),
+        tags=",".join(release.get("tag") or []),
+        data=data,
+        data_hash=hashlib.sha256(data).hexdigest(),
+        valid=not problems,
+        problems=orjson.dumps([[p.field, p.reason] for p in problems]).decode() if problems else None,
+        evidence=release_evidence(release),
+    )
+
+
+def prepare_proforma(proforma: dict) -> PreparedProforma:
+    """Canonicalise and hash one quote."""
+    data = canonical_json(proforma)
+    return PreparedProforma(str(proforma["id"]), data, hashlib.sha256(data).hexdigest())
