@@ -28,13 +28,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch node_modules/.package-lock.json
 
-# Sets everything up, loads the demo dataset into an empty database and serves on :8000.
+# Sets everything up, loads the demo dataset into an empty database and serves it (`veraz serve`:
+# address, workers and threads come from the settings WEB_BIND, WEB_WORKERS, WEB_THREADS).
 # The evidence-log watcher (`veraz anchor --watch`: seals checkpoints, anchors them; it alone
 # owns the embedded chain) runs in the background and stops with the server.
 run: install
 	$(BIN)/veraz demo
 	$(BIN)/veraz anchor --watch & WATCHER=$$!; trap 'kill $$WATCHER 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --workers 2 --worker-class gthread --threads 4 --bind 127.0.0.1:8000 --access-logfile - portal.wsgi:app
+	$(BIN)/veraz serve
 
 test: install node_modules/.package-lock.json
 	$(BIN)/pytest -q

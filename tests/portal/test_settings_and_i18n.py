@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import psutil
 from babel.messages.pofile import read_po
 
 from portal.settings import SETTINGS, load_settings, settings_markdown
@@ -49,3 +54,50 @@ def test_secret_key_file_is_private(tmp_path):
 
     create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_the_time_zone_is_a_setting(tmp_path):
+    from flask_babel import get_timezone
+
+    from portal.app import create_app
+
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+                      "TIMEZONE": "America/Bogota"})
+    with app.test_request_context():
+        assert str(get_timezone()) == "America/Bogota"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_takes_address_workers_and_threads_from_the_settings(tmp_path):
+    """`veraz serve` (which `make run` calls) runs gunicorn as the settings table says."""
+    port = _free_port()
+    env = os.environ | {"PORTAL_INSTANCE_PATH": str(tmp_path), "PORTAL_WEB_BIND": f"127.0.0.1:{port}",
+                        "PORTAL_WEB_WORKERS": "3", "PORTAL_WEB_THREADS": "5"}
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "veraz"), "serve"], env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        answered = False
+        while not answered and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/veraz.css", timeout=5) as r:
+                    answered = r.status == 200
+            except OSError:
+                time.sleep(0.2)
+        assert answered, (tmp_path / "serve.log").read_text()
+        gunicorn = psutil.Process(server.pid)  # `veraz serve` became gunicorn (same process)
+        while len(gunicorn.children()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(gunicorn.children()) == 3
+        arguments = gunicorn.cmdline()
+        assert arguments[arguments.index("--threads") + 1] == "5"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
