@@ -4,15 +4,62 @@ A package is the unit OCDS data is published in: its metadata says who publishes
 licence and policy, when, against which OCDS version (always ``"1.1"`` here) and with which
 extensions. Output validates against :func:`ocds.schema.package_schema` for its kind (with the
 pagination extension when ``links`` are given).
+
+Every package Veraz publishes (API pages, single releases, records, pages' JSON twins, bulk
+exports) is built here. :func:`release_package_json` builds a release package around releases
+that are already serialised, so stored releases are never parsed again to be published.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from ocds.schema import OCDS_VERSION
+import orjson
 
-__all__ = ["record_package", "release_package"]
+from ocds.schema import EXTENSION_URLS, EXTENSIONS_DIR, LOCAL_EXTENSIONS, OCDS_VERSION, RELEASE_EXTENSIONS
+
+__all__ = [
+    "declared_extensions",
+    "local_extension_file",
+    "published_date",
+    "record_package",
+    "release_package",
+    "release_package_json",
+]
+
+
+def declared_extensions(local_base: str, *, paginated: bool = False) -> list[str]:
+    """The ``extensions`` array of a Veraz package.
+
+    The community extensions by their published URLs; the local ones (not published anywhere
+    else) at ``<local_base>/<name>/extension.json``, where the portal serves them; the
+    pagination extension when the package is a page of an API response."""
+    base = local_base.rstrip("/")
+    urls = [EXTENSION_URLS[name] for name in RELEASE_EXTENSIONS]
+    urls += [f"{base}/{name}/extension.json" for name in LOCAL_EXTENSIONS]
+    if paginated:
+        urls.append(EXTENSION_URLS["pagination"])
+    return urls
+
+
+def local_extension_file(name: str, filename: str) -> bytes | None:
+    """The bytes of one file of a local extension (``extension.json``, ``release-schema.json``,
+    ``codelists/<name>.csv``), or None when there is no such file."""
+    if name not in LOCAL_EXTENSIONS:
+        return None
+    folder = (EXTENSIONS_DIR / name).resolve()
+    path = (folder / filename).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        return None
+    return path.read_bytes()
+
+
+def published_date(moment: datetime) -> str:
+    """A package's ``publishedDate``: UTC, to the second (a naive ``moment`` is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _metadata(
@@ -41,6 +88,19 @@ def _metadata(
     return package
 
 
+def _with_contents(package: dict[str, Any], key: str, contents: list[Any]) -> dict[str, Any]:
+    """Put ``contents`` under ``key``; an empty list only in a page of a paginated response.
+
+    The core package schemas require at least one release (record); the pagination extension
+    drops every ``required``, so an empty page (the end of a feed) leaves ``key`` out instead."""
+    if contents:
+        package[key] = list(contents)
+    elif EXTENSION_URLS["pagination"] not in package["extensions"]:
+        raise ValueError(f"a package must hold at least one of its {key} unless it is a page "
+                         "of a paginated response (declaring the pagination extension)")
+    return package
+
+
 def _with_links(package: dict[str, Any], links: dict[str, str] | None) -> dict[str, Any]:
     if links:
         unknown = set(links) - {"next", "prev"}
@@ -64,7 +124,8 @@ def release_package(
     """A release package holding ``releases`` (in the order given).
 
     ``links`` (``{"next": url, "prev": url}``) marks a page of a paginated API response; the
-    caller then lists the pagination extension in ``extensions``.
+    caller then lists the pagination extension in ``extensions``. No releases is only allowed in
+    such a page (``releases`` is then left out); otherwise it is a ``ValueError``.
     """
     package = _metadata(
         uri=uri,
@@ -74,8 +135,7 @@ def release_package(
         published_date=published_date,
         extensions=extensions,
     )
-    package["releases"] = list(releases)
-    return _with_links(package, links)
+    return _with_links(_with_contents(package, "releases", releases), links)
 
 
 def record_package(
@@ -105,5 +165,32 @@ def record_package(
     )
     if packages:
         package["packages"] = list(packages)
-    package["records"] = list(records)
-    return _with_links(package, links)
+    return _with_links(_with_contents(package, "records", records), links)
+
+
+def release_package_json(
+    serialised_releases: list[bytes],
+    *,
+    uri: str,
+    publisher: dict[str, Any],
+    license: str | None,
+    publication_policy: str | None,
+    published_date: str,
+    extensions: list[str],
+    links: dict[str, str] | None = None,
+) -> bytes:
+    """:func:`release_package` as JSON bytes, around releases already serialised as JSON.
+
+    The package's metadata is the same as :func:`release_package` builds; the releases are
+    copied byte for byte (each must be one JSON object)."""
+    package = _with_links(_metadata(
+        uri=uri,
+        publisher=publisher,
+        license=license,
+        publication_policy=publication_policy,
+        published_date=published_date,
+        extensions=extensions,
+    ), links)
+    if not serialised_releases:
+        return orjson.dumps(_with_contents(package, "releases", []))
+    return orjson.dumps(package)[:-1] + b',"releases":[' + b",".join(serialised_releases) + b"]}"

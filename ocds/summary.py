@@ -51,7 +51,8 @@ from typing import Any
 
 __all__ = ["browse_columns", "process_facts"]
 
-# Amounts at or beyond this magnitude do not fit the records table's NUMERIC(19, 2).
+# The records table keeps amounts below this magnitude (NUMERIC(20, 2), with a margin); a larger
+# one is shown on the page as published but left out of the sums.
 _AMOUNT_LIMIT = Decimal(10) ** 17
 
 

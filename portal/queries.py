@@ -1,4 +1,9 @@
-"""Read-side queries, as plain functions of a SQLAlchemy connection."""
+"""Read-side queries, as plain functions of a SQLAlchemy connection.
+
+Pages and the API read the derived ``records`` table (browse columns, see
+``ocds.summary.browse_columns``) and the immutable ``releases``; :data:`SPENDING` says once what
+counts as spending for the home page and the dashboards.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,23 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Connection, func, select
 
+from ocds.compile import compile_release
+from ocds.errors import InputError
 from portal.models import records, releases
+
+#: What counts as spending: an order (a call-off from a framework agreement) that was not
+#: cancelled. An order whose status is unknown (NULL: imported OCDS need not publish one) counts:
+#: the money was ordered, and nothing says it was withdrawn. Amounts are never added across
+#: currencies, so every sum also filters on ``records.currency``. The home page and the
+#: dashboards both use this one expression.
+SPENDING = (records.c.kind == "order") & (func.coalesce(records.c.status, "") != "cancelled")
 
 
 @dataclass(frozen=True)
 class Totals:
+    """Headline figures: orders and framework agreements held, distinct buyers and suppliers of
+    orders, the spending (:data:`SPENDING`) in ``currency``, and releases published."""
+
     orders: int
     agreements: int
     buyers: int
@@ -21,25 +38,14 @@ class Totals:
     releases: int
 
 
-_totals_cache: dict[tuple[str, int], Totals] = {}
+def last_release_id(conn: Connection) -> int:
+    """The primary key of the last published release (0 when none): releases are only ever
+    added, so anything derived from the published data changes exactly when this does."""
+    return int(conn.execute(select(func.max(releases.c.id))).scalar() or 0)
 
 
-def totals(conn: Connection) -> Totals:
-    """Headline figures for the home page (cancelled orders are not spending).
-
-    Cached per database and per last published release: releases are only ever added, so the
-    figures change exactly when ``max(releases.id)`` does (one primary-key lookup)."""
-    last = conn.execute(select(func.max(releases.c.id))).scalar() or 0
-    key = (conn.engine.url.render_as_string(hide_password=True), int(last))
-    cached = _totals_cache.get(key)
-    if cached is None:
-        cached = _compute_totals(conn)
-        _totals_cache.clear()
-        _totals_cache[key] = cached
-    return cached
-
-
-def _compute_totals(conn: Connection) -> Totals:
+def totals(conn: Connection, currency: str = "PEN") -> Totals:
+    """Headline figures for the home page; spending is summed in ``currency`` only."""
     orders = records.c.kind == "order"
     row = conn.execute(
         select(
@@ -47,13 +53,30 @@ def _compute_totals(conn: Connection) -> Totals:
             func.count().filter(records.c.kind == "agreement"),
             func.count(records.c.buyer_id.distinct()).filter(orders),
             func.count(records.c.supplier_id.distinct()).filter(orders),
-            func.coalesce(
-                func.sum(records.c.amount).filter(orders, records.c.status != "cancelled",
-                                                  records.c.currency == "PEN"), 0),
+            func.coalesce(func.sum(records.c.amount).filter(SPENDING, records.c.currency == currency), 0),
         )
     ).one()
     n_releases = conn.execute(select(func.count()).select_from(releases)).scalar_one()
     return Totals(row[0], row[1], row[2], row[3], float(row[4] or 0), n_releases)
+
+
+class TotalsCache:
+    """The last :func:`totals` computed, kept while no release is published after it.
+
+    One per app (``portal.views`` keeps it on the app): the home page then costs one
+    primary-key lookup instead of an aggregate over every record."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, Totals] | None = None
+
+    def get(self, conn: Connection) -> Totals:
+        last = last_release_id(conn)
+        cached = self._last
+        if cached is not None and cached[0] == last:
+            return cached[1]
+        fresh = totals(conn)
+        self._last = (last, fresh)
+        return fresh
 
 
 def latest_orders(conn: Connection, limit: int = 10) -> list[dict]:
@@ -74,17 +97,27 @@ def record_row(conn: Connection, ocid: str) -> dict | None:
 
 
 def compiled_release(conn: Connection, ocid: str, record: dict | None = None) -> dict | None:
-    """The record's compiled release: stored, or derived from its only release."""
-    from ocds.compile import compile_release
+    """The compiled release of ``ocid``: the one every page, JSON twin and API answer shows.
 
+    Stored in ``records.compiled`` when the process has several releases; a one-release record
+    compiles from that release on read (see ``portal.models.records``). None when there is no
+    such record, or when its releases cannot be merged (imported OCDS is kept as published,
+    and the merge routine refuses some of it: a release without a date, for one).
+    ``record`` is the row of :func:`record_row` when the caller already has it.
+    """
     if record is None:
         record = record_row(conn, ocid)
     if record is None:
         return None
     if record["compiled"] is not None:
         return orjson.loads(record["compiled"])
-    data = [r["data"] for r in release_rows(conn, ocid)]
-    return compile_release([orjson.loads(d) for d in data]) if data else None
+    data = [orjson.loads(r["data"]) for r in release_rows(conn, ocid)]
+    if not data:
+        return None
+    try:
+        return compile_release(data)
+    except InputError:
+        return None
 
 
 def release_rows(conn: Connection, ocid: str) -> list[dict]:

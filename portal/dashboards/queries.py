@@ -1,4 +1,4 @@
-"""Spending aggregates over ``records`` (orders only; cancelled orders are not spending).
+"""Spending aggregates over ``records`` (what counts as spending: ``portal.queries.SPENDING``).
 
 Each function reads the indexed browse columns, never the compiled releases, so it stays fast
 on millions of orders. Amounts are summed per currency: Veraz never adds soles to dollars.
@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, func, select
 
 from portal.models import records
+from portal.queries import SPENDING
 
 #: The dimensions a dashboard can group spending by, and the columns that name a group.
 DIMENSIONS = {
@@ -33,10 +34,6 @@ class Group:
     currency: str | None
 
 
-def _spending():
-    return (records.c.kind == "order") & (func.coalesce(records.c.status, "") != "cancelled")
-
-
 def spending_by(conn: Connection, dimension: str, *, currency: str = "PEN", limit: int = 20,
                 since: str | None = None, until: str | None = None) -> list[Group]:
     """The ``limit`` largest groups of ``dimension`` by amount ordered in ``currency``.
@@ -48,7 +45,7 @@ def spending_by(conn: Connection, dimension: str, *, currency: str = "PEN", limi
     amount = func.coalesce(func.sum(records.c.amount), 0)
     query = (
         select(key, func.max(label), func.count(), amount)
-        .where(_spending(), records.c.currency == currency)
+        .where(SPENDING, records.c.currency == currency)
         .group_by(key)
         .order_by(amount.desc(), key)
         .limit(limit)
@@ -67,7 +64,7 @@ def spending_by_month(conn: Connection, *, currency: str = "PEN") -> list[Group]
     amount = func.coalesce(func.sum(records.c.amount), 0)
     query = (
         select(month, func.count(), amount)
-        .where(_spending(), records.c.currency == currency, records.c.date.is_not(None))
+        .where(SPENDING, records.c.currency == currency, records.c.date.is_not(None))
         .group_by(month)
         .order_by(month)
     )
@@ -80,7 +77,7 @@ def supplier_share_of_buyer(conn: Connection, buyer_id: str, *, currency: str = 
     amount = func.coalesce(func.sum(records.c.amount), 0)
     rows = conn.execute(
         select(records.c.supplier_id, func.max(records.c.supplier_name), func.count(), amount)
-        .where(_spending(), records.c.currency == currency, records.c.buyer_id == buyer_id)
+        .where(SPENDING, records.c.currency == currency, records.c.buyer_id == buyer_id)
         .group_by(records.c.supplier_id)
         .order_by(amount.desc(), records.c.supplier_id)
     ).all()

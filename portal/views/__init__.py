@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
+from jinja2 import Undefined
 from werkzeug.exceptions import HTTPException
 
+from portal import queries
 from portal.codes import code_name
 from portal.views import (
     api,
     contracts,
-    evidence,  # issue 4: /evidence, signed evidence PDFs
+    evidence,  # /evidence: signed evidence PDFs
     home,
-    tiles,  # issue 3: /api/log/tile/..., the log as C2SP tlog-tiles
-    verify,  # issue 4: /verify, /verify/<ocid>, order PDFs
+    tiles,  # /api/log/tile/...: the log as C2SP tlog-tiles
+    verify,  # /verify, /verify/<ocid>, order PDFs
 )
-from portal.views import log as evidence_log  # issue 3: evidence log API (portal/views/log.py)
+from portal.views import log as evidence_log  # /api/log/*, /api/proofs/*
 
 
 def wants_json() -> bool:
@@ -27,18 +32,49 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def _money(amount, currency: str | None = "PEN") -> str:
-    if amount is None:
+# The template filters show any stored record: imported OCDS is kept as published, so a value
+# may be absent, a string where a number belongs, or a number Babel cannot format (it refuses
+# integers of 30 digits). What cannot be formatted is shown as published, never an error.
+
+
+def _absent(value: Any) -> bool:
+    return value is None or value == "" or isinstance(value, Undefined)
+
+
+def _as_published(value: Any) -> str:
+    try:
+        return str(value)
+    except ValueError:  # an integer beyond str()'s digit limit
         return "—"
-    return format_currency(amount, currency or "PEN")
 
 
-def _number(value) -> str:
-    return "—" if value is None else format_decimal(value)
+def _formattable(value: Any) -> bool:
+    """A number Babel formats: finite, and within the 28 digits of its decimal context once
+    written with cents (it raises from 10**26 on)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 10**24
+    return math.isfinite(value) and abs(value) < 10**24
 
 
-def _date(value) -> str:
-    if not value:
+def _money(amount: Any, currency: Any = "PEN") -> str:
+    if _absent(amount):
+        return "—"
+    code = currency if isinstance(currency, str) and currency else "PEN"
+    if _formattable(amount):
+        return format_currency(amount, code)
+    return f"{_as_published(amount)} {code}"
+
+
+def _number(value: Any) -> str:
+    if _absent(value):
+        return "—"
+    return format_decimal(value) if _formattable(value) else _as_published(value)
+
+
+def _date(value: Any) -> str:
+    if _absent(value):
         return "—"
     if isinstance(value, str):
         try:
@@ -47,21 +83,30 @@ def _date(value) -> str:
             return value
     if isinstance(value, datetime) and (value.hour or value.minute):
         return format_datetime(value, "medium")
-    return format_date(value, "medium")
+    if isinstance(value, date):
+        return format_date(value, "medium")
+    return _as_published(value)
+
+
+def _code(value: Any) -> str:
+    if _absent(value):
+        return ""
+    return code_name(value) if isinstance(value, str) else _as_published(value)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(contracts.bp)
     app.register_blueprint(api.bp)
-    app.register_blueprint(evidence_log.bp)  # issue 3: /api/log/*, /api/proofs/*
-    app.register_blueprint(tiles.bp)  # issue 3: the log as C2SP tlog-tiles, for mirrors
-    app.register_blueprint(verify.bp)  # issue 4: verification page and order PDFs
-    app.register_blueprint(evidence.bp)  # issue 4: evidence PDFs per checkpoint
+    app.register_blueprint(evidence_log.bp)
+    app.register_blueprint(tiles.bp)
+    app.register_blueprint(verify.bp)
+    app.register_blueprint(evidence.bp)
+    app.extensions[home.TOTALS_CACHE] = queries.TotalsCache()
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["number"] = _number
     app.jinja_env.filters["date"] = _date
-    app.jinja_env.filters["code"] = code_name
+    app.jinja_env.filters["code"] = _code
 
     @app.context_processor
     def _globals():

@@ -1,7 +1,8 @@
 """The OCDS API: release packages with cursor pagination, single releases, record packages.
 
-Stored releases are already serialised (their canonical JSON), so packages are assembled from
-those bytes without parsing them again.
+Packages are built by ``ocds.package`` (the one package builder); this module says who
+publishes (the portal's settings) and where. Stored releases are already serialised (their
+canonical JSON), so release packages are assembled from those bytes without parsing them again.
 """
 
 from __future__ import annotations
@@ -9,93 +10,96 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, url_for
 
-from ocds import schema as ocds_schema
-from ocds.compile import make_record, versioned_release
+from ocds import package as ocds_package
+from ocds.compile import versioned_release
+from ocds.errors import InputError
 from portal import queries
 from portal.db import app_engine
+from portal.views import params
 
 bp = Blueprint("api", __name__)
 
 
+def publication(uri: str, published: datetime | None, *, paginated: bool = False,
+                links: dict[str, str] | None = None) -> dict:
+    """The keyword arguments of an ``ocds.package`` builder for a package served at ``uri``.
 
-def extension_urls(paginated: bool = False) -> list[str]:
-    """The ``extensions`` array of every package Veraz publishes."""
-    base = current_app.config["BASE_URL"].rstrip("/")
-    urls = [ocds_schema.EXTENSION_URLS[e] for e in ocds_schema.RELEASE_EXTENSIONS]
-    urls += [f"{base}/extensions/{e}/extension.json" for e in ocds_schema.LOCAL_EXTENSIONS]
-    if paginated:
-        urls.append(ocds_schema.EXTENSION_URLS["pagination"])
-    return urls
-
-
-def package_metadata(uri: str, published: datetime | None, paginated: bool = False) -> dict:
+    ``published`` is when its newest content was published (now when it has none)."""
     cfg = current_app.config
-    published = published or datetime.now(UTC)
-    if published.tzinfo is None:
-        published = published.replace(tzinfo=UTC)
     return {
         "uri": uri,
-        "version": ocds_schema.OCDS_VERSION,
-        "extensions": extension_urls(paginated),
-        "publishedDate": published.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "publisher": {"name": cfg["PUBLISHER_NAME"], "scheme": cfg["PUBLISHER_SCHEME"],
                       "uid": cfg["PUBLISHER_UID"], "uri": cfg["PUBLISHER_URI"]},
         "license": cfg["LICENSE"],
-        "publicationPolicy": cfg["PUBLICATION_POLICY"],
+        "publication_policy": cfg["PUBLICATION_POLICY"],
+        "published_date": ocds_package.published_date(published or datetime.now(UTC)),
+        "extensions": ocds_package.declared_extensions(
+            current_app.config["BASE_URL"].rstrip("/") + "/extensions", paginated=paginated),
+        "links": links,
     }
 
 
-def _json(body: bytes, status: int = 200) -> Response:
-    return Response(body, status=status, mimetype="application/json")
+def record_package_json(conn, ocid: str, uri: str, *, versioned: bool) -> bytes | None:
+    """The record package of ``ocid`` served at ``uri`` (None when there is no such record).
+
+    Its releases in date order, the compiled release every page shows
+    (``portal.queries.compiled_release``) and, with ``versioned``, the versioned release. A
+    compiled or versioned release the merge routine cannot build (imported OCDS is kept as
+    published) is left out: both are optional in a record, the releases are not."""
+    history = queries.release_rows(conn, ocid)
+    if not history:
+        return None
+    releases = [orjson.loads(h["data"]) for h in history]
+    record: dict = {"ocid": ocid, "releases": releases}
+    compiled = queries.compiled_release(conn, ocid)
+    if compiled is not None:
+        record["compiledRelease"] = compiled
+    if versioned:
+        try:
+            record["versionedRelease"] = versioned_release(releases)
+        except InputError:
+            pass  # optional, and impossible for these releases
+    package = ocds_package.record_package(
+        [record], **publication(uri, max(h["published_at"] for h in history)))
+    return orjson.dumps(package)
 
 
-def _package(meta: dict, key: str, items: list[bytes]) -> bytes:
-    head = orjson.dumps(meta)[:-1]
-    return head + b',"' + key.encode() + b'":[' + b",".join(items) + b"]}"
+def _json(body: bytes) -> Response:
+    return Response(body, mimetype="application/json")
 
 
-def _public_url(endpoint: str, **values) -> str:
+def public_url(endpoint: str, **values) -> str:
+    """The address of ``endpoint`` under the configured public ``BASE_URL``."""
     return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, **values)
-
-
-def _int_arg(name: str, default: int, maximum: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        abort(400, description=f"Parameter {name!r} must be a whole number, not {raw!r}.")
-    if value < 0 or (maximum is not None and value > maximum) or (name == "limit" and value == 0):
-        abort(400, description=f"Parameter {name!r} must be between 1 and {maximum}.")
-    return value
 
 
 @bp.get("/api/releases")
 def releases():
+    """Every release in publication order, ``limit`` per page, from after ``cursor``."""
     cfg = current_app.config
-    limit = _int_arg("limit", cfg["API_PAGE_SIZE"], cfg["API_MAX_PAGE_SIZE"])
-    after = _int_arg("cursor", 0)
-    ocid = request.args.get("ocid") or None
+    params.only_params({"limit", "cursor", "ocid"})
+    limit = params.whole_number("limit", cfg["API_PAGE_SIZE"], minimum=1,
+                                maximum=cfg["API_MAX_PAGE_SIZE"])
+    after = params.whole_number("cursor", 0)
+    ocid = params.text("ocid")
     with app_engine().connect() as conn:
         rows = queries.releases_page(conn, after, limit + 1, ocid)
     page, more = rows[:limit], len(rows) > limit
     args = {"limit": limit} | ({"ocid": ocid} if ocid else {})
-    meta = package_metadata(_public_url("api.releases", cursor=after, **args),
-                            max((r["published_at"] for r in page), default=None), paginated=True)
-    links = {}
-    if more:
-        links["next"] = _public_url("api.releases", cursor=page[-1]["id"], **args)
-    if links:
-        meta["links"] = links
-    return _json(_package(meta, "releases", [r["data"] for r in page]))
+    links = {"next": public_url("api.releases", cursor=page[-1]["id"], **args)} if more else None
+    meta = publication(public_url("api.releases", cursor=after, **args),
+                       max((r["published_at"] for r in page), default=None),
+                       paginated=True, links=links)
+    return _json(ocds_package.release_package_json([r["data"] for r in page], **meta))
 
 
 @bp.get("/api/releases/<path:release_id>")
 def release(release_id: str):
-    ocid = request.args.get("ocid") or None
+    """One release by its id (``ocid`` chooses when several processes use the id)."""
+    params.only_params({"ocid"})
+    ocid = params.text("ocid")
     with app_engine().connect() as conn:
         rows = queries.releases_by_id(conn, release_id, ocid)
     if not rows:
@@ -104,48 +108,32 @@ def release(release_id: str):
         abort(409, description=f"Release id {release_id!r} is used by several contracting "
                                "processes; add ?ocid= to choose one.")
     row = rows[0]
-    meta = package_metadata(_public_url("api.release", release_id=release_id), row["published_at"])
-    return _json(_package(meta, "releases", [row["data"]]))
+    uri = public_url("api.release", release_id=release_id, **({"ocid": ocid} if ocid else {}))
+    return _json(ocds_package.release_package_json([row["data"]],
+                                                   **publication(uri, row["published_at"])))
 
 
 @bp.get("/api/records/<path:ocid>")
 def record(ocid: str):
+    """The record of a contracting process, with its versioned release."""
+    params.only_params(())
     with app_engine().connect() as conn:
-        history = queries.release_rows(conn, ocid)
-    if not history:
+        body = record_package_json(conn, ocid, public_url("api.record", ocid=ocid), versioned=True)
+    if body is None:
         abort(404, description=f"No record for ocid {ocid!r}.")
-    releases = [orjson.loads(h["data"]) for h in history]
-    rec = make_record(ocid, releases)
-    rec["versionedRelease"] = versioned_release(releases)
-    meta = package_metadata(_public_url("api.record", ocid=ocid),
-                            max(h["published_at"] for h in history))
-    meta["records"] = [rec]
-    return _json(orjson.dumps(meta))
+    return _json(body)
 
 
 @bp.get("/extensions/<name>/<path:filename>")
 def local_extension(name: str, filename: str):
     """Local extensions declared in every package, served so validators can fetch them."""
-    if name not in ocds_schema.LOCAL_EXTENSIONS:
+    body = ocds_package.local_extension_file(name, filename)
+    if body is None:
         abort(404)
     if filename == "extension.json":
-        base = current_app.config["BASE_URL"].rstrip("/")
-        body = {
-            "name": {"en": "Document integrity", "es": "Integridad de documentos"},
-            "description": {
-                "en": "Adds Document.integrity: cryptographic hashes of a document's bytes "
-                      "(OCDS standard issue 1725).",
-                "es": "Agrega Document.integrity: hashes criptográficos de los bytes de un "
-                      "documento (issue 1725 del estándar OCDS).",
-            },
-            "documentationUrl": {"en": f"{base}/about#integrity"},
-            "compatibility": ["1.1"],
-            "schemas": ["release-schema.json"],
-            "codelists": ["integrityScheme.csv"],
-        }
-        return _json(orjson.dumps(body))
-    if filename == "release-schema.json":
-        return _json(orjson.dumps(ocds_schema.extension_patch(name)))
-    if filename == "codelists/integrityScheme.csv":
-        return Response("Code,Title\nsha256,SHA-256\n", mimetype="text/csv")
-    abort(404)
+        # Where the documentation is depends on where this portal runs, so it is added here.
+        extension = orjson.loads(body)
+        extension["documentationUrl"] = {"en": public_url("home.about") + f"#{name}"}
+        return _json(orjson.dumps(extension))
+    mimetype = "text/csv" if filename.endswith(".csv") else "application/json"
+    return Response(body, mimetype=mimetype)

@@ -1,52 +1,50 @@
-"""An order (or any contracting process) for a person, and its record as JSON."""
+"""An order (or any contracting process) for a person, and its record package as JSON.
+
+An ocid may contain ``/`` (OCDS allows any string after the prefix), hence the ``path``
+converter. A page's address ending in ``.json`` is its JSON twin; ``/contracts/<ocid>/order.pdf``
+belongs to the verify blueprint, whose rule has a fixed final segment and so wins over these.
+"""
 
 from __future__ import annotations
 
-import orjson
 from flask import Blueprint, Response, abort, render_template, request
 
-from ocds.compile import compile_release, make_record
+from ocds.summary import process_facts
 from portal import queries
 from portal.db import app_engine
-from portal.presentation import describe_order
+from portal.views.api import public_url, record_package_json
 
 bp = Blueprint("contracts", __name__)
 
 
+@bp.get("/contracts/<path:ocid>.json")
+def contract_json(ocid: str):
+    """The record package of the process: its releases and the compiled release the page shows."""
+    with app_engine().connect() as conn:
+        body = record_package_json(conn, ocid, public_url("contracts.contract_json", ocid=ocid),
+                                   versioned=False)
+    if body is None:
+        abort(404, description=f"No contracting process with ocid {ocid!r}.")
+    return Response(body, mimetype="application/json")
 
-def _record(ocid: str):
+
+@bp.get("/contracts/<path:ocid>")
+def contract(ocid: str):
+    """What a person reads about one contracting process, and its release history."""
     with app_engine().connect() as conn:
         row = queries.record_row(conn, ocid)
         if row is None:
             abort(404, description=f"No contracting process with ocid {ocid!r}.")
         history = queries.release_rows(conn, ocid)
-    return row, history
-
-
-@bp.get("/contracts/<ocid>.json")
-def contract_json(ocid: str):
-    _row, history = _record(ocid)
-    releases = [orjson.loads(h["data"]) for h in history]
-    record = make_record(ocid, releases)
-    return Response(orjson.dumps(record), mimetype="application/json")
-
-
-@bp.get("/contracts/<ocid>")
-def contract(ocid: str):
-    row, history = _record(ocid)
-    if row["compiled"] is not None:
-        compiled = orjson.loads(row["compiled"])
-    else:  # a one-release record compiles from that release (see portal.models.records)
-        compiled = compile_release([orjson.loads(h["data"]) for h in history])
-    order = describe_order(compiled)
+        compiled = queries.compiled_release(conn, ocid, row)
     for h in history:
-        h["tag_list"] = h["tags"].split(",")
-    return render_template("contract.html", row=row, release=compiled, order=order,
-                           history=history)
+        h["tag_list"] = [t for t in (h["tags"] or "").split(",") if t]
+    return render_template("contract.html", row=row, order=process_facts(compiled), history=history)
 
 
 @bp.get("/contracts")
 def contracts():
+    """Orders found by number or ocid, or the latest ones."""
     q = request.args.get("q", "").strip()
     with app_engine().connect() as conn:
         found = queries.find_orders(conn, q) if q else queries.latest_orders(conn, 50)
