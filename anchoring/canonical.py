@@ -63,7 +63,9 @@ from typing import Any
 import orjson
 import rfc8785
 
-__all__ = ["canonical_json", "canonical_sha256"]
+from anchoring.errors import CanonicalError
+
+__all__ = ["canonical_json", "canonical_sha256", "takes_fast_path"]
 
 _ORJSON_OPTIONS = (
     orjson.OPT_SORT_KEYS
@@ -165,9 +167,10 @@ def _fast(obj: Any) -> bytes | None:
 def canonical_json(obj: Any) -> bytes:
     """Serialise JSON data ``obj`` to its RFC 8785 canonical bytes.
 
-    Byte-identical to ``rfc8785.dumps(obj)``; raises what it raises
-    (``rfc8785.CanonicalizationError`` and subclasses) for values JCS cannot represent
-    (NaN, infinities, integers beyond 2**53 - 1, non-string keys, lone surrogates).
+    Byte-identical to ``rfc8785.dumps(obj)``. Raises :class:`~anchoring.errors.CanonicalError`
+    where that raises (``rfc8785.CanonicalizationError``, kept as the cause) for values JCS cannot
+    represent (NaN, infinities, integers beyond 2**53 - 1, non-string keys, lone surrogates,
+    types JSON does not have).
     """
     if type(obj) is dict or type(obj) is list:
         out = _fast(obj)
@@ -175,7 +178,16 @@ def canonical_json(obj: Any) -> bytes:
             # orjson returns its whole output buffer (at least about 4 KB) with a shortened
             # length; copy, or every small result kept in memory (log entries) costs 4 KB.
             return bytes(memoryview(out))
-    return rfc8785.dumps(obj)
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as error:  # a lone surrogate in a key
+        raise CanonicalError(str(error)) from error
+
+
+def takes_fast_path(obj: Any) -> bool:
+    """True if :func:`canonical_json` serialises ``obj`` by its fast path (orjson, proven equal)
+    rather than by the ``rfc8785`` reference: what the speed claim rests on."""
+    return (type(obj) is dict or type(obj) is list) and _fast(obj) is not None
 
 
 def canonical_sha256(obj: Any) -> bytes:

@@ -54,6 +54,7 @@ __all__ = [
     "encode_entry",
     "entry_leaf_hash",
     "entry_kinds",
+    "entry_member",
     "proformas_hash_link",
     "register_entry_kind",
 ]
@@ -64,8 +65,15 @@ _TEXT, _HASH, _OPTIONAL_HASH = "text", "hash", "optional hash"
 _HEX = frozenset("0123456789abcdef")
 
 
-def _member(name: str, kind: str, **kwargs: Any) -> Any:
-    """A dataclass field stored in the entry JSON as member ``name`` of type ``kind``."""
+def entry_member(name: str, kind: str, **kwargs: Any) -> Any:
+    """A dataclass field of an entry kind, stored in the entry JSON as member ``name``.
+
+    ``kind`` is ``"text"`` (a non-empty string), ``"hash"`` (32 bytes, written as 64 lowercase
+    hex digits) or ``"optional hash"`` (a hash, or None for an absent member). ``kwargs`` go
+    to :func:`dataclasses.field` (e.g. ``default=None``).
+    """
+    if kind not in (_TEXT, _HASH, _OPTIONAL_HASH):
+        raise EntryError(f"entry member {name!r}: unknown member type {kind!r}")
     return field(metadata={"json": name, "type": kind}, **kwargs)
 
 
@@ -161,7 +169,7 @@ E = TypeVar("E", bound=type[Entry])
 def register_entry_kind(cls: E) -> E:
     """Class decorator: make ``cls`` (an Entry dataclass with a unique KIND) decodable."""
     if not cls.KIND or cls.KIND in _KINDS:
-        raise ValueError(f"entry kind {cls.KIND!r} is empty or already registered")
+        raise EntryError(f"entry kind {cls.KIND!r} is empty or already registered")
     _KINDS[cls.KIND] = cls
     _ENCODERS[cls] = _make_encoder(cls)
     _PATTERNS[cls.KIND.encode()] = _make_pattern(cls)
@@ -202,7 +210,7 @@ def _plan(cls: type[Entry]) -> list[tuple[str, str | None, str]]:
     ]
     members += [("kind", None, "kind"), ("v", None, "v")]
     if any(not name.isascii() for name, _, _ in members):  # pragma: no cover - own kinds only
-        raise ValueError(f"entry kind {cls.KIND!r}: member names must be ASCII")
+        raise EntryError(f"entry kind {cls.KIND!r}: member names must be ASCII")
     return sorted(members)
 
 
@@ -227,7 +235,7 @@ def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
     plan = _plan(cls)
     optional = [attribute for _, attribute, kind in plan if kind == _OPTIONAL_HASH]
     if len(optional) > 3:  # pragma: no cover - 2**k branches; no kind has more than one
-        raise ValueError(f"entry kind {cls.KIND!r}: too many optional members")
+        raise EntryError(f"entry kind {cls.KIND!r}: too many optional members")
 
     def members(present: set[str | None]) -> list[tuple[str, str, str | None]]:
         """(JSON member, Python expression of its value, its JSON text if a constant) of the
@@ -255,7 +263,7 @@ def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
         parts = []
         for name, value, constant in members(present):
             if not re.fullmatch("[A-Za-z][A-Za-z0-9]*", name):  # pragma: no cover - own kinds
-                raise ValueError(f"entry kind {cls.KIND!r}: member name {name!r}")
+                raise EntryError(f"entry kind {cls.KIND!r}: member name {name!r}")
             parts.append(f'"{name}":' + (constant if constant is not None else f'"{{{value}}}"'))
         return "f'{{" + ",".join(parts) + "}}'"
 
@@ -341,11 +349,11 @@ class ReleaseEntry(Entry):
 
     KIND: ClassVar[str] = "release"
 
-    ocid: str = _member("ocid", _TEXT)
-    release_id: str = _member("releaseId", _TEXT)
-    data_hash: bytes = _member("dataHash", _HASH)
-    proformas_hash: bytes = _member("proformasHash", _HASH)
-    document_hash: bytes | None = _member("documentHash", _OPTIONAL_HASH, default=None)
+    ocid: str = entry_member("ocid", _TEXT)
+    release_id: str = entry_member("releaseId", _TEXT)
+    data_hash: bytes = entry_member("dataHash", _HASH)
+    proformas_hash: bytes = entry_member("proformasHash", _HASH)
+    document_hash: bytes | None = entry_member("documentHash", _OPTIONAL_HASH, default=None)
 
 
 @register_entry_kind
@@ -355,9 +363,9 @@ class ProformaEntry(Entry):
 
     KIND: ClassVar[str] = "proforma"
 
-    ocid: str = _member("ocid", _TEXT)
-    proforma_id: str = _member("proformaId", _TEXT)
-    proforma_hash: bytes = _member("proformaHash", _HASH)
+    ocid: str = entry_member("ocid", _TEXT)
+    proforma_id: str = entry_member("proformaId", _TEXT)
+    proforma_hash: bytes = entry_member("proformaHash", _HASH)
 
 
 def encode_entry(entry: Entry) -> bytes:

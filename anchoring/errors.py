@@ -9,6 +9,14 @@ class AnchoringError(Exception):
     """Base class of every error raised by ``anchoring``."""
 
 
+class CanonicalError(AnchoringError, ValueError):
+    """A value has no RFC 8785 canonical JSON form (NaN, an integer beyond 2**53 - 1, a
+    non-string key, a lone surrogate, a type JSON does not have).
+
+    Also a :class:`ValueError`, as the ``rfc8785`` library's own error (kept as the cause) is.
+    """
+
+
 class ProofError(AnchoringError):
     """A Merkle inclusion or consistency proof is malformed or does not verify."""
 

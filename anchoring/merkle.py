@@ -78,7 +78,7 @@ def perfect_root(hashes: Sequence[bytes]) -> bytes:
     """Root of a perfect subtree whose ``2**k`` children (leaf or node hashes) are ``hashes``."""
     n = len(hashes)
     if n == 0 or n & (n - 1):
-        raise ValueError(f"a perfect subtree has a power-of-two width, not {n}")
+        raise ProofError(f"a perfect subtree has a power-of-two width, not {n}")
     level = list(hashes)
     sha = _sha256
     while len(level) > 1:
@@ -151,7 +151,7 @@ def range_nodes(begin: int, end: int) -> list[NodeID]:
     are the binary digits of ``end`` from the highest.
     """
     if not 0 <= begin <= end:
-        raise ValueError(f"invalid range [{begin}, {end})")
+        raise ProofError(f"invalid range [{begin}, {end})")
     ids: list[NodeID] = []
     # Left part: grow from `begin` while aligned; right part: shrink towards `end`.
     while begin < end:
@@ -180,7 +180,7 @@ class ProofNodes:
     def rehash(self, hashes: Sequence[bytes]) -> list[bytes]:
         """Turn the hashes of ``ids`` (same order) into the proof hashes."""
         if len(hashes) != len(self.ids):
-            raise ValueError(f"expected {len(self.ids)} hashes, got {len(hashes)}")
+            raise ProofError(f"expected {len(self.ids)} hashes, got {len(hashes)}")
         out = list(hashes)
         if self.end - self.begin > 1:
             # hashes[begin] is the rightmost subtree; fold leftwards: H(left, acc).

@@ -144,7 +144,12 @@ class NoteSigner:
 
     @classmethod
     def from_seed(cls, name: str, seed: bytes) -> NoteSigner:
-        """The key with the given 32-byte Ed25519 seed (for tests and key import)."""
+        """The key with the given 32-byte Ed25519 seed (for tests and key import).
+
+        Raises :class:`~anchoring.errors.KeyFileError` unless ``seed`` is 32 bytes.
+        """
+        if not isinstance(seed, bytes) or len(seed) != 32:
+            raise KeyFileError("an Ed25519 note key seed is 32 bytes")
         return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
 
     @classmethod

@@ -33,8 +33,10 @@ from typing import Any
 
 import ocdsmerge
 import orjson
+from ocdsmerge.exceptions import OCDSMergeError
 
 from ocds import schema as ocds_schema
+from ocds.errors import InputError, Problem
 
 __all__ = ["compile_release", "make_record", "versioned_release"]
 
@@ -48,8 +50,29 @@ def _merger() -> ocdsmerge.Merger:
     return ocdsmerge.Merger(schema=ocds_schema.release_schema())
 
 
+def _check_releases(releases: Any) -> None:
+    if not isinstance(releases, list | tuple):
+        raise InputError([Problem("", "releases must be a list of JSON objects")])
+    bad = [Problem(str(i), "a release must be a JSON object")
+           for i, release in enumerate(releases) if not isinstance(release, dict)]
+    if bad:
+        raise InputError(bad)
+
+
+def _merge_error(error: Exception) -> InputError:
+    # ocdsmerge refuses releases it cannot merge (a missing or non-string date, a field that is
+    # a value in one release and an object in another, an unhashable id): the input's fault,
+    # said in its words.
+    return InputError([Problem("", str(error))])
+
+
 def compile_release(releases: list[dict[str, Any]]) -> dict[str, Any]:
-    """The compiled release of one contracting process's releases (all with the same ocid)."""
+    """The compiled release of one contracting process's releases (all with the same ocid).
+
+    Raises :class:`~ocds.errors.InputError` when ``releases`` is not a list of JSON objects or
+    the merge routine cannot merge them.
+    """
+    _check_releases(releases)
     if len(releases) == 1 and isinstance(releases[0], dict):
         compiled = _compile_single(releases[0], _merger().merge_rules)
         if compiled is not None:
@@ -58,12 +81,22 @@ def compile_release(releases: list[dict[str, Any]]) -> dict[str, Any]:
         compiled = _compile_many(releases, _merger().merge_rules)
         if compiled is not None:
             return compiled
-    return _merger().create_compiled_release(releases)
+    try:
+        return _merger().create_compiled_release(releases)
+    except (OCDSMergeError, TypeError) as error:
+        raise _merge_error(error) from error
 
 
 def versioned_release(releases: list[dict[str, Any]]) -> dict[str, Any]:
-    """The versioned release (the history of every field) of one contracting process."""
-    return _merger().create_versioned_release(releases)
+    """The versioned release (the history of every field) of one contracting process.
+
+    Raises :class:`~ocds.errors.InputError` as :func:`compile_release` does.
+    """
+    _check_releases(releases)
+    try:
+        return _merger().create_versioned_release(releases)
+    except (OCDSMergeError, TypeError) as error:
+        raise _merge_error(error) from error
 
 
 def make_record(
@@ -81,18 +114,21 @@ def make_record(
     linked release without a URL cannot be followed). Releases are listed in date order, as the
     merge routine reads them. ``versioned=True`` adds the ``versionedRelease`` (about twice as
     slow as compiling).
+
+    Raises :class:`~ocds.errors.InputError` (a ``ValueError``) for a release of another ocid, a
+    linked release without a URL, or releases :func:`compile_release` refuses.
     """
-    for release in releases:
-        if release.get("ocid") != ocid:
-            raise ValueError(
-                f"release {release.get('id')!r} has ocid {release.get('ocid')!r}, not {ocid!r}"
-            )
+    _check_releases(releases)
+    wrong = [Problem(f"{i}/ocid", f"release {r.get('id')!r} has ocid {r.get('ocid')!r}, not {ocid!r}")
+             for i, r in enumerate(releases) if r.get("ocid") != ocid]
+    if wrong:
+        raise InputError(wrong)
     ordered = sorted(releases, key=lambda r: r.get("date") or "")
     if linked:
         urls = release_urls or {}
         missing = [r.get("id") for r in ordered if r.get("id") not in urls]
         if missing:
-            raise ValueError(f"no URL for linked release(s) {missing!r}")
+            raise InputError([Problem("", f"no URL for linked release(s) {missing!r}")])
         listed: list[dict[str, Any]] = []
         for release in ordered:
             entry = {"url": urls[release["id"]], "date": release["date"]}

@@ -41,8 +41,12 @@ class _ProblemsError(OCDSError):
         super().__init__(message)
 
 
-class InputError(_ProblemsError):
-    """The input could not be used at all (unreadable, not JSON, not OCDS)."""
+class InputError(_ProblemsError, ValueError):
+    """The input could not be used at all (unreadable, not JSON, not OCDS, not mergeable).
+
+    Also a :class:`ValueError`, so that callers written against plain ``ValueError`` keep
+    catching it.
+    """
 
 
 class ValidationFailed(_ProblemsError):

@@ -53,7 +53,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from ocds import schema as ocds_schema
-from ocds.errors import Problem, ValidationFailed
+from ocds.errors import InputError, Problem, ValidationFailed
 
 __all__ = [
     "FORMAT_CHECKER",
@@ -503,9 +503,10 @@ def package_problems(
     (``records/0/compiledRelease/...``).
 
     A package with ``links`` is checked against the schema patched with the pagination extension.
+    Raises :class:`~ocds.errors.InputError` if ``kind`` is neither ``release`` nor ``record``.
     """
     if kind not in ("release", "record"):
-        raise ValueError(f"kind must be 'release' or 'record', not {kind!r}")
+        raise InputError([Problem("", f"kind must be 'release' or 'record', not {kind!r}")])
     if not isinstance(package, dict):
         return [Problem("", "a package must be a JSON object")]
     problems = _package_checker(kind, "links" in package).problems(package)

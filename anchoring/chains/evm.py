@@ -208,7 +208,7 @@ class EvmAnchorer:
         mine_while_waiting: bool = False,
     ) -> None:
         if confirmations < 1:
-            raise ValueError("confirmations must be at least 1")
+            raise ChainError("confirmations must be at least 1")
         self.w3 = w3
         self.contract_address = to_checksum_address(contract_address)
         self.account = account

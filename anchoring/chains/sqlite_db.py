@@ -25,6 +25,8 @@ from eth.abc import AtomicWriteBatchAPI
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
 
+from anchoring.errors import ChainError
+
 __all__ = ["SQLiteChainDB", "opening", "BACKEND_CLASS_PATH"]
 
 #: The value to put in ``CHAIN_DB_BACKEND_CLASS`` (done by :func:`opening`).
@@ -124,7 +126,7 @@ class SQLiteChainDB(AtomicDB):
     def __init__(self, path: Path | None = None) -> None:
         target = path if path is not None else _opening_path
         if target is None:
-            raise RuntimeError(
+            raise ChainError(
                 "SQLiteChainDB needs a path: create it inside anchoring.chains.sqlite_db.opening()"
             )
         super().__init__(wrapped_db=_SQLiteKeyValue(target))

@@ -25,6 +25,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ocds.errors import InputError, Problem
+
 HERE = Path(__file__).resolve().parent
 CORE_DIR = HERE / "1__1__5"
 EXTENSIONS_DIR = HERE / "extensions"
@@ -33,7 +35,6 @@ OCDS_VERSION = "1.1"
 
 RELEASE_EXTENSIONS = ["bids", "location", "lots", "techniques", "partyScale", "contract_suppliers"]
 LOCAL_EXTENSIONS = ["integrity"]
-PACKAGE_EXTENSIONS = ["pagination"]
 
 EXTENSION_URLS = {
     "bids": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json",
@@ -44,6 +45,13 @@ EXTENSION_URLS = {
     "contract_suppliers": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_contract_suppliers_extension/master/extension.json",
     "pagination": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_pagination_extension/master/extension.json",
 }
+
+
+def _vendored(path: Path, missing: str) -> Path:
+    # Names come from callers (an API path, a codelist name): never leave the vendored folders.
+    if not path.resolve().is_relative_to(HERE) or not path.is_file():
+        raise InputError([Problem("", missing)])
+    return path
 
 
 def _load(path: Path) -> Any:
@@ -90,24 +98,32 @@ def release_schema(extensions: tuple[str, ...] | None = None) -> dict:
 
 
 def package_schema(kind: str, paginated: bool = False) -> dict:
-    """The release or record package schema (``kind`` is ``"release"`` or ``"record"``)."""
+    """The release or record package schema (``kind`` is ``"release"`` or ``"record"``).
+
+    Raises :class:`~ocds.errors.InputError` for any other ``kind``.
+    """
+    if kind not in ("release", "record"):
+        raise InputError([Problem("", f"kind must be 'release' or 'record', not {kind!r}")])
     name = f"{kind}-package-schema.json"
     return copy.deepcopy(_patched(name, ("pagination",) if paginated else ()))
 
 
-def core_schema(name: str) -> dict:
-    """An unpatched core schema file, e.g. ``versioned-release-validation-schema.json``."""
-    return copy.deepcopy(_load(CORE_DIR / name))
-
-
 def extension_patch(ext: str, name: str = "release-schema.json") -> dict:
-    """A vendored extension's schema patch (used to serve local extensions)."""
-    return _load(EXTENSIONS_DIR / ext / name)
+    """A vendored extension's schema patch (used to serve local extensions).
+
+    Raises :class:`~ocds.errors.InputError` when no such extension file is vendored.
+    """
+    return _load(_vendored(EXTENSIONS_DIR / ext / name, f"extension {ext!r} has no {name}"))
 
 
 @functools.cache
 def codes(codelist: str, extension: str | None = None) -> frozenset[str]:
-    """The codes of a codelist, e.g. ``codes("currency.csv")``."""
+    """The codes of a codelist, e.g. ``codes("currency.csv")``.
+
+    Raises :class:`~ocds.errors.InputError` when no such codelist is vendored.
+    """
     base = EXTENSIONS_DIR / extension / "codelists" if extension else CORE_DIR / "codelists"
-    with (base / codelist).open(encoding="utf-8") as f:
+    path = _vendored(base / codelist, f"no vendored codelist {codelist!r}"
+                                      + (f" in extension {extension!r}" if extension else ""))
+    with path.open(encoding="utf-8") as f:
         return frozenset(row["Code"] for row in csv.DictReader(f))

@@ -15,6 +15,7 @@ from ocdsmerge.exceptions import DuplicateIdValueWarning
 
 from ocds import schema as ocds_schema
 from ocds.compile import _compile_single, _merger, compile_release, make_record, versioned_release
+from ocds.errors import InputError, OCDSError
 from ocds.validate import ReleaseValidator, package_problems
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compile"
@@ -128,13 +129,13 @@ def test_fast_path_identical_on_generated_releases(release):
     try:
         expected = _reference([release])
     except Exception as error:  # noqa: BLE001 - e.g. a list as an id: ocdsmerge raises TypeError
-        with pytest.raises(type(error)), warnings.catch_warnings():
+        with pytest.raises(InputError) as info, warnings.catch_warnings():
             warnings.simplefilter("ignore", DuplicateIdValueWarning)
             compile_release([copy.deepcopy(release)])
+        assert type(info.value.__cause__) is type(error)
         return
     fast = _compile_single(copy.deepcopy(release), _merger().merge_rules)
-    if fast is not None:
-        assert _same(fast, expected)
+    assert fast is None or _same(fast, expected)  # None: it falls back to ocdsmerge
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DuplicateIdValueWarning)
         assert _same(compile_release([copy.deepcopy(release)]), expected)
@@ -205,7 +206,32 @@ def test_make_record_embedded_and_linked(release_factory):
         "records": [record, linked],
     }
     assert package_problems(package, "record", deep=True) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="not 'ocds-other'"):
         make_record("ocds-other", [first])
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="no URL"):
         make_record("ocds-abc123-0001", [first], linked=True, release_urls={})
+
+
+# --- Bad input: InputError (an OCDSError and a ValueError), never a bare TypeError ----------------
+
+_DATED = {"ocid": "ocds-x", "id": "1", "date": "2025-01-01T00:00:00Z", "tag": ["tender"]}
+BAD_RELEASES = {
+    "not a list": {"ocid": "ocds-x"},
+    "not objects": [1, 2],
+    "one not an object": [_DATED, None],
+    "value then object": [{**_DATED, "tender": "t"},
+                          {**_DATED, "id": "2", "date": "2025-01-02T00:00:00Z", "tender": {"id": "t"}}],
+    "no date": [{"ocid": "ocds-x", "id": "1"}, {"ocid": "ocds-x", "id": "2"}],
+}
+
+
+@pytest.mark.parametrize("function", [compile_release, versioned_release,
+                                      lambda releases: make_record("ocds-x", releases)],
+                         ids=["compile_release", "versioned_release", "make_record"])
+@pytest.mark.parametrize("releases", BAD_RELEASES.values(), ids=BAD_RELEASES.keys())
+def test_bad_releases_raise_input_error(function, releases):
+    with pytest.raises(InputError) as info:
+        function(copy.deepcopy(releases))
+    assert isinstance(info.value, OCDSError)
+    assert isinstance(info.value, ValueError)
+    assert info.value.problems

@@ -8,7 +8,8 @@ import pickle
 
 import pytest
 
-from ocds.errors import Problem, ValidationFailed
+from ocds import schema as ocds_schema
+from ocds.errors import InputError, OCDSError, Problem, ValidationFailed
 from ocds.validate import ReleaseValidator, package_problems, validate_release
 
 SHA = "a" * 64
@@ -200,10 +201,34 @@ def test_package_problems_records_and_links(make):
     assert [p.field for p in package_problems({**paged, "links": {"next": 5}}, "release")] == [
         "links/next"
     ]
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="kind"):
         package_problems(paged, "records")  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def make(release_factory):
     return release_factory
+
+
+# --- Bad arguments: InputError ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    lambda: package_problems({}, "records"),  # type: ignore[arg-type]
+    lambda: ocds_schema.package_schema("records"),
+    lambda: ocds_schema.codes("no-such-codelist.csv"),
+    lambda: ocds_schema.codes("currency.csv", extension="no-such-extension"),
+    lambda: ocds_schema.extension_patch("no-such-extension"),
+    lambda: ocds_schema.extension_patch("../../../anchoring", "errors.py"),
+], ids=["package kind", "schema kind", "codelist", "extension codelist", "extension", "outside"])
+def test_bad_arguments_raise_input_error(call):
+    with pytest.raises(InputError) as info:
+        call()
+    assert isinstance(info.value, OCDSError)
+
+
+def test_validate_release_raises_validation_failed_with_problems(make):
+    with pytest.raises(ValidationFailed) as info:
+        validate_release({**make(), "date": "yesterday"})
+    assert isinstance(info.value, OCDSError)
+    assert [p.field for p in info.value.problems] == ["date"]

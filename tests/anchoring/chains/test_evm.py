@@ -312,15 +312,22 @@ def test_loose_key_file_is_refused(tmp_path: Path, mode: int) -> None:
         load_key(path)
 
 
-@pytest.mark.parametrize("content", [b"", b"0x1234\n", b"not a key at all", b"0x" + b"0" * 64])
+@pytest.mark.parametrize("content", [b"0x1234\n", b"not a key at all", b"0x" + b"0" * 64])
 def test_malformed_key_file_is_refused_without_echo(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "anchor.key"
     path.write_bytes(content)
     path.chmod(0o600)
     with pytest.raises(ChainError, match="key file") as info:
         load_key(path)
-    if content:
-        assert content.decode() not in str(info.value)
+    assert content.decode().strip() not in str(info.value)
+
+
+def test_empty_key_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "anchor.key"
+    path.write_bytes(b"")
+    path.chmod(0o600)
+    with pytest.raises(ChainError, match="key file"):
+        load_key(path)
 
 
 def test_missing_key_file_is_refused(tmp_path: Path) -> None:
