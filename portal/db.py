@@ -336,14 +336,3 @@ def upgrade(url: str, revision: str = "head") -> None:
             ensure_indexes(engine)
         finally:
             engine.dispose()
-
-
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
-
-
-def is_migrated(engine: Engine) -> bool:
-    return inspect(engine).has_table("releases")
