@@ -1,4 +1,4 @@
-"""Order PDFs, their QR codes and the verification page (issue 4).
+"""Order PDFs, their QR codes and the verification page.
 
 Real tools: ``pdftoppm`` + ``zbarimg`` read the QR code back from the rendered PDF; headless
 Chromium on a phone-sized screen runs the in-browser checks (``static/verify.js``) against a
