@@ -49,17 +49,6 @@ def stored_quotes(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[st
                         keys)
 
 
-def release_quotes(conn: Connection, ocid: str, release: Mapping) -> list[tuple[str, str]]:
-    """The proformas a release links (hash 3): its ``bids.details`` that are stored quotes.
-
-    ``[(proforma id, sha256 hex), ...]`` in the order of ``bids.details``, so the link is
-    re-derivable from the published release and the published proformas alone.
-    """
-    ids = bid_ids(release)
-    stored = stored_quotes(conn, {(ocid, pid) for pid in ids}) if ids else {}
-    return [(pid, stored[(ocid, pid)]) for pid in ids if (ocid, pid) in stored]
-
-
 def release_entry_value(
     ocid: str,
     release_id: str,

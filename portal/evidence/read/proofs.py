@@ -50,8 +50,10 @@ def _release_row(conn: Connection, ocid: str, release_id: str | None):
 
 
 def _release_quotes(conn: Connection, ocid: str, release: dict) -> list[tuple[str, str]]:
-    """Same result as :func:`record.release_quotes`, for one release.
+    """The proformas a release links (hash 3): its ``bids.details`` that are stored quotes.
 
+    ``[(proforma id, sha256 hex), ...]`` in the order of ``bids.details``, so the link is
+    re-derivable from the published release and the published proformas alone.
     ``ocid = ? AND proforma_id IN (...)`` is a lookup in the unique (ocid, proforma_id)
     index; the row-value IN of ``record.stored_quotes`` is planned by SQLite 3.40 as a scan
     of the whole proformas table (34 ms per proof at 100,000 orders; this one 0.13 ms).
