@@ -29,23 +29,31 @@ node exactly once (about 2 SHA-256 calls per entry, the minimum for RFC 9162).
 Concurrency. ``EvidenceLog`` works on a ``Connection`` inside the caller's transaction, so
 entries are appended atomically with whatever else the caller stores (the release the entry
 is about); a batch is all-or-nothing. Appends must be serialized so that two writers never
-take the same index:
+take the same index: ``append`` and ``seal`` take the database's write lock *before* they read
+the log's size, and hold it until the caller's transaction ends.
 
-* PostgreSQL: ``append`` and ``seal`` take a transaction-level advisory lock
-  (``pg_advisory_xact_lock``), released at commit or rollback. Use READ COMMITTED (the
-  default); under REPEATABLE READ a transaction whose snapshot predates another writer's
-  commit fails on the primary key instead (safe, retry it).
-* SQLite: the database-level write lock serializes writers. Start write transactions with
-  ``BEGIN IMMEDIATE`` (the caller's job: ``sqlite_begin_immediate(engine)`` installs it), or
-  a concurrent writer fails with "database is locked" instead of waiting. Nothing can be
-  corrupted either way; the primary key on the index is the last line of defence.
+* PostgreSQL: a transaction-level advisory lock (``pg_advisory_xact_lock``), released at commit
+  or rollback; the size is read after it is granted, and under READ COMMITTED (the default)
+  that read sees every earlier writer's commit. Under REPEATABLE READ a transaction whose
+  snapshot predates another writer's commit fails on the primary key instead (safe, retry it).
+* SQLite: a statement that writes nothing (``UPDATE ... WHERE 0``) still takes the database's
+  one write lock, waiting for the busy timeout if another writer holds it. Without it, a
+  caller whose driver only begins a transaction at the first write (pysqlite's default) read
+  the size outside any transaction: two writers could read the same size and the second
+  either failed on the primary key or, when both only extended the same partial bundle and
+  tile, overwrote the first one's entries. If the caller's transaction read the database
+  before, with another writer committing since, SQLite refuses the lock at once ("database is
+  locked": safe, retry); ``sqlite_begin_immediate(engine)`` avoids that for ``engine.begin()``
+  transactions by starting them with ``BEGIN IMMEDIATE``, which waits instead.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,21 +142,48 @@ checkpoints = Table(
 )
 
 
+_WRITING = "anchoring_sqlite_writing"  # execution option: this transaction will write
+
+
+def _no_driver_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below does it
+
+
+def _begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITING) else "BEGIN")
+
+
+@contextmanager
+def _begin_writing(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITING: True})
+        with conn.begin():
+            yield conn
+
+
 def sqlite_begin_immediate(engine: Engine) -> None:
-    """Make every transaction on a SQLite ``engine`` start with BEGIN IMMEDIATE.
+    """Make ``engine.begin()`` on a SQLite ``engine`` start its transaction with BEGIN IMMEDIATE.
 
-    The standard SQLAlchemy recipe: turn off pysqlite's own implicit BEGIN, and emit ours.
-    Writers then queue on the database lock (up to the driver's busy timeout) instead of
-    failing when a second writer upgrades a read transaction.
+    SQLAlchemy's documented pysqlite recipe: the driver's own implicit BEGIN (emitted only
+    before the first INSERT, UPDATE or DELETE, so that earlier reads ran outside any
+    transaction) is turned off, and every transaction begins when SQLAlchemy begins it.
+    ``engine.begin()``, the unit of work of every writer, begins with BEGIN IMMEDIATE: it takes
+    the write lock first, waiting for another writer's commit (up to the driver's busy timeout),
+    so its reads and writes see one state and it never has to be retried. Transactions of
+    ``engine.connect()`` begin with a plain (deferred) BEGIN: readers see one snapshot and
+    never wait for, or hold up, a writer, as in WAL mode they should. Giving them BEGIN
+    IMMEDIATE too would make every page view wait for a whole publishing batch.
+
+    Call it before the engine's first connection; calling it again is harmless. No effect on
+    other databases.
     """
-
-    @event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if engine.dialect.name != "sqlite" or event.contains(engine, "begin", _begin):
+        return
+    event.listen(engine, "connect", _no_driver_begin)
+    event.listen(engine, "begin", _begin)
+    # A weak proxy: the engine holding a strong reference to itself would delay its collection
+    # (and what is tied to it, such as the WAL checkpointer's watch) to the cycle collector.
+    engine.begin = functools.partial(_begin_writing, weakref.proxy(engine))  # type: ignore[method-assign]
 
 
 MAX_ENTRY_SIZE = 0xFFFF  # an entry bundle prefixes each entry with a uint16 length
@@ -165,6 +200,7 @@ _LAST_LEAF_TILE = text(
 _UPDATE_TILE = text(
     'UPDATE log_tiles SET hashes = :hashes, "inner" = :inner WHERE level = :level AND idx = :idx'
 )
+_SQLITE_WRITE_LOCK = text("UPDATE log_entry_bundles SET idx = idx WHERE 0")
 _UPDATE_BUNDLE = text("UPDATE log_entry_bundles SET entries = :entries WHERE idx = :idx")
 
 
@@ -441,8 +477,11 @@ class EvidenceLog:
     # --- writing -----------------------------------------------------------------------
 
     def _lock(self, conn: Connection) -> None:
+        """Take the database's write lock for the rest of the transaction (module docstring)."""
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            conn.execute(_SQLITE_WRITE_LOCK)
 
     def append(self, conn: Connection, entries: Sequence[bytes | Entry]) -> list[int]:
         """Append ``entries`` (Entry values or their encoded bytes) as one batch.

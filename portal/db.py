@@ -17,6 +17,8 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Dialect, Engine, Index, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
+from anchoring.log import sqlite_begin_immediate
+
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 
@@ -184,6 +186,14 @@ def app_engine(app: Any = None) -> Engine:
 def make_engine(url: str) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL and a busy timeout for concurrent readers.
 
+    On SQLite, ``engine.begin()`` (every writer's unit of work) starts with BEGIN IMMEDIATE and
+    ``engine.connect()`` with a deferred BEGIN (``anchoring.log.sqlite_begin_immediate``): a
+    writer takes the one write lock before its first read, so two writers (two imports, an
+    import and ``veraz anchor``) queue for up to 30 s instead of both reading the evidence log's
+    size and one failing; readers never wait for a writer. Write with ``engine.begin()``; a
+    ``connect()`` transaction that writes after another writer committed fails with "database
+    is locked" instead of waiting.
+
     A SQLite database file is also checkpointed by ``CHECKPOINTER`` until the engine is
     disposed (or collected).
     """
@@ -193,6 +203,7 @@ def make_engine(url: str) -> Engine:
         if on_disk:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
+        sqlite_begin_immediate(engine)
         if on_disk:
             _checkpoint_in_background(engine, str(Path(database).resolve()))
 
