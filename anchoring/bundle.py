@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,11 +80,18 @@ class AnchorRecord:
 
     @classmethod
     def from_dict(cls, value: Any) -> AnchorRecord:
+        """An anchor of one of the three shapes of docs/proof-format.md; :class:`BundleError`
+        names what is missing, unknown or of the wrong type."""
         if not isinstance(value, dict):
             raise BundleError("anchors: every anchor must be an object")
         kind, status = value.get("type"), value.get("status")
         if kind not in ("evm", "rfc3161") or status not in ("done", "pending"):
             raise BundleError("anchors: type must be evm or rfc3161, status done or pending")
+        shape = _ANCHOR_SHAPES["pending" if status == "pending" else kind]
+        _only(value, {"type", "status", *shape}, "anchors")
+        for name, valid in shape.items():
+            if name not in value or not valid(value[name]):
+                raise BundleError(f"anchors: {kind} {status} anchor: {name} missing or malformed")
         data = tuple((k, v) for k, v in value.items() if k not in ("type", "status"))
         return cls(kind, status, data)
 
@@ -147,36 +155,49 @@ class ProofBundle:
 
     @classmethod
     def from_dict(cls, obj: Any) -> ProofBundle:
+        """A bundle from its parsed JSON, as strict as ``docs/proof-bundle.schema.json``:
+        :class:`BundleError` names the first field that is missing, unknown or malformed."""
         if not isinstance(obj, dict):
             raise BundleError("the bundle must be a JSON object")
-        if obj.get("version") != BUNDLE_VERSION:
+        if obj.get("version") != BUNDLE_VERSION or isinstance(obj.get("version"), bool):
             raise BundleError(f"version: only version {BUNDLE_VERSION} bundles are understood")
         status = _field(obj, "status", str)
         if status not in ("complete", "pending"):
             raise BundleError("status: must be complete or pending")
+        # Version 1 allows no other field; a pending bundle has none of the proof's fields.
+        _only(obj, _FIELDS | (_COMPLETE_FIELDS if status == "complete" else set()), "the bundle")
         hashes = _field(obj, "hashes", dict)
+        _only(hashes, {"data", "document", "proformas"}, "hashes")
         for name in ("data", "proformas"):
             if not _is_hex32(hashes.get(name)):
                 raise BundleError(f"hashes.{name}: must be 64 lowercase hex digits")
-        if hashes.get("document") is not None and not _is_hex32(hashes["document"]):
+        if "document" not in hashes:
+            raise BundleError("hashes.document: missing (null when there is no document)")
+        if hashes["document"] is not None and not _is_hex32(hashes["document"]):
             raise BundleError("hashes.document: must be 64 lowercase hex digits or null")
         refs = []
         for item in _field(obj, "proformas", list):
             if (
                 not isinstance(item, dict)
+                or set(item) != {"id", "hash"}
                 or not isinstance(item.get("id"), str)
                 or not _is_hex32(item.get("hash"))
             ):
                 raise BundleError("proformas: each must be {id: string, hash: 64 hex digits}")
             refs.append(ProformaRef(item["id"], item["hash"]))
         entry = _field(obj, "entry", dict)
+        _only(entry, {"kind", "base64"}, "entry")
+        if entry.get("kind") != "release":
+            raise BundleError("entry.kind: must be release")
+        if not isinstance(entry.get("base64"), str):
+            raise BundleError("entry.base64: missing or not a str")
         try:
-            entry_bytes = base64.b64decode(entry.get("base64", ""), validate=True)
-        except (binascii.Error, ValueError, TypeError):
+            entry_bytes = base64.b64decode(entry["base64"], validate=True)
+        except (binascii.Error, ValueError):
             raise BundleError("entry.base64: not valid base64") from None
         bundle = dict(
-            ocid=_field(obj, "ocid", str),
-            release_id=_field(obj, "releaseId", str),
+            ocid=_text(obj, "ocid"),
+            release_id=_text(obj, "releaseId"),
             status=status,
             hashes={k: hashes.get(k) for k in ("data", "document", "proformas")},
             proformas=tuple(refs),
@@ -185,16 +206,80 @@ class ProofBundle:
             leaf_hash=_hex32(obj.get("leafHash"), "leafHash"),
         )
         if status == "complete":
+            tree_size = _uint(obj, "treeSize")
+            if tree_size < 1:
+                raise BundleError("treeSize: a complete bundle's tree holds at least its entry")
+            key = _field(obj, "key", str)
+            if not _VERIFIER_KEY.fullmatch(key):
+                raise BundleError("key: must be a C2SP verifier key <name>+<8 hex>+<base64>")
             bundle.update(
-                tree_size=_uint(obj, "treeSize"),
+                tree_size=tree_size,
                 inclusion_proof=tuple(
                     _hex32(h, "inclusionProof") for h in _field(obj, "inclusionProof", list)
                 ),
-                checkpoint=_field(obj, "checkpoint", str),
-                key=_field(obj, "key", str),
+                checkpoint=_text(obj, "checkpoint"),
+                key=key,
                 anchors=tuple(AnchorRecord.from_dict(a) for a in _field(obj, "anchors", list)),
             )
         return cls(**bundle)  # type: ignore[arg-type]
+
+
+_FIELDS = {"version", "status", "ocid", "releaseId", "hashes", "proformas", "entry", "leafIndex",
+           "leafHash"}
+_COMPLETE_FIELDS = {"treeSize", "inclusionProof", "checkpoint", "key", "anchors"}
+_VERIFIER_KEY = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_TX_HASH = re.compile(r"0x[0-9a-f]{64}")
+
+
+def _int_at_least(low: int) -> Any:
+    return lambda v: type(v) is int and v >= low
+
+
+def _string(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _matching(pattern: re.Pattern[str]) -> Any:
+    return lambda v: isinstance(v, str) and pattern.fullmatch(v) is not None
+
+
+def _base64_text(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and bool(v) and bool(base64.b64decode(v, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
+# The members of each anchor shape besides type and status (docs/proof-bundle.schema.json).
+_ANCHOR_SHAPES: dict[str, dict[str, Any]] = {
+    "pending": {"attempts": _int_at_least(0), "nextAttemptAt": _string},
+    "evm": {
+        "chainId": _int_at_least(1),
+        "contract": _matching(_ADDRESS),
+        "txHash": _matching(_TX_HASH),
+        "blockNumber": _int_at_least(0),
+        "blockTime": _int_at_least(0),
+        "root": lambda v: _is_hex32(v),  # defined below
+        "treeSize": _int_at_least(1),
+        "sender": _matching(_ADDRESS),
+        "explorerUrl": lambda v: v is None or isinstance(v, str),
+    },
+    "rfc3161": {"token": _base64_text, "genTime": _string, "tsa": _string},
+}
+
+
+def _only(obj: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise BundleError(f"{where}: unknown field(s) {unknown} (not allowed in version 1)")
+
+
+def _text(obj: dict, name: str) -> str:
+    value = _field(obj, name, str)
+    if not value:
+        raise BundleError(f"{name}: must not be empty")
+    return value
 
 
 def _field(obj: dict, name: str, kind: type) -> Any:
