@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from servers import Gunicorn
 from support import IN_CI, ROOT, SHARED, fresh_postgres_db, make_app, need  # noqa: F401 - re-exported
 
 from portal.db import app_engine
@@ -112,3 +113,12 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    """A gunicorn for the portal (tests/servers.py): ``gunicorn.base_url`` is known at once,
+    ``gunicorn.start(database_url, instance_path)`` serves; stopped after the test."""
+    server = Gunicorn(tmp_path / "gunicorn.log")
+    yield server
+    server.stop()

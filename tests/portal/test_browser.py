@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from builders import all_examples, write_jsonl
@@ -20,41 +15,13 @@ from portal.publishing import import_orders
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def served(sqlite_url, tmp_path):
+def served(sqlite_url, tmp_path, gunicorn):
     engine = create_engine(sqlite_url)
     import_orders(engine, write_jsonl(tmp_path / "o.jsonl", all_examples()),
                   ocid_prefix="ocds-vrz0pe", workers=1)
     engine.dispose()
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=sqlite_url, PORTAL_INSTANCE_PATH=str(tmp_path / "inst"),
-               PORTAL_BASE_URL=f"http://127.0.0.1:{port}")
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-b",
-                                 f"127.0.0.1:{port}", "portal.wsgi:app"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=sink)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError as error:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                proc.wait()
-                raise RuntimeError(log.read_text()) from error
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(10)
+    return gunicorn.start(sqlite_url, tmp_path / "inst")
 
 
 def test_phone_reads_home_and_an_order(served):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 
 import orjson
@@ -131,45 +130,19 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture
-def anchored_portal(sqlite_url, tmp_path):
+def anchored_portal(sqlite_url, tmp_path, gunicorn):
     """Five example orders published with PDFs, sealed and anchored by ``veraz anchor``
     (embedded chain and TSA), served by gunicorn; yields (base URL, app)."""
-    import sys
-    import time
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    instance = tmp_path / "instance"
+    base = gunicorn.base_url
     app = make_app(sqlite_url, tmp_path, BASE_URL=base)
     _publish(app, tmp_path, base_url=base)
     from portal.cli import main
 
     result = app.test_cli_runner().invoke(main, ["anchor"])
     assert result.exit_code == 0, result.output
-    env = dict(os.environ, DATABASE_URL=sqlite_url, PORTAL_INSTANCE_PATH=str(instance),
-               PORTAL_BASE_URL=base)
-    log = tmp_path / "gunicorn.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "-b",
-                                 f"127.0.0.1:{port}", "portal.wsgi:app"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=sink)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                proc.wait()
-                raise RuntimeError(log.read_text()) from None
-            time.sleep(0.1)
+    gunicorn.start(sqlite_url, tmp_path / "instance")
     yield base, app
-    proc.terminate()
-    proc.wait(10)
+    gunicorn.stop()
     app_engine(app).dispose()
 
 
