@@ -2,11 +2,14 @@
 
 Steps, each problem reported with the ocid (or checkpoint) and the step that failed:
 
+* ``data-hash``: every release's ``data_hash`` column is the SHA-256 of its stored JSON;
 * ``document-hash``: every stored order PDF hashes to the SHA-256 its release declares;
 * ``entry``: every published release and proforma, re-encoded from its stored canonical
   JSON (hashes recomputed, not read from the ``data_hash`` column), must be in the log;
 * ``log``: every log entry must belong to a published row (a deleted row leaves an orphan
-  entry), and the stored tree must match its entries (``anchoring.log`` audit);
+  entry);
+* ``storage``: the stored tree must match its entries (``anchoring.log`` audit, which names
+  its own check);
 * ``checkpoint``: every checkpoint's signature, and its root recomputed from the entries;
 * ``consistency``: every checkpoint is consistent with the next (RFC 9162 proof verified);
 * ``anchor``: every done anchor commits to its checkpoint (EVM root and size; the RFC 3161
