@@ -211,13 +211,13 @@ def draw_order(canvas: Any, draw_qr: Callable[[Any, str, float, float], None], r
     top = page.y
     buyer = order["buyer"] or {}
     buyer_id = (buyer.get("identifier") or {}).get("id")
-    _fact(page, "ENTIDAD COMPRADORA", f"{buyer.get('name', '—')}"
+    _fact(page, "ENTIDAD COMPRADORA", f"{buyer.get('name') or '—'}"
           + (f" (RUC {buyer_id})" if buyer_id else ""), column)
     if order["buyer_address"]:
         page.line(order["buyer_address"], 8, max_width=column)
     supplier = order["supplier"] or {}
     supplier_id = (supplier.get("identifier") or {}).get("id")
-    _fact(page, "PROVEEDOR", f"{supplier.get('name', '—')}"
+    _fact(page, "PROVEEDOR", f"{supplier.get('name') or '—'}"
           + (f" (RUC {supplier_id})" if supplier_id else ""), column)
     left_bottom = page.y
     page.y = top
@@ -262,15 +262,15 @@ def draw_order(canvas: Any, draw_qr: Callable[[Any, str, float, float], None], r
                       + (f" · {state}" if state else ""), 9, x=MARGIN + 10, gap=4)
             for item in delivery["items"]:
                 page.line(f"{_number(item['quantity'])} {item.get('unit') or ''} — "
-                          f"{item['description']}", 8.5, x=MARGIN + 22, gap=2)
+                          f"{item['description'] or ''}", 8.5, x=MARGIN + 22, gap=2)
 
     # Quotes and the proformas hash link.
     if order["bids"] or proformas_hash_link:
         page.heading("Proformas")
         for bid in order["bids"]:
-            names = ", ".join(t.get("name", "") for t in bid.get("tenderers") or ())
+            names = ", ".join(t.get("name") or "" for t in bid.get("tenderers") or ())
             amount = (bid.get("value") or {})
-            page.line(f"{bid.get('id')} · {names} · {_day(bid.get('date'))} · "
+            page.line(f"{bid.get('id') or '—'} · {names} · {_day(bid.get('date'))} · "
                       f"{_money(amount.get('amount'), amount.get('currency'))}", 8.5, gap=3)
         if proformas_hash_link:
             page.line("Enlace hash de las proformas (raíz Merkle SHA-256):", 8, BOLD, gap=6)
