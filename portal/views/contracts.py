@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from ocds.summary import process_facts
+from ocds.summary import browse_columns, process_facts
 from portal import queries
 from portal.db import app_engine
 from portal.views.api import public_url, record_package_json
@@ -30,13 +30,18 @@ def contract_json(ocid: str):
 
 @bp.get("/contracts/<path:ocid>")
 def contract(ocid: str):
-    """What a person reads about one contracting process, and its release history."""
+    """What a person reads about one contracting process, and its release history.
+
+    A process whose releases the merge routine cannot compile has no ``records`` row; its page
+    still lists its releases, as the API serves them."""
     with app_engine().connect() as conn:
-        row = queries.record_row(conn, ocid)
-        if row is None:
-            abort(404, description=f"No contracting process with ocid {ocid!r}.")
         history = queries.release_rows(conn, ocid)
-        compiled = queries.compiled_release(conn, ocid, row)
+        if not history:
+            abort(404, description=f"No contracting process with ocid {ocid!r}.")
+        row = queries.record_row(conn, ocid)
+        compiled = queries.compiled_release(conn, ocid, row) if row is not None else None
+    if row is None:
+        row = {"ocid": ocid, **browse_columns(compiled)}
     for h in history:
         h["tag_list"] = [t for t in (h["tags"] or "").split(",") if t]
     return render_template("contract.html", row=row, order=process_facts(compiled), history=history)
