@@ -26,7 +26,6 @@ Problem field paths are JSON Pointer-like paths with **0-based** array indexes
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -657,18 +656,11 @@ def order_shape(order: dict) -> str:
 
 
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 (JCS) canonical JSON: the one place this package canonicalises.
+    """RFC 8785 (JCS) canonical JSON, for the agreement release id of :mod:`ocds.catalogue.mapping`.
 
-    Kept as a single function so the lead can point it at ``anchoring``'s canonical JSON once
-    that exists (it must stay RFC 8785, or every digest already published changes).
+    Veraz's one canonical JSON is ``anchoring.canonical.canonical_json``, proven byte-identical
+    to the ``rfc8785`` library; ``ocds`` may not import ``anchoring``, so the mapping reads the
+    library itself through this name. Digests of source orders and releases are computed by the
+    portal, with ``anchoring``'s.
     """
     return rfc8785.dumps(value)
-
-
-def source_digest(order: dict) -> str:
-    """SHA-256 (hex) of the RFC 8785 canonical form of a source order.
-
-    Identifies the exact source state an OCDS release was mapped from; two exports of the same
-    order state give the same digest whatever their key order or whitespace.
-    """
-    return hashlib.sha256(canonical_json(order)).hexdigest()

@@ -14,7 +14,6 @@ from ocds.catalogue.source import (
     check_order,
     order_shape,
     parse_orders,
-    source_digest,
     source_schema,
 )
 from ocds.errors import Problem
@@ -262,14 +261,6 @@ def test_parse_file(tmp_path, single, multi):
     assert [r.ok for r in result] == [True, False, True]
     assert result[1].problems == [Problem("version", "Must be at least 1; got 0.")]
     assert result[1].order["orderNumber"] == single["orderNumber"]
-
-
-def test_source_digest_ignores_key_order_and_whitespace(single):
-    reordered = json.loads(json.dumps(single, sort_keys=True, indent=4))
-    assert source_digest(reordered) == source_digest(single)
-    assert len(source_digest(single)) == 64
-    changed = dict(single, version=2)
-    assert source_digest(changed) != source_digest(single)
 
 
 def test_doc_embeds_every_example():
