@@ -9,17 +9,20 @@
  */
 (function () {
   "use strict";
-  const facts = JSON.parse(document.getElementById("verify-facts").textContent);
-  const T = JSON.parse(document.getElementById("verify-messages").textContent);
   const enc = new TextEncoder();
-  const results = {};
-  // The SHA-256 the release declares for its order PDF (hash 2), as the server read it.
-  const documentHash = facts.documentHash || null;
 
   // --- bytes and hashes -------------------------------------------------------------------
   const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
-  const unhex = (h) => new Uint8Array((h.match(/../g) || []).map((b) => parseInt(b, 16)));
-  const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  const unhex = (h) => {
+    if (!/^(?:[0-9a-fA-F]{2})*$/.test(h)) throw new Error("not hex: " + h);
+    return new Uint8Array((h.match(/../g) || []).map((b) => parseInt(b, 16)));
+  };
+  // Canonical base64 only (padded, no spaces), as the C2SP formats and the Python verifier ask.
+  const unb64 = (s) => {
+    const raw = /^[A-Za-z0-9+/]*={0,2}$/.test(s) && s.length % 4 === 0 ? atob(s) : null;
+    if (raw === null || btoa(raw) !== s) throw new Error("not canonical base64: " + s);
+    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  };
   const concat = (...parts) => {
     const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let i = 0;
@@ -32,10 +35,14 @@
   const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
   // RFC 8785 (JCS): ECMAScript number and string serialisation, keys by UTF-16 code units.
+  // What JCS cannot write (a non-finite number, a lone surrogate) is refused, as the portal does.
+  const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
   function jcs(v) {
+    if (typeof v === "number" && !Number.isFinite(v)) throw new Error("no JCS form: " + v);
+    if (typeof v === "string" && LONE_SURROGATE.test(v)) throw new Error("no JCS form: a lone surrogate");
     if (v === null || typeof v !== "object") return JSON.stringify(v);
     if (Array.isArray(v)) return "[" + v.map(jcs).join(",") + "]";
-    return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + jcs(v[k])).join(",") + "}";
+    return "{" + Object.keys(v).sort().map((k) => jcs(k) + ":" + jcs(v[k])).join(",") + "}";
   }
 
   // RFC 9162 Merkle tree hash (for the proformas hash link) and inclusion proof (§2.1.3.2).
@@ -47,7 +54,10 @@
     return nodeHash(await mth(leaves.slice(0, k)), await mth(leaves.slice(k)));
   }
   async function rootFromInclusion(leaf, index, size, proof) {
-    if (index >= size) throw new Error("leaf index beyond tree size");
+    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) {
+      throw new Error("leaf index beyond tree size");
+    }
+    if (leaf.length !== 32 || proof.some((p) => p.length !== 32)) throw new Error("hashes must be 32 bytes");
     let fn = index, sn = size - 1, r = leaf;
     for (const p of proof) {
       if (sn === 0) throw new Error("proof too long");
@@ -64,12 +74,15 @@
   }
 
   // C2SP signed note / tlog-checkpoint with an Ed25519 key "<name>+<id>+<base64(0x01||pub)>".
-  function parseCheckpoint(note) {
+  function parseNote(note) {
     const split = note.lastIndexOf("\n\n");
-    const text = note.slice(0, split + 1);
-    const lines = text.split("\n");
-    return { text, origin: lines[0], size: Number(lines[1]), root: unb64(lines[2]),
-             signatures: note.slice(split + 2).split("\n").filter((l) => l) };
+    if (split < 0 || !note.endsWith("\n")) throw new Error("not a signed note");
+    return { text: note.slice(0, split + 1), signatures: note.slice(split + 2).split("\n").filter((l) => l) };
+  }
+  function parseCheckpoint(note) {
+    const parsed = parseNote(note);
+    const lines = parsed.text.split("\n");
+    return { ...parsed, origin: lines[0], size: Number(lines[1]), root: unb64(lines[2]) };
   }
   async function verifyNote(cp, key) {
     // The base64 part may itself contain "+": split at the first two only.
@@ -92,7 +105,22 @@
     throw new Error("no signature by " + name);
   }
 
+  // Node (tests/static/*.test.mjs) takes the proof code above; the page below needs a document.
+  if (typeof document === "undefined") {
+    if (typeof module !== "undefined") {
+      module.exports = { hex, unhex, unb64, concat, sha256, leafHash, nodeHash, equal, jcs, mth,
+                         rootFromInclusion, parseNote, parseCheckpoint, verifyNote };
+    }
+    return;
+  }
+
   // --- the page -----------------------------------------------------------------------------
+  const facts = JSON.parse(document.getElementById("verify-facts").textContent);
+  const T = JSON.parse(document.getElementById("verify-messages").textContent);
+  const results = {};
+  // The SHA-256 the release declares for its order PDF (hash 2), as the server read it.
+  const documentHash = facts.documentHash || null;
+
   function show(step, status, detail, who) {
     results[step] = status;
     const li = document.querySelector(`li[data-step="${step}"]`);
