@@ -8,6 +8,7 @@ import itertools
 from urllib.parse import quote
 
 import orjson
+import pytest
 from builders import example_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -103,3 +104,54 @@ def test_any_stored_record_renders_on_every_address(app, tmp_path):
             assert response.status_code == 200, (address, response.status_code)
 
     check()
+
+
+def _with(path: tuple, value) -> dict:
+    release = orjson.loads(orjson.dumps(ORDER))
+    node = release
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return release
+
+
+# Values that once answered 500 (the money formatter met None, a string quantity was multiplied,
+# an index was assumed, a link was built to a framework without identifier), and their kin.
+MALFORMED = {
+    "no amount": _with(("contracts", 0, "value"), {"currency": "PEN"}),
+    "null amount": _with(("contracts", 0, "value", "amount"), None),
+    "amount as text": _with(("contracts", 0, "value", "amount"), "1.500,00"),
+    "amount too large to format": _with(("contracts", 0, "value", "amount"), 1e300),
+    "quantity as text": _with(("contracts", 0, "items", 0, "quantity"), "12 cajas"),
+    "unit price null": _with(("contracts", 0, "items", 0, "unit", "value", "amount"), None),
+    "no contracts": _with(("contracts",), []),
+    "awards as an object": _with(("awards",), {"id": "1"}),
+    "framework without identifier": _with(("relatedProcesses", 0, "identifier"), None),
+    "roles as text": _with(("parties", 0, "roles"), "buyer"),
+    "tenderers as an object": _with(("bids", "details", 0, "tenderers"), {"name": "X"}),
+    "dates that are not dates": _with(("contracts", 0, "dateSigned"), "mañana"),
+    "status as a number": _with(("contracts", 0, "status"), 3),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_value_renders_as_absent_or_as_published(sqlite_app, tmp_path, case):
+    release = MALFORMED[case]
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(orjson.dumps(release) + b"\n")
+    assert import_ocds(app_engine(sqlite_app), [path]).rejects == []
+    client = sqlite_app.test_client()
+    page = client.get(f"/contracts/{release['ocid']}")
+    assert page.status_code == 200
+    assert release["id"] in page.get_data(as_text=True)  # the history is there
+    assert client.get(f"/contracts/{release['ocid']}.json").status_code == 200
+    assert client.get(f"/api/records/{release['ocid']}").status_code == 200
+
+
+def test_an_amount_as_text_is_shown_as_published(sqlite_app, tmp_path):
+    release = MALFORMED["amount as text"]
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(orjson.dumps(release) + b"\n")
+    import_ocds(app_engine(sqlite_app), [path])
+    page = sqlite_app.test_client().get(f"/contracts/{release['ocid']}").get_data(as_text=True)
+    assert "1.500,00 PEN" in page
