@@ -20,14 +20,14 @@ never re-rendered).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
-from functools import cache, lru_cache
-from operator import getitem
+from functools import lru_cache
 from typing import Any
 
 from portal.documents.listing import without_own_pdf
-from portal.documents.pdf_writer import PdfCanvas
+from portal.documents.pdf_writer import PdfCanvas, grid_path
 from portal.documents.qr import qr_rows
 from portal.presentation import describe_order
 
@@ -39,16 +39,23 @@ MARGIN = 42.0
 QR_SIZE = 110.0
 CURRENCY_SYMBOL = {"PEN": "S/", "USD": "US$"}
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
 STATUS_ES = {"pending": "emitida", "active": "aceptada", "terminated": "entregada",
              "cancelled": "anulada", "met": "entregada", "notMet": "no entregada",
              "scheduled": "programada"}
 
 
 def _text(value: object) -> str:
-    """Text Helvetica (WinAnsi) can show; other characters are replaced, never dropped silently."""
+    """Text Helvetica (WinAnsi) can show; other characters are replaced, never dropped silently.
+
+    Control characters (a tab or a line break inside a description) have no glyph: they become
+    spaces."""
     text = "" if value is None else str(value)
-    if text.isascii():  # code page 1252 keeps ASCII as it is: skip the round trip
+    if text.isascii() and text.isprintable():  # code page 1252 keeps printable ASCII as it is
         return text
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(" ", text)
     text = text.replace("→", "->").replace("\u00a0", " ")
     return text.encode("cp1252", "replace").decode("cp1252")
 
@@ -323,44 +330,5 @@ def _draw_qr(canvas: PdfCanvas, data: str, x: float, y: float) -> None:
     canvas.saveState()
     canvas.setFillGray(0)
     canvas.transform(module, 0, 0, module, x + offset, y + offset)
-    canvas.addLiteral(_qr_path(rows) + "f")
+    canvas.addLiteral(grid_path(rows) + "f")
     canvas.restoreState()
-
-
-def _qr_path(rows: list[str]) -> str:
-    """``re`` operators covering the dark modules, bottom row at y = 0.
-
-    Each row is cut in bytes of 8 modules, and the operators of a byte come from a table:
-    formatting each run of dark modules in Python took longer than encoding the QR code. A run
-    crossing a byte boundary becomes two touching squares of the same path, which fill as one.
-    """
-    size = len(rows)
-    chunks = (size + 7) // 8
-    pad = "0" * (chunks * 8 - size)
-    packed = int("".join([row + pad for row in rows]), 2).to_bytes(chunks * size, "big")
-    tables = [_byte_ops(chunk) for chunk in range(chunks)]
-    out = []
-    for index in range(size):
-        ops = "".join(map(getitem, tables, packed[index * chunks:(index + 1) * chunks]))
-        if ops:
-            out.append(ops.replace("@", str(size - 1 - index)))
-    return "".join(out)
-
-
-@cache
-def _byte_ops(chunk: int) -> tuple[str, ...]:
-    """For each byte value, the ``re`` operators of its dark runs in byte ``chunk`` of a row
-    (most significant bit leftmost), with ``@`` where the row's y goes."""
-    table = []
-    for value in range(256):
-        ops, bit = [], 0
-        while bit < 8:
-            if value & (0x80 >> bit):
-                start = bit
-                while bit < 8 and value & (0x80 >> bit):
-                    bit += 1
-                ops.append(f"{chunk * 8 + start} @ {bit - start} 1 re\n")
-            else:
-                bit += 1
-        table.append("".join(ops))
-    return tuple(table)

@@ -1,11 +1,11 @@
-"""The order PDF drawn by reportlab and ``qrcode``: the renderer every order PDF came from
-before :func:`portal.documents.order_pdf.render_order_pdf` drew the same layout itself.
+"""The order PDF drawn by reportlab and ``qrcode``, as every order PDF was rendered before
+:func:`portal.documents.order_pdf.render_order_pdf` drew it with its own PDF canvas and QR
+encoder.
 
-Kept for two reasons. It is the reference the fast renderer is tested against
-(``tests/portal/documents/``: same extracted text at the same positions, same QR code read
-back). And it reproduces, byte for byte, the order PDFs published before that change: a
-verifier re-rendering such a PDF from its release (``docs/proof-format.md``, "Order PDF and the
-hash circle") uses this function. Do not change what it draws.
+The reference the fast renderer is tested against (``tests/portal/documents/``): the same
+layout (:func:`portal.documents.order_pdf.draw_order`) drawn by the libraries it replaces must
+show the same text at the same places and a QR code that reads the same. Published PDFs are
+stored and never re-rendered, by either.
 """
 
 from __future__ import annotations

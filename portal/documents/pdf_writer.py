@@ -21,6 +21,7 @@ import re
 import zlib
 from functools import cache, lru_cache
 from math import log10
+from operator import getitem
 
 from reportlab.pdfbase.pdfmetrics import getFont
 
@@ -218,3 +219,46 @@ class PdfCanvas:
         out.append(b"trailer\n<< /Size %d /Root 1 0 R /Info 3 0 R /ID [<%s> <%s>] >>\n"
                    b"startxref\n%d\n%%%%EOF\n" % (len(objects) + 1, file_id, file_id, position))
         return b"".join(out)
+
+
+def grid_path(rows: list[str]) -> str:
+    """``re`` operators covering the ``"1"`` cells of a grid (a QR code), one unit per cell,
+    the last row at y = 0; fill them with ``f``.
+
+    Each row is cut in bytes of 8 cells, and the operators of a byte come from a table:
+    formatting each run of cells in Python took longer than encoding a QR code. A run crossing a
+    byte boundary becomes two touching rectangles of the same path, which fill as one.
+    """
+    height = len(rows)
+    width = max(map(len, rows), default=0)
+    chunks = (width + 7) // 8
+    if not chunks:
+        return ""
+    packed = int("".join([row.ljust(chunks * 8, "0") for row in rows]), 2).to_bytes(
+        chunks * height, "big")
+    tables = [_byte_ops(chunk) for chunk in range(chunks)]
+    out = []
+    for index in range(height):
+        ops = "".join(map(getitem, tables, packed[index * chunks:(index + 1) * chunks]))
+        if ops:
+            out.append(ops.replace("@", str(height - 1 - index)))
+    return "".join(out)
+
+
+@cache
+def _byte_ops(chunk: int) -> tuple[str, ...]:
+    """For each byte value, the ``re`` operators of its runs of 1 bits in byte ``chunk`` of a
+    row (most significant bit leftmost), with ``@`` where the row's y goes."""
+    table = []
+    for value in range(256):
+        ops, bit = [], 0
+        while bit < 8:
+            if value & (0x80 >> bit):
+                start = bit
+                while bit < 8 and value & (0x80 >> bit):
+                    bit += 1
+                ops.append(f"{chunk * 8 + start} @ {bit - start} 1 re\n")
+            else:
+                bit += 1
+        table.append("".join(ops))
+    return tuple(table)

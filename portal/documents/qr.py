@@ -15,7 +15,6 @@ and a fixed one keeps the PDF bytes independent of any scoring implementation.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from operator import itemgetter
@@ -26,7 +25,6 @@ _EC_PER_BLOCK = (10, 16, 26, 18, 24, 16, 18, 22, 22, 26, 30, 22, 22, 24, 24, 28,
 _BLOCKS = (1, 1, 1, 2, 2, 4, 4, 4, 5, 5, 5, 8, 9, 9, 10, 10, 11, 13, 14, 16, 17, 17, 18, 20, 21,
            23, 25, 26, 28, 29, 31, 33, 35, 37, 38, 40, 43, 45, 47, 49)
 _FORMAT_M_MASK0 = 0b101010000010010  # BCH(15,5) of level M (00) and mask 0, XOR 0x5412
-_RUNS = re.compile("1+")
 
 
 class QRCapacityError(ValueError):
@@ -242,9 +240,3 @@ def qr_rows(data: str) -> list[str]:
     flat = "".join(plan.gather(format(masked, f"0{total}b") + "01"))
     stride = plan.size + 1
     return [flat[i:i + plan.size] for i in range(0, len(flat), stride)]
-
-
-def qr_runs(rows: list[str]) -> list[tuple[int, int, int]]:
-    """The dark runs of each row, ``(row, first column, length)``, top row first."""
-    return [(row, match.start(), match.end() - match.start())
-            for row, cells in enumerate(rows) for match in _RUNS.finditer(cells)]

@@ -1,0 +1,111 @@
+"""The small PDF canvas: widths and numbers as reportlab computes them, a file poppler reads
+without complaint, text that comes back out as it went in."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reportlab.lib.rl_accel import fp_str
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from support import need
+
+from portal.documents.pdf_writer import FONTS, PdfCanvas, grid_path, number, string_width
+
+#: Every character code page 1252 can show (no control characters).
+CP1252 = "".join(ch for ch in (bytes([b]).decode("cp1252", "ignore") for b in range(32, 256))
+                 if ch and ch.isprintable())
+HOSTILE = "(paréntesis) sin cerrar ( \\ barra % por ciento ) ¿Año? ¡Ñandú! ü € — “comillas”"
+
+
+def _poppler(tool: str, *args: str) -> subprocess.CompletedProcess:
+    need(shutil.which(tool) is not None, f"{tool} (poppler-utils) is not installed")
+    return subprocess.run([tool, *args], capture_output=True, text=True, timeout=60, check=True)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=CP1252, max_size=80), st.sampled_from(FONTS),
+       st.sampled_from([6.5, 7.5, 8, 8.5, 9, 9.5, 11, 11.5, 18]))
+def test_string_width_is_reportlabs(text, font, size):
+    assert string_width(text, font, size) == stringWidth(text, font, size)
+
+
+@settings(max_examples=500)
+@given(st.floats(min_value=-10_000, max_value=10_000, allow_nan=False))
+def test_numbers_are_spelt_as_reportlab_spells_them(value):
+    assert number(value) == fp_str(value)
+
+
+def test_a_font_outside_the_four_is_refused():
+    canvas = PdfCanvas((100, 100))
+    with pytest.raises(ValueError, match="Times-Roman"):
+        canvas.setFont("Times-Roman", 10)
+
+
+@given(st.lists(st.text(alphabet="01", min_size=21, max_size=21), min_size=1, max_size=25))
+def test_grid_path_covers_exactly_the_marked_cells_once(rows):
+    covered = []
+    for x, y, width, height in re.findall(r"(\d+) (\d+) (\d+) (\d+) re", grid_path(rows)):
+        assert height == "1"
+        row = len(rows) - 1 - int(y)
+        covered.extend((row, col) for col in range(int(x), int(x) + int(width)))
+    marked = [(r, c) for r, row in enumerate(rows) for c, cell in enumerate(row) if cell == "1"]
+    assert sorted(covered) == marked
+
+
+def _two_pages() -> bytes:
+    canvas = PdfCanvas((595.2756, 841.8898))
+    canvas.setTitle("Orden de compra OC-2024-ÑANDÚ (prueba)")
+    canvas.setAuthor("Veraz")
+    canvas.setFont("Helvetica", 10)
+    canvas.drawString(42, 800, HOSTILE)
+    canvas.setFont("Courier-Bold", 9)
+    canvas.drawRightString(553, 780, "a la derecha")
+    canvas.setLineWidth(0.6)
+    canvas.line(42, 770, 553, 770)
+    canvas.setFillGray(0.35)
+    canvas.drawCentredString(297, 760, "centrado")
+    canvas.showPage()
+    canvas.setFont("Helvetica-Bold", 12)
+    canvas.drawString(42, 800, "Página 2")
+    canvas.showPage()
+    return canvas.save()
+
+
+def test_same_calls_same_bytes():
+    assert _two_pages() == _two_pages()
+
+
+def test_cross_reference_table_points_at_every_object():
+    pdf = _two_pages()
+    startxref = int(re.search(rb"startxref\n(\d+)\n%%EOF\n$", pdf).group(1))
+    assert pdf[startxref:].startswith(b"xref\n0 ")
+    count = int(re.match(rb"xref\n0 (\d+)\n", pdf[startxref:]).group(1))
+    entries = re.findall(rb"(\d{10}) 00000 n \n", pdf[startxref:])
+    assert len(entries) == count - 1
+    for index, offset in enumerate(entries, start=1):
+        assert pdf[int(offset):].startswith(b"%d 0 obj\n" % index)
+    streams = re.findall(rb"<< /Length (\d+) /Filter /FlateDecode >>\nstream\n", pdf)
+    assert len(streams) == 2
+    for match in re.finditer(rb"<< /Length (\d+) /Filter /FlateDecode >>\nstream\n", pdf):
+        data = pdf[match.end():match.end() + int(match.group(1))]
+        assert pdf[match.end() + len(data):].startswith(b"\nendstream")
+        zlib.decompress(data)
+
+
+def test_poppler_reads_it_without_complaint_and_gets_the_text_back(tmp_path):
+    path = tmp_path / "two.pdf"
+    path.write_bytes(_two_pages())
+    info = _poppler("pdfinfo", str(path))
+    assert info.stderr == ""
+    assert re.search(r"^Pages:\s+2$", info.stdout, re.M)
+    assert re.search(r"^Title:\s+Orden de compra OC-2024-ÑANDÚ \(prueba\)$", info.stdout, re.M)
+    text = _poppler("pdftotext", "-layout", str(path), "-")
+    assert text.stderr == ""
+    lines = [line.strip() for line in text.stdout.splitlines() if line.strip()]
+    assert lines == [HOSTILE, "a la derecha", "centrado", "Página 2"]
