@@ -12,7 +12,8 @@ Where several stages of the process publish the same thing (items, value, title,
 latest stage wins: contract, then award, then tender. For a catalogue order the contract is the
 final state of what was ordered (its items say where each quantity goes and in which delivery);
 an award or a tender only speaks for a process that has not reached a contract. "Wins" means
-the first stage that publishes a non-empty value.
+the first stage that publishes a non-empty value. Of several awards or contracts, the first is
+read (Veraz publishes one of each per order; the browse columns have always read the first).
 
 :func:`process_facts` returns a dict with these keys (types as documented, always present):
 

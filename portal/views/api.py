@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import orjson
 from flask import Blueprint, Response, abort, current_app, url_for
+from sqlalchemy import Connection
 
 from ocds import package as ocds_package
 from ocds.compile import versioned_release
@@ -41,7 +42,7 @@ def publication(uri: str, published: datetime | None, *, paginated: bool = False
     }
 
 
-def record_package_json(conn, ocid: str, uri: str, *, versioned: bool) -> bytes | None:
+def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: bool) -> bytes | None:
     """The record package of ``ocid`` served at ``uri`` (None when there is no such record).
 
     Its releases in date order, the compiled release every page shows
