@@ -34,12 +34,8 @@ COMPRESSION_LEVEL = 1
 # Characters a literal PDF string cannot hold as they are: the delimiters, the escape, and the
 # line ends (a reader would turn CR and CRLF into LF).
 _ESCAPES = str.maketrans({"\\": "\\\\", "(": "\\(", ")": "\\)", "\r": "\\r", "\n": "\\n"})
+# Most strings need no escape, and finding that out is 10 times faster than translating.
 _NEEDS_ESCAPE = re.compile(r"[\\()\r\n]")
-
-
-def _escape(text: str) -> str:
-    # Most strings need no escape, and finding that out is 10 times faster than translating.
-    return text.translate(_ESCAPES) if _NEEDS_ESCAPE.search(text) else text
 
 
 @cache
@@ -98,9 +94,8 @@ class PdfCanvas:
         self._pages: list[str] = []
         self._ops: list[str] = []
         self._fonts: dict[str, str] = {}  # base name -> resource name, in order of first use
-        self._font = "Helvetica"
-        self._size = 12.0
-        self._shown: tuple[str, float] | None = None  # font set in the content stream
+        self._font: tuple[str, float] = ("Helvetica", 12.0)  # current font and size
+        self._shown: tuple[str, float] | None = None  # font and size set in the content stream
         self._in_text = False
         self._info: dict[str, str] = {}
 
@@ -119,8 +114,9 @@ class PdfCanvas:
 
     # Text.
     def setFont(self, font: str, size: float) -> None:  # noqa: N802
-        _width_tables(font)
-        self._font, self._size = font, size
+        if font not in FONTS:
+            raise ValueError(f"font {font!r} is not one of {', '.join(FONTS)}")
+        self._font = (font, size)
 
     def stringWidth(self, text: str, font: str, size: float) -> float:  # noqa: N802
         return string_width(text, font, size)
@@ -130,19 +126,21 @@ class PdfCanvas:
         if not self._in_text:
             ops.append("BT")
             self._in_text = True
-        if self._shown != (self._font, self._size):
-            self._shown = (self._font, self._size)
-            name = self._fonts.get(self._font)
+        if self._font != self._shown:
+            self._shown = font, size = self._font
+            name = self._fonts.get(font)
             if name is None:
-                name = self._fonts[self._font] = f"F{len(self._fonts) + 1}"
-            ops.append(f"/{name} {number(self._size)} Tf")
-        ops.append(f"1 0 0 1 {number(x)} {number(y)} Tm ({_escape(text)}) Tj")
+                name = self._fonts[font] = f"F{len(self._fonts) + 1}"
+            ops.append(f"/{name} {number(size)} Tf")
+        if _NEEDS_ESCAPE.search(text):
+            text = text.translate(_ESCAPES)
+        ops.append(f"1 0 0 1 {number(x)} {number(y)} Tm ({text}) Tj")
 
     def drawRightString(self, x: float, y: float, text: str) -> None:  # noqa: N802
-        self.drawString(x - string_width(text, self._font, self._size), y, text)
+        self.drawString(x - string_width(text, *self._font), y, text)
 
     def drawCentredString(self, x: float, y: float, text: str) -> None:  # noqa: N802
-        self.drawString(x - 0.5 * string_width(text, self._font, self._size), y, text)
+        self.drawString(x - 0.5 * string_width(text, *self._font), y, text)
 
     # Graphics.
     def _graphics(self) -> list[str]:
