@@ -10,9 +10,11 @@ Accepted inputs, each also gzipped (detected by its magic bytes, never by the fi
 Which of the two a file is, is decided by reading it (:func:`_survey`), never guessed from a few
 lines: the first JSON value is parsed with a streaming parser. When it ends and nothing but
 whitespace follows, the file is one document. When it fits on its first line and more follows,
-the file is JSON Lines. When it is broken (a bad first line), the file is JSON Lines if a later
-line, starting at column 0, is a complete JSON object or array on its own (a pretty-printed
-document has none: its inner lines are fragments or indented), else one broken document.
+the file is JSON Lines. Otherwise (the first value is broken, or spans several lines and more
+follows) the file is JSON Lines if a later line (of the first value, when it is complete),
+starting at column 0, is a complete JSON object or array on its own (a pretty-printed document
+has none: its inner lines are fragments or indented), else one document, broken where the parser
+stopped.
 
 Reading is streaming and exact (ijson, C backend ``yajl2_c``): memory does not grow with the
 file. A single document is read twice, each time streamed: once to learn its shape, its package
@@ -109,7 +111,12 @@ _GZIP_INPUT = 1 << 14  # compressed bytes per inflate call
 # pure-Python backend reads both exactly (and raises for the second). It is much slower, so only
 # a file (or line) holding such bytes is read with it. Text can look like them (an escaped
 # backslash before "ud800", a long run of digits in a string): that only costs speed.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# An escaped high surrogate not followed by an escaped low one, or a low one not preceded by a
+# high one (a pair, as JSON writes any character beyond U+FFFF, is fine).
+_SURROGATE_ESCAPE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F]"
+)
 _LONG_DIGITS = b"0" * 4000
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _RISKY_TAIL = len(_LONG_DIGITS)
@@ -460,17 +467,25 @@ def _survey(path: str | Path, exact: bool = False) -> _Survey:
                         line += piece.count(b"\n")
                         continue
                     if stripped[:1] not in b"{[":
-                        survey.mode, survey.start = "not json", stripped[:20]
+                        # A broken first line of JSON Lines, or not JSON at all.
+                        if _later_line_is_a_value(path, line, exact):
+                            survey.mode = "lines"
+                        else:
+                            survey.mode, survey.start = "not json", stripped[:20]
                         return survey
                     first_line = line
                 if last_line is not None:
                     # The first value is complete: whatever else the file holds follows it.
                     if piece.strip():
-                        if last_line == first_line:
-                            survey.mode = "lines"
-                            return survey
                         skipped = len(piece) - len(piece.lstrip())
                         at_line = line + piece[:skipped].count(b"\n")
+                        # JSON Lines whose first lines happen to make one value, or a document
+                        # with something after it: the value's own lines tell.
+                        if last_line == first_line or _later_line_is_a_value(
+                            path, first_line, exact, until=at_line - 1
+                        ):
+                            survey.mode = "lines"
+                            return survey
                         raise _Stop(start + skipped,
                                     f"more data after the end of the JSON document (line {at_line})")
                     line += piece.count(b"\n")
@@ -512,19 +527,26 @@ def _survey(path: str | Path, exact: bool = False) -> _Survey:
 
 def _after_error(path: str | Path, survey: _Survey, watch: _Surveyor, source: _Source, start: int,
                  line: int, first_line: int, error: BaseException) -> None:
-    """Decide what a parse error in the first value means (see the module docstring)."""
-    single_line = watch.done and line == first_line
-    if single_line or (not watch.done and _later_line_is_a_value(path, first_line, survey.exact)):
-        survey.mode = "lines"
-        return
-    if source.broken:
-        survey.stop, survey.reason = source.broken_at, source.broken
-        return
-    offset, at_line = _locate(path, start, line, survey.exact)
-    survey.stop = offset
-    if watch.done:
+    """Decide what a parse error in or right after the first value means (module docstring)."""
+    exact = survey.exact
+    if watch.done:  # more data after a complete first value
+        if line == first_line:
+            survey.mode = "lines"
+            return
+        offset, at_line = _locate(path, start, line, exact)
+        if _later_line_is_a_value(path, first_line, exact, until=at_line - 1):
+            survey.mode = "lines"
+            return
+        survey.stop = offset
         survey.reason = f"more data after the end of the JSON document (line {at_line})"
+        return
+    if _later_line_is_a_value(path, first_line, exact):
+        survey.mode = "lines"
+    elif source.broken:
+        survey.stop, survey.reason = source.broken_at, source.broken
     else:
+        offset, at_line = _locate(path, start, line, exact)
+        survey.stop = offset
         survey.reason = f"not valid JSON from here on ({_parse_message(error)}, line {at_line})"
 
 
@@ -566,8 +588,9 @@ def _discarding(parser: Any) -> Iterator[None]:
             pass
 
 
-def _later_line_is_a_value(path: str | Path, after: int, exact: bool) -> bool:
-    """Whether a line after line ``after`` is, alone and from column 0, a JSON object or array."""
+def _later_line_is_a_value(path: str | Path, after: int, exact: bool, until: int | None = None) -> bool:
+    """Whether a line after line ``after`` (up to line ``until``) is, alone and from column 0, a
+    JSON object or array."""
     with _Source(path) as source:
         number = 0
         while True:
@@ -575,6 +598,8 @@ def _later_line_is_a_value(path: str | Path, after: int, exact: bool) -> bool:
             if not line:
                 return False
             number += 1
+            if until is not None and number > until:
+                return False
             long = not line.endswith(b"\n") and len(line) == _CHUNK
             while long:  # longer than a piece: not a candidate, skip the rest of it
                 rest = source.readline(_CHUNK)
