@@ -70,6 +70,7 @@ class TotalsCache:
         self._last: tuple[int, Totals] | None = None
 
     def get(self, conn: Connection) -> Totals:
+        """:func:`totals` of ``conn``'s database, recomputed only after a release is published."""
         last = last_release_id(conn)
         cached = self._last
         if cached is not None and cached[0] == last:
