@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ocdsmerge.exceptions import DuplicateIdValueWarning
 
 from ocds import schema as ocds_schema
-from ocds.compile import _compile_single, _merger, compile_release, make_record, versioned_release
+from ocds.compile import compile_release, fast_compiled_release, make_record, versioned_release
 from ocds.errors import InputError, OCDSError
 from ocds.validate import ReleaseValidator, package_problems
 
@@ -49,10 +49,9 @@ def test_fixture_pairs(case):
 
 
 def test_fast_path_identical_on_real_corpus(corpus):
-    rules = _merger().merge_rules
     fell_back = 0
     for release in corpus:
-        fast = _compile_single(copy.deepcopy(release), rules)
+        fast = fast_compiled_release([copy.deepcopy(release)])
         if fast is None:
             fell_back += 1
             continue
@@ -134,7 +133,7 @@ def test_fast_path_identical_on_generated_releases(release):
             compile_release([copy.deepcopy(release)])
         assert type(info.value.__cause__) is type(error)
         return
-    fast = _compile_single(copy.deepcopy(release), _merger().merge_rules)
+    fast = fast_compiled_release([copy.deepcopy(release)])
     assert fast is None or _same(fast, expected)  # None: it falls back to ocdsmerge
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DuplicateIdValueWarning)
@@ -179,7 +178,7 @@ def test_fast_path_identical_on_catalogue_like_orders(release_factory):
 def test_duplicate_ids_fall_back_to_ocdsmerge(release_factory):
     release = release_factory()
     release["contracts"][0]["items"].append(dict(release["contracts"][0]["items"][0], quantity=3))
-    assert _compile_single(release, _merger().merge_rules) is None
+    assert fast_compiled_release([release]) is None
     with pytest.warns(DuplicateIdValueWarning):
         compiled = compile_release([release])
     assert compiled["contracts"][0]["items"][0]["quantity"] == 3

@@ -1,4 +1,4 @@
-"""The several-release fast path (``_compile_many``) is byte-identical to ocdsmerge.
+"""The several-release fast path (``fast_compiled_release``) is byte-identical to ocdsmerge.
 
 "Identical" means ``orjson.dumps`` of both compiled releases gives the same bytes: same values,
 same types (``1`` is not ``1.0``), same key order. Checked on every real ocid with several
@@ -28,7 +28,7 @@ from ocdsmerge.exceptions import DuplicateIdValueWarning, OCDSMergeError
 from ocds import schema as ocds_schema
 from ocds.catalogue.generate import generate_orders
 from ocds.catalogue.mapping import map_order
-from ocds.compile import _compile_many, _merger, compile_release
+from ocds.compile import compile_release, fast_compiled_release
 from ocds.errors import InputError
 from ocds.ingest import _upgrade
 
@@ -47,7 +47,7 @@ def _reference(releases: list[Any]) -> dict[str, Any]:
 
 
 def _fast(releases: list[Any]) -> dict[str, Any] | None:
-    return _compile_many(releases, _merger().merge_rules)
+    return fast_compiled_release(releases)
 
 
 def _compile(releases: list[Any]) -> dict[str, Any]:

@@ -14,16 +14,16 @@ from jsonschema import Draft4Validator
 
 from ocds import schema as ocds_schema
 from ocds.errors import Problem
-from ocds.validate import (
-    _UNTYPED_INSIDE,
+from ocds.fastschema import (
     FORMAT_CHECKER,
+    UNTYPED_INSIDE,
     UntranslatablePattern,
-    _Checker,
-    _compile_fast,
-    _fast_formats,
-    _for_rust,
-    _rust_regex,
+    compile_fast,
+    fast_formats,
+    for_rust,
+    rust_regex,
 )
+from ocds.validate import SchemaChecker
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 
@@ -62,14 +62,14 @@ def test_the_schemas_have_patterns():
 @functools.cache
 def _rust_pattern(pattern: str):
     return jsonschema_rs.Draft4Validator(
-        {"$schema": DRAFT4, "pattern": _rust_regex(pattern)}, offline=True
+        {"$schema": DRAFT4, "pattern": rust_regex(pattern)}, offline=True
     ).is_valid
 
 
 @functools.cache
 def _rust_key(pattern: str):
     """jsonschema-rs on {key: 1} where a matching key must hold a string."""
-    schema = {"$schema": DRAFT4, "patternProperties": {_rust_regex(pattern): {"type": "string"}}}
+    schema = {"$schema": DRAFT4, "patternProperties": {rust_regex(pattern): {"type": "string"}}}
     validator = jsonschema_rs.Draft4Validator(schema, offline=True)
     return lambda key: not validator.is_valid({key: 1})
 
@@ -151,7 +151,7 @@ def test_other_patterns_match_as_python_re(pattern, data):
 )  # fmt: skip
 def test_untranslatable_patterns_are_refused(pattern):
     with pytest.raises(UntranslatablePattern):
-        _rust_regex(pattern)
+        rust_regex(pattern)
 
 
 def test_only_subschemas_are_rewritten():
@@ -166,7 +166,7 @@ def test_only_subschemas_are_rewritten():
         "definitions": {"d": {"items": [{"pattern": "."}], "not": {"format": "date-time"}}},
     }
     formats: set[str] = set()
-    rewritten = _for_rust(schema, formats)
+    rewritten = for_rust(schema, formats)
     assert formats == {"uri", "date-time"}
     assert rewritten["properties"]["pattern"] == {"type": "string", "pattern": r"^a\n?$"}
     assert rewritten["properties"]["patternProperties"] == {"type": "object"}
@@ -198,7 +198,7 @@ ODD_STRINGS = [
 @pytest.mark.parametrize("name", FORMATS)
 def test_formats_are_checked_as_format_checker_does(name):
     schema = {"$schema": DRAFT4, "format": name}
-    fast = _compile_fast(schema)
+    fast = compile_fast(schema)
     slow = Draft4Validator(schema, format_checker=FORMAT_CHECKER)
     for text in ODD_STRINGS:
         assert fast(text) == slow.is_valid(text), (name, text)
@@ -207,7 +207,7 @@ def test_formats_are_checked_as_format_checker_does(name):
 
 
 def test_fast_formats_are_the_format_checker_functions():
-    formats = _fast_formats({"uri", "date-time", "unknown-x"})
+    formats = fast_formats({"uri", "date-time", "unknown-x"})
     assert {"uri", "date-time", "unknown-x"} <= set(formats)
     assert set(FORMAT_CHECKER.checkers) <= set(formats)
     assert formats["uri"] is FORMAT_CHECKER.checkers["uri"][0]
@@ -231,7 +231,7 @@ def no_network(monkeypatch):
 def test_release_schema_refs_resolve_offline(no_network, release_factory):
     schema = ocds_schema.release_schema()
     assert schema["id"].startswith("https://standard.open-contracting.org/")
-    checker = _Checker(schema)  # not the cached one: built here, with the network refused
+    checker = SchemaChecker(schema)  # not the cached one: built here, with the network refused
     assert checker.is_valid(release_factory())
     bad = release_factory()
     bad["parties"][0]["address"] = {"region": 1}  # behind #/definitions/Organization -> Address
@@ -246,7 +246,7 @@ def test_an_external_ref_is_never_fetched(no_network):
         "properties": {"a": {"$ref": "https://standard.open-contracting.org/schema/other.json"}},
     }
     with pytest.raises(jsonschema_rs.ValidationError, match="(?i)retriev"):
-        _compile_fast(schema)
+        compile_fast(schema)
 
 
 def test_ref_siblings_are_ignored_by_both():
@@ -258,13 +258,13 @@ def test_ref_siblings_are_ignored_by_both():
     }
     slow = Draft4Validator(schema, format_checker=FORMAT_CHECKER)
     for instance in ({"x": "abc"}, {"x": 1}):
-        assert _compile_fast(schema)(instance) == slow.is_valid(instance)
+        assert compile_fast(schema)(instance) == slow.is_valid(instance)
 
 
 def test_validating_does_not_touch_the_release(release_factory):
     release = release_factory()
     before = repr(release)
-    assert _Checker(ocds_schema.release_schema()).is_valid(release)
+    assert SchemaChecker(ocds_schema.release_schema()).is_valid(release)
     assert repr(release) == before
 
 
@@ -273,14 +273,14 @@ def test_validating_does_not_touch_the_release(release_factory):
 
 def test_untyped_values_are_found_anywhere():
     nan, inf = float("nan"), float("inf")
-    assert _UNTYPED_INSIDE.is_valid(nan)
-    assert _UNTYPED_INSIDE.is_valid({"a": [1, {"b": [None, -inf]}]})
+    assert UNTYPED_INSIDE.is_valid(nan)
+    assert UNTYPED_INSIDE.is_valid({"a": [1, {"b": [None, -inf]}]})
     for plain in (None, True, 0, 2**80, 1.5, "x", [], {}, {"a": [1, {"b": [None, "NaN"]}]}):
-        assert not _UNTYPED_INSIDE.is_valid(plain)
+        assert not UNTYPED_INSIDE.is_valid(plain)
 
 
 def test_problems_of_what_rust_cannot_judge(release_factory):
-    checker = _Checker(ocds_schema.release_schema())
+    checker = SchemaChecker(ocds_schema.release_schema())
     release = release_factory()
     release["contracts"][0]["value"] = {"amount": float("nan"), "currency": "PEN"}
     release["tender"] = {"id": "t1", "title": "Papel \udcff"}
@@ -292,8 +292,7 @@ def test_problems_of_what_rust_cannot_judge(release_factory):
 
 
 def test_a_disagreement_is_never_silently_valid(release_factory):
-    checker = _Checker(ocds_schema.release_schema())
-    checker._fast = lambda instance: False  # a fast path gone wrong
+    checker = SchemaChecker(ocds_schema.release_schema(), fast=lambda instance: False)  # gone wrong
     assert not checker.is_valid(release_factory())
     assert checker.problems(release_factory()) == [
         Problem("", "rejected by the fast validator but not explained (bug)")
