@@ -155,3 +155,22 @@ def test_an_amount_as_text_is_shown_as_published(sqlite_app, tmp_path):
     import_ocds(app_engine(sqlite_app), [path])
     page = sqlite_app.test_client().get(f"/contracts/{release['ocid']}").get_data(as_text=True)
     assert "1.500,00 PEN" in page
+
+
+def test_a_process_whose_releases_cannot_be_compiled_still_has_its_page(sqlite_app, tmp_path):
+    ocid = "ocds-rndr01-unmergeable"
+    group = [{"ocid": ocid, "id": "first", "date": "2025-01-01T00:00:00Z", "tag": ["tender"],
+              "tender": {"title": "Compra"}},
+             {"ocid": ocid, "id": "second", "date": None, "tag": ["award"]}]
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in group))
+    summary = import_ocds(app_engine(sqlite_app), [path])
+    # both releases are kept as published; the record is what cannot be built
+    assert summary.read == 2 and len(summary.rejects) == 1 and "date" in summary.rejects[0].reason
+    client = sqlite_app.test_client()
+    page = client.get(f"/contracts/{ocid}")
+    assert page.status_code == 200
+    assert "first" in page.get_data(as_text=True) and "second" in page.get_data(as_text=True)
+    [record] = client.get(f"/contracts/{ocid}.json").get_json()["records"]
+    assert sorted(r["id"] for r in record["releases"]) == ["first", "second"]
+    assert "compiledRelease" not in record
