@@ -30,8 +30,7 @@ from datetime import datetime
 from typing import cast
 
 import orjson
-
-from ocds.catalogue.source import canonical_json
+import rfc8785
 
 PARTY_SCHEME = "PE-RUC"
 PRODUCT_SCHEME = "x_catalogueProduct"
@@ -147,7 +146,9 @@ def map_agreement(agreement: dict, *, ocid_prefix: str) -> dict:
     if cached is not None:
         return cached
     ocid = agreement_ocid(agreement, ocid_prefix=ocid_prefix)
-    digest = hashlib.sha256(canonical_json(agreement)).hexdigest()[:16]
+    # RFC 8785 through the library itself: ``ocds`` may not import ``anchoring`` (whose fast
+    # path is proven byte-identical to it), and this digest only names the agreement's release.
+    digest = hashlib.sha256(rfc8785.dumps(agreement)).hexdigest()[:16]
     period = {
         "startDate": _start_of_day(agreement["period"]["startDate"]),
         "endDate": _end_of_day(agreement["period"]["endDate"]),
