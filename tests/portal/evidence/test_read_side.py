@@ -142,3 +142,14 @@ def test_the_read_side_never_imports_the_sealing_side(module):
               "portal.evidence.record"}
     graph = _graph()
     assert all(m.startswith("portal.evidence.read") or m in shared for m in graph[module])
+
+
+@pytest.mark.parametrize(
+    "path",
+    # The store is the one door to the log's storage (``anchoring.log``).
+    sorted(p for p in (ROOT / "portal" / "evidence").rglob("*.py") if p.name != "store.py"),
+    ids=lambda p: _module_name(p),
+)
+def test_only_the_store_touches_the_log_storage(path):
+    package = _module_name(path if path.name == "__init__.py" else path.parent / "__init__.py")
+    assert _imports(path, package, {"anchoring.log"}) == set()
