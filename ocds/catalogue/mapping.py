@@ -32,6 +32,8 @@ from typing import cast
 import orjson
 import rfc8785
 
+from ocds.errors import InputError, Problem
+
 PARTY_SCHEME = "PE-RUC"
 PRODUCT_SCHEME = "x_catalogueProduct"
 LIMA_OFFSET = "-05:00"
@@ -298,9 +300,17 @@ def _amendment(amendment: dict, ocid: str) -> dict:
 def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
     """Map one source order that passed :func:`ocds.catalogue.source.check_order`.
 
-    Unchecked input may raise ``KeyError``/``TypeError``; check first. Keys the format does not
-    define are ignored.
+    Keys the format does not define are ignored. An order the mapping cannot read (one that was
+    not checked first) raises :class:`~ocds.errors.InputError`, its cause the exception met.
     """
+    try:
+        return _map_order(order, ocid_prefix)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as error:
+        reason = f"not a checked source order ({type(error).__name__}: {error}); run check_order"
+        raise InputError([Problem("", reason)]) from error
+
+
+def _map_order(order: dict, ocid_prefix: str) -> MappedOrder:
     number = order["orderNumber"]
     ocid = order_ocid(order, ocid_prefix=ocid_prefix)
     agreement = order["agreement"]

@@ -234,3 +234,16 @@ def test_bad_releases_raise_input_error(function, releases):
     assert isinstance(info.value, OCDSError)
     assert isinstance(info.value, ValueError)
     assert info.value.problems
+
+
+# --- The catalogue mapping refuses what it cannot read -------------------------------------------
+
+
+@pytest.mark.parametrize("order", [{}, {"orderNumber": "OC-1"}, {"orderNumber": "OC-1", "items": 3}, []],
+                         ids=["empty", "number only", "items not a list", "not an object"])
+def test_map_order_of_an_unchecked_order_raises_input_error(order):
+    from ocds.catalogue.mapping import map_order
+
+    with pytest.raises(InputError, match="check_order") as info:
+        map_order(order, ocid_prefix="ocds-x")  # type: ignore[arg-type]
+    assert info.value.__cause__ is not None
