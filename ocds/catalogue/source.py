@@ -38,7 +38,6 @@ from typing import Any
 
 import jsonschema
 import orjson
-import rfc8785
 
 from ocds.errors import Problem
 from ocds.schema import codes
@@ -179,6 +178,15 @@ def _path(parts: Iterable[Any]) -> str:
     return "/".join(str(p) for p in parts)
 
 
+def _control_character(value: str) -> str:
+    """Why an identifier holding a control character is refused, naming the first one."""
+    at, char = next((i, c) for i, c in enumerate(value) if c < " " or c == "\x7f")
+    return (
+        "Must not contain control characters (U+0000 to U+001F, U+007F); "
+        f"got U+{ord(char):04X} at position {at + 1} of {value!r}."
+    )
+
+
 def explain_schema_errors(order: Any) -> list[Problem]:
     """Every JSON Schema violation of ``order`` as a Problem, in a stable order.
 
@@ -224,6 +232,8 @@ def explain_schema_errors(order: Any) -> list[Problem]:
             reason = f"Must have at least {count} entr{'y' if count == 1 else 'ies'}."
         elif kind == "minLength":
             reason = "Must not be empty."
+        elif kind == "not" and isinstance(value, str):  # the schema's only "not": controlCharacter
+            reason = _control_character(value)
         else:
             reason = error.message[:1].upper() + error.message[1:] + "."
         problems[Problem(_path(where), reason)] = None
@@ -654,13 +664,3 @@ def order_shape(order: dict) -> str:
         return "multiDestination"
     return "multiDestinationPartial"
 
-
-def canonical_json(value: Any) -> bytes:
-    """RFC 8785 (JCS) canonical JSON, for the agreement release id of :mod:`ocds.catalogue.mapping`.
-
-    Veraz's one canonical JSON is ``anchoring.canonical.canonical_json``, proven byte-identical
-    to the ``rfc8785`` library; ``ocds`` may not import ``anchoring``, so the mapping reads the
-    library itself through this name. Digests of source orders and releases are computed by the
-    portal, with ``anchoring``'s.
-    """
-    return rfc8785.dumps(value)

@@ -5,8 +5,10 @@ Only two things differ from that code: the schema verdicts (fastjsonschema's the
 python-jsonschema's ``Draft7Validator``'s, which the verdict must equal (fastjsonschema's differed
 from it: it reads ``$`` in a pattern as the very end, jsonschema as also before a final newline),
 and the agreement verdict is memoised by a key that tells every value apart, so that the reference
-is a pure function (the old cache, keyed by orjson's bytes, took NaN for null). Everything
-else (explanations, hand checks, messages, their order) is the old code, verbatim: keep it so.
+is a pure function (the old cache, keyed by orjson's bytes, took NaN for null). Since the schema
+refuses control characters in identifiers ("not controlCharacter"), the explanation of a ``not``
+error is the new one too (:func:`_control_character`). Everything else (explanations, hand checks,
+messages, their order) is the old code, verbatim: keep it so.
 """
 
 from __future__ import annotations
@@ -102,6 +104,15 @@ def _path(parts: Iterable[Any]) -> str:
     return "/".join(str(p) for p in parts)
 
 
+def _control_character(value: str) -> str:
+    """Why an identifier holding a control character is refused, naming the first one."""
+    at, char = next((i, c) for i, c in enumerate(value) if c < " " or c == "\x7f")
+    return (
+        "Must not contain control characters (U+0000 to U+001F, U+007F); "
+        f"got U+{ord(char):04X} at position {at + 1} of {value!r}."
+    )
+
+
 def explain_schema_errors(order: Any) -> list[Problem]:
     """Every JSON Schema violation of ``order`` as a Problem, in a stable order.
 
@@ -147,6 +158,8 @@ def explain_schema_errors(order: Any) -> list[Problem]:
             reason = f"Must have at least {count} entr{'y' if count == 1 else 'ies'}."
         elif kind == "minLength":
             reason = "Must not be empty."
+        elif kind == "not" and isinstance(value, str):  # the schema's only "not": controlCharacter
+            reason = _control_character(value)
         else:
             reason = error.message[:1].upper() + error.message[1:] + "."
         problems[Problem(_path(where), reason)] = None

@@ -269,3 +269,41 @@ def test_doc_embeds_every_example():
     doc = (Path(__file__).parents[3] / "docs" / "source-orders.md").read_text(encoding="utf-8")
     for path in EXAMPLE_FILES:
         assert path.read_text(encoding="utf-8").rstrip() in doc, path.name
+
+
+# Every identifier of a source order: what becomes an ocid, an OCDS id, a code or a date.
+IDENTIFIERS = {
+    "5-multi-destination-partial": [
+        "orderNumber", "buyer/identifier", "buyer/region/code", "supplier/identifier", "dates/issued",
+        "items/0/productId", "items/0/currency", "items/0/classification/code", "items/0/unit/code",
+        "destinations/0/address/postalCode", "destinations/0/address/region/code",
+        "destinations/0/deliveries/0/dueDate", "agreement/id", "agreement/catalogue/id",
+        "agreement/period/startDate", "agreement/suppliers/0/identifier", "amendments/0/id",
+        "amendments/0/date", "documents/0/id", "documents/0/url", "documents/0/sha256",
+    ],
+    "2-package": ["package/id", "proformas/0/id", "proformas/0/date", "proformas/0/currency"],
+}
+
+
+@pytest.mark.parametrize("example", sorted(IDENTIFIERS))
+@pytest.mark.parametrize("char", ["\n", "\r", "\t", "\x00", "\x7f"], ids=repr)
+def test_identifiers_refuse_control_characters_anywhere(example, char):
+    order = load_example(example)
+    for field in IDENTIFIERS[example]:
+        *parents, last = [int(p) if p.isdigit() else p for p in field.split("/")]
+        node = order
+        for part in parents:
+            node = node[part]
+        text = node[last]
+        assert isinstance(text, str) and check_order(order) == [], field
+        for position, value in [
+            (1, char + text), (len(text) // 2 + 1, text[: len(text) // 2] + char + text[len(text) // 2 :]),
+            (len(text) + 1, text + char),
+        ]:
+            node[last] = value
+            reason = (
+                "Must not contain control characters (U+0000 to U+001F, U+007F); "
+                f"got U+{ord(char):04X} at position {position} of {value!r}."
+            )
+            assert Problem(field, reason) in check_order(order), (field, value)
+        node[last] = text
