@@ -222,3 +222,29 @@ def test_altered_release_row_does_not_match_and_names_the_step(anchored_portal):
         page.goto(f"{base}/verify/{_ocid('1-single')}?lang=en")
         assert _verdict(page) == "verified"
         browser.close()
+
+
+def test_phone_verifies_an_order_whose_ids_need_quoting(sqlite_url, tmp_path, gunicorn):
+    """Ocid and release id with ``/``, ``?``, ``#``, a space and ``ñ``: the page reaches the
+    proof, the release and the PDF only through the URLs the server gives it."""
+    need(os.path.exists(CHROMIUM), "Debian chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    from portal.cli import main
+
+    base, prefix = gunicorn.base_url, "ocds-a/b ?c#d ñ"
+    app = make_app(sqlite_url, tmp_path, BASE_URL=base)
+    path = write_jsonl(tmp_path / "orders.jsonl", [example_order("1-single")])
+    summary = import_orders(app_engine(app), path, ocid_prefix=prefix, workers=1, base_url=base)
+    assert summary.rejects == []
+    assert app.test_cli_runner().invoke(main, ["anchor"]).exit_code == 0
+    gunicorn.start(sqlite_url, tmp_path / "instance")
+    ocid = f"{prefix}-{example_order('1-single')['orderNumber']}"
+    with sync_playwright() as p:
+        browser, page = _phone(p)
+        page.goto(verification_url(base, ocid) + "?lang=en")
+        assert _verdict(page) == "verified", page.inner_text("#steps")
+        for step in ("data", "document", "entry", "inclusion", "signature", "chain", "timestamp"):
+            assert page.get_attribute(f'li[data-step="{step}"]', "data-status") == "pass", step
+        browser.close()
+    app_engine(app).dispose()
