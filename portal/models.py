@@ -143,3 +143,27 @@ order_pdfs = Table(
     Column("data", LargeBinary, nullable=False),
     Index(None, "sha256"),  # /verify?q=<hash>
 )
+
+# Where a release imported with ``veraz import-ocds`` came from: its package's metadata as
+# published (who published it, under which licence and publication policy, with which
+# extensions) and its place in the file. One row per imported release (releases.id); for a
+# release published outside any package the package columns are NULL; catalogue releases have
+# no row. All text as published, so nothing a publisher wrote is cut.
+release_packages = Table(
+    "release_packages",
+    metadata,
+    Column("release_pk", BigId, primary_key=True, autoincrement=False),
+    Column("package_uri", Text),
+    Column("version", Text),  # as declared; NULL: none (OCDS 1.0)
+    Column("published_date", Text),
+    Column("publisher_name", Text),
+    Column("publisher_scheme", Text),
+    Column("publisher_uid", Text),
+    Column("publisher_uri", Text),
+    Column("license", Text),
+    Column("publication_policy", Text),
+    Column("extensions", Text),  # JSON array of the declared extensions' URLs
+    Column("upgraded", Boolean, nullable=False),  # published as OCDS 1.0, upgraded on import
+    Column("source_file", Text, nullable=False),
+    Column("source_location", Text, nullable=False),
+)

@@ -1,96 +1,265 @@
-"""Importing existing OCDS (packages, records, JSON Lines, gzip; 1.0 upgraded) as published."""
+"""Importing existing OCDS (packages, records, JSON Lines, gzip; 1.0 upgraded) as published.
+
+Reading is :func:`ocds.ingest.iter_ocds`'s: streaming, exact, and whatever cannot be read costs
+only itself. Here every release is canonicalised (RFC 8785), hashed, validated (kept although
+invalid, with its problems) and stored with its package's metadata (``release_packages``).
+
+Two copies of one release (same ocid and id) with different content: what is already stored
+wins, since published releases are immutable. Among the copies of one import, the files are read
+twice: first only to rank every copy by :func:`ocds.ingest.precedence` (a copy published as 1.1
+before one upgraded from 1.0, then the later ``publishedDate``, then the smaller hash), then to
+store the winner and reject the others, naming both versions. So the result never depends on the
+order of the files on the command line (``docs/importing-ocds.md``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from sqlalchemy import Engine
+import orjson
+from sqlalchemy import Engine, insert
 
+from anchoring.canonical import canonical_json
 from ocds.errors import Problem
-from ocds.ingest import iter_ocds
+from ocds.ingest import LINKED, REJECTED, Item, iter_ocds, precedence
 from ocds.validate import ReleaseValidator
 from portal.evidence import log_evidence
+from portal.models import release_packages
 from portal.publishing.prepared import PreparedRelease, prepare_release
 from portal.publishing.records import RecordRow, recompile, store_records
 from portal.publishing.rejects import Reject, Summary
 from portal.publishing.releases import existing_releases, insert_releases
 from portal.settings import default
 
+__all__ = ["FileReport", "OCDSSummary", "import_ocds"]
+
+
+@dataclass
+class FileReport:
+    """What one file gave: releases read, stored, already stored, beaten by another copy, the
+    things in it that could not be used, and the linked releases its records only point to."""
+
+    file: str
+    releases: int = 0
+    published: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    linked: int = 0
+
+    @property
+    def lost(self) -> int:
+        """Everything in the file that was not stored nor already stored."""
+        return self.conflicts + self.rejected
+
+    def __str__(self) -> str:
+        return (f"{self.file}: {self.releases:,} releases read, {self.published:,} published, "
+                f"{self.unchanged:,} already published, {self.conflicts:,} beaten by another copy, "
+                f"{self.rejected:,} rejected, {self.linked:,} linked releases not imported")
+
+
+@dataclass
+class OCDSSummary(Summary):
+    """:class:`Summary` plus a report per file and the records' linked releases (not rejects)."""
+
+    files: list[FileReport] = field(default_factory=list)
+    linked: list[Reject] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """The best-ranked copy of one release seen so far (first pass)."""
+
+    rank: tuple
+    digest: str
+    file: str
+    location: str
+
+
+@dataclass(frozen=True)
+class _Pending:
+    release: PreparedRelease
+    item: Item
+
 
 def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *,
                 batch_size: int = default("IMPORT_BATCH_SIZE"),
-                progress: Callable[[int], None] | None = None) -> Summary:
-    """Ingest existing OCDS (packages, records, JSON Lines, gzip; 1.0 upgraded).
-
-    Releases that do not validate are kept as published, flagged invalid with their problems,
-    and reported; unreadable ones are rejected. A release id already stored for the same ocid
-    with the same content is skipped; with different content it is rejected (immutability).
-    """
+                progress: Callable[[int], None] | None = None) -> OCDSSummary:
+    """Ingest existing OCDS files (see the module docstring); never raises for bad input."""
     started = time.perf_counter()
-    summary = Summary()
+    paths = [Path(p) for p in paths]
+    summary = OCDSSummary()
+    winners = _rank_copies(paths)
     validator = ReleaseValidator()
     for path in paths:
-        file = str(path)
-        pending: list[PreparedRelease] = []
+        report = FileReport(str(path))
+        summary.files.append(report)
+        pending: list[_Pending] = []
         for item in iter_ocds(path):
             if progress:
                 progress(1)
-            if item.release is None:
-                for p in item.problems or [Problem("", "not an OCDS release")]:
-                    summary.rejects.append(Reject(file, item.location, "", p.field, p.reason))
+            prepared = _take(item, report, summary, winners, validator)
+            if prepared is None:
                 continue
-            summary.read += 1
-            release = item.release
-            if not release.get("ocid") or not release.get("id"):
-                missing = "ocid" if not release.get("ocid") else "id"
-                summary.rejects.append(Reject(file, item.location, str(release.get("ocid", "")),
-                                              missing, f"a release must have an {missing}"))
-                continue
-            problems = validator.problems(release)
-            if problems:
-                summary.invalid_kept += 1
-                who = f"{release['ocid']} {release['id']}"
-                summary.invalid.extend(Reject(file, item.location, who, p.field, p.reason)
-                                       for p in problems)
-            pending.append(prepare_release(release, problems))
+            pending.append(_Pending(prepared, item))
             if len(pending) >= batch_size:
-                _write_releases(engine, pending, file, summary)
+                _write_releases(engine, pending, report, summary)
                 pending = []
-        _write_releases(engine, pending, file, summary)
+        _write_releases(engine, pending, report, summary)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _write_releases(engine: Engine, batch: list[PreparedRelease], file: str, summary: Summary) -> None:
-    """Store one batch of imported releases, their log entries and records in one transaction."""
+def _key(item: Item) -> tuple[str, str] | None:
+    release = item.release
+    if release is None or not isinstance(release.get("ocid"), str) or not release["ocid"]:
+        return None
+    if release.get("id") in (None, ""):
+        return None
+    return release["ocid"], str(release["id"])
+
+
+def _digest(release: dict) -> str | None:
+    try:
+        return hashlib.sha256(canonical_json(release)).hexdigest()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _rank_copies(paths: list[Path]) -> dict[tuple[str, str], _Copy]:
+    """First pass: for each (ocid, id), the copy that wins among all files."""
+    winners: dict[tuple[str, str], _Copy] = {}
+    for path in paths:
+        for item in iter_ocds(path):
+            key = _key(item)
+            digest = _digest(item.release) if key is not None and item.release is not None else None
+            if key is None or digest is None:
+                continue
+            rank = precedence(item, digest)
+            best = winners.get(key)
+            if best is None or rank < best.rank:
+                winners[key] = _Copy(rank, digest, str(path), item.location)
+    return winners
+
+
+def _take(item: Item, report: FileReport, summary: OCDSSummary,
+          winners: dict[tuple[str, str], _Copy], validator: ReleaseValidator) -> PreparedRelease | None:
+    """The release to store from one item, or None (its rejects or notes recorded)."""
+    file = report.file
+    if item.kind == LINKED:
+        report.linked += len(item.linked)
+        summary.linked.extend(Reject(file, item.location, "", p.field, p.reason) for p in item.problems)
+        return None
+    if item.kind == REJECTED:
+        report.rejected += 1
+        for p in item.problems or [Problem("", "not an OCDS release")]:
+            summary.rejects.append(Reject(file, item.location, "", p.field, p.reason))
+        return None
+    release = item.release
+    assert release is not None  # a RELEASE item
+    summary.read += 1
+    report.releases += 1
+    key = _key(item)
+    if key is None:
+        missing = "ocid" if not release.get("ocid") or not isinstance(release.get("ocid"), str) else "id"
+        report.rejected += 1
+        summary.rejects.append(Reject(file, item.location, str(release.get("ocid", "")), missing,
+                                      f"a release must have an {missing} (a non-empty string)"))
+        return None
+    who = f"{key[0]} {key[1]}"
+    problems = validator.problems(release)
+    try:
+        prepared = prepare_release(release, problems)
+    except Exception as error:  # noqa: BLE001 - one odd release never stops an import
+        report.rejected += 1
+        summary.rejects.append(Reject(file, item.location, who, "",
+                                      f"could not be prepared for publishing ({type(error).__name__}: "
+                                      f"{error})"))
+        return None
+    best = winners.get(key)
+    if best is not None and best.digest != prepared.data_hash:
+        report.conflicts += 1
+        summary.rejects.append(Reject(
+            file, item.location, who, "id",
+            "another copy of this release, with different content, wins (rule: a copy published "
+            "as OCDS 1.1 before one upgraded from 1.0, then the later publishedDate, then the "
+            f"smaller sha256): kept sha256 {best.digest} from {best.file} {best.location}; "
+            f"this copy is sha256 {prepared.data_hash}"))
+        return None
+    if problems:
+        summary.invalid_kept += 1
+        summary.invalid.extend(Reject(file, item.location, who, p.field, p.reason) for p in problems)
+    return prepared
+
+
+def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport,
+                    summary: OCDSSummary) -> None:
+    """Store one batch of imported releases, their log entries, packages and records in one
+    transaction."""
     if not batch:
         return
+    file = report.file
     with engine.begin() as conn:
-        existing = existing_releases(conn, {(r.ocid, r.release_id) for r in batch})
-        fresh = []
-        for r in batch:
+        existing = existing_releases(conn, {(p.release.ocid, p.release.release_id) for p in batch})
+        fresh: list[_Pending] = []
+        for pending in batch:
+            r = pending.release
             key = (r.ocid, r.release_id)
             if key in existing:
                 if existing[key] == r.data_hash:
                     summary.unchanged += 1
+                    report.unchanged += 1
                 else:
+                    report.conflicts += 1
                     summary.rejects.append(Reject(
-                        file, "", f"{r.ocid} {r.release_id}", "id",
-                        "a release with this id was already published with different content; "
-                        "published releases are immutable"))
+                        file, pending.item.location, f"{r.ocid} {r.release_id}", "id",
+                        "a release with this id was already published with different content "
+                        f"(sha256 {existing[key]}; this copy is sha256 {r.data_hash}); published "
+                        "releases are immutable"))
                 continue
             existing[key] = r.data_hash
-            fresh.append(r)
-        _, leaves = log_evidence(conn, fresh)
-        insert_releases(conn, fresh, "import", leaves)
-        rows: dict[str, RecordRow] = {}
-        for ocid in {r.ocid for r in fresh}:
+            fresh.append(pending)
+        rows = [p.release for p in fresh]
+        _, leaves = log_evidence(conn, rows)
+        pks = insert_releases(conn, rows, "import", leaves)
+        packages = list(_package_rows(fresh, pks, file))
+        if packages:
+            conn.execute(insert(release_packages), packages)
+        records: dict[str, RecordRow] = {}
+        for ocid in sorted({r.ocid for r in rows}):
             try:
-                rows.update(recompile(conn, [ocid]))
-            except Exception as error:  # ocdsmerge on malformed real-world data
+                records.update(recompile(conn, [ocid]))
+            except Exception as error:  # noqa: BLE001 - ocdsmerge on malformed real-world data
                 summary.rejects.append(Reject(file, "", ocid, "", f"record not compiled: {error}"))
-        store_records(conn, rows)
-        summary.published_releases += len(fresh)
-        summary.records_updated += len(rows)
+        store_records(conn, records)
+        summary.published_releases += len(rows)
+        report.published += len(rows)
+        summary.records_updated += len(records)
+
+
+def _package_rows(fresh: list[_Pending], pks: list[int], file: str) -> Iterator[dict]:
+    for pending, pk in zip(fresh, pks, strict=True):
+        item = pending.item
+        package = item.package
+        publisher = package.publisher if package else None
+        yield {
+            "release_pk": pk,
+            "package_uri": package.uri if package else None,
+            "version": package.version if package else None,
+            "published_date": package.published_date if package else None,
+            "publisher_name": publisher.name if publisher else None,
+            "publisher_scheme": publisher.scheme if publisher else None,
+            "publisher_uid": publisher.uid if publisher else None,
+            "publisher_uri": publisher.uri if publisher else None,
+            "license": package.license if package else None,
+            "publication_policy": package.publication_policy if package else None,
+            "extensions": orjson.dumps(list(package.extensions)).decode() if package else None,
+            "upgraded": item.upgraded,
+            "source_file": file,
+            "source_location": item.location,
+        }
