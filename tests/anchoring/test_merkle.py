@@ -167,36 +167,44 @@ TD_INCLUSION = load_vector("tdmerkle_inclusion.json")["cases"]
 TD_CONSISTENCY = load_vector("tdmerkle_consistency.json")["cases"]
 
 
-@pytest.mark.parametrize("case", TD_INCLUSION, ids=lambda c: c["id"])
-def test_tdmerkle_inclusion(case):
-    args = (
-        bytes.fromhex(case["leaf_hash_hex"]),
-        case["leaf_index"],
-        case["tree_size"],
-        unhex(case["proof_hex"]),
-        bytes.fromhex(case["root_hex"]),
-    )
-    if case["expect_valid"]:
-        verify_inclusion(*args)
-    else:
-        with pytest.raises(ProofError):
-            verify_inclusion(*args)
+def _inclusion_args(case):
+    return (bytes.fromhex(case["leaf_hash_hex"]), case["leaf_index"], case["tree_size"],
+            unhex(case["proof_hex"]), bytes.fromhex(case["root_hex"]))
 
 
-@pytest.mark.parametrize("case", TD_CONSISTENCY, ids=lambda c: c["id"])
-def test_tdmerkle_consistency(case):
-    args = (
-        case["size1"],
-        case["size2"],
-        bytes.fromhex(case["root1_hex"]),
-        bytes.fromhex(case["root2_hex"]),
-        unhex(case["proof_hex"]),
-    )
-    if case["expect_valid"]:
-        verify_consistency(*args)
-    else:
-        with pytest.raises(ProofError):
-            verify_consistency(*args)
+def _consistency_args(case):
+    return (case["size1"], case["size2"], bytes.fromhex(case["root1_hex"]),
+            bytes.fromhex(case["root2_hex"]), unhex(case["proof_hex"]))
+
+
+@pytest.mark.parametrize("case", [c for c in TD_INCLUSION if c["expect_valid"]], ids=lambda c: c["id"])
+def test_tdmerkle_inclusion_valid(case):
+    verify_inclusion(*_inclusion_args(case))
+
+
+@pytest.mark.parametrize("case", [c for c in TD_INCLUSION if not c["expect_valid"]],
+                         ids=lambda c: c["id"])
+def test_tdmerkle_inclusion_must_fail(case):
+    with pytest.raises(ProofError):
+        verify_inclusion(*_inclusion_args(case))
+
+
+@pytest.mark.parametrize("case", [c for c in TD_CONSISTENCY if c["expect_valid"]],
+                         ids=lambda c: c["id"])
+def test_tdmerkle_consistency_valid(case):
+    verify_consistency(*_consistency_args(case))
+
+
+@pytest.mark.parametrize("case", [c for c in TD_CONSISTENCY if not c["expect_valid"]],
+                         ids=lambda c: c["id"])
+def test_tdmerkle_consistency_must_fail(case):
+    with pytest.raises(ProofError):
+        verify_consistency(*_consistency_args(case))
+
+
+def test_tdmerkle_case_counts():
+    assert sum(c["expect_valid"] for c in TD_INCLUSION) == 6 and len(TD_INCLUSION) == 98
+    assert sum(c["expect_valid"] for c in TD_CONSISTENCY) == 6 and len(TD_CONSISTENCY) == 98
 
 
 def test_tdmerkle_counts():
@@ -320,10 +328,9 @@ def test_inclusion_matches_reference(data):
     assert root_from_inclusion(leaf, index, size, proof) == root
     assert ref_verify_inclusion(leaf, index, size, proof, root)
     # Any other index or size must fail (the proof is bound to its position).
-    other = data.draw(st.integers(0, size))
-    if other != index:
-        with pytest.raises(ProofError):
-            verify_inclusion(leaf, other, size, proof, root)
+    other = data.draw(st.integers(0, size).filter(lambda o: o != index))
+    with pytest.raises(ProofError):
+        verify_inclusion(leaf, other, size, proof, root)
 
 
 @settings(max_examples=300, deadline=None)
