@@ -18,7 +18,6 @@ except ImportError:  # pragma: no cover
 from portal.evidence.tables import metadata as evidence_metadata  # noqa: E402
 
 target_metadata.append(evidence_metadata)
-import portal.evidence.pdfs  # noqa: E402,F401 - issue 4: registers evidence_pdfs on it
 
 if not config.get_main_option("sqlalchemy.url"):
     from portal.settings import load_settings

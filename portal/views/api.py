@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from ocds import package as ocds_package
 from ocds.compile import versioned_release
 from ocds.errors import InputError
-from portal import queries
+from portal import links, queries
 from portal.db import app_engine
 from portal.views import params
 
@@ -109,7 +109,9 @@ def release(release_id: str):
         abort(409, description=f"Release id {release_id!r} is used by several contracting "
                                "processes; add ?ocid= to choose one.")
     row = rows[0]
-    uri = public_url("api.release", release_id=release_id, **({"ocid": ocid} if ocid else {}))
+    base = current_app.config["BASE_URL"]
+    uri = (links.release_json_url(base, ocid, release_id) if ocid
+           else public_url("api.release", release_id=release_id))
     return _json(ocds_package.release_package_json([row["data"]],
                                                    **publication(uri, row["published_at"])))
 
@@ -119,7 +121,8 @@ def record(ocid: str):
     """The record of a contracting process, with its versioned release."""
     params.only_params(())
     with app_engine().connect() as conn:
-        body = record_package_json(conn, ocid, public_url("api.record", ocid=ocid), versioned=True)
+        body = record_package_json(
+            conn, ocid, links.record_json_url(current_app.config["BASE_URL"], ocid), versioned=True)
     if body is None:
         abort(404, description=f"No record for ocid {ocid!r}.")
     return _json(body)
