@@ -325,13 +325,3 @@ def verify_checkpoint(note: str, verifier_key: str | NoteVerifier) -> Checkpoint
             f"checkpoint origin {checkpoint.origin!r} differs from key name {verifier.name!r}"
         )
     return checkpoint
-
-
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    # The key-file function moved to anchoring.keyfiles so that this module stays pure; the old
-    # name keeps working for callers not yet moved, without importing file code up front.
-    if name == "load_or_create_signer":
-        from anchoring.keyfiles import load_or_create_note_signer
-
-        return load_or_create_note_signer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

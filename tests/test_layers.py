@@ -22,14 +22,6 @@ FORBIDDEN = {
     "anchoring": ("portal", "ocds", "flask"),
 }
 
-# Cycles that exist today and are being removed; each fails the test on its own until then.
-KNOWN_CYCLES = {
-    # anchoring.notes forwards its old key-file function name to anchoring.keyfiles until
-    # portal/evidence/store.py calls anchoring.keyfiles.load_or_create_note_signer itself.
-    frozenset({"anchoring.notes", "anchoring.keyfiles"}),
-}
-
-
 def _modules() -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
@@ -130,17 +122,24 @@ def test_libraries_never_import_what_they_must_not_know(library):
     assert wrong == []
 
 
-def test_no_import_cycle_but_the_known_ones():
-    assert [sorted(c) for c in CYCLES if c not in KNOWN_CYCLES] == []
+# Proof-critical modules are pure (docs/architecture.md): no file, clock, network or database.
+PURE = ("anchoring.canonical", "anchoring.merkle", "anchoring.entries", "anchoring.notes",
+        "anchoring.bundle")
+IMPURE = ("os", "io", "pathlib", "shutil", "tempfile", "socket", "ssl", "http", "urllib", "time",
+          "datetime", "sqlite3", "sqlalchemy", "subprocess", "threading", "asyncio", "requests",
+          "web3", "anchoring.keyfiles", "anchoring.log", "anchoring.chains", "anchoring.timestamps",
+          "anchoring.bundle_network")
 
 
-@pytest.mark.parametrize(
-    "cycle",
-    [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="known cycle, being removed"),
-                  id=" <-> ".join(sorted(c))) for c in sorted(KNOWN_CYCLES, key=sorted)],
-)
-def test_known_cycle_is_gone(cycle):
-    assert not any(cycle <= found for found in CYCLES)
+@pytest.mark.parametrize("module", PURE)
+def test_proof_critical_modules_import_no_io(module):
+    wrong = sorted(t for t in IMPORTS[module]
+                   if any(t == bad or t.startswith(bad + ".") for bad in IMPURE))
+    assert wrong == []
+
+
+def test_no_import_cycle():
+    assert [sorted(c) for c in CYCLES] == []
 
 
 def test_the_cycle_finder_finds_cycles():
