@@ -233,6 +233,16 @@ def iter_ocds(path: str | Path, *, validate: bool = False) -> Iterator[Item]:
 # --- bytes ---------------------------------------------------------------------------------
 
 
+def _gzip_failure(error: BaseException) -> str:
+    detail = f"{type(error).__name__}: {error}"
+    if "incorrect data check" in str(error) or "incorrect length check" in str(error):
+        # The checksum comes last: damage that left the compressed stream well-formed was
+        # decompressed (and read) before it could be seen.
+        return ("the gzip data is corrupt: its checksum at the end does not match, so what was "
+                f"read before may be altered ({detail})")
+    return f"the gzip data is corrupt or truncated, nothing after this point could be decompressed ({detail})"
+
+
 class _Source:
     """The decompressed bytes of a file, BOM skipped, as a file object for the parser.
 
@@ -309,10 +319,7 @@ class _Source:
             except (*_READ_ERRORS, ValueError) as error:
                 self._end = True
                 self.broken_at = self.offset + len(self._buffer)
-                self.broken = (
-                    "the gzip data is corrupt or truncated, nothing after this point could be "
-                    f"decompressed ({type(error).__name__}: {error})"
-                )
+                self.broken = _gzip_failure(error)
                 break
             if not data:
                 self._end = True
@@ -821,7 +828,7 @@ class _Reader:
 
     def _document(self, path: str | Path, survey: _Survey) -> Iterator[Item]:
         keys = survey.keys
-        package = _package(survey.metadata)
+        package: Package | None = _package(survey.metadata)
         old = _is_10(survey.metadata)
         handle: Callable[[Any, int], Iterator[Item]]
         prefix = ""

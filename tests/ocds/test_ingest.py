@@ -399,3 +399,15 @@ def test_real_jsonl_imports(shared, dataset):
 
 def _jsonl(path):
     return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def test_a_gzip_checksum_mismatch_is_reported_after_what_was_read(tmp_path, release_factory):
+    releases = _numbered(release_factory, 3)
+    data = bytearray(gzip.compress("".join(json.dumps(r) + "\n" for r in releases).encode()))
+    data[-8] ^= 0xFF  # the CRC-32 of the trailer
+    *kept, stop = iter_ocds(_write(tmp_path, "crc.gz", bytes(data)))
+    assert [i.release for i in kept] == releases
+    assert stop.kind == REJECTED and stop.location == "line 4"
+    assert stop.problems[0].reason.startswith(
+        "the gzip data is corrupt: its checksum at the end does not match"
+    )
