@@ -40,6 +40,8 @@ QR_SIZE = 110.0
 CURRENCY_SYMBOL = {"PEN": "S/", "USD": "US$"}
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+# Latin-1 characters that code page 1252 does not keep: controls, C1 controls, no-break space.
+_NOT_AS_IS = re.compile("[\x00-\x1f\x7f-\xa0]")
 
 STATUS_ES = {"pending": "emitida", "active": "aceptada", "terminated": "entregada",
              "cancelled": "anulada", "met": "entregada", "notMet": "no entregada",
@@ -52,8 +54,17 @@ def _text(value: object) -> str:
     Control characters (a tab or a line break inside a description) have no glyph: they become
     spaces."""
     text = "" if value is None else str(value)
-    if text.isascii() and text.isprintable():  # code page 1252 keeps printable ASCII as it is
-        return text
+    # Most texts are printable Latin-1, which code page 1252 keeps as it is: skip the round trip.
+    if text.isascii():
+        if text.isprintable():
+            return text
+    elif not _NOT_AS_IS.search(text):
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return text
     if _CONTROL.search(text):
         text = _CONTROL.sub(" ", text)
     text = text.replace("→", "->").replace("\u00a0", " ")
@@ -114,11 +125,12 @@ class _Page:
              gap: float = 3.0, max_width: float | None = None) -> None:
         """Draw text, wrapped at word boundaries to ``max_width``."""
         width = max_width or (WIDTH - MARGIN - x)
-        for part in _wrap(self.c, _text(text), font, size, width):
+        canvas = self.c
+        for part in _wrap(canvas, _text(text), font, size, width):
             self.need(size + gap)
             self.y -= size + gap
-            self.c.setFont(font, size)
-            self.c.drawString(x, self.y, part)
+            canvas.setFont(font, size)
+            canvas.drawString(x, self.y, part)
 
     def heading(self, text: str) -> None:
         self.need(40)

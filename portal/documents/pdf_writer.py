@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from codecs import charmap_encode as _charmap_encode
+from encodings.cp1252 import encoding_table as _CP1252
 from functools import cache, lru_cache
 from math import log10
 from operator import getitem
@@ -52,7 +54,7 @@ def _width_tables(font: str) -> tuple[bytes, bytes]:
 def string_width(text: str, font: str, size: float) -> float:
     """Width of ``text`` (characters of code page 1252) in ``font`` at ``size`` points."""
     high, low = _width_tables(font)
-    codes = text.encode("cp1252")
+    codes = _charmap_encode(text, "strict", _CP1252)[0]  # text.encode("cp1252"), without a frame
     return (256 * sum(codes.translate(high)) + sum(codes.translate(low))) * 0.001 * size
 
 
@@ -118,8 +120,7 @@ class PdfCanvas:
             raise ValueError(f"font {font!r} is not one of {', '.join(FONTS)}")
         self._font = (font, size)
 
-    def stringWidth(self, text: str, font: str, size: float) -> float:  # noqa: N802
-        return string_width(text, font, size)
+    stringWidth = staticmethod(string_width)  # noqa: N815 (reportlab's name)
 
     def drawString(self, x: float, y: float, text: str) -> None:  # noqa: N802
         ops = self._ops
