@@ -396,7 +396,9 @@ def _parse_message(error: BaseException) -> str:
     message = error.args[0] if error.args else error
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
-    return str(message).strip().splitlines()[0] if str(message).strip() else type(error).__name__
+    text = str(message).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first if len(first) <= 120 else f"{first[:100]}... ({len(first)} characters)"
 
 
 class _Surveyor:
@@ -727,9 +729,13 @@ def _short(text: str) -> str:
 
 
 def _unsafe(number: int) -> str:
+    try:
+        shown = _short(str(number))
+    except ValueError:  # more digits than Python converts to text
+        shown = f"an integer of {number.bit_length()} bits"
     return (
         "RFC 8785 canonical JSON (IEEE 754 doubles) writes integers exactly only within "
-        f"+-(2**53 - 1) = +-{SAFE_INTEGER}; this one ({_short(str(number))}) would change"
+        f"+-(2**53 - 1) = +-{SAFE_INTEGER}; this one ({shown}) would change"
     )
 
 
