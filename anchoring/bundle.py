@@ -28,7 +28,10 @@ from anchoring import merkle, notes
 from anchoring.canonical import canonical_json
 from anchoring.errors import AnchoringError
 
-__all__ = ["BUNDLE_VERSION", "BundleError", "ProofBundle", "Step", "verify_bundle"]
+__all__ = [
+    "BUNDLE_VERSION", "BundleError", "ProformaProofBundle", "ProofBundle", "Step", "load_bundle",
+    "verify_bundle", "verify_proforma_bundle",
+]
 
 BUNDLE_VERSION = 1
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
@@ -414,6 +417,17 @@ def verify_bundle(
             )
         return steps
 
+    return steps + _checkpoint_steps(bundle, pinned_key)
+
+
+def _checkpoint_steps(bundle: Any, pinned_key: str | None) -> list[Step]:
+    """Steps 4 and 5, shared by release and proforma bundles: the checkpoint is signed by the
+    log's key, and the leaf is in the tree it commits to."""
+    steps: list[Step] = []
+
+    def add(name: str, ok: bool, detail: str) -> None:
+        steps.append(Step(name, PASS if ok else FAIL, detail))
+
     # 4. The checkpoint is signed by the log's key (and that key is the pinned one).
     assert bundle.checkpoint is not None and bundle.key is not None and bundle.tree_size is not None
     checkpoint = None
@@ -460,3 +474,178 @@ def verify_bundle(
 
 def _opt(value: str | None) -> bytes | None:
     return bytes.fromhex(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class ProformaProofBundle:
+    """A self-contained proof that one proforma (supplier quote) was logged, on its own.
+
+    Same version and proof fields as :class:`ProofBundle`; its entry is the quote's
+    ``proforma`` entry (``anchoring.entries.ProformaEntry``) and its one hash the SHA-256 of
+    the quote's RFC 8785 form (docs/proof-format.md, "Proforma proof bundle").
+    """
+
+    ocid: str
+    proforma_id: str
+    status: str
+    proforma_hash: str
+    entry: bytes
+    leaf_index: int
+    leaf_hash: bytes
+    tree_size: int | None = None
+    inclusion_proof: tuple[bytes, ...] = ()
+    checkpoint: str | None = None
+    key: str | None = None
+    anchors: tuple[AnchorRecord, ...] = field(default=())
+    version: int = BUNDLE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of the bundle, fields in the documented order."""
+        out: dict[str, Any] = {
+            "version": self.version,
+            "status": self.status,
+            "ocid": self.ocid,
+            "proformaId": self.proforma_id,
+            "hashes": {"proforma": self.proforma_hash},
+            "entry": {"kind": "proforma", "base64": base64.b64encode(self.entry).decode()},
+            "leafIndex": self.leaf_index,
+            "leafHash": self.leaf_hash.hex(),
+        }
+        if self.status == "complete":
+            out["treeSize"] = self.tree_size
+            out["inclusionProof"] = [h.hex() for h in self.inclusion_proof]
+            out["checkpoint"] = self.checkpoint
+            out["key"] = self.key
+            out["anchors"] = [a.to_dict() for a in self.anchors]
+        return out
+
+    def to_json(self) -> bytes:
+        """UTF-8 JSON, two-space indented; ``from_json(b.to_json()) == b``."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ProformaProofBundle:
+        """Parse a proforma bundle; :class:`BundleError` names the first field that is wrong."""
+        bundle = load_bundle(data)
+        if not isinstance(bundle, cls):
+            raise BundleError("entry.kind: must be proforma")
+        return bundle
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> ProformaProofBundle:
+        """A proforma bundle from its parsed JSON, as strict as :meth:`ProofBundle.from_dict`."""
+        if not isinstance(obj, dict):
+            raise BundleError("the bundle must be a JSON object")
+        if obj.get("version") != BUNDLE_VERSION or isinstance(obj.get("version"), bool):
+            raise BundleError(f"version: only version {BUNDLE_VERSION} bundles are understood")
+        status = _field(obj, "status", str)
+        if status not in ("complete", "pending"):
+            raise BundleError("status: must be complete or pending")
+        _only(obj, _PROFORMA_FIELDS | (_COMPLETE_FIELDS if status == "complete" else set()),
+              "the bundle")
+        hashes = _field(obj, "hashes", dict)
+        _only(hashes, {"proforma"}, "hashes")
+        if not _is_hex32(hashes.get("proforma")):
+            raise BundleError("hashes.proforma: must be 64 lowercase hex digits")
+        entry = _field(obj, "entry", dict)
+        _only(entry, {"kind", "base64"}, "entry")
+        if entry.get("kind") != "proforma":
+            raise BundleError("entry.kind: must be proforma")
+        if not isinstance(entry.get("base64"), str):
+            raise BundleError("entry.base64: missing or not a str")
+        try:
+            entry_bytes = base64.b64decode(entry["base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise BundleError("entry.base64: not valid base64") from None
+        bundle: dict[str, Any] = dict(
+            ocid=_text(obj, "ocid"),
+            proforma_id=_text(obj, "proformaId"),
+            status=status,
+            proforma_hash=hashes["proforma"],
+            entry=entry_bytes,
+            leaf_index=_uint(obj, "leafIndex"),
+            leaf_hash=_hex32(obj.get("leafHash"), "leafHash"),
+        )
+        if status == "complete":
+            tree_size = _uint(obj, "treeSize")
+            if tree_size < 1:
+                raise BundleError("treeSize: a complete bundle's tree holds at least its entry")
+            key = _field(obj, "key", str)
+            if not _VERIFIER_KEY.fullmatch(key):
+                raise BundleError("key: must be a C2SP verifier key <name>+<8 hex>+<base64>")
+            bundle.update(
+                tree_size=tree_size,
+                inclusion_proof=tuple(
+                    _hex32(h, "inclusionProof") for h in _field(obj, "inclusionProof", list)
+                ),
+                checkpoint=_text(obj, "checkpoint"),
+                key=key,
+                anchors=tuple(AnchorRecord.from_dict(a) for a in _field(obj, "anchors", list)),
+            )
+        return cls(**bundle)
+
+
+_PROFORMA_FIELDS = {"version", "status", "ocid", "proformaId", "hashes", "entry", "leafIndex",
+                    "leafHash"}
+
+
+def load_bundle(data: bytes | str) -> ProofBundle | ProformaProofBundle:
+    """Parse a release or a proforma bundle, told apart by ``entry.kind``."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BundleError(f"the bundle is not JSON: {exc}") from None
+    entry = obj.get("entry") if isinstance(obj, dict) else None
+    if isinstance(entry, dict) and entry.get("kind") == "proforma":
+        return ProformaProofBundle.from_dict(obj)
+    return ProofBundle.from_dict(obj)
+
+
+def verify_proforma_bundle(
+    bundle: ProformaProofBundle, *, proforma: Any = None, pinned_key: str | None = None
+) -> list[Step]:
+    """Check a proforma bundle step by step; pure. ``proforma`` is the quote as parsed JSON
+    (its canonical form is recomputed; SKIP when not given)."""
+    steps: list[Step] = []
+
+    def add(name: str, ok: bool, detail: str) -> None:
+        steps.append(Step(name, PASS if ok else FAIL, detail))
+
+    if proforma is None:
+        steps.append(Step("proforma-hash", SKIP, "no quote given (--quote)"))
+    elif not isinstance(proforma, dict):
+        add("proforma-hash", False, "the quote file is not one JSON object")
+    else:
+        got = release_hash(proforma)  # the same RFC 8785 hash as hash 1
+        same_id = str(proforma.get("id")) == bundle.proforma_id
+        add(
+            "proforma-hash",
+            got == bundle.proforma_hash and same_id,
+            f"SHA-256 of the canonical quote is {got}"
+            + ("" if same_id else f"; the quote is {proforma.get('id')}, "
+               f"the bundle is for {bundle.proforma_id}"),
+        )
+    try:
+        expected = entry_format.encode_entry(
+            entry_format.ProformaEntry(
+                ocid=bundle.ocid,
+                proforma_id=bundle.proforma_id,
+                proforma_hash=bytes.fromhex(bundle.proforma_hash),
+            )
+        )
+        add(
+            "entry",
+            expected == bundle.entry,
+            "entry bytes re-encoded from ocid, proformaId and hash"
+            + (" are the logged entry" if expected == bundle.entry else " differ from the logged entry"),
+        )
+    except AnchoringError as exc:
+        add("entry", False, str(exc))
+    leaf = merkle.leaf_hash(bundle.entry)
+    add("leaf-hash", leaf == bundle.leaf_hash, f"SHA-256(0x00 || entry) is {leaf.hex()}")
+    if bundle.status != "complete":
+        for name in ("checkpoint-signature", "inclusion"):
+            steps.append(Step(name, FAIL, "the entry is not yet in a sealed checkpoint "
+                                          "(status pending): fetch the bundle again later"))
+        return steps
+    return steps + _checkpoint_steps(bundle, pinned_key)

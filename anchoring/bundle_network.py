@@ -10,10 +10,13 @@ import base64
 import binascii
 from collections.abc import Callable
 
-from anchoring.bundle import FAIL, PASS, SKIP, AnchorRecord, ProofBundle, Step
+from anchoring.bundle import FAIL, PASS, SKIP, AnchorRecord, ProformaProofBundle, ProofBundle, Step
 from anchoring.errors import AnchoringError
 
 __all__ = ["verify_checkpoint_timestamp", "verify_evm_anchors", "verify_timestamps"]
+
+# Both kinds of bundle carry the same checkpoint and anchors.
+AnyBundle = ProofBundle | ProformaProofBundle
 
 _EVM_FIELDS = {
     "chainId": "chain_id",
@@ -28,7 +31,7 @@ _EVM_FIELDS = {
 }
 
 
-def _checkpoint_root_and_size(bundle: ProofBundle) -> tuple[bytes, int]:
+def _checkpoint_root_and_size(bundle: AnyBundle) -> tuple[bytes, int]:
     from anchoring import notes
 
     assert bundle.checkpoint is not None and bundle.key is not None
@@ -37,7 +40,7 @@ def _checkpoint_root_and_size(bundle: ProofBundle) -> tuple[bytes, int]:
 
 
 def _each_anchor(
-    bundle: ProofBundle,
+    bundle: AnyBundle,
     anchor_type: str,
     step: str,
     check: Callable[[str, AnchorRecord], Step],
@@ -65,7 +68,7 @@ def _each_anchor(
 
 
 def verify_evm_anchors(
-    bundle: ProofBundle, rpc_url: str | None, *, sender: str | None = None
+    bundle: AnyBundle, rpc_url: str | None, *, sender: str | None = None
 ) -> list[Step]:
     """Read every EVM anchor of ``bundle`` back from the node at ``rpc_url`` and compare.
 
@@ -133,7 +136,7 @@ def verify_checkpoint_timestamp(
         return Step(name, FAIL, str(exc))
 
 
-def verify_timestamps(bundle: ProofBundle, ca_pem: bytes | None) -> list[Step]:
+def verify_timestamps(bundle: AnyBundle, ca_pem: bytes | None) -> list[Step]:
     """Verify every RFC 3161 token of ``bundle`` over the checkpoint note bytes with ``ca_pem``."""
 
     def check(name: str, record: AnchorRecord) -> Step:
