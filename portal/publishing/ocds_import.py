@@ -9,13 +9,16 @@ wins, since published releases are immutable. Among the copies of one import, th
 twice: first only to rank every copy by :func:`ocds.ingest.precedence` (a copy published as 1.1
 before one upgraded from 1.0, then the later ``publishedDate``, then the smaller hash), then to
 store the winner and reject the others, naming both versions. So the result never depends on the
-order of the files on the command line (``docs/importing-ocds.md``).
+order of the files on the command line (``docs/importing-ocds.md``). The ranking lives in a
+temporary SQLite file, so memory does not grow with the number of releases either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -73,17 +76,85 @@ class OCDSSummary(Summary):
 
 @dataclass(frozen=True)
 class _Copy:
-    """The best-ranked copy of one release seen so far (first pass)."""
+    """The copy of one release that wins among all files (first pass)."""
 
-    rank: tuple
     digest: str
     file: str
     location: str
 
 
+class _Ranking:
+    """For each (ocid, id), the best copy by :func:`ocds.ingest.precedence` over all files.
+
+    Kept in a temporary SQLite file, not in memory: an import of millions of releases would
+    otherwise hold an entry for each. Each copy is offered once; an upsert keeps the better one.
+    """
+
+    _BATCH = 5000
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="veraz-import-ranking-")
+        self._db = sqlite3.connect(Path(self._folder.name, "ranking.sqlite3"))
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute(
+            "CREATE TABLE best (ocid TEXT, release_id TEXT, rank TEXT, digest TEXT, file TEXT, "
+            "location TEXT, PRIMARY KEY (ocid, release_id)) WITHOUT ROWID"
+        )
+        self._offers: list[tuple[str, str, str, str, str, str]] = []
+
+    def close(self) -> None:
+        self._db.close()
+        self._folder.cleanup()
+
+    def offer(self, key: tuple[str, str], item: Item, digest: str, file: str) -> None:
+        self._offers.append((*key, _rank_text(precedence(item, digest)), digest, file, item.location))
+        if len(self._offers) >= self._BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._db.executemany(
+            "INSERT INTO best VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ocid, release_id) DO UPDATE "
+            "SET rank = excluded.rank, digest = excluded.digest, file = excluded.file, "
+            "location = excluded.location WHERE excluded.rank < best.rank",
+            self._offers,
+        )
+        self._offers = []
+
+    def winners(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], _Copy]:
+        """The winning copy of each of ``keys`` (all were offered)."""
+        if self._offers:
+            self._flush()
+        found: dict[tuple[str, str], _Copy] = {}
+        keys = list(keys)
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            rows = self._db.execute(
+                "SELECT ocid, release_id, digest, file, location FROM best "
+                f"WHERE (ocid, release_id) IN (VALUES {values})",
+                [part for key in chunk for part in key],
+            )
+            for ocid, release_id, digest, file, location in rows:
+                found[(ocid, release_id)] = _Copy(digest, file, location)
+        return found
+
+
+# Seconds are shifted by this before they are written, so every instant (years 1 to 9999) is a
+# positive number of the same width and text order is time order.
+_INSTANT_SHIFT = 10**12
+
+
+def _rank_text(rank: tuple[bool, bool, float, str]) -> str:
+    """:func:`ocds.ingest.precedence`'s key as text that sorts the same way."""
+    upgraded, undated, minus_published, digest = rank
+    return f"{int(upgraded)}{int(undated)}{_INSTANT_SHIFT + minus_published:024.6f}{digest}"
+
+
 @dataclass(frozen=True)
 class _Pending:
     release: PreparedRelease
+    problems: list[Problem]
     item: Item
 
 
@@ -94,25 +165,54 @@ def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *,
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
     summary = OCDSSummary()
-    winners = _rank_copies(paths)
-    validator = ReleaseValidator()
-    for path in paths:
-        report = FileReport(str(path))
-        summary.files.append(report)
-        pending: list[_Pending] = []
-        for item in iter_ocds(path):
-            if progress:
-                progress(1)
-            prepared = _take(item, report, summary, winners, validator)
-            if prepared is None:
-                continue
-            pending.append(_Pending(prepared, item))
-            if len(pending) >= batch_size:
-                _write_releases(engine, pending, report, summary)
-                pending = []
-        _write_releases(engine, pending, report, summary)
+    ranking = _rank_copies(paths)
+    try:
+        validator = ReleaseValidator()
+        for path in paths:
+            report = FileReport(str(path))
+            summary.files.append(report)
+            pending: list[_Pending] = []
+            for item in iter_ocds(path):
+                if progress:
+                    progress(1)
+                taken = _take(item, report, summary, validator)
+                if taken is None:
+                    continue
+                pending.append(_Pending(*taken, item))
+                if len(pending) >= batch_size:
+                    _write_releases(engine, _losers_out(pending, ranking, report, summary), report,
+                                    summary)
+                    pending = []
+            _write_releases(engine, _losers_out(pending, ranking, report, summary), report, summary)
+    finally:
+        ranking.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _losers_out(batch: list[_Pending], ranking: _Ranking, report: FileReport,
+                summary: OCDSSummary) -> list[_Pending]:
+    """The releases of ``batch`` that are the winning copy; the others rejected with both versions."""
+    winners = ranking.winners({(p.release.ocid, p.release.release_id) for p in batch})
+    kept = []
+    for pending in batch:
+        r = pending.release
+        best = winners.get((r.ocid, r.release_id))
+        if best is None or best.digest == r.data_hash:
+            kept.append(pending)
+            if pending.problems:
+                summary.invalid_kept += 1
+                summary.invalid.extend(Reject(report.file, pending.item.location, f"{r.ocid} {r.release_id}",
+                                              p.field, p.reason) for p in pending.problems)
+            continue
+        report.conflicts += 1
+        summary.rejects.append(Reject(
+            report.file, pending.item.location, f"{r.ocid} {r.release_id}", "id",
+            "another copy of this release, with different content, wins (rule: a copy published "
+            "as OCDS 1.1 before one upgraded from 1.0, then the later publishedDate, then the "
+            f"smaller sha256): kept sha256 {best.digest} from {best.file} {best.location}; "
+            f"this copy is sha256 {r.data_hash}"))
+    return kept
 
 
 def _key(item: Item) -> tuple[str, str] | None:
@@ -131,25 +231,22 @@ def _digest(release: dict) -> str | None:
         return None
 
 
-def _rank_copies(paths: list[Path]) -> dict[tuple[str, str], _Copy]:
-    """First pass: for each (ocid, id), the copy that wins among all files."""
-    winners: dict[tuple[str, str], _Copy] = {}
+def _rank_copies(paths: list[Path]) -> _Ranking:
+    """First pass: offer every copy of every release to the ranking."""
+    ranking = _Ranking()
     for path in paths:
         for item in iter_ocds(path):
             key = _key(item)
             digest = _digest(item.release) if key is not None and item.release is not None else None
-            if key is None or digest is None:
-                continue
-            rank = precedence(item, digest)
-            best = winners.get(key)
-            if best is None or rank < best.rank:
-                winners[key] = _Copy(rank, digest, str(path), item.location)
-    return winners
+            if key is not None and digest is not None:
+                ranking.offer(key, item, digest, str(path))
+    return ranking
 
 
 def _take(item: Item, report: FileReport, summary: OCDSSummary,
-          winners: dict[tuple[str, str], _Copy], validator: ReleaseValidator) -> PreparedRelease | None:
-    """The release to store from one item, or None (its rejects or notes recorded)."""
+          validator: ReleaseValidator) -> tuple[PreparedRelease, list[Problem]] | None:
+    """The release to store from one item and its schema problems, or None (its rejects or
+    notes recorded)."""
     file = report.file
     if item.kind == LINKED:
         report.linked += len(item.linked)
@@ -172,7 +269,7 @@ def _take(item: Item, report: FileReport, summary: OCDSSummary,
                                       f"a release must have an {missing} (a non-empty string)"))
         return None
     who = f"{key[0]} {key[1]}"
-    problems = validator.problems(release)
+    problems = validator.problems(release)  # counted once the copy is known to win
     try:
         prepared = prepare_release(release, problems)
     except Exception as error:  # noqa: BLE001 - one odd release never stops an import
@@ -181,20 +278,7 @@ def _take(item: Item, report: FileReport, summary: OCDSSummary,
                                       f"could not be prepared for publishing ({type(error).__name__}: "
                                       f"{error})"))
         return None
-    best = winners.get(key)
-    if best is not None and best.digest != prepared.data_hash:
-        report.conflicts += 1
-        summary.rejects.append(Reject(
-            file, item.location, who, "id",
-            "another copy of this release, with different content, wins (rule: a copy published "
-            "as OCDS 1.1 before one upgraded from 1.0, then the later publishedDate, then the "
-            f"smaller sha256): kept sha256 {best.digest} from {best.file} {best.location}; "
-            f"this copy is sha256 {prepared.data_hash}"))
-        return None
-    if problems:
-        summary.invalid_kept += 1
-        summary.invalid.extend(Reject(file, item.location, who, p.field, p.reason) for p in problems)
-    return prepared
+    return prepared, problems
 
 
 def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport,

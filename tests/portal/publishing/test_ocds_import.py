@@ -130,3 +130,16 @@ def test_a_number_canonical_json_cannot_write_costs_its_release_only(engine, tmp
     assert (report.releases, report.published, report.rejected) == (2, 2, 1)
     with engine.connect() as conn:
         assert sorted(conn.execute(select(releases.c.release_id)).scalars()) == ["r1", "r3"]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_equal_packages_fall_back_to_the_smaller_hash(engine, tmp_path, reverse):
+    copies = [_release(tender={"title": title}) for title in ("uno", "dos")]
+    files = [tmp_path / "x.json", tmp_path / "y.json"]
+    for path, copy in zip(files, copies, strict=True):
+        path.write_text(_package([copy], publishedDate="2024-06-01T00:00:00-05:00"))
+    summary = import_ocds(engine, files[::-1] if reverse else files)
+    with engine.connect() as conn:
+        stored = conn.execute(select(releases.c.data_hash)).scalars().all()
+    assert stored == [min(_sha(c) for c in copies)]
+    assert summary.rejected == 1 and summary.published_releases == 1
