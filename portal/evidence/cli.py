@@ -136,6 +136,12 @@ def _release_from(path: Path, ocid: str, release_id: str):
     help="The log's C2SP verifier key (or a file holding it), obtained independently, to pin.",
 )
 @click.option("--sender", help="The portal's published anchoring address, to require it.")
+@click.option(
+    "--quote",
+    "quote_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With a proforma bundle: the quote (proforma JSON) to hash.",
+)
 def verify_command(
     bundle: Path,
     release_file: Path | None,
@@ -144,32 +150,44 @@ def verify_command(
     tsa_ca: Path | None,
     pinned: str | None,
     sender: str | None,
+    quote_file: Path | None,
 ) -> None:
-    """Check a proof bundle step by step, without the portal or its database."""
-    from anchoring.bundle import BundleError, ProofBundle, verify_bundle
+    """Check a proof bundle (of a release or of one proforma) step by step, without the
+    portal or its database."""
+    from anchoring.bundle import BundleError, ProformaProofBundle, load_bundle, verify_bundle
     from anchoring.bundle_network import verify_evm_anchors, verify_timestamps
 
     try:
-        proof = ProofBundle.from_json(bundle.read_bytes())
+        proof = load_bundle(bundle.read_bytes())
     except BundleError as exc:
         click.echo(f"FAIL  bundle: {exc}")
         sys.exit(1)
     if pinned and Path(pinned).is_file():
         pinned = Path(pinned).read_text().strip()
-    release = _release_from(release_file, proof.ocid, proof.release_id) if release_file else None
-    steps = verify_bundle(
-        proof,
-        release=release,
-        document=document.read_bytes() if document else None,
-        pinned_key=pinned,
-    )
+    if isinstance(proof, ProformaProofBundle):
+        if release_file or document:
+            raise click.UsageError("a proforma bundle proves one quote: give it --quote, "
+                                   "not --release or --document")
+        steps = _proforma_steps(proof, quote_file, pinned)
+        what = f"{proof.ocid} proforma {proof.proforma_id}"
+    else:
+        if quote_file:
+            raise click.UsageError("--quote goes with a proforma bundle "
+                                   "(/api/proofs/<ocid>/proformas/<id>)")
+        release = (_release_from(release_file, proof.ocid, proof.release_id)
+                   if release_file else None)
+        steps = verify_bundle(
+            proof,
+            release=release,
+            document=document.read_bytes() if document else None,
+            pinned_key=pinned,
+        )
+        what = f"{proof.ocid} release {proof.release_id}"
     if proof.status == "complete":
         steps += verify_evm_anchors(proof, rpc, sender=sender)
         steps += verify_timestamps(proof, tsa_ca.read_bytes() if tsa_ca else None)
     size = f", tree size {proof.tree_size}" if proof.tree_size else ""
-    click.echo(
-        f"Proof bundle for {proof.ocid} release {proof.release_id} (leaf {proof.leaf_index}{size}):"
-    )
+    click.echo(f"Proof bundle for {what} (leaf {proof.leaf_index}{size}):")
     for step in steps:
         click.echo(f"{step.status:<5} {step.name}: {step.detail}")
     failed = [s.name for s in steps if s.status == "FAIL"]
@@ -178,11 +196,24 @@ def verify_command(
         click.echo(f"NOT VERIFIED: failing step(s): {', '.join(failed)}.")
         sys.exit(1)
     if skipped:
-        # Every SKIP is a step whose input was not given (--release, --document, --rpc,
-        # --tsa-ca): what was checked passed, and the output says what was not.
+        # Every SKIP is a step whose input was not given (--release, --document, --quote,
+        # --rpc, --tsa-ca): what was checked passed, and the output says what was not.
         click.echo(f"VERIFIED, except step(s) skipped for lack of input: {', '.join(skipped)}.")
         return
     click.echo("VERIFIED: every step passed.")
+
+
+def _proforma_steps(proof, quote_file: Path | None, pinned: str | None):
+    from anchoring.bundle import verify_proforma_bundle
+
+    quote = None
+    if quote_file:
+        try:
+            quote = orjson.loads(quote_file.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise click.BadParameter(f"{quote_file} is not JSON: {exc}",
+                                     param_hint="--quote") from None
+    return verify_proforma_bundle(proof, proforma=quote, pinned_key=pinned)
 
 
 @click.command("audit")

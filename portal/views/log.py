@@ -23,7 +23,8 @@ def _json(body: object, status: int = 200) -> Response:
 
 
 def _text(body: str) -> Response:
-    return Response(body, mimetype="text/plain; charset=utf-8")
+    # Flask adds "; charset=utf-8" to text/* mimetypes itself: naming it here sent it twice.
+    return Response(body, mimetype="text/plain")
 
 
 def pem_response(pem: bytes | None, missing: str) -> Response:
@@ -103,6 +104,20 @@ def entries():
     except log_api.RangeError as exc:
         abort(400, description=str(exc))
     return _json(page)
+
+
+@bp.get("/api/proofs/<path:ocid>/proformas/<proforma_id>")
+def proforma_proof(ocid: str, proforma_id: str):
+    """The proof bundle of one proforma (supplier quote) of ``ocid``, on its own.
+
+    200 (``complete``) or 202 (``pending``) as for releases; 404 if the quote is not logged.
+    """
+    with app_engine().connect() as conn:
+        bundle = proofs.build_proforma_bundle(conn, current_app.config, ocid, proforma_id)
+    if bundle is None:
+        abort(404, description=f"No logged proforma {proforma_id!r} of ocid {ocid!r}.")
+    status = 200 if bundle.status == "complete" else 202
+    return Response(bundle.to_json(), status=status, mimetype="application/json")
 
 
 @bp.get("/api/proofs/<path:ocid>")  # ocids may contain "/"

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, select
 
-from anchoring.bundle import AnchorRecord, ProformaRef, ProofBundle
-from anchoring.entries import ReleaseEntry, decode_entry
+from anchoring.bundle import AnchorRecord, ProformaProofBundle, ProformaRef, ProofBundle
+from anchoring.entries import ProformaEntry, ReleaseEntry, decode_entry
 from anchoring.errors import EntryError, LogError
 from anchoring.merkle import leaf_hash
 from portal.evidence import record, store
@@ -40,6 +40,9 @@ _GIVEN_RELEASE = _RELEASE.where(releases.c.release_id == bindparam("release_id")
 _QUOTES = select(proformas.c.proforma_id, proformas.c.data_hash).where(
     proformas.c.ocid == bindparam("ocid"),
     proformas.c.proforma_id.in_(bindparam("ids", expanding=True)),
+)
+_QUOTE = select(proformas.c.proforma_id, proformas.c.data_hash, proformas.c.leaf_index).where(
+    proformas.c.ocid == bindparam("ocid"), proformas.c.proforma_id == bindparam("proforma_id")
 )
 
 
@@ -188,16 +191,57 @@ def build_bundle(
         leaf_index=index,
         leaf_hash=leaf,
     )
+    proof = _proof_fields(conn, config, index)
+    if proof is None:
+        return ProofBundle(status="pending", **common)  # type: ignore[arg-type]
+    return ProofBundle(status="complete", **common, **proof)  # type: ignore[arg-type]
+
+
+def _proof_fields(conn: Connection, config: dict, index: int) -> dict | None:
+    """The checkpoint, inclusion proof, key and anchors that prove entry ``index``; None while
+    no sealed checkpoint contains it."""
     proving = _checkpoints(conn).proving(conn, index)
     if proving is None:
-        return ProofBundle(status="pending", **common)  # type: ignore[arg-type]
+        return None
     checkpoint, anchor_list = proving
-    return ProofBundle(
-        status="complete",
+    return dict(
         tree_size=checkpoint.size,
         inclusion_proof=tuple(store.inclusion_proof(conn, index, checkpoint.size)),
         checkpoint=checkpoint.note,
         key=store.signer(config).verifier_key,
         anchors=tuple(AnchorRecord.from_dict(a) for a in anchor_list),
-        **common,
-    )  # type: ignore[arg-type]
+    )
+
+
+def build_proforma_bundle(
+    conn: Connection, config: dict, ocid: str, proforma_id: str
+) -> ProformaProofBundle | None:
+    """The bundle of one proforma (supplier quote) of ``ocid``, None if not logged."""
+    row = conn.execute(_QUOTE, {"ocid": ocid, "proforma_id": proforma_id}).first()
+    if row is None or row.leaf_index is None:
+        return None
+    index = row.leaf_index
+    entry = record.proforma_entry(ocid, row.proforma_id, row.data_hash)
+    leaf = leaf_hash(entry)
+    proforma_hash = row.data_hash
+    try:
+        logged_leaf = store.leaf_hashes(conn, index, index + 1)
+    except LogError:  # an index beyond the log: the row was altered
+        return None
+    if logged_leaf != [leaf]:
+        # The row no longer re-derives its entry: prove what was logged, as for releases.
+        entry = store.entries(conn, index, index + 1)[0]
+        try:
+            value = decode_entry(entry)
+        except EntryError:
+            return None
+        if not isinstance(value, ProformaEntry) or (value.ocid, value.proforma_id) != (
+                ocid, row.proforma_id):
+            return None
+        leaf, proforma_hash = leaf_hash(entry), value.proforma_hash.hex()
+    common = dict(ocid=ocid, proforma_id=row.proforma_id, proforma_hash=proforma_hash,
+                  entry=entry, leaf_index=index, leaf_hash=leaf)
+    proof = _proof_fields(conn, config, index)
+    if proof is None:
+        return ProformaProofBundle(status="pending", **common)  # type: ignore[arg-type]
+    return ProformaProofBundle(status="complete", **common, **proof)  # type: ignore[arg-type]
