@@ -478,8 +478,14 @@ class EvidenceLog:
 
     # --- writing -----------------------------------------------------------------------
 
-    def _lock(self, conn: Connection) -> None:
-        """Take the database's write lock for the rest of the transaction (module docstring)."""
+    def lock(self, conn: Connection) -> None:
+        """Take the log's write lock for the rest of ``conn``'s transaction (module docstring).
+
+        ``append`` and ``seal`` take it themselves. A transaction that first reads what it is
+        about to log (whether a release is already stored) takes it first, so that a concurrent
+        writer's commit is either wholly before its reads or wholly after its commit: on
+        PostgreSQL, under READ COMMITTED, every read after the lock sees the other's commit.
+        """
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         elif conn.dialect.name == "sqlite":
@@ -497,7 +503,7 @@ class EvidenceLog:
         longest = max(map(len, rows_data))
         if longest > MAX_ENTRY_SIZE:
             raise EntryError(f"entry of {longest} bytes is over {MAX_ENTRY_SIZE} bytes")
-        self._lock(conn)
+        self.lock(conn)
         start = self.size(conn)
         sha = hashlib.sha256
         hashes = [sha(b"\x00" + data).digest() for data in rows_data]
@@ -592,7 +598,7 @@ class EvidenceLog:
         Idempotent: if the latest checkpoint already has that size, its note is returned and
         nothing is stored. Checkpoints only grow: a size below the latest is refused.
         """
-        self._lock(conn)
+        self.lock(conn)
         current = self.size(conn)
         if size is None:
             size = current
