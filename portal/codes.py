@@ -2,9 +2,37 @@
 
 Data stays as published; only the interface's words for codes are translated. Listing them here
 lets ``pybabel extract`` find them.
+
+:data:`STATUS_WORDS` is the one table of the words for an order's status (and a delivery's):
+the order page, the verification page, the listings and the order PDF all read it, so a citizen
+holding the PDF reads the same word on the screen. The PDF is always Spanish; its words are
+printed on paper already issued, so the Spanish words never change.
 """
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+
+#: ``{OCDS status code: {language: word}}`` for orders (contract status) and deliveries
+#: (milestone status).
+STATUS_WORDS: dict[str, dict[str, str]] = {
+    "pending": {"es": "emitida", "en": "issued"},
+    "active": {"es": "aceptada", "en": "accepted"},
+    "terminated": {"es": "entregada", "en": "delivered"},
+    "cancelled": {"es": "anulada", "en": "cancelled"},
+    "met": {"es": "entregada", "en": "delivered"},
+    "notMet": {"es": "no entregada", "en": "not delivered"},
+    "scheduled": {"es": "programada", "en": "scheduled"},
+}
+
+
+def status_word(code, language: str | None = None) -> str:
+    """The word for an order's or delivery's status in ``language`` (the reader's language
+    when None); the code as published when the table has none."""
+    words = STATUS_WORDS.get(code) if isinstance(code, str) else None
+    if words is None:
+        return code_name(code)
+    lang = language or str(get_locale() or "es")[:2]
+    return words.get(lang) or words["es"]
 
 CODE_NAMES = {
     # contract / award / tender / milestone statuses

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from portal.codes import STATUS_WORDS
 from portal.documents.listing import without_own_pdf
 from portal.documents.pdf_writer import PdfCanvas, grid_path
 from portal.documents.qr import qr_rows
@@ -42,9 +43,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 # Latin-1 characters that code page 1252 does not keep: controls, C1 controls, no-break space.
 _NOT_AS_IS = re.compile("[\x00-\x1f\x7f-\xa0]")
 
-STATUS_ES = {"pending": "emitida", "active": "aceptada", "terminated": "entregada",
-             "cancelled": "anulada", "met": "entregada", "notMet": "no entregada",
-             "scheduled": "programada"}
+# The shared table of status words (portal.codes), so the page and the PDF say the same word.
+STATUS_ES = {code: words["es"] for code, words in STATUS_WORDS.items()}
 
 
 def _text(value: object) -> str:
