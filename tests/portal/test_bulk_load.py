@@ -97,3 +97,16 @@ def test_bulk_mode_only_for_large_files(sqlite_url, tmp_path):
     big.write_bytes(line * 60_000)
     assert bulk_mode(engine, big)
     engine.dispose()
+
+
+def test_bulk_mode_follows_its_threshold_and_what_is_stored(sqlite_url, tmp_path):
+    engine = create_engine(sqlite_url)
+    path = write_jsonl(tmp_path / "o.jsonl", all_examples())
+    assert bulk_mode(engine, path, min_orders=5)
+    assert not bulk_mode(engine, path, min_orders=6)
+    import_orders(engine, write_jsonl(tmp_path / "stored.jsonl", all_examples()[:1]),
+                  ocid_prefix=PREFIX, workers=1, bulk=False)
+    assert bulk_mode(engine, path, min_orders=5)  # 5 incoming, 1 stored
+    import_orders(engine, path, ocid_prefix=PREFIX, workers=1, bulk=False)
+    assert not bulk_mode(engine, path, min_orders=5)  # 5 incoming, 5 stored
+    engine.dispose()
