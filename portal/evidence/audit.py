@@ -2,7 +2,10 @@
 
 Steps, each problem reported with the ocid (or checkpoint) and the step that failed:
 
-* ``data-hash``: every release's ``data_hash`` column is the SHA-256 of its stored JSON;
+* ``data-hash``: every release's and proforma's ``data_hash`` column is the SHA-256 of its
+  stored JSON;
+* ``columns``: a release's ``date``, ``tags`` and validity columns say what its stored JSON
+  says, and releases and proformas were stored in the order their entries were logged;
 * ``document-hash``: every stored order PDF hashes to the SHA-256 its release declares;
 * ``entry``: every published release and proforma, re-encoded from its stored canonical
   JSON (hashes recomputed, not read from the ``data_hash`` column), must be in the log;
@@ -12,9 +15,16 @@ Steps, each problem reported with the ocid (or checkpoint) and the step that fai
   its own check);
 * ``checkpoint``: every checkpoint's signature, and its root recomputed from the entries;
 * ``consistency``: every checkpoint is consistent with the next (RFC 9162 proof verified);
-* ``anchor``: every done anchor commits to its checkpoint (EVM root and size; the RFC 3161
-  token verified over the note against the TSA's CA), and is read back from the chain when
-  the chain can be reached.
+* ``anchor``: every checkpoint has its anchor rows, every done anchor commits to its
+  checkpoint (EVM root and size; the RFC 3161 token verified over the note against the TSA's
+  CA), and is read back from the chain when the chain can be reached;
+* ``record``: every ocid's record, recompiled from its (verified) releases with the function
+  publishing uses, equals the stored ``records`` row: compiled release and every browse
+  column (``portal.evidence.audit_derived``); no row is missing or extra;
+* ``source-order``: every ``source_orders`` row points at the release of its order version,
+  and every catalogue order release has its row;
+* ``evidence-pdf``: every stored evidence PDF is the checkpoint's record as rendered from the
+  log, plus a signature; every fully anchored checkpoint has one.
 
 Each problem is a :class:`Problem` whose ``check`` says which of these failed; the CLI prints
 them. A chain that cannot be opened (owned by the watcher, or unreachable) is not a problem of
@@ -37,9 +47,8 @@ from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring import merkle, notes
 from anchoring.errors import AnchoringError
-from portal.evidence import record, store
-from portal.evidence.backends import Backends
-from portal.evidence.read.anchors import anchor_rows
+from portal.evidence import audit_derived, pdfs, record, store
+from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.read.trust import tsa_ca_pem
 from portal.models import order_pdfs, proformas, releases
 
@@ -53,6 +62,7 @@ class Check(StrEnum):
     """The step of the audit that found a problem (see the module docstring)."""
 
     DATA_HASH = "data-hash"
+    COLUMNS = "columns"
     DOCUMENT_HASH = "document-hash"
     ENTRY = "entry"
     LOG = "log"
@@ -60,6 +70,9 @@ class Check(StrEnum):
     CHECKPOINT = "checkpoint"
     CONSISTENCY = "consistency"
     ANCHOR = "anchor"
+    RECORD = "record"
+    SOURCE_ORDER = "source-order"
+    EVIDENCE_PDF = "evidence-pdf"
 
 
 @dataclass(frozen=True)
@@ -87,12 +100,13 @@ class AuditReport:
     rows: int
     checkpoints: int
     chain_unavailable: str | None = None  # why the chain could not be read, if it could not
+    records: int = 0  # records rows recompiled and compared
 
     @property
     def summary(self) -> str:
         found = f"{len(self.problems):,} problem(s)." if self.problems else "no problem."
         return (f"Audited {self.entries:,} log entries, {self.rows:,} published rows, "
-                f"{self.checkpoints:,} checkpoints: {found}")
+                f"{self.records:,} records, {self.checkpoints:,} checkpoints: {found}")
 
 
 def audit(engine: Engine, config: dict) -> AuditReport:
@@ -108,7 +122,7 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         size = store.size(conn)
         counted = [0]
         rows = heapq.merge(
-            _release_rows(conn, problems, counted), _proforma_rows(conn, counted),
+            _release_rows(conn, problems, counted), _proforma_rows(conn, problems, counted),
             key=itemgetter(0),
         )
         current = next(rows, None)
@@ -193,8 +207,18 @@ def audit(engine: Engine, config: dict) -> AuditReport:
                 problems.append(
                     Problem(Check.CONSISTENCY, f"checkpoint {a.size} -> {b.size}", str(exc))
                 )
-        chain_unavailable = _audit_anchors(config, history, anchor_rows(conn), problems)
-    return AuditReport(problems, size, counted[0], len(history), chain_unavailable)
+        def report(check: str, subject: str, detail: str) -> None:
+            problems.append(Problem(Check(check), subject, detail))
+
+        sizes = [c.size for c in history]
+        done, unfinished = audit_derived.check_anchor_rows(conn, sizes, enabled_types(config),
+                                                           report)
+        chain_unavailable = _audit_anchors(config, history, done, problems)
+        compared = audit_derived.check_records(conn, report)
+        audit_derived.check_source_orders(conn, report)
+        audit_derived.check_evidence_pdfs(
+            conn, sizes, unfinished, lambda c, s: pdfs.render(c, config, s), report)
+    return AuditReport(problems, size, counted[0], len(history), chain_unavailable, compared)
 
 
 def _chunks(conn: Connection, query, column) -> Iterator[list]:  # type: ignore[no-untyped-def]
@@ -214,15 +238,35 @@ def _chunks(conn: Connection, query, column) -> Iterator[list]:  # type: ignore[
 def _release_query():  # type: ignore[no-untyped-def]
     pdf = and_(order_pdfs.c.ocid == releases.c.ocid, order_pdfs.c.release_id == releases.c.release_id)
     return select(
-        releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash,
-        releases.c.leaf_index, releases.c.origin, order_pdfs.c.data.label("pdf"),
+        releases.c.id, releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash,
+        releases.c.leaf_index, releases.c.origin, releases.c.date, releases.c.tags,
+        releases.c.valid, releases.c.problems, order_pdfs.c.data.label("pdf"),
         order_pdfs.c.sha256.label("pdf_sha256"),
     ).select_from(releases.outerjoin(order_pdfs, pdf))
 
 
 def _release_rows(conn: Connection, problems: list[Problem], counted: list[int]) -> Iterator[Row]:
+    previous = None
     for chunk in _chunks(conn, _release_query(), releases.c.leaf_index):
+        previous = _publication_order(
+            problems, [(r.id, f"{r.ocid} release {r.release_id}") for r in chunk], previous)
         yield from _derive_releases(conn, chunk, problems, counted)
+
+
+def _publication_order(problems: list[Problem], rows: list[tuple[int, str]],
+                       previous: tuple[int, str] | None) -> tuple[int, str] | None:
+    """Rows are stored in the order their entries are logged, so their ids (the API's cursor,
+    the order of a process's history) increase with ``leaf_index``; ``rows`` come in
+    ``leaf_index`` order. Both rows of a pair out of order are named: either id was changed."""
+    for current in rows:
+        if previous is not None and current[0] <= previous[0]:
+            for (pk, who), other in ((previous, current), (current, previous)):
+                problems.append(Problem(
+                    Check.COLUMNS, who,
+                    f"its id {pk} and the id {other[0]} of {other[1]} are not in the order "
+                    "their entries were logged"))
+        previous = current
+    return previous
 
 
 def _derive_releases(  # type: ignore[no-untyped-def]
@@ -234,10 +278,10 @@ def _derive_releases(  # type: ignore[no-untyped-def]
     # Only what the entry needs is kept of each parsed release: a chunk of parsed releases
     # is a million objects, which the garbage collector would walk over and over.
     derived = [_bids_and_document(row.data) for row in chunk]
-    keys = {(row.ocid, pid) for row, (ids, _) in zip(chunk, derived, strict=True) for pid in ids}
+    keys = {(row.ocid, pid) for row, (ids, *_) in zip(chunk, derived, strict=True) for pid in ids}
     stored = record.stored_quotes(conn, keys) if keys else {}
     out: list[Row] = []
-    for row, (ids, document) in zip(chunk, derived, strict=True):
+    for row, (ids, document, columns) in zip(chunk, derived, strict=True):
         counted[0] += 1
         who = f"{row.ocid} release {row.release_id}"
         data_hash = hashlib.sha256(row.data).hexdigest()
@@ -248,15 +292,35 @@ def _derive_releases(  # type: ignore[no-untyped-def]
                 f"({data_hash})",
             ))
         _check_document(problems, who, document if row.origin == "catalogue" else None, row)
+        _check_columns(problems, who, columns, row)
         quotes = [(pid, stored[(row.ocid, pid)]) for pid in ids if (row.ocid, pid) in stored]
         entry = record.release_entry(row.ocid, row.release_id, data_hash, document, quotes)
         out.append((row.leaf_index, merkle.leaf_hash(entry), who))
     return out
 
 
-def _bids_and_document(data: bytes) -> tuple[list[str], str | None]:
+def _bids_and_document(data: bytes) -> tuple[list[str], str | None, tuple[str, str]]:
     release = orjson.loads(data)
-    return record.bid_ids(release), record.document_hash(release)
+    # The columns as publishing derives them (portal.publishing.prepared.prepare_release).
+    columns = (str(release.get("date", "")), ",".join(release.get("tag") or []))
+    return record.bid_ids(release), record.document_hash(release), columns
+
+
+def _check_columns(problems: list[Problem], who: str, columns: tuple[str, str], row) -> None:  # type: ignore[no-untyped-def]
+    """The release's date, tags and validity columns, which pages show beside it."""
+    for name, want in zip(("date", "tags"), columns, strict=True):
+        if getattr(row, name) != want:
+            problems.append(Problem(Check.COLUMNS, who,
+                                    f"column {name} is {getattr(row, name)!r}, the release says "
+                                    f"{want!r}"))
+    if row.valid != (row.problems is None):
+        problems.append(Problem(Check.COLUMNS, who,
+                                f"valid is {row.valid} but its list of schema problems is "
+                                f"{'empty' if row.problems is None else 'not empty'}"))
+    elif row.origin == "catalogue" and not row.valid:
+        # A catalogue release that does not validate is rejected, never published.
+        problems.append(Problem(Check.COLUMNS, who,
+                                "a catalogue release marked invalid (only valid ones are published)"))
 
 
 def _check_document(problems: list[Problem], who: str, want: str | None, row) -> None:  # type: ignore[no-untyped-def]
@@ -292,24 +356,35 @@ def _document_orphans(conn: Connection, problems: list[Problem]) -> None:
 
 
 def _proforma_query():  # type: ignore[no-untyped-def]
-    return select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data,
-                  proformas.c.leaf_index)
+    return select(proformas.c.id, proformas.c.ocid, proformas.c.proforma_id, proformas.c.data,
+                  proformas.c.data_hash, proformas.c.leaf_index)
 
 
-def _derive_proformas(chunk, counted: list[int]) -> list[Row]:  # type: ignore[no-untyped-def]
+def _derive_proformas(chunk, problems: list[Problem], counted: list[int]) -> list[Row]:  # type: ignore[no-untyped-def]
+    """Each proforma re-derived from its stored JSON; its ``data_hash`` column (which releases
+    link as hash 3) is checked, not trusted."""
     out: list[Row] = []
     for row in chunk:
         counted[0] += 1
-        entry = record.proforma_entry(
-            row.ocid, row.proforma_id, hashlib.sha256(row.data).hexdigest()
-        )
-        out.append((row.leaf_index, merkle.leaf_hash(entry), f"{row.ocid} proforma {row.proforma_id}"))
+        who = f"{row.ocid} proforma {row.proforma_id}"
+        data_hash = hashlib.sha256(row.data).hexdigest()
+        if data_hash != row.data_hash:
+            problems.append(Problem(
+                Check.DATA_HASH, who,
+                f"stored data_hash {row.data_hash} is not the SHA-256 of the stored proforma "
+                f"({data_hash})",
+            ))
+        entry = record.proforma_entry(row.ocid, row.proforma_id, data_hash)
+        out.append((row.leaf_index, merkle.leaf_hash(entry), who))
     return out
 
 
-def _proforma_rows(conn: Connection, counted: list[int]) -> Iterator[Row]:
+def _proforma_rows(conn: Connection, problems: list[Problem], counted: list[int]) -> Iterator[Row]:
+    previous = None
     for chunk in _chunks(conn, _proforma_query(), proformas.c.leaf_index):
-        yield from _derive_proformas(chunk, counted)
+        previous = _publication_order(
+            problems, [(r.id, f"{r.ocid} proforma {r.proforma_id}") for r in chunk], previous)
+        yield from _derive_proformas(chunk, problems, counted)
 
 
 def _rows_without_index(conn: Connection, problems: list[Problem], counted: list[int]) -> list[Row]:
@@ -319,16 +394,16 @@ def _rows_without_index(conn: Connection, problems: list[Problem], counted: list
     for i in range(0, len(release_chunk), CHUNK):
         out += _derive_releases(conn, release_chunk[i : i + CHUNK], problems, counted)
     proforma_chunk = conn.execute(_proforma_query().where(proformas.c.leaf_index.is_(None))).all()
-    out += _derive_proformas(proforma_chunk, counted)
+    out += _derive_proformas(proforma_chunk, problems, counted)
     return out
 
 
 def _audit_anchors(
     config: dict, history, anchors: dict[int, list[dict]], problems: list[Problem]
 ) -> str | None:  # type: ignore[no-untyped-def]
-    """Check every done anchor against its checkpoint, appending to ``problems``; return why
-    the chain could not be opened, if it could not (its records are then checked against
-    their checkpoints only)."""
+    """Check every done anchor record (``{size: [record with its "type"]}``) against its
+    checkpoint, appending to ``problems``; return why the chain could not be opened, if it
+    could not (its records are then checked against their checkpoints only)."""
     ca = tsa_ca_pem(config)
     by_size = {c.size: c for c in history}
     backends = Backends(config)
@@ -342,8 +417,6 @@ def _audit_anchors(
                                         "anchors for a checkpoint that does not exist"))
                 continue
             for a in items:
-                if a["status"] != "done":
-                    continue
                 if a["type"] == "evm":
                     if a.get("root") != c.root.hex() or a.get("treeSize") != c.size:
                         problems.append(Problem(Check.ANCHOR, subject,
@@ -359,7 +432,7 @@ def _audit_anchors(
                     from anchoring.chains.evm import EvmAnchor, verify_anchor
 
                     try:
-                        verify_anchor(
+                        verify_anchor(  # a record with missing members fails as a KeyError
                             anchorer.w3,
                             EvmAnchor(
                                 chain_id=a["chainId"],
@@ -375,14 +448,14 @@ def _audit_anchors(
                             c.root,
                             c.size,
                         )
-                    except AnchoringError as exc:
+                    except (AnchoringError, KeyError, TypeError, ValueError) as exc:
                         problems.append(Problem(Check.ANCHOR, subject, str(exc), "evm"))
                 elif a["type"] == "rfc3161" and ca is not None:
                     try:
                         from anchoring.timestamps import verify_timestamp
 
                         verify_timestamp(base64.b64decode(a["token"]), c.note.encode(), ca)
-                    except (AnchoringError, ValueError) as exc:
+                    except (AnchoringError, KeyError, TypeError, ValueError) as exc:
                         problems.append(Problem(Check.ANCHOR, subject, str(exc), "rfc3161"))
     finally:
         backends.close()

@@ -1,0 +1,246 @@
+"""The audit of derived state: what pages and listings show that is not itself a log entry.
+
+``records`` (compiled releases and browse columns), ``source_orders`` (which catalogue order
+version each order release is), ``evidence_anchors`` and ``evidence_pdfs`` are derived from
+rows the log covers. Each is re-derived here with the functions publishing and anchoring use
+(``portal.publishing.records.recompile``, ``portal.evidence.pdfs.render``) and compared with
+what is stored, so an edit to a stored record changes no page without ``veraz audit`` naming it.
+
+Every check streams: ocids and rows are read ``CHUNK`` at a time in key order, so memory is
+bounded by the chunk and the problems found, not by the size of the tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import orjson
+from sqlalchemy import Connection, select, tuple_
+
+from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors, evidence_pdfs
+from portal.models import records, releases, source_orders
+from portal.publishing.records import RecordRow, recompile
+
+CHUNK = 500  # ocids per query: the IN clause publishing uses (portal.publishing.releases)
+
+#: The anchor types and states sealing and anchoring write (``portal.evidence.tables``).
+ANCHOR_TYPES = (EVM, RFC3161)
+ANCHOR_STATES = (PENDING, DONE, RETRYING)
+
+# Report(check name, subject, detail): how these checks hand a problem to ``audit``.
+Report = Callable[[str, str, str], None]
+
+
+def _ocid_chunks(conn: Connection) -> Iterator[list[str]]:
+    """The distinct ocids of the published releases, in order, CHUNK at a time."""
+    after = None
+    while True:
+        query = select(releases.c.ocid).distinct().order_by(releases.c.ocid).limit(CHUNK)
+        if after is not None:
+            query = query.where(releases.c.ocid > after)
+        ocids = list(conn.execute(query).scalars())
+        if not ocids:
+            return
+        yield ocids
+        after = ocids[-1]
+
+
+def _derived_records(conn: Connection, ocids: list[str]) -> dict[str, RecordRow | Exception]:
+    """Each ocid's record compiled from its releases, or why it cannot be compiled."""
+    try:
+        return dict(recompile(conn, ocids))
+    except Exception:  # noqa: BLE001 - one ocid's releases refuse to merge: compile one by one
+        out: dict[str, RecordRow | Exception] = {}
+        for ocid in ocids:
+            try:
+                out.update(recompile(conn, [ocid]))
+            except Exception as error:  # noqa: BLE001 - reported, or nothing stored as publishing does
+                out[ocid] = error
+        return out
+
+
+def _same(stored: object, derived: object) -> bool:
+    if isinstance(stored, Decimal | float) or isinstance(derived, Decimal | float):
+        if stored is None or derived is None:
+            return stored is derived
+        cents = Decimal("0.01")
+        return Decimal(str(stored)).quantize(cents) == Decimal(str(derived)).quantize(cents)
+    return stored == derived
+
+
+def check_records(conn: Connection, report: Report) -> int:
+    """Recompile every ocid's record from its releases and compare the stored ``records`` row
+    (compiled release, release count, newest release, every browse column); also report rows
+    for ocids without releases. Returns how many records rows were compared."""
+    compared = 0
+    for ocids in _ocid_chunks(conn):
+        stored = {row.ocid: row for row in conn.execute(select(records).where(records.c.ocid.in_(ocids)))}
+        derived = _derived_records(conn, ocids)
+        for ocid in ocids:
+            row, want = stored.get(ocid), derived.get(ocid)
+            subject = f"{ocid} record"
+            if isinstance(want, Exception) or want is None:
+                if row is not None:  # publishing stores no row for releases that do not compile
+                    report("record", subject, f"a records row is stored, but the process's releases "
+                           f"do not compile ({want})")
+                continue
+            if row is None:
+                report("record", subject, "no records row: the process is missing from listings, "
+                       "totals and dashboards")
+                continue
+            compared += 1
+            for problem in _record_differences(row, want):
+                report("record", subject, problem)
+    orphans = (select(records.c.ocid)
+               .select_from(records.outerjoin(releases, releases.c.ocid == records.c.ocid))
+               .where(releases.c.ocid.is_(None)))
+    for ocid in conn.execute(orphans).scalars():
+        report("record", f"{ocid} record", "a records row for a process with no published release")
+    return compared
+
+
+def _record_differences(row, want: RecordRow) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if row.compiled is None:
+        # A one-release record derives its compiled release on read; several are stored.
+        if want.release_count > 1:
+            yield (f"the compiled release of its {want.release_count} releases is missing "
+                   "(stored NULL)")
+    else:
+        try:
+            compiled = orjson.loads(row.compiled)
+        except orjson.JSONDecodeError:
+            compiled = None
+        if compiled != orjson.loads(want.compiled or b"null"):
+            yield "the stored compiled release is not the one its logged releases compile to"
+    if row.release_count != want.release_count:
+        yield f"release_count is {row.release_count}, its releases number {want.release_count}"
+    if row.last_release != want.last_release:
+        yield f"last_release is {row.last_release}, its newest release is {want.last_release}"
+    for column, value in want.columns.items():
+        if not _same(getattr(row, column), value):
+            yield (f"column {column} is {getattr(row, column)!r}, its compiled release gives "
+                   f"{value!r}")
+
+
+def check_source_orders(conn: Connection, report: Report) -> int:
+    """Each ``source_orders`` row points at the order release of its (order number, version),
+    and every catalogue order release has its row. Returns how many rows were read.
+
+    The digest of the source line is not checked: the line itself is not kept, and the digest
+    only makes importing the same version again a no-op (it is published nowhere).
+    """
+    joined = (select(source_orders.c.order_number, source_orders.c.version, source_orders.c.ocid,
+                     source_orders.c.release_pk, releases.c.ocid.label("release_ocid"),
+                     releases.c.release_id)
+              .select_from(source_orders.outerjoin(releases,
+                                                   releases.c.id == source_orders.c.release_pk))
+              .order_by(source_orders.c.order_number, source_orders.c.version))
+    read, after = 0, None
+    key = tuple_(source_orders.c.order_number, source_orders.c.version)
+    while True:
+        query = joined.where(key > tuple_(*after)) if after is not None else joined
+        chunk = conn.execute(query.limit(CHUNK)).all()
+        if not chunk:
+            break
+        after = (chunk[-1].order_number, chunk[-1].version)
+        for row in chunk:
+            read += 1
+            subject = f"{row.ocid} source order {row.order_number} version {row.version}"
+            if row.release_ocid is None:
+                report("source-order", subject,
+                       f"its release_pk {row.release_pk} is no published release")
+            elif (row.release_ocid, row.release_id) != (row.ocid, f"{row.ocid}-v{row.version}"):
+                report("source-order", subject,
+                       f"its release_pk {row.release_pk} is release {row.release_id} of "
+                       f"{row.release_ocid}, not version {row.version} of {row.ocid}")
+            if not row.ocid.endswith(f"-{row.order_number}"):
+                report("source-order", subject,
+                       f"its ocid {row.ocid} is not that of order {row.order_number}")
+    without = (select(releases.c.ocid, releases.c.release_id)
+               .select_from(releases.outerjoin(source_orders,
+                                               source_orders.c.release_pk == releases.c.id))
+               .where(releases.c.origin == "catalogue", source_orders.c.release_pk.is_(None)))
+    for ocid, release_id in conn.execute(without):
+        if re.fullmatch(re.escape(ocid) + r"-v[0-9]+", release_id):  # an order, not an agreement
+            report("source-order", f"{ocid} release {release_id}",
+                   "the catalogue order release has no source_orders row")
+    return read
+
+
+def check_anchor_rows(conn: Connection, sizes: list[int], types: list[str],
+                      report: Report) -> tuple[dict[int, list[dict]], set[int]]:
+    """Every checkpoint has one anchor row per enabled type, with a known type and state, and a
+    record exactly when done. Returns the done records by checkpoint size (``{size: [record
+    with its "type"]}``), for the audit to check against their checkpoints, and the sizes with
+    an anchor not done (whose evidence PDF is not due yet)."""
+    done: dict[int, list[dict]] = {}
+    seen: dict[int, set[str]] = {}
+    unfinished: set[int] = set()
+    query = select(anchors.c.tree_size, anchors.c.type, anchors.c.status, anchors.c.receipt)
+    for row in conn.execute(query.order_by(anchors.c.tree_size, anchors.c.type)):
+        size, subject = int(row.tree_size), f"checkpoint {row.tree_size}"
+        seen.setdefault(size, set()).add(row.type)
+        if row.status != DONE:
+            unfinished.add(size)
+        if row.type not in ANCHOR_TYPES:
+            report("anchor", subject, f"an anchor row of unknown type {row.type!r}")
+            continue
+        if row.status not in ANCHOR_STATES:
+            report("anchor", subject, f"its {row.type} anchor has unknown status {row.status!r}")
+            continue
+        if (row.status == DONE) != (row.receipt is not None):
+            report("anchor", subject, f"its {row.type} anchor is {row.status!r} "
+                   + ("without an anchor record" if row.receipt is None else
+                      "although it holds an anchor record"))
+            continue
+        if row.receipt is None:
+            continue
+        try:
+            record = orjson.loads(row.receipt)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as error:
+            report("anchor", subject, f"its {row.type} anchor record is not readable ({error})")
+            continue
+        done.setdefault(size, []).append({**record, "type": row.type})
+    for size in sizes:
+        for kind in types:
+            if kind not in seen.get(size, set()):
+                report("anchor", f"checkpoint {size}",
+                       f"no {kind} anchor row (sealing makes one per enabled type)")
+    return done, unfinished
+
+
+def check_evidence_pdfs(conn: Connection, sizes: list[int], unfinished: set[int],
+                        render: Callable[[Connection, int], bytes | None], report: Report) -> int:
+    """Each stored evidence PDF hashes as its columns say and begins with the unsigned PDF its
+    checkpoint renders to (signing only appends); every fully anchored checkpoint has one.
+    Returns how many PDFs were checked."""
+    checked, stored = 0, set()
+    for row in conn.execute(select(evidence_pdfs).order_by(evidence_pdfs.c.tree_size)):
+        size, subject = int(row.tree_size), f"checkpoint {row.tree_size}"
+        stored.add(size)
+        checked += 1
+        data = bytes(row.data)
+        digest = hashlib.sha256(data).hexdigest()
+        if row.sha256 != digest:
+            report("evidence-pdf", subject,
+                   f"its evidence PDF hashes to {digest}, its sha256 column says {row.sha256}")
+        if row.byte_length != len(data):
+            report("evidence-pdf", subject,
+                   f"its evidence PDF is {len(data)} bytes, its byte_length column says "
+                   f"{row.byte_length}")
+        unsigned = render(conn, size) if size in sizes else None
+        if unsigned is None:
+            report("evidence-pdf", subject, "an evidence PDF for a checkpoint that does not exist")
+        elif not data.startswith(unsigned):
+            report("evidence-pdf", subject, "the stored evidence PDF is not the checkpoint's "
+                   "record as rendered from the log (altered, or made from other data)")
+    for size in sizes:
+        if size not in stored and size not in unfinished:
+            report("evidence-pdf", f"checkpoint {size}", "every anchor is done but it has no "
+                   "evidence PDF (`veraz anchor` makes it; see its log if it failed)")
+    return checked
