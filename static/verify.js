@@ -120,15 +120,49 @@
   const results = {};
   // The SHA-256 the release declares for its order PDF (hash 2), as the server read it.
   const documentHash = facts.documentHash || null;
+  // "This phone" only on a phone: the same page is read on desktops too.
+  const isPhone = navigator.userAgentData ? navigator.userAgentData.mobile
+    : /Android|iPhone|iPod|Mobi/.test(navigator.userAgent);
+  const fmt = (text, vars) => text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+  // Dates in the reader's language and the portal's time zone (Lima), as the server writes them.
+  const dateFormat = (options) => {
+    try { return new Intl.DateTimeFormat(T.lang, { timeZone: facts.timezone, ...options }); }
+    catch (e) { return new Intl.DateTimeFormat(T.lang, options); }
+  };
+  const DAY = dateFormat({ dateStyle: "medium" });
+  const MOMENT = dateFormat({ dateStyle: "medium", timeStyle: "short" });
+  const when = (value, f) => {
+    const d = value instanceof Date ? value : new Date(value);
+    return Number.isNaN(d.getTime()) ? String(value || "—") : (f || MOMENT).format(d);
+  };
+  const strip = (h) => String(h || "").toLowerCase().replace(/^0x/, "");
 
-  function show(step, status, detail, who) {
-    results[step] = status;
+  function el(tag, attrs, text) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // who: "device" (recomputed here), "chain" (read from a public node by this device) or
+  // "portal" (reported by the portal: a pass shows as "reported", never as a device's ✔).
+  function show(step, status, detail, who, explorer) {
+    const shown = status === "pass" && who === "portal" ? "reported" : status;
+    results[step] = shown;
     const li = document.querySelector(`li[data-step="${step}"]`);
-    li.className = status;
+    li.className = shown;
     li.dataset.status = status;
-    li.querySelector(".mark").setAttribute("aria-label", T[status === "pass" ? "ok" : status] || status);
-    li.querySelector(".who").textContent = who ? T[who] : "";
-    li.querySelector(".detail").textContent = detail || "";
+    li.dataset.who = who || "";
+    li.querySelector(".mark").setAttribute("aria-label", T[shown === "pass" ? "ok" : shown] || shown);
+    li.querySelector(".who").textContent = who === "device" ? T.by_device : who === "chain" ? T.read_chain
+      : who === "portal" ? T.by_portal : "";
+    const box = li.querySelector(".detail");
+    box.textContent = detail || "";
+    if (who === "portal" && status !== "fail") {
+      const why = el("p", { class: "why" }, explorer ? T.by_portal_why + " " : T.by_portal_why_plain);
+      if (explorer) why.append(el("a", { href: explorer, rel: "noopener" }, T.explorer), ".");
+      box.append(why);
+    }
   }
   function label(step) {
     return document.querySelector(`li[data-step="${step}"] strong`).textContent.trim();
@@ -145,7 +179,21 @@
     return { status: r.status, body: r.status < 500 ? await r.json().catch(() => null) : null };
   }
   async function run(step, fn) {
-    try { await fn(); } catch (e) { show(step, "fail", String(e.message || e), "by_phone"); }
+    try { await fn(); } catch (e) { show(step, "fail", String(e.message || e), "device"); }
+  }
+  function explorerLink(evm) {
+    if (evm.explorerUrl) return evm.explorerUrl;
+    if (!facts.explorerTxUrl) return null;
+    return fmt(facts.explorerTxUrl, {
+      tx_hash: evm.txHash, chain_id: evm.chainId, block_number: evm.blockNumber, contract: evm.contract });
+  }
+  // The proof that ties an entry to the signed checkpoint: inclusion, then the signature.
+  async function proveEntry(bundle) {
+    const cp = parseCheckpoint(bundle.checkpoint);
+    const root = await rootFromInclusion(unhex(bundle.leafHash), bundle.leafIndex, bundle.treeSize,
+                                         bundle.inclusionProof.map(unhex));
+    const included = equal(root, cp.root) && cp.size === bundle.treeSize;
+    return { cp, root, included };
   }
 
   async function main() {
@@ -154,7 +202,7 @@
     const bundle = b.body;
     const release = rel.body && (rel.body.releases || [])[0];
     if (b.status === 404 || !bundle || !bundle.hashes) {
-      for (const s of ["entry", "inclusion", "signature", "chain"]) show(s, "fail", T.not_logged, "by_phone");
+      for (const s of ["entry", "inclusion", "signature", "chain"]) show(s, "fail", T.not_logged, "device");
     }
     const hashes = (bundle && bundle.hashes) || {};
 
@@ -162,7 +210,7 @@
       if (!release) throw new Error("release not available");
       const got = hex(await sha256(enc.encode(jcs(release))));
       const ok = got === hashes.data && got === facts.dataHash;
-      show("data", ok ? "pass" : "fail", `${T.computed}: ${got} · ${T.expected}: ${hashes.data || facts.dataHash}`, "by_phone");
+      show("data", ok ? "pass" : "fail", `${T.computed}: ${got} · ${T.expected}: ${hashes.data || facts.dataHash}`, "device");
     });
 
     await run("document", async () => {
@@ -170,11 +218,12 @@
       const pdf = new Uint8Array(await (await fetch(facts.pdfPath)).arrayBuffer());
       const got = hex(await sha256(pdf));
       const ok = got === documentHash && (!hashes.document || hashes.document === got);
-      show("document", ok ? "pass" : "fail", `${T.computed}: ${got} · ${T.expected}: ${documentHash}`, "by_phone");
+      show("document", ok ? "pass" : "fail", `${T.computed}: ${got} · ${T.expected}: ${documentHash}`, "device");
     });
 
     if (!bundle || !bundle.hashes) return finish(null);
     document.getElementById("proformas-hash").textContent = hashes.proformas;
+    state.bundle = bundle;
 
     await run("proformas", async () => {
       const leaves = bundle.proformas.map((p) => unhex(p.hash)).sort((a, c) => {
@@ -182,7 +231,8 @@
         return 0;
       });
       const got = hex(await mth(leaves));
-      show("proformas", got === hashes.proformas ? "pass" : "fail", `${bundle.proformas.length} · ${got}`, "by_phone");
+      show("proformas", got === hashes.proformas ? "pass" : "fail",
+           `${bundle.proformas.length} ${T.quotes_linked} · ${got}`, "device");
     });
 
     const entry = unb64(bundle.entry.base64);
@@ -193,7 +243,7 @@
       const leaf = await leafHash(entry);
       const ok = equal(enc.encode(jcs(obj)), entry) && hex(leaf) === bundle.leafHash
         && bundle.ocid === facts.ocid && bundle.releaseId === facts.releaseId;
-      show("entry", ok ? "pass" : "fail", `${T.leaf} ${bundle.leafIndex}: ${hex(leaf)}`, "by_phone");
+      show("entry", ok ? "pass" : "fail", `${T.leaf} ${bundle.leafIndex}: ${hex(leaf)}`, "device");
     });
 
     if (bundle.status !== "complete") {
@@ -201,52 +251,54 @@
       return finish(bundle);
     }
     const cp = parseCheckpoint(bundle.checkpoint);
-    document.querySelector('li[data-step="inclusion"] .cp').textContent = String(cp.size);
 
     await run("inclusion", async () => {
-      const root = await rootFromInclusion(unhex(bundle.leafHash), bundle.leafIndex, bundle.treeSize,
-                                           bundle.inclusionProof.map(unhex));
-      const ok = equal(root, cp.root) && cp.size === bundle.treeSize;
-      show("inclusion", ok ? "pass" : "fail",
-           `${T.leaf} ${bundle.leafIndex} ${T.of} ${bundle.treeSize} · ${T.root} ${hex(root)}`, "by_phone");
+      const { root, included } = await proveEntry(bundle);
+      show("inclusion", included ? "pass" : "fail",
+           `${T.leaf} ${bundle.leafIndex} ${T.of} ${bundle.treeSize} · ${T.root} ${hex(root)}`, "device");
     });
 
     await run("signature", async () => {
       const name = await verifyNote(cp, bundle.key);
-      show("signature", "pass", `${T.signed_by} ${name} (Ed25519)`, "by_phone");
+      show("signature", "pass", `${T.signed_by} ${name} (Ed25519)`, "device");
     });
 
     await run("chain", async () => {
       const evm = bundle.anchors.find((a) => a.type === "evm");
       if (!evm) { show("chain", "skip", "—", ""); return; }
       if (evm.status !== "done") { show("chain", "wait", T.wait, ""); return; }
-      const strip = (h) => String(h || "").toLowerCase().replace(/^0x/, "");
       let ok = strip(evm.root) === hex(cp.root) && Number(evm.treeSize) === cp.size;
-      let who = "by_portal";
+      let who = "portal";
       if (facts.rpcUrl && ok) {
+        // The device asks a public node of the chain itself: the portal is not trusted here.
         const r = await fetch(facts.rpcUrl, { method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getTransactionReceipt", params: [evm.txHash] }) });
         const receipt = (await r.json()).result;
         ok = !!receipt && receipt.status === "0x1" && Number(receipt.blockNumber) === Number(evm.blockNumber)
           && receipt.logs.some((l) => strip(l.address) === strip(evm.contract) && strip(l.topics[1]) === hex(cp.root));
-        who = "read_chain";
+        who = "chain";
       }
-      const when = evm.blockTime ? new Date(Number(evm.blockTime) * 1000).toISOString() : "";
+      const at = evm.blockTime ? fmt(T.anchored_on, { date: when(new Date(Number(evm.blockTime) * 1000)) }) : "";
       show("chain", ok ? "pass" : "fail",
-           `${T.tx} ${evm.txHash} · ${T.block} ${evm.blockNumber} · ${T.time} ${when}`, who);
-      if (evm.explorerUrl) {
-        const a = document.createElement("a");
-        a.href = evm.explorerUrl; a.textContent = " " + T.explorer; a.rel = "noopener";
-        document.querySelector('li[data-step="chain"] .detail').append(a);
+           `${at} ${T.tx} ${evm.txHash} · ${T.block} ${evm.blockNumber}`, who, explorerLink(evm));
+      if (who === "chain" && explorerLink(evm)) {
+        document.querySelector('li[data-step="chain"] .detail').append(
+          " ", el("a", { href: explorerLink(evm), rel: "noopener" }, T.explorer));
       }
     });
 
-    const ts = (await getJSON(facts.timestampUrl)).body;
     const tsa = bundle.anchors.find((a) => a.type === "rfc3161");
     if (!tsa) show("timestamp", "skip", "—", "");
     else if (tsa.status !== "done") show("timestamp", "wait", T.wait, "");
-    else if (!ts) show("timestamp", "skip", "—", "by_portal");
-    else show("timestamp", ts.status === "PASS" ? "pass" : ts.status === "SKIP" ? "skip" : "fail", ts.detail, "by_portal");
+    else {
+      const ts = (await getJSON(facts.timestampUrl)).body;
+      const cn = /CN=([^,]+)/.exec(tsa.tsa || "");
+      const said = fmt(T.timestamp_ok, { tsa: cn ? cn[1] : tsa.tsa || "", date: when(tsa.genTime) });
+      if (!ts) show("timestamp", "skip", "—", "portal");
+      else if (ts.status === "PASS") show("timestamp", "pass", said, "portal");
+      else if (ts.status === "SKIP") show("timestamp", "skip", said, "portal");
+      else show("timestamp", "fail", ts.detail, "portal");
+    }
     finish(bundle);
   }
 
@@ -255,20 +307,46 @@
     if (failed) { verdict("mismatch", `${T.mismatch_detail} ${label(failed)}`); return; }
     const waiting = Object.values(results).includes("wait") || !bundle;
     if (waiting) {
-      verdict("pending", T.pending_detail + (facts.nextSeal ? ` ${T.pending_when} ${new Date(facts.nextSeal).toLocaleString()}.` : ""));
+      verdict("pending", T.pending_detail + (facts.nextSeal ? ` ${T.pending_when} ${when(facts.nextSeal)}.` : ""));
       return;
     }
-    verdict("verified", T.verified_detail);
+    const reported = Object.values(results).includes("reported");
+    verdict("verified", (isPhone ? T.verified_detail_phone : T.verified_detail_device)
+      + (reported ? " " + T.verified_reported : ""));
   }
 
   // --- "Check the PDF you were given": hashed here, never uploaded ----------------------------
+  // Any version of this order is recognised; another order's PDF is named by the portal's
+  // lookup, which receives only the hash.
   async function checkFile(file) {
     const out = document.getElementById("pdf-result");
+    out.className = "pdf-result"; delete out.dataset.result; out.textContent = T.pdf_checking;
     const got = hex(await sha256(new Uint8Array(await file.arrayBuffer())));
-    const ok = !!documentHash && got === documentHash;
-    out.className = "pdf-result " + (ok ? "match" : "mismatch");
-    out.dataset.result = ok ? "match" : "mismatch";
-    out.textContent = `${ok ? T.pdf_match : T.pdf_mismatch} (${T.computed}: ${got} · ${T.expected}: ${documentHash || "—"})`;
+    const history = facts.history || [];
+    const i = history.findIndex((v) => v.pdfSha256 === got);
+    let result, text, link = null;
+    if (i >= 0) {
+      const v = history[i], latest = i === history.length - 1;
+      result = v.number === facts.version ? "match" : "other-version";
+      text = latest ? (history.length > 1 ? fmt(T.pdf_match_other_version, { n: v.number }) + " " : "") + T.pdf_match_current
+        : fmt(T.pdf_match_old, { n: v.number, date: when(history[i + 1].date, DAY) });
+      if (v.number !== facts.version) link = v.url;
+    } else {
+      const found = await getJSON(facts.documentLookupUrl + got);
+      if (found.status === 200 && found.body) {
+        result = "other-order";
+        text = fmt(T.pdf_other_order, { ocid: found.body.ocid, n: found.body.version });
+        link = found.body.url;
+      } else {
+        result = "unknown";
+        text = T.pdf_unknown;
+      }
+    }
+    out.className = "pdf-result " + (result === "unknown" ? "mismatch" : result === "match" ? "match" : "other");
+    out.dataset.result = result;
+    out.textContent = text + " ";
+    if (link) out.append(el("a", { href: link }, T.pdf_see), " ");
+    out.append(el("span", { class: "small hash" }, `(${T.computed}: ${got})`));
   }
   const input = document.getElementById("pdf-file");
   const zone = document.getElementById("pdf-drop");
@@ -279,6 +357,49 @@
     e.preventDefault(); zone.classList.remove("over");
     if (e.dataTransfer.files[0]) checkFile(e.dataTransfer.files[0]);
   });
+
+  // --- each quote on its own: its entry, its inclusion and the checkpoint's signature ------
+  const state = { bundle: null };
+  async function checkQuote(button) {
+    const li = button.closest("li[data-quote]");
+    const out = li.querySelector(".quote-result");
+    const say = (kind, text) => { out.dataset.result = kind; out.className = "quote-result small " + kind; out.textContent = text; };
+    try {
+      const r = await getJSON(button.dataset.proof);
+      const q = r.body;
+      if (!q || !q.entry) { say("fail", T.quote_fail); return; }
+      const obj = { v: 1, kind: "proforma", ocid: facts.ocid, proformaId: li.dataset.quote,
+                    proformaHash: button.dataset.hash };
+      const entry = unb64(q.entry.base64);
+      let ok = q.entry.kind === "proforma" && q.hashes.proforma === button.dataset.hash
+        && equal(enc.encode(jcs(obj)), entry) && hex(await leafHash(entry)) === q.leafHash;
+      if (ok && q.status !== "complete") { say("wait", T.quote_pending); return; }
+      if (ok) {
+        const { cp, included } = await proveEntry(q);
+        ok = included && !!(await verifyNote(cp, q.key));
+      }
+      const linked = !state.bundle || state.bundle.proformas.some((p) => p.id === li.dataset.quote && p.hash === button.dataset.hash);
+      if (!ok) say("fail", T.quote_fail);
+      else say("pass", fmt(T.quote_ok, { i: q.leafIndex }) + (linked ? "" : " " + T.quote_not_linked));
+    } catch (e) {
+      say("fail", `${T.quote_fail} (${e.message || e})`);
+    }
+  }
+  for (const b of document.querySelectorAll("button.check-quote")) b.addEventListener("click", () => checkQuote(b));
+
+  // --- copy buttons (no inline scripts: the CSP allows only this file) ----------------------
+  for (const b of document.querySelectorAll("button.copy")) {
+    b.addEventListener("click", async () => {
+      const text = b.dataset.copy || (document.getElementById(b.dataset.copyFrom) || {}).textContent || "";
+      try { await navigator.clipboard.writeText(text.trim()); b.textContent = T.copied; }
+      catch (e) {
+        const range = document.createRange();
+        range.selectNodeContents(b.previousElementSibling);
+        getSelection().removeAllRanges(); getSelection().addRange(range);
+      }
+      setTimeout(() => { b.textContent = T.copy; }, 1500);
+    });
+  }
 
   main().catch((e) => verdict("mismatch", String(e.message || e)));
 })();

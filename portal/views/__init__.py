@@ -13,7 +13,7 @@ from jinja2 import Undefined
 from werkzeug.exceptions import HTTPException
 
 from portal import queries
-from portal.codes import code_name
+from portal.codes import code_name, status_word
 from portal.views import (
     api,
     contracts,
@@ -63,7 +63,12 @@ def _money(amount: Any, currency: Any = "PEN") -> str:
         return "—"
     code = currency if isinstance(currency, str) and currency else "PEN"
     if _formattable(amount):
-        return format_currency(amount, code)
+        text = format_currency(amount, code)
+        # A locale without a symbol for the currency writes its code glued to the digits
+        # ("PEN34,884.72" in English): keep them apart, as the code is a word.
+        if text.startswith(code) and text[len(code):][:1].isdigit():
+            text = f"{code}\u00a0{text[len(code):]}"
+        return text
     return f"{_as_published(amount)} {code}"
 
 
@@ -88,10 +93,31 @@ def _date(value: Any) -> str:
     return _as_published(value)
 
 
+def _day(value: Any) -> str:
+    """The day of a date or time, in the reader's language and the portal's TIMEZONE."""
+    if _absent(value):
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, date):
+        return format_date(value, "medium")
+    return _as_published(value)
+
+
 def _code(value: Any) -> str:
     if _absent(value):
         return ""
     return code_name(value) if isinstance(value, str) else _as_published(value)
+
+
+def _status(value: Any) -> str:
+    """An order's or delivery's status in the reader's language, as on the order PDF."""
+    if _absent(value):
+        return ""
+    return status_word(value) if isinstance(value, str) else _as_published(value)
 
 
 def init_app(app: Flask) -> None:
@@ -107,6 +133,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["number"] = _number
     app.jinja_env.filters["date"] = _date
     app.jinja_env.filters["code"] = _code
+    app.jinja_env.filters["status"] = _status
+    app.jinja_env.filters["day"] = _day
+
+    # Browsers ask for /favicon.ico whatever the page links; a 404 there is noise in every log.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
 
     @app.context_processor
     def _globals():

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from portal import links
 from portal.db import app_engine
 from portal.documents.listing import order_pdf_sha256
+from portal.evidence import record
 from portal.evidence.read import log_api, verification
 from portal.presentation import describe_order
 
@@ -30,26 +31,43 @@ _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 def verification_facts(ocid: str, release_id: str | None) -> dict:
     """What the page and its JSON twin show; 404 when the ocid or release is unknown."""
     with app_engine().connect() as conn:
-        versions = verification.versions(conn, ocid)
-        if not versions:
+        every = verification.versions(conn, ocid)
+        if not every:
             abort(404, description=f"No published order with ocid {ocid!r}.")
-        current = versions[-1]
+        current = every[-1]
         chosen = current if release_id is None else next(
-            (v for v in versions if v.release_id == release_id), None)
+            (v for v in every if v.release_id == release_id), None)
         if chosen is None:
             abort(404, description=f"No release {release_id!r} of {ocid!r}.")
+        stored_quotes = verification.quotes(conn, ocid)
         next_seal = log_api.next_seal(conn, current_app.config["CHECKPOINT_INTERVAL"])
     release = orjson.loads(chosen.data)
-    base = current_app.config["BASE_URL"]
+    config = current_app.config
+    base = config["BASE_URL"]
     rid = chosen.release_id
     stored_pdf = chosen.pdf_sha256 is not None
+    statuses = [verification.version_status(v) for v in every]
+    number = every.index(chosen) + 1
+    history = [{
+        "number": i,
+        "releaseId": v.release_id,
+        "date": v.date,
+        "status": statuses[i - 1],
+        "pdfSha256": v.pdf_sha256,
+        "url": links.verification_url("", ocid, v.release_id),
+    } for i, v in enumerate(every, 1)]
     return {
         "ocid": ocid,
         "releaseId": rid,
         "dataHash": chosen.data_hash,
         "current": rid == current.release_id,
         "currentReleaseId": current.release_id,
-        "versions": [v.release_id for v in versions],
+        "versions": [v.release_id for v in every],
+        "version": number,
+        "history": history,
+        # The order's status now (its latest version), and since when: shown on every version.
+        "status": {"code": statuses[-1], "since": verification.status_since(every, statuses)},
+        "replacedBy": history[number] if number < len(every) else None,
         "verificationUrl": links.verification_url(base, ocid),
         "pdfUrl": links.order_pdf_url(base, ocid) if stored_pdf else None,
         # Site-relative: the page fetches them from the server that served it.
@@ -59,11 +77,64 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
         "releaseUrl": links.release_json_url("", ocid, rid),
         "currentUrl": links.verification_url("", ocid),
         "contractUrl": links.contract_url("", ocid),
-        "rpcUrl": current_app.config.get("VERIFY_PUBLIC_RPC_URL") or None,
+        "documentLookupUrl": "/api/documents/",
+        "rpcUrl": config.get("VERIFY_PUBLIC_RPC_URL") or None,
+        "explorerTxUrl": config.get("EVM_EXPLORER_URL") or None,
+        "timezone": config["TIMEZONE"],
         "nextSeal": next_seal.isoformat() if next_seal else None,
         "timestampUrl": links.timestamp_check_url("", ocid, rid),
+        "quotes": _quotes(ocid, release, stored_quotes),
         "release": release,
     }
+
+
+def _quotes(ocid: str, release: dict, stored: list[verification.Quote]) -> list[dict]:
+    """The order's quotes as a citizen reads them, each with the link to its own proof; the
+    quotes the release links (its ``bids.details``) first, in their order."""
+    linked = record.bid_ids(release)
+    order = {pid: i for i, pid in enumerate(linked)}
+    out = []
+    for q in sorted(stored, key=lambda q: (order.get(q.proforma_id, len(order)), q.proforma_id)):
+        data = orjson.loads(q.data)
+        data = data if isinstance(data, dict) else {}
+        supplier = data.get("supplier")
+        out.append({
+            "id": q.proforma_id,
+            "supplier": supplier.get("name") if isinstance(supplier, dict) else None,
+            "date": data.get("date"),
+            "amount": data.get("total"),
+            "currency": data.get("currency"),
+            "hash": q.data_hash,
+            "receivedAt": q.received_at.isoformat() if q.received_at else None,
+            "linked": q.proforma_id in order,
+            # TODO(links.py): one builder for this link, beside proof_bundle_url.
+            "proofUrl": (f"{links.proof_bundle_url('', ocid)}/proformas/{quote(q.proforma_id, safe='')}"
+                         if q.logged else None),
+        })
+    return out
+
+
+@bp.get("/api/documents/<sha256>")
+def document(sha256: str):
+    """Which published order PDF has this SHA-256: ``{ocid, releaseId, version, versions,
+    current, url}``; 404 when none. The page sends only the hash: the file stays on the device."""
+    if not verification.HEX64.match(sha256.lower()):
+        abort(400, description="Give the SHA-256 of the file as 64 hexadecimal digits.")
+    with app_engine().connect() as conn:
+        found = verification.pdf_owner(conn, sha256)
+    if found is None:
+        abort(404, description="No order PDF published by this portal has this SHA-256.")
+    ocid, release_id, number, every = found
+    return Response(orjson.dumps({
+        "ocid": ocid,
+        "releaseId": release_id,
+        "version": number,
+        "versions": len(every),
+        "current": number == len(every),
+        "date": every[number - 1].date if number else None,
+        "replacedAt": every[number].date if 0 < number < len(every) else None,
+        "url": links.verification_url("", ocid, release_id),
+    }), mimetype="application/json")
 
 
 @bp.get("/verify/<path:ocid>/timestamp.json")

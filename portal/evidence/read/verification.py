@@ -1,5 +1,6 @@
 """What the verification page (``/verify/<ocid>``) reads: an order's versions, its order PDF,
-the lookup by number or hash, and the RFC 3161 check the server does for a phone.
+its quotes, the lookup by number or hash (and of an order PDF by its SHA-256), and the RFC 3161
+check the server does for a phone.
 
 The page's own checks run on the visitor's device; the server adds only what a phone cannot
 check itself (a CMS signature over ASN.1, against the TSA's CA).
@@ -10,10 +11,13 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
+import orjson
 from sqlalchemy import Connection, bindparam, select
 
 from anchoring.bundle_network import verify_checkpoint_timestamp
+from ocds.summary import process_facts
 from portal.evidence.read import proofs
 from portal.evidence.read.trust import tsa_ca_pem
 from portal.models import order_pdfs, proformas, records, releases
@@ -29,13 +33,14 @@ class Version:
     data: bytes
     data_hash: str
     pdf_sha256: str | None
+    date: str
 
 
 # Every version of an ocid with its order PDF's hash, oldest first: one query, built once
 # (building the expression per request cost as much as running it).
 _VERSIONS = (
     select(releases.c.release_id, releases.c.data, releases.c.data_hash,
-           order_pdfs.c.sha256.label("pdf_sha256"))
+           order_pdfs.c.sha256.label("pdf_sha256"), releases.c.date)
     .select_from(releases.outerjoin(order_pdfs, (order_pdfs.c.ocid == releases.c.ocid)
                                     & (order_pdfs.c.release_id == releases.c.release_id)))
     .where(releases.c.ocid == bindparam("ocid"))
@@ -45,8 +50,65 @@ _VERSIONS = (
 
 def versions(conn: Connection, ocid: str) -> list[Version]:
     """Every published release of ``ocid``, oldest first (empty for an unknown ocid)."""
-    return [Version(r.release_id, bytes(r.data), r.data_hash, r.pdf_sha256)
+    return [Version(r.release_id, bytes(r.data), r.data_hash, r.pdf_sha256, r.date)
             for r in conn.execute(_VERSIONS, {"ocid": ocid})]
+
+
+def version_status(version: Version) -> str | None:
+    """The status a version published (contract, else award, else tender)."""
+    return process_facts(orjson.loads(version.data))["status"]
+
+
+def status_since(every: list[Version], statuses: list[str | None]) -> str | None:
+    """The date of the version that set the latest status: the first of the run of latest
+    versions that publish it (the cancellation's release for a cancelled order)."""
+    if not every:
+        return None
+    i = len(every) - 1
+    while i > 0 and statuses[i - 1] == statuses[-1]:
+        i -= 1
+    return every[i].date
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One stored proforma (supplier quote) of an order, as received, and when it was logged."""
+
+    proforma_id: str
+    data: bytes
+    data_hash: str
+    received_at: datetime
+    logged: bool
+
+
+_QUOTES = (
+    select(proformas.c.proforma_id, proformas.c.data, proformas.c.data_hash,
+           proformas.c.received_at, proformas.c.leaf_index)
+    .where(proformas.c.ocid == bindparam("ocid"))
+    .order_by(proformas.c.proforma_id)
+)
+
+
+def quotes(conn: Connection, ocid: str) -> list[Quote]:
+    """Every stored proforma of ``ocid``, by id (a lookup in the unique (ocid, id) index)."""
+    return [Quote(r.proforma_id, bytes(r.data), r.data_hash, r.received_at,
+                  r.leaf_index is not None)
+            for r in conn.execute(_QUOTES, {"ocid": ocid})]
+
+
+_PDF_OWNER = select(order_pdfs.c.ocid, order_pdfs.c.release_id).where(
+    order_pdfs.c.sha256 == bindparam("sha256")).limit(1)
+
+
+def pdf_owner(conn: Connection, sha256: str) -> tuple[str, str, int, list[Version]] | None:
+    """``(ocid, release id, version number from 1, every version)`` of the order PDF whose
+    SHA-256 (hex) is ``sha256``; None when the portal published no such PDF."""
+    row = conn.execute(_PDF_OWNER, {"sha256": sha256.lower()}).first()
+    if row is None:
+        return None
+    every = versions(conn, row.ocid)
+    number = next((i for i, v in enumerate(every, 1) if v.release_id == row.release_id), 0)
+    return row.ocid, row.release_id, number, every
 
 
 def order_pdf(conn: Connection, ocid: str, release_id: str | None) -> tuple[bytes, str] | None:
