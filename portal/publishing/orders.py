@@ -81,12 +81,14 @@ class AgreementStates:
         return len(self._states)
 
     def get(self, key: tuple[str, str]) -> PreparedRelease | None:
+        """The prepared state ``key`` (now the most recently used), or None."""
         state = self._states.get(key)
         if state is not None:
             self._states.move_to_end(key)
         return state
 
     def add(self, key: tuple[str, str], state: PreparedRelease) -> None:
+        """Keep ``state``, dropping the least recently used beyond the capacity."""
         self._states[key] = state
         self._states.move_to_end(key)
         while len(self._states) > self.capacity:
