@@ -548,15 +548,40 @@ def _after_error(path: str | Path, survey: _Survey, watch: _Surveyor, source: _S
             return
         survey.stop = offset
         survey.reason = f"more data after the end of the JSON document (line {at_line})"
+        _resurvey(path, survey)
         return
     if _later_line_is_a_value(path, first_line, exact):
         survey.mode = "lines"
-    elif source.broken:
+        return
+    if source.broken:
         survey.stop, survey.reason = source.broken_at, source.broken
     else:
         offset, at_line = _locate(path, start, line, exact)
         survey.stop = offset
         survey.reason = f"not valid JSON from here on ({_parse_message(error)}, line {at_line})"
+    _resurvey(path, survey)
+
+
+def _resurvey(path: str | Path, survey: _Survey) -> None:
+    """Learn the document's shape again from the bytes before where it stops.
+
+    The pure-Python parser decodes a piece before parsing it: a piece holding an invalid byte
+    gives no event at all, even for what precedes that byte in it.
+    """
+    fresh = _Survey(exact=survey.exact)
+    watch = _Surveyor(fresh)
+    events = ijson.sendable_list()
+    parser = (_EXACT_BACKEND if survey.exact else ijson).basic_parse_coro(events)
+    with _Source(path, stop=survey.stop) as source, _discarding(parser):
+        while chunk := source.read(_CHUNK):
+            try:
+                parser.send(chunk)
+            except _PARSE_ERRORS:
+                break
+            finally:
+                watch.events(events)
+    survey.top, survey.keys = fresh.top, fresh.keys
+    survey.metadata, survey.containers = fresh.metadata, fresh.containers
 
 
 def _locate(path: str | Path, start: int, line: int, exact: bool) -> tuple[int, int]:
@@ -813,7 +838,13 @@ class _Reader:
             while True:
                 line = source.readline()
                 if source.broken is not None and not line.endswith(b"\n"):
-                    # Decompression failed within this line (or right after the last one).
+                    # Decompression failed within this line (or right after the last one). What
+                    # came out of it is kept if it is a whole JSON value: a JSON Lines value ends
+                    # its line, so only its newline is missing.
+                    value = _parse(line) if line.strip() else _Bad("")
+                    if not isinstance(value, _Bad):
+                        number += 1
+                        yield from self._value(value, f"line {number}", _risky(line))
                     yield self.reject(f"line {number + 1}",
                                       f"{source.broken}; lines 1 to {number} were read "
                                       f"(byte {source.broken_at} of the decompressed data)")

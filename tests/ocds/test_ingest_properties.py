@@ -227,6 +227,8 @@ def test_a_truncated_gzip_keeps_every_line_that_was_decompressed(drawn, data):
     for i in range(cut):
         decompressed += inflate.decompress(compressed[i : i + 1])
     complete = decompressed.count(b"\n")
+    tail = decompressed.rpartition(b"\n")[2]
+    complete += tail == json.dumps(drawn[min(complete, len(drawn) - 1)]).encode()  # all but "\n"
     items = _read(compressed[:cut])
     *kept, stop = items
     assert [i.release for i in kept] == drawn[:complete]
@@ -268,3 +270,51 @@ def test_inconsistent_types_across_releases_of_one_ocid_are_read_as_published(dr
     text, _ = _write(drawn, "package")
     items = _read(text.encode())
     assert [i.release for i in items] == drawn
+
+
+@SETTINGS
+@given(data=st.binary(max_size=300), gz=st.booleans())
+def test_any_bytes_at_all_never_raise(data, gz):
+    items = _read(gzip.compress(data) if gz else data)
+    assert all(i.kind in (RELEASE, REJECTED, LINKED) and (i.release is None) == bool(
+        i.kind != RELEASE) for i in items)
+
+
+_NOT_NEWLINE = st.integers(0, 255).filter(lambda b: b != 10)
+
+
+@SETTINGS
+@given(drawn=releases(count=st.integers(min_value=2, max_value=6)), data=st.data())
+def test_flipped_bytes_in_json_lines_cost_only_their_lines(drawn, data):
+    lines = [json.dumps(r).encode() for r in drawn]
+    untouched = data.draw(st.integers(1, len(lines) - 1), label="one line after the first stays")
+    damaged = data.draw(st.sets(st.sampled_from([i for i in range(len(lines)) if i != untouched]),
+                                min_size=1), label="damaged")
+    for i in damaged:
+        line = bytearray(lines[i])
+        for _ in range(data.draw(st.integers(1, 3), label="flips")):
+            line[data.draw(st.integers(0, len(line) - 1), label="at")] = data.draw(_NOT_NEWLINE, label="byte")
+        lines[i] = bytes(line)
+    items = _read(b"\n".join(lines) + b"\n")
+    by_line = {i.location: i for i in items}
+    for i, release in enumerate(drawn):
+        if i not in damaged:
+            assert by_line[f"line {i + 1}"].release == release
+
+
+@SETTINGS
+@given(drawn=releases(count=st.integers(min_value=2, max_value=6)), data=st.data())
+def test_flipped_bytes_in_a_document_keep_every_release_before_them(drawn, data):
+    head = '{"version": "1.1", "releases": ['
+    parts, ends = [], []
+    for i, release in enumerate(drawn):
+        parts.append(("," if i else "") + json.dumps(release))
+        ends.append(len(head) + len("".join(parts)))
+    text = bytearray((head + "".join(parts) + "]}").encode())
+    first = data.draw(st.integers(len(head), len(text) - 1), label="first flip")
+    for at in [first, *data.draw(st.lists(st.integers(first, len(text) - 1), max_size=2), label="more")]:
+        text[at] = data.draw(_NOT_NEWLINE, label="byte")
+    items = _read(bytes(text))
+    kept = [r for r, end in zip(drawn, ends, strict=True) if end <= first]
+    assert [i.release for i in items[: len(kept)]] == kept
+    assert [i.location for i in items[: len(kept)]] == [f"releases[{n}]" for n in range(len(kept))]
