@@ -28,6 +28,7 @@ import orjson
 from sqlalchemy import Engine
 
 from anchoring.canonical import canonical_json
+from anchoring.log import EvidenceLog
 from ocds.catalogue.mapping import map_order
 from ocds.catalogue.source import check_order
 from ocds.summary import browse_columns
@@ -177,6 +178,10 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
     if not batch:
         return
     with engine.begin() as conn:
+        # The log's lock before the lookups: another import's commit is then wholly visible to
+        # them or wholly after this transaction, so two imports never both find a shared
+        # agreement state absent and both store (and log) it.
+        EvidenceLog().lock(conn)
         known = lookup_pairs(conn, (source_orders.c.order_number, source_orders.c.version),
                              source_orders.c.digest, [(p.order_number, p.version) for p in batch])
         release_keys = {(p.agreement.ocid, p.agreement.release_id) for p in batch}
