@@ -46,13 +46,16 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring import merkle, notes
-from anchoring.errors import AnchoringError
+from anchoring.errors import AnchoringError, LogError
 from portal.evidence import audit_derived, pdfs, record, store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.read.trust import tsa_ca_pem
 from portal.models import order_pdfs, proformas, releases
+from portal.queries import lookup_pairs
 
 CHUNK = 2_000  # published rows per query; memory stays bounded whatever the size of the log
+BUNDLE = 256  # entries per entry bundle (C2SP tlog-tiles)
+ENTRY_CHUNK = 20 * BUNDLE  # log entries per read, whole bundles
 
 # A row as the audit sees it: (its leaf_index, the leaf hash re-derived from it, who).
 Row = tuple[int | None, bytes, str]
@@ -129,8 +132,8 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         unclaimed: dict[bytes, list[tuple[int, bytes]]] = {}  # entries no row derives in place
         mismatched: list[Row] = []  # rows whose index holds another entry
         stray: list[Row] = []  # rows whose leaf_index is missing or outside the log
-        for start in range(0, size, 5000):
-            for i, data in enumerate(store.entries(conn, start, min(size, start + 5000)), start):
+        for start in range(0, size, ENTRY_CHUNK):
+            for i, data in _readable_entries(conn, start, min(size, start + ENTRY_CHUNK), problems):
                 leaf = merkle.leaf_hash(data)
                 claimed = False
                 while current is not None and current[0] <= i:  # type: ignore[operator]
@@ -221,6 +224,33 @@ def audit(engine: Engine, config: dict) -> AuditReport:
     return AuditReport(problems, size, counted[0], len(history), chain_unavailable, compared)
 
 
+def _readable_entries(
+    conn: Connection, start: int, end: int, problems: list[Problem]
+) -> Iterator[tuple[int, bytes]]:
+    """``(index, entry)`` of the log's entries ``[start, end)`` (whole bundles). A bundle that
+    cannot be read (missing, renumbered, or holding fewer entries) is a problem; its entries
+    are skipped, so the rows that point at them are named too."""
+    try:
+        yield from enumerate(store.entries(conn, start, end), start)
+        return
+    except LogError:
+        pass  # find which bundle
+    for first in range(start, end, BUNDLE):
+        try:
+            yield from enumerate(store.entries(conn, first, min(end, first + BUNDLE)), first)
+        except LogError as exc:
+            problems.append(Problem(Check.STORAGE, f"log entry bundle {first // BUNDLE}",
+                                    f"bundle: {exc}"))
+
+
+def _quote_hashes(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """``{(ocid, proforma id): sha256 hex}`` of the stored quotes among ``keys``, recomputed from
+    their stored JSON: hash 3 is re-derived, not read from the ``data_hash`` column."""
+    return {key: hashlib.sha256(data).hexdigest()
+            for key, data in lookup_pairs(conn, (proformas.c.ocid, proformas.c.proforma_id),
+                                          proformas.c.data, keys).items()}
+
+
 def _chunks(conn: Connection, query, column) -> Iterator[list]:  # type: ignore[no-untyped-def]
     """Rows of ``query`` with a non-null ``column``, by ``column``, CHUNK per query."""
     after = None
@@ -274,12 +304,12 @@ def _derive_releases(  # type: ignore[no-untyped-def]
 ) -> list[Row]:
     """Each release re-derived: hash 1 from its stored JSON (the ``data_hash`` column is
     checked, not trusted), hash 2 from the order PDF it declares (checked against the stored
-    PDF), hash 3 from the stored quotes it links (one lookup per chunk)."""
+    PDF), hash 3 from the stored JSON of the quotes it links (one lookup per chunk)."""
     # Only what the entry needs is kept of each parsed release: a chunk of parsed releases
     # is a million objects, which the garbage collector would walk over and over.
     derived = [_bids_and_document(row.data) for row in chunk]
     keys = {(row.ocid, pid) for row, (ids, *_) in zip(chunk, derived, strict=True) for pid in ids}
-    stored = record.stored_quotes(conn, keys) if keys else {}
+    stored = _quote_hashes(conn, keys) if keys else {}
     out: list[Row] = []
     for row, (ids, document, columns) in zip(chunk, derived, strict=True):
         counted[0] += 1
@@ -300,9 +330,18 @@ def _derive_releases(  # type: ignore[no-untyped-def]
 
 
 def _bids_and_document(data: bytes) -> tuple[list[str], str | None, tuple[str, str]]:
-    release = orjson.loads(data)
+    try:
+        release = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        release = None  # not JSON: its data_hash and entry no longer match, which is reported
+    if not isinstance(release, dict):
+        return [], None, ("", "")
     # The columns as publishing derives them (portal.publishing.prepared.prepare_release).
-    columns = (str(release.get("date", "")), ",".join(release.get("tag") or []))
+    try:
+        tags = ",".join(release.get("tag") or [])
+    except TypeError:  # publishing could not have stored it: the column cannot match
+        tags = "(tags not a list of strings)"
+    columns = (str(release.get("date", "")), tags)
     return record.bid_ids(release), record.document_hash(release), columns
 
 
