@@ -317,8 +317,8 @@ def import_orders(engine: Engine, path: str | os.PathLike, *, ocid_prefix: str,
         batch_size *= BULK_BATCH_FACTOR
     file = str(path)
     preparer = functools.partial(OrderPreparer, ocid_prefix, base_url, file)
-    with lookup_indexes_deferred(engine, on_indexes) if bulk else nullcontext(), \
-            WorkerPool(preparer, worker_count(workers)) as pool:
+    with (lookup_indexes_deferred(engine, on_indexes) if bulk else nullcontext(),
+          WorkerPool(preparer, worker_count(workers)) as pool):
         for prepared in pool.map(OrderPreparer.prepare, _batches(path, batch_size, progress)):
             summary.read += prepared.lines
             summary.rejects.extend(prepared.rejects)
