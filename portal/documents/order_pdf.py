@@ -27,7 +27,7 @@ from typing import Any
 
 from portal.codes import STATUS_WORDS
 from portal.documents.listing import without_own_pdf
-from portal.documents.pdf_writer import PdfCanvas, grid_path
+from portal.documents.pdf_writer import PdfCanvas, grid_path, string_width
 from portal.documents.qr import qr_rows
 from portal.presentation import describe_order
 
@@ -38,6 +38,8 @@ WIDTH, HEIGHT = A4
 MARGIN = 42.0
 QR_SIZE = 110.0
 CURRENCY_SYMBOL = {"PEN": "S/", "USD": "US$"}
+
+Measure = Callable[[str, str, float], float]
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 # Latin-1 characters that code page 1252 does not keep: controls, C1 controls, no-break space.
@@ -100,8 +102,9 @@ def _day(value: str | None) -> str:
 class _Page:
     """A y cursor over a canvas that starts a new page when the next block does not fit."""
 
-    def __init__(self, canvas: Any, footer: str) -> None:
+    def __init__(self, canvas: Any, measure: Measure, footer: str) -> None:
         self.c = canvas
+        self.measure = measure
         self.footer = footer
         self.number = 1
         self.y = HEIGHT - MARGIN
@@ -125,7 +128,7 @@ class _Page:
         """Draw text, wrapped at word boundaries to ``max_width``."""
         width = max_width or (WIDTH - MARGIN - x)
         canvas = self.c
-        for part in _wrap(canvas, _text(text), font, size, width):
+        for part in _wrap(self.measure, _text(text), font, size, width):
             self.need(size + gap)
             self.y -= size + gap
             canvas.setFont(font, size)
@@ -140,11 +143,10 @@ class _Page:
         self.y -= 5
 
 
-def _wrap(canvas: Any, text: str, font: str, size: float, width: float) -> list[str]:
+def _wrap(measure: Measure, text: str, font: str, size: float, width: float) -> tuple[str, ...]:
     """``text`` in lines no wider than ``width``, broken at spaces (a longer word stands alone)."""
-    measure = canvas.stringWidth
     if measure(text, font, size) <= width:
-        return [text]
+        return (text,)
     space = measure(" ", font, size)
     lines, current, current_width = [], "", 0.0
     for word in text.split(" "):
@@ -165,7 +167,7 @@ def _wrap(canvas: Any, text: str, font: str, size: float, width: float) -> list[
             current, current_width = word, word_width
     if current:
         lines.append(current)
-    return lines
+    return tuple(lines)
 
 
 def _fact(page: _Page, label: str, value: str, width: float) -> None:
@@ -183,17 +185,19 @@ def render_order_pdf(release: dict, *, verify_url: str, proformas_hash_link: str
     the electronic catalogue (from the agreement release) when the caller has it.
     """
     canvas = PdfCanvas(A4)
-    draw_order(canvas, _draw_qr, release, verify_url=verify_url,
+    draw_order(canvas, release, draw_qr=_draw_qr, measure=string_width, verify_url=verify_url,
                proformas_hash_link=proformas_hash_link, catalogue=catalogue)
     return canvas.save()
 
 
-def draw_order(canvas: Any, draw_qr: Callable[[Any, str, float, float], None], release: dict, *,
-               verify_url: str, proformas_hash_link: str | None, catalogue: str | None) -> None:
+def draw_order(canvas: Any, release: dict, *, draw_qr: Callable[[Any, str, float, float], None],
+               measure: Measure, verify_url: str, proformas_hash_link: str | None,
+               catalogue: str | None) -> None:
     """Draw the order PDF's pages on ``canvas`` (reportlab's ``Canvas`` or a ``PdfCanvas``).
 
     ``draw_qr(canvas, data, x, y)`` draws the QR code of ``data`` with its lower left corner
-    (quiet zone included) at ``(x, y)``, ``QR_SIZE`` points wide. Ends with ``showPage``.
+    (quiet zone included) at ``(x, y)``, ``QR_SIZE`` points wide. ``measure(text, font, size)``
+    is the width of a text in that canvas's fonts. Ends with ``showPage``.
     """
     release = without_own_pdf(release)
     order = describe_order(release)
@@ -205,7 +209,7 @@ def draw_order(canvas: Any, draw_qr: Callable[[Any, str, float, float], None], r
     canvas.setAuthor("Veraz")
     canvas.setSubject(f"OCDS {release.get('ocid')} {release.get('id')}")
     canvas.setCreator("Veraz")
-    page = _Page(canvas, footer)
+    page = _Page(canvas, measure, footer)
 
     # Header: portal, order number, QR code at the right.
     text_width = WIDTH - 2 * MARGIN - QR_SIZE - 16
@@ -312,7 +316,7 @@ def draw_order(canvas: Any, draw_qr: Callable[[Any, str, float, float], None], r
 
 def _row(page: _Page, cells: list, cols: list, font: str) -> None:
     description_width = cols[2][0] - cols[1][0] - 8
-    wrapped = _wrap(page.c, _text(cells[1]), font, 8.5, description_width)
+    wrapped = _wrap(page.measure, _text(cells[1]), font, 8.5, description_width)
     height = 11 * len(wrapped) + 3
     page.need(height)
     page.y -= 11

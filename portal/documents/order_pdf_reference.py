@@ -15,6 +15,7 @@ import io
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 from reportlab import rl_config
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from portal.documents.order_pdf import A4, QR_SIZE, QUIET_ZONE, draw_order
@@ -33,7 +34,7 @@ def render_order_pdf_reference(release: dict, *, verify_url: str,
     try:
         buffer = io.BytesIO()
         canvas = Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
-        draw_order(canvas, _draw_qr, release, verify_url=verify_url,
+        draw_order(canvas, release, draw_qr=_draw_qr, measure=stringWidth, verify_url=verify_url,
                    proformas_hash_link=proformas_hash_link, catalogue=catalogue)
         canvas.save()
         return buffer.getvalue()
