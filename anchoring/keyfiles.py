@@ -21,7 +21,13 @@ from pathlib import Path
 from anchoring.errors import KeyFileError
 from anchoring.notes import NoteSigner
 
-__all__ = ["create_private", "load_or_create_note_signer", "read_private"]
+__all__ = [
+    "create_note_signer",
+    "create_private",
+    "load_note_signer",
+    "load_or_create_note_signer",
+    "read_private",
+]
 
 _PRIVATE_MODE = 0o600
 
@@ -85,6 +91,36 @@ def read_private(path: Path) -> bytes:
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def load_note_signer(path: str | os.PathLike[str], name: str) -> NoteSigner:
+    """The C2SP note signer stored in ``path``; never creates one.
+
+    Raises :class:`FileNotFoundError` when ``path`` does not exist, and
+    :class:`~anchoring.errors.KeyFileError` for a file that group or others may read or write,
+    one that is not a regular file, one that does not hold a note private key, or one whose key
+    name is not ``name``. The private key is never logged or printed.
+    """
+    path = Path(path)
+    text = read_private(path)
+    # Undecodable bytes become U+FFFD, which the parser refuses without echoing the key.
+    signer = NoteSigner.from_private_key_string(text.decode("ascii", errors="replace"))
+    if signer.name != name:
+        raise KeyFileError(f"key file {path} holds a key named {signer.name!r}, not {name!r}")
+    return signer
+
+
+def create_note_signer(path: str | os.PathLike[str], name: str) -> NoteSigner:
+    """A new C2SP note signer named ``name``, stored in ``path`` (mode 0600).
+
+    Never overwrites: of two processes creating the key at once, the second gets
+    :class:`FileExistsError` and should load the first one's key.
+    """
+    path = Path(path)
+    signer = NoteSigner.generate(name)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    create_private(path, (signer.private_key_string() + "\n").encode("ascii"))
+    return signer
 
 
 def load_or_create_note_signer(path: str | os.PathLike[str], name: str) -> NoteSigner:
