@@ -169,7 +169,7 @@
   }
   function verdict(kind, detail) {
     const box = document.getElementById("verdict");
-    box.className = "verdict verdict-" + kind;
+    box.className = "verdict verdict-" + kind + (box.dataset.status ? " order-" + box.dataset.status : "");
     box.dataset.verdict = kind;
     document.getElementById("verdict-title").textContent = T[kind];
     document.getElementById("verdict-detail").textContent = detail;
