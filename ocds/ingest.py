@@ -127,10 +127,10 @@ def _risky(data: bytes) -> bool:
     # stays at C speed.
     return bool(_SURROGATE_ESCAPE.search(data)) or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO)
 
+
 _EXACT_BACKEND = ijson.get_backend("python")
 
-_METADATA = ("uri", "version", "publishedDate", "publisher", "license", "publicationPolicy",
-             "extensions")
+_METADATA = ("uri", "version", "publishedDate", "publisher", "license", "publicationPolicy", "extensions")
 
 
 @dataclass(frozen=True)
@@ -225,8 +225,14 @@ def iter_ocds(path: str | Path, *, validate: bool = False) -> Iterator[Item]:
         if validator is not None and item.release is not None:
             problems = validator.problems(item.release)
             if problems:
-                item = Item(item.file, item.location, item.release, [*item.problems, *problems],
-                            item.package, item.upgraded)
+                item = Item(
+                    item.file,
+                    item.location,
+                    item.release,
+                    [*item.problems, *problems],
+                    item.package,
+                    item.upgraded,
+                )
         yield item
 
 
@@ -238,8 +244,10 @@ def _gzip_failure(error: BaseException) -> str:
     if "incorrect data check" in str(error) or "incorrect length check" in str(error):
         # The checksum comes last: damage that left the compressed stream well-formed was
         # decompressed (and read) before it could be seen.
-        return ("the gzip data is corrupt: its checksum at the end does not match, so what was "
-                f"read before may be altered ({detail})")
+        return (
+            "the gzip data is corrupt: its checksum at the end does not match, so what was "
+            f"read before may be altered ({detail})"
+        )
     return f"the gzip data is corrupt or truncated, nothing after this point could be decompressed ({detail})"
 
 
@@ -495,8 +503,9 @@ def _survey(path: str | Path, exact: bool = False) -> _Survey:
                         ):
                             survey.mode = "lines"
                             return survey
-                        raise _Stop(start + skipped,
-                                    f"more data after the end of the JSON document (line {at_line})")
+                        raise _Stop(
+                            start + skipped, f"more data after the end of the JSON document (line {at_line})"
+                        )
                     line += piece.count(b"\n")
                     continue
                 try:
@@ -534,8 +543,16 @@ def _survey(path: str | Path, exact: bool = False) -> _Survey:
     return survey
 
 
-def _after_error(path: str | Path, survey: _Survey, watch: _Surveyor, source: _Source, start: int,
-                 line: int, first_line: int, error: BaseException) -> None:
+def _after_error(
+    path: str | Path,
+    survey: _Survey,
+    watch: _Surveyor,
+    source: _Source,
+    start: int,
+    line: int,
+    first_line: int,
+    error: BaseException,
+) -> None:
     """Decide what a parse error in or right after the first value means (module docstring)."""
     exact = survey.exact
     if watch.done:  # more data after a complete first value
@@ -728,9 +745,11 @@ def _exact(value: dict[str, Any], strings: bool) -> list[Problem]:
                     stack.append((child, where, depth + 1))
             elif isinstance(child, Decimal):
                 number = float(child)
-                if number != number or number in (float("inf"), float("-inf")) or Decimal(
-                    repr(number)
-                ) != child:
+                if (
+                    number != number
+                    or number in (float("inf"), float("-inf"))
+                    or Decimal(repr(number)) != child
+                ):
                     problems.append(Problem(where, _inexact(child, number)))
                 else:
                     node[key] = number
@@ -738,11 +757,21 @@ def _exact(value: dict[str, Any], strings: bool) -> list[Problem]:
                 if not -SAFE_INTEGER <= child <= SAFE_INTEGER:
                     problems.append(Problem(where, _unsafe(child)))
             elif strings and isinstance(child, str) and _SURROGATE.search(child):
-                problems.append(Problem(where, "RFC 8785 canonical JSON is UTF-8, which cannot "
-                                               "encode an unpaired UTF-16 surrogate (\\ud800-\\udfff)"))
+                problems.append(
+                    Problem(
+                        where,
+                        "RFC 8785 canonical JSON is UTF-8, which cannot "
+                        "encode an unpaired UTF-16 surrogate (\\ud800-\\udfff)",
+                    )
+                )
             if strings and isinstance(key, str) and _SURROGATE.search(key):
-                problems.append(Problem(where, "RFC 8785 canonical JSON is UTF-8, which cannot "
-                                               "encode an unpaired UTF-16 surrogate in a member name"))
+                problems.append(
+                    Problem(
+                        where,
+                        "RFC 8785 canonical JSON is UTF-8, which cannot "
+                        "encode an unpaired UTF-16 surrogate in a member name",
+                    )
+                )
     return sorted(problems, key=lambda p: p.field)
 
 
@@ -792,11 +821,12 @@ def _package(data: dict[str, Any]) -> Package:
             scheme=_text(publisher.get("scheme")),
             uid=_text(publisher.get("uid")),
             uri=_text(publisher.get("uri")),
-        ) if isinstance(publisher, dict) else None,
+        )
+        if isinstance(publisher, dict)
+        else None,
         license=_text(data.get("license")),
         publication_policy=_text(data.get("publicationPolicy")),
-        extensions=tuple(e for e in extensions if isinstance(e, str))
-        if isinstance(extensions, list) else (),
+        extensions=tuple(e for e in extensions if isinstance(e, str)) if isinstance(extensions, list) else (),
     )
 
 
@@ -807,8 +837,7 @@ class _Reader:
     def __init__(self, file: str) -> None:
         self.file = file
 
-    def reject(self, location: str, reason: str, field: str = "",
-               package: Package | None = None) -> Item:
+    def reject(self, location: str, reason: str, field: str = "", package: Package | None = None) -> Item:
         return Item(self.file, location, None, [Problem(field, reason)], package)
 
     def items(self, path: str | Path) -> Iterator[Item]:
@@ -818,8 +847,11 @@ class _Reader:
             yield self.reject("file", f"cannot read the file ({type(error).__name__}: {error})")
             return
         if survey.mode == "not json":
-            yield self.reject("file", "not JSON: expected an OCDS package, record or release as JSON "
-                                      f"or JSON Lines (the file starts with {survey.start!r})")
+            yield self.reject(
+                "file",
+                "not JSON: expected an OCDS package, record or release as JSON "
+                f"or JSON Lines (the file starts with {survey.start!r})",
+            )
         elif survey.mode == "empty":
             if survey.stop is not None:
                 yield self.reject(f"byte {survey.stop}", survey.reason)
@@ -845,9 +877,11 @@ class _Reader:
                     if not isinstance(value, _Bad):
                         number += 1
                         yield from self._value(value, f"line {number}", _risky(line))
-                    yield self.reject(f"line {number + 1}",
-                                      f"{source.broken}; lines 1 to {number} were read "
-                                      f"(byte {source.broken_at} of the decompressed data)")
+                    yield self.reject(
+                        f"line {number + 1}",
+                        f"{source.broken}; lines 1 to {number} were read "
+                        f"(byte {source.broken_at} of the decompressed data)",
+                    )
                     return
                 if not line:
                     return
@@ -948,8 +982,7 @@ class _Reader:
                 yield self.reject(_join(where, "records"), "records must be an array", package=package)
                 return
             for i, record in enumerate(records):
-                yield from self._record(record, _join(where, f"records[{i}]"), _is_10(data), package,
-                                        strings)
+                yield from self._record(record, _join(where, f"records[{i}]"), _is_10(data), package, strings)
         elif "releases" in data and data.keys() & {"ocid", "compiledRelease", "versionedRelease"}:
             yield from self._record(data, where, _is_10(data), None, strings)
         elif "releases" in data:
@@ -959,15 +992,15 @@ class _Reader:
                 yield self.reject(_join(where, "releases"), "releases must be an array", package=package)
                 return
             for i, release in enumerate(releases):
-                yield self._release(release, _join(where, f"releases[{i}]"), _is_10(data), package,
-                                    strings)
+                yield self._release(release, _join(where, f"releases[{i}]"), _is_10(data), package, strings)
         elif "ocid" in data:
             yield self._release(data, where, True, None, strings)
         else:
             yield self.reject(where, "not OCDS: a JSON object with none of ocid, releases or records")
 
-    def _record(self, record: Any, location: str, old: bool, package: Package | None,
-                strings: bool) -> Iterator[Item]:
+    def _record(
+        self, record: Any, location: str, old: bool, package: Package | None, strings: bool
+    ) -> Iterator[Item]:
         if not isinstance(record, dict):
             yield self.reject(location, "a record must be a JSON object", package=package)
             return
@@ -989,16 +1022,24 @@ class _Reader:
                 "pointers to releases published elsewhere, not imported; import the release "
                 "packages they point to"
             )
-            yield Item(self.file, location, None, [Problem("releases", reason)], package,
-                       linked=tuple(linked))
+            yield Item(
+                self.file, location, None, [Problem("releases", reason)], package, linked=tuple(linked)
+            )
         elif not embedded:
             derived = [name for name in ("compiledRelease", "versionedRelease") if name in record]
-            note = (f" ({' and '.join(derived)} {'is' if len(derived) == 1 else 'are'} derived from "
-                    "releases and never imported as one)") if derived else ""
+            note = (
+                (
+                    f" ({' and '.join(derived)} {'is' if len(derived) == 1 else 'are'} derived from "
+                    "releases and never imported as one)"
+                )
+                if derived
+                else ""
+            )
             yield self.reject(location, f"the record has no releases{note}", "releases", package)
 
-    def _release(self, release: Any, location: str, old: bool, package: Package | None,
-                 strings: bool) -> Item:
+    def _release(
+        self, release: Any, location: str, old: bool, package: Package | None, strings: bool
+    ) -> Item:
         if not isinstance(release, dict):
             return self.reject(location, "a release must be a JSON object", package=package)
         problems = _exact(release, strings)
@@ -1049,9 +1090,7 @@ def _is_linked(release: dict[str, Any]) -> bool:
 def _join(where: str, part: str) -> str:
     if not where:
         return part
-    return (
-        f"{where}: {part}" if where.startswith("line ") and ":" not in where else f"{where}.{part}"
-    )
+    return f"{where}: {part}" if where.startswith("line ") and ":" not in where else f"{where}.{part}"
 
 
 def _kind(value: Any) -> str:

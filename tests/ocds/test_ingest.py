@@ -117,8 +117,11 @@ def test_broken_lines_cost_only_themselves(tmp_path, release_factory):
     text = f"{good}\n{{not json\n\n{good}\n[1, 2,, 3]\n{good}"
     items = list(iter_ocds(_write(tmp_path, "a.jsonl", text)))
     assert [(i.location, i.kind) for i in items] == [
-        ("line 1", RELEASE), ("line 2", REJECTED), ("line 4", RELEASE),
-        ("line 5", REJECTED), ("line 6", RELEASE),
+        ("line 1", RELEASE),
+        ("line 2", REJECTED),
+        ("line 4", RELEASE),
+        ("line 5", REJECTED),
+        ("line 6", RELEASE),
     ]
     assert items[1].problems[0].reason.startswith("not valid JSON (")
     assert items[3].problems[0].reason.endswith("at column 7)")
@@ -130,8 +133,11 @@ def test_jsonl_whose_first_two_lines_are_broken(tmp_path, release_factory):
     text = "\n".join([lines[0][:40], '{"ocid": "x", ', *lines]) + "\n"
     items = list(iter_ocds(_write(tmp_path, "broken-head.jsonl", text)))
     assert [(i.location, i.kind) for i in items] == [
-        ("line 1", REJECTED), ("line 2", REJECTED),
-        ("line 3", RELEASE), ("line 4", RELEASE), ("line 5", RELEASE),
+        ("line 1", REJECTED),
+        ("line 2", REJECTED),
+        ("line 3", RELEASE),
+        ("line 4", RELEASE),
+        ("line 5", RELEASE),
     ]
     assert [i.release for i in items[2:]] == releases
 
@@ -141,8 +147,9 @@ def test_pretty_document_with_a_complete_value_on_line_2(tmp_path, release_facto
     text = "[\n" + ",\n".join(json.dumps(r) for r in releases) + "\n]\n"
     items = list(iter_ocds(_write(tmp_path, "array.json", text)))
     assert [i.location for i in items] == ["[0]", "[1]"]
-    package = "{\n" + '"version": "1.1",\n"releases": [\n' + ",\n".join(
-        json.dumps(r) for r in releases) + "\n]\n}"
+    package = (
+        "{\n" + '"version": "1.1",\n"releases": [\n' + ",\n".join(json.dumps(r) for r in releases) + "\n]\n}"
+    )
     items = list(iter_ocds(_write(tmp_path, "package.json", package)))
     assert [i.location for i in items] == ["releases[0]", "releases[1]"]
 
@@ -277,9 +284,7 @@ def test_pathological_values_never_crash(tmp_path, release_factory):
 
 
 def test_upgrade_10(tmp_path):
-    (item,) = iter_ocds(
-        _write(tmp_path, "old.json", json.dumps({"uri": "u", "releases": [RELEASE_10]}))
-    )
+    (item,) = iter_ocds(_write(tmp_path, "old.json", json.dumps({"uri": "u", "releases": [RELEASE_10]})))
     assert item.release["buyer"] == {
         "id": item.release["parties"][0]["id"],
         "name": "Municipalidad",
@@ -311,8 +316,12 @@ def test_linked_records_are_reported_once_never_imported(tmp_path, release_facto
     path = _write(tmp_path, "c.json", json.dumps({"version": "1.1", "records": [only_compiled]}))
     (item,) = iter_ocds(path)
     assert item.kind == REJECTED
-    assert item.problems == [Problem("releases", "the record has no releases (compiledRelease is "
-                                                 "derived from releases and never imported as one)")]
+    assert item.problems == [
+        Problem(
+            "releases",
+            "the record has no releases (compiledRelease is derived from releases and never imported as one)",
+        )
+    ]
 
 
 def test_precedence_does_not_depend_on_reading_order(release_factory):
@@ -363,11 +372,7 @@ def test_real_raw_files_import(shared, dataset):
     invalid = [i for i in items if i.kind == RELEASE and i.problems]
     assert (len(items), len(linked), len(invalid)) == EXPECTED[dataset]
     assert not [i for i in items if i.kind == REJECTED]
-    assert all(
-        r.release.get("parties") or "parties" not in json.dumps(r.release)
-        for r in items
-        if r.release
-    )
+    assert all(r.release.get("parties") or "parties" not in json.dumps(r.release) for r in items if r.release)
 
 
 @pytest.mark.parametrize("dataset", sorted(EXPECTED))

@@ -55,8 +55,10 @@ def _node(text: str, depth: int) -> st.SearchStrategy[Any]:
             if depth <= 0:
                 options.append(st.just({}))
                 continue
-            properties = {k: _node(json.dumps(v, sort_keys=True), depth - 1)
-                          for k, v in node.get("properties", {}).items()}
+            properties = {
+                k: _node(json.dumps(v, sort_keys=True), depth - 1)
+                for k, v in node.get("properties", {}).items()
+            }
             options.append(st.fixed_dictionaries({}, optional=properties))
         elif kind == "array":
             items = node.get("items", {"type": "string"})
@@ -104,11 +106,15 @@ def _write(releases: list[dict], shape: str) -> tuple[str, list[str]]:
     if shape == "lines":
         lines = len(releases) > 1
         return "".join(json.dumps(r) + "\n" for r in releases), (
-            _at("line {}", releases, 1) if lines else ["document"])
+            _at("line {}", releases, 1) if lines else ["document"]
+        )
     if shape == "package lines":
         text = "".join(json.dumps({"version": "1.1", "releases": [r]}) + "\n\n" for r in releases)
-        return text, ([f"line {2 * i + 1}: releases[0]" for i in range(len(releases))]
-                      if len(releases) > 1 else ["releases[0]"])
+        return text, (
+            [f"line {2 * i + 1}: releases[0]" for i in range(len(releases))]
+            if len(releases) > 1
+            else ["releases[0]"]
+        )
     records = [{"ocid": r["ocid"], "releases": [r]} for r in releases]
     return json.dumps({"version": "1.1", "records": records}), _at("records[{}].releases[0]", releases)
 
@@ -138,8 +144,9 @@ BAD_TOKENS = (str(2**53), str(-(2**64)), "1E400", "-1e999", "0.10000000000000000
 
 
 @SETTINGS
-@given(drawn=releases(count=st.integers(min_value=2, max_value=6)), shape=st.sampled_from(SHAPES),
-       data=st.data())
+@given(
+    drawn=releases(count=st.integers(min_value=2, max_value=6)), shape=st.sampled_from(SHAPES), data=st.data()
+)
 def test_a_number_canonical_json_cannot_write_rejects_its_release_only(drawn, shape, data):
     bad = data.draw(st.sets(st.integers(min_value=0, max_value=len(drawn) - 1), min_size=1), label="bad")
     marked = [dict(r, bad=f"@@{i}@@") if i in bad else r for i, r in enumerate(drawn)]
@@ -161,13 +168,18 @@ def test_a_number_canonical_json_cannot_write_rejects_its_release_only(drawn, sh
 @given(drawn=releases(count=st.integers(min_value=2, max_value=6)), data=st.data())
 def test_broken_lines_anywhere_cost_only_themselves(drawn, data):
     lines = [json.dumps(r) for r in drawn]
-    garbage = st.one_of(
-        st.sampled_from(["{", '{"ocid": ', "NaN", "[1,,2]", "}", "abc", '{"a": 1} {"b": 2}']),
-        st.builds(lambda line, cut: line[:cut], st.sampled_from(lines), st.integers(1, 30)),
-        st.binary(min_size=1, max_size=20).map(lambda b: b.decode("latin-1")),
-    ).map(lambda text: text.replace("\n", " ").replace("\r", " ")).filter(lambda text: text.strip())
-    broken = data.draw(st.sets(st.integers(0, len(lines)), min_size=1, max_size=len(lines) - 1),
-                       label="broken")  # at least one valid line remains
+    garbage = (
+        st.one_of(
+            st.sampled_from(["{", '{"ocid": ', "NaN", "[1,,2]", "}", "abc", '{"a": 1} {"b": 2}']),
+            st.builds(lambda line, cut: line[:cut], st.sampled_from(lines), st.integers(1, 30)),
+            st.binary(min_size=1, max_size=20).map(lambda b: b.decode("latin-1")),
+        )
+        .map(lambda text: text.replace("\n", " ").replace("\r", " "))
+        .filter(lambda text: text.strip())
+    )
+    broken = data.draw(
+        st.sets(st.integers(0, len(lines)), min_size=1, max_size=len(lines) - 1), label="broken"
+    )  # at least one valid line remains
     out, expected = [], []
     for i, line in enumerate(lines):
         if i in broken:
@@ -204,8 +216,11 @@ TOKEN_ERROR_AT = {"NaN": 0, "Infinity": 0, "-Infinity": 1, "tru": 3, "01": 2, "'
 
 
 @SETTINGS
-@given(drawn=releases(count=st.integers(min_value=2, max_value=6)),
-       token=st.sampled_from(sorted(TOKEN_ERROR_AT)), data=st.data())
+@given(
+    drawn=releases(count=st.integers(min_value=2, max_value=6)),
+    token=st.sampled_from(sorted(TOKEN_ERROR_AT)),
+    data=st.data(),
+)
 def test_an_invalid_token_in_a_document_stops_it_exactly_there(drawn, token, data):
     at = data.draw(st.integers(min_value=1, max_value=len(drawn) - 1), label="at")
     before = '{"version": "1.1", "releases": [' + ", ".join(json.dumps(r) for r in drawn[:at]) + ", "
@@ -240,29 +255,49 @@ def test_a_truncated_gzip_keeps_every_line_that_was_decompressed(drawn, data):
 
 
 @SETTINGS
-@given(drawn=releases(count=st.integers(min_value=1, max_value=4)), links=st.integers(0, 3),
-       tagged=st.booleans())
+@given(
+    drawn=releases(count=st.integers(min_value=1, max_value=4)), links=st.integers(0, 3), tagged=st.booleans()
+)
 def test_linked_and_compiled_releases_are_never_imported(drawn, links, tagged):
-    linked = [dict({"url": f"https://x/{k}", "date": "2020-01-01T00:00:00Z"},
-                   **({"tag": ["tender"]} if tagged else {})) for k in range(links)]
+    linked = [
+        dict(
+            {"url": f"https://x/{k}", "date": "2020-01-01T00:00:00Z"},
+            **({"tag": ["tender"]} if tagged else {}),
+        )
+        for k in range(links)
+    ]
     compiled = dict(drawn[0], id="compiled", tag=["compiled"])
-    record = {"ocid": "ocds-a-1", "releases": [*linked, *drawn], "compiledRelease": compiled,
-              "versionedRelease": {"ocid": "ocds-a-1", "tender": {"id": [{"value": "1"}]}}}
+    record = {
+        "ocid": "ocds-a-1",
+        "releases": [*linked, *drawn],
+        "compiledRelease": compiled,
+        "versionedRelease": {"ocid": "ocds-a-1", "tender": {"id": [{"value": "1"}]}},
+    }
     items = _read(json.dumps({"version": "1.1", "records": [record]}).encode())
     assert [i.release for i in items if i.kind == RELEASE] == drawn
     assert [i.location for i in items if i.kind == RELEASE] == [
-        f"records[0].releases[{links + j}]" for j in range(len(drawn))]
+        f"records[0].releases[{links + j}]" for j in range(len(drawn))
+    ]
     assert [i.linked for i in items if i.kind == LINKED] == (
-        [tuple(link["url"] for link in linked)] if links else [])
+        [tuple(link["url"] for link in linked)] if links else []
+    )
     assert not [i for i in items if i.kind == REJECTED]
 
 
 @SETTINGS
-@given(drawn=releases(count=st.integers(min_value=2, max_value=5)),
-       shapes=st.lists(st.one_of(st.text(max_size=3), _SCALARS["number"],
-                                 st.lists(_SCALARS["integer"], max_size=2),
-                                 st.dictionaries(st.text(max_size=3), _SCALARS["integer"], max_size=2)),
-                       min_size=2, max_size=5))
+@given(
+    drawn=releases(count=st.integers(min_value=2, max_value=5)),
+    shapes=st.lists(
+        st.one_of(
+            st.text(max_size=3),
+            _SCALARS["number"],
+            st.lists(_SCALARS["integer"], max_size=2),
+            st.dictionaries(st.text(max_size=3), _SCALARS["integer"], max_size=2),
+        ),
+        min_size=2,
+        max_size=5,
+    ),
+)
 def test_inconsistent_types_across_releases_of_one_ocid_are_read_as_published(drawn, shapes):
     for release, value in zip(drawn, shapes, strict=False):
         release["ocid"] = "ocds-a-1"
@@ -276,8 +311,10 @@ def test_inconsistent_types_across_releases_of_one_ocid_are_read_as_published(dr
 @given(data=st.binary(max_size=300), gz=st.booleans())
 def test_any_bytes_at_all_never_raise(data, gz):
     items = _read(gzip.compress(data) if gz else data)
-    assert all(i.kind in (RELEASE, REJECTED, LINKED) and (i.release is None) == bool(
-        i.kind != RELEASE) for i in items)
+    assert all(
+        i.kind in (RELEASE, REJECTED, LINKED) and (i.release is None) == bool(i.kind != RELEASE)
+        for i in items
+    )
 
 
 _NOT_NEWLINE = st.integers(0, 255).filter(lambda b: b != 10)
@@ -288,8 +325,10 @@ _NOT_NEWLINE = st.integers(0, 255).filter(lambda b: b != 10)
 def test_flipped_bytes_in_json_lines_cost_only_their_lines(drawn, data):
     lines = [json.dumps(r).encode() for r in drawn]
     untouched = data.draw(st.integers(1, len(lines) - 1), label="one line after the first stays")
-    damaged = data.draw(st.sets(st.sampled_from([i for i in range(len(lines)) if i != untouched]),
-                                min_size=1), label="damaged")
+    damaged = data.draw(
+        st.sets(st.sampled_from([i for i in range(len(lines)) if i != untouched]), min_size=1),
+        label="damaged",
+    )
     for i in damaged:
         line = bytearray(lines[i])
         for _ in range(data.draw(st.integers(1, 3), label="flips")):
