@@ -6,7 +6,8 @@ exactly the order's verification URL (``portal.links.verification_url``).
 
 The layout (:func:`draw_order`) is written once, against the drawing calls of reportlab's
 ``Canvas``. Publishing draws it with :class:`portal.documents.pdf_writer.PdfCanvas` and the QR
-encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`, about 0.4 ms an order);
+encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about half a millisecond of
+worker CPU an order, where reportlab and ``qrcode`` took 2.5 ms);
 :mod:`portal.documents.order_pdf_reference` draws it with reportlab and ``qrcode``, as every
 order PDF was rendered before, and the tests check that both show the same text at the same
 places and a QR code that reads the same.
@@ -39,6 +40,7 @@ MARGIN = 42.0
 QR_SIZE = 110.0
 CURRENCY_SYMBOL = {"PEN": "S/", "USD": "US$"}
 
+#: ``measure(text, font, size)``: the width of ``text`` in points.
 Measure = Callable[[str, str, float], float]
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")

@@ -1,11 +1,11 @@
 """QR codes for order PDFs: byte mode, error correction level M, mask pattern 0 (ISO/IEC 18004).
 
 One order PDF is rendered per published order, and the ``qrcode`` library spent about 0.7 ms on
-each code (bit-by-bit buffers, a Python loop per module): more than the rest of the PDF. This
+each code (bit-by-bit buffers, a Python loop per module), a third of the PDF's time. This
 encoder does the same work on whole integers and strings: the data and padding codewords as one
 integer, Reed-Solomon by a table of the generator polynomial's multiples (one XOR per data
 codeword), and the modules gathered into place by an index plan made once per version. About
-20 times faster; ``tests/portal/documents/test_qr.py`` checks that it draws exactly the matrix
+15 times faster; ``tests/portal/documents/test_qr.py`` checks that it draws exactly the matrix
 ``qrcode`` draws for the same bytes in byte mode, at level M with mask pattern 0, in every
 version.
 
