@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocds import schema as ocds_schema
-from ocds.ingest import LINKED, REJECTED, RELEASE, SAFE_INTEGER, iter_ocds
+from ocds.ingest import LINKED, REJECTED, RELEASE, SAFE_INTEGER, Package, Publisher, iter_ocds
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -357,3 +357,50 @@ def test_flipped_bytes_in_a_document_keep_every_release_before_them(drawn, data)
     kept = [r for r, end in zip(drawn, ends, strict=True) if end <= first]
     assert [i.release for i in items[: len(kept)]] == kept
     assert [i.location for i in items[: len(kept)]] == [f"releases[{n}]" for n in range(len(kept))]
+
+
+_PACKAGE_SCHEMA = ocds_schema.package_schema("release")
+_METADATA = st.fixed_dictionaries(
+    {},
+    optional={
+        name: _node(json.dumps(node, sort_keys=True), 2)
+        for name, node in _PACKAGE_SCHEMA["properties"].items()
+        if name not in ("releases", "version")
+    },
+)
+
+
+def _text(value):
+    return value if isinstance(value, str) else None
+
+
+@SETTINGS
+@given(
+    drawn=releases(),
+    metadata=_METADATA,
+    kind=st.sampled_from(["releases", "records"]),
+    last=st.booleans(),
+    lines=st.booleans(),
+)
+def test_package_metadata_drawn_from_the_schema_comes_with_every_release(drawn, metadata, kind, last, lines):
+    content = drawn if kind == "releases" else [{"ocid": r["ocid"], "releases": [r]} for r in drawn]
+    package = {"version": "1.1", **metadata, kind: content}
+    if last:  # the metadata after the releases, as some publishers write it
+        package = {kind: content, **{k: v for k, v in package.items() if k != kind}}
+    text = json.dumps(package) + "\n" + (json.dumps(package) + "\n" if lines else "")
+    items = _read(text.encode())
+    publisher = metadata.get("publisher")
+    extensions = metadata.get("extensions")
+    expected = Package(
+        uri=_text(metadata.get("uri")),
+        version="1.1",
+        published_date=_text(metadata.get("publishedDate")),
+        publisher=Publisher(*(_text(publisher.get(k)) for k in ("name", "scheme", "uid", "uri")))
+        if isinstance(publisher, dict)
+        else None,
+        license=_text(metadata.get("license")),
+        publication_policy=_text(metadata.get("publicationPolicy")),
+        extensions=tuple(e for e in extensions if isinstance(e, str)) if isinstance(extensions, list) else (),
+    )
+    assert [i.release for i in items] == drawn * (2 if lines else 1)
+    assert {i.package for i in items} == {expected}
