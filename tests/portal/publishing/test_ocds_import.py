@@ -143,3 +143,23 @@ def test_equal_packages_fall_back_to_the_smaller_hash(engine, tmp_path, reverse)
         stored = conn.execute(select(releases.c.data_hash)).scalars().all()
     assert stored == [min(_sha(c) for c in copies)]
     assert summary.rejected == 1 and summary.published_releases == 1
+
+
+def test_a_linked_record_package_beside_its_releases_compiles_as_ocdsmerge(engine, shared_dir):
+    # Jalisco publishes record packages whose records link their releases and carry a
+    # compiledRelease, beside the release packages themselves. Only the releases are imported:
+    # each record compiles from them alone, as ocdsmerge compiles the releases.
+    import ocdsmerge
+
+    from ocds import schema as ocds_schema
+    from portal.queries import compiled_release
+
+    dataset = shared_dir / "real-ocds" / "mexico-jalisco"
+    summary = import_ocds(engine, sorted(dataset.glob("raw/*/*")))
+    assert summary.rejected == 0 and len(summary.linked) == 10
+    published = [json.loads(line) for line in (dataset / "releases.jsonl").read_text().splitlines()]
+    merger = ocdsmerge.Merger(schema=ocds_schema.release_schema())
+    with engine.connect() as conn:
+        for ocid in sorted({r["ocid"] for r in published}):
+            expected = merger.create_compiled_release([r for r in published if r["ocid"] == ocid])
+            assert compiled_release(conn, ocid) == expected, ocid
