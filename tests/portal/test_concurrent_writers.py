@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from builders import write_jsonl
 from sqlalchemy import func, select
 from support import ROOT, fresh_postgres_db
@@ -137,9 +136,6 @@ def test_two_imports_at_once_on_sqlite(sqlite_url, tmp_path):
     _two_imports(sqlite_url, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "both imports find the shared agreement release absent, then both insert it: each publishing "
-    "transaction must take the log's lock (EvidenceLog.lock) before its lookups"))
 def test_two_imports_at_once_on_postgresql(postgres_server, tmp_path):
     url = fresh_postgres_db(postgres_server)
     upgrade(url)
