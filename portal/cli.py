@@ -105,7 +105,8 @@ def _progress_bar(paths: list[Path], unit_bytes: bool):
 @click.option("--workers", type=int, default=None, help="Worker processes (default: setting).")
 @click.option("--bulk/--no-bulk", default=None,
               help="Bulk load: drop the lookup indexes and rebuild them at the end. Default: "
-                   "when the file has 50,000+ orders, more than are stored.")
+                   "when the file has at least BULK_MIN_ORDERS (50,000) orders, more than are "
+                   "stored.")
 @with_appcontext
 def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
                           bulk: bool | None) -> None:
@@ -123,7 +124,7 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
     kwargs = dict(ocid_prefix=cfg["OCID_PREFIX"], batch_size=cfg["IMPORT_BATCH_SIZE"],
                   workers=cfg["IMPORT_WORKERS"] if workers is None else workers,
                   base_url=cfg["BASE_URL"],  # order PDFs and their QR links
-                  bulk=bulk, on_indexes=on_indexes)
+                  bulk=bulk, bulk_min_orders=cfg["BULK_MIN_ORDERS"], on_indexes=on_indexes)
     if bar is None:
         summary = import_orders(app_engine(), file, **kwargs)
     else:

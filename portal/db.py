@@ -181,6 +181,12 @@ CHECKPOINTER = WalCheckpointer()
 os.register_at_fork(after_in_child=CHECKPOINTER._after_fork_in_child)
 
 
+#: Keys per ``IN (...)`` list when rows are looked up by key. SQLite builds older than 3.32
+#: allow 999 bound parameters per statement (PostgreSQL 65,535): 500 stays under that with room
+#: for a statement's other parameters, and one statement still covers a default batch
+#: (IMPORT_BATCH_SIZE, 500 orders).
+IN_CLAUSE_CHUNK = 500
+
 ENGINE_EXTENSION = "veraz.engine"
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from ocds.compile import compile_release
 from ocds.errors import InputError
+from portal.db import IN_CLAUSE_CHUNK
 from portal.models import records, releases
 
 #: What counts as spending: an order (a call-off from a framework agreement) that was not
@@ -176,8 +177,8 @@ def lookup_pairs(conn: Connection, key_columns: tuple, value_column, keys: Itera
     wanted = set(keys)
     firsts = sorted({a for a, _ in wanted})
     found: dict = {}
-    for i in range(0, len(firsts), 500):
-        query = select(first, second, value_column).where(first.in_(firsts[i:i + 500]))
+    for i in range(0, len(firsts), IN_CLAUSE_CHUNK):
+        query = select(first, second, value_column).where(first.in_(firsts[i:i + IN_CLAUSE_CHUNK]))
         for a, b, value in conn.execute(query):
             if (a, b) in wanted:
                 found[(a, b)] = value

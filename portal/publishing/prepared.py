@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -58,14 +59,28 @@ def prepare_release(release: dict, problems: list[Problem] | None = None) -> Pre
     return PreparedRelease(
         ocid=release["ocid"],
         release_id=str(release["id"]),
-        date=str(release.get("date", "")),
-        tags=",".join(release.get("tag") or []),
+        date=_date_column(release.get("date")),
+        tags=_tags_column(release.get("tag")),
         data=data,
         data_hash=hashlib.sha256(data).hexdigest(),
         valid=not problems,
         problems=orjson.dumps([[p.field, p.reason] for p in problems]).decode() if problems else None,
         evidence=release_evidence(release),
     )
+
+
+def _date_column(value: Any) -> str:
+    """The ``releases.date`` column (ordering only; the release keeps its date as published):
+    a string date cut to the column's 40 characters, anything else empty."""
+    return value[:40] if isinstance(value, str) else ""
+
+
+def _tags_column(value: Any) -> str:
+    """The ``releases.tags`` column: the string tags, comma-separated, within 255 characters.
+
+    Imported OCDS may hold a bare string (one tag, not its letters), nulls or other types."""
+    tags = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return ",".join(t for t in tags if isinstance(t, str))[:255]
 
 
 def prepare_proforma(proforma: dict) -> PreparedProforma:

@@ -15,9 +15,8 @@ from sqlalchemy import Connection, delete, select
 
 from ocds.compile import compile_release
 from ocds.summary import browse_columns
-from portal.db import bulk_insert
+from portal.db import IN_CLAUSE_CHUNK, bulk_insert
 from portal.models import records, releases
-from portal.publishing.releases import IN_CLAUSE_CHUNK
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
+from portal.db import IN_CLAUSE_CHUNK
 from portal.models import releases
 from portal.publishing.prepared import PreparedRelease
 from portal.queries import lookup_pairs
-
-#: Keys per ``IN (...)`` list when rows are looked up by key. SQLite builds older than 3.32
-#: allow 999 bound parameters per statement (PostgreSQL 65,535): 500 stays under that with room
-#: for a statement's other parameters, and one statement still covers a default batch
-#: (IMPORT_BATCH_SIZE, 500 orders).
-IN_CLAUSE_CHUNK = 500
 
 
 def insert_releases(conn: Connection, rows: list[PreparedRelease], origin: str,
