@@ -226,6 +226,13 @@ def _document(document: dict) -> dict:
 
 def process_facts(compiled: Any) -> dict:
     """The facts of a contracting process, from its compiled release (see the module docstring)."""
+    return _reading(compiled, complete=True)
+
+
+def _reading(compiled: Any, *, complete: bool) -> dict:
+    """The one reading. ``complete=False`` stops at the facts the browse columns need (every
+    key present; lists hold only what those facts read): publishing workers compute the columns
+    of every order, and the lists (items, deliveries, quotes) cost most of the reading."""
     compiled = _obj(compiled)
     tender = _obj(compiled.get("tender"))
     contract = (_objs(compiled.get("contracts")) or [{}])[0]
@@ -239,7 +246,7 @@ def process_facts(compiled: Any) -> dict:
     suppliers = [p for p in parties if "supplier" in _roles(p)] \
         or _objs(contract.get("suppliers")) or _objs(award.get("suppliers"))
     lines = _first(_objs(contract.get("items")), _objs(award.get("items")), _objs(tender.get("items")))
-    items = [_item(i) for i in lines or []]
+    items = [_item(i) for i in (lines or [] if complete else (lines or [])[:1])]
     period = _obj(contract.get("period"))
     date_signed = _text(_first(contract.get("dateSigned"), award.get("date")))
     return {
@@ -254,7 +261,7 @@ def process_facts(compiled: Any) -> dict:
         "buyer_address": _address_text(buyer.get("address")),
         "region": _text(_obj(buyer.get("address")).get("region")),
         "supplier": _party(suppliers[0]) if suppliers else None,
-        "suppliers": [_party(s) for s in suppliers],
+        "suppliers": [_party(s) for s in (suppliers if complete else suppliers[:1])],
         "framework": framework,
         "agreement_ocid": framework["identifier"] if framework else None,
         "date_signed": date_signed,
@@ -264,11 +271,12 @@ def process_facts(compiled: Any) -> dict:
         "value": _money(_first(*(v for v in (contract.get("value"), award.get("value"), tender.get("value"))
                                  if isinstance(v, dict)))),
         "items": items,
-        "destinations": _destinations(contract),
-        "bids": [_bid(b) for b in _objs(_obj(compiled.get("bids")).get("details"))],
-        "amendments": [_amendment(a) for a in _objs(contract.get("amendments"))],
+        "destinations": _destinations(contract) if complete else [],
+        "bids": [_bid(b) for b in _objs(_obj(compiled.get("bids")).get("details"))] if complete else [],
+        "amendments": [_amendment(a) for a in _objs(contract.get("amendments"))] if complete else [],
         "documents": [_document(d) for d in
-                      _objs(contract.get("documents")) + _objs(tender.get("documents"))],
+                      _objs(contract.get("documents")) + _objs(tender.get("documents"))]
+        if complete else [],
     }
 
 
@@ -286,7 +294,7 @@ def _amount(value: int | float | str | None) -> Decimal | None:
 def browse_columns(compiled: Any) -> dict:
     """The browse and dashboard columns of the ``records`` table, from the same reading as
     :func:`process_facts`, cut to the columns' sizes."""
-    facts = process_facts(compiled)
+    facts = _reading(compiled, complete=False)
     buyer = facts["buyer"] or {}
     supplier = facts["supplier"] or {}
     return {
