@@ -333,10 +333,11 @@
       if (v.number !== facts.version) link = v.url;
     } else {
       const found = await getJSON(facts.documentLookupUrl + got);
-      if (found.status === 200 && found.body) {
+      const doc = found.body && found.body.documents && found.body.documents[0];
+      if (doc) {
         result = "other-order";
-        text = fmt(T.pdf_other_order, { ocid: found.body.ocid, n: found.body.version });
-        link = found.body.url;
+        text = fmt(T.pdf_other_order, { ocid: doc.ocid, n: doc.version });
+        link = doc.url;
       } else {
         result = "unknown";
         text = T.pdf_unknown;

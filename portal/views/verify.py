@@ -116,25 +116,29 @@ def _quotes(ocid: str, release: dict, stored: list[verification.Quote]) -> list[
 
 @bp.get("/api/documents/<sha256>")
 def document(sha256: str):
-    """Which published order PDF has this SHA-256: ``{ocid, releaseId, version, versions,
-    current, url}``; 404 when none. The page sends only the hash: the file stays on the device."""
+    """The published order PDFs with this SHA-256: ``{"sha256", "documents": [{ocid, releaseId,
+    version, versions, current, date, replacedAt, url}]}``, an empty list when the portal
+    published none (an answer, not an error: the page asks about any file a citizen holds).
+    The page sends only the hash: the file stays on the device."""
     if not verification.HEX64.match(sha256.lower()):
         abort(400, description="Give the SHA-256 of the file as 64 hexadecimal digits.")
     with app_engine().connect() as conn:
         found = verification.pdf_owner(conn, sha256)
-    if found is None:
-        abort(404, description="No order PDF published by this portal has this SHA-256.")
-    ocid, release_id, number, every = found
-    return Response(orjson.dumps({
-        "ocid": ocid,
-        "releaseId": release_id,
-        "version": number,
-        "versions": len(every),
-        "current": number == len(every),
-        "date": every[number - 1].date if number else None,
-        "replacedAt": every[number].date if 0 < number < len(every) else None,
-        "url": links.verification_url("", ocid, release_id),
-    }), mimetype="application/json")
+    documents = []
+    if found is not None:
+        ocid, release_id, number, every = found
+        documents.append({
+            "ocid": ocid,
+            "releaseId": release_id,
+            "version": number,
+            "versions": len(every),
+            "current": number == len(every),
+            "date": every[number - 1].date if number else None,
+            "replacedAt": every[number].date if 0 < number < len(every) else None,
+            "url": links.verification_url("", ocid, release_id),
+        })
+    return Response(orjson.dumps({"sha256": sha256.lower(), "documents": documents}),
+                    mimetype="application/json")
 
 
 @bp.get("/verify/<path:ocid>/timestamp.json")
