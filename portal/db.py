@@ -266,7 +266,6 @@ def checkpoint_in_background(
 
 
 #: The former name, until tests/portal/test_wal_checkpointer.py imports the public one.
-_checkpoint_in_background = checkpoint_in_background
 
 
 @functools.cache

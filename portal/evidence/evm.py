@@ -33,7 +33,8 @@ from anchoring.errors import ChainError
 from portal.evidence.crash import crash_point
 
 
-def _sign(anchorer: EvmAnchorer, root: bytes, size: int) -> dict[str, Any]:
+def sign_intent(anchorer: EvmAnchorer, root: bytes, size: int) -> dict[str, Any]:
+    """Sign the anchor transaction of ``(root, size)``: the intent recorded before sending."""
     tx = anchorer.anchor_transaction(root, size)
     signed = anchorer.account.sign_transaction(tx)
     return {
@@ -133,7 +134,7 @@ def anchor_once(
                 else:
                     intent = {**intent, "txHash": found}
         if intent is None:
-            intent = _sign(anchorer, root, size)
+            intent = sign_intent(anchorer, root, size)
             save_intent(intent)
             crash_point("after-intent")
             _broadcast(anchorer, intent["raw"])

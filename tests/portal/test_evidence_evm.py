@@ -9,7 +9,7 @@ from hexbytes import HexBytes
 
 from anchoring.chains.evm import ANCHORED_TOPIC
 from portal.evidence.backends import Backends
-from portal.evidence.evm import _sign, anchor_once
+from portal.evidence.evm import anchor_once, sign_intent
 
 ROOT = hashlib.sha256(b"checkpoint").digest()
 
@@ -38,7 +38,7 @@ def _events(anchorer) -> list[tuple[str, int]]:
 
 def test_intent_signed_but_not_sent_is_sent_once(anchorer):
     saved: list[dict] = []
-    intent = _sign(anchorer, ROOT, 7)  # as if the process died right after recording it
+    intent = sign_intent(anchorer, ROOT, 7)  # as if the process died right after recording it
     first = anchor_once(anchorer, ROOT, 7, intent, saved.append)
     again = anchor_once(anchorer, ROOT, 7, intent, saved.append)
     assert first == again and first.tx_hash == intent["txHash"]
@@ -47,7 +47,7 @@ def test_intent_signed_but_not_sent_is_sent_once(anchorer):
 
 
 def test_intent_whose_nonce_went_elsewhere_is_replaced(anchorer):
-    stale = _sign(anchorer, ROOT, 7)  # recorded, never sent
+    stale = sign_intent(anchorer, ROOT, 7)  # recorded, never sent
     other = hashlib.sha256(b"other").digest()
     anchor_once(anchorer, other, 3, None, lambda intent: None)  # takes the same nonce
     saved: list[dict] = []

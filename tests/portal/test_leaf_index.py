@@ -32,11 +32,10 @@ def test_every_row_points_at_its_own_entry(app, tmp_path):
     assert sorted(pointers.values()) == list(range(len(entries)))
     for (table, ocid, ident), index in pointers.items():
         entry = decode_entry(entries[index])
-        if table == "releases":
-            assert isinstance(entry, ReleaseEntry) and entry.release_id == ident
-        else:
-            assert isinstance(entry, ProformaEntry) and entry.proforma_id == ident
-        assert entry.ocid == ocid
+        kind, logged_id = {"releases": (ReleaseEntry, "release_id"),
+                           "proformas": (ProformaEntry, "proforma_id")}[table]
+        assert isinstance(entry, kind)
+        assert (entry.ocid, getattr(entry, logged_id)) == (ocid, ident)
     # Quotes are logged before the releases that link them.
     for (table, ocid, _), index in pointers.items():
         if table == "proformas":

@@ -7,7 +7,7 @@ import multiprocessing
 
 from sqlalchemy import create_engine
 
-from portal.db import CHECKPOINTER, WalCheckpointer, _checkpoint_in_background, make_engine
+from portal.db import CHECKPOINTER, WalCheckpointer, checkpoint_in_background, make_engine
 
 
 def test_commits_reach_the_database_file_without_the_writer_checkpointing(tmp_path):
@@ -39,13 +39,13 @@ def test_a_commit_wakes_the_checkpointer(tmp_path):
     with engine.begin() as conn:
         conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         conn.exec_driver_sql("CREATE TABLE t (b BLOB)")
-    _checkpoint_in_background(engine, str(path), checkpointer)
+    checkpoint_in_background(engine, str(path), checkpointer)
     try:
         size = path.stat().st_size  # the table, still in the WAL: nothing poked yet
         with engine.begin() as conn:
             conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(1000000))")
-        with checkpointer._done:  # one pass, woken by the commit alone (settle would poke)
-            assert checkpointer._done.wait_for(lambda: checkpointer._passes >= 1, timeout=30)
+        # One pass, woken by the commit alone (settle would poke).
+        assert checkpointer.wait_for_passes(1, timeout=30)
         assert path.stat().st_size >= size + 1_000_000
     finally:
         engine.dispose()
@@ -64,11 +64,11 @@ def test_a_database_is_watched_while_any_of_its_engines_lives(tmp_path):
     assert path not in CHECKPOINTER.watching()
     # The thread closes its connection to a database no longer watched.
     assert CHECKPOINTER.settle()
-    assert path not in CHECKPOINTER._connections
+    assert path not in CHECKPOINTER.connected()
 
 
 def _child_state(queue) -> None:  # type: ignore[no-untyped-def]
-    queue.put((CHECKPOINTER.watching(), len(CHECKPOINTER._connections)))
+    queue.put((CHECKPOINTER.watching(), len(CHECKPOINTER.connected())))
 
 
 def test_a_forked_child_inherits_no_checkpointer_state(tmp_path):
@@ -78,7 +78,7 @@ def test_a_forked_child_inherits_no_checkpointer_state(tmp_path):
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE t (x)")
         assert CHECKPOINTER.settle()
-        assert str(path.resolve()) in CHECKPOINTER._connections
+        assert str(path.resolve()) in CHECKPOINTER.connected()
         context = multiprocessing.get_context("fork")
         queue = context.Queue()
         child = context.Process(target=_child_state, args=(queue,))
