@@ -113,11 +113,14 @@ def _code(value: Any) -> str:
     return code_name(value) if isinstance(value, str) else _as_published(value)
 
 
-def _status(value: Any) -> str:
-    """An order's or delivery's status in the reader's language, as on the order PDF."""
+def _status(value: Any, kind: str = "order") -> str:
+    """An order's or delivery's status in the reader's language, as on the order PDF; the
+    status of another kind of process (an agreement, imported OCDS) keeps OCDS's words."""
     if _absent(value):
         return ""
-    return status_word(value) if isinstance(value, str) else _as_published(value)
+    if not isinstance(value, str):
+        return _as_published(value)
+    return status_word(value) if kind == "order" else code_name(value)
 
 
 def init_app(app: Flask) -> None:
