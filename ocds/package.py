@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ocds.errors import InputError, Problem
 from ocds.schema import EXTENSION_URLS, EXTENSIONS_DIR, LOCAL_EXTENSIONS, OCDS_VERSION, RELEASE_EXTENSIONS
 
 __all__ = [
@@ -72,7 +73,8 @@ def _metadata(
     extensions: list[str],
 ) -> dict[str, Any]:
     if not publisher.get("name"):
-        raise ValueError("publisher must have a name (required by the package schema)")
+        raise InputError([Problem("publisher/name", "a package's publisher must have a name "
+                                                     "(required by the package schema)")])
     package: dict[str, Any] = {
         "uri": uri,
         "version": OCDS_VERSION,
@@ -96,8 +98,9 @@ def _with_contents(package: dict[str, Any], key: str, contents: list[Any]) -> di
     if contents:
         package[key] = list(contents)
     elif EXTENSION_URLS["pagination"] not in package["extensions"]:
-        raise ValueError(f"a package must hold at least one of its {key} unless it is a page "
-                         "of a paginated response (declaring the pagination extension)")
+        raise InputError([Problem(key, f"a package must hold at least one of its {key} unless it "
+                                       "is a page of a paginated response (declaring the "
+                                       "pagination extension)")])
     return package
 
 
@@ -105,7 +108,8 @@ def _with_links(package: dict[str, Any], links: dict[str, str] | None) -> dict[s
     if links:
         unknown = set(links) - {"next", "prev"}
         if unknown:
-            raise ValueError(f"links may only have 'next' and 'prev', not {sorted(unknown)}")
+            raise InputError([Problem("links", f"links may only have 'next' and 'prev', "
+                                               f"not {sorted(unknown)}")])
         package["links"] = dict(links)
     return package
 
@@ -125,7 +129,7 @@ def release_package(
 
     ``links`` (``{"next": url, "prev": url}``) marks a page of a paginated API response; the
     caller then lists the pagination extension in ``extensions``. No releases is only allowed in
-    such a page (``releases`` is then left out); otherwise it is a ``ValueError``.
+    such a page (``releases`` is then left out); otherwise it is an ``InputError``.
     """
     package = _metadata(
         uri=uri,
