@@ -20,11 +20,12 @@ from decimal import Decimal
 import orjson
 from sqlalchemy import Connection, select, tuple_
 
+from portal.db import IN_CLAUSE_CHUNK
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors, evidence_pdfs
 from portal.models import records, releases, source_orders
 from portal.publishing.records import RecordRow, recompile
 
-CHUNK = 500  # ocids per query: the IN clause publishing uses (portal.publishing.releases)
+CHUNK = IN_CLAUSE_CHUNK  # ocids per query, as publishing recompiles them
 
 #: The anchor types and states sealing and anchoring write (``portal.evidence.tables``).
 ANCHOR_TYPES = (EVM, RFC3161)

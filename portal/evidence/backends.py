@@ -4,19 +4,27 @@ Defaults are self-contained for development and ``make run``: an embedded py-evm
 ``INSTANCE_PATH/chain`` (persistent; one process owns it, the ``veraz anchor --watch``
 watcher) and an embedded TSA with its own CA in ``INSTANCE_PATH/tsa``. Settings switch to any
 JSON-RPC node and any remote TSA. Backends are opened lazily and kept open by the watcher.
+
+The anchoring account and the embedded TSA's CA are identities: once a checkpoint was anchored
+from an account, or timestamped by the embedded TSA, a key file that holds another account or
+a CA that is gone is an error naming the file (:meth:`Backends.expect` reads what was used),
+never a silent new identity.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
+from sqlalchemy import Connection, select
 
 from anchoring.errors import ChainError, TimestampError
 from portal.evidence.read.trust import tsa_directory
-from portal.evidence.tables import EVM, RFC3161
+from portal.evidence.tables import DONE, EVM, RFC3161, anchors
 
 CONTRACT_FILENAME = "contract-address"
 
@@ -31,6 +39,32 @@ def enabled_types(config: dict) -> list[str]:
     return types
 
 
+@dataclass(frozen=True)
+class Identities:
+    """Who anchored the log so far: what the next anchors must be made by."""
+
+    sender: str | None  # the account of the newest done EVM anchor
+    timestamped: bool  # a done RFC 3161 anchor exists
+
+
+def anchored_identities(conn: Connection) -> Identities:
+    """The sender of the newest done EVM anchor, and whether any checkpoint was timestamped."""
+    receipt = conn.execute(
+        select(anchors.c.receipt)
+        .where(anchors.c.type == EVM, anchors.c.status == DONE)
+        .order_by(anchors.c.tree_size.desc())
+        .limit(1)
+    ).scalar()
+    try:
+        sender = orjson.loads(receipt).get("sender") if receipt else None
+    except (orjson.JSONDecodeError, AttributeError):
+        sender = None  # an unreadable record is the audit's to report
+    stamped = conn.execute(
+        select(anchors.c.id).where(anchors.c.type == RFC3161, anchors.c.status == DONE).limit(1)
+    ).first()
+    return Identities(str(sender) if sender else None, stamped is not None)
+
+
 class Backends:
     """Lazily opened anchoring backends; :meth:`close` releases the embedded chain."""
 
@@ -38,6 +72,21 @@ class Backends:
         self.config = config
         self._anchorer: Any = None
         self._tsa: Any = None
+        self._identities = Identities(None, False)
+
+    def expect(self, conn: Connection) -> None:
+        """Read who anchored so far: backends opened afterwards must be the same identities."""
+        self._identities = anchored_identities(conn)
+
+    def _check_account(self, account: Any) -> None:
+        sender = self._identities.sender
+        if sender is not None and to_checksum_address(sender) != account.address:
+            raise ChainError(
+                f"the anchoring key file {account.key_file} holds account {account.address}, "
+                f"but the checkpoints were anchored from {to_checksum_address(sender)}; put that "
+                f"account's key back in {account.key_file} (anchoring from another account "
+                "would be another identity, so nothing is sent)"
+            )
 
     def anchorer(self) -> Any:
         """The ``EvmAnchorer`` of the settings; raises :class:`ChainError` when unreachable."""
@@ -59,11 +108,13 @@ class Backends:
             for name in ("EVM_CHAIN_ID", "EVM_CONTRACT_ADDRESS", "EVM_KEY_FILE"):
                 if not cfg.get(name):
                     raise ChainError(f"setting {name} is required with EVM_RPC_URL")
+            account = load_key(cfg["EVM_KEY_FILE"])
+            self._check_account(account)
             w3 = rpc_chain(url, int(cfg["EVM_CHAIN_ID"]), timeout=timeout)
             return EvmAnchorer(
                 w3,
                 cfg["EVM_CONTRACT_ADDRESS"],
-                load_key(cfg["EVM_KEY_FILE"]),
+                account,
                 int(cfg["EVM_CONFIRMATIONS"]),
                 explorer,
                 gas_price=gas_price,
@@ -75,6 +126,7 @@ class Backends:
         w3 = embedded_chain(directory)
         try:
             account = load_key(w3.provider.dev_key_path)  # type: ignore[attr-defined]
+            self._check_account(account)
             contract = _embedded_contract(w3, account, directory / CONTRACT_FILENAME)
         except BaseException:
             w3.provider.close()  # type: ignore[attr-defined]
@@ -103,7 +155,15 @@ class Backends:
                     url, self.config["TSA_CA_FILE"], timeout=float(self.config["ANCHOR_TIMEOUT"])
                 )
             else:
-                self._tsa = EmbeddedTSA(tsa_directory(self.config))
+                directory = tsa_directory(self.config)
+                if self._identities.timestamped and not (directory / "ca.pem").is_file():
+                    raise TimestampError(
+                        f"the embedded TSA's CA certificate {directory / 'ca.pem'} does not exist, "
+                        "but checkpoints were timestamped under it; restore "
+                        f"{directory} from a backup (a new CA would be another identity, so none "
+                        "is made)"
+                    )
+                self._tsa = EmbeddedTSA(directory)
         return self._tsa
 
     def forget_anchorer(self) -> None:

@@ -7,9 +7,11 @@ are all done and that has no PDF yet gets one, rendered from the database
 in ``evidence_pdfs``. Stored bytes are served as they are, never re-rendered nor re-signed;
 web workers only read them (``portal.evidence.read.evidence_pdfs``).
 
-A failure (TSA down, key file with a wrong mode) is logged and retried at a later round, after
-a backoff (EVIDENCE_PDF_RETRY_BASE seconds, doubling up to EVIDENCE_PDF_RETRY_MAX), and never
-stops anchoring.
+A failure (TSA down, key file with a wrong mode, signing key missing) is logged and retried at
+a later round, after a backoff (EVIDENCE_PDF_RETRY_BASE seconds, doubling up to
+EVIDENCE_PDF_RETRY_MAX), and never stops anchoring; ``veraz anchor`` reports it and exits
+non-zero (:func:`sign_pending`). Every PDF after the first is signed by the identity that
+signed the newest stored one (``signing.document_signer(signed_before=...)``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -103,15 +106,18 @@ def due(conn: Connection) -> list[int]:
 
 def generate(engine: Engine, config: dict, backends, tree_size: int) -> bytes:
     """Render, sign and store the evidence PDF of one checkpoint; return the stored bytes."""
-    from portal.evidence.signing import document_signer, sign_pdf, timestamper
+    from portal.evidence.signing import document_signer, sign_pdf, signer_certificate, timestamper
 
     with engine.connect() as conn:
         unsigned = render(conn, config, tree_size)
+        newest = conn.execute(select(evidence_pdfs.c.data)
+                              .order_by(evidence_pdfs.c.tree_size.desc()).limit(1)).scalar()
     if unsigned is None:
         raise LookupError(f"no sealed checkpoint of size {tree_size}")
+    before = signer_certificate(bytes(newest)) if newest is not None else None
     signed = sign_pdf(
         unsigned,
-        document_signer(config),
+        document_signer(config, signed_before=before),
         timestamper(config, backends),
         reason=f"Registro de evidencia, checkpoint {tree_size} / evidence record",
         location=str(config["BASE_URL"]),
@@ -135,20 +141,34 @@ def generate(engine: Engine, config: dict, backends, tree_size: int) -> bytes:
     return signed
 
 
+@dataclass(frozen=True)
+class PdfFailure:
+    """An evidence PDF that could not be made this round: which, and a sentence saying why."""
+
+    tree_size: int | None  # None: the PDFs due could not even be listed
+    message: str
+
+
 def sign_due(engine: Engine, config: dict, backends) -> list[int]:
     """Make every evidence PDF that is due (see :func:`due`); return the sizes made.
 
     Never raises: a failure is logged and that checkpoint retried after a backoff.
     """
+    return sign_pending(engine, config, backends)[0]
+
+
+def sign_pending(engine: Engine, config: dict, backends) -> tuple[list[int], list[PdfFailure]]:
+    """As :func:`sign_due`, also returning what failed (for ``veraz anchor`` to report)."""
     base = float(config["EVIDENCE_PDF_RETRY_BASE"])
     cap = float(config["EVIDENCE_PDF_RETRY_MAX"])
     made: list[int] = []
+    failed: list[PdfFailure] = []
     try:
         with engine.connect() as conn:
             sizes = due(conn)
-    except Exception:  # noqa: BLE001 - the anchoring loop must go on
+    except Exception as exc:  # noqa: BLE001 - the anchoring loop must go on
         log.exception("cannot list the evidence PDFs to make")
-        return made
+        return made, [PdfFailure(None, f"the evidence PDFs due could not be listed: {exc}")]
     key = str(engine.url)
     for size in sizes:
         failures, retry_at = _failures.get((key, size), (0, 0.0))
@@ -160,15 +180,17 @@ def sign_due(engine: Engine, config: dict, backends) -> list[int]:
             failures += 1
             wait = min(cap, base * 2 ** (failures - 1))
             _failures[(key, size)] = (failures, time.monotonic() + wait)
+            reason = str(exc) or type(exc).__name__
             log.warning(
                 "evidence PDF of checkpoint %d failed (attempt %d, next in %.0f s): %s",
                 size,
                 failures,
                 wait,
-                str(exc) or type(exc).__name__,
+                reason,
             )
+            failed.append(PdfFailure(size, f"the evidence PDF could not be signed: {reason}"))
             continue
         _failures.pop((key, size), None)
         made.append(size)
-    return made
+    return made, failed
 

@@ -33,16 +33,19 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine, insert, select, update
 
-from anchoring.errors import AnchoringError
+from anchoring.errors import AnchoringError, KeyFileError
 from portal.evidence import store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.crash import crash_point
 from portal.evidence.evm import anchor_once
-from portal.evidence.pdfs import sign_due
+from portal.evidence.pdfs import sign_pending
 from portal.evidence.read.anchors import utc
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors
 
 log = logging.getLogger(__name__)
+
+#: The AttemptResult type of an evidence PDF that could not be signed.
+EVIDENCE_PDF = "evidence-pdf"
 
 
 @contextmanager
@@ -89,14 +92,20 @@ def seal(engine: Engine, config: dict, *, force: bool = True, now: datetime | No
     PENDING_ENTRIES_TRIGGER entries are pending, CHECKPOINT_INTERVAL seconds have passed since
     the last checkpoint, or no checkpoint exists yet. A checkpoint covers at most
     MAX_CHECKPOINT_ENTRIES new entries; the rest waits for the next call.
+
+    Raises :class:`~portal.evidence.store.LogKeyError` when checkpoints exist and the key file
+    is missing or holds another key (even with nothing to seal, so a lost key is said at once);
+    the first checkpoint of an empty log creates the key (``store.sealing_signer``).
     """
     now = now or _now()
-    signer = store.signer(config)
     with engine.begin() as conn:
         size = store.size(conn)
         last = store.latest(conn)
         sealed = last.size if last else 0
         pending = size - sealed
+        if pending <= 0 and last is None:
+            return None
+        signer = store.sealing_signer(conn, config)
         if pending <= 0:
             return None
         most = int(config.get("MAX_CHECKPOINT_ENTRIES") or 0)
@@ -145,16 +154,20 @@ def anchor_pending(
     """Attempt every anchor not yet done (only those due, unless ``due_only`` is False).
 
     Then, unless ``evidence_pdfs`` is False, sign the evidence PDF of every checkpoint now
-    fully anchored (that never raises: a PDF that fails is retried later)."""
+    fully anchored (that never raises: a PDF that fails is retried later, and is returned as
+    a result of type ``evidence-pdf``, status ``failed-retrying``, so the caller reports it)."""
     now = now or _now()
     query = select(anchors).where(anchors.c.status != DONE)
     if due_only:
         query = query.where(anchors.c.next_attempt_at <= now)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(anchors.c.tree_size, anchors.c.type)).mappings().all()
+        backends.expect(conn)
     results = [_attempt(engine, config, backends, dict(row)) for row in rows]
     if evidence_pdfs:
-        sign_due(engine, config, backends)
+        _made, failed = sign_pending(engine, config, backends)
+        results += [AttemptResult(f.tree_size or 0, EVIDENCE_PDF, RETRYING,
+                                  f"{f.message}; `veraz anchor` tries again") for f in failed]
     return results
 
 
@@ -274,6 +287,8 @@ def watch(
         try:
             seal(engine, config, force=False)
             anchor_pending(engine, config, backends, due_only=True)
+        except (KeyFileError, store.LogKeyError):
+            raise  # a key does not come back by waiting: stop, and say which (the CLI does)
         except Exception:  # noqa: BLE001 - the watcher must survive a database hiccup
             log.exception("sealing or anchoring failed; retrying in %s s", tick)
         done += 1

@@ -14,6 +14,12 @@ documentSigning extended key usage (RFC 9336). A certificate that expires within
 :data:`RENEW_BEFORE` is replaced by a new one at the next signature; PDFs already signed keep
 validating, since their timestamp proves the signature was made while it was valid.
 
+The signer's identity is the embedded CA (published at ``/evidence/ca.pem``) and the key pair
+it issued. Once an evidence PDF was signed (:func:`document_signer` is given its certificate),
+nothing is created any more: a missing CA key, signing key or certificate, or a certificate or
+CA other than the one that signed the stored PDFs, is a :class:`SigningError` naming the file;
+only the renewal above makes a new key pair, from the same CA, and says so in the log.
+
 The timestamp comes from the TSA the portal anchors checkpoints with: the embedded TSA in
 process (a pyHanko ``TimeStamper`` calling ``EmbeddedTSA.respond``), or the remote one over
 HTTP (pyHanko's client).
@@ -27,12 +33,14 @@ import datetime as dt
 import fcntl
 import functools
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from asn1crypto import keys, pem, tsp, x509
 from cryptography import x509 as cx509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
@@ -47,6 +55,8 @@ DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 VALIDITY = dt.timedelta(days=5 * 365)
 RENEW_BEFORE = dt.timedelta(days=30)
 SIGNATURE_FIELD = "VerazEvidence"
+
+log = logging.getLogger(__name__)
 
 
 class SigningError(Exception):
@@ -73,20 +83,30 @@ def _read_key(path: Path) -> bytes:
         raise SigningError(str(error)) from error
 
 
-def _issuer(config: dict) -> tuple[cx509.Certificate, Any]:
-    """The embedded CA (created with the embedded TSA on first use) and its private key."""
+def _issuer(config: dict, signed_before: cx509.Certificate | None) -> tuple[cx509.Certificate, Any]:
+    """The embedded CA and its private key; created with the embedded TSA on first use, never
+    once a PDF was signed (``signed_before``)."""
     from anchoring.timestamps import EmbeddedTSA
 
     directory = tsa_directory(config)
     if not (directory / "ca.key").is_file():
+        if signed_before is not None:
+            raise SigningError(
+                f"the evidence-signing CA key {directory / 'ca.key'} does not exist, but evidence "
+                f"PDFs were signed under the CA {signed_before.issuer.rfc4514_string()}; restore "
+                f"{directory} from a backup (a new CA would be a new signer identity, so none "
+                "is made)")
         EmbeddedTSA(directory)  # creates the CA (under its own lock) when absent
     ca = cx509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
     key = serialization.load_pem_private_key(_read_key(directory / "ca.key"), password=None)
     return ca, key
 
 
-def _issue(config: dict, directory: Path, now: dt.datetime) -> None:
-    ca, ca_key = _issuer(config)
+def _issue(config: dict, directory: Path, now: dt.datetime,
+           signed_before: cx509.Certificate | None) -> None:
+    ca, ca_key = _issuer(config, signed_before)
+    if signed_before is not None:
+        _check_issued_by(ca, signed_before, "the certificate that signed the stored evidence PDFs")
     key = ec.generate_private_key(ec.SECP256R1())
     organisation = ca.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     org = str(organisation[0].value) if organisation else "Veraz"
@@ -116,9 +136,31 @@ def _issue(config: dict, directory: Path, now: dt.datetime) -> None:
     tmp.replace(directory / "signer.pem")
 
 
-def document_signer(config: dict, *, now: dt.datetime | None = None) -> DocumentSigner:
-    """The portal's document signer; issued (or renewed) from the embedded CA when needed."""
+def _check_issued_by(ca: cx509.Certificate, certificate: cx509.Certificate, what: str) -> None:
+    try:
+        certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        raise SigningError(
+            f"{what} ({certificate.subject.rfc4514_string()}) was not issued by the CA in "
+            f"{ca.subject.rfc4514_string()}; put back the CA and signing key the evidence PDFs "
+            "were signed with (a different one would be a new signer identity)") from None
+
+
+def document_signer(
+    config: dict,
+    *,
+    now: dt.datetime | None = None,
+    signed_before: x509.Certificate | None = None,
+) -> DocumentSigner:
+    """The portal's document signer; issued (or renewed) from the embedded CA when needed.
+
+    ``signed_before``: the certificate that signed the newest stored evidence PDF (see
+    :func:`signer_certificate`), None before the first. Given it, a missing key or certificate
+    is never replaced by a new one (:class:`SigningError`), and the CA must be the one that
+    issued it.
+    """
     now = now or dt.datetime.now(dt.UTC)
+    before = cx509.load_der_x509_certificate(signed_before.dump()) if signed_before else None
     directory = signing_directory(config)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(directory / ".lock", "a+b") as lock:
@@ -127,12 +169,31 @@ def document_signer(config: dict, *, now: dt.datetime | None = None) -> Document
         current = (
             cx509.load_pem_x509_certificate(cert_path.read_bytes()) if cert_path.is_file() else None
         )
+        if before is not None and (current is None or not (directory / "signer.key").is_file()):
+            missing = cert_path if current is None else directory / "signer.key"
+            raise SigningError(
+                f"the evidence-signing file {missing} does not exist, but evidence PDFs were "
+                f"signed by {before.subject.rfc4514_string()} (serial {before.serial_number}); "
+                f"restore {directory} from a backup (a new key would be a new signer identity, "
+                "so none is made)")
         if current is None or current.not_valid_after_utc - RENEW_BEFORE <= now:
-            _issue(config, directory, now)
+            _issue(config, directory, now, before)
+            if current is not None:
+                log.warning("renewed the evidence-signing certificate in %s (a new key pair from "
+                            "the same CA): the old one expires on %s", cert_path,
+                            current.not_valid_after_utc.isoformat())
         cert_pem = cert_path.read_bytes()
         key_pem = _read_key(directory / "signer.key")
     ca_pem = (tsa_directory(config) / "ca.pem").read_bytes()
     key = serialization.load_pem_private_key(key_pem, password=None)
+    if before is not None:
+        ca = cx509.load_pem_x509_certificate(ca_pem)
+        _check_issued_by(ca, before, "the certificate that signed the stored evidence PDFs")
+        _check_issued_by(ca, cx509.load_pem_x509_certificate(cert_pem),
+                         f"the signing certificate {cert_path}")
+    if key.public_key() != cx509.load_pem_x509_certificate(cert_pem).public_key():
+        raise SigningError(f"the signing key {directory / 'signer.key'} is not the key of the "
+                           f"certificate {cert_path}; restore the pair from a backup")
     der_key = key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -143,6 +204,17 @@ def document_signer(config: dict, *, now: dt.datetime | None = None) -> Document
         ca_certificate=x509.Certificate.load(pem.unarmor(ca_pem)[2]),
         _key=keys.PrivateKeyInfo.load(der_key),
     )
+
+
+def signer_certificate(pdf: bytes) -> x509.Certificate:
+    """The certificate that signed a stored evidence PDF (its first signature)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        signatures = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+        return signatures[0].signer_cert
+    except Exception as exc:  # noqa: BLE001 - pyHanko raises many types; one sentence out
+        raise SigningError(f"cannot read the signer of the stored evidence PDF: {exc}") from exc
 
 
 @functools.cache

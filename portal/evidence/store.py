@@ -4,11 +4,21 @@ Everything in ``portal.evidence`` (both the read side and the anchoring process)
 writes the log through these functions, so the log's storage API and tables are adapted in one
 place. Each published row keeps the index of its entry (``leaf_index``), so a proof starts
 from the row.
+
+The log's key is its identity: every checkpoint is signed with it, and a verifier pins it. It
+is created once, when the very first checkpoint of an empty log is sealed
+(:func:`sealing_signer`); from then on no process creates one, and a key file that is missing
+or holds another key stops sealing (:class:`LogKeyError`, naming the file and the key the
+checkpoints were signed with). Web workers only read it (:func:`verifier_key`), and serve it
+only when it verifies the newest checkpoint. Rotation is not supported.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +28,16 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from anchoring import notes
 from anchoring.entries import Entry, decode_entry
-from anchoring.errors import EntryError, LogError
-from anchoring.keyfiles import load_or_create_note_signer
+from anchoring.errors import AnchoringError, EntryError, LogError
+from anchoring.keyfiles import create_note_signer, load_note_signer
 from anchoring.log import AuditProblem, EvidenceLog, bundle_entries, make_bundle
 from anchoring.log import checkpoints as _checkpoint_table
+
+log = logging.getLogger(__name__)
+
+
+class LogKeyError(LogError):
+    """The log's signing key is missing, or is not the key its checkpoints were signed with."""
 
 
 @dataclass(frozen=True)
@@ -52,18 +68,110 @@ def origin(config: dict) -> str:
 
 
 def key_path(config: dict) -> Path:
+    """The log's key file: LOG_KEY_FILE, or INSTANCE_PATH/log-signer.key."""
     return Path(config.get("LOG_KEY_FILE") or Path(config["INSTANCE_PATH"]) / "log-signer.key")
 
 
+# Keyed by the file's identity as well: a replaced or re-permissioned key file is read again.
 @functools.lru_cache(maxsize=8)
-def _signer(path: str, name: str) -> Signer:
-    signer = load_or_create_note_signer(path, name)
+def _load(path: str, name: str, identity: tuple[int, ...]) -> Signer:
+    signer = load_note_signer(path, name)
     return Signer(signer, str(signer.verifier()))
 
 
 def signer(config: dict) -> Signer:
-    """The checkpoint signer of the settings; the key file is created (0600) on first use."""
-    return _signer(str(key_path(config)), origin(config))
+    """The checkpoint signer in the key file of the settings; never creates one.
+
+    Raises :class:`LogKeyError` when the file does not exist, and
+    :class:`~anchoring.errors.KeyFileError` when it may not be used (mode, owner, content).
+    """
+    path = key_path(config)
+    try:
+        info = os.stat(path)
+        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
+                    info.st_mode)
+        return _load(str(path), origin(config), identity)
+    except FileNotFoundError:
+        raise LogKeyError(f"the log's signing key file {path} does not exist") from None
+
+
+def key_name(verifier_key: str) -> str:
+    """``<name>+<key id>`` of a C2SP verifier key: how messages name a key."""
+    return "+".join(verifier_key.split("+")[:2])
+
+
+def signed_by(note: str) -> list[str]:
+    """``<name>+<key id>`` of every signature on a signed note, as messages name keys."""
+    names = []
+    for line in note.rstrip("\n").rpartition("\n\n")[2].split("\n"):
+        _dash, _, rest = line.partition(" ")
+        name, _, encoded = rest.partition(" ")
+        try:
+            names.append(f"{name}+{base64.b64decode(encoded)[:4].hex()}")
+        except ValueError:
+            names.append(name)
+    return names
+
+
+def check_signs_latest(conn: Connection, config: dict, signer_: Signer) -> None:
+    """Raise :class:`LogKeyError` unless ``signer_`` signed the newest checkpoint."""
+    newest = latest(conn)
+    if newest is None:
+        return
+    try:
+        notes.verify_checkpoint(newest.note, signer_.verifier_key)
+    except AnchoringError:
+        raise LogKeyError(
+            f"the log's signing key file {key_path(config)} holds key "
+            f"{key_name(signer_.verifier_key)}, but the log's checkpoints (the newest of size "
+            f"{newest.size}) were signed with key {', '.join(signed_by(newest.note))}; put the "
+            f"key the checkpoints were signed with back in {key_path(config)} (a log's key "
+            "cannot be changed)"
+        ) from None
+
+
+def sealing_signer(conn: Connection, config: dict) -> Signer:
+    """The signer for the next checkpoint, checked against the log, in the caller's transaction.
+
+    The very first checkpoint of an empty log creates the key file (mode 0600) if it does not
+    exist, and says so in the log. Once a checkpoint exists, the key must be the one that
+    signed it: a missing or different key file raises :class:`LogKeyError` and nothing is
+    created.
+    """
+    newest = latest(conn)
+    path = key_path(config)
+    if newest is None:
+        try:
+            return signer(config)
+        except LogKeyError:
+            pass  # no checkpoint and no key: this seal starts the log
+        try:
+            created = create_note_signer(path, origin(config))
+        except FileExistsError:  # another sealer created it first: theirs is the log's key
+            return signer(config)
+        verifier = str(created.verifier())
+        log.warning("created the log's signing key %s in %s for the first checkpoint; "
+                    "back it up: every later checkpoint must be signed with it", verifier, path)
+        return Signer(created, verifier)
+    try:
+        current = signer(config)
+    except LogKeyError:
+        raise LogKeyError(
+            f"the log's signing key file {path} does not exist, but the log's checkpoints (the "
+            f"newest of size {newest.size}) were signed with key "
+            f"{', '.join(signed_by(newest.note))}; restore that key file from a backup (a new "
+            "key would start a different log, so none is made)"
+        ) from None
+    check_signs_latest(conn, config, current)
+    return current
+
+
+def verifier_key(conn: Connection, config: dict) -> str:
+    """The log's verifier key, as web workers serve it: read from the key file, never created,
+    and only when it verifies the newest checkpoint (else :class:`LogKeyError`)."""
+    key = signer(config)
+    check_signs_latest(conn, config, key)
+    return key.verifier_key
 
 
 def _log() -> EvidenceLog:

@@ -3,22 +3,55 @@
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
+from werkzeug.exceptions import ServiceUnavailable
 
+from anchoring.errors import KeyFileError
 from anchoring.merkle import leaf_hash
 from portal.evidence import store
 from portal.evidence.read.anchors import anchor_rows, published_time, utc
+
+log = logging.getLogger(__name__)
 
 
 class RangeError(ValueError):
     """A requested range of the log is not one the log can answer; the message says why."""
 
 
-def verifier_key(config: dict) -> str:
-    """The C2SP verifier key of the checkpoint signer (created with the signer on first use)."""
-    return store.signer(config).verifier_key
+class KeyUnavailable(ServiceUnavailable):
+    """The log's key cannot be served: not made yet, missing, or not the checkpoints' key.
+
+    An HTTP 503 whose description is a sentence for the visitor (the web layer's error
+    handler answers it as HTML or JSON); what is wrong on the server goes to its log only.
+    """
+
+
+def verifier_key(config: dict, conn: Connection | None = None) -> str:
+    """The C2SP verifier key that signs checkpoints, as the key file holds it.
+
+    Web workers never write keys: the key is read, never created, and served only when it
+    verifies the newest checkpoint; otherwise :class:`KeyUnavailable`. ``conn`` defaults to
+    a connection of the current app's database.
+    """
+    if conn is None:
+        from portal.db import app_engine
+
+        with app_engine().connect() as own:
+            return verifier_key(config, own)
+    try:
+        return store.verifier_key(conn, config)
+    except (store.LogKeyError, KeyFileError) as error:
+        if store.latest(conn) is None:
+            raise KeyUnavailable("The log has no key yet: it is made when the first checkpoint "
+                                 "is sealed.") from None
+        log.error("cannot serve the log's key: %s", error)
+        raise KeyUnavailable("The log's signing key is not available on this server now, or is "
+                             "not the key its checkpoints were signed with; the operator's log "
+                             "says which. Checkpoints already published keep their signatures."
+                             ) from None
 
 
 def latest_checkpoint(conn: Connection) -> str | None:

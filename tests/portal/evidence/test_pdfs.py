@@ -1,5 +1,6 @@
 """An evidence PDF that fails is retried after the backoff the settings give
-(EVIDENCE_PDF_RETRY_BASE, doubling up to EVIDENCE_PDF_RETRY_MAX), and never stops anchoring.
+(EVIDENCE_PDF_RETRY_BASE, doubling up to EVIDENCE_PDF_RETRY_MAX), and never stops anchoring;
+``veraz anchor`` says so and exits 1.
 
 The failure is a real one: the signing key file made readable by others, which the signer
 refuses. Real SQLite file, embedded chain and TSA.
@@ -30,7 +31,10 @@ def test_a_failed_pdf_waits_the_configured_backoff(sqlite_app, tmp_path, base, r
     key = Path(app.config["INSTANCE_PATH"]) / "evidence-signing" / "signer.key"
     key.chmod(0o644)
     publish_examples(app, tmp_path, [example_order("2-package")], name="b")
-    assert runner.invoke(main, ["anchor"]).exit_code == 0  # anchored; only its PDF failed
+    failed = runner.invoke(main, ["anchor"])  # anchored; only its PDF failed, which is said
+    assert failed.exit_code == 1
+    assert "evidence-pdf: failed-retrying: the evidence PDF could not be signed" in failed.output
+    assert "chmod 600" in failed.output
     second = client.get("/evidence.json").get_json()["checkpoints"][0]
     assert second["anchorStatus"] == "done" and second["pdf"] is None
 
