@@ -171,13 +171,17 @@ def test_phone_verifies_an_anchored_order_and_checks_a_pdf(anchored_portal, tmp_
         browser, page = _phone(p)
         page.goto(f"{base}/verify/{ocid}?lang=en")
         assert _verdict(page) == "verified", page.inner_text("#steps")
-        assert page.inner_text("#verdict-title") == "Verified"
+        assert page.inner_text("#verdict-title") == "Authentic"
         for step in ("data", "document", "proformas", "entry", "inclusion", "signature"):
             item = page.locator(f'li[data-step="{step}"]')
             assert item.get_attribute("data-status") == "pass", item.inner_text()
-            assert "checked on this device" in item.inner_text()
+            assert "checked by this device" in item.inner_text()
+        # Passed at the portal, and shown as reported by it, not as checked here.
         for step in ("chain", "timestamp"):
-            assert page.get_attribute(f'li[data-step="{step}"]', "data-status") == "pass"
+            item = page.locator(f'li[data-step="{step}"]')
+            assert item.get_attribute("data-status") == "pass"
+            assert item.get_attribute("class") == "reported"
+            assert "reported by the portal" in item.inner_text()
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
 
         # "Check the PDF you were given": the real one matches, one changed byte does not.
@@ -191,13 +195,13 @@ def test_phone_verifies_an_anchored_order_and_checks_a_pdf(anchored_portal, tmp_
         page.wait_for_selector("#pdf-result[data-result]")
         assert page.get_attribute("#pdf-result", "data-result") == "match"
         page.set_input_files("#pdf-file", str(bad))
-        page.wait_for_selector("#pdf-result[data-result=mismatch]")
-        assert "NOT" in page.inner_text("#pdf-result")
+        page.wait_for_selector("#pdf-result[data-result=unknown]")
+        assert "not a PDF published by this portal" in page.inner_text("#pdf-result")
 
         # Spanish by default.
         page.goto(f"{base}/verify/{ocid}?lang=es")
         assert _verdict(page) == "verified"
-        assert page.inner_text("#verdict-title") == "Verificado"
+        assert page.inner_text("#verdict-title") == "Auténtica"
         browser.close()
 
 
@@ -217,7 +221,7 @@ def test_altered_release_row_does_not_match_and_names_the_step(anchored_portal):
         page.goto(f"{base}/verify/{ocid}?lang=en")
         assert _verdict(page) == "mismatch"
         assert page.get_attribute('li[data-step="data"]', "data-status") == "fail"
-        assert "Data hash recomputed" in page.inner_text("#verdict-detail")
+        assert "The published data" in page.inner_text("#verdict-detail")
         # The untouched order next to it still verifies.
         page.goto(f"{base}/verify/{_ocid('1-single')}?lang=en")
         assert _verdict(page) == "verified"

@@ -49,7 +49,8 @@ def test_pending_then_superseded_version_stays_verifiable(app, client, runner, t
     old = client.get(f"/verify/{ocid}.json?release={v1['releaseId']}").get_json()
     assert old["current"] is False and old["currentReleaseId"].endswith("-v2")
     html = client.get(f"/verify/{ocid}?release={v1['releaseId']}").get_data(as_text=True)
-    assert "Esta versión fue reemplazada por una modificación." in html
+    assert "Esta es la versión 1 de 2." in html
+    assert "Fue reemplazada por la versión 2 el 10 mar. 2025." in html
     assert f"/verify/{ocid}" in html and old["currentReleaseId"] in html
     # every version stays provable, and the old PDF is still the one it declared
     old_bundle = client.get(f"/api/proofs/{ocid}?release={v1['releaseId']}")
