@@ -24,6 +24,7 @@ agreement release is shared between results: treat returned releases as read-onl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,20 +134,19 @@ def _document(doc: dict) -> dict:
 
 # --------------------------------------------------------------------------- agreement
 
-_AGREEMENT_CACHE: dict[tuple[str, bytes], dict] = {}
-_AGREEMENT_CACHE_SIZE = 1024
-
-
 def map_agreement(agreement: dict, *, ocid_prefix: str) -> dict:
     """The framework agreement as its own contracting process (tags ``tender`` and ``award``).
 
-    One award per agreement supplier. Cached: the block repeats in every order, and its
-    canonical digest is the costly part.
+    One award per agreement supplier. Memoised by the block's bytes (a bounded LRU): the block
+    repeats in every order, and its canonical digest is the costly part. The release returned
+    is shared between calls with the same block: callers must not change it.
     """
-    key = (ocid_prefix, orjson.dumps(agreement))
-    cached = _AGREEMENT_CACHE.get(key)
-    if cached is not None:
-        return cached
+    return _mapped_agreement(orjson.dumps(agreement), ocid_prefix)
+
+
+@functools.lru_cache(maxsize=1024)
+def _mapped_agreement(block: bytes, ocid_prefix: str) -> dict:
+    agreement = orjson.loads(block)
     ocid = agreement_ocid(agreement, ocid_prefix=ocid_prefix)
     # RFC 8785 through the library itself: ``ocds`` may not import ``anchoring`` (whose fast
     # path is proven byte-identical to it), and this digest only names the agreement's release.
@@ -198,9 +198,6 @@ def map_agreement(agreement: dict, *, ocid_prefix: str) -> dict:
             }
         )
     release["awards"] = awards
-    if len(_AGREEMENT_CACHE) >= _AGREEMENT_CACHE_SIZE:
-        _AGREEMENT_CACHE.clear()
-    _AGREEMENT_CACHE[key] = release
     return release
 
 
