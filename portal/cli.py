@@ -1,7 +1,11 @@
 """The ``veraz`` command: thin wrappers that parse input, call one library function, report.
 
 Exit status: 0 when everything was published, 1 when any record was rejected (the valid ones
-are still published), 2 for unusable arguments.
+are still published) or the work failed for a reason the message gives (a key that is missing
+or not the log's, for one), 2 for unusable arguments, 3 when the database cannot be used
+(read-only, locked by another process beyond the busy timeout, or cannot be opened). Every
+failure ends with a sentence saying what failed and what to do, never a traceback: the
+``veraz`` group turns errors into sentences in one place (:class:`VerazGroup`).
 """
 
 from __future__ import annotations
@@ -12,10 +16,16 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
+from anchoring.errors import AnchoringError
 from portal.db import app_engine
 from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
+
+#: Exit status when the database cannot be used (read-only, locked, cannot be opened).
+DATABASE_UNAVAILABLE = 3
 
 
 def _create_app():
@@ -24,7 +34,58 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+def database_problem(error: OperationalError, url: str | None) -> str:
+    """A sentence for a database that refused the command, saying what to do about it."""
+    where = "the database"
+    if url:
+        try:
+            parsed = make_url(url)
+            where += f" {parsed.database}" if parsed.drivername.startswith("sqlite") else (
+                f" {parsed.render_as_string(hide_password=True)}")
+        except ArgumentError:
+            pass
+    reason = str(getattr(error, "orig", None) or error).strip()
+    lowered = reason.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        return (f"{where} is read-only ({reason}), and this command writes to it: make the "
+                "database file and its folder writable by this user, or point DATABASE_URL at a "
+                "writable database, and run it again.")
+    if "locked" in lowered or "busy" in lowered:
+        return (f"{where} is locked: another process (an import or `veraz anchor`) held its "
+                f"write lock for longer than the busy timeout ({reason}); run the command again "
+                "when that process is done.")
+    if "unable to open" in lowered:
+        return (f"{where} cannot be opened ({reason}): check that its folder exists and that the "
+                "file and its folder are readable and writable by this user.")
+    return (f"{where} cannot be used ({reason}): check DATABASE_URL and that the database "
+            "server is running.")
+
+
+class VerazGroup(FlaskGroup):
+    """The ``veraz`` group: a command that fails for a reason the user can act on ends with a
+    sentence and an exit status (see the module docstring), never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except OperationalError as error:
+            click.echo(f"veraz: {database_problem(error, _database_url(ctx))}", err=True)
+            ctx.exit(DATABASE_UNAVAILABLE)
+        except AnchoringError as error:  # a key that is missing or not the log's, a log error
+            text = str(error).rstrip(".")
+            click.echo(f"veraz: {text[:1].upper()}{text[1:]}.", err=True)
+            ctx.exit(1)
+
+
+def _database_url(ctx: click.Context) -> str | None:
+    info = ctx.find_object(ScriptInfo)
+    try:
+        return str(info.load_app().config["DATABASE_URL"]) if info else None
+    except Exception:  # noqa: BLE001 - the sentence then says "the database"
+        return None
+
+
+@click.group(cls=VerazGroup, create_app=_create_app, add_default_commands=False,
              add_version_option=False, load_dotenv=False)
 def main() -> None:
     """Veraz: open public-procurement data (OCDS) with a publicly auditable evidence log."""
@@ -160,6 +221,12 @@ def import_ocds_command(files: tuple[Path, ...], rejects: Path | None) -> None:
 
         write_rejects(report, summary.invalid)
         click.echo(f"Schema problems of kept releases written to {report}.", err=True)
+    for file_report in summary.files:
+        click.echo(str(file_report), err=True)
+    if summary.linked:
+        click.echo(f"{len(summary.linked):,} records point to releases they do not embed (linked "
+                   "releases): those are not imported; import the release packages they link to.",
+                   err=True)
     _report(summary, rejects or Path(files[0].name + ".rejects.jsonl"), "OCDS")
     sys.exit(1 if summary.rejected else 0)
 
