@@ -206,3 +206,75 @@ def test_evm_anchor_over_json_rpc_on_anvil(sqlite_url, tmp_path):
         assert result.exit_code == 1 and "FAIL  evm-anchor" in result.output
     finally:
         node.stop()
+
+
+def _quote_files(app, client, runner, tmp_path):
+    """A per-quote bundle of a published, anchored order and the quote as received."""
+    from sqlalchemy import select
+
+    from portal.models import proformas
+
+    publish_examples(app, tmp_path)
+    assert runner.invoke(main, ["anchor"]).exit_code == 0, "anchoring failed"
+    ocid = order_ocid(example_order("2-package"))
+    with app_engine(app).connect() as conn:
+        quote_id, data = conn.execute(select(proformas.c.proforma_id, proformas.c.data)
+                                      .where(proformas.c.ocid == ocid)
+                                      .order_by(proformas.c.proforma_id)).first()
+    served = client.get(f"/api/proofs/{ocid}/proformas/{quote_id}")
+    assert served.status_code == 200 and served.mimetype == "application/json"
+    paths = {"bundle": tmp_path / "quote-bundle.json", "quote": tmp_path / "quote.json",
+             "ca": tmp_path / "ca.pem", "key": tmp_path / "log.vkey"}
+    paths["bundle"].write_bytes(served.data)
+    paths["quote"].write_bytes(bytes(data))
+    paths["ca"].write_bytes(client.get("/api/log/tsa-ca.pem").data)
+    paths["key"].write_text(client.get("/api/log/key").text)
+    return paths, served.get_json(), ocid, quote_id
+
+
+def test_a_quote_is_provable_on_its_own(app, client, runner, tmp_path):
+    from anchoring.bundle import ProformaProofBundle
+
+    paths, body, ocid, quote_id = _quote_files(app, client, runner, tmp_path)
+    assert (body["ocid"], body["proformaId"], body["entry"]["kind"]) == (ocid, quote_id, "proforma")
+    # byte-exact round trip, as for release bundles
+    assert ProformaProofBundle.from_json(paths["bundle"].read_bytes()).to_json() == \
+        paths["bundle"].read_bytes()
+    # the quote's hash is the one the order's release bundle links
+    release_bundle = client.get(f"/api/proofs/{ocid}").get_json()
+    assert {"id": quote_id, "hash": body["hashes"]["proforma"]} in release_bundle["proformas"]
+    result = _verify(paths["bundle"], "--quote", paths["quote"], "--tsa-ca", paths["ca"],
+                     "--key", paths["key"])
+    assert result.exit_code == 0, result.output
+    for step in ("proforma-hash", "entry", "leaf-hash", "checkpoint-signature", "inclusion",
+                 "timestamp"):
+        assert f"PASS  {step}" in result.output, result.output
+    assert f"proforma {quote_id}" in result.output
+    assert client.get(f"/api/proofs/{ocid}/proformas/no-such-quote").status_code == 404
+
+
+def test_an_altered_quote_or_a_wrong_proof_fails(app, client, runner, tmp_path):
+    paths, body, _ocid, _quote_id = _quote_files(app, client, runner, tmp_path)
+
+    quote = orjson.loads(paths["quote"].read_bytes())
+    quote["total"] = quote["total"] + 1
+    altered = tmp_path / "altered-quote.json"
+    altered.write_bytes(orjson.dumps(quote))
+    result = _verify(paths["bundle"], "--quote", altered)
+    assert result.exit_code == 1 and "FAIL  proforma-hash" in result.output, result.output
+
+    proof = list(body["inclusionProof"])
+    proof[0] = ("0" if proof[0][0] != "0" else "1") + proof[0][1:]
+    wrong = tmp_path / "wrong-proof.json"
+    wrong.write_bytes(orjson.dumps(dict(body, inclusionProof=proof)))
+    result = _verify(wrong, "--quote", paths["quote"])
+    assert result.exit_code == 1 and "FAIL  inclusion" in result.output, result.output
+
+    other_hash = ("f" if body["hashes"]["proforma"][0] != "f" else "e") + body["hashes"]["proforma"][1:]
+    swapped = tmp_path / "swapped-hash.json"
+    swapped.write_bytes(orjson.dumps(dict(body, hashes={"proforma": other_hash})))
+    result = _verify(swapped)
+    assert result.exit_code == 1 and "FAIL  entry" in result.output, result.output
+
+    # a quote file goes with a quote bundle only, and the other way round
+    assert _verify(paths["bundle"], "--document", paths["quote"]).exit_code == 2
