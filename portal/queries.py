@@ -133,10 +133,57 @@ def release_rows(conn: Connection, ocid: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+@dataclass(frozen=True)
+class ReleaseSource:
+    """Who published an imported release, as its package said (``release_packages``).
+
+    Veraz republishes others' data: the API serves such a release under its own publisher,
+    licence and publication policy, never relabelled as the portal's."""
+
+    publisher: dict
+    license: str | None
+    publication_policy: str | None
+    published_date: str | None
+    extensions: tuple[str, ...]
+    uri: str | None
+
+    @property
+    def who(self) -> tuple:
+        """What a package states about its publisher and terms: releases with equal ``who``
+        can be served in one package (whatever package each came from)."""
+        return (tuple(sorted(self.publisher.items())), self.license, self.publication_policy,
+                self.extensions)
+
+
+def release_sources(conn: Connection, pks: Iterable[int]) -> dict[int, ReleaseSource]:
+    """The source package of each imported release among ``pks`` (catalogue orders have none)."""
+    from portal.models import release_packages as rp
+
+    wanted = sorted(set(pks))
+    found: dict[int, ReleaseSource] = {}
+    for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
+        rows = conn.execute(select(rp).where(rp.c.release_pk.in_(wanted[i:i + IN_CLAUSE_CHUNK])))
+        for row in rows.mappings():
+            publisher = {key: row[column] for key, column in
+                         (("name", "publisher_name"), ("scheme", "publisher_scheme"),
+                          ("uid", "publisher_uid"), ("uri", "publisher_uri")) if row[column]}
+            try:
+                extensions = orjson.loads(row["extensions"]) if row["extensions"] else []
+            except orjson.JSONDecodeError:
+                extensions = []
+            found[row["release_pk"]] = ReleaseSource(
+                publisher=publisher, license=row["license"],
+                publication_policy=row["publication_policy"],
+                published_date=row["published_date"],
+                extensions=tuple(e for e in extensions if isinstance(e, str)),
+                uri=row["package_uri"])
+    return found
+
+
 def releases_page(conn: Connection, after: int, limit: int, ocid: str | None = None) -> list[dict]:
     """Releases in publication order after the cursor ``after`` (a ``releases.id``)."""
     query = (
-        select(releases.c.id, releases.c.data, releases.c.published_at)
+        select(releases.c.id, releases.c.data, releases.c.published_at, releases.c.valid)
         .where(releases.c.id > after)
         .order_by(releases.c.id)
         .limit(limit)
@@ -147,7 +194,8 @@ def releases_page(conn: Connection, after: int, limit: int, ocid: str | None = N
 
 
 def releases_by_id(conn: Connection, release_id: str, ocid: str | None = None) -> list[dict]:
-    query = select(releases.c.id, releases.c.ocid, releases.c.data, releases.c.published_at).where(
+    query = select(releases.c.id, releases.c.ocid, releases.c.data, releases.c.published_at,
+                   releases.c.valid).where(
         releases.c.release_id == release_id
     )
     if ocid:

@@ -7,6 +7,7 @@ canonical JSON), so release packages are assembled from those bytes without pars
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import orjson
@@ -16,19 +17,42 @@ from sqlalchemy import Connection
 from ocds import package as ocds_package
 from ocds.compile import versioned_release
 from ocds.errors import InputError
+from ocds.schema import EXTENSION_URLS
 from portal import links, queries
 from portal.db import app_engine
 from portal.views import params
 
 bp = Blueprint("api", __name__)
+PAGINATION_EXTENSION = EXTENSION_URLS["pagination"]
 
 
 def publication(uri: str, published: datetime | None, *, paginated: bool = False,
-                links: dict[str, str] | None = None) -> dict:
+                links: dict[str, str] | None = None,
+                source: queries.ReleaseSource | None = None) -> dict:
     """The keyword arguments of an ``ocds.package`` builder for a package served at ``uri``.
 
-    ``published`` is when its newest content was published (now when it has none)."""
+    ``published`` is when its newest content was published (now when it has none). ``source``:
+    the package the releases were imported from; its publisher, licence, publication policy,
+    publication date and declared extensions are kept (Veraz republishes them, it does not
+    relabel them as its own)."""
     cfg = current_app.config
+    if source is not None:
+        # The extensions its publisher declared, and pagination when this is a feed page.
+        declared = list(dict.fromkeys(
+            [*source.extensions, *([PAGINATION_EXTENSION] if paginated else [])]))
+        return {
+            "uri": uri,
+            # The package schema requires a publisher name; an imported package without one
+            # is named by where it came from, never by this portal.
+            "publisher": source.publisher if source.publisher.get("name")
+            else {**source.publisher, "name": f"(publisher not named by {source.uri or 'its package'})"},
+            "license": source.license,
+            "publication_policy": source.publication_policy,
+            "published_date": source.published_date
+            or ocds_package.published_date(published or datetime.now(UTC)),
+            "extensions": declared,
+            "links": links,
+        }
     return {
         "uri": uri,
         "publisher": {"name": cfg["PUBLISHER_NAME"], "scheme": cfg["PUBLISHER_SCHEME"],
@@ -37,9 +61,26 @@ def publication(uri: str, published: datetime | None, *, paginated: bool = False
         "publication_policy": cfg["PUBLICATION_POLICY"],
         "published_date": ocds_package.published_date(published or datetime.now(UTC)),
         "extensions": ocds_package.declared_extensions(
-            current_app.config["BASE_URL"].rstrip("/") + "/extensions", paginated=paginated),
+            cfg["BASE_URL"].rstrip("/") + "/extensions", paginated=paginated),
         "links": links,
     }
+
+
+def _one_source(conn: Connection, pks: list[int]) -> queries.ReleaseSource | None:
+    """The source of releases ``pks`` if they all came from one imported package's publisher;
+    None when any is Veraz's own or they mix publishers (then the portal publishes what it
+    compiled)."""
+    sources = queries.release_sources(conn, pks)
+    return _shared_source([sources.get(pk) for pk in pks])
+
+
+def _shared_source(sources: list[queries.ReleaseSource | None]) -> queries.ReleaseSource | None:
+    """The source that all of ``sources`` share (by publisher and terms), dated by the newest of
+    them; None when any is Veraz's own or they differ."""
+    if not sources or any(s is None or s.who != sources[0].who for s in sources):
+        return None
+    dates = [s.published_date for s in sources if s is not None and s.published_date]
+    return dataclasses.replace(sources[0], published_date=max(dates) if dates else None)
 
 
 def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: bool) -> bytes | None:
@@ -62,8 +103,9 @@ def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: boo
             record["versionedRelease"] = versioned_release(releases)
         except InputError:
             pass  # optional, and impossible for these releases
+    source = _one_source(conn, [h["id"] for h in history])
     package = ocds_package.record_package(
-        [record], **publication(uri, max(h["published_at"] for h in history)))
+        [record], **publication(uri, max(h["published_at"] for h in history), source=source))
     return orjson.dumps(package)
 
 
@@ -87,12 +129,23 @@ def releases():
     ocid = params.text("ocid")
     with app_engine().connect() as conn:
         rows = queries.releases_page(conn, after, limit + 1, ocid)
-    page, more = rows[:limit], len(rows) > limit
+        sources = queries.release_sources(conn, [r["id"] for r in rows])
+    # A package has one publisher: a page ends where the releases' publisher changes (Veraz's
+    # own orders, or each imported package's publisher), and the next page goes on from there.
+    first = sources.get(rows[0]["id"]) if rows else None
+    page = rows[:limit]
+    for n, row in enumerate(page):
+        here = sources.get(row["id"])
+        if (here is None) != (first is None) or (here and first and here.who != first.who):
+            page = page[:n]
+            break
+    more = len(rows) > len(page)
+    source = _shared_source([sources.get(r["id"]) for r in page]) if first else None
     args = {"limit": limit} | ({"ocid": ocid} if ocid else {})
     links = {"next": public_url("api.releases", cursor=page[-1]["id"], **args)} if more else None
     meta = publication(public_url("api.releases", cursor=after, **args),
                        max((r["published_at"] for r in page), default=None),
-                       paginated=True, links=links)
+                       paginated=True, links=links, source=source)
     return _json(ocds_package.release_package_json([r["data"] for r in page], **meta))
 
 
@@ -103,17 +156,18 @@ def release(release_id: str):
     ocid = params.text("ocid")
     with app_engine().connect() as conn:
         rows = queries.releases_by_id(conn, release_id, ocid)
-    if not rows:
-        abort(404, description=f"No release with id {release_id!r}.")
-    if len(rows) > 1:
-        abort(409, description=f"Release id {release_id!r} is used by several contracting "
-                               "processes; add ?ocid= to choose one.")
-    row = rows[0]
+        row = rows[0] if len(rows) == 1 else None
+        source = queries.release_sources(conn, [row["id"]]).get(row["id"]) if row else None
+    if row is None:
+        abort(404 if not rows else 409,
+              description=f"No release with id {release_id!r}." if not rows else
+              f"Release id {release_id!r} is used by several contracting processes; add ?ocid= "
+              "to choose one.")
     base = current_app.config["BASE_URL"]
     uri = (links.release_json_url(base, ocid, release_id) if ocid
            else public_url("api.release", release_id=release_id))
-    return _json(ocds_package.release_package_json([row["data"]],
-                                                   **publication(uri, row["published_at"])))
+    return _json(ocds_package.release_package_json(
+        [row["data"]], **publication(uri, row["published_at"], source=source)))
 
 
 @bp.get("/api/records/<path:ocid>")
