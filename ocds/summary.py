@@ -18,7 +18,9 @@ read (Veraz publishes one of each per order; the browse columns have always read
 :func:`process_facts` returns a dict with these keys (types as documented, always present):
 
 ``ocid``, ``title``, ``status``, ``order_number``, ``category``, ``classification``, ``region``,
-``agreement_ocid``, ``date``, ``date_signed``: ``str | None``.
+``agreement_ocid``, ``date``, ``date_signed``, ``method`` (``tender.procurementMethod``),
+``delivery_region``, ``delivery_district`` (the first contract item's delivery address:
+``region`` and ``locality``): ``str | None``.
 ``kind``: ``"order"`` (a call-off: links to its framework agreement), ``"agreement"`` (a first
 stage with a framework agreement) or ``"other"``.
 ``buyer``, ``supplier``: a party (below) or ``None``; ``suppliers``: every supplier, as parties.
@@ -38,10 +40,11 @@ delivery address, grouped by address and by delivery milestone.
 ``documents``: ``[{"id", "title", "url", "documentType", "integrity": [{"scheme", "id"}]}]``, the
 contract's then the tender's.
 
-A party is ``{"id", "name", "identifier": {"scheme", "id"} | None, "scale", "address"}`` with
-``str | None`` values except ``address`` (``str``, ``""`` when unknown).
+A party is ``{"id", "name", "identifier": {"scheme", "id"} | None, "scale", "region",
+"address"}`` with ``str | None`` values except ``address`` (``str``, ``""`` when unknown).
 
-:func:`browse_columns` derives the ``records`` table's columns from that same reading.
+:func:`browse_columns` derives the ``records`` table's columns from that same reading, and
+:func:`read_model_rows` the rows of the read model's other tables (item lines, parties).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["browse_columns", "process_facts"]
+__all__ = ["READ_MODEL_TABLES", "browse_columns", "process_facts", "read_model_rows", "unspsc_levels"]
 
 # The records table keeps amounts below this magnitude (NUMERIC(20, 2), with a margin); a larger
 # one is shown on the page as published but left out of the sums.
@@ -121,6 +124,7 @@ def _party(party: dict) -> dict:
         "identifier": ({"scheme": _text(identifier.get("scheme")), "id": _text(identifier.get("id"))}
                        if isinstance(identifier, dict) else None),
         "scale": _text(_obj(party.get("details")).get("scale")),
+        "region": _text(_obj(party.get("address")).get("region")),
         "address": _address_text(party.get("address")),
     }
 
@@ -248,6 +252,8 @@ def _reading(compiled: Any, *, complete: bool) -> dict:
     lines = _first(_objs(contract.get("items")), _objs(award.get("items")), _objs(tender.get("items")))
     items = [_item(i) for i in (lines or [] if complete else (lines or [])[:1])]
     period = _obj(contract.get("period"))
+    delivery = next((a for a in (_obj(i.get("deliveryAddress")) for i in _objs(contract.get("items"))) if a),
+                    {})
     date_signed = _text(_first(contract.get("dateSigned"), award.get("date")))
     return {
         "ocid": _text(compiled.get("ocid")),
@@ -256,10 +262,13 @@ def _reading(compiled: Any, *, complete: bool) -> dict:
         "title": _text(_first(contract.get("title"), award.get("title"), tender.get("title"))),
         "status": _text(_first(contract.get("status"), award.get("status"), tender.get("status"))),
         "category": _text(tender.get("mainProcurementCategory")),
+        "method": _text(tender.get("procurementMethod")),
         "classification": items[0]["classification"]["id"] if items else None,
         "buyer": _party(buyer) if buyer else None,
         "buyer_address": _address_text(buyer.get("address")),
         "region": _text(_obj(buyer.get("address")).get("region")),
+        "delivery_region": _text(delivery.get("region")),
+        "delivery_district": _text(delivery.get("locality")),
         "supplier": _party(suppliers[0]) if suppliers else None,
         "suppliers": [_party(s) for s in (suppliers if complete else suppliers[:1])],
         "framework": framework,
@@ -313,4 +322,109 @@ def browse_columns(compiled: Any) -> dict:
         "amount": _amount(facts["value"]["amount"]),
         "currency": _text(facts["value"]["currency"], 3),
         "date": _text(facts["date"], 40),
+        "procedure": _text(_procedure(facts), 32),
+        "agreement_title": _text((facts["framework"] or {}).get("title"), 10_000),
+        "delivery_region": _text(facts["delivery_region"] or facts["region"], 64),
+        "delivery_district": _text(facts["delivery_district"], 128),
+        "month": _month(facts["date"]),
     }
+
+
+#: What :func:`browse_columns` calls the two kinds of process Veraz itself publishes; any other
+#: process (imported OCDS) is named by its ``tender.procurementMethod`` as published.
+CATALOGUE_ORDER = "catalogue_order"
+FRAMEWORK_AGREEMENT = "framework_agreement"
+
+
+def _procedure(facts: dict) -> str | None:
+    if facts["kind"] == "order":
+        return CATALOGUE_ORDER
+    if facts["kind"] == "agreement":
+        return FRAMEWORK_AGREEMENT
+    return facts["method"]
+
+
+def _month(date: str | None) -> str | None:
+    """``YYYY-MM`` of an ISO 8601 date as published (its local calendar month), or None."""
+    if date is None or len(date) < 7 or date[4] != "-":
+        return None
+    year, month = date[:4], date[5:7]
+    if year.isascii() and year.isdigit() and month.isascii() and month.isdigit() and "01" <= month <= "12":
+        return f"{year}-{month}"
+    return None
+
+
+#: The read model's tables besides ``records`` (whose columns are :func:`browse_columns`).
+READ_MODEL_TABLES = ("item_lines", "parties")
+
+
+def unspsc_levels(scheme: str | None, code: str | None) -> dict:
+    """The UNSPSC ``segment``, ``family``, ``class`` and ``commodity`` (the first 2, 4, 6, 8
+    digits) of a classification; all None unless the scheme is UNSPSC and the code is digits.
+    A level written as a pair of zeros ends the code ("43210000" is the family 4321 itself)."""
+    levels: dict = {"segment": None, "family": None, "class": None, "commodity": None}
+    if scheme is None or code is None or scheme.strip().upper() != "UNSPSC":
+        return levels
+    digits = code.strip()
+    if not (2 <= len(digits) <= 8 and digits.isascii() and digits.isdigit()):
+        return levels
+    for name, size in (("segment", 2), ("family", 4), ("class", 6), ("commodity", 8)):
+        if len(digits) < size or digits[size - 2:size] == "00":
+            break
+        levels[name] = digits[:size]
+    return levels
+
+
+def read_model_rows(compiled: Any) -> dict[str, list[dict]]:
+    """The rows of the read model's tables (:data:`READ_MODEL_TABLES`) for one process, from
+    the same reading as :func:`process_facts`: ``item_lines`` (one per item of the stage that
+    wins, in published order) and ``parties`` (the buyer, then every supplier, each once; each
+row's ``position`` is its place in that list).
+    Every row carries the process's ``ocid``; text is cut to the columns' sizes; amounts are
+    rounded to cents and left out (None) when not a number or too large, as in
+    :func:`browse_columns`. Never raises.
+
+    Publishing, ``veraz reindex`` and ``veraz audit`` all derive the rows here, so what is
+    stored can always be checked against the logged releases.
+    """
+    facts = _reading(compiled, complete=True)
+    ocid = _text(facts["ocid"], 255)
+    lines = []
+    for position, item in enumerate(facts["items"]):
+        classification = item["classification"]
+        scheme, code = _text(classification["scheme"], 64), _text(classification["id"], 64)
+        lines.append({
+            "ocid": ocid,
+            "position": position,
+            "scheme": scheme,
+            "code": code,
+            **unspsc_levels(scheme, code),
+            "description": _text(item["description"], 10_000),
+            "quantity": _amount(_number(item["quantity"])),
+            "unit": _text(item["unit"], 128),
+            "unit_price": _amount(_number(item["unit_price"])),
+            "amount": _amount(item["total"]),
+            "currency": _text(item["currency"], 3),
+        })
+    parties = []
+    seen = set()
+    for role, party in [("buyer", facts["buyer"])] + [("supplier", s) for s in facts["suppliers"]]:
+        if not party:
+            continue
+        identifier = party["identifier"] or {}
+        row = {
+            "ocid": ocid,
+            "role": role,
+            "party_id": _text(party["id"], 255),
+            "scheme": _text(identifier.get("scheme"), 64),
+            "identifier": _text(identifier.get("id"), 255),
+            "name": _text(party["name"], 10_000),
+            "region": _text(party["region"], 64),
+            "scale": _text(party["scale"], 32),
+        }
+        key = tuple(row.values())
+        if key in seen:  # a supplier listed twice is still one supplier of the process
+            continue
+        seen.add(key)
+        parties.append({**row, "position": len(parties)})
+    return {"item_lines": lines, "parties": parties}

@@ -89,6 +89,15 @@ records = Table(
     Column("amount", Numeric(20, 2)),
     Column("currency", String(3)),
     Column("date", String(40)),  # date of the order (first release), ISO 8601
+    # The read model's columns per process (ocds.summary.browse_columns), kept on this row
+    # rather than in a table of their own: the listing filters and sorts one table, and the
+    # publishing workers already derive these with the other browse columns.
+    # catalogue_order | framework_agreement | tender.procurementMethod of imported OCDS
+    Column("procedure", String(32)),
+    Column("agreement_title", Text),  # the framework agreement's title, as the order links it
+    Column("delivery_region", String(64)),  # first delivery address's region, else the buyer's
+    Column("delivery_district", String(128)),
+    Column("month", String(7)),  # YYYY-MM of ``date`` (its local calendar month)
     Index(None, "kind", "date"),
     Index(None, "buyer_id", "date"),
     Index(None, "supplier_id", "date"),
@@ -97,6 +106,12 @@ records = Table(
     Index(None, "category", "date"),
     Index(None, "order_number"),
     Index(None, "amount"),
+    Index(None, "procedure", "date"),
+    Index(None, "delivery_region", "date"),
+    Index(None, "month", "date"),
+    Index(None, "status", "date"),
+    Index(None, "date", "ocid"),  # the listing's keyset pagination by date
+    Index(None, "amount", "ocid"),  # and by amount
     # Covers the home page's totals, so they scan this index and never the compiled releases.
     Index("ix_records_totals", "kind", "status", "currency", "amount", "buyer_id", "supplier_id"),
 )
@@ -166,4 +181,45 @@ release_packages = Table(
     Column("upgraded", Boolean, nullable=False),  # published as OCDS 1.0, upgraded on import
     Column("source_file", Text, nullable=False),
     Column("source_location", Text, nullable=False),
+)
+
+# --- read model: what a process ordered and who took part (ocds.summary.read_model_rows) ----
+# Derived like ``records``: written in the publishing transaction, replaced whenever a record is
+# recompiled, rebuilt from the releases by ``veraz reindex``.
+item_lines = Table(
+    "item_lines",
+    metadata,
+    Column("ocid", String(255), primary_key=True),
+    Column("position", Integer, primary_key=True),  # the item's place in its stage's list
+    Column("scheme", String(64)),
+    Column("code", String(64)),
+    # UNSPSC levels (first 2, 4, 6, 8 digits) when the scheme is UNSPSC.
+    Column("segment", String(2)),
+    Column("family", String(4)),
+    Column("class", String(6)),
+    Column("commodity", String(8)),
+    Column("description", Text),
+    Column("quantity", Numeric(20, 2)),
+    Column("unit", String(128)),
+    Column("unit_price", Numeric(20, 2)),
+    Column("amount", Numeric(20, 2)),
+    Column("currency", String(3)),
+    Index(None, "segment", "ocid"),
+    Index(None, "family", "ocid"),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("ocid", String(255), primary_key=True),
+    Column("position", Integer, primary_key=True),  # buyer first, then every supplier
+    Column("role", String(16), nullable=False),  # buyer | supplier
+    Column("party_id", String(255)),  # the party's OCDS id (records.buyer_id, supplier_id)
+    Column("scheme", String(64)),
+    Column("identifier", String(255)),  # identifier.id: a RUC for Veraz's parties
+    Column("name", Text),
+    Column("region", String(64)),
+    Column("scale", String(32)),  # partyScale: micro, small, medium, large, sme
+    Index(None, "role", "party_id", "ocid"),
+    Index(None, "identifier"),
 )

@@ -1,7 +1,9 @@
-"""Records: each ocid's compiled release and browse columns, derived from its stored releases.
+"""Records: each ocid's compiled release and browse columns, derived from its stored releases,
+and the rest of the read model (item lines, parties: ``ocds.summary.read_model_rows``).
 
 Records are not evidence: they are replaced whenever an ocid gets a new release, and can always
-be recompiled from the releases.
+be recompiled from the releases (``veraz reindex``). The read model's rows of an ocid are
+replaced with its record, in the same transaction, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import orjson
 from sqlalchemy import Connection, delete, select
 
 from ocds.compile import compile_release
-from ocds.summary import browse_columns
+from ocds.summary import browse_columns, read_model_rows
 from portal.db import IN_CLAUSE_CHUNK, bulk_insert
-from portal.models import records, releases
+from portal.models import item_lines, parties, records, releases
+
+#: The read model's tables other than ``records``, by the names ``read_model_rows`` uses.
+READ_MODEL_TABLES = {"item_lines": item_lines, "parties": parties}
 
 
 @dataclass(frozen=True)
@@ -58,14 +63,38 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
 
 
 def store_records(conn: Connection, rows_by_ocid: dict[str, RecordRow]) -> None:
-    """Replace the ``records`` rows of the given ocids."""
+    """Replace the ``records`` rows of the given ocids, and their read-model rows."""
     if not rows_by_ocid:
         return
     ocids = list(rows_by_ocid)
     for i in range(0, len(ocids), IN_CLAUSE_CHUNK):
-        conn.execute(delete(records).where(records.c.ocid.in_(ocids[i:i + IN_CLAUSE_CHUNK])))
+        chunk = ocids[i:i + IN_CLAUSE_CHUNK]
+        for table in (records, *READ_MODEL_TABLES.values()):
+            conn.execute(delete(table).where(table.c.ocid.in_(chunk)))
     now = datetime.now(UTC)
     bulk_insert(conn, records, [
         {"ocid": ocid, "compiled": row.compiled, "release_count": row.release_count,
          "last_release": row.last_release, "updated_at": now, **row.columns}
         for ocid, row in rows_by_ocid.items()])
+    derived: dict[str, list[dict]] = {name: [] for name in READ_MODEL_TABLES}
+    for compiled in _compiled_releases(conn, rows_by_ocid):
+        for name, rows in read_model_rows(compiled).items():
+            derived[name].extend(rows)
+    for name, rows in derived.items():
+        bulk_insert(conn, READ_MODEL_TABLES[name], rows)
+
+
+def _compiled_releases(conn: Connection, rows_by_ocid: dict[str, RecordRow]):
+    """Each row's compiled release: stored, or for a one-release record its release, read back
+    in the caller's transaction (it compiles to that release with a new id and tag, which the
+    read model does not read)."""
+    alone = []
+    for row in rows_by_ocid.values():
+        if row.compiled is not None:
+            yield orjson.loads(row.compiled)
+        else:
+            alone.append(row.last_release)
+    for i in range(0, len(alone), IN_CLAUSE_CHUNK):
+        query = select(releases.c.data).where(releases.c.id.in_(alone[i:i + IN_CLAUSE_CHUNK]))
+        for (data,) in conn.execute(query):
+            yield orjson.loads(data)

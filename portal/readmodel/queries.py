@@ -1,0 +1,276 @@
+"""Queries over the read model: the listing with exact facet counts, downloads and profiles.
+
+Each facet's counts apply every filter except that facet's own (as the OCP Data Registry and
+Datasette count), so a person sees what choosing another value of it would give. Values of one
+facet are alternatives (OR); facets combine (AND). Counts are exact: ``COUNT`` over the read
+model, never estimates. Sums are per currency and follow ``portal.queries.SPENDING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+
+from portal.models import item_lines, parties, records
+from portal.queries import SPENDING
+from portal.readmodel.facets import AMOUNT_RANGES, FACETS, Browse
+
+#: The columns a listing row carries.
+ROW_COLUMNS = (records.c.ocid, records.c.order_number, records.c.title, records.c.kind,
+               records.c.procedure, records.c.buyer_id, records.c.buyer_name, records.c.supplier_id,
+               records.c.supplier_name, records.c.agreement_ocid, records.c.agreement_title,
+               records.c.amount, records.c.currency, records.c.date, records.c.status,
+               records.c.delivery_region)
+
+_YEAR = func.substr(records.c.month, 1, 4)
+_AMOUNT_RANGE = case(*[(and_(records.c.amount >= low if low is not None else true(),
+                             records.c.amount < high if high is not None else true()), literal(key))
+                       for key, (low, high) in AMOUNT_RANGES.items()], else_=None)
+
+
+def _column_condition(facet: str, values: tuple[str, ...]):
+    column = {"procedure": records.c.procedure, "buyer": records.c.buyer_id,
+              "region": records.c.delivery_region, "month": records.c.month,
+              "status": records.c.status, "agreement": records.c.agreement_ocid}.get(facet)
+    if column is not None:
+        return column.in_(values)
+    if facet == "year":
+        return or_(*[records.c.month.between(f"{y}-01", f"{y}-12") for y in values])
+    if facet == "amount":
+        return or_(*[and_(records.c.amount >= low if low is not None else records.c.amount.isnot(None),
+                          records.c.amount < high if high is not None else true())
+                     for low, high in (AMOUNT_RANGES[v] for v in values)])
+    if facet in ("segment", "family"):
+        level = item_lines.c[facet]
+        return records.c.ocid.in_(select(item_lines.c.ocid).where(level.in_(values)))
+    if facet == "supplier":
+        return records.c.ocid.in_(select(parties.c.ocid).where(parties.c.role == "supplier",
+                                                               parties.c.party_id.in_(values)))
+    raise ValueError(f"unknown facet {facet!r}")
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, any case (its own % and _ taken literally)."""
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def text_condition(text: str, candidates: list[str] | None = None):
+    """What ``q`` matches: the search's candidate ocids when full-text search is there, and
+    always an order number (any case, partial), an ocid, or a buyer's or supplier's identifier
+    (a RUC) exactly."""
+    matches = [func.lower(records.c.order_number).like(_like_pattern(text), escape="\\"),
+               records.c.ocid == text,
+               exists().where(parties.c.ocid == records.c.ocid, parties.c.identifier == text)]
+    if candidates:
+        matches.append(records.c.ocid.in_(candidates))
+    return or_(*matches)
+
+
+def conditions(browse: Browse, candidates: list[str] | None = None) -> dict[str, object]:
+    """Every filter of ``browse`` as a SQL condition, by facet (``q`` and amount bounds under
+    their own names)."""
+    out: dict[str, object] = {f: _column_condition(f, browse.values(f)) for f in FACETS
+                              if browse.values(f)}
+    if browse.q:
+        out["q"] = text_condition(browse.q, candidates)
+    if browse.amount_min is not None:
+        out["amount_min"] = records.c.amount >= browse.amount_min
+    if browse.amount_max is not None:
+        out["amount_max"] = records.c.amount <= browse.amount_max
+    return out
+
+
+def _where(conds: dict, without: str | None = None):
+    kept = [c for name, c in conds.items() if name != without]
+    return and_(true(), *kept)
+
+
+def facet_counts(conn: Connection, browse: Browse, conds: dict, facet: str, *, limit: int = 10,
+                 facet_q: str | None = None) -> list[dict]:
+    """``[{"value", "label", "count"}]`` of one facet, largest first (then by value), at most
+    ``limit`` of them plus every selected value; ``facet_q`` keeps the values whose value or
+    label contains it (any case)."""
+    where = _where(conds, without=facet)
+    count = func.count()
+    named = None  # the column holding a value's name, when facet_q searches names too
+    if facet in ("segment", "family"):
+        value = item_lines.c[facet]
+        label = literal(None)
+        count = func.count(item_lines.c.ocid.distinct())
+        query = select(value, label, count).where(value.isnot(None),
+                                                  item_lines.c.ocid.in_(select(records.c.ocid).where(where)))
+    elif facet == "supplier":
+        value, label, named = parties.c.party_id, func.max(parties.c.name), parties.c.name
+        count = func.count(parties.c.ocid.distinct())
+        query = select(value, label, count).where(
+            parties.c.role == "supplier", value.isnot(None),
+            parties.c.ocid.in_(select(records.c.ocid).where(where)))
+    else:
+        value, label = {
+            "procedure": (records.c.procedure, literal(None)),
+            "buyer": (records.c.buyer_id, func.max(records.c.buyer_name)),
+            "region": (records.c.delivery_region, literal(None)),
+            "month": (records.c.month, literal(None)),
+            "year": (_YEAR, literal(None)),
+            "status": (records.c.status, literal(None)),
+            "agreement": (records.c.agreement_ocid, func.max(records.c.agreement_title)),
+            "amount": (_AMOUNT_RANGE, literal(None)),
+        }[facet]
+        named = {"buyer": records.c.buyer_name, "agreement": records.c.agreement_title}.get(facet)
+        query = select(value, label, count).where(where, value.isnot(None))
+    query = query.group_by(value)
+    if facet_q:
+        needle = _like_pattern(facet_q)
+        found = func.lower(value).like(needle, escape="\\")
+        if named is not None:
+            found = or_(found, func.lower(named).like(needle, escape="\\"))
+        query = query.where(found)
+    ordered = query.order_by(count.desc(), value)
+    rows = [{"value": v, "label": lab, "count": n} for v, lab, n in conn.execute(ordered.limit(limit))]
+    shown = {r["value"] for r in rows}
+    missing = [v for v in browse.values(facet) if v not in shown]
+    if missing:
+        for v, lab, n in conn.execute(query.where(value.in_(missing))):
+            rows.append({"value": v, "label": lab, "count": n})
+            shown.add(v)
+        rows.extend({"value": v, "label": None, "count": 0} for v in missing if v not in shown)
+    return rows
+
+
+def value_exists(conn: Connection, facet: str, value: str) -> bool:
+    """Whether any process has ``value`` in ``facet`` (an unknown value is a mistake to name,
+    not a filter that silently finds nothing)."""
+    if facet in ("amount", "year", "month"):
+        return True  # checked by their format
+    return conn.execute(select(exists().where(_column_condition(facet, (value,))))).scalar_one()
+
+
+def count(conn: Connection, conds: dict) -> int:
+    return int(conn.execute(select(func.count()).select_from(records).where(_where(conds))).scalar_one())
+
+
+def _sort_parts(sort: str):
+    column = records.c.amount if sort.lstrip("-") == "amount" else records.c.date
+    return column, sort.startswith("-")
+
+
+def _after(sort: str, key: str | None, ocid: str):
+    """Rows after (key, ocid) in ``sort``: NULL keys come first ascending and last descending,
+    on both databases."""
+    column, descending = _sort_parts(sort)
+    value = None if key is None else (Decimal(key) if column is records.c.amount else key)
+    if descending:
+        if value is None:
+            return and_(column.is_(None), records.c.ocid < ocid)
+        return or_(column < value, and_(column == value, records.c.ocid < ocid), column.is_(None))
+    if value is None:
+        return or_(and_(column.is_(None), records.c.ocid > ocid), column.isnot(None))
+    return or_(column > value, and_(column == value, records.c.ocid > ocid))
+
+
+def page(conn: Connection, browse: Browse, conds: dict, limit: int,
+         after: tuple[str | None, str] | None = None) -> tuple[list[dict], bool]:
+    """One page of rows in ``browse.sort`` order (keyset: after the cursor's last row), and
+    whether more follow."""
+    column, descending = _sort_parts(browse.sort)
+    order = ([column.desc().nulls_last(), records.c.ocid.desc()] if descending
+             else [column.asc().nulls_first(), records.c.ocid.asc()])
+    where = _where(conds)
+    if after is not None:
+        where = and_(where, _after(browse.sort, *after))
+    rows = [dict(r) for r in conn.execute(
+        select(*ROW_COLUMNS).where(where).order_by(*order).limit(limit + 1)).mappings()]
+    return rows[:limit], len(rows) > limit
+
+
+def sort_key(browse: Browse, row: dict) -> str | None:
+    """The cursor's sort key of a row."""
+    value = row["amount"] if browse.sort.lstrip("-") == "amount" else row["date"]
+    return None if value is None else str(value)
+
+
+def every_row(engine: Engine, browse: Browse, conds: dict, batch: int = 5000) -> Iterator[dict]:
+    """Every row of the result, in order, ``batch`` at a time (one short query each, so a
+    download holds one batch in memory and no connection between batches)."""
+    after = None
+    while True:
+        with engine.connect() as conn:
+            rows, more = page(conn, browse, conds, batch, after)
+        yield from rows
+        if not more:
+            return
+        after = (sort_key(browse, rows[-1]), rows[-1]["ocid"])
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+def profile_condition(kind: str, key: str):
+    """The processes of a buyer (``buyer_id``), a supplier (any supplier of the process) or a
+    framework agreement (its call-offs)."""
+    if kind == "buyer":
+        return records.c.buyer_id == key
+    if kind == "supplier":
+        return records.c.ocid.in_(select(parties.c.ocid).where(parties.c.role == "supplier",
+                                                               parties.c.party_id == key))
+    return records.c.agreement_ocid == key
+
+
+def profile(conn: Connection, kind: str, key: str) -> dict | None:
+    """What a profile page shows, or None when nothing matches: name, totals per year and
+    currency, counterparties with shares, industries, regions, spending per month."""
+    where = profile_condition(kind, key)
+    orders = int(conn.execute(select(func.count()).select_from(records).where(where)).scalar_one())
+    if not orders:
+        return None
+    if kind == "buyer":
+        name = conn.execute(select(func.max(records.c.buyer_name)).where(where)).scalar()
+    elif kind == "supplier":
+        name = conn.execute(select(func.max(parties.c.name)).where(
+            parties.c.role == "supplier", parties.c.party_id == key)).scalar()
+    else:
+        name = conn.execute(select(func.max(records.c.agreement_title)).where(where)).scalar()
+    spent = and_(where, SPENDING)
+    years = [{"year": y, "currency": c, "orders": n, "amount": a} for y, c, n, a in conn.execute(
+        select(_YEAR, records.c.currency, func.count(), func.sum(records.c.amount))
+        .where(spent).group_by(_YEAR, records.c.currency).order_by(_YEAR, records.c.currency))]
+    months = [{"month": m, "currency": c, "amount": a, "orders": n} for m, c, a, n in conn.execute(
+        select(records.c.month, records.c.currency, func.sum(records.c.amount), func.count())
+        .where(spent, records.c.month.isnot(None))
+        .group_by(records.c.month, records.c.currency).order_by(records.c.month))]
+    if kind == "supplier":
+        counterparty = select(records.c.buyer_id, func.max(records.c.buyer_name), func.count(),
+                              func.sum(records.c.amount)).where(spent).group_by(records.c.buyer_id)
+    else:
+        counterparty = (select(parties.c.party_id, func.max(parties.c.name), func.count(),
+                               func.sum(records.c.amount))
+                        .join_from(parties, records, parties.c.ocid == records.c.ocid)
+                        .where(spent, parties.c.role == "supplier").group_by(parties.c.party_id))
+    top = [{"id": i, "name": n, "orders": c, "amount": a} for i, n, c, a in conn.execute(
+        counterparty.order_by(func.count().desc(), counterparty.selected_columns[0]).limit(10))]
+    for row in top:
+        row["share"] = row["orders"] / orders
+    industries = [{"segment": s, "orders": n} for s, n in conn.execute(
+        select(item_lines.c.segment, func.count(item_lines.c.ocid.distinct()))
+        .where(item_lines.c.segment.isnot(None), item_lines.c.ocid.in_(select(records.c.ocid).where(where)))
+        .group_by(item_lines.c.segment).order_by(func.count(item_lines.c.ocid.distinct()).desc(),
+                                                 item_lines.c.segment).limit(10))]
+    regions = [{"region": r, "orders": n} for r, n in conn.execute(
+        select(records.c.delivery_region, func.count()).where(where, records.c.delivery_region.isnot(None))
+        .group_by(records.c.delivery_region).order_by(func.count().desc(), records.c.delivery_region)
+        .limit(10))]
+    return {"kind": kind, "id": key, "name": name, "orders": orders, "years": years, "months": months,
+            "counterparties": top, "industries": industries, "regions": regions}
