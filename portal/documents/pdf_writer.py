@@ -129,6 +129,7 @@ class PdfCanvas:
     stringWidth = staticmethod(string_width)  # noqa: N815 (reportlab's name)
 
     def drawString(self, x: float, y: float, text: str) -> None:  # noqa: N802
+        """Draw ``text`` (characters of code page 1252) from ``(x, y)`` on its baseline."""
         ops = self._ops
         if not self._in_text:
             ops.append("BT")
@@ -142,9 +143,11 @@ class PdfCanvas:
         ops.append(f"1 0 0 1 {number(x)} {number(y)} Tm ({_escape(text)}) Tj")
 
     def drawRightString(self, x: float, y: float, text: str) -> None:  # noqa: N802
+        """Draw ``text`` ending at ``x``."""
         self.drawString(x - string_width(text, *self._font), y, text)
 
     def drawCentredString(self, x: float, y: float, text: str) -> None:  # noqa: N802
+        """Draw ``text`` centred on ``x``."""
         self.drawString(x - 0.5 * string_width(text, *self._font), y, text)
 
     # Graphics.
