@@ -119,6 +119,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Public JSON-RPC endpoint of the anchoring chain that visitors' browsers may call "
             "(CORS-enabled) to read an anchor's transaction receipt themselves on `/verify`. "
             "Empty means the page shows the anchor as reported by the portal."),
+    # --- search (portal/search/) ---
+    Setting("SEARCH_ENGINE", "database",
+            "Engine of the search box: `database` (the database's own full-text index: SQLite "
+            "FTS5 or a PostgreSQL tsvector, kept in the publishing transaction) or `whoosh` (a "
+            "Whoosh index in INSTANCE_PATH/search-whoosh that catches up from the database). "
+            "Measured in docs/search.md. After changing it, or upgrading a database that predates "
+            "the search index, run `veraz search-index rebuild`."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,0 +1,112 @@
+"""Search: one search box over every contracting process, behind one interface.
+
+Finds a process by its order number (any case; a prefix of it, compared on letters and digits
+only: "oc-2024-0001" finds OC-2024-000123), its ocid, a buyer's or supplier's RUC (or OCDS
+party id), and by the words of its title, items, framework agreement, buyer and suppliers,
+accent- and case-insensitively with Spanish stemming ("construccion" finds "Construcción",
+"computadora" finds "Computadoras"). Every word typed must be present; an identifier prefix
+is an alternative to them. Any text a person can type is a valid query (:mod:`.text`).
+
+Interface:
+
+* :func:`search_ocids` (the search box): ocids, best first, only of processes ``records`` has.
+* :func:`index_records` (publishing): in the publishing transaction, after ``records`` is
+  written, replaces the search documents of the processes it touched.
+* :func:`rebuild`: every document again from the database (``veraz search-index rebuild``).
+
+Engines (setting ``SEARCH_ENGINE``): ``database``, the database's own full-text index
+(SQLite FTS5, PostgreSQL ``tsvector``; :mod:`.database`), written in the publishing
+transaction; ``whoosh``, a Whoosh index in the instance folder (:mod:`.whoosh_index`) that
+catches up from the database's documents. Both index the same analysed documents
+(:mod:`.documents`). Why ``database`` is the default, with figures: ``docs/search.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from anchoring.log import EvidenceLog
+from portal.models import records
+from portal.search import database
+from portal.search.documents import documents
+from portal.search.text import parse_query
+from portal.settings import default
+
+__all__ = ["ENGINES", "SearchError", "index_records", "rebuild", "search_ocids", "whoosh_path"]
+
+#: Values of the SEARCH_ENGINE setting.
+ENGINES = ("database", "whoosh")
+
+#: Most hits one search returns.
+MAX_LIMIT = 1000
+
+#: Processes per transaction while rebuilding.
+REBUILD_BATCH = 2000
+
+
+class SearchError(ValueError):
+    """A search setting the portal cannot use (an unknown SEARCH_ENGINE)."""
+
+
+def whoosh_path(config: Mapping[str, Any]) -> Path:
+    """Where the Whoosh index lives: ``search-whoosh`` in INSTANCE_PATH."""
+    return Path(config["INSTANCE_PATH"]) / "search-whoosh"
+
+
+def engine_name(config: Mapping[str, Any]) -> str:
+    """The SEARCH_ENGINE of ``config`` (raises :class:`SearchError` when unknown)."""
+    name = str(config.get("SEARCH_ENGINE") or default("SEARCH_ENGINE")).strip().lower()
+    if name not in ENGINES:
+        raise SearchError(f"SEARCH_ENGINE is {name!r}; it must be one of {', '.join(ENGINES)}")
+    return name
+
+
+def search_ocids(engine: Engine, config: Mapping[str, Any], text: str, limit: int = 50) -> list[str]:
+    """The ocids of the processes that best match ``text`` (any text), best first, at most
+    ``limit`` (1 to MAX_LIMIT); only processes the database has."""
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    query = parse_query(text)
+    if query.empty:
+        return []
+    if engine_name(config) == "whoosh":
+        from portal.search.whoosh_index import whoosh_index_at
+
+        return whoosh_index_at(whoosh_path(config)).search(engine, query, limit)
+    with engine.connect() as conn:
+        return database.search(conn, query, limit)
+
+
+def index_records(conn: Connection, ocids: Iterable[str]) -> None:
+    """Replace the search documents of ``ocids`` from their records, in ``conn``'s transaction
+    (call it after the records are stored); an ocid without a record loses its document."""
+    wanted = list(dict.fromkeys(ocids))
+    if wanted:
+        database.write_documents(conn, wanted, documents(conn, wanted))
+
+
+def rebuild(engine: Engine, progress: Callable[[int], None] | None = None,
+            batch: int = REBUILD_BATCH) -> int:
+    """Write every process's search document again from the database; how many there are.
+
+    Batch by batch, each in its own transaction holding the publishers' lock (the evidence
+    log's), so an import running meanwhile is never overwritten by an older reading and search
+    keeps answering throughout; then the documents of processes no longer stored are removed.
+    ``progress`` is told how many processes each batch did.
+    """
+    with engine.connect() as conn:
+        ocids = list(conn.execute(select(records.c.ocid).order_by(records.c.ocid)).scalars())
+    for i in range(0, len(ocids), batch):
+        with engine.begin() as conn:
+            EvidenceLog().lock(conn)
+            index_records(conn, ocids[i:i + batch])
+        if progress:
+            progress(len(ocids[i:i + batch]))
+    with engine.begin() as conn:
+        EvidenceLog().lock(conn)
+        database.drop_orphans(conn)
+        database.optimize(conn)
+    return len(ocids)

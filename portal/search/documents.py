@@ -1,0 +1,109 @@
+"""What search knows of a contracting process: its identifiers and its words, as one document.
+
+A document is derived from the process's compiled release through the one reading of it,
+:func:`ocds.summary.process_facts`, and analysed once (:mod:`portal.search.text`): every
+engine indexes the same ``identifiers`` and ``words``.
+
+``identifiers``: the process's identifiers, compacted (:func:`~portal.search.text.compact`): order
+number, ocid, and the buyer's and every supplier's OCDS id and identifier (a RUC for Peruvian
+parties). Searched by prefix.
+``words``: the stems of the title, the framework agreement's title, each item's description and
+classification description, the buyer's and every supplier's name, and the order number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import Connection, select
+
+from ocds.compile import compile_release
+from ocds.errors import InputError
+from ocds.summary import process_facts
+from portal.db import IN_CLAUSE_CHUNK
+from portal.models import records, releases
+from portal.search.text import analyse, compact
+
+#: Most stems kept in ``words``: an imported process may list thousands of items; their first
+#: words are enough to find it, and PostgreSQL caps a tsvector at 1 MB.
+MAX_BODY_TERMS = 20_000
+
+
+@dataclass(frozen=True)
+class Document:
+    """One process as the search engines index it (see the module docstring)."""
+
+    ocid: str
+    identifiers: str
+    words: str
+
+
+def _party_keys(party: dict | None) -> list[str]:
+    if not party:
+        return []
+    identifier = party.get("identifier") or {}
+    return [party.get("id") or "", identifier.get("id") or ""]
+
+
+def document(ocid: str, compiled: dict | None, row: dict | None = None) -> Document:
+    """The document of ``ocid`` from its compiled release; from its ``records`` row (browse
+    columns) when the releases cannot be compiled, so that such a process is still found."""
+    if compiled is None:
+        row = row or {}
+        names = [row.get("title"), row.get("buyer_name"), row.get("supplier_name"),
+                 row.get("order_number")]
+        ids = [row.get("order_number"), row.get("buyer_id"), row.get("supplier_id")]
+    else:
+        facts = process_facts(compiled)
+        framework = facts["framework"] or {}
+        parties = [facts["buyer"], *facts["suppliers"]]
+        names = [facts["title"], framework.get("title")]
+        for item in facts["items"]:
+            names += [item["description"], item["classification"]["description"]]
+        names += [p["name"] for p in parties if p]
+        names.append(facts["order_number"])
+        ids = [facts["order_number"], *(k for p in parties for k in _party_keys(p))]
+    keys = dict.fromkeys(k for k in (compact(i) for i in [ocid, *ids] if i) if k)
+    body = analyse(" ".join(n for n in names if n))[:MAX_BODY_TERMS]
+    return Document(ocid, " ".join(keys), " ".join(body))
+
+
+def compiled_releases(conn: Connection, ocids: Iterable[str]) -> Iterator[tuple[str, dict | None, dict]]:
+    """``(ocid, compiled release or None, records row)`` for each of ``ocids`` that has a record.
+
+    The batched form of :func:`portal.queries.compiled_release` (same answer, proven by the
+    tests): the stored compiled release, or the one-release record compiled from its release,
+    None when the merge routine refuses the releases; up to IN_CLAUSE_CHUNK ocids per query.
+    """
+    wanted = list(dict.fromkeys(ocids))
+    columns = (records.c.ocid, records.c.compiled, records.c.title, records.c.buyer_name,
+               records.c.supplier_name, records.c.order_number, records.c.buyer_id,
+               records.c.supplier_id)
+    for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
+        chunk = wanted[i:i + IN_CLAUSE_CHUNK]
+        rows = [dict(r) for r in conn.execute(select(*columns).where(records.c.ocid.in_(chunk))).mappings()]
+        alone = [r["ocid"] for r in rows if r["compiled"] is None]
+        data: dict[str, list[dict]] = {}
+        if alone:
+            query = (select(releases.c.ocid, releases.c.data).where(releases.c.ocid.in_(alone))
+                     .order_by(releases.c.ocid, releases.c.date, releases.c.id))
+            for ocid, raw in conn.execute(query):
+                data.setdefault(ocid, []).append(orjson.loads(raw))
+        for row in rows:
+            if row["compiled"] is not None:
+                compiled = orjson.loads(row["compiled"])
+            elif data.get(row["ocid"]):
+                try:
+                    compiled = compile_release(data[row["ocid"]])
+                except InputError:
+                    compiled = None
+            else:
+                compiled = None
+            yield row["ocid"], compiled, row
+
+
+def documents(conn: Connection, ocids: Iterable[str]) -> list[Document]:
+    """The documents of those of ``ocids`` that have a record (a missing one has none)."""
+    return [document(ocid, compiled, row) for ocid, compiled, row in compiled_releases(conn, ocids)]

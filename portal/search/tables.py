@@ -1,0 +1,31 @@
+"""The search index's tables: the analysed documents, and each database's full-text index of them.
+
+``search_documents`` holds one analysed document per process (:mod:`portal.search.documents`),
+written in the publishing transaction. Its ``id`` is new each time a process's document is
+written (AUTOINCREMENT on SQLite, a sequence on PostgreSQL, never reused), so an index kept
+outside the database (Whoosh) catches up with ``id > last id it indexed``.
+
+The full-text index over it (created by the migration, in SQL this module cannot express):
+SQLite: ``search_fts``, an FTS5 table with ``search_documents`` as external content (columns
+``identifiers`` and ``words``; ``detail=column``: no phrase is ever searched, so positions are not
+kept). PostgreSQL: the generated column ``search_documents.tsv`` (``identifiers`` weighted A, ``words``
+D, in the ``simple`` configuration: the text is already folded and stemmed) with a GIN index.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, MetaData, String, Table, Text
+
+from portal.models import BigId
+
+metadata = MetaData()
+
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ocid", String(255), nullable=False, unique=True),
+    Column("identifiers", Text, nullable=False),
+    Column("words", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
