@@ -37,6 +37,7 @@ from portal.publishing.prepared import PreparedRelease, prepare_release
 from portal.publishing.records import RecordRow, recompile, store_records
 from portal.publishing.rejects import Reject, Summary
 from portal.publishing.releases import existing_releases, insert_releases
+from portal.search import index_records
 from portal.settings import default
 
 __all__ = ["FileReport", "OCDSSummary", "import_ocds"]
@@ -321,6 +322,7 @@ def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport,
             except Exception as error:  # noqa: BLE001 - ocdsmerge on malformed real-world data
                 summary.rejects.append(Reject(file, "", ocid, "", f"record not compiled: {error}"))
         store_records(conn, records)
+        index_records(conn, records)  # the search box's documents, in the same transaction
         summary.published_releases += len(rows)
         report.published += len(rows)
         summary.records_updated += len(records)

@@ -44,6 +44,7 @@ from portal.publishing.records import RecordRow, recompile, store_records
 from portal.publishing.rejects import Reject, Summary
 from portal.publishing.releases import existing_releases, insert_releases, ocids_with_releases
 from portal.queries import lookup_pairs
+from portal.search import index_records
 from portal.settings import default
 
 #: Agreement states one worker keeps prepared. A catalogue's thousands of orders repeat a
@@ -265,6 +266,7 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
                 slow.append(ocid)
         rows.update(recompile(conn, slow))
         store_records(conn, rows)
+        index_records(conn, rows)  # the search box's documents, in the same transaction
         summary.new_orders += len(accepted)
         summary.published_releases += len(new_releases)
         summary.records_updated += len(rows)
