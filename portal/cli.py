@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from anchoring.errors import AnchoringError
 from portal.db import app_engine
 from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
+from portal.search.cli import search_index_group
 
 #: Exit status when the database cannot be used (read-only, locked, cannot be opened).
 DATABASE_UNAVAILABLE = 3
@@ -94,6 +95,7 @@ def main() -> None:
 # `veraz anchor`, `veraz verify`, `veraz audit`: the evidence log's commands live beside it.
 for _command in EVIDENCE_COMMANDS:
     main.add_command(_command)
+main.add_command(search_index_group)  # `veraz search-index rebuild`: the search box's index
 
 
 # --- database ------------------------------------------------------------------------------
