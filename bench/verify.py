@@ -1,4 +1,4 @@
-"""Benchmark: the verification page, proof bundles and order PDFs (issue 4).
+"""Benchmark: the verification page, proof bundles (per release and per quote) and order PDFs.
 
     python bench/verify.py --orders 100000 --dir /tmp/verifybench --seconds 20
 
@@ -13,8 +13,13 @@
    ``/api/proofs/<ocid>`` for random orders from a separate load process (``--clients``
    keep-alive connections, each in its own thread): each path alone, then both mixed 50/50,
    each run for ``--seconds`` or ``--requests``, whichever comes first, after an uncounted
-   warm-up; every answer must be 200. Prints requests/s and p50/p99 latency per path.
+   warm-up; every answer must be 200. Then ``/api/proofs/<ocid>/proformas/<id>`` (one quote's
+   own bundle) alone. Prints requests/s and p50/p99 latency per path.
    Targets: p99 < 50 ms, >= 300 proof requests/s on 2 cores, >= 200 order PDFs/s.
+4. The page's weight (HTML + verify.js + veraz.css, each gzip-compressed as a server would send
+   it) and its time to a verdict in headless Chromium on a throttled connection (CDP
+   ``Network.emulateNetworkConditions``: 400 kbit/s both ways, 400 ms round trip; cache off),
+   the median of ``--page-runs`` orders. Target: under 3 s.
 
 The load process shares the 2 cores with the server, so the figures are a lower bound.
 """
@@ -44,7 +49,8 @@ from scratch import scratch_dir  # noqa: E402  (bench/, the script's own folder)
 # key name), so serving must use the same one: it is written to the instance's veraz.toml.
 BASE_URL = "https://veraz.example"
 OCID_PREFIX = "ocds-bench"
-PATHS = {"verify": "/verify/{}", "proofs": "/api/proofs/{}"}
+PATHS = {"verify": "/verify/{}", "proofs": "/api/proofs/{}",
+         "quotes": "/api/proofs/{}/proformas/{}"}
 
 
 def bench_pdfs(count: int = 1000) -> None:
@@ -74,8 +80,9 @@ def _veraz(work: Path, *args: str) -> None:
     print(f"  veraz {' '.join(args)}: {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def prepare(work: Path, orders: int) -> tuple[str, list[str]]:
-    """The database URL and the order ocids: built in ``work``, or reused from it."""
+def prepare(work: Path, orders: int) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """The database URL, the order ocids and the logged quotes ``(ocid, proforma id)``: built
+    in ``work``, or reused from it."""
     instance = work / "instance"
     instance.mkdir(parents=True, exist_ok=True)
     db = work / "veraz.sqlite3"
@@ -95,6 +102,8 @@ def prepare(work: Path, orders: int) -> tuple[str, list[str]]:
     _veraz(work, "anchor")  # seals what is pending (a no-op when all is sealed and anchored)
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         ocids = [r[0] for r in conn.execute("SELECT ocid FROM records WHERE kind = 'order'")]
+        quotes = conn.execute("SELECT ocid, proforma_id FROM proformas "
+                              "WHERE leaf_index IS NOT NULL").fetchall()
         received = conn.execute("SELECT count(*) FROM source_orders").fetchone()[0]
         logged = conn.execute("SELECT 256 * idx + length(hashes) / 32 FROM log_tiles "
                               "WHERE level = 0 ORDER BY idx DESC LIMIT 1").fetchone()[0]
@@ -104,11 +113,11 @@ def prepare(work: Path, orders: int) -> tuple[str, list[str]]:
           f"{db.stat().st_size / 1e9:.2f} GB", flush=True)
     if received < orders:
         print(f"warning: the reused database has {received:,} orders, not {orders:,}")
-    return f"sqlite:///{db}", ocids
+    return f"sqlite:///{db}", ocids, [tuple(q) for q in quotes]
 
 
-def _load(port: int, ocids: list[str], kinds: tuple[str, ...], seconds: float, limit: int,
-          clients: int, warmup: int, queue) -> None:
+def _load(port: int, targets: dict[str, list], kinds: tuple[str, ...], seconds: float,
+          limit: int, clients: int, warmup: int, queue) -> None:
     """The load process: ``clients`` threads, each one keep-alive connection, each request
     for a random order and a random path among ``kinds``."""
     lat: dict[str, list[float]] = {k: [] for k in kinds}
@@ -125,7 +134,8 @@ def _load(port: int, ocids: list[str], kinds: tuple[str, ...], seconds: float, l
                     break
                 sent[0] += 1
             kind = rng.choice(kinds)
-            path = PATHS[kind].format(rng.choice(ocids))
+            target = rng.choice(targets[kind])
+            path = PATHS[kind].format(*(target if isinstance(target, tuple) else (target,)))
             t = time.perf_counter()
             conn.request("GET", path)
             response = conn.getresponse()
@@ -161,8 +171,9 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def bench_serving(work: Path, orders: int, seconds: float, limit: int, clients: int,
-                  worker_class: str, threads: int, code: Path) -> None:
-    url, ocids = prepare(work, orders)
+                  worker_class: str, threads: int, code: Path, page_runs: int = 5) -> None:
+    url, ocids, quotes = prepare(work, orders)
+    targets = {"verify": ocids, "proofs": ocids, "quotes": quotes}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -184,10 +195,10 @@ def bench_serving(work: Path, orders: int, seconds: float, limit: int, clients: 
                 break
             except OSError:
                 time.sleep(0.1)
-        for kinds in (("verify",), ("proofs",), ("verify", "proofs")):
+        for kinds in (("verify",), ("proofs",), ("verify", "proofs"), ("quotes",)):
             queue: multiprocessing.Queue = multiprocessing.Queue()
             loader = multiprocessing.Process(
-                target=_load, args=(port, ocids, kinds, seconds, limit, clients, 400, queue))
+                target=_load, args=(port, targets, kinds, seconds, limit, clients, 400, queue))
             loader.start()
             lat, elapsed = queue.get()
             loader.join()
@@ -196,12 +207,64 @@ def bench_serving(work: Path, orders: int, seconds: float, limit: int, clients: 
             print(f" {label}: {total:,} requests in {elapsed:.1f} s = "
                   f"{total / elapsed:,.0f} req/s")
             for kind, values in lat.items():
-                print(f"  {PATHS[kind].format('<ocid>'):22s} {len(values) / elapsed:7.0f} req/s"
+                print(f"  {PATHS[kind].format('<ocid>', '<id>'):36s} {len(values) / elapsed:7.0f} req/s"
                       f"  p50 {_pct(values, .5):6.1f} ms  p99 {_pct(values, .99):6.1f} ms  "
                       f"(n={len(values):,})", flush=True)
+        bench_page(port, ocids, page_runs)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def bench_page(port: int, ocids: list[str], runs: int) -> None:
+    """The page's gzip weight and its time to a verdict on a throttled connection."""
+    import gzip
+
+    base = f"http://127.0.0.1:{port}"
+    ocid = ocids[0]
+    weights = {}
+    for name, path in (("HTML", f"/verify/{ocid}"), ("verify.js", "/static/verify.js"),
+                       ("veraz.css", "/static/veraz.css")):
+        body = urllib.request.urlopen(base + path).read()
+        weights[name] = (len(body), len(gzip.compress(body, 6)))
+    total = sum(z for _, z in weights.values())
+    print(" page weight (bytes, raw -> gzip): " + ", ".join(
+        f"{k} {r:,} -> {z:,}" for k, (r, z) in weights.items()) + f"; total gzip {total:,}")
+    chromium = "/usr/bin/chromium"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print(" time to verdict: skipped (playwright is not installed)")
+        return
+    if not os.path.exists(chromium):
+        print(" time to verdict: skipped (Debian chromium is not installed)")
+        return
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        rng = random.Random(7)
+        for ocid in rng.sample(ocids, min(runs, len(ocids))):
+            page = browser.new_page(viewport={"width": 360, "height": 740})
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+            cdp.send("Network.emulateNetworkConditions", {
+                "offline": False, "latency": 400,
+                "downloadThroughput": 400_000 / 8, "uploadThroughput": 400_000 / 8})
+            started = time.perf_counter()
+            page.goto(f"{base}/verify/{ocid}", wait_until="commit")
+            page.wait_for_selector("#verdict[data-verdict]", timeout=60_000)
+            times.append(time.perf_counter() - started)
+            verdict = page.get_attribute("#verdict", "data-verdict")
+            if verdict != "verified":
+                raise SystemExit(f"/verify/{ocid}: verdict {verdict}")
+            page.close()
+        browser.close()
+    times.sort()
+    print(f" time to verdict at 400 kbit/s, 400 ms RTT (phone, cache off, {len(times)} orders): "
+          f"median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s (target < 3 s)",
+          flush=True)
 
 
 if __name__ == "__main__":
@@ -216,6 +279,8 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=4, help="per gthread worker")
     parser.add_argument("--code", type=Path, default=ROOT,
                         help="serve the portal from this checkout (before/after comparisons)")
+    parser.add_argument("--page-runs", type=int, default=5,
+                        help="orders timed to a verdict on the throttled connection")
     parser.add_argument("--pdfs-only", action="store_true")
     parser.add_argument("--serving-only", action="store_true")
     args = parser.parse_args()
@@ -224,4 +289,4 @@ if __name__ == "__main__":
     if not args.pdfs_only:
         work = scratch_dir(args.dir, "veraz-bench-verify-")
         bench_serving(work.resolve(), args.orders, args.seconds, args.requests, args.clients,
-                      args.worker_class, args.threads, args.code.resolve())
+                      args.worker_class, args.threads, args.code.resolve(), args.page_runs)

@@ -198,6 +198,12 @@
 
   async function main() {
     if (!window.crypto || !crypto.subtle) { verdict("mismatch", T.no_webcrypto); return; }
+    // Everything is fetched at once: on a slow phone connection each round trip costs most.
+    const pdfBytes = facts.pdfPath && documentHash
+      ? fetch(facts.pdfPath).then((r) => r.arrayBuffer()).then((a) => new Uint8Array(a)) : null;
+    const tsCheck = getJSON(facts.timestampUrl);
+    if (pdfBytes) pdfBytes.catch(() => null);  // awaited (and its error shown) below
+    tsCheck.catch(() => null);
     const [b, rel] = await Promise.all([getJSON(facts.bundleUrl), getJSON(facts.releaseUrl)]);
     const bundle = b.body;
     const release = rel.body && (rel.body.releases || [])[0];
@@ -215,7 +221,7 @@
 
     await run("document", async () => {
       if (!facts.pdfPath || !documentHash) { show("document", "skip", "—", ""); return; }
-      const pdf = new Uint8Array(await (await fetch(facts.pdfPath)).arrayBuffer());
+      const pdf = await pdfBytes;
       const got = hex(await sha256(pdf));
       const ok = got === documentHash && (!hashes.document || hashes.document === got);
       show("document", ok ? "pass" : "fail", `${T.computed}: ${got} · ${T.expected}: ${documentHash}`, "device");
@@ -291,7 +297,7 @@
     if (!tsa) show("timestamp", "skip", "—", "");
     else if (tsa.status !== "done") show("timestamp", "wait", T.wait, "");
     else {
-      const ts = (await getJSON(facts.timestampUrl)).body;
+      const ts = (await tsCheck).body;
       const cn = /CN=([^,]+)/.exec(tsa.tsa || "");
       const said = fmt(T.timestamp_ok, { tsa: cn ? cn[1] : tsa.tsa || "", date: when(tsa.genTime) });
       if (!ts) show("timestamp", "skip", "—", "portal");
