@@ -7,7 +7,7 @@ belongs to the verify blueprint, whose rule has a fixed final segment and so win
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template
 
 from ocds.summary import browse_columns, process_facts
 from portal import queries
@@ -47,10 +47,6 @@ def contract(ocid: str):
     return render_template("contract.html", row=row, order=process_facts(compiled), history=history)
 
 
-@bp.get("/contracts")
-def contracts():
-    """Orders found by number or ocid, or the latest ones."""
-    q = request.args.get("q", "").strip()
-    with app_engine().connect() as conn:
-        found = queries.find_orders(conn, q) if q else queries.latest_orders(conn, 50)
-    return render_template("contracts.html", q=q, found=found)
+# The listing (/contracts, its twins and downloads) and the profiles add their routes to this
+# blueprint from portal/views/browse.py.
+from portal.views import browse  # noqa: E402,F401

@@ -1,0 +1,386 @@
+"""Browsing: ``/contracts`` (every process, with facets), its JSON twin and downloads, and the
+profiles of buyers, suppliers and framework agreements, with their JSON twins.
+
+Routes live on the ``contracts`` blueprint (``contracts.contracts`` has always been the
+listing's endpoint, and pages link to it). Every state of the listing is its URL: the facets'
+values are repeated query parameters, the page a cursor. A bad parameter is a 400 that names
+it and says what it accepts (JSON on the twins), never a filter silently ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+
+import orjson
+from flask import Response, abort, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+
+from portal.db import app_engine
+from portal.readmodel import queries
+from portal.readmodel.facets import (
+    AMOUNT_RANGES,
+    FACETS,
+    LONG_FACETS,
+    SORTS,
+    BadCursor,
+    Browse,
+    decode_cursor,
+    encode_cursor,
+)
+from portal.readmodel.names import industry_name
+from portal.views.contracts import bp
+from portal.views.params import only_params, whole_number
+
+#: Parameters of the listing and its twins.
+LISTING_PARAMS = (*FACETS, "q", "sort", "cursor", "limit", "amount_min", "amount_max", "facet", "facet_q")
+#: Most values one facet may select; most characters of a text parameter.
+MAX_VALUES, MAX_TEXT = 50, 200
+#: Rows per page: default and most.
+PAGE, MAX_PAGE = 50, 200
+
+FACET_TITLES = {
+    "procedure": _l("Contract type"), "segment": _l("Industry"), "family": _l("Industry family"),
+    "buyer": _l("Agency"), "supplier": _l("Company"), "amount": _l("Amount"), "region": _l("Region"),
+    "year": _l("Year"), "month": _l("Month"), "status": _l("Status"), "agreement": _l("Framework agreement"),
+}
+
+_FORMATS = {
+    "segment": (re.compile(r"[0-9]{2}"), "two digits (a UNSPSC segment, such as 43)"),
+    "family": (re.compile(r"[0-9]{4}"), "four digits (a UNSPSC family, such as 4321)"),
+    "year": (re.compile(r"(19|20)[0-9]{2}"), "a year written YYYY, such as 2024"),
+    "month": (re.compile(r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])"), "a month written YYYY-MM, such as 2024-03"),
+}
+_AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
+
+
+def _bad(name: str, accepted: str, given: str | None = None) -> None:
+    shown = f", not {given[:40]!r}" if given is not None else ""
+    abort(400, description=f"Parameter {name!r} must be {accepted}{shown}.")
+
+
+def _amount(name: str) -> Decimal | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if _AMOUNT.fullmatch(raw) is None:
+        _bad(name, "an amount written with digits and at most two decimals after a point (1500.50)", raw)
+    try:
+        return Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
+        _bad(name, "an amount", raw)
+    return None
+
+
+def parse_browse() -> Browse:
+    """The listing's state from the query string, every parameter checked."""
+    only_params(LISTING_PARAMS)
+    selected: dict[str, tuple[str, ...]] = {}
+    for facet in FACETS:
+        values = tuple(dict.fromkeys(v for v in request.args.getlist(facet) if v != ""))
+        if len(values) > MAX_VALUES:
+            _bad(facet, f"at most {MAX_VALUES} values")
+        for value in values:
+            if len(value) > 255:
+                _bad(facet, "a value of at most 255 characters")
+            if facet in _FORMATS and _FORMATS[facet][0].fullmatch(value) is None:
+                _bad(facet, _FORMATS[facet][1], value)
+            if facet == "amount" and value not in AMOUNT_RANGES:
+                _bad(facet, "one of " + ", ".join(AMOUNT_RANGES), value)
+        if values:
+            selected[facet] = values
+    sort = request.args.get("sort", "-date")
+    if sort not in SORTS:
+        _bad("sort", "one of " + ", ".join(SORTS), sort)
+    q = (request.args.get("q") or "").strip() or None
+    if q is not None and len(q) > MAX_TEXT:
+        _bad("q", f"at most {MAX_TEXT} characters")
+    low, high = _amount("amount_min"), _amount("amount_max")
+    if low is not None and high is not None and low > high:
+        _bad("amount_max", "at least amount_min")
+    return Browse(selected=selected, q=q, sort=sort, amount_min=low, amount_max=high)
+
+
+def _check_values(conn, browse: Browse) -> None:
+    for facet, values in browse.selected.items():
+        for value in values:
+            if not queries.value_exists(conn, facet, value):
+                _bad(facet, "a value that some published process has (see the facet's values on "
+                            "/contracts)", value)
+
+
+def _candidates(browse: Browse) -> list[str] | None:
+    """Candidate ocids for ``q`` from full-text search, to be filtered by the facets.
+
+    ``portal.search.search_ocids(engine, config, text, limit)`` is that search's interface;
+    it is not released yet, so ``q`` matches through the read model alone for now (order
+    number, ocid, RUC: ``portal.readmodel.queries.text_condition``)."""
+    return None
+
+
+def _facet_param() -> tuple[str | None, str | None]:
+    facet = request.args.get("facet") or None
+    if facet is not None and facet not in FACETS:
+        _bad("facet", "one of " + ", ".join(FACETS), facet)
+    facet_q = (request.args.get("facet_q") or "").strip() or None
+    if facet_q is not None and facet is None:
+        _bad("facet", "given with facet_q (the facet whose values to search)")
+    if facet_q is not None and len(facet_q) > MAX_TEXT:
+        _bad("facet_q", f"at most {MAX_TEXT} characters")
+    return facet, facet_q
+
+
+def _label(facet: str, value: str, label: str | None) -> str:
+    if facet in ("segment", "family"):
+        return industry_name(value) or value
+    if facet == "procedure":
+        return {"catalogue_order": str(_l("Catalogue order")),
+                "framework_agreement": str(_l("Framework agreement"))}.get(value, label or value)
+    if facet == "amount":
+        low, high = AMOUNT_RANGES[value]
+        return f"≥ {low:,}" if high is None else f"< {high:,}" if low is None else f"{low:,} – {high:,}"
+    return label or value
+
+
+def listing() -> dict:
+    """The listing's data: rows of one page, facets with counts, total, cursors."""
+    browse = parse_browse()
+    facet, facet_q = _facet_param()
+    limit = whole_number("limit", PAGE, minimum=1, maximum=MAX_PAGE)
+    cursor = request.args.get("cursor")
+    after = None
+    if cursor:
+        try:
+            after = decode_cursor(browse, cursor)
+        except BadCursor as error:
+            abort(400, description=f"Parameter 'cursor' cannot be used here: {error}; start again "
+                                   "from the first page of this query.")
+    candidates = _candidates(browse)
+    with app_engine().connect() as conn:
+        _check_values(conn, browse)
+        conds = queries.conditions(browse, candidates)
+        rows, more = queries.page(conn, browse, conds, limit, after)
+        total = queries.count(conn, conds)
+        facets = {}
+        for name in FACETS:
+            searched = facet_q if name == facet else None
+            values = queries.facet_counts(conn, browse, conds, name, facet_q=searched,
+                                          limit=50 if searched or name in ("month", "year", "segment")
+                                          else 12)
+            facets[name] = [{**v, "label": _label(name, v["value"], v["label"]),
+                             "selected": v["value"] in browse.values(name)} for v in values]
+    next_cursor = encode_cursor(browse, queries.sort_key(browse, rows[-1]), rows[-1]["ocid"]) \
+        if more and rows else None
+    return {"browse": browse, "rows": rows, "total": total, "facets": facets, "next": next_cursor,
+            "limit": limit, "first_page": cursor is None, "facet": facet, "facet_q": facet_q}
+
+
+def state_args(**changes) -> dict:
+    """The current query string as url_for arguments (repeated parameters kept), changed."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return args
+
+
+@bp.app_context_processor
+def _browse_links():
+    """``lang_url(code)``: this very page in another language (every parameter kept);
+    ``state_url(**changes)``: this page with parameters changed (None removes one)."""
+
+    def lang_url(code: str) -> str:
+        return url_for(request.endpoint or "home.index", **(request.view_args or {}),
+                       **state_args(lang=code))
+
+    def state_url(**changes) -> str:
+        return url_for(request.endpoint or "home.index", **(request.view_args or {}),
+                       **state_args(**changes))
+
+    return {"lang_url": lang_url, "state_url": state_url, "profile_url": profile_url}
+
+
+def profile_url(kind: str, key: str | None) -> str | None:
+    """The profile page of a buyer, supplier (their OCDS party id) or framework agreement
+    (its ocid); None without a key."""
+    if not key:
+        return None
+    endpoint = {"buyer": "contracts.buyer", "supplier": "contracts.supplier",
+                "agreement": "contracts.agreement"}[kind]
+    return url_for(endpoint, key=key)
+
+
+@bp.get("/contracts")
+def contracts():
+    """Every contracting process, filtered by facets, sorted, a page at a time."""
+    data = listing()
+    downloads = {"csv": url_for("contracts.contracts_csv", **_download_args()),
+                 "jsonl": url_for("contracts.contracts_download", **_download_args()),
+                 "json": url_for("contracts.contracts_json", **state_args())}
+    return render_template("contracts.html", titles=FACET_TITLES, long_facets=sorted(LONG_FACETS),
+                           downloads=downloads, **data)
+
+
+def _json(body: dict) -> Response:
+    # Column names from SQLAlchemy are str subclasses, which orjson takes as keys only so.
+    return Response(orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS),
+                    mimetype="application/json")
+
+
+def _json_row(row: dict) -> dict:
+    return {**row, "amount": None if row["amount"] is None else str(row["amount"]),
+            "url": url_for("contracts.contract", ocid=row["ocid"], _external=True)}
+
+
+@bp.get("/contracts.json")
+def contracts_json():
+    """The listing's JSON twin: the same parameters, the same rows, facets and counts."""
+    data = listing()
+    body = {
+        "total": data["total"],
+        "results": [_json_row(r) for r in data["rows"]],
+        "facets": {name: [{k: v[k] for k in ("value", "label", "count", "selected")} for v in values]
+                   for name, values in data["facets"].items()},
+        "next": url_for("contracts.contracts_json", _external=True, **state_args(cursor=data["next"]))
+        if data["next"] else None,
+        "downloads": {"csv": url_for("contracts.contracts_csv", _external=True, **_download_args()),
+                      "json": url_for("contracts.contracts_download", _external=True, **_download_args())},
+    }
+    return _json(body)
+
+
+def _download_args() -> dict:
+    return state_args(cursor=None, limit=None, facet=None, facet_q=None)
+
+
+DOWNLOAD_COLUMNS = ("ocid", "order_number", "title", "procedure", "status", "date", "buyer_id", "buyer_name",
+                    "supplier_id", "supplier_name", "agreement_ocid", "agreement_title", "delivery_region",
+                    "amount", "currency")
+
+
+def _download_rows() -> tuple[Browse, dict]:
+    only_params([p for p in LISTING_PARAMS if p not in ("cursor", "limit", "facet", "facet_q")])
+    browse = parse_browse()
+    candidates = _candidates(browse)
+    with app_engine().connect() as conn:
+        _check_values(conn, browse)
+    return browse, queries.conditions(browse, candidates)
+
+
+@bp.get("/contracts.csv")
+def contracts_csv():
+    """Every row of the listing's result (not only a page) as CSV, streamed."""
+    browse, conds = _download_rows()
+    engine = app_engine()
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(DOWNLOAD_COLUMNS)
+        for n, row in enumerate(queries.every_row(engine, browse, conds), start=1):
+            writer.writerow(["" if row[c] is None else row[c] for c in DOWNLOAD_COLUMNS])
+            if n % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(generate(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=contracts.csv"})
+
+
+@bp.get("/contracts.jsonl")
+def contracts_download():
+    """Every row of the listing's result as JSON Lines (one JSON object a line), streamed."""
+    browse, conds = _download_rows()
+    engine = app_engine()
+
+    def generate() -> Iterator[bytes]:
+        for row in queries.every_row(engine, browse, conds):
+            yield orjson.dumps({c: row[c] for c in DOWNLOAD_COLUMNS}, default=str) + b"\n"
+
+    return Response(generate(), mimetype="application/jsonl",
+                    headers={"Content-Disposition": "attachment; filename=contracts.jsonl"})
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+_PROFILE_FACET = {"buyer": "buyer", "supplier": "supplier", "agreement": "agreement"}
+
+
+def _profile(kind: str, key: str) -> dict:
+    only_params(())
+    with app_engine().connect() as conn:
+        data = queries.profile(conn, kind, key)
+        if data is None:
+            abort(404, description=f"No published process has this {kind}: {key!r}.")
+        rows, _ = queries.page(conn, Browse(selected={kind: (key,)}), queries.conditions(
+            Browse(selected={kind: (key,)})), 20)
+    for industry in data["industries"]:
+        industry["name"] = industry_name(industry["segment"]) or industry["segment"]
+    data["latest"] = rows
+    data["listing"] = url_for("contracts.contracts", **{_PROFILE_FACET[kind]: key})
+    return data
+
+
+def _profile_json(kind: str, key: str) -> Response:
+    data = _profile(kind, key)
+    data["latest"] = [_json_row(r) for r in data["latest"]]
+    data["listing"] = url_for("contracts.contracts_json", _external=True, **{_PROFILE_FACET[kind]: key})
+    return _json(data)
+
+
+def _render_profile(kind: str, key: str):
+    data = _profile(kind, key)
+    return render_template("profile.html", p=data, chart=spending_chart(data["months"]))
+
+
+def spending_chart(months: list[dict], currency: str = "PEN") -> dict:
+    """Bars of spending per month in ``currency``, as sizes an inline SVG draws (no script)."""
+    bars = [m for m in months if m["currency"] == currency and m["amount"] is not None]
+    top = max((m["amount"] for m in bars), default=0) or 1
+    width = 12
+    return {"currency": currency, "width": max(len(bars) * width, width), "height": 100,
+            "bars": [{"x": i * width, "h": round(float(m["amount"] / top) * 96, 1), "month": m["month"],
+                      "amount": m["amount"]} for i, m in enumerate(bars)]}
+
+
+@bp.get("/buyers/<path:key>.json")
+def buyer_json(key: str):
+    """A buyer's profile as JSON."""
+    return _profile_json("buyer", key)
+
+
+@bp.get("/buyers/<path:key>")
+def buyer(key: str):
+    """A buyer (agency): what it bought, from whom, where and when."""
+    return _render_profile("buyer", key)
+
+
+@bp.get("/suppliers/<path:key>.json")
+def supplier_json(key: str):
+    """A supplier's profile as JSON."""
+    return _profile_json("supplier", key)
+
+
+@bp.get("/suppliers/<path:key>")
+def supplier(key: str):
+    """A supplier (company): what it sold, to whom, where and when."""
+    return _render_profile("supplier", key)
+
+
+@bp.get("/agreements/<path:key>.json")
+def agreement_json(key: str):
+    """A framework agreement's profile as JSON."""
+    return _profile_json("agreement", key)
+
+
+@bp.get("/agreements/<path:key>")
+def agreement(key: str):
+    """A framework agreement: its call-offs by agency, supplier, place and month."""
+    return _render_profile("agreement", key)
