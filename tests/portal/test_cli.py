@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,17 +14,24 @@ import orjson
 import pytest
 from builders import all_examples, example_order, write_jsonl
 from sqlalchemy import create_engine, func, select
+from support import need
 
 from portal.models import records, releases
 
 VERAZ = [sys.executable, "-m", "portal"]
 
 
-def veraz(args: list[str], instance: Path, db: str, **kw) -> subprocess.CompletedProcess:
+def veraz(args: list[str], instance: Path, db: str, *, prefix: list[str] = (), wait: bool = True,
+          **kw):
+    """Run ``veraz args`` (after ``prefix``) on ``db``; with ``wait=False``, the running Popen."""
     env = dict(os.environ, PORTAL_INSTANCE_PATH=str(instance), DATABASE_URL=db,
                PORTAL_IMPORT_WORKERS="1")
     kw.setdefault("cwd", instance)  # default rejects files land in the current folder
-    return subprocess.run(VERAZ + args, env=env, capture_output=True, text=True, timeout=300, **kw)
+    command = [*prefix, *VERAZ, *args]
+    if not wait:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, **kw)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, **kw)
 
 
 def test_generate_import_and_reimport(tmp_path):
@@ -114,3 +123,95 @@ def test_real_published_ocds_imports_and_invalid_releases_are_reported(shared_di
 def test_unusable_arguments_exit_2(tmp_path, args):
     result = veraz(args, tmp_path, f"sqlite:///{tmp_path / 'v.sqlite3'}")
     assert result.returncode == 2
+
+
+# --- a database the command cannot use: a sentence and exit 3, never a traceback -------------
+
+
+def _as_any_user() -> list[str]:
+    """A prefix under which file modes bind the command as they bind any user: root's
+    capabilities to override them are dropped (setpriv, util-linux)."""
+    if os.geteuid() != 0:
+        return []
+    need(shutil.which("setpriv") is not None, "setpriv (util-linux) is not installed")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
+def _ocds_file(path: Path) -> Path:
+    from ocds.catalogue.mapping import map_order
+
+    mapped = map_order(example_order("1-single", orderNumber="OC-2025-999001"),
+                       ocid_prefix="ocds-abc123")
+    path.write_bytes(orjson.dumps({"uri": "https://example.org/p.json", "version": "1.1",
+                                   "publishedDate": "2025-01-01T00:00:00Z",
+                                   "publisher": {"name": "X"},
+                                   "releases": [mapped.agreement_release, mapped.order_release]}))
+    return path
+
+
+def _published_with_work_pending(tmp_path: Path) -> tuple[str, Path, Path]:
+    """A database with a sealed log, more entries pending, and new files to import."""
+    db = f"sqlite:///{tmp_path / 'v.sqlite3'}"
+    assert veraz(["db", "upgrade"], tmp_path, db).returncode == 0
+    first = veraz(["generate-orders", "--orders", "5", "--seed", "3", "--out",
+                   str(tmp_path / "a.jsonl")], tmp_path, db)
+    assert first.returncode == 0
+    assert veraz(["import-orders", str(tmp_path / "a.jsonl")], tmp_path, db).returncode == 0
+    assert veraz(["anchor"], tmp_path, db).returncode == 0
+    assert veraz(["import-orders", str(write_jsonl(tmp_path / "b.jsonl", [example_order()]))],
+                 tmp_path, db).returncode == 0  # entries pending: `veraz anchor` must write
+    veraz(["generate-orders", "--orders", "5", "--seed", "4", "--out", str(tmp_path / "c.jsonl")],
+          tmp_path, db)
+    return db, tmp_path / "c.jsonl", _ocds_file(tmp_path / "p.json")
+
+
+def _said_and_exit_3(result: subprocess.CompletedProcess, words: str) -> None:
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("veraz: the database ")
+    assert words in result.stderr
+
+
+def test_a_read_only_database_file_is_a_sentence(tmp_path):
+    db, orders, ocds_file = _published_with_work_pending(tmp_path)
+    database = tmp_path / "v.sqlite3"
+    database.chmod(0o444)
+    prefix = _as_any_user()
+    for args in (["import-orders", str(orders)], ["import-ocds", str(ocds_file)], ["anchor"]):
+        _said_and_exit_3(veraz(args, tmp_path, db, prefix=prefix), "is read-only")
+    # Reading needs no write: the audit and an upgrade with nothing to apply still work.
+    audit = veraz(["audit"], tmp_path, db, prefix=prefix)
+    assert audit.returncode == 0 and "no problem." in audit.stderr
+    assert veraz(["db", "upgrade"], tmp_path, db, prefix=prefix).returncode == 0
+
+
+def test_a_database_in_a_read_only_folder_is_a_sentence(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    db = f"sqlite:///{folder / 'new.sqlite3'}"
+    prefix = _as_any_user()
+    for args in (["db", "upgrade"], ["audit"]):
+        _said_and_exit_3(veraz(args, tmp_path, db, prefix=prefix), "cannot be opened")
+
+
+def test_a_database_locked_beyond_the_busy_timeout_is_a_sentence(tmp_path):
+    """Another process holds SQLite's write lock for longer than the 30 s busy timeout: every
+    command that writes says so (they wait side by side); the audit only reads, and works."""
+    db, orders, ocds_file = _published_with_work_pending(tmp_path)
+    holder = sqlite3.connect(tmp_path / "v.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        commands = [["import-orders", str(orders)], ["import-ocds", str(ocds_file)], ["anchor"],
+                    ["db", "upgrade"]]
+        running = [veraz(args, tmp_path, db, wait=False) for args in commands]
+        audit = veraz(["audit"], tmp_path, db)
+        assert audit.returncode == 0 and "no problem." in audit.stderr
+        for process in running:
+            _, stderr = process.communicate(timeout=120)
+            _said_and_exit_3(subprocess.CompletedProcess(process.args, process.returncode, "", stderr),
+                             "is locked")
+    finally:
+        holder.rollback()
+        holder.close()
