@@ -2,8 +2,10 @@
 
 ``portal.cli`` adds :data:`COMMANDS` to the ``veraz`` group; this module knows nothing of it.
 
-Exit status: ``anchor`` 0 when every anchor is done, 1 when some remain pending (they are
-retried); ``verify`` 0 when every step passed or was skipped because its input was not given
+Exit status: ``anchor`` 0 when every anchor is done and every evidence PDF due was signed,
+1 when some remain pending or a PDF could not be signed (they are retried; each failure is
+a line saying why) or a key is missing or not the one already used (``portal.cli`` prints
+the sentence); ``verify`` 0 when every step passed or was skipped because its input was not given
 (said so in the output), 1 when a step failed,
 2 for unusable arguments; ``audit`` 0 when the log checks out, 1 on any problem.
 """
@@ -64,7 +66,7 @@ def anchor_command(watch: bool, tick: float) -> None:
 
 def _anchor(watch: bool, tick: float) -> None:
     from portal.evidence.backends import Backends
-    from portal.evidence.sealing import run_once
+    from portal.evidence.sealing import EVIDENCE_PDF, run_once
     from portal.evidence.sealing import watch as watch_loop
 
     backends = Backends(current_app.config)
@@ -85,9 +87,10 @@ def _anchor(watch: bool, tick: float) -> None:
         click.echo(f"checkpoint {r.tree_size} {r.type}: {r.status}{detail}", err=True)
     pending = [r for r in results if r.status != "done"]
     if pending:
+        pdfs = sum(r.type == EVIDENCE_PDF for r in pending)
         click.echo(
-            f"{len(pending)} anchor(s) still pending; `veraz anchor --watch` retries "
-            "them with backoff.",
+            f"{len(pending) - pdfs} anchor(s) still pending, {pdfs} evidence PDF(s) not signed; "
+            "`veraz anchor` tries again, and `veraz anchor --watch` retries them with backoff.",
             err=True,
         )
         sys.exit(1)
