@@ -121,8 +121,8 @@
   // The SHA-256 the release declares for its order PDF (hash 2), as the server read it.
   const documentHash = facts.documentHash || null;
   // "This phone" only on a phone: the same page is read on desktops too.
-  const isPhone = navigator.userAgentData ? navigator.userAgentData.mobile
-    : /Android|iPhone|iPod|Mobi/.test(navigator.userAgent);
+  const isPhone = !!(navigator.userAgentData && navigator.userAgentData.mobile)
+    || /Android|iPhone|iPod|Mobi/.test(navigator.userAgent);
   const fmt = (text, vars) => text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
   // Dates in the reader's language and the portal's time zone (Lima), as the server writes them.
   const dateFormat = (options) => {

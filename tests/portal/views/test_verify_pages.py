@@ -35,6 +35,8 @@ HOSTILE = ('<script>alert("x")</script> "comillas" \'simples\' طلب شراء �
            + "Supercalifragilísticoexpialidoso" * 8)
 IMPORTED = "ocds-imp001-LP-2024-7"
 VIEWPORTS = {"phone": (360, 740), "desktop": (1280, 900)}
+PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/120.0 Mobile Safari/537.36")
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ class Visit:
     def __init__(self, browser, viewport: str):
         width, height = VIEWPORTS[viewport]
         self.width = width
-        self.context = browser.new_context(viewport={"width": width, "height": height})
+        phone = {"user_agent": PHONE_UA, "is_mobile": True} if viewport == "phone" else {}
+        self.context = browser.new_context(viewport={"width": width, "height": height}, **phone)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
@@ -152,10 +155,12 @@ DEVICE_STEPS = ("data", "proformas", "entry", "inclusion", "signature")
 WORDS = {
     "es": {"verified": "Auténtica", "cancelled": "ANULADA el", "reported": "informado por el portal",
            "device": "comprobado por este dispositivo", "superseded": "Esta es la versión 1 de 2.",
-           "why": "Este paso lo comprueba el portal"},
+           "why": "Este paso lo comprueba el portal",
+           "phone": "Este teléfono lo comprobó", "desktop": "Este dispositivo lo comprobó"},
     "en": {"verified": "Authentic", "cancelled": "CANCELLED on", "reported": "reported by the portal",
            "device": "checked by this device", "superseded": "This is version 1 of 2.",
-           "why": "This step is checked by the portal"},
+           "why": "This step is checked by the portal",
+           "phone": "This phone checked it", "desktop": "This device checked it"},
 }
 
 
@@ -175,6 +180,8 @@ def test_verification_page(portal, browser, case, viewport, lang):
     page = visit.page
     assert page.get_attribute("#verdict", "data-verdict") == "verified", page.inner_text("#steps")
     assert page.inner_text("#verdict-title") == words["verified"]
+    # "this phone" only on a phone
+    assert page.inner_text("#verdict-detail").startswith(words[viewport])
     steps = _steps(page)
     for step in DEVICE_STEPS:
         assert steps[step] == ("pass", "device"), step
