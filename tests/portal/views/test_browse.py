@@ -1,0 +1,171 @@
+"""/contracts: facet counts checked against counts recomputed in Python from the releases
+(generated orders and real imported OCDS, SQLite and PostgreSQL), keyset pages that walk every
+row exactly once in both orders, whole-result downloads, and bad input answered with a 400 that
+names the parameter."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from support import make_app
+
+from ocds.summary import browse_columns, read_model_rows
+from portal import queries
+from portal.db import app_engine
+from portal.models import records
+
+_LOADER = Path(__file__).resolve().parent.parent / "readmodel" / "conftest.py"
+
+
+def _publish(url, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readmodel_conftest", _LOADER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.publish(url, tmp_path, orders=300)
+
+
+@pytest.fixture
+def browse_app(database_url, tmp_path):
+    _publish(database_url, tmp_path)
+    app = make_app(database_url, tmp_path)
+    yield app
+    app_engine(app).dispose()
+
+
+def _facts(app) -> list[dict]:
+    """Each process's facet values, recomputed from its compiled release."""
+    out = []
+    with app_engine(app).connect() as conn:
+        for ocid in conn.execute(select(records.c.ocid)).scalars():
+            compiled = queries.compiled_release(conn, ocid)
+            columns, rows = browse_columns(compiled), read_model_rows(compiled)
+            out.append({
+                "procedure": {columns["procedure"]} - {None},
+                "buyer": {columns["buyer_id"]} - {None},
+                "status": {columns["status"]} - {None},
+                "region": {columns["delivery_region"]} - {None},
+                "month": {columns["month"]} - {None},
+                "year": {columns["month"][:4]} if columns["month"] else set(),
+                "agreement": {columns["agreement_ocid"]} - {None},
+                "segment": {r["segment"] for r in rows["item_lines"]} - {None},
+                "supplier": {p["party_id"] for p in rows["parties"] if p["role"] == "supplier"} - {None},
+            })
+    return out
+
+
+def _expected(facts, facet, selected):
+    """Counts of ``facet``'s values over the processes matching every other selection."""
+    counts: Counter = Counter()
+    for f in facts:
+        if all(f[name] & set(values) for name, values in selected.items() if name != facet):
+            counts.update(f[facet])
+    return counts
+
+
+def _counts(client, query: str) -> dict:
+    response = client.get(f"/contracts.json?{query}")
+    assert response.status_code == 200, response.data
+    return json.loads(response.data)
+
+
+@pytest.mark.realdata
+def test_facet_counts_match_the_releases(browse_app):
+    facts = _facts(browse_app)
+    client = browse_app.test_client()
+    assert _counts(client, "")["total"] == len(facts)
+    segments = _expected(facts, "segment", {}).most_common(2)
+    years = _expected(facts, "year", {"segment": [segments[0][0]]}).most_common(1)
+    selections = [
+        {},
+        {"segment": [segments[0][0], segments[1][0]]},
+        {"segment": [segments[0][0]], "year": [years[0][0]]},
+        {"procedure": ["catalogue_order", "open"], "segment": [segments[1][0]],
+         "status": sorted(_expected(facts, "status", {}))[:2]},
+    ]
+    for selected in selections:
+        query = "&".join(f"{k}={v}" for k, values in selected.items() for v in values) + "&limit=1"
+        body = _counts(client, query)
+        matching = [f for f in facts if all(f[k] & set(v) for k, v in selected.items())]
+        assert body["total"] == len(matching), selected
+        for facet in ("procedure", "segment", "status", "year", "month", "region", "buyer", "supplier",
+                      "agreement"):
+            expected = _expected(facts, facet, selected)
+            shown = {v["value"]: v["count"] for v in body["facets"][facet]}
+            limit = 50 if facet in ("month", "year", "segment") else 12
+            assert set(selected.get(facet, ())) <= set(shown), (facet, selected)
+            for value, count in shown.items():
+                assert count == expected[value], (facet, value, selected)
+            # the largest values are shown (and the selected ones, whatever their count)
+            counted = sorted((c for c in shown.values() if c), reverse=True)
+            assert counted[:limit] == sorted(expected.values(), reverse=True)[:limit], (facet, selected)
+
+
+@pytest.mark.parametrize("sort", ["-date", "date", "-amount", "amount"])
+def test_keyset_pages_walk_every_row_once(browse_app, sort):
+    client = browse_app.test_client()
+    with app_engine(browse_app).connect() as conn:
+        everything = set(conn.execute(select(records.c.ocid)).scalars())
+    seen: list[str] = []
+    url = f"/contracts.json?sort={sort}&limit=37"
+    while url:
+        body = json.loads(client.get(url.removeprefix("http://localhost")).data)
+        seen.extend(r["ocid"] for r in body["results"])
+        url = body["next"]
+    assert len(seen) == len(set(seen)) == len(everything)
+    assert set(seen) == everything
+    csv_rows = list(csv.DictReader(io.StringIO(client.get(f"/contracts.csv?sort={sort}").data.decode())))
+    assert [r["ocid"] for r in csv_rows] == seen  # the download is the whole result, in order
+    lines = client.get(f"/contracts.jsonl?sort={sort}").data.splitlines()
+    assert [json.loads(line)["ocid"] for line in lines] == seen
+
+
+BAD = [
+    ("segment=4", "segment"),
+    ("segment=99", "segment"),  # well formed, but no process has it
+    ("buyer=nobody", "buyer"),
+    ("amount=lots", "amount"),
+    ("amount_min=1e9", "amount_min"),
+    ("amount_min=10&amount_max=5", "amount_max"),
+    ("month=2024-13", "month"),
+    ("year=24", "year"),
+    ("sort=price", "sort"),
+    ("limit=0", "limit"),
+    ("limit=100000", "limit"),
+    ("cursor=%%%", "cursor"),
+    ("colour=red", "colour"),
+    ("facet_q=x", "facet"),
+    ("facet=colour", "facet"),
+    ("q=" + "x" * 500, "q"),
+]
+
+
+@pytest.mark.parametrize(("query", "name"), BAD, ids=[b[0][:30] for b in BAD])
+def test_bad_input_is_a_400_naming_the_parameter(sqlite_url, tmp_path, query, name):
+    _publish(sqlite_url, tmp_path / "data")
+    client = make_app(sqlite_url, tmp_path).test_client()
+    for path in ("/contracts.json", "/contracts"):
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 400, (path, query)
+        text = response.data.decode()
+        assert repr(name) in text.replace("&#39;", "'"), text[:300]
+    body = json.loads(client.get(f"/contracts.json?{query}").data)
+    assert name in body["error"]["detail"]
+
+
+def test_a_cursor_from_another_query_or_sort_is_refused(sqlite_url, tmp_path):
+    _publish(sqlite_url, tmp_path / "data")
+    client = make_app(sqlite_url, tmp_path).test_client()
+    cursor = json.loads(client.get("/contracts.json?limit=5").data)["next"].split("cursor=")[1]
+    assert client.get(f"/contracts.json?limit=5&cursor={cursor}").status_code == 200
+    for other in ("sort=amount", "procedure=catalogue_order", "q=OC"):
+        response = client.get(f"/contracts.json?limit=5&{other}&cursor={cursor}")
+        assert response.status_code == 400
+        assert "another query or sort" in json.loads(response.data)["error"]["detail"]
