@@ -8,12 +8,14 @@ object belongs (and the reverse). The reading never raises; what is absent or un
 published when it can be shown as text (a quantity ``"12"``), and dropped when it cannot (an
 object where a name belongs).
 
-Where several stages of the process publish the same thing (items, value, title, status), the
-latest stage wins: contract, then award, then tender. For a catalogue order the contract is the
-final state of what was ordered (its items say where each quantity goes and in which delivery);
-an award or a tender only speaks for a process that has not reached a contract. "Wins" means
-the first stage that publishes a non-empty value. Of several awards or contracts, the first is
-read (Veraz publishes one of each per order; the browse columns have always read the first).
+Where several stages of the process publish the same thing (value, title, status), the latest
+stage wins: contract, then award, then tender; an award or a tender only speaks for a process
+that has not reached a contract. The item lines are the exception: they are read from the award,
+then the contract, then the tender, because the award lists what was bought line by line while
+a contract may split those lines by destination and delivery (a catalogue order does: those
+splits are its ``destinations``, read from the contract). "Wins" means the first stage that
+publishes a non-empty value. Of several awards or contracts, the first is read (Veraz publishes
+one of each per order; the browse columns have always read the first).
 
 :func:`process_facts` returns a dict with these keys (types as documented, always present):
 
@@ -249,7 +251,7 @@ def _reading(compiled: Any, *, complete: bool) -> dict:
     buyer = next((p for p in parties if "buyer" in _roles(p)), None) or _obj(compiled.get("buyer"))
     suppliers = [p for p in parties if "supplier" in _roles(p)] \
         or _objs(contract.get("suppliers")) or _objs(award.get("suppliers"))
-    lines = _first(_objs(contract.get("items")), _objs(award.get("items")), _objs(tender.get("items")))
+    lines = _first(_objs(award.get("items")), _objs(contract.get("items")), _objs(tender.get("items")))
     items = [_item(i) for i in (lines or [] if complete else (lines or [])[:1])]
     period = _obj(contract.get("period"))
     delivery = next((a for a in (_obj(i.get("deliveryAddress")) for i in _objs(contract.get("items"))) if a),
