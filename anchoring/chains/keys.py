@@ -71,7 +71,10 @@ def load_key(path: str | os.PathLike[str]) -> AnchorAccount:
     try:
         raw = read_private(key_path)
     except FileNotFoundError:
-        raise ChainError(f"key file {key_path} does not exist") from None
+        raise ChainError(
+            f"key file {key_path} does not exist; put the anchoring account's key there (one "
+            "0x-prefixed hex line, mode 0600): a new key would be another account"
+        ) from None
     except KeyFileError as error:
         raise ChainError(str(error)) from error
     text = raw.decode("ascii", errors="replace").strip()
