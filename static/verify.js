@@ -146,7 +146,8 @@
 
   // who: "device" (recomputed here), "chain" (read from a public node by this device) or
   // "portal" (reported by the portal: a pass shows as "reported", never as a device's ✔).
-  function show(step, status, detail, who, explorer) {
+  // ``link`` is [url, words]: where a reader can check a portal-reported step themselves.
+  function show(step, status, detail, who, link) {
     const shown = status === "pass" && who === "portal" ? "reported" : status;
     results[step] = shown;
     const li = document.querySelector(`li[data-step="${step}"]`);
@@ -159,8 +160,8 @@
     const box = li.querySelector(".detail");
     box.textContent = detail || "";
     if (who === "portal" && status !== "fail") {
-      const why = el("p", { class: "why" }, explorer ? T.by_portal_why + " " : T.by_portal_why_plain);
-      if (explorer) why.append(el("a", { href: explorer, rel: "noopener" }, T.explorer), ".");
+      const why = el("p", { class: "why" }, link ? T.by_portal_why + " " : T.by_portal_why_plain);
+      if (link) why.append(el("a", { href: link[0], rel: "noopener" }, link[1]), ".");
       box.append(why);
     }
   }
@@ -285,8 +286,10 @@
         who = "chain";
       }
       const at = evm.blockTime ? fmt(T.anchored_on, { date: when(new Date(Number(evm.blockTime) * 1000)) }) : "";
+      const explorer = explorerLink(evm);
       show("chain", ok ? "pass" : "fail",
-           `${at} ${T.tx} ${evm.txHash} · ${T.block} ${evm.blockNumber}`, who, explorerLink(evm));
+           `${at} (${T.tx} ${evm.txHash}, ${T.block} ${evm.blockNumber})`, who,
+           explorer ? [explorer, T.explorer] : null);
       if (who === "chain" && explorerLink(evm)) {
         document.querySelector('li[data-step="chain"] .detail').append(
           " ", el("a", { href: explorerLink(evm), rel: "noopener" }, T.explorer));
@@ -301,7 +304,7 @@
       const cn = /CN=([^,]+)/.exec(tsa.tsa || "");
       const said = fmt(T.timestamp_ok, { tsa: cn ? cn[1] : tsa.tsa || "", date: when(tsa.genTime) });
       if (!ts) show("timestamp", "skip", "—", "portal");
-      else if (ts.status === "PASS") show("timestamp", "pass", said, "portal");
+      else if (ts.status === "PASS") show("timestamp", "pass", said, "portal", [facts.tsaCaUrl, T.tsa_ca]);
       else if (ts.status === "SKIP") show("timestamp", "skip", said, "portal");
       else show("timestamp", "fail", ts.detail, "portal");
     }

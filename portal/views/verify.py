@@ -78,6 +78,7 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
         "currentUrl": links.verification_url("", ocid),
         "contractUrl": links.contract_url("", ocid),
         "documentLookupUrl": "/api/documents/",
+        "tsaCaUrl": "/api/log/tsa-ca.pem",
         "rpcUrl": config.get("VERIFY_PUBLIC_RPC_URL") or None,
         "explorerTxUrl": config.get("EVM_EXPLORER_URL") or None,
         "timezone": config["TIMEZONE"],

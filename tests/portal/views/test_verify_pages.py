@@ -294,6 +294,10 @@ def test_other_pages_fit_and_link_to_verification(portal, browser, viewport, pat
     if url.startswith("/contracts/"):
         ocid = portal.amended if "990001" not in url else portal.hostile
         assert page.locator(f"a[href='{links.verification_url('', ocid)}']").count() >= 1
+        # buyer and supplier lead to their profiles
+        for kind in ("buyers", "suppliers"):
+            href = page.get_attribute(f"dl.facts a[href^='/{kind}/']", "href")
+            assert page.request.get(portal.base + href).status == 200, href
         # the items' amounts are on screen: a card per item on phones, a table on desktops
         box = page.locator("table.stack tbody td.num").last.bounding_box()
         assert box["x"] + box["width"] <= visit.width
