@@ -29,6 +29,7 @@ from anchoring.log import checkpoints
 from portal.cli import main
 from portal.db import app_engine
 from portal.evidence import store
+from portal.evidence.audit import audit
 from portal.evidence.tables import evidence_pdfs
 
 
@@ -82,6 +83,11 @@ def test_a_missing_log_key_stops_sealing_and_none_is_made(sqlite_app, tmp_path):
     assert not _key_file(app).exists()
     assert _count(app, checkpoints) == sealed
     assert client.get("/api/log/key").status_code == 503
+    assert not _key_file(app).exists()
+    report = audit(app_engine(app), app.config)
+    assert [p.detail for p in report.problems if p.subject == "log key"] == [
+        f"the log's signing key file {_key_file(app)} does not exist: the checkpoints' "
+        "signatures were not checked"]
     assert not _key_file(app).exists()
 
 
