@@ -1,9 +1,12 @@
-"""The QR target ``/verify/<ocid>``, the lookup ``/verify``, and the order PDF.
+"""The QR target ``/verify/<ocid>``, the lookup ``/verify``, the order PDF, and the lookup of
+an order PDF by its SHA-256 (``/api/documents/<sha256>``).
 
-The page is a shell: ``static/verify.js`` fetches the proof bundle, the release and the PDF at
-the URLs the server gives it (``portal.links``), and checks them on the visitor's device
-(WebCrypto). The server adds only what a phone cannot check itself (the RFC 3161 token against
-the TSA's CA), and says so.
+The page says what the order is (its status and since when, its version among all versions,
+items, deliveries, quotes) and leaves the proof to ``static/verify.js``, which fetches the
+proof bundle, the release and the PDF at the URLs the server gives it (``portal.links``) and
+checks them on the visitor's device (WebCrypto). The server adds only what a phone cannot check
+itself (the RFC 3161 token against the TSA's CA), and the page shows those steps as reported by
+the portal, not as checked on the device.
 
 ``/verify/<ocid>`` is printed in QR codes (``portal.links.verification_url``): it must answer
 forever. Ocids may contain ``/``: the routes take them with the ``path`` converter.
