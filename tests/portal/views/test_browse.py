@@ -9,6 +9,7 @@ import csv
 import io
 import json
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,13 +24,27 @@ from portal.models import records
 _LOADER = Path(__file__).resolve().parent.parent / "readmodel" / "conftest.py"
 
 
-def _publish(url, tmp_path):
+def _publish(url, tmp_path, orders=300):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("readmodel_conftest", _LOADER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.publish(url, tmp_path, orders=300)
+    module.publish(url, tmp_path, orders=orders)
+
+
+@pytest.fixture(scope="module")
+def small_client(tmp_path_factory):
+    """A client of the portal on a SQLite file with 60 orders, shared by the bad-input cases."""
+    from portal.db import upgrade
+
+    tmp = tmp_path_factory.mktemp("browse")
+    url = f"sqlite:///{tmp / 'veraz.sqlite3'}"
+    upgrade(url)
+    _publish(url, tmp, orders=60)
+    app = make_app(url, tmp)
+    yield app.test_client()
+    app_engine(app).dispose()
 
 
 @pytest.fixture
@@ -148,9 +163,8 @@ BAD = [
 
 
 @pytest.mark.parametrize(("query", "name"), BAD, ids=[b[0][:30] for b in BAD])
-def test_bad_input_is_a_400_naming_the_parameter(sqlite_url, tmp_path, query, name):
-    _publish(sqlite_url, tmp_path / "data")
-    client = make_app(sqlite_url, tmp_path).test_client()
+def test_bad_input_is_a_400_naming_the_parameter(small_client, query, name):
+    client = small_client
     for path in ("/contracts.json", "/contracts"):
         response = client.get(f"{path}?{query}")
         assert response.status_code == 400, (path, query)
@@ -160,12 +174,49 @@ def test_bad_input_is_a_400_naming_the_parameter(sqlite_url, tmp_path, query, na
     assert name in body["error"]["detail"]
 
 
-def test_a_cursor_from_another_query_or_sort_is_refused(sqlite_url, tmp_path):
-    _publish(sqlite_url, tmp_path / "data")
-    client = make_app(sqlite_url, tmp_path).test_client()
+def test_a_cursor_from_another_query_or_sort_is_refused(small_client):
+    client = small_client
     cursor = json.loads(client.get("/contracts.json?limit=5").data)["next"].split("cursor=")[1]
     assert client.get(f"/contracts.json?limit=5&cursor={cursor}").status_code == 200
     for other in ("sort=amount", "procedure=catalogue_order", "q=OC"):
         response = client.get(f"/contracts.json?limit=5&{other}&cursor={cursor}")
         assert response.status_code == 400
         assert "another query or sort" in json.loads(response.data)["error"]["detail"]
+
+
+def test_too_many_values_and_bad_downloads_are_400s(small_client):
+    many = "&".join(f"buyer=b{i}" for i in range(51))
+    for path in ("/contracts.json", "/contracts.csv", "/contracts.jsonl"):
+        for query, name in ((many, "buyer"), ("segment=99", "segment"), ("cursor=x", "cursor")):
+            response = small_client.get(f"{path}?{query}")
+            assert response.status_code == 400, (path, query)
+            assert repr(name) in response.data.decode().replace("&#39;", "'"), (path, query)
+    response = small_client.get("/buyers/PE-RUC-1.json?limit=5")
+    assert response.status_code == 400
+    assert "'limit'" in json.loads(response.data)["error"]["detail"]
+    assert small_client.get("/suppliers/nobody.json").status_code == 404
+
+
+def test_profiles_add_up_to_the_listing(small_client):
+    body = json.loads(small_client.get("/contracts.json?procedure=catalogue_order&limit=1").data)
+    row = body["results"][0]
+    for kind, key, facet in (("buyers", row["buyer_id"], "buyer"),
+                             ("suppliers", row["supplier_id"], "supplier"),
+                             ("agreements", row["agreement_ocid"], "agreement")):
+        profile = json.loads(small_client.get(f"/{kind}/{key}.json").data)
+        listed = []
+        url = f"/contracts.json?{facet}={key}&limit=200"
+        while url:
+            page = json.loads(small_client.get(url.removeprefix("http://localhost")).data)
+            listed.extend(page["results"])
+            url = page["next"]
+        assert profile["orders"] == len(listed) > 0
+        spent = [r for r in listed if r["status"] != "cancelled" and r["currency"] == "PEN"]
+        total = sum(Decimal(r["amount"]) for r in spent if r["amount"] is not None)
+        assert sum(Decimal(y["amount"]) for y in profile["years"] if y["currency"] == "PEN") == total
+        assert sum(Decimal(m["amount"]) for m in profile["months"] if m["currency"] == "PEN") == total
+        page = small_client.get(f"/{kind}/{key}").data.decode()
+        assert "<svg" in page and "<script" not in page
+    listing = small_client.get("/contracts?procedure=catalogue_order").data.decode()
+    assert f'href="/buyers/{row["buyer_id"]}"' in listing
+    assert f'href="/suppliers/{row["supplier_id"]}"' in listing
