@@ -26,6 +26,7 @@ from whoosh.fields import ID, KEYWORD, Schema
 from whoosh.index import LockError
 from whoosh.query import And, Or, Prefix, Term
 from whoosh.scoring import BM25F
+from whoosh.sorting import FieldFacet, ScoreFacet
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.models import records
@@ -48,7 +49,7 @@ _WATERMARK = "last-document-id"
 
 def schema() -> Schema:
     """The index's fields (see the module docstring)."""
-    return Schema(ocid=ID(stored=True, unique=True),
+    return Schema(ocid=ID(stored=True, unique=True, sortable=True),
                   identifiers=KEYWORD(scorable=True, field_boost=KEY_WEIGHT),
                   words=KEYWORD(scorable=True))
 
@@ -171,7 +172,10 @@ class WhooshIndex:
                 self._searcher = ix.searcher(weighting=BM25F())
             else:
                 self._searcher = self._searcher.refresh()
-            hits = self._searcher.search(whoosh_query(query), limit=limit + SPARE_HITS)
+            # Best score first, then by ocid: the same answer whatever order documents were
+            # indexed in (as the database's ORDER BY rank, ocid).
+            hits = self._searcher.search(whoosh_query(query), limit=limit + SPARE_HITS,
+                                         sortedby=[ScoreFacet(), FieldFacet("ocid")])
             ocids = [hit["ocid"] for hit in hits]
         return _still_published(engine, ocids)[:limit]
 

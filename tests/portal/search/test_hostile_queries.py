@@ -17,7 +17,8 @@ from portal.search import search_ocids
 FRAGMENTS = ['"', "'", "*", "-", "+", "^", ":", "(", ")", "NEAR(", "NEAR/3", "OR", "AND", "NOT",
              "&", "|", "!", "<->", ":*", "\\", "%", "_", "{", "}", "[", "]", "identifiers:", "words :",
              "search_fts", "🙂", "🏳️‍🌈", "\x00", "\u200b", "ñ", "Ñ", "ﬁ", "ß", "İ", "中文", "٣", "½",
-             "oc-2025-", "2013137", "computadoras", " ", "\t", "\n", ";", "--", "/*", "'; DROP TABLE records; --"]
+             "oc-2025-", "2013137", "computadoras", " ", "\t", "\n", ";", "--", "/*",
+             "'; DROP TABLE records; --"]
 
 texts = st.one_of(
     st.text(),
