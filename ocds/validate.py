@@ -161,29 +161,34 @@ def _problem(error: ValidationError) -> Problem:
     return Problem("/".join(path), reason)
 
 
-@functools.cache
-def release_checker() -> SchemaChecker:
-    """The checker of releases against the patched release schema, compiled once per process
-    (each worker compiles its own on first use)."""
-    return SchemaChecker(ocds_schema.release_schema())
+@functools.lru_cache(maxsize=32)
+def release_checker(extensions: tuple[str, ...] | None = None) -> SchemaChecker:
+    """The checker of releases against the release schema patched with ``extensions`` (vendored
+    extension names; default: the ones Veraz declares), compiled once per process and set of
+    extensions (each worker compiles its own on first use)."""
+    return SchemaChecker(ocds_schema.release_schema(extensions))
 
 
 class ReleaseValidator:
-    """Validates releases against the patched OCDS release schema.
+    """Validates releases against the OCDS release schema patched with a set of extensions.
 
-    Cheap to construct and picklable: the compiled validators live in a per-process cache and
-    are built on first use.
+    ``extensions``: vendored extension names (see :func:`ocds.schema.declared_extensions` for a
+    third party's package); default: the ones Veraz declares. Cheap to construct and
+    picklable: the compiled validators live in a per-process cache and are built on first use.
     """
+
+    def __init__(self, extensions: tuple[str, ...] | None = None) -> None:
+        self.extensions = extensions
 
     def is_valid(self, release: Any) -> bool:
         """Whether the release is valid (fast path only)."""
-        return release_checker().is_valid(release)
+        return release_checker(self.extensions).is_valid(release)
 
     def problems(self, release: Any) -> list[Problem]:
         """Every problem with the release; an empty list means it is valid."""
         if not isinstance(release, dict):
             return [Problem("", "a release must be a JSON object")]
-        return release_checker().problems(release)
+        return release_checker(self.extensions).problems(release)
 
 
 def release_problems(release: Any) -> list[Problem]:

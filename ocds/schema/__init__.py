@@ -22,6 +22,7 @@ import copy
 import csv
 import functools
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,40 @@ EXTENSION_URLS = {
     "contract_suppliers": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_contract_suppliers_extension/master/extension.json",
     "pagination": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_pagination_extension/master/extension.json",
 }
+
+
+# A package declares an extension by the URL of its extension.json, whose path names the
+# extension's repository (at any tag or branch): how a third party's declaration is matched to
+# the vendored copy of that extension.
+EXTENSION_REPOSITORIES = {
+    "ocds_bid_extension": "bids",
+    "ocds_location_extension": "location",
+    "ocds_lots_extension": "lots",
+    "ocds_techniques_extension": "techniques",
+    "ocds_partyDetails_scale_extension": "partyScale",
+    "ocds_contract_suppliers_extension": "contract_suppliers",
+    "ocds_pagination_extension": "pagination",
+}
+
+
+def declared_extensions(urls: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The vendored extensions a package's ``extensions`` array declares, and the URLs it
+    declares that match none of them.
+
+    Returns ``(names, unknown)``: ``names`` are the vendored extensions that patch the release
+    schema, in Veraz's fixed order (so equal declarations share one compiled validator);
+    ``unknown`` keeps the unrecognised URLs as published. Package-level extensions (pagination)
+    are recognised but not returned: they do not patch releases."""
+    names: set[str] = set()
+    unknown: list[str] = []
+    for url in urls:
+        parts = [p for p in str(url).split("/") if p]
+        name = next((EXTENSION_REPOSITORIES[p] for p in parts if p in EXTENSION_REPOSITORIES), None)
+        if name is None:
+            unknown.append(str(url))
+        elif name in RELEASE_EXTENSIONS:
+            names.add(name)
+    return tuple(n for n in RELEASE_EXTENSIONS if n in names), tuple(unknown)
 
 
 def _vendored(path: Path, missing: str) -> Path:

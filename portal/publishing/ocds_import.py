@@ -28,8 +28,10 @@ import orjson
 from sqlalchemy import Engine, insert
 
 from anchoring.canonical import canonical_json
+from anchoring.log import EvidenceLog
 from ocds.errors import Problem
 from ocds.ingest import LINKED, REJECTED, Item, iter_ocds, precedence
+from ocds.schema import declared_extensions
 from ocds.validate import ReleaseValidator
 from portal.evidence import log_evidence
 from portal.models import release_packages
@@ -55,6 +57,8 @@ class FileReport:
     conflicts: int = 0
     rejected: int = 0
     linked: int = 0
+    # Extensions its packages declare that Veraz does not have (releases are judged without them)
+    unknown_extensions: list[str] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -64,7 +68,9 @@ class FileReport:
     def __str__(self) -> str:
         return (f"{self.file}: {self.releases:,} releases read, {self.published:,} published, "
                 f"{self.unchanged:,} already published, {self.conflicts:,} beaten by another copy, "
-                f"{self.rejected:,} rejected, {self.linked:,} linked releases not imported")
+                f"{self.rejected:,} rejected, {self.linked:,} linked releases not imported"
+                + (f"; extensions declared but not known here (releases judged without them): "
+                   f"{', '.join(self.unknown_extensions)}" if self.unknown_extensions else ""))
 
 
 @dataclass
@@ -168,7 +174,6 @@ def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *,
     summary = OCDSSummary()
     ranking = _rank_copies(paths)
     try:
-        validator = ReleaseValidator()
         for path in paths:
             report = FileReport(str(path))
             summary.files.append(report)
@@ -176,7 +181,7 @@ def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *,
             for item in iter_ocds(path):
                 if progress:
                     progress(1)
-                taken = _take(item, report, summary, validator)
+                taken = _take(item, report, summary, _validator(item, report))
                 if taken is None:
                     continue
                 pending.append(_Pending(*taken, item))
@@ -189,6 +194,17 @@ def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *,
         ranking.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _validator(item: Item, report: FileReport) -> ReleaseValidator:
+    """A release is judged against the schema patched with the extensions its own package
+    declares (the vendored copies), not against Veraz's: a publisher answers for what it
+    declared. Declared extensions Veraz does not have are reported once per file."""
+    names, unknown = declared_extensions(item.package.extensions if item.package else ())
+    for url in unknown:
+        if url not in report.unknown_extensions:
+            report.unknown_extensions.append(url)
+    return ReleaseValidator(names)
 
 
 def _losers_out(batch: list[_Pending], ranking: _Ranking, report: FileReport,
@@ -290,6 +306,9 @@ def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport,
         return
     file = report.file
     with engine.begin() as conn:
+        # Take the log's write lock before looking anything up: two imports at once would
+        # otherwise both find a release missing and both store it.
+        EvidenceLog().lock(conn)
         existing = existing_releases(conn, {(p.release.ocid, p.release.release_id) for p in batch})
         fresh: list[_Pending] = []
         for pending in batch:
