@@ -238,17 +238,25 @@ def test_phone_verifies_an_order_whose_ids_need_quoting(sqlite_url, tmp_path, gu
 
     base, prefix = gunicorn.base_url, "ocds-a/b ?c#d ñ"
     app = make_app(sqlite_url, tmp_path, BASE_URL=base)
-    path = write_jsonl(tmp_path / "orders.jsonl", [example_order("1-single")])
+    path = write_jsonl(tmp_path / "orders.jsonl", [example_order("2-package")])
     summary = import_orders(app_engine(app), path, ocid_prefix=prefix, workers=1, base_url=base)
     assert summary.rejects == []
     assert app.test_cli_runner().invoke(main, ["anchor"]).exit_code == 0
     gunicorn.start(sqlite_url, tmp_path / "instance")
-    ocid = f"{prefix}-{example_order('1-single')['orderNumber']}"
+    ocid = f"{prefix}-{example_order('2-package')['orderNumber']}"
     with sync_playwright() as p:
         browser, page = _phone(p)
         page.goto(verification_url(base, ocid) + "?lang=en")
         assert _verdict(page) == "verified", page.inner_text("#steps")
         for step in ("data", "document", "entry", "inclusion", "signature", "chain", "timestamp"):
             assert page.get_attribute(f'li[data-step="{step}"]', "data-status") == "pass", step
+        # each quote's own bundle, at a URL built from the same quoted ids
+        quotes = page.locator("li[data-quote]")
+        assert quotes.count() >= 1
+        for i in range(quotes.count()):
+            quotes.nth(i).locator("button.check-quote").click()
+            result = quotes.nth(i).locator(".quote-result[data-result]")
+            result.wait_for()
+            assert result.get_attribute("data-result") == "pass", result.inner_text()
         browser.close()
     app_engine(app).dispose()
