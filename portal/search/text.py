@@ -63,10 +63,19 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("spanish")
 
 
+# Combining marks (accents, tildes, cedillas) as NFKD separates them from their letters.
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+
+
 def fold(text: str) -> str:
-    """``text`` in lowercase, without accents or other combining marks."""
-    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_SPELT))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    """``text`` in lowercase ASCII: accents and other marks removed, a few letters spelt out
+    (ß → ss), any other character that is not ASCII turned into ``?`` (so it still separates
+    words). The common case, ASCII already, costs one ``lower()``."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    decomposed = _MARKS.sub("", unicodedata.normalize("NFKD", text.translate(_SPELT)))
+    return decomposed.encode("ascii", "replace").decode("ascii")
 
 
 def _words(text: str) -> list[str]:

@@ -1,0 +1,307 @@
+"""Benchmark: the search box's engines side by side, on the same documents in the same run.
+
+    python bench/search.py --orders 100000
+    python bench/search.py --orders 10000 --postgres postgresql+psycopg://user@/db?host=/run/pg
+
+1. Generates N synthetic orders and publishes them into a fresh SQLite database with
+   ``portal.publishing.import_orders`` (the publishing transaction writes each process's search
+   document and the FTS5 index: the import's rate includes that).
+2. Each phase then runs in a fresh process (so its peak RSS is its own), on that database:
+   * ``documents``: every process's search document read and analysed from its compiled release
+     (``portal.search.documents``), the part of indexing that does not depend on the engine;
+   * ``rebuild``: ``portal.search.rebuild`` end to end (documents written again, FTS5 updated);
+   * ``fts5 build``: SQLite FTS5 builds its index from the stored documents ('rebuild');
+   * ``whoosh build``: Whoosh 2.7.4 builds its index from the same stored documents;
+   * ``queries``: a fixed list of 200 Spanish queries (:func:`queries`, drawn from the demo
+     generator's vocabulary: product words, catalogues, buyers, places, suppliers, order numbers
+     in several spellings, RUC prefixes), each timed 3 times through ``search_ocids`` (limit 20;
+     the per-query median is kept), for each engine: median and p95 over the 200, and how many
+     found nothing.
+   Sizes on disk: FTS5's tables (``dbstat``) and the documents table; Whoosh's folder.
+3. With ``--postgres URL`` (an empty database), the same orders are published there too and the
+   tsvector engine gets the same rebuild and queries.
+
+The machine may be shared: the load average is printed with each phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_dir  # noqa: E402  (bench/, the script's own folder)
+
+QUERY_COUNT = 200
+REPEATS = 3
+
+
+def queries(source: Path, count: int = QUERY_COUNT, seed: int = 2026) -> list[str]:
+    """A fixed list of Spanish queries from the demo generator's vocabulary (same seed, same
+    list); the RUCs and order numbers are those of the first orders of ``source`` (the
+    generated file: same orders and seed, same ones)."""
+    import orjson
+
+    from ocds.catalogue.generate import (
+        CATALOGUES,
+        MINISTRIES,
+        PLACES,
+        REGION_BUYER_KINDS,
+        SUPPLIER_CORES,
+        SUPPLIER_HEADS,
+    )
+    from ocds.catalogue.source import REGIONS
+
+    rng = random.Random(seed)
+    catalogues = [c[1] for c in CATALOGUES]
+    products = [p[3] for c in CATALOGUES for p in c[3]]
+    classes = [p[2] for c in CATALOGUES for p in c[3]]
+    words = sorted({w for text in products + classes + catalogues for w in text.split()
+                    if len(w) > 3 and w.isalpha()})
+    places = sorted({p for ps in PLACES.values() for p in ps})
+    regions = sorted(set(REGIONS.values()))
+
+    def variant(text: str) -> str:  # as people type: lowercase, no accents, or as written
+        choice = rng.random()
+        if choice < 0.4:
+            return text.lower()
+        if choice < 0.6:
+            from portal.search.text import fold
+
+            return fold(text)
+        return text
+
+    made: list[str] = []
+    made += [variant(rng.choice(words)) for _ in range(50)]  # one product word
+    made += [variant(rng.choice(catalogues)) for _ in range(15)]  # a catalogue
+    made += [variant(" ".join(rng.choice(products).split()[:rng.randint(2, 4)]))
+             for _ in range(25)]  # the start of a product description
+    made += [variant(f"{rng.choice(words)} {rng.choice(places)}") for _ in range(15)]  # thing + place
+    made += [variant(rng.choice(places)) for _ in range(15)]  # a place (buyer names)
+    made += [variant(f"{rng.choice(['municipalidad', 'hospital', 'red de salud', 'ugel'])} "
+                     f"{rng.choice(places)}") for _ in range(15)]
+    made += [variant(rng.choice(REGION_BUYER_KINDS).format(r=rng.choice(regions))) for _ in range(5)]
+    made += [variant(rng.choice(MINISTRIES)) for _ in range(10)]
+    made += [variant(f"{rng.choice(SUPPLIER_HEADS)} {rng.choice(SUPPLIER_CORES)}") for _ in range(15)]
+    made += [variant(rng.choice(SUPPLIER_CORES)) for _ in range(5)]
+    numbers, rucs = [], []
+    with source.open("rb") as f:
+        for _, line in zip(range(2000), f, strict=False):
+            order = orjson.loads(line)
+            numbers.append(order["orderNumber"])
+            rucs += [order["buyer"]["identifier"], order["supplier"]["identifier"]]
+    numbers, rucs = sorted(set(numbers)), sorted(set(rucs))
+    for _ in range(20):  # order numbers: whole, lowercase, partial, spaced, the serial alone
+        number = rng.choice(numbers)
+        year, serial = number.split("-")[1:]
+        made.append(rng.choice([number, number.lower(), number.lower()[:rng.randint(9, 13)],
+                                f"oc {year} {serial}", serial]))
+    made += [rng.choice(rucs) for _ in range(5)]  # RUCs of buyers and suppliers
+    made += [rng.choice(rucs)[:7] for _ in range(5)]  # and their first digits
+    return made[:count]
+
+
+def _rss_mb() -> float:
+    """This process's peak RSS so far, in MB: VmHWM, since ``ru_maxrss`` survives exec on Linux
+    (a spawned process would report its parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+# --- phases (each in its own process) ----------------------------------------------------------
+
+
+def phase_documents(url: str) -> dict:
+    from sqlalchemy import select
+
+    from portal.db import make_engine
+    from portal.models import records
+    from portal.search.documents import documents
+
+    engine = make_engine(url)
+    base = _rss_mb()
+    with engine.connect() as conn:
+        ocids = list(conn.execute(select(records.c.ocid)).scalars())
+        started = time.perf_counter()
+        count = 0
+        for i in range(0, len(ocids), 2000):
+            count += len(documents(conn, ocids[i:i + 2000]))
+        seconds = time.perf_counter() - started
+    return {"docs": count, "seconds": seconds, "rss": _rss_mb(), "base": base}
+
+
+def phase_rebuild(url: str) -> dict:
+    from portal.db import make_engine
+    from portal.search import rebuild
+
+    engine = make_engine(url)
+    base = _rss_mb()
+    started = time.perf_counter()
+    count = rebuild(engine)
+    return {"docs": count, "seconds": time.perf_counter() - started, "rss": _rss_mb(), "base": base}
+
+
+def phase_fts5_build(url: str) -> dict:
+    from sqlalchemy import func, select, text
+
+    from portal.db import make_engine
+    from portal.search.tables import search_documents
+
+    engine = make_engine(url)
+    base = _rss_mb()
+    with engine.begin() as conn:
+        count = conn.execute(select(func.count()).select_from(search_documents)).scalar_one()
+        conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('delete-all')"))
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('rebuild')"))
+        conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('optimize')"))
+    seconds = time.perf_counter() - started
+    with engine.connect() as conn:
+        sizes = dict(conn.execute(text(
+            "SELECT CASE WHEN name LIKE 'search_fts%' THEN 'fts' ELSE 'documents' END, SUM(pgsize) "
+            "FROM dbstat WHERE name LIKE 'search_%' OR name LIKE 'sqlite_autoindex_search_%' "
+            "GROUP BY 1")).all())
+    return {"docs": count, "seconds": seconds, "rss": _rss_mb(), "base": base,
+            "fts_bytes": sizes.get("fts", 0), "documents_bytes": sizes.get("documents", 0)}
+
+
+def phase_whoosh_build(url: str, folder: str) -> dict:
+    from portal.db import make_engine
+    from portal.search.whoosh_index import WhooshIndex
+
+    engine = make_engine(url)
+    base = _rss_mb()
+    started = time.perf_counter()
+    count = WhooshIndex(folder).rebuild(engine)
+    seconds = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())
+    return {"docs": count, "seconds": seconds, "rss": _rss_mb(), "base": base, "bytes": size}
+
+
+def phase_queries(url: str, search_engine: str, instance: str, source: str) -> dict:
+    from portal.db import make_engine
+    from portal.search import search_ocids
+
+    engine = make_engine(url)
+    base = _rss_mb()
+    config = {"SEARCH_ENGINE": search_engine, "INSTANCE_PATH": instance}
+    texts = queries(Path(source))
+    for q in texts:  # warm: caches, the Whoosh searcher, the database's pages
+        search_ocids(engine, config, q, limit=20)
+    per_query, empty = [], 0
+    for q in texts:
+        times = []
+        for _ in range(REPEATS):
+            started = time.perf_counter()
+            found = search_ocids(engine, config, q, limit=20)
+            times.append(time.perf_counter() - started)
+        per_query.append(statistics.median(times))
+        empty += not found
+    per_query.sort()
+    return {"median_ms": statistics.median(per_query) * 1000,
+            "p95_ms": per_query[int(len(per_query) * 0.95) - 1] * 1000,
+            "max_ms": per_query[-1] * 1000, "empty": empty, "rss": _rss_mb(), "base": base}
+
+
+def run(phase, *args) -> dict:
+    """``phase(*args)`` in a fresh process (spawned: its peak RSS is its own)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(phase, args)
+
+
+def publish(url: str, source: Path) -> dict:
+    from portal.db import make_engine, upgrade
+    from portal.publishing import import_orders
+
+    upgrade(url)
+    engine = make_engine(url)
+    started = time.perf_counter()
+    summary = import_orders(engine, source, ocid_prefix="ocds-vrz0pe", workers=0)
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return {"orders": summary.read, "records": summary.records_updated, "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temporary)")
+    parser.add_argument("--postgres", default=None, help="also bench PostgreSQL (an empty database)")
+    args = parser.parse_args()
+    work = scratch_dir(args.dir, "veraz-bench-search-")
+    from ocds.catalogue.generate import write_orders
+
+    source = work / f"orders-{args.orders}-{args.seed}.jsonl"
+    if not source.exists():
+        write_orders(source, args.orders, args.seed)
+    db = work / "search.sqlite3"
+    db.unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
+    texts = queries(source)
+    print(f"search bench: {args.orders:,} orders, {len(texts)} queries x {REPEATS}, "
+          f"{os.cpu_count()} cores, {_load()}")
+
+    published = publish(url, source)
+    print(f"publish (SQLite, with the search documents and FTS5 index): {published['orders']:,} "
+          f"orders in {published['seconds']:.1f} s ({published['orders'] / published['seconds']:,.0f}"
+          f"/s); {_load()}")
+
+    docs = run(phase_documents, url)
+    print(f"documents (read compiled releases, analyse): {docs['docs']:,} in {docs['seconds']:.1f} s "
+          f"= {docs['docs'] / docs['seconds']:,.0f} docs/s, peak RSS {docs['rss']:,.0f} MB "
+          f"({docs['base']:,.0f} after imports); {_load()}")
+    rebuilt = run(phase_rebuild, url)
+    print(f"rebuild (documents + FTS5, end to end): {rebuilt['docs']:,} in {rebuilt['seconds']:.1f} s = "
+          f"{rebuilt['docs'] / rebuilt['seconds']:,.0f} docs/s, peak RSS {rebuilt['rss']:,.0f} MB "
+          f"({rebuilt['base']:,.0f} after imports); "
+          f"{_load()}")
+
+    fts = run(phase_fts5_build, url)
+    whoosh_dir = work / "instance" / "search-whoosh"
+    whoosh = run(phase_whoosh_build, url, str(whoosh_dir))
+    rows = [("engine", "build docs/s", "index MB", "build +RSS MB", "median ms", "p95 ms", "max ms",
+             "no hit")]
+    for name, build, size in (("sqlite-fts5", fts, fts["fts_bytes"]), ("whoosh", whoosh, whoosh["bytes"])):
+        search_engine = "database" if name == "sqlite-fts5" else "whoosh"
+        q = run(phase_queries, url, search_engine, str(work / "instance"), str(source))
+        rows.append((name, f"{build['docs'] / build['seconds']:,.0f}", f"{size / 1e6:,.1f}",
+                     f"{build['rss'] - build['base']:,.0f}", f"{q['median_ms']:.2f}", f"{q['p95_ms']:.2f}",
+                     f"{q['max_ms']:.1f}", f"{q['empty']}/{len(texts)}"))
+        print(f"{name}: build peak RSS {build['rss']:,.0f} MB ({build['base']:,.0f} after imports), "
+              f"queries peak RSS {q['rss']:,.0f} MB ({q['base']:,.0f} after imports); {_load()}")
+    print(f"documents table (shared by both engines as their source): "
+          f"{fts['documents_bytes'] / 1e6:,.1f} MB")
+
+    if args.postgres:
+        pg = publish(args.postgres, source)
+        print(f"publish (PostgreSQL): {pg['orders']:,} orders in {pg['seconds']:.1f} s; {_load()}")
+        pg_rebuilt = run(phase_rebuild, args.postgres)
+        q = run(phase_queries, args.postgres, "database", str(work / "instance"), str(source))
+        rows.append(("postgresql-tsvector", f"{pg_rebuilt['docs'] / pg_rebuilt['seconds']:,.0f} (e2e)",
+                     "", f"{pg_rebuilt['rss'] - pg_rebuilt['base']:,.0f}", f"{q['median_ms']:.2f}",
+                     f"{q['p95_ms']:.2f}", f"{q['max_ms']:.1f}", f"{q['empty']}/{len(texts)}"))
+
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
