@@ -129,13 +129,15 @@ def _status(value: Any, kind: str = "order") -> str:
 _COMPRESSIBLE = frozenset({"text/html", "text/css", "text/javascript", "application/javascript",
                            "application/json"})
 _MIN_COMPRESSED = 1024  # below a packet, compressing saves nothing
+_MAX_COMPRESSED = 1 << 20  # beyond this, compressing on every request costs too much CPU
 
 
 def _gzip(response):
     """The response gzip-compressed when the client accepts it and it is text worth it."""
     if (response.status_code != 200 or response.mimetype not in _COMPRESSIBLE
             or "Content-Encoding" in response.headers
-            or "gzip" not in request.headers.get("Accept-Encoding", "")):
+            or "gzip" not in request.headers.get("Accept-Encoding", "")
+            or (response.content_length or 0) > _MAX_COMPRESSED):
         return response
     if response.direct_passthrough:  # a static file: read it (they are small)
         response.direct_passthrough = False
