@@ -50,10 +50,13 @@ def local_extension_file(name: str, filename: str) -> bytes | None:
     if name not in LOCAL_EXTENSIONS:
         return None
     folder = (EXTENSIONS_DIR / name).resolve()
-    path = (folder / filename).resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
+    try:
+        path = (folder / filename).resolve()
+        if not path.is_relative_to(folder) or not path.is_file():
+            return None
+        return path.read_bytes()
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL
         return None
-    return path.read_bytes()
 
 
 def published_date(moment: datetime) -> str:

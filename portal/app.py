@@ -53,6 +53,10 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder=str(settings_module.ROOT / "static"),
         static_url_path="/static",
     )
+    # Numbers in paths (``<whole:size>``) are parsed strictly before any view sees them.
+    from portal.views.params import WholeNumberConverter
+
+    app.url_map.converters["whole"] = WholeNumberConverter
     app.config.update(values)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key(instance)

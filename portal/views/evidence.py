@@ -37,7 +37,7 @@ def index_json():
     return jsonify({"checkpoints": _checkpoints(), "ca": url_for("evidence.ca")})
 
 
-@bp.get("/evidence/<int:size>.pdf")
+@bp.get("/evidence/<whole:size>.pdf")
 def pdf(size: int):
     """The signed evidence PDF of the checkpoint of tree size ``size``."""
     with app_engine().connect() as conn:

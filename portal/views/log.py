@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from portal.db import app_engine
 from portal.evidence.read import log_api, proofs
 from portal.evidence.read.trust import tsa_ca_pem
+from portal.views import params
 
 bp = Blueprint("log", __name__)
 
@@ -35,14 +36,9 @@ def pem_response(pem: bytes | None, missing: str) -> Response:
 
 
 def _uint_arg(name: str, default: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        if default is None:
-            abort(400, description=f"Parameter {name!r} is required (a whole number).")
-        return default
-    if not raw.isdigit():
-        abort(400, description=f"Parameter {name!r} must be a whole number >= 0, not {raw!r}.")
-    return int(raw)
+    if request.args.get(name) in (None, "") and default is None:
+        abort(400, description=f"Parameter {name!r} is required (a whole number).")
+    return params.whole_number(name, default if default is not None else 0)
 
 
 @bp.get("/api/log/key")

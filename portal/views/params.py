@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 
 from flask import abort, request
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import BaseConverter
 
 #: The largest value of a signed 64-bit integer (PostgreSQL BIGINT, SQLite INTEGER).
 LARGEST = 2**63 - 1
@@ -49,3 +51,21 @@ def whole_number(name: str, default: int, *, minimum: int = 0, maximum: int = LA
 def text(name: str) -> str | None:
     """The query parameter ``name`` as given, or None when absent or empty."""
     return request.args.get(name) or None
+
+
+class WholeNumberConverter(BaseConverter):
+    """``<whole:name>`` in a route: a path segment that must be a whole number written with the
+    digits 0-9, at most :data:`LARGEST`. Werkzeug's ``int`` converter passes a number of any size
+    to the view (and on to the database), so a huge one was a server error; here it is a 400,
+    and so is a segment that is not such a number (``/evidence/٣.pdf``)."""
+
+    regex = r"[^/]+?"
+
+    def to_python(self, value: str) -> int:
+        if _DIGITS.fullmatch(value) is None or int(value) > LARGEST:
+            raise BadRequest(f"{value[:40]!r} in the address must be a whole number written with "
+                             f"the digits 0-9, at most {LARGEST}.")
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))

@@ -27,11 +27,12 @@ from anchoring.errors import LogError
 from portal.db import app_engine
 from portal.evidence.read import tiles
 from portal.evidence.read.tiles import WIDTH
+from portal.views.params import LARGEST
 
 bp = Blueprint("tiles", __name__)
 
-_INDEX = re.compile(r"(?:x\d{3}/)*\d{3}\Z")
-_PARTIAL = re.compile(r"(?P<index>.*)\.p/(?P<width>\d{1,3})\Z")
+_INDEX = re.compile(r"(?:x\d{3}/)*\d{3}\Z", re.ASCII)
+_PARTIAL = re.compile(r"(?P<index>.*)\.p/(?P<width>\d{1,3})\Z", re.ASCII)
 
 
 def _parse(path: str) -> tuple[int, int | None]:
@@ -47,7 +48,10 @@ def _parse(path: str) -> tuple[int, int | None]:
     groups = path.split("/")
     if len(groups) > 1 and groups[0] == "x000":
         abort(404, description="A tile index has no leading zero group.")
-    return int("".join(g.lstrip("x") for g in groups)), width
+    index = int("".join(g.lstrip("x") for g in groups))
+    if index > LARGEST:
+        abort(404, description="No tile has so large an index.")
+    return index, width
 
 
 def _serve(data: bytes | None, full: bool) -> Response:
@@ -71,7 +75,7 @@ def entry_bundle(path: str):
     return _serve(data, width is None)
 
 
-@bp.get("/api/log/tile/<int:level>/<path:path>")
+@bp.get("/api/log/tile/<whole:level>/<path:path>")
 def tile(level: int, path: str):
     if level > 63:
         abort(404, description="No such tile level.")
