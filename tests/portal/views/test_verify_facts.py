@@ -4,6 +4,7 @@ things around it (the key's content type, the favicon, the words for money and s
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import shutil
 import subprocess
@@ -120,3 +121,21 @@ def test_key_content_type_favicon_and_money_in_english(app, client, runner, tmp_
     assert "PEN\u00a0380.00" in english and "PEN380" not in english
     spanish = client.get(links.contract_url("", ocid) + "?lang=es").get_data(as_text=True)
     assert "S/\u00a0380.00" in spanish
+
+
+def test_text_is_gzip_compressed_for_clients_that_accept_it(app, client, runner, tmp_path):
+    ocid = _cancelled_order(app, runner, tmp_path)
+    from pathlib import Path
+
+    script = Path(app.static_folder) / "verify.js"
+    for url, plain in ((links.verification_url("", ocid), None), ("/static/verify.js",
+                                                                  script.read_bytes())):
+        packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
+        assert packed.headers["Content-Encoding"] == "gzip"
+        assert "Accept-Encoding" in packed.headers["Vary"]
+        body = gzip.decompress(packed.data)
+        packed.close()
+        as_is = client.get(url)
+        assert "Content-Encoding" not in as_is.headers
+        assert body == (plain if plain is not None else as_is.data)
+        as_is.close()
