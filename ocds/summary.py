@@ -45,7 +45,8 @@ contract's then the tender's.
 A party is ``{"id", "name", "identifier": {"scheme", "id"} | None, "scale", "region",
 "address"}`` with ``str | None`` values except ``address`` (``str``, ``""`` when unknown).
 
-:func:`browse_columns` derives the ``records`` table's columns from that same reading, and
+:func:`browse_columns` derives the ``records`` table's columns from that same reading (or
+:func:`browse_columns_of` from facts already read), and
 :func:`read_model_rows` the rows of the read model's other tables (item lines, parties).
 """
 
@@ -55,7 +56,8 @@ import math
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["READ_MODEL_TABLES", "browse_columns", "process_facts", "read_model_rows", "unspsc_levels"]
+__all__ = ["READ_MODEL_TABLES", "browse_columns", "browse_columns_of", "process_facts", "read_model_rows",
+           "unspsc_levels"]
 
 # The records table keeps amounts below this magnitude (NUMERIC(20, 2), with a margin); a larger
 # one is shown on the page as published but left out of the sums.
@@ -305,7 +307,13 @@ def _amount(value: int | float | str | None) -> Decimal | None:
 def browse_columns(compiled: Any) -> dict:
     """The browse and dashboard columns of the ``records`` table, from the same reading as
     :func:`process_facts`, cut to the columns' sizes."""
-    facts = _reading(compiled, complete=False)
+    return browse_columns_of(_reading(compiled, complete=False))
+
+
+def browse_columns_of(facts: dict) -> dict:
+    """:func:`browse_columns` from facts already read (:func:`process_facts` of the same
+    release): a publishing worker reads each order once for its PDF and its columns. The
+    columns read no documents, so the facts of the release without its order PDF entry do."""
     buyer = facts["buyer"] or {}
     supplier = facts["supplier"] or {}
     return {
