@@ -45,6 +45,11 @@ class Browse:
     def values(self, facet: str) -> tuple[str, ...]:
         return self.selected.get(facet, ())
 
+    def filters(self) -> tuple:
+        """The filters alone (not the sort): what facet counts and totals depend on."""
+        return (tuple(sorted((k, tuple(sorted(v))) for k, v in self.selected.items() if v)), self.q,
+                self.amount_min, self.amount_max)
+
     def fingerprint(self) -> str:
         """What a page cursor is bound to: the filters and the sort (not the page size)."""
         state = [sorted((k, sorted(v)) for k, v in self.selected.items() if v), self.q, self.sort,

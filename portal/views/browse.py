@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
 import orjson
-from flask import Response, abort, render_template, request, url_for
+from flask import Response, abort, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from portal.db import app_engine
+from portal.queries import last_release_id
 from portal.readmodel import queries
+from portal.readmodel.cache import FacetCache
 from portal.readmodel.facets import (
     AMOUNT_RANGES,
     FACETS,
@@ -34,6 +36,15 @@ from portal.readmodel.facets import (
 from portal.readmodel.names import industry_name
 from portal.views.contracts import bp
 from portal.views.params import only_params, whole_number
+
+#: Where each app keeps its :class:`FacetCache` (``app.extensions``).
+FACET_CACHE = "veraz.facet_cache"
+
+
+@bp.record_once
+def _attach_cache(state) -> None:
+    state.app.extensions[FACET_CACHE] = FacetCache()
+
 
 #: Parameters of the listing and its twins.
 LISTING_PARAMS = (*FACETS, "q", "sort", "cursor", "limit", "amount_min", "amount_max", "facet", "facet_q")
@@ -145,6 +156,17 @@ def _label(facet: str, value: str, label: str | None) -> str:
     return label or value
 
 
+def _counts(conn, browse: Browse, conds: dict, facet: str | None, facet_q: str | None):
+    """The total and every facet's counts (long facets: the largest; all of the searched one)."""
+    counts = {}
+    for name in FACETS:
+        searched = facet_q if name == facet else None
+        wide = searched or name in ("month", "year", "segment")
+        counts[name] = queries.facet_counts(conn, browse, conds, name, facet_q=searched,
+                                            limit=50 if wide else 12)
+    return queries.count(conn, conds), counts
+
+
 def listing() -> dict:
     """The listing's data: rows of one page, facets with counts, total, cursors."""
     browse = parse_browse()
@@ -160,18 +182,16 @@ def listing() -> dict:
                                    "from the first page of this query.")
     candidates = _candidates(browse)
     with app_engine().connect() as conn:
-        _check_values(conn, browse)
+        version = last_release_id(conn)
+        cache: FacetCache = current_app.extensions[FACET_CACHE]
+        cache.get(version, ("checked", browse.filters()), lambda: _check_values(conn, browse))
         conds = queries.conditions(browse, candidates)
         rows, more = queries.page(conn, browse, conds, limit, after)
-        total = queries.count(conn, conds)
-        facets = {}
-        for name in FACETS:
-            searched = facet_q if name == facet else None
-            values = queries.facet_counts(conn, browse, conds, name, facet_q=searched,
-                                          limit=50 if searched or name in ("month", "year", "segment")
-                                          else 12)
-            facets[name] = [{**v, "label": _label(name, v["value"], v["label"]),
-                             "selected": v["value"] in browse.values(name)} for v in values]
+        total, counts = cache.get(version, ("counts", browse.filters(), facet, facet_q),
+                                  lambda: _counts(conn, browse, conds, facet, facet_q))
+    facets = {name: [{**v, "label": _label(name, v["value"], v["label"]),
+                      "selected": v["value"] in browse.values(name)} for v in values]
+              for name, values in counts.items()}
     next_cursor = encode_cursor(browse, queries.sort_key(browse, rows[-1]), rows[-1]["ocid"]) \
         if more and rows else None
     return {"browse": browse, "rows": rows, "total": total, "facets": facets, "next": next_cursor,
@@ -316,13 +336,16 @@ _PROFILE_FACET = {"buyer": "buyer", "supplier": "supplier", "agreement": "agreem
 def _profile(kind: str, key: str) -> dict:
     only_params(())
     with app_engine().connect() as conn:
-        data = queries.profile(conn, kind, key)
+        cache: FacetCache = current_app.extensions[FACET_CACHE]
+        data = cache.get(last_release_id(conn), ("profile", kind, key),
+                         lambda: queries.profile(conn, kind, key))
+        data = None if data is None else {**data}  # the kept value stays as computed
         if data is None:
             abort(404, description=f"No published process has this {kind}: {key!r}.")
         rows, _ = queries.page(conn, Browse(selected={kind: (key,)}), queries.conditions(
             Browse(selected={kind: (key,)})), 20)
-    for industry in data["industries"]:
-        industry["name"] = industry_name(industry["segment"]) or industry["segment"]
+    data["industries"] = [{**i, "name": industry_name(i["segment"]) or i["segment"]}
+                          for i in data["industries"]]
     data["latest"] = rows
     data["listing"] = url_for("contracts.contracts", **{_PROFILE_FACET[kind]: key})
     return data
