@@ -104,20 +104,23 @@ def facet_counts(conn: Connection, browse: Browse, conds: dict, facet: str, *, l
     ``limit`` of them plus every selected value; ``facet_q`` keeps the values whose value or
     label contains it (any case)."""
     where = _where(conds, without=facet)
+    # Every item line and party belongs to a record: without another filter, no join is needed.
+    unfiltered = not [name for name in conds if name != facet]
     count = func.count()
     named = None  # the column holding a value's name, when facet_q searches names too
     if facet in ("segment", "family"):
         value = item_lines.c[facet]
         label = literal(None)
         count = func.count(item_lines.c.ocid.distinct())
-        query = select(value, label, count).where(value.isnot(None),
-                                                  item_lines.c.ocid.in_(select(records.c.ocid).where(where)))
+        query = select(value, label, count).where(value.isnot(None))
+        if not unfiltered:
+            query = query.where(item_lines.c.ocid.in_(select(records.c.ocid).where(where)))
     elif facet == "supplier":
         value, label, named = parties.c.party_id, func.max(parties.c.name), parties.c.name
         count = func.count(parties.c.ocid.distinct())
-        query = select(value, label, count).where(
-            parties.c.role == "supplier", value.isnot(None),
-            parties.c.ocid.in_(select(records.c.ocid).where(where)))
+        query = select(value, label, count).where(parties.c.role == "supplier", value.isnot(None))
+        if not unfiltered:
+            query = query.where(parties.c.ocid.in_(select(records.c.ocid).where(where)))
     else:
         value, label = {
             "procedure": (records.c.procedure, literal(None)),
