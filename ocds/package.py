@@ -18,7 +18,14 @@ from typing import Any
 import orjson
 
 from ocds.errors import InputError, Problem
-from ocds.schema import EXTENSION_URLS, EXTENSIONS_DIR, LOCAL_EXTENSIONS, OCDS_VERSION, RELEASE_EXTENSIONS
+from ocds.schema import (
+    EXTENSION_URLS,
+    EXTENSIONS_DIR,
+    LOCAL_EXTENSIONS,
+    LOCAL_PACKAGE_EXTENSIONS,
+    OCDS_VERSION,
+    RELEASE_EXTENSIONS,
+)
 
 __all__ = [
     "declared_extensions",
@@ -47,7 +54,7 @@ def declared_extensions(local_base: str, *, paginated: bool = False) -> list[str
 def local_extension_file(name: str, filename: str) -> bytes | None:
     """The bytes of one file of a local extension (``extension.json``, ``release-schema.json``,
     ``codelists/<name>.csv``), or None when there is no such file."""
-    if name not in LOCAL_EXTENSIONS:
+    if name not in LOCAL_EXTENSIONS and name not in LOCAL_PACKAGE_EXTENSIONS:
         return None
     folder = (EXTENSIONS_DIR / name).resolve()
     try:
@@ -74,6 +81,7 @@ def _metadata(
     publication_policy: str | None,
     published_date: str,
     extensions: list[str],
+    invalid: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     if not publisher.get("name"):
         raise InputError([Problem("publisher/name", "a package's publisher must have a name "
@@ -90,6 +98,10 @@ def _metadata(
         package["license"] = license
     if publication_policy is not None:
         package["publicationPolicy"] = publication_policy
+    if invalid:
+        # Releases kept as published although they do not validate, with their problems
+        # (the local validity extension, which the caller declares in ``extensions``).
+        package["invalidReleases"] = list(invalid)
     return package
 
 
@@ -127,6 +139,7 @@ def release_package(
     published_date: str,
     extensions: list[str],
     links: dict[str, str] | None = None,
+    invalid: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A release package holding ``releases`` (in the order given).
 
@@ -141,6 +154,7 @@ def release_package(
         publication_policy=publication_policy,
         published_date=published_date,
         extensions=extensions,
+        invalid=invalid,
     )
     return _with_links(_with_contents(package, "releases", releases), links)
 
@@ -156,6 +170,7 @@ def record_package(
     extensions: list[str],
     links: dict[str, str] | None = None,
     packages: list[str] | None = None,
+    invalid: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A record package holding ``records`` (see :func:`ocds.compile.make_record`).
 
@@ -169,6 +184,7 @@ def record_package(
         publication_policy=publication_policy,
         published_date=published_date,
         extensions=extensions,
+        invalid=invalid,
     )
     if packages:
         package["packages"] = list(packages)
@@ -185,6 +201,7 @@ def release_package_json(
     published_date: str,
     extensions: list[str],
     links: dict[str, str] | None = None,
+    invalid: list[dict[str, Any]] | None = None,
 ) -> bytes:
     """:func:`release_package` as JSON bytes, around releases already serialised as JSON.
 
@@ -197,6 +214,7 @@ def release_package_json(
         publication_policy=publication_policy,
         published_date=published_date,
         extensions=extensions,
+        invalid=invalid,
     ), links)
     if not serialised_releases:
         return orjson.dumps(_with_contents(package, "releases", []))

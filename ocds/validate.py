@@ -225,10 +225,10 @@ def _shallow(node: Any) -> Any:
 
 
 @functools.cache
-def package_checker(kind: str, paginated: bool) -> SchemaChecker:
+def package_checker(kind: str, paginated: bool, validity: bool = False) -> SchemaChecker:
     """The checker of ``kind`` ("release" or "record") package metadata, with the pagination
     extension when ``paginated``; compiled once per process."""
-    schema = _shallow(ocds_schema.package_schema(kind, paginated=paginated))
+    schema = _shallow(ocds_schema.package_schema(kind, paginated=paginated, validity=validity))
     return SchemaChecker(schema, _registry([copy.deepcopy(schema)]))
 
 
@@ -248,14 +248,16 @@ def package_problems(
     problems' fields are prefixed with their place in the package
     (``records/0/compiledRelease/...``).
 
-    A package with ``links`` is checked against the schema patched with the pagination extension.
+    A package with ``links`` is checked against the schema patched with the pagination extension,
+    one with ``invalidReleases`` against the schema patched with the local validity extension.
     Raises :class:`~ocds.errors.InputError` if ``kind`` is neither ``release`` nor ``record``.
     """
     if kind not in ("release", "record"):
         raise InputError([Problem("", f"kind must be 'release' or 'record', not {kind!r}")])
     if not isinstance(package, dict):
         return [Problem("", "a package must be a JSON object")]
-    problems = package_checker(kind, "links" in package).problems(package)
+    problems = package_checker(kind, "links" in package,
+                               "invalidReleases" in package).problems(package)
     if deep:
         validator = ReleaseValidator()
         for prefix, release in _embedded_releases(package, kind):

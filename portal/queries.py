@@ -126,7 +126,8 @@ def release_rows(conn: Connection, ocid: str) -> list[dict]:
     """Every release of an ocid, oldest first (by date, then publication order)."""
     rows = conn.execute(
         select(releases.c.id, releases.c.release_id, releases.c.date, releases.c.tags,
-               releases.c.data_hash, releases.c.valid, releases.c.published_at, releases.c.data)
+               releases.c.data_hash, releases.c.valid, releases.c.problems, releases.c.published_at,
+               releases.c.data, releases.c.ocid)
         .where(releases.c.ocid == ocid)
         .order_by(releases.c.date, releases.c.id)
     ).mappings()
@@ -180,10 +181,30 @@ def release_sources(conn: Connection, pks: Iterable[int]) -> dict[int, ReleaseSo
     return found
 
 
+def invalid_releases(rows: Iterable[dict]) -> list[dict]:
+    """The releases among ``rows`` kept although they do not validate, each with its problems,
+    as a package's ``invalidReleases`` lists them (the local validity extension)."""
+    out = []
+    for row in rows:
+        if row["valid"]:
+            continue
+        try:
+            pairs = orjson.loads(row["problems"]) if row["problems"] else []
+        except orjson.JSONDecodeError:
+            pairs = []
+        problems = [{"field": str(pair[0]), "reason": str(pair[1])} if pair[0]
+                    else {"reason": str(pair[1])}
+                    for pair in pairs if isinstance(pair, list) and len(pair) == 2]
+        out.append({"ocid": row["ocid"], "id": row["release_id"],
+                    "problems": problems or [{"reason": "does not validate"}]})
+    return out
+
+
 def releases_page(conn: Connection, after: int, limit: int, ocid: str | None = None) -> list[dict]:
     """Releases in publication order after the cursor ``after`` (a ``releases.id``)."""
     query = (
-        select(releases.c.id, releases.c.data, releases.c.published_at, releases.c.valid)
+        select(releases.c.id, releases.c.ocid, releases.c.release_id, releases.c.data,
+               releases.c.published_at, releases.c.valid, releases.c.problems)
         .where(releases.c.id > after)
         .order_by(releases.c.id)
         .limit(limit)
@@ -194,8 +215,8 @@ def releases_page(conn: Connection, after: int, limit: int, ocid: str | None = N
 
 
 def releases_by_id(conn: Connection, release_id: str, ocid: str | None = None) -> list[dict]:
-    query = select(releases.c.id, releases.c.ocid, releases.c.data, releases.c.published_at,
-                   releases.c.valid).where(
+    query = select(releases.c.id, releases.c.ocid, releases.c.release_id, releases.c.data,
+                   releases.c.published_at, releases.c.valid, releases.c.problems).where(
         releases.c.release_id == release_id
     )
     if ocid:

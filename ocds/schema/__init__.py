@@ -36,6 +36,9 @@ OCDS_VERSION = "1.1"
 
 RELEASE_EXTENSIONS = ["bids", "location", "lots", "techniques", "partyScale", "contract_suppliers"]
 LOCAL_EXTENSIONS = ["integrity"]
+# Local package-level extensions, declared only by the packages that use them: ``validity``
+# (``invalidReleases``) in a package that holds releases kept although invalid.
+LOCAL_PACKAGE_EXTENSIONS = ["validity"]
 
 EXTENSION_URLS = {
     "bids": "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json",
@@ -132,15 +135,18 @@ def release_schema(extensions: tuple[str, ...] | None = None) -> dict:
     return copy.deepcopy(_patched("release-schema.json", extensions))
 
 
-def package_schema(kind: str, paginated: bool = False) -> dict:
-    """The release or record package schema (``kind`` is ``"release"`` or ``"record"``).
+def package_schema(kind: str, paginated: bool = False, validity: bool = False) -> dict:
+    """The release or record package schema (``kind`` is ``"release"`` or ``"record"``), patched
+    with the pagination extension when ``paginated`` and the local validity extension when
+    ``validity``.
 
     Raises :class:`~ocds.errors.InputError` for any other ``kind``.
     """
     if kind not in ("release", "record"):
         raise InputError([Problem("", f"kind must be 'release' or 'record', not {kind!r}")])
     name = f"{kind}-package-schema.json"
-    return copy.deepcopy(_patched(name, ("pagination",) if paginated else ()))
+    patches = (("pagination",) if paginated else ()) + (("validity",) if validity else ())
+    return copy.deepcopy(_patched(name, patches))
 
 
 def extension_patch(ext: str, name: str = "release-schema.json") -> dict:

@@ -28,13 +28,26 @@ PAGINATION_EXTENSION = EXTENSION_URLS["pagination"]
 
 def publication(uri: str, published: datetime | None, *, paginated: bool = False,
                 links: dict[str, str] | None = None,
-                source: queries.ReleaseSource | None = None) -> dict:
+                source: queries.ReleaseSource | None = None,
+                invalid: list[dict] | None = None) -> dict:
     """The keyword arguments of an ``ocds.package`` builder for a package served at ``uri``.
 
     ``published`` is when its newest content was published (now when it has none). ``source``:
     the package the releases were imported from; its publisher, licence, publication policy,
     publication date and declared extensions are kept (Veraz republishes them, it does not
-    relabel them as its own)."""
+    relabel them as its own). ``invalid``: the package's releases kept although invalid, listed
+    as ``invalidReleases`` with the local validity extension declared."""
+    cfg = current_app.config
+    meta = _publication(uri, published, paginated=paginated, links=links, source=source)
+    if invalid:
+        meta["invalid"] = invalid
+        meta["extensions"] = [*meta["extensions"],
+                              cfg["BASE_URL"].rstrip("/") + "/extensions/validity/extension.json"]
+    return meta
+
+
+def _publication(uri: str, published: datetime | None, *, paginated: bool,
+                 links: dict[str, str] | None, source: queries.ReleaseSource | None) -> dict:
     cfg = current_app.config
     if source is not None:
         # The extensions its publisher declared, and pagination when this is a feed page.
@@ -105,7 +118,8 @@ def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: boo
             pass  # optional, and impossible for these releases
     source = _one_source(conn, [h["id"] for h in history])
     package = ocds_package.record_package(
-        [record], **publication(uri, max(h["published_at"] for h in history), source=source))
+        [record], **publication(uri, max(h["published_at"] for h in history), source=source,
+                                invalid=queries.invalid_releases(history)))
     return orjson.dumps(package)
 
 
@@ -145,7 +159,8 @@ def releases():
     links = {"next": public_url("api.releases", cursor=page[-1]["id"], **args)} if more else None
     meta = publication(public_url("api.releases", cursor=after, **args),
                        max((r["published_at"] for r in page), default=None),
-                       paginated=True, links=links, source=source)
+                       paginated=True, links=links, source=source,
+                       invalid=queries.invalid_releases(page))
     return _json(ocds_package.release_package_json([r["data"] for r in page], **meta))
 
 
@@ -167,7 +182,8 @@ def release(release_id: str):
     uri = (links.release_json_url(base, ocid, release_id) if ocid
            else public_url("api.release", release_id=release_id))
     return _json(ocds_package.release_package_json(
-        [row["data"]], **publication(uri, row["published_at"], source=source)))
+        [row["data"]], **publication(uri, row["published_at"], source=source,
+                                     invalid=queries.invalid_releases([row]))))
 
 
 @bp.get("/api/records/<path:ocid>")

@@ -79,3 +79,33 @@ def test_a_feed_page_never_mixes_publishers(app, tmp_path):
     # Every page is one publisher's: the portal's orders, then the imported ones, in two pages.
     assert names == [app.config["PUBLISHER_NAME"], OTHER["name"]]
     assert [r for r in seen if r.startswith("ocds-abc123-2")] == [f"ocds-abc123-2-{i}" for i in range(3)]
+
+
+def test_releases_kept_although_invalid_are_named_in_their_package(app, tmp_path):
+    client = app.test_client()
+    package = _package("ocds-abc123-3", 2)
+    package["releases"][1]["tender"]["value"] = {"amount": "not a number"}  # kept as published
+    path = tmp_path / "invalid.json"
+    path.write_bytes(orjson.dumps(package))
+    summary = import_ocds(app_engine(app), [path])
+    assert summary.rejected == 0 and summary.invalid_kept == 1
+    validity = app.config["BASE_URL"].rstrip("/") + "/extensions/validity/extension.json"
+
+    bad = client.get("/api/releases/ocds-abc123-3-1").get_json()
+    [named] = bad["invalidReleases"]
+    assert (named["ocid"], named["id"]) == ("ocds-abc123-3", "ocds-abc123-3-1")
+    assert [p["field"] for p in named["problems"]] == ["tender/value/amount"]
+    assert "number" in named["problems"][0]["reason"]
+    assert validity in bad["extensions"]
+    assert package_problems(bad, "release") == []
+    good = client.get("/api/releases/ocds-abc123-3-0").get_json()
+    assert "invalidReleases" not in good and validity not in good["extensions"]
+    record = client.get("/api/records/ocds-abc123-3").get_json()
+    assert [r["id"] for r in record["invalidReleases"]] == ["ocds-abc123-3-1"]
+    assert package_problems(record, "record") == []
+    feed = client.get("/api/releases?limit=100").get_json()
+    assert [r["id"] for r in feed["invalidReleases"]] == ["ocds-abc123-3-1"]
+    # The declared extension is served, and its patch is what validates the field.
+    assert client.get("/extensions/validity/extension.json").status_code == 200
+    assert client.get("/extensions/validity/release-package-schema.json").status_code == 200
+    assert package_problems({**bad, "invalidReleases": [{"id": ""}]}, "release") != []
