@@ -1,6 +1,7 @@
 """The audit of derived state: what pages and listings show that is not itself a log entry.
 
-``records`` (compiled releases and browse columns), ``source_orders`` (which catalogue order
+``records`` (compiled releases and browse columns) and the rest of the read model
+(``item_lines``, ``parties``: ``ocds.summary.read_model_rows``), ``source_orders`` (which catalogue order
 version each order release is), ``evidence_anchors`` and ``evidence_pdfs`` are derived from
 rows the log covers. Each is re-derived here with the functions publishing and anchoring use
 (``portal.publishing.records.recompile``, ``portal.evidence.pdfs.render``) and compared with
@@ -18,12 +19,13 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import orjson
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, exists, select, tuple_
 
+from ocds.summary import read_model_rows
 from portal.db import IN_CLAUSE_CHUNK
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors, evidence_pdfs
 from portal.models import records, releases, source_orders
-from portal.publishing.records import RecordRow, recompile
+from portal.publishing.records import READ_MODEL_TABLES, RecordRow, recompile
 
 CHUNK = IN_CLAUSE_CHUNK  # ocids per query, as publishing recompiles them
 
@@ -72,13 +74,46 @@ def _same(stored: object, derived: object) -> bool:
     return stored == derived
 
 
+def _read_model(conn: Connection, ocids: list[str]) -> dict[str, dict[str, list]]:
+    """``{table name: {ocid: [stored row, by position]}}`` of the read model's other tables."""
+    out: dict[str, dict[str, list]] = {}
+    for name, table in READ_MODEL_TABLES.items():
+        rows: dict[str, list] = {}
+        query = select(table).where(table.c.ocid.in_(ocids)).order_by(table.c.ocid, table.c.position)
+        for row in conn.execute(query).mappings():
+            rows.setdefault(row["ocid"], []).append(dict(row))
+        out[name] = rows
+    return out
+
+
+def _read_model_differences(stored: dict[str, dict[str, list]], ocid: str,
+                            compiled: dict | None) -> Iterator[str]:
+    """How the stored read-model rows of ``ocid`` differ from those of its compiled release."""
+    wanted = read_model_rows(compiled) if compiled is not None else {}
+    for name in READ_MODEL_TABLES:
+        have = {row["position"]: row for row in stored[name].get(ocid, [])}
+        want = {row["position"]: row for row in wanted.get(name, [])}
+        for position in sorted(have.keys() | want.keys()):
+            if position not in have:
+                yield f"{name} position {position} is missing (its compiled release has it)"
+            elif position not in want:
+                yield f"{name} position {position} is not in its compiled release"
+            else:
+                for column, value in want[position].items():
+                    if not _same(have[position].get(column), value):
+                        yield (f"{name} position {position}: column {column} is "
+                               f"{have[position].get(column)!r}, its compiled release gives {value!r}")
+
+
 def check_records(conn: Connection, report: Report) -> int:
     """Recompile every ocid's record from its releases and compare the stored ``records`` row
-    (compiled release, release count, newest release, every browse column); also report rows
-    for ocids without releases. Returns how many records rows were compared."""
+    (compiled release, release count, newest release, every browse column) and its read-model
+    rows (``item_lines``, ``parties``); also report rows for ocids without releases. Returns
+    how many records rows were compared."""
     compared = 0
     for ocids in _ocid_chunks(conn):
         stored = {row.ocid: row for row in conn.execute(select(records).where(records.c.ocid.in_(ocids)))}
+        model = _read_model(conn, ocids)
         derived = _derived_records(conn, ocids)
         for ocid in ocids:
             row, want = stored.get(ocid), derived.get(ocid)
@@ -87,7 +122,11 @@ def check_records(conn: Connection, report: Report) -> int:
                 if row is not None:  # publishing stores no row for releases that do not compile
                     report("record", subject, f"a records row is stored, but the process's releases "
                            f"do not compile ({want})")
+                for problem in _read_model_differences(model, ocid, None):
+                    report("record", subject, problem)
                 continue
+            for problem in _read_model_differences(model, ocid, orjson.loads(want.compiled or b"null")):
+                report("record", subject, problem)
             if row is None:
                 report("record", subject, "no records row: the process is missing from listings, "
                        "totals and dashboards")
@@ -100,6 +139,13 @@ def check_records(conn: Connection, report: Report) -> int:
                .where(releases.c.ocid.is_(None)))
     for ocid in conn.execute(orphans).scalars():
         report("record", f"{ocid} record", "a records row for a process with no published release")
+    for name, table in READ_MODEL_TABLES.items():
+        stray = (select(table.c.ocid, table.c.position)
+                 .where(~exists().where(releases.c.ocid == table.c.ocid))
+                 .order_by(table.c.ocid, table.c.position))
+        for ocid, position in conn.execute(stray):
+            report("record", f"{ocid} record",
+                   f"{name} position {position} is for a process with no published release")
     return compared
 
 
