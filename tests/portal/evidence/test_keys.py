@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,6 +86,15 @@ def test_a_missing_log_key_stops_sealing_and_none_is_made(sqlite_app, tmp_path):
     assert _count(app, checkpoints) == sealed
     assert client.get("/api/log/key").status_code == 503
     assert not _key_file(app).exists()
+    # The watcher stops too: a key does not come back by waiting.
+    watcher = subprocess.run(
+        [sys.executable, "-m", "portal", "anchor", "--watch", "--tick", "0.1"],
+        env=dict(os.environ, DATABASE_URL=app.config["DATABASE_URL"],
+                 PORTAL_INSTANCE_PATH=app.config["INSTANCE_PATH"]),
+        capture_output=True, text=True, timeout=120)
+    assert watcher.returncode == 1
+    assert watcher.stderr.strip().splitlines()[-1].startswith(
+        f"veraz: The log's signing key file {_key_file(app)} does not exist")
     report = audit(app_engine(app), app.config)
     assert [p.detail for p in report.problems if p.subject == "log key"] == [
         f"the log's signing key file {_key_file(app)} does not exist: the checkpoints' "
