@@ -178,31 +178,34 @@ def _fact(page: _Page, label: str, value: str, width: float) -> None:
 
 
 def render_order_pdf(release: dict, *, verify_url: str, proformas_hash_link: str | None,
-                     catalogue: str | None = None) -> bytes:
+                     catalogue: str | None = None, facts: dict | None = None) -> bytes:
     """The order PDF (bytes) of an order release; same arguments, same bytes.
 
     ``release`` is the order's release; a Veraz PDF entry in its documents is ignored (the
     PDF cannot describe its own hash). ``verify_url`` is printed and put in the QR code as
     is. ``proformas_hash_link`` is hash 3 (hex) or None when not known. ``catalogue`` names
-    the electronic catalogue (from the agreement release) when the caller has it.
+    the electronic catalogue (from the agreement release) when the caller has it. ``facts``
+    is ``ocds.summary.process_facts`` of the release without its PDF entry, when the caller
+    has already read it.
     """
     canvas = PdfCanvas(A4)
     draw_order(canvas, release, draw_qr=_draw_qr, measure=string_width, verify_url=verify_url,
-               proformas_hash_link=proformas_hash_link, catalogue=catalogue)
+               proformas_hash_link=proformas_hash_link, catalogue=catalogue, facts=facts)
     return canvas.save()
 
 
 def draw_order(canvas: Any, release: dict, *, draw_qr: Callable[[Any, str, float, float], None],
                measure: Measure, verify_url: str, proformas_hash_link: str | None,
-               catalogue: str | None) -> None:
+               catalogue: str | None, facts: dict | None = None) -> None:
     """Draw the order PDF's pages on ``canvas`` (reportlab's ``Canvas`` or a ``PdfCanvas``).
 
     ``draw_qr(canvas, data, x, y)`` draws the QR code of ``data`` with its lower left corner
     (quiet zone included) at ``(x, y)``, ``QR_SIZE`` points wide. ``measure(text, font, size)``
-    is the width of a text in that canvas's fonts. Ends with ``showPage``.
+    is the width of a text in that canvas's fonts. ``facts``: ``describe_order`` of the
+    release without its PDF entry, if already read. Ends with ``showPage``.
     """
     release = without_own_pdf(release)
-    order = describe_order(release)
+    order = describe_order(release) if facts is None else facts
     contract = (release.get("contracts") or [{}])[0]
     tender = release.get("tender") or {}
     number = str(contract.get("id") or tender.get("id") or release.get("ocid"))

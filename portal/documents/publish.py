@@ -9,6 +9,7 @@ covers the PDF's hash). Runs in the publishing workers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from anchoring.canonical import canonical_json
 from anchoring.entries import proformas_hash_link
@@ -18,14 +19,21 @@ from portal.links import order_pdf_url, verification_url
 
 
 def attach_order_pdf(order_release: dict, proformas: list[dict], *, base_url: str,
-                     catalogue: str | None = None) -> tuple[bytes, str]:
+                     catalogue: str | None = None, facts: dict | None = None,
+                     digests: Iterable[bytes] | None = None) -> tuple[bytes, str]:
     """Render the PDF of ``order_release``, list it in ``contracts[0].documents``; return
-    ``(pdf bytes, sha256 hex)``. Mutates ``order_release`` (a fresh mapped release)."""
+    ``(pdf bytes, sha256 hex)``. Mutates ``order_release`` (a fresh mapped release).
+
+    A caller that has already read the release (``facts``: ``ocds.summary.process_facts`` of
+    it, before this call) or hashed the quotes (``digests``: SHA-256 of each one's canonical
+    JSON) passes them, and they are not computed again; publishing does both.
+    """
     ocid = order_release["ocid"]
-    link = proformas_hash_link(sorted(hashlib.sha256(canonical_json(p)).digest()
-                                      for p in proformas)).hex()
+    if digests is None:
+        digests = (hashlib.sha256(canonical_json(p)).digest() for p in proformas)
+    link = proformas_hash_link(sorted(digests)).hex()
     pdf = render_order_pdf(order_release, verify_url=verification_url(base_url, ocid),
-                           proformas_hash_link=link, catalogue=catalogue)
+                           proformas_hash_link=link, catalogue=catalogue, facts=facts)
     digest = hashlib.sha256(pdf).hexdigest()
     contract = order_release["contracts"][0]
     number = str(contract["id"])

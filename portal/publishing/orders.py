@@ -31,7 +31,7 @@ from anchoring.canonical import canonical_json
 from anchoring.log import EvidenceLog
 from ocds.catalogue.mapping import map_order
 from ocds.catalogue.source import check_order
-from ocds.summary import browse_columns
+from ocds.summary import browse_columns, browse_columns_of, process_facts
 from ocds.validate import ReleaseValidator
 from portal.db import bulk_insert, ensure_indexes
 from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs
@@ -138,10 +138,20 @@ class OrderPreparer:
         if problems:
             return [self._reject(number, record, p.field, p.reason) for p in problems]
         mapped = map_order(order, ocid_prefix=self.ocid_prefix)
+        quotes = tuple(prepare_proforma(p) for p in mapped.proformas)
         pdf = None
-        if self.base_url is not None:
+        # A single release compiles to itself (new id and tag, nothing else that these columns
+        # read), so the worker takes the record's browse columns from the release. With a PDF,
+        # from the facts the PDF was drawn from: read before the PDF is listed, and the columns
+        # read no documents.
+        if self.base_url is None:
+            columns = browse_columns(mapped.order_release)
+        else:
+            facts = process_facts(mapped.order_release)
             pdf, _ = attach_order_pdf(mapped.order_release, mapped.proformas, base_url=self.base_url,
-                                      catalogue=catalogue_name(mapped.agreement_release))
+                                      catalogue=catalogue_name(mapped.agreement_release), facts=facts,
+                                      digests=[bytes.fromhex(q.data_hash) for q in quotes])
+            columns = browse_columns_of(facts)
         agreement_key = (mapped.agreement_release["ocid"], str(mapped.agreement_release["id"]))
         agreement = self.agreements.get(agreement_key)
         todo = [mapped.order_release] + ([] if agreement else [mapped.agreement_release])
@@ -160,10 +170,8 @@ class OrderPreparer:
             digest=hashlib.sha256(canonical_json(order)).hexdigest(),
             order=prepare_release(mapped.order_release),
             agreement=agreement,
-            proformas=tuple(prepare_proforma(p) for p in mapped.proformas),
-            # A single release compiles to itself (new id and tag, nothing else that these
-            # columns read), so the worker takes the browse columns from the release.
-            summary_alone=browse_columns(mapped.order_release),
+            proformas=quotes,
+            summary_alone=columns,
             pdf=pdf,
         )
 

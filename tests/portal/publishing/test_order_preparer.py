@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 
 import orjson
 from builders import all_examples, example_order
 
+from anchoring.canonical import canonical_json
+from ocds.catalogue.generate import generate_orders
+from ocds.catalogue.mapping import map_order
+from ocds.summary import browse_columns
+from portal.documents.listing import order_pdf_document, order_pdf_sha256, without_own_pdf
+from portal.documents.publish import attach_order_pdf, catalogue_name
 from portal.publishing import Reject, prepare_orders
-from portal.publishing.orders import AgreementStates, OrderPreparer
+from portal.publishing.orders import AgreementStates, OrderPreparer, PreparedBatch
 from portal.publishing.prepared import prepare_release
 
 PREFIX = "ocds-test01"
@@ -60,3 +67,34 @@ def test_rejects_are_plain_values_that_cross_processes():
     assert {r.line for r in batch.rejects} == {"2", "3", "4"}
     assert any(r.record == "OC-2025-900001" and r.field == "items/0/quantity" for r in batch.rejects)
     assert pickle.loads(pickle.dumps(batch)) == batch
+
+
+BASE_URL = "https://veraz.example"
+
+
+def _with_pdfs() -> tuple[list[dict], PreparedBatch]:
+    orders = all_examples() + list(generate_orders(40, 5))
+    return orders, OrderPreparer(PREFIX, BASE_URL).prepare(_lines(orders))
+
+
+def test_browse_columns_from_the_pdfs_reading_are_those_of_the_published_release():
+    _, batch = _with_pdfs()
+    assert batch.rejects == () and len(batch.orders) == 45
+    for prepared in batch.orders:
+        published = orjson.loads(prepared.order.data)
+        assert order_pdf_document(published) is not None
+        # The PDF is drawn from the release without its own entry; the columns do not read it.
+        assert browse_columns(without_own_pdf(published)) == browse_columns(published)
+        assert prepared.summary_alone == browse_columns(published)
+
+
+def test_a_workers_pdf_is_the_one_rendered_from_the_mapped_order_alone():
+    orders, batch = _with_pdfs()
+    for order, prepared in zip(orders, batch.orders, strict=True):
+        mapped = map_order(order, ocid_prefix=PREFIX)
+        pdf, digest = attach_order_pdf(mapped.order_release, mapped.proformas, base_url=BASE_URL,
+                                       catalogue=catalogue_name(mapped.agreement_release))
+        assert prepared.pdf == pdf
+        assert order_pdf_sha256(orjson.loads(prepared.order.data)) == digest
+        assert [q.data_hash for q in prepared.proformas] == \
+            [hashlib.sha256(canonical_json(p)).hexdigest() for p in mapped.proformas]
