@@ -237,10 +237,13 @@ def process_facts(compiled: Any) -> dict:
     return _reading(compiled, complete=True)
 
 
-def _reading(compiled: Any, *, complete: bool) -> dict:
+def _reading(compiled: Any, *, complete: bool, lines_only: bool = False) -> dict:
     """The one reading. ``complete=False`` stops at the facts the browse columns need (every
     key present; lists hold only what those facts read): publishing workers compute the columns
-    of every order, and the lists (items, deliveries, quotes) cost most of the reading."""
+    of every order, and the lists (items, deliveries, quotes) cost most of the reading.
+    ``lines_only`` reads every item and supplier but leaves deliveries, quotes, amendments and
+    documents empty: what the read model's rows need (:func:`read_model_rows`)."""
+    extras = complete and not lines_only
     compiled = _obj(compiled)
     tender = _obj(compiled.get("tender"))
     contract = (_objs(compiled.get("contracts")) or [{}])[0]
@@ -284,12 +287,12 @@ def _reading(compiled: Any, *, complete: bool) -> dict:
         "value": _money(_first(*(v for v in (contract.get("value"), award.get("value"), tender.get("value"))
                                  if isinstance(v, dict)))),
         "items": items,
-        "destinations": _destinations(contract) if complete else [],
-        "bids": [_bid(b) for b in _objs(_obj(compiled.get("bids")).get("details"))] if complete else [],
-        "amendments": [_amendment(a) for a in _objs(contract.get("amendments"))] if complete else [],
+        "destinations": _destinations(contract) if extras else [],
+        "bids": [_bid(b) for b in _objs(_obj(compiled.get("bids")).get("details"))] if extras else [],
+        "amendments": [_amendment(a) for a in _objs(contract.get("amendments"))] if extras else [],
         "documents": [_document(d) for d in
                       _objs(contract.get("documents")) + _objs(tender.get("documents"))]
-        if complete else [],
+        if extras else [],
     }
 
 
@@ -397,7 +400,7 @@ row's ``position`` is its place in that list).
     Publishing, ``veraz reindex`` and ``veraz audit`` all derive the rows here, so what is
     stored can always be checked against the logged releases.
     """
-    facts = _reading(compiled, complete=True)
+    facts = _reading(compiled, complete=True, lines_only=True)
     ocid = _text(facts["ocid"], 255)
     lines = []
     for position, item in enumerate(facts["items"]):
