@@ -58,6 +58,8 @@ def test_the_first_seal_makes_the_log_key_and_web_workers_never_do(sqlite_app, t
     assert before.status_code == 503
     assert "first checkpoint" in before.get_data(as_text=True)
     assert not _key_file(app).exists()  # asking for the key made none
+    assert audit(app_engine(app), app.config).problems == []  # no checkpoint: no key to check
+    assert not _key_file(app).exists()
 
     with caplog.at_level(logging.WARNING, logger="portal.evidence.store"):
         assert app.test_cli_runner().invoke(main, ["anchor"]).exit_code == 0
