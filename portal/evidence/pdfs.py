@@ -85,7 +85,7 @@ def evidence_record(conn: Connection, config: dict, tree_size: int) -> EvidenceR
         note=checkpoint.note,
         sealed_at=utc(checkpoint.sealed_at),
         origin=store.origin(config),
-        verifier_key=store.signer(config).verifier_key,
+        verifier_key=store.verifier_key(conn, config),  # the key that signed the checkpoints
         base_url=str(config["BASE_URL"]),
         entries=tuple(entries),
         anchors=tuple(anchor_rows(conn, [tree_size]).get(tree_size, [])),
