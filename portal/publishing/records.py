@@ -62,8 +62,12 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
     return out
 
 
-def store_records(conn: Connection, rows_by_ocid: dict[str, RecordRow]) -> None:
-    """Replace the ``records`` rows of the given ocids, and their read-model rows."""
+def store_records(conn: Connection, rows_by_ocid: dict[str, RecordRow],
+                  compiled: dict[str, dict] | None = None) -> None:
+    """Replace the ``records`` rows of the given ocids, and their read-model rows.
+
+    ``compiled`` may give the compiled release of some of them (a caller that has it saves
+    reading it again)."""
     if not rows_by_ocid:
         return
     ocids = list(rows_by_ocid)
@@ -77,20 +81,22 @@ def store_records(conn: Connection, rows_by_ocid: dict[str, RecordRow]) -> None:
          "last_release": row.last_release, "updated_at": now, **row.columns}
         for ocid, row in rows_by_ocid.items()])
     derived: dict[str, list[dict]] = {name: [] for name in READ_MODEL_TABLES}
-    for compiled in _compiled_releases(conn, rows_by_ocid):
-        for name, rows in read_model_rows(compiled).items():
+    for release in _compiled_releases(conn, rows_by_ocid, compiled or {}):
+        for name, rows in read_model_rows(release).items():
             derived[name].extend(rows)
     for name, rows in derived.items():
         bulk_insert(conn, READ_MODEL_TABLES[name], rows)
 
 
-def _compiled_releases(conn: Connection, rows_by_ocid: dict[str, RecordRow]):
-    """Each row's compiled release: stored, or for a one-release record its release, read back
-    in the caller's transaction (it compiles to that release with a new id and tag, which the
-    read model does not read)."""
+def _compiled_releases(conn: Connection, rows_by_ocid: dict[str, RecordRow], known: dict[str, dict]):
+    """Each row's compiled release: given, stored, or for a one-release record its release,
+    read back in the caller's transaction (it compiles to that release with a new id and tag,
+    which the read model does not read)."""
     alone = []
-    for row in rows_by_ocid.values():
-        if row.compiled is not None:
+    for ocid, row in rows_by_ocid.items():
+        if ocid in known:
+            yield known[ocid]
+        elif row.compiled is not None:
             yield orjson.loads(row.compiled)
         else:
             alone.append(row.last_release)

@@ -1,18 +1,23 @@
 """Rebuilding the read model from the published releases (``veraz reindex``).
 
-Every ocid's record is compiled again from its releases, exactly as publishing compiles it,
-and stored with :func:`portal.publishing.records.store_records`, so what a rebuild writes is
-what the publishing transactions wrote. One transaction per chunk of ocids: memory stays flat
-and a rebuild interrupted half-way leaves every record whole (run it again to finish).
+Every ocid's record is derived again from its releases exactly as publishing derives it, and
+stored with :func:`portal.publishing.records.store_records`, so what a rebuild writes is what
+the publishing transactions wrote: a catalogue order with one release takes its columns from
+that release (it compiles to itself with a new id and tag, and publishing stores no compiled
+copy of it), every other record is compiled with :func:`portal.publishing.records.recompile`.
+One transaction per chunk of ocids: memory stays flat, and a rebuild interrupted half-way
+leaves every record whole (run it again to finish).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import Connection, Engine, func, select
 
+from ocds.summary import browse_columns
 from portal.db import IN_CLAUSE_CHUNK
 from portal.models import releases
 from portal.publishing.records import RecordRow, recompile, store_records
@@ -46,38 +51,50 @@ def _ocid_chunks(engine: Engine, size: int) -> Iterator[list[str]]:
         after = ocids[-1]
 
 
-def _as_published(conn: Connection, rows: dict[str, RecordRow]) -> dict[str, RecordRow]:
-    """``rows`` stored as publishing stores them: a catalogue order's one-release record
-    without its compiled release (derived on read, see ``portal.models.records``); agreements
-    and imported OCDS keep it, as their publishing stores it."""
-    alone = [row.last_release for row in rows.values()
-             if row.release_count == 1 and row.columns["kind"] == "order"]
-    catalogue = set()
+def _lone_orders(conn: Connection, ocids: list[str]) -> tuple[dict[str, RecordRow], dict[str, dict]]:
+    """The records of the catalogue orders among ``ocids`` that have one release, as publishing
+    stores them, and those releases (their compiled releases but for id and tag)."""
+    counts = conn.execute(select(releases.c.ocid, func.count(), func.max(releases.c.id))
+                          .where(releases.c.ocid.in_(ocids)).group_by(releases.c.ocid)).all()
+    alone = [last for _, n, last in counts if n == 1]
+    rows: dict[str, RecordRow] = {}
+    compiled: dict[str, dict] = {}
     for i in range(0, len(alone), IN_CLAUSE_CHUNK):
-        catalogue.update(conn.execute(select(releases.c.id).where(
-            releases.c.id.in_(alone[i:i + IN_CLAUSE_CHUNK]), releases.c.origin == "catalogue")).scalars())
-    return {ocid: replace(row, compiled=None) if row.last_release in catalogue else row
-            for ocid, row in rows.items()}
+        query = select(releases.c.id, releases.c.ocid, releases.c.data).where(
+            releases.c.id.in_(alone[i:i + IN_CLAUSE_CHUNK]), releases.c.origin == "catalogue")
+        for pk, ocid, data in conn.execute(query):
+            release = orjson.loads(data)
+            columns = browse_columns(release)
+            if columns["kind"] == "order":
+                rows[ocid] = RecordRow(None, columns, 1, pk)
+                compiled[ocid] = release
+    return rows, compiled
+
+
+def _compiled_records(conn: Connection, ocids: list[str], summary: ReindexSummary) -> dict[str, RecordRow]:
+    try:
+        return recompile(conn, ocids)
+    except Exception:  # noqa: BLE001 - ocdsmerge refuses some real-world data: one by one
+        rows: dict[str, RecordRow] = {}
+        for ocid in ocids:
+            try:
+                rows.update(recompile(conn, [ocid]))
+            except Exception:  # noqa: BLE001 - left without a record, as publishing does
+                summary.not_compiled += 1
+        return rows
 
 
 def reindex(engine: Engine, *, chunk: int = IN_CLAUSE_CHUNK,
             progress: Callable[[int], None] | None = None) -> ReindexSummary:
-    """Compile every record again from its releases and replace it with its read-model rows.
+    """Derive every record again from its releases and replace it with its read-model rows.
 
     ``progress`` is told how many ocids each chunk held."""
     summary = ReindexSummary()
     for ocids in _ocid_chunks(engine, chunk):
         with engine.begin() as conn:
-            try:
-                rows = recompile(conn, ocids)
-            except Exception:  # noqa: BLE001 - ocdsmerge refuses some real-world data: one by one
-                rows = {}
-                for ocid in ocids:
-                    try:
-                        rows.update(recompile(conn, [ocid]))
-                    except Exception:  # noqa: BLE001 - left without a record, as publishing does
-                        summary.not_compiled += 1
-            store_records(conn, _as_published(conn, rows))
+            rows, compiled = _lone_orders(conn, ocids)
+            rows.update(_compiled_records(conn, [o for o in ocids if o not in rows], summary))
+            store_records(conn, rows, compiled)
         summary.records += len(rows)
         if progress is not None:
             progress(len(ocids))
