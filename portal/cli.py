@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from anchoring.errors import AnchoringError
 from portal.db import app_engine
 from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
+from portal.readmodel.cli import reindex_command
 from portal.search.cli import search_index_group
 
 #: Exit status when the database cannot be used (read-only, locked, cannot be opened).
@@ -96,6 +97,7 @@ def main() -> None:
 for _command in EVIDENCE_COMMANDS:
     main.add_command(_command)
 main.add_command(search_index_group)  # `veraz search-index rebuild`: the search box's index
+main.add_command(reindex_command)  # `veraz reindex`: the read model, rebuilt from the releases
 
 
 # --- database ------------------------------------------------------------------------------
