@@ -34,8 +34,12 @@ from portal.readmodel.facets import (
     encode_cursor,
 )
 from portal.readmodel.names import industry_name
+from portal.search import MAX_LIMIT, search_ocids
 from portal.views.contracts import bp
 from portal.views.params import only_params, whole_number
+
+#: Most processes full-text search gives ``q`` (its own maximum).
+SEARCH_CANDIDATES = MAX_LIMIT
 
 #: Where each app keeps its :class:`FacetCache` (``app.extensions``).
 FACET_CACHE = "veraz.facet_cache"
@@ -124,12 +128,12 @@ def _check_values(conn, browse: Browse) -> None:
 
 
 def _candidates(browse: Browse) -> list[str] | None:
-    """Candidate ocids for ``q`` from full-text search, to be filtered by the facets.
-
-    ``portal.search.search_ocids(engine, config, text, limit)`` is that search's interface;
-    it is not released yet, so ``q`` matches through the read model alone for now (order
-    number, ocid, RUC: ``portal.readmodel.queries.text_condition``)."""
-    return None
+    """The ocids full-text search finds for ``q`` (best first, at most SEARCH_CANDIDATES):
+    the facets then count over those, and over what ``q`` names exactly or in part (an order
+    number, an ocid, a RUC: ``portal.readmodel.queries.text_condition``)."""
+    if browse.q is None:
+        return None
+    return search_ocids(app_engine(), current_app.config, browse.q, SEARCH_CANDIDATES)
 
 
 def _facet_param() -> tuple[str | None, str | None]:

@@ -246,3 +246,23 @@ def test_counts_follow_a_new_publication(sqlite_url, tmp_path):
     assert after["total"] > before["total"]
     assert {"open", "limited"} <= {v["value"] for v in after["facets"]["procedure"]}
     engine.dispose()
+
+
+def test_q_counts_facets_over_what_search_finds(small_client):
+    from portal.search import search_ocids
+
+    app = small_client.application
+    engine = app_engine(app)
+    found = set(search_ocids(engine, app.config, "cartucho", 1000))
+    assert found
+    with engine.connect() as conn:
+        segments = {ocid: {r["segment"] for r in read_model_rows(queries.compiled_release(conn, ocid))
+                           ["item_lines"]} for ocid in found}
+    body = _counts(small_client, "q=cartucho&limit=200")
+    assert body["total"] == len(found)
+    assert {r["ocid"] for r in body["results"]} == found
+    expected = Counter(s for ocid in found for s in segments[ocid] if s)
+    assert {v["value"]: v["count"] for v in body["facets"]["segment"]} == dict(expected)
+    segment = expected.most_common(1)[0][0]
+    narrowed = _counts(small_client, f"q=cartucho&segment={segment}&limit=200")
+    assert narrowed["total"] == sum(1 for ocid in found if segment in segments[ocid])
