@@ -267,7 +267,11 @@ def check_evidence_pdfs(conn: Connection, sizes: list[int], unfinished: set[int]
     checkpoint renders to (signing only appends); every fully anchored checkpoint has one.
     Returns how many PDFs were checked."""
     checked, stored = 0, set()
-    for row in conn.execute(select(evidence_pdfs).order_by(evidence_pdfs.c.tree_size)):
+    # One PDF at a time (up to tens of MB each): a client-side cursor would hold them all.
+    for pdf_size in list(conn.execute(select(evidence_pdfs.c.tree_size)
+                                      .order_by(evidence_pdfs.c.tree_size)).scalars()):
+        row = conn.execute(select(evidence_pdfs)
+                           .where(evidence_pdfs.c.tree_size == pdf_size)).one()
         size, subject = int(row.tree_size), f"checkpoint {row.tree_size}"
         stored.add(size)
         checked += 1
