@@ -114,6 +114,44 @@
     return;
   }
 
+  // --- the lookup page (/verify): which order is this PDF? -----------------------------------
+  if (!document.getElementById("verify-facts")) {
+    const lookup = document.getElementById("lookup-facts");
+    if (lookup) lookupPage(JSON.parse(lookup.textContent));
+    return;
+  }
+  function lookupPage(facts) {
+    const T = JSON.parse(document.getElementById("verify-messages").textContent);
+    const fmt = (text, vars) => text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+    const out = document.getElementById("pdf-result");
+    const day = (value) => {
+      try { return new Intl.DateTimeFormat(T.lang, { timeZone: facts.timezone, dateStyle: "medium" }).format(new Date(value)); }
+      catch (e) { return String(value); }
+    };
+    async function check(file) {
+      out.className = "pdf-result"; delete out.dataset.result; out.textContent = T.pdf_checking;
+      const got = hex(await sha256(new Uint8Array(await file.arrayBuffer())));
+      const r = await fetch(facts.documentLookupUrl + got, { headers: { Accept: "application/json" } });
+      const doc = r.ok ? ((await r.json()).documents || [])[0] : null;
+      out.textContent = "";
+      if (doc) {
+        out.className = "pdf-result match"; out.dataset.result = "found";
+        out.append(fmt(T.pdf_found, { ocid: doc.ocid, n: doc.version, total: doc.versions }) + " ");
+        if (!doc.current) out.append(fmt(T.pdf_found_old, { date: day(doc.replacedAt) }) + " ");
+        const a = document.createElement("a"); a.href = doc.url; a.textContent = T.pdf_see;
+        out.append(a);
+      } else {
+        out.className = "pdf-result mismatch"; out.dataset.result = "unknown";
+        out.textContent = T.pdf_unknown;
+      }
+      const small = document.createElement("span");
+      small.className = "small hash"; small.textContent = `(${T.computed}: ${got})`;
+      out.append(" ", small);
+    }
+    const input = document.getElementById("pdf-file");
+    input.addEventListener("change", () => input.files[0] && check(input.files[0]));
+  }
+
   // --- the page -----------------------------------------------------------------------------
   const facts = JSON.parse(document.getElementById("verify-facts").textContent);
   const T = JSON.parse(document.getElementById("verify-messages").textContent);

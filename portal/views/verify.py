@@ -75,6 +75,8 @@ PAGE_WORDS = {
         "This file is not a PDF published by this portal: it does not match this order nor any "
         "other. Do not rely on it."),
     "pdf_see": _l("See it"),
+    "pdf_found": _l("Authentic: this is the PDF of order {ocid}, version {n} of {total}."),
+    "pdf_found_old": _l("It was replaced on {date}: see the latest version on its page."),
     "pdf_checking": _l("Computing the file's fingerprint on this device…"),
     "computed": _l("computed here"),
     "expected": _l("logged"),
@@ -260,7 +262,9 @@ def lookup():
     """Find an order by number, ocid or hash (data, PDF, proforma) and go to its page."""
     q = request.args.get("q", "").strip()
     if not q:
-        return render_template("verify_lookup.html", q=q, missing=False)
+        return render_template("verify_lookup.html", q=q, missing=False, page_words=page_words(),
+                               lookup_facts={"documentLookupUrl": "/api/documents/",
+                                             "timezone": current_app.config["TIMEZONE"]})
     with app_engine().connect() as conn:
         found = verification.find_order(conn, q)
     if found:

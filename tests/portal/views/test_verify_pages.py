@@ -311,3 +311,25 @@ def test_other_pages_fit_and_link_to_verification(portal, browser, viewport, pat
     name = url.strip("/").replace("/", "_").replace("?", "_") or "home"
     visit.fits_and_is_clean(portal.shots, f"page-{name}-{viewport}")
     visit.close()
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_the_lookup_page_names_the_order_of_a_pdf(portal, browser, tmp_path, lang):
+    """A citizen with a PDF and no QR code: the lookup page says which order and version."""
+    ocid = portal.amended
+    files = {"older": (_pdf(portal, ocid, f"{ocid}-v1"), "found"),
+             "random": (os.urandom(2048), "unknown")}
+    visit = Visit(browser, "phone")
+    visit.open(f"{portal.base}/verify?lang={lang}", verdict=False)
+    for name, (data, result) in files.items():
+        path = tmp_path / f"{name}.pdf"
+        path.write_bytes(data)
+        visit.page.set_input_files("#pdf-file", str(path))
+        visit.page.wait_for_selector(f'#pdf-result[data-result="{result}"]')
+        if result == "found":
+            text = visit.page.inner_text("#pdf-result")
+            assert ocid in text and {"es": "versión 1 de 2", "en": "version 1 of 2"}[lang] in text
+            assert visit.page.get_attribute("#pdf-result a", "href") == \
+                links.verification_url("", ocid, f"{ocid}-v1")
+    visit.fits_and_is_clean(portal.shots, f"lookup-pdf-{lang}")
+    visit.close()
