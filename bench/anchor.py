@@ -14,7 +14,7 @@ tiles, as in the portal. Seals a checkpoint; produces inclusion proofs for rando
 p50/p99 and peak RSS. Then seals and anchors checkpoints over 10, 1,000 and 100,000 new
 entries each, as ``veraz anchor`` does (embedded EVM chain and RFC 3161 TSA), to show that
 anchoring costs the same whatever the number of entries a checkpoint covers (the evidence
-PDFs of issue 4, which list every entry, are left out).
+PDFs, which list every entry, are left out).
 
 Two baselines run on the same machine in the same process:
 

@@ -145,7 +145,7 @@ proformas = Table(
     Index(None, "data_hash"),  # /verify?q=<hash>
 )
 
-# --- issue 4 (verify): order PDFs, stored at publication -------------------------------------
+# --- order PDFs, stored at publication (never re-rendered) -------------------------------------
 # The exact bytes whose SHA-256 the order release lists in ``contracts[0].documents[].integrity``
 # (hash 2 of the evidence). Rendered once in the publishing transaction, never re-rendered, so
 # the served PDF is always the published one. One per order release.

@@ -1,4 +1,4 @@
-"""evidence log and anchors (issue 3): anchoring.log tables, evidence_anchors, evidence_leaves
+"""evidence log and anchors: anchoring.log tables, evidence_anchors, evidence_leaves
 
 Revision ID: 0002
 Revises: 0001

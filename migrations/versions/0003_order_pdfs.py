@@ -1,4 +1,4 @@
-"""order PDFs (issue 4): the published bytes of each order release's PDF
+"""order PDFs: the published bytes of each order release's PDF
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""evidence PDFs (issue 4): one signed PDF per sealed checkpoint
+"""evidence PDFs: one signed PDF per sealed checkpoint
 
 Revision ID: 0004
 Revises: 0003

@@ -1,4 +1,4 @@
-"""proof lookups (issue 4): partial index on the anchors not yet done
+"""proof lookups: partial index on the anchors not yet done
 
 ``/api/proofs`` picks the newest fully anchored checkpoint containing the entry; it asks
 which checkpoints still have an anchor not done. Those rows are few (the newest checkpoints,

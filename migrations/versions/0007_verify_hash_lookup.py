@@ -1,4 +1,4 @@
-"""verify lookup (issue 4): find an order from a pasted hash without scanning
+"""verify lookup: find an order from a pasted hash without scanning
 
 ``/verify?q=<sha256>`` looks the hash up as a release's data hash, an order PDF's hash and a
 proforma's hash; without these indexes each is a scan of its table (0.25-1 s per lookup at
