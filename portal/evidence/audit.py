@@ -51,8 +51,7 @@ from portal.evidence import audit_derived, pdfs, record, store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.read.trust import tsa_ca_pem
 from portal.models import order_pdfs, proformas, releases
-from portal.publishing.prepared import _date_column as date_column
-from portal.publishing.prepared import _tags_column as tags_column
+from portal.publishing.prepared import date_column, tags_column
 from portal.queries import lookup_pairs
 
 CHUNK = 2_000  # published rows per query; memory stays bounded whatever the size of the log

@@ -273,7 +273,7 @@ def latest(conn: Connection) -> SealedCheckpoint | None:
     return _sealed(item) if item is not None else None
 
 
-def audit(conn: Connection, verifier_key: str) -> list[AuditProblem]:
+def audit(conn: Connection, verifier_key: str | None) -> list[AuditProblem]:
     """Problems the log finds in its own storage: entries, tiles, checkpoint roots and notes."""
     return list(_log().audit(conn, verifier_key))
 

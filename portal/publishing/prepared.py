@@ -59,8 +59,8 @@ def prepare_release(release: dict, problems: list[Problem] | None = None) -> Pre
     return PreparedRelease(
         ocid=release["ocid"],
         release_id=str(release["id"]),
-        date=_date_column(release.get("date")),
-        tags=_tags_column(release.get("tag")),
+        date=date_column(release.get("date")),
+        tags=tags_column(release.get("tag")),
         data=data,
         data_hash=hashlib.sha256(data).hexdigest(),
         valid=not problems,
@@ -69,13 +69,13 @@ def prepare_release(release: dict, problems: list[Problem] | None = None) -> Pre
     )
 
 
-def _date_column(value: Any) -> str:
+def date_column(value: Any) -> str:
     """The ``releases.date`` column (ordering only; the release keeps its date as published):
     a string date cut to the column's 40 characters, anything else empty."""
     return value[:40] if isinstance(value, str) else ""
 
 
-def _tags_column(value: Any) -> str:
+def tags_column(value: Any) -> str:
     """The ``releases.tags`` column: the string tags, comma-separated, within 255 characters.
 
     Imported OCDS may hold a bare string (one tag, not its letters), nulls or other types."""

@@ -92,7 +92,7 @@ def test_migration_0009_moves_the_log_and_keeps_every_proof(app, database_url, t
         assert _pointers(conn) == before
         assert store.entries(conn, 0, size) == entries
         assert store.root(conn, size) == root
-        assert store.audit(conn, store.signer(app.config).verifier_key) == []
+        assert store.audit(conn, None) == []
 
 
 def test_a_row_altered_with_its_hash_is_proven_as_logged(app, runner, tmp_path):
