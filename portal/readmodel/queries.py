@@ -110,30 +110,23 @@ def facet_counts(conn: Connection, browse: Browse, conds: dict, facet: str, *, l
     named = None  # the column holding a value's name, when facet_q searches names too
     if facet in ("segment", "family"):
         value = item_lines.c[facet]
-        label = literal(None)
         count = func.count(item_lines.c.ocid.distinct())
-        query = select(value, label, count).where(value.isnot(None))
+        query = select(value, count).where(value.isnot(None))
         if not unfiltered:
             query = query.where(item_lines.c.ocid.in_(select(records.c.ocid).where(where)))
     elif facet == "supplier":
-        value, label, named = parties.c.party_id, func.max(parties.c.name), parties.c.name
+        value, named = parties.c.party_id, parties.c.name
         count = func.count(parties.c.ocid.distinct())
-        query = select(value, label, count).where(parties.c.role == "supplier", value.isnot(None))
+        query = select(value, count).where(parties.c.role == "supplier", value.isnot(None))
         if not unfiltered:
             query = query.where(parties.c.ocid.in_(select(records.c.ocid).where(where)))
     else:
-        value, label = {
-            "procedure": (records.c.procedure, literal(None)),
-            "buyer": (records.c.buyer_id, func.max(records.c.buyer_name)),
-            "region": (records.c.delivery_region, literal(None)),
-            "month": (records.c.month, literal(None)),
-            "year": (_YEAR, literal(None)),
-            "status": (records.c.status, literal(None)),
-            "agreement": (records.c.agreement_ocid, func.max(records.c.agreement_title)),
-            "amount": (_AMOUNT_RANGE, literal(None)),
-        }[facet]
+        value = {"procedure": records.c.procedure, "buyer": records.c.buyer_id,
+                 "region": records.c.delivery_region, "month": records.c.month, "year": _YEAR,
+                 "status": records.c.status, "agreement": records.c.agreement_ocid,
+                 "amount": _AMOUNT_RANGE}[facet]
         named = {"buyer": records.c.buyer_name, "agreement": records.c.agreement_title}.get(facet)
-        query = select(value, label, count).where(where, value.isnot(None))
+        query = select(value, count).where(where, value.isnot(None))
     query = query.group_by(value)
     if facet_q:
         needle = _like_pattern(facet_q)
@@ -142,15 +135,28 @@ def facet_counts(conn: Connection, browse: Browse, conds: dict, facet: str, *, l
             found = or_(found, func.lower(named).like(needle, escape="\\"))
         query = query.where(found)
     ordered = query.order_by(count.desc(), value)
-    rows = [{"value": v, "label": lab, "count": n} for v, lab, n in conn.execute(ordered.limit(limit))]
-    shown = {r["value"] for r in rows}
-    missing = [v for v in browse.values(facet) if v not in shown]
+    counts = dict(conn.execute(ordered.limit(limit)).all())
+    missing = [v for v in browse.values(facet) if v not in counts]
     if missing:
-        for v, lab, n in conn.execute(query.where(value.in_(missing))):
-            rows.append({"value": v, "label": lab, "count": n})
-            shown.add(v)
-        rows.extend({"value": v, "label": None, "count": 0} for v in missing if v not in shown)
-    return rows
+        counts.update(conn.execute(query.where(value.in_(missing))).all())
+        counts.update({v: 0 for v in missing if v not in counts})
+    labels = _labels(conn, facet, list(counts))
+    return [{"value": v, "label": labels.get(v), "count": n} for v, n in counts.items()]
+
+
+def _labels(conn: Connection, facet: str, values: list[str]) -> dict[str, str | None]:
+    """The name of each value of a facet whose values are identifiers: the name the newest
+    process with it publishes (one indexed lookup each, never a scan of every process)."""
+    if facet in ("buyer", "agreement"):
+        key, name = ((records.c.buyer_id, records.c.buyer_name) if facet == "buyer"
+                     else (records.c.agreement_ocid, records.c.agreement_title))
+        query = lambda v: select(name).where(key == v).order_by(records.c.date.desc()).limit(1)  # noqa: E731
+    elif facet == "supplier":
+        query = lambda v: select(parties.c.name).where(  # noqa: E731
+            parties.c.role == "supplier", parties.c.party_id == v).limit(1)
+    else:
+        return {}
+    return {v: conn.execute(query(v)).scalar() for v in values}
 
 
 def value_exists(conn: Connection, facet: str, value: str) -> bool:
