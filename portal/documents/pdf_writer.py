@@ -40,8 +40,6 @@ _NEEDS_ESCAPE = re.compile(r"[\\()\r\n]")
 
 
 def _escape(text: str) -> str:
-    if not _NEEDS_ESCAPE.search(text):
-        return text
     return (text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             .replace("\r", "\\r").replace("\n", "\\n"))
 
@@ -140,7 +138,14 @@ class PdfCanvas:
             if name is None:
                 name = self._fonts[font] = f"F{len(self._fonts) + 1}"
             ops.append(f"/{name} {number(size)} Tf")
-        ops.append(f"1 0 0 1 {number(x)} {number(y)} Tm ({_escape(text)}) Tj")
+        if not text.isascii():
+            # Kept as the Latin-1 characters of its code page 1252 bytes: a page is then
+            # encoded by the Latin-1 codec, a copy, where the cp1252 codec took a third of
+            # the time zlib takes.
+            text = _charmap_encode(text, "strict", _CP1252)[0].decode("latin-1")
+        if _NEEDS_ESCAPE.search(text):
+            text = _escape(text)
+        ops.append(f"1 0 0 1 {number(x)} {number(y)} Tm ({text}) Tj")
 
     def drawRightString(self, x: float, y: float, text: str) -> None:  # noqa: N802
         """Draw ``text`` ending at ``x``."""
@@ -177,7 +182,7 @@ class PdfCanvas:
         self._graphics().append(" ".join(map(number, (a, b, c, d, e, f))) + " cm")
 
     def addLiteral(self, ops: str) -> None:  # noqa: N802
-        """Append raw PDF operators (outside any text object)."""
+        """Append raw PDF operators (ASCII, outside any text object)."""
         self._graphics().append(ops)
 
     # Pages and the file.
@@ -205,7 +210,7 @@ class PdfCanvas:
                        f"/Encoding /WinAnsiEncoding >>".encode("ascii") for font, _ in fonts)
         resources = f"<< /Font << {font_refs} >> /ProcSet [/PDF /Text] >>".encode("ascii")
         for index, content in enumerate(self._pages):
-            data = zlib.compress(content.encode("cp1252"), COMPRESSION_LEVEL)
+            data = zlib.compress(content.encode("latin-1"), COMPRESSION_LEVEL)
             objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox " + self._media
                            + b" /Resources " + resources
                            + f" /Contents {first_page + 2 * index + 1} 0 R >>".encode("ascii"))
