@@ -113,7 +113,13 @@ def embedded_chain(directory: str | os.PathLike[str]) -> Web3:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock_fd = _lock_directory(path)
     try:
-        account = load_or_create_key(path / DEV_KEY_FILENAME)
+        key_path = path / DEV_KEY_FILENAME
+        if (path / DB_FILENAME).exists() and not key_path.exists():
+            # The chain's genesis funded the key it was created with: a new key would be an
+            # unfunded stranger to it, and a silent new identity for the anchors.
+            raise ChainError(f"the embedded chain in {path} exists but its funded key file "
+                             f"{key_path} is missing; restore it from a backup")
+        account = load_or_create_key(key_path)
         genesis_params = PyEVMBackend.generate_genesis_params(
             overrides={"timestamp": GENESIS_TIMESTAMP}
         )

@@ -275,9 +275,18 @@ def test_embedded_chain_refuses_use_after_close(tmp_path: Path) -> None:
         w3.eth.block_number  # noqa: B018
 
 
+def test_embedded_chain_refuses_a_missing_key_without_making_one(tmp_path: Path) -> None:
+    _anchor_on_embedded(tmp_path)
+    (tmp_path / DEV_KEY_FILENAME).unlink()
+    with pytest.raises(ChainError, match="funded key file .* is missing"):
+        embedded_chain(tmp_path)
+    assert not (tmp_path / DEV_KEY_FILENAME).exists()
+
+
 def test_embedded_chain_detects_replaced_genesis(tmp_path: Path) -> None:
     _anchor_on_embedded(tmp_path)
     (tmp_path / DEV_KEY_FILENAME).unlink()
+    load_or_create_key(tmp_path / DEV_KEY_FILENAME)  # another key: another genesis
     with pytest.raises(ChainError, match="genesis"):
         embedded_chain(tmp_path)
     # The failed open released the directory.
