@@ -128,11 +128,20 @@ class _Page:
     def line(self, text: str, size: float = 9.5, font: str = FONT, x: float = MARGIN,
              gap: float = 3.0, max_width: float | None = None) -> None:
         """Draw text, wrapped at word boundaries to ``max_width``."""
+        text = _text(text)
         width = max_width or (WIDTH - MARGIN - x)
+        step = size + gap
         canvas = self.c
-        for part in _wrap(self.measure, _text(text), font, size, width):
-            self.need(size + gap)
-            self.y -= size + gap
+        # About 60 lines an order, nearly all of one part on the current page: that case
+        # costs one width and no further call.
+        if self.measure(text, font, size) <= width and self.y - step >= MARGIN + 24:
+            self.y -= step
+            canvas.setFont(font, size)
+            canvas.drawString(x, self.y, text)
+            return
+        for part in _wrap(self.measure, text, font, size, width):
+            self.need(step)
+            self.y -= step
             canvas.setFont(font, size)
             canvas.drawString(x, self.y, part)
 
