@@ -53,12 +53,14 @@ def _column_condition(facet: str, values: tuple[str, ...]):
         return or_(*[and_(records.c.amount >= low if low is not None else records.c.amount.isnot(None),
                           records.c.amount < high if high is not None else true())
                      for low, high in (AMOUNT_RANGES[v] for v in values)])
+    # Correlated EXISTS, not ocid IN (...): the listing then walks its sort index and stops at
+    # a page, instead of sorting every match (measured 0-1 ms against 15-100 ms at 80,000).
     if facet in ("segment", "family"):
         level = item_lines.c[facet]
-        return records.c.ocid.in_(select(item_lines.c.ocid).where(level.in_(values)))
+        return exists().where(item_lines.c.ocid == records.c.ocid, level.in_(values))
     if facet == "supplier":
-        return records.c.ocid.in_(select(parties.c.ocid).where(parties.c.role == "supplier",
-                                                               parties.c.party_id.in_(values)))
+        return exists().where(parties.c.ocid == records.c.ocid, parties.c.role == "supplier",
+                              parties.c.party_id.in_(values))
     raise ValueError(f"unknown facet {facet!r}")
 
 
@@ -164,7 +166,13 @@ def value_exists(conn: Connection, facet: str, value: str) -> bool:
     not a filter that silently finds nothing)."""
     if facet in ("amount", "year", "month"):
         return True  # checked by their format
-    return conn.execute(select(exists().where(_column_condition(facet, (value,))))).scalar_one()
+    if facet in ("segment", "family"):
+        query = select(literal(1)).where(item_lines.c[facet] == value)
+    elif facet == "supplier":
+        query = select(literal(1)).where(parties.c.role == "supplier", parties.c.party_id == value)
+    else:
+        query = select(literal(1)).select_from(records).where(_column_condition(facet, (value,)))
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def count(conn: Connection, conds: dict) -> int:
