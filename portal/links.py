@@ -64,6 +64,11 @@ def proof_bundle_url(base_url: str, ocid: str, release_id: str | None = None) ->
     return f"{_base(base_url)}/api/proofs/{_segment(ocid)}{_release(release_id)}"
 
 
+def proforma_proof_url(base_url: str, ocid: str, proforma_id: str) -> str:
+    """``/api/proofs/{ocid}/proformas/{proforma id}``: the proof bundle of one supplier quote."""
+    return f"{_base(base_url)}/api/proofs/{_segment(ocid)}/proformas/{_segment(proforma_id)}"
+
+
 def release_json_url(base_url: str, ocid: str, release_id: str) -> str:
     """``/api/releases/{release id}?ocid={ocid}``: the release package of one release."""
     return f"{_base(base_url)}/api/releases/{_segment(release_id)}?ocid={_segment(ocid)}"

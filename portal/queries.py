@@ -224,18 +224,6 @@ def releases_by_id(conn: Connection, release_id: str, ocid: str | None = None) -
     return [dict(r) for r in conn.execute(query.limit(2)).mappings()]
 
 
-def find_orders(conn: Connection, text: str, limit: int = 20) -> list[dict]:
-    """Look up orders by order number or ocid (exact), as typed by a person."""
-    text = text.strip()
-    rows = conn.execute(
-        select(records.c.ocid, records.c.order_number, records.c.title, records.c.buyer_name,
-               records.c.amount, records.c.currency, records.c.date)
-        .where((records.c.order_number == text) | (records.c.ocid == text))
-        .limit(limit)
-    ).mappings()
-    return [dict(r) for r in rows]
-
-
 def lookup_pairs(conn: Connection, key_columns: tuple, value_column, keys: Iterable[tuple]) -> dict:
     """``{(a, b): value}`` for the stored rows whose two key columns are among ``keys``.
 

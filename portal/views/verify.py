@@ -196,9 +196,7 @@ def _quotes(ocid: str, release: dict, stored: list[verification.Quote]) -> list[
             "hash": q.data_hash,
             "receivedAt": q.received_at.isoformat() if q.received_at else None,
             "linked": q.proforma_id in order,
-            # TODO(links.py): one builder for this link, beside proof_bundle_url.
-            "proofUrl": (f"{links.proof_bundle_url('', ocid)}/proformas/{quote(q.proforma_id, safe='')}"
-                         if q.logged else None),
+            "proofUrl": links.proforma_proof_url("", ocid, q.proforma_id) if q.logged else None,
         })
     return out
 

@@ -27,6 +27,7 @@ from anchoring.entries import ProformaEntry, ReleaseEntry, decode_entry
 from anchoring.errors import EntryError, LogError
 from anchoring.merkle import leaf_hash
 from portal.evidence import record, store
+from portal.evidence.read import log_api
 from portal.evidence.read.anchors import anchor_rows, sizes_with_anchors_after, unfinished_sizes
 from portal.models import proformas, releases
 
@@ -208,7 +209,9 @@ def _proof_fields(conn: Connection, config: dict, index: int) -> dict | None:
         tree_size=checkpoint.size,
         inclusion_proof=tuple(store.inclusion_proof(conn, index, checkpoint.size)),
         checkpoint=checkpoint.note,
-        key=store.signer(config).verifier_key,
+        # The key as served: never created here, and refused (503) when it does not verify the
+        # newest checkpoint, so a bundle never carries a replaced key.
+        key=log_api.verifier_key(config, conn),
         anchors=tuple(AnchorRecord.from_dict(a) for a in anchor_list),
     )
 
