@@ -3,6 +3,7 @@
     python bench/ingest.py --orders 100000            # both paths: without, then with order PDFs
     python bench/ingest.py --orders 100000 --pdf      # only with order PDFs
     python bench/ingest.py --orders 100000 --no-pdf   # only without
+    python bench/ingest.py --worker-step 2000         # only the worker step, in this process
 
 1. Generates N synthetic orders (not timed), then runs ``portal.publishing.import_orders`` into a
    fresh SQLite database: parse, check, map, validate, canonicalise + hash, store, compile
@@ -19,7 +20,10 @@
    on the sample size.
 
 The workers run at nice 10: on a machine busy with other work the figures drop, so the load
-average is printed with each path.
+average is printed with each path. CPU seconds drift too on a shared machine (a process gets
+less done per CPU second when others compete for the caches): ``--worker-step N`` times only
+the worker step (``OrderPreparer``) on N generated orders in this process, with and without
+order PDFs, best of three, which is steadier for comparing two versions of the code.
 """
 
 from __future__ import annotations
@@ -134,6 +138,25 @@ def run_path(work: Path, source: Path, *, pdf: bool, args: argparse.Namespace) -
     return {"engine": engine, "db": db, "orders_s": orders_s, "releases_s": releases_s}
 
 
+def worker_step(orders: int, seed: int) -> None:
+    """Print the worker step's CPU per order, without and with order PDFs (best of three)."""
+    from ocds.catalogue.generate import generate_orders
+    from portal.publishing.orders import OrderPreparer
+
+    lines = [(n, orjson.dumps(o)) for n, o in enumerate(generate_orders(orders, seed), start=1)]
+    for base_url in (None, "http://127.0.0.1:8000"):
+        preparer = OrderPreparer("ocds-bench1", base_url)
+        preparer.prepare(lines[:100])  # agreement states, QR plans, width tables
+        best = []
+        for _ in range(3):
+            started = time.process_time()
+            for i in range(0, len(lines), 500):
+                preparer.prepare(lines[i:i + 500])
+            best.append((time.process_time() - started) / len(lines) * 1e3)
+        print(f"worker step {'with' if base_url else 'without'} order PDFs: {min(best):.3f} ms CPU per "
+              f"order (best of 3 over {len(lines):,} orders; load average {os.getloadavg()[0]:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=100_000)
@@ -147,7 +170,12 @@ def main() -> None:
                       help="only the path with order PDFs (rendered and stored, as when BASE_URL is "
                            "set). Default: both paths, without then with order PDFs")
     only.add_argument("--no-pdf", action="store_true", help="only the path without order PDFs")
+    parser.add_argument("--worker-step", type=int, default=0, metavar="N",
+                        help="only time the worker step on N generated orders, in this process")
     args = parser.parse_args()
+    if args.worker_step:
+        worker_step(args.worker_step, args.seed)
+        return
 
     work = scratch_dir(args.dir, "veraz-bench-")
     source = work / f"orders-{args.orders}-{args.seed}.jsonl"
