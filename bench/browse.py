@@ -124,7 +124,7 @@ def main() -> None:
         year = conn.execute(select(func.max(records.c.month))).scalar_one()[:4]
         browse = Browse()
         last = conn.execute(select(records.c.date, records.c.ocid)
-                            .order_by(records.c.date.desc().nulls_last(), records.c.ocid.desc())
+                            .order_by(records.c.date.desc(), records.c.ocid.desc())
                             .offset(max(total - 51, 0)).limit(1)).one()
         key = queries.sort_key(browse, {"date": last.date, "amount": None})
         cursor = encode_cursor(browse, key, last.ocid)

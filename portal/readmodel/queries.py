@@ -184,18 +184,26 @@ def _sort_parts(sort: str):
     return column, sort.startswith("-")
 
 
-def _after(sort: str, key: str | None, ocid: str):
-    """Rows after (key, ocid) in ``sort``: NULL keys come first ascending and last descending,
-    on both databases."""
+def _nulls_low(conn: Connection) -> bool:
+    """Whether the database sorts NULL below every value (SQLite) or above (PostgreSQL).
+
+    Pages follow the database's own order, so that its ``(key, ocid)`` indexes serve both
+    directions: on PostgreSQL, an order that puts NULLs elsewhere cannot use them and sorts
+    every match instead."""
+    return conn.dialect.name != "postgresql"
+
+
+def _after(sort: str, key: str | None, ocid: str, nulls_low: bool):
+    """Rows after (key, ocid) in ``sort``, NULL keys where the database sorts them."""
     column, descending = _sort_parts(sort)
     value = None if key is None else (Decimal(key) if column is records.c.amount else key)
-    if descending:
-        if value is None:
-            return and_(column.is_(None), records.c.ocid < ocid)
-        return or_(column < value, and_(column == value, records.c.ocid < ocid), column.is_(None))
+    later = (lambda a, b: a < b) if descending else (lambda a, b: a > b)
+    nulls_after = nulls_low == descending  # NULLs come after every value in this direction
     if value is None:
-        return or_(and_(column.is_(None), records.c.ocid > ocid), column.isnot(None))
-    return or_(column > value, and_(column == value, records.c.ocid > ocid))
+        same = and_(column.is_(None), later(records.c.ocid, ocid))
+        return same if nulls_after else or_(same, column.isnot(None))
+    beyond = [later(column, value), and_(column == value, later(records.c.ocid, ocid))]
+    return or_(*beyond, column.is_(None)) if nulls_after else or_(*beyond)
 
 
 def page(conn: Connection, browse: Browse, conds: dict, limit: int,
@@ -203,11 +211,10 @@ def page(conn: Connection, browse: Browse, conds: dict, limit: int,
     """One page of rows in ``browse.sort`` order (keyset: after the cursor's last row), and
     whether more follow."""
     column, descending = _sort_parts(browse.sort)
-    order = ([column.desc().nulls_last(), records.c.ocid.desc()] if descending
-             else [column.asc().nulls_first(), records.c.ocid.asc()])
+    order = [column.desc(), records.c.ocid.desc()] if descending else [column.asc(), records.c.ocid.asc()]
     where = _where(conds)
     if after is not None:
-        where = and_(where, _after(browse.sort, *after))
+        where = and_(where, _after(browse.sort, *after, nulls_low=_nulls_low(conn)))
     rows = [dict(r) for r in conn.execute(
         select(*ROW_COLUMNS).where(where).order_by(*order).limit(limit + 1)).mappings()]
     return rows[:limit], len(rows) > limit
