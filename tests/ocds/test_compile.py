@@ -247,3 +247,17 @@ def test_map_order_of_an_unchecked_order_raises_input_error(order):
     with pytest.raises(InputError, match="check_order") as info:
         map_order(order, ocid_prefix="ocds-x")  # type: ignore[arg-type]
     assert info.value.__cause__ is not None
+
+
+def test_a_documents_integrity_is_the_latest_versions_whole_list():
+    # Each version of an order lists the SHA-256 of its own PDF under the same document id: the
+    # compiled release says what the document is now, one hash, not every version's.
+    def version(n: int, digest: str) -> dict:
+        return {"ocid": "ocds-x-1", "id": str(n), "date": f"2024-0{n}-01T00:00:00Z",
+                "tag": ["contract"], "initiationType": "tender",
+                "contracts": [{"id": "c", "awardID": "a", "documents": [
+                    {"id": "OC-1-veraz-pdf", "integrity": [{"scheme": "sha256", "id": digest}]}]}]}
+
+    compiled = compile_release([version(1, "a" * 64), version(2, "b" * 64)])
+    assert compiled["contracts"][0]["documents"][0]["integrity"] == [
+        {"scheme": "sha256", "id": "b" * 64}]
