@@ -17,8 +17,10 @@ from decimal import Decimal, InvalidOperation
 
 import orjson
 from flask import Response, abort, current_app, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 
+from portal.codes import code_name, status_word
 from portal.db import app_engine
 from portal.queries import last_release_id
 from portal.readmodel import queries
@@ -151,12 +153,19 @@ def _facet_param() -> tuple[str | None, str | None]:
 def _label(facet: str, value: str, label: str | None) -> str:
     if facet in ("segment", "family"):
         return industry_name(value) or value
-    if facet == "procedure":
-        return {"catalogue_order": str(_l("Catalogue order")),
-                "framework_agreement": str(_l("Framework agreement"))}.get(value, label or value)
+    if facet == "procedure" and value in ("catalogue_order", "framework_agreement"):
+        return str(_l("Catalogue order") if value == "catalogue_order" else _l("Framework agreement"))
     if facet == "amount":
         low, high = AMOUNT_RANGES[value]
-        return f"≥ {low:,}" if high is None else f"< {high:,}" if low is None else f"{low:,} – {high:,}"
+        if high is None:
+            return f"≥ {format_decimal(low)}"
+        if low is None:
+            return f"< {format_decimal(high)}"
+        return f"{format_decimal(low)} – {format_decimal(high)}"
+    if facet == "status":
+        return status_word(value)  # an order's words; other codes as OCDS names them
+    if facet == "procedure":
+        return code_name(value)
     return label or value
 
 
