@@ -20,7 +20,7 @@ from evidence_builders import order_ocid, publish_examples
 from portal.cli import main
 from portal.db import app_engine
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VERAZ = Path(sys.executable).parent / "veraz"
 
 
