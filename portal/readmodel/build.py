@@ -98,4 +98,14 @@ def reindex(engine: Engine, *, chunk: int = IN_CLAUSE_CHUNK,
         summary.records += len(rows)
         if progress is not None:
             progress(len(ocids))
+    analyze(engine)
     return summary
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the database's statistics of the read model's tables: without them SQLite
+    chose the ``kind`` index over a buyer's for a buyer's profile and scanned every order
+    (measured 1.7 s against 0.04-0.1 s at 80,000 processes)."""
+    with engine.begin() as conn:
+        for table in ("records", "item_lines", "parties"):
+            conn.exec_driver_sql(f"ANALYZE {table}")
