@@ -206,17 +206,22 @@ def _after(sort: str, key: str | None, ocid: str, nulls_low: bool):
     return or_(*beyond, column.is_(None)) if nulls_after else or_(*beyond)
 
 
-def page(conn: Connection, browse: Browse, conds: dict, limit: int,
-         after: tuple[str | None, str] | None = None) -> tuple[list[dict], bool]:
-    """One page of rows in ``browse.sort`` order (keyset: after the cursor's last row), and
-    whether more follow."""
+def _page_query(conn: Connection, browse: Browse, conds: dict, limit: int,
+                after: tuple[str | None, str] | None, columns):
     column, descending = _sort_parts(browse.sort)
     order = [column.desc(), records.c.ocid.desc()] if descending else [column.asc(), records.c.ocid.asc()]
     where = _where(conds)
     if after is not None:
         where = and_(where, _after(browse.sort, *after, nulls_low=_nulls_low(conn)))
-    rows = [dict(r) for r in conn.execute(
-        select(*ROW_COLUMNS).where(where).order_by(*order).limit(limit + 1)).mappings()]
+    return select(*columns).where(where).order_by(*order).limit(limit + 1)
+
+
+def page(conn: Connection, browse: Browse, conds: dict, limit: int,
+         after: tuple[str | None, str] | None = None) -> tuple[list[dict], bool]:
+    """One page of rows in ``browse.sort`` order (keyset: after the cursor's last row), and
+    whether more follow."""
+    query = _page_query(conn, browse, conds, limit, after, ROW_COLUMNS)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
     return rows[:limit], len(rows) > limit
 
 
@@ -226,17 +231,22 @@ def sort_key(browse: Browse, row: dict) -> str | None:
     return None if value is None else str(value)
 
 
-def every_row(engine: Engine, browse: Browse, conds: dict, batch: int = 5000) -> Iterator[dict]:
-    """Every row of the result, in order, ``batch`` at a time (one short query each, so a
-    download holds one batch in memory and no connection between batches)."""
+def every_batch(engine: Engine, browse: Browse, conds: dict, names: tuple[str, ...],
+                batch: int = 5000) -> Iterator[list[tuple]]:
+    """Every row of the result in order, as tuples of the ``records`` columns ``names`` (which
+    include ``ocid``, ``date`` and ``amount``), ``batch`` at a time: one short query each, so
+    a download holds one batch in memory and no connection between batches."""
+    columns = [records.c[name] for name in names]
+    ocid, key = names.index("ocid"), names.index("amount" if browse.sort.lstrip("-") == "amount" else "date")
     after = None
     while True:
         with engine.connect() as conn:
-            rows, more = page(conn, browse, conds, batch, after)
-        yield from rows
-        if not more:
+            rows = conn.execute(_page_query(conn, browse, conds, batch, after, columns)).all()
+        yield rows[:batch]
+        if len(rows) <= batch:
             return
-        after = (sort_key(browse, rows[-1]), rows[-1]["ocid"])
+        last = rows[batch - 1]
+        after = (None if last[key] is None else str(last[key]), last[ocid])
 
 
 # --- profiles -------------------------------------------------------------------------------

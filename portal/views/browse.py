@@ -313,14 +313,13 @@ def contracts_csv():
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv.writer(buffer)  # writes None as an empty field
         writer.writerow(DOWNLOAD_COLUMNS)
-        for n, row in enumerate(queries.every_row(engine, browse, conds), start=1):
-            writer.writerow(["" if row[c] is None else row[c] for c in DOWNLOAD_COLUMNS])
-            if n % 500 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
+        for rows in queries.every_batch(engine, browse, conds, DOWNLOAD_COLUMNS):
+            writer.writerows(rows)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
         yield buffer.getvalue()
 
     return Response(generate(), mimetype="text/csv",
@@ -334,8 +333,9 @@ def contracts_download():
     engine = app_engine()
 
     def generate() -> Iterator[bytes]:
-        for row in queries.every_row(engine, browse, conds):
-            yield orjson.dumps({c: row[c] for c in DOWNLOAD_COLUMNS}, default=str) + b"\n"
+        for rows in queries.every_batch(engine, browse, conds, DOWNLOAD_COLUMNS):
+            yield b"".join(orjson.dumps(dict(zip(DOWNLOAD_COLUMNS, row, strict=True)), default=str) + b"\n"
+                           for row in rows)
 
     return Response(generate(), mimetype="application/jsonl",
                     headers={"Content-Disposition": "attachment; filename=contracts.jsonl"})
