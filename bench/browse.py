@@ -147,15 +147,16 @@ def main() -> None:
         print(f"{label:36s} p50 {cold[0]:7.1f} p95 {cold[1]:7.1f} ms   "
               f"p50 {warm[0]:7.1f} p95 {warm[1]:7.1f} ms", flush=True)
 
-    rss_before = rss_mb()
-    started = time.perf_counter()
-    rows = -1
-    response = client.get("/contracts.csv", buffered=False)
-    for chunk in response.response:
-        rows += chunk.count("\n") if isinstance(chunk, str) else chunk.count(b"\n")
-    seconds = time.perf_counter() - started
-    print(f"CSV download: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s; "
-          f"peak RSS {rss_before:.0f} MB before, {rss_mb():.0f} MB after", flush=True)
+    for label, path, header in (("CSV", "/contracts.csv", 1), ("JSON Lines", "/contracts.jsonl", 0)):
+        rss_before = rss_mb()
+        started = time.perf_counter()
+        rows = -header
+        response = client.get(path, buffered=False)
+        for chunk in response.response:
+            rows += chunk.count("\n") if isinstance(chunk, str) else chunk.count(b"\n")
+        seconds = time.perf_counter() - started
+        print(f"{label} download: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s; "
+              f"peak RSS {rss_before:.0f} MB before, {rss_mb():.0f} MB after", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f}")
 
 
