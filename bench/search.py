@@ -244,6 +244,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temporary)")
     parser.add_argument("--postgres", default=None, help="also bench PostgreSQL (an empty database)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the databases an earlier run published (same --dir, --orders, --seed; "
+                             "with --postgres, the same database) and bench the engines only")
     args = parser.parse_args()
     work = scratch_dir(args.dir, "veraz-bench-search-")
     from ocds.catalogue.generate import write_orders
@@ -252,16 +255,18 @@ def main() -> None:
     if not source.exists():
         write_orders(source, args.orders, args.seed)
     db = work / "search.sqlite3"
-    db.unlink(missing_ok=True)
+    if not args.reuse:
+        db.unlink(missing_ok=True)
     url = f"sqlite:///{db}"
     texts = queries(source)
     print(f"search bench: {args.orders:,} orders, {len(texts)} queries x {REPEATS}, "
           f"{os.cpu_count()} cores, {_load()}")
 
-    published = publish(url, source)
-    print(f"publish (SQLite, with the search documents and FTS5 index): {published['orders']:,} "
-          f"orders in {published['seconds']:.1f} s ({published['orders'] / published['seconds']:,.0f}"
-          f"/s); {_load()}")
+    published = publish(url, source) if not (args.reuse and db.exists()) else None
+    if published:
+        print(f"publish (SQLite, with the search documents and FTS5 index): {published['orders']:,} "
+              f"orders in {published['seconds']:.1f} s ({published['orders'] / published['seconds']:,.0f}"
+              f"/s); {_load()}")
 
     docs = run(phase_documents, url)
     print(f"documents (read compiled releases, analyse): {docs['docs']:,} in {docs['seconds']:.1f} s "
@@ -290,8 +295,9 @@ def main() -> None:
           f"{fts['documents_bytes'] / 1e6:,.1f} MB")
 
     if args.postgres:
-        pg = publish(args.postgres, source)
-        print(f"publish (PostgreSQL): {pg['orders']:,} orders in {pg['seconds']:.1f} s; {_load()}")
+        if not args.reuse:
+            pg = publish(args.postgres, source)
+            print(f"publish (PostgreSQL): {pg['orders']:,} orders in {pg['seconds']:.1f} s; {_load()}")
         pg_rebuilt = run(phase_rebuild, args.postgres)
         q = run(phase_queries, args.postgres, "database", str(work / "instance"), str(source))
         rows.append(("postgresql-tsvector", f"{pg_rebuilt['docs'] / pg_rebuilt['seconds']:,.0f} (e2e)",

@@ -92,13 +92,21 @@ def rebuild(engine: Engine, progress: Callable[[int], None] | None = None,
             batch: int = REBUILD_BATCH) -> int:
     """Write every process's search document again from the database; how many there are.
 
-    Batch by batch, each in its own transaction holding the publishers' lock (the evidence
-    log's), so an import running meanwhile is never overwritten by an older reading and search
-    keeps answering throughout; then the documents of processes no longer stored are removed.
+    First the full-text index is built again from the stored documents (which repairs one out
+    of step with them); then batch by batch, each in its own transaction holding the
+    publishers' lock (the evidence log's), so an import running meanwhile is never overwritten
+    by an older reading and search keeps answering throughout; then the documents of processes
+    no longer stored are removed.
     ``progress`` is told how many processes each batch did.
     """
+    with engine.begin() as conn:
+        EvidenceLog().lock(conn)
+        database.reindex_full_text(conn)
     with engine.connect() as conn:
-        ocids = list(conn.execute(select(records.c.ocid).order_by(records.c.ocid)).scalars())
+        # In publication order, so documents' ids follow it as when written by publishing
+        # (the database engine ranks the most recently written matches).
+        ocids = list(conn.execute(select(records.c.ocid)
+                                  .order_by(records.c.last_release, records.c.ocid)).scalars())
     for i in range(0, len(ocids), batch):
         with engine.begin() as conn:
             EvidenceLog().lock(conn)

@@ -5,7 +5,8 @@ Both index the same analysed documents (:mod:`portal.search.documents`) and answ
 key. The text is folded and stemmed before it reaches the database, so SQLite's ``unicode61``
 tokenizer and PostgreSQL's ``simple`` configuration only split it on spaces: the same words
 match on both. Ranking is each database's own: FTS5's BM25 (``bm25()``), PostgreSQL's
-``ts_rank``; on both an identifier match weighs more than words.
+``ts_rank``; on both an identifier match weighs more than words, and only the RANK_WINDOW most
+recently written matches are ranked (the newest processes, when a word matches thousands).
 
 Queries are built only from the Query's tokens (lowercase ASCII letters and digits), quoted,
 and passed as bound parameters.
@@ -34,19 +35,33 @@ _FTS_DELETE = text("INSERT INTO search_fts(search_fts, rowid, identifiers, words
 _FTS_INSERT = text("INSERT INTO search_fts(rowid, identifiers, words) SELECT id, identifiers, words "
                    "FROM search_documents WHERE ocid IN :ocids").bindparams(
     bindparam("ocids", expanding=True))
+#: Matches ranked: the most recently written this many (by document id, which follows
+#: publication). A word such as "impresoras" matches a tenth of all processes, and ranking
+#: them all cost 100-200 ms at 100,000 processes (FTS5's bm25 reads every match's size and
+#: counts every match of each word; ts_rank reads every match's tsvector) against 5-15 ms for
+#: this many (bench/search.py, docs/search.md). A query with fewer matches is ranked whole.
+RANK_WINDOW = 500
+
 _FTS_SEARCH = text(f"""
-SELECT d.ocid FROM search_fts
-JOIN search_documents AS d ON d.id = search_fts.rowid
+SELECT d.ocid FROM (
+    SELECT rowid AS id, bm25(search_fts, {KEY_WEIGHT}, 1.0) AS score FROM search_fts
+    WHERE search_fts MATCH :match ORDER BY rowid DESC LIMIT :window) AS hit
+JOIN search_documents AS d ON d.id = hit.id
 JOIN records AS r ON r.ocid = d.ocid
-WHERE search_fts MATCH :match
-ORDER BY bm25(search_fts, {KEY_WEIGHT}, 1.0), d.ocid
+ORDER BY hit.score, d.ocid
 LIMIT :limit""")
 _PG_SEARCH = text("""
-SELECT d.ocid FROM search_documents AS d
+SELECT d.ocid FROM (
+    SELECT id FROM search_documents WHERE tsv @@ to_tsquery('simple', :match)
+    ORDER BY id DESC LIMIT :window) AS hit
+JOIN search_documents AS d ON d.id = hit.id
 JOIN records AS r ON r.ocid = d.ocid
-WHERE d.tsv @@ to_tsquery('simple', :match)
 ORDER BY ts_rank(d.tsv, to_tsquery('simple', :match)) DESC, d.ocid
 LIMIT :limit""")
+# The window's best plan depends on the words: walking ids backwards for a common word, the
+# GIN index for a rare one. A prepared statement's generic plan (psycopg prepares a statement
+# run five times) cannot tell them apart and chose the bitmap scan of every match.
+_PG_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def fts5_match(query: Query) -> str:
@@ -71,13 +86,17 @@ def pg_tsquery(query: Query) -> str:
 
 
 def search(conn: Connection, query: Query, limit: int) -> list[str]:
-    """The ocids of the best ``limit`` processes for ``query``, best first."""
+    """The ocids of the best ``limit`` processes for ``query``, best first: the engine's rank
+    (identifiers weighing more than words) over the RANK_WINDOW most recently written matches,
+    ties by ocid."""
     if query.empty:
         return []
+    window = max(RANK_WINDOW, limit)
     if conn.dialect.name == "sqlite":
-        rows = conn.execute(_FTS_SEARCH, {"match": fts5_match(query), "limit": limit})
+        rows = conn.execute(_FTS_SEARCH, {"match": fts5_match(query), "window": window, "limit": limit})
     else:
-        rows = conn.execute(_PG_SEARCH, {"match": pg_tsquery(query), "limit": limit})
+        conn.execute(_PG_CUSTOM_PLANS)
+        rows = conn.execute(_PG_SEARCH, {"match": pg_tsquery(query), "window": window, "limit": limit})
     return [ocid for (ocid,) in rows]
 
 
@@ -116,6 +135,15 @@ def drop_orphans(conn: Connection) -> int:
     for i in range(0, len(ids), IN_CLAUSE_CHUNK):
         conn.execute(delete(search_documents).where(search_documents.c.id.in_(ids[i:i + IN_CLAUSE_CHUNK])))
     return len(ids)
+
+
+def reindex_full_text(conn: Connection) -> None:
+    """Build the full-text index again from the stored documents (SQLite FTS5; PostgreSQL's
+    generated column cannot disagree with them). It repairs an index that a change made
+    behind its back (a document row deleted by hand) left out of step with its documents, on
+    which FTS5 reports the database as malformed; it costs seconds at 100,000 documents."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('rebuild')"))
 
 
 def optimize(conn: Connection) -> None:

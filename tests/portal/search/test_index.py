@@ -15,6 +15,7 @@ from portal.models import records
 from portal.publishing import import_ocds
 from portal.queries import compiled_release
 from portal.search import SearchError, rebuild, search_ocids, whoosh_path
+from portal.search.database import write_documents
 from portal.search.documents import compiled_releases
 from portal.search.tables import search_documents
 from portal.search.whoosh_index import whoosh_index_at
@@ -116,7 +117,7 @@ def test_imported_ocds_is_searchable(app, tmp_path):
 def test_cli_rebuild(corpus_app):
     engine = app_engine(corpus_app)
     with engine.begin() as conn:
-        conn.execute(delete(search_documents).where(search_documents.c.ocid == OCIDS["B"]))
+        write_documents(conn, [OCIDS["B"]], [])  # an index that missed a process
     assert search_ocids(engine, corpus_app.config, "limpieza") == []
     result = corpus_app.test_cli_runner().invoke(main, ["search-index", "rebuild"])
     assert result.exit_code == 0, result.output
@@ -124,6 +125,15 @@ def test_cli_rebuild(corpus_app):
     assert search_ocids(engine, corpus_app.config, "limpieza") == [OCIDS["B"]]
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(search_documents)).scalar_one() == 5
+
+
+def test_rebuild_repairs_a_full_text_index_changed_behind_its_back(corpus_app):
+    engine = app_engine(corpus_app)
+    with engine.begin() as conn:  # by hand: the full-text index still lists the document
+        conn.execute(delete(search_documents).where(search_documents.c.ocid == OCIDS["B"]))
+    assert rebuild(engine) == 5
+    assert search_ocids(engine, corpus_app.config, "limpieza") == [OCIDS["B"]]
+    assert set(search_ocids(engine, corpus_app.config, "acuerdo marco")) == {*OCIDS.values(), AGREEMENT}
 
 
 def test_cli_rebuild_with_whoosh_rebuilds_its_index(corpus_app):
