@@ -41,7 +41,7 @@ _AMOUNT_RANGE = case(*[(and_(records.c.amount >= low if low is not None else tru
                        for key, (low, high) in AMOUNT_RANGES.items()], else_=None)
 
 
-def _column_condition(facet: str, values: tuple[str, ...]):
+def _column_condition(facet: str, values: tuple[str, ...], counting: bool = False):
     column = {"procedure": records.c.procedure, "buyer": records.c.buyer_id,
               "region": records.c.delivery_region, "month": records.c.month,
               "status": records.c.status, "agreement": records.c.agreement_ocid}.get(facet)
@@ -53,12 +53,18 @@ def _column_condition(facet: str, values: tuple[str, ...]):
         return or_(*[and_(records.c.amount >= low if low is not None else records.c.amount.isnot(None),
                           records.c.amount < high if high is not None else true())
                      for low, high in (AMOUNT_RANGES[v] for v in values)])
-    # Correlated EXISTS, not ocid IN (...): the listing then walks its sort index and stops at
-    # a page, instead of sorting every match (measured 0-1 ms against 15-100 ms at 80,000).
+    # A page: correlated EXISTS, so the listing walks its sort index and stops at a page instead
+    # of sorting every match (0-1 ms against 15-100 ms at 80,000 processes). Counting: ocid IN
+    # (...), which visits only the matches (about 1.7 times faster than EXISTS there).
     if facet in ("segment", "family"):
         level = item_lines.c[facet]
+        if counting:
+            return records.c.ocid.in_(select(item_lines.c.ocid).where(level.in_(values)))
         return exists().where(item_lines.c.ocid == records.c.ocid, level.in_(values))
     if facet == "supplier":
+        if counting:
+            return records.c.ocid.in_(select(parties.c.ocid).where(parties.c.role == "supplier",
+                                                                   parties.c.party_id.in_(values)))
         return exists().where(parties.c.ocid == records.c.ocid, parties.c.role == "supplier",
                               parties.c.party_id.in_(values))
     raise ValueError(f"unknown facet {facet!r}")
@@ -81,10 +87,12 @@ def text_condition(text: str, candidates: list[str] | None = None):
     return or_(*matches)
 
 
-def conditions(browse: Browse, candidates: list[str] | None = None) -> dict[str, object]:
+def conditions(browse: Browse, candidates: list[str] | None = None, *,
+               counting: bool = False) -> dict[str, object]:
     """Every filter of ``browse`` as a SQL condition, by facet (``q`` and amount bounds under
-    their own names)."""
-    out: dict[str, object] = {f: _column_condition(f, browse.values(f)) for f in FACETS
+    their own names); ``counting``: in the form that counts fastest, else the form that finds
+    a page fastest."""
+    out: dict[str, object] = {f: _column_condition(f, browse.values(f), counting) for f in FACETS
                               if browse.values(f)}
     if browse.q:
         out["q"] = text_condition(browse.q, candidates)

@@ -200,8 +200,8 @@ def listing() -> dict:
         cache.get(version, ("checked", browse.filters()), lambda: _check_values(conn, browse))
         conds = queries.conditions(browse, candidates)
         rows, more = queries.page(conn, browse, conds, limit, after)
-        total, counts = cache.get(version, ("counts", browse.filters(), facet, facet_q),
-                                  lambda: _counts(conn, browse, conds, facet, facet_q))
+        total, counts = cache.get(version, ("counts", browse.filters(), facet, facet_q), lambda: _counts(
+            conn, browse, queries.conditions(browse, candidates, counting=True), facet, facet_q))
     facets = {name: [{**v, "label": _label(name, v["value"], v["label"]),
                       "selected": v["value"] in browse.values(name)} for v in values]
               for name, values in counts.items()}
