@@ -38,7 +38,7 @@ run: install
 	$(BIN)/veraz serve
 
 test: install node_modules/.package-lock.json
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 lint: install
 	$(BIN)/ruff check portal ocds anchoring tests bench
