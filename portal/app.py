@@ -35,9 +35,9 @@ def select_locale() -> str:
     from flask import current_app
 
     offered = [code.strip() for code in current_app.config["LOCALES"].split(",")]
-    chosen = request.args.get("lang") or request.cookies.get("lang")
+    chosen = request.args.get("lang") or request.cookies.get("lang") or ""
     if chosen not in offered:
-        chosen = current_app.config["DEFAULT_LOCALE"]
+        chosen = str(current_app.config["DEFAULT_LOCALE"])
     # Numbers, currency and dates follow Peru's conventions (S/ 1,234.50); the messages
     # catalogue falls back from es_PE to es.
     return FORMAT_LOCALES.get(chosen, chosen)
@@ -63,8 +63,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["DEFAULT_LOCALE"]
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's settings
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     app.extensions[ENGINE_EXTENSION] = make_engine(app.config["DATABASE_URL"])
     babel.init_app(app, locale_selector=select_locale)

@@ -321,7 +321,8 @@ def deferrable_indexes() -> list[Index]:
 def missing_indexes(conn: Connection) -> list[Index]:
     """The deferrable indexes the database lacks (after a bulk load that did not finish)."""
     inspector = inspect(conn)
-    present = {ix["name"] for table in {str(ix.table.name) for ix in deferrable_indexes()}
+    present = {ix["name"] for table in {str(ix.table.name) for ix in deferrable_indexes()
+                                        if ix.table is not None}
                for ix in inspector.get_indexes(table)}
     return [ix for ix in deferrable_indexes() if ix.name not in present]
 

@@ -266,7 +266,7 @@ def _chunks(conn: Connection, query, column) -> Iterator[list]:  # type: ignore[
         q = query.where(column.is_not(None))
         if after is not None:
             q = q.where(column > after)
-        chunk = conn.execute(q.order_by(column).limit(CHUNK)).all()
+        chunk = list(conn.execute(q.order_by(column).limit(CHUNK)).all())
         if not chunk:
             return
         yield chunk

@@ -192,8 +192,8 @@ def _embedded_contract(w3: Any, account: Any, record: Path) -> str:
         address = to_checksum_address(record.read_text().strip())
         if w3.eth.get_code(address) == HexBytes(contract_artifact()["deployedBytecode"]):
             return address
-    address = deploy_contract(w3, account)
+    deployed = deploy_contract(w3, account)
     tmp = record.with_suffix(".tmp")
-    tmp.write_text(address + "\n")
+    tmp.write_text(deployed + "\n")
     tmp.replace(record)
-    return address
+    return deployed

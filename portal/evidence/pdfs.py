@@ -73,7 +73,7 @@ def evidence_record(conn: Connection, config: dict, tree_size: int) -> EvidenceR
     entries = [
         _entry(first + i, data) for i, data in enumerate(store.entries(conn, first, tree_size))
     ]
-    numbers = _order_numbers(conn, {e.member("ocid") for e in entries if e.member("ocid")})
+    numbers = _order_numbers(conn, {ocid for e in entries if (ocid := e.member("ocid"))})
     entries = [
         EvidenceEntry(e.index, e.kind, e.members, numbers.get(e.member("ocid") or ""))
         for e in entries

@@ -170,11 +170,11 @@ def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *,
                 progress: Callable[[int], None] | None = None) -> OCDSSummary:
     """Ingest existing OCDS files (see the module docstring); never raises for bad input."""
     started = time.perf_counter()
-    paths = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
     summary = OCDSSummary()
-    ranking = _rank_copies(paths)
+    ranking = _rank_copies(files)
     try:
-        for path in paths:
+        for path in files:
             report = FileReport(str(path))
             summary.files.append(report)
             pending: list[_Pending] = []

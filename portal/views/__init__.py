@@ -56,7 +56,9 @@ def _formattable(value: Any) -> bool:
         return False
     if isinstance(value, int):
         return abs(value) < 10**24
-    return math.isfinite(value) and abs(value) < 10**24
+    if isinstance(value, Decimal):
+        return value.is_finite() and abs(value) < Decimal(10) ** 24
+    return math.isfinite(value) and abs(value) < 1e24
 
 
 def _money(amount: Any, currency: Any = "PEN") -> str:

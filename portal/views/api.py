@@ -90,10 +90,11 @@ def _one_source(conn: Connection, pks: list[int]) -> queries.ReleaseSource | Non
 def _shared_source(sources: list[queries.ReleaseSource | None]) -> queries.ReleaseSource | None:
     """The source that all of ``sources`` share (by publisher and terms), dated by the newest of
     them; None when any is Veraz's own or they differ."""
-    if not sources or any(s is None or s.who != sources[0].who for s in sources):
+    first = sources[0] if sources else None
+    if first is None or any(s is None or s.who != first.who for s in sources):
         return None
     dates = [s.published_date for s in sources if s is not None and s.published_date]
-    return dataclasses.replace(sources[0], published_date=max(dates) if dates else None)
+    return dataclasses.replace(first, published_date=max(dates) if dates else None)
 
 
 def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: bool) -> bytes | None:
