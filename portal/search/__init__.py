@@ -36,7 +36,8 @@ from portal.search.documents import documents
 from portal.search.text import parse_query
 from portal.settings import default
 
-__all__ = ["ENGINES", "SearchError", "index_records", "rebuild", "search_ocids", "whoosh_path"]
+__all__ = ["ENGINES", "MAX_LIMIT", "SearchError", "engine_name", "index_records", "rebuild", "search_ocids",
+           "whoosh_path"]
 
 #: Values of the SEARCH_ENGINE setting.
 ENGINES = ("database", "whoosh")
