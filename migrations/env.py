@@ -16,8 +16,10 @@ try:  # the evidence log's tables, when that package provides them
 except ImportError:  # pragma: no cover
     pass
 from portal.evidence.tables import metadata as evidence_metadata  # noqa: E402
+from portal.search.tables import metadata as search_metadata  # noqa: E402
 
 target_metadata.append(evidence_metadata)
+target_metadata.append(search_metadata)
 
 if not config.get_main_option("sqlalchemy.url"):
     from portal.settings import load_settings
