@@ -25,12 +25,13 @@ REAL = SHARED / "real-ocds"
 PREFIX = "ocds-test01"
 
 TEXT_KEYS = ("ocid", "title", "status", "order_number", "category", "classification", "region",
-             "agreement_ocid", "date", "date_signed")
+             "agreement_ocid", "date", "date_signed", "method", "delivery_region", "delivery_district")
 #: browse column -> largest length (None: not text)
 COLUMNS = {"kind": 20, "order_number": 64, "title": 10_000, "status": 32, "category": 32,
            "classification": 32, "buyer_id": 255, "buyer_name": 10_000, "region": 64,
            "supplier_id": 255, "supplier_name": 10_000, "agreement_ocid": 255, "amount": None,
-           "currency": 3, "date": 40}
+           "currency": 3, "date": 40, "procedure": 32, "agreement_title": 10_000, "delivery_region": 64,
+           "delivery_district": 128, "month": 7}
 
 
 def _text_or_none(value) -> bool:
@@ -42,8 +43,8 @@ def _published_scalar(value) -> bool:
 
 
 def _check_party(party) -> None:
-    assert set(party) == {"id", "name", "identifier", "scale", "address"}
-    assert all(_text_or_none(party[k]) for k in ("id", "name", "scale"))
+    assert set(party) == {"id", "name", "identifier", "scale", "region", "address"}
+    assert all(_text_or_none(party[k]) for k in ("id", "name", "scale", "region"))
     assert isinstance(party["address"], str)
     identifier = party["identifier"]
     assert identifier is None or (set(identifier) == {"scheme", "id"}
@@ -167,9 +168,10 @@ def test_real_data_items_come_from_the_latest_stage_that_has_them():
     need(REAL.is_dir(), f"{REAL} (real published OCDS) is not present")
     checked = 0
     for label, compiled in _real_compiled_releases():
-        stages = [compiled.get("tender") or {}, *(compiled.get("awards") or [{}])[:1],
-                  *(compiled.get("contracts") or [{}])[:1]]
-        published = next((s["items"] for s in reversed(stages) if s.get("items")), [])
+        # the award's lines, else the contract's, else the tender's (see ocds.summary)
+        stages = [*(compiled.get("awards") or [{}])[:1], *(compiled.get("contracts") or [{}])[:1],
+                  compiled.get("tender") or {}]
+        published = next((s["items"] for s in stages if s.get("items")), [])
         facts = process_facts(compiled)
         assert [i["id"] for i in facts["items"]] == [str(i["id"]) if i.get("id") is not None else None
                                                     for i in published], label
@@ -194,8 +196,10 @@ def test_an_example_order_reads_as_published(shape):
     assert facts["supplier"]["name"] == order["supplier"]["name"]
     assert facts["agreement_ocid"] == mapped.agreement_ocid == facts["framework"]["identifier"]
     assert facts["status"] == contract["status"]
-    # the contract is the final state: its items, one per line, destination and delivery
-    assert [i["id"] for i in facts["items"]] == [i["id"] for i in contract["items"]]
+    # the award's lines, one per order line; the contract splits them by destination and
+    # delivery (the destinations below)
+    award = mapped.order_release["awards"][0]
+    assert [i["id"] for i in facts["items"]] == [i["id"] for i in award["items"]]
     assert sum(i["quantity"] for i in facts["items"]) == sum(
         part["quantity"] for dest in order["destinations"] for d in dest["deliveries"]
         for part in d["lines"])
@@ -217,16 +221,16 @@ def test_an_example_order_reads_as_published(shape):
     assert agreement["kind"] == "agreement" and agreement["order_number"] is None
 
 
-def test_items_precedence_is_contract_then_award_then_tender():
+def test_items_precedence_is_award_then_contract_then_tender():
     def items(*ids):
         return [{"id": i, "quantity": 1} for i in ids]
 
     release = {"ocid": "ocds-x-1", "tender": {"items": items("t")}, "awards": [{"items": items("a")}],
                "contracts": [{"items": items("c1", "c2")}]}
-    assert [i["id"] for i in process_facts(release)["items"]] == ["c1", "c2"]
-    release["contracts"] = [{"items": []}]
     assert [i["id"] for i in process_facts(release)["items"]] == ["a"]
-    release["awards"] = [{"title": "no items"}]
+    release["awards"] = [{"items": []}]
+    assert [i["id"] for i in process_facts(release)["items"]] == ["c1", "c2"]
+    release["contracts"] = [{"title": "no items"}]
     assert [i["id"] for i in process_facts(release)["items"]] == ["t"]
 
 
@@ -243,7 +247,7 @@ def _order() -> dict:
 
 def test_a_quantity_or_price_as_a_string_is_kept_and_not_multiplied():
     compiled = _order()
-    item = compiled["contracts"][0]["items"][0]
+    item = compiled["awards"][0]["items"][0]
     item["quantity"] = "25 cajas"
     item["unit"]["value"]["amount"] = "9.50"
     first = read(compiled)["items"][0]
@@ -266,10 +270,10 @@ def test_amounts_as_strings_huge_or_not_numbers():
 
 def test_a_huge_quantity_times_a_float_price_is_no_total():
     compiled = _order()
-    compiled["contracts"][0]["items"][0]["quantity"] = 10**400
+    compiled["awards"][0]["items"][0]["quantity"] = 10**400
     assert read(compiled)["items"][0]["total"] is None
-    compiled["contracts"][0]["items"][0]["quantity"] = 1e308
-    compiled["contracts"][0]["items"][0]["unit"]["value"]["amount"] = 1e308
+    compiled["awards"][0]["items"][0]["quantity"] = 1e308
+    compiled["awards"][0]["items"][0]["unit"]["value"]["amount"] = 1e308
     assert read(compiled)["items"][0]["total"] is None
 
 
@@ -375,4 +379,4 @@ def test_a_mutated_order_reads_without_raising(compiled):
     # the browse columns are that same reading, cut to size
     assert columns["kind"] == facts["kind"]
     assert columns["title"] == (facts["title"][:10_000] if facts["title"] else None)
-    assert columns["supplier_name"] == ((facts["supplier"] or {}).get("name") or "")[:10_000] or None
+    assert columns["supplier_name"] == (((facts["supplier"] or {}).get("name") or "")[:10_000] or None)
