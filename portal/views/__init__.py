@@ -23,6 +23,9 @@ from portal.views import (
     tiles,  # /api/log/tile/...: the log as C2SP tlog-tiles
     verify,  # /verify, /verify/<ocid>, order PDFs
 )
+from portal.views import (
+    browse as browse,  # /contracts (the listing), twins, profiles: routes on contracts.bp
+)
 from portal.views import log as evidence_log  # /api/log/*, /api/proofs/*
 
 

@@ -46,7 +46,3 @@ def contract(ocid: str):
         h["tag_list"] = [t for t in (h["tags"] or "").split(",") if t]
     return render_template("contract.html", row=row, order=process_facts(compiled), history=history)
 
-
-# The listing (/contracts, its twins and downloads) and the profiles add their routes to this
-# blueprint from portal/views/browse.py.
-from portal.views import browse  # noqa: E402,F401
