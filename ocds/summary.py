@@ -56,8 +56,15 @@ import math
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["READ_MODEL_TABLES", "browse_columns", "browse_columns_of", "process_facts", "read_model_rows",
-           "unspsc_levels"]
+__all__ = [
+    "READ_MODEL_TABLES",
+    "browse_columns",
+    "browse_columns_of",
+    "process_facts",
+    "read_model_rows",
+    "read_model_rows_of",
+    "unspsc_levels",
+]
 
 # The records table keeps amounts below this magnitude (NUMERIC(20, 2), with a margin); a larger
 # one is shown on the page as published but left out of the sums.
@@ -400,7 +407,12 @@ row's ``position`` is its place in that list).
     Publishing, ``veraz reindex`` and ``veraz audit`` all derive the rows here, so what is
     stored can always be checked against the logged releases.
     """
-    facts = _reading(compiled, complete=True, lines_only=True)
+    return read_model_rows_of(_reading(compiled, complete=True, lines_only=True))
+
+
+def read_model_rows_of(facts: dict) -> dict[str, list[dict]]:
+    """:func:`read_model_rows` from facts already read (by :func:`process_facts`): publishing
+    workers read each order once, for its PDF, its browse columns and these rows."""
     ocid = _text(facts["ocid"], 255)
     lines = []
     for position, item in enumerate(facts["items"]):

@@ -341,7 +341,8 @@ def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport,
             except Exception as error:  # noqa: BLE001 - ocdsmerge on malformed real-world data
                 summary.rejects.append(Reject(file, "", ocid, "", f"record not compiled: {error}"))
         store_records(conn, records)
-        index_records(conn, records)  # the search box's documents, in the same transaction
+        # the search box's documents, in the same transaction, from the compiled releases
+        index_records(conn, records, {o: r.search for o, r in records.items() if r.search})
         summary.published_releases += len(rows)
         report.published += len(rows)
         summary.records_updated += len(records)

@@ -31,7 +31,7 @@ from anchoring.canonical import canonical_json
 from anchoring.log import EvidenceLog
 from ocds.catalogue.mapping import map_order
 from ocds.catalogue.source import check_order
-from ocds.summary import browse_columns, browse_columns_of, process_facts
+from ocds.summary import browse_columns_of, process_facts, read_model_rows_of
 from ocds.validate import ReleaseValidator
 from portal.db import bulk_insert, ensure_indexes
 from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs
@@ -45,6 +45,7 @@ from portal.publishing.rejects import Reject, Summary
 from portal.publishing.releases import existing_releases, insert_releases, ocids_with_releases
 from portal.queries import lookup_pairs
 from portal.search import index_records
+from portal.search.documents import document_of
 from portal.settings import default
 
 #: Agreement states one worker keeps prepared. A catalogue's thousands of orders repeat a
@@ -144,14 +145,14 @@ class OrderPreparer:
         # read), so the worker takes the record's browse columns from the release. With a PDF,
         # from the facts the PDF was drawn from: read before the PDF is listed, and the columns
         # read no documents.
-        if self.base_url is None:
-            columns = browse_columns(mapped.order_release)
-        else:
-            facts = process_facts(mapped.order_release)
+        # The read-model rows and the search document come from the same facts: the writer,
+        # the one serial step, then stores them without reading the order again.
+        facts = process_facts(mapped.order_release)
+        if self.base_url is not None:
             pdf, _ = attach_order_pdf(mapped.order_release, mapped.proformas, base_url=self.base_url,
                                       catalogue=catalogue_name(mapped.agreement_release), facts=facts,
                                       digests=[bytes.fromhex(q.data_hash) for q in quotes])
-            columns = browse_columns_of(facts)
+        columns = browse_columns_of(facts)
         agreement_key = (mapped.agreement_release["ocid"], str(mapped.agreement_release["id"]))
         agreement = self.agreements.get(agreement_key)
         todo = [mapped.order_release] + ([] if agreement else [mapped.agreement_release])
@@ -172,6 +173,8 @@ class OrderPreparer:
             agreement=agreement,
             proformas=quotes,
             summary_alone=columns,
+            read_model_alone=read_model_rows_of(facts),
+            search_alone=document_of(mapped.order_release["ocid"], facts),
             pdf=pdf,
         )
 
@@ -268,13 +271,15 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
         slow = []
         for ocid, rels in per_ocid.items():
             if ocid not in had_before and len(rels) == 1 and ocid in alone:
-                rows[ocid] = RecordRow(None, alone[ocid].summary_alone, 1,
-                                       pk_of[(ocid, rels[0].release_id)])
+                p = alone[ocid]
+                rows[ocid] = RecordRow(None, p.summary_alone, 1, pk_of[(ocid, rels[0].release_id)],
+                                       p.read_model_alone, p.search_alone)
             else:
                 slow.append(ocid)
         rows.update(recompile(conn, slow))
         store_records(conn, rows)
-        index_records(conn, rows)  # the search box's documents, in the same transaction
+        # the search box's documents, in the same transaction
+        index_records(conn, rows, {o: r.search for o, r in rows.items() if r.search is not None})
         summary.new_orders += len(accepted)
         summary.published_releases += len(new_releases)
         summary.records_updated += len(rows)

@@ -15,6 +15,7 @@ import orjson
 from anchoring.canonical import canonical_json
 from ocds.errors import Problem
 from portal.evidence.record import release_evidence
+from portal.search.documents import Document
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class PreparedOrder:
     agreement: PreparedRelease
     proformas: tuple[PreparedProforma, ...]
     summary_alone: dict  # the record's browse columns if this is the ocid's only release
+    # ... and its read-model rows and search document (ocds.summary.read_model_rows,
+    # portal.search.documents.document), made by the worker from the same reading
+    read_model_alone: dict[str, list[dict]] | None = None
+    search_alone: Document | None = None
     pdf: bytes | None = None  # the order PDF listed in the order release (hash 2)
 
 

@@ -16,9 +16,10 @@ import orjson
 from sqlalchemy import Connection, delete, select
 
 from ocds.compile import compile_release
-from ocds.summary import browse_columns, read_model_rows
+from ocds.summary import browse_columns_of, process_facts, read_model_rows, read_model_rows_of
 from portal.db import IN_CLAUSE_CHUNK, bulk_insert
 from portal.models import item_lines, parties, records, releases
+from portal.search.documents import Document, document_of
 
 #: The read model's tables other than ``records``, by the names ``read_model_rows`` uses.
 READ_MODEL_TABLES = {"item_lines": item_lines, "parties": parties}
@@ -34,6 +35,11 @@ class RecordRow:
     columns: dict  # browse columns (ocds.summary.browse_columns)
     release_count: int
     last_release: int  # primary key of the ocid's newest release
+    # The read model's rows and the search document, when the caller already made them from the
+    # same compiled release (ocds.summary.read_model_rows, portal.search.documents.document):
+    # the writer then neither reads the release back nor reads it again.
+    read_model: dict[str, list[dict]] | None = None
+    search: Document | None = None
 
 
 def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
@@ -57,8 +63,10 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
             if not group:
                 continue
             compiled = compile_release([orjson.loads(r.data) for r in group])
-            out[ocid] = RecordRow(orjson.dumps(compiled), browse_columns(compiled), len(group),
-                                  max(r.id for r in group))
+            facts = process_facts(compiled)
+            out[ocid] = RecordRow(orjson.dumps(compiled), browse_columns_of(facts), len(group),
+                                  max(r.id for r in group), read_model_rows_of(facts),
+                                  document_of(ocid, facts))
     return out
 
 
@@ -81,8 +89,11 @@ def store_records(conn: Connection, rows_by_ocid: dict[str, RecordRow],
          "last_release": row.last_release, "updated_at": now, **row.columns}
         for ocid, row in rows_by_ocid.items()])
     derived: dict[str, list[dict]] = {name: [] for name in READ_MODEL_TABLES}
-    for release in _compiled_releases(conn, rows_by_ocid, compiled or {}):
-        for name, rows in read_model_rows(release).items():
+    made = [row.read_model for row in rows_by_ocid.values() if row.read_model is not None]
+    missing = {o: row for o, row in rows_by_ocid.items() if row.read_model is None}
+    made += [read_model_rows(release) for release in _compiled_releases(conn, missing, compiled or {})]
+    for read_model in made:
+        for name, rows in read_model.items():
             derived[name].extend(rows)
     for name, rows in derived.items():
         bulk_insert(conn, READ_MODEL_TABLES[name], rows)

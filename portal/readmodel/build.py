@@ -21,6 +21,7 @@ from ocds.summary import browse_columns
 from portal.db import IN_CLAUSE_CHUNK
 from portal.models import releases
 from portal.publishing.records import RecordRow, recompile, store_records
+from portal.search import index_records
 
 
 @dataclass
@@ -95,6 +96,8 @@ def reindex(engine: Engine, *, chunk: int = IN_CLAUSE_CHUNK,
             rows, compiled = _lone_orders(conn, ocids)
             rows.update(_compiled_records(conn, [o for o in ocids if o not in rows], summary))
             store_records(conn, rows, compiled)
+            # The search documents follow the records they are made from.
+            index_records(conn, rows, {o: r.search for o, r in rows.items() if r.search})
         summary.records += len(rows)
         if progress is not None:
             progress(len(ocids))

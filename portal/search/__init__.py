@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, select
 from anchoring.log import EvidenceLog
 from portal.models import records
 from portal.search import database
-from portal.search.documents import documents
+from portal.search.documents import Document, documents
 from portal.search.text import parse_query
 from portal.settings import default
 
@@ -81,12 +81,20 @@ def search_ocids(engine: Engine, config: Mapping[str, Any], text: str, limit: in
         return database.search(conn, query, limit)
 
 
-def index_records(conn: Connection, ocids: Iterable[str]) -> None:
+def index_records(conn: Connection, ocids: Iterable[str],
+                  known: Mapping[str, Document] | None = None) -> None:
     """Replace the search documents of ``ocids`` from their records, in ``conn``'s transaction
-    (call it after the records are stored); an ocid without a record loses its document."""
+    (call it after the records are stored); an ocid without a record loses its document.
+
+    ``known``: documents the caller already made from the same compiled releases (the
+    publishing workers do, for new orders), not read and made again here."""
     wanted = list(dict.fromkeys(ocids))
-    if wanted:
-        database.write_documents(conn, wanted, documents(conn, wanted))
+    if not wanted:
+        return
+    known = known or {}
+    made = [known[o] for o in wanted if o in known]
+    made += documents(conn, [o for o in wanted if o not in known])
+    database.write_documents(conn, wanted, made)
 
 
 def rebuild(engine: Engine, progress: Callable[[int], None] | None = None,

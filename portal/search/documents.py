@@ -50,21 +50,30 @@ def _party_keys(party: dict | None) -> list[str]:
 def document(ocid: str, compiled: dict | None, row: dict | None = None) -> Document:
     """The document of ``ocid`` from its compiled release; from its ``records`` row (browse
     columns) when the releases cannot be compiled, so that such a process is still found."""
-    if compiled is None:
-        row = row or {}
-        names = [row.get("title"), row.get("buyer_name"), row.get("supplier_name"),
-                 row.get("order_number")]
-        ids = [row.get("order_number"), row.get("buyer_id"), row.get("supplier_id")]
-    else:
-        facts = process_facts(compiled)
-        framework = facts["framework"] or {}
-        parties = [facts["buyer"], *facts["suppliers"]]
-        names = [facts["title"], framework.get("title")]
-        for item in facts["items"]:
-            names += [item["description"], item["classification"]["description"]]
-        names += [p["name"] for p in parties if p]
-        names.append(facts["order_number"])
-        ids = [facts["order_number"], *(k for p in parties for k in _party_keys(p))]
+    if compiled is not None:
+        return document_of(ocid, process_facts(compiled))
+    row = row or {}
+    names = [row.get("title"), row.get("buyer_name"), row.get("supplier_name"),
+             row.get("order_number")]
+    ids = [row.get("order_number"), row.get("buyer_id"), row.get("supplier_id")]
+    return _document(ocid, names, ids)
+
+
+def document_of(ocid: str, facts: dict) -> Document:
+    """The document of ``ocid`` from facts already read (``ocds.summary.process_facts`` of its
+    compiled release): publishing workers read each order once."""
+    framework = facts["framework"] or {}
+    parties = [facts["buyer"], *facts["suppliers"]]
+    names = [facts["title"], framework.get("title")]
+    for item in facts["items"]:
+        names += [item["description"], item["classification"]["description"]]
+    names += [p["name"] for p in parties if p]
+    names.append(facts["order_number"])
+    ids = [facts["order_number"], *(k for p in parties for k in _party_keys(p))]
+    return _document(ocid, names, ids)
+
+
+def _document(ocid: str, names: list, ids: list) -> Document:
     keys = dict.fromkeys(k for k in (compact(i) for i in [ocid, *ids] if i) if k)
     body = analyse(" ".join(n for n in names if n))[:MAX_BODY_TERMS]
     return Document(ocid, " ".join(keys), " ".join(body))

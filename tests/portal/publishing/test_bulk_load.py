@@ -16,7 +16,7 @@ PREFIX = "ocds-test01"
 def _indexes(engine) -> dict[str, set[str]]:
     inspector = inspect(engine)
     return {t: {ix["name"] for ix in inspector.get_indexes(t)}
-            for t in ("releases", "proformas", "records", "order_pdfs")}
+            for t in ("releases", "proformas", "records", "order_pdfs", "item_lines", "parties")}
 
 
 def _content(engine) -> dict:

@@ -4,9 +4,9 @@ error, and only ocids of stored processes come back."""
 from __future__ import annotations
 
 import pytest
-from conftest import OCIDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from search_corpus import OCIDS
 from sqlalchemy import select
 
 from portal.db import app_engine

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import AGREEMENT, HUAMANGA, OCIDS, ORDERS, PAPELERA, order, publish
+from search_corpus import AGREEMENT, HUAMANGA, OCIDS, ORDERS, PAPELERA, order, publish
 from sqlalchemy import delete, func, select
 
 from portal.cli import main

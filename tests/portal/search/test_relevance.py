@@ -6,7 +6,7 @@ bought by Huamanga from Andina; every supplier is also in the framework agreemen
 from __future__ import annotations
 
 import pytest
-from conftest import AGREEMENT, OCIDS
+from search_corpus import AGREEMENT, OCIDS
 
 from portal.db import app_engine
 from portal.search import search_ocids
