@@ -37,11 +37,18 @@ run: install
 	$(BIN)/veraz anchor --watch & WATCHER=$$!; trap 'kill $$WATCHER 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/veraz serve
 
+# Lint and format are checked first (a second each); mypy is `make lint` (slower, and a new
+# release of it may find new things: a reason to look, not to stop the suite).
 test: install node_modules/.package-lock.json
+	$(BIN)/ruff check --quiet $(LINTED)
+	$(BIN)/ruff format --check --quiet $(LINTED)
 	$(BIN)/pytest -q -n auto
 
+LINTED := portal ocds anchoring tests bench tools migrations
+
 lint: install
-	$(BIN)/ruff check portal ocds anchoring tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 bench: install

@@ -29,8 +29,14 @@ from anchoring.canonical import canonical_json
 from anchoring.errors import AnchoringError
 
 __all__ = [
-    "BUNDLE_VERSION", "BundleError", "ProformaProofBundle", "ProofBundle", "Step", "load_bundle",
-    "verify_bundle", "verify_proforma_bundle",
+    "BUNDLE_VERSION",
+    "BundleError",
+    "ProformaProofBundle",
+    "ProofBundle",
+    "Step",
+    "load_bundle",
+    "verify_bundle",
+    "verify_proforma_bundle",
 ]
 
 BUNDLE_VERSION = 1
@@ -224,11 +230,10 @@ class ProofBundle:
                 key=key,
                 anchors=tuple(AnchorRecord.from_dict(a) for a in _field(obj, "anchors", list)),
             )
-        return cls(**bundle)  # type: ignore[arg-type]
+        return cls(**bundle)
 
 
-_FIELDS = {"version", "status", "ocid", "releaseId", "hashes", "proformas", "entry", "leafIndex",
-           "leafHash"}
+_FIELDS = {"version", "status", "ocid", "releaseId", "hashes", "proformas", "entry", "leafIndex", "leafHash"}
 _COMPLETE_FIELDS = {"treeSize", "inclusionProof", "checkpoint", "key", "anchors"}
 _VERIFIER_KEY = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -300,9 +305,7 @@ def _uint(obj: dict, name: str) -> int:
 
 
 def _is_hex32(value: Any) -> bool:
-    return (
-        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-    )
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _hex32(value: Any, name: str) -> bytes:
@@ -342,9 +345,7 @@ def verify_bundle(
             add("release-hash", False, "the release file is not one JSON object")
         else:
             got = release_hash(release)
-            same_id = (
-                release.get("ocid") == bundle.ocid and str(release.get("id")) == bundle.release_id
-            )
+            same_id = release.get("ocid") == bundle.ocid and str(release.get("id")) == bundle.release_id
             add(
                 "release-hash",
                 got == bundle.hashes["data"] and same_id,
@@ -368,9 +369,7 @@ def verify_bundle(
 
     # 2. The proformas hash link over the listed quotes.
     try:
-        link_hex = entry_format.proformas_hash_link(
-            [bytes.fromhex(p.hash) for p in bundle.proformas]
-        ).hex()
+        link_hex = entry_format.proformas_hash_link([bytes.fromhex(p.hash) for p in bundle.proformas]).hex()
         add(
             "proformas-hash-link",
             link_hex == bundle.hashes["proformas"],
@@ -395,9 +394,7 @@ def verify_bundle(
             expected_entry == bundle.entry,
             "entry bytes re-encoded from ocid, releaseId and hashes"
             + (
-                " are the logged entry"
-                if expected_entry == bundle.entry
-                else " differ from the logged entry"
+                " are the logged entry" if expected_entry == bundle.entry else " differ from the logged entry"
             ),
         )
     except AnchoringError as exc:
@@ -541,8 +538,7 @@ class ProformaProofBundle:
         status = _field(obj, "status", str)
         if status not in ("complete", "pending"):
             raise BundleError("status: must be complete or pending")
-        _only(obj, _PROFORMA_FIELDS | (_COMPLETE_FIELDS if status == "complete" else set()),
-              "the bundle")
+        _only(obj, _PROFORMA_FIELDS | (_COMPLETE_FIELDS if status == "complete" else set()), "the bundle")
         hashes = _field(obj, "hashes", dict)
         _only(hashes, {"proforma"}, "hashes")
         if not _is_hex32(hashes.get("proforma")):
@@ -585,8 +581,7 @@ class ProformaProofBundle:
         return cls(**bundle)
 
 
-_PROFORMA_FIELDS = {"version", "status", "ocid", "proformaId", "hashes", "entry", "leafIndex",
-                    "leafHash"}
+_PROFORMA_FIELDS = {"version", "status", "ocid", "proformaId", "hashes", "entry", "leafIndex", "leafHash"}
 
 
 def load_bundle(data: bytes | str) -> ProofBundle | ProformaProofBundle:
@@ -622,8 +617,11 @@ def verify_proforma_bundle(
             "proforma-hash",
             got == bundle.proforma_hash and same_id,
             f"SHA-256 of the canonical quote is {got}"
-            + ("" if same_id else f"; the quote is {proforma.get('id')}, "
-               f"the bundle is for {bundle.proforma_id}"),
+            + (
+                ""
+                if same_id
+                else f"; the quote is {proforma.get('id')}, the bundle is for {bundle.proforma_id}"
+            ),
         )
     try:
         expected = entry_format.encode_entry(
@@ -645,7 +643,13 @@ def verify_proforma_bundle(
     add("leaf-hash", leaf == bundle.leaf_hash, f"SHA-256(0x00 || entry) is {leaf.hex()}")
     if bundle.status != "complete":
         for name in ("checkpoint-signature", "inclusion"):
-            steps.append(Step(name, FAIL, "the entry is not yet in a sealed checkpoint "
-                                          "(status pending): fetch the bundle again later"))
+            steps.append(
+                Step(
+                    name,
+                    FAIL,
+                    "the entry is not yet in a sealed checkpoint "
+                    "(status pending): fetch the bundle again later",
+                )
+            )
         return steps
     return steps + _checkpoint_steps(bundle, pinned_key)

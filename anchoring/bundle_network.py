@@ -67,9 +67,7 @@ def _each_anchor(
     return steps
 
 
-def verify_evm_anchors(
-    bundle: AnyBundle, rpc_url: str | None, *, sender: str | None = None
-) -> list[Step]:
+def verify_evm_anchors(bundle: AnyBundle, rpc_url: str | None, *, sender: str | None = None) -> list[Step]:
     """Read every EVM anchor of ``bundle`` back from the node at ``rpc_url`` and compare.
 
     The node must serve the anchor's chain; the receipt, block and contract code are read from
@@ -82,8 +80,7 @@ def verify_evm_anchors(
             return Step(
                 name,
                 SKIP,
-                "no node given (--rpc): the anchor was not read "
-                f"from chain {record.get('chainId')}",
+                f"no node given (--rpc): the anchor was not read from chain {record.get('chainId')}",
             )
         try:
             from anchoring.chains.evm import EvmAnchor, rpc_chain, verify_anchor

@@ -87,15 +87,7 @@ _ORJSON_OPTIONS = (
 # which costs speed, never correctness).
 _DIGITS = b"0123456789"
 _SHAPE = bytes(
-    0x2C
-    if b in b"}]"
-    else 0x2D
-    if b in b"+-"
-    else 0xFF
-    if b >= 0xF0
-    else b
-    if b in b".,e"
-    else 0x78
+    0x2C if b in b"}]" else 0x2D if b in b"+-" else 0xFF if b >= 0xF0 else b if b in b".,e" else 0x78
     for b in range(256)
 )
 

@@ -113,9 +113,7 @@ def issue_end_entity_certificate(
         _builder(subject, ca.subject, public_key, now, not_after)
         .add_extension(cx509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(signer=True), critical=True)
-        .add_extension(
-            cx509.ExtendedKeyUsage([extended_key_usage]), critical=extended_key_usage_critical
-        )
+        .add_extension(cx509.ExtendedKeyUsage([extended_key_usage]), critical=extended_key_usage_critical)
         .add_extension(cx509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             cx509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),

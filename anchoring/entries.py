@@ -155,8 +155,7 @@ def _members(cls: type[Entry]) -> tuple[tuple[str, str, bool], ...]:
     members = _MEMBERS.get(cls)
     if members is None:
         members = tuple(
-            (f.name, f.metadata["json"], f.metadata["type"] == _TEXT)
-            for f in dataclasses.fields(cls)
+            (f.name, f.metadata["json"], f.metadata["type"] == _TEXT) for f in dataclasses.fields(cls)
         )
         _MEMBERS[cls] = members
     return members
@@ -268,9 +267,11 @@ def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
         return "f'{{" + ",".join(parts) + "}}'"
 
     texts = " + ".join(f"entry.{attribute}" for _, attribute, kind in plan if kind == _TEXT)
-    lines = ["def encode(entry):", f"    text = {texts or repr('')}",
-             "    plain = (text.isascii() and text.isprintable() and '\"' not in text"
-             " and '\\\\' not in text)"]
+    lines = [
+        "def encode(entry):",
+        f"    text = {texts or repr('')}",
+        "    plain = (text.isascii() and text.isprintable() and '\"' not in text and '\\\\' not in text)",
+    ]
 
     def emit(present: set[str | None], indent: str) -> None:
         lines.append(f"{indent}if plain:")
@@ -286,10 +287,9 @@ def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
         branch(k + 1, present | {optional[k]}, indent)
 
     branch(0, set(), "    ")
-    namespace: dict[str, Any] = {
-        "_dumps": orjson.dumps, "_bytes": bytes, "_view": memoryview}
+    namespace: dict[str, Any] = {"_dumps": orjson.dumps, "_bytes": bytes, "_view": memoryview}
     exec(compile("\n".join(lines) + "\n", f"<entry encoder {cls.KIND}>", "exec"), namespace)  # noqa: S102
-    return namespace["encode"]  # type: ignore[no-any-return]
+    return namespace["encode"]
 
 
 def _make_pattern(cls: type[Entry]) -> re.Pattern[bytes]:
@@ -384,7 +384,7 @@ def encode_entries(items: Iterable[Entry | bytes | bytearray | memoryview]) -> l
     """
     out: list[bytes] = []
     add = out.append
-    encoders: dict[type, Callable[[Any], bytes]] = _ENCODERS  # type: ignore[assignment]
+    encoders: dict[type, Callable[[Any], bytes]] = _ENCODERS
     for item in items:
         encoder = encoders.get(type(item))
         if encoder is not None:

@@ -145,7 +145,7 @@ checkpoints = Table(
 _WRITING = "anchoring_sqlite_writing"  # execution option: this transaction will write
 
 
-def _no_driver_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+def _no_driver_begin(dbapi_connection, _record):
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below does it
 
 
@@ -196,9 +196,7 @@ MAX_ENTRY_SIZE = 0xFFFF  # an entry bundle prefixes each entry with a uint16 len
 _INSERT_BUNDLE = text("INSERT INTO log_entry_bundles (idx, entries) VALUES (:idx, :entries)")
 # Textual: building the equivalent select() took most of the time of size(), which every
 # append and proof runs.
-_LAST_LEAF_TILE = text(
-    "SELECT idx, length(hashes) FROM log_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1"
-)
+_LAST_LEAF_TILE = text("SELECT idx, length(hashes) FROM log_tiles WHERE level = 0 ORDER BY idx DESC LIMIT 1")
 _UPDATE_TILE = text(
     'UPDATE log_tiles SET hashes = :hashes, "inner" = :inner WHERE level = :level AND idx = :idx'
 )
@@ -293,10 +291,7 @@ def _tile_rows(base: list[bytes], old_inner: bytes = b"", old_width: int = 0) ->
         have, start = old_width >> r, _row_start(old_width, r)
         row = _split(old_inner[start * _H : (start + have) * _H])
         prev = rows[-1]
-        row.extend(
-            sha(b"\x01" + prev[2 * j] + prev[2 * j + 1]).digest()
-            for j in range(have, len(prev) // 2)
-        )
+        row.extend(sha(b"\x01" + prev[2 * j] + prev[2 * j + 1]).digest() for j in range(have, len(prev) // 2))
         rows.append(row)
     return rows
 
@@ -406,9 +401,7 @@ class EvidenceLog:
         rows = conn.execute(_tiles_query(len(keys)), params).all()
         return {(row.level, row.idx): (bytes(row.hashes), bytes(row.inner)) for row in rows}
 
-    def nodes(
-        self, conn: Connection, ids: Sequence[NodeID], tree_size: int | None = None
-    ) -> list[bytes]:
+    def nodes(self, conn: Connection, ids: Sequence[NodeID], tree_size: int | None = None) -> list[bytes]:
         """Hashes of the perfect subtrees ``ids``, read from the tiles in one query.
 
         With ``tree_size``, also check in the same query that the log holds that many
@@ -531,9 +524,7 @@ class EvidenceLog:
                     "the log storage is inconsistent"
                 )
             at = min(TILE_WIDTH - offset, len(new))
-            conn.execute(
-                _UPDATE_BUNDLE, {"idx": first, "entries": stored + make_bundle(new[:at])}
-            )
+            conn.execute(_UPDATE_BUNDLE, {"idx": first, "entries": stored + make_bundle(new[:at])})
             first += 1
         rows = [
             {"idx": first + k, "entries": make_bundle(new[i : i + TILE_WIDTH])}
@@ -589,9 +580,7 @@ class EvidenceLog:
                 conn.execute(log_tiles.insert(), inserts)
             level, old_count, new = level + 1, old_count >> TILE_HEIGHT, completed
 
-    def seal(
-        self, conn: Connection, signer: NoteSigner, origin: str, size: int | None = None
-    ) -> str:
+    def seal(self, conn: Connection, signer: NoteSigner, origin: str, size: int | None = None) -> str:
         """Sign and store a checkpoint of the tree (of its first ``size`` entries if given,
         default all); return the signed note.
 
@@ -697,21 +686,15 @@ class EvidenceLog:
         for bundle_idx, blob in self._stream(conn, max(1, batch // TILE_WIDTH)):
             where = f"entry bundle {bundle_idx}"
             if bundle_idx != n // TILE_WIDTH or n % TILE_WIDTH:
-                problems.append(
-                    AuditProblem("bundle", where, f"expected entry bundle {n // TILE_WIDTH}")
-                )
+                problems.append(AuditProblem("bundle", where, f"expected entry bundle {n // TILE_WIDTH}"))
                 break
             try:
                 items = bundle_entries(blob)
             except LogError as error:
                 problems.append(AuditProblem("bundle", where, str(error)))
                 break
-            if len(items) > TILE_WIDTH or (
-                len(items) < TILE_WIDTH and n + len(items) != stored_size
-            ):
-                problems.append(
-                    AuditProblem("bundle", where, f"holds {len(items)} entries")
-                )
+            if len(items) > TILE_WIDTH or (len(items) < TILE_WIDTH and n + len(items) != stored_size):
+                problems.append(AuditProblem("bundle", where, f"holds {len(items)} entries"))
             for data in items:
                 idx = n
                 h = hashlib.sha256(b"\x00" + data).digest()
@@ -731,30 +714,22 @@ class EvidenceLog:
                     roots[n] = root_from_subtrees([f[1] for f in frontier])
         if n != stored_size:
             problems.append(
-                AuditProblem(
-                    "size", "log", f"{n} entries stored, the level-0 tiles hold {stored_size}"
-                )
+                AuditProblem("size", "log", f"{n} entries stored, the level-0 tiles hold {stored_size}")
             )
 
         # Open (partial) tiles and any stored tile beyond the recomputed ones.
         for level, hashes in enumerate(pending):
             if hashes:
                 check_tile(level, tile_count[level], hashes)
-        expected_tiles = {
-            lvl: tile_count[lvl] + (1 if pending[lvl] else 0) for lvl in range(len(pending))
-        }
+        expected_tiles = {lvl: tile_count[lvl] + (1 if pending[lvl] else 0) for lvl in range(len(pending))}
         counts = conn.execute(
-            select(log_tiles.c.level, func.count(), func.max(log_tiles.c.idx)).group_by(
-                log_tiles.c.level
-            )
+            select(log_tiles.c.level, func.count(), func.max(log_tiles.c.idx)).group_by(log_tiles.c.level)
         ).all()
         for level, count, top in counts:
             wanted = expected_tiles.get(level, 0)
             if count != wanted or (count and top != wanted - 1):
                 problems.append(
-                    AuditProblem(
-                        "tile", f"tile level {level}", f"{count} tiles stored, expected {wanted}"
-                    )
+                    AuditProblem("tile", f"tile level {level}", f"{count} tiles stored, expected {wanted}")
                 )
 
         if verifier is not None and not isinstance(verifier, NoteVerifier):
@@ -766,9 +741,7 @@ class EvidenceLog:
                 continue
             if cp.root != roots[cp.size]:
                 problems.append(
-                    AuditProblem(
-                        "checkpoint-root", where, "stored root differs from the recomputed root"
-                    )
+                    AuditProblem("checkpoint-root", where, "stored root differs from the recomputed root")
                 )
             try:
                 if verifier is not None:
@@ -779,7 +752,5 @@ class EvidenceLog:
                 problems.append(AuditProblem("checkpoint-note", where, str(error)))
                 continue
             if stated.size != cp.size or stated.root != roots[cp.size]:
-                problems.append(
-                    AuditProblem("checkpoint-note", where, "note states another size or root")
-                )
+                problems.append(AuditProblem("checkpoint-note", where, "note states another size or root"))
         return problems

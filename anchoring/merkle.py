@@ -318,9 +318,7 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence
     return _chain_border_right(root, proof[inner:])
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` with ``root``.
 
     Returns None on success; raises ProofError otherwise.
@@ -363,9 +361,7 @@ def root_from_consistency(
     return hash1, hash2
 
 
-def verify_consistency(
-    size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]
-) -> None:
+def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]) -> None:
     """Check that the tree (size1, root1) is a prefix of the tree (size2, root2).
 
     Returns None on success; raises ProofError otherwise. ``size1 == size2`` is valid only

@@ -222,9 +222,7 @@ def verify_note(note: str, verifier_key: str | NoteVerifier) -> str:
     Signatures by other keys are ignored. Raises SignatureError if the note is malformed,
     has no signature by this key, or the signature is invalid.
     """
-    verifier = (
-        verifier_key if isinstance(verifier_key, NoteVerifier) else NoteVerifier.parse(verifier_key)
-    )
+    verifier = verifier_key if isinstance(verifier_key, NoteVerifier) else NoteVerifier.parse(verifier_key)
     if not note.endswith("\n"):
         raise SignatureError("signed note must end with a newline")
     split = note.rfind("\n\n")
@@ -304,9 +302,7 @@ class Checkpoint:
 def sign_checkpoint(checkpoint: Checkpoint, signer: NoteSigner) -> str:
     """The checkpoint as a signed note. The key name must be the checkpoint origin."""
     if signer.name != checkpoint.origin:
-        raise SignatureError(
-            f"key name {signer.name!r} differs from checkpoint origin {checkpoint.origin!r}"
-        )
+        raise SignatureError(f"key name {signer.name!r} differs from checkpoint origin {checkpoint.origin!r}")
     return sign_note(checkpoint.body(), signer)
 
 
@@ -316,9 +312,7 @@ def verify_checkpoint(note: str, verifier_key: str | NoteVerifier) -> Checkpoint
     The origin must equal the key name (tlog-checkpoint: the log signs with a key named
     after its origin). Raises SignatureError otherwise.
     """
-    verifier = (
-        verifier_key if isinstance(verifier_key, NoteVerifier) else NoteVerifier.parse(verifier_key)
-    )
+    verifier = verifier_key if isinstance(verifier_key, NoteVerifier) else NoteVerifier.parse(verifier_key)
     checkpoint = Checkpoint.parse(verify_note(note, verifier))
     if checkpoint.origin != verifier.name:
         raise SignatureError(

@@ -208,9 +208,7 @@ def _tst_info(signed_data: cms.SignedData) -> tsp.TSTInfo:
 def _signer_info(signed_data: cms.SignedData) -> cms.SignerInfo:
     signer_infos = signed_data["signer_infos"]
     if len(signer_infos) != 1:
-        raise TimestampError(
-            f"a timestamp token has exactly 1 signer, this has {len(signer_infos)}"
-        )
+        raise TimestampError(f"a timestamp token has exactly 1 signer, this has {len(signer_infos)}")
     return signer_infos[0]
 
 
@@ -230,9 +228,7 @@ def _signer_certificate(signed_data: cms.SignedData) -> x509.Certificate:
                 return cert
         elif cert.key_identifier == sid.chosen.native:
             return cert
-    raise TimestampError(
-        "the token does not carry the TSA certificate (request it with certReq=true)"
-    )
+    raise TimestampError("the token does not carry the TSA certificate (request it with certReq=true)")
 
 
 def _subject_string(cert: x509.Certificate) -> str:
@@ -265,9 +261,7 @@ def _check_ess_binding(signer_info: cms.SignerInfo, cert: x509.Certificate) -> N
     if not hmac.compare_digest(bytes(cert_id["cert_hash"].native), expected):
         raise TimestampError("the ESS signing-certificate attribute names another certificate")
     issuer_serial = cert_id["issuer_serial"]
-    if issuer_serial.native is not None and (
-        issuer_serial["serial_number"].native != cert.serial_number
-    ):
+    if issuer_serial.native is not None and (issuer_serial["serial_number"].native != cert.serial_number):
         raise TimestampError("the ESS signing-certificate serial is not the TSA certificate's")
 
 
@@ -380,9 +374,7 @@ def _verify(token_der: bytes, data: bytes, ca_pem: bytes) -> TimestampInfo:
         raise TimestampError("the signed content-type attribute is not TSTInfo")
     econtent = bytes(signed_data["encap_content_info"]["content"])
     content_digest = _DIGESTS[signer_digest](econtent).digest()
-    if not hmac.compare_digest(
-        bytes(_attribute(signer_info, "message_digest").native), content_digest
-    ):
+    if not hmac.compare_digest(bytes(_attribute(signer_info, "message_digest").native), content_digest):
         raise TimestampError("the signed message-digest does not match the TSTInfo")
 
     cert = _signer_certificate(signed_data)
@@ -564,12 +556,8 @@ class EmbeddedTSA:
         pem_encoding = serialization.Encoding.PEM
         # Keys first (never overwritten, 0600), certificates last: tsa.pem marks a complete
         # directory.
-        create_private(
-            self.directory / "ca.key", ca_key.private_bytes(pem_encoding, pkcs8, no_password)
-        )
-        create_private(
-            self.directory / "tsa.key", tsa_key.private_bytes(pem_encoding, pkcs8, no_password)
-        )
+        create_private(self.directory / "ca.key", ca_key.private_bytes(pem_encoding, pkcs8, no_password))
+        create_private(self.directory / "tsa.key", tsa_key.private_bytes(pem_encoding, pkcs8, no_password))
         (self.directory / "ca.pem").write_bytes(ca_cert.public_bytes(pem_encoding))
         (self.directory / "tsa.pem").write_bytes(tsa_cert.public_bytes(pem_encoding))
 
@@ -612,9 +600,7 @@ class EmbeddedTSA:
                 "hash_algorithm": {"algorithm": "sha256"},
                 "cert_hash": hashlib.sha256(self._tsa_cert.dump()).digest(),
                 "issuer_serial": {
-                    "issuer": [
-                        x509.GeneralName(name="directory_name", value=self._tsa_cert.issuer)
-                    ],
+                    "issuer": [x509.GeneralName(name="directory_name", value=self._tsa_cert.issuer)],
                     "serial_number": self._tsa_cert.serial_number,
                 },
             }

@@ -237,10 +237,7 @@ def pymerkle_bench(n_target: int, n: int, proofs: int, tmp: Path) -> None:
     print(f"pymerkle 7 SqliteTree ({fmt(n)} entries{', scaled down' if scaled else ''}):")
     print(f"  append           {fmt(n / append_s)} entries/s ({append_s:.1f} s)")
     if scaled:
-        print(
-            f"  extrapolated     {n_target / (n / append_s):.1f} s for {fmt(n_target)} entries "
-            f"(linear)"
-        )
+        print(f"  extrapolated     {n_target / (n / append_s):.1f} s for {fmt(n_target)} entries (linear)")
     print(f"  root (get_root)  {state_s * 1000:.1f} ms")
     print(
         f"  inclusion proofs {fmt(proofs / wall)} proofs/s incl. verification, p50 "
@@ -340,8 +337,10 @@ def main(argv: list[str] | None = None) -> None:
     sha_calls = 2 * n - 1
     print()
     print("append + seal (SQLite file, the portal's engine: WAL, synchronous=NORMAL, checkpoints")
-    print(f"in a background thread), {args.runs} runs on fresh files; raw hashlib limit: "
-          f"{sha_calls:,} SHA-256 calls")
+    print(
+        f"in a background thread), {args.runs} runs on fresh files; raw hashlib limit: "
+        f"{sha_calls:,} SHA-256 calls"
+    )
     print("(n leaf hashes of 0x00||entry + n-1 node hashes of 0x01||l||r), no storage, timed")
     print("interleaved with the appends (each batch's tree right after the batch, once its")
     print("background checkpoint is over; the faster of two runs of each batch's loop):")
@@ -395,9 +394,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{consistency_s * 1000:.2f} ms, verified"
     )
     print(f"peak RSS so far: {peak_rss_mb():.0f} MB")
-    print(
-        f"database size: {db.stat().st_size / 1e6:.0f} MB ({db.stat().st_size / n:.0f} bytes/entry)"
-    )
+    print(f"database size: {db.stat().st_size / 1e6:.0f} MB ({db.stat().st_size / n:.0f} bytes/entry)")
     engine.dispose()
     del datas
 
@@ -421,9 +418,7 @@ def anchoring_bench(tmp: Path, sizes: list[int], repeat: int = 3) -> None:
 
     url = f"sqlite:///{tmp / 'anchoring.sqlite3'}"
     upgrade(url)
-    app = create_app(
-        {"DATABASE_URL": url, "INSTANCE_PATH": str(tmp / "instance"), "BASE_URL": "http://b"}
-    )
+    app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(tmp / "instance"), "BASE_URL": "http://b"})
     engine, config = app_engine(app), app.config
     backends = Backends(config)
     done = 0

@@ -86,8 +86,12 @@ def reindex(url: str, work: Path) -> None:
     env = dict(os.environ, DATABASE_URL=url, PORTAL_INSTANCE_PATH=str(work / "instance"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from portal.cli import main; main()", "reindex"],
-                   env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-c", "from portal.cli import main; main()", "reindex"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"veraz reindex: {seconds:.1f} s, peak RSS {max(peak, before) / 1024:.0f} MB", flush=True)
@@ -117,15 +121,24 @@ def main() -> None:
     engine = make_engine(url)
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(records)).scalar_one()
-        segment = conn.execute(select(item_lines.c.segment).group_by(item_lines.c.segment)
-                               .order_by(func.count().desc()).limit(1)).scalar_one()
-        buyer = conn.execute(select(records.c.buyer_id).where(records.c.kind == "order")
-                             .group_by(records.c.buyer_id).order_by(func.count().desc()).limit(1)).scalar_one()
+        segment = conn.execute(
+            select(item_lines.c.segment).group_by(item_lines.c.segment).order_by(func.count().desc()).limit(1)
+        ).scalar_one()
+        buyer = conn.execute(
+            select(records.c.buyer_id)
+            .where(records.c.kind == "order")
+            .group_by(records.c.buyer_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).scalar_one()
         year = conn.execute(select(func.max(records.c.month))).scalar_one()[:4]
         browse = Browse()
-        last = conn.execute(select(records.c.date, records.c.ocid)
-                            .order_by(records.c.date.desc(), records.c.ocid.desc())
-                            .offset(max(total - 51, 0)).limit(1)).one()
+        last = conn.execute(
+            select(records.c.date, records.c.ocid)
+            .order_by(records.c.date.desc(), records.c.ocid.desc())
+            .offset(max(total - 51, 0))
+            .limit(1)
+        ).one()
         key = queries.sort_key(browse, {"date": last.date, "amount": None})
         cursor = encode_cursor(browse, key, last.ocid)
     print(f"{total:,} records; load average {os.getloadavg()[0]:.1f} (2 cores, shared machine)", flush=True)
@@ -144,8 +157,11 @@ def main() -> None:
     for label, path in cases:
         cold = timed(client, path, args.repeat, cold=True)
         warm = timed(client, path, args.repeat, cold=False)
-        print(f"{label:36s} p50 {cold[0]:7.1f} p95 {cold[1]:7.1f} ms   "
-              f"p50 {warm[0]:7.1f} p95 {warm[1]:7.1f} ms", flush=True)
+        print(
+            f"{label:36s} p50 {cold[0]:7.1f} p95 {cold[1]:7.1f} ms   "
+            f"p50 {warm[0]:7.1f} p95 {warm[1]:7.1f} ms",
+            flush=True,
+        )
 
     for label, path, header in (("CSV", "/contracts.csv", 1), ("JSON Lines", "/contracts.jsonl", 0)):
         rss_before = rss_mb()
@@ -155,8 +171,11 @@ def main() -> None:
         for chunk in response.response:
             rows += chunk.count("\n") if isinstance(chunk, str) else chunk.count(b"\n")
         seconds = time.perf_counter() - started
-        print(f"{label} download: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s; "
-              f"peak RSS {rss_before:.0f} MB before, {rss_mb():.0f} MB after", flush=True)
+        print(
+            f"{label} download: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s; "
+            f"peak RSS {rss_before:.0f} MB before, {rss_mb():.0f} MB after",
+            flush=True,
+        )
     print(f"load average {os.getloadavg()[0]:.1f}")
 
 

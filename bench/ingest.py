@@ -65,10 +65,12 @@ def baseline(engine, sample: int, seed: int) -> dict:
     from ocds import schema as ocds_schema
 
     schema = ocds_schema.release_schema()
-    registry = Registry().with_resource(schema["id"], Resource.from_contents(
-        schema, default_specification=DRAFT4))
-    validator = jsonschema.Draft4Validator(schema, registry=registry,
-                                           format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    registry = Registry().with_resource(
+        schema["id"], Resource.from_contents(schema, default_specification=DRAFT4)
+    )
+    validator = jsonschema.Draft4Validator(
+        schema, registry=registry, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
+    )
     merger = ocdsmerge.Merger(schema=ocds_schema.release_schema())
     with engine.connect() as conn:
         ids = conn.execute(select(releases.c.id)).scalars().all()
@@ -76,7 +78,7 @@ def baseline(engine, sample: int, seed: int) -> dict:
         chosen = sorted(rng.sample(ids, min(sample, len(ids))))
         docs = []
         for i in range(0, len(chosen), 500):
-            rows = conn.execute(select(releases.c.data).where(releases.c.id.in_(chosen[i:i + 500])))
+            rows = conn.execute(select(releases.c.data).where(releases.c.id.in_(chosen[i : i + 500])))
             docs.extend(orjson.loads(r.data) for r in rows)
     started = time.perf_counter()
     invalid = sum(1 for d in docs if not validator.is_valid(d))
@@ -89,8 +91,13 @@ def baseline(engine, sample: int, seed: int) -> dict:
         merger.create_compiled_release(group)
     compile_s = time.perf_counter() - started
     n = len(docs)
-    return {"releases": n, "invalid": invalid, "validate_per_s": n / validate_s,
-            "compile_per_s": n / compile_s, "together_per_s": n / (validate_s + compile_s)}
+    return {
+        "releases": n,
+        "invalid": invalid,
+        "validate_per_s": n / validate_s,
+        "compile_per_s": n / compile_s,
+        "together_per_s": n / (validate_s + compile_s),
+    }
 
 
 def run_path(work: Path, source: Path, *, pdf: bool, args: argparse.Namespace) -> dict:
@@ -107,32 +114,48 @@ def run_path(work: Path, source: Path, *, pdf: bool, args: argparse.Namespace) -
     own_before = resource.getrusage(resource.RUSAGE_SELF)
     kids_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    summary = import_orders(engine, source, ocid_prefix="ocds-bench1", batch_size=args.batch_size,
-                            workers=args.workers,
-                            base_url="http://127.0.0.1:8000" if pdf else None)
+    summary = import_orders(
+        engine,
+        source,
+        ocid_prefix="ocds-bench1",
+        batch_size=args.batch_size,
+        workers=args.workers,
+        base_url="http://127.0.0.1:8000" if pdf else None,
+    )
     elapsed = time.perf_counter() - started
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     me, child = peak_rss_mb()
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(releases)).scalar_one()
-        pdfs = conn.execute(select(func.count(), func.coalesce(func.sum(func.length(order_pdfs.c.data)), 0))
-                            .select_from(order_pdfs)).one()
+        pdfs = conn.execute(
+            select(func.count(), func.coalesce(func.sum(func.length(order_pdfs.c.data)), 0)).select_from(
+                order_pdfs
+            )
+        ).one()
     orders_s = summary.read / elapsed
     releases_s = summary.published_releases / elapsed
     writer_cpu = (own.ru_utime + own.ru_stime) - (own_before.ru_utime + own_before.ru_stime)
     worker_cpu = (kids.ru_utime + kids.ru_stime) - (kids_before.ru_utime + kids_before.ru_stime)
-    print(f"pipeline {label}: {summary.read:,} orders, {summary.published_releases:,} releases "
-          f"({stored:,} stored), {summary.rejected:,} rejected, in {elapsed:.1f} s")
-    print(f"pipeline {label}: {orders_s:,.0f} orders/s, {releases_s:,.0f} releases/s "
-          f"(workers: {args.workers or os.cpu_count()}; evidence log entries on; load average "
-          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after)")
-    print(f"pipeline {label}: CPU seconds: writer (reads, stores, compiles records) "
-          f"{writer_cpu:,.1f}, workers {worker_cpu:,.1f}, wall {elapsed:,.1f}; per order: "
-          f"writer {writer_cpu / max(summary.read, 1) * 1e3:.2f} ms, workers "
-          f"{worker_cpu / max(summary.read, 1) * 1e3:.2f} ms")
+    print(
+        f"pipeline {label}: {summary.read:,} orders, {summary.published_releases:,} releases "
+        f"({stored:,} stored), {summary.rejected:,} rejected, in {elapsed:.1f} s"
+    )
+    print(
+        f"pipeline {label}: {orders_s:,.0f} orders/s, {releases_s:,.0f} releases/s "
+        f"(workers: {args.workers or os.cpu_count()}; evidence log entries on; load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+    )
+    print(
+        f"pipeline {label}: CPU seconds: writer (reads, stores, compiles records) "
+        f"{writer_cpu:,.1f}, workers {worker_cpu:,.1f}, wall {elapsed:,.1f}; per order: "
+        f"writer {writer_cpu / max(summary.read, 1) * 1e3:.2f} ms, workers "
+        f"{worker_cpu / max(summary.read, 1) * 1e3:.2f} ms"
+    )
     print(f"pipeline {label}: peak RSS so far: writer {me:,.0f} MB, largest worker {child:,.0f} MB")
-    print(f"pipeline {label}: database {db.stat().st_size / 1e6:,.0f} MB"
-          + (f"; {pdfs[0]:,} order PDFs, {pdfs[1] / max(pdfs[0], 1) / 1e3:.1f} KB each" if pdf else ""))
+    print(
+        f"pipeline {label}: database {db.stat().st_size / 1e6:,.0f} MB"
+        + (f"; {pdfs[0]:,} order PDFs, {pdfs[1] / max(pdfs[0], 1) / 1e3:.1f} KB each" if pdf else "")
+    )
     if 1_000_000 > summary.read:
         print(f"pipeline {label}: 1,000,000 orders at this rate: {1_000_000 / orders_s / 60:.1f} min")
     return {"engine": engine, "db": db, "orders_s": orders_s, "releases_s": releases_s}
@@ -151,10 +174,12 @@ def worker_step(orders: int, seed: int) -> None:
         for _ in range(3):
             started = time.process_time()
             for i in range(0, len(lines), 500):
-                preparer.prepare(lines[i:i + 500])
+                preparer.prepare(lines[i : i + 500])
             best.append((time.process_time() - started) / len(lines) * 1e3)
-        print(f"worker step {'with' if base_url else 'without'} order PDFs: {min(best):.3f} ms CPU per "
-              f"order (best of 3 over {len(lines):,} orders; load average {os.getloadavg()[0]:.1f})")
+        print(
+            f"worker step {'with' if base_url else 'without'} order PDFs: {min(best):.3f} ms CPU per "
+            f"order (best of 3 over {len(lines):,} orders; load average {os.getloadavg()[0]:.1f})"
+        )
 
 
 def main() -> None:
@@ -166,12 +191,20 @@ def main() -> None:
     parser.add_argument("--baseline-sample", type=int, default=5_000)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temporary)")
     only = parser.add_mutually_exclusive_group()
-    only.add_argument("--pdf", action="store_true",
-                      help="only the path with order PDFs (rendered and stored, as when BASE_URL is "
-                           "set). Default: both paths, without then with order PDFs")
+    only.add_argument(
+        "--pdf",
+        action="store_true",
+        help="only the path with order PDFs (rendered and stored, as when BASE_URL is "
+        "set). Default: both paths, without then with order PDFs",
+    )
     only.add_argument("--no-pdf", action="store_true", help="only the path without order PDFs")
-    parser.add_argument("--worker-step", type=int, default=0, metavar="N",
-                        help="only time the worker step on N generated orders, in this process")
+    parser.add_argument(
+        "--worker-step",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time the worker step on N generated orders, in this process",
+    )
     args = parser.parse_args()
     if args.worker_step:
         worker_step(args.worker_step, args.seed)
@@ -182,8 +215,10 @@ def main() -> None:
     if not source.exists():
         t = time.perf_counter()
         write_orders(source, args.orders, args.seed)
-        print(f"generated {args.orders:,} orders ({source.stat().st_size / 1e6:,.0f} MB) "
-              f"in {time.perf_counter() - t:.1f} s (not part of the figures)")
+        print(
+            f"generated {args.orders:,} orders ({source.stat().st_size / 1e6:,.0f} MB) "
+            f"in {time.perf_counter() - t:.1f} s (not part of the figures)"
+        )
     paths = [True] if args.pdf else [False] if args.no_pdf else [False, True]
     first = None
     for pdf in paths:
@@ -196,13 +231,17 @@ def main() -> None:
                 Path(str(figures["db"]) + suffix).unlink(missing_ok=True)
 
     base = baseline(first["engine"], args.baseline_sample, args.seed)
-    print(f"baseline (jsonschema Draft 4 + ocdsmerge, {base['releases']:,} sampled releases, "
-          f"{base['invalid']} invalid): validate {base['validate_per_s']:,.0f} releases/s, "
-          f"compile {base['compile_per_s']:,.0f} releases/s, together "
-          f"{base['together_per_s']:,.0f} releases/s")
-    print(f"ratio: pipeline releases/s (first path) / baseline releases/s = "
-          f"{first['releases_s'] / base['together_per_s']:.1f}x (target >= 5x; the pipeline also "
-          f"parses, maps, hashes and stores)")
+    print(
+        f"baseline (jsonschema Draft 4 + ocdsmerge, {base['releases']:,} sampled releases, "
+        f"{base['invalid']} invalid): validate {base['validate_per_s']:,.0f} releases/s, "
+        f"compile {base['compile_per_s']:,.0f} releases/s, together "
+        f"{base['together_per_s']:,.0f} releases/s"
+    )
+    print(
+        f"ratio: pipeline releases/s (first path) / baseline releases/s = "
+        f"{first['releases_s'] / base['together_per_s']:.1f}x (target >= 5x; the pipeline also "
+        f"parses, maps, hashes and stores)"
+    )
 
 
 if __name__ == "__main__":

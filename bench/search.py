@@ -65,8 +65,9 @@ def queries(source: Path, count: int = QUERY_COUNT, seed: int = 2026) -> list[st
     catalogues = [c[1] for c in CATALOGUES]
     products = [p[3] for c in CATALOGUES for p in c[3]]
     classes = [p[2] for c in CATALOGUES for p in c[3]]
-    words = sorted({w for text in products + classes + catalogues for w in text.split()
-                    if len(w) > 3 and w.isalpha()})
+    words = sorted(
+        {w for text in products + classes + catalogues for w in text.split() if len(w) > 3 and w.isalpha()}
+    )
     places = sorted({p for ps in PLACES.values() for p in ps})
     regions = sorted(set(REGIONS.values()))
 
@@ -83,12 +84,15 @@ def queries(source: Path, count: int = QUERY_COUNT, seed: int = 2026) -> list[st
     made: list[str] = []
     made += [variant(rng.choice(words)) for _ in range(50)]  # one product word
     made += [variant(rng.choice(catalogues)) for _ in range(15)]  # a catalogue
-    made += [variant(" ".join(rng.choice(products).split()[:rng.randint(2, 4)]))
-             for _ in range(25)]  # the start of a product description
+    made += [
+        variant(" ".join(rng.choice(products).split()[: rng.randint(2, 4)])) for _ in range(25)
+    ]  # the start of a product description
     made += [variant(f"{rng.choice(words)} {rng.choice(places)}") for _ in range(15)]  # thing + place
     made += [variant(rng.choice(places)) for _ in range(15)]  # a place (buyer names)
-    made += [variant(f"{rng.choice(['municipalidad', 'hospital', 'red de salud', 'ugel'])} "
-                     f"{rng.choice(places)}") for _ in range(15)]
+    made += [
+        variant(f"{rng.choice(['municipalidad', 'hospital', 'red de salud', 'ugel'])} {rng.choice(places)}")
+        for _ in range(15)
+    ]
     made += [variant(rng.choice(REGION_BUYER_KINDS).format(r=rng.choice(regions))) for _ in range(5)]
     made += [variant(rng.choice(MINISTRIES)) for _ in range(10)]
     made += [variant(f"{rng.choice(SUPPLIER_HEADS)} {rng.choice(SUPPLIER_CORES)}") for _ in range(15)]
@@ -103,8 +107,11 @@ def queries(source: Path, count: int = QUERY_COUNT, seed: int = 2026) -> list[st
     for _ in range(20):  # order numbers: whole, lowercase, partial, spaced, the serial alone
         number = rng.choice(numbers)
         year, serial = number.split("-")[1:]
-        made.append(rng.choice([number, number.lower(), number.lower()[:rng.randint(9, 13)],
-                                f"oc {year} {serial}", serial]))
+        made.append(
+            rng.choice(
+                [number, number.lower(), number.lower()[: rng.randint(9, 13)], f"oc {year} {serial}", serial]
+            )
+        )
     made += [rng.choice(rucs) for _ in range(5)]  # RUCs of buyers and suppliers
     made += [rng.choice(rucs)[:7] for _ in range(5)]  # and their first digits
     return made[:count]
@@ -140,7 +147,7 @@ def phase_documents(url: str) -> dict:
         started = time.perf_counter()
         count = 0
         for i in range(0, len(ocids), 2000):
-            count += len(documents(conn, ocids[i:i + 2000]))
+            count += len(documents(conn, ocids[i : i + 2000]))
         seconds = time.perf_counter() - started
     return {"docs": count, "seconds": seconds, "rss": _rss_mb(), "base": base}
 
@@ -173,12 +180,23 @@ def phase_fts5_build(url: str) -> dict:
         conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('optimize')"))
     seconds = time.perf_counter() - started
     with engine.connect() as conn:
-        sizes = dict(conn.execute(text(
-            "SELECT CASE WHEN name LIKE 'search_fts%' THEN 'fts' ELSE 'documents' END, SUM(pgsize) "
-            "FROM dbstat WHERE name LIKE 'search_%' OR name LIKE 'sqlite_autoindex_search_%' "
-            "GROUP BY 1")).all())
-    return {"docs": count, "seconds": seconds, "rss": _rss_mb(), "base": base,
-            "fts_bytes": sizes.get("fts", 0), "documents_bytes": sizes.get("documents", 0)}
+        sizes = dict(
+            conn.execute(
+                text(
+                    "SELECT CASE WHEN name LIKE 'search_fts%' THEN 'fts' ELSE 'documents' END, SUM(pgsize) "
+                    "FROM dbstat WHERE name LIKE 'search_%' OR name LIKE 'sqlite_autoindex_search_%' "
+                    "GROUP BY 1"
+                )
+            ).all()
+        )
+    return {
+        "docs": count,
+        "seconds": seconds,
+        "rss": _rss_mb(),
+        "base": base,
+        "fts_bytes": sizes.get("fts", 0),
+        "documents_bytes": sizes.get("documents", 0),
+    }
 
 
 def phase_whoosh_build(url: str, folder: str) -> dict:
@@ -214,9 +232,14 @@ def phase_queries(url: str, search_engine: str, instance: str, source: str) -> d
         per_query.append(statistics.median(times))
         empty += not found
     per_query.sort()
-    return {"median_ms": statistics.median(per_query) * 1000,
-            "p95_ms": per_query[int(len(per_query) * 0.95) - 1] * 1000,
-            "max_ms": per_query[-1] * 1000, "empty": empty, "rss": _rss_mb(), "base": base}
+    return {
+        "median_ms": statistics.median(per_query) * 1000,
+        "p95_ms": per_query[int(len(per_query) * 0.95) - 1] * 1000,
+        "max_ms": per_query[-1] * 1000,
+        "empty": empty,
+        "rss": _rss_mb(),
+        "base": base,
+    }
 
 
 def run(phase, *args) -> dict:
@@ -244,9 +267,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temporary)")
     parser.add_argument("--postgres", default=None, help="also bench PostgreSQL (an empty database)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the databases an earlier run published (same --dir, --orders, --seed; "
-                             "with --postgres, the same database) and bench the engines only")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the databases an earlier run published (same --dir, --orders, --seed; "
+        "with --postgres, the same database) and bench the engines only",
+    )
     args = parser.parse_args()
     work = scratch_dir(args.dir, "veraz-bench-search-")
     from ocds.catalogue.generate import write_orders
@@ -259,40 +285,59 @@ def main() -> None:
         db.unlink(missing_ok=True)
     url = f"sqlite:///{db}"
     texts = queries(source)
-    print(f"search bench: {args.orders:,} orders, {len(texts)} queries x {REPEATS}, "
-          f"{os.cpu_count()} cores, {_load()}")
+    print(
+        f"search bench: {args.orders:,} orders, {len(texts)} queries x {REPEATS}, "
+        f"{os.cpu_count()} cores, {_load()}"
+    )
 
     published = publish(url, source) if not (args.reuse and db.exists()) else None
     if published:
-        print(f"publish (SQLite, with the search documents and FTS5 index): {published['orders']:,} "
-              f"orders in {published['seconds']:.1f} s ({published['orders'] / published['seconds']:,.0f}"
-              f"/s); {_load()}")
+        print(
+            f"publish (SQLite, with the search documents and FTS5 index): {published['orders']:,} "
+            f"orders in {published['seconds']:.1f} s ({published['orders'] / published['seconds']:,.0f}"
+            f"/s); {_load()}"
+        )
 
     docs = run(phase_documents, url)
-    print(f"documents (read compiled releases, analyse): {docs['docs']:,} in {docs['seconds']:.1f} s "
-          f"= {docs['docs'] / docs['seconds']:,.0f} docs/s, peak RSS {docs['rss']:,.0f} MB "
-          f"({docs['base']:,.0f} after imports); {_load()}")
+    print(
+        f"documents (read compiled releases, analyse): {docs['docs']:,} in {docs['seconds']:.1f} s "
+        f"= {docs['docs'] / docs['seconds']:,.0f} docs/s, peak RSS {docs['rss']:,.0f} MB "
+        f"({docs['base']:,.0f} after imports); {_load()}"
+    )
     rebuilt = run(phase_rebuild, url)
-    print(f"rebuild (documents + FTS5, end to end): {rebuilt['docs']:,} in {rebuilt['seconds']:.1f} s = "
-          f"{rebuilt['docs'] / rebuilt['seconds']:,.0f} docs/s, peak RSS {rebuilt['rss']:,.0f} MB "
-          f"({rebuilt['base']:,.0f} after imports); "
-          f"{_load()}")
+    print(
+        f"rebuild (documents + FTS5, end to end): {rebuilt['docs']:,} in {rebuilt['seconds']:.1f} s = "
+        f"{rebuilt['docs'] / rebuilt['seconds']:,.0f} docs/s, peak RSS {rebuilt['rss']:,.0f} MB "
+        f"({rebuilt['base']:,.0f} after imports); "
+        f"{_load()}"
+    )
 
     fts = run(phase_fts5_build, url)
     whoosh_dir = work / "instance" / "search-whoosh"
     whoosh = run(phase_whoosh_build, url, str(whoosh_dir))
-    rows = [("engine", "build docs/s", "index MB", "build +RSS MB", "median ms", "p95 ms", "max ms",
-             "no hit")]
+    rows = [
+        ("engine", "build docs/s", "index MB", "build +RSS MB", "median ms", "p95 ms", "max ms", "no hit")
+    ]
     for name, build, size in (("sqlite-fts5", fts, fts["fts_bytes"]), ("whoosh", whoosh, whoosh["bytes"])):
         search_engine = "database" if name == "sqlite-fts5" else "whoosh"
         q = run(phase_queries, url, search_engine, str(work / "instance"), str(source))
-        rows.append((name, f"{build['docs'] / build['seconds']:,.0f}", f"{size / 1e6:,.1f}",
-                     f"{build['rss'] - build['base']:,.0f}", f"{q['median_ms']:.2f}", f"{q['p95_ms']:.2f}",
-                     f"{q['max_ms']:.1f}", f"{q['empty']}/{len(texts)}"))
-        print(f"{name}: build peak RSS {build['rss']:,.0f} MB ({build['base']:,.0f} after imports), "
-              f"queries peak RSS {q['rss']:,.0f} MB ({q['base']:,.0f} after imports); {_load()}")
-    print(f"documents table (shared by both engines as their source): "
-          f"{fts['documents_bytes'] / 1e6:,.1f} MB")
+        rows.append(
+            (
+                name,
+                f"{build['docs'] / build['seconds']:,.0f}",
+                f"{size / 1e6:,.1f}",
+                f"{build['rss'] - build['base']:,.0f}",
+                f"{q['median_ms']:.2f}",
+                f"{q['p95_ms']:.2f}",
+                f"{q['max_ms']:.1f}",
+                f"{q['empty']}/{len(texts)}",
+            )
+        )
+        print(
+            f"{name}: build peak RSS {build['rss']:,.0f} MB ({build['base']:,.0f} after imports), "
+            f"queries peak RSS {q['rss']:,.0f} MB ({q['base']:,.0f} after imports); {_load()}"
+        )
+    print(f"documents table (shared by both engines as their source): {fts['documents_bytes'] / 1e6:,.1f} MB")
 
     if args.postgres:
         if not args.reuse:
@@ -300,9 +345,18 @@ def main() -> None:
             print(f"publish (PostgreSQL): {pg['orders']:,} orders in {pg['seconds']:.1f} s; {_load()}")
         pg_rebuilt = run(phase_rebuild, args.postgres)
         q = run(phase_queries, args.postgres, "database", str(work / "instance"), str(source))
-        rows.append(("postgresql-tsvector", f"{pg_rebuilt['docs'] / pg_rebuilt['seconds']:,.0f} (e2e)",
-                     "", f"{pg_rebuilt['rss'] - pg_rebuilt['base']:,.0f}", f"{q['median_ms']:.2f}",
-                     f"{q['p95_ms']:.2f}", f"{q['max_ms']:.1f}", f"{q['empty']}/{len(texts)}"))
+        rows.append(
+            (
+                "postgresql-tsvector",
+                f"{pg_rebuilt['docs'] / pg_rebuilt['seconds']:,.0f} (e2e)",
+                "",
+                f"{pg_rebuilt['rss'] - pg_rebuilt['base']:,.0f}",
+                f"{q['median_ms']:.2f}",
+                f"{q['p95_ms']:.2f}",
+                f"{q['max_ms']:.1f}",
+                f"{q['empty']}/{len(texts)}",
+            )
+        )
 
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

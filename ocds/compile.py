@@ -53,8 +53,11 @@ def _merger() -> ocdsmerge.Merger:
 def _check_releases(releases: Any) -> None:
     if not isinstance(releases, list | tuple):
         raise InputError([Problem("", "releases must be a list of JSON objects")])
-    bad = [Problem(str(i), "a release must be a JSON object")
-           for i, release in enumerate(releases) if not isinstance(release, dict)]
+    bad = [
+        Problem(str(i), "a release must be a JSON object")
+        for i, release in enumerate(releases)
+        if not isinstance(release, dict)
+    ]
     if bad:
         raise InputError(bad)
 
@@ -128,8 +131,11 @@ def make_record(
     linked release without a URL, or releases :func:`compile_release` refuses.
     """
     _check_releases(releases)
-    wrong = [Problem(f"{i}/ocid", f"release {r.get('id')!r} has ocid {r.get('ocid')!r}, not {ocid!r}")
-             for i, r in enumerate(releases) if r.get("ocid") != ocid]
+    wrong = [
+        Problem(f"{i}/ocid", f"release {r.get('id')!r} has ocid {r.get('ocid')!r}, not {ocid!r}")
+        for i, r in enumerate(releases)
+        if r.get("ocid") != ocid
+    ]
     if wrong:
         raise InputError(wrong)
     ordered = sorted(releases, key=lambda r: r.get("date") or "")

@@ -84,8 +84,14 @@ def _metadata(
     invalid: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     if not publisher.get("name"):
-        raise InputError([Problem("publisher/name", "a package's publisher must have a name "
-                                                     "(required by the package schema)")])
+        raise InputError(
+            [
+                Problem(
+                    "publisher/name",
+                    "a package's publisher must have a name (required by the package schema)",
+                )
+            ]
+        )
     package: dict[str, Any] = {
         "uri": uri,
         "version": OCDS_VERSION,
@@ -113,9 +119,16 @@ def _with_contents(package: dict[str, Any], key: str, contents: list[Any]) -> di
     if contents:
         package[key] = list(contents)
     elif EXTENSION_URLS["pagination"] not in package["extensions"]:
-        raise InputError([Problem(key, f"a package must hold at least one of its {key} unless it "
-                                       "is a page of a paginated response (declaring the "
-                                       "pagination extension)")])
+        raise InputError(
+            [
+                Problem(
+                    key,
+                    f"a package must hold at least one of its {key} unless it "
+                    "is a page of a paginated response (declaring the "
+                    "pagination extension)",
+                )
+            ]
+        )
     return package
 
 
@@ -123,8 +136,9 @@ def _with_links(package: dict[str, Any], links: dict[str, str] | None) -> dict[s
     if links:
         unknown = set(links) - {"next", "prev"}
         if unknown:
-            raise InputError([Problem("links", f"links may only have 'next' and 'prev', "
-                                               f"not {sorted(unknown)}")])
+            raise InputError(
+                [Problem("links", f"links may only have 'next' and 'prev', not {sorted(unknown)}")]
+            )
         package["links"] = dict(links)
     return package
 
@@ -207,15 +221,18 @@ def release_package_json(
 
     The package's metadata is the same as :func:`release_package` builds; the releases are
     copied byte for byte (each must be one JSON object)."""
-    package = _with_links(_metadata(
-        uri=uri,
-        publisher=publisher,
-        license=license,
-        publication_policy=publication_policy,
-        published_date=published_date,
-        extensions=extensions,
-        invalid=invalid,
-    ), links)
+    package = _with_links(
+        _metadata(
+            uri=uri,
+            publisher=publisher,
+            license=license,
+            publication_policy=publication_policy,
+            published_date=published_date,
+            extensions=extensions,
+            invalid=invalid,
+        ),
+        links,
+    )
     if not serialised_releases:
         return orjson.dumps(_with_contents(package, "releases", []))
     return orjson.dumps(package)[:-1] + b',"releases":[' + b",".join(serialised_releases) + b"]}"

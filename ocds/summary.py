@@ -132,8 +132,11 @@ def _party(party: dict) -> dict:
     return {
         "id": _text(party.get("id")),
         "name": _text(party.get("name")),
-        "identifier": ({"scheme": _text(identifier.get("scheme")), "id": _text(identifier.get("id"))}
-                       if isinstance(identifier, dict) else None),
+        "identifier": (
+            {"scheme": _text(identifier.get("scheme")), "id": _text(identifier.get("id"))}
+            if isinstance(identifier, dict)
+            else None
+        ),
         "scale": _text(_obj(party.get("details")).get("scale")),
         "region": _text(_obj(party.get("address")).get("region")),
         "address": _address_text(party.get("address")),
@@ -198,21 +201,29 @@ def _destinations(contract: dict) -> list[dict]:
         if not address:
             continue
         key = _address_text(address)
-        dest = destinations.setdefault(key, {"address": key, "region": _text(address.get("region")),
-                                             "deliveries": {}})
+        dest = destinations.setdefault(
+            key, {"address": key, "region": _text(address.get("region")), "deliveries": {}}
+        )
         parts = (_text(item.get("id")) or "").split("-")
         milestone_id = "-".join(parts[1:3]) if len(parts) >= 3 else None
         milestone = milestones.get(milestone_id or "", {})
-        delivery = dest["deliveries"].setdefault(milestone_id or "", {
-            "id": milestone_id,
-            "due": _text(milestone.get("dueDate")),
-            "status": _text(milestone.get("status")),
-            "title": _text(milestone.get("title")),
-            "items": [],
-        })
-        delivery["items"].append({"description": _text(item.get("description")),
-                                  "quantity": _scalar(item.get("quantity")),
-                                  "unit": _text(_obj(item.get("unit")).get("name"))})
+        delivery = dest["deliveries"].setdefault(
+            milestone_id or "",
+            {
+                "id": milestone_id,
+                "due": _text(milestone.get("dueDate")),
+                "status": _text(milestone.get("status")),
+                "title": _text(milestone.get("title")),
+                "items": [],
+            },
+        )
+        delivery["items"].append(
+            {
+                "description": _text(item.get("description")),
+                "quantity": _scalar(item.get("quantity")),
+                "unit": _text(_obj(item.get("unit")).get("name")),
+            }
+        )
     return [{**dest, "deliveries": list(dest["deliveries"].values())} for dest in destinations.values()]
 
 
@@ -221,8 +232,9 @@ def _bid(bid: dict) -> dict:
         "id": _text(bid.get("id")),
         "date": _text(bid.get("date")),
         "status": _text(bid.get("status")),
-        "tenderers": [{"id": _text(t.get("id")), "name": _text(t.get("name"))}
-                      for t in _objs(bid.get("tenderers"))],
+        "tenderers": [
+            {"id": _text(t.get("id")), "name": _text(t.get("name"))} for t in _objs(bid.get("tenderers"))
+        ],
         "value": _money(bid.get("value")),
     }
 
@@ -234,8 +246,10 @@ def _amendment(amendment: dict) -> dict:
 def _document(document: dict) -> dict:
     return {
         **{key: _text(document.get(key)) for key in ("id", "title", "url", "documentType")},
-        "integrity": [{"scheme": _text(i.get("scheme")), "id": _text(i.get("id"))}
-                      for i in _objs(document.get("integrity"))],
+        "integrity": [
+            {"scheme": _text(i.get("scheme")), "id": _text(i.get("id"))}
+            for i in _objs(document.get("integrity"))
+        ],
     }
 
 
@@ -261,13 +275,17 @@ def _reading(compiled: Any, *, complete: bool, lines_only: bool = False) -> dict
 
     parties = _objs(compiled.get("parties"))
     buyer = next((p for p in parties if "buyer" in _roles(p)), None) or _obj(compiled.get("buyer"))
-    suppliers = [p for p in parties if "supplier" in _roles(p)] \
-        or _objs(contract.get("suppliers")) or _objs(award.get("suppliers"))
+    suppliers = (
+        [p for p in parties if "supplier" in _roles(p)]
+        or _objs(contract.get("suppliers"))
+        or _objs(award.get("suppliers"))
+    )
     lines = _first(_objs(award.get("items")), _objs(contract.get("items")), _objs(tender.get("items")))
     items = [_item(i) for i in (lines or [] if complete else (lines or [])[:1])]
     period = _obj(contract.get("period"))
-    delivery = next((a for a in (_obj(i.get("deliveryAddress")) for i in _objs(contract.get("items"))) if a),
-                    {})
+    delivery = next(
+        (a for a in (_obj(i.get("deliveryAddress")) for i in _objs(contract.get("items"))) if a), {}
+    )
     date_signed = _text(_first(contract.get("dateSigned"), award.get("date")))
     return {
         "ocid": _text(compiled.get("ocid")),
@@ -288,18 +306,26 @@ def _reading(compiled: Any, *, complete: bool, lines_only: bool = False) -> dict
         "framework": framework,
         "agreement_ocid": framework["identifier"] if framework else None,
         "date_signed": date_signed,
-        "date": _text(_first(date_signed, _obj(tender.get("tenderPeriod")).get("startDate"),
-                             compiled.get("date"))),
+        "date": _text(
+            _first(date_signed, _obj(tender.get("tenderPeriod")).get("startDate"), compiled.get("date"))
+        ),
         "period": {"startDate": _text(period.get("startDate")), "endDate": _text(period.get("endDate"))},
-        "value": _money(_first(*(v for v in (contract.get("value"), award.get("value"), tender.get("value"))
-                                 if isinstance(v, dict)))),
+        "value": _money(
+            _first(
+                *(
+                    v
+                    for v in (contract.get("value"), award.get("value"), tender.get("value"))
+                    if isinstance(v, dict)
+                )
+            )
+        ),
         "items": items,
         "destinations": _destinations(contract) if extras else [],
         "bids": [_bid(b) for b in _objs(_obj(compiled.get("bids")).get("details"))] if extras else [],
         "amendments": [_amendment(a) for a in _objs(contract.get("amendments"))] if extras else [],
-        "documents": [_document(d) for d in
-                      _objs(contract.get("documents")) + _objs(tender.get("documents"))]
-        if extras else [],
+        "documents": [_document(d) for d in _objs(contract.get("documents")) + _objs(tender.get("documents"))]
+        if extras
+        else [],
     }
 
 
@@ -389,7 +415,7 @@ def unspsc_levels(scheme: str | None, code: str | None) -> dict:
     if not (2 <= len(digits) <= 8 and digits.isascii() and digits.isdigit()):
         return levels
     for name, size in (("segment", 2), ("family", 4), ("class", 6), ("commodity", 8)):
-        if len(digits) < size or digits[size - 2:size] == "00":
+        if len(digits) < size or digits[size - 2 : size] == "00":
             break
         levels[name] = digits[:size]
     return levels
@@ -397,15 +423,15 @@ def unspsc_levels(scheme: str | None, code: str | None) -> dict:
 
 def read_model_rows(compiled: Any) -> dict[str, list[dict]]:
     """The rows of the read model's tables (:data:`READ_MODEL_TABLES`) for one process, from
-    the same reading as :func:`process_facts`: ``item_lines`` (one per item of the stage that
-    wins, in published order) and ``parties`` (the buyer, then every supplier, each once; each
-row's ``position`` is its place in that list).
-    Every row carries the process's ``ocid``; text is cut to the columns' sizes; amounts are
-    rounded to cents and left out (None) when not a number or too large, as in
-    :func:`browse_columns`. Never raises.
+        the same reading as :func:`process_facts`: ``item_lines`` (one per item of the stage that
+        wins, in published order) and ``parties`` (the buyer, then every supplier, each once; each
+    row's ``position`` is its place in that list).
+        Every row carries the process's ``ocid``; text is cut to the columns' sizes; amounts are
+        rounded to cents and left out (None) when not a number or too large, as in
+        :func:`browse_columns`. Never raises.
 
-    Publishing, ``veraz reindex`` and ``veraz audit`` all derive the rows here, so what is
-    stored can always be checked against the logged releases.
+        Publishing, ``veraz reindex`` and ``veraz audit`` all derive the rows here, so what is
+        stored can always be checked against the logged releases.
     """
     return read_model_rows_of(_reading(compiled, complete=True, lines_only=True))
 
@@ -418,21 +444,23 @@ def read_model_rows_of(facts: dict) -> dict[str, list[dict]]:
     for position, item in enumerate(facts["items"]):
         classification = item["classification"]
         scheme, code = _text(classification["scheme"], 64), _text(classification["id"], 64)
-        lines.append({
-            "ocid": ocid,
-            "position": position,
-            "scheme": scheme,
-            "code": code,
-            **unspsc_levels(scheme, code),
-            "description": _text(item["description"], 10_000),
-            "quantity": _amount(_number(item["quantity"])),
-            "unit": _text(item["unit"], 128),
-            "unit_price": _amount(_number(item["unit_price"])),
-            "amount": _amount(item["total"]),
-            "currency": _text(item["currency"], 3),
-        })
-    parties = []
-    seen = set()
+        lines.append(
+            {
+                "ocid": ocid,
+                "position": position,
+                "scheme": scheme,
+                "code": code,
+                **unspsc_levels(scheme, code),
+                "description": _text(item["description"], 10_000),
+                "quantity": _amount(_number(item["quantity"])),
+                "unit": _text(item["unit"], 128),
+                "unit_price": _amount(_number(item["unit_price"])),
+                "amount": _amount(item["total"]),
+                "currency": _text(item["currency"], 3),
+            }
+        )
+    parties: list[dict] = []
+    seen: set[tuple] = set()
     for role, party in [("buyer", facts["buyer"])] + [("supplier", s) for s in facts["suppliers"]]:
         if not party:
             continue

@@ -64,6 +64,7 @@ __all__ = [
     "validate_release",
 ]
 
+
 def _registry(extra: Iterable[dict[str, Any]] = ()) -> Registry:
     """A referencing registry holding the patched release schema (and ``extra``) by their ids."""
     schemas = [ocds_schema.release_schema(), *extra]
@@ -256,8 +257,7 @@ def package_problems(
         raise InputError([Problem("", f"kind must be 'release' or 'record', not {kind!r}")])
     if not isinstance(package, dict):
         return [Problem("", "a package must be a JSON object")]
-    problems = package_checker(kind, "links" in package,
-                               "invalidReleases" in package).problems(package)
+    problems = package_checker(kind, "links" in package, "invalidReleases" in package).problems(package)
     if deep:
         validator = ReleaseValidator()
         for prefix, release in _embedded_releases(package, kind):

@@ -42,32 +42,40 @@ def database_problem(error: OperationalError, url: str | None) -> str:
     if url:
         try:
             parsed = make_url(url)
-            where += f" {parsed.database}" if parsed.drivername.startswith("sqlite") else (
-                f" {parsed.render_as_string(hide_password=True)}")
+            where += (
+                f" {parsed.database}"
+                if parsed.drivername.startswith("sqlite")
+                else (f" {parsed.render_as_string(hide_password=True)}")
+            )
         except ArgumentError:
             pass
     reason = str(getattr(error, "orig", None) or error).strip()
     lowered = reason.lower()
     if "readonly" in lowered or "read-only" in lowered:
-        return (f"{where} is read-only ({reason}), and this command writes to it: make the "
-                "database file and its folder writable by this user, or point DATABASE_URL at a "
-                "writable database, and run it again.")
+        return (
+            f"{where} is read-only ({reason}), and this command writes to it: make the "
+            "database file and its folder writable by this user, or point DATABASE_URL at a "
+            "writable database, and run it again."
+        )
     if "locked" in lowered or "busy" in lowered:
-        return (f"{where} is locked: another process (an import or `veraz anchor`) held its "
-                f"write lock for longer than the busy timeout ({reason}); run the command again "
-                "when that process is done.")
+        return (
+            f"{where} is locked: another process (an import or `veraz anchor`) held its "
+            f"write lock for longer than the busy timeout ({reason}); run the command again "
+            "when that process is done."
+        )
     if "unable to open" in lowered:
-        return (f"{where} cannot be opened ({reason}): check that its folder exists and that the "
-                "file and its folder are readable and writable by this user.")
-    return (f"{where} cannot be used ({reason}): check DATABASE_URL and that the database "
-            "server is running.")
+        return (
+            f"{where} cannot be opened ({reason}): check that its folder exists and that the "
+            "file and its folder are readable and writable by this user."
+        )
+    return f"{where} cannot be used ({reason}): check DATABASE_URL and that the database server is running."
 
 
 class VerazGroup(FlaskGroup):
     """The ``veraz`` group: a command that fails for a reason the user can act on ends with a
     sentence and an exit status (see the module docstring), never a traceback."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except OperationalError as error:
@@ -87,8 +95,13 @@ def _database_url(ctx: click.Context) -> str | None:
         return None
 
 
-@click.group(cls=VerazGroup, create_app=_create_app, add_default_commands=False,
-             add_version_option=False, load_dotenv=False)
+@click.group(
+    cls=VerazGroup,
+    create_app=_create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+)
 def main() -> None:
     """Veraz: open public-procurement data (OCDS) with a publicly auditable evidence log."""
 
@@ -125,8 +138,9 @@ def db_upgrade(revision: str) -> None:
 @main.command("generate-orders")
 @click.option("--orders", "n", type=click.IntRange(min=1), required=True, help="How many orders.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same orders.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="JSON Lines file to write.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSON Lines file to write."
+)
 def generate_orders(n: int, seed: int, out: Path) -> None:
     """Write realistic, deterministic synthetic catalogue orders (source format)."""
     from ocds.catalogue.generate import write_orders
@@ -158,23 +172,34 @@ def _report(summary, rejects_path: Path | None, what: str) -> None:
 def _progress_bar(paths: list[Path], unit_bytes: bool):
     total = sum(p.stat().st_size for p in paths) if unit_bytes else None
     show = sys.stderr.isatty() and not os.environ.get("CI")
-    return click.progressbar(length=total, label="Importing", file=sys.stderr,
-                             show_pos=not unit_bytes, show_percent=unit_bytes) if show else None
+    return (
+        click.progressbar(
+            length=total, label="Importing", file=sys.stderr, show_pos=not unit_bytes, show_percent=unit_bytes
+        )
+        if show
+        else None
+    )
 
 
 @main.command("import-orders")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write rejected lines (JSON Lines). Default: <file name>.rejects.jsonl "
-                   "in the current folder.")
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write rejected lines (JSON Lines). Default: <file name>.rejects.jsonl "
+    "in the current folder.",
+)
 @click.option("--workers", type=int, default=None, help="Worker processes (default: setting).")
-@click.option("--bulk/--no-bulk", default=None,
-              help="Bulk load: drop the lookup indexes and rebuild them at the end. Default: "
-                   "when the file has at least BULK_MIN_ORDERS (50,000) orders, more than are "
-                   "stored.")
+@click.option(
+    "--bulk/--no-bulk",
+    default=None,
+    help="Bulk load: drop the lookup indexes and rebuild them at the end. Default: "
+    "when the file has at least BULK_MIN_ORDERS (50,000) orders, more than are "
+    "stored.",
+)
 @with_appcontext
-def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
-                          bulk: bool | None) -> None:
+def import_orders_command(file: Path, rejects: Path | None, workers: int | None, bulk: bool | None) -> None:
     """Publish catalogue orders (source format, JSON Lines) as OCDS releases and records."""
     from portal.publishing import import_orders
 
@@ -182,14 +207,21 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
     bar = _progress_bar([file], unit_bytes=True)
 
     def on_indexes(event: str) -> None:
-        text = {"dropped": "Bulk load: lookup indexes dropped; they are rebuilt at the end.",
-                "rebuilt": "Lookup indexes rebuilt."}[event]
+        text = {
+            "dropped": "Bulk load: lookup indexes dropped; they are rebuilt at the end.",
+            "rebuilt": "Lookup indexes rebuilt.",
+        }[event]
         click.echo(text, err=True)
 
-    kwargs = dict(ocid_prefix=cfg["OCID_PREFIX"], batch_size=cfg["IMPORT_BATCH_SIZE"],
-                  workers=cfg["IMPORT_WORKERS"] if workers is None else workers,
-                  base_url=cfg["BASE_URL"],  # order PDFs and their QR links
-                  bulk=bulk, bulk_min_orders=cfg["BULK_MIN_ORDERS"], on_indexes=on_indexes)
+    kwargs = dict(
+        ocid_prefix=cfg["OCID_PREFIX"],
+        batch_size=cfg["IMPORT_BATCH_SIZE"],
+        workers=cfg["IMPORT_WORKERS"] if workers is None else workers,
+        base_url=cfg["BASE_URL"],  # order PDFs and their QR links
+        bulk=bulk,
+        bulk_min_orders=cfg["BULK_MIN_ORDERS"],
+        on_indexes=on_indexes,
+    )
     if bar is None:
         summary = import_orders(app_engine(), file, **kwargs)
     else:
@@ -200,10 +232,15 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
 
 
 @main.command("import-ocds")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write rejected records (JSON Lines).")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write rejected records (JSON Lines).",
+)
 @with_appcontext
 def import_ocds_command(files: tuple[Path, ...], rejects: Path | None) -> None:
     """Ingest existing OCDS: release/record packages, JSON Lines, gzip; 1.0 is upgraded."""
@@ -228,9 +265,11 @@ def import_ocds_command(files: tuple[Path, ...], rejects: Path | None) -> None:
     for file_report in summary.files:
         click.echo(str(file_report), err=True)
     if summary.linked:
-        click.echo(f"{len(summary.linked):,} records point to releases they do not embed (linked "
-                   "releases): those are not imported; import the release packages they link to.",
-                   err=True)
+        click.echo(
+            f"{len(summary.linked):,} records point to releases they do not embed (linked "
+            "releases): those are not imported; import the release packages they link to.",
+            err=True,
+        )
     _report(summary, rejects or Path(files[0].name + ".rejects.jsonl"), "OCDS")
     sys.exit(1 if summary.rejected else 0)
 
@@ -258,9 +297,14 @@ def demo(n: int | None) -> None:
     path = Path(cfg["INSTANCE_PATH"]) / f"demo-orders-{n}-{cfg['DEMO_SEED']}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_orders(path, n, cfg["DEMO_SEED"])
-    summary = import_orders(app_engine(), path, ocid_prefix=cfg["OCID_PREFIX"],
-                            batch_size=cfg["IMPORT_BATCH_SIZE"], workers=cfg["IMPORT_WORKERS"],
-                            base_url=cfg["BASE_URL"])  # order PDFs and their QR links
+    summary = import_orders(
+        app_engine(),
+        path,
+        ocid_prefix=cfg["OCID_PREFIX"],
+        batch_size=cfg["IMPORT_BATCH_SIZE"],
+        workers=cfg["IMPORT_WORKERS"],
+        base_url=cfg["BASE_URL"],
+    )  # order PDFs and their QR links
     _report(summary, None, "Demo orders")
 
 
@@ -279,10 +323,18 @@ def settings_command(markdown: bool) -> None:
 
 @main.command("serve")
 @click.option("--bind", default=None, help="host:port to listen on (default: WEB_BIND setting).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Gunicorn worker processes (default: WEB_WORKERS setting).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Threads per worker (default: WEB_THREADS setting).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Gunicorn worker processes (default: WEB_WORKERS setting).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads per worker (default: WEB_THREADS setting).",
+)
 def serve(bind: str | None, workers: int | None, threads: int | None) -> None:
     """Serve the portal with gunicorn (`make run` uses this command too)."""
     from portal.settings import load_settings
@@ -291,8 +343,22 @@ def serve(bind: str | None, workers: int | None, threads: int | None) -> None:
     cfg = load_settings()
     # gthread: phones keep connections open; threads serve them without blocking a worker
     # (measured about 30% more requests/s than sync workers in bench/verify.py).
-    os.execvp(sys.executable, [
-        sys.executable, "-m", "gunicorn", "--workers", str(workers or cfg["WEB_WORKERS"]),
-        "--worker-class", "gthread", "--threads", str(threads or cfg["WEB_THREADS"]),
-        "--bind", bind or cfg["WEB_BIND"], "--access-logfile", "-", "portal.wsgi:app"])
-
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers or cfg["WEB_WORKERS"]),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads or cfg["WEB_THREADS"]),
+            "--bind",
+            bind or cfg["WEB_BIND"],
+            "--access-logfile",
+            "-",
+            "portal.wsgi:app",
+        ],
+    )

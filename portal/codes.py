@@ -34,6 +34,7 @@ def status_word(code, language: str | None = None) -> str:
     lang = language or str(get_locale() or "es")[:2]
     return words.get(lang) or words["es"]
 
+
 CODE_NAMES = {
     # contract / award / tender / milestone statuses
     "active": _l("active"),

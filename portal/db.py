@@ -70,9 +70,7 @@ class WalCheckpointer:
         with self._lock:
             self._watched[path] = self._watched.get(path, 0) + 1
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="veraz-wal-checkpointer", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="veraz-wal-checkpointer", daemon=True)
                 self._thread.start()
 
     def unwatch(self, path: str) -> None:
@@ -132,7 +130,10 @@ class WalCheckpointer:
         try:
             if conn is None:
                 conn = sqlite3.connect(
-                    f"file:{quote(path)}?mode=rw", uri=True, timeout=0, isolation_level=None,
+                    f"file:{quote(path)}?mode=rw",
+                    uri=True,
+                    timeout=0,
+                    isolation_level=None,
                     check_same_thread=False,
                 )
                 self._connections[path] = conn
@@ -243,9 +244,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def checkpoint_in_background(
-    engine: Engine, path: str, checkpointer: WalCheckpointer | None = None
-) -> None:
+def checkpoint_in_background(engine: Engine, path: str, checkpointer: WalCheckpointer | None = None) -> None:
     """Have ``checkpointer`` (default CHECKPOINTER) watch ``path`` while ``engine`` lives
     (until disposed or collected)."""
     checkpointer = checkpointer or CHECKPOINTER
@@ -273,8 +272,7 @@ def _insert_plan(table: Table, columns: tuple[str, ...], dialect: Dialect):
     """(driver-level INSERT text, bind processor of each column) for ``dialect``."""
     marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in columns)
     quote = dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-           f"VALUES ({marks})")
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES ({marks})"
     if dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
         raise NotImplementedError(f"bulk_insert: paramstyle {dialect.paramstyle}")
     return sql, tuple(table.c[c].type._cached_bind_processor(dialect) for c in columns)
@@ -295,9 +293,10 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     sql, processors = _insert_plan(table, columns, conn.dialect)
     values = operator.itemgetter(*columns) if len(columns) > 1 else (lambda r: (r[columns[0]],))
     if any(processors):
-        params = [tuple(v if p is None else p(v) for p, v in zip(processors, values(row),
-                                                                  strict=True))
-                  for row in rows]
+        params = [
+            tuple(v if p is None else p(v) for p, v in zip(processors, values(row), strict=True))
+            for row in rows
+        ]
     else:
         params = [values(row) for row in rows]
     conn.exec_driver_sql(sql, params)
@@ -314,16 +313,22 @@ def deferrable_indexes() -> list[Index]:
     """
     from portal.models import item_lines, order_pdfs, parties, proformas, records, releases
 
-    return [ix for table in (releases, proformas, records, order_pdfs, item_lines, parties)
-            for ix in sorted(table.indexes, key=lambda i: str(i.name)) if not ix.unique]
+    return [
+        ix
+        for table in (releases, proformas, records, order_pdfs, item_lines, parties)
+        for ix in sorted(table.indexes, key=lambda i: str(i.name))
+        if not ix.unique
+    ]
 
 
 def missing_indexes(conn: Connection) -> list[Index]:
     """The deferrable indexes the database lacks (after a bulk load that did not finish)."""
     inspector = inspect(conn)
-    present = {ix["name"] for table in {str(ix.table.name) for ix in deferrable_indexes()
-                                        if ix.table is not None}
-               for ix in inspector.get_indexes(table)}
+    present = {
+        ix["name"]
+        for table in {str(ix.table.name) for ix in deferrable_indexes() if ix.table is not None}
+        for ix in inspector.get_indexes(table)
+    }
     return [ix for ix in deferrable_indexes() if ix.name not in present]
 
 

@@ -83,9 +83,18 @@ class TotalsCache:
 
 def latest_orders(conn: Connection, limit: int = 10) -> list[dict]:
     rows = conn.execute(
-        select(records.c.ocid, records.c.order_number, records.c.title, records.c.buyer_name,
-               records.c.supplier_name, records.c.amount, records.c.currency, records.c.date,
-               records.c.status, records.c.region)
+        select(
+            records.c.ocid,
+            records.c.order_number,
+            records.c.title,
+            records.c.buyer_name,
+            records.c.supplier_name,
+            records.c.amount,
+            records.c.currency,
+            records.c.date,
+            records.c.status,
+            records.c.region,
+        )
         .where(records.c.kind == "order")
         .order_by(records.c.date.desc(), records.c.ocid.desc())
         .limit(limit)
@@ -125,9 +134,18 @@ def compiled_release(conn: Connection, ocid: str, record: dict | None = None) ->
 def release_rows(conn: Connection, ocid: str) -> list[dict]:
     """Every release of an ocid, oldest first (by date, then publication order)."""
     rows = conn.execute(
-        select(releases.c.id, releases.c.release_id, releases.c.date, releases.c.tags,
-               releases.c.data_hash, releases.c.valid, releases.c.problems, releases.c.published_at,
-               releases.c.data, releases.c.ocid)
+        select(
+            releases.c.id,
+            releases.c.release_id,
+            releases.c.date,
+            releases.c.tags,
+            releases.c.data_hash,
+            releases.c.valid,
+            releases.c.problems,
+            releases.c.published_at,
+            releases.c.data,
+            releases.c.ocid,
+        )
         .where(releases.c.ocid == ocid)
         .order_by(releases.c.date, releases.c.id)
     ).mappings()
@@ -152,8 +170,7 @@ class ReleaseSource:
     def who(self) -> tuple:
         """What a package states about its publisher and terms: releases with equal ``who``
         can be served in one package (whatever package each came from)."""
-        return (tuple(sorted(self.publisher.items())), self.license, self.publication_policy,
-                self.extensions)
+        return (tuple(sorted(self.publisher.items())), self.license, self.publication_policy, self.extensions)
 
 
 def release_sources(conn: Connection, pks: Iterable[int]) -> dict[int, ReleaseSource]:
@@ -163,21 +180,30 @@ def release_sources(conn: Connection, pks: Iterable[int]) -> dict[int, ReleaseSo
     wanted = sorted(set(pks))
     found: dict[int, ReleaseSource] = {}
     for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
-        rows = conn.execute(select(rp).where(rp.c.release_pk.in_(wanted[i:i + IN_CLAUSE_CHUNK])))
+        rows = conn.execute(select(rp).where(rp.c.release_pk.in_(wanted[i : i + IN_CLAUSE_CHUNK])))
         for row in rows.mappings():
-            publisher = {key: row[column] for key, column in
-                         (("name", "publisher_name"), ("scheme", "publisher_scheme"),
-                          ("uid", "publisher_uid"), ("uri", "publisher_uri")) if row[column]}
+            publisher = {
+                key: row[column]
+                for key, column in (
+                    ("name", "publisher_name"),
+                    ("scheme", "publisher_scheme"),
+                    ("uid", "publisher_uid"),
+                    ("uri", "publisher_uri"),
+                )
+                if row[column]
+            }
             try:
                 extensions = orjson.loads(row["extensions"]) if row["extensions"] else []
             except orjson.JSONDecodeError:
                 extensions = []
             found[row["release_pk"]] = ReleaseSource(
-                publisher=publisher, license=row["license"],
+                publisher=publisher,
+                license=row["license"],
                 publication_policy=row["publication_policy"],
                 published_date=row["published_date"],
                 extensions=tuple(e for e in extensions if isinstance(e, str)),
-                uri=row["package_uri"])
+                uri=row["package_uri"],
+            )
     return found
 
 
@@ -192,19 +218,33 @@ def invalid_releases(rows: Iterable[dict]) -> list[dict]:
             pairs = orjson.loads(row["problems"]) if row["problems"] else []
         except orjson.JSONDecodeError:
             pairs = []
-        problems = [{"field": str(pair[0]), "reason": str(pair[1])} if pair[0]
-                    else {"reason": str(pair[1])}
-                    for pair in pairs if isinstance(pair, list) and len(pair) == 2]
-        out.append({"ocid": row["ocid"], "id": row["release_id"],
-                    "problems": problems or [{"reason": "does not validate"}]})
+        problems = [
+            {"field": str(pair[0]), "reason": str(pair[1])} if pair[0] else {"reason": str(pair[1])}
+            for pair in pairs
+            if isinstance(pair, list) and len(pair) == 2
+        ]
+        out.append(
+            {
+                "ocid": row["ocid"],
+                "id": row["release_id"],
+                "problems": problems or [{"reason": "does not validate"}],
+            }
+        )
     return out
 
 
 def releases_page(conn: Connection, after: int, limit: int, ocid: str | None = None) -> list[dict]:
     """Releases in publication order after the cursor ``after`` (a ``releases.id``)."""
     query = (
-        select(releases.c.id, releases.c.ocid, releases.c.release_id, releases.c.data,
-               releases.c.published_at, releases.c.valid, releases.c.problems)
+        select(
+            releases.c.id,
+            releases.c.ocid,
+            releases.c.release_id,
+            releases.c.data,
+            releases.c.published_at,
+            releases.c.valid,
+            releases.c.problems,
+        )
         .where(releases.c.id > after)
         .order_by(releases.c.id)
         .limit(limit)
@@ -215,10 +255,15 @@ def releases_page(conn: Connection, after: int, limit: int, ocid: str | None = N
 
 
 def releases_by_id(conn: Connection, release_id: str, ocid: str | None = None) -> list[dict]:
-    query = select(releases.c.id, releases.c.ocid, releases.c.release_id, releases.c.data,
-                   releases.c.published_at, releases.c.valid, releases.c.problems).where(
-        releases.c.release_id == release_id
-    )
+    query = select(
+        releases.c.id,
+        releases.c.ocid,
+        releases.c.release_id,
+        releases.c.data,
+        releases.c.published_at,
+        releases.c.valid,
+        releases.c.problems,
+    ).where(releases.c.release_id == release_id)
     if ocid:
         query = query.where(releases.c.ocid == ocid)
     return [dict(r) for r in conn.execute(query.limit(2)).mappings()]
@@ -235,7 +280,7 @@ def lookup_pairs(conn: Connection, key_columns: tuple, value_column, keys: Itera
     firsts = sorted({a for a, _ in wanted})
     found: dict = {}
     for i in range(0, len(firsts), IN_CLAUSE_CHUNK):
-        query = select(first, second, value_column).where(first.in_(firsts[i:i + IN_CLAUSE_CHUNK]))
+        query = select(first, second, value_column).where(first.in_(firsts[i : i + IN_CLAUSE_CHUNK]))
         for a, b, value in conn.execute(query):
             if (a, b) in wanted:
                 found[(a, b)] = value

@@ -27,105 +27,179 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("INSTANCE_PATH", str(ROOT / "instance"),
-            "Folder for the SQLite database, keys and other run-time state (outside version control)."),
-    Setting("DATABASE_URL", "",
-            "SQLAlchemy URL. Empty means a SQLite file `veraz.sqlite3` in INSTANCE_PATH. "
-            "PostgreSQL: `postgresql+psycopg://user:password@host/dbname`."),
-    Setting("SECRET_KEY", "",
-            "Flask session key. Empty means one is generated once into INSTANCE_PATH/secret_key (0600)."),
-    Setting("BASE_URL", "http://127.0.0.1:8000",
-            "Public URL of the portal, used in package `uri`s, API links and verification URLs."),
-    Setting("OCID_PREFIX", "ocds-vrz0pe",
-            "OCID prefix registered with the Open Contracting Partnership for this publisher."),
+    Setting(
+        "INSTANCE_PATH",
+        str(ROOT / "instance"),
+        "Folder for the SQLite database, keys and other run-time state (outside version control).",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "",
+        "SQLAlchemy URL. Empty means a SQLite file `veraz.sqlite3` in INSTANCE_PATH. "
+        "PostgreSQL: `postgresql+psycopg://user:password@host/dbname`.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Flask session key. Empty means one is generated once into INSTANCE_PATH/secret_key (0600).",
+    ),
+    Setting(
+        "BASE_URL",
+        "http://127.0.0.1:8000",
+        "Public URL of the portal, used in package `uri`s, API links and verification URLs.",
+    ),
+    Setting(
+        "OCID_PREFIX",
+        "ocds-vrz0pe",
+        "OCID prefix registered with the Open Contracting Partnership for this publisher.",
+    ),
     Setting("PUBLISHER_NAME", "Veraz (demostración)", "Name of the publisher in OCDS packages."),
     Setting("PUBLISHER_SCHEME", "PE-RUC", "Identifier scheme of the publisher (org-id.guide)."),
     Setting("PUBLISHER_UID", "20000000001", "Identifier of the publisher within its scheme."),
     Setting("PUBLISHER_URI", "http://127.0.0.1:8000/", "Web address of the publisher."),
     Setting("LICENSE", "https://creativecommons.org/licenses/by/4.0/", "Licence of the published data."),
-    Setting("PUBLICATION_POLICY", "http://127.0.0.1:8000/about#policy",
-            "URL of the publication policy declared in every package."),
+    Setting(
+        "PUBLICATION_POLICY",
+        "http://127.0.0.1:8000/about#policy",
+        "URL of the publication policy declared in every package.",
+    ),
     Setting("DEFAULT_LOCALE", "es", "Interface language when the visitor has not chosen one (es or en)."),
-    Setting("TIMEZONE", "America/Lima",
-            "Time zone (IANA name) in which pages show dates and times; stored data keep their own "
-            "offsets."),
+    Setting(
+        "TIMEZONE",
+        "America/Lima",
+        "Time zone (IANA name) in which pages show dates and times; stored data keep their own offsets.",
+    ),
     Setting("LOCALES", "es,en", "Interface languages offered, comma separated."),
     Setting("API_PAGE_SIZE", 100, "Default number of releases per API page."),
     Setting("API_MAX_PAGE_SIZE", 1000, "Largest `limit` accepted by the API."),
     Setting("IMPORT_BATCH_SIZE", 500, "Orders per transaction when importing."),
-    Setting("IMPORT_WORKERS", 0,
-            "Processes that parse, map and validate orders while importing; 0 means one per core."),
-    Setting("BULK_MIN_ORDERS", 50000,
-            "`veraz import-orders` bulk-loads a file of at least this many orders, when it also "
-            "holds more orders than are stored: the lookup indexes are dropped and rebuilt at the "
-            "end, which then costs less than maintaining them row by row."),
+    Setting(
+        "IMPORT_WORKERS",
+        0,
+        "Processes that parse, map and validate orders while importing; 0 means one per core.",
+    ),
+    Setting(
+        "BULK_MIN_ORDERS",
+        50000,
+        "`veraz import-orders` bulk-loads a file of at least this many orders, when it also "
+        "holds more orders than are stored: the lookup indexes are dropped and rebuilt at the "
+        "end, which then costs less than maintaining them row by row.",
+    ),
     Setting("DEMO_ORDERS", 2000, "Orders in the demo dataset loaded by `make run` into an empty database."),
     Setting("DEMO_SEED", 2026, "Seed of the demo dataset (same seed, same orders)."),
-    Setting("WEB_BIND", "127.0.0.1:8000",
-            "Address (host:port) on which `veraz serve` and `make run` listen."),
+    Setting(
+        "WEB_BIND", "127.0.0.1:8000", "Address (host:port) on which `veraz serve` and `make run` listen."
+    ),
     Setting("WEB_WORKERS", 2, "Gunicorn worker processes of `veraz serve` and `make run`."),
-    Setting("WEB_THREADS", 4,
-            "Threads per gunicorn worker (gthread): phones keep connections open, and a thread "
-            "serves each without blocking its worker."),
+    Setting(
+        "WEB_THREADS",
+        4,
+        "Threads per gunicorn worker (gthread): phones keep connections open, and a thread "
+        "serves each without blocking its worker.",
+    ),
     # --- evidence log and anchors (portal/evidence/) ---
-    Setting("LOG_ORIGIN", "",
-            "Origin line of the evidence log's signed checkpoints (C2SP tlog-checkpoint), a "
-            "schema-less URL naming the log. Empty means BASE_URL's host and path + `/log`. "
-            "Never change it once checkpoints are published."),
-    Setting("LOG_KEY_FILE", "",
-            "Ed25519 key file that signs checkpoints (created 0600 on first `veraz anchor`, never "
-            "logged or shown). Empty means INSTANCE_PATH/log-signer.key."),
-    Setting("CHECKPOINT_INTERVAL", 1800,
-            "Seconds between checkpoints sealed by `veraz anchor --watch` when entries are pending."),
-    Setting("PENDING_ENTRIES_TRIGGER", 1000,
-            "`veraz anchor --watch` also seals as soon as this many entries are pending."),
-    Setting("MAX_CHECKPOINT_ENTRIES", 180000,
-            "Most new entries one checkpoint covers (as Peru Compras aggregates up to 180,000 "
-            "evidences per root): a larger backlog is sealed as several checkpoints, so that "
-            "each evidence PDF stays readable. 0: no limit."),
+    Setting(
+        "LOG_ORIGIN",
+        "",
+        "Origin line of the evidence log's signed checkpoints (C2SP tlog-checkpoint), a "
+        "schema-less URL naming the log. Empty means BASE_URL's host and path + `/log`. "
+        "Never change it once checkpoints are published.",
+    ),
+    Setting(
+        "LOG_KEY_FILE",
+        "",
+        "Ed25519 key file that signs checkpoints (created 0600 on first `veraz anchor`, never "
+        "logged or shown). Empty means INSTANCE_PATH/log-signer.key.",
+    ),
+    Setting(
+        "CHECKPOINT_INTERVAL",
+        1800,
+        "Seconds between checkpoints sealed by `veraz anchor --watch` when entries are pending.",
+    ),
+    Setting(
+        "PENDING_ENTRIES_TRIGGER",
+        1000,
+        "`veraz anchor --watch` also seals as soon as this many entries are pending.",
+    ),
+    Setting(
+        "MAX_CHECKPOINT_ENTRIES",
+        180000,
+        "Most new entries one checkpoint covers (as Peru Compras aggregates up to 180,000 "
+        "evidences per root): a larger backlog is sealed as several checkpoints, so that "
+        "each evidence PDF stays readable. 0: no limit.",
+    ),
     Setting("LOG_ENTRIES_MAX_PAGE", 1000, "Largest page of `/api/log/entries` (end - start)."),
-    Setting("EVM_RPC_URL", "",
-            "JSON-RPC endpoint of the EVM chain that anchors checkpoints. Empty means the embedded "
-            "chain in INSTANCE_PATH/chain (development; owned by the `veraz anchor --watch` "
-            "process). `off` disables EVM anchoring."),
+    Setting(
+        "EVM_RPC_URL",
+        "",
+        "JSON-RPC endpoint of the EVM chain that anchors checkpoints. Empty means the embedded "
+        "chain in INSTANCE_PATH/chain (development; owned by the `veraz anchor --watch` "
+        "process). `off` disables EVM anchoring.",
+    ),
     Setting("EVM_CHAIN_ID", 0, "Chain id the RPC endpoint must serve (required with EVM_RPC_URL)."),
-    Setting("EVM_CONTRACT_ADDRESS", "",
-            "Address of the deployed VerazAnchor contract (required with EVM_RPC_URL; the "
-            "embedded chain deploys its own)."),
-    Setting("EVM_KEY_FILE", "",
-            "secp256k1 key file (0600) of the anchoring account (required with EVM_RPC_URL)."),
-    Setting("EVM_EXPLORER_URL", "",
-            "Block-explorer link for an anchor, formatted with {tx_hash}, {chain_id}, "
-            "{block_number}, {contract}; e.g. `https://sepolia.etherscan.io/tx/{tx_hash}`."),
+    Setting(
+        "EVM_CONTRACT_ADDRESS",
+        "",
+        "Address of the deployed VerazAnchor contract (required with EVM_RPC_URL; the "
+        "embedded chain deploys its own).",
+    ),
+    Setting(
+        "EVM_KEY_FILE", "", "secp256k1 key file (0600) of the anchoring account (required with EVM_RPC_URL)."
+    ),
+    Setting(
+        "EVM_EXPLORER_URL",
+        "",
+        "Block-explorer link for an anchor, formatted with {tx_hash}, {chain_id}, "
+        "{block_number}, {contract}; e.g. `https://sepolia.etherscan.io/tx/{tx_hash}`.",
+    ),
     Setting("EVM_CONFIRMATIONS", 1, "Blocks that must hold or follow an anchor before it is done."),
-    Setting("EVM_GAS_PRICE", "",
-            "Legacy gas price in wei (`0` on LACChain/Besu free-gas networks). Empty means "
-            "EIP-1559 fees suggested by the node."),
-    Setting("TSA_URL", "",
-            "RFC 3161 timestamp authority URL. Empty means the embedded TSA with its own CA in "
-            "INSTANCE_PATH/tsa (development). `off` disables timestamps."),
+    Setting(
+        "EVM_GAS_PRICE",
+        "",
+        "Legacy gas price in wei (`0` on LACChain/Besu free-gas networks). Empty means "
+        "EIP-1559 fees suggested by the node.",
+    ),
+    Setting(
+        "TSA_URL",
+        "",
+        "RFC 3161 timestamp authority URL. Empty means the embedded TSA with its own CA in "
+        "INSTANCE_PATH/tsa (development). `off` disables timestamps.",
+    ),
     Setting("TSA_CA_FILE", "", "PEM file of the CA that issued the remote TSA's certificate."),
     Setting("ANCHOR_TIMEOUT", 120, "Seconds one anchoring attempt (chain or TSA) may take."),
-    Setting("ANCHOR_RETRY_BASE", 30,
-            "Seconds before retrying a failed anchor; doubles on each failure (exponential backoff)."),
+    Setting(
+        "ANCHOR_RETRY_BASE",
+        30,
+        "Seconds before retrying a failed anchor; doubles on each failure (exponential backoff).",
+    ),
     Setting("ANCHOR_RETRY_MAX", 3600, "Longest wait between two attempts of a failed anchor."),
-    Setting("EVIDENCE_PDF_RETRY_BASE", 30,
-            "Seconds before retrying a checkpoint whose evidence PDF failed; doubles on each "
-            "failure (exponential backoff)."),
-    Setting("EVIDENCE_PDF_RETRY_MAX", 3600,
-            "Longest wait between two attempts at a checkpoint's evidence PDF."),
+    Setting(
+        "EVIDENCE_PDF_RETRY_BASE",
+        30,
+        "Seconds before retrying a checkpoint whose evidence PDF failed; doubles on each "
+        "failure (exponential backoff).",
+    ),
+    Setting(
+        "EVIDENCE_PDF_RETRY_MAX", 3600, "Longest wait between two attempts at a checkpoint's evidence PDF."
+    ),
     # --- verification page (portal/views/verify.py) ---
-    Setting("VERIFY_PUBLIC_RPC_URL", "",
-            "Public JSON-RPC endpoint of the anchoring chain that visitors' browsers may call "
-            "(CORS-enabled) to read an anchor's transaction receipt themselves on `/verify`. "
-            "Empty means the page shows the anchor as reported by the portal."),
+    Setting(
+        "VERIFY_PUBLIC_RPC_URL",
+        "",
+        "Public JSON-RPC endpoint of the anchoring chain that visitors' browsers may call "
+        "(CORS-enabled) to read an anchor's transaction receipt themselves on `/verify`. "
+        "Empty means the page shows the anchor as reported by the portal.",
+    ),
     # --- search (portal/search/) ---
-    Setting("SEARCH_ENGINE", "database",
-            "Engine of the search box: `database` (the database's own full-text index: SQLite "
-            "FTS5 or a PostgreSQL tsvector, kept in the publishing transaction) or `whoosh` (a "
-            "Whoosh index in INSTANCE_PATH/search-whoosh that catches up from the database). "
-            "Measured in docs/search.md. After changing it, or upgrading a database that predates "
-            "the search index, run `veraz search-index rebuild`."),
+    Setting(
+        "SEARCH_ENGINE",
+        "database",
+        "Engine of the search box: `database` (the database's own full-text index: SQLite "
+        "FTS5 or a PostgreSQL tsvector, kept in the publishing transaction) or `whoosh` (a "
+        "Whoosh index in INSTANCE_PATH/search-whoosh that catches up from the database). "
+        "Measured in docs/search.md. After changing it, or upgrading a database that predates "
+        "the search index, run `veraz search-index rebuild`.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -149,8 +223,9 @@ def load_settings(config: dict | None = None, environ: dict | None = None) -> di
     """Resolve every setting following the documented precedence."""
     environ = dict(os.environ if environ is None else environ)
     values = {s.name: s.default for s in SETTINGS}
-    instance = Path((config or {}).get("INSTANCE_PATH") or environ.get("PORTAL_INSTANCE_PATH")
-                    or values["INSTANCE_PATH"])
+    instance = Path(
+        (config or {}).get("INSTANCE_PATH") or environ.get("PORTAL_INSTANCE_PATH") or values["INSTANCE_PATH"]
+    )
     config_file = Path(environ.get("PORTAL_CONFIG_FILE") or instance / "veraz.toml")
     if config_file.is_file():
         with config_file.open("rb") as f:

@@ -54,17 +54,35 @@ def postgres_server():
         shutil.chown(sock, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     port = str(20000 + os.getpid() % 20000)
-    subprocess.run(run_as + [str(bindir / "initdb"), "-D", str(data), "-U", "veraz", "-A", "trust",
-                             "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp / "log"),
-                             "-o", f"-c listen_addresses='' -k {sock} -p {port} -c fsync=off "
-                                   "-c synchronous_commit=off -c full_page_writes=off",
-                             "start"], check=True, capture_output=True)
+    subprocess.run(
+        run_as
+        + [str(bindir / "initdb"), "-D", str(data), "-U", "veraz", "-A", "trust", "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        run_as
+        + [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(tmp / "log"),
+            "-o",
+            f"-c listen_addresses='' -k {sock} -p {port} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://veraz@/postgres?host={sock}&port={port}"
     finally:
-        subprocess.run(run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                 "stop"], capture_output=True)
+        subprocess.run(
+            run_as + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(tmp, ignore_errors=True)
 
 

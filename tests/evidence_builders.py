@@ -16,13 +16,19 @@ PREFIX = "ocds-test01"
 SCHEMA = Path(__file__).resolve().parent.parent / "docs" / "proof-bundle.schema.json"
 
 
-def publish_examples(app, tmp_path: Path, orders: list[dict] | None = None, name: str = "o",
-                     *, pdfs: bool = False):
+def publish_examples(
+    app, tmp_path: Path, orders: list[dict] | None = None, name: str = "o", *, pdfs: bool = False
+):
     """Publish the five documented example orders (or ``orders``) into ``app``'s database
     (with ``pdfs``, also their order PDFs, as the portal does with a BASE_URL)."""
     path = write_jsonl(tmp_path / f"{name}.jsonl", orders if orders is not None else all_examples())
-    summary = import_orders(app_engine(app), path, ocid_prefix=PREFIX, workers=1,
-                            base_url=app.config["BASE_URL"] if pdfs else None)
+    summary = import_orders(
+        app_engine(app),
+        path,
+        ocid_prefix=PREFIX,
+        workers=1,
+        base_url=app.config["BASE_URL"] if pdfs else None,
+    )
     assert summary.rejects == []
     return summary
 
@@ -39,9 +45,7 @@ def schema_validator():
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def openssl_verify_token(
-    tmp_path: Path, bundle: dict, ca_pem: bytes
-) -> subprocess.CompletedProcess:
+def openssl_verify_token(tmp_path: Path, bundle: dict, ca_pem: bytes) -> subprocess.CompletedProcess:
     """``openssl ts -verify`` of the bundle's RFC 3161 token over its checkpoint note."""
     (token,) = [a for a in bundle["anchors"] if a["type"] == "rfc3161"]
     tsr, note, ca = tmp_path / "token.tsr", tmp_path / "checkpoint.txt", tmp_path / "ca.pem"

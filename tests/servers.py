@@ -40,12 +40,28 @@ class Gunicorn:
         """
         if self._process is not None:
             raise RuntimeError("this gunicorn is already started")
-        env = dict(os.environ, DATABASE_URL=database_url, PORTAL_INSTANCE_PATH=str(instance_path),
-                   PORTAL_BASE_URL=self.base_url)
+        env = dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            PORTAL_INSTANCE_PATH=str(instance_path),
+            PORTAL_BASE_URL=self.base_url,
+        )
         with open(self.log_path, "wb") as sink:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{self.port}",
-                 "portal.wsgi:app"], env=env, stdout=subprocess.DEVNULL, stderr=sink)
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-w",
+                    "1",
+                    "-b",
+                    f"127.0.0.1:{self.port}",
+                    "portal.wsgi:app",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=sink,
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -27,8 +27,13 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
     """The portal on a given database, with its instance folder under ``tmp_path``."""
     from portal.app import create_app
 
-    config = {"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "instance"),
-              "TESTING": True, "IMPORT_WORKERS": 1, "BASE_URL": "http://localhost"}
+    config = {
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "TESTING": True,
+        "IMPORT_WORKERS": 1,
+        "BASE_URL": "http://localhost",
+    }
     config.update(overrides)
     return create_app(config)
 

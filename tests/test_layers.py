@@ -22,6 +22,7 @@ FORBIDDEN = {
     "anchoring": ("portal", "ocds", "flask"),
 }
 
+
 def _modules() -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
@@ -65,8 +66,9 @@ def _ours(target: str) -> str | None:
     return target or None
 
 
-GRAPH = {name: {t for t in map(_ours, targets) if t is not None and t != name}
-         for name, targets in IMPORTS.items()}
+GRAPH = {
+    name: {t for t in map(_ours, targets) if t is not None and t != name} for name, targets in IMPORTS.items()
+}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
@@ -116,25 +118,46 @@ def test_the_packages_are_found():
 def test_libraries_never_import_what_they_must_not_know(library):
     wrong = sorted(
         (name, target)
-        for name, targets in IMPORTS.items() if name.split(".")[0] == library
-        for target in targets if target.split(".")[0] in FORBIDDEN[library]
+        for name, targets in IMPORTS.items()
+        if name.split(".")[0] == library
+        for target in targets
+        if target.split(".")[0] in FORBIDDEN[library]
     )
     assert wrong == []
 
 
 # Proof-critical modules are pure (docs/architecture.md): no file, clock, network or database.
-PURE = ("anchoring.canonical", "anchoring.merkle", "anchoring.entries", "anchoring.notes",
-        "anchoring.bundle")
-IMPURE = ("os", "io", "pathlib", "shutil", "tempfile", "socket", "ssl", "http", "urllib", "time",
-          "datetime", "sqlite3", "sqlalchemy", "subprocess", "threading", "asyncio", "requests",
-          "web3", "anchoring.keyfiles", "anchoring.log", "anchoring.chains", "anchoring.timestamps",
-          "anchoring.bundle_network")
+PURE = ("anchoring.canonical", "anchoring.merkle", "anchoring.entries", "anchoring.notes", "anchoring.bundle")
+IMPURE = (
+    "os",
+    "io",
+    "pathlib",
+    "shutil",
+    "tempfile",
+    "socket",
+    "ssl",
+    "http",
+    "urllib",
+    "time",
+    "datetime",
+    "sqlite3",
+    "sqlalchemy",
+    "subprocess",
+    "threading",
+    "asyncio",
+    "requests",
+    "web3",
+    "anchoring.keyfiles",
+    "anchoring.log",
+    "anchoring.chains",
+    "anchoring.timestamps",
+    "anchoring.bundle_network",
+)
 
 
 @pytest.mark.parametrize("module", PURE)
 def test_proof_critical_modules_import_no_io(module):
-    wrong = sorted(t for t in IMPORTS[module]
-                   if any(t == bad or t.startswith(bad + ".") for bad in IMPURE))
+    wrong = sorted(t for t in IMPORTS[module] if any(t == bad or t.startswith(bad + ".") for bad in IMPURE))
     assert wrong == []
 
 

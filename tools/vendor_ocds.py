@@ -45,8 +45,11 @@ def strip(node, parent_key=None):
         for key, value in node.items():
             if parent_key not in NAME_MAPS and key in PROSE and not isinstance(value, dict | list):
                 continue
-            if parent_key not in NAME_MAPS and key in PROSE and isinstance(value, dict) and (
-                "en" in value or "es" in value
+            if (
+                parent_key not in NAME_MAPS
+                and key in PROSE
+                and isinstance(value, dict)
+                and ("en" in value or "es" in value)
             ):
                 continue  # extension.json's translated prose
             out[key] = strip(value, key)

@@ -117,12 +117,12 @@ def embedded_chain(directory: str | os.PathLike[str]) -> Web3:
         if (path / DB_FILENAME).exists() and not key_path.exists():
             # The chain's genesis funded the key it was created with: a new key would be an
             # unfunded stranger to it, and a silent new identity for the anchors.
-            raise ChainError(f"the embedded chain in {path} exists but its funded key file "
-                             f"{key_path} is missing; restore it from a backup")
+            raise ChainError(
+                f"the embedded chain in {path} exists but its funded key file "
+                f"{key_path} is missing; restore it from a backup"
+            )
         account = load_or_create_key(key_path)
-        genesis_params = PyEVMBackend.generate_genesis_params(
-            overrides={"timestamp": GENESIS_TIMESTAMP}
-        )
+        genesis_params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": GENESIS_TIMESTAMP})
         genesis_state = {
             to_canonical_address(account.address): {
                 "balance": DEV_BALANCE_WEI,

@@ -119,9 +119,7 @@ def _fee_fields(w3: Web3, gas_price: int | None) -> dict[str, int]:
     return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
 
 
-def _complete(
-    w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None
-) -> dict[str, Any]:
+def _complete(w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None) -> dict[str, Any]:
     """``tx`` with sender, nonce (the node's pending count), chain id, fees and gas filled."""
     tx = {
         **tx,
@@ -137,9 +135,7 @@ def _complete(
     return tx
 
 
-def _send(
-    w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None, timeout: float
-) -> Any:
+def _send(w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None, timeout: float) -> Any:
     """Fill nonce, chain id, fees and gas; sign; send; wait for the receipt (status 1)."""
     signed = account.sign_transaction(_complete(w3, account, tx, gas_price))
     try:
@@ -218,9 +214,7 @@ class EvmAnchorer:
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.mine_while_waiting = mine_while_waiting
-        self._contract = w3.eth.contract(
-            address=self.contract_address, abi=contract_artifact()["abi"]
-        )
+        self._contract = w3.eth.contract(address=self.contract_address, abi=contract_artifact()["abi"])
 
     def __repr__(self) -> str:
         return (
@@ -354,13 +348,9 @@ def verify_anchor(
     """
     _check_root_and_size(root, tree_size)
     if anchor.root_hex != root.hex():
-        raise ChainError(
-            f"root mismatch: anchor record has {anchor.root_hex}, expected {root.hex()}"
-        )
+        raise ChainError(f"root mismatch: anchor record has {anchor.root_hex}, expected {root.hex()}")
     if anchor.tree_size != tree_size:
-        raise ChainError(
-            f"tree size mismatch: anchor record has {anchor.tree_size}, expected {tree_size}"
-        )
+        raise ChainError(f"tree size mismatch: anchor record has {anchor.tree_size}, expected {tree_size}")
     if sender is not None and to_checksum_address(sender) != anchor.sender:
         raise ChainError(f"sender mismatch: anchor was sent by {anchor.sender}, expected {sender}")
     try:
@@ -373,9 +363,7 @@ def verify_anchor(
 def _verify_on_chain(w3: Web3, anchor: EvmAnchor, confirmations: int) -> None:
     chain_id = int(w3.eth.chain_id)
     if chain_id != anchor.chain_id:
-        raise ChainError(
-            f"chain id mismatch: node is on {chain_id}, anchor is on {anchor.chain_id}"
-        )
+        raise ChainError(f"chain id mismatch: node is on {chain_id}, anchor is on {anchor.chain_id}")
     try:
         receipt = w3.eth.get_transaction_receipt(HexBytes(anchor.tx_hash))
     except TransactionNotFound:
@@ -397,9 +385,7 @@ def _verify_on_chain(w3: Web3, anchor: EvmAnchor, confirmations: int) -> None:
         )
     depth = int(w3.eth.block_number) - anchor.block_number + 1
     if depth < confirmations:
-        raise ChainError(
-            f"anchor {anchor.tx_hash} has {depth} confirmations, {confirmations} required"
-        )
+        raise ChainError(f"anchor {anchor.tx_hash} has {depth} confirmations, {confirmations} required")
     contract = to_checksum_address(anchor.contract)
     if w3.eth.get_code(contract) != HexBytes(contract_artifact()["deployedBytecode"]):
         raise ChainError(f"contract mismatch: the code at {contract} is not VerazAnchor's")
@@ -422,19 +408,13 @@ def _verify_on_chain(w3: Web3, anchor: EvmAnchor, confirmations: int) -> None:
     if len(topics) != 3 or len(data) != 32:
         raise ChainError(f"the Anchored event in {anchor.tx_hash} is malformed")
     if topics[1].hex() != anchor.root_hex:
-        raise ChainError(
-            f"root mismatch: the chain has {topics[1].hex()}, expected {anchor.root_hex}"
-        )
+        raise ChainError(f"root mismatch: the chain has {topics[1].hex()}, expected {anchor.root_hex}")
     on_chain_size = int.from_bytes(data, "big")
     if on_chain_size != anchor.tree_size:
-        raise ChainError(
-            f"tree size mismatch: the chain has {on_chain_size}, expected {anchor.tree_size}"
-        )
+        raise ChainError(f"tree size mismatch: the chain has {on_chain_size}, expected {anchor.tree_size}")
     on_chain_sender = to_checksum_address(topics[2][-20:])
     if topics[2][:12] != bytes(12) or on_chain_sender != anchor.sender:
-        raise ChainError(
-            f"sender mismatch: the chain has {on_chain_sender}, expected {anchor.sender}"
-        )
+        raise ChainError(f"sender mismatch: the chain has {on_chain_sender}, expected {anchor.sender}")
 
 
 def rpc_chain(url: str, chain_id: int, *, timeout: float = 30.0) -> Web3:

@@ -7,6 +7,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-21 09:50:00
 """
+
 from alembic import op
 
 revision = "0006"
@@ -16,8 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_records_totals", "records",
-                    ["kind", "status", "currency", "amount", "buyer_id", "supplier_id"])
+    op.create_index(
+        "ix_records_totals", "records", ["kind", "status", "currency", "amount", "buyer_id", "supplier_id"]
+    )
 
 
 def downgrade() -> None:

@@ -7,6 +7,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-21 10:25:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -30,10 +31,12 @@ def downgrade() -> None:
     conn = op.get_bind()
     missing = conn.execute(sa.text("SELECT ocid FROM records WHERE compiled IS NULL")).scalars()
     for ocid in list(missing):
-        data = conn.execute(sa.text("SELECT data FROM releases WHERE ocid = :o ORDER BY date, id"),
-                            {"o": ocid}).scalars().all()
+        data = (
+            conn.execute(sa.text("SELECT data FROM releases WHERE ocid = :o ORDER BY date, id"), {"o": ocid})
+            .scalars()
+            .all()
+        )
         compiled = orjson.dumps(compile_release([orjson.loads(d) for d in data]))
-        conn.execute(sa.text("UPDATE records SET compiled = :c WHERE ocid = :o"),
-                     {"c": compiled, "o": ocid})
+        conn.execute(sa.text("UPDATE records SET compiled = :c WHERE ocid = :o"), {"c": compiled, "o": ocid})
     with op.batch_alter_table("records") as batch:
         batch.alter_column("compiled", existing_type=sa.LargeBinary(), nullable=False)

@@ -11,6 +11,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-21 11:40:00
 """
+
 import json
 
 import sqlalchemy as sa
@@ -31,8 +32,8 @@ def _bundle(entries):
 def _unbundle(blob):
     out, at = [], 0
     while at < len(blob):
-        length = int.from_bytes(blob[at:at + 2], "big")
-        out.append(blob[at + 2:at + 2 + length])
+        length = int.from_bytes(blob[at : at + 2], "big")
+        out.append(blob[at + 2 : at + 2 + length])
         at += 2 + length
     return out
 
@@ -40,12 +41,19 @@ def _unbundle(blob):
 def upgrade() -> None:
     op.create_table(
         "log_entry_bundles",
-        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False,
-                  comment="bundle index"),
-        sa.Column("entries", sa.LargeBinary(), nullable=False,
-                  comment="<= 256 entries, each a big-endian uint16 length + the entry bytes"),
-        sa.Column("created_at", sa.DateTime(timezone=True),
-                  server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False),
+        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False, comment="bundle index"),
+        sa.Column(
+            "entries",
+            sa.LargeBinary(),
+            nullable=False,
+            comment="<= 256 entries, each a big-endian uint16 length + the entry bytes",
+        ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("idx"),
     )
     with op.batch_alter_table("releases") as batch:
@@ -54,22 +62,26 @@ def upgrade() -> None:
         batch.add_column(sa.Column("leaf_index", sa.BigInteger(), nullable=True))
 
     conn = op.get_bind()
-    bundles = sa.table("log_entry_bundles", sa.column("idx"), sa.column("entries"),
-                       sa.column("created_at"))
+    bundles = sa.table("log_entry_bundles", sa.column("idx"), sa.column("entries"), sa.column("created_at"))
     start = 0
     while True:
         rows = conn.execute(
-            sa.text("SELECT idx, entry, created_at FROM log_entries WHERE idx >= :s "
-                    "ORDER BY idx LIMIT :n"), {"s": start, "n": 64 * _WIDTH}).all()
+            sa.text("SELECT idx, entry, created_at FROM log_entries WHERE idx >= :s ORDER BY idx LIMIT :n"),
+            {"s": start, "n": 64 * _WIDTH},
+        ).all()
         if not rows:
             break
         for k in range(0, len(rows), _WIDTH):
-            chunk = rows[k:k + _WIDTH]
+            chunk = rows[k : k + _WIDTH]
             if chunk[0].idx % _WIDTH or chunk[-1].idx != chunk[0].idx + len(chunk) - 1:
                 raise RuntimeError(f"log_entries has a gap near index {chunk[0].idx}")
-            conn.execute(bundles.insert().values(
-                idx=chunk[0].idx // _WIDTH, entries=_bundle([bytes(r.entry) for r in chunk]),
-                created_at=chunk[0].created_at))
+            conn.execute(
+                bundles.insert().values(
+                    idx=chunk[0].idx // _WIDTH,
+                    entries=_bundle([bytes(r.entry) for r in chunk]),
+                    created_at=chunk[0].created_at,
+                )
+            )
         releases, proformas = [], []
         for r in rows:
             entry = json.loads(bytes(r.entry))
@@ -79,11 +91,21 @@ def upgrade() -> None:
                 proformas.append({"i": r.idx, "o": entry["ocid"], "p": entry["proformaId"]})
         # The first entry of a row wins (a row is logged once; never overwrite).
         if releases:
-            conn.execute(sa.text("UPDATE releases SET leaf_index = :i WHERE ocid = :o AND "
-                                 "release_id = :r AND leaf_index IS NULL"), releases)
+            conn.execute(
+                sa.text(
+                    "UPDATE releases SET leaf_index = :i WHERE ocid = :o AND "
+                    "release_id = :r AND leaf_index IS NULL"
+                ),
+                releases,
+            )
         if proformas:
-            conn.execute(sa.text("UPDATE proformas SET leaf_index = :i WHERE ocid = :o AND "
-                                 "proforma_id = :p AND leaf_index IS NULL"), proformas)
+            conn.execute(
+                sa.text(
+                    "UPDATE proformas SET leaf_index = :i WHERE ocid = :o AND "
+                    "proforma_id = :p AND leaf_index IS NULL"
+                ),
+                proformas,
+            )
         start = rows[-1].idx + 1
 
     with op.batch_alter_table("releases") as batch:
@@ -103,12 +125,14 @@ def downgrade() -> None:
         "log_entries",
         sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False, comment="leaf index"),
         sa.Column("kind", sa.String(length=32), nullable=False, comment="entry kind, e.g. release"),
-        sa.Column("entry", sa.LargeBinary(), nullable=False,
-                  comment="leaf input (anchoring.entries)"),
-        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False,
-                  comment="SHA-256(0x00 || entry)"),
-        sa.Column("created_at", sa.DateTime(timezone=True),
-                  server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False),
+        sa.Column("entry", sa.LargeBinary(), nullable=False, comment="leaf input (anchoring.entries)"),
+        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False, comment="SHA-256(0x00 || entry)"),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("idx"),
     )
     op.create_table(
@@ -120,20 +144,34 @@ def downgrade() -> None:
     with op.batch_alter_table("evidence_leaves") as batch:
         batch.create_index("ix_evidence_leaves_leaf_hash", ["leaf_hash"], unique=False)
     conn = op.get_bind()
-    entries_t = sa.table("log_entries", sa.column("idx"), sa.column("kind"), sa.column("entry"),
-                         sa.column("leaf_hash"), sa.column("created_at"))
+    entries_t = sa.table(
+        "log_entries",
+        sa.column("idx"),
+        sa.column("kind"),
+        sa.column("entry"),
+        sa.column("leaf_hash"),
+        sa.column("created_at"),
+    )
     leaves_t = sa.table("evidence_leaves", sa.column("leaf_index"), sa.column("leaf_hash"))
-    for row in conn.execute(sa.text("SELECT idx, entries, created_at FROM log_entry_bundles "
-                                    "ORDER BY idx")).all():
+    for row in conn.execute(
+        sa.text("SELECT idx, entries, created_at FROM log_entry_bundles ORDER BY idx")
+    ).all():
         rows = []
         for k, data in enumerate(_unbundle(bytes(row.entries))):
-            rows.append({"idx": row.idx * _WIDTH + k, "kind": json.loads(data)["kind"],
-                         "entry": data, "leaf_hash": hashlib.sha256(b"\x00" + data).digest(),
-                         "created_at": row.created_at})
+            rows.append(
+                {
+                    "idx": row.idx * _WIDTH + k,
+                    "kind": json.loads(data)["kind"],
+                    "entry": data,
+                    "leaf_hash": hashlib.sha256(b"\x00" + data).digest(),
+                    "created_at": row.created_at,
+                }
+            )
         if rows:
             conn.execute(entries_t.insert(), rows)
-            conn.execute(leaves_t.insert(), [{"leaf_index": r["idx"], "leaf_hash": r["leaf_hash"]}
-                                             for r in rows])
+            conn.execute(
+                leaves_t.insert(), [{"leaf_index": r["idx"], "leaf_hash": r["leaf_hash"]} for r in rows]
+            )
     with op.batch_alter_table("proformas") as batch:
         batch.drop_index("ix_proformas_leaf_index")
         batch.drop_column("leaf_index")

@@ -9,6 +9,7 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04 18:00:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 

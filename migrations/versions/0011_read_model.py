@@ -9,6 +9,7 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-04 18:45:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -9,6 +9,7 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-04 18:30:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -32,13 +33,17 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     if op.get_bind().dialect.name == "sqlite":
-        op.execute("CREATE VIRTUAL TABLE search_fts USING fts5(identifiers, words, "
-                   "content='search_documents', content_rowid='id', "
-                   "tokenize='unicode61 remove_diacritics 0', detail=column)")
+        op.execute(
+            "CREATE VIRTUAL TABLE search_fts USING fts5(identifiers, words, "
+            "content='search_documents', content_rowid='id', "
+            "tokenize='unicode61 remove_diacritics 0', detail=column)"
+        )
     else:
-        op.execute("ALTER TABLE search_documents ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
-                   "(setweight(to_tsvector('simple'::regconfig, identifiers), 'A') || "
-                   "setweight(to_tsvector('simple'::regconfig, words), 'D')) STORED")
+        op.execute(
+            "ALTER TABLE search_documents ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+            "(setweight(to_tsvector('simple'::regconfig, identifiers), 'A') || "
+            "setweight(to_tsvector('simple'::regconfig, words), 'D')) STORED"
+        )
         op.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
 
 

@@ -965,11 +965,7 @@ class _Population:
         self.captured: dict[str, tuple[int, dict]] = {}
         for k in range(3):
             c = (3 * k + 1) % len(CATALOGUES)
-            both = [
-                s
-                for s in self.agreements[c][0]["suppliers"]
-                if s in self.agreements[c][1]["suppliers"]
-            ]
+            both = [s for s in self.agreements[c][0]["suppliers"] if s in self.agreements[c][1]["suppliers"]]
             supplier = both[len(both) // 2]
             buyer = self.buyers[k][0]
             self.captured[buyer["identifier"]] = (c, supplier)
@@ -1009,9 +1005,7 @@ class _Generator:
         return FIRST_DAY + timedelta(days=offset)
 
     def stamp(self, day: date) -> str:
-        return (
-            f"{day.isoformat()}T{self.rng.randint(8, 17):02d}:{self.rng.randrange(60):02d}:00-05:00"
-        )
+        return f"{day.isoformat()}T{self.rng.randint(8, 17):02d}:{self.rng.randrange(60):02d}:00-05:00"
 
     def agreement_for(self, c: int, day: date) -> dict:
         first, second = self.pop.agreements[c]
@@ -1023,9 +1017,7 @@ class _Generator:
 
     def pick_supplier(self, c: int, agreement: dict) -> dict:
         edition = 0 if agreement is self.pop.agreements[c][0] else 1
-        return self.rng.choices(
-            agreement["suppliers"], cum_weights=self.pop.supplier_cum[c][edition]
-        )[0]
+        return self.rng.choices(agreement["suppliers"], cum_weights=self.pop.supplier_cum[c][edition])[0]
 
     def address(self, places: list[str], region: dict) -> dict:
         return {
@@ -1120,9 +1112,7 @@ class _Generator:
                 code_r = rng.choice(list(PLACES))
                 region, dest_places = {"code": code_r, "name": REGIONS[code_r]}, PLACES[code_r]
             ndeliv = 1
-            if shape == "partial" or (
-                shape == "multiDestinationPartial" and (d == 0 or rng.random() < 0.5)
-            ):
+            if shape == "partial" or (shape == "multiDestinationPartial" and (d == 0 or rng.random() < 0.5)):
                 ndeliv = rng.randint(2, 3)
             dests.append([d + 1, self.address(dest_places, region), ndeliv])
         # Distribute each line's quantity over destinations, then over that destination's
@@ -1184,9 +1174,7 @@ class _Generator:
         order["items"] = items
         order["destinations"] = destinations
         order["proformas"] = self.proformas(order, agreement, supplier, day)
-        order["documents"] = [
-            self.document(number, 1, "purchaseOrder", f"Orden de compra {number}")
-        ]
+        order["documents"] = [self.document(number, 1, "purchaseOrder", f"Orden de compra {number}")]
         if rng.random() < 0.75:
             accepted = day + timedelta(days=rng.randint(0, 2))
             order["status"] = "accepted"
@@ -1202,14 +1190,10 @@ class _Generator:
         for k, who in enumerate(quoters, start=1):
             factor = 1.0 if who is supplier else 1.0 + rng.uniform(0.02, 0.25)
             lines = [
-                {"line": it["line"], "unitPrice": round(it["unitPrice"] * factor, 2)}
-                for it in order["items"]
+                {"line": it["line"], "unitPrice": round(it["unitPrice"] * factor, 2)} for it in order["items"]
             ]
             total = round(
-                sum(
-                    li["unitPrice"] * it["quantity"]
-                    for li, it in zip(lines, order["items"], strict=True)
-                ),
+                sum(li["unitPrice"] * it["quantity"] for li, it in zip(lines, order["items"], strict=True)),
                 2,
             )
             when = day - timedelta(days=rng.randint(1, 5))
@@ -1241,12 +1225,7 @@ class _Generator:
         """Maybe schedule a later version of ``order``, emitted later in the stream."""
         rng = self.rng
         roll = rng.random()
-        if (
-            order["status"] == "issued"
-            and roll < 0.10
-            or order["status"] != "issued"
-            and roll < 0.03
-        ):
+        if order["status"] == "issued" and roll < 0.10 or order["status"] != "issued" and roll < 0.03:
             kind = "cancel"
         elif order["status"] == "accepted" and roll < 0.18:
             kind = "deliver"
@@ -1297,8 +1276,7 @@ class _Generator:
                     "rationale": rng.choice(AMEND_REASONS),
                     "changes": [
                         {
-                            "field": f"destinations/{dest}/deliveries/{len(deliveries) - 1}"
-                            "/dueDate",
+                            "field": f"destinations/{dest}/deliveries/{len(deliveries) - 1}/dueDate",
                             "previous": old_due.isoformat(),
                             "new": last["dueDate"],
                         }
@@ -1330,9 +1308,7 @@ class _Generator:
             new["dates"]["delivered"] = max(f"{latest.isoformat()}T18:00:00-05:00", *earlier)
             new["documents"] = [
                 *order["documents"],
-                self.document(
-                    number, new["version"], "deliveryReceipt", f"Acta de conformidad de {number}"
-                ),
+                self.document(number, new["version"], "deliveryReceipt", f"Acta de conformidad de {number}"),
             ]
         return new
 
@@ -1388,11 +1364,7 @@ class _Generator:
             remaining = self.n - i
             if self.pending and (self.pending[0][0] <= i or remaining <= len(self.pending)):
                 _, _, order, tag = heapq.heappop(self.pending)
-                if (
-                    order["version"] == 2
-                    and order["status"] == "accepted"
-                    and self.rng.random() < 0.5
-                ):
+                if order["version"] == 2 and order["status"] == "accepted" and self.rng.random() < 0.5:
                     self.follow_up(order, i)  # an amended order may later be delivered
             elif self.burst:
                 order, tag = self.burst.popleft()

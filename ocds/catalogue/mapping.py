@@ -134,6 +134,7 @@ def _document(doc: dict) -> dict:
 
 # --------------------------------------------------------------------------- agreement
 
+
 def map_agreement(agreement: dict, *, ocid_prefix: str) -> dict:
     """The framework agreement as its own contracting process (tags ``tender`` and ``award``).
 
@@ -481,9 +482,7 @@ def _map_order(order: dict, ocid_prefix: str) -> MappedOrder:
     if cancelled:
         # OCDS 1.1.5 has no statusDetails on contracts; the reason goes in the description.
         cancellation = order["cancellation"]
-        contract["description"] = (
-            f"Orden anulada el {cancellation['date'][:10]}: {cancellation['reason']}"
-        )
+        contract["description"] = f"Orden anulada el {cancellation['date'][:10]}: {cancellation['reason']}"
     if "accepted" in order["dates"]:
         contract["dateSigned"] = order["dates"]["accepted"]
     if order.get("amendments"):

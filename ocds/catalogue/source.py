@@ -145,9 +145,7 @@ def _pattern_hints() -> dict[str, str]:
     d = source_schema()["definitions"]
     return {
         d["ruc"]["pattern"]: "an 11-digit RUC starting with 10, 15, 16, 17 or 20",
-        d["dateTime"][
-            "pattern"
-        ]: "an RFC 3339 date-time with offset, e.g. 2025-03-04T10:15:00-05:00",
+        d["dateTime"]["pattern"]: "an RFC 3339 date-time with offset, e.g. 2025-03-04T10:15:00-05:00",
         d["date"]["pattern"]: "a date YYYY-MM-DD",
         d["currency"]["pattern"]: "a three-letter ISO 4217 code such as PEN",
         d["region"]["properties"]["code"]["pattern"]: "a 2-digit ubigeo department code or 1501",
@@ -155,9 +153,7 @@ def _pattern_hints() -> dict[str, str]:
             "an 8-digit UNSPSC code"
         ),
         d["document"]["properties"]["sha256"]["pattern"]: "64 lowercase hexadecimal digits",
-        source_schema()["properties"]["orderNumber"][
-            "pattern"
-        ]: "an order number like OC-2025-000123",
+        source_schema()["properties"]["orderNumber"]["pattern"]: "an order number like OC-2025-000123",
     }
 
 
@@ -206,9 +202,9 @@ def explain_schema_errors(order: Any) -> list[Problem]:
         if kind == "additionalProperties" and isinstance(value, dict):
             known = error.schema.get("properties", {})
             for name in sorted(set(value) - set(known)):
-                problems[
-                    Problem(_path([*where, name]), "Unknown field: the format does not define it.")
-                ] = None
+                problems[Problem(_path([*where, name]), "Unknown field: the format does not define it.")] = (
+                    None
+                )
             continue
         if kind == "exclusiveMinimum" and where and where[-1] == "quantity":
             reason = f"Quantity must be greater than zero; got {value!r}."
@@ -359,9 +355,7 @@ def check_order(order: Any) -> list[Problem]:
 
 
 def _unknown_region(field: str, code: str) -> Problem:
-    return Problem(
-        field, f"Unknown region code {code!r}: use a ubigeo department code (01-25) or 1501."
-    )
+    return Problem(field, f"Unknown region code {code!r}: use a ubigeo department code (01-25) or 1501.")
 
 
 def _check_parties(order: dict, verdict: _AgreementVerdict, problems: list[Problem]) -> None:
@@ -391,9 +385,7 @@ def _check_items(order: dict, problems: list[Problem]) -> dict[int, float]:
         line = item["line"]
         quantity = item["quantity"]
         if line in lines:
-            problems.append(
-                Problem(f"items/{i}/line", f"Line number {line} is used by more than one item.")
-            )
+            problems.append(Problem(f"items/{i}/line", f"Line number {line} is used by more than one item."))
         lines[line] = quantity
         currency = item["currency"]
         if currency not in currency_codes:
@@ -412,9 +404,7 @@ def _check_items(order: dict, problems: list[Problem]) -> dict[int, float]:
                 )
             )
         if not isfinite(item["unitPrice"]) or not isfinite(quantity):
-            problems.append(
-                Problem(f"items/{i}", "Quantity and unit price must be finite numbers.")
-            )
+            problems.append(Problem(f"items/{i}", "Quantity and unit price must be finite numbers."))
     return lines
 
 
@@ -467,9 +457,7 @@ def _check_proformas(
     for p, proforma in enumerate(proformas):
         ruc = proforma["supplier"]["identifier"]
         if ruc not in suppliers:
-            problems.append(
-                Problem(f"proformas/{p}/supplier/identifier", _not_in_agreement(ruc, order))
-            )
+            problems.append(Problem(f"proformas/{p}/supplier/identifier", _not_in_agreement(ruc, order)))
         if proforma["currency"] != currency:
             problems.append(
                 Problem(
@@ -503,15 +491,11 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
             )
         )
     accepted = _dt(dates["accepted"], "dates/accepted", problems) if "accepted" in dates else None
-    delivered = (
-        _dt(dates["delivered"], "dates/delivered", problems) if "delivered" in dates else None
-    )
+    delivered = _dt(dates["delivered"], "dates/delivered", problems) if "delivered" in dates else None
     if accepted and accepted < issued:
         problems.append(Problem("dates/accepted", "Accepted before the order was issued."))
     if delivered and delivered < (accepted or issued):
-        problems.append(
-            Problem("dates/delivered", "Delivered before the order was issued or accepted.")
-        )
+        problems.append(Problem("dates/delivered", "Delivered before the order was issued or accepted."))
     status = order["status"]
     if status in ("accepted", "delivered") and "accepted" not in dates:
         problems.append(Problem("dates/accepted", f"Required when status is {status!r}."))
@@ -519,9 +503,7 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
         problems.append(Problem("dates/delivered", "Required when status is 'delivered'."))
     cancellation = order.get("cancellation")
     if (status == "cancelled") != (cancellation is not None):
-        problems.append(
-            Problem("cancellation", "Must be present exactly when status is 'cancelled'.")
-        )
+        problems.append(Problem("cancellation", "Must be present exactly when status is 'cancelled'."))
     if cancellation is not None:
         when = _dt(cancellation["date"], "cancellation/date", problems)
         if when and when < issued:
@@ -531,9 +513,7 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
         for a, amendment in enumerate(amendments):
             when = _dt(amendment["date"], f"amendments/{a}/date", problems)
             if when and when < issued:
-                problems.append(
-                    Problem(f"amendments/{a}/date", "Amended before the order was issued.")
-                )
+                problems.append(Problem(f"amendments/{a}/date", "Amended before the order was issued."))
             if amendment.get("version", 0) > order["version"]:
                 problems.append(
                     Problem(
@@ -567,9 +547,7 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
                 text = delivery["deliveredDate"]
                 done = _parse_d(text)
                 if done is None:
-                    problems.append(
-                        _not_a_date(f"destinations/{d}/deliveries/{k}/deliveredDate", text)
-                    )
+                    problems.append(_not_a_date(f"destinations/{d}/deliveries/{k}/deliveredDate", text))
                 elif done < day:
                     problems.append(
                         Problem(
@@ -663,4 +641,3 @@ def order_shape(order: dict) -> str:
     if all(len(d["deliveries"]) == 1 for d in dests):
         return "multiDestination"
     return "multiDestinationPartial"
-

@@ -164,7 +164,9 @@ def codes(codelist: str, extension: str | None = None) -> frozenset[str]:
     Raises :class:`~ocds.errors.InputError` when no such codelist is vendored.
     """
     base = EXTENSIONS_DIR / extension / "codelists" if extension else CORE_DIR / "codelists"
-    path = _vendored(base / codelist, f"no vendored codelist {codelist!r}"
-                                      + (f" in extension {extension!r}" if extension else ""))
+    path = _vendored(
+        base / codelist,
+        f"no vendored codelist {codelist!r}" + (f" in extension {extension!r}" if extension else ""),
+    )
     with path.open(encoding="utf-8") as f:
         return frozenset(row["Code"] for row in csv.DictReader(f))

@@ -34,8 +34,15 @@ class Group:
     currency: str | None
 
 
-def spending_by(conn: Connection, dimension: str, *, currency: str = "PEN", limit: int = 20,
-                since: str | None = None, until: str | None = None) -> list[Group]:
+def spending_by(
+    conn: Connection,
+    dimension: str,
+    *,
+    currency: str = "PEN",
+    limit: int = 20,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[Group]:
     """The ``limit`` largest groups of ``dimension`` by amount ordered in ``currency``.
 
     ``since``/``until`` bound the order date (ISO 8601 strings, ``until`` exclusive)."""
@@ -54,8 +61,7 @@ def spending_by(conn: Connection, dimension: str, *, currency: str = "PEN", limi
         query = query.where(records.c.date >= since)
     if until:
         query = query.where(records.c.date < until)
-    return [Group(k, lbl, n, Decimal(str(total)), currency)
-            for k, lbl, n, total in conn.execute(query)]
+    return [Group(k, lbl, n, Decimal(str(total)), currency) for k, lbl, n, total in conn.execute(query)]
 
 
 def spending_by_month(conn: Connection, *, currency: str = "PEN") -> list[Group]:
@@ -71,8 +77,9 @@ def spending_by_month(conn: Connection, *, currency: str = "PEN") -> list[Group]
     return [Group(m, m, n, Decimal(str(total)), currency) for m, n, total in conn.execute(query)]
 
 
-def supplier_share_of_buyer(conn: Connection, buyer_id: str, *, currency: str = "PEN",
-                            limit: int = 10) -> list[tuple[Group, float]]:
+def supplier_share_of_buyer(
+    conn: Connection, buyer_id: str, *, currency: str = "PEN", limit: int = 10
+) -> list[tuple[Group, float]]:
     """A buyer's suppliers with their share of its spending (to spot one supplier dominating)."""
     amount = func.coalesce(func.sum(records.c.amount), 0)
     rows = conn.execute(

@@ -135,9 +135,7 @@ class _Pages:
             self.c.showPage()
             self._start()
 
-    def line(
-        self, text: str, size: float = 9, font: str = FONT, x: float = MARGIN, gap: float = 2.5
-    ) -> None:
+    def line(self, text: str, size: float = 9, font: str = FONT, x: float = MARGIN, gap: float = 2.5) -> None:
         for part in _split(_text(text), font, size, WIDTH - MARGIN - x):
             self.need(size + gap)
             self.y -= size + gap

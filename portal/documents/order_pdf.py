@@ -125,8 +125,15 @@ class _Page:
         self.c.drawRightString(WIDTH - MARGIN, MARGIN - 8, f"Página {self.number}")
         self.c.setFillGray(0)
 
-    def line(self, text: str, size: float = 9.5, font: str = FONT, x: float = MARGIN,
-             gap: float = 3.0, max_width: float | None = None) -> None:
+    def line(
+        self,
+        text: str,
+        size: float = 9.5,
+        font: str = FONT,
+        x: float = MARGIN,
+        gap: float = 3.0,
+        max_width: float | None = None,
+    ) -> None:
         """Draw text, wrapped at word boundaries to ``max_width``."""
         text = _text(text)
         width = max_width or (WIDTH - MARGIN - x)
@@ -186,8 +193,14 @@ def _fact(page: _Page, label: str, value: str, width: float) -> None:
     page.line(value, 9.5, FONT, gap=2, max_width=width)
 
 
-def render_order_pdf(release: dict, *, verify_url: str, proformas_hash_link: str | None,
-                     catalogue: str | None = None, facts: dict | None = None) -> bytes:
+def render_order_pdf(
+    release: dict,
+    *,
+    verify_url: str,
+    proformas_hash_link: str | None,
+    catalogue: str | None = None,
+    facts: dict | None = None,
+) -> bytes:
     """The order PDF (bytes) of an order release; same arguments, same bytes.
 
     ``release`` is the order's release; a Veraz PDF entry in its documents is ignored (the
@@ -198,14 +211,30 @@ def render_order_pdf(release: dict, *, verify_url: str, proformas_hash_link: str
     has already read it.
     """
     canvas = PdfCanvas(A4)
-    draw_order(canvas, release, draw_qr=_draw_qr, measure=string_width, verify_url=verify_url,
-               proformas_hash_link=proformas_hash_link, catalogue=catalogue, facts=facts)
+    draw_order(
+        canvas,
+        release,
+        draw_qr=_draw_qr,
+        measure=string_width,
+        verify_url=verify_url,
+        proformas_hash_link=proformas_hash_link,
+        catalogue=catalogue,
+        facts=facts,
+    )
     return canvas.save()
 
 
-def draw_order(canvas: Any, release: dict, *, draw_qr: Callable[[Any, str, float, float], None],
-               measure: Measure, verify_url: str, proformas_hash_link: str | None,
-               catalogue: str | None, facts: dict | None = None) -> None:
+def draw_order(
+    canvas: Any,
+    release: dict,
+    *,
+    draw_qr: Callable[[Any, str, float, float], None],
+    measure: Measure,
+    verify_url: str,
+    proformas_hash_link: str | None,
+    catalogue: str | None,
+    facts: dict | None = None,
+) -> None:
     """Draw the order PDF's pages on ``canvas`` (reportlab's ``Canvas`` or a ``PdfCanvas``).
 
     ``draw_qr(canvas, data, x, y)`` draws the QR code of ``data`` with its lower left corner
@@ -230,16 +259,22 @@ def draw_order(canvas: Any, release: dict, *, draw_qr: Callable[[Any, str, float
     page.line("Veraz · Compras públicas verificables", 9, BOLD, gap=0)
     page.line(f"Orden de compra {number}", 18, BOLD, gap=8, max_width=text_width)
     status = STATUS_ES.get(order["status"] or "", order["status"] or "—")
-    page.line(f"Estado: {status} · Emitida: {_day((order['period'] or {}).get('startDate'))}"
-              + (f" · Aceptada: {_day(order['date_signed'])}" if order["date_signed"] else ""),
-              9, gap=6, max_width=text_width)
+    page.line(
+        f"Estado: {status} · Emitida: {_day((order['period'] or {}).get('startDate'))}"
+        + (f" · Aceptada: {_day(order['date_signed'])}" if order["date_signed"] else ""),
+        9,
+        gap=6,
+        max_width=text_width,
+    )
     page.line(f"OCID: {release.get('ocid')}", 8, gap=4, max_width=text_width)
-    page.line(f"Publicación (release): {release.get('id')} · {_day(release.get('date'))}", 8,
-              max_width=text_width)
+    page.line(
+        f"Publicación (release): {release.get('id')} · {_day(release.get('date'))}", 8, max_width=text_width
+    )
     draw_qr(canvas, verify_url, WIDTH - MARGIN - QR_SIZE, HEIGHT - MARGIN - QR_SIZE)
     canvas.setFont(FONT, 6.5)
-    canvas.drawCentredString(WIDTH - MARGIN - QR_SIZE / 2, HEIGHT - MARGIN - QR_SIZE - 9,
-                             "Escanee para verificar esta orden")
+    canvas.drawCentredString(
+        WIDTH - MARGIN - QR_SIZE / 2, HEIGHT - MARGIN - QR_SIZE - 9, "Escanee para verificar esta orden"
+    )
     page.y = min(page.y, HEIGHT - MARGIN - QR_SIZE - 14)
 
     # Parties and agreement, in two columns.
@@ -247,14 +282,22 @@ def draw_order(canvas: Any, release: dict, *, draw_qr: Callable[[Any, str, float
     top = page.y
     buyer = order["buyer"] or {}
     buyer_id = (buyer.get("identifier") or {}).get("id")
-    _fact(page, "ENTIDAD COMPRADORA", f"{buyer.get('name') or '—'}"
-          + (f" (RUC {buyer_id})" if buyer_id else ""), column)
+    _fact(
+        page,
+        "ENTIDAD COMPRADORA",
+        f"{buyer.get('name') or '—'}" + (f" (RUC {buyer_id})" if buyer_id else ""),
+        column,
+    )
     if order["buyer_address"]:
         page.line(order["buyer_address"], 8, max_width=column)
     supplier = order["supplier"] or {}
     supplier_id = (supplier.get("identifier") or {}).get("id")
-    _fact(page, "PROVEEDOR", f"{supplier.get('name') or '—'}"
-          + (f" (RUC {supplier_id})" if supplier_id else ""), column)
+    _fact(
+        page,
+        "PROVEEDOR",
+        f"{supplier.get('name') or '—'}" + (f" (RUC {supplier_id})" if supplier_id else ""),
+        column,
+    )
     left_bottom = page.y
     page.y = top
     x2 = MARGIN + column + 12
@@ -264,28 +307,45 @@ def draw_order(canvas: Any, release: dict, *, draw_qr: Callable[[Any, str, float
     if framework.get("identifier"):
         page.line(f"OCID {framework['identifier']}", 7.5, x=x2, max_width=column)
     page.line("CATÁLOGO ELECTRÓNICO", 7.5, BOLD, x=x2, gap=5)
-    page.line(catalogue or (tender.get("description") or "—").split(": ")[0], 9.5, x=x2,
-              gap=2, max_width=column)
+    page.line(
+        catalogue or (tender.get("description") or "—").split(": ")[0], 9.5, x=x2, gap=2, max_width=column
+    )
     for lot in tender.get("lots") or ():
         page.line(f"Paquete: {lot.get('title', lot.get('id'))}", 8.5, x=x2, max_width=column)
     page.y = min(page.y, left_bottom)
 
     # Items.
     page.heading("Ítems")
-    cols = [(MARGIN, "#", "l"), (MARGIN + 20, "Descripción", "l"), (MARGIN + 262, "Unidad", "l"),
-            (MARGIN + 362, "Cantidad", "r"), (MARGIN + 436, "P. unitario", "r"),
-            (WIDTH - MARGIN, "Subtotal", "r")]
+    cols = [
+        (MARGIN, "#", "l"),
+        (MARGIN + 20, "Descripción", "l"),
+        (MARGIN + 262, "Unidad", "l"),
+        (MARGIN + 362, "Cantidad", "r"),
+        (MARGIN + 436, "P. unitario", "r"),
+        (WIDTH - MARGIN, "Subtotal", "r"),
+    ]
     _row(page, [c[1] for c in cols], cols, BOLD)
     for item in order["items"]:
-        _row(page, [item["id"], item["description"], item["unit"], _number(item["quantity"]),
-                    _money(item["unit_price"], item["currency"]),
-                    _money(item["total"], item["currency"])], cols, FONT)
+        _row(
+            page,
+            [
+                item["id"],
+                item["description"],
+                item["unit"],
+                _number(item["quantity"]),
+                _money(item["unit_price"], item["currency"]),
+                _money(item["total"], item["currency"]),
+            ],
+            cols,
+            FONT,
+        )
     value = order["value"] or {}
     page.need(20)
     page.y -= 16
     canvas.setFont(BOLD, 11)
-    canvas.drawRightString(WIDTH - MARGIN, page.y,
-                           _text(f"Total: {_money(value.get('amount'), value.get('currency'))}"))
+    canvas.drawRightString(
+        WIDTH - MARGIN, page.y, _text(f"Total: {_money(value.get('amount'), value.get('currency'))}")
+    )
 
     # Deliveries per destination and date.
     page.heading("Entregas por destino y fecha")
@@ -294,20 +354,33 @@ def draw_order(canvas: Any, release: dict, *, draw_qr: Callable[[Any, str, float
         page.line(f"Destino {index}: {dest['address']}", 9.5, BOLD, gap=6)
         for delivery in dest["deliveries"]:
             state = STATUS_ES.get(delivery.get("status") or "", delivery.get("status") or "")
-            page.line(f"{delivery.get('title') or 'Entrega'} · plazo {_day(delivery.get('due'))}"
-                      + (f" · {state}" if state else ""), 9, x=MARGIN + 10, gap=4)
+            page.line(
+                f"{delivery.get('title') or 'Entrega'} · plazo {_day(delivery.get('due'))}"
+                + (f" · {state}" if state else ""),
+                9,
+                x=MARGIN + 10,
+                gap=4,
+            )
             for item in delivery["items"]:
-                page.line(f"{_number(item['quantity'])} {item.get('unit') or ''} — "
-                          f"{item['description'] or ''}", 8.5, x=MARGIN + 22, gap=2)
+                page.line(
+                    f"{_number(item['quantity'])} {item.get('unit') or ''} — {item['description'] or ''}",
+                    8.5,
+                    x=MARGIN + 22,
+                    gap=2,
+                )
 
     # Quotes and the proformas hash link.
     if order["bids"] or proformas_hash_link:
         page.heading("Proformas")
         for bid in order["bids"]:
             names = ", ".join(t.get("name") or "" for t in bid.get("tenderers") or ())
-            amount = (bid.get("value") or {})
-            page.line(f"{bid.get('id') or '—'} · {names} · {_day(bid.get('date'))} · "
-                      f"{_money(amount.get('amount'), amount.get('currency'))}", 8.5, gap=3)
+            amount = bid.get("value") or {}
+            page.line(
+                f"{bid.get('id') or '—'} · {names} · {_day(bid.get('date'))} · "
+                f"{_money(amount.get('amount'), amount.get('currency'))}",
+                8.5,
+                gap=3,
+            )
         if proformas_hash_link:
             page.line("Enlace hash de las proformas (raíz Merkle SHA-256):", 8, BOLD, gap=6)
             page.line(proformas_hash_link, 8, "Courier", gap=2)
@@ -315,15 +388,26 @@ def draw_order(canvas: Any, release: dict, *, draw_qr: Callable[[Any, str, float
     if order["amendments"]:
         page.heading("Modificaciones")
         for amendment in order["amendments"]:
-            page.line(f"{_day(amendment.get('date'))}: {amendment.get('rationale') or ''} "
-                      f"({amendment.get('description') or amendment.get('id')})", 8.5, gap=3)
+            page.line(
+                f"{_day(amendment.get('date'))}: {amendment.get('rationale') or ''} "
+                f"({amendment.get('description') or amendment.get('id')})",
+                8.5,
+                gap=3,
+            )
 
     page.heading("Verificación")
-    page.line("Esta orden está publicada en datos abiertos (OCDS) y registrada en un registro "
-              "de evidencias público, sellado y anclado. Verifique que no fue alterada en:", 8.5)
+    page.line(
+        "Esta orden está publicada en datos abiertos (OCDS) y registrada en un registro "
+        "de evidencias público, sellado y anclado. Verifique que no fue alterada en:",
+        8.5,
+    )
     page.line(verify_url, 9, "Courier-Bold", gap=4)
-    page.line("La huella SHA-256 de este PDF figura en la publicación de la orden y puede "
-              "compararse en esa página sin enviar el archivo.", 8.5, gap=4)
+    page.line(
+        "La huella SHA-256 de este PDF figura en la publicación de la orden y puede "
+        "compararse en esa página sin enviar el archivo.",
+        8.5,
+        gap=4,
+    )
     page._finish()
     canvas.showPage()
 

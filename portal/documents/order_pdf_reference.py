@@ -21,9 +21,9 @@ from reportlab.pdfgen.canvas import Canvas
 from portal.documents.order_pdf import A4, QR_SIZE, QUIET_ZONE, draw_order
 
 
-def render_order_pdf_reference(release: dict, *, verify_url: str,
-                               proformas_hash_link: str | None,
-                               catalogue: str | None = None) -> bytes:
+def render_order_pdf_reference(
+    release: dict, *, verify_url: str, proformas_hash_link: str | None, catalogue: str | None = None
+) -> bytes:
     """The order PDF as reportlab renders it (same arguments as ``render_order_pdf``).
 
     reportlab's ``invariant=1`` fixes the dates and the document id: same arguments, same
@@ -34,8 +34,15 @@ def render_order_pdf_reference(release: dict, *, verify_url: str,
     try:
         buffer = io.BytesIO()
         canvas = Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
-        draw_order(canvas, release, draw_qr=_draw_qr, measure=stringWidth, verify_url=verify_url,
-                   proformas_hash_link=proformas_hash_link, catalogue=catalogue)
+        draw_order(
+            canvas,
+            release,
+            draw_qr=_draw_qr,
+            measure=stringWidth,
+            verify_url=verify_url,
+            proformas_hash_link=proformas_hash_link,
+            catalogue=catalogue,
+        )
         canvas.save()
         return buffer.getvalue()
     finally:

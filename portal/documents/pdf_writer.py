@@ -40,8 +40,13 @@ _NEEDS_ESCAPE = re.compile(r"[\\()\r\n]")
 
 
 def _escape(text: str) -> str:
-    return (text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            .replace("\r", "\\r").replace("\n", "\\n"))
+    return (
+        text.replace("\\", "\\\\")
+        .replace("(", "\\(")
+        .replace(")", "\\)")
+        .replace("\r", "\\r")
+        .replace("\n", "\\n")
+    )
 
 
 @cache
@@ -203,19 +208,32 @@ class PdfCanvas:
         objects = [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             f"<< /Type /Pages /Kids [{kids}] /Count {len(self._pages)} >>".encode("ascii"),
-            b"<< " + b" ".join(b"/" + key.encode("ascii") + b" " + _text_string(value)
-                               for key, value in sorted(self._info.items())) + b" >>",
+            b"<< "
+            + b" ".join(
+                b"/" + key.encode("ascii") + b" " + _text_string(value)
+                for key, value in sorted(self._info.items())
+            )
+            + b" >>",
         ]
-        objects.extend(f"<< /Type /Font /Subtype /Type1 /BaseFont /{font} "
-                       f"/Encoding /WinAnsiEncoding >>".encode("ascii") for font, _ in fonts)
+        objects.extend(
+            f"<< /Type /Font /Subtype /Type1 /BaseFont /{font} /Encoding /WinAnsiEncoding >>".encode("ascii")
+            for font, _ in fonts
+        )
         resources = f"<< /Font << {font_refs} >> /ProcSet [/PDF /Text] >>".encode("ascii")
         for index, content in enumerate(self._pages):
             data = zlib.compress(content.encode("latin-1"), COMPRESSION_LEVEL)
-            objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox " + self._media
-                           + b" /Resources " + resources
-                           + f" /Contents {first_page + 2 * index + 1} 0 R >>".encode("ascii"))
-            objects.append(f"<< /Length {len(data)} /Filter /FlateDecode >>\nstream\n"
-                           .encode("ascii") + data + b"\nendstream")
+            objects.append(
+                b"<< /Type /Page /Parent 2 0 R /MediaBox "
+                + self._media
+                + b" /Resources "
+                + resources
+                + f" /Contents {first_page + 2 * index + 1} 0 R >>".encode("ascii")
+            )
+            objects.append(
+                f"<< /Length {len(data)} /Filter /FlateDecode >>\nstream\n".encode("ascii")
+                + data
+                + b"\nendstream"
+            )
         out = [b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"]
         offsets = []
         position = len(out[0])
@@ -227,8 +245,10 @@ class PdfCanvas:
         file_id = hashlib.md5(b"".join(out), usedforsecurity=False).hexdigest().encode("ascii")
         out.append(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
         out.extend(b"%010d 00000 n \n" % offset for offset in offsets)
-        out.append(b"trailer\n<< /Size %d /Root 1 0 R /Info 3 0 R /ID [<%s> <%s>] >>\n"
-                   b"startxref\n%d\n%%%%EOF\n" % (len(objects) + 1, file_id, file_id, position))
+        out.append(
+            b"trailer\n<< /Size %d /Root 1 0 R /Info 3 0 R /ID [<%s> <%s>] >>\n"
+            b"startxref\n%d\n%%%%EOF\n" % (len(objects) + 1, file_id, file_id, position)
+        )
         return b"".join(out)
 
 
@@ -245,8 +265,7 @@ def grid_path(rows: list[str]) -> str:
     chunks = (width + 7) // 8
     if not chunks:
         return ""
-    packed = int("".join([row.ljust(chunks * 8, "0") for row in rows]), 2).to_bytes(
-        chunks * height, "big")
+    packed = int("".join([row.ljust(chunks * 8, "0") for row in rows]), 2).to_bytes(chunks * height, "big")
     return "".join(map(getitem, _grid_tables(height, chunks), packed))
 
 
@@ -257,8 +276,11 @@ def _grid_tables(height: int, chunks: int) -> tuple[tuple[str, ...], ...]:
     """The tables of every byte of a ``height``-row grid, row after row: :func:`_byte_ops`
     with the row's y in place, so that the whole path is one join (a loop over the rows, to
     put each one's y in, took twice as long as the join)."""
-    return tuple(tuple(ops.replace("@", str(height - 1 - row)) for ops in _byte_ops(chunk))
-                 for row in range(height) for chunk in range(chunks))
+    return tuple(
+        tuple(ops.replace("@", str(height - 1 - row)) for ops in _byte_ops(chunk))
+        for row in range(height)
+        for chunk in range(chunks)
+    )
 
 
 @cache

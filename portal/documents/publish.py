@@ -18,9 +18,15 @@ from portal.documents.order_pdf import render_order_pdf
 from portal.links import order_pdf_url, verification_url
 
 
-def attach_order_pdf(order_release: dict, proformas: list[dict], *, base_url: str,
-                     catalogue: str | None = None, facts: dict | None = None,
-                     digests: Iterable[bytes] | None = None) -> tuple[bytes, str]:
+def attach_order_pdf(
+    order_release: dict,
+    proformas: list[dict],
+    *,
+    base_url: str,
+    catalogue: str | None = None,
+    facts: dict | None = None,
+    digests: Iterable[bytes] | None = None,
+) -> tuple[bytes, str]:
     """Render the PDF of ``order_release``, list it in ``contracts[0].documents``; return
     ``(pdf bytes, sha256 hex)``. Mutates ``order_release`` (a fresh mapped release).
 
@@ -32,20 +38,28 @@ def attach_order_pdf(order_release: dict, proformas: list[dict], *, base_url: st
     if digests is None:
         digests = (hashlib.sha256(canonical_json(p)).digest() for p in proformas)
     link = proformas_hash_link(sorted(digests)).hex()
-    pdf = render_order_pdf(order_release, verify_url=verification_url(base_url, ocid),
-                           proformas_hash_link=link, catalogue=catalogue, facts=facts)
+    pdf = render_order_pdf(
+        order_release,
+        verify_url=verification_url(base_url, ocid),
+        proformas_hash_link=link,
+        catalogue=catalogue,
+        facts=facts,
+    )
     digest = hashlib.sha256(pdf).hexdigest()
     contract = order_release["contracts"][0]
     number = str(contract["id"])
-    contract["documents"] = [*contract.get("documents", ()), {
-        "id": pdf_document_id(number),
-        "documentType": PDF_DOCUMENT_TYPE,
-        "title": f"Orden de compra {number} (PDF generado por Veraz)",
-        "url": order_pdf_url(base_url, ocid),
-        "format": "application/pdf",
-        "language": "es",
-        "integrity": [{"scheme": "sha256", "id": digest}],
-    }]
+    contract["documents"] = [
+        *contract.get("documents", ()),
+        {
+            "id": pdf_document_id(number),
+            "documentType": PDF_DOCUMENT_TYPE,
+            "title": f"Orden de compra {number} (PDF generado por Veraz)",
+            "url": order_pdf_url(base_url, ocid),
+            "format": "application/pdf",
+            "language": "es",
+            "integrity": [{"scheme": "sha256", "id": digest}],
+        },
+    ]
     return pdf, digest
 
 
@@ -62,6 +76,16 @@ def store_order_pdfs(conn, pdfs: list) -> None:
     from portal.db import bulk_insert
     from portal.models import order_pdfs
 
-    bulk_insert(conn, order_pdfs, [
-        {"ocid": r.ocid, "release_id": r.release_id, "sha256": hashlib.sha256(pdf).hexdigest(),
-         "data": pdf} for r, pdf in pdfs])
+    bulk_insert(
+        conn,
+        order_pdfs,
+        [
+            {
+                "ocid": r.ocid,
+                "release_id": r.release_id,
+                "sha256": hashlib.sha256(pdf).hexdigest(),
+                "data": pdf,
+            }
+            for r, pdf in pdfs
+        ],
+    )

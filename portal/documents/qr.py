@@ -20,10 +20,90 @@ from functools import cache
 from operator import itemgetter
 
 #: Error-correction codewords per block and number of blocks at level M, by version (1-40).
-_EC_PER_BLOCK = (10, 16, 26, 18, 24, 16, 18, 22, 22, 26, 30, 22, 22, 24, 24, 28, 28, 26, 26, 26,
-                 26, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28)
-_BLOCKS = (1, 1, 1, 2, 2, 4, 4, 4, 5, 5, 5, 8, 9, 9, 10, 10, 11, 13, 14, 16, 17, 17, 18, 20, 21,
-           23, 25, 26, 28, 29, 31, 33, 35, 37, 38, 40, 43, 45, 47, 49)
+_EC_PER_BLOCK = (
+    10,
+    16,
+    26,
+    18,
+    24,
+    16,
+    18,
+    22,
+    22,
+    26,
+    30,
+    22,
+    22,
+    24,
+    24,
+    28,
+    28,
+    26,
+    26,
+    26,
+    26,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+    28,
+)
+_BLOCKS = (
+    1,
+    1,
+    1,
+    2,
+    2,
+    4,
+    4,
+    4,
+    5,
+    5,
+    5,
+    8,
+    9,
+    9,
+    10,
+    10,
+    11,
+    13,
+    14,
+    16,
+    17,
+    17,
+    18,
+    20,
+    21,
+    23,
+    25,
+    26,
+    28,
+    29,
+    31,
+    33,
+    35,
+    37,
+    38,
+    40,
+    43,
+    45,
+    47,
+    49,
+)
 _FORMAT_M_MASK0 = 0b101010000010010  # BCH(15,5) of level M (00) and mask 0, XOR 0x5412
 
 
@@ -188,10 +268,18 @@ def _plan(version: int) -> _Plan:
     raw_codewords = total // 8
     blocks = _BLOCKS[version - 1]
     ec = _EC_PER_BLOCK[version - 1]
-    return _Plan(version=version, size=size, capacity=_data_codewords(version),
-                 blocks=blocks, short_blocks=blocks - raw_codewords % blocks,
-                 short_data=raw_codewords // blocks - ec, ec=ec, remainder=total % 8, mask=mask,
-                 gather=itemgetter(*picks))
+    return _Plan(
+        version=version,
+        size=size,
+        capacity=_data_codewords(version),
+        blocks=blocks,
+        short_blocks=blocks - raw_codewords % blocks,
+        short_data=raw_codewords // blocks - ec,
+        ec=ec,
+        remainder=total % 8,
+        mask=mask,
+        gather=itemgetter(*picks),
+    )
 
 
 def _fit(length: int) -> _Plan:
@@ -212,17 +300,17 @@ def _codewords(data: bytes, plan: _Plan) -> bytes:
     pad += -(bits + pad) % 8  # up to the byte boundary
     value <<= pad
     head = value.to_bytes((bits + pad) // 8, "big")
-    payload = head + (b"\xec\x11" * plan.capacity)[:plan.capacity - len(head)]
+    payload = head + (b"\xec\x11" * plan.capacity)[: plan.capacity - len(head)]
 
     blocks, start = [], 0
     for index in range(plan.blocks):
         length = plan.short_data + (index >= plan.short_blocks)
-        blocks.append(payload[start:start + length])
+        blocks.append(payload[start : start + length])
         start += length
     out = bytearray()
     for column in zip(*blocks, strict=False):  # stops at the short blocks' length
         out.extend(column)
-    out.extend(block[-1] for block in blocks[plan.short_blocks:])
+    out.extend(block[-1] for block in blocks[plan.short_blocks :])
     ecs = [_ec_codewords(block, plan.ec) for block in blocks]
     for column in zip(*ecs, strict=True):
         out.extend(column)
@@ -239,4 +327,4 @@ def qr_rows(data: str) -> list[str]:
     masked = (int.from_bytes(codewords, "big") << plan.remainder) ^ plan.mask
     flat = "".join(plan.gather(format(masked, f"0{total}b") + "01"))
     stride = plan.size + 1
-    return [flat[i:i + plan.size] for i in range(0, len(flat), stride)]
+    return [flat[i : i + plan.size] for i in range(0, len(flat), stride)]

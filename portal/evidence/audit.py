@@ -109,8 +109,10 @@ class AuditReport:
     @property
     def summary(self) -> str:
         found = f"{len(self.problems):,} problem(s)." if self.problems else "no problem."
-        return (f"Audited {self.entries:,} log entries, {self.rows:,} published rows, "
-                f"{self.records:,} records, {self.checkpoints:,} checkpoints: {found}")
+        return (
+            f"Audited {self.entries:,} log entries, {self.rows:,} published rows, "
+            f"{self.records:,} records, {self.checkpoints:,} checkpoints: {found}"
+        )
 
 
 def audit(engine: Engine, config: dict) -> AuditReport:
@@ -127,12 +129,16 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         except (store.LogKeyError, KeyFileError) as exc:
             verifier = None
             if store.latest(conn) is not None:  # before the first seal there is no key yet
-                problems.append(Problem(Check.CHECKPOINT, "log key",
-                                        f"{exc}: the checkpoints' signatures were not checked"))
+                problems.append(
+                    Problem(
+                        Check.CHECKPOINT, "log key", f"{exc}: the checkpoints' signatures were not checked"
+                    )
+                )
         size = store.size(conn)
         counted = [0]
         rows = heapq.merge(
-            _release_rows(conn, problems, counted), _proforma_rows(conn, problems, counted),
+            _release_rows(conn, problems, counted),
+            _proforma_rows(conn, problems, counted),
             key=itemgetter(0),
         )
         current = next(rows, None)
@@ -167,24 +173,32 @@ def audit(engine: Engine, config: dict) -> AuditReport:
 
         not_logged = "the published row is not in the log (altered after logging, or never logged)"
         for index, derived, who in mismatched:
-            problems.append(Problem(
-                Check.ENTRY, who,
-                f"its leaf_index {index} points at another log entry" if claim(derived)
-                else not_logged,
-            ))
+            problems.append(
+                Problem(
+                    Check.ENTRY,
+                    who,
+                    f"its leaf_index {index} points at another log entry" if claim(derived) else not_logged,
+                )
+            )
         for index, derived, who in stray:
             where = "missing" if index is None else f"{index}, outside the log (size {size})"
-            problems.append(Problem(
-                Check.ENTRY, who,
-                # logged, but the row does not say where
-                f"its leaf_index is {where}" if claim(derived) else not_logged,
-            ))
+            problems.append(
+                Problem(
+                    Check.ENTRY,
+                    who,
+                    # logged, but the row does not say where
+                    f"its leaf_index is {where}" if claim(derived) else not_logged,
+                )
+            )
         for entries in unclaimed.values():
             for i, data in entries:
-                problems.append(Problem(
-                    Check.LOG, store.describe_entry(data),
-                    f"log entry {i} matches no published row (row altered or deleted)",
-                ))
+                problems.append(
+                    Problem(
+                        Check.LOG,
+                        store.describe_entry(data),
+                        f"log entry {i} matches no published row (row altered or deleted)",
+                    )
+                )
         problems += [
             Problem(Check.STORAGE, f"log {p.where}", f"{p.kind}: {p.detail}")
             for p in store.audit(conn, verifier)
@@ -199,10 +213,13 @@ def audit(engine: Engine, config: dict) -> AuditReport:
                         raise AnchoringError("the note does not match the stored size and root")
                 actual = store.root(conn, c.size)
                 if actual != c.root:
-                    problems.append(Problem(
-                        Check.CHECKPOINT, f"checkpoint {c.size}",
-                        f"root {c.root.hex()} but the entries give {actual.hex()}",
-                    ))
+                    problems.append(
+                        Problem(
+                            Check.CHECKPOINT,
+                            f"checkpoint {c.size}",
+                            f"root {c.root.hex()} but the entries give {actual.hex()}",
+                        )
+                    )
             except AnchoringError as exc:
                 problems.append(Problem(Check.CHECKPOINT, f"checkpoint {c.size}", str(exc)))
         for a, b in zip(history, history[1:], strict=False):
@@ -215,20 +232,19 @@ def audit(engine: Engine, config: dict) -> AuditReport:
                     store.consistency_proof(conn, a.size, b.size) if a.size != b.size else [],
                 )
             except AnchoringError as exc:
-                problems.append(
-                    Problem(Check.CONSISTENCY, f"checkpoint {a.size} -> {b.size}", str(exc))
-                )
+                problems.append(Problem(Check.CONSISTENCY, f"checkpoint {a.size} -> {b.size}", str(exc)))
+
         def report(check: str, subject: str, detail: str) -> None:
             problems.append(Problem(Check(check), subject, detail))
 
         sizes = [c.size for c in history]
-        done, unfinished = audit_derived.check_anchor_rows(conn, sizes, enabled_types(config),
-                                                           report)
+        done, unfinished = audit_derived.check_anchor_rows(conn, sizes, enabled_types(config), report)
         chain_unavailable = _audit_anchors(config, history, done, problems)
         compared = audit_derived.check_records(conn, report)
         audit_derived.check_source_orders(conn, report)
         audit_derived.check_evidence_pdfs(
-            conn, sizes, unfinished, lambda c, s: pdfs.render(c, config, s), report)
+            conn, sizes, unfinished, lambda c, s: pdfs.render(c, config, s), report
+        )
     return AuditReport(problems, size, counted[0], len(history), chain_unavailable, compared)
 
 
@@ -247,19 +263,21 @@ def _readable_entries(
         try:
             yield from enumerate(store.entries(conn, first, min(end, first + BUNDLE)), first)
         except LogError as exc:
-            problems.append(Problem(Check.STORAGE, f"log entry bundle {first // BUNDLE}",
-                                    f"bundle: {exc}"))
+            problems.append(Problem(Check.STORAGE, f"log entry bundle {first // BUNDLE}", f"bundle: {exc}"))
 
 
 def _quote_hashes(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """``{(ocid, proforma id): sha256 hex}`` of the stored quotes among ``keys``, recomputed from
     their stored JSON: hash 3 is re-derived, not read from the ``data_hash`` column."""
-    return {key: hashlib.sha256(data).hexdigest()
-            for key, data in lookup_pairs(conn, (proformas.c.ocid, proformas.c.proforma_id),
-                                          proformas.c.data, keys).items()}
+    return {
+        key: hashlib.sha256(data).hexdigest()
+        for key, data in lookup_pairs(
+            conn, (proformas.c.ocid, proformas.c.proforma_id), proformas.c.data, keys
+        ).items()
+    }
 
 
-def _chunks(conn: Connection, query, column) -> Iterator[list]:  # type: ignore[no-untyped-def]
+def _chunks(conn: Connection, query, column) -> Iterator[list]:
     """Rows of ``query`` with a non-null ``column``, by ``column``, CHUNK per query."""
     after = None
     while True:
@@ -273,12 +291,21 @@ def _chunks(conn: Connection, query, column) -> Iterator[list]:  # type: ignore[
         after = chunk[-1].leaf_index
 
 
-def _release_query():  # type: ignore[no-untyped-def]
+def _release_query():
     pdf = and_(order_pdfs.c.ocid == releases.c.ocid, order_pdfs.c.release_id == releases.c.release_id)
     return select(
-        releases.c.id, releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash,
-        releases.c.leaf_index, releases.c.origin, releases.c.date, releases.c.tags,
-        releases.c.valid, releases.c.problems, order_pdfs.c.data.label("pdf"),
+        releases.c.id,
+        releases.c.ocid,
+        releases.c.release_id,
+        releases.c.data,
+        releases.c.data_hash,
+        releases.c.leaf_index,
+        releases.c.origin,
+        releases.c.date,
+        releases.c.tags,
+        releases.c.valid,
+        releases.c.problems,
+        order_pdfs.c.data.label("pdf"),
         order_pdfs.c.sha256.label("pdf_sha256"),
     ).select_from(releases.outerjoin(order_pdfs, pdf))
 
@@ -287,29 +314,33 @@ def _release_rows(conn: Connection, problems: list[Problem], counted: list[int])
     previous = None
     for chunk in _chunks(conn, _release_query(), releases.c.leaf_index):
         previous = _publication_order(
-            problems, [(r.id, f"{r.ocid} release {r.release_id}") for r in chunk], previous)
+            problems, [(r.id, f"{r.ocid} release {r.release_id}") for r in chunk], previous
+        )
         yield from _derive_releases(conn, chunk, problems, counted)
 
 
-def _publication_order(problems: list[Problem], rows: list[tuple[int, str]],
-                       previous: tuple[int, str] | None) -> tuple[int, str] | None:
+def _publication_order(
+    problems: list[Problem], rows: list[tuple[int, str]], previous: tuple[int, str] | None
+) -> tuple[int, str] | None:
     """Rows are stored in the order their entries are logged, so their ids (the API's cursor,
     the order of a process's history) increase with ``leaf_index``; ``rows`` come in
     ``leaf_index`` order. Both rows of a pair out of order are named: either id was changed."""
     for current in rows:
         if previous is not None and current[0] <= previous[0]:
             for (pk, who), other in ((previous, current), (current, previous)):
-                problems.append(Problem(
-                    Check.COLUMNS, who,
-                    f"its id {pk} and the id {other[0]} of {other[1]} are not in the order "
-                    "their entries were logged"))
+                problems.append(
+                    Problem(
+                        Check.COLUMNS,
+                        who,
+                        f"its id {pk} and the id {other[0]} of {other[1]} are not in the order "
+                        "their entries were logged",
+                    )
+                )
         previous = current
     return previous
 
 
-def _derive_releases(  # type: ignore[no-untyped-def]
-    conn: Connection, chunk, problems: list[Problem], counted: list[int]
-) -> list[Row]:
+def _derive_releases(conn: Connection, chunk, problems: list[Problem], counted: list[int]) -> list[Row]:
     """Each release re-derived: hash 1 from its stored JSON (the ``data_hash`` column is
     checked, not trusted), hash 2 from the order PDF it declares (checked against the stored
     PDF), hash 3 from the stored JSON of the quotes it links (one lookup per chunk)."""
@@ -324,11 +355,14 @@ def _derive_releases(  # type: ignore[no-untyped-def]
         who = f"{row.ocid} release {row.release_id}"
         data_hash = hashlib.sha256(row.data).hexdigest()
         if data_hash != row.data_hash:
-            problems.append(Problem(
-                Check.DATA_HASH, who,
-                f"stored data_hash {row.data_hash} is not the SHA-256 of the stored release "
-                f"({data_hash})",
-            ))
+            problems.append(
+                Problem(
+                    Check.DATA_HASH,
+                    who,
+                    f"stored data_hash {row.data_hash} is not the SHA-256 of the stored release "
+                    f"({data_hash})",
+                )
+            )
         _check_document(problems, who, document if row.origin == "catalogue" else None, row)
         _check_columns(problems, who, columns, row)
         quotes = [(pid, stored[(row.ocid, pid)]) for pid in ids if (row.ocid, pid) in stored]
@@ -349,38 +383,54 @@ def _bids_and_document(data: bytes) -> tuple[list[str], str | None, tuple[str, s
     return record.bid_ids(release), record.document_hash(release), columns
 
 
-def _check_columns(problems: list[Problem], who: str, columns: tuple[str, str], row) -> None:  # type: ignore[no-untyped-def]
+def _check_columns(problems: list[Problem], who: str, columns: tuple[str, str], row) -> None:
     """The release's date, tags and validity columns, which pages show beside it."""
     for name, want in zip(("date", "tags"), columns, strict=True):
         if getattr(row, name) != want:
-            problems.append(Problem(Check.COLUMNS, who,
-                                    f"column {name} is {getattr(row, name)!r}, the release says "
-                                    f"{want!r}"))
+            problems.append(
+                Problem(
+                    Check.COLUMNS, who, f"column {name} is {getattr(row, name)!r}, the release says {want!r}"
+                )
+            )
     if row.valid != (row.problems is None):
-        problems.append(Problem(Check.COLUMNS, who,
-                                f"valid is {row.valid} but its list of schema problems is "
-                                f"{'empty' if row.problems is None else 'not empty'}"))
+        problems.append(
+            Problem(
+                Check.COLUMNS,
+                who,
+                f"valid is {row.valid} but its list of schema problems is "
+                f"{'empty' if row.problems is None else 'not empty'}",
+            )
+        )
     elif row.origin == "catalogue" and not row.valid:
         # A catalogue release that does not validate is rejected, never published.
-        problems.append(Problem(Check.COLUMNS, who,
-                                "a catalogue release marked invalid (only valid ones are published)"))
+        problems.append(
+            Problem(Check.COLUMNS, who, "a catalogue release marked invalid (only valid ones are published)")
+        )
 
 
-def _check_document(problems: list[Problem], who: str, want: str | None, row) -> None:  # type: ignore[no-untyped-def]
+def _check_document(problems: list[Problem], who: str, want: str | None, row) -> None:
     """Hash 2: the stored order PDF is the one its release declares (same bytes, same hash)."""
     if row.pdf is None:
         if want:
-            problems.append(Problem(Check.DOCUMENT_HASH, who,
-                                    f"the order PDF declared with SHA-256 {want} is missing"))
+            problems.append(
+                Problem(Check.DOCUMENT_HASH, who, f"the order PDF declared with SHA-256 {want} is missing")
+            )
         return
     got = hashlib.sha256(row.pdf).hexdigest()
     if want != got:
-        problems.append(Problem(Check.DOCUMENT_HASH, who,
-                                f"the stored order PDF hashes to {got}, the release declares {want}"))
+        problems.append(
+            Problem(
+                Check.DOCUMENT_HASH, who, f"the stored order PDF hashes to {got}, the release declares {want}"
+            )
+        )
     elif row.pdf_sha256 != got:
-        problems.append(Problem(Check.DOCUMENT_HASH, who,
-                                f"the stored order PDF hashes to {got}, its sha256 column says "
-                                f"{row.pdf_sha256}"))
+        problems.append(
+            Problem(
+                Check.DOCUMENT_HASH,
+                who,
+                f"the stored order PDF hashes to {got}, its sha256 column says {row.pdf_sha256}",
+            )
+        )
 
 
 def _document_orphans(conn: Connection, problems: list[Problem]) -> None:
@@ -392,18 +442,27 @@ def _document_orphans(conn: Connection, problems: list[Problem]) -> None:
         select(order_pdfs.c.ocid, order_pdfs.c.release_id, order_pdfs.c.data).where(~has_release)
     ):
         got = hashlib.sha256(row.data).hexdigest()
-        problems.append(Problem(
-            Check.DOCUMENT_HASH, f"{row.ocid} release {row.release_id}",
-            f"the stored order PDF hashes to {got}, the release declares None",
-        ))
+        problems.append(
+            Problem(
+                Check.DOCUMENT_HASH,
+                f"{row.ocid} release {row.release_id}",
+                f"the stored order PDF hashes to {got}, the release declares None",
+            )
+        )
 
 
-def _proforma_query():  # type: ignore[no-untyped-def]
-    return select(proformas.c.id, proformas.c.ocid, proformas.c.proforma_id, proformas.c.data,
-                  proformas.c.data_hash, proformas.c.leaf_index)
+def _proforma_query():
+    return select(
+        proformas.c.id,
+        proformas.c.ocid,
+        proformas.c.proforma_id,
+        proformas.c.data,
+        proformas.c.data_hash,
+        proformas.c.leaf_index,
+    )
 
 
-def _derive_proformas(chunk, problems: list[Problem], counted: list[int]) -> list[Row]:  # type: ignore[no-untyped-def]
+def _derive_proformas(chunk, problems: list[Problem], counted: list[int]) -> list[Row]:
     """Each proforma re-derived from its stored JSON; its ``data_hash`` column (which releases
     link as hash 3) is checked, not trusted."""
     out: list[Row] = []
@@ -412,11 +471,14 @@ def _derive_proformas(chunk, problems: list[Problem], counted: list[int]) -> lis
         who = f"{row.ocid} proforma {row.proforma_id}"
         data_hash = hashlib.sha256(row.data).hexdigest()
         if data_hash != row.data_hash:
-            problems.append(Problem(
-                Check.DATA_HASH, who,
-                f"stored data_hash {row.data_hash} is not the SHA-256 of the stored proforma "
-                f"({data_hash})",
-            ))
+            problems.append(
+                Problem(
+                    Check.DATA_HASH,
+                    who,
+                    f"stored data_hash {row.data_hash} is not the SHA-256 of the stored proforma "
+                    f"({data_hash})",
+                )
+            )
         entry = record.proforma_entry(row.ocid, row.proforma_id, data_hash)
         out.append((row.leaf_index, merkle.leaf_hash(entry), who))
     return out
@@ -426,7 +488,8 @@ def _proforma_rows(conn: Connection, problems: list[Problem], counted: list[int]
     previous = None
     for chunk in _chunks(conn, _proforma_query(), proformas.c.leaf_index):
         previous = _publication_order(
-            problems, [(r.id, f"{r.ocid} proforma {r.proforma_id}") for r in chunk], previous)
+            problems, [(r.id, f"{r.ocid} proforma {r.proforma_id}") for r in chunk], previous
+        )
         yield from _derive_proformas(chunk, problems, counted)
 
 
@@ -443,7 +506,7 @@ def _rows_without_index(conn: Connection, problems: list[Problem], counted: list
 
 def _audit_anchors(
     config: dict, history, anchors: dict[int, list[dict]], problems: list[Problem]
-) -> str | None:  # type: ignore[no-untyped-def]
+) -> str | None:
     """Check every done anchor record (``{size: [record with its "type"]}``) against its
     checkpoint, appending to ``problems``; return why the chain could not be opened, if it
     could not (its records are then checked against their checkpoints only)."""
@@ -456,14 +519,18 @@ def _audit_anchors(
             c = by_size.get(size)
             subject = f"checkpoint {size}"
             if c is None:
-                problems.append(Problem(Check.ANCHOR, subject,
-                                        "anchors for a checkpoint that does not exist"))
+                problems.append(
+                    Problem(Check.ANCHOR, subject, "anchors for a checkpoint that does not exist")
+                )
                 continue
             for a in items:
                 if a["type"] == "evm":
                     if a.get("root") != c.root.hex() or a.get("treeSize") != c.size:
-                        problems.append(Problem(Check.ANCHOR, subject,
-                                                "the EVM anchor record is for another root or size"))
+                        problems.append(
+                            Problem(
+                                Check.ANCHOR, subject, "the EVM anchor record is for another root or size"
+                            )
+                        )
                         continue
                     if anchorer is None and chain_unavailable is None:
                         try:

@@ -86,8 +86,9 @@ def _read_model(conn: Connection, ocids: list[str]) -> dict[str, dict[str, list]
     return out
 
 
-def _read_model_differences(stored: dict[str, dict[str, list]], ocid: str,
-                            compiled: dict | None) -> Iterator[str]:
+def _read_model_differences(
+    stored: dict[str, dict[str, list]], ocid: str, compiled: dict | None
+) -> Iterator[str]:
     """How the stored read-model rows of ``ocid`` differ from those of its compiled release."""
     wanted = read_model_rows(compiled) if compiled is not None else {}
     for name in READ_MODEL_TABLES:
@@ -101,8 +102,10 @@ def _read_model_differences(stored: dict[str, dict[str, list]], ocid: str,
             else:
                 for column, value in want[position].items():
                     if not _same(have[position].get(column), value):
-                        yield (f"{name} position {position}: column {column} is "
-                               f"{have[position].get(column)!r}, its compiled release gives {value!r}")
+                        yield (
+                            f"{name} position {position}: column {column} is "
+                            f"{have[position].get(column)!r}, its compiled release gives {value!r}"
+                        )
 
 
 def check_records(conn: Connection, report: Report) -> int:
@@ -120,41 +123,53 @@ def check_records(conn: Connection, report: Report) -> int:
             subject = f"{ocid} record"
             if isinstance(want, Exception) or want is None:
                 if row is not None:  # publishing stores no row for releases that do not compile
-                    report("record", subject, f"a records row is stored, but the process's releases "
-                           f"do not compile ({want})")
+                    report(
+                        "record",
+                        subject,
+                        f"a records row is stored, but the process's releases do not compile ({want})",
+                    )
                 for problem in _read_model_differences(model, ocid, None):
                     report("record", subject, problem)
                 continue
             for problem in _read_model_differences(model, ocid, orjson.loads(want.compiled or b"null")):
                 report("record", subject, problem)
             if row is None:
-                report("record", subject, "no records row: the process is missing from listings, "
-                       "totals and dashboards")
+                report(
+                    "record",
+                    subject,
+                    "no records row: the process is missing from listings, totals and dashboards",
+                )
                 continue
             compared += 1
             for problem in _record_differences(row, want):
                 report("record", subject, problem)
-    orphans = (select(records.c.ocid)
-               .select_from(records.outerjoin(releases, releases.c.ocid == records.c.ocid))
-               .where(releases.c.ocid.is_(None)))
+    orphans = (
+        select(records.c.ocid)
+        .select_from(records.outerjoin(releases, releases.c.ocid == records.c.ocid))
+        .where(releases.c.ocid.is_(None))
+    )
     for ocid in conn.execute(orphans).scalars():
         report("record", f"{ocid} record", "a records row for a process with no published release")
     for name, table in READ_MODEL_TABLES.items():
-        stray = (select(table.c.ocid, table.c.position)
-                 .where(~exists().where(releases.c.ocid == table.c.ocid))
-                 .order_by(table.c.ocid, table.c.position))
+        stray = (
+            select(table.c.ocid, table.c.position)
+            .where(~exists().where(releases.c.ocid == table.c.ocid))
+            .order_by(table.c.ocid, table.c.position)
+        )
         for ocid, position in conn.execute(stray):
-            report("record", f"{ocid} record",
-                   f"{name} position {position} is for a process with no published release")
+            report(
+                "record",
+                f"{ocid} record",
+                f"{name} position {position} is for a process with no published release",
+            )
     return compared
 
 
-def _record_differences(row, want: RecordRow) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _record_differences(row, want: RecordRow) -> Iterator[str]:
     if row.compiled is None:
         # A one-release record derives its compiled release on read; several are stored.
         if want.release_count > 1:
-            yield (f"the compiled release of its {want.release_count} releases is missing "
-                   "(stored NULL)")
+            yield (f"the compiled release of its {want.release_count} releases is missing (stored NULL)")
     else:
         try:
             compiled = orjson.loads(row.compiled)
@@ -168,8 +183,7 @@ def _record_differences(row, want: RecordRow) -> Iterator[str]:  # type: ignore[
         yield f"last_release is {row.last_release}, its newest release is {want.last_release}"
     for column, value in want.columns.items():
         if not _same(getattr(row, column), value):
-            yield (f"column {column} is {getattr(row, column)!r}, its compiled release gives "
-                   f"{value!r}")
+            yield (f"column {column} is {getattr(row, column)!r}, its compiled release gives {value!r}")
 
 
 def check_source_orders(conn: Connection, report: Report) -> int:
@@ -179,12 +193,18 @@ def check_source_orders(conn: Connection, report: Report) -> int:
     The digest of the source line is not checked: the line itself is not kept, and the digest
     only makes importing the same version again a no-op (it is published nowhere).
     """
-    joined = (select(source_orders.c.order_number, source_orders.c.version, source_orders.c.ocid,
-                     source_orders.c.release_pk, releases.c.ocid.label("release_ocid"),
-                     releases.c.release_id)
-              .select_from(source_orders.outerjoin(releases,
-                                                   releases.c.id == source_orders.c.release_pk))
-              .order_by(source_orders.c.order_number, source_orders.c.version))
+    joined = (
+        select(
+            source_orders.c.order_number,
+            source_orders.c.version,
+            source_orders.c.ocid,
+            source_orders.c.release_pk,
+            releases.c.ocid.label("release_ocid"),
+            releases.c.release_id,
+        )
+        .select_from(source_orders.outerjoin(releases, releases.c.id == source_orders.c.release_pk))
+        .order_by(source_orders.c.order_number, source_orders.c.version)
+    )
     read, after = 0, None
     key = tuple_(source_orders.c.order_number, source_orders.c.version)
     while True:
@@ -197,28 +217,36 @@ def check_source_orders(conn: Connection, report: Report) -> int:
             read += 1
             subject = f"{row.ocid} source order {row.order_number} version {row.version}"
             if row.release_ocid is None:
-                report("source-order", subject,
-                       f"its release_pk {row.release_pk} is no published release")
+                report("source-order", subject, f"its release_pk {row.release_pk} is no published release")
             elif (row.release_ocid, row.release_id) != (row.ocid, f"{row.ocid}-v{row.version}"):
-                report("source-order", subject,
-                       f"its release_pk {row.release_pk} is release {row.release_id} of "
-                       f"{row.release_ocid}, not version {row.version} of {row.ocid}")
+                report(
+                    "source-order",
+                    subject,
+                    f"its release_pk {row.release_pk} is release {row.release_id} of "
+                    f"{row.release_ocid}, not version {row.version} of {row.ocid}",
+                )
             if not row.ocid.endswith(f"-{row.order_number}"):
-                report("source-order", subject,
-                       f"its ocid {row.ocid} is not that of order {row.order_number}")
-    without = (select(releases.c.ocid, releases.c.release_id)
-               .select_from(releases.outerjoin(source_orders,
-                                               source_orders.c.release_pk == releases.c.id))
-               .where(releases.c.origin == "catalogue", source_orders.c.release_pk.is_(None)))
+                report(
+                    "source-order", subject, f"its ocid {row.ocid} is not that of order {row.order_number}"
+                )
+    without = (
+        select(releases.c.ocid, releases.c.release_id)
+        .select_from(releases.outerjoin(source_orders, source_orders.c.release_pk == releases.c.id))
+        .where(releases.c.origin == "catalogue", source_orders.c.release_pk.is_(None))
+    )
     for ocid, release_id in conn.execute(without):
         if re.fullmatch(re.escape(ocid) + r"-v[0-9]+", release_id):  # an order, not an agreement
-            report("source-order", f"{ocid} release {release_id}",
-                   "the catalogue order release has no source_orders row")
+            report(
+                "source-order",
+                f"{ocid} release {release_id}",
+                "the catalogue order release has no source_orders row",
+            )
     return read
 
 
-def check_anchor_rows(conn: Connection, sizes: list[int], types: list[str],
-                      report: Report) -> tuple[dict[int, list[dict]], set[int]]:
+def check_anchor_rows(
+    conn: Connection, sizes: list[int], types: list[str], report: Report
+) -> tuple[dict[int, list[dict]], set[int]]:
     """Every checkpoint has one anchor row per enabled type, with a known type and state, and a
     record exactly when done. Returns the done records by checkpoint size (``{size: [record
     with its "type"]}``), for the audit to check against their checkpoints, and the sizes with
@@ -239,9 +267,16 @@ def check_anchor_rows(conn: Connection, sizes: list[int], types: list[str],
             report("anchor", subject, f"its {row.type} anchor has unknown status {row.status!r}")
             continue
         if (row.status == DONE) != (row.receipt is not None):
-            report("anchor", subject, f"its {row.type} anchor is {row.status!r} "
-                   + ("without an anchor record" if row.receipt is None else
-                      "although it holds an anchor record"))
+            report(
+                "anchor",
+                subject,
+                f"its {row.type} anchor is {row.status!r} "
+                + (
+                    "without an anchor record"
+                    if row.receipt is None
+                    else "although it holds an anchor record"
+                ),
+            )
             continue
         if row.receipt is None:
             continue
@@ -256,47 +291,72 @@ def check_anchor_rows(conn: Connection, sizes: list[int], types: list[str],
     for size in sizes:
         for kind in types:
             if kind not in seen.get(size, set()):
-                report("anchor", f"checkpoint {size}",
-                       f"no {kind} anchor row (sealing makes one per enabled type)")
+                report(
+                    "anchor",
+                    f"checkpoint {size}",
+                    f"no {kind} anchor row (sealing makes one per enabled type)",
+                )
     return done, unfinished
 
 
-def check_evidence_pdfs(conn: Connection, sizes: list[int], unfinished: set[int],
-                        render: Callable[[Connection, int], bytes | None], report: Report) -> int:
+def check_evidence_pdfs(
+    conn: Connection,
+    sizes: list[int],
+    unfinished: set[int],
+    render: Callable[[Connection, int], bytes | None],
+    report: Report,
+) -> int:
     """Each stored evidence PDF hashes as its columns say and begins with the unsigned PDF its
     checkpoint renders to (signing only appends); every fully anchored checkpoint has one.
     Returns how many PDFs were checked."""
     checked, stored = 0, set()
     # One PDF at a time (up to tens of MB each): a client-side cursor would hold them all.
-    for pdf_size in list(conn.execute(select(evidence_pdfs.c.tree_size)
-                                      .order_by(evidence_pdfs.c.tree_size)).scalars()):
-        row = conn.execute(select(evidence_pdfs)
-                           .where(evidence_pdfs.c.tree_size == pdf_size)).one()
+    for pdf_size in list(
+        conn.execute(select(evidence_pdfs.c.tree_size).order_by(evidence_pdfs.c.tree_size)).scalars()
+    ):
+        row = conn.execute(select(evidence_pdfs).where(evidence_pdfs.c.tree_size == pdf_size)).one()
         size, subject = int(row.tree_size), f"checkpoint {row.tree_size}"
         stored.add(size)
         checked += 1
         data = bytes(row.data)
         digest = hashlib.sha256(data).hexdigest()
         if row.sha256 != digest:
-            report("evidence-pdf", subject,
-                   f"its evidence PDF hashes to {digest}, its sha256 column says {row.sha256}")
+            report(
+                "evidence-pdf",
+                subject,
+                f"its evidence PDF hashes to {digest}, its sha256 column says {row.sha256}",
+            )
         if row.byte_length != len(data):
-            report("evidence-pdf", subject,
-                   f"its evidence PDF is {len(data)} bytes, its byte_length column says "
-                   f"{row.byte_length}")
+            report(
+                "evidence-pdf",
+                subject,
+                f"its evidence PDF is {len(data)} bytes, its byte_length column says {row.byte_length}",
+            )
         try:
             unsigned = render(conn, size) if size in sizes else None
         except Exception as error:  # noqa: BLE001 - the data it renders from is damaged
-            report("evidence-pdf", subject, f"its record cannot be rendered from the log "
-                   f"({type(error).__name__}: {error}) to compare with the stored PDF")
+            report(
+                "evidence-pdf",
+                subject,
+                f"its record cannot be rendered from the log "
+                f"({type(error).__name__}: {error}) to compare with the stored PDF",
+            )
             continue
         if unsigned is None:
             report("evidence-pdf", subject, "an evidence PDF for a checkpoint that does not exist")
         elif not data.startswith(unsigned):
-            report("evidence-pdf", subject, "the stored evidence PDF is not the checkpoint's "
-                   "record as rendered from the log (altered, or made from other data)")
+            report(
+                "evidence-pdf",
+                subject,
+                "the stored evidence PDF is not the checkpoint's "
+                "record as rendered from the log (altered, or made from other data)",
+            )
     for size in sizes:
         if size not in stored and size not in unfinished:
-            report("evidence-pdf", f"checkpoint {size}", "every anchor is done but it has no "
-                   "evidence PDF (`veraz anchor` makes it; see its log if it failed)")
+            report(
+                "evidence-pdf",
+                f"checkpoint {size}",
+                "every anchor is done but it has no "
+                "evidence PDF (`veraz anchor` makes it; see its log if it failed)",
+            )
     return checked

@@ -43,9 +43,7 @@ def anchor_command(watch: bool, tick: float) -> None:
     """Seal a checkpoint over the pending entries and anchor it (EVM chain, RFC 3161)."""
     from portal.evidence.sealing import anchoring_lock
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     with anchoring_lock(current_app.config) as holder:
         if holder is None:
             _anchor(watch, tick)
@@ -169,16 +167,15 @@ def verify_command(
         pinned = Path(pinned).read_text().strip()
     if isinstance(proof, ProformaProofBundle):
         if release_file or document:
-            raise click.UsageError("a proforma bundle proves one quote: give it --quote, "
-                                   "not --release or --document")
+            raise click.UsageError(
+                "a proforma bundle proves one quote: give it --quote, not --release or --document"
+            )
         steps = _proforma_steps(proof, quote_file, pinned)
         what = f"{proof.ocid} proforma {proof.proforma_id}"
     else:
         if quote_file:
-            raise click.UsageError("--quote goes with a proforma bundle "
-                                   "(/api/proofs/<ocid>/proformas/<id>)")
-        release = (_release_from(release_file, proof.ocid, proof.release_id)
-                   if release_file else None)
+            raise click.UsageError("--quote goes with a proforma bundle (/api/proofs/<ocid>/proformas/<id>)")
+        release = _release_from(release_file, proof.ocid, proof.release_id) if release_file else None
         steps = verify_bundle(
             proof,
             release=release,
@@ -214,8 +211,7 @@ def _proforma_steps(proof, quote_file: Path | None, pinned: str | None):
         try:
             quote = orjson.loads(quote_file.read_bytes())
         except orjson.JSONDecodeError as exc:
-            raise click.BadParameter(f"{quote_file} is not JSON: {exc}",
-                                     param_hint="--quote") from None
+            raise click.BadParameter(f"{quote_file} is not JSON: {exc}", param_hint="--quote") from None
     return verify_proforma_bundle(proof, proforma=quote, pinned_key=pinned)
 
 

@@ -81,9 +81,7 @@ def _broadcast(anchorer: EvmAnchorer, raw: str) -> bool:
     except (Web3Exception, ValueError, EthValidationError) as exc:
         text = str(exc).lower()
         # geth/anvil/besu: "nonce too low"; py-evm (embedded): "invalid transaction nonce".
-        if any(
-            m in text for m in ("nonce too low", "nonce is too low", "invalid transaction nonce")
-        ):
+        if any(m in text for m in ("nonce too low", "nonce is too low", "invalid transaction nonce")):
             return False
         if "already known" in text or "already imported" in text or "known transaction" in text:
             return True

@@ -41,9 +41,7 @@ def _order_numbers(conn: Connection, ocids: set[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     ordered = sorted(ocids)
     for i in range(0, len(ordered), 400):
-        query = select(records.c.ocid, records.c.order_number).where(
-            records.c.ocid.in_(ordered[i : i + 400])
-        )
+        query = select(records.c.ocid, records.c.order_number).where(records.c.ocid.in_(ordered[i : i + 400]))
         for ocid, number in conn.execute(query):
             if number:
                 found[ocid] = number
@@ -70,13 +68,10 @@ def evidence_record(conn: Connection, config: dict, tree_size: int) -> EvidenceR
     position = sizes.index(tree_size)
     checkpoint = history[position]
     first = history[position - 1].size if position else 0
-    entries = [
-        _entry(first + i, data) for i, data in enumerate(store.entries(conn, first, tree_size))
-    ]
+    entries = [_entry(first + i, data) for i, data in enumerate(store.entries(conn, first, tree_size))]
     numbers = _order_numbers(conn, {ocid for e in entries if (ocid := e.member("ocid"))})
     entries = [
-        EvidenceEntry(e.index, e.kind, e.members, numbers.get(e.member("ocid") or ""))
-        for e in entries
+        EvidenceEntry(e.index, e.kind, e.members, numbers.get(e.member("ocid") or "")) for e in entries
     ]
     return EvidenceRecord(
         tree_size=tree_size,
@@ -110,8 +105,9 @@ def generate(engine: Engine, config: dict, backends, tree_size: int) -> bytes:
 
     with engine.connect() as conn:
         unsigned = render(conn, config, tree_size)
-        newest = conn.execute(select(evidence_pdfs.c.data)
-                              .order_by(evidence_pdfs.c.tree_size.desc()).limit(1)).scalar()
+        newest = conn.execute(
+            select(evidence_pdfs.c.data).order_by(evidence_pdfs.c.tree_size.desc()).limit(1)
+        ).scalar()
     if unsigned is None:
         raise LookupError(f"no sealed checkpoint of size {tree_size}")
     before = signer_certificate(bytes(newest)) if newest is not None else None
@@ -193,4 +189,3 @@ def sign_pending(engine: Engine, config: dict, backends) -> tuple[list[int], lis
         _failures.pop((key, size), None)
         made.append(size)
     return made, failed
-

@@ -45,8 +45,7 @@ def release_evidence(release: Any) -> tuple[list[str], str | None]:
 
 def stored_quotes(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """``{(ocid, proforma id): sha256 hex}`` of the stored proformas among ``keys``."""
-    return lookup_pairs(conn, (proformas.c.ocid, proformas.c.proforma_id), proformas.c.data_hash,
-                        keys)
+    return lookup_pairs(conn, (proformas.c.ocid, proformas.c.proforma_id), proformas.c.data_hash, keys)
 
 
 def release_entry_value(
@@ -74,9 +73,7 @@ def release_entry(
     quotes: list[tuple[str, str]],
 ) -> bytes:
     """The entry bytes of a release, from its three evidence hashes (hex)."""
-    return entry_format.encode_entry(
-        release_entry_value(ocid, release_id, data_hash, document_hash, quotes)
-    )
+    return entry_format.encode_entry(release_entry_value(ocid, release_id, data_hash, document_hash, quotes))
 
 
 def proforma_entry_value(ocid: str, proforma_id: str, data_hash: str) -> entry_format.ProformaEntry:
@@ -130,8 +127,7 @@ def log_evidence(
         quotes = stored_quotes(conn, wanted) if wanted else {}
     for r, (ocid, pids, document) in zip(releases, ids, strict=True):
         linked = [(pid, quotes[(ocid, pid)]) for pid in pids if (ocid, pid) in quotes]
-        batch.append(release_entry_value(ocid, _get(r, "release_id"), _get(r, "data_hash"),
-                                         document, linked))
+        batch.append(release_entry_value(ocid, _get(r, "release_id"), _get(r, "data_hash"), document, linked))
     indices = store.append(conn, batch) if batch else []
     return indices[: len(new_proformas)], indices[len(new_proformas) :]
 

@@ -112,10 +112,7 @@ def seal(engine: Engine, config: dict, *, force: bool = True, now: datetime | No
         target = size if most <= 0 else min(size, sealed + most)
         if not force and last is not None:
             waited = (now - utc(last.sealed_at)).total_seconds()
-            if (
-                pending < config["PENDING_ENTRIES_TRIGGER"]
-                and waited < config["CHECKPOINT_INTERVAL"]
-            ):
+            if pending < config["PENDING_ENTRIES_TRIGGER"] and waited < config["CHECKPOINT_INTERVAL"]:
                 return None
         checkpoint = store.seal(conn, signer, store.origin(config), target)
         rows = [
@@ -166,8 +163,12 @@ def anchor_pending(
     results = [_attempt(engine, config, backends, dict(row)) for row in rows]
     if evidence_pdfs:
         _made, failed = sign_pending(engine, config, backends)
-        results += [AttemptResult(f.tree_size or 0, EVIDENCE_PDF, RETRYING,
-                                  f"{f.message}; `veraz anchor` tries again") for f in failed]
+        results += [
+            AttemptResult(
+                f.tree_size or 0, EVIDENCE_PDF, RETRYING, f"{f.message}; `veraz anchor` tries again"
+            )
+            for f in failed
+        ]
     return results
 
 
@@ -294,4 +295,3 @@ def watch(
         done += 1
         if iterations is None or done < iterations:
             time.sleep(tick)
-

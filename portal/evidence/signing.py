@@ -95,15 +95,15 @@ def _issuer(config: dict, signed_before: cx509.Certificate | None) -> tuple[cx50
                 f"the evidence-signing CA key {directory / 'ca.key'} does not exist, but evidence "
                 f"PDFs were signed under the CA {signed_before.issuer.rfc4514_string()}; restore "
                 f"{directory} from a backup (a new CA would be a new signer identity, so none "
-                "is made)")
+                "is made)"
+            )
         EmbeddedTSA(directory)  # creates the CA (under its own lock) when absent
     ca = cx509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
     key = serialization.load_pem_private_key(_read_key(directory / "ca.key"), password=None)
     return ca, key
 
 
-def _issue(config: dict, directory: Path, now: dt.datetime,
-           signed_before: cx509.Certificate | None) -> None:
+def _issue(config: dict, directory: Path, now: dt.datetime, signed_before: cx509.Certificate | None) -> None:
     ca, ca_key = _issuer(config, signed_before)
     if signed_before is not None:
         _check_issued_by(ca, signed_before, "the certificate that signed the stored evidence PDFs")
@@ -143,7 +143,8 @@ def _check_issued_by(ca: cx509.Certificate, certificate: cx509.Certificate, what
         raise SigningError(
             f"{what} ({certificate.subject.rfc4514_string()}) was not issued by the CA in "
             f"{ca.subject.rfc4514_string()}; put back the CA and signing key the evidence PDFs "
-            "were signed with (a different one would be a new signer identity)") from None
+            "were signed with (a different one would be a new signer identity)"
+        ) from None
 
 
 def document_signer(
@@ -166,22 +167,24 @@ def document_signer(
     with open(directory / ".lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two processes at once issue one certificate
         cert_path = directory / "signer.pem"
-        current = (
-            cx509.load_pem_x509_certificate(cert_path.read_bytes()) if cert_path.is_file() else None
-        )
+        current = cx509.load_pem_x509_certificate(cert_path.read_bytes()) if cert_path.is_file() else None
         if before is not None and (current is None or not (directory / "signer.key").is_file()):
             missing = cert_path if current is None else directory / "signer.key"
             raise SigningError(
                 f"the evidence-signing file {missing} does not exist, but evidence PDFs were "
                 f"signed by {before.subject.rfc4514_string()} (serial {before.serial_number}); "
                 f"restore {directory} from a backup (a new key would be a new signer identity, "
-                "so none is made)")
+                "so none is made)"
+            )
         if current is None or current.not_valid_after_utc - RENEW_BEFORE <= now:
             _issue(config, directory, now, before)
             if current is not None:
-                log.warning("renewed the evidence-signing certificate in %s (a new key pair from "
-                            "the same CA): the old one expires on %s", cert_path,
-                            current.not_valid_after_utc.isoformat())
+                log.warning(
+                    "renewed the evidence-signing certificate in %s (a new key pair from "
+                    "the same CA): the old one expires on %s",
+                    cert_path,
+                    current.not_valid_after_utc.isoformat(),
+                )
         cert_pem = cert_path.read_bytes()
         key_pem = _read_key(directory / "signer.key")
     ca_pem = (tsa_directory(config) / "ca.pem").read_bytes()
@@ -189,11 +192,14 @@ def document_signer(
     if before is not None:
         ca = cx509.load_pem_x509_certificate(ca_pem)
         _check_issued_by(ca, before, "the certificate that signed the stored evidence PDFs")
-        _check_issued_by(ca, cx509.load_pem_x509_certificate(cert_pem),
-                         f"the signing certificate {cert_path}")
+        _check_issued_by(
+            ca, cx509.load_pem_x509_certificate(cert_pem), f"the signing certificate {cert_path}"
+        )
     if key.public_key() != cx509.load_pem_x509_certificate(cert_pem).public_key():
-        raise SigningError(f"the signing key {directory / 'signer.key'} is not the key of the "
-                           f"certificate {cert_path}; restore the pair from a backup")
+        raise SigningError(
+            f"the signing key {directory / 'signer.key'} is not the key of the "
+            f"certificate {cert_path}; restore the pair from a backup"
+        )
     der_key = key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,

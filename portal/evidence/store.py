@@ -88,8 +88,7 @@ def signer(config: dict) -> Signer:
     path = key_path(config)
     try:
         info = os.stat(path)
-        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
-                    info.st_mode)
+        identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode)
         return _load(str(path), origin(config), identity)
     except FileNotFoundError:
         raise LogKeyError(f"the log's signing key file {path} does not exist") from None
@@ -150,8 +149,12 @@ def sealing_signer(conn: Connection, config: dict) -> Signer:
         except FileExistsError:  # another sealer created it first: theirs is the log's key
             return signer(config)
         verifier = str(created.verifier())
-        log.warning("created the log's signing key %s in %s for the first checkpoint; "
-                    "back it up: every later checkpoint must be signed with it", verifier, path)
+        log.warning(
+            "created the log's signing key %s in %s for the first checkpoint; "
+            "back it up: every later checkpoint must be signed with it",
+            verifier,
+            path,
+        )
         return Signer(created, verifier)
     try:
         current = signer(config)
@@ -228,9 +231,7 @@ def consistency_proof(conn: Connection, first: int, second: int) -> list[bytes]:
     return list(_log().consistency_proof(conn, first, second))
 
 
-def seal(
-    conn: Connection, signer_: Signer, origin_: str, size: int | None = None
-) -> SealedCheckpoint:
+def seal(conn: Connection, signer_: Signer, origin_: str, size: int | None = None) -> SealedCheckpoint:
     """Sign and store a checkpoint of the log's first ``size`` entries (default all), in the
     caller's transaction."""
     _log().seal(conn, signer_.note_signer, origin_, size)

@@ -20,5 +20,14 @@ from portal.publishing.orders import import_orders, prepare_orders, write_orders
 from portal.publishing.records import recompile
 from portal.publishing.rejects import Reject, Summary, write_rejects
 
-__all__ = ["Reject", "Summary", "bulk_mode", "import_ocds", "import_orders", "prepare_orders",
-           "recompile", "write_orders", "write_rejects"]
+__all__ = [
+    "Reject",
+    "Summary",
+    "bulk_mode",
+    "import_ocds",
+    "import_orders",
+    "prepare_orders",
+    "recompile",
+    "write_orders",
+    "write_rejects",
+]

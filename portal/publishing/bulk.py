@@ -41,8 +41,9 @@ def bulk_mode(engine: Engine, path: Path, min_orders: int = default("BULK_MIN_OR
 
 
 @contextmanager
-def lookup_indexes_deferred(engine: Engine,
-                            on_indexes: Callable[[str], None] | None = None) -> Iterator[None]:
+def lookup_indexes_deferred(
+    engine: Engine, on_indexes: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """Drop the deferrable lookup indexes for the ``with`` block; rebuild them at its end,
     however it ends (``veraz db upgrade`` or the next import rebuild them if the process is
     killed). ``on_indexes`` is told "dropped", then "rebuilt"."""

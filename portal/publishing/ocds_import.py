@@ -66,11 +66,17 @@ class FileReport:
         return self.conflicts + self.rejected
 
     def __str__(self) -> str:
-        return (f"{self.file}: {self.releases:,} releases read, {self.published:,} published, "
-                f"{self.unchanged:,} already published, {self.conflicts:,} beaten by another copy, "
-                f"{self.rejected:,} rejected, {self.linked:,} linked releases not imported"
-                + (f"; extensions declared but not known here (releases judged without them): "
-                   f"{', '.join(self.unknown_extensions)}" if self.unknown_extensions else ""))
+        return (
+            f"{self.file}: {self.releases:,} releases read, {self.published:,} published, "
+            f"{self.unchanged:,} already published, {self.conflicts:,} beaten by another copy, "
+            f"{self.rejected:,} rejected, {self.linked:,} linked releases not imported"
+            + (
+                f"; extensions declared but not known here (releases judged without them): "
+                f"{', '.join(self.unknown_extensions)}"
+                if self.unknown_extensions
+                else ""
+            )
+        )
 
 
 @dataclass
@@ -165,9 +171,13 @@ class _Pending:
     item: Item
 
 
-def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *,
-                batch_size: int = default("IMPORT_BATCH_SIZE"),
-                progress: Callable[[int], None] | None = None) -> OCDSSummary:
+def import_ocds(
+    engine: Engine,
+    paths: Iterable[str | os.PathLike],
+    *,
+    batch_size: int = default("IMPORT_BATCH_SIZE"),
+    progress: Callable[[int], None] | None = None,
+) -> OCDSSummary:
     """Ingest existing OCDS files (see the module docstring); never raises for bad input."""
     started = time.perf_counter()
     files = [Path(p) for p in paths]
@@ -186,8 +196,7 @@ def import_ocds(engine: Engine, paths: Iterable[str | os.PathLike], *,
                     continue
                 pending.append(_Pending(*taken, item))
                 if len(pending) >= batch_size:
-                    _write_releases(engine, _losers_out(pending, ranking, report, summary), report,
-                                    summary)
+                    _write_releases(engine, _losers_out(pending, ranking, report, summary), report, summary)
                     pending = []
             _write_releases(engine, _losers_out(pending, ranking, report, summary), report, summary)
     finally:
@@ -207,8 +216,9 @@ def _validator(item: Item, report: FileReport) -> ReleaseValidator:
     return ReleaseValidator(names)
 
 
-def _losers_out(batch: list[_Pending], ranking: _Ranking, report: FileReport,
-                summary: OCDSSummary) -> list[_Pending]:
+def _losers_out(
+    batch: list[_Pending], ranking: _Ranking, report: FileReport, summary: OCDSSummary
+) -> list[_Pending]:
     """The releases of ``batch`` that are the winning copy; the others rejected with both versions."""
     winners = ranking.winners({(p.release.ocid, p.release.release_id) for p in batch})
     kept = []
@@ -219,16 +229,24 @@ def _losers_out(batch: list[_Pending], ranking: _Ranking, report: FileReport,
             kept.append(pending)
             if pending.problems:
                 summary.invalid_kept += 1
-                summary.invalid.extend(Reject(report.file, pending.item.location, f"{r.ocid} {r.release_id}",
-                                              p.field, p.reason) for p in pending.problems)
+                summary.invalid.extend(
+                    Reject(report.file, pending.item.location, f"{r.ocid} {r.release_id}", p.field, p.reason)
+                    for p in pending.problems
+                )
             continue
         report.conflicts += 1
-        summary.rejects.append(Reject(
-            report.file, pending.item.location, f"{r.ocid} {r.release_id}", "id",
-            "another copy of this release, with different content, wins (rule: a copy published "
-            "as OCDS 1.1 before one upgraded from 1.0, then the later publishedDate, then the "
-            f"smaller sha256): kept sha256 {best.digest} from {best.file} {best.location}; "
-            f"this copy is sha256 {r.data_hash}"))
+        summary.rejects.append(
+            Reject(
+                report.file,
+                pending.item.location,
+                f"{r.ocid} {r.release_id}",
+                "id",
+                "another copy of this release, with different content, wins (rule: a copy published "
+                "as OCDS 1.1 before one upgraded from 1.0, then the later publishedDate, then the "
+                f"smaller sha256): kept sha256 {best.digest} from {best.file} {best.location}; "
+                f"this copy is sha256 {r.data_hash}",
+            )
+        )
     return kept
 
 
@@ -260,8 +278,9 @@ def _rank_copies(paths: list[Path]) -> _Ranking:
     return ranking
 
 
-def _take(item: Item, report: FileReport, summary: OCDSSummary,
-          validator: ReleaseValidator) -> tuple[PreparedRelease, list[Problem]] | None:
+def _take(
+    item: Item, report: FileReport, summary: OCDSSummary, validator: ReleaseValidator
+) -> tuple[PreparedRelease, list[Problem]] | None:
     """The release to store from one item and its schema problems, or None (its rejects or
     notes recorded)."""
     file = report.file
@@ -282,8 +301,15 @@ def _take(item: Item, report: FileReport, summary: OCDSSummary,
     if key is None:
         missing = "ocid" if not release.get("ocid") or not isinstance(release.get("ocid"), str) else "id"
         report.rejected += 1
-        summary.rejects.append(Reject(file, item.location, str(release.get("ocid", "")), missing,
-                                      f"a release must have an {missing} (a non-empty string)"))
+        summary.rejects.append(
+            Reject(
+                file,
+                item.location,
+                str(release.get("ocid", "")),
+                missing,
+                f"a release must have an {missing} (a non-empty string)",
+            )
+        )
         return None
     who = f"{key[0]} {key[1]}"
     problems = validator.problems(release)  # counted once the copy is known to win
@@ -291,15 +317,20 @@ def _take(item: Item, report: FileReport, summary: OCDSSummary,
         prepared = prepare_release(release, problems)
     except Exception as error:  # noqa: BLE001 - one odd release never stops an import
         report.rejected += 1
-        summary.rejects.append(Reject(file, item.location, who, "",
-                                      f"could not be prepared for publishing ({type(error).__name__}: "
-                                      f"{error})"))
+        summary.rejects.append(
+            Reject(
+                file,
+                item.location,
+                who,
+                "",
+                f"could not be prepared for publishing ({type(error).__name__}: {error})",
+            )
+        )
         return None
     return prepared, problems
 
 
-def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport,
-                    summary: OCDSSummary) -> None:
+def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport, summary: OCDSSummary) -> None:
     """Store one batch of imported releases, their log entries, packages and records in one
     transaction."""
     if not batch:
@@ -320,11 +351,17 @@ def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport,
                     report.unchanged += 1
                 else:
                     report.conflicts += 1
-                    summary.rejects.append(Reject(
-                        file, pending.item.location, f"{r.ocid} {r.release_id}", "id",
-                        "a release with this id was already published with different content "
-                        f"(sha256 {existing[key]}; this copy is sha256 {r.data_hash}); published "
-                        "releases are immutable"))
+                    summary.rejects.append(
+                        Reject(
+                            file,
+                            pending.item.location,
+                            f"{r.ocid} {r.release_id}",
+                            "id",
+                            "a release with this id was already published with different content "
+                            f"(sha256 {existing[key]}; this copy is sha256 {r.data_hash}); published "
+                            "releases are immutable",
+                        )
+                    )
                 continue
             existing[key] = r.data_hash
             fresh.append(pending)

@@ -106,8 +106,13 @@ class OrderPreparer:
     the input in rejects.
     """
 
-    def __init__(self, ocid_prefix: str, base_url: str | None = None, file: str = "",
-                 agreement_capacity: int = AGREEMENT_STATES_KEPT) -> None:
+    def __init__(
+        self,
+        ocid_prefix: str,
+        base_url: str | None = None,
+        file: str = "",
+        agreement_capacity: int = AGREEMENT_STATES_KEPT,
+    ) -> None:
         self.ocid_prefix = ocid_prefix
         self.base_url = base_url
         self.file = file
@@ -149,16 +154,28 @@ class OrderPreparer:
         # the one serial step, then stores them without reading the order again.
         facts = process_facts(mapped.order_release)
         if self.base_url is not None:
-            pdf, _ = attach_order_pdf(mapped.order_release, mapped.proformas, base_url=self.base_url,
-                                      catalogue=catalogue_name(mapped.agreement_release), facts=facts,
-                                      digests=[bytes.fromhex(q.data_hash) for q in quotes])
+            pdf, _ = attach_order_pdf(
+                mapped.order_release,
+                mapped.proformas,
+                base_url=self.base_url,
+                catalogue=catalogue_name(mapped.agreement_release),
+                facts=facts,
+                digests=[bytes.fromhex(q.data_hash) for q in quotes],
+            )
         columns = browse_columns_of(facts)
         agreement_key = (mapped.agreement_release["ocid"], str(mapped.agreement_release["id"]))
         agreement = self.agreements.get(agreement_key)
         todo = [mapped.order_release] + ([] if agreement else [mapped.agreement_release])
-        invalid = [self._reject(number, record, f"(OCDS {release['ocid']}) {p.field}",
-                                f"the mapped release does not validate: {p.reason}")
-                   for release in todo for p in self.validator.problems(release)]
+        invalid = [
+            self._reject(
+                number,
+                record,
+                f"(OCDS {release['ocid']}) {p.field}",
+                f"the mapped release does not validate: {p.reason}",
+            )
+            for release in todo
+            for p in self.validator.problems(release)
+        ]
         if invalid:
             return invalid
         if agreement is None:
@@ -179,8 +196,9 @@ class OrderPreparer:
         )
 
 
-def prepare_orders(lines: Sequence[tuple[int, bytes]], ocid_prefix: str,
-                   base_url: str | None = None, *, file: str = "") -> PreparedBatch:
+def prepare_orders(
+    lines: Sequence[tuple[int, bytes]], ocid_prefix: str, base_url: str | None = None, *, file: str = ""
+) -> PreparedBatch:
     """The worker step on one batch, with a fresh :class:`OrderPreparer`."""
     return OrderPreparer(ocid_prefix, base_url, file).prepare(lines)
 
@@ -194,14 +212,21 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
         # them or wholly after this transaction, so two imports never both find a shared
         # agreement state absent and both store (and log) it.
         EvidenceLog().lock(conn)
-        known = lookup_pairs(conn, (source_orders.c.order_number, source_orders.c.version),
-                             source_orders.c.digest, [(p.order_number, p.version) for p in batch])
+        known = lookup_pairs(
+            conn,
+            (source_orders.c.order_number, source_orders.c.version),
+            source_orders.c.digest,
+            [(p.order_number, p.version) for p in batch],
+        )
         release_keys = {(p.agreement.ocid, p.agreement.release_id) for p in batch}
         release_keys |= {(p.order.ocid, p.order.release_id) for p in batch}
         existing = existing_releases(conn, release_keys)
         known_proformas: dict[tuple[str, str], str] = lookup_pairs(
-            conn, (proformas.c.ocid, proformas.c.proforma_id), proformas.c.data_hash,
-            {(p.order.ocid, q.proforma_id) for p in batch for q in p.proformas})
+            conn,
+            (proformas.c.ocid, proformas.c.proforma_id),
+            proformas.c.data_hash,
+            {(p.order.ocid, q.proforma_id) for p in batch for q in p.proformas},
+        )
 
         accepted: list[PreparedOrder] = []
         new_releases: list[PreparedRelease] = []
@@ -212,19 +237,36 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
                 if known[key] == p.digest:
                     summary.unchanged += 1
                 else:
-                    summary.rejects.append(Reject(
-                        file, str(p.line), p.order_number, "version",
-                        f"order {p.order_number} version {p.version} was already published with "
-                        "different content; a change must come as a new version"))
+                    summary.rejects.append(
+                        Reject(
+                            file,
+                            str(p.line),
+                            p.order_number,
+                            "version",
+                            f"order {p.order_number} version {p.version} was already published with "
+                            "different content; a change must come as a new version",
+                        )
+                    )
                 continue
-            conflict = next((q for q in p.proformas
-                             if known_proformas.get((p.order.ocid, q.proforma_id), q.data_hash)
-                             != q.data_hash), None)
+            conflict = next(
+                (
+                    q
+                    for q in p.proformas
+                    if known_proformas.get((p.order.ocid, q.proforma_id), q.data_hash) != q.data_hash
+                ),
+                None,
+            )
             if conflict:
-                summary.rejects.append(Reject(
-                    file, str(p.line), p.order_number, "proformas",
-                    f"proforma {conflict.proforma_id} was already received with different "
-                    "content; quotes are immutable once received"))
+                summary.rejects.append(
+                    Reject(
+                        file,
+                        str(p.line),
+                        p.order_number,
+                        "proformas",
+                        f"proforma {conflict.proforma_id} was already received with different "
+                        "content; quotes are immutable once received",
+                    )
+                )
                 continue
             known[key] = p.digest
             accepted.append(p)
@@ -237,9 +279,15 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
             for q in p.proformas:
                 if (p.order.ocid, q.proforma_id) not in known_proformas:
                     known_proformas[(p.order.ocid, q.proforma_id)] = q.data_hash
-                    new_proformas.append({"ocid": p.order.ocid, "proforma_id": q.proforma_id,
-                                          "data": q.data, "data_hash": q.data_hash,
-                                          "received_at": datetime.now(UTC)})
+                    new_proformas.append(
+                        {
+                            "ocid": p.order.ocid,
+                            "proforma_id": q.proforma_id,
+                            "data": q.data,
+                            "data_hash": q.data_hash,
+                            "received_at": datetime.now(UTC),
+                        }
+                    )
         if not accepted:
             return
         touched = {r.ocid for r in new_releases}
@@ -247,8 +295,9 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
         # Logged in this same transaction, then each row is stored with the index of its
         # entry. ``known_proformas`` holds every quote the releases can link: those stored
         # before and those of this batch.
-        proforma_leaves, release_leaves = log_evidence(conn, new_releases, new_proformas,
-                                                       quotes=known_proformas)
+        proforma_leaves, release_leaves = log_evidence(
+            conn, new_releases, new_proformas, quotes=known_proformas
+        )
         ids = insert_releases(conn, new_releases, "catalogue", release_leaves)
         pk_of = {(r.ocid, r.release_id): pk for r, pk in zip(new_releases, ids, strict=True)}
         if new_proformas:
@@ -256,12 +305,29 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
                 row["leaf_index"] = leaf
             bulk_insert(conn, proformas, new_proformas)
         now = datetime.now(UTC)
-        store_order_pdfs(conn, [(p.order, p.pdf) for p in accepted
-                                if p.pdf is not None and (p.order.ocid, p.order.release_id) in pk_of])
-        bulk_insert(conn, source_orders, [
-            {"order_number": p.order_number, "version": p.version, "digest": p.digest,
-             "ocid": p.order.ocid, "release_pk": pk_of.get((p.order.ocid, p.order.release_id))
-             or 0, "imported_at": now} for p in accepted])
+        store_order_pdfs(
+            conn,
+            [
+                (p.order, p.pdf)
+                for p in accepted
+                if p.pdf is not None and (p.order.ocid, p.order.release_id) in pk_of
+            ],
+        )
+        bulk_insert(
+            conn,
+            source_orders,
+            [
+                {
+                    "order_number": p.order_number,
+                    "version": p.version,
+                    "digest": p.digest,
+                    "ocid": p.order.ocid,
+                    "release_pk": pk_of.get((p.order.ocid, p.order.release_id)) or 0,
+                    "imported_at": now,
+                }
+                for p in accepted
+            ],
+        )
         # Records: an ocid seen for the first time with one release uses the worker's columns.
         per_ocid: dict[str, list[PreparedRelease]] = {}
         for r in new_releases:
@@ -272,8 +338,14 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
         for ocid, rels in per_ocid.items():
             if ocid not in had_before and len(rels) == 1 and ocid in alone:
                 p = alone[ocid]
-                rows[ocid] = RecordRow(None, p.summary_alone, 1, pk_of[(ocid, rels[0].release_id)],
-                                       p.read_model_alone, p.search_alone)
+                rows[ocid] = RecordRow(
+                    None,
+                    p.summary_alone,
+                    1,
+                    pk_of[(ocid, rels[0].release_id)],
+                    p.read_model_alone,
+                    p.search_alone,
+                )
             else:
                 slow.append(ocid)
         rows.update(recompile(conn, slow))
@@ -285,8 +357,9 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
         summary.records_updated += len(rows)
 
 
-def _batches(path: Path, size: int,
-             progress: Callable[[int], None] | None) -> Iterator[list[tuple[int, bytes]]]:
+def _batches(
+    path: Path, size: int, progress: Callable[[int], None] | None
+) -> Iterator[list[tuple[int, bytes]]]:
     """``(line number, raw line)`` pairs of the non-blank lines of ``path``, ``size`` at a time."""
     batch: list[tuple[int, bytes]] = []
     with path.open("rb") as f:
@@ -303,11 +376,19 @@ def _batches(path: Path, size: int,
         yield batch
 
 
-def import_orders(engine: Engine, path: str | os.PathLike, *, ocid_prefix: str,
-                  batch_size: int = default("IMPORT_BATCH_SIZE"), workers: int = 0,
-                  progress: Callable[[int], None] | None = None, base_url: str | None = None,
-                  bulk: bool | None = None, bulk_min_orders: int = default("BULK_MIN_ORDERS"),
-                  on_indexes: Callable[[str], None] | None = None) -> Summary:
+def import_orders(
+    engine: Engine,
+    path: str | os.PathLike,
+    *,
+    ocid_prefix: str,
+    batch_size: int = default("IMPORT_BATCH_SIZE"),
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+    base_url: str | None = None,
+    bulk: bool | None = None,
+    bulk_min_orders: int = default("BULK_MIN_ORDERS"),
+    on_indexes: Callable[[str], None] | None = None,
+) -> Summary:
     """Publish every valid order of a source-order JSON Lines file; report the rest.
 
     ``workers`` processes prepare the orders (0: one per core; 1: this process), over a
@@ -332,8 +413,10 @@ def import_orders(engine: Engine, path: str | os.PathLike, *, ocid_prefix: str,
         batch_size *= BULK_BATCH_FACTOR
     file = str(path)
     preparer = functools.partial(OrderPreparer, ocid_prefix, base_url, file)
-    with (lookup_indexes_deferred(engine, on_indexes) if bulk else nullcontext(),
-          WorkerPool(preparer, worker_count(workers)) as pool):
+    with (
+        lookup_indexes_deferred(engine, on_indexes) if bulk else nullcontext(),
+        WorkerPool(preparer, worker_count(workers)) as pool,
+    ):
         for prepared in pool.map(OrderPreparer.prepare, _batches(path, batch_size, progress)):
             summary.read += prepared.lines
             summary.rejects.extend(prepared.rejects)

@@ -108,8 +108,9 @@ class WorkerPool(Generic[Context]):
         if in_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             self._previous_sigterm = signal.signal(signal.SIGTERM, _terminated)
         self._pids = multiprocessing.SimpleQueue()
-        self._executor = ProcessPoolExecutor(max_workers=self._workers, initializer=_start_worker,
-                                             initargs=(self._make_context, self._pids))
+        self._executor = ProcessPoolExecutor(
+            max_workers=self._workers, initializer=_start_worker, initargs=(self._make_context, self._pids)
+        )
         return self
 
     def map(self, step: Callable[[Context, Item], Result], items: Iterable[Item]) -> Iterator[Result]:
@@ -140,8 +141,9 @@ class WorkerPool(Generic[Context]):
         self._submitted = True
         return future
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self._executor is None:
             return
         try:

@@ -51,10 +51,12 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
     out = {}
     wanted = list(dict.fromkeys(ocids))
     for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
-        chunk = wanted[i:i + IN_CLAUSE_CHUNK]
-        rows = conn.execute(select(releases.c.ocid, releases.c.id, releases.c.data)
-                            .where(releases.c.ocid.in_(chunk))
-                            .order_by(releases.c.ocid, releases.c.date, releases.c.id)).all()
+        chunk = wanted[i : i + IN_CLAUSE_CHUNK]
+        rows = conn.execute(
+            select(releases.c.ocid, releases.c.id, releases.c.data)
+            .where(releases.c.ocid.in_(chunk))
+            .order_by(releases.c.ocid, releases.c.date, releases.c.id)
+        ).all()
         by_ocid: dict[str, list] = {}
         for row in rows:
             by_ocid.setdefault(row.ocid, []).append(row)
@@ -64,14 +66,20 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
                 continue
             compiled = compile_release([orjson.loads(r.data) for r in group])
             facts = process_facts(compiled)
-            out[ocid] = RecordRow(orjson.dumps(compiled), browse_columns_of(facts), len(group),
-                                  max(r.id for r in group), read_model_rows_of(facts),
-                                  document_of(ocid, facts))
+            out[ocid] = RecordRow(
+                orjson.dumps(compiled),
+                browse_columns_of(facts),
+                len(group),
+                max(r.id for r in group),
+                read_model_rows_of(facts),
+                document_of(ocid, facts),
+            )
     return out
 
 
-def store_records(conn: Connection, rows_by_ocid: dict[str, RecordRow],
-                  compiled: dict[str, dict] | None = None) -> None:
+def store_records(
+    conn: Connection, rows_by_ocid: dict[str, RecordRow], compiled: dict[str, dict] | None = None
+) -> None:
     """Replace the ``records`` rows of the given ocids, and their read-model rows.
 
     ``compiled`` may give the compiled release of some of them (a caller that has it saves
@@ -80,14 +88,25 @@ def store_records(conn: Connection, rows_by_ocid: dict[str, RecordRow],
         return
     ocids = list(rows_by_ocid)
     for i in range(0, len(ocids), IN_CLAUSE_CHUNK):
-        chunk = ocids[i:i + IN_CLAUSE_CHUNK]
+        chunk = ocids[i : i + IN_CLAUSE_CHUNK]
         for table in (records, *READ_MODEL_TABLES.values()):
             conn.execute(delete(table).where(table.c.ocid.in_(chunk)))
     now = datetime.now(UTC)
-    bulk_insert(conn, records, [
-        {"ocid": ocid, "compiled": row.compiled, "release_count": row.release_count,
-         "last_release": row.last_release, "updated_at": now, **row.columns}
-        for ocid, row in rows_by_ocid.items()])
+    bulk_insert(
+        conn,
+        records,
+        [
+            {
+                "ocid": ocid,
+                "compiled": row.compiled,
+                "release_count": row.release_count,
+                "last_release": row.last_release,
+                "updated_at": now,
+                **row.columns,
+            }
+            for ocid, row in rows_by_ocid.items()
+        ],
+    )
     derived: dict[str, list[dict]] = {name: [] for name in READ_MODEL_TABLES}
     made = [row.read_model for row in rows_by_ocid.values() if row.read_model is not None]
     missing = {o: row for o, row in rows_by_ocid.items() if row.read_model is None}
@@ -112,6 +131,6 @@ def _compiled_releases(conn: Connection, rows_by_ocid: dict[str, RecordRow], kno
         else:
             alone.append(row.last_release)
     for i in range(0, len(alone), IN_CLAUSE_CHUNK):
-        query = select(releases.c.data).where(releases.c.id.in_(alone[i:i + IN_CLAUSE_CHUNK]))
+        query = select(releases.c.data).where(releases.c.id.in_(alone[i : i + IN_CLAUSE_CHUNK]))
         for (data,) in conn.execute(query):
             yield orjson.loads(data)

@@ -50,5 +50,9 @@ def write_rejects(path: str | os.PathLike, rejects: list[Reject]) -> None:
     """Write rejects as JSON Lines: file, line, record, field, reason."""
     with open(path, "wb") as f:
         for r in rejects:
-            f.write(orjson.dumps({"file": r.file, "line": r.line, "record": r.record,
-                                  "field": r.field, "reason": r.reason}) + b"\n")
+            f.write(
+                orjson.dumps(
+                    {"file": r.file, "line": r.line, "record": r.record, "field": r.field, "reason": r.reason}
+                )
+                + b"\n"
+            )

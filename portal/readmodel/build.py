@@ -55,14 +55,18 @@ def _ocid_chunks(engine: Engine, size: int) -> Iterator[list[str]]:
 def _lone_orders(conn: Connection, ocids: list[str]) -> tuple[dict[str, RecordRow], dict[str, dict]]:
     """The records of the catalogue orders among ``ocids`` that have one release, as publishing
     stores them, and those releases (their compiled releases but for id and tag)."""
-    counts = conn.execute(select(releases.c.ocid, func.count(), func.max(releases.c.id))
-                          .where(releases.c.ocid.in_(ocids)).group_by(releases.c.ocid)).all()
+    counts = conn.execute(
+        select(releases.c.ocid, func.count(), func.max(releases.c.id))
+        .where(releases.c.ocid.in_(ocids))
+        .group_by(releases.c.ocid)
+    ).all()
     alone = [last for _, n, last in counts if n == 1]
     rows: dict[str, RecordRow] = {}
     compiled: dict[str, dict] = {}
     for i in range(0, len(alone), IN_CLAUSE_CHUNK):
         query = select(releases.c.id, releases.c.ocid, releases.c.data).where(
-            releases.c.id.in_(alone[i:i + IN_CLAUSE_CHUNK]), releases.c.origin == "catalogue")
+            releases.c.id.in_(alone[i : i + IN_CLAUSE_CHUNK]), releases.c.origin == "catalogue"
+        )
         for pk, ocid, data in conn.execute(query):
             release = orjson.loads(data)
             columns = browse_columns(release)
@@ -85,8 +89,9 @@ def _compiled_records(conn: Connection, ocids: list[str], summary: ReindexSummar
         return rows
 
 
-def reindex(engine: Engine, *, chunk: int = IN_CLAUSE_CHUNK,
-            progress: Callable[[int], None] | None = None) -> ReindexSummary:
+def reindex(
+    engine: Engine, *, chunk: int = IN_CLAUSE_CHUNK, progress: Callable[[int], None] | None = None
+) -> ReindexSummary:
     """Derive every record again from its releases and replace it with its read-model rows.
 
     ``progress`` is told how many ocids each chunk held."""

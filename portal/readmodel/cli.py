@@ -29,6 +29,13 @@ def reindex_command() -> None:
     else:
         summary = reindex(engine)
     seconds = time.perf_counter() - started
-    click.echo(f"Reindexed {summary.records:,} records in {seconds:.1f} s"
-               + (f"; {summary.not_compiled:,} processes whose releases cannot be compiled have none"
-                  if summary.not_compiled else "") + ".", err=True)
+    click.echo(
+        f"Reindexed {summary.records:,} records in {seconds:.1f} s"
+        + (
+            f"; {summary.not_compiled:,} processes whose releases cannot be compiled have none"
+            if summary.not_compiled
+            else ""
+        )
+        + ".",
+        err=True,
+    )

@@ -23,8 +23,19 @@ AMOUNT_RANGES: dict[str, tuple[Decimal | None, Decimal | None]] = {
 }
 
 #: Facets by query parameter: each takes several values (OR), facets combine with AND.
-FACETS = ("procedure", "segment", "family", "buyer", "supplier", "amount", "region", "year", "month",
-          "status", "agreement")
+FACETS = (
+    "procedure",
+    "segment",
+    "family",
+    "buyer",
+    "supplier",
+    "amount",
+    "region",
+    "year",
+    "month",
+    "status",
+    "agreement",
+)
 
 #: Facets with too many values to list: the page shows the largest and can search the rest.
 LONG_FACETS = frozenset({"buyer", "supplier", "family", "agreement", "region"})
@@ -47,13 +58,22 @@ class Browse:
 
     def filters(self) -> tuple:
         """The filters alone (not the sort): what facet counts and totals depend on."""
-        return (tuple(sorted((k, tuple(sorted(v))) for k, v in self.selected.items() if v)), self.q,
-                self.amount_min, self.amount_max)
+        return (
+            tuple(sorted((k, tuple(sorted(v))) for k, v in self.selected.items() if v)),
+            self.q,
+            self.amount_min,
+            self.amount_max,
+        )
 
     def fingerprint(self) -> str:
         """What a page cursor is bound to: the filters and the sort (not the page size)."""
-        state = [sorted((k, sorted(v)) for k, v in self.selected.items() if v), self.q, self.sort,
-                 str(self.amount_min), str(self.amount_max)]
+        state = [
+            sorted((k, sorted(v)) for k, v in self.selected.items() if v),
+            self.q,
+            self.sort,
+            str(self.amount_min),
+            str(self.amount_max),
+        ]
         return hashlib.sha256(orjson.dumps(state)).hexdigest()[:16]
 
 

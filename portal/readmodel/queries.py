@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     and_,
@@ -29,30 +31,64 @@ from portal.queries import SPENDING
 from portal.readmodel.facets import AMOUNT_RANGES, FACETS, Browse
 
 #: The columns a listing row carries.
-ROW_COLUMNS = (records.c.ocid, records.c.order_number, records.c.title, records.c.kind,
-               records.c.procedure, records.c.buyer_id, records.c.buyer_name, records.c.supplier_id,
-               records.c.supplier_name, records.c.agreement_ocid, records.c.agreement_title,
-               records.c.amount, records.c.currency, records.c.date, records.c.status,
-               records.c.delivery_region)
+ROW_COLUMNS = (
+    records.c.ocid,
+    records.c.order_number,
+    records.c.title,
+    records.c.kind,
+    records.c.procedure,
+    records.c.buyer_id,
+    records.c.buyer_name,
+    records.c.supplier_id,
+    records.c.supplier_name,
+    records.c.agreement_ocid,
+    records.c.agreement_title,
+    records.c.amount,
+    records.c.currency,
+    records.c.date,
+    records.c.status,
+    records.c.delivery_region,
+)
 
 _YEAR = func.substr(records.c.month, 1, 4)
-_AMOUNT_RANGE = case(*[(and_(records.c.amount >= low if low is not None else true(),
-                             records.c.amount < high if high is not None else true()), literal(key))
-                       for key, (low, high) in AMOUNT_RANGES.items()], else_=None)
+_AMOUNT_RANGE = case(
+    *[
+        (
+            and_(
+                records.c.amount >= low if low is not None else true(),
+                records.c.amount < high if high is not None else true(),
+            ),
+            literal(key),
+        )
+        for key, (low, high) in AMOUNT_RANGES.items()
+    ],
+    else_=None,
+)
 
 
 def _column_condition(facet: str, values: tuple[str, ...], counting: bool = False):
-    column = {"procedure": records.c.procedure, "buyer": records.c.buyer_id,
-              "region": records.c.delivery_region, "month": records.c.month,
-              "status": records.c.status, "agreement": records.c.agreement_ocid}.get(facet)
+    column = {
+        "procedure": records.c.procedure,
+        "buyer": records.c.buyer_id,
+        "region": records.c.delivery_region,
+        "month": records.c.month,
+        "status": records.c.status,
+        "agreement": records.c.agreement_ocid,
+    }.get(facet)
     if column is not None:
         return column.in_(values)
     if facet == "year":
         return or_(*[records.c.month.between(f"{y}-01", f"{y}-12") for y in values])
     if facet == "amount":
-        return or_(*[and_(records.c.amount >= low if low is not None else records.c.amount.isnot(None),
-                          records.c.amount < high if high is not None else true())
-                     for low, high in (AMOUNT_RANGES[v] for v in values)])
+        return or_(
+            *[
+                and_(
+                    records.c.amount >= low if low is not None else records.c.amount.isnot(None),
+                    records.c.amount < high if high is not None else true(),
+                )
+                for low, high in (AMOUNT_RANGES[v] for v in values)
+            ]
+        )
     # A page: correlated EXISTS, so the listing walks its sort index and stops at a page instead
     # of sorting every match (0-1 ms against 15-100 ms at 80,000 processes). Counting: ocid IN
     # (...), which visits only the matches (about 1.7 times faster than EXISTS there).
@@ -63,10 +99,12 @@ def _column_condition(facet: str, values: tuple[str, ...], counting: bool = Fals
         return exists().where(item_lines.c.ocid == records.c.ocid, level.in_(values))
     if facet == "supplier":
         if counting:
-            return records.c.ocid.in_(select(parties.c.ocid).where(parties.c.role == "supplier",
-                                                                   parties.c.party_id.in_(values)))
-        return exists().where(parties.c.ocid == records.c.ocid, parties.c.role == "supplier",
-                              parties.c.party_id.in_(values))
+            return records.c.ocid.in_(
+                select(parties.c.ocid).where(parties.c.role == "supplier", parties.c.party_id.in_(values))
+            )
+        return exists().where(
+            parties.c.ocid == records.c.ocid, parties.c.role == "supplier", parties.c.party_id.in_(values)
+        )
     raise ValueError(f"unknown facet {facet!r}")
 
 
@@ -79,21 +117,25 @@ def text_condition(text: str, candidates: list[str] | None = None):
     """What ``q`` matches: the search's candidate ocids when full-text search is there, and
     always an order number (any case, partial), an ocid, or a buyer's or supplier's identifier
     (a RUC) exactly."""
-    matches = [func.lower(records.c.order_number).like(_like_pattern(text), escape="\\"),
-               records.c.ocid == text,
-               exists().where(parties.c.ocid == records.c.ocid, parties.c.identifier == text)]
+    matches = [
+        func.lower(records.c.order_number).like(_like_pattern(text), escape="\\"),
+        records.c.ocid == text,
+        exists().where(parties.c.ocid == records.c.ocid, parties.c.identifier == text),
+    ]
     if candidates:
         matches.append(records.c.ocid.in_(candidates))
     return or_(*matches)
 
 
-def conditions(browse: Browse, candidates: list[str] | None = None, *,
-               counting: bool = False) -> dict[str, object]:
+def conditions(
+    browse: Browse, candidates: list[str] | None = None, *, counting: bool = False
+) -> dict[str, object]:
     """Every filter of ``browse`` as a SQL condition, by facet (``q`` and amount bounds under
     their own names); ``counting``: in the form that counts fastest, else the form that finds
     a page fastest."""
-    out: dict[str, object] = {f: _column_condition(f, browse.values(f), counting) for f in FACETS
-                              if browse.values(f)}
+    out: dict[str, object] = {
+        f: _column_condition(f, browse.values(f), counting) for f in FACETS if browse.values(f)
+    }
     if browse.q:
         out["q"] = text_condition(browse.q, candidates)
     if browse.amount_min is not None:
@@ -108,8 +150,9 @@ def _where(conds: dict, without: str | None = None):
     return and_(true(), *kept)
 
 
-def facet_counts(conn: Connection, browse: Browse, conds: dict, facet: str, *, limit: int = 10,
-                 facet_q: str | None = None) -> list[dict]:
+def facet_counts(
+    conn: Connection, browse: Browse, conds: dict, facet: str, *, limit: int = 10, facet_q: str | None = None
+) -> list[dict]:
     """``[{"value", "label", "count"}]`` of one facet, largest first (then by value), at most
     ``limit`` of them plus every selected value; ``facet_q`` keeps the values whose value or
     label contains it (any case)."""
@@ -119,7 +162,7 @@ def facet_counts(conn: Connection, browse: Browse, conds: dict, facet: str, *, l
     count = func.count()
     named = None  # the column holding a value's name, when facet_q searches names too
     if facet in ("segment", "family"):
-        value = item_lines.c[facet]
+        value: ColumnElement[Any] = item_lines.c[facet]
         count = func.count(item_lines.c.ocid.distinct())
         query = select(value, count).where(value.isnot(None))
         if not unfiltered:
@@ -131,21 +174,27 @@ def facet_counts(conn: Connection, browse: Browse, conds: dict, facet: str, *, l
         if not unfiltered:
             query = query.where(parties.c.ocid.in_(select(records.c.ocid).where(where)))
     else:
-        value = {"procedure": records.c.procedure, "buyer": records.c.buyer_id,
-                 "region": records.c.delivery_region, "month": records.c.month, "year": _YEAR,
-                 "status": records.c.status, "agreement": records.c.agreement_ocid,
-                 "amount": _AMOUNT_RANGE}[facet]
+        value = {
+            "procedure": records.c.procedure,
+            "buyer": records.c.buyer_id,
+            "region": records.c.delivery_region,
+            "month": records.c.month,
+            "year": _YEAR,
+            "status": records.c.status,
+            "agreement": records.c.agreement_ocid,
+            "amount": _AMOUNT_RANGE,
+        }[facet]
         named = {"buyer": records.c.buyer_name, "agreement": records.c.agreement_title}.get(facet)
         query = select(value, count).where(where, value.isnot(None))
     query = query.group_by(value)
     if facet_q:
         needle = _like_pattern(facet_q)
-        found = func.lower(value).like(needle, escape="\\")
+        found: ColumnElement[bool] = func.lower(value).like(needle, escape="\\")
         if named is not None:
             found = or_(found, func.lower(named).like(needle, escape="\\"))
         query = query.where(found)
     ordered = query.order_by(count.desc(), value)
-    counts = dict(conn.execute(ordered.limit(limit)).all())
+    counts: dict[Any, int] = dict(conn.execute(ordered.limit(limit)).all())
     missing = [v for v in browse.values(facet) if v not in counts]
     if missing:
         counts.update(conn.execute(query.where(value.in_(missing))).all())
@@ -158,15 +207,23 @@ def _labels(conn: Connection, facet: str, values: list[str]) -> dict[str, str | 
     """The name of each value of a facet whose values are identifiers: the name the newest
     process with it publishes (one indexed lookup each, never a scan of every process)."""
     if facet in ("buyer", "agreement"):
-        key, name = ((records.c.buyer_id, records.c.buyer_name) if facet == "buyer"
-                     else (records.c.agreement_ocid, records.c.agreement_title))
-        query = lambda v: select(name).where(key == v).order_by(records.c.date.desc()).limit(1)  # noqa: E731
-    elif facet == "supplier":
-        query = lambda v: select(parties.c.name).where(  # noqa: E731
-            parties.c.role == "supplier", parties.c.party_id == v).limit(1)
-    else:
-        return {}
-    return {v: conn.execute(query(v)).scalar() for v in values}
+        key, name = (
+            (records.c.buyer_id, records.c.buyer_name)
+            if facet == "buyer"
+            else (records.c.agreement_ocid, records.c.agreement_title)
+        )
+        return {
+            v: conn.execute(select(name).where(key == v).order_by(records.c.date.desc()).limit(1)).scalar()
+            for v in values
+        }
+    if facet == "supplier":
+        return {
+            v: conn.execute(
+                select(parties.c.name).where(parties.c.role == "supplier", parties.c.party_id == v).limit(1)
+            ).scalar()
+            for v in values
+        }
+    return {}
 
 
 def value_exists(conn: Connection, facet: str, value: str) -> bool:
@@ -214,8 +271,9 @@ def _after(sort: str, key: str | None, ocid: str, nulls_low: bool):
     return or_(*beyond, column.is_(None)) if nulls_after else or_(*beyond)
 
 
-def _page_query(conn: Connection, browse: Browse, conds: dict, limit: int,
-                after: tuple[str | None, str] | None, columns):
+def _page_query(
+    conn: Connection, browse: Browse, conds: dict, limit: int, after: tuple[str | None, str] | None, columns
+):
     column, descending = _sort_parts(browse.sort)
     order = [column.desc(), records.c.ocid.desc()] if descending else [column.asc(), records.c.ocid.asc()]
     where = _where(conds)
@@ -224,8 +282,9 @@ def _page_query(conn: Connection, browse: Browse, conds: dict, limit: int,
     return select(*columns).where(where).order_by(*order).limit(limit + 1)
 
 
-def page(conn: Connection, browse: Browse, conds: dict, limit: int,
-         after: tuple[str | None, str] | None = None) -> tuple[list[dict], bool]:
+def page(
+    conn: Connection, browse: Browse, conds: dict, limit: int, after: tuple[str | None, str] | None = None
+) -> tuple[list[dict], bool]:
     """One page of rows in ``browse.sort`` order (keyset: after the cursor's last row), and
     whether more follow."""
     query = _page_query(conn, browse, conds, limit, after, ROW_COLUMNS)
@@ -239,8 +298,9 @@ def sort_key(browse: Browse, row: dict) -> str | None:
     return None if value is None else str(value)
 
 
-def every_batch(engine: Engine, browse: Browse, conds: dict, names: tuple[str, ...],
-                batch: int = 5000) -> Iterator[list[tuple]]:
+def every_batch(
+    engine: Engine, browse: Browse, conds: dict, names: tuple[str, ...], batch: int = 5000
+) -> Iterator[list[Any]]:
     """Every row of the result in order, as tuples of the ``records`` columns ``names`` (which
     include ``ocid``, ``date`` and ``amount``), ``batch`` at a time: one short query each, so
     a download holds one batch in memory and no connection between batches."""
@@ -249,7 +309,7 @@ def every_batch(engine: Engine, browse: Browse, conds: dict, names: tuple[str, .
     after = None
     while True:
         with engine.connect() as conn:
-            rows = conn.execute(_page_query(conn, browse, conds, batch, after, columns)).all()
+            rows = list(conn.execute(_page_query(conn, browse, conds, batch, after, columns)).all())
         yield rows[:batch]
         if len(rows) <= batch:
             return
@@ -266,8 +326,9 @@ def profile_condition(kind: str, key: str):
     if kind == "buyer":
         return records.c.buyer_id == key
     if kind == "supplier":
-        return records.c.ocid.in_(select(parties.c.ocid).where(parties.c.role == "supplier",
-                                                               parties.c.party_id == key))
+        return records.c.ocid.in_(
+            select(parties.c.ocid).where(parties.c.role == "supplier", parties.c.party_id == key)
+        )
     return records.c.agreement_ocid == key
 
 
@@ -281,38 +342,83 @@ def profile(conn: Connection, kind: str, key: str) -> dict | None:
     if kind == "buyer":
         name = conn.execute(select(func.max(records.c.buyer_name)).where(where)).scalar()
     elif kind == "supplier":
-        name = conn.execute(select(func.max(parties.c.name)).where(
-            parties.c.role == "supplier", parties.c.party_id == key)).scalar()
+        name = conn.execute(
+            select(func.max(parties.c.name)).where(parties.c.role == "supplier", parties.c.party_id == key)
+        ).scalar()
     else:
         name = conn.execute(select(func.max(records.c.agreement_title)).where(where)).scalar()
     spent = and_(where, SPENDING)
-    years = [{"year": y, "currency": c, "orders": n, "amount": a} for y, c, n, a in conn.execute(
-        select(_YEAR, records.c.currency, func.count(), func.sum(records.c.amount))
-        .where(spent).group_by(_YEAR, records.c.currency).order_by(_YEAR, records.c.currency))]
-    months = [{"month": m, "currency": c, "amount": a, "orders": n} for m, c, a, n in conn.execute(
-        select(records.c.month, records.c.currency, func.sum(records.c.amount), func.count())
-        .where(spent, records.c.month.isnot(None))
-        .group_by(records.c.month, records.c.currency).order_by(records.c.month))]
+    years = [
+        {"year": y, "currency": c, "orders": n, "amount": a}
+        for y, c, n, a in conn.execute(
+            select(_YEAR, records.c.currency, func.count(), func.sum(records.c.amount))
+            .where(spent)
+            .group_by(_YEAR, records.c.currency)
+            .order_by(_YEAR, records.c.currency)
+        )
+    ]
+    months = [
+        {"month": m, "currency": c, "amount": a, "orders": n}
+        for m, c, a, n in conn.execute(
+            select(records.c.month, records.c.currency, func.sum(records.c.amount), func.count())
+            .where(spent, records.c.month.isnot(None))
+            .group_by(records.c.month, records.c.currency)
+            .order_by(records.c.month)
+        )
+    ]
     if kind == "supplier":
-        counterparty = select(records.c.buyer_id, func.max(records.c.buyer_name), func.count(),
-                              func.sum(records.c.amount)).where(spent).group_by(records.c.buyer_id)
+        counterparty = (
+            select(
+                records.c.buyer_id, func.max(records.c.buyer_name), func.count(), func.sum(records.c.amount)
+            )
+            .where(spent)
+            .group_by(records.c.buyer_id)
+        )
     else:
-        counterparty = (select(parties.c.party_id, func.max(parties.c.name), func.count(),
-                               func.sum(records.c.amount))
-                        .join_from(parties, records, parties.c.ocid == records.c.ocid)
-                        .where(spent, parties.c.role == "supplier").group_by(parties.c.party_id))
-    top = [{"id": i, "name": n, "orders": c, "amount": a} for i, n, c, a in conn.execute(
-        counterparty.order_by(func.count().desc(), counterparty.selected_columns[0]).limit(10))]
+        counterparty = (
+            select(parties.c.party_id, func.max(parties.c.name), func.count(), func.sum(records.c.amount))
+            .join_from(parties, records, parties.c.ocid == records.c.ocid)
+            .where(spent, parties.c.role == "supplier")
+            .group_by(parties.c.party_id)
+        )
+    top = [
+        {"id": i, "name": n, "orders": c, "amount": a}
+        for i, n, c, a in conn.execute(
+            counterparty.order_by(func.count().desc(), counterparty.selected_columns[0]).limit(10)
+        )
+    ]
     for row in top:
         row["share"] = row["orders"] / orders
-    industries = [{"segment": s, "orders": n} for s, n in conn.execute(
-        select(item_lines.c.segment, func.count(item_lines.c.ocid.distinct()))
-        .where(item_lines.c.segment.isnot(None), item_lines.c.ocid.in_(select(records.c.ocid).where(where)))
-        .group_by(item_lines.c.segment).order_by(func.count(item_lines.c.ocid.distinct()).desc(),
-                                                 item_lines.c.segment).limit(10))]
-    regions = [{"region": r, "orders": n} for r, n in conn.execute(
-        select(records.c.delivery_region, func.count()).where(where, records.c.delivery_region.isnot(None))
-        .group_by(records.c.delivery_region).order_by(func.count().desc(), records.c.delivery_region)
-        .limit(10))]
-    return {"kind": kind, "id": key, "name": name, "orders": orders, "years": years, "months": months,
-            "counterparties": top, "industries": industries, "regions": regions}
+    industries = [
+        {"segment": s, "orders": n}
+        for s, n in conn.execute(
+            select(item_lines.c.segment, func.count(item_lines.c.ocid.distinct()))
+            .where(
+                item_lines.c.segment.isnot(None), item_lines.c.ocid.in_(select(records.c.ocid).where(where))
+            )
+            .group_by(item_lines.c.segment)
+            .order_by(func.count(item_lines.c.ocid.distinct()).desc(), item_lines.c.segment)
+            .limit(10)
+        )
+    ]
+    regions = [
+        {"region": r, "orders": n}
+        for r, n in conn.execute(
+            select(records.c.delivery_region, func.count())
+            .where(where, records.c.delivery_region.isnot(None))
+            .group_by(records.c.delivery_region)
+            .order_by(func.count().desc(), records.c.delivery_region)
+            .limit(10)
+        )
+    ]
+    return {
+        "kind": kind,
+        "id": key,
+        "name": name,
+        "orders": orders,
+        "years": years,
+        "months": months,
+        "counterparties": top,
+        "industries": industries,
+        "regions": regions,
+    }

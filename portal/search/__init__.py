@@ -36,8 +36,16 @@ from portal.search.documents import Document, documents
 from portal.search.text import parse_query
 from portal.settings import default
 
-__all__ = ["ENGINES", "MAX_LIMIT", "SearchError", "engine_name", "index_records", "rebuild", "search_ocids",
-           "whoosh_path"]
+__all__ = [
+    "ENGINES",
+    "MAX_LIMIT",
+    "SearchError",
+    "engine_name",
+    "index_records",
+    "rebuild",
+    "search_ocids",
+    "whoosh_path",
+]
 
 #: Values of the SEARCH_ENGINE setting.
 ENGINES = ("database", "whoosh")
@@ -81,8 +89,9 @@ def search_ocids(engine: Engine, config: Mapping[str, Any], text: str, limit: in
         return database.search(conn, query, limit)
 
 
-def index_records(conn: Connection, ocids: Iterable[str],
-                  known: Mapping[str, Document] | None = None) -> None:
+def index_records(
+    conn: Connection, ocids: Iterable[str], known: Mapping[str, Document] | None = None
+) -> None:
     """Replace the search documents of ``ocids`` from their records, in ``conn``'s transaction
     (call it after the records are stored); an ocid without a record loses its document.
 
@@ -97,8 +106,7 @@ def index_records(conn: Connection, ocids: Iterable[str],
     database.write_documents(conn, wanted, made)
 
 
-def rebuild(engine: Engine, progress: Callable[[int], None] | None = None,
-            batch: int = REBUILD_BATCH) -> int:
+def rebuild(engine: Engine, progress: Callable[[int], None] | None = None, batch: int = REBUILD_BATCH) -> int:
     """Write every process's search document again from the database; how many there are.
 
     First the full-text index is built again from the stored documents (which repairs one out
@@ -114,14 +122,15 @@ def rebuild(engine: Engine, progress: Callable[[int], None] | None = None,
     with engine.connect() as conn:
         # In publication order, so documents' ids follow it as when written by publishing
         # (the database engine ranks the most recently written matches).
-        ocids = list(conn.execute(select(records.c.ocid)
-                                  .order_by(records.c.last_release, records.c.ocid)).scalars())
+        ocids = list(
+            conn.execute(select(records.c.ocid).order_by(records.c.last_release, records.c.ocid)).scalars()
+        )
     for i in range(0, len(ocids), batch):
         with engine.begin() as conn:
             EvidenceLog().lock(conn)
-            index_records(conn, ocids[i:i + batch])
+            index_records(conn, ocids[i : i + batch])
         if progress:
-            progress(len(ocids[i:i + batch]))
+            progress(len(ocids[i : i + batch]))
     with engine.begin() as conn:
         EvidenceLog().lock(conn)
         database.drop_orphans(conn)

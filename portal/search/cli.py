@@ -39,17 +39,19 @@ def rebuild_command() -> None:
     show = sys.stderr.isatty() and not os.environ.get("CI")
     started = time.perf_counter()
     if show:
-        with click.progressbar(length=total, label="Search documents", file=sys.stderr,
-                               show_pos=True) as bar:
+        with click.progressbar(length=total, label="Search documents", file=sys.stderr, show_pos=True) as bar:
             count = rebuild(engine, progress=bar.update)
     else:
         count = rebuild(engine)
-    click.echo(f"Search documents of {count:,} processes written in "
-               f"{time.perf_counter() - started:.1f} s.", err=True)
+    click.echo(
+        f"Search documents of {count:,} processes written in {time.perf_counter() - started:.1f} s.", err=True
+    )
     if name == "whoosh":
         from portal.search.whoosh_index import whoosh_index_at
 
         started = time.perf_counter()
         indexed = whoosh_index_at(whoosh_path(config)).rebuild(engine)
-        click.echo(f"Whoosh index of {indexed:,} documents rebuilt in "
-                   f"{time.perf_counter() - started:.1f} s.", err=True)
+        click.echo(
+            f"Whoosh index of {indexed:,} documents rebuilt in {time.perf_counter() - started:.1f} s.",
+            err=True,
+        )

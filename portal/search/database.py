@@ -30,11 +30,14 @@ from portal.search.text import Query
 #: the weights of ``ts_rank``, A = 1.0 for identifiers against D = 0.1 for words, do the same).
 KEY_WEIGHT = 10.0
 
-_FTS_DELETE = text("INSERT INTO search_fts(search_fts, rowid, identifiers, words) "
-                   "VALUES ('delete', :id, :identifiers, :words)")
-_FTS_INSERT = text("INSERT INTO search_fts(rowid, identifiers, words) SELECT id, identifiers, words "
-                   "FROM search_documents WHERE ocid IN :ocids").bindparams(
-    bindparam("ocids", expanding=True))
+_FTS_DELETE = text(
+    "INSERT INTO search_fts(search_fts, rowid, identifiers, words) "
+    "VALUES ('delete', :id, :identifiers, :words)"
+)
+_FTS_INSERT = text(
+    "INSERT INTO search_fts(rowid, identifiers, words) SELECT id, identifiers, words "
+    "FROM search_documents WHERE ocid IN :ocids"
+).bindparams(bindparam("ocids", expanding=True))
 #: Matches ranked: the most recently written this many (by document id, which follows
 #: publication). A word such as "impresoras" matches a tenth of all processes, and ranking
 #: them all cost 100-200 ms at 100,000 processes (FTS5's bm25 reads every match's size and
@@ -106,34 +109,45 @@ def write_documents(conn: Connection, ocids: Iterable[str], docs: Sequence[Docum
     wanted = list(dict.fromkeys([*ocids, *(d.ocid for d in docs)]))
     sqlite = conn.dialect.name == "sqlite"
     for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
-        chunk = wanted[i:i + IN_CLAUSE_CHUNK]
+        chunk = wanted[i : i + IN_CLAUSE_CHUNK]
         if sqlite:
-            old = conn.execute(select(search_documents.c.id, search_documents.c.identifiers,
-                                      search_documents.c.words)
-                               .where(search_documents.c.ocid.in_(chunk))).mappings().all()
+            old = (
+                conn.execute(
+                    select(
+                        search_documents.c.id, search_documents.c.identifiers, search_documents.c.words
+                    ).where(search_documents.c.ocid.in_(chunk))
+                )
+                .mappings()
+                .all()
+            )
             if old:
                 conn.execute(_FTS_DELETE, [dict(r) for r in old])
         conn.execute(delete(search_documents).where(search_documents.c.ocid.in_(chunk)))
     if not docs:
         return
-    bulk_insert(conn, search_documents,
-                [{"ocid": d.ocid, "identifiers": d.identifiers, "words": d.words} for d in docs])
+    bulk_insert(
+        conn,
+        search_documents,
+        [{"ocid": d.ocid, "identifiers": d.identifiers, "words": d.words} for d in docs],
+    )
     if sqlite:
         fresh = [d.ocid for d in docs]
         for i in range(0, len(fresh), IN_CLAUSE_CHUNK):
-            conn.execute(_FTS_INSERT, {"ocids": fresh[i:i + IN_CLAUSE_CHUNK]})
+            conn.execute(_FTS_INSERT, {"ocids": fresh[i : i + IN_CLAUSE_CHUNK]})
 
 
 def drop_orphans(conn: Connection) -> int:
     """Remove the documents of processes the database no longer has; how many were removed."""
-    orphans = text("SELECT id, identifiers, words FROM search_documents AS d "
-                   "WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.ocid = d.ocid)")
+    orphans = text(
+        "SELECT id, identifiers, words FROM search_documents AS d "
+        "WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.ocid = d.ocid)"
+    )
     old = [dict(r) for r in conn.execute(orphans).mappings()]
     if old and conn.dialect.name == "sqlite":
         conn.execute(_FTS_DELETE, old)
     ids = [r["id"] for r in old]
     for i in range(0, len(ids), IN_CLAUSE_CHUNK):
-        conn.execute(delete(search_documents).where(search_documents.c.id.in_(ids[i:i + IN_CLAUSE_CHUNK])))
+        conn.execute(delete(search_documents).where(search_documents.c.id.in_(ids[i : i + IN_CLAUSE_CHUNK])))
     return len(ids)
 
 

@@ -53,8 +53,7 @@ def document(ocid: str, compiled: dict | None, row: dict | None = None) -> Docum
     if compiled is not None:
         return document_of(ocid, process_facts(compiled))
     row = row or {}
-    names = [row.get("title"), row.get("buyer_name"), row.get("supplier_name"),
-             row.get("order_number")]
+    names = [row.get("title"), row.get("buyer_name"), row.get("supplier_name"), row.get("order_number")]
     ids = [row.get("order_number"), row.get("buyer_id"), row.get("supplier_id")]
     return _document(ocid, names, ids)
 
@@ -87,17 +86,27 @@ def compiled_releases(conn: Connection, ocids: Iterable[str]) -> Iterator[tuple[
     None when the merge routine refuses the releases; up to IN_CLAUSE_CHUNK ocids per query.
     """
     wanted = list(dict.fromkeys(ocids))
-    columns = (records.c.ocid, records.c.compiled, records.c.title, records.c.buyer_name,
-               records.c.supplier_name, records.c.order_number, records.c.buyer_id,
-               records.c.supplier_id)
+    columns = (
+        records.c.ocid,
+        records.c.compiled,
+        records.c.title,
+        records.c.buyer_name,
+        records.c.supplier_name,
+        records.c.order_number,
+        records.c.buyer_id,
+        records.c.supplier_id,
+    )
     for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
-        chunk = wanted[i:i + IN_CLAUSE_CHUNK]
+        chunk = wanted[i : i + IN_CLAUSE_CHUNK]
         rows = [dict(r) for r in conn.execute(select(*columns).where(records.c.ocid.in_(chunk))).mappings()]
         alone = [r["ocid"] for r in rows if r["compiled"] is None]
         data: dict[str, list[dict]] = {}
         if alone:
-            query = (select(releases.c.ocid, releases.c.data).where(releases.c.ocid.in_(alone))
-                     .order_by(releases.c.ocid, releases.c.date, releases.c.id))
+            query = (
+                select(releases.c.ocid, releases.c.data)
+                .where(releases.c.ocid.in_(alone))
+                .order_by(releases.c.ocid, releases.c.date, releases.c.id)
+            )
             for ocid, raw in conn.execute(query):
                 data.setdefault(ocid, []).append(orjson.loads(raw))
         for row in rows:

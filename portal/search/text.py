@@ -21,8 +21,16 @@ from dataclasses import dataclass
 
 import Stemmer
 
-__all__ = ["MAX_QUERY_TERMS", "MAX_TOKEN", "MIN_KEY_PREFIX", "Query", "analyse", "compact", "fold",
-           "parse_query"]
+__all__ = [
+    "MAX_QUERY_TERMS",
+    "MAX_TOKEN",
+    "MIN_KEY_PREFIX",
+    "Query",
+    "analyse",
+    "compact",
+    "fold",
+    "parse_query",
+]
 
 #: Distinct words of a query that are matched; the rest of a very long query is ignored (a
 #: person searches with a few words; thousands of terms would only make the engines slow).
@@ -40,21 +48,24 @@ MIN_KEY_PREFIX = 4
 MAX_KEY = 255
 
 # Letters that NFKD does not decompose into an ASCII letter and a mark.
-_SPELT = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d",
-                        "þ": "th", "ı": "i", "ħ": "h"})
+_SPELT = str.maketrans(
+    {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i", "ħ": "h"}
+)
 
 _WORD = re.compile(r"[a-z0-9]+")
 
 #: Spanish function words (the common part of Snowball's Spanish stop list): they carry no
 #: meaning in a title or name, and leaving them out of queries lets "computadoras para oficina"
 #: find "computadora de oficina".
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a al algo algunas algunos ante antes como con contra cual cuando de del desde donde durante e
 el ella ellas ellos en entre era es esa esas ese eso esos esta estas este esto estos fue ha hay
 la las le les lo los mas me mi mis muy ni no nos o os otra otras otro otros para pero poco por
 porque que quien quienes se sea ser si sin sobre son su sus tambien tanto te todo todos tu tus
 u un una uno unos y ya yo
-""".split())
+""".split()
+)
 
 
 @functools.cache

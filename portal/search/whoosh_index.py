@@ -49,9 +49,11 @@ _WATERMARK = "last-document-id"
 
 def schema() -> Schema:
     """The index's fields (see the module docstring)."""
-    return Schema(ocid=ID(stored=True, unique=True, sortable=True),
-                  identifiers=KEYWORD(scorable=True, field_boost=KEY_WEIGHT),
-                  words=KEYWORD(scorable=True))
+    return Schema(
+        ocid=ID(stored=True, unique=True, sortable=True),
+        identifiers=KEYWORD(scorable=True, field_boost=KEY_WEIGHT),
+        words=KEYWORD(scorable=True),
+    )
 
 
 def whoosh_query(query: Query):
@@ -96,8 +98,14 @@ class WhooshIndex:
         return self._index
 
     # --- writing ---------------------------------------------------------------------------
-    def catch_up(self, engine: Engine, limit: int | None = None,
-                 progress: Callable[[int], None] | None = None, *, fresh: bool = False) -> int:
+    def catch_up(
+        self,
+        engine: Engine,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        *,
+        fresh: bool = False,
+    ) -> int:
         """Index the documents written since the last one indexed (at most ``limit``); how
         many. Returns 0 without waiting when another process is writing the index.
         ``fresh``: the index is empty, so documents are added without looking for old copies."""
@@ -113,10 +121,16 @@ class WhooshIndex:
                 size = COMMIT_EVERY if limit is None else min(COMMIT_EVERY, limit - done)
                 with engine.connect() as conn:
                     rows = conn.execute(
-                        select(search_documents.c.id, search_documents.c.ocid,
-                               search_documents.c.identifiers, search_documents.c.words)
-                        .where(search_documents.c.id > last).order_by(search_documents.c.id)
-                        .limit(size)).all()
+                        select(
+                            search_documents.c.id,
+                            search_documents.c.ocid,
+                            search_documents.c.identifiers,
+                            search_documents.c.words,
+                        )
+                        .where(search_documents.c.id > last)
+                        .order_by(search_documents.c.id)
+                        .limit(size)
+                    ).all()
                 if not rows:
                     break
                 add = writer.add_document if fresh else writer.update_document
@@ -162,8 +176,9 @@ class WhooshIndex:
         if query.empty:
             return []
         with engine.connect() as conn:
-            newest = conn.execute(select(search_documents.c.id).order_by(search_documents.c.id.desc())
-                                  .limit(1)).scalar()
+            newest = conn.execute(
+                select(search_documents.c.id).order_by(search_documents.c.id.desc()).limit(1)
+            ).scalar()
         if newest is not None and newest > self.last_id():
             self.catch_up(engine, CATCH_UP_BATCH)
         with self._lock:
@@ -174,8 +189,11 @@ class WhooshIndex:
                 self._searcher = self._searcher.refresh()
             # Best score first, then by ocid: the same answer whatever order documents were
             # indexed in (as the database's ORDER BY rank, ocid).
-            hits = self._searcher.search(whoosh_query(query), limit=limit + SPARE_HITS,
-                                         sortedby=[ScoreFacet(), FieldFacet("ocid")])
+            searcher = self._searcher
+            assert searcher is not None  # opened just above
+            hits = searcher.search(
+                whoosh_query(query), limit=limit + SPARE_HITS, sortedby=[ScoreFacet(), FieldFacet("ocid")]
+            )
             ocids = [hit["ocid"] for hit in hits]
         return _still_published(engine, ocids)[:limit]
 
@@ -185,7 +203,7 @@ def _still_published(engine: Engine, ocids: list[str]) -> list[str]:
     found: set[str] = set()
     with engine.connect() as conn:
         for i in range(0, len(ocids), IN_CLAUSE_CHUNK):
-            chunk = ocids[i:i + IN_CLAUSE_CHUNK]
+            chunk = ocids[i : i + IN_CLAUSE_CHUNK]
             found.update(conn.execute(select(records.c.ocid).where(records.c.ocid.in_(chunk))).scalars())
     return [o for o in ocids if o in found]
 

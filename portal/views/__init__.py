@@ -72,8 +72,8 @@ def _money(amount: Any, currency: Any = "PEN") -> str:
         text = format_currency(amount, code)
         # A locale without a symbol for the currency writes its code glued to the digits
         # ("PEN34,884.72" in English): keep them apart, as the code is a word.
-        if text.startswith(code) and text[len(code):][:1].isdigit():
-            text = f"{code}\u00a0{text[len(code):]}"
+        if text.startswith(code) and text[len(code) :][:1].isdigit():
+            text = f"{code}\u00a0{text[len(code) :]}"
         return text
     return f"{_as_published(amount)} {code}"
 
@@ -131,18 +131,22 @@ def _status(value: Any, kind: str = "order") -> str:
 
 # Text worth compressing for a phone on a slow connection: the verification page, its script
 # and style, and the JSON it fetches shrink to a third or less (bench/verify.py, "page weight").
-_COMPRESSIBLE = frozenset({"text/html", "text/css", "text/javascript", "application/javascript",
-                           "application/json"})
+_COMPRESSIBLE = frozenset(
+    {"text/html", "text/css", "text/javascript", "application/javascript", "application/json"}
+)
 _MIN_COMPRESSED = 1024  # below a packet, compressing saves nothing
 _MAX_COMPRESSED = 1 << 20  # beyond this, compressing on every request costs too much CPU
 
 
 def _gzip(response):
     """The response gzip-compressed when the client accepts it and it is text worth it."""
-    if (response.status_code != 200 or response.mimetype not in _COMPRESSIBLE
-            or "Content-Encoding" in response.headers
-            or "gzip" not in request.headers.get("Accept-Encoding", "")
-            or (response.content_length or 0) > _MAX_COMPRESSED):
+    if (
+        response.status_code != 200
+        or response.mimetype not in _COMPRESSIBLE
+        or "Content-Encoding" in response.headers
+        or "gzip" not in request.headers.get("Accept-Encoding", "")
+        or (response.content_length or 0) > _MAX_COMPRESSED
+    ):
         return response
     if response.direct_passthrough:  # a static file: read it (they are small)
         response.direct_passthrough = False
@@ -200,8 +204,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if wants_json():
-            response = jsonify({"error": {"status": error.code, "title": error.name,
-                                          "detail": error.description}})
+            response = jsonify(
+                {"error": {"status": error.code, "title": error.name, "detail": error.description}}
+            )
             response.status_code = error.code or 500
             return response
         return render_template("error.html", error=error), error.code

@@ -26,10 +26,15 @@ bp = Blueprint("api", __name__)
 PAGINATION_EXTENSION = EXTENSION_URLS["pagination"]
 
 
-def publication(uri: str, published: datetime | None, *, paginated: bool = False,
-                links: dict[str, str] | None = None,
-                source: queries.ReleaseSource | None = None,
-                invalid: list[dict] | None = None) -> dict:
+def publication(
+    uri: str,
+    published: datetime | None,
+    *,
+    paginated: bool = False,
+    links: dict[str, str] | None = None,
+    source: queries.ReleaseSource | None = None,
+    invalid: list[dict] | None = None,
+) -> dict:
     """The keyword arguments of an ``ocds.package`` builder for a package served at ``uri``.
 
     ``published`` is when its newest content was published (now when it has none). ``source``:
@@ -41,23 +46,31 @@ def publication(uri: str, published: datetime | None, *, paginated: bool = False
     meta = _publication(uri, published, paginated=paginated, links=links, source=source)
     if invalid:
         meta["invalid"] = invalid
-        meta["extensions"] = [*meta["extensions"],
-                              cfg["BASE_URL"].rstrip("/") + "/extensions/validity/extension.json"]
+        meta["extensions"] = [
+            *meta["extensions"],
+            cfg["BASE_URL"].rstrip("/") + "/extensions/validity/extension.json",
+        ]
     return meta
 
 
-def _publication(uri: str, published: datetime | None, *, paginated: bool,
-                 links: dict[str, str] | None, source: queries.ReleaseSource | None) -> dict:
+def _publication(
+    uri: str,
+    published: datetime | None,
+    *,
+    paginated: bool,
+    links: dict[str, str] | None,
+    source: queries.ReleaseSource | None,
+) -> dict:
     cfg = current_app.config
     if source is not None:
         # The extensions its publisher declared, and pagination when this is a feed page.
-        declared = list(dict.fromkeys(
-            [*source.extensions, *([PAGINATION_EXTENSION] if paginated else [])]))
+        declared = list(dict.fromkeys([*source.extensions, *([PAGINATION_EXTENSION] if paginated else [])]))
         return {
             "uri": uri,
             # The package schema requires a publisher name; an imported package without one
             # is named by where it came from, never by this portal.
-            "publisher": source.publisher if source.publisher.get("name")
+            "publisher": source.publisher
+            if source.publisher.get("name")
             else {**source.publisher, "name": f"(publisher not named by {source.uri or 'its package'})"},
             "license": source.license,
             "publication_policy": source.publication_policy,
@@ -68,13 +81,18 @@ def _publication(uri: str, published: datetime | None, *, paginated: bool,
         }
     return {
         "uri": uri,
-        "publisher": {"name": cfg["PUBLISHER_NAME"], "scheme": cfg["PUBLISHER_SCHEME"],
-                      "uid": cfg["PUBLISHER_UID"], "uri": cfg["PUBLISHER_URI"]},
+        "publisher": {
+            "name": cfg["PUBLISHER_NAME"],
+            "scheme": cfg["PUBLISHER_SCHEME"],
+            "uid": cfg["PUBLISHER_UID"],
+            "uri": cfg["PUBLISHER_URI"],
+        },
         "license": cfg["LICENSE"],
         "publication_policy": cfg["PUBLICATION_POLICY"],
         "published_date": ocds_package.published_date(published or datetime.now(UTC)),
         "extensions": ocds_package.declared_extensions(
-            cfg["BASE_URL"].rstrip("/") + "/extensions", paginated=paginated),
+            cfg["BASE_URL"].rstrip("/") + "/extensions", paginated=paginated
+        ),
         "links": links,
     }
 
@@ -119,8 +137,14 @@ def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: boo
             pass  # optional, and impossible for these releases
     source = _one_source(conn, [h["id"] for h in history])
     package = ocds_package.record_package(
-        [record], **publication(uri, max(h["published_at"] for h in history), source=source,
-                                invalid=queries.invalid_releases(history)))
+        [record],
+        **publication(
+            uri,
+            max(h["published_at"] for h in history),
+            source=source,
+            invalid=queries.invalid_releases(history),
+        ),
+    )
     return orjson.dumps(package)
 
 
@@ -138,8 +162,7 @@ def releases():
     """Every release in publication order, ``limit`` per page, from after ``cursor``."""
     cfg = current_app.config
     params.only_params({"limit", "cursor", "ocid"})
-    limit = params.whole_number("limit", cfg["API_PAGE_SIZE"], minimum=1,
-                                maximum=cfg["API_MAX_PAGE_SIZE"])
+    limit = params.whole_number("limit", cfg["API_PAGE_SIZE"], minimum=1, maximum=cfg["API_MAX_PAGE_SIZE"])
     after = params.whole_number("cursor", 0)
     ocid = params.text("ocid")
     with app_engine().connect() as conn:
@@ -158,10 +181,14 @@ def releases():
     source = _shared_source([sources.get(r["id"]) for r in page]) if first else None
     args = {"limit": limit} | ({"ocid": ocid} if ocid else {})
     links = {"next": public_url("api.releases", cursor=page[-1]["id"], **args)} if more else None
-    meta = publication(public_url("api.releases", cursor=after, **args),
-                       max((r["published_at"] for r in page), default=None),
-                       paginated=True, links=links, source=source,
-                       invalid=queries.invalid_releases(page))
+    meta = publication(
+        public_url("api.releases", cursor=after, **args),
+        max((r["published_at"] for r in page), default=None),
+        paginated=True,
+        links=links,
+        source=source,
+        invalid=queries.invalid_releases(page),
+    )
     return _json(ocds_package.release_package_json([r["data"] for r in page], **meta))
 
 
@@ -175,16 +202,25 @@ def release(release_id: str):
         row = rows[0] if len(rows) == 1 else None
         source = queries.release_sources(conn, [row["id"]]).get(row["id"]) if row else None
     if row is None:
-        abort(404 if not rows else 409,
-              description=f"No release with id {release_id!r}." if not rows else
-              f"Release id {release_id!r} is used by several contracting processes; add ?ocid= "
-              "to choose one.")
+        abort(
+            404 if not rows else 409,
+            description=f"No release with id {release_id!r}."
+            if not rows
+            else f"Release id {release_id!r} is used by several contracting processes; add ?ocid= "
+            "to choose one.",
+        )
     base = current_app.config["BASE_URL"]
-    uri = (links.release_json_url(base, ocid, release_id) if ocid
-           else public_url("api.release", release_id=release_id))
-    return _json(ocds_package.release_package_json(
-        [row["data"]], **publication(uri, row["published_at"], source=source,
-                                     invalid=queries.invalid_releases([row]))))
+    uri = (
+        links.release_json_url(base, ocid, release_id)
+        if ocid
+        else public_url("api.release", release_id=release_id)
+    )
+    return _json(
+        ocds_package.release_package_json(
+            [row["data"]],
+            **publication(uri, row["published_at"], source=source, invalid=queries.invalid_releases([row])),
+        )
+    )
 
 
 @bp.get("/api/records/<path:ocid>")
@@ -193,7 +229,8 @@ def record(ocid: str):
     params.only_params(())
     with app_engine().connect() as conn:
         body = record_package_json(
-            conn, ocid, links.record_json_url(current_app.config["BASE_URL"], ocid), versioned=True)
+            conn, ocid, links.record_json_url(current_app.config["BASE_URL"], ocid), versioned=True
+        )
     if body is None:
         abort(404, description=f"No record for ocid {ocid!r}.")
     return _json(body)

@@ -60,9 +60,17 @@ MAX_VALUES, MAX_TEXT = 50, 200
 PAGE, MAX_PAGE = 50, 200
 
 FACET_TITLES = {
-    "procedure": _l("Contract type"), "segment": _l("Industry"), "family": _l("Industry family"),
-    "buyer": _l("Agency"), "supplier": _l("Company"), "amount": _l("Amount"), "region": _l("Region"),
-    "year": _l("Year"), "month": _l("Month"), "status": _l("Status"), "agreement": _l("Framework agreement"),
+    "procedure": _l("Contract type"),
+    "segment": _l("Industry"),
+    "family": _l("Industry family"),
+    "buyer": _l("Agency"),
+    "supplier": _l("Company"),
+    "amount": _l("Amount"),
+    "region": _l("Region"),
+    "year": _l("Year"),
+    "month": _l("Month"),
+    "status": _l("Status"),
+    "agreement": _l("Framework agreement"),
 }
 
 _FORMATS = {
@@ -125,8 +133,11 @@ def _check_values(conn, browse: Browse) -> None:
     for facet, values in browse.selected.items():
         for value in values:
             if not queries.value_exists(conn, facet, value):
-                _bad(facet, "a value that some published process has (see the facet's values on "
-                            "/contracts)", value)
+                _bad(
+                    facet,
+                    "a value that some published process has (see the facet's values on /contracts)",
+                    value,
+                )
 
 
 def _candidates(browse: Browse) -> list[str] | None:
@@ -175,8 +186,9 @@ def _counts(conn, browse: Browse, conds: dict, facet: str | None, facet_q: str |
     for name in FACETS:
         searched = facet_q if name == facet else None
         wide = searched or name in ("month", "year", "segment")
-        counts[name] = queries.facet_counts(conn, browse, conds, name, facet_q=searched,
-                                            limit=50 if wide else 12)
+        counts[name] = queries.facet_counts(
+            conn, browse, conds, name, facet_q=searched, limit=50 if wide else 12
+        )
     return queries.count(conn, conds), counts
 
 
@@ -191,8 +203,11 @@ def listing() -> dict:
         try:
             after = decode_cursor(browse, cursor)
         except BadCursor as error:
-            abort(400, description=f"Parameter 'cursor' cannot be used here: {error}; start again "
-                                   "from the first page of this query.")
+            abort(
+                400,
+                description=f"Parameter 'cursor' cannot be used here: {error}; start again "
+                "from the first page of this query.",
+            )
     candidates = _candidates(browse)
     with app_engine().connect() as conn:
         version = last_release_id(conn)
@@ -200,15 +215,38 @@ def listing() -> dict:
         cache.get(version, ("checked", browse.filters()), lambda: _check_values(conn, browse))
         conds = queries.conditions(browse, candidates)
         rows, more = queries.page(conn, browse, conds, limit, after)
-        total, counts = cache.get(version, ("counts", browse.filters(), facet, facet_q), lambda: _counts(
-            conn, browse, queries.conditions(browse, candidates, counting=True), facet, facet_q))
-    facets = {name: [{**v, "label": _label(name, v["value"], v["label"]),
-                      "selected": v["value"] in browse.values(name)} for v in values]
-              for name, values in counts.items()}
-    next_cursor = encode_cursor(browse, queries.sort_key(browse, rows[-1]), rows[-1]["ocid"]) \
-        if more and rows else None
-    return {"browse": browse, "rows": rows, "total": total, "facets": facets, "next": next_cursor,
-            "limit": limit, "first_page": cursor is None, "facet": facet, "facet_q": facet_q}
+        total, counts = cache.get(
+            version,
+            ("counts", browse.filters(), facet, facet_q),
+            lambda: _counts(
+                conn, browse, queries.conditions(browse, candidates, counting=True), facet, facet_q
+            ),
+        )
+    facets = {
+        name: [
+            {
+                **v,
+                "label": _label(name, v["value"], v["label"]),
+                "selected": v["value"] in browse.values(name),
+            }
+            for v in values
+        ]
+        for name, values in counts.items()
+    }
+    next_cursor = (
+        encode_cursor(browse, queries.sort_key(browse, rows[-1]), rows[-1]["ocid"]) if more and rows else None
+    )
+    return {
+        "browse": browse,
+        "rows": rows,
+        "total": total,
+        "facets": facets,
+        "next": next_cursor,
+        "limit": limit,
+        "first_page": cursor is None,
+        "facet": facet,
+        "facet_q": facet_q,
+    }
 
 
 def state_args(**changes) -> dict:
@@ -228,12 +266,10 @@ def _browse_links():
     ``state_url(**changes)``: this page with parameters changed (None removes one)."""
 
     def lang_url(code: str) -> str:
-        return url_for(request.endpoint or "home.index", **(request.view_args or {}),
-                       **state_args(lang=code))
+        return url_for(request.endpoint or "home.index", **(request.view_args or {}), **state_args(lang=code))
 
     def state_url(**changes) -> str:
-        return url_for(request.endpoint or "home.index", **(request.view_args or {}),
-                       **state_args(**changes))
+        return url_for(request.endpoint or "home.index", **(request.view_args or {}), **state_args(**changes))
 
     return {"lang_url": lang_url, "state_url": state_url, "profile_url": profile_url}
 
@@ -243,8 +279,11 @@ def profile_url(kind: str, key: str | None) -> str | None:
     (its ocid); None without a key."""
     if not key:
         return None
-    endpoint = {"buyer": "contracts.buyer", "supplier": "contracts.supplier",
-                "agreement": "contracts.agreement"}[kind]
+    endpoint = {
+        "buyer": "contracts.buyer",
+        "supplier": "contracts.supplier",
+        "agreement": "contracts.agreement",
+    }[kind]
     return url_for(endpoint, key=key)
 
 
@@ -252,22 +291,29 @@ def profile_url(kind: str, key: str | None) -> str | None:
 def contracts():
     """Every contracting process, filtered by facets, sorted, a page at a time."""
     data = listing()
-    downloads = {"csv": url_for("contracts.contracts_csv", **_download_args()),
-                 "jsonl": url_for("contracts.contracts_download", **_download_args()),
-                 "json": url_for("contracts.contracts_json", **state_args())}
-    return render_template("contracts.html", titles=FACET_TITLES, long_facets=sorted(LONG_FACETS),
-                           downloads=downloads, **data)
+    downloads = {
+        "csv": url_for("contracts.contracts_csv", **_download_args()),
+        "jsonl": url_for("contracts.contracts_download", **_download_args()),
+        "json": url_for("contracts.contracts_json", **state_args()),
+    }
+    return render_template(
+        "contracts.html", titles=FACET_TITLES, long_facets=sorted(LONG_FACETS), downloads=downloads, **data
+    )
 
 
 def _json(body: dict) -> Response:
     # Column names from SQLAlchemy are str subclasses, which orjson takes as keys only so.
-    return Response(orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS),
-                    mimetype="application/json")
+    return Response(
+        orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS), mimetype="application/json"
+    )
 
 
 def _json_row(row: dict) -> dict:
-    return {**row, "amount": None if row["amount"] is None else str(row["amount"]),
-            "url": url_for("contracts.contract", ocid=row["ocid"], _external=True)}
+    return {
+        **row,
+        "amount": None if row["amount"] is None else str(row["amount"]),
+        "url": url_for("contracts.contract", ocid=row["ocid"], _external=True),
+    }
 
 
 @bp.get("/contracts.json")
@@ -277,12 +323,17 @@ def contracts_json():
     body = {
         "total": data["total"],
         "results": [_json_row(r) for r in data["rows"]],
-        "facets": {name: [{k: v[k] for k in ("value", "label", "count", "selected")} for v in values]
-                   for name, values in data["facets"].items()},
+        "facets": {
+            name: [{k: v[k] for k in ("value", "label", "count", "selected")} for v in values]
+            for name, values in data["facets"].items()
+        },
         "next": url_for("contracts.contracts_json", _external=True, **state_args(cursor=data["next"]))
-        if data["next"] else None,
-        "downloads": {"csv": url_for("contracts.contracts_csv", _external=True, **_download_args()),
-                      "json": url_for("contracts.contracts_download", _external=True, **_download_args())},
+        if data["next"]
+        else None,
+        "downloads": {
+            "csv": url_for("contracts.contracts_csv", _external=True, **_download_args()),
+            "json": url_for("contracts.contracts_download", _external=True, **_download_args()),
+        },
     }
     return _json(body)
 
@@ -291,9 +342,23 @@ def _download_args() -> dict:
     return state_args(cursor=None, limit=None, facet=None, facet_q=None)
 
 
-DOWNLOAD_COLUMNS = ("ocid", "order_number", "title", "procedure", "status", "date", "buyer_id", "buyer_name",
-                    "supplier_id", "supplier_name", "agreement_ocid", "agreement_title", "delivery_region",
-                    "amount", "currency")
+DOWNLOAD_COLUMNS = (
+    "ocid",
+    "order_number",
+    "title",
+    "procedure",
+    "status",
+    "date",
+    "buyer_id",
+    "buyer_name",
+    "supplier_id",
+    "supplier_name",
+    "agreement_ocid",
+    "agreement_title",
+    "delivery_region",
+    "amount",
+    "currency",
+)
 
 
 def _download_rows() -> tuple[Browse, dict]:
@@ -322,8 +387,9 @@ def contracts_csv():
             buffer.truncate()
         yield buffer.getvalue()
 
-    return Response(generate(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=contracts.csv"})
+    return Response(
+        generate(), mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=contracts.csv"}
+    )
 
 
 @bp.get("/contracts.jsonl")
@@ -334,11 +400,16 @@ def contracts_download():
 
     def generate() -> Iterator[bytes]:
         for rows in queries.every_batch(engine, browse, conds, DOWNLOAD_COLUMNS):
-            yield b"".join(orjson.dumps(dict(zip(DOWNLOAD_COLUMNS, row, strict=True)), default=str) + b"\n"
-                           for row in rows)
+            yield b"".join(
+                orjson.dumps(dict(zip(DOWNLOAD_COLUMNS, row, strict=True)), default=str) + b"\n"
+                for row in rows
+            )
 
-    return Response(generate(), mimetype="application/jsonl",
-                    headers={"Content-Disposition": "attachment; filename=contracts.jsonl"})
+    return Response(
+        generate(),
+        mimetype="application/jsonl",
+        headers={"Content-Disposition": "attachment; filename=contracts.jsonl"},
+    )
 
 
 # --- profiles -------------------------------------------------------------------------------
@@ -350,17 +421,20 @@ def _profile(kind: str, key: str) -> dict:
     only_params(())
     with app_engine().connect() as conn:
         cache: FacetCache = current_app.extensions[FACET_CACHE]
-        data = cache.get(last_release_id(conn), ("profile", kind, key),
-                         lambda: queries.profile(conn, kind, key))
+        data = cache.get(
+            last_release_id(conn), ("profile", kind, key), lambda: queries.profile(conn, kind, key)
+        )
         data = None if data is None else {**data}  # the kept value stays as computed
         if data is None:
             abort(404, description=f"No published process has this {kind}: {key!r}.")
-        rows, _ = queries.page(conn, Browse(selected={kind: (key,)}), queries.conditions(
-            Browse(selected={kind: (key,)})), 20)
-    data["industries"] = [{**i, "name": industry_name(i["segment"]) or i["segment"]}
-                          for i in data["industries"]]
+        rows, _ = queries.page(
+            conn, Browse(selected={kind: (key,)}), queries.conditions(Browse(selected={kind: (key,)})), 20
+        )
+    data["industries"] = [
+        {**i, "name": industry_name(i["segment"]) or i["segment"]} for i in data["industries"]
+    ]
     data["latest"] = rows
-    data["listing"] = url_for("contracts.contracts", **{_PROFILE_FACET[kind]: key})
+    data["listing"] = url_for("contracts.contracts", **{_PROFILE_FACET[kind]: key})  # type: ignore[arg-type]
     return data
 
 
@@ -381,9 +455,20 @@ def spending_chart(months: list[dict], currency: str = "PEN") -> dict:
     bars = [m for m in months if m["currency"] == currency and m["amount"] is not None]
     top = max((m["amount"] for m in bars), default=0) or 1
     width = 12
-    return {"currency": currency, "width": max(len(bars) * width, width), "height": 100,
-            "bars": [{"x": i * width, "h": round(float(m["amount"] / top) * 96, 1), "month": m["month"],
-                      "amount": m["amount"]} for i, m in enumerate(bars)]}
+    return {
+        "currency": currency,
+        "width": max(len(bars) * width, width),
+        "height": 100,
+        "bars": [
+            {
+                "x": i * width,
+                "h": round(float(m["amount"] / top) * 96, 1),
+                "month": m["month"],
+                "amount": m["amount"],
+            }
+            for i, m in enumerate(bars)
+        ],
+    }
 
 
 @bp.get("/buyers/<path:key>.json")

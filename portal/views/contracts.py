@@ -21,8 +21,9 @@ bp = Blueprint("contracts", __name__)
 def contract_json(ocid: str):
     """The record package of the process: its releases and the compiled release the page shows."""
     with app_engine().connect() as conn:
-        body = record_package_json(conn, ocid, public_url("contracts.contract_json", ocid=ocid),
-                                   versioned=False)
+        body = record_package_json(
+            conn, ocid, public_url("contracts.contract_json", ocid=ocid), versioned=False
+        )
     if body is None:
         abort(404, description=f"No contracting process with ocid {ocid!r}.")
     return Response(body, mimetype="application/json")
@@ -45,4 +46,3 @@ def contract(ocid: str):
     for h in history:
         h["tag_list"] = [t for t in (h["tags"] or "").split(",") if t]
     return render_template("contract.html", row=row, order=process_facts(compiled), history=history)
-

@@ -29,8 +29,11 @@ def only_params(allowed: Iterable[str]) -> None:
     unknown = sorted(set(request.args) - set(allowed) - EVERYWHERE)
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
-        abort(400, description=f"Unknown query parameter(s) {names}; "
-                               f"this address accepts {', '.join(sorted(allowed)) or 'none'}.")
+        abort(
+            400,
+            description=f"Unknown query parameter(s) {names}; "
+            f"this address accepts {', '.join(sorted(allowed)) or 'none'}.",
+        )
 
 
 def whole_number(name: str, default: int, *, minimum: int = 0, maximum: int = LARGEST) -> int:
@@ -40,8 +43,11 @@ def whole_number(name: str, default: int, *, minimum: int = 0, maximum: int = LA
     if raw is None:
         return default
     if _DIGITS.fullmatch(raw) is None:
-        abort(400, description=f"Parameter {name!r} must be a whole number written with the "
-                               f"digits 0-9, not {raw[:40]!r}.")
+        abort(
+            400,
+            description=f"Parameter {name!r} must be a whole number written with the "
+            f"digits 0-9, not {raw[:40]!r}.",
+        )
     value = int(raw)
     if not minimum <= value <= maximum:
         abort(400, description=f"Parameter {name!r} must be between {minimum} and {maximum}.")
@@ -63,8 +69,10 @@ class WholeNumberConverter(BaseConverter):
 
     def to_python(self, value: str) -> int:
         if _DIGITS.fullmatch(value) is None or int(value) > LARGEST:
-            raise BadRequest(f"{value[:40]!r} in the address must be a whole number written with "
-                             f"the digits 0-9, at most {LARGEST}.")
+            raise BadRequest(
+                f"{value[:40]!r} in the address must be a whole number written with "
+                f"the digits 0-9, at most {LARGEST}."
+            )
         return int(value)
 
     def to_url(self, value: int) -> str:

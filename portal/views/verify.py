@@ -39,13 +39,15 @@ PAGE_WORDS = {
     "verified": _l("Authentic"),
     "verified_detail_device": _l(
         "This device checked it against the public evidence log: what is published is exactly "
-        "what the portal logged."),
+        "what the portal logged."
+    ),
     "verified_detail_phone": _l(
         "This phone checked it against the public evidence log: what is published is exactly what"
-        " the portal logged."),
+        " the portal logged."
+    ),
     "verified_reported": _l(
-        "The anchor on the public chain and the timestamp are reported by the portal (in blue "
-        "below)."),
+        "The anchor on the public chain and the timestamp are reported by the portal (in blue below)."
+    ),
     "pending": _l("Pending anchoring"),
     "pending_detail": _l("The order is published and logged, but not yet sealed and anchored."),
     "pending_when": _l("Expected by"),
@@ -60,20 +62,22 @@ PAGE_WORDS = {
     "by_device": _l("checked by this device"),
     "by_portal": _l("reported by the portal"),
     "by_portal_why": _l(
-        "This step is checked by the portal, not by this device; you can check it yourself at"),
+        "This step is checked by the portal, not by this device; you can check it yourself at"
+    ),
     "by_portal_why_plain": _l("This step is checked by the portal, not by this device."),
     "read_chain": _l("read from the public chain by this device"),
     "not_logged": _l("This version is not in the evidence log."),
     "no_webcrypto": _l("This browser cannot do the checks itself (no WebCrypto Ed25519)."),
     "pdf_match_current": _l("Authentic: this is the PDF of the current version of this order."),
     "pdf_match_old": _l(
-        "Authentic, but not the latest: this is the PDF of version {n} of this order, replaced on"
-        " {date}."),
+        "Authentic, but not the latest: this is the PDF of version {n} of this order, replaced on {date}."
+    ),
     "pdf_match_other_version": _l("Authentic: this is the PDF of version {n} of this order."),
     "pdf_other_order": _l("This is the authentic PDF of another order: {ocid} (version {n})."),
     "pdf_unknown": _l(
         "This file is not a PDF published by this portal: it does not match this order nor any "
-        "other. Do not rely on it."),
+        "other. Do not rely on it."
+    ),
     "pdf_see": _l("See it"),
     "pdf_found": _l("Authentic: this is the PDF of order {ocid}, version {n} of {total}."),
     "pdf_found_old": _l("It was replaced on {date}: see the latest version on its page."),
@@ -93,8 +97,7 @@ PAGE_WORDS = {
     "signed_by": _l("signed by"),
     "quotes_linked": _l("quotes linked"),
     "quote_check": _l("Check this quote"),
-    "quote_ok": _l(
-        "Authentic: this quote is in the public evidence log, entry {i}, logged with the order."),
+    "quote_ok": _l("Authentic: this quote is in the public evidence log, entry {i}, logged with the order."),
     "quote_pending": _l("Logged, not yet sealed: check again later."),
     "quote_fail": _l("This quote does not match the evidence log."),
     "quote_not_linked": _l("This quote is not among those the order links."),
@@ -110,8 +113,9 @@ def page_words() -> Markup:
     locale = str(get_locale() or "es")
     words = _words_by_locale.get(locale)
     if words is None:
-        words = Markup(htmlsafe_json_dumps(
-            {"lang": locale[:2], **{k: str(v) for k, v in PAGE_WORDS.items()}}))
+        words = Markup(
+            htmlsafe_json_dumps({"lang": locale[:2], **{k: str(v) for k, v in PAGE_WORDS.items()}})
+        )
         _words_by_locale[locale] = words
     return words
 
@@ -123,8 +127,9 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
         if not every:
             abort(404, description=f"No published order with ocid {ocid!r}.")
         current = every[-1]
-        chosen = current if release_id is None else next(
-            (v for v in every if v.release_id == release_id), None)
+        chosen = (
+            current if release_id is None else next((v for v in every if v.release_id == release_id), None)
+        )
         if chosen is None:
             abort(404, description=f"No release {release_id!r} of {ocid!r}.")
         stored_quotes = verification.quotes(conn, ocid)
@@ -136,14 +141,17 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
     stored_pdf = chosen.pdf_sha256 is not None
     statuses = [verification.version_status(v) for v in every]
     number = every.index(chosen) + 1
-    history = [{
-        "number": i,
-        "releaseId": v.release_id,
-        "date": v.date,
-        "status": statuses[i - 1],
-        "pdfSha256": v.pdf_sha256,
-        "url": links.verification_url("", ocid, v.release_id),
-    } for i, v in enumerate(every, 1)]
+    history = [
+        {
+            "number": i,
+            "releaseId": v.release_id,
+            "date": v.date,
+            "status": statuses[i - 1],
+            "pdfSha256": v.pdf_sha256,
+            "url": links.verification_url("", ocid, v.release_id),
+        }
+        for i, v in enumerate(every, 1)
+    ]
     return {
         "ocid": ocid,
         "releaseId": rid,
@@ -187,17 +195,19 @@ def _quotes(ocid: str, release: dict, stored: list[verification.Quote]) -> list[
         data = orjson.loads(q.data)
         data = data if isinstance(data, dict) else {}
         supplier = data.get("supplier")
-        out.append({
-            "id": q.proforma_id,
-            "supplier": supplier.get("name") if isinstance(supplier, dict) else None,
-            "date": data.get("date"),
-            "amount": data.get("total"),
-            "currency": data.get("currency"),
-            "hash": q.data_hash,
-            "receivedAt": q.received_at.isoformat() if q.received_at else None,
-            "linked": q.proforma_id in order,
-            "proofUrl": links.proforma_proof_url("", ocid, q.proforma_id) if q.logged else None,
-        })
+        out.append(
+            {
+                "id": q.proforma_id,
+                "supplier": supplier.get("name") if isinstance(supplier, dict) else None,
+                "date": data.get("date"),
+                "amount": data.get("total"),
+                "currency": data.get("currency"),
+                "hash": q.data_hash,
+                "receivedAt": q.received_at.isoformat() if q.received_at else None,
+                "linked": q.proforma_id in order,
+                "proofUrl": links.proforma_proof_url("", ocid, q.proforma_id) if q.logged else None,
+            }
+        )
     return out
 
 
@@ -214,18 +224,21 @@ def document(sha256: str):
     documents = []
     if found is not None:
         ocid, release_id, number, every = found
-        documents.append({
-            "ocid": ocid,
-            "releaseId": release_id,
-            "version": number,
-            "versions": len(every),
-            "current": number == len(every),
-            "date": every[number - 1].date if number else None,
-            "replacedAt": every[number].date if 0 < number < len(every) else None,
-            "url": links.verification_url("", ocid, release_id),
-        })
-    return Response(orjson.dumps({"sha256": sha256.lower(), "documents": documents}),
-                    mimetype="application/json")
+        documents.append(
+            {
+                "ocid": ocid,
+                "releaseId": release_id,
+                "version": number,
+                "versions": len(every),
+                "current": number == len(every),
+                "date": every[number - 1].date if number else None,
+                "replacedAt": every[number].date if 0 < number < len(every) else None,
+                "url": links.verification_url("", ocid, release_id),
+            }
+        )
+    return Response(
+        orjson.dumps({"sha256": sha256.lower(), "documents": documents}), mimetype="application/json"
+    )
 
 
 @bp.get("/verify/<path:ocid>/timestamp.json")
@@ -251,8 +264,9 @@ def verify(ocid: str):
     facts = verification_facts(ocid, request.args.get("release") or None)
     order = describe_order(facts["release"])
     page_facts = {k: v for k, v in facts.items() if k != "release"}
-    return render_template("verify.html", facts=facts, order=order, page_facts=page_facts,
-                           page_words=page_words())
+    return render_template(
+        "verify.html", facts=facts, order=order, page_facts=page_facts, page_words=page_words()
+    )
 
 
 @bp.get("/verify")
@@ -260,9 +274,13 @@ def lookup():
     """Find an order by number, ocid or hash (data, PDF, proforma) and go to its page."""
     q = request.args.get("q", "").strip()
     if not q:
-        return render_template("verify_lookup.html", q=q, missing=False, page_words=page_words(),
-                               lookup_facts={"documentLookupUrl": "/api/documents/",
-                                             "timezone": current_app.config["TIMEZONE"]})
+        return render_template(
+            "verify_lookup.html",
+            q=q,
+            missing=False,
+            page_words=page_words(),
+            lookup_facts={"documentLookupUrl": "/api/documents/", "timezone": current_app.config["TIMEZONE"]},
+        )
     with app_engine().connect() as conn:
         found = verification.find_order(conn, q)
     if found:
@@ -278,9 +296,14 @@ def order_pdf(ocid: str):
     if found is None:
         abort(404, description=f"No order PDF for {ocid!r}.")
     data, release_id = found
-    return Response(data, mimetype="application/pdf",
-                    headers={"Content-Disposition": _inline(f"{ocid}-{release_id}.pdf"),
-                             "Cache-Control": "public, max-age=86400"})
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": _inline(f"{ocid}-{release_id}.pdf"),
+            "Cache-Control": "public, max-age=86400",
+        },
+    )
 
 
 def _inline(name: str) -> str:

@@ -60,20 +60,21 @@ CASES = [
     ("note unsigned", SignatureError, lambda: notes.verify_note("text\n", SIGNER.verifier())),
     ("checkpoint root", SignatureError, lambda: notes.Checkpoint("o", 1, b"short")),
     ("checkpoint parse", SignatureError, lambda: notes.Checkpoint.parse("o\n01\nAAAA\n")),
-    ("checkpoint verify", SignatureError,
-     lambda: notes.verify_checkpoint("o\n1\n\n", SIGNER.verifier())),
+    ("checkpoint verify", SignatureError, lambda: notes.verify_checkpoint("o\n1\n\n", SIGNER.verifier())),
     # proof bundles
     ("bundle not JSON", bundle.BundleError, lambda: bundle.ProofBundle.from_json(b"{")),
     ("bundle version", bundle.BundleError, lambda: bundle.ProofBundle.from_json(b'{"version":2}')),
     # EVM anchoring
     ("anchor record", ChainError, lambda: evm.EvmAnchor.from_dict({"nope": 1})),
-    ("anchorer confirmations", ChainError,
-     lambda: evm.EvmAnchorer(None, "0x" + "00" * 20, None, confirmations=0)),  # type: ignore[arg-type]
+    (
+        "anchorer confirmations",
+        ChainError,
+        lambda: evm.EvmAnchorer(None, "0x" + "00" * 20, None, confirmations=0),
+    ),  # type: ignore[arg-type]
     ("chain db outside opening()", ChainError, lambda: SQLiteChainDB()),
     # RFC 3161
     ("timestamp response", TimestampError, lambda: timestamps.TimestampToken.from_der(b"\x30\x00")),
-    ("timestamp verify", TimestampError,
-     lambda: timestamps.verify_timestamp(b"garbage", b"data", CA_PEM)),
+    ("timestamp verify", TimestampError, lambda: timestamps.verify_timestamp(b"garbage", b"data", CA_PEM)),
 ]
 
 

@@ -30,35 +30,59 @@ from anchoring.entries import ReleaseEntry, encode_entry, proformas_hash_link
 from anchoring.merkle import inclusion_proof, leaf_hash, perfect_root, root_from_leaves
 from anchoring.notes import Checkpoint, NoteSigner, sign_checkpoint
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "proof-bundle.schema.json")
-                    .read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "proof-bundle.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA)
 SIGNER = NoteSigner.from_seed("veraz.test/log", hashlib.sha256(b"test_bundle TEST key").digest())
 
-RELEASE = {"ocid": "ocds-test01-42", "id": "ocds-test01-42-01", "date": "2025-03-04T10:00:00Z",
-           "tag": ["contract"], "bids": {"details": [{"id": "PF-1"}, {"id": "PF-2"}]}}
-PROFORMAS = {"PF-1": hashlib.sha256(b'{"id":"PF-1"}').hexdigest(),
-             "PF-2": hashlib.sha256(b'{"id":"PF-2"}').hexdigest()}
+RELEASE = {
+    "ocid": "ocds-test01-42",
+    "id": "ocds-test01-42-01",
+    "date": "2025-03-04T10:00:00Z",
+    "tag": ["contract"],
+    "bids": {"details": [{"id": "PF-1"}, {"id": "PF-2"}]},
+}
+PROFORMAS = {
+    "PF-1": hashlib.sha256(b'{"id":"PF-1"}').hexdigest(),
+    "PF-2": hashlib.sha256(b'{"id":"PF-2"}').hexdigest(),
+}
 DOCUMENT = b"%PDF-1.4 the order's PDF\n"
 INDEX, SIZE = 5, 11
 
-EVM = {"type": "evm", "status": "done", "chainId": 1337, "contract": "0x" + "aB" * 20,
-       "txHash": "0x" + "12" * 32, "blockNumber": 7, "blockTime": 1764000000,
-       "root": "00" * 32, "treeSize": SIZE, "sender": "0x" + "cd" * 20, "explorerUrl": None}
-TSA = {"type": "rfc3161", "status": "done", "token": base64.b64encode(b"DER token").decode(),
-       "genTime": "2025-03-04T10:30:00Z", "tsa": "CN=Veraz test TSA"}
-PENDING = {"type": "evm", "status": "pending", "attempts": 2,
-           "nextAttemptAt": "2025-03-04T11:00:00Z"}
+EVM = {
+    "type": "evm",
+    "status": "done",
+    "chainId": 1337,
+    "contract": "0x" + "aB" * 20,
+    "txHash": "0x" + "12" * 32,
+    "blockNumber": 7,
+    "blockTime": 1764000000,
+    "root": "00" * 32,
+    "treeSize": SIZE,
+    "sender": "0x" + "cd" * 20,
+    "explorerUrl": None,
+}
+TSA = {
+    "type": "rfc3161",
+    "status": "done",
+    "token": base64.b64encode(b"DER token").decode(),
+    "genTime": "2025-03-04T10:30:00Z",
+    "tsa": "CN=Veraz test TSA",
+}
+PENDING = {"type": "evm", "status": "pending", "attempts": 2, "nextAttemptAt": "2025-03-04T11:00:00Z"}
 
 
 def _leaves() -> tuple[bytes, list[bytes]]:
     """The release's entry and the leaf hashes of a log of SIZE entries holding it at INDEX."""
-    entry = encode_entry(ReleaseEntry(
-        RELEASE["ocid"], RELEASE["id"], bytes.fromhex(release_hash(RELEASE)),
-        proformas_hash_link([bytes.fromhex(h) for h in PROFORMAS.values()]),
-        hashlib.sha256(DOCUMENT).digest()))
-    others = [encode_entry(ReleaseEntry(f"ocds-test01-{i}", "r", bytes(32), bytes(32)))
-              for i in range(SIZE)]
+    entry = encode_entry(
+        ReleaseEntry(
+            RELEASE["ocid"],
+            RELEASE["id"],
+            bytes.fromhex(release_hash(RELEASE)),
+            proformas_hash_link([bytes.fromhex(h) for h in PROFORMAS.values()]),
+            hashlib.sha256(DOCUMENT).digest(),
+        )
+    )
+    others = [encode_entry(ReleaseEntry(f"ocds-test01-{i}", "r", bytes(32), bytes(32))) for i in range(SIZE)]
     return entry, [leaf_hash(entry if i == INDEX else others[i]) for i in range(SIZE)]
 
 
@@ -66,28 +90,42 @@ def _node(leaves: list[bytes]):
     def get(node) -> bytes:
         begin, end = node.coverage()
         return perfect_root(leaves[begin:end])
+
     return get
 
 
 def make_bundle(status: str = "complete", anchors=(EVM, TSA)) -> ProofBundle:
     entry, leaves = _leaves()
     common = dict(
-        ocid=RELEASE["ocid"], release_id=RELEASE["id"],
-        hashes={"data": release_hash(RELEASE), "document": hashlib.sha256(DOCUMENT).hexdigest(),
-                "proformas": proformas_hash_link([bytes.fromhex(h) for h in PROFORMAS.values()]).hex()},
+        ocid=RELEASE["ocid"],
+        release_id=RELEASE["id"],
+        hashes={
+            "data": release_hash(RELEASE),
+            "document": hashlib.sha256(DOCUMENT).hexdigest(),
+            "proformas": proformas_hash_link([bytes.fromhex(h) for h in PROFORMAS.values()]).hex(),
+        },
         proformas=tuple(ProformaRef(k, v) for k, v in PROFORMAS.items()),
-        entry=entry, leaf_index=INDEX, leaf_hash=leaves[INDEX])
+        entry=entry,
+        leaf_index=INDEX,
+        leaf_hash=leaves[INDEX],
+    )
     if status == "pending":
         return ProofBundle(status="pending", **common)
     root = root_from_leaves(leaves)
     return ProofBundle(
-        status="complete", tree_size=SIZE,
+        status="complete",
+        tree_size=SIZE,
         inclusion_proof=tuple(inclusion_proof(INDEX, SIZE, _node(leaves))),
         checkpoint=sign_checkpoint(Checkpoint(SIGNER.name, SIZE, root), SIGNER),
         key=str(SIGNER.verifier()),
-        anchors=tuple(AnchorRecord.from_dict({**a, "root": root.hex()} if a["type"] == "evm"
-                                             and a["status"] == "done" else a) for a in anchors),
-        **common)
+        anchors=tuple(
+            AnchorRecord.from_dict(
+                {**a, "root": root.hex()} if a["type"] == "evm" and a["status"] == "done" else a
+            )
+            for a in anchors
+        ),
+        **common,
+    )
 
 
 COMPLETE = make_bundle().to_json()
@@ -97,9 +135,11 @@ PENDING_BUNDLE = make_bundle("pending").to_json()
 # --- Round trips --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data", [COMPLETE, PENDING_BUNDLE, make_bundle(anchors=(PENDING,)).to_json(),
-                                  make_bundle(anchors=()).to_json()],
-                         ids=["complete", "pending", "pending-anchor", "no-anchors"])
+@pytest.mark.parametrize(
+    "data",
+    [COMPLETE, PENDING_BUNDLE, make_bundle(anchors=(PENDING,)).to_json(), make_bundle(anchors=()).to_json()],
+    ids=["complete", "pending", "pending-anchor", "no-anchors"],
+)
 def test_bytes_value_bytes_is_exact(data):
     value = ProofBundle.from_json(data)
     assert value.to_json() == data
@@ -116,17 +156,37 @@ def test_value_bytes_value_is_exact():
 
 def test_fields_in_the_documented_order():
     assert list(orjson.loads(COMPLETE)) == [
-        "version", "status", "ocid", "releaseId", "hashes", "proformas", "entry", "leafIndex",
-        "leafHash", "treeSize", "inclusionProof", "checkpoint", "key", "anchors"]
+        "version",
+        "status",
+        "ocid",
+        "releaseId",
+        "hashes",
+        "proformas",
+        "entry",
+        "leafIndex",
+        "leafHash",
+        "treeSize",
+        "inclusionProof",
+        "checkpoint",
+        "key",
+        "anchors",
+    ]
     assert list(orjson.loads(PENDING_BUNDLE)) == list(orjson.loads(COMPLETE))[:9]
 
 
 def test_a_valid_bundle_verifies_step_by_step():
-    steps = verify_bundle(ProofBundle.from_json(COMPLETE), release=RELEASE, document=DOCUMENT,
-                          pinned_key=str(SIGNER.verifier()))
+    steps = verify_bundle(
+        ProofBundle.from_json(COMPLETE), release=RELEASE, document=DOCUMENT, pinned_key=str(SIGNER.verifier())
+    )
     assert [(s.name, s.status) for s in steps] == [
-        ("release-hash", PASS), ("document-hash", PASS), ("proformas-hash-link", PASS),
-        ("entry", PASS), ("leaf-hash", PASS), ("checkpoint-signature", PASS), ("inclusion", PASS)]
+        ("release-hash", PASS),
+        ("document-hash", PASS),
+        ("proformas-hash-link", PASS),
+        ("entry", PASS),
+        ("leaf-hash", PASS),
+        ("checkpoint-signature", PASS),
+        ("inclusion", PASS),
+    ]
     skipped = verify_bundle(ProofBundle.from_json(COMPLETE))
     assert [s.status for s in skipped[:2]] == [SKIP, SKIP]
 
@@ -141,6 +201,7 @@ def _without(path):
         for key in parents:
             node = node[key]
         del node[last]
+
     return change
 
 
@@ -151,11 +212,26 @@ def _set(path, value):
         for key in parents:
             node = node[key]
         node[last] = value
+
     return change
 
 
-REQUIRED = ["version", "status", "ocid", "releaseId", "hashes", "proformas", "entry", "leafIndex",
-            "leafHash", "treeSize", "inclusionProof", "checkpoint", "key", "anchors"]
+REQUIRED = [
+    "version",
+    "status",
+    "ocid",
+    "releaseId",
+    "hashes",
+    "proformas",
+    "entry",
+    "leafIndex",
+    "leafHash",
+    "treeSize",
+    "inclusionProof",
+    "checkpoint",
+    "key",
+    "anchors",
+]
 HEX = "ab" * 32
 
 MUST_FAIL = {
@@ -204,15 +280,27 @@ MUST_FAIL = {
     "anchor token empty": _set(["anchors", 1, "token"], ""),
     "pending anchor attempts negative": _set(["anchors", 0], {**PENDING, "attempts": -1}),
     # bad hex and wrong lengths
-    **{f"{where} {what}": _set(path, value)
-       for where, path in [("hashes.data", ["hashes", "data"]),
-                           ("hashes.proformas", ["hashes", "proformas"]),
-                           ("hashes.document", ["hashes", "document"]),
-                           ("leafHash", ["leafHash"]), ("proforma hash", ["proformas", 0, "hash"]),
-                           ("inclusionProof[0]", ["inclusionProof", 0])]
-       for what, value in [("uppercase", "AB" * 32), ("not hex", "zz" * 32), ("63 digits", HEX[:-1]),
-                           ("62 digits", HEX[:-2]), ("66 digits", HEX + "ab"), ("0x prefix", "0x" + HEX[2:]),
-                           ("empty", ""), ("number", 12)]},
+    **{
+        f"{where} {what}": _set(path, value)
+        for where, path in [
+            ("hashes.data", ["hashes", "data"]),
+            ("hashes.proformas", ["hashes", "proformas"]),
+            ("hashes.document", ["hashes", "document"]),
+            ("leafHash", ["leafHash"]),
+            ("proforma hash", ["proformas", 0, "hash"]),
+            ("inclusionProof[0]", ["inclusionProof", 0]),
+        ]
+        for what, value in [
+            ("uppercase", "AB" * 32),
+            ("not hex", "zz" * 32),
+            ("63 digits", HEX[:-1]),
+            ("62 digits", HEX[:-2]),
+            ("66 digits", HEX + "ab"),
+            ("0x prefix", "0x" + HEX[2:]),
+            ("empty", ""),
+            ("number", 12),
+        ]
+    },
     # unknown fields and versions
     "version 2": _set(["version"], 2),
     "version 0": _set(["version"], 0),
@@ -263,12 +351,33 @@ def test_a_pending_bundle_has_none_of_the_proof_fields(field):
         ProofBundle.from_dict(obj)
 
 
-@pytest.mark.parametrize("data", [
-    COMPLETE + b"x", COMPLETE + b"{}", COMPLETE[:-1], COMPLETE[: len(COMPLETE) // 2], b"", b"null",
-    b"[]", b"1", COMPLETE.replace(b'"version": 1', b'"version": 1, "version": 1', 1) + b"]",
-    b"\xff" + COMPLETE,
-], ids=["trailing text", "trailing object", "cut last byte", "cut in half", "empty", "null",
-        "array", "number", "trailing bracket", "not UTF-8"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        COMPLETE + b"x",
+        COMPLETE + b"{}",
+        COMPLETE[:-1],
+        COMPLETE[: len(COMPLETE) // 2],
+        b"",
+        b"null",
+        b"[]",
+        b"1",
+        COMPLETE.replace(b'"version": 1', b'"version": 1, "version": 1', 1) + b"]",
+        b"\xff" + COMPLETE,
+    ],
+    ids=[
+        "trailing text",
+        "trailing object",
+        "cut last byte",
+        "cut in half",
+        "empty",
+        "null",
+        "array",
+        "number",
+        "trailing bracket",
+        "not UTF-8",
+    ],
+)
 def test_not_one_json_object_fails(data):
     with pytest.raises(BundleError):
         ProofBundle.from_json(data)
@@ -284,29 +393,48 @@ def _verify(change) -> dict[str, str]:
     return {s.name: s.status for s in verify_bundle(bundle, release=RELEASE, document=DOCUMENT)}
 
 
-@pytest.mark.parametrize(("change", "step"), [
-    (lambda o: o["inclusionProof"].pop(), "inclusion"),  # truncated
-    (lambda o: o["inclusionProof"].clear(), "inclusion"),
-    (lambda o: o["inclusionProof"].append(HEX), "inclusion"),  # too long
-    (lambda o: o["inclusionProof"].reverse(), "inclusion"),
-    (lambda o: o.update(leafIndex=INDEX + 1), "inclusion"),
-    (lambda o: o.update(leafIndex=SIZE), "inclusion"),
-    (lambda o: o.update(treeSize=SIZE + 1), "inclusion"),
-    (lambda o: o.update(leafHash=HEX), "leaf-hash"),
-    (lambda o: o["hashes"].update(data=HEX), "release-hash"),
-    (lambda o: o["hashes"].update(data=HEX), "entry"),
-    (lambda o: o["hashes"].update(document=None), "document-hash"),
-    (lambda o: o["proformas"].pop(), "proformas-hash-link"),
-    (lambda o: o["entry"].update(base64=base64.b64encode(b'{"kind":"release"}').decode()), "entry"),
-    (lambda o: o.update(checkpoint=o["checkpoint"].replace("\n11\n", "\n12\n")),
-     "checkpoint-signature"),
-    (lambda o: o.update(key=str(NoteSigner.from_seed("veraz.test/log", bytes(32)).verifier())),
-     "checkpoint-signature"),
-    (lambda o: o.update(ocid="ocds-test01-43"), "release-hash"),
-], ids=["truncated proof", "empty proof", "proof too long", "proof reversed", "other leaf index",
-        "index beyond size", "other tree size", "leaf hash", "data hash vs release",
-        "data hash vs entry", "document hash null", "a proforma left out", "other entry",
-        "altered checkpoint", "other key", "other ocid"])
+@pytest.mark.parametrize(
+    ("change", "step"),
+    [
+        (lambda o: o["inclusionProof"].pop(), "inclusion"),  # truncated
+        (lambda o: o["inclusionProof"].clear(), "inclusion"),
+        (lambda o: o["inclusionProof"].append(HEX), "inclusion"),  # too long
+        (lambda o: o["inclusionProof"].reverse(), "inclusion"),
+        (lambda o: o.update(leafIndex=INDEX + 1), "inclusion"),
+        (lambda o: o.update(leafIndex=SIZE), "inclusion"),
+        (lambda o: o.update(treeSize=SIZE + 1), "inclusion"),
+        (lambda o: o.update(leafHash=HEX), "leaf-hash"),
+        (lambda o: o["hashes"].update(data=HEX), "release-hash"),
+        (lambda o: o["hashes"].update(data=HEX), "entry"),
+        (lambda o: o["hashes"].update(document=None), "document-hash"),
+        (lambda o: o["proformas"].pop(), "proformas-hash-link"),
+        (lambda o: o["entry"].update(base64=base64.b64encode(b'{"kind":"release"}').decode()), "entry"),
+        (lambda o: o.update(checkpoint=o["checkpoint"].replace("\n11\n", "\n12\n")), "checkpoint-signature"),
+        (
+            lambda o: o.update(key=str(NoteSigner.from_seed("veraz.test/log", bytes(32)).verifier())),
+            "checkpoint-signature",
+        ),
+        (lambda o: o.update(ocid="ocds-test01-43"), "release-hash"),
+    ],
+    ids=[
+        "truncated proof",
+        "empty proof",
+        "proof too long",
+        "proof reversed",
+        "other leaf index",
+        "index beyond size",
+        "other tree size",
+        "leaf hash",
+        "data hash vs release",
+        "data hash vs entry",
+        "document hash null",
+        "a proforma left out",
+        "other entry",
+        "altered checkpoint",
+        "other key",
+        "other ocid",
+    ],
+)
 def test_must_not_verify(change, step):
     assert _verify(change)[step] == FAIL
 

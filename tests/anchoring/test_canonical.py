@@ -141,9 +141,7 @@ def test_orjson_float_notation_is_what_the_fast_path_assumes():
     """Pin the orjson formatting the fast path's checks rely on (see canonical's docstring)."""
     rng = random.Random(8785)
     values = [10.0**k for k in range(-320, 308)] + [1.5 * 10.0**k for k in range(-320, 307)]
-    values += [
-        struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(20000)
-    ]
+    values += [struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(20000)]
     for v in values:
         if not math.isfinite(v):
             continue
@@ -158,11 +156,7 @@ def test_shortest_digits_agree_on_random_plain_decimals():
     """orjson and CPython repr choose the same shortest round-trip digits."""
     rng = random.Random(1)
     for _ in range(50000):
-        v = (
-            rng.uniform(-1e9, 1e9)
-            if rng.random() < 0.5
-            else round(rng.uniform(0, 1e6), rng.randint(0, 6))
-        )
+        v = rng.uniform(-1e9, 1e9) if rng.random() < 0.5 else round(rng.uniform(0, 1e6), rng.randint(0, 6))
         assert canonical_json({"v": v}) == reference({"v": v})
 
 
@@ -190,9 +184,7 @@ _scalars = st.one_of(
 )
 _json = st.recursive(
     _scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=6), st.dictionaries(_keys, children, max_size=6)
-    ),
+    lambda children: st.one_of(st.lists(children, max_size=6), st.dictionaries(_keys, children, max_size=6)),
     max_leaves=40,
 )
 

@@ -71,9 +71,7 @@ def test_worked_example_release():
     data = encode_entry(entry)
     assert data == RELEASE_ENTRY_TEXT.encode()
     assert len(data) == 329
-    assert leaf_hash(data).hex() == (
-        "d72610f1fdbc49fee69fd76e4a463c9757c3018faf6ce4a4e5f16f69b6f93b99"
-    )
+    assert leaf_hash(data).hex() == ("d72610f1fdbc49fee69fd76e4a463c9757c3018faf6ce4a4e5f16f69b6f93b99")
     assert entry_leaf_hash(entry) == leaf_hash(data)
     assert decode_entry(data) == entry
 
@@ -82,9 +80,7 @@ def test_worked_example_proforma():
     entry = ProformaEntry("ocds-veraz-000042", "PF-1", canonical_sha256(PF1))
     data = encode_entry(entry)
     assert data == PROFORMA_ENTRY_TEXT.encode()
-    assert leaf_hash(data).hex() == (
-        "a7e61798f1a651a17ddae40886fcb1c0e13c10e6db2633f49cf269b8257b4336"
-    )
+    assert leaf_hash(data).hex() == ("a7e61798f1a651a17ddae40886fcb1c0e13c10e6db2633f49cf269b8257b4336")
     assert decode_entry(data) == entry
 
 
@@ -163,9 +159,7 @@ def test_invalid_fields_refused(kwargs):
         ("\ufeff" + PROFORMA_ENTRY_TEXT).encode(),
         PROFORMA_ENTRY_TEXT.replace('{"kind"', '{"v":1,"kind"').encode(),
         PROFORMA_ENTRY_TEXT.replace('"PF-1"', '"PF\\u002d1"').encode(),
-        RELEASE_ENTRY_TEXT.replace(
-            '"documentHash":"0c88', '"documentHash":null,"x":"0c88'
-        ).encode(),
+        RELEASE_ENTRY_TEXT.replace('"documentHash":"0c88', '"documentHash":null,"x":"0c88').encode(),
     ],
 )
 def test_non_canonical_or_invalid_bytes_refused(data):
@@ -246,8 +240,9 @@ print("ok")
 
 def test_kinds_registry_is_extensible():
     assert set(entry_kinds()) >= {"release", "proforma"}
-    done = subprocess.run([sys.executable, "-c", _NEW_KIND], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", _NEW_KIND], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
     assert "test-bulk" not in entry_kinds()
 

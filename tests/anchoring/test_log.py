@@ -111,9 +111,7 @@ def test_append_proofs_and_roots_across_tiles(engine, log):
         for _ in range(40):
             s1, s2 = sorted(rng.sample(sizes, 2))
             if s1 != s2:
-                verify_consistency(
-                    s1, s2, roots[s1], roots[s2], log.consistency_proof(conn, s1, s2)
-                )
+                verify_consistency(s1, s2, roots[s1], roots[s2], log.consistency_proof(conn, s1, s2))
         with pytest.raises(LogError):
             log.root(conn, n + 1)
         with pytest.raises(LogError):
@@ -199,14 +197,11 @@ def test_audit_reports_tampering(engine, log):
         log.seal(conn, SIGNER, ORIGIN)
     with engine.begin() as conn:
         bundle = bundle_entries(
-            conn.execute(select(log_entry_bundles.c.entries).where(log_entry_bundles.c.idx == 0))
-            .scalar_one()
+            conn.execute(select(log_entry_bundles.c.entries).where(log_entry_bundles.c.idx == 0)).scalar_one()
         )
         bundle[5] = b'{"kind":"x","v":1}'
         conn.execute(
-            update(log_entry_bundles)
-            .where(log_entry_bundles.c.idx == 0)
-            .values(entries=make_bundle(bundle))
+            update(log_entry_bundles).where(log_entry_bundles.c.idx == 0).values(entries=make_bundle(bundle))
         )
         conn.execute(
             update(log_tiles)
@@ -235,15 +230,11 @@ def test_entries_are_stored_as_c2sp_entry_bundles(engine, log):
         for chunk in (entries[:3], entries[3:300], entries[300:]):  # partial bundles grow
             log.append(conn, chunk)
         rows = conn.execute(
-            select(log_entry_bundles.c.idx, log_entry_bundles.c.entries).order_by(
-                log_entry_bundles.c.idx
-            )
+            select(log_entry_bundles.c.idx, log_entry_bundles.c.entries).order_by(log_entry_bundles.c.idx)
         ).all()
         assert [r.idx for r in rows] == [0, 1, 2]
         # tile/entries/N: each entry as a big-endian uint16 length, then its bytes.
-        assert bytes(rows[0].entries) == b"".join(
-            len(e).to_bytes(2, "big") + e for e in entries[:256]
-        )
+        assert bytes(rows[0].entries) == b"".join(len(e).to_bytes(2, "big") + e for e in entries[:256])
         assert bundle_entries(bytes(rows[2].entries)) == entries[512:]
         assert log.entries(conn, 0, 600) == entries
         assert log.entries(conn, 255, 513) == entries[255:513]
@@ -297,9 +288,7 @@ def test_audit_reports_broken_bundles(engine, log):
     with engine.begin() as conn:
         log.append(conn, make_entries(0, 600))
         conn.execute(
-            update(log_entry_bundles)
-            .where(log_entry_bundles.c.idx == 1)
-            .values(entries=b"\x00\x05ab")
+            update(log_entry_bundles).where(log_entry_bundles.c.idx == 1).values(entries=b"\x00\x05ab")
         )
         problems = {(p.kind, p.where) for p in log.audit(conn)}
         assert ("bundle", "entry bundle 1") in problems

@@ -113,9 +113,7 @@ class Tree:
         self.levels = [[leaf_hash(x) for x in inputs]]
         while len(self.levels[-1]) > 1:
             prev = self.levels[-1]
-            self.levels.append(
-                [node_hash(prev[i], prev[i + 1]) for i in range(0, len(prev) - 1, 2)]
-            )
+            self.levels.append([node_hash(prev[i], prev[i + 1]) for i in range(0, len(prev) - 1, 2)])
 
     def node(self, node_id: NodeID) -> bytes:
         return self.levels[node_id.level][node_id.index]
@@ -168,13 +166,23 @@ TD_CONSISTENCY = load_vector("tdmerkle_consistency.json")["cases"]
 
 
 def _inclusion_args(case):
-    return (bytes.fromhex(case["leaf_hash_hex"]), case["leaf_index"], case["tree_size"],
-            unhex(case["proof_hex"]), bytes.fromhex(case["root_hex"]))
+    return (
+        bytes.fromhex(case["leaf_hash_hex"]),
+        case["leaf_index"],
+        case["tree_size"],
+        unhex(case["proof_hex"]),
+        bytes.fromhex(case["root_hex"]),
+    )
 
 
 def _consistency_args(case):
-    return (case["size1"], case["size2"], bytes.fromhex(case["root1_hex"]),
-            bytes.fromhex(case["root2_hex"]), unhex(case["proof_hex"]))
+    return (
+        case["size1"],
+        case["size2"],
+        bytes.fromhex(case["root1_hex"]),
+        bytes.fromhex(case["root2_hex"]),
+        unhex(case["proof_hex"]),
+    )
 
 
 @pytest.mark.parametrize("case", [c for c in TD_INCLUSION if c["expect_valid"]], ids=lambda c: c["id"])
@@ -182,21 +190,18 @@ def test_tdmerkle_inclusion_valid(case):
     verify_inclusion(*_inclusion_args(case))
 
 
-@pytest.mark.parametrize("case", [c for c in TD_INCLUSION if not c["expect_valid"]],
-                         ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", [c for c in TD_INCLUSION if not c["expect_valid"]], ids=lambda c: c["id"])
 def test_tdmerkle_inclusion_must_fail(case):
     with pytest.raises(ProofError):
         verify_inclusion(*_inclusion_args(case))
 
 
-@pytest.mark.parametrize("case", [c for c in TD_CONSISTENCY if c["expect_valid"]],
-                         ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", [c for c in TD_CONSISTENCY if c["expect_valid"]], ids=lambda c: c["id"])
 def test_tdmerkle_consistency_valid(case):
     verify_consistency(*_consistency_args(case))
 
 
-@pytest.mark.parametrize("case", [c for c in TD_CONSISTENCY if not c["expect_valid"]],
-                         ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", [c for c in TD_CONSISTENCY if not c["expect_valid"]], ids=lambda c: c["id"])
 def test_tdmerkle_consistency_must_fail(case):
     with pytest.raises(ProofError):
         verify_consistency(*_consistency_args(case))
@@ -231,18 +236,14 @@ def test_reference_tree_inclusion(case):
     assert ref_verify_inclusion(leaf, index, size, expected, root)
 
 
-@pytest.mark.parametrize(
-    "case", ALL_PROOFS["consistency"], ids=lambda c: f"{c['size1']}-to-{c['size2']}"
-)
+@pytest.mark.parametrize("case", ALL_PROOFS["consistency"], ids=lambda c: f"{c['size1']}-to-{c['size2']}")
 def test_reference_tree_consistency(case):
     tree = Tree(REF_INPUTS)
     s1, s2 = case["size1"], case["size2"]
     expected = unhex(case["proof_hex"])
     assert consistency_proof(s1, s2, tree.node) == expected
     assert ref_proof(s1, REF_INPUTS[:s2]) == expected
-    verify_consistency(
-        s1, s2, bytes.fromhex(case["root1_hex"]), bytes.fromhex(case["root2_hex"]), expected
-    )
+    verify_consistency(s1, s2, bytes.fromhex(case["root1_hex"]), bytes.fromhex(case["root2_hex"]), expected)
 
 
 # --- Larger trees, up to 180,000 leaves ------------------------------------------------------

@@ -139,9 +139,7 @@ def test_malformed_verifier_keys(vkey):
 
 def test_checkpoint_body_and_parse():
     cp = Checkpoint("veraz.test/log", 42, bytes(32), ("ext line",))
-    assert (
-        cp.body() == "veraz.test/log\n42\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\next line\n"
-    )
+    assert cp.body() == "veraz.test/log\n42\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\next line\n"
     assert Checkpoint.parse(cp.body()) == cp
 
 

@@ -88,9 +88,7 @@ def test_embedded_tsa_files_and_certificate_profile(tsa: EmbeddedTSA) -> None:
     assert cert.issuer == ca.subject
 
 
-def test_embedded_tsa_token_verifies_with_openssl_and_python(
-    tsa: EmbeddedTSA, tmp_path: Path
-) -> None:
+def test_embedded_tsa_token_verifies_with_openssl_and_python(tsa: EmbeddedTSA, tmp_path: Path) -> None:
     token = tsa.timestamp(DATA)
     assert_openssl_accepts(tmp_path, token.der, DATA, tsa.ca_pem)
     assert_openssl_accepts(tmp_path, token.token_der, DATA, tsa.ca_pem, token=True)
@@ -190,9 +188,7 @@ def _corruption_sites(token: TimestampToken) -> dict[str, int]:
     return sites
 
 
-@pytest.mark.parametrize(
-    "site", ["signature", "tst_info_serial", "certificate", "signed_attributes"]
-)
+@pytest.mark.parametrize("site", ["signature", "tst_info_serial", "certificate", "signed_attributes"])
 def test_corrupted_byte_fails(tsa: EmbeddedTSA, tmp_path: Path, site: str) -> None:
     token = tsa.timestamp(DATA)
     offset = _corruption_sites(token)[site]
@@ -225,9 +221,7 @@ VECTOR_DIGEST = "2e3b9b6014e498ab870aba4889e2eb3f6997a9e7e46f0a58ea737bc2432a273
         ("pyhanko_resp.tsr", False, 0x019444A9B7D3D75A, 0x3039, "1.3.6.1.4.1.4146.2.2"),
     ],
 )
-def test_vectors_verify(
-    tmp_path: Path, name: str, token: bool, serial: int, nonce: int, policy: str
-) -> None:
+def test_vectors_verify(tmp_path: Path, name: str, token: bool, serial: int, nonce: int, policy: str) -> None:
     der = (VECTORS / name).read_bytes()
     data = (VECTORS / "data.bin").read_bytes()
     ca_pem = (VECTORS / "ca.pem").read_bytes()

@@ -105,9 +105,7 @@ _JSON = st.recursive(
         st.lists(
             st.one_of(
                 st.dictionaries(_KEYS, children, max_size=3),
-                st.builds(
-                    lambda d, i: {**d, "id": i}, st.dictionaries(_KEYS, children, max_size=3), _IDS
-                ),
+                st.builds(lambda d, i: {**d, "id": i}, st.dictionaries(_KEYS, children, max_size=3), _IDS),
             ),
             max_size=4,
         ),
@@ -163,8 +161,7 @@ def test_fast_path_identical_on_catalogue_like_orders(release_factory):
             },
             bids={
                 "details": [
-                    {"id": f"b{i}", "status": "valid", "value": {"amount": i * 1.0}}
-                    for i in range(n % 4)
+                    {"id": f"b{i}", "status": "valid", "value": {"amount": i * 1.0}} for i in range(n % 4)
                 ]
             },
         )
@@ -218,15 +215,19 @@ BAD_RELEASES = {
     "not a list": {"ocid": "ocds-x"},
     "not objects": [1, 2],
     "one not an object": [_DATED, None],
-    "value then object": [{**_DATED, "tender": "t"},
-                          {**_DATED, "id": "2", "date": "2025-01-02T00:00:00Z", "tender": {"id": "t"}}],
+    "value then object": [
+        {**_DATED, "tender": "t"},
+        {**_DATED, "id": "2", "date": "2025-01-02T00:00:00Z", "tender": {"id": "t"}},
+    ],
     "no date": [{"ocid": "ocds-x", "id": "1"}, {"ocid": "ocds-x", "id": "2"}],
 }
 
 
-@pytest.mark.parametrize("function", [compile_release, versioned_release,
-                                      lambda releases: make_record("ocds-x", releases)],
-                         ids=["compile_release", "versioned_release", "make_record"])
+@pytest.mark.parametrize(
+    "function",
+    [compile_release, versioned_release, lambda releases: make_record("ocds-x", releases)],
+    ids=["compile_release", "versioned_release", "make_record"],
+)
 @pytest.mark.parametrize("releases", BAD_RELEASES.values(), ids=BAD_RELEASES.keys())
 def test_bad_releases_raise_input_error(function, releases):
     with pytest.raises(InputError) as info:
@@ -239,8 +240,11 @@ def test_bad_releases_raise_input_error(function, releases):
 # --- The catalogue mapping refuses what it cannot read -------------------------------------------
 
 
-@pytest.mark.parametrize("order", [{}, {"orderNumber": "OC-1"}, {"orderNumber": "OC-1", "items": 3}, []],
-                         ids=["empty", "number only", "items not a list", "not an object"])
+@pytest.mark.parametrize(
+    "order",
+    [{}, {"orderNumber": "OC-1"}, {"orderNumber": "OC-1", "items": 3}, []],
+    ids=["empty", "number only", "items not a list", "not an object"],
+)
 def test_map_order_of_an_unchecked_order_raises_input_error(order):
     from ocds.catalogue.mapping import map_order
 
@@ -253,11 +257,22 @@ def test_a_documents_integrity_is_the_latest_versions_whole_list():
     # Each version of an order lists the SHA-256 of its own PDF under the same document id: the
     # compiled release says what the document is now, one hash, not every version's.
     def version(n: int, digest: str) -> dict:
-        return {"ocid": "ocds-x-1", "id": str(n), "date": f"2024-0{n}-01T00:00:00Z",
-                "tag": ["contract"], "initiationType": "tender",
-                "contracts": [{"id": "c", "awardID": "a", "documents": [
-                    {"id": "OC-1-veraz-pdf", "integrity": [{"scheme": "sha256", "id": digest}]}]}]}
+        return {
+            "ocid": "ocds-x-1",
+            "id": str(n),
+            "date": f"2024-0{n}-01T00:00:00Z",
+            "tag": ["contract"],
+            "initiationType": "tender",
+            "contracts": [
+                {
+                    "id": "c",
+                    "awardID": "a",
+                    "documents": [
+                        {"id": "OC-1-veraz-pdf", "integrity": [{"scheme": "sha256", "id": digest}]}
+                    ],
+                }
+            ],
+        }
 
     compiled = compile_release([version(1, "a" * 64), version(2, "b" * 64)])
-    assert compiled["contracts"][0]["documents"][0]["integrity"] == [
-        {"scheme": "sha256", "id": "b" * 64}]
+    assert compiled["contracts"][0]["documents"][0]["integrity"] == [{"scheme": "sha256", "id": "b" * 64}]

@@ -367,9 +367,7 @@ def _changed(draw: st.DrawFn, value: Any) -> Any:
             out[key] = draw(_VALUES)
         return out
     if isinstance(value, list) and value and draw(st.booleans()):
-        out_list = [
-            _changed(draw, item) if draw(st.booleans()) else copy.deepcopy(item) for item in value
-        ]
+        out_list = [_changed(draw, item) if draw(st.booleans()) else copy.deepcopy(item) for item in value]
         if draw(st.booleans()):
             out_list.append(draw(_ITEMS))
         return out_list
@@ -454,9 +452,7 @@ def _release_lists(draw: st.DrawFn) -> list[dict[str, Any]]:
     for date in dates:
         how = "new"
         if releases:
-            how = draw(
-                st.sampled_from(["new", "changed", "one change", "twinned", "nulled", "again"])
-            )
+            how = draw(st.sampled_from(["new", "changed", "one change", "twinned", "nulled", "again"]))
             source = draw(st.sampled_from([releases[-1]] * len(releases) + releases))
         if how == "again":
             releases.append(source)  # the same release object again

@@ -29,9 +29,7 @@ def test_release_package_validates(release_factory):
     package = release_package([release_factory()], **META)
     assert package["version"] == "1.1"
     assert package_problems(package, "release", deep=True) == []
-    paged = release_package(
-        [release_factory()], **META, links={"next": "https://veraz.example/p/2"}
-    )
+    paged = release_package([release_factory()], **META, links={"next": "https://veraz.example/p/2"})
     assert paged["links"] == {"next": "https://veraz.example/p/2"}
     assert package_problems(paged, "release", deep=True) == []
 
@@ -65,18 +63,24 @@ def test_an_empty_package_is_only_the_end_of_a_paginated_feed():
 
 def test_declared_extensions_name_the_local_ones_where_the_portal_serves_them():
     urls = declared_extensions("https://veraz.example/extensions/")
-    assert urls[:len(RELEASE_EXTENSIONS)] == [EXTENSION_URLS[e] for e in RELEASE_EXTENSIONS]
-    assert urls[len(RELEASE_EXTENSIONS):] == [
-        f"https://veraz.example/extensions/{e}/extension.json" for e in LOCAL_EXTENSIONS]
+    assert urls[: len(RELEASE_EXTENSIONS)] == [EXTENSION_URLS[e] for e in RELEASE_EXTENSIONS]
+    assert urls[len(RELEASE_EXTENSIONS) :] == [
+        f"https://veraz.example/extensions/{e}/extension.json" for e in LOCAL_EXTENSIONS
+    ]
     assert declared_extensions("https://v", paginated=True)[-1] == EXTENSION_URLS["pagination"]
 
 
 def test_local_extension_files_are_read_from_the_extension_folder_only():
     assert orjson.loads(local_extension_file("integrity", "extension.json"))["schemas"] == [
-        "release-schema.json"]
+        "release-schema.json"
+    ]
     assert local_extension_file("integrity", "codelists/integrityScheme.csv").startswith(b"Code,")
-    for name, filename in [("integrity", "../bids/extension.json"), ("integrity", "nope.json"),
-                           ("bids", "extension.json"), ("integrity", "/etc/passwd")]:
+    for name, filename in [
+        ("integrity", "../bids/extension.json"),
+        ("integrity", "nope.json"),
+        ("bids", "extension.json"),
+        ("integrity", "/etc/passwd"),
+    ]:
         assert local_extension_file(name, filename) is None
 
 

@@ -24,14 +24,44 @@ from ocds.summary import browse_columns, process_facts
 REAL = SHARED / "real-ocds"
 PREFIX = "ocds-test01"
 
-TEXT_KEYS = ("ocid", "title", "status", "order_number", "category", "classification", "region",
-             "agreement_ocid", "date", "date_signed", "method", "delivery_region", "delivery_district")
+TEXT_KEYS = (
+    "ocid",
+    "title",
+    "status",
+    "order_number",
+    "category",
+    "classification",
+    "region",
+    "agreement_ocid",
+    "date",
+    "date_signed",
+    "method",
+    "delivery_region",
+    "delivery_district",
+)
 #: browse column -> largest length (None: not text)
-COLUMNS = {"kind": 20, "order_number": 64, "title": 10_000, "status": 32, "category": 32,
-           "classification": 32, "buyer_id": 255, "buyer_name": 10_000, "region": 64,
-           "supplier_id": 255, "supplier_name": 10_000, "agreement_ocid": 255, "amount": None,
-           "currency": 3, "date": 40, "procedure": 32, "agreement_title": 10_000, "delivery_region": 64,
-           "delivery_district": 128, "month": 7}
+COLUMNS = {
+    "kind": 20,
+    "order_number": 64,
+    "title": 10_000,
+    "status": 32,
+    "category": 32,
+    "classification": 32,
+    "buyer_id": 255,
+    "buyer_name": 10_000,
+    "region": 64,
+    "supplier_id": 255,
+    "supplier_name": 10_000,
+    "agreement_ocid": 255,
+    "amount": None,
+    "currency": 3,
+    "date": 40,
+    "procedure": 32,
+    "agreement_title": 10_000,
+    "delivery_region": 64,
+    "delivery_district": 128,
+    "month": 7,
+}
 
 
 def _text_or_none(value) -> bool:
@@ -47,15 +77,28 @@ def _check_party(party) -> None:
     assert all(_text_or_none(party[k]) for k in ("id", "name", "scale", "region"))
     assert isinstance(party["address"], str)
     identifier = party["identifier"]
-    assert identifier is None or (set(identifier) == {"scheme", "id"}
-                                  and all(_text_or_none(v) for v in identifier.values()))
+    assert identifier is None or (
+        set(identifier) == {"scheme", "id"} and all(_text_or_none(v) for v in identifier.values())
+    )
 
 
 def assert_documented_types(facts: dict) -> None:
     """Every key of process_facts present, with the type its docstring promises."""
     assert set(facts) == set(TEXT_KEYS) | {
-        "kind", "buyer", "supplier", "suppliers", "buyer_address", "framework", "period", "value",
-        "items", "destinations", "bids", "amendments", "documents"}
+        "kind",
+        "buyer",
+        "supplier",
+        "suppliers",
+        "buyer_address",
+        "framework",
+        "period",
+        "value",
+        "items",
+        "destinations",
+        "bids",
+        "amendments",
+        "documents",
+    }
     for key in TEXT_KEYS:
         assert _text_or_none(facts[key]), (key, facts[key])
     assert facts["kind"] in ("order", "agreement", "other")
@@ -65,16 +108,26 @@ def assert_documented_types(facts: dict) -> None:
     assert (facts["supplier"] is None) == (facts["suppliers"] == [])
     assert isinstance(facts["buyer_address"], str)
     framework = facts["framework"]
-    assert framework is None or (set(framework) == {"id", "title", "scheme", "identifier"}
-                                 and all(_text_or_none(v) for v in framework.values()))
+    assert framework is None or (
+        set(framework) == {"id", "title", "scheme", "identifier"}
+        and all(_text_or_none(v) for v in framework.values())
+    )
     assert (facts["kind"] == "order") == (framework is not None)
     assert set(facts["period"]) == {"startDate", "endDate"}
     assert all(_text_or_none(v) for v in facts["period"].values())
     assert set(facts["value"]) == {"amount", "currency"}
     assert _published_scalar(facts["value"]["amount"]) and _text_or_none(facts["value"]["currency"])
     for item in facts["items"]:
-        assert set(item) == {"id", "description", "classification", "unit", "quantity", "unit_price",
-                             "currency", "total"}
+        assert set(item) == {
+            "id",
+            "description",
+            "classification",
+            "unit",
+            "quantity",
+            "unit_price",
+            "currency",
+            "total",
+        }
         assert all(_text_or_none(item[k]) for k in ("id", "description", "unit", "currency"))
         assert set(item["classification"]) == {"scheme", "id", "description"}
         assert all(_published_scalar(item[k]) for k in ("quantity", "unit_price"))
@@ -108,9 +161,12 @@ def assert_browse_columns(columns: dict) -> None:
         if limit is not None:
             assert _text_or_none(columns[key]) and len(columns[key] or "") <= limit, key
     amount = columns["amount"]
-    assert amount is None or (isinstance(amount, Decimal) and amount.is_finite()
-                              and abs(amount) < Decimal(10) ** 17
-                              and amount == amount.quantize(Decimal("0.01")))
+    assert amount is None or (
+        isinstance(amount, Decimal)
+        and amount.is_finite()
+        and abs(amount) < Decimal(10) ** 17
+        and amount == amount.quantize(Decimal("0.01"))
+    )
 
 
 def read(compiled) -> dict:
@@ -135,14 +191,20 @@ def _real_compiled_releases() -> list[tuple[str, dict]]:
         for i, release in enumerate(_jsonl(path)):
             out.append((f"{path}:{i}", release))
             by_ocid.setdefault(release.get("ocid"), []).append(release)
-    records = [(f"{path}:{i}", record) for path in sorted(REAL.glob("*/records.jsonl"))
-               for i, record in enumerate(_jsonl(path))]
+    records = [
+        (f"{path}:{i}", record)
+        for path in sorted(REAL.glob("*/records.jsonl"))
+        for i, record in enumerate(_jsonl(path))
+    ]
     for path in sorted(REAL.glob("*/raw/records/*.json")):
         package = json.loads(path.read_text(encoding="utf-8"))
         records += [(f"{path}:{i}", record) for i, record in enumerate(package.get("records") or [])]
     # a record may link its releases and publish no compiled release (Mexico GACM's do)
-    out += [(f"{label}:compiledRelease", record["compiledRelease"]) for label, record in records
-            if "compiledRelease" in record]
+    out += [
+        (f"{label}:compiledRelease", record["compiledRelease"])
+        for label, record in records
+        if "compiledRelease" in record
+    ]
     for ocid, releases in sorted(by_ocid.items(), key=lambda kv: str(kv[0])):
         try:
             out.append((f"compiled {ocid}", compile_release(releases)))
@@ -169,12 +231,16 @@ def test_real_data_items_come_from_the_latest_stage_that_has_them():
     checked = 0
     for label, compiled in _real_compiled_releases():
         # the award's lines, else the contract's, else the tender's (see ocds.summary)
-        stages = [*(compiled.get("awards") or [{}])[:1], *(compiled.get("contracts") or [{}])[:1],
-                  compiled.get("tender") or {}]
+        stages = [
+            *(compiled.get("awards") or [{}])[:1],
+            *(compiled.get("contracts") or [{}])[:1],
+            compiled.get("tender") or {},
+        ]
         published = next((s["items"] for s in stages if s.get("items")), [])
         facts = process_facts(compiled)
-        assert [i["id"] for i in facts["items"]] == [str(i["id"]) if i.get("id") is not None else None
-                                                    for i in published], label
+        assert [i["id"] for i in facts["items"]] == [
+            str(i["id"]) if i.get("id") is not None else None for i in published
+        ], label
         checked += bool(published)
     assert checked > 100
 
@@ -201,20 +267,23 @@ def test_an_example_order_reads_as_published(shape):
     award = mapped.order_release["awards"][0]
     assert [i["id"] for i in facts["items"]] == [i["id"] for i in award["items"]]
     assert sum(i["quantity"] for i in facts["items"]) == sum(
-        part["quantity"] for dest in order["destinations"] for d in dest["deliveries"]
-        for part in d["lines"])
+        part["quantity"] for dest in order["destinations"] for d in dest["deliveries"] for part in d["lines"]
+    )
     assert round(sum(i["total"] for i in facts["items"]), 2) == facts["value"]["amount"]
     assert facts["value"] == contract["value"]
     assert len(facts["destinations"]) == len(order["destinations"])
     assert [len(d["deliveries"]) for d in facts["destinations"]] == [
-        len(dest["deliveries"]) for dest in order["destinations"]]
+        len(dest["deliveries"]) for dest in order["destinations"]
+    ]
     assert len(facts["bids"]) == len(order.get("proformas", []))
     assert len(facts["amendments"]) == len(order.get("amendments", []))
 
     columns = browse_columns(compiled)
     assert columns["amount"] == Decimal(str(contract["value"]["amount"])).quantize(Decimal("0.01"))
-    assert (columns["buyer_name"], columns["supplier_name"]) == (order["buyer"]["name"],
-                                                                 order["supplier"]["name"])
+    assert (columns["buyer_name"], columns["supplier_name"]) == (
+        order["buyer"]["name"],
+        order["supplier"]["name"],
+    )
     assert columns["order_number"] == order["orderNumber"]
 
     agreement = read(compile_release([mapped.agreement_release]))
@@ -225,8 +294,12 @@ def test_items_precedence_is_award_then_contract_then_tender():
     def items(*ids):
         return [{"id": i, "quantity": 1} for i in ids]
 
-    release = {"ocid": "ocds-x-1", "tender": {"items": items("t")}, "awards": [{"items": items("a")}],
-               "contracts": [{"items": items("c1", "c2")}]}
+    release = {
+        "ocid": "ocds-x-1",
+        "tender": {"items": items("t")},
+        "awards": [{"items": items("a")}],
+        "contracts": [{"items": items("c1", "c2")}],
+    }
     assert [i["id"] for i in process_facts(release)["items"]] == ["a"]
     release["awards"] = [{"items": []}]
     assert [i["id"] for i in process_facts(release)["items"]] == ["c1", "c2"]
@@ -239,8 +312,7 @@ def test_items_precedence_is_award_then_contract_then_tender():
 
 def _order() -> dict:
     """An order with every part the reading shows: quotes, two destinations, an amendment."""
-    order = example_order("5-multi-destination-partial",
-                          proformas=example_order("3-partial")["proformas"])
+    order = example_order("5-multi-destination-partial", proformas=example_order("3-partial")["proformas"])
     order["supplier"] = example_order("3-partial")["supplier"]
     return compile_release([map_order(order, ocid_prefix=PREFIX).order_release])
 
@@ -277,29 +349,32 @@ def test_a_huge_quantity_times_a_float_price_is_no_total():
     assert read(compiled)["items"][0]["total"] is None
 
 
-@pytest.mark.parametrize("path, wrong", [
-    (("contracts",), {"0": {"id": "x"}}),
-    (("contracts",), "contract"),
-    (("parties",), {"buyer": {"name": "B"}}),
-    (("parties", 0, "roles"), "buyer"),
-    (("parties", 0, "identifier"), "20168999926"),
-    (("relatedProcesses",), [None, 3, "framework"]),
-    (("relatedProcesses", 0, "relationship"), {"framework": True}),
-    (("contracts", 0, "items"), {"1": {"quantity": 1}}),
-    (("contracts", 0, "items", 0), None),
-    (("contracts", 0, "items", 0, "unit"), "Caja"),
-    (("contracts", 0, "items", 0, "deliveryAddress"), ["Piura"]),
-    (("contracts", 0, "milestones"), [{"id": ["1-1"]}, {"id": None}]),
-    (("contracts", 0, "period"), "2025"),
-    (("contracts", 0, "value"), [1500]),
-    (("contracts", 0, "dateSigned"), 20250305),
-    (("contracts", 0, "status"), {"code": "active"}),
-    (("bids",), [{"id": 1}]),
-    (("bids", "details"), {"a": 1}),
-    (("bids", "details", 0, "tenderers"), "Distribuidora"),
-    (("tender",), ["t"]),
-    (("buyer",), "Gobierno Regional"),
-])
+@pytest.mark.parametrize(
+    "path, wrong",
+    [
+        (("contracts",), {"0": {"id": "x"}}),
+        (("contracts",), "contract"),
+        (("parties",), {"buyer": {"name": "B"}}),
+        (("parties", 0, "roles"), "buyer"),
+        (("parties", 0, "identifier"), "20168999926"),
+        (("relatedProcesses",), [None, 3, "framework"]),
+        (("relatedProcesses", 0, "relationship"), {"framework": True}),
+        (("contracts", 0, "items"), {"1": {"quantity": 1}}),
+        (("contracts", 0, "items", 0), None),
+        (("contracts", 0, "items", 0, "unit"), "Caja"),
+        (("contracts", 0, "items", 0, "deliveryAddress"), ["Piura"]),
+        (("contracts", 0, "milestones"), [{"id": ["1-1"]}, {"id": None}]),
+        (("contracts", 0, "period"), "2025"),
+        (("contracts", 0, "value"), [1500]),
+        (("contracts", 0, "dateSigned"), 20250305),
+        (("contracts", 0, "status"), {"code": "active"}),
+        (("bids",), [{"id": 1}]),
+        (("bids", "details"), {"a": 1}),
+        (("bids", "details", 0, "tenderers"), "Distribuidora"),
+        (("tender",), ["t"]),
+        (("buyer",), "Gobierno Regional"),
+    ],
+)
 def test_a_value_of_the_wrong_type_is_absent_and_the_rest_still_reads(path, wrong):
     compiled = _order()
     node = compiled
@@ -319,21 +394,63 @@ def test_an_unusable_document_is_not_a_release():
 # --- generated and mutated releases ---------------------------------------------------------
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
     st.sampled_from(["", "buyer", "supplier", "framework", "1-1-1", "1-1", "12", "1e400", "NaN"]),
 )
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=20)
-KEYS = ["ocid", "id", "tender", "awards", "contracts", "parties", "buyer", "relatedProcesses",
-        "bids", "items", "value", "amount", "currency", "quantity", "unit", "roles", "identifier",
-        "relationship", "details", "tenderers", "milestones", "deliveryAddress", "documents",
-        "integrity", "amendments", "title", "status", "date", "dateSigned", "period", "name",
-        "techniques", "hasFrameworkAgreement", "classification", "region", "address"]
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+KEYS = [
+    "ocid",
+    "id",
+    "tender",
+    "awards",
+    "contracts",
+    "parties",
+    "buyer",
+    "relatedProcesses",
+    "bids",
+    "items",
+    "value",
+    "amount",
+    "currency",
+    "quantity",
+    "unit",
+    "roles",
+    "identifier",
+    "relationship",
+    "details",
+    "tenderers",
+    "milestones",
+    "deliveryAddress",
+    "documents",
+    "integrity",
+    "amendments",
+    "title",
+    "status",
+    "date",
+    "dateSigned",
+    "period",
+    "name",
+    "techniques",
+    "hasFrameworkAgreement",
+    "classification",
+    "region",
+    "address",
+]
 OCDS_LIKE = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.sampled_from(KEYS), inner, max_size=6)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=6)
+    ),
     max_leaves=40,
 )
 
@@ -356,8 +473,9 @@ def _paths(node, prefix=()):
 
 @st.composite
 def mutated_orders(draw):
-    compiled = compile_release([map_order(example_order(draw(st.sampled_from(SHAPES))),
-                                          ocid_prefix=PREFIX).order_release])
+    compiled = compile_release(
+        [map_order(example_order(draw(st.sampled_from(SHAPES))), ocid_prefix=PREFIX).order_release]
+    )
     paths = [p for p in _paths(compiled) if p]
     for _ in range(draw(st.integers(min_value=1, max_value=6))):
         path = draw(st.sampled_from(paths))

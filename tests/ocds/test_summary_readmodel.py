@@ -22,13 +22,40 @@ REAL = SHARED / "real-ocds"
 PREFIX = "ocds-test01"
 
 #: column -> largest length (None: an amount, "int": a position)
-ITEM_COLUMNS = {"ocid": 255, "position": "int", "scheme": 64, "code": 64, "segment": 2, "family": 4,
-                "class": 6, "commodity": 8, "description": 10_000, "quantity": None, "unit": 128,
-                "unit_price": None, "amount": None, "currency": 3}
-PARTY_COLUMNS = {"ocid": 255, "position": "int", "role": 16, "party_id": 255, "scheme": 64,
-                 "identifier": 255, "name": 10_000, "region": 64, "scale": 32}
-NEW_BROWSE_COLUMNS = {"procedure": 32, "agreement_title": 10_000, "delivery_region": 64,
-                      "delivery_district": 128, "month": 7}
+ITEM_COLUMNS = {
+    "ocid": 255,
+    "position": "int",
+    "scheme": 64,
+    "code": 64,
+    "segment": 2,
+    "family": 4,
+    "class": 6,
+    "commodity": 8,
+    "description": 10_000,
+    "quantity": None,
+    "unit": 128,
+    "unit_price": None,
+    "amount": None,
+    "currency": 3,
+}
+PARTY_COLUMNS = {
+    "ocid": 255,
+    "position": "int",
+    "role": 16,
+    "party_id": 255,
+    "scheme": 64,
+    "identifier": 255,
+    "name": 10_000,
+    "region": 64,
+    "scale": 32,
+}
+NEW_BROWSE_COLUMNS = {
+    "procedure": 32,
+    "agreement_title": 10_000,
+    "delivery_region": 64,
+    "delivery_district": 128,
+    "month": 7,
+}
 
 
 def _check(rows: list[dict], columns: dict) -> None:
@@ -40,8 +67,11 @@ def _check(rows: list[dict], columns: dict) -> None:
             if limit == "int":
                 assert isinstance(value, int)
             elif limit is None:
-                assert value is None or (isinstance(value, Decimal) and value.is_finite()
-                                         and value == value.quantize(Decimal("0.01"))), (key, value)
+                assert value is None or (
+                    isinstance(value, Decimal)
+                    and value.is_finite()
+                    and value == value.quantize(Decimal("0.01"))
+                ), (key, value)
             else:
                 assert value is None or (isinstance(value, str) and 0 < len(value) <= limit), (key, value)
 
@@ -63,14 +93,33 @@ def assert_rows(compiled) -> dict:
 
 
 def test_unspsc_levels():
-    assert unspsc_levels("UNSPSC", "44103105") == {"segment": "44", "family": "4410", "class": "441031",
-                                                   "commodity": "44103105"}
-    assert unspsc_levels(" unspsc ", "43210000") == {"segment": "43", "family": "4321", "class": None,
-                                                     "commodity": None}
-    assert unspsc_levels("UNSPSC", "43") == {"segment": "43", "family": None, "class": None,
-                                             "commodity": None}
-    for scheme, code in (("CPV", "44103105"), ("UNSPSC", "4410310512"), ("UNSPSC", "٤٤١٠"), ("UNSPSC", "4"),
-                         ("UNSPSC", None), (None, "44103105"), ("UNSPSC", "44-10")):
+    assert unspsc_levels("UNSPSC", "44103105") == {
+        "segment": "44",
+        "family": "4410",
+        "class": "441031",
+        "commodity": "44103105",
+    }
+    assert unspsc_levels(" unspsc ", "43210000") == {
+        "segment": "43",
+        "family": "4321",
+        "class": None,
+        "commodity": None,
+    }
+    assert unspsc_levels("UNSPSC", "43") == {
+        "segment": "43",
+        "family": None,
+        "class": None,
+        "commodity": None,
+    }
+    for scheme, code in (
+        ("CPV", "44103105"),
+        ("UNSPSC", "4410310512"),
+        ("UNSPSC", "٤٤١٠"),
+        ("UNSPSC", "4"),
+        ("UNSPSC", None),
+        (None, "44103105"),
+        ("UNSPSC", "44-10"),
+    ):
         assert set(unspsc_levels(scheme, code).values()) == {None}, (scheme, code)
 
 
@@ -103,7 +152,8 @@ def test_generated_orders_and_their_agreements():
         mapped = map_order(order, ocid_prefix=PREFIX)
         rows = assert_rows(mapped.order_release)
         assert {line["segment"] for line in rows["item_lines"]} == {
-            i["classification"]["code"][:2] for i in order["items"]}
+            i["classification"]["code"][:2] for i in order["items"]
+        }
         title = mapped.agreement_release["tender"]["title"]
         assert browse_columns(mapped.order_release)["agreement_title"] == title
         agreement = browse_columns(mapped.agreement_release)
@@ -113,8 +163,12 @@ def test_generated_orders_and_their_agreements():
 
 def test_every_supplier_of_a_multi_supplier_contract_is_a_party():
     release = map_order(example_order(), ocid_prefix=PREFIX).order_release
-    second = {"id": "PE-RUC-20999999991", "name": "Otra S.A.C.", "roles": ["supplier"],
-              "identifier": {"scheme": "PE-RUC", "id": "20999999991"}}
+    second = {
+        "id": "PE-RUC-20999999991",
+        "name": "Otra S.A.C.",
+        "roles": ["supplier"],
+        "identifier": {"scheme": "PE-RUC", "id": "20999999991"},
+    }
     release["parties"].append(second)
     release["parties"].append(dict(second))  # listed twice: still one supplier
     rows = read_model_rows(release)
@@ -148,12 +202,20 @@ def test_every_real_release_and_compiled_record_gives_rows():
 
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=300),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=300),
     st.sampled_from(["", "UNSPSC", "44103105", "2024-13-01", "2024-02", "buyer", "supplier", "1e400"]),
 )
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=20)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 def _paths(node, prefix=()):
@@ -168,8 +230,9 @@ def _paths(node, prefix=()):
 
 @st.composite
 def mutated_orders(draw):
-    compiled = compile_release([map_order(example_order(draw(st.sampled_from(SHAPES))),
-                                          ocid_prefix=PREFIX).order_release])
+    compiled = compile_release(
+        [map_order(example_order(draw(st.sampled_from(SHAPES))), ocid_prefix=PREFIX).order_release]
+    )
     paths = [p for p in _paths(compiled) if p]
     for _ in range(draw(st.integers(min_value=1, max_value=6))):
         path = draw(st.sampled_from(paths))

@@ -39,9 +39,7 @@ def test_every_extension_valid_use(make):
                 {
                     "id": "1",
                     "relatedLot": "lot-1",
-                    "deliveryLocation": {
-                        "geometry": {"type": "Point", "coordinates": [-77.0, -12.0]}
-                    },
+                    "deliveryLocation": {"geometry": {"type": "Point", "coordinates": [-77.0, -12.0]}},
                     "deliveryAddress": {"region": "Lima"},
                 }
             ],
@@ -167,15 +165,12 @@ def test_package_problems_metadata(make):
     assert package_problems(_release_package(make), "release") == []
     problems = package_problems(_release_package(make, uri="not a uri", version=None), "release")
     assert {p.field for p in problems} == {"uri", "version"}
-    bad_release = _release_package(
-        make, releases=[_with(["parties", 1, "details", "scale"], "huge", make())]
-    )
+    bad_release = _release_package(make, releases=[_with(["parties", 1, "details", "scale"], "huge", make())])
     assert package_problems(bad_release, "release") == []  # shallow by default
     assert package_problems(bad_release, "release", deep=True) == [
         Problem(
             "releases/0/parties/1/details/scale",
-            "'huge' is not one of ['micro', 'sme', 'small', 'medium', 'large', 'selfEmployed', "
-            "None]",
+            "'huge' is not one of ['micro', 'sme', 'small', 'medium', 'large', 'selfEmployed', None]",
         )
     ]
 
@@ -198,9 +193,7 @@ def test_package_problems_records_and_links(make):
     assert package_problems(package, "record") != []
     paged = {"links": {"next": "https://x/p/2"}, "releases": [make()], "version": "1.1"}
     assert package_problems(paged, "release") == []
-    assert [p.field for p in package_problems({**paged, "links": {"next": 5}}, "release")] == [
-        "links/next"
-    ]
+    assert [p.field for p in package_problems({**paged, "links": {"next": 5}}, "release")] == ["links/next"]
     with pytest.raises(InputError, match="kind"):
         package_problems(paged, "records")  # type: ignore[arg-type]
 
@@ -213,14 +206,18 @@ def make(release_factory):
 # --- Bad arguments: InputError ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("call", [
-    lambda: package_problems({}, "records"),  # type: ignore[arg-type]
-    lambda: ocds_schema.package_schema("records"),
-    lambda: ocds_schema.codes("no-such-codelist.csv"),
-    lambda: ocds_schema.codes("currency.csv", extension="no-such-extension"),
-    lambda: ocds_schema.extension_patch("no-such-extension"),
-    lambda: ocds_schema.extension_patch("../../../anchoring", "errors.py"),
-], ids=["package kind", "schema kind", "codelist", "extension codelist", "extension", "outside"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: package_problems({}, "records"),  # type: ignore[arg-type]
+        lambda: ocds_schema.package_schema("records"),
+        lambda: ocds_schema.codes("no-such-codelist.csv"),
+        lambda: ocds_schema.codes("currency.csv", extension="no-such-extension"),
+        lambda: ocds_schema.extension_patch("no-such-extension"),
+        lambda: ocds_schema.extension_patch("../../../anchoring", "errors.py"),
+    ],
+    ids=["package kind", "schema kind", "codelist", "extension codelist", "extension", "outside"],
+)
 def test_bad_arguments_raise_input_error(call):
     with pytest.raises(InputError) as info:
         call()

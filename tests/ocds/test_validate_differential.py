@@ -41,7 +41,8 @@ def assert_agree(instance, checker=None) -> bool:
     assert checker.is_valid(instance) == expected, "the verdict differs from jsonschema's"
     # jsonschema-rs alone on what JSON can hold (it cannot take NaN or lone surrogates).
     assert not _plain(instance) or checker.fast_is_valid(instance) == expected, (
-        "jsonschema-rs differs from jsonschema")
+        "jsonschema-rs differs from jsonschema"
+    )
     assert expected or checker.explain(instance), "jsonschema says invalid but lists no error"
     return expected
 
@@ -123,9 +124,7 @@ def _rich(make) -> dict[str, Any]:
                     "relatedLot": "lot-1",
                     "quantity": 1,
                     "additionalClassifications": [{"scheme": "UNSPSC", "id": "1"}],
-                    "deliveryLocation": {
-                        "geometry": {"type": "Point", "coordinates": [-77.0, -12.0]}
-                    },
+                    "deliveryLocation": {"geometry": {"type": "Point", "coordinates": [-77.0, -12.0]}},
                     "deliveryAddress": {"region": "Lima"},
                 }
             ],

@@ -39,11 +39,24 @@ sample = Table(
 
 def _rows(prefix: str) -> list[dict]:
     return [
-        {"k": f"{prefix}1", "big": 2**53 + 1, "flag": True,
-         "at": datetime(2026, 11, 21, 10, 5, 7, 123456, tzinfo=UTC), "amount": Decimal("1234.50"),
-         "blob": b"\x00\xffbytes", "note": "ñandú \"quoted\" 'single'"},
-        {"k": f"{prefix}2", "big": None, "flag": False, "at": None, "amount": None, "blob": None,
-         "note": None},
+        {
+            "k": f"{prefix}1",
+            "big": 2**53 + 1,
+            "flag": True,
+            "at": datetime(2026, 11, 21, 10, 5, 7, 123456, tzinfo=UTC),
+            "amount": Decimal("1234.50"),
+            "blob": b"\x00\xffbytes",
+            "note": "ñandú \"quoted\" 'single'",
+        },
+        {
+            "k": f"{prefix}2",
+            "big": None,
+            "flag": False,
+            "at": None,
+            "amount": None,
+            "blob": None,
+            "note": None,
+        },
     ]
 
 

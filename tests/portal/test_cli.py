@@ -21,16 +21,15 @@ from portal.models import records, releases
 VERAZ = [sys.executable, "-m", "portal"]
 
 
-def veraz(args: list[str], instance: Path, db: str, *, prefix: list[str] = (), wait: bool = True,
-          **kw):
+def veraz(args: list[str], instance: Path, db: str, *, prefix: list[str] = (), wait: bool = True, **kw):
     """Run ``veraz args`` (after ``prefix``) on ``db``; with ``wait=False``, the running Popen."""
-    env = dict(os.environ, PORTAL_INSTANCE_PATH=str(instance), DATABASE_URL=db,
-               PORTAL_IMPORT_WORKERS="1")
+    env = dict(os.environ, PORTAL_INSTANCE_PATH=str(instance), DATABASE_URL=db, PORTAL_IMPORT_WORKERS="1")
     kw.setdefault("cwd", instance)  # default rejects files land in the current folder
     command = [*prefix, *VERAZ, *args]
     if not wait:
-        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, **kw)
+        return subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+        )
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, **kw)
 
 
@@ -49,8 +48,9 @@ def test_generate_import_and_reimport(tmp_path):
     engine = create_engine(db)
     with engine.connect() as conn:
         n_releases = conn.execute(select(func.count()).select_from(releases)).scalar_one()
-        n_orders = conn.execute(select(func.count()).select_from(records)
-                                .where(records.c.kind == "order")).scalar_one()
+        n_orders = conn.execute(
+            select(func.count()).select_from(records).where(records.c.kind == "order")
+        ).scalar_one()
     assert n_orders > 0 and n_releases > n_orders
     second = veraz(["import-orders", str(out)], tmp_path, db)
     assert second.returncode == 0 and "0 releases published" in second.stderr
@@ -80,8 +80,13 @@ def test_import_ocds_packages_jsonl_and_gzip(tmp_path):
     for order in all_examples():
         mapped = map_order(order, ocid_prefix="ocds-abc123")
         rels += [mapped.agreement_release, mapped.order_release]
-    package = {"uri": "https://example.org/p.json", "publishedDate": "2025-01-01T00:00:00Z",
-               "version": "1.1", "publisher": {"name": "X"}, "releases": rels[:4]}
+    package = {
+        "uri": "https://example.org/p.json",
+        "publishedDate": "2025-01-01T00:00:00Z",
+        "version": "1.1",
+        "publisher": {"name": "X"},
+        "releases": rels[:4],
+    }
     (tmp_path / "p.json").write_bytes(orjson.dumps(package))
     with gzip.open(tmp_path / "r.jsonl.gz", "wb") as f:
         for r in rels[4:]:
@@ -141,12 +146,18 @@ def _as_any_user() -> list[str]:
 def _ocds_file(path: Path) -> Path:
     from ocds.catalogue.mapping import map_order
 
-    mapped = map_order(example_order("1-single", orderNumber="OC-2025-999001"),
-                       ocid_prefix="ocds-abc123")
-    path.write_bytes(orjson.dumps({"uri": "https://example.org/p.json", "version": "1.1",
-                                   "publishedDate": "2025-01-01T00:00:00Z",
-                                   "publisher": {"name": "X"},
-                                   "releases": [mapped.agreement_release, mapped.order_release]}))
+    mapped = map_order(example_order("1-single", orderNumber="OC-2025-999001"), ocid_prefix="ocds-abc123")
+    path.write_bytes(
+        orjson.dumps(
+            {
+                "uri": "https://example.org/p.json",
+                "version": "1.1",
+                "publishedDate": "2025-01-01T00:00:00Z",
+                "publisher": {"name": "X"},
+                "releases": [mapped.agreement_release, mapped.order_release],
+            }
+        )
+    )
     return path
 
 
@@ -154,15 +165,21 @@ def _published_with_work_pending(tmp_path: Path) -> tuple[str, Path, Path]:
     """A database with a sealed log, more entries pending, and new files to import."""
     db = f"sqlite:///{tmp_path / 'v.sqlite3'}"
     assert veraz(["db", "upgrade"], tmp_path, db).returncode == 0
-    first = veraz(["generate-orders", "--orders", "5", "--seed", "3", "--out",
-                   str(tmp_path / "a.jsonl")], tmp_path, db)
+    first = veraz(
+        ["generate-orders", "--orders", "5", "--seed", "3", "--out", str(tmp_path / "a.jsonl")], tmp_path, db
+    )
     assert first.returncode == 0
     assert veraz(["import-orders", str(tmp_path / "a.jsonl")], tmp_path, db).returncode == 0
     assert veraz(["anchor"], tmp_path, db).returncode == 0
-    assert veraz(["import-orders", str(write_jsonl(tmp_path / "b.jsonl", [example_order()]))],
-                 tmp_path, db).returncode == 0  # entries pending: `veraz anchor` must write
-    veraz(["generate-orders", "--orders", "5", "--seed", "4", "--out", str(tmp_path / "c.jsonl")],
-          tmp_path, db)
+    assert (
+        veraz(
+            ["import-orders", str(write_jsonl(tmp_path / "b.jsonl", [example_order()]))], tmp_path, db
+        ).returncode
+        == 0
+    )  # entries pending: `veraz anchor` must write
+    veraz(
+        ["generate-orders", "--orders", "5", "--seed", "4", "--out", str(tmp_path / "c.jsonl")], tmp_path, db
+    )
     return db, tmp_path / "c.jsonl", _ocds_file(tmp_path / "p.json")
 
 
@@ -203,15 +220,20 @@ def test_a_database_locked_beyond_the_busy_timeout_is_a_sentence(tmp_path):
     holder = sqlite3.connect(tmp_path / "v.sqlite3", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        commands = [["import-orders", str(orders)], ["import-ocds", str(ocds_file)], ["anchor"],
-                    ["db", "upgrade"]]
+        commands = [
+            ["import-orders", str(orders)],
+            ["import-ocds", str(ocds_file)],
+            ["anchor"],
+            ["db", "upgrade"],
+        ]
         running = [veraz(args, tmp_path, db, wait=False) for args in commands]
         audit = veraz(["audit"], tmp_path, db)
         assert audit.returncode == 0 and "no problem." in audit.stderr
         for process in running:
             _, stderr = process.communicate(timeout=120)
-            _said_and_exit_3(subprocess.CompletedProcess(process.args, process.returncode, "", stderr),
-                             "is locked")
+            _said_and_exit_3(
+                subprocess.CompletedProcess(process.args, process.returncode, "", stderr), "is locked"
+            )
     finally:
         holder.rollback()
         holder.close()

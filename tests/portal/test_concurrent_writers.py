@@ -53,10 +53,15 @@ engine.dispose()
 
 def _race(url: str) -> None:
     start = time.time() + 3  # both processes import everything first, then start together
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, tag, str(start),
-                                 str(BATCHES), str(PER_BATCH)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-               for tag in ("a", "b")]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, url, tag, str(start), str(BATCHES), str(PER_BATCH)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for tag in ("a", "b")
+    ]
     results = [(w.wait(120), *w.communicate()) for w in writers]
     assert results == [(0, b"", b"")] * 2
 
@@ -77,8 +82,9 @@ def test_two_writer_processes_log_every_entry_once(database_url):
     decoded = [decode_entry(e) for e in entries]
     assert all(isinstance(e, ReleaseEntry) for e in decoded)
     logged = sorted((e.ocid, e.release_id) for e in decoded)
-    expected = sorted((f"ocds-{tag}", f"{b}-{i}") for tag in "ab"
-                      for b in range(BATCHES) for i in range(PER_BATCH))
+    expected = sorted(
+        (f"ocds-{tag}", f"{b}-{i}") for tag in "ab" for b in range(BATCHES) for i in range(PER_BATCH)
+    )
     assert logged == expected  # each exactly once
     assert root == root_from_leaves([leaf_hash(e) for e in entries])
     assert problems == []
@@ -147,9 +153,15 @@ def _two_imports(database_url, tmp_path) -> None:
     orders = list(generate_orders(60, 11))
     files = [write_jsonl(tmp_path / f"{half}.jsonl", orders[half::2]) for half in (0, 1)]
     start = time.time() + 3
-    importers = [subprocess.Popen([sys.executable, "-c", IMPORTER, database_url, str(f), str(start)],
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for f in files]
+    importers = [
+        subprocess.Popen(
+            [sys.executable, "-c", IMPORTER, database_url, str(f), str(start)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for f in files
+    ]
     results = [(p.wait(300), *p.communicate()) for p in importers]
     assert [r[0] for r in results] == [0, 0], [r[2][-3000:] for r in results]
     engine = make_engine(database_url)
@@ -159,9 +171,11 @@ def _two_imports(database_url, tmp_path) -> None:
             size = log.size(conn)
             indices = sorted(
                 [i for (i,) in conn.execute(select(releases.c.leaf_index))]
-                + [i for (i,) in conn.execute(select(proformas.c.leaf_index))])
-            stored = sum(conn.execute(select(func.count()).select_from(t)).scalar_one()
-                         for t in (releases, proformas))
+                + [i for (i,) in conn.execute(select(proformas.c.leaf_index))]
+            )
+            stored = sum(
+                conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (releases, proformas)
+            )
             problems = log.audit(conn)
     finally:
         engine.dispose()

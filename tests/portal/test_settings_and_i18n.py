@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_docs_settings_is_current():
     assert (ROOT / "docs" / "settings.md").read_text(encoding="utf-8") == settings_markdown(), (
-        "run: veraz settings --markdown > docs/settings.md")
+        "run: veraz settings --markdown > docs/settings.md"
+    )
     for s in SETTINGS:
         assert s.help.strip(), f"{s.name} has no help text"
 
@@ -38,9 +39,24 @@ def test_precedence_defaults_file_env_mapping(tmp_path):
 
 def test_every_interface_message_has_a_spanish_translation(tmp_path):
     pot = tmp_path / "messages.pot"
-    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
-                    str(ROOT / "babel.cfg"), "-k", "_l", "-o", str(pot), str(ROOT / "portal")],
-                   check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "_l",
+            "-o",
+            str(pot),
+            str(ROOT / "portal"),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     with pot.open("rb") as f:
         wanted = {m.id for m in read_po(f) if m.id}
     with (ROOT / "portal/translations/es/LC_MESSAGES/messages.po").open("rb") as f:
@@ -61,8 +77,13 @@ def test_the_time_zone_is_a_setting(tmp_path):
 
     from portal.app import create_app
 
-    app = create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
-                      "TIMEZONE": "America/Bogota"})
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+            "TIMEZONE": "America/Bogota",
+        }
+    )
     with app.test_request_context():
         assert str(get_timezone()) == "America/Bogota"
 
@@ -76,11 +97,16 @@ def _free_port() -> int:
 def test_serve_takes_address_workers_and_threads_from_the_settings(tmp_path):
     """`veraz serve` (which `make run` calls) runs gunicorn as the settings table says."""
     port = _free_port()
-    env = os.environ | {"PORTAL_INSTANCE_PATH": str(tmp_path), "PORTAL_WEB_BIND": f"127.0.0.1:{port}",
-                        "PORTAL_WEB_WORKERS": "3", "PORTAL_WEB_THREADS": "5"}
+    env = os.environ | {
+        "PORTAL_INSTANCE_PATH": str(tmp_path),
+        "PORTAL_WEB_BIND": f"127.0.0.1:{port}",
+        "PORTAL_WEB_WORKERS": "3",
+        "PORTAL_WEB_THREADS": "5",
+    }
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen([str(Path(sys.executable).parent / "veraz"), "serve"], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "veraz"), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 60
         answered = False

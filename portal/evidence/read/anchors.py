@@ -48,9 +48,7 @@ def anchor_rows(conn: Connection, sizes: list[int] | None = None) -> dict[int, l
 
 
 # Built once: building SQLAlchemy expressions per request was a visible share of a proof's time.
-_ANCHORED_AFTER = (
-    select(anchors.c.tree_size).distinct().where(anchors.c.tree_size > bindparam("known"))
-)
+_ANCHORED_AFTER = select(anchors.c.tree_size).distinct().where(anchors.c.tree_size > bindparam("known"))
 # Checkpoints with an anchor not yet done: few (the newest ones), read through a partial index
 # on status != 'done' (migration 0005); the literal lets the planner match the index.
 _NOT_DONE = anchors.c.status != literal_column(f"'{DONE}'")

@@ -13,7 +13,9 @@ from portal.evidence.read.anchors import anchor_rows, published_time
 from portal.evidence.tables import evidence_pdfs
 
 _LISTED = select(
-    evidence_pdfs.c.tree_size, evidence_pdfs.c.sha256, evidence_pdfs.c.byte_length,
+    evidence_pdfs.c.tree_size,
+    evidence_pdfs.c.sha256,
+    evidence_pdfs.c.byte_length,
     evidence_pdfs.c.created_at,
 )
 
@@ -58,7 +60,5 @@ def listing(conn: Connection) -> list[dict]:
 
 def pdf_bytes(conn: Connection, tree_size: int) -> bytes | None:
     """The stored, signed evidence PDF of a checkpoint, or None."""
-    data = conn.execute(
-        select(evidence_pdfs.c.data).where(evidence_pdfs.c.tree_size == tree_size)
-    ).scalar()
+    data = conn.execute(select(evidence_pdfs.c.data).where(evidence_pdfs.c.tree_size == tree_size)).scalar()
     return bytes(data) if data is not None else None

@@ -45,13 +45,15 @@ def verifier_key(config: dict, conn: Connection | None = None) -> str:
         return store.verifier_key(conn, config)
     except (store.LogKeyError, KeyFileError) as error:
         if store.latest(conn) is None:
-            raise KeyUnavailable("The log has no key yet: it is made when the first checkpoint "
-                                 "is sealed.") from None
+            raise KeyUnavailable(
+                "The log has no key yet: it is made when the first checkpoint is sealed."
+            ) from None
         log.error("cannot serve the log's key: %s", error)
-        raise KeyUnavailable("The log's signing key is not available on this server now, or is "
-                             "not the key its checkpoints were signed with; the operator's log "
-                             "says which. Checkpoints already published keep their signatures."
-                             ) from None
+        raise KeyUnavailable(
+            "The log's signing key is not available on this server now, or is "
+            "not the key its checkpoints were signed with; the operator's log "
+            "says which. Checkpoints already published keep their signatures."
+        ) from None
 
 
 def latest_checkpoint(conn: Connection) -> str | None:
@@ -84,8 +86,7 @@ def consistency(conn: Connection, first: int, second: int) -> list[bytes]:
     """
     size = store.size(conn)
     if first < 1:
-        raise RangeError("Parameter 'first' must be at least 1 (a proof from the empty tree "
-                         "is meaningless).")
+        raise RangeError("Parameter 'first' must be at least 1 (a proof from the empty tree is meaningless).")
     if second > size:
         raise RangeError(f"Parameter 'second' must be at most the log size {size}.")
     if first > second:
@@ -107,8 +108,7 @@ def entries_page(conn: Connection, start: int, end: int | None, cap: int) -> dic
     if start > size:
         raise RangeError(f"Parameter 'start' must be at most the log size {size}.")
     if end < start or end > size:
-        raise RangeError(f"Parameter 'end' must be between start ({start}) and the log size "
-                         f"({size}).")
+        raise RangeError(f"Parameter 'end' must be between start ({start}) and the log size ({size}).")
     if end - start > cap:
         raise RangeError(f"Parameter 'end' must be at most start + {cap} (page size).")
     page = [

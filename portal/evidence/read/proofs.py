@@ -33,7 +33,10 @@ from portal.models import proformas, releases
 
 # Built once: building SQLAlchemy expressions per request was a visible share of a proof's time.
 _RELEASE = select(
-    releases.c.ocid, releases.c.release_id, releases.c.data, releases.c.data_hash,
+    releases.c.ocid,
+    releases.c.release_id,
+    releases.c.data,
+    releases.c.data_hash,
     releases.c.leaf_index,
 ).where(releases.c.ocid == bindparam("ocid"))
 _LATEST_RELEASE = _RELEASE.order_by(releases.c.date.desc(), releases.c.id.desc()).limit(1)
@@ -96,8 +99,7 @@ class _Checkpoints:
             return current
         anchored = sizes_with_anchors_after(conn, known)
         added = [
-            _Sealed(size, note, size in anchored)
-            for size, note in store.checkpoint_notes_after(conn, known)
+            _Sealed(size, note, size in anchored) for size, note in store.checkpoint_notes_after(conn, known)
         ]
         with self.lock:
             if self.sealed is current:  # else another thread refreshed meanwhile
@@ -112,9 +114,7 @@ class _Checkpoints:
         if first == len(sealed):
             return None
         unfinished = unfinished_sizes(conn, above=index)
-        chosen = next(
-            (c for c in reversed(sealed[first:]) if c.anchored and c.size not in unfinished), None
-        )
+        chosen = next((c for c in reversed(sealed[first:]) if c.anchored and c.size not in unfinished), None)
         if chosen is None:  # none fully anchored: the newest that contains the entry
             newest = sealed[-1]
             return newest, anchor_rows(conn, [newest.size]).get(newest.size, [])
@@ -194,8 +194,8 @@ def build_bundle(
     )
     proof = _proof_fields(conn, config, index)
     if proof is None:
-        return ProofBundle(status="pending", **common)  # type: ignore[arg-type]
-    return ProofBundle(status="complete", **common, **proof)  # type: ignore[arg-type]
+        return ProofBundle(status="pending", **common)
+    return ProofBundle(status="complete", **common, **proof)
 
 
 def _proof_fields(conn: Connection, config: dict, index: int) -> dict | None:
@@ -238,13 +238,18 @@ def build_proforma_bundle(
             value = decode_entry(entry)
         except EntryError:
             return None
-        if not isinstance(value, ProformaEntry) or (value.ocid, value.proforma_id) != (
-                ocid, row.proforma_id):
+        if not isinstance(value, ProformaEntry) or (value.ocid, value.proforma_id) != (ocid, row.proforma_id):
             return None
         leaf, proforma_hash = leaf_hash(entry), value.proforma_hash.hex()
-    common = dict(ocid=ocid, proforma_id=row.proforma_id, proforma_hash=proforma_hash,
-                  entry=entry, leaf_index=index, leaf_hash=leaf)
+    common = dict(
+        ocid=ocid,
+        proforma_id=row.proforma_id,
+        proforma_hash=proforma_hash,
+        entry=entry,
+        leaf_index=index,
+        leaf_hash=leaf,
+    )
     proof = _proof_fields(conn, config, index)
     if proof is None:
-        return ProformaProofBundle(status="pending", **common)  # type: ignore[arg-type]
-    return ProformaProofBundle(status="complete", **common, **proof)  # type: ignore[arg-type]
+        return ProformaProofBundle(status="pending", **common)
+    return ProformaProofBundle(status="complete", **common, **proof)

@@ -39,10 +39,19 @@ class Version:
 # Every version of an ocid with its order PDF's hash, oldest first: one query, built once
 # (building the expression per request cost as much as running it).
 _VERSIONS = (
-    select(releases.c.release_id, releases.c.data, releases.c.data_hash,
-           order_pdfs.c.sha256.label("pdf_sha256"), releases.c.date)
-    .select_from(releases.outerjoin(order_pdfs, (order_pdfs.c.ocid == releases.c.ocid)
-                                    & (order_pdfs.c.release_id == releases.c.release_id)))
+    select(
+        releases.c.release_id,
+        releases.c.data,
+        releases.c.data_hash,
+        order_pdfs.c.sha256.label("pdf_sha256"),
+        releases.c.date,
+    )
+    .select_from(
+        releases.outerjoin(
+            order_pdfs,
+            (order_pdfs.c.ocid == releases.c.ocid) & (order_pdfs.c.release_id == releases.c.release_id),
+        )
+    )
     .where(releases.c.ocid == bindparam("ocid"))
     .order_by(releases.c.date, releases.c.id)
 )
@@ -50,8 +59,10 @@ _VERSIONS = (
 
 def versions(conn: Connection, ocid: str) -> list[Version]:
     """Every published release of ``ocid``, oldest first (empty for an unknown ocid)."""
-    return [Version(r.release_id, bytes(r.data), r.data_hash, r.pdf_sha256, r.date)
-            for r in conn.execute(_VERSIONS, {"ocid": ocid})]
+    return [
+        Version(r.release_id, bytes(r.data), r.data_hash, r.pdf_sha256, r.date)
+        for r in conn.execute(_VERSIONS, {"ocid": ocid})
+    ]
 
 
 def version_status(version: Version) -> str | None:
@@ -82,8 +93,13 @@ class Quote:
 
 
 _QUOTES = (
-    select(proformas.c.proforma_id, proformas.c.data, proformas.c.data_hash,
-           proformas.c.received_at, proformas.c.leaf_index)
+    select(
+        proformas.c.proforma_id,
+        proformas.c.data,
+        proformas.c.data_hash,
+        proformas.c.received_at,
+        proformas.c.leaf_index,
+    )
     .where(proformas.c.ocid == bindparam("ocid"))
     .order_by(proformas.c.proforma_id)
 )
@@ -91,13 +107,17 @@ _QUOTES = (
 
 def quotes(conn: Connection, ocid: str) -> list[Quote]:
     """Every stored proforma of ``ocid``, by id (a lookup in the unique (ocid, id) index)."""
-    return [Quote(r.proforma_id, bytes(r.data), r.data_hash, r.received_at,
-                  r.leaf_index is not None)
-            for r in conn.execute(_QUOTES, {"ocid": ocid})]
+    return [
+        Quote(r.proforma_id, bytes(r.data), r.data_hash, r.received_at, r.leaf_index is not None)
+        for r in conn.execute(_QUOTES, {"ocid": ocid})
+    ]
 
 
-_PDF_OWNER = select(order_pdfs.c.ocid, order_pdfs.c.release_id).where(
-    order_pdfs.c.sha256 == bindparam("sha256")).limit(1)
+_PDF_OWNER = (
+    select(order_pdfs.c.ocid, order_pdfs.c.release_id)
+    .where(order_pdfs.c.sha256 == bindparam("sha256"))
+    .limit(1)
+)
 
 
 def pdf_owner(conn: Connection, sha256: str) -> tuple[str, str, int, list[Version]] | None:
@@ -114,10 +134,14 @@ def pdf_owner(conn: Connection, sha256: str) -> tuple[str, str, int, list[Versio
 def order_pdf(conn: Connection, ocid: str, release_id: str | None) -> tuple[bytes, str] | None:
     """``(stored bytes, release id)`` of the order PDF of ``ocid``'s latest release (or of
     ``release_id``), or None."""
-    query = (select(order_pdfs.c.data, order_pdfs.c.release_id)
-             .join(releases, (releases.c.ocid == order_pdfs.c.ocid)
-                   & (releases.c.release_id == order_pdfs.c.release_id))
-             .where(order_pdfs.c.ocid == ocid))
+    query = (
+        select(order_pdfs.c.data, order_pdfs.c.release_id)
+        .join(
+            releases,
+            (releases.c.ocid == order_pdfs.c.ocid) & (releases.c.release_id == order_pdfs.c.release_id),
+        )
+        .where(order_pdfs.c.ocid == ocid)
+    )
     if release_id:
         query = query.where(order_pdfs.c.release_id == release_id)
     row = conn.execute(query.order_by(releases.c.date.desc(), releases.c.id.desc()).limit(1)).first()
@@ -129,17 +153,21 @@ def find_order(conn: Connection, q: str) -> tuple[str, str | None] | None:
     SHA-256 (hex) of a release, an order PDF or a proforma; None if nothing matches."""
     if HEX64.match(q.lower()):
         h = q.lower()
-        row = conn.execute(select(releases.c.ocid, releases.c.release_id)
-                           .where(releases.c.data_hash == h).limit(1)).first() \
-            or conn.execute(select(order_pdfs.c.ocid, order_pdfs.c.release_id)
-                            .where(order_pdfs.c.sha256 == h).limit(1)).first()
+        row = (
+            conn.execute(
+                select(releases.c.ocid, releases.c.release_id).where(releases.c.data_hash == h).limit(1)
+            ).first()
+            or conn.execute(
+                select(order_pdfs.c.ocid, order_pdfs.c.release_id).where(order_pdfs.c.sha256 == h).limit(1)
+            ).first()
+        )
         if row:
             return row.ocid, row.release_id
-        row = conn.execute(select(proformas.c.ocid).where(proformas.c.data_hash == h)
-                           .limit(1)).first()
+        row = conn.execute(select(proformas.c.ocid).where(proformas.c.data_hash == h).limit(1)).first()
         return (row.ocid, None) if row else None
-    row = conn.execute(select(records.c.ocid).where(
-        (records.c.ocid == q) | (records.c.order_number == q)).limit(1)).first()
+    row = conn.execute(
+        select(records.c.ocid).where((records.c.ocid == q) | (records.c.order_number == q)).limit(1)
+    ).first()
     return (row.ocid, None) if row else None
 
 

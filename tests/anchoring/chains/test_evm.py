@@ -52,9 +52,7 @@ def test_event_topic_matches_abi() -> None:
     (event,) = [item for item in contract_artifact()["abi"] if item["type"] == "event"]
     signature = f"{event['name']}({','.join(i['type'] for i in event['inputs'])})"
     assert signature == "Anchored(bytes32,uint64,address)"
-    assert (
-        ANCHORED_TOPIC.hex() == "04c6e8902af2455403f7e7d6149fbf152c5b047361b508768fbc613faadf38bf"
-    )
+    assert ANCHORED_TOPIC.hex() == "04c6e8902af2455403f7e7d6149fbf152c5b047361b508768fbc613faadf38bf"
 
 
 def test_anchor_and_verify(chain) -> None:
@@ -83,9 +81,7 @@ def test_confirmation_timeout_is_a_chain_error(chain) -> None:
     """A chain that makes no blocks: the wait ends in ChainError naming the transaction."""
     slow = anchorer(chain, confirmations=3, mine_while_waiting=False, timeout=0.5)
     started = time.monotonic()
-    with pytest.raises(
-        ChainError, match=r"transaction 0x[0-9a-f]{64} did not reach 3 confirmations"
-    ):
+    with pytest.raises(ChainError, match=r"transaction 0x[0-9a-f]{64} did not reach 3 confirmations"):
         slow.anchor(ROOT, SIZE)
     assert time.monotonic() - started < 10
 
@@ -221,9 +217,7 @@ def test_embedded_chain_survives_restart_in_process(tmp_path: Path) -> None:
     try:
         verify_anchor(w3, anchor, ROOT, SIZE)
         account = load_key(w3.provider.dev_key_path)  # type: ignore[attr-defined]
-        later = EvmAnchorer(w3, anchor.contract, account, mine_while_waiting=True).anchor(
-            ROOT, SIZE + 1
-        )
+        later = EvmAnchorer(w3, anchor.contract, account, mine_while_waiting=True).anchor(ROOT, SIZE + 1)
         assert later.block_number > anchor.block_number
     finally:
         w3.provider.close()  # type: ignore[attr-defined]
@@ -253,10 +247,7 @@ def test_embedded_chain_has_one_owner(tmp_path: Path) -> None:
     try:
         with pytest.raises(ChainError, match="in use by another process"):
             embedded_chain(tmp_path)
-        script = (
-            "from anchoring.chains.embedded import embedded_chain; "
-            f"embedded_chain({str(tmp_path)!r})"
-        )
+        script = f"from anchoring.chains.embedded import embedded_chain; embedded_chain({str(tmp_path)!r})"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         result = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120

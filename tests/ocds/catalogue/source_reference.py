@@ -71,9 +71,7 @@ def _pattern_hints() -> dict[str, str]:
     d = source_schema()["definitions"]
     return {
         d["ruc"]["pattern"]: "an 11-digit RUC starting with 10, 15, 16, 17 or 20",
-        d["dateTime"][
-            "pattern"
-        ]: "an RFC 3339 date-time with offset, e.g. 2025-03-04T10:15:00-05:00",
+        d["dateTime"]["pattern"]: "an RFC 3339 date-time with offset, e.g. 2025-03-04T10:15:00-05:00",
         d["date"]["pattern"]: "a date YYYY-MM-DD",
         d["currency"]["pattern"]: "a three-letter ISO 4217 code such as PEN",
         d["region"]["properties"]["code"]["pattern"]: "a 2-digit ubigeo department code or 1501",
@@ -81,9 +79,7 @@ def _pattern_hints() -> dict[str, str]:
             "an 8-digit UNSPSC code"
         ),
         d["document"]["properties"]["sha256"]["pattern"]: "64 lowercase hexadecimal digits",
-        source_schema()["properties"]["orderNumber"][
-            "pattern"
-        ]: "an order number like OC-2025-000123",
+        source_schema()["properties"]["orderNumber"]["pattern"]: "an order number like OC-2025-000123",
     }
 
 
@@ -132,9 +128,9 @@ def explain_schema_errors(order: Any) -> list[Problem]:
         if kind == "additionalProperties" and isinstance(value, dict):
             known = error.schema.get("properties", {})
             for name in sorted(set(value) - set(known)):
-                problems[
-                    Problem(_path([*where, name]), "Unknown field: the format does not define it.")
-                ] = None
+                problems[Problem(_path([*where, name]), "Unknown field: the format does not define it.")] = (
+                    None
+                )
             continue
         if kind == "exclusiveMinimum" and where and where[-1] == "quantity":
             reason = f"Quantity must be greater than zero; got {value!r}."
@@ -213,9 +209,7 @@ def _judge_agreement(agreement: Any) -> _AgreementVerdict:
         start = _d(agreement["period"]["startDate"], "agreement/period/startDate", problems)
         end = _d(agreement["period"]["endDate"], "agreement/period/endDate", problems)
         if start and end and end < start:
-            problems.append(
-                Problem("agreement/period/endDate", "Ends before the agreement starts.")
-            )
+            problems.append(Problem("agreement/period/endDate", "Ends before the agreement starts."))
         ids = [s["identifier"] for s in agreement["suppliers"]]
         suppliers = frozenset(ids)
         if len(suppliers) != len(ids):
@@ -264,8 +258,7 @@ def _check_parties(order: dict, verdict: _AgreementVerdict, problems: list[Probl
             problems.append(
                 Problem(
                     f"{field}/code",
-                    f"Unknown region code {region['code']!r}: "
-                    "use a ubigeo department code (01-25) or 1501.",
+                    f"Unknown region code {region['code']!r}: use a ubigeo department code (01-25) or 1501.",
                 )
             )
     ruc = order["supplier"]["identifier"]
@@ -290,9 +283,7 @@ def _check_items(order: dict, problems: list[Problem]) -> dict[int, float]:
     for i, item in enumerate(order["items"]):
         line = item["line"]
         if line in lines:
-            problems.append(
-                Problem(f"items/{i}/line", f"Line number {line} is used by more than one item.")
-            )
+            problems.append(Problem(f"items/{i}/line", f"Line number {line} is used by more than one item."))
         lines[line] = item["quantity"]
         currency = item["currency"]
         if currency not in currency_codes:
@@ -311,9 +302,7 @@ def _check_items(order: dict, problems: list[Problem]) -> dict[int, float]:
                 )
             )
         if not math.isfinite(item["unitPrice"]) or not math.isfinite(item["quantity"]):
-            problems.append(
-                Problem(f"items/{i}", "Quantity and unit price must be finite numbers.")
-            )
+            problems.append(Problem(f"items/{i}", "Quantity and unit price must be finite numbers."))
     return lines
 
 
@@ -335,9 +324,7 @@ def _check_deliveries(order: dict, lines: dict[int, float], problems: list[Probl
                     continue
                 if line in seen:
                     problems.append(
-                        Problem(
-                            f"{where}/line", f"Item line {line} appears twice in the same delivery."
-                        )
+                        Problem(f"{where}/line", f"Item line {line} appears twice in the same delivery.")
                     )
                 seen.add(line)
                 delivered[line] += part["quantity"]
@@ -400,15 +387,11 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
             )
         )
     accepted = _dt(dates["accepted"], "dates/accepted", problems) if "accepted" in dates else None
-    delivered = (
-        _dt(dates["delivered"], "dates/delivered", problems) if "delivered" in dates else None
-    )
+    delivered = _dt(dates["delivered"], "dates/delivered", problems) if "delivered" in dates else None
     if accepted and accepted < issued:
         problems.append(Problem("dates/accepted", "Accepted before the order was issued."))
     if delivered and delivered < (accepted or issued):
-        problems.append(
-            Problem("dates/delivered", "Delivered before the order was issued or accepted.")
-        )
+        problems.append(Problem("dates/delivered", "Delivered before the order was issued or accepted."))
     status = order["status"]
     if status in ("accepted", "delivered") and "accepted" not in dates:
         problems.append(Problem("dates/accepted", f"Required when status is {status!r}."))
@@ -416,9 +399,7 @@ def _check_dates(order: dict, verdict: _AgreementVerdict, problems: list[Problem
         problems.append(Problem("dates/delivered", "Required when status is 'delivered'."))
     cancellation = order.get("cancellation")
     if (status == "cancelled") != (cancellation is not None):
-        problems.append(
-            Problem("cancellation", "Must be present exactly when status is 'cancelled'.")
-        )
+        problems.append(Problem("cancellation", "Must be present exactly when status is 'cancelled'."))
     if cancellation is not None:
         when = _dt(cancellation["date"], "cancellation/date", problems)
         if when and when < issued:

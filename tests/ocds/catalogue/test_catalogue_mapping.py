@@ -50,10 +50,7 @@ def _contract(mapped) -> dict:
 
 
 def _deliveries(mapped) -> list[tuple[str, float, str]]:
-    return [
-        (i["id"], i["quantity"], i["deliveryAddress"]["locality"])
-        for i in _contract(mapped)["items"]
-    ]
+    return [(i["id"], i["quantity"], i["deliveryAddress"]["locality"]) for i in _contract(mapped)["items"]]
 
 
 def test_shape_1_single_destination_single_delivery():
@@ -159,8 +156,7 @@ def test_framework_link_and_ids():
 def test_parties_roles_and_scale():
     mapped = _map(load_example("3-partial"))
     parties = {
-        p["id"]: (p["roles"], p.get("details", {}).get("scale"))
-        for p in mapped.order_release["parties"]
+        p["id"]: (p["roles"], p.get("details", {}).get("scale")) for p in mapped.order_release["parties"]
     }
     assert parties == {
         "PE-RUC-20131370998": (["buyer", "procuringEntity"], None),

@@ -110,8 +110,7 @@ def test_mixed_currencies(multi):
     assert problems == [
         Problem(
             "items/1/currency",
-            "Mixed currencies: this item is in USD but items/0 is in PEN;"
-            " an order has one currency.",
+            "Mixed currencies: this item is in USD but items/0 is in PEN; an order has one currency.",
         )
     ]
 
@@ -155,9 +154,7 @@ def test_deliveries_sum_to_less_than_ordered():
     order = load_example("3-partial")
     order["destinations"][0]["deliveries"][2]["lines"][0]["quantity"] = 10
     assert _problems(order) == [
-        Problem(
-            "items/0/quantity", "Deliveries of line 2 add up to 150, less than the 200 ordered."
-        )
+        Problem("items/0/quantity", "Deliveries of line 2 add up to 150, less than the 200 ordered.")
     ]
 
 
@@ -241,9 +238,7 @@ def test_unknown_region_and_unknown_field(single):
     ]
     single["buyer"]["region"]["code"] = "05"
     single["items"][0]["colour"] = "azul"
-    assert _problems(single) == [
-        Problem("items/0/colour", "Unknown field: the format does not define it.")
-    ]
+    assert _problems(single) == [Problem("items/0/colour", "Unknown field: the format does not define it.")]
 
 
 def test_bad_agreement_reported_with_path(single):
@@ -274,12 +269,27 @@ def test_doc_embeds_every_example():
 # Every identifier of a source order: what becomes an ocid, an OCDS id, a code or a date.
 IDENTIFIERS = {
     "5-multi-destination-partial": [
-        "orderNumber", "buyer/identifier", "buyer/region/code", "supplier/identifier", "dates/issued",
-        "items/0/productId", "items/0/currency", "items/0/classification/code", "items/0/unit/code",
-        "destinations/0/address/postalCode", "destinations/0/address/region/code",
-        "destinations/0/deliveries/0/dueDate", "agreement/id", "agreement/catalogue/id",
-        "agreement/period/startDate", "agreement/suppliers/0/identifier", "amendments/0/id",
-        "amendments/0/date", "documents/0/id", "documents/0/url", "documents/0/sha256",
+        "orderNumber",
+        "buyer/identifier",
+        "buyer/region/code",
+        "supplier/identifier",
+        "dates/issued",
+        "items/0/productId",
+        "items/0/currency",
+        "items/0/classification/code",
+        "items/0/unit/code",
+        "destinations/0/address/postalCode",
+        "destinations/0/address/region/code",
+        "destinations/0/deliveries/0/dueDate",
+        "agreement/id",
+        "agreement/catalogue/id",
+        "agreement/period/startDate",
+        "agreement/suppliers/0/identifier",
+        "amendments/0/id",
+        "amendments/0/date",
+        "documents/0/id",
+        "documents/0/url",
+        "documents/0/sha256",
     ],
     "2-package": ["package/id", "proformas/0/id", "proformas/0/date", "proformas/0/currency"],
 }
@@ -297,7 +307,8 @@ def test_identifiers_refuse_control_characters_anywhere(example, char):
         text = node[last]
         assert isinstance(text, str) and check_order(order) == [], field
         for position, value in [
-            (1, char + text), (len(text) // 2 + 1, text[: len(text) // 2] + char + text[len(text) // 2 :]),
+            (1, char + text),
+            (len(text) // 2 + 1, text[: len(text) // 2] + char + text[len(text) // 2 :]),
             (len(text) + 1, text + char),
         ]:
             node[last] = value

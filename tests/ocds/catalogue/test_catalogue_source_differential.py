@@ -116,10 +116,7 @@ MUST_AGREE: dict[str, tuple[list, Any]] = {
         f"version {value!r}": (["version"], value)
         for value in [1, 2, 1.0, 2.0, 1e300, 2**70, 0, -(2**70), 1.5, True, False, "1", None]
     },
-    **{
-        f"line {value!r}": ([*ITEM, "line"], value)
-        for value in [1, 1.0, 2**64, 2**64 + 1, 0, -1, True, 1.5]
-    },
+    **{f"line {value!r}": ([*ITEM, "line"], value) for value in [1, 1.0, 2**64, 2**64 + 1, 0, -1, True, 1.5]},
     **{
         f"quantity {value!r}": ([*ITEM, "quantity"], value)
         for value in [40, 40.0, 0, -0.0, 5e-324, -5e-324, -3, 2**70, 1e308, True, "40", None]
@@ -138,8 +135,14 @@ MUST_AGREE: dict[str, tuple[list, Any]] = {
     "NaN in an extra field": (["buyer", "x"], math.nan),
     "amendment change NaN": (
         ["amendments"],
-        [{"id": "a", "date": "2025-03-05T10:00:00-05:00", "rationale": "r",
-          "changes": [{"field": "f", "previous": math.nan, "new": math.inf}]}],
+        [
+            {
+                "id": "a",
+                "date": "2025-03-05T10:00:00-05:00",
+                "rationale": "r",
+                "changes": [{"field": "f", "previous": math.nan, "new": math.inf}],
+            }
+        ],
     ),  # fmt: skip
     "lone surrogate key": (["buyer", "\udc80"], 1),
     "lone surrogate name": (["buyer", "name"], "\ud800"),
@@ -169,13 +172,26 @@ MUST_AGREE: dict[str, tuple[list, Any]] = {
     "extra top-level field": (["colour"], "azul"),
     "changes previous list": (
         ["amendments"],
-        [{"id": "a", "date": "2025-03-05T10:00:00-05:00", "rationale": "r",
-          "changes": [{"field": "f", "previous": [1], "new": True}]}],
+        [
+            {
+                "id": "a",
+                "date": "2025-03-05T10:00:00-05:00",
+                "rationale": "r",
+                "changes": [{"field": "f", "previous": [1], "new": True}],
+            }
+        ],
     ),  # fmt: skip
     "amendment version later": (
         ["amendments"],
-        [{"id": "a", "version": 9, "date": "2025-03-05T10:00:00-05:00", "rationale": "r",
-          "changes": [{"field": "f", "previous": None, "new": "x"}]}],
+        [
+            {
+                "id": "a",
+                "version": 9,
+                "date": "2025-03-05T10:00:00-05:00",
+                "rationale": "r",
+                "changes": [{"field": "f", "previous": None, "new": "x"}],
+            }
+        ],
     ),  # fmt: skip
 }
 
@@ -321,8 +337,11 @@ def test_a_final_newline_is_refused_as_a_control_character(single):
     # made ocids with a newline); ECMA 262's does not. The schema's "not controlCharacter" makes
     # both engines refuse them, with the same problem.
     reason = "Must not contain control characters (U+0000 to U+001F, U+007F); got U+000A at position"
-    for path, value in [(["orderNumber"], "OC-2025-000123\n"), ([*ITEM, "currency"], "PEN\n"),
-                        ([*AGREEMENT, "id"], "EXT-CE-2024-11\n")]:
+    for path, value in [
+        (["orderNumber"], "OC-2025-000123\n"),
+        ([*ITEM, "currency"], "PEN\n"),
+        ([*AGREEMENT, "id"], "EXT-CE-2024-11\n"),
+    ]:
         (problem,) = check_order(_with(single, path, value))
         assert problem.field == "/".join(map(str, path))
         assert problem.reason.startswith(reason)

@@ -83,14 +83,29 @@ def test_a_planted_dominant_supplier_shows_in_its_buyers_shares(published):
 # --- what counts as spending, said once (portal.queries.SPENDING) ------------------------------
 
 
-def _record(ocid: str, *, status: str | None, amount: str, currency: str = "PEN",
-            kind: str = "order") -> dict:
-    return {"ocid": ocid, "compiled": None, "release_count": 1, "last_release": 1,
-            "updated_at": datetime.now(UTC), "kind": kind, "status": status,
-            "amount": Decimal(amount), "currency": currency, "buyer_id": "PE-RUC-1",
-            "buyer_name": "Municipalidad", "supplier_id": "PE-RUC-2", "supplier_name": "Proveedor",
-            "region": "Piura", "category": "goods", "classification": "44121706",
-            "agreement_ocid": "ocds-am-1", "date": "2025-03-04T10:15:00-05:00"}
+def _record(
+    ocid: str, *, status: str | None, amount: str, currency: str = "PEN", kind: str = "order"
+) -> dict:
+    return {
+        "ocid": ocid,
+        "compiled": None,
+        "release_count": 1,
+        "last_release": 1,
+        "updated_at": datetime.now(UTC),
+        "kind": kind,
+        "status": status,
+        "amount": Decimal(amount),
+        "currency": currency,
+        "buyer_id": "PE-RUC-1",
+        "buyer_name": "Municipalidad",
+        "supplier_id": "PE-RUC-2",
+        "supplier_name": "Proveedor",
+        "region": "Piura",
+        "category": "goods",
+        "classification": "44121706",
+        "agreement_ocid": "ocds-am-1",
+        "date": "2025-03-04T10:15:00-05:00",
+    }
 
 
 SPENT = [
@@ -142,8 +157,12 @@ def test_the_totals_cache_recomputes_exactly_when_a_release_is_published(spent, 
     with spent.connect() as conn:
         # records are derived from releases: without a new release the cached figures stand
         assert cache.get(conn) == first and totals(conn).amount == 121.5
-    import_orders(spent, write_jsonl(tmp_path / "o.jsonl", [example_order("1-single")]),
-                  ocid_prefix="ocds-dash02", workers=1)
+    import_orders(
+        spent,
+        write_jsonl(tmp_path / "o.jsonl", [example_order("1-single")]),
+        ocid_prefix="ocds-dash02",
+        workers=1,
+    )
     with spent.connect() as conn:
         fresh = cache.get(conn)
         assert fresh == totals(conn) and fresh.releases == first.releases + 2

@@ -40,9 +40,11 @@ PINNED_SHA256 = "b601ddb7cf1d1184085b1d6e0319d1c9d1a0a4d8dd1634c03718d1cf1bacee3
 def _arguments(order: dict, base_url: str = "https://veraz.example") -> tuple[dict, dict]:
     mapped = map_order(order, ocid_prefix=PREFIX)
     release = mapped.order_release
-    return release, {"verify_url": verification_url(base_url, release["ocid"]),
-                     "proformas_hash_link": LINK,
-                     "catalogue": catalogue_name(mapped.agreement_release)}
+    return release, {
+        "verify_url": verification_url(base_url, release["ocid"]),
+        "proformas_hash_link": LINK,
+        "catalogue": catalogue_name(mapped.agreement_release),
+    }
 
 
 def _tool(name: str, *args: str) -> str:
@@ -56,8 +58,11 @@ def _read(pdf: bytes, folder: Path, name: str) -> tuple[list[str], str]:
     path = folder / f"{name}.pdf"
     path.write_bytes(pdf)
     boxes = _tool("pdftotext", "-bbox", str(path), "-")
-    words = re.findall(r'<page width|<word xMin="[^"]*" yMin="[^"]*" xMax="[^"]*" yMax="[^"]*">'
-                       r'[^<]*</word>', boxes)
+    words = re.findall(
+        r'<page width|<word xMin="[^"]*" yMin="[^"]*" xMax="[^"]*" yMax="[^"]*">'
+        r"[^<]*</word>",
+        boxes,
+    )
     return words, _tool("pdftotext", "-layout", str(path), "-")
 
 
@@ -87,32 +92,40 @@ def test_generated_orders_read_the_same(tmp_path):
 # string escapes, characters Helvetica has no glyph for, control characters, runs of spaces.
 SPANISH = "áéíóúüñÁÉÍÓÚÜÑ¿¡«»ºª°€—–…“”‘’·"
 HOSTILE = "()\\%<>[]{}/#\t\n\r\x00\x7f\u00a0→"
-TEXTS = st.text(alphabet=st.one_of(st.sampled_from(SPANISH + HOSTILE + " "), st.characters()),
-                max_size=160)
-TEXT_KEYS = {"description", "name", "title", "rationale", "streetAddress", "locality",
-             "legalName"}
+TEXTS = st.text(alphabet=st.one_of(st.sampled_from(SPANISH + HOSTILE + " "), st.characters()), max_size=160)
+TEXT_KEYS = {"description", "name", "title", "rationale", "streetAddress", "locality", "legalName"}
 
 
 def _replace_texts(value, texts):
     """``value`` with every string under one of ``TEXT_KEYS`` taken from ``texts`` in turn."""
     if isinstance(value, dict):
-        return {k: next(texts) if k in TEXT_KEYS and isinstance(v, str) else _replace_texts(v, texts)
-                for k, v in value.items()}
+        return {
+            k: next(texts) if k in TEXT_KEYS and isinstance(v, str) else _replace_texts(v, texts)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_replace_texts(v, texts) for v in value]
     return value
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
-@given(shape=st.sampled_from(SHAPES), texts=st.lists(TEXTS, min_size=1, max_size=12),
-       catalogue=TEXTS, copies=st.integers(min_value=1, max_value=30))
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    shape=st.sampled_from(SHAPES),
+    texts=st.lists(TEXTS, min_size=1, max_size=12),
+    catalogue=TEXTS,
+    copies=st.integers(min_value=1, max_value=30),
+)
 def test_any_text_reads_the_same(tmp_path, shape, texts, catalogue, copies):
     release, arguments = _arguments(example_order(shape))
     contract = release["contracts"][0]
     # Many items (and deliveries) make orders of several pages.
-    contract["items"] = [dict(item, id=f"{n}-{item['id']}") for n in range(copies)
-                         for item in contract["items"]]
+    contract["items"] = [
+        dict(item, id=f"{n}-{item['id']}") for n in range(copies) for item in contract["items"]
+    ]
     release = _replace_texts(release, cycle(texts))
     _same_reading(release, {**arguments, "catalogue": catalogue}, tmp_path)
 
@@ -121,24 +134,27 @@ def test_long_orders_take_several_pages_with_their_numbers(tmp_path):
     release, arguments = _arguments(example_order("4-multi-destination"))
     contract = release["contracts"][0]
     long = "Descripción muy larga de un producto del catálogo electrónico " * 4
-    contract["items"] = [dict(item, id=f"{n}-{item['id']}", description=f"{long}{n}")
-                         for n in range(40) for item in contract["items"]]
+    contract["items"] = [
+        dict(item, id=f"{n}-{item['id']}", description=f"{long}{n}")
+        for n in range(40)
+        for item in contract["items"]
+    ]
     words, text = _same_reading(release, arguments, tmp_path)
     pages = words.count("<page width")
     assert pages >= 3
     assert all(f"Página {n}" in text for n in range(1, pages + 1))
 
 
-@pytest.mark.parametrize("base_url", ["http://localhost",
-                                      "https://transparencia.compras-publicas.gob.pe/portal/veraz"])
+@pytest.mark.parametrize(
+    "base_url", ["http://localhost", "https://transparencia.compras-publicas.gob.pe/portal/veraz"]
+)
 def test_qr_code_reads_back_as_the_verification_url(tmp_path, base_url):
     release, arguments = _arguments(example_order("2-package"), base_url)
     read = []
     for name, render in (("fast", render_order_pdf), ("reference", render_order_pdf_reference)):
         path = tmp_path / f"{name}.pdf"
         path.write_bytes(render(release, **arguments))
-        _tool("pdftoppm", "-png", "-r", "150", "-f", "1", "-l", "1", str(path),
-              str(tmp_path / name))
+        _tool("pdftoppm", "-png", "-r", "150", "-f", "1", "-l", "1", str(path), str(tmp_path / name))
         (png,) = tmp_path.glob(f"{name}*.png")
         read.append(_tool("zbarimg", "--quiet", "--raw", str(png)).strip())
     assert read == [arguments["verify_url"]] * 2
@@ -161,8 +177,7 @@ def test_same_release_same_bytes_and_the_url_matters():
     first = render_order_pdf(copy.deepcopy(release), **arguments)
     assert first.startswith(b"%PDF-1.4\n")
     assert render_order_pdf(copy.deepcopy(release), **arguments) == first
-    assert render_order_pdf(release, **{**arguments, "verify_url": arguments["verify_url"] + "x"}) \
-        != first
+    assert render_order_pdf(release, **{**arguments, "verify_url": arguments["verify_url"] + "x"}) != first
 
 
 def test_pinned_bytes_of_one_order():

@@ -18,8 +18,9 @@ from support import need
 from portal.documents.pdf_writer import FONTS, PdfCanvas, grid_path, number, string_width
 
 #: Every character code page 1252 can show (no control characters).
-CP1252 = "".join(ch for ch in (bytes([b]).decode("cp1252", "ignore") for b in range(32, 256))
-                 if ch and ch.isprintable())
+CP1252 = "".join(
+    ch for ch in (bytes([b]).decode("cp1252", "ignore") for b in range(32, 256)) if ch and ch.isprintable()
+)
 HOSTILE = "(paréntesis) sin cerrar ( \\ barra % por ciento ) ¿Año? ¡Ñandú! ü € — “comillas”"
 
 
@@ -29,8 +30,11 @@ def _poppler(tool: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @settings(max_examples=300)
-@given(st.text(alphabet=CP1252, max_size=80), st.sampled_from(FONTS),
-       st.sampled_from([6.5, 7.5, 8, 8.5, 9, 9.5, 11, 11.5, 18]))
+@given(
+    st.text(alphabet=CP1252, max_size=80),
+    st.sampled_from(FONTS),
+    st.sampled_from([6.5, 7.5, 8, 8.5, 9, 9.5, 11, 11.5, 18]),
+)
 def test_string_width_is_reportlabs(text, font, size):
     assert string_width(text, font, size) == stringWidth(text, font, size)
 
@@ -89,12 +93,12 @@ def test_cross_reference_table_points_at_every_object():
     entries = re.findall(rb"(\d{10}) 00000 n \n", pdf[startxref:])
     assert len(entries) == count - 1
     for index, offset in enumerate(entries, start=1):
-        assert pdf[int(offset):].startswith(b"%d 0 obj\n" % index)
+        assert pdf[int(offset) :].startswith(b"%d 0 obj\n" % index)
     streams = re.findall(rb"<< /Length (\d+) /Filter /FlateDecode >>\nstream\n", pdf)
     assert len(streams) == 2
     for match in re.finditer(rb"<< /Length (\d+) /Filter /FlateDecode >>\nstream\n", pdf):
-        data = pdf[match.end():match.end() + int(match.group(1))]
-        assert pdf[match.end() + len(data):].startswith(b"\nendstream")
+        data = pdf[match.end() : match.end() + int(match.group(1))]
+        assert pdf[match.end() + len(data) :].startswith(b"\nendstream")
         zlib.decompress(data)
 
 

@@ -37,16 +37,23 @@ def test_problems_carry_their_check(app, runner, tmp_path):
     engine = _anchored(app, runner, tmp_path)
     ocid = order_ocid(example_order("1-single"))
     with engine.begin() as conn:
-        row = conn.execute(select(releases.c.id, releases.c.release_id, releases.c.data)
-                           .where(releases.c.ocid == ocid)).first()
+        row = conn.execute(
+            select(releases.c.id, releases.c.release_id, releases.c.data).where(releases.c.ocid == ocid)
+        ).first()
         doc = orjson.loads(row.data)
         doc["tender"]["title"] = "altered"
-        conn.execute(update(releases).where(releases.c.id == row.id)
-                     .values(data=orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)))
+        conn.execute(
+            update(releases)
+            .where(releases.c.id == row.id)
+            .values(data=orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
+        )
     report = audit(engine, app.config)
     who = f"{ocid} release {row.release_id}"
     assert {(p.check, p.subject) for p in report.problems} == {
-        (Check.DATA_HASH, who), (Check.ENTRY, who), (Check.LOG, who)}
+        (Check.DATA_HASH, who),
+        (Check.ENTRY, who),
+        (Check.LOG, who),
+    }
     assert report.summary.endswith("3 problem(s).")
 
 
@@ -65,9 +72,12 @@ def test_a_chain_owned_by_another_process_is_a_note_not_a_problem(app, runner, t
 
 
 def test_problems_read_as_the_command_prints_them():
-    assert str(Problem(Check.ENTRY, "o release r", "its leaf_index is missing")) == \
-        "o release r: step entry: its leaf_index is missing"
-    assert str(Problem(Check.ANCHOR, "checkpoint 4", "bad token", "rfc3161")) == \
-        "checkpoint 4: step anchor (rfc3161): bad token"
-    assert str(Problem(Check.STORAGE, "log tile 0/0", "tile: differs")) == \
-        "log tile 0/0: tile: differs"
+    assert (
+        str(Problem(Check.ENTRY, "o release r", "its leaf_index is missing"))
+        == "o release r: step entry: its leaf_index is missing"
+    )
+    assert (
+        str(Problem(Check.ANCHOR, "checkpoint 4", "bad token", "rfc3161"))
+        == "checkpoint 4: step anchor (rfc3161): bad token"
+    )
+    assert str(Problem(Check.STORAGE, "log tile 0/0", "tile: differs")) == "log tile 0/0: tile: differs"

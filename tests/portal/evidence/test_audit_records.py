@@ -44,17 +44,20 @@ def test_an_edited_compiled_release_is_named(app, tmp_path):
         compiled = orjson.loads(stored)
         compiled["awards"][0]["suppliers"][0]["name"] = "Otra Empresa S.A.C."
         compiled["contracts"][0]["value"]["amount"] = 1.0
-        conn.execute(update(records).where(records.c.ocid == OCID)
-                     .values(compiled=orjson.dumps(compiled)))
+        conn.execute(update(records).where(records.c.ocid == OCID).values(compiled=orjson.dumps(compiled)))
     assert _record_problems(engine, app.config) == [
-        "the stored compiled release is not the one its logged releases compile to"]
+        "the stored compiled release is not the one its logged releases compile to"
+    ]
 
 
 def test_edited_browse_columns_are_named(app, tmp_path):
     engine = _two_versions(app, tmp_path)
     with engine.begin() as conn:
-        conn.execute(update(records).where(records.c.ocid == OCID)
-                     .values(supplier_name="Otra Empresa S.A.C.", amount=1))
+        conn.execute(
+            update(records)
+            .where(records.c.ocid == OCID)
+            .values(supplier_name="Otra Empresa S.A.C.", amount=1)
+        )
     found = _record_problems(engine, app.config)
     assert [d.split(" is ")[0] for d in found] == ["column supplier_name", "column amount"]
 
@@ -67,24 +70,34 @@ def test_a_deleted_or_extra_records_row_is_named(app, tmp_path):
         conn.execute(insert(records).values({**row, "ocid": "ocds-test01-made-up"}))
     report = audit(engine, app.config)
     assert {(p.check, p.subject, p.detail) for p in report.problems} == {
-        (Check.RECORD, f"{OCID} record", "no records row: the process is missing from listings, "
-                                         "totals and dashboards"),
-        (Check.RECORD, "ocds-test01-made-up record",
-         "a records row for a process with no published release"),
+        (
+            Check.RECORD,
+            f"{OCID} record",
+            "no records row: the process is missing from listings, totals and dashboards",
+        ),
+        (Check.RECORD, "ocds-test01-made-up record", "a records row for a process with no published release"),
         # The evidence PDF lists each entry's order number from its record: without the row,
         # the checkpoint's record renders otherwise than the PDF that was signed.
-        (Check.EVIDENCE_PDF, "checkpoint 3", "the stored evidence PDF is not the checkpoint's "
-                                             "record as rendered from the log (altered, or made "
-                                             "from other data)"),
+        (
+            Check.EVIDENCE_PDF,
+            "checkpoint 3",
+            "the stored evidence PDF is not the checkpoint's "
+            "record as rendered from the log (altered, or made "
+            "from other data)",
+        ),
     }
 
 
 def test_a_source_order_pointing_elsewhere_is_named(app, tmp_path):
     engine = _two_versions(app, tmp_path)
     with engine.begin() as conn:
-        conn.execute(update(source_orders).where(source_orders.c.ocid == OCID,
-                                                 source_orders.c.version == 2).values(version=3))
+        conn.execute(
+            update(source_orders)
+            .where(source_orders.c.ocid == OCID, source_orders.c.version == 2)
+            .values(version=3)
+        )
     report = audit(engine, app.config)
     number = ORDER["orderNumber"]
     assert [(p.check, p.subject) for p in report.problems] == [
-        (Check.SOURCE_ORDER, f"{OCID} source order {number} version 3")]
+        (Check.SOURCE_ORDER, f"{OCID} source order {number} version 3")
+    ]

@@ -61,8 +61,7 @@ def _anchored_on_chain(app) -> Counter:
             {"fromBlock": 0, "toBlock": "latest", "topics": [HexBytes(ANCHORED_TOPIC).to_0x_hex()]}
         )
         return Counter(
-            (bytes(entry["topics"][1]).hex(), int.from_bytes(bytes(entry["data"]), "big"))
-            for entry in logs
+            (bytes(entry["topics"][1]).hex(), int.from_bytes(bytes(entry["data"]), "big")) for entry in logs
         )
     finally:
         w3.provider.close()
@@ -73,8 +72,7 @@ def _check_consistent(app) -> None:
     with engine.connect() as conn:
         size = store.size(conn)
         published = sum(
-            conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in (releases, proformas)
+            conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (releases, proformas)
         )
         history = store.checkpoints(conn)
         states = conn.execute(select(anchors.c.tree_size, anchors.c.type, anchors.c.status)).all()

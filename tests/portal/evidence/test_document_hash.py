@@ -40,8 +40,7 @@ def test_order_pdf_hash_is_logged_proved_and_audited(app, client, runner, tmp_pa
 
     assert runner.invoke(main, ["audit"]).exit_code == 0
     with engine.begin() as conn:
-        conn.execute(update(order_pdfs).where(order_pdfs.c.ocid == ocid)
-                     .values(data=bytes(changed)))
+        conn.execute(update(order_pdfs).where(order_pdfs.c.ocid == ocid).values(data=bytes(changed)))
         rid = conn.execute(select(releases.c.release_id).where(releases.c.ocid == ocid)).scalar()
     result = runner.invoke(main, ["audit"])
     assert result.exit_code == 1

@@ -177,9 +177,7 @@ def test_audit_passes_then_names_altered_and_deleted_rows(app, runner, tmp_path)
 
     ocid = order_ocid(example_order("1-single"))
     with app_engine(app).begin() as conn:
-        row = conn.execute(
-            select(releases.c.id, releases.c.data).where(releases.c.ocid == ocid)
-        ).first()
+        row = conn.execute(select(releases.c.id, releases.c.data).where(releases.c.ocid == ocid)).first()
         doc = json.loads(row.data)
         doc["tender"]["title"] = "altered"
         conn.execute(

@@ -30,7 +30,6 @@ from portal.evidence.read.anchors import anchor_rows
 PYHANKO = Path(sys.executable).parent / "pyhanko"
 
 
-
 def _pyhanko_validate(pdf: Path, ca: Path) -> subprocess.CompletedProcess:
     need(PYHANKO.exists(), "the pyhanko command (package pyhanko-cli) is not installed")
     return subprocess.run(

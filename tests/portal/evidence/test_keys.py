@@ -91,16 +91,26 @@ def test_a_missing_log_key_stops_sealing_and_none_is_made(sqlite_app, tmp_path):
     # The watcher stops too: a key does not come back by waiting.
     watcher = subprocess.run(
         [sys.executable, "-m", "portal", "anchor", "--watch", "--tick", "0.1"],
-        env=dict(os.environ, DATABASE_URL=app.config["DATABASE_URL"],
-                 PORTAL_INSTANCE_PATH=app.config["INSTANCE_PATH"]),
-        capture_output=True, text=True, timeout=120)
+        env=dict(
+            os.environ,
+            DATABASE_URL=app.config["DATABASE_URL"],
+            PORTAL_INSTANCE_PATH=app.config["INSTANCE_PATH"],
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert watcher.returncode == 1
-    assert watcher.stderr.strip().splitlines()[-1].startswith(
-        f"veraz: The log's signing key file {_key_file(app)} does not exist")
+    assert (
+        watcher.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"veraz: The log's signing key file {_key_file(app)} does not exist")
+    )
     report = audit(app_engine(app), app.config)
     assert [p.detail for p in report.problems if p.subject == "log key"] == [
         f"the log's signing key file {_key_file(app)} does not exist: the checkpoints' "
-        "signatures were not checked"]
+        "signatures were not checked"
+    ]
     assert not _key_file(app).exists()
 
 
@@ -119,8 +129,10 @@ def test_a_replaced_log_key_stops_sealing_and_is_not_served(sqlite_app, tmp_path
     assert result.exit_code == 1
     other_name = store.key_name(str(other.verifier()))
     assert other_name != store.key_name(original)
-    assert (f"holds key {other_name}, but the log's checkpoints (the newest of size {newest}) "
-            f"were signed with key {store.key_name(original)}") in result.output
+    assert (
+        f"holds key {other_name}, but the log's checkpoints (the newest of size {newest}) "
+        f"were signed with key {store.key_name(original)}"
+    ) in result.output
     assert _count(app, checkpoints) == sealed
     answer = client.get("/api/log/key", headers={"Accept": "application/json"})
     assert answer.status_code == 503
@@ -143,7 +155,8 @@ def test_a_replaced_embedded_chain_key_anchors_nothing(sqlite_app, tmp_path):
 def _chain_fixtures():
     """tests/anchoring/chains/conftest.py (anvil helpers), loaded under its own name."""
     spec = importlib.util.spec_from_file_location(
-        "chains_fixtures", ROOT / "tests" / "anchoring" / "chains" / "conftest.py")
+        "chains_fixtures", ROOT / "tests" / "anchoring" / "chains" / "conftest.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being defined
     spec.loader.exec_module(module)
@@ -159,9 +172,14 @@ def test_another_anchoring_account_sends_nothing_over_json_rpc(sqlite_url, tmp_p
         used = load_or_create_key(key_file)
         fixtures.fund_on_anvil(w3, used.address)
         contract = deploy_contract(w3, used)
-        app = make_app(sqlite_url, tmp_path, EVM_RPC_URL=node.url,
-                       EVM_CHAIN_ID=fixtures.ANVIL_CHAIN_ID, EVM_CONTRACT_ADDRESS=contract,
-                       EVM_KEY_FILE=str(key_file))
+        app = make_app(
+            sqlite_url,
+            tmp_path,
+            EVM_RPC_URL=node.url,
+            EVM_CHAIN_ID=fixtures.ANVIL_CHAIN_ID,
+            EVM_CONTRACT_ADDRESS=contract,
+            EVM_KEY_FILE=str(key_file),
+        )
         _anchored(app, tmp_path)
         key_file.unlink()
         other = load_or_create_key(key_file)
@@ -170,9 +188,10 @@ def test_another_anchoring_account_sends_nothing_over_json_rpc(sqlite_url, tmp_p
 
         result = app.test_cli_runner().invoke(main, ["anchor"])
         assert result.exit_code == 1
-        assert (f"evm: failed-retrying: the anchoring key file {key_file} holds account "
-                f"{other.address}, but the checkpoints were anchored from {used.address}"
-                ) in result.output
+        assert (
+            f"evm: failed-retrying: the anchoring key file {key_file} holds account "
+            f"{other.address}, but the checkpoints were anchored from {used.address}"
+        ) in result.output
         assert w3.eth.get_transaction_count(other.address) == 0  # nothing was sent
         app_engine(app).dispose()
     finally:
@@ -188,8 +207,10 @@ def test_a_lost_tsa_ca_is_not_made_again(sqlite_app, tmp_path):
 
     result = app.test_cli_runner().invoke(main, ["anchor"])
     assert result.exit_code == 1
-    assert f"rfc3161: failed-retrying: the embedded TSA's CA certificate {ca} does not exist, " \
-           "but checkpoints were timestamped under it" in result.output
+    assert (
+        f"rfc3161: failed-retrying: the embedded TSA's CA certificate {ca} does not exist, "
+        "but checkpoints were timestamped under it" in result.output
+    )
     assert not ca.exists()
 
 
@@ -203,8 +224,10 @@ def test_a_lost_evidence_signing_key_is_not_made_again(sqlite_app, tmp_path):
 
     result = app.test_cli_runner().invoke(main, ["anchor"])
     assert result.exit_code == 1
-    assert (f"evidence-pdf: failed-retrying: the evidence PDF could not be signed: the "
-            f"evidence-signing file {signer_key} does not exist, but evidence PDFs were signed "
-            "by") in result.output
+    assert (
+        f"evidence-pdf: failed-retrying: the evidence PDF could not be signed: the "
+        f"evidence-signing file {signer_key} does not exist, but evidence PDFs were signed "
+        "by"
+    ) in result.output
     assert not signer_key.exists()
     assert _count(app, evidence_pdfs) == 1

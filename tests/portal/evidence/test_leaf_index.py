@@ -32,15 +32,16 @@ def test_every_row_points_at_its_own_entry(app, tmp_path):
     assert sorted(pointers.values()) == list(range(len(entries)))
     for (table, ocid, ident), index in pointers.items():
         entry = decode_entry(entries[index])
-        kind, logged_id = {"releases": (ReleaseEntry, "release_id"),
-                           "proformas": (ProformaEntry, "proforma_id")}[table]
+        kind, logged_id = {
+            "releases": (ReleaseEntry, "release_id"),
+            "proformas": (ProformaEntry, "proforma_id"),
+        }[table]
         assert isinstance(entry, kind)
         assert (entry.ocid, getattr(entry, logged_id)) == (ocid, ident)
     # Quotes are logged before the releases that link them.
     for (table, ocid, _), index in pointers.items():
         if table == "proformas":
-            assert all(i > index for (t, o, _), i in pointers.items()
-                       if t == "releases" and o == ocid)
+            assert all(i > index for (t, o, _), i in pointers.items() if t == "releases" and o == ocid)
 
 
 def test_a_wrong_leaf_index_is_named_by_audit(app, runner, tmp_path):
@@ -109,15 +110,17 @@ def test_a_row_altered_with_its_hash_is_proven_as_logged(app, runner, tmp_path):
     client = app.test_client()
     original = client.get(f"/api/proofs/{ocid}").get_json()
     with app_engine(app).begin() as conn:
-        row = conn.execute(select(releases.c.id, releases.c.data)
-                           .where(releases.c.ocid == ocid)).one()
+        row = conn.execute(select(releases.c.id, releases.c.data).where(releases.c.ocid == ocid)).one()
         doc = json.loads(row.data)
         doc["tender"]["title"] = "altered"
         from anchoring.canonical import canonical_json
 
         data = canonical_json(doc)
-        conn.execute(update(releases).where(releases.c.id == row.id)
-                     .values(data=data, data_hash=hashlib.sha256(data).hexdigest()))
+        conn.execute(
+            update(releases)
+            .where(releases.c.id == row.id)
+            .values(data=data, data_hash=hashlib.sha256(data).hexdigest())
+        )
     response = client.get(f"/api/proofs/{ocid}")
     assert response.status_code == 200
     body = response.get_json()

@@ -41,9 +41,12 @@ print(json.dumps({"statuses": statuses, "loaded": [m for m in chain if m in sys.
 
 def _worker(app, paths: list[str]) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", WORKER, app.config["DATABASE_URL"], app.config["INSTANCE_PATH"],
-         *paths],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+        [sys.executable, "-c", WORKER, app.config["DATABASE_URL"], app.config["INSTANCE_PATH"], *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -138,8 +141,7 @@ def test_no_module_of_the_evidence_package_imports_itself_back(module):
 
 @pytest.mark.parametrize("module", sorted(m for m in _graph() if m.startswith("portal.evidence.read")))
 def test_the_read_side_never_imports_the_sealing_side(module):
-    shared = {"portal.evidence", "portal.evidence.store", "portal.evidence.tables",
-              "portal.evidence.record"}
+    shared = {"portal.evidence", "portal.evidence.store", "portal.evidence.tables", "portal.evidence.record"}
     graph = _graph()
     assert all(m.startswith("portal.evidence.read") or m in shared for m in graph[module])
 

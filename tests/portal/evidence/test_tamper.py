@@ -55,7 +55,7 @@ NOT_PUBLISHED = {
     ("releases", "origin"): "which command stored the release; shown nowhere",
     ("records", "updated_at"): "when the record was last recompiled",
     ("source_orders", "digest"): "digest of the source line, which is not kept nor published; "
-                                 "it only makes a re-import of the same version a no-op",
+    "it only makes a re-import of the same version a no-op",
     ("source_orders", "imported_at"): "when the order version was imported",
     ("proformas", "received_at"): "when the quote was stored",
     ("log_entry_bundles", "created_at"): "when the bundle was first written",
@@ -73,8 +73,12 @@ NOT_PUBLISHED = {
 # provenance. The releases themselves are logged and audited.
 NOT_AUDITED_TABLES = {"release_packages": "package metadata as published, not evidence"}
 
-TABLES = [t for md in (portal_metadata, evidence_metadata, log_metadata)
-          for t in md.sorted_tables if t.name not in NOT_AUDITED_TABLES]
+TABLES = [
+    t
+    for md in (portal_metadata, evidence_metadata, log_metadata)
+    for t in md.sorted_tables
+    if t.name not in NOT_AUDITED_TABLES
+]
 COLUMNS = [(t.name, c.name) for t in TABLES for c in t.columns if (t.name, c.name) not in NOT_PUBLISHED]
 TABLE_OF = {t.name: t for t in TABLES}
 
@@ -91,8 +95,7 @@ def _other_value(column, value, rng: random.Random):
     if isinstance(kind, Boolean):
         return not value
     if isinstance(kind, DateTime):
-        return (value or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) + dt.timedelta(
-            seconds=rng.randint(1, 10**6))
+        return (value or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) + dt.timedelta(seconds=rng.randint(1, 10**6))
     if isinstance(kind, Numeric):
         return (value or Decimal(0)) + Decimal(rng.randint(1, 10**6)) / 100
     if isinstance(kind, Integer):
@@ -106,8 +109,9 @@ def _other_value(column, value, rng: random.Random):
     if isinstance(kind, String):  # also Text
         length = min(kind.length or 40, 40)
         while True:
-            new = "".join(rng.choice(string.ascii_letters + string.digits)
-                          for _ in range(rng.randint(1, length)))
+            new = "".join(
+                rng.choice(string.ascii_letters + string.digits) for _ in range(rng.randint(1, length))
+            )
             if new != value:
                 return new
     raise AssertionError(f"no edit for {column.table.name}.{column.name} of type {kind!r}")
@@ -126,8 +130,7 @@ def _named(table: str, row) -> list[str]:  # type: ignore[no-untyped-def]
     return [f"checkpoint {row.tree_size}"]  # evidence_anchors, evidence_pdfs
 
 
-def _tamper(engine, table_name: str, column_name: str | None,
-            rng: random.Random) -> tuple[list[str], str]:
+def _tamper(engine, table_name: str, column_name: str | None, rng: random.Random) -> tuple[list[str], str]:
     """Change one field of a random row (or delete the row when ``column_name`` is None); return
     what the audit must name and a description of the edit."""
     table = TABLE_OF[table_name]
@@ -195,7 +198,8 @@ def _assert_named(app, must_name: list[str], edit: str) -> None:
     report = audit(app_engine(app), app.config)
     found = [str(p) for p in report.problems]
     assert any(name in p for p in found for name in must_name), (
-        f"{edit}: the audit did not name {must_name[0]!r}: {found}")
+        f"{edit}: the audit did not name {must_name[0]!r}: {found}"
+    )
 
 
 @pytest.mark.parametrize(("table", "column"), COLUMNS, ids=[f"{t}.{c}" for t, c in COLUMNS])
@@ -239,11 +243,11 @@ def test_tampering_on_postgresql(postgres_server, tmp_path):
             name = f"{template}_{n}"
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-            case = make_app(make_url(url).set(database=name).render_as_string(hide_password=False),
-                            tmp_path)
+            case = make_app(make_url(url).set(database=name).render_as_string(hide_password=False), tmp_path)
             try:
-                must_name, edit = _tamper(app_engine(case), table, column,
-                                          random.Random(f"{SEED}:{table}.{column}"))
+                must_name, edit = _tamper(
+                    app_engine(case), table, column, random.Random(f"{SEED}:{table}.{column}")
+                )
                 _assert_named(case, must_name, edit)
             finally:
                 app_engine(case).dispose()

@@ -29,11 +29,14 @@ def test_a_token_over_its_checkpoint_passes(tsa):
     assert "the checkpoint existed at" in step.detail
 
 
-@pytest.mark.parametrize(("note", "token"), [
-    (NOTE.replace("\n5\n", "\n6\n"), None),  # another checkpoint
-    (NOTE, "not base64!"),
-    (NOTE, base64.b64encode(b"\x30\x03\x02\x01\x00").decode()),  # DER, not a token
-])
+@pytest.mark.parametrize(
+    ("note", "token"),
+    [
+        (NOTE.replace("\n5\n", "\n6\n"), None),  # another checkpoint
+        (NOTE, "not base64!"),
+        (NOTE, base64.b64encode(b"\x30\x03\x02\x01\x00").decode()),  # DER, not a token
+    ],
+)
 def test_a_token_over_anything_else_fails(tsa, note, token):
     good, ca = tsa
     step = verify_checkpoint_timestamp(note, token or good, ca)

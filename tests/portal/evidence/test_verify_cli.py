@@ -133,9 +133,7 @@ def test_tampered_inputs_name_the_failing_step(app, client, runner, tmp_path):
     result = _verify(bundle_with(checkpoint="\n".join(lines)))
     assert result.exit_code == 1 and "FAIL  checkpoint-signature" in result.output
 
-    result = _verify(
-        paths["bundle"], "--key", "other+00000000+AcZIQeqh4fLEWk9HqK1h9YaV5hBnc8p4ZFz3i7dGqQbN"
-    )
+    result = _verify(paths["bundle"], "--key", "other+00000000+AcZIQeqh4fLEWk9HqK1h9YaV5hBnc8p4ZFz3i7dGqQbN")
     assert "FAIL  checkpoint-signature" in result.output
 
     other_ca = tmp_path / "other-ca.pem"
@@ -218,13 +216,19 @@ def _quote_files(app, client, runner, tmp_path):
     assert runner.invoke(main, ["anchor"]).exit_code == 0, "anchoring failed"
     ocid = order_ocid(example_order("2-package"))
     with app_engine(app).connect() as conn:
-        quote_id, data = conn.execute(select(proformas.c.proforma_id, proformas.c.data)
-                                      .where(proformas.c.ocid == ocid)
-                                      .order_by(proformas.c.proforma_id)).first()
+        quote_id, data = conn.execute(
+            select(proformas.c.proforma_id, proformas.c.data)
+            .where(proformas.c.ocid == ocid)
+            .order_by(proformas.c.proforma_id)
+        ).first()
     served = client.get(f"/api/proofs/{ocid}/proformas/{quote_id}")
     assert served.status_code == 200 and served.mimetype == "application/json"
-    paths = {"bundle": tmp_path / "quote-bundle.json", "quote": tmp_path / "quote.json",
-             "ca": tmp_path / "ca.pem", "key": tmp_path / "log.vkey"}
+    paths = {
+        "bundle": tmp_path / "quote-bundle.json",
+        "quote": tmp_path / "quote.json",
+        "ca": tmp_path / "ca.pem",
+        "key": tmp_path / "log.vkey",
+    }
     paths["bundle"].write_bytes(served.data)
     paths["quote"].write_bytes(bytes(data))
     paths["ca"].write_bytes(client.get("/api/log/tsa-ca.pem").data)
@@ -238,16 +242,17 @@ def test_a_quote_is_provable_on_its_own(app, client, runner, tmp_path):
     paths, body, ocid, quote_id = _quote_files(app, client, runner, tmp_path)
     assert (body["ocid"], body["proformaId"], body["entry"]["kind"]) == (ocid, quote_id, "proforma")
     # byte-exact round trip, as for release bundles
-    assert ProformaProofBundle.from_json(paths["bundle"].read_bytes()).to_json() == \
-        paths["bundle"].read_bytes()
+    assert (
+        ProformaProofBundle.from_json(paths["bundle"].read_bytes()).to_json() == paths["bundle"].read_bytes()
+    )
     # the quote's hash is the one the order's release bundle links
     release_bundle = client.get(f"/api/proofs/{ocid}").get_json()
     assert {"id": quote_id, "hash": body["hashes"]["proforma"]} in release_bundle["proformas"]
-    result = _verify(paths["bundle"], "--quote", paths["quote"], "--tsa-ca", paths["ca"],
-                     "--key", paths["key"])
+    result = _verify(
+        paths["bundle"], "--quote", paths["quote"], "--tsa-ca", paths["ca"], "--key", paths["key"]
+    )
     assert result.exit_code == 0, result.output
-    for step in ("proforma-hash", "entry", "leaf-hash", "checkpoint-signature", "inclusion",
-                 "timestamp"):
+    for step in ("proforma-hash", "entry", "leaf-hash", "checkpoint-signature", "inclusion", "timestamp"):
         assert f"PASS  {step}" in result.output, result.output
     assert f"proforma {quote_id}" in result.output
     assert client.get(f"/api/proofs/{ocid}/proformas/no-such-quote").status_code == 404

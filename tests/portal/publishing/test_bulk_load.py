@@ -15,18 +15,35 @@ PREFIX = "ocds-test01"
 
 def _indexes(engine) -> dict[str, set[str]]:
     inspector = inspect(engine)
-    return {t: {ix["name"] for ix in inspector.get_indexes(t)}
-            for t in ("releases", "proformas", "records", "order_pdfs", "item_lines", "parties")}
+    return {
+        t: {ix["name"] for ix in inspector.get_indexes(t)}
+        for t in ("releases", "proformas", "records", "order_pdfs", "item_lines", "parties")
+    }
 
 
 def _content(engine) -> dict:
     out = {}
     with engine.connect() as conn:
-        for table, key in ((releases, releases.c.release_id), (proformas, proformas.c.proforma_id),
-                           (records, records.c.ocid), (source_orders, source_orders.c.order_number)):
-            cols = [c for c in table.c if c.name not in ("id", "published_at", "received_at",
-                                                         "imported_at", "updated_at",
-                                                         "last_release", "release_pk")]
+        for table, key in (
+            (releases, releases.c.release_id),
+            (proformas, proformas.c.proforma_id),
+            (records, records.c.ocid),
+            (source_orders, source_orders.c.order_number),
+        ):
+            cols = [
+                c
+                for c in table.c
+                if c.name
+                not in (
+                    "id",
+                    "published_at",
+                    "received_at",
+                    "imported_at",
+                    "updated_at",
+                    "last_release",
+                    "release_pk",
+                )
+            ]
             out[table.name] = sorted(tuple(r) for r in conn.execute(select(*cols).order_by(key)))
     return out
 
@@ -48,8 +65,9 @@ def test_bulk_load_stores_the_same_and_rebuilds_every_index(database_url, tmp_pa
     bulk = create_engine(url)
     try:
         events: list[str] = []
-        summary = import_orders(bulk, path, ocid_prefix=PREFIX, workers=1, bulk=True,
-                                on_indexes=events.append)
+        summary = import_orders(
+            bulk, path, ocid_prefix=PREFIX, workers=1, bulk=True, on_indexes=events.append
+        )
         assert summary.bulk and summary.rejects == [] and events == ["dropped", "rebuilt"]
         assert _content(bulk) == expected
         assert _indexes(bulk) == before
@@ -81,8 +99,15 @@ def test_an_interrupted_bulk_load_rebuilds_in_finally(database_url, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        import_orders(engine, path, ocid_prefix=PREFIX, workers=1, bulk=True, progress=interrupt,
-                      on_indexes=events.append)
+        import_orders(
+            engine,
+            path,
+            ocid_prefix=PREFIX,
+            workers=1,
+            bulk=True,
+            progress=interrupt,
+            on_indexes=events.append,
+        )
     assert events == ["dropped", "rebuilt"]
     assert _indexes(engine) == before
     engine.dispose()
@@ -104,8 +129,13 @@ def test_bulk_mode_follows_its_threshold_and_what_is_stored(sqlite_url, tmp_path
     path = write_jsonl(tmp_path / "o.jsonl", all_examples())
     assert bulk_mode(engine, path, min_orders=5)
     assert not bulk_mode(engine, path, min_orders=6)
-    import_orders(engine, write_jsonl(tmp_path / "stored.jsonl", all_examples()[:1]),
-                  ocid_prefix=PREFIX, workers=1, bulk=False)
+    import_orders(
+        engine,
+        write_jsonl(tmp_path / "stored.jsonl", all_examples()[:1]),
+        ocid_prefix=PREFIX,
+        workers=1,
+        bulk=False,
+    )
     assert bulk_mode(engine, path, min_orders=5)  # 5 incoming, 1 stored
     import_orders(engine, path, ocid_prefix=PREFIX, workers=1, bulk=False)
     assert not bulk_mode(engine, path, min_orders=5)  # 5 incoming, 5 stored

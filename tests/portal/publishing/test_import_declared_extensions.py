@@ -8,17 +8,30 @@ import orjson
 from portal.db import app_engine
 from portal.publishing import import_ocds
 
-BIDS = "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json"
+BIDS = (
+    "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json"
+)
 UNKNOWN = "https://example.org/ocds_mystery_extension/extension.json"
 
 
 def _package(ocid: str, extensions: list[str]) -> dict:
-    return {"uri": "https://example.org/p.json", "version": "1.1",
-            "publishedDate": "2024-01-01T00:00:00Z", "publisher": {"name": "Otro"},
-            "extensions": extensions,
-            "releases": [{"ocid": ocid, "id": "1", "date": "2024-01-01T00:00:00Z",
-                          "tag": ["tender"], "initiationType": "tender",
-                          "bids": {"details": "not a list"}}]}
+    return {
+        "uri": "https://example.org/p.json",
+        "version": "1.1",
+        "publishedDate": "2024-01-01T00:00:00Z",
+        "publisher": {"name": "Otro"},
+        "extensions": extensions,
+        "releases": [
+            {
+                "ocid": ocid,
+                "id": "1",
+                "date": "2024-01-01T00:00:00Z",
+                "tag": ["tender"],
+                "initiationType": "tender",
+                "bids": {"details": "not a list"},
+            }
+        ],
+    }
 
 
 def test_the_declared_extensions_decide_validity(app, tmp_path):

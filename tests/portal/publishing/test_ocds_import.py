@@ -64,7 +64,8 @@ def test_the_winning_copy_does_not_depend_on_the_order_of_files(engine, tmp_path
         assert f"kept sha256 {_sha(newer)} from {files[1]} releases[0]" in reject.reason
     assert {r.file for r in summary.rejects} == {str(files[0]), str(files[2])}
     assert f"this copy is sha256 {_sha(older)}" in next(
-        r.reason for r in summary.rejects if r.file == str(files[0]))
+        r.reason for r in summary.rejects if r.file == str(files[0])
+    )
 
 
 def test_what_is_stored_wins_over_a_later_import(engine, tmp_path):
@@ -80,20 +81,30 @@ def test_what_is_stored_wins_over_a_later_import(engine, tmp_path):
 
 def test_package_metadata_is_stored_per_release(engine, tmp_path):
     path = tmp_path / "p.json"
-    path.write_text(_package(
-        [_release(), _release(id="r2")], publishedDate="2024-05-01T00:00:00Z", license="https://cc/by",
-        publicationPolicy="https://x/policy", extensions=["https://x/ext.json"],
-        publisher={"name": "DNCP", "scheme": "PY-RUC", "uid": "1", "uri": "https://dncp"}))
+    path.write_text(
+        _package(
+            [_release(), _release(id="r2")],
+            publishedDate="2024-05-01T00:00:00Z",
+            license="https://cc/by",
+            publicationPolicy="https://x/policy",
+            extensions=["https://x/ext.json"],
+            publisher={"name": "DNCP", "scheme": "PY-RUC", "uid": "1", "uri": "https://dncp"},
+        )
+    )
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(_release(id="r3")))
     summary = import_ocds(engine, [path, bare])
     assert summary.published_releases == 3 and summary.rejected == 0
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(releases.c.release_id, release_packages)
-            .join(release_packages, release_packages.c.release_pk == releases.c.id)
-            .order_by(releases.c.release_id)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(releases.c.release_id, release_packages)
+                .join(release_packages, release_packages.c.release_pk == releases.c.id)
+                .order_by(releases.c.release_id)
+            )
+            .mappings()
+            .all()
+        )
     assert [r["release_id"] for r in rows] == ["r1", "r2", "r3"]
     assert rows[0]["publisher_name"] == "DNCP" and rows[1]["license"] == "https://cc/by"
     assert rows[0]["extensions"] == '["https://x/ext.json"]' and rows[0]["version"] == "1.1"
@@ -102,9 +113,14 @@ def test_package_metadata_is_stored_per_release(engine, tmp_path):
 
 
 def test_linked_records_are_reported_not_rejected(engine, tmp_path):
-    record = {"ocid": "ocds-abc123-0001", "compiledRelease": _release(id="compiled", tag=["compiled"]),
-              "releases": [{"url": "https://x/r1", "date": "2025-03-04T10:15:00-05:00", "tag": ["tender"]},
-                           _release(id="r2")]}
+    record = {
+        "ocid": "ocds-abc123-0001",
+        "compiledRelease": _release(id="compiled", tag=["compiled"]),
+        "releases": [
+            {"url": "https://x/r1", "date": "2025-03-04T10:15:00-05:00", "tag": ["tender"]},
+            _release(id="r2"),
+        ],
+    }
     path = tmp_path / "records.json"
     path.write_text(json.dumps({"version": "1.1", "uri": "u", "records": [record]}))
     summary = import_ocds(engine, [path])

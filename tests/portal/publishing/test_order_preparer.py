@@ -27,8 +27,18 @@ def _lines(orders: list) -> list[tuple[int, bytes]]:
 
 def test_agreement_states_keep_the_most_recently_used_within_their_capacity():
     states = AgreementStates(capacity=2)
-    a, b, c = (prepare_release({"ocid": f"ocds-x-{k}", "id": k, "date": "2025-01-01T00:00:00Z",
-                                "tag": ["tender"], "initiationType": "tender"}) for k in "abc")
+    a, b, c = (
+        prepare_release(
+            {
+                "ocid": f"ocds-x-{k}",
+                "id": k,
+                "date": "2025-01-01T00:00:00Z",
+                "tag": ["tender"],
+                "initiationType": "tender",
+            }
+        )
+        for k in "abc"
+    )
     states.add(("a", "1"), a)
     states.add(("b", "1"), b)
     assert states.get(("a", "1")) is a  # now the most recently used
@@ -60,8 +70,9 @@ def test_a_fresh_worker_prepares_the_same_values():
 def test_rejects_are_plain_values_that_cross_processes():
     negative = example_order("2-package", orderNumber="OC-2025-900001")
     negative["items"][0]["quantity"] = -3
-    batch = prepare_orders(_lines([example_order("1-single"), b"{not json", negative, b"[1]"]),
-                           PREFIX, file="in.jsonl")
+    batch = prepare_orders(
+        _lines([example_order("1-single"), b"{not json", negative, b"[1]"]), PREFIX, file="in.jsonl"
+    )
     assert batch.lines == 4 and len(batch.orders) == 1
     assert all(isinstance(r, Reject) and r.file == "in.jsonl" for r in batch.rejects)
     assert {r.line for r in batch.rejects} == {"2", "3", "4"}
@@ -92,9 +103,14 @@ def test_a_workers_pdf_is_the_one_rendered_from_the_mapped_order_alone():
     orders, batch = _with_pdfs()
     for order, prepared in zip(orders, batch.orders, strict=True):
         mapped = map_order(order, ocid_prefix=PREFIX)
-        pdf, digest = attach_order_pdf(mapped.order_release, mapped.proformas, base_url=BASE_URL,
-                                       catalogue=catalogue_name(mapped.agreement_release))
+        pdf, digest = attach_order_pdf(
+            mapped.order_release,
+            mapped.proformas,
+            base_url=BASE_URL,
+            catalogue=catalogue_name(mapped.agreement_release),
+        )
         assert prepared.pdf == pdf
         assert order_pdf_sha256(orjson.loads(prepared.order.data)) == digest
-        assert [q.data_hash for q in prepared.proformas] == \
-            [hashlib.sha256(canonical_json(p)).hexdigest() for p in mapped.proformas]
+        assert [q.data_hash for q in prepared.proformas] == [
+            hashlib.sha256(canonical_json(p)).hexdigest() for p in mapped.proformas
+        ]

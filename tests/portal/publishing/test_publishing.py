@@ -65,22 +65,42 @@ def test_reimport_changes_nothing_and_new_version_is_a_new_release(database_url,
         assert conn.execute(by_id).all() == before
 
     amended = example_order("1-single", version=2)
-    amended["amendments"] = [{"id": "A1", "version": 2, "date": "2025-03-10T12:00:00-05:00",
-                              "rationale": "Cambio de fecha de entrega",
-                              "changes": [{"field": "destinations/0/deliveries/0/dueDate",
-                                           "previous": "2025-03-14", "new": "2025-03-20"}]}]
+    amended["amendments"] = [
+        {
+            "id": "A1",
+            "version": 2,
+            "date": "2025-03-10T12:00:00-05:00",
+            "rationale": "Cambio de fecha de entrega",
+            "changes": [
+                {
+                    "field": "destinations/0/deliveries/0/dueDate",
+                    "previous": "2025-03-14",
+                    "new": "2025-03-20",
+                }
+            ],
+        }
+    ]
     amended["destinations"][0]["deliveries"][0]["dueDate"] = "2025-03-20"
     result = _import(engine, write_jsonl(tmp_path / "a.jsonl", [amended]))
     assert result.rejects == [], [str(r) for r in result.rejects]
     ocid = f"{PREFIX}-{order['orderNumber']}"
     with engine.connect() as conn:
-        tags = [r.tags for r in conn.execute(select(releases.c.tags).where(releases.c.ocid == ocid)
-                                             .order_by(releases.c.id))]
+        tags = [
+            r.tags
+            for r in conn.execute(
+                select(releases.c.tags).where(releases.c.ocid == ocid).order_by(releases.c.id)
+            )
+        ]
         rec = conn.execute(select(records).where(records.c.ocid == ocid)).one()
         # the first release is untouched
-        assert conn.execute(select(releases.c.id, releases.c.data_hash)
-                            .where(releases.c.id.in_([b.id for b in before]))
-                            .order_by(releases.c.id)).all() == before
+        assert (
+            conn.execute(
+                select(releases.c.id, releases.c.data_hash)
+                .where(releases.c.id.in_([b.id for b in before]))
+                .order_by(releases.c.id)
+            ).all()
+            == before
+        )
     assert len(tags) == 2 and "contractAmendment" in tags[1].split(",")
     assert rec.release_count == 2
     compiled = orjson.loads(rec.compiled)
@@ -99,8 +119,16 @@ def test_bad_input_is_reported_and_valid_orders_kept(database_url, tmp_path):
     del missing["buyer"]
     duplicate = example_order("1-single")
     duplicate["items"][0]["unitPrice"] = 99.0  # same number and version, other content
-    lines = [good, "{not json", negative, currency, missing, '["an", "array"]', duplicate,
-             example_order("5-multi-destination-partial")]
+    lines = [
+        good,
+        "{not json",
+        negative,
+        currency,
+        missing,
+        '["an", "array"]',
+        duplicate,
+        example_order("5-multi-destination-partial"),
+    ]
     summary = _import(engine, write_jsonl(tmp_path / "bad.jsonl", lines))
     by_line = {}
     for r in summary.rejects:
@@ -124,8 +152,10 @@ def test_bad_input_is_reported_and_valid_orders_kept(database_url, tmp_path):
 def test_parallel_workers_give_the_same_result_as_one(sqlite_url, tmp_path):
     from portal.db import upgrade
 
-    orders = [example_order(name, orderNumber=f"OC-2025-{i:06d}")
-              for i, name in enumerate(["1-single", "2-package", "3-partial"] * 30)]
+    orders = [
+        example_order(name, orderNumber=f"OC-2025-{i:06d}")
+        for i, name in enumerate(["1-single", "2-package", "3-partial"] * 30)
+    ]
     path = write_jsonl(tmp_path / "o.jsonl", orders)
     other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
     upgrade(other)
@@ -134,7 +164,8 @@ def test_parallel_workers_give_the_same_result_as_one(sqlite_url, tmp_path):
     s2 = _import(two, path, batch_size=7, workers=2)
     assert s1.rejects == s2.rejects == []
     query = select(releases.c.ocid, releases.c.release_id, releases.c.data_hash).order_by(
-        releases.c.ocid, releases.c.release_id)
+        releases.c.ocid, releases.c.release_id
+    )
     with one.connect() as c1, two.connect() as c2:
         assert c1.execute(query).all() == c2.execute(query).all()
         assert _count(one, proformas) == _count(two, proformas) > 0

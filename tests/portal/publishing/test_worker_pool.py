@@ -80,10 +80,11 @@ def test_leaving_the_pool_on_an_error_ends_its_workers_without_waiting_for_their
     assert _wait_until_gone([worker], 10) == []
 
 
-@pytest.mark.parametrize(("sig", "status", "indexes_rebuilt"),
-                         [(signal.SIGTERM, 128 + signal.SIGTERM, True),
-                          (signal.SIGKILL, -signal.SIGKILL, False)],
-                         ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize(
+    ("sig", "status", "indexes_rebuilt"),
+    [(signal.SIGTERM, 128 + signal.SIGTERM, True), (signal.SIGKILL, -signal.SIGKILL, False)],
+    ids=["SIGTERM", "SIGKILL"],
+)
 def test_a_killed_import_leaves_no_worker_running(sqlite_url, tmp_path, sig, status, indexes_rebuilt):
     """SIGKILL: the kernel ends the workers with the importer. SIGTERM: the importer also goes
     through its ``finally`` blocks (a bulk load rebuilds its lookup indexes)."""
@@ -92,14 +93,22 @@ def test_a_killed_import_leaves_no_worker_running(sqlite_url, tmp_path, sig, sta
     env = os.environ | {"PORTAL_INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": sqlite_url}
     log_path = tmp_path / "import.log"
     log = log_path.open("wb")
-    importer = subprocess.Popen([VERAZ, "import-orders", str(orders), "--workers", "2", "--bulk"],
-                                cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    importer = subprocess.Popen(
+        [VERAZ, "import-orders", str(orders), "--workers", "2", "--bulk"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     engine = create_engine(sqlite_url)
     try:
         parent = psutil.Process(importer.pid)
         deadline = time.monotonic() + 120
-        while (b"dropped" not in log_path.read_bytes() or len(parent.children()) < 2) \
-                and importer.poll() is None and time.monotonic() < deadline:
+        while (
+            (b"dropped" not in log_path.read_bytes() or len(parent.children()) < 2)
+            and importer.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         time.sleep(1)  # the workers are on their first batches
         assert importer.poll() is None, log_path.read_text()
@@ -111,8 +120,11 @@ def test_a_killed_import_leaves_no_worker_running(sqlite_url, tmp_path, sig, sta
         with engine.connect() as conn:
             assert (missing_indexes(conn) == []) == indexes_rebuilt
             # Killed between transactions or inside one: every stored order has its release.
-            orphans = conn.execute(select(func.count()).select_from(source_orders).where(
-                source_orders.c.release_pk.not_in(select(releases.c.id)))).scalar_one()
+            orphans = conn.execute(
+                select(func.count())
+                .select_from(source_orders)
+                .where(source_orders.c.release_pk.not_in(select(releases.c.id)))
+            ).scalar_one()
             assert orphans == 0
             assert conn.execute(select(func.count()).select_from(source_orders)).scalar_one() < 4000
     finally:

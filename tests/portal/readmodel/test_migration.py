@@ -41,6 +41,7 @@ def test_downgrade_removes_the_read_model(sqlite_url):
         assert not READ_MODEL & set(inspector.get_table_names())
         assert not RECORD_COLUMNS & {c["name"] for c in inspector.get_columns("records")}
         assert {c.name for c in records.c} - RECORD_COLUMNS == {
-            c["name"] for c in inspector.get_columns("records")}
+            c["name"] for c in inspector.get_columns("records")
+        }
     engine.dispose()
     upgrade(sqlite_url)

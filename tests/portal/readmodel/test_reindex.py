@@ -53,8 +53,12 @@ def test_stored_rows_are_read_model_rows_of_the_compiled_release(published, tmp_
             compiled = queries.compiled_release(conn, ocid)
             expected = read_model_rows(compiled)
             for name, table in (("item_lines", item_lines), ("parties", parties)):
-                stored = [dict(r) for r in conn.execute(
-                    select(table).where(table.c.ocid == ocid).order_by(table.c.position)).mappings()]
+                stored = [
+                    dict(r)
+                    for r in conn.execute(
+                        select(table).where(table.c.ocid == ocid).order_by(table.c.position)
+                    ).mappings()
+                ]
                 assert stored == [_as_stored(row) for row in expected[name]], (ocid, name)
             row = queries.record_row(conn, ocid)
             columns = browse_columns(compiled)

@@ -20,14 +20,24 @@ from portal.search.documents import compiled_releases
 from portal.search.tables import search_documents
 from portal.search.whoosh_index import whoosh_index_at
 
-QUERIES = ["computadoras", "limpieza", "huamanga", "distribuidora andina", "20131370998",
-           "oc-2025-00012", "acuerdo marco", "neumaticos camioneta", AGREEMENT]
+QUERIES = [
+    "computadoras",
+    "limpieza",
+    "huamanga",
+    "distribuidora andina",
+    "20131370998",
+    "oc-2025-00012",
+    "acuerdo marco",
+    "neumaticos camioneta",
+    AGREEMENT,
+]
 
 
 def documents_of(engine) -> dict[str, tuple[str, str]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(search_documents.c.ocid, search_documents.c.identifiers,
-                                   search_documents.c.words))
+        rows = conn.execute(
+            select(search_documents.c.ocid, search_documents.c.identifiers, search_documents.c.words)
+        )
         return {ocid: (identifiers, words) for ocid, identifiers, words in rows}
 
 
@@ -44,9 +54,21 @@ def test_rebuild_equals_incremental(corpus_app, tmp_path, search_engine):
     corpus_app.config["SEARCH_ENGINE"] = search_engine
     engine = app_engine(corpus_app)
     # A new version (other items) makes the incremental index replace a document.
-    publish(corpus_app, tmp_path, [order("OC-2025-000123", "Impresora láser monocromática",
-                                         "Impresoras láser", HUAMANGA, ORDERS["A"]["supplier"],
-                                         version=2)], "v2.jsonl")
+    publish(
+        corpus_app,
+        tmp_path,
+        [
+            order(
+                "OC-2025-000123",
+                "Impresora láser monocromática",
+                "Impresoras láser",
+                HUAMANGA,
+                ORDERS["A"]["supplier"],
+                version=2,
+            )
+        ],
+        "v2.jsonl",
+    )
     incremental, found = documents_of(engine), answers(corpus_app)
     assert rebuild(engine) == 5
     if search_engine == "whoosh":
@@ -62,9 +84,21 @@ def test_a_new_version_replaces_the_old_words(corpus_app, tmp_path, search_engin
     corpus_app.config["SEARCH_ENGINE"] = search_engine
     engine = app_engine(corpus_app)
     assert search_ocids(engine, corpus_app.config, "papel bond") == [OCIDS["D"]]  # indexed now
-    publish(corpus_app, tmp_path, [order("OC-2025-001230", "Neumático 11R22.5 para camión",
-                                         "Llantas para camiones pesados", HUAMANGA, PAPELERA,
-                                         version=2)], "v2.jsonl")
+    publish(
+        corpus_app,
+        tmp_path,
+        [
+            order(
+                "OC-2025-001230",
+                "Neumático 11R22.5 para camión",
+                "Llantas para camiones pesados",
+                HUAMANGA,
+                PAPELERA,
+                version=2,
+            )
+        ],
+        "v2.jsonl",
+    )
     assert search_ocids(engine, corpus_app.config, "papel bond") == []
     assert set(search_ocids(engine, corpus_app.config, "neumaticos")) == {OCIDS["C"], OCIDS["D"]}
     assert OCIDS["D"] in search_ocids(engine, corpus_app.config, "corporacion papelera")
@@ -84,9 +118,21 @@ def test_a_process_the_database_no_longer_has_is_never_shown(corpus_app, search_
 
 
 def test_documents_read_the_compiled_release_pages_read(corpus_app, tmp_path):
-    publish(corpus_app, tmp_path, [order("OC-2025-000123", "Impresora láser monocromática",
-                                         "Impresoras láser", HUAMANGA, ORDERS["A"]["supplier"],
-                                         version=2)], "v2.jsonl")
+    publish(
+        corpus_app,
+        tmp_path,
+        [
+            order(
+                "OC-2025-000123",
+                "Impresora láser monocromática",
+                "Impresoras láser",
+                HUAMANGA,
+                ORDERS["A"]["supplier"],
+                version=2,
+            )
+        ],
+        "v2.jsonl",
+    )
     engine = app_engine(corpus_app)
     with engine.connect() as conn:
         ocids = list(conn.execute(select(records.c.ocid)).scalars())
@@ -98,13 +144,25 @@ def test_documents_read_the_compiled_release_pages_read(corpus_app, tmp_path):
 
 def test_imported_ocds_is_searchable(app, tmp_path):
     release = {
-        "ocid": "ocds-abc123-0001", "id": "r1", "date": "2025-03-04T10:15:00-05:00",
-        "tag": ["tender"], "initiationType": "tender",
-        "parties": [{"id": "PE-RUC-20100000001", "name": "Gobierno Regional de Cusco",
-                     "roles": ["buyer"], "identifier": {"scheme": "PE-RUC", "id": "20100000001"}}],
+        "ocid": "ocds-abc123-0001",
+        "id": "r1",
+        "date": "2025-03-04T10:15:00-05:00",
+        "tag": ["tender"],
+        "initiationType": "tender",
+        "parties": [
+            {
+                "id": "PE-RUC-20100000001",
+                "name": "Gobierno Regional de Cusco",
+                "roles": ["buyer"],
+                "identifier": {"scheme": "PE-RUC", "id": "20100000001"},
+            }
+        ],
         "buyer": {"id": "PE-RUC-20100000001", "name": "Gobierno Regional de Cusco"},
-        "tender": {"id": "T-1", "title": "Adquisición de útiles de limpieza",
-                   "items": [{"id": "1", "description": "Escobas de paja"}]},
+        "tender": {
+            "id": "T-1",
+            "title": "Adquisición de útiles de limpieza",
+            "items": [{"id": "1", "description": "Escobas de paja"}],
+        },
     }
     path = tmp_path / "package.json"
     path.write_text(json.dumps({"uri": "https://x/p.json", "version": "1.1", "releases": [release]}))

@@ -16,13 +16,16 @@ def test_accents_and_case_fold_away():
     assert analyse("Construcción") == analyse("construccion") == analyse("CONSTRUCCION")
 
 
-@pytest.mark.parametrize(("one", "other"), [
-    ("computadora", "Computadoras"),
-    ("neumático", "neumaticos"),
-    ("limpieza", "Limpiezas"),
-    ("impresora", "impresoras"),
-    ("vehículo", "Vehiculos"),
-])
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("computadora", "Computadoras"),
+        ("neumático", "neumaticos"),
+        ("limpieza", "Limpiezas"),
+        ("impresora", "impresoras"),
+        ("vehículo", "Vehiculos"),
+    ],
+)
 def test_singular_and_plural_meet_at_one_stem(one, other):
     assert analyse(one) == analyse(other)
 
@@ -37,19 +40,23 @@ def test_identifiers_compact_to_letters_and_digits():
     assert compact(" 201 3137 0998 ") == "20131370998"
 
 
-@pytest.mark.parametrize(("text", "key"), [
-    ("oc-2025-00012", "oc202500012"),
-    ("20131370998", "20131370998"),
-    ("2024", "2024"),
-    ("oc-1", None),  # too short to narrow anything
-    ("limpieza", None),  # no digit: words only
-])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("oc-2025-00012", "oc202500012"),
+        ("20131370998", "20131370998"),
+        ("2024", "2024"),
+        ("oc-1", None),  # too short to narrow anything
+        ("limpieza", None),  # no digit: words only
+    ],
+)
 def test_a_query_has_an_identifier_prefix_only_with_a_digit_and_four_characters(text, key):
     assert parse_query(text).key == key
 
 
-@pytest.mark.parametrize("text", ["", "   ", '"', "*", "-", "()", '("*")', "🙂🙂", "de la y", "中文",
-                                  "\x00", "... --- ..."])
+@pytest.mark.parametrize(
+    "text", ["", "   ", '"', "*", "-", "()", '("*")', "🙂🙂", "de la y", "中文", "\x00", "... --- ..."]
+)
 def test_text_with_nothing_to_look_for_is_an_empty_query(text):
     assert parse_query(text).empty
 

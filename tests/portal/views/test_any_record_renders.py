@@ -19,21 +19,63 @@ from portal.publishing import import_ocds
 
 SCALARS = st.one_of(
     # integers within what canonical JSON stores exactly (the import rejects larger ones)
-    st.none(), st.booleans(), st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=10),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=10),
     st.sampled_from(["", "buyer", "supplier", "framework", "cancelled", "1-1-1", "12", "2024-13-45"]),
 )
-KEYS = ["tender", "awards", "contracts", "parties", "buyer", "relatedProcesses", "bids", "items",
-        "value", "amount", "currency", "quantity", "unit", "roles", "identifier", "relationship",
-        "details", "tenderers", "milestones", "deliveryAddress", "documents", "integrity",
-        "amendments", "title", "status", "date", "dateSigned", "period", "name", "id", "url",
-        "techniques", "hasFrameworkAgreement", "classification", "region", "address", "scale"]
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)),
-    max_leaves=30)
+KEYS = [
+    "tender",
+    "awards",
+    "contracts",
+    "parties",
+    "buyer",
+    "relatedProcesses",
+    "bids",
+    "items",
+    "value",
+    "amount",
+    "currency",
+    "quantity",
+    "unit",
+    "roles",
+    "identifier",
+    "relationship",
+    "details",
+    "tenderers",
+    "milestones",
+    "deliveryAddress",
+    "documents",
+    "integrity",
+    "amendments",
+    "title",
+    "status",
+    "date",
+    "dateSigned",
+    "period",
+    "name",
+    "id",
+    "url",
+    "techniques",
+    "hasFrameworkAgreement",
+    "classification",
+    "region",
+    "address",
+    "scale",
+]
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
 # ocids and release ids as publishers write them: slashes, accents, spaces, percent signs
 NAMES = st.text(alphabet="abcXYZ019-_/ é%+:", min_size=1, max_size=16).filter(
-    lambda s: not s.startswith("/") and not s.endswith("/") and "//" not in s)
+    lambda s: not s.startswith("/") and not s.endswith("/") and "//" not in s
+)
 
 ORDER = map_order(example_order("3-partial"), ocid_prefix="ocds-rndr01").order_release
 
@@ -82,8 +124,11 @@ def test_any_stored_record_renders_on_every_address(app, tmp_path):
     engine = app_engine(app)
     serial = itertools.count()
 
-    @settings(max_examples=40, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(st.lists(releases(), min_size=1, max_size=3), NAMES, NAMES)
     def check(group, ocid_name, release_name):
         n = next(serial)
@@ -98,8 +143,11 @@ def test_any_stored_record_renders_on_every_address(app, tmp_path):
         release = client.get(_url("/api/releases", f"{release_name}-0"), query_string={"ocid": ocid})
         assert release.status_code == 200
         assert release.get_json()["releases"][0]["ocid"] == ocid
-        for address in (_url("/contracts", ocid), _url("/contracts", ocid) + ".json",
-                        _url("/api/records", ocid)):
+        for address in (
+            _url("/contracts", ocid),
+            _url("/contracts", ocid) + ".json",
+            _url("/api/records", ocid),
+        ):
             response = client.get(address)
             assert response.status_code == 200, (address, response.status_code)
 
@@ -159,9 +207,16 @@ def test_an_amount_as_text_is_shown_as_published(sqlite_app, tmp_path):
 
 def test_a_process_whose_releases_cannot_be_compiled_still_has_its_page(sqlite_app, tmp_path):
     ocid = "ocds-rndr01-unmergeable"
-    group = [{"ocid": ocid, "id": "first", "date": "2025-01-01T00:00:00Z", "tag": ["tender"],
-              "tender": {"title": "Compra"}},
-             {"ocid": ocid, "id": "second", "date": None, "tag": ["award"]}]
+    group = [
+        {
+            "ocid": ocid,
+            "id": "first",
+            "date": "2025-01-01T00:00:00Z",
+            "tag": ["tender"],
+            "tender": {"title": "Compra"},
+        },
+        {"ocid": ocid, "id": "second", "date": None, "tag": ["award"]},
+    ]
     path = tmp_path / "r.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in group))
     summary = import_ocds(app_engine(sqlite_app), [path])

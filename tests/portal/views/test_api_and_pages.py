@@ -18,8 +18,12 @@ from portal.publishing import import_ocds, import_orders
 @pytest.fixture
 def loaded(app, tmp_path):
     engine = app_engine(app)
-    summary = import_orders(engine, write_jsonl(tmp_path / "o.jsonl", all_examples()),
-                            ocid_prefix=app.config["OCID_PREFIX"], workers=1)
+    summary = import_orders(
+        engine,
+        write_jsonl(tmp_path / "o.jsonl", all_examples()),
+        ocid_prefix=app.config["OCID_PREFIX"],
+        workers=1,
+    )
     assert summary.rejects == []
     return app
 
@@ -38,8 +42,15 @@ def test_release_pages_follow_links_next_to_the_end(loaded, client):
         assert response.status_code == 200 and response.mimetype == "application/json"
         package = response.get_json()
         # package metadata complete, valid against the (paginated) package schema
-        for key in ("uri", "publisher", "license", "publicationPolicy", "publishedDate", "version",
-                    "extensions"):
+        for key in (
+            "uri",
+            "publisher",
+            "license",
+            "publicationPolicy",
+            "publishedDate",
+            "version",
+            "extensions",
+        ):
             assert package[key]
         _check_package(package, "release")
         for release in package["releases"]:
@@ -100,8 +111,23 @@ def test_unknown_ids_are_json_404s(app, client, url):
     assert response.get_json()["error"]["status"] == 404
 
 
-BAD_NUMBERS = ["0x", "abc", "-1", " 5", "5 ", "+5", "1.0", "1e3", "²", "٣", "５", "1_000",
-               "9223372036854775808", "99999999999999999999999", ""]
+BAD_NUMBERS = [
+    "0x",
+    "abc",
+    "-1",
+    " 5",
+    "5 ",
+    "+5",
+    "1.0",
+    "1e3",
+    "²",
+    "٣",
+    "５",
+    "1_000",
+    "9223372036854775808",
+    "99999999999999999999999",
+    "",
+]
 
 
 @pytest.mark.parametrize("name", ["limit", "cursor"])
@@ -124,10 +150,15 @@ def test_the_largest_cursor_is_an_empty_page(sqlite_app):
     assert response.status_code == 200 and "releases" not in response.get_json()
 
 
-@pytest.mark.parametrize("url, unknown", [
-    ("/api/releases?limt=5", "'limt'"), ("/api/releases?limit=5&page=2&x=1", "'page', 'x'"),
-    ("/api/releases/nope?ocid=a&cursor=1", "'cursor'"), ("/api/records/nope?versioned=0", "'versioned'"),
-])
+@pytest.mark.parametrize(
+    "url, unknown",
+    [
+        ("/api/releases?limt=5", "'limt'"),
+        ("/api/releases?limit=5&page=2&x=1", "'page', 'x'"),
+        ("/api/releases/nope?ocid=a&cursor=1", "'cursor'"),
+        ("/api/records/nope?versioned=0", "'versioned'"),
+    ],
+)
 def test_unknown_query_parameters_of_the_api_are_a_400_naming_them(sqlite_app, url, unknown):
     response = sqlite_app.test_client().get(url)
     assert response.status_code == 400
@@ -159,8 +190,12 @@ def test_everything_shown_is_escaped(app, client, tmp_path):
 
     evil = example_order("1-single", orderNumber="OC-2025-000666")
     evil["buyer"]["name"] = "<script>alert('x')</script> Municipalidad"
-    import_orders(app_engine(app), write_jsonl(tmp_path / "e.jsonl", [evil]),
-                  ocid_prefix=app.config["OCID_PREFIX"], workers=1)
+    import_orders(
+        app_engine(app),
+        write_jsonl(tmp_path / "e.jsonl", [evil]),
+        ocid_prefix=app.config["OCID_PREFIX"],
+        workers=1,
+    )
     page = client.get(f"/contracts/{app.config['OCID_PREFIX']}-OC-2025-000666").get_data(as_text=True)
     assert "<script>alert" not in page and "&lt;script&gt;" in page
 
@@ -191,12 +226,28 @@ def _import(app, tmp_path, releases: list[dict]) -> None:
 
 def test_an_ocid_with_slashes_renders_on_every_address(app, client, tmp_path):
     ocid = "ocds-213czf-2024/LP-7/b"
-    _import(app, tmp_path, [
-        {"ocid": ocid, "id": "r/1", "date": "2024-01-02T00:00:00Z", "tag": ["tender"],
-         "initiationType": "tender", "tender": {"id": "t", "title": "Con barra"}},
-        {"ocid": ocid, "id": "r/2", "date": "2024-02-02T00:00:00Z", "tag": ["award"],
-         "initiationType": "tender", "awards": [{"id": "a", "status": "active"}]},
-    ])
+    _import(
+        app,
+        tmp_path,
+        [
+            {
+                "ocid": ocid,
+                "id": "r/1",
+                "date": "2024-01-02T00:00:00Z",
+                "tag": ["tender"],
+                "initiationType": "tender",
+                "tender": {"id": "t", "title": "Con barra"},
+            },
+            {
+                "ocid": ocid,
+                "id": "r/2",
+                "date": "2024-02-02T00:00:00Z",
+                "tag": ["award"],
+                "initiationType": "tender",
+                "awards": [{"id": "a", "status": "active"}],
+            },
+        ],
+    )
     page = client.get(f"/contracts/{ocid}")
     assert page.status_code == 200 and "Con barra" in page.get_data(as_text=True)
     twin = client.get(f"/contracts/{ocid}.json")
@@ -207,13 +258,16 @@ def test_an_ocid_with_slashes_renders_on_every_address(app, client, tmp_path):
     assert one.status_code == 200 and one.get_json()["releases"][0]["id"] == "r/2"
 
 
-@pytest.mark.parametrize("path, endpoint, ocid", [
-    ("/contracts/ocds-a-1", "contracts.contract", "ocds-a-1"),
-    ("/contracts/ocds-a/1/x", "contracts.contract", "ocds-a/1/x"),
-    ("/contracts/ocds-a-1.json", "contracts.contract_json", "ocds-a-1"),
-    ("/contracts/ocds-a/1/x.json", "contracts.contract_json", "ocds-a/1/x"),
-    ("/contracts/ocds-a-1/order.pdf", "verify.order_pdf", "ocds-a-1"),
-    ("/contracts/ocds-a/1/x/order.pdf", "verify.order_pdf", "ocds-a/1/x"),
-])
+@pytest.mark.parametrize(
+    "path, endpoint, ocid",
+    [
+        ("/contracts/ocds-a-1", "contracts.contract", "ocds-a-1"),
+        ("/contracts/ocds-a/1/x", "contracts.contract", "ocds-a/1/x"),
+        ("/contracts/ocds-a-1.json", "contracts.contract_json", "ocds-a-1"),
+        ("/contracts/ocds-a/1/x.json", "contracts.contract_json", "ocds-a/1/x"),
+        ("/contracts/ocds-a-1/order.pdf", "verify.order_pdf", "ocds-a-1"),
+        ("/contracts/ocds-a/1/x/order.pdf", "verify.order_pdf", "ocds-a/1/x"),
+    ],
+)
 def test_the_order_pdf_address_is_not_taken_by_the_order_page(sqlite_app, path, endpoint, ocid):
     assert sqlite_app.url_map.bind("localhost").match(path) == (endpoint, {"ocid": ocid})

@@ -12,22 +12,39 @@ from ocds.validate import package_problems
 from portal.db import app_engine
 from portal.publishing import import_ocds
 
-OTHER = {"name": "Dirección Nacional de Contrataciones Públicas", "scheme": "PY-RUC",
-         "uid": "80000000-0", "uri": "https://www.contrataciones.gov.py"}
+OTHER = {
+    "name": "Dirección Nacional de Contrataciones Públicas",
+    "scheme": "PY-RUC",
+    "uid": "80000000-0",
+    "uri": "https://www.contrataciones.gov.py",
+}
 LICENSE = "https://creativecommons.org/licenses/by/4.0/"
 POLICY = "https://example.org/politica-de-publicacion"
-EXTENSION = "https://raw.githubusercontent.com/open-contracting-extensions/ocds_lots_extension/master/extension.json"
+EXTENSION = (
+    "https://raw.githubusercontent.com/open-contracting-extensions/ocds_lots_extension/master/extension.json"
+)
 
 
 def _package(ocid: str, n: int) -> dict:
     return {
-        "uri": "https://example.org/paquete/1.json", "version": "1.1",
-        "publishedDate": "2023-05-01T00:00:00Z", "publisher": OTHER, "license": LICENSE,
-        "publicationPolicy": POLICY, "extensions": [EXTENSION],
-        "releases": [{"ocid": ocid, "id": f"{ocid}-{i}", "date": f"2023-04-0{i + 1}T00:00:00Z",
-                      "tag": ["tender"], "initiationType": "tender",
-                      "tender": {"id": f"T-{i}", "title": f"Licitación {i}"}}
-                     for i in range(n)],
+        "uri": "https://example.org/paquete/1.json",
+        "version": "1.1",
+        "publishedDate": "2023-05-01T00:00:00Z",
+        "publisher": OTHER,
+        "license": LICENSE,
+        "publicationPolicy": POLICY,
+        "extensions": [EXTENSION],
+        "releases": [
+            {
+                "ocid": ocid,
+                "id": f"{ocid}-{i}",
+                "date": f"2023-04-0{i + 1}T00:00:00Z",
+                "tag": ["tender"],
+                "initiationType": "tender",
+                "tender": {"id": f"T-{i}", "title": f"Licitación {i}"},
+            }
+            for i in range(n)
+        ],
     }
 
 

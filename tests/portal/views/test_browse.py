@@ -63,17 +63,19 @@ def _facts(app) -> list[dict]:
         for ocid in conn.execute(select(records.c.ocid)).scalars():
             compiled = queries.compiled_release(conn, ocid)
             columns, rows = browse_columns(compiled), read_model_rows(compiled)
-            out.append({
-                "procedure": {columns["procedure"]} - {None},
-                "buyer": {columns["buyer_id"]} - {None},
-                "status": {columns["status"]} - {None},
-                "region": {columns["delivery_region"]} - {None},
-                "month": {columns["month"]} - {None},
-                "year": {columns["month"][:4]} if columns["month"] else set(),
-                "agreement": {columns["agreement_ocid"]} - {None},
-                "segment": {r["segment"] for r in rows["item_lines"]} - {None},
-                "supplier": {p["party_id"] for p in rows["parties"] if p["role"] == "supplier"} - {None},
-            })
+            out.append(
+                {
+                    "procedure": {columns["procedure"]} - {None},
+                    "buyer": {columns["buyer_id"]} - {None},
+                    "status": {columns["status"]} - {None},
+                    "region": {columns["delivery_region"]} - {None},
+                    "month": {columns["month"]} - {None},
+                    "year": {columns["month"][:4]} if columns["month"] else set(),
+                    "agreement": {columns["agreement_ocid"]} - {None},
+                    "segment": {r["segment"] for r in rows["item_lines"]} - {None},
+                    "supplier": {p["party_id"] for p in rows["parties"] if p["role"] == "supplier"} - {None},
+                }
+            )
     return out
 
 
@@ -103,16 +105,28 @@ def test_facet_counts_match_the_releases(browse_app):
         {},
         {"segment": [segments[0][0], segments[1][0]]},
         {"segment": [segments[0][0]], "year": [years[0][0]]},
-        {"procedure": ["catalogue_order", "open"], "segment": [segments[1][0]],
-         "status": sorted(_expected(facts, "status", {}))[:2]},
+        {
+            "procedure": ["catalogue_order", "open"],
+            "segment": [segments[1][0]],
+            "status": sorted(_expected(facts, "status", {}))[:2],
+        },
     ]
     for selected in selections:
         query = "&".join(f"{k}={v}" for k, values in selected.items() for v in values) + "&limit=1"
         body = _counts(client, query)
         matching = [f for f in facts if all(f[k] & set(v) for k, v in selected.items())]
         assert body["total"] == len(matching), selected
-        for facet in ("procedure", "segment", "status", "year", "month", "region", "buyer", "supplier",
-                      "agreement"):
+        for facet in (
+            "procedure",
+            "segment",
+            "status",
+            "year",
+            "month",
+            "region",
+            "buyer",
+            "supplier",
+            "agreement",
+        ):
             expected = _expected(facts, facet, selected)
             shown = {v["value"]: v["count"] for v in body["facets"][facet]}
             limit = 50 if facet in ("month", "year", "segment") else 12
@@ -203,9 +217,11 @@ def test_too_many_values_and_bad_downloads_are_400s(small_client):
 def test_profiles_add_up_to_the_listing(small_client):
     body = json.loads(small_client.get("/contracts.json?procedure=catalogue_order&limit=1").data)
     row = body["results"][0]
-    for kind, key, facet in (("buyers", row["buyer_id"], "buyer"),
-                             ("suppliers", row["supplier_id"], "supplier"),
-                             ("agreements", row["agreement_ocid"], "agreement")):
+    for kind, key, facet in (
+        ("buyers", row["buyer_id"], "buyer"),
+        ("suppliers", row["supplier_id"], "supplier"),
+        ("agreements", row["agreement_ocid"], "agreement"),
+    ):
         profile = json.loads(small_client.get(f"/{kind}/{key}.json").data)
         listed = []
         url = f"/contracts.json?{facet}={key}&limit=200"
@@ -258,8 +274,10 @@ def test_q_counts_facets_over_what_search_finds(small_client):
     found = set(search_ocids(engine, app.config, "cartucho", 1000))
     assert found
     with engine.connect() as conn:
-        segments = {ocid: {r["segment"] for r in read_model_rows(queries.compiled_release(conn, ocid))
-                           ["item_lines"]} for ocid in found}
+        segments = {
+            ocid: {r["segment"] for r in read_model_rows(queries.compiled_release(conn, ocid))["item_lines"]}
+            for ocid in found
+        }
     body = _counts(small_client, "q=cartucho&limit=200")
     assert body["total"] == len(found)
     assert {r["ocid"] for r in body["results"]} == found

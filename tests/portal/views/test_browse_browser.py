@@ -45,8 +45,15 @@ def test_phone_browses_with_two_facets_pages_back_reload_and_language(served):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+            ],
+        )
         page = browser.new_page(viewport={"width": 360, "height": 740})
         page.goto(served + "/contracts")
         assert page.evaluate("document.documentElement.scrollWidth") <= 360

@@ -18,8 +18,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture
 def served(sqlite_url, tmp_path, gunicorn):
     engine = create_engine(sqlite_url)
-    import_orders(engine, write_jsonl(tmp_path / "o.jsonl", all_examples()),
-                  ocid_prefix="ocds-vrz0pe", workers=1)
+    import_orders(
+        engine, write_jsonl(tmp_path / "o.jsonl", all_examples()), ocid_prefix="ocds-vrz0pe", workers=1
+    )
     engine.dispose()
     return gunicorn.start(sqlite_url, tmp_path / "inst")
 
@@ -29,9 +30,15 @@ def test_phone_reads_home_and_an_order(served):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+            ],
+        )
         page = browser.new_page(viewport={"width": 360, "height": 740}, device_scale_factor=2)
         page.goto(served + "/")
         assert page.locator("h1").inner_text() == "Compras públicas verificables"
@@ -54,9 +61,15 @@ def test_phone_shows_pending_before_the_order_is_anchored(served):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+            ],
+        )
         page = browser.new_page(viewport={"width": 360, "height": 740})
         page.goto(served + "/verify/ocds-vrz0pe-OC-2025-000127")
         # A selector, not wait_for_function: polling a JavaScript string is an eval, which the

@@ -18,9 +18,7 @@ def two_checkpoints(app, runner, tmp_path):
         app, tmp_path, [example_order("1-single"), example_order("4-multi-destination")], name="a"
     )
     assert runner.invoke(main, ["anchor"]).exit_code == 0
-    publish_examples(
-        app, tmp_path, [example_order("2-package"), example_order("3-partial")], name="b"
-    )
+    publish_examples(app, tmp_path, [example_order("2-package"), example_order("3-partial")], name="b")
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     return app
 
@@ -66,9 +64,7 @@ def test_entries_mirror_the_whole_log(two_checkpoints, client):
     leaves = []
     start = 0
     while start < latest["treeSize"]:
-        page = client.get(
-            f"/api/log/entries?start={start}&end={min(start + 3, latest['treeSize'])}"
-        )
+        page = client.get(f"/api/log/entries?start={start}&end={min(start + 3, latest['treeSize'])}")
         assert page.status_code == 200
         for entry in page.get_json()["entries"]:
             assert entry["index"] == start

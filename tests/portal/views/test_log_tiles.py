@@ -90,6 +90,14 @@ def test_a_tiles_client_recomputes_the_checkpoint(app, client, runner, tmp_path)
     assert size % 256, "the published examples must leave a partial tile to test"
     assert client.get(_tile_url(0, full, 256)).status_code == 404
     assert client.get(_tile_url(0, full, size % 256 + 1)).status_code == 404
-    for bad in ("0/1", "0/0001", "0/x000/001", "0/000.p/0", "0/000.p/256", "0/000.p/07",
-                "entries/abc", "99/000"):
+    for bad in (
+        "0/1",
+        "0/0001",
+        "0/x000/001",
+        "0/000.p/0",
+        "0/000.p/256",
+        "0/000.p/07",
+        "entries/abc",
+        "99/000",
+    ):
         assert client.get(f"/api/log/tile/{bad}").status_code == 404, bad

@@ -14,13 +14,53 @@ from evidence_builders import order_ocid, publish_examples
 
 from portal.cli import main
 
-HOSTILE = ["0", "9223372036854775807", "9223372036854775808", "99999999999999999999999999",
-           "-1", "²", "٣", "５", "1_000", " 7", "1e3", "x", "", "%00", "..", "a/b", "é",
-           "<script>alert(1)</script>", "ocds-x?y#z", "'; DROP TABLE releases; --", "\u202e",
-           "😀", "x" * 3000]
-PARAMS = ["cursor", "limit", "start", "end", "first", "second", "after", "release", "q", "lang",
-          "page", "sort", "ocid", "buyer", "supplier", "year", "amount", "facet_q", "format",
-          "unknown_parameter"]
+HOSTILE = [
+    "0",
+    "9223372036854775807",
+    "9223372036854775808",
+    "99999999999999999999999999",
+    "-1",
+    "²",
+    "٣",
+    "５",
+    "1_000",
+    " 7",
+    "1e3",
+    "x",
+    "",
+    "%00",
+    "..",
+    "a/b",
+    "é",
+    "<script>alert(1)</script>",
+    "ocds-x?y#z",
+    "'; DROP TABLE releases; --",
+    "\u202e",
+    "😀",
+    "x" * 3000,
+]
+PARAMS = [
+    "cursor",
+    "limit",
+    "start",
+    "end",
+    "first",
+    "second",
+    "after",
+    "release",
+    "q",
+    "lang",
+    "page",
+    "sort",
+    "ocid",
+    "buyer",
+    "supplier",
+    "year",
+    "amount",
+    "facet_q",
+    "format",
+    "unknown_parameter",
+]
 VARIABLE = re.compile(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>")
 
 
@@ -33,9 +73,18 @@ def published(app, runner, tmp_path):
 
 def _real_values(app) -> dict[str, str]:
     ocid = order_ocid(example_order("1-single"))
-    return {"ocid": ocid, "release_id": f"{ocid}-v1", "key": "20100070970", "name": "integrity",
-            "filename": "extension.json", "size": "1", "level": "0", "path": "000",
-            "proforma_id": "1", "sha256": "0" * 64}
+    return {
+        "ocid": ocid,
+        "release_id": f"{ocid}-v1",
+        "key": "20100070970",
+        "name": "integrity",
+        "filename": "extension.json",
+        "size": "1",
+        "level": "0",
+        "path": "000",
+        "proforma_id": "1",
+        "sha256": "0" * 64,
+    }
 
 
 def _get(client, url: str, failures: list[str]) -> None:

@@ -25,23 +25,25 @@ ODD_RELEASE = "r/1 ?é#"
 
 
 def test_ids_are_quoted_once_as_one_segment_or_one_value():
-    assert links.verification_url("https://v.example/", "a/b c", "r?1#") == \
-        "https://v.example/verify/a%2Fb%20c?release=r%3F1%23"
+    assert (
+        links.verification_url("https://v.example/", "a/b c", "r?1#")
+        == "https://v.example/verify/a%2Fb%20c?release=r%3F1%23"
+    )
     assert links.proof_bundle_url("", "é/1") == "/api/proofs/%C3%A9%2F1"
     assert links.release_json_url("", "a/b", "r#1") == "/api/releases/r%231?ocid=a%2Fb"
     assert links.order_pdf_url("", "a?b", "r 1") == "/contracts/a%3Fb/order.pdf?release=r%201"
     assert links.record_json_url("", "a b") == "/api/records/a%20b"
     assert links.contract_url("", "a#b") == "/contracts/a%23b"
     assert links.contract_json_url("", "a/b") == "/contracts/a%2Fb.json"
-    assert links.timestamp_check_url("", "a/b", "r/1") == \
-        "/verify/a%2Fb/timestamp.json?release=r%2F1"
+    assert links.timestamp_check_url("", "a/b", "r/1") == "/verify/a%2Fb/timestamp.json?release=r%2F1"
     assert links.verification_json_url("", "a", "r") == "/verify/a.json?release=r"
 
 
 def test_catalogue_order_with_odd_ocid_answers_on_every_link(app, client, runner, tmp_path):
     path = write_jsonl(tmp_path / "orders.jsonl", [example_order()])
-    summary = import_orders(app_engine(app), path, ocid_prefix=ODD_PREFIX, workers=1,
-                            base_url=app.config["BASE_URL"])
+    summary = import_orders(
+        app_engine(app), path, ocid_prefix=ODD_PREFIX, workers=1, base_url=app.config["BASE_URL"]
+    )
     assert summary.rejects == []
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     ocid = f"{ODD_PREFIX}-{example_order()['orderNumber']}"
@@ -84,8 +86,14 @@ def test_catalogue_order_with_odd_ocid_answers_on_every_link(app, client, runner
 @pytest.fixture
 def imported(app, tmp_path):
     releases = [
-        {"ocid": ODD_OCID, "id": ODD_RELEASE, "date": "2024-01-02T00:00:00Z", "tag": ["tender"],
-         "initiationType": "tender", "tender": {"id": "t", "title": "Con barra y eñe"}},
+        {
+            "ocid": ODD_OCID,
+            "id": ODD_RELEASE,
+            "date": "2024-01-02T00:00:00Z",
+            "tag": ["tender"],
+            "initiationType": "tender",
+            "tender": {"id": "t", "title": "Con barra y eñe"},
+        },
     ]
     path = tmp_path / "imported.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in releases))
@@ -94,16 +102,19 @@ def imported(app, tmp_path):
     return app
 
 
-@pytest.mark.parametrize(("build", "named"), [
-    (lambda: links.verification_url("", ODD_OCID), ODD_OCID),
-    (lambda: links.verification_url("", ODD_OCID, ODD_RELEASE), ODD_OCID),
-    (lambda: links.verification_json_url("", ODD_OCID), ODD_OCID + ".json"),
-    (lambda: links.release_json_url("", ODD_OCID, ODD_RELEASE), ODD_RELEASE),
-    (lambda: links.record_json_url("", ODD_OCID), ODD_OCID),
-    (lambda: links.contract_url("", ODD_OCID), ODD_OCID),
-    (lambda: links.contract_json_url("", ODD_OCID), ODD_OCID + ".json"),
-], ids=["verify", "verify-release", "verify-json", "release", "record", "contract",
-        "contract-json"])
+@pytest.mark.parametrize(
+    ("build", "named"),
+    [
+        (lambda: links.verification_url("", ODD_OCID), ODD_OCID),
+        (lambda: links.verification_url("", ODD_OCID, ODD_RELEASE), ODD_OCID),
+        (lambda: links.verification_json_url("", ODD_OCID), ODD_OCID + ".json"),
+        (lambda: links.release_json_url("", ODD_OCID, ODD_RELEASE), ODD_RELEASE),
+        (lambda: links.record_json_url("", ODD_OCID), ODD_OCID),
+        (lambda: links.contract_url("", ODD_OCID), ODD_OCID),
+        (lambda: links.contract_json_url("", ODD_OCID), ODD_OCID + ".json"),
+    ],
+    ids=["verify", "verify-release", "verify-json", "release", "record", "contract", "contract-json"],
+)
 def test_imported_ocds_with_odd_ids_answers_on_every_link(imported, build, named):
     url = build()
     path = urlsplit(url).path

@@ -30,8 +30,7 @@ PREFIX = "ocds-vrz0pe"
 
 def _publish(app, tmp_path, base_url="http://localhost", orders=None):
     path = write_jsonl(tmp_path / "orders.jsonl", orders if orders is not None else all_examples())
-    summary = import_orders(app_engine(app), path, ocid_prefix=PREFIX, workers=1,
-                            base_url=base_url)
+    summary = import_orders(app_engine(app), path, ocid_prefix=PREFIX, workers=1, base_url=base_url)
     assert summary.rejects == []
 
 
@@ -41,10 +40,14 @@ def _ocid(name: str) -> str:
 
 def test_links_are_spelled_once_and_never_change():
     # Printed QR codes depend on this exact spelling: changing it is a breaking change.
-    assert verification_url("https://veraz.example/", "ocds-x-OC-1") == \
-        "https://veraz.example/verify/ocds-x-OC-1"
-    assert order_pdf_url("https://veraz.example", "ocds-x-OC-1") == \
-        "https://veraz.example/contracts/ocds-x-OC-1/order.pdf"
+    assert (
+        verification_url("https://veraz.example/", "ocds-x-OC-1")
+        == "https://veraz.example/verify/ocds-x-OC-1"
+    )
+    assert (
+        order_pdf_url("https://veraz.example", "ocds-x-OC-1")
+        == "https://veraz.example/contracts/ocds-x-OC-1/order.pdf"
+    )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -60,10 +63,12 @@ def test_same_release_same_pdf_bytes(shape):
 def test_publication_lists_the_pdf_with_its_hash_and_serves_those_bytes(app, client, tmp_path):
     _publish(app, tmp_path)
     with app_engine(app).connect() as conn:
-        rows = conn.execute(select(order_pdfs.c.ocid, order_pdfs.c.release_id, order_pdfs.c.sha256,
-                                   releases.c.data)
-                            .join(releases, (releases.c.ocid == order_pdfs.c.ocid)
-                                  & (releases.c.release_id == order_pdfs.c.release_id))).all()
+        rows = conn.execute(
+            select(order_pdfs.c.ocid, order_pdfs.c.release_id, order_pdfs.c.sha256, releases.c.data).join(
+                releases,
+                (releases.c.ocid == order_pdfs.c.ocid) & (releases.c.release_id == order_pdfs.c.release_id),
+            )
+        ).all()
     assert len(rows) == len(SHAPES)
     for row in rows:
         release = orjson.loads(row.data)
@@ -85,11 +90,13 @@ def test_qr_code_reads_back_as_the_verification_url_which_answers(sqlite_url, tm
     ocid = _ocid(shape)
     pdf = tmp_path / "order.pdf"
     pdf.write_bytes(client.get(f"/contracts/{ocid}/order.pdf").data)
-    subprocess.run(["pdftoppm", "-png", "-r", "150", "-f", "1", "-l", "1", str(pdf),
-                    str(tmp_path / "page")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "150", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")], check=True
+    )
     (png,) = tmp_path.glob("page*.png")
-    read = subprocess.run(["zbarimg", "--quiet", "--raw", str(png)], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    read = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", str(png)], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert read == verification_url("http://localhost", ocid)
     assert client.get(read.removeprefix("http://localhost")).status_code == 200
     app_engine(app).dispose()
@@ -102,10 +109,8 @@ def test_lookup_by_number_ocid_and_hashes(app, client, tmp_path):
     assert client.get(f"/verify?q={number}").location.startswith(f"/verify/{ocid}")
     assert client.get(f"/verify?q={ocid}").location.startswith(f"/verify/{ocid}")
     with app_engine(app).connect() as conn:
-        data_hash, = conn.execute(select(releases.c.data_hash)
-                                  .where(releases.c.ocid == ocid)).one()
-        pdf_hash, = conn.execute(select(order_pdfs.c.sha256)
-                                 .where(order_pdfs.c.ocid == ocid)).one()
+        (data_hash,) = conn.execute(select(releases.c.data_hash).where(releases.c.ocid == ocid)).one()
+        (pdf_hash,) = conn.execute(select(order_pdfs.c.sha256).where(order_pdfs.c.ocid == ocid)).one()
     assert client.get(f"/verify?q={data_hash}").location.startswith(f"/verify/{ocid}")
     assert client.get(f"/verify?q={pdf_hash.upper()}").location.startswith(f"/verify/{ocid}")
     assert client.get("/verify?q=nothing-like-this").status_code == 404
@@ -147,9 +152,10 @@ def anchored_portal(sqlite_url, tmp_path, gunicorn):
 
 
 def _phone(p):
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking"])
+    browser = p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+    )
     page = browser.new_page(viewport={"width": 360, "height": 740}, device_scale_factor=2)
     return browser, page
 
@@ -212,10 +218,13 @@ def test_altered_release_row_does_not_match_and_names_the_step(anchored_portal):
     base, app = anchored_portal
     ocid = _ocid("4-multi-destination")
     with app_engine(app).begin() as conn:
-        data, = conn.execute(select(releases.c.data).where(releases.c.ocid == ocid)).one()
+        (data,) = conn.execute(select(releases.c.data).where(releases.c.ocid == ocid)).one()
         assert b'"quantity":25' in data
-        conn.execute(update(releases).where(releases.c.ocid == ocid)
-                     .values(data=data.replace(b'"quantity":25', b'"quantity":250', 1)))
+        conn.execute(
+            update(releases)
+            .where(releases.c.ocid == ocid)
+            .values(data=data.replace(b'"quantity":25', b'"quantity":250', 1))
+        )
     with sync_playwright() as p:
         browser, page = _phone(p)
         page.goto(f"{base}/verify/{ocid}?lang=en")

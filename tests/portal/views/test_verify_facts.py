@@ -25,8 +25,13 @@ PREFIX = "ocds-vrz0pe"
 
 
 def _publish(app, tmp_path, orders, name):
-    summary = import_orders(app_engine(app), write_jsonl(tmp_path / name, orders),
-                            ocid_prefix=PREFIX, workers=1, base_url=app.config["BASE_URL"])
+    summary = import_orders(
+        app_engine(app),
+        write_jsonl(tmp_path / name, orders),
+        ocid_prefix=PREFIX,
+        workers=1,
+        base_url=app.config["BASE_URL"],
+    )
     assert summary.rejects == [], summary.rejects
 
 
@@ -34,8 +39,12 @@ def _cancelled_order(app, runner, tmp_path) -> str:
     """1-single published, then cancelled by its version 2; sealed and anchored."""
     first = example_order("1-single")
     _publish(app, tmp_path, [first], "v1.jsonl")
-    cancelled = example_order("1-single", version=2, status="cancelled", cancellation={
-        "date": "2025-03-12T09:30:00-05:00", "reason": "El proveedor no aceptó la orden."})
+    cancelled = example_order(
+        "1-single",
+        version=2,
+        status="cancelled",
+        cancellation={"date": "2025-03-12T09:30:00-05:00", "reason": "El proveedor no aceptó la orden."},
+    )
     cancelled["dates"] = {"issued": first["dates"]["issued"]}
     _publish(app, tmp_path, [cancelled], "v2.jsonl")
     assert runner.invoke(main, ["anchor"]).exit_code == 0
@@ -44,8 +53,13 @@ def _cancelled_order(app, runner, tmp_path) -> str:
 
 def _pdf(app, ocid, release_id) -> bytes:
     with app_engine(app).connect() as conn:
-        return bytes(conn.execute(select(order_pdfs.c.data).where(
-            order_pdfs.c.ocid == ocid, order_pdfs.c.release_id == release_id)).scalar_one())
+        return bytes(
+            conn.execute(
+                select(order_pdfs.c.data).where(
+                    order_pdfs.c.ocid == ocid, order_pdfs.c.release_id == release_id
+                )
+            ).scalar_one()
+        )
 
 
 def test_a_cancelled_order_says_so_on_every_version(app, client, runner, tmp_path):
@@ -80,12 +94,15 @@ def test_a_pdf_is_found_by_its_sha256_and_nothing_else_is(app, client, runner, t
 
     found = client.get(f"/api/documents/{older.upper()}").get_json()
     (doc,) = found["documents"]
-    assert (doc["ocid"], doc["releaseId"], doc["version"], doc["versions"]) == \
-        (ocid, first["releaseId"], 1, 2)
+    assert (doc["ocid"], doc["releaseId"], doc["version"], doc["versions"]) == (
+        ocid,
+        first["releaseId"],
+        1,
+        2,
+    )
     assert doc["current"] is False and doc["replacedAt"] == facts["history"][1]["date"]
     assert doc["url"] == first["url"]
-    assert client.get(f"/api/documents/{'0' * 64}").get_json() == {
-        "sha256": "0" * 64, "documents": []}
+    assert client.get(f"/api/documents/{'0' * 64}").get_json() == {"sha256": "0" * 64, "documents": []}
     assert client.get("/api/documents/not-a-hash").status_code == 400
 
 
@@ -96,18 +113,20 @@ def test_status_words_are_the_same_on_the_page_and_the_pdf(app, client, runner, 
     facts = client.get(links.verification_json_url("", ocid)).get_json()
     pdf = tmp_path / "order.pdf"
     pdf.write_bytes(_pdf(app, ocid, facts["releaseId"]))
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     word = STATUS_WORDS["cancelled"]["es"]
     assert word in text
     page = client.get(links.contract_url("", ocid)).get_data(as_text=True)
     assert f'<span class="status status-cancelled">{word}</span>' in page
-    assert client.get(links.contract_url("", ocid) + "?lang=en").get_data(as_text=True).count(
-        f'<span class="status status-cancelled">{STATUS_WORDS["cancelled"]["en"]}</span>') == 1
+    assert (
+        client.get(links.contract_url("", ocid) + "?lang=en")
+        .get_data(as_text=True)
+        .count(f'<span class="status status-cancelled">{STATUS_WORDS["cancelled"]["en"]}</span>')
+        == 1
+    )
     # the order page and its verification link each other
     assert links.verification_url("", ocid) in page
-    assert links.contract_url("", ocid) in client.get(
-        links.verification_url("", ocid)).get_data(as_text=True)
+    assert links.contract_url("", ocid) in client.get(links.verification_url("", ocid)).get_data(as_text=True)
 
 
 def test_key_content_type_favicon_and_money_in_english(app, client, runner, tmp_path):
@@ -128,8 +147,7 @@ def test_text_is_gzip_compressed_for_clients_that_accept_it(app, client, runner,
     from pathlib import Path
 
     script = Path(app.static_folder) / "verify.js"
-    for url, plain in ((links.verification_url("", ocid), None), ("/static/verify.js",
-                                                                  script.read_bytes())):
+    for url, plain in ((links.verification_url("", ocid), None), ("/static/verify.js", script.read_bytes())):
         packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
         assert packed.headers["Content-Encoding"] == "gzip"
         assert "Accept-Encoding" in packed.headers["Vary"]

@@ -31,12 +31,16 @@ from portal.publishing import import_ocds, import_orders
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PREFIX = "ocds-vrz0pe"
-HOSTILE = ('<script>alert("x")</script> "comillas" \'simples\' طلب شراء קנייה '
-           + "Supercalifragilísticoexpialidoso" * 8)
+HOSTILE = (
+    '<script>alert("x")</script> "comillas" \'simples\' طلب شراء קנייה '
+    + "Supercalifragilísticoexpialidoso" * 8
+)
 IMPORTED = "ocds-imp001-LP-2024-7"
 VIEWPORTS = {"phone": (360, 740), "desktop": (1280, 900)}
-PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/120.0 Mobile Safari/537.36")
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Mobile Safari/537.36"
+)
 
 
 @dataclass(frozen=True)
@@ -52,13 +56,19 @@ class Portal:
 
 def _imported_release() -> dict:
     return {
-        "ocid": IMPORTED, "id": "LP-2024-7-tender", "date": "2024-05-02T10:00:00-05:00",
-        "tag": ["tender"], "initiationType": "tender",
+        "ocid": IMPORTED,
+        "id": "LP-2024-7-tender",
+        "date": "2024-05-02T10:00:00-05:00",
+        "tag": ["tender"],
+        "initiationType": "tender",
         "buyer": {"id": "PE-RUC-20100000001", "name": "Municipalidad Importada"},
-        "parties": [{"id": "PE-RUC-20100000001", "name": "Municipalidad Importada",
-                     "roles": ["buyer"]}],
-        "tender": {"id": "LP-2024-7", "title": "Compra de mobiliario escolar", "status": "active",
-                   "value": {"amount": 15000, "currency": "PEN"}},
+        "parties": [{"id": "PE-RUC-20100000001", "name": "Municipalidad Importada", "roles": ["buyer"]}],
+        "tender": {
+            "id": "LP-2024-7",
+            "title": "Compra de mobiliario escolar",
+            "status": "active",
+            "value": {"amount": 15000, "currency": "PEN"},
+        },
     }
 
 
@@ -77,19 +87,27 @@ def portal(tmp_path_factory):
     hostile["items"][0]["description"] = HOSTILE
     with open(tmp / "orders.jsonl", "ab") as f:
         f.write(orjson.dumps(hostile) + b"\n")
-    summary = import_orders(engine, tmp / "orders.jsonl", ocid_prefix=PREFIX, workers=1,
-                            base_url=server.base_url)
+    summary = import_orders(
+        engine, tmp / "orders.jsonl", ocid_prefix=PREFIX, workers=1, base_url=server.base_url
+    )
     assert summary.rejects == []
     (tmp / "imported.jsonl").write_bytes(orjson.dumps(_imported_release()) + b"\n")
     assert import_ocds(engine, [tmp / "imported.jsonl"]).rejects == []
     result = app.test_cli_runner().invoke(main, ["anchor"])
     assert result.exit_code == 0, result.output
     with engine.connect() as conn:
+
         def pick(condition, versions):
-            counts = (select(releases.c.ocid).group_by(releases.c.ocid)
-                      .having(func.count() == versions).subquery())
-            return conn.execute(select(records.c.ocid).where(condition, records.c.ocid.in_(
-                select(counts.c.ocid))).order_by(records.c.ocid).limit(1)).scalar_one()
+            counts = (
+                select(releases.c.ocid).group_by(releases.c.ocid).having(func.count() == versions).subquery()
+            )
+            return conn.execute(
+                select(records.c.ocid)
+                .where(condition, records.c.ocid.in_(select(counts.c.ocid)))
+                .order_by(records.c.ocid)
+                .limit(1)
+            ).scalar_one()
+
         cancelled = pick(records.c.status == "cancelled", 2)
         amended = pick((records.c.kind == "order") & (records.c.status != "cancelled"), 2)
         agreement = pick(records.c.kind == "agreement", 1)
@@ -97,8 +115,7 @@ def portal(tmp_path_factory):
     shots = tmp / "screenshots"
     shots.mkdir()
     print(f"\nscreenshots: {shots}")
-    yield Portal(server.base_url, app, shots, cancelled, amended, agreement,
-                 f"{PREFIX}-OC-2025-990001")
+    yield Portal(server.base_url, app, shots, cancelled, amended, agreement, f"{PREFIX}-OC-2025-990001")
     server.stop()
     engine.dispose()
 
@@ -108,9 +125,15 @@ def browser(portal):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking"])
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+            ],
+        )
         yield chromium
         chromium.close()
 
@@ -147,36 +170,57 @@ class Visit:
 
 def _steps(page) -> dict[str, tuple[str, str]]:
     """{step: (class shown, who checked it)}."""
-    return {li.get_attribute("data-step"): (li.get_attribute("class"), li.get_attribute("data-who"))
-            for li in page.locator("#steps li").all()}
+    return {
+        li.get_attribute("data-step"): (li.get_attribute("class"), li.get_attribute("data-who"))
+        for li in page.locator("#steps li").all()
+    }
 
 
 DEVICE_STEPS = ("data", "proformas", "entry", "inclusion", "signature")
 WORDS = {
-    "es": {"verified": "Auténtica", "cancelled": "ANULADA el", "reported": "informado por el portal",
-           "device": "comprobado por este dispositivo", "superseded": "Esta es la versión 1 de 2.",
-           "why": "Este paso lo comprueba el portal",
-           "phone": "Este teléfono lo comprobó", "desktop": "Este dispositivo lo comprobó"},
-    "en": {"verified": "Authentic", "cancelled": "CANCELLED on", "reported": "reported by the portal",
-           "device": "checked by this device", "superseded": "This is version 1 of 2.",
-           "why": "This step is checked by the portal",
-           "phone": "This phone checked it", "desktop": "This device checked it"},
+    "es": {
+        "verified": "Auténtica",
+        "cancelled": "ANULADA el",
+        "reported": "informado por el portal",
+        "device": "comprobado por este dispositivo",
+        "superseded": "Esta es la versión 1 de 2.",
+        "why": "Este paso lo comprueba el portal",
+        "phone": "Este teléfono lo comprobó",
+        "desktop": "Este dispositivo lo comprobó",
+    },
+    "en": {
+        "verified": "Authentic",
+        "cancelled": "CANCELLED on",
+        "reported": "reported by the portal",
+        "device": "checked by this device",
+        "superseded": "This is version 1 of 2.",
+        "why": "This step is checked by the portal",
+        "phone": "This phone checked it",
+        "desktop": "This device checked it",
+    },
 }
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-@pytest.mark.parametrize("case", ["cancelled", "amended-old", "amended-new", "agreement",
-                                  "imported", "hostile"])
+@pytest.mark.parametrize(
+    "case", ["cancelled", "amended-old", "amended-new", "agreement", "imported", "hostile"]
+)
 def test_verification_page(portal, browser, case, viewport, lang):
     words = WORDS[lang]
-    ocid = {"cancelled": portal.cancelled, "amended-old": portal.amended,
-            "amended-new": portal.amended, "agreement": portal.agreement,
-            "imported": IMPORTED, "hostile": portal.hostile}[case]
+    ocid = {
+        "cancelled": portal.cancelled,
+        "amended-old": portal.amended,
+        "amended-new": portal.amended,
+        "agreement": portal.agreement,
+        "imported": IMPORTED,
+        "hostile": portal.hostile,
+    }[case]
     release = f"{ocid}-v1" if case == "amended-old" else None
     visit = Visit(browser, viewport)
-    visit.open(f"{portal.base}{links.verification_url('', ocid, release)}"
-               f"{'&' if release else '?'}lang={lang}")
+    visit.open(
+        f"{portal.base}{links.verification_url('', ocid, release)}{'&' if release else '?'}lang={lang}"
+    )
     page = visit.page
     assert page.get_attribute("#verdict", "data-verdict") == "verified", page.inner_text("#steps")
     assert page.inner_text("#verdict-title") == words["verified"]
@@ -215,8 +259,13 @@ def test_verification_page(portal, browser, case, viewport, lang):
 
 def _pdf(portal, ocid: str, release_id: str) -> bytes:
     with app_engine(portal.app).connect() as conn:
-        return bytes(conn.execute(select(order_pdfs.c.data).where(
-            order_pdfs.c.ocid == ocid, order_pdfs.c.release_id == release_id)).scalar_one())
+        return bytes(
+            conn.execute(
+                select(order_pdfs.c.data).where(
+                    order_pdfs.c.ocid == ocid, order_pdfs.c.release_id == release_id
+                )
+            ).scalar_one()
+        )
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])
@@ -234,8 +283,7 @@ def test_the_pdf_check_names_what_the_file_is(portal, browser, tmp_path, lang):
     sent: list[str] = []
     visit.page.on("request", lambda r: r.method != "GET" and sent.append(r.url))
     visit.open(f"{portal.base}{links.verification_url('', ocid)}?lang={lang}")
-    expected = {"current": "match", "older": "other-version", "other": "other-order",
-                "random": "unknown"}
+    expected = {"current": "match", "older": "other-version", "other": "other-order", "random": "unknown"}
     texts = {}
     for name, data in files.items():
         path = tmp_path / f"{name}.pdf"
@@ -282,11 +330,23 @@ def test_each_quote_is_checked_on_its_own(portal, browser):
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-@pytest.mark.parametrize("path", ["/", "/about", "/verify", "/contracts/{amended}",
-                                  "/contracts/{hostile}", "/?lang=en", "/contracts/{amended}?lang=en"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/about",
+        "/verify",
+        "/contracts/{amended}",
+        "/contracts/{hostile}",
+        "/?lang=en",
+        "/contracts/{amended}?lang=en",
+    ],
+)
 def test_other_pages_fit_and_link_to_verification(portal, browser, viewport, path):
-    url = path.format(amended=links.contract_url("", portal.amended)[len("/contracts/"):],
-                      hostile=links.contract_url("", portal.hostile)[len("/contracts/"):])
+    url = path.format(
+        amended=links.contract_url("", portal.amended)[len("/contracts/") :],
+        hostile=links.contract_url("", portal.hostile)[len("/contracts/") :],
+    )
     visit = Visit(browser, viewport)
     visit.open(portal.base + url, verdict=False)
     page = visit.page
@@ -307,7 +367,8 @@ def test_other_pages_fit_and_link_to_verification(portal, browser, viewport, pat
         assert figure.evaluate("e => e.scrollWidth <= e.clientWidth")
         # on one line, not clipped
         assert figure.evaluate(
-            "e => e.getBoundingClientRect().height < 2 * parseFloat(getComputedStyle(e).lineHeight)")
+            "e => e.getBoundingClientRect().height < 2 * parseFloat(getComputedStyle(e).lineHeight)"
+        )
     name = url.strip("/").replace("/", "_").replace("?", "_") or "home"
     visit.fits_and_is_clean(portal.shots, f"page-{name}-{viewport}")
     visit.close()
@@ -317,8 +378,7 @@ def test_other_pages_fit_and_link_to_verification(portal, browser, viewport, pat
 def test_the_lookup_page_names_the_order_of_a_pdf(portal, browser, tmp_path, lang):
     """A citizen with a PDF and no QR code: the lookup page says which order and version."""
     ocid = portal.amended
-    files = {"older": (_pdf(portal, ocid, f"{ocid}-v1"), "found"),
-             "random": (os.urandom(2048), "unknown")}
+    files = {"older": (_pdf(portal, ocid, f"{ocid}-v1"), "found"), "random": (os.urandom(2048), "unknown")}
     visit = Visit(browser, "phone")
     visit.open(f"{portal.base}/verify?lang={lang}", verdict=False)
     for name, (data, result) in files.items():
@@ -329,7 +389,8 @@ def test_the_lookup_page_names_the_order_of_a_pdf(portal, browser, tmp_path, lan
         if result == "found":
             text = visit.page.inner_text("#pdf-result")
             assert ocid in text and {"es": "versión 1 de 2", "en": "version 1 of 2"}[lang] in text
-            assert visit.page.get_attribute("#pdf-result a", "href") == \
-                links.verification_url("", ocid, f"{ocid}-v1")
+            assert visit.page.get_attribute("#pdf-result a", "href") == links.verification_url(
+                "", ocid, f"{ocid}-v1"
+            )
     visit.fits_and_is_clean(portal.shots, f"lookup-pdf-{lang}")
     visit.close()

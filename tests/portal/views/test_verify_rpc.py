@@ -30,7 +30,8 @@ PREFIX = "ocds-vrz0pe"
 def _chain_fixtures():
     """tests/anchoring/chains/conftest.py (anvil helpers), loaded under its own name."""
     spec = importlib.util.spec_from_file_location(
-        "chains_fixtures_rpc", ROOT / "tests" / "anchoring" / "chains" / "conftest.py")
+        "chains_fixtures_rpc", ROOT / "tests" / "anchoring" / "chains" / "conftest.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being defined
     spec.loader.exec_module(module)
@@ -41,8 +42,13 @@ def _verdict(page, url):
     page.goto(url)
     page.wait_for_selector("#verdict[data-verdict]", timeout=20_000)
     chain = page.locator('li[data-step="chain"]')
-    return (page.get_attribute("#verdict", "data-verdict"), chain.get_attribute("data-status"),
-            chain.get_attribute("data-who"), chain.get_attribute("class"), chain.inner_text())
+    return (
+        page.get_attribute("#verdict", "data-verdict"),
+        chain.get_attribute("data-status"),
+        chain.get_attribute("data-who"),
+        chain.get_attribute("class"),
+        chain.inner_text(),
+    )
 
 
 def test_the_device_reads_the_anchor_from_the_chain(sqlite_url, tmp_path, gunicorn, monkeypatch):
@@ -58,14 +64,22 @@ def test_the_device_reads_the_anchor_from_the_chain(sqlite_url, tmp_path, gunico
         w3 = rpc_chain(node.url, fixtures.ANVIL_CHAIN_ID)
         account = load_or_create_key(tmp_path / "anchor.key")
         fixtures.fund_on_anvil(w3, account.address)
-        evm = {"EVM_RPC_URL": node.url, "EVM_CHAIN_ID": fixtures.ANVIL_CHAIN_ID,
-               "EVM_CONTRACT_ADDRESS": deploy_contract(w3, account),
-               "EVM_KEY_FILE": str(tmp_path / "anchor.key"),
-               "EVM_EXPLORER_URL": "https://explorer.test/tx/{tx_hash}"}
+        evm = {
+            "EVM_RPC_URL": node.url,
+            "EVM_CHAIN_ID": fixtures.ANVIL_CHAIN_ID,
+            "EVM_CONTRACT_ADDRESS": deploy_contract(w3, account),
+            "EVM_KEY_FILE": str(tmp_path / "anchor.key"),
+            "EVM_EXPLORER_URL": "https://explorer.test/tx/{tx_hash}",
+        }
         app = make_app(sqlite_url, tmp_path, BASE_URL=gunicorn.base_url, **evm)
         orders = [example_order("1-single"), example_order("2-package")]
-        summary = import_orders(app_engine(app), write_jsonl(tmp_path / "o.jsonl", orders),
-                                ocid_prefix=PREFIX, workers=1, base_url=gunicorn.base_url)
+        summary = import_orders(
+            app_engine(app),
+            write_jsonl(tmp_path / "o.jsonl", orders),
+            ocid_prefix=PREFIX,
+            workers=1,
+            base_url=gunicorn.base_url,
+        )
         assert summary.rejects == []
         result = app.test_cli_runner().invoke(main, ["anchor"])
         assert result.exit_code == 0, result.output
@@ -73,11 +87,15 @@ def test_the_device_reads_the_anchor_from_the_chain(sqlite_url, tmp_path, gunico
             monkeypatch.setenv(f"PORTAL_{name}", str(value))
         monkeypatch.setenv("PORTAL_VERIFY_PUBLIC_RPC_URL", node.url)
         gunicorn.start(sqlite_url, tmp_path / "instance")
-        url = gunicorn.base_url + links.verification_url(
-            "", f"{PREFIX}-{orders[0]['orderNumber']}") + "?lang=en"
+        url = (
+            gunicorn.base_url
+            + links.verification_url("", f"{PREFIX}-{orders[0]['orderNumber']}")
+            + "?lang=en"
+        )
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+            )
             page = browser.new_page(viewport={"width": 360, "height": 740})
             errors: list[str] = []
             page.on("console", lambda m: m.type == "error" and errors.append(m.text))
@@ -85,23 +103,25 @@ def test_the_device_reads_the_anchor_from_the_chain(sqlite_url, tmp_path, gunico
             assert (verdict, status, who, shown) == ("verified", "pass", "chain", "pass"), text
             assert "read from the public chain by this device" in text
             assert page.get_attribute('li[data-step="chain"] a', "href").startswith(
-                "https://explorer.test/tx/0x")
+                "https://explorer.test/tx/0x"
+            )
             assert errors == []
             browser.close()
 
         # The portal's anchor record says another block than the chain: the device sees it.
         gunicorn.stop()
         with app_engine(app).begin() as conn:
-            row_id, receipt = conn.execute(select(anchors.c.id, anchors.c.receipt)
-                                           .where(anchors.c.type == "evm")).first()
+            row_id, receipt = conn.execute(
+                select(anchors.c.id, anchors.c.receipt).where(anchors.c.type == "evm")
+            ).first()
             forged = dict(json.loads(receipt))
             forged["blockNumber"] += 1
-            conn.execute(update(anchors).where(anchors.c.id == row_id)
-                         .values(receipt=json.dumps(forged)))
+            conn.execute(update(anchors).where(anchors.c.id == row_id).values(receipt=json.dumps(forged)))
         gunicorn.start(sqlite_url, tmp_path / "instance")
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+            )
             page = browser.new_page(viewport={"width": 360, "height": 740})
             verdict, status, who, _shown, text = _verdict(page, url)
             assert (verdict, status, who) == ("mismatch", "fail", "chain"), text

@@ -12,8 +12,13 @@ PREFIX = "ocds-vrz0pe"
 
 
 def _publish(app, tmp_path, orders, name):
-    summary = import_orders(app_engine(app), write_jsonl(tmp_path / name, orders),
-                            ocid_prefix=PREFIX, workers=1, base_url=app.config["BASE_URL"])
+    summary = import_orders(
+        app_engine(app),
+        write_jsonl(tmp_path / name, orders),
+        ocid_prefix=PREFIX,
+        workers=1,
+        base_url=app.config["BASE_URL"],
+    )
     assert summary.rejects == [], summary.rejects
 
 
@@ -29,19 +34,28 @@ def test_pending_then_superseded_version_stays_verifiable(app, client, runner, t
     assert facts["nextSeal"], "the page must say when the order will be anchored"
     from datetime import datetime
 
-    assert datetime.fromisoformat(facts["nextSeal"]) > datetime.fromisoformat(
-        "2026-01-01T00:00:00+00:00")
+    assert datetime.fromisoformat(facts["nextSeal"]) > datetime.fromisoformat("2026-01-01T00:00:00+00:00")
 
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     v1 = client.get(f"/verify/{ocid}.json").get_json()
     assert v1["current"] is True and v1["releaseId"].endswith("-v1")
 
     amended = example_order("1-single", version=2)
-    amended["amendments"] = [{
-        "id": "A1", "version": 2, "date": "2025-03-10T12:00:00-05:00",
-        "rationale": "Cambio de fecha de entrega",
-        "changes": [{"field": "destinations/0/deliveries/0/dueDate",
-                     "previous": "2025-03-14", "new": "2025-03-20"}]}]
+    amended["amendments"] = [
+        {
+            "id": "A1",
+            "version": 2,
+            "date": "2025-03-10T12:00:00-05:00",
+            "rationale": "Cambio de fecha de entrega",
+            "changes": [
+                {
+                    "field": "destinations/0/deliveries/0/dueDate",
+                    "previous": "2025-03-14",
+                    "new": "2025-03-20",
+                }
+            ],
+        }
+    ]
     amended["destinations"][0]["deliveries"][0]["dueDate"] = "2025-03-20"
     _publish(app, tmp_path, [amended], "v2.jsonl")
     assert runner.invoke(main, ["anchor"]).exit_code == 0
