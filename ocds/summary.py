@@ -82,14 +82,19 @@ def _objs(value: Any) -> list[dict]:
 
 
 def _text(value: Any, limit: int | None = None) -> str | None:
-    """``value`` as text (cut to ``limit``), or None when absent, empty or not a scalar."""
+    """``value`` as text (cut to ``limit``), or None when absent, empty or not a scalar.
+
+    A NUL character (U+0000) is left out: no page can show it, and PostgreSQL cannot store it
+    in text, so the browse columns and read model would refuse the whole process."""
     if value is None or value == "" or isinstance(value, dict | list):
         return None
     try:
         text = str(value)
     except ValueError:  # an integer beyond Python's digit limit for str()
         return None
-    return text[:limit] if limit is not None else text
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return (text[:limit] if limit is not None else text) or None
 
 
 def _scalar(value: Any) -> int | float | str | None:

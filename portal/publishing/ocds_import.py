@@ -312,6 +312,21 @@ def _take(
         )
         return None
     who = f"{key[0]} {key[1]}"
+    if "\x00" in key[0] or "\x00" in key[1]:
+        # An identifier is stored as text, and PostgreSQL text cannot hold NUL: such an id
+        # could not be looked up or linked, so the release is refused (not stored half-way).
+        report.rejected += 1
+        field_name = "ocid" if "\x00" in key[0] else "id"
+        summary.rejects.append(
+            Reject(
+                file,
+                item.location,
+                who.replace("\x00", "\\x00"),
+                field_name,
+                f"the {field_name} contains a NUL character (U+0000), which an identifier may not hold",
+            )
+        )
+        return None
     problems = validator.problems(release)  # counted once the copy is known to win
     try:
         prepared = prepare_release(release, problems)
@@ -387,22 +402,32 @@ def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport, s
 
 def _package_rows(fresh: list[_Pending], pks: list[int], file: str) -> Iterator[dict]:
     for pending, pk in zip(fresh, pks, strict=True):
-        item = pending.item
-        package = item.package
-        publisher = package.publisher if package else None
-        yield {
-            "release_pk": pk,
-            "package_uri": package.uri if package else None,
-            "version": package.version if package else None,
-            "published_date": package.published_date if package else None,
-            "publisher_name": publisher.name if publisher else None,
-            "publisher_scheme": publisher.scheme if publisher else None,
-            "publisher_uid": publisher.uid if publisher else None,
-            "publisher_uri": publisher.uri if publisher else None,
-            "license": package.license if package else None,
-            "publication_policy": package.publication_policy if package else None,
-            "extensions": orjson.dumps(list(package.extensions)).decode() if package else None,
-            "upgraded": item.upgraded,
-            "source_file": file,
-            "source_location": item.location,
-        }
+        yield _storable(_package_row(pending, pk, file))
+
+
+def _storable(row: dict) -> dict:
+    """``row`` with NUL characters left out of its text: PostgreSQL cannot store them (the
+    package metadata is shown as text; the release itself keeps every byte)."""
+    return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in row.items()}
+
+
+def _package_row(pending: _Pending, pk: int, file: str) -> dict:
+    item = pending.item
+    package = item.package
+    publisher = package.publisher if package else None
+    return {
+        "release_pk": pk,
+        "package_uri": package.uri if package else None,
+        "version": package.version if package else None,
+        "published_date": package.published_date if package else None,
+        "publisher_name": publisher.name if publisher else None,
+        "publisher_scheme": publisher.scheme if publisher else None,
+        "publisher_uid": publisher.uid if publisher else None,
+        "publisher_uri": publisher.uri if publisher else None,
+        "license": package.license if package else None,
+        "publication_policy": package.publication_policy if package else None,
+        "extensions": orjson.dumps(list(package.extensions)).decode() if package else None,
+        "upgraded": item.upgraded,
+        "source_file": file,
+        "source_location": item.location,
+    }

@@ -76,8 +76,9 @@ def prepare_release(release: dict, problems: list[Problem] | None = None) -> Pre
 
 def date_column(value: Any) -> str:
     """The ``releases.date`` column (ordering only; the release keeps its date as published):
-    a string date cut to the column's 40 characters, anything else empty."""
-    return value[:40] if isinstance(value, str) else ""
+    a string date cut to the column's 40 characters, anything else empty. A NUL character,
+    which PostgreSQL cannot store in text, is left out."""
+    return value.replace("\x00", "")[:40] if isinstance(value, str) else ""
 
 
 def tags_column(value: Any) -> str:
@@ -85,7 +86,7 @@ def tags_column(value: Any) -> str:
 
     Imported OCDS may hold a bare string (one tag, not its letters), nulls or other types."""
     tags = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-    return ",".join(t for t in tags if isinstance(t, str))[:255]
+    return ",".join(t for t in tags if isinstance(t, str)).replace("\x00", "")[:255]
 
 
 def prepare_proforma(proforma: dict) -> PreparedProforma:

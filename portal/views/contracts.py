@@ -41,8 +41,14 @@ def contract(ocid: str):
             abort(404, description=f"No contracting process with ocid {ocid!r}.")
         row = queries.record_row(conn, ocid)
         compiled = queries.compiled_release(conn, ocid, row) if row is not None else None
+        # Who published the releases Veraz imported (its own orders have none): each publisher
+        # and its terms once, as their packages said.
+        found = queries.release_sources(conn, [h["id"] for h in history])
+        sources = list({source.who: source for source in found.values()}.values())
     if row is None:
         row = {"ocid": ocid, **browse_columns(compiled)}
     for h in history:
         h["tag_list"] = [t for t in (h["tags"] or "").split(",") if t]
-    return render_template("contract.html", row=row, order=process_facts(compiled), history=history)
+    return render_template(
+        "contract.html", row=row, order=process_facts(compiled), history=history, sources=sources
+    )

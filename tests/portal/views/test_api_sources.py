@@ -126,3 +126,17 @@ def test_releases_kept_although_invalid_are_named_in_their_package(app, tmp_path
     assert client.get("/extensions/validity/extension.json").status_code == 200
     assert client.get("/extensions/validity/release-package-schema.json").status_code == 200
     assert package_problems({**bad, "invalidReleases": [{"id": ""}]}, "release") != []
+
+
+def test_the_order_page_says_who_published_an_imported_record(app, tmp_path):
+    client = app.test_client()
+    _import(app, tmp_path, "ocds-abc123-4")
+    page = client.get("/contracts/ocds-abc123-4").get_data(as_text=True)
+    assert "Quién lo publicó" in page and OTHER["name"] in page
+    assert f'href="{LICENSE}"' in page and f'href="{POLICY}"' in page
+    english = client.get("/contracts/ocds-abc123-4?lang=en").get_data(as_text=True)
+    assert "Who published it" in english
+    # The portal's own orders have no other publisher to name.
+    publish_examples(app, tmp_path)
+    ocid = client.get("/api/releases?limit=1").get_json()["releases"][0]["ocid"]
+    assert "Quién lo publicó" not in client.get(f"/contracts/{ocid}").get_data(as_text=True)
