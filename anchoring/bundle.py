@@ -215,22 +215,26 @@ class ProofBundle:
             leaf_hash=_hex32(obj.get("leafHash"), "leafHash"),
         )
         if status == "complete":
-            tree_size = _uint(obj, "treeSize")
-            if tree_size < 1:
-                raise BundleError("treeSize: a complete bundle's tree holds at least its entry")
-            key = _field(obj, "key", str)
-            if not _VERIFIER_KEY.fullmatch(key):
-                raise BundleError("key: must be a C2SP verifier key <name>+<8 hex>+<base64>")
-            bundle.update(
-                tree_size=tree_size,
-                inclusion_proof=tuple(
-                    _hex32(h, "inclusionProof") for h in _field(obj, "inclusionProof", list)
-                ),
-                checkpoint=_text(obj, "checkpoint"),
-                key=key,
-                anchors=tuple(AnchorRecord.from_dict(a) for a in _field(obj, "anchors", list)),
-            )
+            bundle.update(_proof_fields(obj))
         return cls(**bundle)
+
+
+def _proof_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a complete bundle (release or quote) that prove its entry: tree size,
+    inclusion proof, checkpoint, key and anchors, parsed as strictly as the schemas say."""
+    tree_size = _uint(obj, "treeSize")
+    if tree_size < 1:
+        raise BundleError("treeSize: a complete bundle's tree holds at least its entry")
+    key = _field(obj, "key", str)
+    if not _VERIFIER_KEY.fullmatch(key):
+        raise BundleError("key: must be a C2SP verifier key <name>+<8 hex>+<base64>")
+    return dict(
+        tree_size=tree_size,
+        inclusion_proof=tuple(_hex32(h, "inclusionProof") for h in _field(obj, "inclusionProof", list)),
+        checkpoint=_text(obj, "checkpoint"),
+        key=key,
+        anchors=tuple(AnchorRecord.from_dict(a) for a in _field(obj, "anchors", list)),
+    )
 
 
 _FIELDS = {"version", "status", "ocid", "releaseId", "hashes", "proformas", "entry", "leafIndex", "leafHash"}
@@ -563,21 +567,7 @@ class ProformaProofBundle:
             leaf_hash=_hex32(obj.get("leafHash"), "leafHash"),
         )
         if status == "complete":
-            tree_size = _uint(obj, "treeSize")
-            if tree_size < 1:
-                raise BundleError("treeSize: a complete bundle's tree holds at least its entry")
-            key = _field(obj, "key", str)
-            if not _VERIFIER_KEY.fullmatch(key):
-                raise BundleError("key: must be a C2SP verifier key <name>+<8 hex>+<base64>")
-            bundle.update(
-                tree_size=tree_size,
-                inclusion_proof=tuple(
-                    _hex32(h, "inclusionProof") for h in _field(obj, "inclusionProof", list)
-                ),
-                checkpoint=_text(obj, "checkpoint"),
-                key=key,
-                anchors=tuple(AnchorRecord.from_dict(a) for a in _field(obj, "anchors", list)),
-            )
+            bundle.update(_proof_fields(obj))
         return cls(**bundle)
 
 

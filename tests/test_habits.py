@@ -7,8 +7,9 @@ import re
 
 from support import ROOT
 
-# "issue 3", "issues 2 and 4", "(issue 4)": the project's own tracker. A public issue of another
-# project is cited with its repository (OCDS standard issue 1725), which this does not match.
+# The word followed by a number names the project's own tracker, which a reader cannot open. A
+# public issue of another project is cited with its repository ("standard/issues/NNNN"), which
+# this does not match.
 PROJECT_ISSUE = re.compile(r"(?<![\w/])issues? #?\d+(?! ?\d)", re.IGNORECASE)
 EXTERNAL = re.compile(r"(standard|ocds)[/ ]issues?[/ ]?#?\d+|issues/\d+", re.IGNORECASE)
 FOLDERS = ["portal", "ocds", "anchoring", "static", "bench", "migrations", "tests", "tools", ".ci"]

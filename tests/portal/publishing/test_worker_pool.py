@@ -110,7 +110,14 @@ def test_a_killed_import_leaves_no_worker_running(sqlite_url, tmp_path, sig, sta
             and time.monotonic() < deadline
         ):
             time.sleep(0.1)
-        time.sleep(1)  # the workers are on their first batches
+        # Wait until the workers are on their first batches: each has spent CPU time.
+        workers = parent.children(recursive=True)
+        while (
+            any(sum(w.cpu_times()[:2]) < 0.3 for w in _alive(workers))
+            and importer.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
         assert importer.poll() is None, log_path.read_text()
         workers = parent.children(recursive=True)
         assert len(workers) >= 2
