@@ -96,7 +96,8 @@ def main() -> None:
         "cases": cases,
         "negative_cases": negative,
         "spec_example": {
-            "signature_line": "\u2014 witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2"
+            "signature_line": "\u2014 witness.example.com/w1 "
+            "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2"
             "oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==",
             "key_id_hex": "8d66cf3f",
             "timestamp": 1679315147,
