@@ -25,6 +25,7 @@ from portal.db import app_engine
 from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
 from portal.readmodel.cli import reindex_command
 from portal.search.cli import search_index_group
+from portal.witness.cli import witness_group
 
 #: Exit status when the database cannot be used (read-only, locked, cannot be opened).
 DATABASE_UNAVAILABLE = 3
@@ -111,6 +112,7 @@ for _command in EVIDENCE_COMMANDS:
     main.add_command(_command)
 main.add_command(search_index_group)  # `veraz search-index rebuild`: the search box's index
 main.add_command(reindex_command)  # `veraz reindex`: the read model, rebuilt from the releases
+main.add_command(witness_group)  # `veraz witness serve`: an independent witness of any Veraz log
 
 
 # --- database ------------------------------------------------------------------------------
