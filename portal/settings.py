@@ -72,6 +72,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOCALES", "es,en", "Interface languages offered, comma separated."),
     Setting("API_PAGE_SIZE", 100, "Default number of releases per API page."),
     Setting("API_MAX_PAGE_SIZE", 1000, "Largest `limit` accepted by the API."),
+    Setting(
+        "API_RATE_LIMIT",
+        "120 per minute",
+        "Requests one client may make to `/api/` (flask-limiter notation, such as "
+        "`120 per minute;3000 per hour`); beyond it, 429 with `Retry-After`. Empty: no limit.",
+    ),
+    Setting(
+        "API_RATE_LIMIT_STORAGE",
+        "memory://",
+        "Where the rate limit's counts live (a flask-limiter storage URI): `memory://` counts per "
+        "worker process; `redis://host:6379` shares the counts between workers and hosts.",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        "Reverse proxies in front of the portal that append the client's address to "
+        "`X-Forwarded-For`; the rate limit counts per the address the outermost one saw. 0: the peer.",
+    ),
     Setting("IMPORT_BATCH_SIZE", 500, "Orders per transaction when importing."),
     Setting(
         "IMPORT_WORKERS",

@@ -33,6 +33,8 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
         "TESTING": True,
         "IMPORT_WORKERS": 1,
         "BASE_URL": "http://localhost",
+        # Tests drive routes hundreds of times from one client; the rate limit's own tests set it.
+        "API_RATE_LIMIT": "",
     }
     config.update(overrides)
     return create_app(config)

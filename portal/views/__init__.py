@@ -20,6 +20,7 @@ from portal.views import (
     contracts,
     evidence,  # /evidence: signed evidence PDFs
     home,
+    http,  # ETag and 304, CORS, the API's rate limit
     tiles,  # /api/log/tile/...: the log as C2SP tlog-tiles
     verify,  # /verify, /verify/<ocid>, order PDFs
 )
@@ -200,6 +201,9 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return _gzip(response)
+
+    # ETag, CORS, rate limit: after ``_headers``, so that its compression runs last.
+    http.init_app(app)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

@@ -1,4 +1,6 @@
-"""The OCDS API: release packages with cursor pagination, single releases, record packages.
+"""The OCDS API: lists of releases and of records (release and record packages, filtered, with
+cursor pagination), single releases and records. ``docs/api.md`` is the harvester's guide;
+``portal.views.openapi`` describes every route.
 
 Packages are built by ``ocds.package`` (the one package builder); this module says who
 publishes (the portal's settings) and where. Stored releases are already serialised (their
@@ -8,10 +10,12 @@ canonical JSON), so release packages are assembled from those bytes without pars
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
+from typing import NoReturn
 
 import orjson
-from flask import Blueprint, Response, abort, current_app, url_for
+from flask import Blueprint, Response, abort, current_app, request, url_for
 from sqlalchemy import Connection
 
 from ocds import package as ocds_package
@@ -20,6 +24,7 @@ from ocds.errors import InputError
 from ocds.schema import EXTENSION_URLS
 from portal import links, queries
 from portal.db import app_engine
+from portal.readmodel import api_filters
 from portal.views import params
 
 bp = Blueprint("api", __name__)
@@ -115,13 +120,19 @@ def _shared_source(sources: list[queries.ReleaseSource | None]) -> queries.Relea
     return dataclasses.replace(first, published_date=max(dates) if dates else None)
 
 
-def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: bool) -> bytes | None:
-    """The record package of ``ocid`` served at ``uri`` (None when there is no such record).
+@dataclasses.dataclass(frozen=True)
+class _BuiltRecord:
+    record: dict
+    history: list[dict]
+    source: queries.ReleaseSource | None
 
-    Its releases in date order, the compiled release every page shows
-    (``portal.queries.compiled_release``) and, with ``versioned``, the versioned release. A
-    compiled or versioned release the merge routine cannot build (imported OCDS is kept as
-    published) is left out: both are optional in a record, the releases are not."""
+
+def _record(conn: Connection, ocid: str, *, versioned: bool) -> _BuiltRecord | None:
+    """The record of ``ocid`` (None when there is none): its releases in date order, the
+    compiled release every page shows (``portal.queries.compiled_release``) and, with
+    ``versioned``, the versioned release. A compiled or versioned release the merge routine
+    cannot build (imported OCDS is kept as published) is left out: both are optional in a
+    record, the releases are not."""
     history = queries.release_rows(conn, ocid)
     if not history:
         return None
@@ -135,14 +146,22 @@ def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: boo
             record["versionedRelease"] = versioned_release(releases)
         except InputError:
             pass  # optional, and impossible for these releases
-    source = _one_source(conn, [h["id"] for h in history])
+    return _BuiltRecord(record, history, _one_source(conn, [h["id"] for h in history]))
+
+
+def record_package_json(conn: Connection, ocid: str, uri: str, *, versioned: bool) -> bytes | None:
+    """The record package of ``ocid`` served at ``uri`` (None when there is no such record),
+    holding :func:`_record`."""
+    built = _record(conn, ocid, versioned=versioned)
+    if built is None:
+        return None
     package = ocds_package.record_package(
-        [record],
+        [built.record],
         **publication(
             uri,
-            max(h["published_at"] for h in history),
-            source=source,
-            invalid=queries.invalid_releases(history),
+            max(h["published_at"] for h in built.history),
+            source=built.source,
+            invalid=queries.invalid_releases(built.history),
         ),
     )
     return orjson.dumps(package)
@@ -157,29 +176,142 @@ def public_url(endpoint: str, **values) -> str:
     return current_app.config["BASE_URL"].rstrip("/") + url_for(endpoint, **values)
 
 
-@bp.get("/api/releases")
-def releases():
-    """Every release in publication order, ``limit`` per page, from after ``cursor``."""
+#: Parameters of both lists: page, the process's filters, ocid, dates, publication time.
+LIST_PARAMS = (
+    "limit",
+    "cursor",
+    *api_filters.PROCESS_FILTERS,
+    "ocid",
+    "ocid_prefix",
+    "date_from",
+    "date_to",
+    "since",
+)
+#: Most values one filter may repeat; most characters of one value (an ocid's column holds 255).
+MAX_VALUES, MAX_TEXT = 50, 255
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))?",
+    re.ASCII,
+)
+# Characters no identifier holds and PostgreSQL cannot compare (NUL): refused by name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _bad(name: str, accepted: str, given: str | None = None) -> NoReturn:
+    shown = f", not {given[:40]!r}" if given is not None else ""
+    abort(400, description=f"Parameter {name!r} must be {accepted}{shown}.")
+
+
+def _values(name: str) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(request.args.getlist(name)))
+    if len(values) > MAX_VALUES:
+        _bad(name, f"given at most {MAX_VALUES} times")
+    for value in values:
+        if value == "" or len(value) > MAX_TEXT or _CONTROL.search(value):
+            _bad(
+                name,
+                f"a non-empty identifier of at most {MAX_TEXT} characters without control characters",
+                value,
+            )
+    return values
+
+
+def _one(name: str) -> str | None:
+    values = _values(name)
+    if len(values) > 1:
+        _bad(name, "given once")
+    return values[0] if values else None
+
+
+def _day(name: str) -> str | None:
+    raw = _one(name)
+    if raw is None:
+        return None
+    try:
+        if _DAY.fullmatch(raw) is None:
+            raise ValueError
+        date.fromisoformat(raw)
+    except ValueError:
+        _bad(name, "a date written YYYY-MM-DD, such as 2024-03-31", raw)
+    return raw
+
+
+def _moment(name: str) -> datetime | None:
+    """A date (midnight UTC) or a date-time with its offset (``Z`` or ``±HH:MM``), in UTC."""
+    raw = _one(name)
+    if raw is None:
+        return None
+    try:
+        if _MOMENT.fullmatch(raw) is None:
+            raise ValueError
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if moment.tzinfo is None:  # a date alone
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        _bad(
+            name,
+            "a date (2024-03-31, from midnight UTC) or a date-time with its offset "
+            "(2024-03-31T14:05:00Z, 2024-03-31T09:05:00-05:00)",
+            raw,
+        )
+
+
+def parse_harvest() -> tuple[api_filters.Harvest, int, int]:
+    """The list's filters, page size and cursor from the query string, every parameter checked."""
     cfg = current_app.config
-    params.only_params({"limit", "cursor", "ocid"})
+    params.only_params(LIST_PARAMS)
+    selected = {facet: _values(name) for name, facet in api_filters.PROCESS_FILTERS.items()}
+    harvest = api_filters.Harvest(
+        selected={facet: values for facet, values in selected.items() if values},
+        ocid=_one("ocid"),
+        ocid_prefix=_one("ocid_prefix"),
+        date_from=_day("date_from"),
+        date_to=_day("date_to"),
+        since=_moment("since"),
+    )
+    if harvest.date_from and harvest.date_to and harvest.date_from > harvest.date_to:
+        _bad("date_to", "on or after date_from")
     limit = params.whole_number("limit", cfg["API_PAGE_SIZE"], minimum=1, maximum=cfg["API_MAX_PAGE_SIZE"])
     after = params.whole_number("cursor", 0)
-    ocid = params.text("ocid")
-    with app_engine().connect() as conn:
-        rows = queries.releases_page(conn, after, limit + 1, ocid)
-        sources = queries.release_sources(conn, [r["id"] for r in rows])
-    # A package has one publisher: a page ends where the releases' publisher changes (Veraz's
-    # own orders, or each imported package's publisher), and the next page goes on from there.
-    first = sources.get(rows[0]["id"]) if rows else None
-    page = rows[:limit]
-    for n, row in enumerate(page):
-        here = sources.get(row["id"])
+    return harvest, limit, after
+
+
+def _list_args(limit: int) -> dict:
+    """The query of this list as given (less the cursor), for its ``uri`` and ``links.next``."""
+    args: dict = {name: request.args.getlist(name) for name in LIST_PARAMS if name in request.args}
+    args.pop("cursor", None)
+    args["limit"] = limit
+    return args
+
+
+def _same_publisher(sources: list[queries.ReleaseSource | None]) -> int:
+    """How many of ``sources``, from the first, can share one package: a package has one
+    publisher, so a page ends where the publisher changes (Veraz's own orders, or each imported
+    package's publisher and terms), and the next page goes on from there."""
+    first = sources[0] if sources else None
+    for n, here in enumerate(sources):
         if (here is None) != (first is None) or (here and first and here.who != first.who):
-            page = page[:n]
-            break
+            return n
+    return len(sources)
+
+
+@bp.get("/api/releases")
+def releases():
+    """Releases in publication order, ``limit`` per page, after ``cursor``, filtered."""
+    harvest, limit, after = parse_harvest()
+    with app_engine().connect() as conn:
+        rows = api_filters.releases_page(conn, harvest, after, limit + 1)
+        sources = queries.release_sources(conn, [r["id"] for r in rows])
+    page = rows[:limit]
+    page = page[: _same_publisher([sources.get(r["id"]) for r in page])]
     more = len(rows) > len(page)
-    source = _shared_source([sources.get(r["id"]) for r in page]) if first else None
-    args = {"limit": limit} | ({"ocid": ocid} if ocid else {})
+    source = (
+        _shared_source([sources.get(r["id"]) for r in page]) if page and sources.get(page[0]["id"]) else None
+    )
+    args = _list_args(limit)
     links = {"next": public_url("api.releases", cursor=page[-1]["id"], **args)} if more else None
     meta = publication(
         public_url("api.releases", cursor=after, **args),
@@ -190,6 +322,32 @@ def releases():
         invalid=queries.invalid_releases(page),
     )
     return _json(ocds_package.release_package_json([r["data"] for r in page], **meta))
+
+
+@bp.get("/api/records")
+def records():
+    """Records in the order of their newest release, ``limit`` per page, after ``cursor``
+    (a record is listed at its newest release, so it comes again when it changes)."""
+    harvest, limit, after = parse_harvest()
+    with app_engine().connect() as conn:
+        rows = api_filters.records_page(conn, harvest, after, limit + 1)
+        built = [
+            (row, found) for row in rows[:limit] if (found := _record(conn, row["ocid"], versioned=False))
+        ]
+    count = _same_publisher([b.source for _, b in built])
+    page = built[:count]
+    more = len(rows) > count
+    args = _list_args(limit)
+    links = {"next": public_url("api.records", cursor=page[-1][0]["last_release"], **args)} if more else None
+    meta = publication(
+        public_url("api.records", cursor=after, **args),
+        max((row["published_at"] for row, _ in page), default=None),
+        paginated=True,
+        links=links,
+        source=_shared_source([b.source for _, b in page]) if page and page[0][1].source else None,
+        invalid=queries.invalid_releases([h for _, b in page for h in b.history]),
+    )
+    return _json(orjson.dumps(ocds_package.record_package([b.record for _, b in page], **meta)))
 
 
 @bp.get("/api/releases/<path:release_id>")

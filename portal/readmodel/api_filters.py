@@ -1,0 +1,136 @@
+"""What the OCDS API's lists ask of the database: releases and records in publication order,
+filtered by the read model.
+
+Both lists page by the same key, the primary key of ``releases``: it is immutable, and it grows
+in the order releases commit, because every writer takes the evidence log's lock before it
+inserts releases and holds it until it commits (``anchoring.log``: ``BEGIN IMMEDIATE`` on
+SQLite, a transaction-level advisory lock on PostgreSQL). So a harvester that resumes after
+the last key it saw misses nothing that commits later, and sees nothing twice.
+
+A record is listed once, at its newest release (``records.last_release``): when a process gets
+a new release its record moves to the end, so following the cursor of the last page later
+gives every record that changed since, in its new state.
+
+The filters on the process (buyer, supplier, agreement, procedure, region) are the listing's
+own conditions (:func:`portal.readmodel.queries.conditions`), evaluated per release as a
+correlated ``EXISTS`` on the record's primary key: the page walks the releases' primary key and
+stops after ``limit`` matches, instead of collecting every match first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, select, true
+
+from portal.models import records, releases
+from portal.readmodel import queries
+from portal.readmodel.facets import Browse
+
+#: API parameter → the read model's facet it filters (values of one are alternatives, OR).
+PROCESS_FILTERS = {
+    "buyer": "buyer",
+    "supplier": "supplier",
+    "agreement": "agreement",
+    "procurement_method": "procedure",
+    "region": "region",
+}
+
+
+@dataclass(frozen=True)
+class Harvest:
+    """What a harvester asked of a list: filters on the process, its ocid, its date, and
+    when it was published. Dates are ``YYYY-MM-DD`` (inclusive bounds, compared with the
+    published date's calendar day as written); ``since`` is a UTC moment."""
+
+    selected: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ocid: str | None = None
+    ocid_prefix: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    since: datetime | None = None
+
+
+def _date_bounds(column, date_from: str | None, date_to: str | None) -> list[ColumnElement[bool]]:
+    """``column`` (an ISO 8601 text) within the days ``date_from`` .. ``date_to``.
+
+    Compared as text: a date-time written ``2024-03-31T18:00:00-05:00`` starts with its own
+    calendar day, which is the day the publisher meant, whatever its offset. ``date_to`` is
+    inclusive: anything that starts with that day sorts below the day followed by ``~`` (which
+    sorts after every character a date-time holds)."""
+    out: list[ColumnElement[bool]] = []
+    if date_from is not None:
+        out.append(column >= date_from)
+    if date_to is not None:
+        out.append(column < date_to + "~")
+    return out
+
+
+def _ocid_conditions(column, harvest: Harvest) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if harvest.ocid is not None:
+        out.append(column == harvest.ocid)
+    if harvest.ocid_prefix is not None:
+        # Exact and case-sensitive on both databases (SQLite's LIKE ignores case).
+        out.append(func.substr(column, 1, len(harvest.ocid_prefix)) == harvest.ocid_prefix)
+    return out
+
+
+def _process_conditions(harvest: Harvest) -> list:
+    if not harvest.selected:
+        return []
+    return list(queries.conditions(Browse(selected=harvest.selected)).values())
+
+
+RELEASE_COLUMNS = (
+    releases.c.id,
+    releases.c.ocid,
+    releases.c.release_id,
+    releases.c.data,
+    releases.c.published_at,
+    releases.c.valid,
+    releases.c.problems,
+)
+
+
+def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> list[dict]:
+    """At most ``limit`` releases matching ``harvest`` after the key ``after``, in key order
+    (the order they were published)."""
+    where = [
+        releases.c.id > after,
+        *_ocid_conditions(releases.c.ocid, harvest),
+        *_date_bounds(releases.c.date, harvest.date_from, harvest.date_to),
+    ]
+    if harvest.since is not None:
+        where.append(releases.c.published_at >= harvest.since)
+    process = _process_conditions(harvest)
+    if process:
+        where.append(exists().where(records.c.ocid == releases.c.ocid, *process))
+    query = select(*RELEASE_COLUMNS).where(and_(true(), *where)).order_by(releases.c.id).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> list[dict]:
+    """At most ``limit`` records matching ``harvest`` whose newest release's key is after
+    ``after``, in that key's order: ``[{"ocid", "last_release", "published_at"}]``.
+
+    ``date_from``/``date_to`` bound the process's date (the date of its first release, the
+    read model's ``records.date``); ``since`` bounds when its newest release was published."""
+    where = [
+        releases.c.id > after,
+        *_ocid_conditions(records.c.ocid, harvest),
+        *_date_bounds(records.c.date, harvest.date_from, harvest.date_to),
+        *_process_conditions(harvest),
+    ]
+    if harvest.since is not None:
+        where.append(releases.c.published_at >= harvest.since)
+    query = (
+        select(records.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
+        .select_from(releases)
+        .join(records, and_(records.c.ocid == releases.c.ocid, records.c.last_release == releases.c.id))
+        .where(and_(true(), *where))
+        .order_by(releases.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
