@@ -30,6 +30,8 @@ from ocds.schema import (
 __all__ = [
     "declared_extensions",
     "local_extension_file",
+    "package_head",
+    "package_tail",
     "published_date",
     "record_package",
     "release_package",
@@ -236,3 +238,40 @@ def release_package_json(
     if not serialised_releases:
         return orjson.dumps(_with_contents(package, "releases", []))
     return orjson.dumps(package)[:-1] + b',"releases":[' + b",".join(serialised_releases) + b"]}"
+
+
+def package_head(
+    kind: str,
+    *,
+    uri: str,
+    publisher: dict[str, Any],
+    license: str | None,
+    publication_policy: str | None,
+    published_date: str,
+    extensions: list[str],
+) -> bytes:
+    """The bytes that open a package whose releases (``kind="release"``) or records
+    (``kind="record"``) are written one at a time after it, separated by commas, and closed by
+    :func:`package_tail`: bulk files too large to hold in memory. The metadata is the same as
+    :func:`release_package` and :func:`record_package` build."""
+    if kind not in ("release", "record"):
+        raise InputError([Problem("", f"kind must be 'release' or 'record', not {kind!r}")])
+    package = _metadata(
+        uri=uri,
+        publisher=publisher,
+        license=license,
+        publication_policy=publication_policy,
+        published_date=published_date,
+        extensions=extensions,
+    )
+    return orjson.dumps(package)[:-1] + f',"{kind}s":['.encode()
+
+
+def package_tail(invalid: list[dict[str, Any]] | None = None) -> bytes:
+    """The bytes that close a package opened by :func:`package_head`, with ``invalidReleases``
+    (the local validity extension, which the head must then declare) when ``invalid`` lists
+    releases kept although they do not validate. At least one release or record must have
+    been written in between: a package's contents may not be empty."""
+    if invalid:
+        return b'],"invalidReleases":' + orjson.dumps(list(invalid)) + b"}"
+    return b"]}"

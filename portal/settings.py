@@ -218,6 +218,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Measured in docs/search.md. After changing it, or upgrading a database that predates "
         "the search index, run `veraz search-index rebuild`.",
     ),
+    # --- bulk downloads (portal/exports/, docs/bulk-downloads.md) ---
+    Setting(
+        "EXPORT_DIR",
+        "",
+        "Folder of the bulk downloads written by `veraz export` and served at `/downloads`. "
+        "Empty means INSTANCE_PATH/exports.",
+    ),
+    Setting(
+        "EXPORT_AFTER_IMPORT",
+        False,
+        "Bring the bulk downloads up to date (`veraz export`, only the years with new releases) "
+        "at the end of every `veraz import-orders` and `veraz import-ocds`.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,0 +1,754 @@
+"""``veraz export``: every published release as bulk files, rebuilt only where data changed.
+
+One snapshot: everything is read in one read transaction (REPEATABLE READ on PostgreSQL; a
+deferred read transaction on SQLite, which in WAL mode sees one state of the database until it
+ends) and up to the last release id found when it began, so that an import committing during
+an export is either wholly in it or wholly absent.
+
+Incremental: the manifest records the snapshot's last release id. The next export looks at the
+releases published since, and rebuilds only the years they touch: the years of the new
+releases, and the years of the compiled releases of their contracting processes before and
+after (a process whose last release moves into a new year leaves its old year). Files of
+other years are kept as they are. ``full.jsonl.gz`` is the concatenation of the yearly gzip
+files (a gzip file may hold several members; every gzip reader reads them as one stream), so
+it is rebuilt by copying bytes, never by compressing again.
+
+Safe to kill: files are written under ``.partial/``, flushed to disk, and only then renamed
+over the public names (:mod:`portal.exports.files`); the manifest is written last. An export
+that fails (a full disk, a database error) or is killed leaves the previous files served, and
+the next one starts again from the previous manifest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, exists, func, select
+
+from ocds import package as ocds_package
+from ocds.compile import compile_release
+from ocds.errors import InputError
+from ocds.schema import OCDS_VERSION
+from portal import queries
+from portal.db import IN_CLAUSE_CHUNK
+from portal.evidence import store
+from portal.evidence.crash import crash_point
+from portal.exports import flatten, layout
+from portal.exports.files import GzipPart, HashingFile, fsync_dir, partial_dir, publish
+from portal.exports.manifest import FORMAT, FileEntry, file_finished, read_manifest, write_manifest
+from portal.models import records, release_packages, releases
+
+#: Contracting processes read and written per round (their releases are held in memory).
+BATCH = 500
+_VERAZ = None  # the group key of the portal's own releases (imported ones: ReleaseSource.who)
+
+
+class ExportFailed(Exception):
+    """The export could not finish; the previous files are still served. The message says why."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Who publishes Veraz's own data, and where the export is served (from the settings)."""
+
+    base_url: str
+    publisher: dict[str, str]
+    license: str | None
+    publication_policy: str | None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Publication:
+        publisher = {
+            key: config[name]
+            for key, name in (
+                ("name", "PUBLISHER_NAME"),
+                ("scheme", "PUBLISHER_SCHEME"),
+                ("uid", "PUBLISHER_UID"),
+                ("uri", "PUBLISHER_URI"),
+            )
+            if config.get(name)
+        }
+        return cls(
+            base_url=str(config["BASE_URL"]).rstrip("/"),
+            publisher=publisher,
+            license=config.get("LICENSE") or None,
+            publication_policy=config.get("PUBLICATION_POLICY") or None,
+        )
+
+    def extensions(self) -> list[str]:
+        return ocds_package.declared_extensions(self.base_url + "/extensions")
+
+    def validity_extension(self) -> str:
+        return self.base_url + "/extensions/validity/extension.json"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How files are split and what is skipped: the OCDS guidance and Excel's limit by default."""
+
+    max_package_items: int = layout.MAX_PACKAGE_ITEMS
+    max_package_bytes: int = layout.MAX_PACKAGE_BYTES
+    xlsx_max_rows: int = layout.XLSX_MAX_ROWS
+    compresslevel: int = 6
+
+
+@dataclass
+class ExportSummary:
+    """What an export did."""
+
+    release_id: int = 0
+    tree_size: int = 0
+    rebuilt_years: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    up_to_date: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage: read, csv, xlsx, publish
+    releases: int = 0  # releases written to release packages in this run
+    compiled: int = 0  # compiled releases written in this run
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    release_id: int
+    tree_size: int
+    published: str  # publishedDate of packages of Veraz's own data
+    any_invalid: bool
+    any_imported: bool
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _snapshot(conn: Connection) -> _Snapshot:
+    upto = queries.last_release_id(conn)
+    newest = conn.execute(select(func.max(releases.c.published_at)).where(releases.c.id <= upto)).scalar()
+    invalid = conn.execute(
+        select(exists().where(releases.c.id <= upto, releases.c.valid.is_(False)))
+    ).scalar()
+    imported = conn.execute(select(exists().where(release_packages.c.release_pk <= upto))).scalar()
+    return _Snapshot(
+        release_id=upto,
+        tree_size=store.size(conn),
+        published=ocds_package.published_date(newest or datetime.now(UTC)),
+        any_invalid=bool(invalid),
+        any_imported=bool(imported),
+    )
+
+
+_ROW = (
+    releases.c.id,
+    releases.c.ocid,
+    releases.c.release_id,
+    releases.c.date,
+    releases.c.data,
+    releases.c.valid,
+    releases.c.problems,
+)
+
+
+def _years_of(rows: list[Any]) -> tuple[str, set[str]]:
+    """The year of a process's compiled release (that of its latest release date: the merge
+    routine takes the compiled release's ``date`` from the latest release) and its releases'."""
+    return layout.year_of(max(r.date for r in rows)), {layout.year_of(r.date) for r in rows}
+
+
+def dirty_years(conn: Connection, since: int, upto: int) -> set[str]:
+    """The years whose files change between the snapshots ``since`` and ``upto`` (release ids)."""
+    years: set[str] = set()
+    ocids: set[str] = set()
+    new = select(releases.c.ocid, releases.c.date).where(releases.c.id > since, releases.c.id <= upto)
+    for ocid, date in conn.execute(new):
+        ocids.add(ocid)
+        years.add(layout.year_of(date))
+    wanted = sorted(ocids)
+    for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
+        chunk = wanted[i : i + IN_CLAUSE_CHUNK]
+        before: dict[str, str] = {}
+        after: dict[str, str] = {}
+        query = select(releases.c.ocid, releases.c.date, releases.c.id).where(
+            releases.c.ocid.in_(chunk), releases.c.id <= upto
+        )
+        for ocid, date, pk in conn.execute(query):
+            if pk <= since and date > before.get(ocid, ""):
+                before[ocid] = date
+            if date > after.get(ocid, ""):
+                after[ocid] = date
+        years.update(layout.year_of(d) for d in before.values())
+        years.update(layout.year_of(d) for d in after.values())
+    return years
+
+
+def _groups(
+    conn: Connection, upto: int, years: set[str] | None
+) -> Iterator[list[tuple[str, list[Any], Any]]]:
+    """Batches of ``(ocid, releases oldest first, stored compiled release)`` of the processes
+    whose files are rebuilt (every process when ``years`` is None), in ocid order."""
+    compiled_of = select(records.c.compiled).where(records.c.ocid == releases.c.ocid).scalar_subquery()
+    if years is None:
+        query = (
+            select(*_ROW, compiled_of.label("compiled"))
+            .where(releases.c.id <= upto)
+            .order_by(releases.c.ocid, releases.c.date, releases.c.id)
+        )
+        yield from _batched(conn.execution_options(stream_results=True, yield_per=2000).execute(query))
+        return
+    # Find the processes that have a release, or their compiled release, in a rebuilt year:
+    # one pass over the (ocid, date) index, then their releases by ocid, a chunk at a time.
+    chosen: list[str] = []
+    current, dates = None, []
+    pairs = select(releases.c.ocid, releases.c.date).where(releases.c.id <= upto).order_by(releases.c.ocid)
+    for ocid, date in conn.execution_options(stream_results=True, yield_per=5000).execute(pairs):
+        if ocid != current:
+            if current is not None and _touches(dates, years):
+                chosen.append(current)
+            current, dates = ocid, []
+        dates.append(date)
+    if current is not None and _touches(dates, years):
+        chosen.append(current)
+    for i in range(0, len(chosen), BATCH):
+        query = (
+            select(*_ROW, compiled_of.label("compiled"))
+            .where(releases.c.ocid.in_(chosen[i : i + BATCH]), releases.c.id <= upto)
+            .order_by(releases.c.ocid, releases.c.date, releases.c.id)
+        )
+        yield from _batched(conn.execute(query))
+
+
+def _touches(dates: list[str], years: set[str]) -> bool:
+    return layout.year_of(max(dates)) in years or any(layout.year_of(d) in years for d in dates)
+
+
+def _batched(result) -> Iterator[list[tuple[str, list[Any], Any]]]:
+    batch: list[tuple[str, list[Any], Any]] = []
+    current: str | None = None
+    rows: list[Any] = []
+    stored = None
+    for row in result:
+        if row.ocid != current:
+            if current is not None:
+                batch.append((current, rows, stored))
+                if len(batch) >= BATCH:
+                    yield batch
+                    batch = []
+            current, rows, stored = row.ocid, [], row.compiled
+        rows.append(row)
+    if current is not None:
+        batch.append((current, rows, stored))
+    if batch:
+        yield batch
+
+
+def compiled_bytes(rows: list[Any], stored: bytes | None) -> bytes | None:
+    """The compiled release of a process, as ``portal.queries.compiled_release`` gives it: the
+    stored one for several releases, compiled from the one release otherwise; None when the
+    merge routine refuses its releases (imported OCDS is kept as published)."""
+    if stored is not None:
+        return bytes(stored)
+    try:
+        return orjson.dumps(compile_release([orjson.loads(r.data) for r in rows]))
+    except (InputError, orjson.JSONDecodeError):
+        return None
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Part:
+    """A file being written: a gzip stream, what it holds, and where it will be published."""
+
+    name: str
+    kind: str
+    year: str
+    gzip: GzipPart
+    publisher: str | None = None
+    releases: int = 0
+    records: int = 0
+    first_date: str | None = None
+    last_date: str | None = None
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    invalid_bytes: int = 0
+
+    def dated(self, date: Any) -> None:
+        if isinstance(date, str) and date:
+            if self.first_date is None or date < self.first_date:
+                self.first_date = date
+            if self.last_date is None or date > self.last_date:
+                self.last_date = date
+
+
+class _Writer:
+    """Every file of the rebuilt years, open at once (a handful per year)."""
+
+    def __init__(
+        self,
+        partial: Path,
+        snapshot: _Snapshot,
+        publication: Publication,
+        limits: Limits,
+        packages: bool,
+    ) -> None:
+        self.partial = partial
+        self.snapshot = snapshot
+        self.publication = publication
+        self.limits = limits
+        self.packages = packages
+        self.compiled: dict[str, _Part] = {}
+        self.open: dict[tuple[str, str, Any], _Part] = {}
+        self.numbers: dict[tuple[str, str], int] = {}
+        self.done: list[tuple[_Part, int, str]] = []  # (part, size, sha256)
+        self.releases = 0
+        self.compiled_count = 0
+
+    # compiled releases, one JSON per line
+    def compiled_release(self, year: str, data: bytes) -> None:
+        part = self.compiled.get(year)
+        if part is None:
+            name = layout.compiled_name(year)
+            part = self.compiled[year] = _Part(
+                name, layout.COMPILED, year, GzipPart(self.partial / name, self.limits.compresslevel)
+            )
+        part.gzip.write(data + b"\n")
+        part.releases += 1
+        part.records += 1
+        part.gzip.count += 1
+        self.compiled_count += 1
+
+    # release and record packages, split by size
+    def package_item(
+        self,
+        kind: str,
+        year: str,
+        source: queries.ReleaseSource | None,
+        data: bytes,
+        rows: list[Any],
+    ) -> None:
+        key = (kind, year, source.who if source is not None else _VERAZ)
+        part = self.open.get(key)
+        invalid = queries.invalid_releases(
+            [
+                {"valid": r.valid, "problems": r.problems, "ocid": r.ocid, "release_id": r.release_id}
+                for r in rows
+                if not r.valid
+            ]
+        )
+        extra = len(orjson.dumps(invalid)) if invalid else 0
+        if part is not None and (
+            part.gzip.count >= self.limits.max_package_items
+            or part.gzip.raw_size + len(data) + 1 + part.invalid_bytes + extra + 64
+            > self.limits.max_package_bytes
+        ):
+            self._close(part)
+            del self.open[key]
+            part = None
+        if part is None:
+            part = self.open[key] = self._open(kind, year, source)
+        else:
+            part.gzip.write(b",")
+        part.gzip.write(data)
+        part.gzip.count += 1
+        part.releases += len(rows)
+        part.records += 1 if kind == layout.RECORD_PACKAGE else 0
+        part.invalid.extend(invalid)
+        part.invalid_bytes += extra
+        for r in rows:
+            part.dated(r.date)
+
+    def _open(self, kind: str, year: str, source: queries.ReleaseSource | None) -> _Part:
+        number = self.numbers[(kind, year)] = self.numbers.get((kind, year), 0) + 1
+        name = layout.package_name(kind, year, number)
+        meta = self._metadata(name, source)
+        part = _Part(
+            name,
+            kind,
+            year,
+            GzipPart(self.partial / name, self.limits.compresslevel),
+            publisher=meta["publisher"].get("name"),
+        )
+        part.gzip.write(ocds_package.package_head(kind.split("-")[0], **meta))
+        return part
+
+    def _metadata(self, name: str, source: queries.ReleaseSource | None) -> dict[str, Any]:
+        uri = f"{self.publication.base_url}/downloads/{name}"
+        validity = [self.publication.validity_extension()] if self.snapshot.any_invalid else []
+        if source is None:
+            return {
+                "uri": uri,
+                "publisher": self.publication.publisher,
+                "license": self.publication.license,
+                "publication_policy": self.publication.publication_policy,
+                "published_date": self.snapshot.published,
+                "extensions": self.publication.extensions() + validity,
+            }
+        # Imported data keeps its publisher, terms and declared extensions (as the API serves it).
+        publisher = source.publisher
+        if not publisher.get("name"):
+            publisher = {**publisher, "name": f"(publisher not named by {source.uri or 'its package'})"}
+        return {
+            "uri": uri,
+            "publisher": publisher,
+            "license": source.license,
+            "publication_policy": source.publication_policy,
+            "published_date": source.published_date or self.snapshot.published,
+            "extensions": list(dict.fromkeys([*source.extensions, *validity])),
+        }
+
+    def _close(self, part: _Part) -> None:
+        if part.kind != layout.COMPILED:
+            part.gzip.write(ocds_package.package_tail(part.invalid or None))
+        size, sha = part.gzip.close()
+        self.done.append((part, size, sha))
+
+    def close(self) -> None:
+        for part in [*self.compiled.values(), *self.open.values()]:
+            self._close(part)
+        self.compiled.clear()
+        self.open.clear()
+
+
+def _write_process(
+    writer: _Writer,
+    ocid: str,
+    rows: list[Any],
+    stored: bytes | None,
+    sources: dict[int, queries.ReleaseSource],
+    years: set[str] | None,
+) -> None:
+    year, _ = _years_of(rows)
+    compiled = None
+    if years is None or year in years:
+        compiled = compiled_bytes(rows, stored)
+        if compiled is not None:
+            writer.compiled_release(year, compiled)
+            compiled_date = max(r.date for r in rows)
+            writer.compiled[year].dated(compiled_date)
+    if not writer.packages:
+        return
+    for row in rows:
+        release_year = layout.year_of(row.date)
+        if years is None or release_year in years:
+            writer.package_item(
+                layout.RELEASE_PACKAGE, release_year, sources.get(row.id), bytes(row.data), [row]
+            )
+            writer.releases += 1
+    if years is None or year in years:
+        record = (
+            b'{"ocid":'
+            + orjson.dumps(ocid)
+            + b',"releases":['
+            + b",".join(bytes(r.data) for r in rows)
+            + b"]"
+        )
+        if compiled is not None:
+            record += b',"compiledRelease":' + compiled
+        record += b"}"
+        shared = [sources.get(r.id) for r in rows]
+        first = shared[0]
+        source = (
+            first if first is not None and all(s is not None and s.who == first.who for s in shared) else None
+        )
+        writer.package_item(layout.RECORD_PACKAGE, year, source, record, rows)
+
+
+# --- the export ----------------------------------------------------------------------------
+
+
+class _Lock:
+    """One export at a time per folder (an advisory lock on ``.lock``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / ".lock"
+
+    def __enter__(self) -> _Lock:
+        self.file = open(self.path, "a+")  # noqa: SIM115 - closed in __exit__
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            raise ExportFailed(
+                f"another export is writing to {self.path.parent}; run again when it is done"
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def export(
+    engine: Engine,
+    folder: Path,
+    publication: Publication,
+    *,
+    full: bool = False,
+    formats: frozenset[str] = frozenset({"compiled", "packages", "csv", "xlsx"}),
+    limits: Limits | None = None,
+) -> ExportSummary:
+    """Export the published releases into ``folder`` (see the module docstring).
+
+    ``full`` rebuilds every year even when a previous export's manifest says nothing changed.
+    ``formats`` chooses among compiled releases (always written: the other formats read them),
+    ``packages`` (release and record packages), ``csv`` and ``xlsx`` (benchmarks time them
+    apart). Raises :class:`ExportFailed` with the reason when the export cannot finish; the
+    previous files then stay in place."""
+    limits = limits or Limits()
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _Lock(folder):
+            return _export(engine, folder, publication, full, formats, limits)
+    except OSError as error:
+        shutil.rmtree(folder / ".partial", ignore_errors=True)
+        raise ExportFailed(
+            f"could not write the export in {folder} ({error.strerror or error}); "
+            "the previous files are still served"
+        ) from error
+
+
+def _export(
+    engine: Engine,
+    folder: Path,
+    publication: Publication,
+    full: bool,
+    formats: frozenset[str],
+    limits: Limits,
+) -> ExportSummary:
+    summary = ExportSummary()
+    old = None if full else read_manifest(folder)
+    clock = time.perf_counter()
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        snapshot = _snapshot(conn)
+        summary.release_id, summary.tree_size = snapshot.release_id, snapshot.tree_size
+        if old is not None and (
+            old["snapshot"]["release_id"] > snapshot.release_id or not _complete(folder, old)
+        ):
+            # Another database, one restored from an older backup, or files removed by hand.
+            old = None
+        if old is not None and old["snapshot"]["release_id"] == snapshot.release_id:
+            summary.up_to_date = True
+            return summary
+        years = None if old is None else dirty_years(conn, old["snapshot"]["release_id"], snapshot.release_id)
+        partial = partial_dir(folder)
+        writer = _Writer(partial, snapshot, publication, limits, "packages" in formats)
+        try:
+            for batch in _groups(conn, snapshot.release_id, years):
+                pks = [r.id for _, rows, _ in batch for r in rows]
+                sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
+                for ocid, rows, stored in batch:
+                    _write_process(writer, ocid, rows, stored, sources, years)
+        finally:
+            writer.close()
+    summary.seconds["read"] = time.perf_counter() - clock
+    summary.releases, summary.compiled = writer.releases, writer.compiled_count
+
+    now = _now()
+    entries: list[tuple[Path, FileEntry]] = []
+    for part, size, sha in writer.done:
+        entries.append(
+            (
+                part.gzip.path,
+                FileEntry(
+                    name=part.name,
+                    kind=part.kind,
+                    format="jsonl.gz" if part.kind == layout.COMPILED else "json.gz",
+                    year=part.year,
+                    size=size,
+                    sha256=sha,
+                    releases=part.releases,
+                    records=part.records,
+                    first_date=part.first_date,
+                    last_date=part.last_date,
+                    publisher=part.publisher,
+                    release_id=snapshot.release_id,
+                    tree_size=snapshot.tree_size,
+                    exported_at=now,
+                ),
+            )
+        )
+    compiled_years = {e.year: (path, e) for path, e in entries if e.kind == layout.COMPILED}
+    rebuilt = years if years is not None else set(compiled_years) | {e.year for _, e in entries}
+    summary.rebuilt_years = sorted((y for y in rebuilt if y is not None), key=layout.year_order)
+
+    # CSV and XLSX, from the compiled releases of each rebuilt year.
+    if "csv" in formats or "xlsx" in formats:
+        for year in summary.rebuilt_years:
+            if year not in compiled_years:
+                continue
+            path, compiled = compiled_years[year]
+            made, skipped = flatten.tables(
+                path,
+                partial,
+                year,
+                make_csv="csv" in formats,
+                make_xlsx="xlsx" in formats,
+                xlsx_max_rows=limits.xlsx_max_rows,
+                timings=summary.seconds,
+            )
+            for made_path, kind in made:
+                size, sha = _size_and_sha(made_path)
+                entries.append(
+                    (
+                        made_path,
+                        FileEntry(
+                            name=made_path.name,
+                            kind=kind,
+                            format="csv.tar.gz" if kind == layout.CSV else "xlsx",
+                            year=year,
+                            size=size,
+                            sha256=sha,
+                            releases=compiled.releases,
+                            records=compiled.records,
+                            first_date=compiled.first_date,
+                            last_date=compiled.last_date,
+                            publisher=None,
+                            release_id=snapshot.release_id,
+                            tree_size=snapshot.tree_size,
+                            exported_at=_now(),
+                        ),
+                    )
+                )
+            summary.skipped.extend(skipped)
+
+    # Files of the years not rebuilt stay; those of rebuilt years are replaced or removed.
+    kept = [
+        FileEntry(**e)
+        for e in (old or {}).get("files", [])
+        if e["year"] is not None and e["year"] not in rebuilt
+    ]
+    kept_skips = [s for s in (old or {}).get("skipped", []) if s.get("year") not in rebuilt]
+
+    # full.jsonl.gz: the yearly compiled files' bytes, one after the other.
+    clock = time.perf_counter()
+    by_year: dict[str, tuple[Path, FileEntry]] = {
+        e.year: (folder / e.name, e) for e in kept if e.kind == layout.COMPILED and e.year
+    }
+    by_year.update({y: v for y, v in compiled_years.items() if y is not None})
+    full_path = partial / layout.FULL
+    out = HashingFile(full_path)
+    totals = {"releases": 0, "first": None, "last": None}
+    for year in sorted(by_year, key=layout.year_order):
+        path, e = by_year[year]
+        with open(path, "rb") as f:
+            shutil.copyfileobj(f, out, 1 << 20)  # type: ignore[misc]
+        totals["releases"] += e.releases
+        totals["first"] = min(filter(None, [totals["first"], e.first_date]), default=None)
+        totals["last"] = max(filter(None, [totals["last"], e.last_date]), default=None)
+    sha = out.close()
+    entries.append(
+        (
+            full_path,
+            FileEntry(
+                name=layout.FULL,
+                kind=layout.COMPILED,
+                format="jsonl.gz",
+                year=None,
+                size=out.size,
+                sha256=sha,
+                releases=totals["releases"],
+                records=totals["releases"],
+                first_date=totals["first"],
+                last_date=totals["last"],
+                publisher=None,
+                release_id=snapshot.release_id,
+                tree_size=snapshot.tree_size,
+                exported_at=_now(),
+            ),
+        )
+    )
+    summary.seconds["full"] = time.perf_counter() - clock
+
+    # Publish: every new file in place, then the manifest; then what no longer exists goes.
+    crash_point("export-before-publish")
+    clock = time.perf_counter()
+    for path, entry in entries:
+        publish(path, folder / entry.name)
+        file_finished(engine, folder, entry)
+        summary.written.append(entry.name)
+        crash_point("export-publishing")
+    files = sorted([*kept, *(e for _, e in entries)], key=lambda e: e.name)
+    manifest = _manifest(snapshot, publication, files, [*kept_skips, *summary.skipped])
+    write_manifest(folder, manifest)
+    listed = {e.name for e in files}
+    for e in (old or {}).get("files", []):
+        if e["name"] not in listed:
+            (folder / e["name"]).unlink(missing_ok=True)
+            summary.removed.append(e["name"])
+    if old is None:  # a full rebuild: whatever an older export left under a public name goes
+        for path in folder.iterdir():
+            if path.is_file() and layout.is_export_name(path.name) and path.name not in listed:
+                if path.name not in (layout.MANIFEST, layout.SHA256SUMS):
+                    path.unlink()
+                    summary.removed.append(path.name)
+    fsync_dir(folder)
+    shutil.rmtree(partial, ignore_errors=True)
+    summary.seconds["publish"] = time.perf_counter() - clock
+    return summary
+
+
+def _size_and_sha(path: Path) -> tuple[int, str]:
+    from portal.exports.files import sha256_of
+
+    return path.stat().st_size, sha256_of(path)
+
+
+def _complete(folder: Path, manifest: dict[str, Any]) -> bool:
+    return all((folder / e["name"]).is_file() for e in manifest.get("files", []))
+
+
+def _manifest(
+    snapshot: _Snapshot,
+    publication: Publication,
+    files: list[FileEntry],
+    skipped: list[dict[str, str]],
+) -> dict[str, Any]:
+    compiled = [f for f in files if f.kind == layout.COMPILED and f.year is not None]
+    release_files = [f for f in files if f.kind == layout.RELEASE_PACKAGE]
+    record_files = [f for f in files if f.kind == layout.RECORD_PACKAGE]
+    firsts = [f.first_date for f in compiled if f.first_date]
+    lasts = [f.last_date for f in compiled if f.last_date]
+    return {
+        "format": FORMAT,
+        "generated": _now(),
+        "snapshot": {
+            "release_id": snapshot.release_id,
+            "tree_size": snapshot.tree_size,
+            "published": snapshot.published,
+        },
+        "publisher": publication.publisher,
+        "license": publication.license,
+        "publicationPolicy": publication.publication_policy,
+        "ocdsVersion": OCDS_VERSION,
+        "extensions": publication.extensions(),
+        "counts": {
+            "releases": sum(f.releases for f in release_files),
+            "records": sum(f.records or 0 for f in record_files),
+            "compiledReleases": sum(f.releases for f in compiled),
+            "files": len(files),
+            "bytes": sum(f.size for f in files),
+        },
+        "dateRange": {"first": min(firsts, default=None), "last": max(lasts, default=None)},
+        "years": sorted({f.year for f in compiled if f.year}, key=layout.year_order),
+        "files": [f.as_json() for f in files],
+        "skipped": skipped,
+    }
+
+
+def default_folder(config: dict[str, Any]) -> Path:
+    """The export folder: EXPORT_DIR, or ``exports`` in INSTANCE_PATH."""
+    return Path(config.get("EXPORT_DIR") or os.path.join(config["INSTANCE_PATH"], "exports"))

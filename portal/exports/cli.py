@@ -1,0 +1,86 @@
+"""``veraz export``: write (or bring up to date) the bulk downloads served at ``/downloads``.
+
+Exit status: 0 when the export is complete and in place (or already up to date), 1 when it
+failed (a full disk, an unwritable folder, another export running): the previous files are
+still served and the message says why; 3 when the database cannot be used (``portal.cli``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from portal.db import app_engine
+
+
+def run_export(config: dict, folder: Path | None = None, *, full: bool = False):
+    """Export the app's database into ``folder`` (default: EXPORT_DIR); raises ExportFailed."""
+    from portal.exports import Publication, default_folder, export
+
+    return export(
+        app_engine(),
+        folder or default_folder(config),
+        Publication.from_config(config),
+        full=full,
+    )
+
+
+def after_import(config: dict) -> None:
+    """Bring the bulk downloads up to date after an import, when EXPORT_AFTER_IMPORT is on.
+
+    A failure is said on stderr; the import itself has succeeded and stays."""
+    from portal.exports import ExportFailed
+
+    if not config.get("EXPORT_AFTER_IMPORT"):
+        return
+    try:
+        summary = run_export(config)
+    except ExportFailed as error:
+        click.echo(f"veraz: the bulk downloads were not updated: {error}.", err=True)
+        return
+    _report(summary, None)
+
+
+def _report(summary, folder: Path | None) -> None:
+    where = f" in {folder}" if folder else ""
+    if summary.up_to_date:
+        click.echo(f"Bulk downloads{where} are up to date (release {summary.release_id:,}).", err=True)
+        return
+    years = ", ".join(summary.rebuilt_years) or "none"
+    click.echo(
+        f"Exported{where}: releases up to {summary.release_id:,} (evidence log size "
+        f"{summary.tree_size:,}); years rebuilt: {years}; {len(summary.written)} files written"
+        + (f", {len(summary.removed)} removed" if summary.removed else "")
+        + ".",
+        err=True,
+    )
+    for skip in summary.skipped:
+        click.echo(f"  skipped {skip['name']}: {skip['reason']}", err=True)
+
+
+@click.command("export")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the bulk files (default: the EXPORT_DIR setting, else INSTANCE_PATH/exports).",
+)
+@click.option("--full", is_flag=True, help="Rebuild every year, not only those with new releases.")
+@with_appcontext
+def export_command(folder: Path | None, full: bool) -> None:
+    """Write the bulk downloads: compiled releases, packages, CSV, XLSX, SHA256SUMS, manifest."""
+    from portal.exports import ExportFailed, default_folder
+
+    config = current_app.config
+    folder = folder or default_folder(config)
+    try:
+        summary = run_export(config, folder, full=full)
+    except ExportFailed as error:
+        click.echo(f"veraz: the export failed: {error}.", err=True)
+        sys.exit(1)
+    _report(summary, folder)

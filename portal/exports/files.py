@@ -1,0 +1,132 @@
+"""Writing export files so that a reader never gets half of one.
+
+Every file is written under a temporary name in the export folder's ``.partial`` folder (the
+same file system), flushed to disk (``fsync``), then renamed over the public name
+(``os.replace``, atomic on POSIX) and the folder itself synced, so that after a crash, a full
+disk or a kill either the old file or the new one is served, never a mix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+#: Where files being written wait for their turn; emptied at the start of every export.
+PARTIAL = ".partial"
+
+_CHUNK = 1 << 20
+
+
+class HashingFile:
+    """A file open for writing that hashes (SHA-256) and counts the bytes written to it."""
+
+    name = ""  # gzip.GzipFile writes this name into its header: keep the bytes reproducible
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._file.write(data)
+        self._sha.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> str:
+        """Flush to disk and close; the SHA-256 (hex) of everything written."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        return self._sha.hexdigest()
+
+
+class GzipPart:
+    """A gzip file being written: ``count`` items and ``raw_size`` uncompressed bytes so far.
+
+    The gzip header carries no name and no time (``mtime=0``), so the same content gives the
+    same bytes and the same SHA-256 on every export."""
+
+    def __init__(self, path: Path, compresslevel: int) -> None:
+        self.path = path
+        self._out = HashingFile(path)
+        self._gzip = gzip.GzipFile(
+            filename="", mode="wb", fileobj=self._out, compresslevel=compresslevel, mtime=0
+        )
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self.raw_size = 0
+        self.count = 0
+
+    def write(self, data: bytes) -> None:
+        self._buffer.append(data)
+        self._buffered += len(data)
+        self.raw_size += len(data)
+        if self._buffered >= _CHUNK:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._buffer:
+            self._gzip.write(b"".join(self._buffer))
+            self._buffer.clear()
+            self._buffered = 0
+
+    def close(self) -> tuple[int, str]:
+        """Finish the gzip stream, flush it to disk: its size and SHA-256."""
+        self._drain()
+        self._gzip.close()
+        sha = self._out.close()
+        return self._out.size, sha
+
+
+def sha256_of(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def partial_dir(folder: Path) -> Path:
+    """An empty ``.partial`` folder inside ``folder`` (what a killed export left is removed)."""
+    partial = folder / PARTIAL
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def publish(temporary: Path, final: Path) -> None:
+    """Put a finished (already synced) file in place of ``final`` atomically."""
+    os.replace(temporary, final)
+    fsync_dir(final.parent)
+
+
+def write_atomically(final: Path, data: bytes) -> None:
+    """Write small ``data`` (the manifest, SHA256SUMS) as ``final``, atomically."""
+    temporary = final.parent / PARTIAL / (final.name + ".tmp")
+    temporary.parent.mkdir(exist_ok=True)
+    with open(temporary, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    publish(temporary, final)
