@@ -231,6 +231,106 @@ SETTINGS: tuple[Setting, ...] = (
         "Bring the bulk downloads up to date (`veraz export`, only the years with new releases) "
         "at the end of every `veraz import-orders` and `veraz import-ocds`.",
     ),
+    # Red flags (portal/flags, docs/red-flags.md): thresholds and the sources they come from.
+    Setting(
+        "FLAG_SPLIT_THRESHOLD",
+        42800.0,
+        "Red flag `split`: the amount (in FLAG_SPLIT_CURRENCY) under which purchases escape most "
+        "procurement rules; default 8 UIT of 2025 (S/ 5,350 each). OCP red-flags guide R002/R011, "
+        "Prozorro risk rule sas24-3-14-1.",
+    ),
+    Setting(
+        "FLAG_SPLIT_CURRENCY",
+        "PEN",
+        "Red flag `split`: the currency of FLAG_SPLIT_THRESHOLD.",
+    ),
+    Setting(
+        "FLAG_SPLIT_WINDOW_DAYS",
+        7,
+        "Red flag `split`: most days between the first and last order of a group of split orders.",
+    ),
+    Setting(
+        "FLAG_SPLIT_NEAR",
+        0.8,
+        "Red flag `split`: each order counts only when at least this fraction of the threshold (just "
+        "under it); 0 counts every order under it.",
+    ),
+    Setting(
+        "FLAG_IQR_FACTOR",
+        1.5,
+        "Red flags `overprice` and `heterogeneous_supplier`: a value is an outlier above Q3 + this "
+        "factor x (Q3 - Q1), Tukey's upper fence as OCP's Cardinal computes it (R017, R048).",
+    ),
+    Setting(
+        "FLAG_PRICE_MIN_LINES",
+        10,
+        "Red flag `overprice`: fewest lines of a product (same catalogue, code, unit, currency) for its "
+        "fence to be computed.",
+    ),
+    Setting(
+        "FLAG_MIN_BUYER_ORDERS",
+        5,
+        "Red flags `supplier_share`, `buyer_hhi`, `one_supplier`, `year_end_rush`: fewest orders of a "
+        "buyer (or buyer-year) for its shares to mean anything.",
+    ),
+    Setting(
+        "FLAG_SHARE_THRESHOLD",
+        0.5,
+        "Red flag `supplier_share`: a supplier's share of a buyer's spending above which it is flagged "
+        "(the COVID-19 procurement explorer's >50% rule; OCP R040).",
+    ),
+    Setting(
+        "FLAG_HHI_THRESHOLD",
+        2500.0,
+        "Red flags `buyer_hhi`, `catalogue_hhi`: Herfindahl-Hirschman index (0-10,000) of suppliers' "
+        "shares above which spending is highly concentrated (US DOJ/FTC merger guidelines 2010; OCP "
+        "R050/R051).",
+    ),
+    Setting(
+        "FLAG_CATALOGUE_MIN_ORDERS",
+        20,
+        "Red flag `catalogue_hhi`: fewest orders under a framework agreement for its HHI.",
+    ),
+    Setting(
+        "FLAG_ONE_SUPPLIER_SHARE",
+        0.8,
+        "Red flag `one_supplier`: a buyer whose orders go to one supplier at least this often (by number"
+        " of orders).",
+    ),
+    Setting(
+        "FLAG_AMENDMENT_RAISE",
+        0.2,
+        "Red flag `amendment_raise`: a rise of the value over the first published one above this "
+        "fraction (the COVID-19 procurement explorer's 20%; OCP R035).",
+    ),
+    Setting(
+        "FLAG_NEW_SUPPLIER_DAYS",
+        90,
+        "Red flag `new_supplier`: days after a supplier's first order during which a large order is "
+        "flagged (DIGIWHIST NEW_COMPANY, OCP R052).",
+    ),
+    Setting(
+        "FLAG_LARGE_QUANTILE",
+        0.9,
+        "Red flag `new_supplier`: an order is large when its amount is at or above this quantile of all "
+        "orders in its currency.",
+    ),
+    Setting(
+        "FLAG_YEAR_END_DAYS",
+        31,
+        "Red flag `year_end_rush`: the last days of the (calendar, fiscal) year that count as year-end.",
+    ),
+    Setting(
+        "FLAG_YEAR_END_SHARE",
+        0.3,
+        "Red flag `year_end_rush`: a buyer's share of a year's spending placed in its last "
+        "FLAG_YEAR_END_DAYS above which it is flagged (an even spread puts about 8.5% there).",
+    ),
+    Setting(
+        "FLAG_LATE_DAYS",
+        0,
+        "Red flag `late_delivery`: days after its due date a delivery may be met before it is late.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,0 +1,726 @@
+"""Computing the red flags (:data:`portal.flags.FLAGS`) from ``flag_facts`` and ``flag_prices``.
+
+The measures are pure functions of rows (``*_hits``), tested at every threshold's boundary; the
+rest reads the rows a group needs and stores the hits. Each flag is computed per group (a buyer,
+a product, a supplier, a framework agreement, an order): a partial refresh recomputes only the
+groups its changed processes belong to, and replaces their rows in ``flag_hits``. Two figures
+span every group (the fence of suppliers' industry counts and the quantile that makes an order
+"large"); a partial refresh reuses the ones the last full refresh stored in ``flag_state``.
+
+Quartiles and quantiles interpolate linearly between order statistics (as numpy's and pandas'
+defaults, and R's type 7, which Cardinal's fences use).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, delete, distinct, func, insert, select
+
+from portal.db import IN_CLAUSE_CHUNK
+from portal.flags.tables import flag_facts, flag_hits, flag_prices
+
+#: Flags computed per order, per buyer, per supplier, per product, per framework agreement.
+ORDER_FLAGS = ("single_quote", "amendment_raise", "late_delivery", "partial_delivery")
+BUYER_FLAGS = ("split", "supplier_share", "buyer_hhi", "one_supplier", "year_end_rush")
+SUPPLIER_FLAGS = ("new_supplier", "heterogeneous_supplier")
+PRICE_FLAGS = ("overprice",)
+AGREEMENT_FLAGS = ("catalogue_hhi",)
+
+
+class Order(NamedTuple):
+    """What the flags read of one live process (a row of ``flag_facts``)."""
+
+    ocid: str
+    buyer_id: str | None
+    supplier_id: str | None
+    agreement_ocid: str | None
+    amount: float | None
+    currency: str | None
+    day: date | None
+    month: str | None
+    quotes: int | None = None
+    first_amount: float | None = None
+    first_currency: str | None = None
+    deliveries_met: int = 0
+    deliveries_not_met: int = 0
+    days_late: int | None = None
+    cancelled: bool = False
+
+
+_ORDER_COLUMNS = (
+    flag_facts.c.ocid,
+    flag_facts.c.buyer_id,
+    flag_facts.c.supplier_id,
+    flag_facts.c.agreement_ocid,
+    flag_facts.c.amount,
+    flag_facts.c.currency,
+    flag_facts.c.date,
+    flag_facts.c.month,
+    flag_facts.c.quotes,
+    flag_facts.c.first_amount,
+    flag_facts.c.first_currency,
+    flag_facts.c.deliveries_met,
+    flag_facts.c.deliveries_not_met,
+    flag_facts.c.days_late,
+    flag_facts.c.cancelled,
+)
+
+
+def _order(row: Sequence) -> Order:
+    day = None
+    if row[6]:
+        try:
+            day = date.fromisoformat(row[6])
+        except ValueError:
+            day = None
+    return Order(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        float(row[4]) if row[4] is not None else None,
+        row[5],
+        day,
+        row[7],
+        row[8],
+        float(row[9]) if row[9] is not None else None,
+        row[10],
+        row[11] or 0,
+        row[12] or 0,
+        row[13],
+        bool(row[14]),
+    )
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of sorted ``values`` (linear interpolation; R type 7)."""
+    if not values:
+        raise ValueError("no values")
+    position = (len(values) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def upper_fence(values: Sequence[float], factor: float) -> tuple[float, float, float, float]:
+    """(Q1, median, Q3, Q3 + factor x (Q3 - Q1)) of sorted ``values``."""
+    q1, median, q3 = quantile(values, 0.25), quantile(values, 0.5), quantile(values, 0.75)
+    return q1, median, q3, q3 + factor * (q3 - q1)
+
+
+def _hit(
+    flag: str, subject: str, scope: str, value: float, threshold: float, detail: dict, **columns
+) -> dict:
+    row = {
+        "flag": flag,
+        "subject": subject,
+        "scope": scope[:600],
+        "ocid": None,
+        "buyer_id": None,
+        "supplier_id": None,
+        "agreement_ocid": None,
+        "month": None,
+        "amount": None,
+        "currency": None,
+        "orders": None,
+        "value": value,
+        "threshold": threshold,
+        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True),
+    }
+    row.update(columns)
+    return row
+
+
+def _order_hit(flag: str, scope: str, order: Order, value: float, threshold: float, detail: dict) -> dict:
+    return _hit(
+        flag,
+        "order",
+        scope,
+        value,
+        threshold,
+        detail,
+        ocid=order.ocid,
+        buyer_id=order.buyer_id,
+        supplier_id=order.supplier_id,
+        agreement_ocid=order.agreement_ocid,
+        month=order.month,
+        amount=order.amount,
+        currency=order.currency,
+        orders=1,
+    )
+
+
+# --------------------------------------------------------------------------- per order
+
+
+def order_hits(orders: Iterable[Order], th: dict) -> list[dict]:
+    """``single_quote``, ``amendment_raise``, ``late_delivery``, ``partial_delivery``."""
+    out = []
+    raise_limit = th["FLAG_AMENDMENT_RAISE"]
+    late_days = th["FLAG_LATE_DAYS"]
+    for o in orders:
+        if o.cancelled:
+            continue
+        if o.quotes == 1:
+            out.append(_order_hit("single_quote", o.ocid, o, 1, 1, {"quotes": 1}))
+        if (
+            o.amount is not None
+            and o.first_amount is not None
+            and o.first_amount > 0
+            and o.currency is not None
+            and o.currency == o.first_currency
+        ):
+            rise = (o.amount - o.first_amount) / o.first_amount
+            if rise > raise_limit:
+                detail = {"first": o.first_amount, "current": o.amount}
+                out.append(_order_hit("amendment_raise", o.ocid, o, rise, raise_limit, detail))
+        if o.days_late is not None and o.days_late > late_days:
+            out.append(
+                _order_hit("late_delivery", o.ocid, o, o.days_late, late_days, {"daysLate": o.days_late})
+            )
+        if o.deliveries_met >= 1 and o.deliveries_not_met >= 1:
+            detail = {"met": o.deliveries_met, "notMet": o.deliveries_not_met}
+            out.append(_order_hit("partial_delivery", o.ocid, o, o.deliveries_not_met, 1, detail))
+    return out
+
+
+# --------------------------------------------------------------------------- per buyer
+
+
+def split_hits(orders: Sequence[Order], th: dict) -> list[dict]:
+    """Orders of one buyer that split a purchase under the threshold (see the flag's method)."""
+    threshold, window = th["FLAG_SPLIT_THRESHOLD"], th["FLAG_SPLIT_WINDOW_DAYS"]
+    low = th["FLAG_SPLIT_NEAR"] * threshold
+    pairs: dict[str | None, list[Order]] = defaultdict(list)
+    for o in orders:
+        if (
+            o.currency == th["FLAG_SPLIT_CURRENCY"]
+            and o.amount is not None
+            and o.day is not None
+            and o.supplier_id is not None
+            and low <= o.amount < threshold
+        ):
+            pairs[o.supplier_id].append(o)
+    out = []
+    for group in pairs.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda o: (o.day, o.ocid))
+        best: dict[int, tuple[float, int, int]] = {}  # index -> (sum, first, end) of its best window
+        j, total = 0, 0.0
+        for i in range(len(group)):
+            if j < i:
+                j, total = i, 0.0
+            while j < len(group) and (group[j].day - group[i].day).days <= window:  # type: ignore[operator]
+                total += group[j].amount  # type: ignore[operator]
+                j += 1
+            if j - i >= 2 and total > threshold:
+                for k in range(i, j):
+                    if k not in best or total > best[k][0]:
+                        best[k] = (total, i, j)
+            total -= group[i].amount  # type: ignore[operator]
+        for k, (total, i, j) in sorted(best.items()):
+            members = [o.ocid for o in group[i:j]]
+            detail = {"sum": round(total, 2), "orders": members[:20], "count": len(members)}
+            out.append(_order_hit("split", group[k].buyer_id or "", group[k], total / threshold, 1.0, detail))
+    return out
+
+
+def _by_currency(orders: Iterable[Order]) -> dict[str, list[Order]]:
+    out: dict[str, list[Order]] = defaultdict(list)
+    for o in orders:
+        if o.currency is not None and o.amount is not None and o.supplier_id is not None:
+            out[o.currency].append(o)
+    return out
+
+
+def concentration_hits(orders: Sequence[Order], th: dict) -> list[dict]:
+    """``supplier_share`` and ``buyer_hhi`` of one buyer's orders, per currency."""
+    out = []
+    minimum = th["FLAG_MIN_BUYER_ORDERS"]
+    for currency, group in _by_currency(orders).items():
+        if len(group) < minimum:
+            continue
+        total = sum(o.amount for o in group)  # type: ignore[misc]
+        if total <= 0:
+            continue
+        sums: dict[str, float] = defaultdict(float)
+        counts: Counter[str] = Counter()
+        for o in group:
+            sums[o.supplier_id] += o.amount  # type: ignore[index,operator]
+            counts[o.supplier_id] += 1  # type: ignore[index]
+        buyer = group[0].buyer_id
+        hhi = sum((100 * s / total) ** 2 for s in sums.values())
+        if hhi > th["FLAG_HHI_THRESHOLD"]:
+            detail = {"suppliers": len(sums), "total": round(total, 2)}
+            out.append(
+                _hit(
+                    "buyer_hhi",
+                    "buyer",
+                    buyer or "",
+                    hhi,
+                    th["FLAG_HHI_THRESHOLD"],
+                    detail,
+                    buyer_id=buyer,
+                    currency=currency,
+                    amount=round(total, 2),
+                    orders=len(group),
+                )
+            )
+        for supplier, amount in sums.items():
+            share = amount / total
+            if share > th["FLAG_SHARE_THRESHOLD"]:
+                detail = {"total": round(total, 2), "buyerOrders": len(group)}
+                out.append(
+                    _hit(
+                        "supplier_share",
+                        "pair",
+                        buyer or "",
+                        share,
+                        th["FLAG_SHARE_THRESHOLD"],
+                        detail,
+                        buyer_id=buyer,
+                        supplier_id=supplier,
+                        currency=currency,
+                        amount=round(amount, 2),
+                        orders=counts[supplier],
+                    )
+                )
+    return out
+
+
+def one_supplier_hits(orders: Sequence[Order], th: dict) -> list[dict]:
+    """``one_supplier``: the share of one buyer's orders (by number) its top supplier gets."""
+    with_supplier = [o for o in orders if o.supplier_id is not None]
+    if not with_supplier or len(with_supplier) < th["FLAG_MIN_BUYER_ORDERS"]:
+        return []
+    counts = Counter(o.supplier_id for o in with_supplier)
+    # Ties are broken by the supplier id, so that the result does not depend on row order.
+    supplier, top = min(counts.items(), key=lambda item: (-item[1], item[0]))
+    share = top / len(with_supplier)
+    if share < th["FLAG_ONE_SUPPLIER_SHARE"]:
+        return []
+    buyer = with_supplier[0].buyer_id
+    detail = {"buyerOrders": len(with_supplier), "supplierOrders": top}
+    return [
+        _hit(
+            "one_supplier",
+            "pair",
+            buyer or "",
+            share,
+            th["FLAG_ONE_SUPPLIER_SHARE"],
+            detail,
+            buyer_id=buyer,
+            supplier_id=supplier,
+            orders=top,
+        )
+    ]
+
+
+def year_end_hits(orders: Sequence[Order], th: dict) -> list[dict]:
+    """``year_end_rush``: per year and currency, the share of one buyer's spending placed in
+    the year's last ``FLAG_YEAR_END_DAYS`` days."""
+    groups: dict[tuple[int, str], list[Order]] = defaultdict(list)
+    for o in orders:
+        if o.day is not None and o.amount is not None and o.currency is not None:
+            groups[(o.day.year, o.currency)].append(o)
+    out = []
+    for (year, currency), group in sorted(groups.items()):
+        if len(group) < th["FLAG_MIN_BUYER_ORDERS"]:
+            continue
+        total = sum(o.amount for o in group)  # type: ignore[misc]
+        if total <= 0:
+            continue
+        start = date(year, 12, 31) - timedelta(days=th["FLAG_YEAR_END_DAYS"] - 1)
+        late = [o for o in group if o.day >= start]  # type: ignore[operator]
+        share = sum(o.amount for o in late) / total  # type: ignore[misc]
+        if share > th["FLAG_YEAR_END_SHARE"]:
+            buyer = group[0].buyer_id
+            detail = {
+                "year": year,
+                "total": round(total, 2),
+                "from": start.isoformat(),
+                "yearEndOrders": len(late),
+            }
+            out.append(
+                _hit(
+                    "year_end_rush",
+                    "buyer",
+                    buyer or "",
+                    share,
+                    th["FLAG_YEAR_END_SHARE"],
+                    detail,
+                    buyer_id=buyer,
+                    currency=currency,
+                    amount=round(total, 2),
+                    orders=len(late),
+                    month=f"{year}-12",
+                )
+            )
+    return out
+
+
+def buyer_hits(orders: Sequence[Order], th: dict) -> list[dict]:
+    """Every per-buyer flag of one buyer's orders: ``split`` reads cancelled orders too (issuing
+    split orders is the pattern, whatever became of them), the others only what was not
+    cancelled (what the buyer spends)."""
+    spent = [o for o in orders if not o.cancelled]
+    return (
+        split_hits(orders, th)
+        + concentration_hits(spent, th)
+        + one_supplier_hits(spent, th)
+        + year_end_hits(spent, th)
+    )
+
+
+# --------------------------------------------------------------------------- per agreement
+
+
+def catalogue_hits(agreement: str, currency: str, sums: dict[str, tuple[int, float]], th: dict) -> list[dict]:
+    """``catalogue_hhi`` of one agreement's orders in one currency (``sums``: supplier ->
+    (orders, amount))."""
+    orders = sum(n for n, _ in sums.values())
+    total = sum(a for _, a in sums.values())
+    if orders < th["FLAG_CATALOGUE_MIN_ORDERS"] or total <= 0:
+        return []
+    hhi = sum((100 * a / total) ** 2 for _, a in sums.values())
+    if hhi <= th["FLAG_HHI_THRESHOLD"]:
+        return []
+    top = max(sums.items(), key=lambda item: (item[1][1], item[0]))
+    detail = {"suppliers": len(sums), "topSupplier": top[0], "topShare": round(top[1][1] / total, 4)}
+    return [
+        _hit(
+            "catalogue_hhi",
+            "agreement",
+            agreement,
+            hhi,
+            th["FLAG_HHI_THRESHOLD"],
+            detail,
+            agreement_ocid=agreement,
+            currency=currency,
+            amount=round(total, 2),
+            orders=orders,
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- per supplier
+
+
+def heterogeneous_hits(supplier: str, segments: int, fence: float, th: dict) -> list[dict]:
+    """``heterogeneous_supplier``: more distinct UNSPSC segments than the fence over suppliers."""
+    if segments <= fence:
+        return []
+    return [
+        _hit(
+            "heterogeneous_supplier",
+            "supplier",
+            supplier,
+            segments,
+            fence,
+            {"segments": segments},
+            supplier_id=supplier,
+        )
+    ]
+
+
+def new_supplier_hits(
+    orders: Sequence[Order], first_day: date, data_first_day: date, large: dict[str, float], th: dict
+) -> list[dict]:
+    """``new_supplier``: one supplier's large orders within ``FLAG_NEW_SUPPLIER_DAYS`` of its
+    first order (``first_day``), unless that first order is within as many days of the data's
+    first order (``data_first_day``)."""
+    days = th["FLAG_NEW_SUPPLIER_DAYS"]
+    if (first_day - data_first_day).days < days:
+        return []
+    out = []
+    for o in orders:
+        if o.day is None or o.amount is None or o.currency not in large:
+            continue
+        since = (o.day - first_day).days
+        if 0 <= since <= days and o.amount >= large[o.currency]:  # type: ignore[index]
+            detail = {
+                "firstOrder": first_day.isoformat(),
+                "daysSinceFirst": since,
+                "large": large[o.currency],
+            }  # type: ignore[index]
+            out.append(_order_hit("new_supplier", o.supplier_id or "", o, since, days, detail))
+    return out
+
+
+# --------------------------------------------------------------------------- per product
+
+
+def price_hits(product: str, currency: str, prices: Sequence[float], th: dict) -> tuple[float, dict] | None:
+    """The fence of one product's sorted unit prices, or None with too few lines."""
+    if len(prices) < th["FLAG_PRICE_MIN_LINES"]:
+        return None
+    q1, median, q3, fence = upper_fence(prices, th["FLAG_IQR_FACTOR"])
+    return fence, {
+        "product": product,
+        "q1": q1,
+        "median": median,
+        "q3": q3,
+        "fence": fence,
+        "lines": len(prices),
+    }
+
+
+# --------------------------------------------------------------------------- reading and storing
+
+
+def _chunks(values: Sequence, size: int = IN_CLAUSE_CHUNK) -> Iterator[list]:
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _store(conn: Connection, hits: list[dict]) -> int:
+    for chunk in _chunks(hits, 5000):
+        conn.execute(insert(flag_hits), chunk)
+    return len(hits)
+
+
+def _clear(conn: Connection, flags: Sequence[str], scopes: Iterable[str] | None) -> None:
+    if scopes is None:
+        conn.execute(delete(flag_hits).where(flag_hits.c.flag.in_(flags)))
+        return
+    for chunk in _chunks(sorted(set(scopes))):
+        conn.execute(delete(flag_hits).where(flag_hits.c.flag.in_(flags), flag_hits.c.scope.in_(chunk)))
+
+
+def _live_orders(conn: Connection, column, keys: Iterable[str] | None, order_by=None) -> Iterator[Order]:
+    query = select(*_ORDER_COLUMNS).where(flag_facts.c.live.is_(True))
+    if order_by is not None:
+        query = query.order_by(order_by)
+    if keys is None:
+        for row in conn.execute(query).yield_per(10_000):
+            yield _order(row)
+        return
+    for chunk in _chunks(sorted(set(keys))):
+        for row in conn.execute(query.where(column.in_(chunk))):
+            yield _order(row)
+
+
+def compute_orders(conn: Connection, th: dict, ocids: Iterable[str] | None) -> int:
+    """Replace the per-order flags of ``ocids`` (None: of every process)."""
+    ocids = None if ocids is None else list(ocids)
+    _clear(conn, ORDER_FLAGS, ocids)
+    return _store(conn, order_hits(_live_orders(conn, flag_facts.c.ocid, ocids), th))
+
+
+def compute_buyers(conn: Connection, th: dict, buyers: Iterable[str] | None) -> int:
+    """Replace the per-buyer flags of ``buyers`` (None: of every buyer)."""
+    buyers = None if buyers is None else [b for b in buyers if b is not None]
+    _clear(conn, BUYER_FLAGS, buyers)
+    groups: dict[str, list[Order]] = defaultdict(list)
+    for o in _live_orders(conn, flag_facts.c.buyer_id, buyers):
+        if o.buyer_id is not None:
+            groups[o.buyer_id].append(o)
+    hits: list[dict] = []
+    for group in groups.values():
+        hits.extend(buyer_hits(group, th))
+    return _store(conn, hits)
+
+
+def compute_agreements(conn: Connection, th: dict, agreements: Iterable[str] | None) -> int:
+    """Replace the per-agreement flags of ``agreements`` (None: of every agreement)."""
+    agreements = None if agreements is None else [a for a in agreements if a is not None]
+    _clear(conn, AGREEMENT_FLAGS, agreements)
+    query = (
+        select(
+            flag_facts.c.agreement_ocid,
+            flag_facts.c.currency,
+            flag_facts.c.supplier_id,
+            func.count(),
+            func.sum(flag_facts.c.amount),
+        )
+        .where(
+            flag_facts.c.live.is_(True),
+            flag_facts.c.cancelled.is_(False),
+            flag_facts.c.agreement_ocid.is_not(None),
+            flag_facts.c.currency.is_not(None),
+            flag_facts.c.supplier_id.is_not(None),
+            flag_facts.c.amount.is_not(None),
+        )
+        .group_by(flag_facts.c.agreement_ocid, flag_facts.c.currency, flag_facts.c.supplier_id)
+    )
+    sums: dict[tuple[str, str], dict[str, tuple[int, float]]] = defaultdict(dict)
+    queries = (
+        [query]
+        if agreements is None
+        else [query.where(flag_facts.c.agreement_ocid.in_(c)) for c in _chunks(sorted(set(agreements)))]
+    )
+    for q in queries:
+        for agreement, currency, supplier, n, amount in conn.execute(q):
+            sums[(agreement, currency)][supplier] = (int(n), float(amount or 0))
+    hits: list[dict] = []
+    for (agreement, currency), by_supplier in sums.items():
+        hits.extend(catalogue_hits(agreement, currency, by_supplier, th))
+    return _store(conn, hits)
+
+
+def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -> int:
+    """Replace the ``overprice`` flags of ``products`` (None: of every product)."""
+    products = None if products is None else list(products)
+    _clear(conn, PRICE_FLAGS, products)
+    base = select(flag_prices.c.product, flag_prices.c.currency, flag_prices.c.unit_price).where(
+        flag_prices.c.currency.is_not(None), flag_prices.c.unit_price.is_not(None)
+    )
+    ordered = (flag_prices.c.product, flag_prices.c.currency, flag_prices.c.unit_price)
+    queries = (
+        [base.order_by(*ordered)]
+        if products is None
+        else [
+            base.where(flag_prices.c.product.in_(c)).order_by(*ordered)
+            for c in _chunks(sorted(set(products)))
+        ]
+    )
+    fences: dict[tuple[str, str], tuple[float, dict]] = {}
+    for query in queries:
+        key: tuple[str, str] | None = None
+        prices: list[float] = []
+        for product, currency, price in conn.execute(query).yield_per(50_000):
+            if (product, currency) != key:
+                if key is not None and (found := price_hits(key[0], key[1], prices, th)):
+                    fences[key] = found
+                key, prices = (product, currency), []
+            prices.append(float(price))
+        if key is not None and (found := price_hits(key[0], key[1], prices, th)):
+            fences[key] = found
+    # Flagged lines: per order, the line furthest above its product's median.
+    worst: dict[str, tuple[float, dict]] = {}
+    for (product, currency), (fence, stats) in fences.items():
+        query = select(flag_prices.c.ocid, flag_prices.c.unit_price).where(
+            flag_prices.c.product == product,
+            flag_prices.c.currency == currency,
+            flag_prices.c.unit_price > fence,
+        )
+        for ocid, price in conn.execute(query):
+            # NUMERIC compares exactly; the fence is a float: keep what is above it as a float.
+            if float(price) <= fence:
+                continue
+            ratio = float(price) / stats["median"] if stats["median"] > 0 else math.inf
+            if ocid not in worst or ratio > worst[ocid][0]:
+                worst[ocid] = (ratio, {**stats, "unitPrice": float(price), "currency": currency})
+    hits: list[dict] = []
+    for chunk in _chunks(sorted(worst)):
+        for row in conn.execute(select(*_ORDER_COLUMNS).where(flag_facts.c.ocid.in_(chunk))):
+            order = _order(row)
+            ratio, detail = worst[order.ocid]
+            hits.append(
+                _order_hit(
+                    "overprice",
+                    detail["product"],
+                    order,
+                    ratio if math.isfinite(ratio) else 0.0,
+                    detail["fence"],
+                    detail,
+                )
+            )
+    return _store(conn, hits)
+
+
+def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
+    """The figures that span every supplier: the fence of suppliers' segment counts, the amount
+    from which an order is large (per currency), and the data's first order day."""
+    counts = sorted(
+        int(n)
+        for _, n in conn.execute(
+            select(flag_prices.c.supplier_id, func.count(distinct(flag_prices.c.segment)))
+            .where(flag_prices.c.supplier_id.is_not(None), flag_prices.c.segment.is_not(None))
+            .group_by(flag_prices.c.supplier_id)
+        )
+    )
+    fence = upper_fence(counts, th["FLAG_IQR_FACTOR"])[3] if counts else math.inf
+    large: dict[str, float] = {}
+    currency, amounts = None, []
+    query = (
+        select(flag_facts.c.currency, flag_facts.c.amount)
+        .where(
+            flag_facts.c.live.is_(True),
+            flag_facts.c.cancelled.is_(False),
+            flag_facts.c.currency.is_not(None),
+            flag_facts.c.amount.is_not(None),
+        )
+        .order_by(flag_facts.c.currency, flag_facts.c.amount)
+    )
+    for cur, amount in conn.execute(query).yield_per(50_000):
+        if cur != currency:
+            if amounts:
+                large[currency] = quantile(amounts, th["FLAG_LARGE_QUANTILE"])  # type: ignore[index]
+            currency, amounts = cur, []
+        amounts.append(float(amount))
+    if amounts:
+        large[currency] = quantile(amounts, th["FLAG_LARGE_QUANTILE"])  # type: ignore[index]
+    first = conn.execute(
+        select(func.min(flag_facts.c.date)).where(
+            flag_facts.c.live.is_(True), flag_facts.c.cancelled.is_(False)
+        )
+    ).scalar()
+    return {"segment_fence": fence, "large": large, "first_day": first}
+
+
+def compute_suppliers(
+    conn: Connection, th: dict, suppliers: Iterable[str] | None, stats: dict[str, Any]
+) -> int:
+    """Replace the per-supplier flags of ``suppliers`` (None: of every supplier), with the
+    figures of :func:`supplier_statistics`."""
+    suppliers = None if suppliers is None else [s for s in suppliers if s is not None]
+    _clear(conn, SUPPLIER_FLAGS, suppliers)
+    hits: list[dict] = []
+    segments = select(flag_prices.c.supplier_id, func.count(distinct(flag_prices.c.segment))).where(
+        flag_prices.c.supplier_id.is_not(None), flag_prices.c.segment.is_not(None)
+    )
+    firsts = select(flag_facts.c.supplier_id, func.min(flag_facts.c.date)).where(
+        flag_facts.c.live.is_(True),
+        flag_facts.c.cancelled.is_(False),
+        flag_facts.c.supplier_id.is_not(None),
+        flag_facts.c.date.is_not(None),
+    )
+    chunks = [None] if suppliers is None else list(_chunks(sorted(set(suppliers))))
+    fence = stats["segment_fence"]
+    data_first = date.fromisoformat(stats["first_day"]) if stats.get("first_day") else None
+    for chunk in chunks:
+        seg_q, first_q = segments, firsts
+        if chunk is not None:
+            seg_q = seg_q.where(flag_prices.c.supplier_id.in_(chunk))
+            first_q = first_q.where(flag_facts.c.supplier_id.in_(chunk))
+        for supplier, n in conn.execute(seg_q.group_by(flag_prices.c.supplier_id)):
+            hits.extend(heterogeneous_hits(supplier, int(n), fence, th))
+        if data_first is None:
+            continue
+        eligible = {}
+        for supplier, first in conn.execute(first_q.group_by(flag_facts.c.supplier_id)):
+            day = date.fromisoformat(first)
+            if (day - data_first).days >= th["FLAG_NEW_SUPPLIER_DAYS"]:
+                eligible[supplier] = day
+        for group in _chunks(sorted(eligible), 200):
+            pairs = [
+                (s, (eligible[s] + timedelta(days=th["FLAG_NEW_SUPPLIER_DAYS"])).isoformat()) for s in group
+            ]
+            rows = []
+            for supplier, until in pairs:
+                rows.extend(
+                    conn.execute(
+                        select(*_ORDER_COLUMNS).where(
+                            flag_facts.c.supplier_id == supplier,
+                            flag_facts.c.live.is_(True),
+                            flag_facts.c.cancelled.is_(False),
+                            flag_facts.c.date <= until,
+                        )
+                    )
+                )
+            by_supplier: dict[str, list[Order]] = defaultdict(list)
+            for row in rows:
+                order = _order(row)
+                by_supplier[order.supplier_id].append(order)  # type: ignore[index]
+            for supplier, orders in by_supplier.items():
+                hits.extend(new_supplier_hits(orders, eligible[supplier], data_first, stats["large"], th))
+    return _store(conn, hits)

@@ -1,0 +1,129 @@
+"""Keeping the flags current: a full refresh, or a partial one after new releases.
+
+:func:`refresh` reads what changed since the last refresh (releases with a larger ``id`` than
+the one it stored in ``flag_state``), refreshes those processes' facts and priced lines, and
+recomputes the groups they belong to, before and after the change (their buyer, suppliers,
+products, framework agreement). Everything happens in one transaction: a reader sees the flags
+of one state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+
+from portal.flags import compute
+from portal.flags.facts import _chunks, _insert_prices, refresh_facts, stale_ocids
+from portal.flags.tables import flag_facts, flag_hits, flag_prices, flag_state
+from portal.models import releases
+
+
+@dataclass
+class RefreshSummary:
+    """What a refresh did: ``full`` or partial, processes whose facts were read, hits stored,
+    and seconds per step."""
+
+    full: bool
+    processes: int = 0
+    hits: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _state(conn: Connection) -> dict[str, Any]:
+    return {
+        name: json.loads(value) for name, value in conn.execute(select(flag_state.c.name, flag_state.c.value))
+    }
+
+
+def _set_state(conn: Connection, **values: Any) -> None:
+    conn.execute(delete(flag_state).where(flag_state.c.name.in_(list(values))))
+    conn.execute(insert(flag_state), [{"name": k, "value": json.dumps(v)} for k, v in values.items()])
+
+
+def _scopes(conn: Connection, ocids: list[str]) -> dict[str, set[str]]:
+    """The groups ``ocids`` belong to now: buyers, suppliers, agreements, products."""
+    out: dict[str, set[str]] = {"buyers": set(), "suppliers": set(), "agreements": set(), "products": set()}
+    for chunk in _chunks(ocids):
+        query = select(flag_facts.c.buyer_id, flag_facts.c.supplier_id, flag_facts.c.agreement_ocid).where(
+            flag_facts.c.ocid.in_(chunk)
+        )
+        for buyer, supplier, agreement in conn.execute(query):
+            for name, value in (("buyers", buyer), ("suppliers", supplier), ("agreements", agreement)):
+                if value is not None:
+                    out[name].add(value)
+        query = select(flag_prices.c.product, flag_prices.c.supplier_id).where(flag_prices.c.ocid.in_(chunk))
+        for product, supplier in conn.execute(query):
+            out["products"].add(product)
+            if supplier is not None:
+                out["suppliers"].add(supplier)
+    return out
+
+
+def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshSummary:
+    """Bring the flags up to date with the published releases (see the module docstring).
+
+    ``full`` recomputes everything (also the figures that span every group); so does the first
+    refresh of a database, or one whose thresholds changed since the last."""
+    with engine.begin() as conn:
+        state = _state(conn)
+        last = int(conn.execute(select(func.coalesce(func.max(releases.c.id), 0))).scalar_one())
+        settings = {k: v for k, v in sorted(thresholds.items())}
+        full = full or "last_release" not in state or state.get("thresholds") != settings
+        summary = RefreshSummary(full=full)
+        started = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal started
+            now = time.perf_counter()
+            summary.seconds[name] = round(now - started, 3)
+            started = now
+
+        if full:
+            summary.processes = refresh_facts(conn, stale_ocids(conn))
+            # Priced lines follow the read model as a whole (a reindex rewrites item lines).
+            conn.execute(delete(flag_prices))
+            _insert_prices(conn, None)
+            lap("facts")
+            conn.execute(delete(flag_hits))
+            stats = compute.supplier_statistics(conn, thresholds)
+            summary.hits += compute.compute_orders(conn, thresholds, None)
+            lap("orders")
+            summary.hits += compute.compute_buyers(conn, thresholds, None)
+            lap("buyers")
+            summary.hits += compute.compute_agreements(conn, thresholds, None)
+            lap("agreements")
+            summary.hits += compute.compute_prices(conn, thresholds, None)
+            lap("prices")
+            summary.hits += compute.compute_suppliers(conn, thresholds, None, stats)
+            lap("suppliers")
+        else:
+            stats = state["statistics"]
+            changed = list(
+                conn.execute(
+                    select(releases.c.ocid).distinct().where(releases.c.id > state["last_release"])
+                ).scalars()
+            )
+            before = _scopes(conn, changed)
+            summary.processes = refresh_facts(conn, changed)
+            after = _scopes(conn, changed)
+            scopes = {name: before[name] | after[name] for name in before}
+            lap("facts")
+            first = conn.execute(
+                select(func.min(flag_facts.c.date)).where(
+                    flag_facts.c.live.is_(True), flag_facts.c.cancelled.is_(False)
+                )
+            ).scalar()
+            if first is not None and (stats.get("first_day") is None or first < stats["first_day"]):
+                stats["first_day"] = first
+            summary.hits += compute.compute_orders(conn, thresholds, changed)
+            summary.hits += compute.compute_buyers(conn, thresholds, scopes["buyers"])
+            summary.hits += compute.compute_agreements(conn, thresholds, scopes["agreements"])
+            summary.hits += compute.compute_prices(conn, thresholds, scopes["products"])
+            summary.hits += compute.compute_suppliers(conn, thresholds, scopes["suppliers"], stats)
+            lap("flags")
+        _set_state(conn, last_release=last, statistics=stats, thresholds=settings)
+    return summary

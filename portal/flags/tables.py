@@ -1,0 +1,107 @@
+"""The red flags' derived tables (migration ``0015``), rebuilt by ``veraz flags refresh``.
+
+``flag_facts``: per process, what the read model does not hold and some flags need (number of
+quotes, the value first published, deliveries met late or not met), read once from its
+releases. ``flag_prices``: every item line's unit price under a product key, indexed so that a
+product's quartiles are found without reading its lines. ``flag_hits``: the flags raised, one
+row per flagged order, buyer, supplier, buyer-supplier pair or catalogue. ``flag_state``: the
+last release the tables were refreshed to, and the statistics a partial refresh reuses.
+All are derived from the releases: dropping their rows and running ``veraz flags refresh
+--full`` gives them back.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, Numeric, String, Table, Text
+
+from portal.models import BigId
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+flag_facts = Table(
+    "flag_facts",
+    metadata,
+    Column("ocid", String(255), primary_key=True),
+    # records.last_release when these facts were read: a record whose last release differs
+    # has changed since.
+    Column("last_release", BigId, nullable=False),
+    # Copied from records (the browse columns), so that the flags' groupings read one narrow
+    # table through covering indexes instead of the wide records rows.
+    Column("live", Boolean, nullable=False),  # a process the flags read: not a framework agreement
+    Column("cancelled", Boolean, nullable=False),  # records.status "cancelled"
+    Column("buyer_id", String(255)),
+    Column("supplier_id", String(255)),
+    Column("agreement_ocid", String(255)),
+    Column("amount", Numeric(20, 2)),
+    Column("currency", String(3)),
+    Column("date", String(10)),  # YYYY-MM-DD of records.date when it is one, else None
+    Column("month", String(7)),
+    # From the releases (what the read model does not hold).
+    Column("quotes", Integer),  # bids published (None: the process publishes none)
+    Column("first_amount", Numeric(20, 2)),  # the value of the process's first release
+    Column("first_currency", String(3)),
+    Column("deliveries", Integer, nullable=False),  # delivery milestones
+    Column("deliveries_met", Integer, nullable=False),
+    Column("deliveries_late", Integer, nullable=False),  # met after their due date
+    Column("deliveries_not_met", Integer, nullable=False),  # status notMet
+    Column("days_late", Integer),  # most days a delivery was met after its due date
+    Index(None, "buyer_id", "live", "supplier_id", "currency", "amount", "date"),
+    Index(None, "supplier_id", "live", "date", "currency", "amount"),
+    Index(None, "agreement_ocid", "live", "currency", "supplier_id", "amount"),
+)
+
+flag_prices = Table(
+    "flag_prices",
+    metadata,
+    Column("ocid", String(255), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    # "<agreement ocid>|<scheme>|<code>|<unit>": the same catalogue product (a call-off's
+    # agreement names its catalogue and edition) in the same unit.
+    Column("product", String(600), nullable=False),
+    Column("currency", String(3)),
+    Column("unit_price", Numeric(20, 2)),
+    Column("supplier_id", String(255)),
+    Column("segment", String(2)),  # UNSPSC segment (item_lines.segment)
+    Index(None, "product", "currency", "unit_price"),
+    Index(None, "supplier_id", "segment"),
+)
+
+flag_hits = Table(
+    "flag_hits",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("flag", String(32), nullable=False),
+    # order | buyer | supplier | pair (buyer and supplier) | agreement
+    Column("subject", String(16), nullable=False),
+    # The group the flag was computed in (a buyer id, a product key...): a partial refresh
+    # replaces the rows of the groups its new orders touch.
+    Column("scope", String(600), nullable=False),
+    Column("ocid", String(255)),
+    Column("buyer_id", String(255)),
+    Column("supplier_id", String(255)),
+    Column("agreement_ocid", String(255)),
+    Column("month", String(7)),
+    Column("amount", Numeric(20, 2)),
+    Column("currency", String(3)),
+    Column("orders", Integer),  # orders behind the flag
+    Column("value", Float),  # the measure compared with the threshold
+    Column("threshold", Float),
+    Column("detail", Text),  # JSON object: the figures behind the measure
+    Index(None, "flag", "scope"),
+    Index(None, "ocid"),
+    Index(None, "buyer_id"),
+    Index(None, "supplier_id"),
+    Index(None, "flag", "month"),
+)
+
+flag_state = Table(
+    "flag_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
