@@ -72,4 +72,8 @@ def create_app(config: dict | None = None) -> Flask:
     from portal import views
 
     views.init_app(app)
+    # Dash on the same server (/dashboards/): same settings, headers and language.
+    from portal.dashboards.app import init_app as mount_dashboards
+
+    mount_dashboards(app)
     return app

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
-from portal.models import records
+from portal.models import item_lines, records
 from portal.queries import SPENDING
 
 #: The dimensions a dashboard can group spending by, and the columns that name a group.
@@ -94,3 +94,88 @@ def supplier_share_of_buyer(
         value = Decimal(str(value))
         out.append((Group(sid, name, n, value, currency), float(value / total) if total else 0.0))
     return out
+
+
+# --- the charts' aggregates under the shared filters -----------------------------------------
+
+#: What a chart can break spending down by: time, or a ranked dimension.
+BREAKDOWNS = ("month", "year", "buyer", "supplier", "region", "segment", "agreement")
+
+
+def _where(conds: list) -> ColumnElement[bool]:
+    return and_(SPENDING, records.c.currency == PEN, *conds)
+
+
+#: The currency the dashboards chart (sums are never across currencies).
+PEN = "PEN"
+
+
+def breakdown(conn: Connection, by: str, conds: list, *, limit: int | None = None) -> list[Group]:
+    """Orders and amount spent in soles per group of ``by`` under the filters ``conds``
+    (``portal.dashboards.filters.conditions``): months and years oldest first, every other
+    breakdown largest amount first (then by key), at most ``limit`` groups.
+
+    ``region`` is the delivery region (the listing's region filter); ``segment`` sums the item
+    lines of each UNSPSC segment (an order of two segments counts in both, with each line's
+    amount); ``supplier`` is the order's supplier as the browse columns keep it."""
+    where = _where(conds)
+    amount: ColumnElement
+    if by in ("month", "year"):
+        key = records.c.month if by == "month" else func.substr(records.c.month, 1, 4)
+        amount = func.coalesce(func.sum(records.c.amount), 0)
+        query = (
+            select(key, key, func.count(), amount)
+            .where(where, records.c.month.is_not(None))
+            .group_by(key)
+            .order_by(key)
+        )
+    elif by == "segment":
+        key = item_lines.c.segment
+        amount = func.coalesce(func.sum(item_lines.c.amount), 0)
+        query = (
+            select(key, key, func.count(item_lines.c.ocid.distinct()), amount)
+            .join_from(item_lines, records, item_lines.c.ocid == records.c.ocid)
+            .where(where, key.is_not(None))
+            .group_by(key)
+            .order_by(amount.desc(), key)
+        )
+    elif by in ("buyer", "supplier", "region", "agreement"):
+        key, label = {
+            "buyer": (records.c.buyer_id, func.max(records.c.buyer_name)),
+            "supplier": (records.c.supplier_id, func.max(records.c.supplier_name)),
+            "region": (records.c.delivery_region, records.c.delivery_region),
+            "agreement": (records.c.agreement_ocid, func.max(records.c.agreement_title)),
+        }[by]
+        amount = func.coalesce(func.sum(records.c.amount), 0)
+        query = (
+            select(key, label, func.count(), amount)
+            .where(where, key.is_not(None))
+            .group_by(key)
+            .order_by(amount.desc(), key)
+        )
+    else:
+        raise ValueError(f"unknown breakdown {by!r}; one of {', '.join(BREAKDOWNS)}")
+    if limit is not None:
+        query = query.limit(limit)
+    return [Group(k, lbl, int(n), _cents(total), PEN) for k, lbl, n, total in conn.execute(query)]
+
+
+CENTS = Decimal("0.01")
+
+
+def _cents(total: object) -> Decimal:
+    """A sum in cents (SQLite sums floats: 0.1 + 0.2 comes back as 0.30000000000000004);
+    a sum too large to round is kept as the database gave it."""
+    value = Decimal(str(total))
+    try:
+        return value.quantize(CENTS)
+    except ArithmeticError:
+        return value
+
+
+def totals(conn: Connection, conds: list) -> Group:
+    """Every order and its amount in soles under the filters."""
+    n, total = conn.execute(
+        select(func.count(), func.coalesce(func.sum(records.c.amount), 0)).where(_where(conds))
+    ).one()
+    return Group(None, None, int(n), _cents(total), PEN)

@@ -1,0 +1,212 @@
+"""Every chart of the dashboards: what it asks of the read model, how it is drawn, its CSV.
+
+A chart's rows (:func:`rows`) are computed once per published state and filters (cached like
+the listing's facet counts, ``portal.readmodel.cache``); the figure, the data table under it
+and its CSV are all made from those same rows, so the CSV is exactly what is plotted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+
+import plotly.graph_objects as go
+from flask import current_app
+from flask_babel import format_currency, format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Connection
+
+from portal.dashboards import filters as dfilters
+from portal.dashboards import queries
+from portal.queries import last_release_id
+from portal.readmodel.cache import FacetCache
+from portal.readmodel.names import industry_name
+
+#: Where each app keeps the charts' cache (``app.extensions``).
+CACHE = "veraz.dashboards_cache"
+
+#: Okabe and Ito's palette, told apart by people with any common colour-vision deficiency.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+
+#: Groups a ranked chart shows.
+TOP = 15
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart: ``by`` is its breakdown (``portal.dashboards.queries.BREAKDOWNS``),
+    ``measure`` what its bars are (``amount`` in soles or ``orders``)."""
+
+    name: str
+    title: object  # a lazy string: translated when shown
+    by: str
+    measure: str = "amount"
+
+    @property
+    def ranked(self) -> bool:
+        return self.by not in ("month", "year")
+
+    @property
+    def limit(self) -> int | None:
+        return TOP if self.ranked else None
+
+
+CHARTS = {
+    c.name: c
+    for c in (
+        Chart("spending-by-month", _l("Spending per month"), "month"),
+        Chart("orders-by-month", _l("Orders per month"), "month", "orders"),
+        Chart("spending-by-year", _l("Spending per year"), "year"),
+        Chart("top-agencies", _l("Agencies that spend the most"), "buyer"),
+        Chart("agencies-by-orders", _l("Agencies that place the most orders"), "buyer", "orders"),
+        Chart("top-suppliers", _l("Suppliers paid the most"), "supplier"),
+        Chart("suppliers-by-orders", _l("Suppliers with the most orders"), "supplier", "orders"),
+        Chart("top-industries", _l("Spending per industry (UNSPSC segment)"), "segment"),
+        Chart("top-regions", _l("Spending per delivery region"), "region"),
+        Chart("regions-by-orders", _l("Orders per delivery region"), "region", "orders"),
+        Chart("top-agreements", _l("Spending per framework agreement"), "agreement"),
+        Chart("agreements-by-orders", _l("Orders per framework agreement"), "agreement", "orders"),
+    )
+}
+
+
+def _cache() -> FacetCache:
+    return current_app.extensions[CACHE]
+
+
+def rows(conn: Connection, chart: Chart, filters: dfilters.Filters) -> list[queries.Group]:
+    """The chart's groups under ``filters``, kept until the next release is published.
+    Ranked charts by orders rank by orders (largest first, then by key)."""
+    by_orders = chart.ranked and chart.measure == "orders"
+    key = ("chart", chart.by, by_orders, filters.key())
+
+    def compute() -> list[queries.Group]:
+        conds = dfilters.conditions(filters)
+        if not by_orders:
+            return queries.breakdown(conn, chart.by, conds, limit=chart.limit)
+        every = queries.breakdown(conn, chart.by, conds)
+        return sorted(every, key=lambda g: (-g.orders, g.key or ""))[: chart.limit]
+
+    return _cache().get(last_release_id(conn), key, compute)
+
+
+def totals(conn: Connection, filters: dfilters.Filters) -> queries.Group:
+    """Orders and soles under ``filters`` (cached as the charts are)."""
+    return _cache().get(
+        last_release_id(conn),
+        ("totals", filters.key()),
+        lambda: queries.totals(conn, dfilters.conditions(filters)),
+    )
+
+
+def label(chart: Chart, group: queries.Group) -> str:
+    """A group's name in the reader's language: an industry's UNSPSC name, a month as
+    written (YYYY-MM), an agency's or supplier's name as published (else its id)."""
+    if chart.by == "segment":
+        return industry_name(group.key) or str(group.key)
+    return str(group.label or group.key or "—")
+
+
+def money(amount: Decimal) -> str:
+    """An amount in soles as the reader's locale writes it (S/ 1,234.50; PEN 1,234.50)."""
+    try:
+        text = format_currency(amount, "PEN")
+    except (ArithmeticError, ValueError):  # beyond Babel's digits: as the database gave it
+        return f"{amount} PEN"
+    if text.startswith("PEN") and text[3:4].isdigit():
+        text = "PEN\u00a0" + text[3:]
+    return text
+
+
+def number(value: int) -> str:
+    return format_decimal(value)
+
+
+def measure_title(chart: Chart) -> str:
+    return _("Amount (soles)") if chart.measure == "amount" else _("Orders")
+
+
+def value_of(chart: Chart, group: queries.Group) -> Decimal | int:
+    return group.amount if chart.measure == "amount" else group.orders
+
+
+def figure(chart: Chart, groups: list[queries.Group]) -> go.Figure:
+    """The chart drawn from ``groups``: bars over time, or ranked horizontal bars (largest on
+    top), with hover text and axes in the reader's language."""
+    names = [label(chart, g) for g in groups]
+    values = [float(value_of(chart, g)) for g in groups]
+    hover = [
+        f"{name}<br>{_('Amount')}: {money(g.amount)}<br>{_('Orders')}: {number(g.orders)}"
+        for name, g in zip(names, groups, strict=True)
+    ]
+    colour = OKABE_ITO[0] if chart.measure == "amount" else OKABE_ITO[1]
+    if chart.ranked:
+        short = [n if len(n) <= 32 else n[:31] + "…" for n in names]
+        bar = go.Bar(
+            x=values,
+            y=short,
+            orientation="h",
+            marker_color=colour,
+            hovertext=hover,
+            hoverinfo="text",
+            customdata=[g.key for g in groups],
+        )
+    else:
+        bar = go.Bar(
+            x=names,
+            y=values,
+            marker_color=colour,
+            hovertext=hover,
+            hoverinfo="text",
+            customdata=[g.key for g in groups],
+        )
+    fig = go.Figure(bar)
+    ticks = "~s" if chart.measure == "amount" else ",d"
+    axis = {"title": {"text": measure_title(chart)}, "tickformat": ticks}
+    fig.update_layout(
+        separators=".,",  # es_PE and en both write 1,234.5
+        margin={"l": 8, "r": 8, "t": 8, "b": 8},
+        height=max(260, 28 * len(groups) + 80) if chart.ranked else 320,
+        plot_bgcolor="#ffffff",
+        paper_bgcolor="#ffffff",
+        font={"family": "system-ui, sans-serif", "size": 13},
+        hoverlabel={"align": "left"},
+        dragmode=False,
+    )
+    if chart.ranked:
+        fig.update_xaxes(**axis, gridcolor="#dddddd")
+        fig.update_yaxes(autorange="reversed", automargin=True, title=None)
+    else:
+        fig.update_yaxes(**axis, gridcolor="#dddddd")
+        fig.update_xaxes(type="category", title={"text": _("Month") if chart.by == "month" else _("Year")})
+    return fig
+
+
+#: The CSV's columns: the group's id, its name, the orders and amount behind it, the currency.
+CSV_COLUMNS = ("key", "name", "orders", "amount", "currency")
+
+
+def csv_text(chart: Chart, groups: list[queries.Group]) -> str:
+    """The plotted groups as CSV (RFC 4180, header row, amounts with a point and cents)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for g in groups:
+        writer.writerow((g.key, label(chart, g), g.orders, str(g.amount), g.currency))
+    return out.getvalue()
+
+
+def as_json(chart: Chart, groups: list[queries.Group]) -> list[dict]:
+    return [
+        {
+            "key": g.key,
+            "name": label(chart, g),
+            "orders": g.orders,
+            "amount": str(g.amount),
+            "currency": g.currency,
+        }
+        for g in groups
+    ]
