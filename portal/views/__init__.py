@@ -20,10 +20,8 @@ from portal.views import (
     contracts,
     downloads,  # /downloads, /catalog.jsonld: the bulk files of `veraz export`
     evidence,  # /evidence: signed evidence PDFs
-    flags,  # /flags, /api/flags: red flags
     home,
     http,  # ETag and 304, CORS, the API's rate limit
-    openapi,  # /api/openapi.json, /api/docs, /api/schema/<file>
     tiles,  # /api/log/tile/...: the log as C2SP tlog-tiles
     verify,  # /verify, /verify/<ocid>, order PDFs
 )
@@ -172,12 +170,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(contracts.bp)
     app.register_blueprint(api.bp)
-    app.register_blueprint(openapi.bp)
     app.register_blueprint(evidence_log.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(evidence.bp)
-    app.register_blueprint(flags.bp)
     app.register_blueprint(downloads.bp)
     app.extensions[home.TOTALS_CACHE] = queries.TotalsCache()
     app.jinja_env.filters["money"] = _money
