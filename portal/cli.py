@@ -24,6 +24,7 @@ from anchoring.errors import AnchoringError
 from portal.db import app_engine
 from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
 from portal.exports.cli import after_import, export_command
+from portal.flags.cli import flags_after_import, flags_group
 from portal.readmodel.cli import reindex_command
 from portal.search.cli import search_index_group
 from portal.witness.cli import witness_group
@@ -115,6 +116,7 @@ main.add_command(search_index_group)  # `veraz search-index rebuild`: the search
 main.add_command(reindex_command)  # `veraz reindex`: the read model, rebuilt from the releases
 main.add_command(export_command)  # `veraz export`: the bulk downloads (portal/exports/)
 main.add_command(witness_group)  # `veraz witness serve`: an independent witness of any Veraz log
+main.add_command(flags_group)  # `veraz flags [refresh]`: the red flags (portal/flags/)
 
 
 # --- database ------------------------------------------------------------------------------
@@ -233,6 +235,7 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
             summary = import_orders(app_engine(), file, progress=bar.update, **kwargs)
     _report(summary, rejects or Path(file.name + ".rejects.jsonl"), "Orders")
     after_import(cfg)  # the bulk downloads, when EXPORT_AFTER_IMPORT is on
+    flags_after_import(cfg)  # the red flags, when FLAGS_AFTER_IMPORT is on
     sys.exit(1 if summary.rejected else 0)
 
 
@@ -277,6 +280,7 @@ def import_ocds_command(files: tuple[Path, ...], rejects: Path | None) -> None:
         )
     _report(summary, rejects or Path(files[0].name + ".rejects.jsonl"), "OCDS")
     after_import(current_app.config)  # the bulk downloads, when EXPORT_AFTER_IMPORT is on
+    flags_after_import(current_app.config)  # the red flags, when FLAGS_AFTER_IMPORT is on
     sys.exit(1 if summary.rejected else 0)
 
 

@@ -233,6 +233,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # Red flags (portal/flags, docs/red-flags.md): thresholds and the sources they come from.
     Setting(
+        "FLAGS_AFTER_IMPORT",
+        True,
+        "Refresh the red flags (`veraz flags refresh`, partial) at the end of every `import-orders` "
+        "and `import-ocds`.",
+    ),
+    Setting(
         "FLAG_SPLIT_THRESHOLD",
         42800.0,
         "Red flag `split`: the amount (in FLAG_SPLIT_CURRENCY) under which purchases escape most "

@@ -20,6 +20,7 @@ from portal.views import (
     contracts,
     downloads,  # /downloads, /catalog.jsonld: the bulk files of `veraz export`
     evidence,  # /evidence: signed evidence PDFs
+    flags,  # /flags, /api/flags: red flags
     home,
     http,  # ETag and 304, CORS, the API's rate limit
     tiles,  # /api/log/tile/...: the log as C2SP tlog-tiles
@@ -174,6 +175,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(tiles.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(evidence.bp)
+    app.register_blueprint(flags.bp)
     app.register_blueprint(downloads.bp)
     app.extensions[home.TOTALS_CACHE] = queries.TotalsCache()
     app.jinja_env.filters["money"] = _money
