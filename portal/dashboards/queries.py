@@ -135,7 +135,7 @@ def breakdown(conn: Connection, by: str, conds: list, *, limit: int | None = Non
         query = (
             select(key, key, func.count(item_lines.c.ocid.distinct()), amount)
             .join_from(item_lines, records, item_lines.c.ocid == records.c.ocid)
-            .where(where, key.is_not(None))
+            .where(where, key.is_not(None), item_lines.c.currency == PEN)
             .group_by(key)
             .order_by(amount.desc(), key)
         )

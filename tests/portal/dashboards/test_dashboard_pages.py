@@ -1,0 +1,95 @@
+"""/dashboards/ on the portal's server: its index (the portal's page, no inline script), the CSP,
+the 400s and 404s, and each chart's CSV and JSON, which are exactly its plotted groups."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+
+from ocds.catalogue.generate import write_orders
+from portal.dashboards import charts
+from portal.dashboards import filters as dfilters
+from portal.dashboards.app import CSP
+from portal.dashboards.pages import PAGES
+from portal.dashboards.queries import breakdown
+from portal.db import app_engine
+from portal.publishing import import_orders
+
+
+@pytest.fixture
+def loaded(app, tmp_path):
+    path = tmp_path / "o.jsonl"
+    write_orders(path, 150, 8)
+    import_orders(app_engine(app), path, ocid_prefix="ocds-dash03", workers=1)
+    return app
+
+
+def _any_buyer(app) -> str:
+    with app_engine(app).connect() as conn:
+        return breakdown(conn, "buyer", [], limit=1)[0].key
+
+
+def test_every_page_is_the_portals_page_without_inline_script(loaded):
+    client = loaded.test_client()
+    for page in PAGES:
+        response = client.get(f"/dashboards/{page.PATH}")
+        assert response.status_code == 200, page.PATH
+        html = response.get_data(as_text=True)
+        assert 'href="/contracts"' in html and 'class="lang"' in html  # the portal's header
+        assert response.headers["Content-Security-Policy"] == CSP
+        assert "unsafe-inline" not in CSP and "unsafe-eval" not in CSP
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            # every script is a file from this site, or JSON data (Dash's configuration)
+            assert 'src="/' in tag or 'type="application/json"' in tag, tag
+        assert "https://" not in " ".join(re.findall(r'(?:src|href)="[^"]*"', html))
+    assert client.get("/dashboards/?lang=en").get_data(as_text=True).count("Loading the charts") == 1
+
+
+def test_bad_addresses_are_named_not_ignored(loaded):
+    client = loaded.test_client()
+    assert client.get("/dashboards/nowhere").status_code == 404
+    bad = client.get("/dashboards/agencies?colour=red")
+    assert bad.status_code == 400 and "colour" in bad.get_data(as_text=True)
+    assert client.get("/dashboards/?year=20x4").status_code == 400
+    unknown = client.get("/dashboards/?buyer=PE-RUC-00000000000")
+    assert unknown.status_code == 400 and "buyer" in unknown.get_data(as_text=True)
+    twin = client.get("/dashboards/data/top-agencies.json?segment=9")
+    assert twin.status_code == 400 and twin.json["error"]["detail"].startswith("Parameter 'segment'")
+    assert client.get("/dashboards/data/no-such-chart.csv").status_code == 404
+    assert client.get("/dashboards/data/top-agencies.xml").status_code == 404
+
+
+def test_a_charts_csv_is_its_plotted_groups(loaded):
+    client = loaded.test_client()
+    buyer = _any_buyer(loaded)
+    for name in ("spending-by-month", "top-suppliers", "top-industries", "suppliers-by-orders"):
+        chart = charts.CHARTS[name]
+        response = client.get(f"/dashboards/data/{name}.csv?buyer={buyer}")
+        assert response.status_code == 200 and response.mimetype == "text/csv"
+        rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+        with loaded.test_request_context("/dashboards/"), app_engine(loaded).connect() as conn:
+            groups = charts.rows(conn, chart, dfilters.parse([("buyer", buyer)]))
+            figure = charts.figure(chart, groups)
+        assert [r["key"] for r in rows] == [g.key for g in groups]
+        plotted = figure.data[0].x if chart.ranked else figure.data[0].y
+        column = "amount" if chart.measure == "amount" else "orders"
+        assert [float(r[column]) for r in rows] == list(plotted)
+        twin = client.get(f"/dashboards/data/{name}.json?buyer={buyer}").json
+        assert [g["key"] for g in twin["groups"]] == [r["key"] for r in rows]
+        assert twin["filters"] == {"buyer": [buyer]}
+
+
+def test_the_orders_link_is_the_listing_with_the_same_filters(loaded):
+    from portal.dashboards import layout
+
+    buyer = _any_buyer(loaded)
+    filters = dfilters.parse([("buyer", buyer), ("year", "2024")])
+    with loaded.test_request_context("/dashboards/"):
+        link = layout.orders_url(filters)
+    assert link == f"/contracts?year=2024&buyer={buyer}"
+    listing = loaded.test_client().get(link.replace("/contracts", "/contracts.json"))
+    assert listing.status_code == 200 and listing.json["total"] > 0
