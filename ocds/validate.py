@@ -257,7 +257,13 @@ def package_problems(
         raise InputError([Problem("", f"kind must be 'release' or 'record', not {kind!r}")])
     if not isinstance(package, dict):
         return [Problem("", "a package must be a JSON object")]
-    problems = package_checker(kind, "links" in package, "invalidReleases" in package).problems(package)
+    # A page of a paginated response declares the pagination extension: the last page of a
+    # feed has no links, and a filtered feed's page may hold nothing at all.
+    extensions = package.get("extensions")
+    paginated = "links" in package or (
+        isinstance(extensions, list) and ocds_schema.EXTENSION_URLS["pagination"] in extensions
+    )
+    problems = package_checker(kind, paginated, "invalidReleases" in package).problems(package)
     if deep:
         validator = ReleaseValidator()
         for prefix, release in _embedded_releases(package, kind):

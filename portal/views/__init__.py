@@ -23,6 +23,7 @@ from portal.views import (
     flags,  # /flags, /api/flags: red flags
     home,
     http,  # ETag and 304, CORS, the API's rate limit
+    openapi,  # /api/openapi.json, /api/docs, /api/schema/<file>
     tiles,  # /api/log/tile/...: the log as C2SP tlog-tiles
     verify,  # /verify, /verify/<ocid>, order PDFs
 )
@@ -171,6 +172,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(home.bp)
     app.register_blueprint(contracts.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(evidence_log.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(verify.bp)
