@@ -112,6 +112,7 @@ records = Table(
     Index(None, "status", "date"),
     Index(None, "date", "ocid"),  # the listing's keyset pagination by date
     Index(None, "amount", "ocid"),  # and by amount
+    Index(None, "updated_at"),  # what changed since: portal.readmodel.tally follows the read model
     # Covers the home page's totals, so they scan this index and never the compiled releases.
     Index("ix_records_totals", "kind", "status", "currency", "amount", "buyer_id", "supplier_id"),
 )

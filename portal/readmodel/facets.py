@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 import orjson
@@ -52,6 +53,9 @@ class Browse:
     sort: str = "-date"
     amount_min: Decimal | None = None
     amount_max: Decimal | None = None
+    # The order date's calendar day (as published, its first ten characters), both inclusive.
+    date_from: date | None = None
+    date_to: date | None = None
 
     def values(self, facet: str) -> tuple[str, ...]:
         return self.selected.get(facet, ())
@@ -63,6 +67,8 @@ class Browse:
             self.q,
             self.amount_min,
             self.amount_max,
+            self.date_from,
+            self.date_to,
         )
 
     def fingerprint(self) -> str:
@@ -74,6 +80,9 @@ class Browse:
             str(self.amount_min),
             str(self.amount_max),
         ]
+        if self.date_from is not None or self.date_to is not None:
+            # Only then: cursors made before the date filter existed stay valid.
+            state += [str(self.date_from), str(self.date_to)]
         return hashlib.sha256(orjson.dumps(state)).hexdigest()[:16]
 
 

@@ -13,15 +13,18 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 import orjson
 from flask import Response, abort, current_app, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from portal.codes import code_name, status_word
 from portal.db import app_engine
+from portal.models import records
 from portal.queries import last_release_id
 from portal.readmodel import queries
 from portal.readmodel.cache import FacetCache
@@ -36,6 +39,8 @@ from portal.readmodel.facets import (
     encode_cursor,
 )
 from portal.readmodel.names import industry_name
+from portal.readmodel.tally import TallyHolder
+from portal.readmodel.tally import counts as tally_counts
 from portal.search import MAX_LIMIT, search_ocids
 from portal.views.contracts import bp
 from portal.views.params import only_params, whole_number
@@ -45,15 +50,30 @@ SEARCH_CANDIDATES = MAX_LIMIT
 
 #: Where each app keeps its :class:`FacetCache` (``app.extensions``).
 FACET_CACHE = "veraz.facet_cache"
+#: Where each app keeps its :class:`portal.readmodel.tally.TallyHolder` (``app.extensions``).
+FACET_TALLY = "veraz.facet_tally"
 
 
 @bp.record_once
 def _attach_cache(state) -> None:
     state.app.extensions[FACET_CACHE] = FacetCache()
+    state.app.extensions[FACET_TALLY] = TallyHolder()
 
 
 #: Parameters of the listing and its twins.
-LISTING_PARAMS = (*FACETS, "q", "sort", "cursor", "limit", "amount_min", "amount_max", "facet", "facet_q")
+LISTING_PARAMS = (
+    *FACETS,
+    "q",
+    "sort",
+    "cursor",
+    "limit",
+    "amount_min",
+    "amount_max",
+    "date_from",
+    "date_to",
+    "facet",
+    "facet_q",
+)
 #: Most values one facet may select; most characters of a text parameter.
 MAX_VALUES, MAX_TEXT = 50, 200
 #: Rows per page: default and most.
@@ -80,6 +100,7 @@ _FORMATS = {
     "month": (re.compile(r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])"), "a month written YYYY-MM, such as 2024-03"),
 }
 _AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
+_DATE = re.compile(r"(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}")
 
 
 def _bad(name: str, accepted: str, given: str | None = None) -> None:
@@ -97,6 +118,20 @@ def _amount(name: str) -> Decimal | None:
         return Decimal(raw)
     except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
         _bad(name, "an amount", raw)
+    return None
+
+
+def _date(name: str) -> date | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    accepted = "a date written YYYY-MM-DD, such as 2024-03-05"
+    if _DATE.fullmatch(raw) is None:
+        _bad(name, accepted, raw)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        _bad(name, accepted + " (a day that exists)", raw)
     return None
 
 
@@ -126,7 +161,18 @@ def parse_browse() -> Browse:
     low, high = _amount("amount_min"), _amount("amount_max")
     if low is not None and high is not None and low > high:
         _bad("amount_max", "at least amount_min")
-    return Browse(selected=selected, q=q, sort=sort, amount_min=low, amount_max=high)
+    since, until = _date("date_from"), _date("date_to")
+    if since is not None and until is not None and since > until:
+        _bad("date_to", "on or after date_from")
+    return Browse(
+        selected=selected,
+        q=q,
+        sort=sort,
+        amount_min=low,
+        amount_max=high,
+        date_from=since,
+        date_to=until,
+    )
 
 
 def _check_values(conn, browse: Browse) -> None:
@@ -180,16 +226,39 @@ def _label(facet: str, value: str, label: str | None) -> str:
     return label or value
 
 
-def _counts(conn, browse: Browse, conds: dict, facet: str | None, facet_q: str | None):
-    """The total and every facet's counts (long facets: the largest; all of the searched one)."""
-    counts = {}
-    for name in FACETS:
-        searched = facet_q if name == facet else None
-        wide = searched or name in ("month", "year", "segment")
-        counts[name] = queries.facet_counts(
-            conn, browse, conds, name, facet_q=searched, limit=50 if wide else 12
-        )
-    return queries.count(conn, conds), counts
+def _limits(facet: str | None, facet_q: str | None) -> dict[str, int]:
+    """How many values each facet shows: the largest of long facets, all of the searched one."""
+    return {
+        name: 50 if (facet_q and name == facet) or name in ("month", "year", "segment") else 12
+        for name in FACETS
+    }
+
+
+def _counts(conn, browse: Browse, candidates, facet: str | None, facet_q: str | None):
+    """The total and every facet's counts, from the in-memory tally of facet keys
+    (:mod:`portal.readmodel.tally`), or with SQL when it cannot be used."""
+    tally = current_app.extensions[FACET_TALLY].get(conn)
+    conds = queries.conditions(browse, candidates, counting=True)
+    limits = _limits(facet, facet_q)
+    if tally is None:
+        counts = {
+            name: queries.facet_counts(
+                conn, browse, conds, name, facet_q=facet_q if name == facet else None, limit=limits[name]
+            )
+            for name in FACETS
+        }
+        return queries.count(conn, conds), counts
+    q_ocids = None
+    if "q" in conds:
+        q_ocids = conn.execute(select(records.c.ocid).where(conds["q"])).scalars().all()  # type: ignore[arg-type]
+    total, counted = tally_counts(
+        tally, browse, q_ocids, limits, (facet, facet_q) if facet and facet_q else None
+    )
+    for name, values in counted.items():
+        named = queries.labels(conn, name, [v["value"] for v in values])
+        for v in values:
+            v["label"] = named.get(v["value"])
+    return total, counted
 
 
 def listing() -> dict:
@@ -218,9 +287,7 @@ def listing() -> dict:
         total, counts = cache.get(
             version,
             ("counts", browse.filters(), facet, facet_q),
-            lambda: _counts(
-                conn, browse, queries.conditions(browse, candidates, counting=True), facet, facet_q
-            ),
+            lambda: _counts(conn, browse, candidates, facet, facet_q),
         )
     facets = {
         name: [
