@@ -161,7 +161,7 @@ def _order_hit(flag: str, scope: str, order: Order, value: float, threshold: flo
 
 def order_hits(orders: Iterable[Order], th: dict) -> list[dict]:
     """``single_quote``, ``amendment_raise``, ``late_delivery``, ``partial_delivery``."""
-    out = []
+    out: list[dict] = []
     raise_limit = th["FLAG_AMENDMENT_RAISE"]
     late_days = th["FLAG_LATE_DAYS"]
     for o in orders:
@@ -444,12 +444,12 @@ def new_supplier_hits(
         if o.day is None or o.amount is None or o.currency not in large:
             continue
         since = (o.day - first_day).days
-        if 0 <= since <= days and o.amount >= large[o.currency]:  # type: ignore[index]
+        if 0 <= since <= days and o.amount >= large[o.currency]:
             detail = {
                 "firstOrder": first_day.isoformat(),
                 "daysSinceFirst": since,
                 "large": large[o.currency],
-            }  # type: ignore[index]
+            }
             out.append(_order_hit("new_supplier", o.supplier_id or "", o, since, days, detail))
     return out
 
@@ -481,10 +481,17 @@ def _chunks(values: Sequence, size: int = IN_CLAUSE_CHUNK) -> Iterator[list]:
         yield values[i : i + size]
 
 
-def _store(conn: Connection, hits: list[dict]) -> int:
-    for chunk in _chunks(hits, 5000):
-        conn.execute(insert(flag_hits), chunk)
-    return len(hits)
+def _store(conn: Connection, hits: Iterable[dict]) -> int:
+    """Insert ``hits`` (consumed as they come, a few thousand rows at a time)."""
+    count, batch = 0, []
+    for hit in hits:
+        batch.append(hit)
+        if len(batch) == 5000:
+            conn.execute(insert(flag_hits), batch)
+            count, batch = count + len(batch), []
+    if batch:
+        conn.execute(insert(flag_hits), batch)
+    return count + len(batch)
 
 
 def _clear(conn: Connection, flags: Sequence[str], scopes: Iterable[str] | None) -> None:
@@ -512,21 +519,38 @@ def compute_orders(conn: Connection, th: dict, ocids: Iterable[str] | None) -> i
     """Replace the per-order flags of ``ocids`` (None: of every process)."""
     ocids = None if ocids is None else list(ocids)
     _clear(conn, ORDER_FLAGS, ocids)
-    return _store(conn, order_hits(_live_orders(conn, flag_facts.c.ocid, ocids), th))
+
+    def hits() -> Iterator[dict]:
+        batch: list[Order] = []
+        for o in _live_orders(conn, flag_facts.c.ocid, ocids):
+            batch.append(o)
+            if len(batch) == 5000:
+                yield from order_hits(batch, th)
+                batch = []
+        yield from order_hits(batch, th)
+
+    return _store(conn, hits())
 
 
 def compute_buyers(conn: Connection, th: dict, buyers: Iterable[str] | None) -> int:
     """Replace the per-buyer flags of ``buyers`` (None: of every buyer)."""
     buyers = None if buyers is None else [b for b in buyers if b is not None]
     _clear(conn, BUYER_FLAGS, buyers)
-    groups: dict[str, list[Order]] = defaultdict(list)
-    for o in _live_orders(conn, flag_facts.c.buyer_id, buyers):
-        if o.buyer_id is not None:
-            groups[o.buyer_id].append(o)
-    hits: list[dict] = []
-    for group in groups.values():
-        hits.extend(buyer_hits(group, th))
-    return _store(conn, hits)
+
+    def hits() -> Iterator[dict]:
+        # Rows come by buyer (its index), so one buyer's orders are in memory at a time.
+        group: list[Order] = []
+        for o in _live_orders(conn, flag_facts.c.buyer_id, buyers, order_by=flag_facts.c.buyer_id):
+            if o.buyer_id is None:
+                continue
+            if group and o.buyer_id != group[0].buyer_id:
+                yield from buyer_hits(group, th)
+                group = []
+            group.append(o)
+        if group:
+            yield from buyer_hits(group, th)
+
+    return _store(conn, hits())
 
 
 def compute_agreements(conn: Connection, th: dict, agreements: Iterable[str] | None) -> int:
@@ -602,7 +626,8 @@ def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -
             flag_prices.c.currency == currency,
             flag_prices.c.unit_price > fence,
         )
-        for ocid, price in conn.execute(query):
+        ocid: str
+        for ocid, price in conn.execute(query).tuples():
             # NUMERIC compares exactly; the fence is a float: keep what is above it as a float.
             if float(price) <= fence:
                 continue
@@ -640,7 +665,8 @@ def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
     )
     fence = upper_fence(counts, th["FLAG_IQR_FACTOR"])[3] if counts else math.inf
     large: dict[str, float] = {}
-    currency, amounts = None, []
+    currency: str | None = None
+    amounts: list[float] = []
     query = (
         select(flag_facts.c.currency, flag_facts.c.amount)
         .where(
@@ -705,7 +731,7 @@ def compute_suppliers(
             pairs = [
                 (s, (eligible[s] + timedelta(days=th["FLAG_NEW_SUPPLIER_DAYS"])).isoformat()) for s in group
             ]
-            rows = []
+            rows: list = []
             for supplier, until in pairs:
                 rows.extend(
                     conn.execute(

@@ -56,7 +56,8 @@ def _scopes(conn: Connection, ocids: list[str]) -> dict[str, set[str]]:
                 if value is not None:
                     out[name].add(value)
         query = select(flag_prices.c.product, flag_prices.c.supplier_id).where(flag_prices.c.ocid.in_(chunk))
-        for product, supplier in conn.execute(query):
+        product: str
+        for product, supplier in conn.execute(query).tuples():
             out["products"].add(product)
             if supplier is not None:
                 out["suppliers"].add(supplier)
