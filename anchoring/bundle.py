@@ -18,13 +18,14 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from anchoring import cosignature, merkle, notes
 from anchoring import entries as entry_format
-from anchoring import merkle, notes
 from anchoring.canonical import canonical_json
 from anchoring.errors import AnchoringError
 
@@ -37,6 +38,7 @@ __all__ = [
     "load_bundle",
     "verify_bundle",
     "verify_proforma_bundle",
+    "witness_step",
 ]
 
 BUNDLE_VERSION = 1
@@ -126,6 +128,7 @@ class ProofBundle:
     checkpoint: str | None = None
     key: str | None = None
     anchors: tuple[AnchorRecord, ...] = field(default=())
+    cosignatures: tuple[str, ...] = ()
     version: int = BUNDLE_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +150,8 @@ class ProofBundle:
             out["checkpoint"] = self.checkpoint
             out["key"] = self.key
             out["anchors"] = [a.to_dict() for a in self.anchors]
+            if self.cosignatures:
+                out["cosignatures"] = list(self.cosignatures)
         return out
 
     def to_json(self) -> bytes:
@@ -234,11 +239,34 @@ def _proof_fields(obj: dict[str, Any]) -> dict[str, Any]:
         checkpoint=_text(obj, "checkpoint"),
         key=key,
         anchors=tuple(AnchorRecord.from_dict(a) for a in _field(obj, "anchors", list)),
+        cosignatures=_cosignature_lines(obj),
     )
 
 
+def _cosignature_lines(obj: dict[str, Any]) -> tuple[str, ...]:
+    """The optional ``cosignatures``: witnesses' cosignature/v1 lines on the checkpoint, each
+    ``— <name> <base64>`` without its newline; absent when no witness cosigned."""
+    if "cosignatures" not in obj:
+        return ()
+    lines = _field(obj, "cosignatures", list)
+    if not lines:
+        raise BundleError("cosignatures: absent, not empty, when no witness cosigned")
+    for line in lines:
+        try:
+            if not isinstance(line, str) or line.endswith("\n"):
+                raise AnchoringError("not a string without a final newline")
+            cosignature.Cosignature.parse_line(line)
+        except AnchoringError:
+            raise BundleError(
+                "cosignatures: each must be a cosignature/v1 line '— <name> <base64>'"
+            ) from None
+    if len(set(lines)) != len(lines):
+        raise BundleError("cosignatures: a line is repeated")
+    return tuple(lines)
+
+
 _FIELDS = {"version", "status", "ocid", "releaseId", "hashes", "proformas", "entry", "leafIndex", "leafHash"}
-_COMPLETE_FIELDS = {"treeSize", "inclusionProof", "checkpoint", "key", "anchors"}
+_COMPLETE_FIELDS = {"treeSize", "inclusionProof", "checkpoint", "key", "anchors", "cosignatures"}
 _VERIFIER_KEY = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _TX_HASH = re.compile(r"0x[0-9a-f]{64}")
@@ -421,6 +449,42 @@ def verify_bundle(
     return steps + _checkpoint_steps(bundle, pinned_key)
 
 
+def witness_step(bundle: Any, witnesses: Sequence[str] = (), required: int | None = None) -> list[Step]:
+    """Step 5b: enough of the given witnesses cosigned the bundle's checkpoint.
+
+    ``witnesses`` are cosigner verifier keys obtained independently of the bundle; ``required``
+    defaults to all of them. No step when no key is given and the bundle carries no
+    cosignature; SKIP (with the count carried) when it carries some but no key is given.
+    """
+    if not witnesses:
+        if not bundle.cosignatures:
+            return []
+        return [
+            Step(
+                "witnesses",
+                SKIP,
+                f"the bundle carries {len(bundle.cosignatures)} cosignature(s); "
+                "give the witnesses' keys (--witness) to check them",
+            )
+        ]
+    needed = len(witnesses) if required is None else required
+    try:
+        verifiers = [cosignature.CosignatureVerifier.parse(key) for key in witnesses]
+        text, _ = cosignature.note_text(bundle.checkpoint)
+    except AnchoringError as exc:
+        return [Step("witnesses", FAIL, str(exc))]
+    valid = cosignature.valid_cosignatures(text, list(bundle.cosignatures), verifiers)
+    names = ", ".join(sorted(v.name for v in verifiers if str(v) in valid)) or "none"
+    return [
+        Step(
+            "witnesses",
+            PASS if len(valid) >= needed else FAIL,
+            f"{len(valid)} of {len(verifiers)} given witness(es) cosigned the checkpoint "
+            f"({names}); {needed} required",
+        )
+    ]
+
+
 def _checkpoint_steps(bundle: Any, pinned_key: str | None) -> list[Step]:
     """Steps 4 and 5, shared by release and proforma bundles: the checkpoint is signed by the
     log's key, and the leaf is in the tree it commits to."""
@@ -498,6 +562,7 @@ class ProformaProofBundle:
     checkpoint: str | None = None
     key: str | None = None
     anchors: tuple[AnchorRecord, ...] = field(default=())
+    cosignatures: tuple[str, ...] = ()
     version: int = BUNDLE_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -518,6 +583,8 @@ class ProformaProofBundle:
             out["checkpoint"] = self.checkpoint
             out["key"] = self.key
             out["anchors"] = [a.to_dict() for a in self.anchors]
+            if self.cosignatures:
+                out["cosignatures"] = list(self.cosignatures)
         return out
 
     def to_json(self) -> bytes:

@@ -200,6 +200,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "EVIDENCE_PDF_RETRY_MAX", 3600, "Longest wait between two attempts at a checkpoint's evidence PDF."
     ),
+    # --- independent witnesses (portal/witness/, docs/witnesses.md) ---
+    Setting(
+        "WITNESSES",
+        "",
+        "Witnesses that cosign each new checkpoint (C2SP tlog-witness), separated by commas or "
+        "new lines, each `<submission URL> <verifier key>` (the key as `veraz witness key` prints "
+        "it). Empty: no witnesses. `veraz anchor` sends them the newest checkpoint with a "
+        "consistency proof, retrying with ANCHOR_RETRY_BASE/ANCHOR_RETRY_MAX backoff; a witness "
+        "that is down never holds up sealing or anchoring.",
+    ),
+    Setting(
+        "WITNESSES_REQUIRED",
+        0,
+        "Cosignatures from distinct configured witnesses a checkpoint needs before the verify "
+        "page says it is confirmed by independent witnesses (0: the page shows no witness step).",
+    ),
+    Setting("WITNESS_TIMEOUT", 10, "Seconds to wait for a witness's answer before trying it again later."),
     # --- verification page (portal/views/verify.py) ---
     Setting(
         "VERIFY_PUBLIC_RPC_URL",

@@ -4,7 +4,8 @@
  * the server puts in #verify-facts (built by portal/links.py; the PDF's URL and its declared
  * SHA-256 too, so this file never guesses which document is the PDF), and checks with
  * WebCrypto: the release's RFC 8785 hash, the PDF's SHA-256, the proformas hash link, the log
- * entry, the RFC 9162 inclusion proof, the checkpoint's Ed25519 signature and, where a public
+ * entry, the RFC 9162 inclusion proof, the checkpoint's Ed25519 signature, the independent
+ * witnesses' cosignatures (C2SP cosignature/v1, against the witness keys the page lists) and, where a public
  * JSON-RPC endpoint is configured, the anchor's receipt on chain.
  */
 (function () {
@@ -105,11 +106,54 @@
     throw new Error("no signature by " + name);
   }
 
+  // C2SP tlog-cosignature cosignature/v1 by independent witnesses (docs/witnesses.md): key
+  // "<name>+<id>+<base64(0x04||pub)>", id = SHA-256(name || "\n" || 0x04 || pub)[:4]; a line
+  // "— <name> base64(id || u64 time || Ed25519 signature)" signs
+  // "cosignature/v1\ntime <time>\n" followed by the checkpoint's text.
+  async function cosignerKey(key) {
+    const k = key.trim(), i1 = k.indexOf("+"), i2 = k.indexOf("+", i1 + 1);
+    if (i1 < 1 || i2 < 0) throw new Error("not a witness key");
+    const name = k.slice(0, i1), id = k.slice(i1 + 1, i2), raw = unb64(k.slice(i2 + 1));
+    if (raw[0] !== 4 || raw.length !== 33) throw new Error("not a cosignature/v1 key");
+    const keyId = (await sha256(concat(enc.encode(name + "\n"), raw))).slice(0, 4);
+    if (hex(keyId) !== id) throw new Error("key id does not match the key");
+    const cryptoKey = await crypto.subtle.importKey("raw", raw.slice(1), { name: "Ed25519" }, false, ["verify"]);
+    return { name, keyId, cryptoKey };
+  }
+  // The witnesses among ``keys`` with a valid cosignature of checkpoint text ``text`` in
+  // ``lines`` ({valid, invalid}: names). Lines by other keys are skipped, as signed-note says;
+  // a line by a given key that does not verify makes that witness "invalid" (unless another
+  // of its lines verifies).
+  async function verifyCosignatures(text, lines, keys) {
+    const valid = [], invalid = [];
+    for (const key of keys) {
+      const w = await cosignerKey(key);
+      let ok = false, bad = false;
+      for (const line of lines || []) {
+        const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+        if (!m || m[1] !== w.name) continue;
+        let sig;
+        try { sig = unb64(m[2]); } catch (e) { continue; }
+        if (sig.length !== 76 || !equal(sig.slice(0, 4), w.keyId)) continue;
+        const time = new DataView(sig.buffer, sig.byteOffset + 4, 8).getBigUint64(0);
+        const message = concat(enc.encode(`cosignature/v1\ntime ${time}\n`), enc.encode(text));
+        if (time < 2n ** 63n && await crypto.subtle.verify({ name: "Ed25519" }, w.cryptoKey, sig.slice(12), message)) {
+          ok = true;
+          break;
+        }
+        bad = true;
+      }
+      if (ok) valid.push(w.name); else if (bad) invalid.push(w.name);
+    }
+    return { valid, invalid };
+  }
+
   // Node (tests/static/*.test.mjs) takes the proof code above; the page below needs a document.
   if (typeof document === "undefined") {
     if (typeof module !== "undefined") {
       module.exports = { hex, unhex, unb64, concat, sha256, leafHash, nodeHash, equal, jcs, mth,
-                         rootFromInclusion, parseNote, parseCheckpoint, verifyNote };
+                         rootFromInclusion, parseNote, parseCheckpoint, verifyNote, cosignerKey,
+                         verifyCosignatures };
     }
     return;
   }
@@ -293,6 +337,7 @@
 
     if (bundle.status !== "complete") {
       for (const s of ["inclusion", "signature", "chain", "timestamp"]) show(s, "wait", T.wait, "");
+      if (document.querySelector('li[data-step="witnesses"]')) show("witnesses", "wait", T.wait, "");
       return finish(bundle);
     }
     const cp = parseCheckpoint(bundle.checkpoint);
@@ -307,6 +352,21 @@
       const name = await verifyNote(cp, bundle.key);
       show("signature", "pass", `${T.signed_by} ${name} (Ed25519)`, "device");
     });
+
+    if (document.querySelector('li[data-step="witnesses"]')) {
+      await run("witnesses", async () => {
+        const keys = facts.witnesses || [];
+        const { valid, invalid } = await verifyCosignatures(cp.text, bundle.cosignatures || [], keys);
+        const names = valid.length ? ` (${valid.join(", ")})` : "";
+        if (invalid.length) show("witnesses", "fail", `${T.witnesses_invalid} ${invalid.join(", ")}`, "device");
+        else if (valid.length >= Math.max(1, facts.witnessesRequired)) {
+          state.witnesses = valid.length;
+          show("witnesses", "pass", fmt(T.witnesses_confirmed, { n: valid.length }) + names, "device");
+        } else {
+          show("witnesses", "skip", fmt(T.witnesses_short, { n: valid.length, required: facts.witnessesRequired }) + names, "");
+        }
+      });
+    }
 
     await run("chain", async () => {
       const evm = bundle.anchors.find((a) => a.type === "evm");
@@ -359,6 +419,7 @@
     }
     const reported = Object.values(results).includes("reported");
     verdict("verified", (isPhone ? T.verified_detail_phone : T.verified_detail_device)
+      + (state.witnesses ? " " + fmt(T.witnesses_confirmed, { n: state.witnesses }) + "." : "")
       + (reported ? " " + T.verified_reported : ""));
   }
 
@@ -407,7 +468,7 @@
   });
 
   // --- each quote on its own: its entry, its inclusion and the checkpoint's signature ------
-  const state = { bundle: null };
+  const state = { bundle: null, witnesses: 0 };
   async function checkQuote(button) {
     const li = button.closest("li[data-quote]");
     const out = li.querySelector(".quote-result");

@@ -66,6 +66,7 @@ def _anchor(watch: bool, tick: float) -> None:
     from portal.evidence.backends import Backends
     from portal.evidence.sealing import EVIDENCE_PDF, run_once
     from portal.evidence.sealing import watch as watch_loop
+    from portal.witness.submit import WITNESS
 
     backends = Backends(current_app.config)
     try:
@@ -83,7 +84,13 @@ def _anchor(watch: bool, tick: float) -> None:
     for r in results:
         detail = f": {r.detail}" if r.detail else ""
         click.echo(f"checkpoint {r.tree_size} {r.type}: {r.status}{detail}", err=True)
-    pending = [r for r in results if r.status != "done"]
+    # A witness not reached is retried by the next run and never holds up the anchors.
+    waiting = [r for r in results if r.type == WITNESS and r.status != "done"]
+    if waiting:
+        click.echo(
+            f"{len(waiting)} witness(es) did not cosign yet; the next `veraz anchor` asks again.", err=True
+        )
+    pending = [r for r in results if r.status != "done" and r.type != WITNESS]
     if pending:
         pdfs = sum(r.type == EVIDENCE_PDF for r in pending)
         click.echo(
@@ -138,6 +145,18 @@ def _release_from(path: Path, ocid: str, release_id: str):
 )
 @click.option("--sender", help="The portal's published anchoring address, to require it.")
 @click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness's cosigner verifier key (or a file holding it), obtained independently; repeatable.",
+)
+@click.option(
+    "--witnesses-required",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Valid cosignatures by distinct --witness keys needed (default: all of them).",
+)
+@click.option(
     "--quote",
     "quote_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -152,10 +171,12 @@ def verify_command(
     pinned: str | None,
     sender: str | None,
     quote_file: Path | None,
+    witnesses: tuple[str, ...],
+    witnesses_required: int | None,
 ) -> None:
     """Check a proof bundle (of a release or of one proforma) step by step, without the
     portal or its database."""
-    from anchoring.bundle import BundleError, ProformaProofBundle, load_bundle, verify_bundle
+    from anchoring.bundle import BundleError, ProformaProofBundle, load_bundle, verify_bundle, witness_step
     from anchoring.bundle_network import verify_evm_anchors, verify_timestamps
 
     try:
@@ -165,6 +186,11 @@ def verify_command(
         sys.exit(1)
     if pinned and Path(pinned).is_file():
         pinned = Path(pinned).read_text().strip()
+    witness_keys = [Path(w).read_text().strip() if Path(w).is_file() else w for w in witnesses]
+    if witnesses_required is not None and witnesses_required > len(witness_keys):
+        raise click.UsageError(
+            f"--witnesses-required {witnesses_required} is more than the --witness keys given"
+        )
     if isinstance(proof, ProformaProofBundle):
         if release_file or document:
             raise click.UsageError(
@@ -184,6 +210,7 @@ def verify_command(
         )
         what = f"{proof.ocid} release {proof.release_id}"
     if proof.status == "complete":
+        steps += witness_step(proof, witness_keys, witnesses_required)
         steps += verify_evm_anchors(proof, rpc, sender=sender)
         steps += verify_timestamps(proof, tsa_ca.read_bytes() if tsa_ca else None)
     size = f", tree size {proof.tree_size}" if proof.tree_size else ""

@@ -271,7 +271,23 @@ def run_once(engine: Engine, config: dict, backends: Backends) -> list[AttemptRe
         size = store.size(conn)
     while (sealed := seal(engine, config, force=True)) is not None and sealed.size < size:
         pass  # entries appended meanwhile wait for the next run
-    return anchor_pending(engine, config, backends, due_only=False)
+    results = anchor_pending(engine, config, backends, due_only=False)
+    return results + witness_pending(engine, config, due_only=False)
+
+
+def witness_pending(engine: Engine, config: dict, *, due_only: bool = True) -> list[AttemptResult]:
+    """Ask the configured witnesses to cosign the newest checkpoint (``portal.witness``).
+
+    Called after sealing and anchoring, and never raises: a witness that is down, slow or
+    misconfigured is a ``failed-retrying`` result of type ``witness``, tried again later."""
+    from portal.witness.submit import WITNESS, submit_pending
+
+    try:
+        done = submit_pending(engine, config, due_only=due_only)
+    except Exception as exc:  # noqa: BLE001 - witnesses never stop sealing or anchoring
+        log.warning("asking the witnesses failed: %s", exc)
+        return [AttemptResult(0, WITNESS, RETRYING, str(exc) or type(exc).__name__)]
+    return [AttemptResult(r.tree_size, r.type, r.status, r.detail) for r in done]
 
 
 def watch(
@@ -288,6 +304,7 @@ def watch(
         try:
             seal(engine, config, force=False)
             anchor_pending(engine, config, backends, due_only=True)
+            witness_pending(engine, config, due_only=True)
         except (KeyFileError, store.LogKeyError):
             raise  # a key does not come back by waiting: stop, and say which (the CLI does)
         except Exception:  # noqa: BLE001 - the watcher must survive a database hiccup

@@ -78,3 +78,30 @@ evidence_pdfs = Table(
     Column("data", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Independent witnesses (portal/witness/, migration 0016). One row per configured witness: the
+# size it last cosigned for this log (or said it holds, in a 409 answer), which is the "old
+# size" of the next add-checkpoint request, and its retry state (backoff as for anchors).
+witness_state = Table(
+    "evidence_witnesses",
+    metadata,
+    Column("witness", String(255), primary_key=True),  # its verifier key string
+    Column("url", Text, nullable=False),
+    Column("cosigned_size", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One cosignature/v1 line per (checkpoint, witness), verified against the witness's key before
+# it is stored; served after the checkpoint's own signature and carried in proof bundles.
+cosignatures = Table(
+    "evidence_cosignatures",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(255), primary_key=True),  # its verifier key string
+    Column("line", Text, nullable=False),  # "— <name> <base64>", without the newline
+    Column("cosigned_at", BigInteger, nullable=False),  # the cosignature's own timestamp
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)

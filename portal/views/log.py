@@ -60,7 +60,7 @@ def tsa_ca():
 def checkpoint():
     """The latest signed checkpoint, as the C2SP signed note text."""
     with app_engine().connect() as conn:
-        note = log_api.latest_checkpoint(conn)
+        note = log_api.latest_checkpoint(conn, current_app.config)
     if note is None:
         abort(404, description="No checkpoint has been sealed yet.")
     return _text(note)

@@ -29,6 +29,7 @@ from portal.db import app_engine
 from portal.documents.listing import order_pdf_sha256
 from portal.evidence import record
 from portal.evidence.read import log_api, verification
+from portal.evidence.read.witnesses import witness_keys
 from portal.presentation import describe_order
 
 bp = Blueprint("verify", __name__)
@@ -101,6 +102,12 @@ PAGE_WORDS = {
     "quote_pending": _l("Logged, not yet sealed: check again later."),
     "quote_fail": _l("This quote does not match the evidence log."),
     "quote_not_linked": _l("This quote is not among those the order links."),
+    "witnesses_confirmed": _l("Confirmed by {n} independent witnesses"),
+    "witnesses_short": _l(
+        "{n} of the {required} independent witnesses required have confirmed it so far; the others"
+        " may not have seen this checkpoint yet."
+    ),
+    "witnesses_invalid": _l("A cosignature does not verify with the key of witness"),
     "copied": _l("Copied"),
     "copy": _l("Copy"),
 }
@@ -181,6 +188,9 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
         "nextSeal": next_seal.isoformat() if next_seal else None,
         "timestampUrl": links.timestamp_check_url("", ocid, rid),
         "quotes": _quotes(ocid, release, stored_quotes),
+        # The independent witnesses whose cosignatures the page checks (docs/witnesses.md).
+        "witnesses": witness_keys(config),
+        "witnessesRequired": int(config.get("WITNESSES_REQUIRED") or 0),
         "release": release,
     }
 

@@ -13,6 +13,7 @@ from anchoring.errors import KeyFileError
 from anchoring.merkle import leaf_hash
 from portal.evidence import store
 from portal.evidence.read.anchors import anchor_rows, published_time, utc
+from portal.evidence.read.witnesses import cosigned_note
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,17 @@ def verifier_key(config: dict, conn: Connection | None = None) -> str:
         ) from None
 
 
-def latest_checkpoint(conn: Connection) -> str | None:
-    """The newest signed checkpoint (C2SP signed note), or None before the first seal."""
+def latest_checkpoint(conn: Connection, config: dict | None = None) -> str | None:
+    """The newest signed checkpoint (C2SP signed note), or None before the first seal.
+
+    With ``config``, the note is followed by the cosignature lines of the configured witnesses
+    (signed-note: a note may carry several signatures; a verifier skips those it has no key
+    for). Its text, which the RFC 3161 token covers, is unchanged.
+    """
     latest = store.latest(conn)
-    return latest.note if latest else None
+    if latest is None:
+        return None
+    return cosigned_note(conn, config, latest.size, latest.note) if config else latest.note
 
 
 def checkpoint_history(conn: Connection) -> list[dict]:

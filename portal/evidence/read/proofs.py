@@ -29,6 +29,7 @@ from anchoring.merkle import leaf_hash
 from portal.evidence import record, store
 from portal.evidence.read import log_api
 from portal.evidence.read.anchors import anchor_rows, sizes_with_anchors_after, unfinished_sizes
+from portal.evidence.read.witnesses import cosignature_lines, witness_keys
 from portal.models import proformas, releases
 
 # Built once: building SQLAlchemy expressions per request was a visible share of a proof's time.
@@ -213,6 +214,7 @@ def _proof_fields(conn: Connection, config: dict, index: int) -> dict | None:
         # newest checkpoint, so a bundle never carries a replaced key.
         key=log_api.verifier_key(config, conn),
         anchors=tuple(AnchorRecord.from_dict(a) for a in anchor_list),
+        cosignatures=tuple(cosignature_lines(conn, checkpoint.size, witness_keys(config))),
     )
 
 

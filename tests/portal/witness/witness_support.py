@@ -10,9 +10,17 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from builders import example_order
+from evidence_builders import publish_examples
+from sqlalchemy import inspect
+
 from anchoring.cosignature import CosignatureVerifier
 from anchoring.merkle import NodeID, consistency_proof, leaf_hash, root_from_leaves
 from anchoring.notes import Checkpoint, NoteSigner, sign_checkpoint
+from portal.db import app_engine
+from portal.evidence import store
+from portal.evidence.sealing import seal
+from portal.evidence.tables import cosignatures, witness_state
 from portal.witness.client import request_body
 
 
@@ -118,3 +126,26 @@ class WitnessProcess:
                 process.kill()
                 process.wait()
             self.log_file.close()
+
+
+# --- the portal's side ------------------------------------------------------------------
+
+
+def ensure_witness_tables(app) -> None:
+    """The witness tables, as migration 0016 makes them, when the chain has not made them."""
+    engine = app_engine(app)
+    if not inspect(engine).has_table("evidence_cosignatures"):
+        witness_state.create(engine)
+        cosignatures.create(engine)
+
+
+def log_key(app) -> str:
+    with app_engine(app).connect() as conn:
+        return store.verifier_key(conn, app.config)
+
+
+def first_seal(app, tmp_path) -> str:
+    """Publish one order and seal the first checkpoint (which makes the log's key)."""
+    publish_examples(app, tmp_path, [example_order("1-single")], name="a")
+    assert seal(app_engine(app), app.config) is not None
+    return log_key(app)
