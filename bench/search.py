@@ -21,7 +21,27 @@
 3. With ``--postgres URL`` (an empty database), the same orders are published there too and the
    tsvector engine gets the same rebuild and queries.
 
-The machine may be shared: the load average is printed with each phase.
+At 1,000,000 orders publishing would take an hour here, so ``--documents-only`` measures the
+search figures on the documents alone, made exactly as the publishing workers make them:
+
+    python bench/search.py --orders 1000000 --documents-only --dir /work/bench-data/search \
+        --postgres postgresql+psycopg://user@/db?host=/run/pg
+
+4. ``--documents-only``: each generated order is mapped to its OCDS release (``map_order``, as
+   the publishing worker does), read once (``ocds.summary.process_facts``) and made into its
+   document (``portal.search.documents.document_of``), and so is each framework agreement's first
+   release, on every core; a later version of an order replaces its process's document and moves
+   it to the end (its id follows publication, as when published). The documents are kept in
+   ``documents-N-SEED.tsv`` for later runs. They are loaded, in that order, into
+   ``search_documents`` with a minimal ``records`` row per process (search joins it), in SQLite
+   and (``--postgres``) PostgreSQL, then each engine builds its index from them (FTS5 ``rebuild``;
+   PostgreSQL: the documents copied with their generated ``tsvector`` and the GIN index created;
+   Whoosh, too slow to build a million here, on the first ``--whoosh-subset`` documents, with
+   FTS5 on the same subset beside it). Queries as in 2, at limit 20 (the search box) and 1,000
+   (what ``/contracts?q=`` asks for before counting its facets over the hits).
+
+The machine may be shared: the load average and CPU time (user + system) are printed with
+each phase.
 """
 
 from __future__ import annotations
@@ -126,6 +146,12 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu(children: bool = False) -> float:
+    """CPU time (user + system) of this process, or of its waited-for children, in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -212,7 +238,7 @@ def phase_whoosh_build(url: str, folder: str) -> dict:
     return {"docs": count, "seconds": seconds, "rss": _rss_mb(), "base": base, "bytes": size}
 
 
-def phase_queries(url: str, search_engine: str, instance: str, source: str) -> dict:
+def phase_queries(url: str, search_engine: str, instance: str, source: str, limit: int = 20) -> dict:
     from portal.db import make_engine
     from portal.search import search_ocids
 
@@ -221,24 +247,194 @@ def phase_queries(url: str, search_engine: str, instance: str, source: str) -> d
     config = {"SEARCH_ENGINE": search_engine, "INSTANCE_PATH": instance}
     texts = queries(Path(source))
     for q in texts:  # warm: caches, the Whoosh searcher, the database's pages
-        search_ocids(engine, config, q, limit=20)
-    per_query, empty = [], 0
+        search_ocids(engine, config, q, limit=limit)
+    per_query, empty, slowest = [], 0, []
+    cpu = _cpu()
     for q in texts:
         times = []
         for _ in range(REPEATS):
             started = time.perf_counter()
-            found = search_ocids(engine, config, q, limit=20)
+            found = search_ocids(engine, config, q, limit=limit)
             times.append(time.perf_counter() - started)
         per_query.append(statistics.median(times))
+        slowest.append((statistics.median(times), q))
         empty += not found
+    cpu = _cpu() - cpu
     per_query.sort()
     return {
         "median_ms": statistics.median(per_query) * 1000,
         "p95_ms": per_query[int(len(per_query) * 0.95) - 1] * 1000,
         "max_ms": per_query[-1] * 1000,
+        "cpu_ms": cpu / (len(texts) * REPEATS) * 1000,
+        "slowest": [q for _, q in sorted(slowest, reverse=True)[:5]],
         "empty": empty,
         "rss": _rss_mb(),
         "base": base,
+    }
+
+
+# --- documents only (--documents-only) --------------------------------------------------------
+
+
+def _documents_of_lines(lines: list[bytes]) -> list[tuple[str, str, str, str]]:
+    """``(kind, ocid, identifiers, words)`` of each order of ``lines`` and of its framework
+    agreement (kind ``agreement``; the parent keeps the first), made as the publishing worker
+    makes them: the mapped release, ``process_facts`` once, ``document_of``."""
+    import orjson
+
+    from ocds.summary import process_facts
+    from portal.publishing.orders import map_order
+    from portal.search.documents import document_of
+
+    out = []
+    for raw in lines:
+        mapped = map_order(orjson.loads(raw), ocid_prefix="ocds-vrz0pe")
+        for kind, release in (("agreement", mapped.agreement_release), ("order", mapped.order_release)):
+            ocid = release["ocid"]
+            if kind == "agreement" and ocid in _SEEN_AGREEMENTS:
+                continue
+            _SEEN_AGREEMENTS.add(ocid) if kind == "agreement" else None
+            doc = document_of(ocid, process_facts(release))
+            out.append((kind, ocid, doc.identifiers, doc.words))
+    return out
+
+
+_SEEN_AGREEMENTS: set[str] = set()  # per worker process: agreements already made there
+
+
+def make_documents(source: Path, target: Path, workers: int, chunk: int = 2000) -> dict:
+    """Every process's document from the orders of ``source``, in publication order, written
+    to ``target`` (``ocid TAB identifiers TAB words`` a line: documents hold only letters,
+    digits and spaces)."""
+    started, cpu = time.perf_counter(), _cpu()
+    docs: dict[str, tuple[str, str]] = {}
+
+    def chunks():
+        with source.open("rb") as f:
+            while lines := [line for _, line in zip(range(chunk), f, strict=False)]:
+                yield lines
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for made in pool.imap(_documents_of_lines, chunks()):
+            for kind, ocid, identifiers, words in made:
+                if kind == "agreement":
+                    docs.setdefault(ocid, (identifiers, words))
+                else:  # a new version is written again: a new id, at the end
+                    docs.pop(ocid, None)
+                    docs[ocid] = (identifiers, words)
+    tmp = target.with_suffix(".tmp")
+    with tmp.open("w", encoding="ascii") as f:
+        for ocid, (identifiers, words) in docs.items():
+            f.write(f"{ocid}\t{identifiers}\t{words}\n")
+    tmp.rename(target)
+    return {
+        "docs": len(docs),
+        "seconds": time.perf_counter() - started,
+        "cpu": _cpu() - cpu + _cpu(children=True),
+    }
+
+
+def _read_documents(path: Path, limit: int | None = None):
+    with path.open(encoding="ascii") as f:
+        for i, line in enumerate(f, 1):
+            if limit is not None and i > limit:
+                return
+            ocid, identifiers, words = line.rstrip("\n").split("\t")
+            yield i, ocid, identifiers, words
+
+
+def load_sqlite(db: Path, documents: Path, limit: int | None = None) -> int:
+    """A fresh SQLite database holding the documents (ids in file order) and a minimal
+    ``records`` row for each (FTS5 still empty: :func:`phase_fts5_build` builds it)."""
+    import sqlite3
+
+    from portal.db import upgrade
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    upgrade(f"sqlite:///{db}")
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    count = 0
+    batch: list = []
+
+    def flush() -> None:
+        conn.executemany(
+            "INSERT INTO records (ocid, release_count, last_release, updated_at, kind) "
+            "VALUES (?, 1, ?, '2026-01-01 00:00:00', 'order')",
+            [(ocid, i) for i, ocid, _, _ in batch],
+        )
+        conn.executemany(
+            "INSERT INTO search_documents (id, ocid, identifiers, words) VALUES (?, ?, ?, ?)", batch
+        )
+        batch.clear()
+
+    with conn:
+        for row in _read_documents(documents, limit):
+            batch.append(row)
+            count += 1
+            if len(batch) == 10_000:
+                flush()
+        flush()
+    conn.execute("ANALYZE")
+    conn.close()
+    return count
+
+
+def load_postgres(url: str, documents: Path) -> dict:
+    """The documents in PostgreSQL (as :func:`load_sqlite`); the timed build: the documents
+    copied in (each row's ``tsvector`` generated) and the GIN index created over them."""
+    from sqlalchemy import text
+
+    from portal.db import make_engine, upgrade
+
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE search_documents, records CASCADE"))
+        conn.execute(text("DROP INDEX IF EXISTS ix_search_documents_tsv"))
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        with cur.copy(
+            "COPY records (ocid, release_count, last_release, updated_at, kind) FROM STDIN"
+        ) as copy:
+            for i, ocid, _, _ in _read_documents(documents):
+                copy.write_row((ocid, 1, i, "2026-01-01 00:00:00+00", "order"))
+        raw.commit()
+        started, cpu = time.perf_counter(), _cpu()
+        with cur.copy("COPY search_documents (id, ocid, identifiers, words) FROM STDIN") as copy:
+            for row in _read_documents(documents):
+                copy.write_row(row)
+        raw.commit()
+        copied = time.perf_counter() - started
+        cur.execute("SET maintenance_work_mem = '512MB'")
+        cur.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
+        raw.commit()
+        seconds = time.perf_counter() - started
+        cpu = _cpu() - cpu
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('search_documents', 'id'), max(id)) FROM search_documents"
+        )
+        cur.execute("ANALYZE records")
+        cur.execute("ANALYZE search_documents")
+        cur.execute(
+            "SELECT count(*), pg_total_relation_size('search_documents'), "
+            "pg_relation_size('ix_search_documents_tsv') FROM search_documents"
+        )
+        count, table_bytes, gin_bytes = cur.fetchone()
+        raw.commit()
+    finally:
+        raw.close()
+        engine.dispose()
+    return {
+        "docs": count,
+        "seconds": seconds,
+        "copy_seconds": copied,
+        "client_cpu": cpu,
+        "table_bytes": table_bytes,
+        "gin_bytes": gin_bytes,
     }
 
 
@@ -261,6 +457,143 @@ def publish(url: str, source: Path) -> dict:
     return {"orders": summary.read, "records": summary.records_updated, "seconds": seconds}
 
 
+def _row(name: str, build: str, size: float | None, rss: str, q: dict, total: int) -> tuple[str, ...]:
+    return (
+        name,
+        build,
+        "" if size is None else f"{size / 1e6:,.1f}",
+        rss,
+        f"{q['median_ms']:.2f}",
+        f"{q['p95_ms']:.2f}",
+        f"{q['max_ms']:.1f}",
+        f"{q['cpu_ms']:.2f}",
+        f"{q['empty']}/{total}",
+    )
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)), flush=True)
+
+
+HEADER = (
+    "engine",
+    "build docs/s",
+    "index MB",
+    "build +RSS MB",
+    "median ms",
+    "p95 ms",
+    "max ms",
+    "CPU ms/q",
+    "no hit",
+)
+
+
+def documents_only(args, work: Path, source: Path) -> None:
+    """The search figures on documents made straight from the generated orders (module docstring, 4)."""
+    texts = queries(source)
+    target = work / f"documents-{args.orders}-{args.seed}.tsv"
+    if not target.exists():
+        made = make_documents(source, target, workers=os.cpu_count() or 1)
+        print(
+            f"documents (map_order, process_facts, document_of; {os.cpu_count()} processes): "
+            f"{made['docs']:,} in {made['seconds']:.1f} s = {made['docs'] / made['seconds']:,.0f} docs/s, "
+            f"CPU {made['cpu'] / made['docs'] * 1e6:,.0f} us/doc; {_load()}",
+            flush=True,
+        )
+    instance = str(work / "instance")
+    for limit in args.limits:
+        print(f"--- queries at limit {limit} ---", flush=True)
+        sets = [("full", None)] + ([("subset", args.whoosh_subset)] if args.whoosh_subset else [])
+        for label, size in sets:
+            db = work / (
+                f"search-docs-{args.orders}.sqlite3" if size is None else f"search-docs-{size}.sqlite3"
+            )
+            url = f"sqlite:///{db}"
+            key = (label, size)
+            if key not in _BUILT:
+                count = load_sqlite(db, target, size) if not (args.reuse and db.exists()) else None
+                fts = run(phase_fts5_build, url)
+                _BUILT[key] = {"fts": fts}
+                print(
+                    f"[{label}] SQLite FTS5 build: {fts['docs']:,} documents in {fts['seconds']:.1f} s = "
+                    f"{fts['docs'] / fts['seconds']:,.0f} docs/s (loaded: {count or 'reused'}); "
+                    f"index {fts['fts_bytes'] / 1e6:,.1f} MB, "
+                    f"documents table {fts['documents_bytes'] / 1e6:,.1f} MB; "
+                    f"{_load()}",
+                    flush=True,
+                )
+                if size is not None:
+                    folder = str(work / "instance" / "search-whoosh")
+                    whoosh = run(phase_whoosh_build, url, folder)
+                    _BUILT[key]["whoosh"] = whoosh
+                    print(
+                        f"[{label}] Whoosh build: {whoosh['docs']:,} in {whoosh['seconds']:.1f} s = "
+                        f"{whoosh['docs'] / whoosh['seconds']:,.0f} docs/s, {whoosh['bytes'] / 1e6:,.1f} MB; "
+                        f"{_load()}",
+                        flush=True,
+                    )
+            built = _BUILT[key]
+            rows = [HEADER]
+            fts = built["fts"]
+            q = run(phase_queries, url, "database", instance, str(source), limit)
+            rows.append(
+                _row(
+                    f"sqlite-fts5 ({fts['docs']:,})",
+                    f"{fts['docs'] / fts['seconds']:,.0f}",
+                    fts["fts_bytes"],
+                    f"{fts['rss'] - fts['base']:,.0f}",
+                    q,
+                    len(texts),
+                )
+            )
+            print(f"  slowest: {q['slowest']}; {_load()}", flush=True)
+            if "whoosh" in built:
+                w = built["whoosh"]
+                q = run(phase_queries, url, "whoosh", instance, str(source), limit)
+                rows.append(
+                    _row(
+                        f"whoosh ({w['docs']:,})",
+                        f"{w['docs'] / w['seconds']:,.0f}",
+                        w["bytes"],
+                        f"{w['rss'] - w['base']:,.0f}",
+                        q,
+                        len(texts),
+                    )
+                )
+                print(f"  slowest: {q['slowest']}; {_load()}", flush=True)
+            if args.postgres and size is None:
+                if "pg" not in _BUILT:
+                    _BUILT["pg"] = pg = load_postgres(args.postgres, target) if not args.reuse else None
+                    if pg:
+                        print(
+                            f"[full] PostgreSQL build: {pg['docs']:,} documents in {pg['seconds']:.1f} s = "
+                            f"{pg['docs'] / pg['seconds']:,.0f} docs/s "
+                            f"(COPY with tsvector {pg['copy_seconds']:.1f} s, "
+                            f"then GIN); table {pg['table_bytes'] / 1e6:,.1f} MB of which GIN "
+                            f"{pg['gin_bytes'] / 1e6:,.1f} MB; {_load()}",
+                            flush=True,
+                        )
+                pg = _BUILT["pg"]
+                q = run(phase_queries, args.postgres, "database", instance, str(source), limit)
+                rows.append(
+                    _row(
+                        f"postgresql-tsvector ({pg['docs']:,})" if pg else "postgresql-tsvector",
+                        f"{pg['docs'] / pg['seconds']:,.0f}" if pg else "(reused)",
+                        pg["gin_bytes"] if pg else None,
+                        "",
+                        q,
+                        len(texts),
+                    )
+                )
+                print(f"  slowest: {q['slowest']}; {_load()}", flush=True)
+            _table(rows)
+
+
+_BUILT: dict = {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=100_000)
@@ -273,13 +606,38 @@ def main() -> None:
         help="keep the databases an earlier run published (same --dir, --orders, --seed; "
         "with --postgres, the same database) and bench the engines only",
     )
+    parser.add_argument(
+        "--documents-only",
+        action="store_true",
+        help="measure on documents made from the generated orders, without publishing them",
+    )
+    parser.add_argument(
+        "--whoosh-subset",
+        type=int,
+        default=100_000,
+        help="with --documents-only: Whoosh (and FTS5 beside it) on the first this many documents (0: none)",
+    )
+    parser.add_argument(
+        "--limits", type=int, nargs="+", default=[20, 1000], help="with --documents-only: query limits"
+    )
+    parser.add_argument(
+        "--source", type=Path, default=None, help="the generated orders (default: generated in --dir)"
+    )
     args = parser.parse_args()
     work = scratch_dir(args.dir, "veraz-bench-search-")
     from ocds.catalogue.generate import write_orders
 
-    source = work / f"orders-{args.orders}-{args.seed}.jsonl"
+    source = args.source or work / f"orders-{args.orders}-{args.seed}.jsonl"
     if not source.exists():
         write_orders(source, args.orders, args.seed)
+    if args.documents_only:
+        print(
+            f"search bench (documents only): {args.orders:,} orders, {QUERY_COUNT} queries x {REPEATS}, "
+            f"{os.cpu_count()} cores, {_load()}",
+            flush=True,
+        )
+        documents_only(args, work, source)
+        return
     db = work / "search.sqlite3"
     if not args.reuse:
         db.unlink(missing_ok=True)
