@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -91,7 +92,11 @@ def submit_pending(
         latest = store.latest(conn)
     if latest is None:
         return []
-    return [_submit_one(engine, config, w, latest, due_only, now or _now(), send) for w in witnesses]
+    at = now or _now()
+    # In parallel: a witness that accepts the connection and never answers costs one
+    # WITNESS_TIMEOUT for the whole round, not one per witness.
+    with ThreadPoolExecutor(max_workers=min(8, len(witnesses))) as pool:
+        return list(pool.map(lambda w: _submit_one(engine, config, w, latest, due_only, at, send), witnesses))
 
 
 def _submit_one(

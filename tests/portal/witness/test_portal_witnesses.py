@@ -170,3 +170,33 @@ def test_a_split_view_is_refused_and_recorded(portal, database_url, tmp_path):
             app_engine(fork).dispose()
     finally:
         witness.stop()
+
+
+def test_a_witness_that_never_answers_costs_a_timeout_and_is_retried(portal, tmp_path):
+    """A witness that accepts connections but never answers: anchoring is done, the witness is
+    retried later, and the other witness still cosigns in the same round."""
+    import socket
+
+    app = portal
+    vkey = first_seal(app, tmp_path)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # never accepted, never answered
+    honest = WitnessProcess(tmp_path, "witness.test/w1", [vkey]).start()
+    mute_key = str(CosignatureSigner.generate("witness.test/mute").verifier())
+    try:
+        app.config["WITNESSES"] = (
+            f"http://127.0.0.1:{silent.getsockname()[1]} {mute_key}, {honest.url} {honest.vkey}"
+        )
+        app.config["WITNESS_TIMEOUT"] = 1
+        result = app.test_cli_runner().invoke(main, ["anchor"])
+        assert result.exit_code == 0, result.output
+        with app_engine(app).connect() as conn:
+            assert {r["status"] for r in conn.execute(select(anchors)).mappings()} == {"done"}
+            states = {r["witness"]: r for r in conn.execute(select(witness_state)).mappings()}
+            stored = conn.execute(select(cosignatures.c.witness)).scalars().all()
+        assert "timed out" in states[mute_key]["last_error"]
+        assert states[honest.vkey]["last_error"] is None and stored == [honest.vkey]
+    finally:
+        honest.stop()
+        silent.close()
