@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, func, insert, literal, or_, select
+from sqlalchemy import Connection, case, delete, func, insert, literal, or_, select
 
 from ocds.summary import process_facts
 from portal.db import IN_CLAUSE_CHUNK
@@ -211,16 +211,26 @@ def refresh_facts(conn: Connection, ocids: list[str]) -> int:
 
 
 def _product_key():
-    """SQL: the product key of an item line joined with its record (see ``flag_prices``)."""
+    """SQL: the product key of an item line joined with its record (see ``flag_prices``).
+
+    A catalogue's products are told apart by their description too: one catalogue may sell
+    two products under the same code and unit (A4 and A3 paper, by the ream), at different
+    prices. Outside a framework agreement descriptions are free text, so code and unit alone
+    make the product."""
     parts = [records.c.agreement_ocid, item_lines.c.scheme, item_lines.c.code, item_lines.c.unit]
     key = func.coalesce(parts[0], literal(""))
     for part in parts[1:]:
         key = key.op("||")(literal("|")).op("||")(func.coalesce(part, literal("")))
-    return key
+    described = key.op("||")(literal("|")).op("||")(func.coalesce(item_lines.c.description, literal("")))
+    chosen = case((records.c.agreement_ocid.is_not(None), described), else_=key)
+    return func.substr(chosen, 1, 600)
 
 
 def _insert_prices(conn: Connection, ocids: list[str] | None) -> None:
-    """Copy the item lines of live processes (of ``ocids``, or all) into ``flag_prices``."""
+    """Copy the item lines of live processes (of ``ocids``, or all) into ``flag_prices``.
+
+    Cancelled orders' lines are kept: the price was quoted and agreed, and an overpriced order
+    that was then cancelled is still worth a look."""
     source = (
         select(
             item_lines.c.ocid,
@@ -232,10 +242,7 @@ def _insert_prices(conn: Connection, ocids: list[str] | None) -> None:
             item_lines.c.segment,
         )
         .join(records, records.c.ocid == item_lines.c.ocid)
-        .where(
-            and_(records.c.kind != "agreement", func.coalesce(records.c.status, "") != "cancelled"),
-            item_lines.c.code.is_not(None),
-        )
+        .where(records.c.kind != "agreement", item_lines.c.code.is_not(None))
     )
     if ocids is not None:
         source = source.where(item_lines.c.ocid.in_(ocids))

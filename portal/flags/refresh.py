@@ -64,6 +64,30 @@ def _scopes(conn: Connection, ocids: list[str]) -> dict[str, set[str]]:
     return out
 
 
+def compute_all(conn: Connection, thresholds: dict, summary: RefreshSummary, lap=lambda name: None) -> dict:
+    """Replace every flag, computed from the facts and priced lines as they stand; returns the
+    figures that span every group (for later partial refreshes). ``lap(step)`` is called after
+    each step (for timings)."""
+    conn.execute(delete(flag_hits))
+    stats = compute.supplier_statistics(conn, thresholds)
+    summary.hits += compute.compute_orders(conn, thresholds, None)
+    lap("orders")
+    summary.hits += compute.compute_buyers(conn, thresholds, None)
+    lap("buyers")
+    summary.hits += compute.compute_agreements(conn, thresholds, None)
+    lap("agreements")
+    summary.hits += compute.compute_prices(conn, thresholds, None)
+    lap("prices")
+    summary.hits += compute.compute_suppliers(conn, thresholds, None, stats)
+    lap("suppliers")
+    return stats
+
+
+def save_state(conn: Connection, last_release: int, stats: dict, thresholds: dict) -> None:
+    """Record what the flags were computed from (for the next partial refresh)."""
+    _set_state(conn, last_release=last_release, statistics=stats, thresholds=dict(sorted(thresholds.items())))
+
+
 def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshSummary:
     """Bring the flags up to date with the published releases (see the module docstring).
 
@@ -89,18 +113,7 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             conn.execute(delete(flag_prices))
             _insert_prices(conn, None)
             lap("facts")
-            conn.execute(delete(flag_hits))
-            stats = compute.supplier_statistics(conn, thresholds)
-            summary.hits += compute.compute_orders(conn, thresholds, None)
-            lap("orders")
-            summary.hits += compute.compute_buyers(conn, thresholds, None)
-            lap("buyers")
-            summary.hits += compute.compute_agreements(conn, thresholds, None)
-            lap("agreements")
-            summary.hits += compute.compute_prices(conn, thresholds, None)
-            lap("prices")
-            summary.hits += compute.compute_suppliers(conn, thresholds, None, stats)
-            lap("suppliers")
+            stats = compute_all(conn, thresholds, summary, lap)
         else:
             stats = state["statistics"]
             changed = list(
@@ -121,10 +134,14 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             if first is not None and (stats.get("first_day") is None or first < stats["first_day"]):
                 stats["first_day"] = first
             summary.hits += compute.compute_orders(conn, thresholds, changed)
+            lap("orders")
             summary.hits += compute.compute_buyers(conn, thresholds, scopes["buyers"])
+            lap("buyers")
             summary.hits += compute.compute_agreements(conn, thresholds, scopes["agreements"])
+            lap("agreements")
             summary.hits += compute.compute_prices(conn, thresholds, scopes["products"])
+            lap("prices")
             summary.hits += compute.compute_suppliers(conn, thresholds, scopes["suppliers"], stats)
-            lap("flags")
-        _set_state(conn, last_release=last, statistics=stats, thresholds=settings)
+            lap("suppliers")
+        save_state(conn, last, stats, thresholds)
     return summary

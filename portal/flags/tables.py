@@ -60,8 +60,9 @@ flag_prices = Table(
     metadata,
     Column("ocid", String(255), primary_key=True),
     Column("position", Integer, primary_key=True),
-    # "<agreement ocid>|<scheme>|<code>|<unit>": the same catalogue product (a call-off's
-    # agreement names its catalogue and edition) in the same unit.
+    # "<agreement ocid>|<scheme>|<code>|<unit>|<description>": the same catalogue product (a
+    # call-off's agreement names its catalogue and edition) in the same unit; outside an
+    # agreement "|<scheme>|<code>|<unit>". At most 600 characters.
     Column("product", String(600), nullable=False),
     Column("currency", String(3)),
     Column("unit_price", Numeric(20, 2)),

@@ -1,0 +1,271 @@
+"""Benchmark: the red flags over N orders, computed in full, then refreshed after new orders.
+
+    python bench/flags.py --orders 1000000                       # SQLite under --dir
+    python bench/flags.py --orders 1000000 --database-url postgresql+psycopg://user@/db?host=...
+
+1. Streams ``N + --new`` lines of the demo generator (one stream, so the new orders share its
+   agencies, suppliers and catalogues). The first N become the flags' per-process facts and
+   priced lines directly (``flag_facts``, ``flag_prices``: what ``veraz flags refresh`` reads
+   from the releases), written in bulk, not timed: publishing a million orders here takes
+   hours. Each order's facts are what its latest version says (amount, status, quotes,
+   deliveries), as the one reading of its compiled release gives them.
+2. Timed: every flag computed over the N orders (``portal.flags.refresh.compute_all``), with
+   user+sys CPU seconds and peak RSS.
+3. Timed: the last ``--new`` lines are published through the real pipeline
+   (``import_orders``, not timed), then ``portal.flags.refresh`` runs as after an import: it
+   reads the new processes from their releases and recomputes the groups they touch.
+4. The planted anomalies among the N orders: recall per kind, and how many other orders or
+   pairs each flag raises.
+
+Targets: all flags over 1,000,000 orders < 60 s, partial refresh after 1,000 orders < 5 s.
+The machine is shared: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+from sqlalchemy import delete, func, insert, select  # noqa: E402
+
+from ocds.catalogue.generate import _Generator  # noqa: E402
+from portal.db import make_engine, upgrade  # noqa: E402
+from portal.flags import thresholds  # noqa: E402
+from portal.flags.refresh import RefreshSummary, compute_all, refresh, save_state  # noqa: E402
+from portal.flags.tables import flag_facts, flag_hits, flag_prices, flag_state, metadata  # noqa: E402
+
+PREFIX = "ocds-bench01"
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _facts(order: dict) -> tuple[dict, list[dict]]:
+    """The ``flag_facts`` row and ``flag_prices`` rows of a source order's state."""
+    ocid = f"{PREFIX}-{order['orderNumber']}"
+    agreement = f"{PREFIX}-AM-{order['agreement']['id']}"
+    supplier = f"PE-RUC-{order['supplier']['identifier']}"
+    cancelled = order["status"] == "cancelled"
+    amount = round(sum(i["quantity"] * i["unitPrice"] for i in order["items"]), 2)
+    day = order["dates"]["issued"][:10]
+    deliveries = [k for d in order["destinations"] for k in d["deliveries"]]
+    met = [k for k in deliveries if "deliveredDate" in k]
+    late = [k for k in met if k["deliveredDate"] > k["dueDate"]]
+    row = {
+        "ocid": ocid,
+        "last_release": 0,
+        "live": True,
+        "cancelled": cancelled,
+        "buyer_id": f"PE-RUC-{order['buyer']['identifier']}",
+        "supplier_id": supplier,
+        "agreement_ocid": agreement,
+        "amount": amount,
+        "currency": "PEN",
+        "date": day,
+        "month": day[:7],
+        "quotes": len(order.get("proformas", [])) or None,
+        "first_amount": amount,
+        "first_currency": "PEN",
+        "deliveries": len(deliveries),
+        "deliveries_met": len(met),
+        "deliveries_late": len(late),
+        "deliveries_not_met": len(deliveries) if cancelled else 0,
+        "days_late": None,
+    }
+    prices = [
+        {
+            "ocid": ocid,
+            "position": n,
+            "product": "|".join(
+                (agreement, "UNSPSC", i["classification"]["code"], i["unit"]["name"], i["description"])
+            )[:600],
+            "currency": "PEN",
+            "unit_price": i["unitPrice"],
+            "supplier_id": supplier,
+            "segment": i["classification"]["code"][:2],
+        }
+        for n, i in enumerate(order["items"])
+    ]
+    return row, prices
+
+
+def load_background(engine, stream, n: int) -> list[tuple[str, str, str, tuple]]:
+    """Write the facts of the stream's next ``n`` lines; return the planted anomalies."""
+    states: dict[str, tuple[dict, list[dict]]] = {}
+    planted: dict[tuple, list[str]] = defaultdict(list)
+    for _ in range(n):
+        order, tag = next(stream)
+        states[order["orderNumber"]] = _facts(order)
+        if tag is not None and order["version"] == 1:
+            planted[tag].append(order["orderNumber"])
+    with engine.begin() as conn:
+        for table in (flag_facts, flag_prices, flag_hits, flag_state):
+            conn.execute(delete(table))
+        rows, prices = [], []
+        for row, lines in states.values():
+            rows.append(row)
+            prices.extend(lines)
+            if len(rows) >= 20_000:
+                conn.execute(insert(flag_facts), rows)
+                conn.execute(insert(flag_prices), prices)
+                rows, prices = [], []
+        if rows:
+            conn.execute(insert(flag_facts), rows)
+            conn.execute(insert(flag_prices), prices)
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    else:
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    return [
+        (kind, buyer, supplier, tuple(numbers)) for (kind, buyer, supplier, _), numbers in planted.items()
+    ]
+
+
+def recall(engine, planted) -> dict:
+    """Recall per planted kind, and what each flag raises outside the planted orders."""
+    with engine.connect() as conn:
+        hits = defaultdict(set)
+        pairs = defaultdict(set)
+        for flag, ocid, buyer, supplier in conn.execute(
+            select(flag_hits.c.flag, flag_hits.c.ocid, flag_hits.c.buyer_id, flag_hits.c.supplier_id)
+        ):
+            if ocid:
+                hits[flag].add(ocid)
+            else:
+                pairs[flag].add((buyer, supplier))
+    out: dict = {}
+    planted_ocids: dict[str, set] = defaultdict(set)
+    planted_pairs = set()
+    for kind, buyer, supplier, numbers in planted:
+        ocids = {f"{PREFIX}-{n}" for n in numbers}
+        entry = out.setdefault(kind, [0, 0])
+        entry[0] += 1
+        if kind == "dominance":
+            pair = (f"PE-RUC-{buyer}", f"PE-RUC-{supplier}")
+            planted_pairs.add(pair)
+            entry[1] += pair in pairs["supplier_share"] or pair in pairs["one_supplier"]
+        else:
+            planted_ocids[kind] |= ocids
+            entry[1] += ocids <= hits[kind]
+    raised = {}
+    for flag in sorted(set(hits) | set(pairs)):
+        raised[flag] = {
+            "orders": len(hits[flag]),
+            "other orders": len(hits[flag] - planted_ocids.get(flag, set())),
+            "entities": len(pairs[flag]),
+            "other entities": len(pairs[flag] - planted_pairs),
+        }
+    return {"recall": {k: f"{found}/{total}" for k, (total, found) in out.items()}, "raised": raised}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--new", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database-url")
+    parser.add_argument("--dir", type=Path, default=None, help="folder for the SQLite database")
+    parser.add_argument("--reuse", action="store_true", help="keep the background of an earlier run")
+    parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="veraz-flags-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    url = args.database_url or f"sqlite:///{folder / f'flags-{args.orders}.sqlite3'}"
+    if not args.load_only:
+        print(f"database: {make_engine(url).dialect.name}; load average {os.getloadavg()}")
+    upgrade(url)
+    engine = make_engine(url)
+    metadata.create_all(engine, checkfirst=True)
+    th = thresholds()
+
+    planted_path = folder / f"planted-{args.orders}.json"
+    path = folder / f"new-orders-{args.orders}.jsonl"
+    if args.load_only:
+        generator = _Generator(args.orders + args.new, args.seed)
+        stream = generator.stream()
+        planted = load_background(engine, stream, args.orders)
+        planted_path.write_bytes(orjson.dumps(planted))
+        with path.open("wb") as f:
+            for order, _ in stream:  # the same stream's last lines
+                f.write(orjson.dumps(order) + b"\n")
+        return
+    if not (args.reuse and planted_path.exists()):
+        # In a child process, so that this one's peak RSS is the flags' own.
+        started = time.perf_counter()
+        command = [
+            sys.executable,
+            __file__,
+            "--load-only",
+            "--orders",
+            str(args.orders),
+            "--new",
+            str(args.new),
+        ]
+        command += ["--seed", str(args.seed), "--dir", str(folder)]
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        subprocess.run(command, check=True)
+        print(
+            f"background: {args.orders:,} orders' facts written in "
+            f"{time.perf_counter() - started:.0f} s (not timed)"
+        )
+    planted = [tuple(p) for p in orjson.loads(planted_path.read_bytes())]
+    planted = [(k, b, s, tuple(n)) for k, b, s, n in planted]
+
+    summary = RefreshSummary(full=True)
+    t0, c0 = time.perf_counter(), cpu()
+    with engine.begin() as conn:
+        stats = compute_all(
+            conn, th, summary, lambda name: summary.seconds.setdefault(name, time.perf_counter() - t0)
+        )
+        save_state(conn, 0, stats, th)
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    steps = {k: round(v, 1) for k, v in summary.seconds.items()}
+    print(
+        f"all flags over {args.orders:,} orders: {wall:.1f} s wall, {used:.1f} s CPU (user+sys), "
+        f"{summary.hits:,} flags; cumulative by step {steps}; peak RSS {peak_mb():.0f} MB; "
+        f"load average {os.getloadavg()}"
+    )
+
+    from portal.publishing import import_orders
+
+    imported = import_orders(engine, path, ocid_prefix=PREFIX, workers=1)
+    print(
+        f"published {imported.published_releases:,} releases of {imported.read:,} new lines "
+        f"({imported.rejected} rejected), not timed"
+    )
+    t0, c0 = time.perf_counter(), cpu()
+    result = refresh(engine, th)
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(flag_hits)).scalar_one()
+    print(
+        f"partial refresh after {args.new:,} new lines: {wall:.2f} s wall, {used:.2f} s CPU, "
+        f"{result.processes:,} processes read from their releases, steps {result.seconds}; "
+        f"{total:,} flags in all; load average {os.getloadavg()}"
+    )
+    print("planted anomalies (among the first N):", recall(engine, planted))
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
