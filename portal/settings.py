@@ -248,6 +248,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Bring the bulk downloads up to date (`veraz export`, only the years with new releases) "
         "at the end of every `veraz import-orders` and `veraz import-ocds`.",
     ),
+    Setting(
+        "EXPORT_WORKERS",
+        0,
+        "Processes that compile releases during `veraz export` (the costly part); 0 means one per core.",
+    ),
     # Red flags (portal/flags, docs/red-flags.md): thresholds and the sources they come from.
     Setting(
         "FLAGS_AFTER_IMPORT",

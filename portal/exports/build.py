@@ -22,14 +22,16 @@ the next one starts again from the previous manifest.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, Engine, exists, func, select
@@ -46,6 +48,7 @@ from portal.exports import flatten, layout
 from portal.exports.files import GzipPart, HashingFile, fsync_dir, partial_dir, publish
 from portal.exports.manifest import FORMAT, FileEntry, file_finished, read_manifest, write_manifest
 from portal.models import records, release_packages, releases
+from portal.publishing.pool import WorkerPool
 
 #: Contracting processes read and written per round (their releases are held in memory).
 BATCH = 500
@@ -149,6 +152,18 @@ def _snapshot(conn: Connection) -> _Snapshot:
     )
 
 
+class Rel(NamedTuple):
+    """One stored release, as the export reads it (plain values: it goes to worker processes)."""
+
+    id: int
+    ocid: str
+    release_id: str
+    date: str
+    data: bytes
+    valid: bool
+    problems: str | None
+
+
 _ROW = (
     releases.c.id,
     releases.c.ocid,
@@ -244,11 +259,18 @@ def _batched(result) -> Iterator[list[tuple[str, list[Any], Any]]]:
                 if len(batch) >= BATCH:
                     yield batch
                     batch = []
-            current, rows, stored = row.ocid, [], row.compiled
-        rows.append(row)
+            current, rows, stored = row.ocid, [], (bytes(row.compiled) if row.compiled is not None else None)
+        rows.append(Rel(row.id, row.ocid, row.release_id, row.date, bytes(row.data), row.valid, row.problems))
     if current is not None:
         batch.append((current, rows, stored))
     if batch:
+        yield batch
+
+
+def _tee(batches: Iterator[Any], pending: deque) -> Iterator[Any]:
+    """``batches``, each also kept in ``pending`` until its results come back."""
+    for batch in batches:
+        pending.append(batch)
         yield batch
 
 
@@ -262,6 +284,24 @@ def compiled_bytes(rows: list[Any], stored: bytes | None) -> bytes | None:
         return orjson.dumps(compile_release([orjson.loads(r.data) for r in rows]))
     except (InputError, orjson.JSONDecodeError):
         return None
+
+
+def _compile_step(
+    years: set[str] | None, batch: list[tuple[str, list[Rel], bytes | None]]
+) -> list[bytes | None]:
+    """In a worker process: the compiled release of each process of ``batch`` whose compiled
+    release is written (its year is rebuilt), None for the others and for those that cannot be
+    compiled."""
+    out: list[bytes | None] = []
+    for _ocid, rows, stored in batch:
+        year, _ = _years_of(rows)
+        out.append(compiled_bytes(rows, stored) if years is None or year in years else None)
+    return out
+
+
+def _given(value: Any) -> Any:
+    """A worker's context: the value it was made with (the rebuilt years)."""
+    return value
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -423,19 +463,15 @@ class _Writer:
 def _write_process(
     writer: _Writer,
     ocid: str,
-    rows: list[Any],
-    stored: bytes | None,
+    rows: list[Rel],
+    compiled: bytes | None,
     sources: dict[int, queries.ReleaseSource],
     years: set[str] | None,
 ) -> None:
     year, _ = _years_of(rows)
-    compiled = None
-    if years is None or year in years:
-        compiled = compiled_bytes(rows, stored)
-        if compiled is not None:
-            writer.compiled_release(year, compiled)
-            compiled_date = max(r.date for r in rows)
-            writer.compiled[year].dated(compiled_date)
+    if compiled is not None:
+        writer.compiled_release(year, compiled)
+        writer.compiled[year].dated(max(r.date for r in rows))
     if not writer.packages:
         return
     for row in rows:
@@ -497,20 +533,22 @@ def export(
     full: bool = False,
     formats: frozenset[str] = frozenset({"compiled", "packages", "csv", "xlsx"}),
     limits: Limits | None = None,
+    workers: int = 1,
 ) -> ExportSummary:
     """Export the published releases into ``folder`` (see the module docstring).
 
     ``full`` rebuilds every year even when a previous export's manifest says nothing changed.
     ``formats`` chooses among compiled releases (always written: the other formats read them),
     ``packages`` (release and record packages), ``csv`` and ``xlsx`` (benchmarks time them
-    apart). Raises :class:`ExportFailed` with the reason when the export cannot finish; the
-    previous files then stay in place."""
+    apart). ``workers`` processes compile the releases (1: this process). Raises
+    :class:`ExportFailed` with the reason when the export cannot finish; the previous files
+    then stay in place."""
     limits = limits or Limits()
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with _Lock(folder):
-            return _export(engine, folder, publication, full, formats, limits)
+            return _export(engine, folder, publication, full, formats, limits, workers)
     except OSError as error:
         shutil.rmtree(folder / ".partial", ignore_errors=True)
         raise ExportFailed(
@@ -526,6 +564,7 @@ def _export(
     full: bool,
     formats: frozenset[str],
     limits: Limits,
+    workers: int,
 ) -> ExportSummary:
     summary = ExportSummary()
     old = None if full else read_manifest(folder)
@@ -546,12 +585,18 @@ def _export(
         years = None if old is None else dirty_years(conn, old["snapshot"]["release_id"], snapshot.release_id)
         partial = partial_dir(folder)
         writer = _Writer(partial, snapshot, publication, limits, "packages" in formats)
+        batches = _groups(conn, snapshot.release_id, years)
         try:
-            for batch in _groups(conn, snapshot.release_id, years):
-                pks = [r.id for _, rows, _ in batch for r in rows]
-                sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
-                for ocid, rows, stored in batch:
-                    _write_process(writer, ocid, rows, stored, sources, years)
+            # Compiling is the costly part (parsing and merging every release): worker
+            # processes do it while this one reads the database and writes the files.
+            with WorkerPool(functools.partial(_given, years), workers) as pool:
+                results = pool.map(_compile_step, _tee(batches, pending := deque()))
+                for compiled in results:
+                    batch = pending.popleft()
+                    pks = [r.id for _, rows, _ in batch for r in rows]
+                    sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
+                    for (ocid, rows, _), one in zip(batch, compiled, strict=True):
+                        _write_process(writer, ocid, rows, one, sources, years)
         finally:
             writer.close()
     summary.seconds["read"] = time.perf_counter() - clock

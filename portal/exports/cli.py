@@ -21,11 +21,14 @@ def run_export(config: dict, folder: Path | None = None, *, full: bool = False):
     """Export the app's database into ``folder`` (default: EXPORT_DIR); raises ExportFailed."""
     from portal.exports import Publication, default_folder, export
 
+    from portal.publishing.pool import worker_count
+
     return export(
         app_engine(),
         folder or default_folder(config),
         Publication.from_config(config),
         full=full,
+        workers=worker_count(config["EXPORT_WORKERS"]),
     )
 
 

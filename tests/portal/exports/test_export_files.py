@@ -120,11 +120,12 @@ def test_manifest_counts_dates_and_terms(exported):
     }
 
 
-def test_gzip_files_are_the_same_bytes_for_the_same_data(app, tmp_path):
+def test_the_same_bytes_for_the_same_data_with_worker_processes_or_without(app, tmp_path):
     publish_examples(app, tmp_path)
+    import_other(app, tmp_path)
     run_export(app)
     first = {f["name"]: f["sha256"] for f in manifest(app)["files"] if f["format"] != "xlsx"}
-    run_export(app, full=True)
+    run_export(app, full=True, workers=2)
     again = {f["name"]: f["sha256"] for f in manifest(app)["files"] if f["format"] != "xlsx"}
     assert first == again
 
