@@ -93,7 +93,7 @@ def consistency():
 def entries():
     """Entries ``start`` (inclusive) to ``end`` (exclusive), with their leaf hashes."""
     start = _uint_arg("start", 0)
-    end = _uint_arg("end") if request.args.get("end") else None
+    end = _uint_arg("end") if "end" in request.args else None  # "end=" is malformed, not absent
     try:
         with app_engine().connect() as conn:
             page = log_api.entries_page(conn, start, end, current_app.config["LOG_ENTRIES_MAX_PAGE"])

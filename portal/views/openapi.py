@@ -340,7 +340,18 @@ def _paths(cfg: dict) -> dict:
     record_package = {"$ref": "#/components/schemas/RecordPackage"}
     bundle = {"$ref": "#/components/schemas/ProofBundle"}
     text_plain = {"text/plain": {"schema": {"type": "string"}}}
-    tile_path = {"type": "string", "pattern": "^(x[0-9]{3}/)*[0-9]{3}(\\.p/[0-9]{1,3})?$"}
+    # A tile index is written in groups (``x001/x234/067``) and a partial tile adds ``.p/<width>``:
+    # slashes an OpenAPI path parameter cannot hold, so the description names the first 1,000
+    # tiles' form, and says the rest in words.
+    tile_path = {"type": "string", "pattern": "^[0-9]{3}$"}
+    tile_words = (
+        "Tile index N written in groups of three digits, every group but the last prefixed "
+        "with x (1234067 is x001/x234/067); a partial tile of width W adds .p/W. See "
+        "https://c2sp.org/tlog-tiles.",
+        "Índice N del bloque en grupos de tres dígitos, cada grupo salvo el último con el prefijo "
+        "x (1234067 es x001/x234/067); un bloque parcial de ancho W añade .p/W. Véase "
+        "https://c2sp.org/tlog-tiles.",
+    )
     tile_found = {
         **_text("The tile's bytes.", "Los bytes del bloque."),
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
@@ -453,6 +464,23 @@ def _paths(cfg: dict) -> dict:
             ("The API's OpenAPI 3.1 description.", "La descripción OpenAPI 3.1 de la API."),
             [],
             {"200": _json({"type": "object"}, "OpenAPI 3.1.", "OpenAPI 3.1.", _ETAG), "400": _BAD_PARAMETER},
+        ),
+        "/api/docs": _operation(
+            "getDocs",
+            "OCDS",
+            ("This description, as a page", "Esta descripción, como página"),
+            (
+                "The description for people, in Spanish or English.",
+                "La descripción para personas, en español o inglés.",
+            ),
+            [],
+            {
+                "200": {
+                    **_text("A page.", "Una página."),
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+                "400": _BAD_PARAMETER,
+            },
         ),
         "/api/log/key": _operation(
             "getLogKey",
@@ -623,7 +651,7 @@ def _paths(cfg: dict) -> dict:
             ),
             [
                 _param("level", "path", {"type": "integer", "minimum": 0, "maximum": 63}, "Level.", "Nivel."),
-                _param("path", "path", tile_path, "Tile index.", "Índice del bloque."),
+                _param("path", "path", tile_path, *tile_words),
             ],
             {"200": tile_found, "400": _BAD_PARAMETER, "404": tile_missing},
         ),
@@ -632,7 +660,7 @@ def _paths(cfg: dict) -> dict:
             "Evidence log",
             ("A C2SP entry bundle", "Un paquete de entradas C2SP"),
             ("Entry bundle `path` (as a tile index).", "El paquete de entradas `path` (como un índice)."),
-            [_param("path", "path", tile_path, "Tile index.", "Índice del bloque.")],
+            [_param("path", "path", tile_path, *tile_words)],
             {"200": tile_found, "404": tile_missing},
         ),
         "/api/proofs/{ocid}": _operation(
@@ -792,7 +820,8 @@ def docs():
     params.only_params(())
     cfg = current_app.config
     spec_now = spec(cfg)
-    spanish = str(get_locale()) == "es"
+    locale = get_locale()
+    spanish = locale is not None and locale.language == "es"
     operations = []
     for path, item in spec_now["paths"].items():
         op = item["get"]
