@@ -1,0 +1,274 @@
+"""Benchmark: ``veraz export`` (the bulk downloads) per format, its peak memory, and the
+flatteners on the same releases.
+
+    python bench/export.py --orders 100000                       # SQLite, in a temporary folder
+    python bench/export.py --orders 1000000 --dir /big/folder    # keep (and reuse) the database
+
+1. Generates N synthetic orders (``ocds.catalogue.generate``) and publishes them with
+   ``portal.publishing.import_orders`` (without order PDFs), not timed; ``--dir`` keeps the
+   database, and a later run with the same N reuses it.
+2. Exports in child processes, each timed (wall and CPU, the workers' included) with its peak
+   RSS: compiled releases only (JSON Lines, gzip), then with release and record packages, then
+   everything (CSV and XLSX with flatterer, timed apart by the export itself).
+3. Imports 1,000 more orders and exports again: the incremental export.
+4. On a sample of compiled releases (``--sample``, default 2,000) from that export: flatterer
+   and flatten-tool (its own virtualenv, ``--flatten-tool``, since it pins other versions of
+   the libraries the portal uses), CSV and XLSX, wall and CPU time each.
+
+Targets (issue): JSON Lines gzip >= 30,000 releases/s; CSV >= 2x flatten-tool; XLSX >= 2x
+flatten-tool; peak RSS < 300 MB whatever the size; an incremental export after 1,000 orders
+under 30 s at 1,000,000 orders. The machine is shared: the load average is printed, and CPU
+time per release, which load affects less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_dir  # noqa: E402  (bench/, the script's own folder)
+from sqlalchemy import func, select  # noqa: E402
+
+from ocds.catalogue.generate import write_orders  # noqa: E402
+from portal.db import make_engine, upgrade  # noqa: E402
+from portal.models import releases  # noqa: E402
+from portal.publishing import import_orders  # noqa: E402
+
+FLATTEN_TOOL = Path("/work/bench-data/exports/ft-venv/bin/flatten-tool")
+INCREMENT = 1000
+
+CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from portal.db import make_engine
+from portal.exports import Publication, export
+from portal.settings import load_settings
+cfg = load_settings({{"INSTANCE_PATH": {instance!r}, "DATABASE_URL": {url!r}}})
+started = time.perf_counter()
+summary = export(make_engine({url!r}), Path({out!r}), Publication.from_config(cfg), full={full!r},
+                 formats=frozenset({formats!r}), workers={workers!r})
+wall = time.perf_counter() - started
+print(json.dumps({{"wall": wall, "seconds": summary.seconds, "compiled": summary.compiled,
+                  "releases": summary.releases, "years": summary.rebuilt_years,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_child(code: str) -> tuple[dict, float]:
+    """Run ``code`` in a child Python; its JSON line, and the CPU seconds it and its workers used."""
+    before = child_cpu()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        sys.exit(f"export failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), child_cpu() - before
+
+
+def export_stage(label, url, folder, out, formats, workers, full=True) -> dict:
+    code = CHILD.format(
+        root=str(ROOT),
+        instance=str(folder),
+        url=url,
+        out=str(out),
+        full=full,
+        formats=sorted(formats),
+        workers=workers,
+    )
+    result, cpu = run_child(code)
+    result["cpu"] = cpu
+    print(
+        f"{label}: {result['wall']:.1f} s wall, {cpu:.1f} s CPU, peak RSS {result['rss_mb']:.0f} MB "
+        f"(main process), {result['compiled']:,} compiled releases, {result['releases']:,} releases; "
+        f"stages {', '.join(f'{k} {v:.1f} s' for k, v in result['seconds'].items())}",
+        flush=True,
+    )
+    return result
+
+
+def timed_tool(argv: list[str]) -> tuple[float, float]:
+    before = child_cpu()
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{argv[0]} failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started, child_cpu() - before
+
+
+def flatteners(sample: list[bytes], work: Path, flatten_tool: Path) -> None:
+    """flatterer and flatten-tool on the same compiled releases, CSV and XLSX."""
+    jsonl = work / "sample.jsonl"
+    jsonl.write_bytes(b"\n".join(sample) + b"\n")
+    package = work / "sample.json"
+    package.write_bytes(b'{"releases":[' + b",".join(sample) + b"]}")
+    n = len(sample)
+    flatterer_code = (
+        "import sys, flatterer; flatterer.flatten(sys.argv[1], sys.argv[2], csv=sys.argv[3] == 'csv', "
+        "xlsx=sys.argv[3] == 'xlsx', ndjson=True, main_table_name='release', pushdown=['ocid', 'id'], "
+        "arrays_new_table=True, path_separator='.', force=True)"
+    )
+    rows = []
+    for fmt in ("csv", "xlsx"):
+        wall, cpu = timed_tool(
+            [sys.executable, "-c", flatterer_code, str(jsonl), str(work / f"fl-{fmt}"), fmt]
+        )
+        rows.append(("flatterer", fmt, wall, cpu))
+        if flatten_tool.exists():
+            out = work / f"ft-{fmt}"
+            wall, cpu = timed_tool(
+                [
+                    str(flatten_tool),
+                    "flatten",
+                    str(package),
+                    "--root-list-path",
+                    "releases",
+                    "--main-sheet-name",
+                    "releases",
+                    "-f",
+                    fmt,
+                    "-o",
+                    str(out),
+                ]
+            )
+            rows.append(("flatten-tool", fmt, wall, cpu))
+    print(f"Flatteners on the same {n:,} compiled releases (load average {load()}):")
+    by = {}
+    for tool, fmt, wall, cpu in rows:
+        by[(tool, fmt)] = n / cpu
+        print(
+            f"  {tool:13s} {fmt:5s} {wall:6.2f} s wall {cpu:6.2f} s CPU  "
+            f"{n / wall:8,.0f} rel/s wall  {n / cpu:8,.0f} rel/s CPU"
+        )
+    for fmt in ("csv", "xlsx"):
+        if ("flatten-tool", fmt) in by:
+            print(
+                f"  {fmt}: flatterer / flatten-tool = "
+                f"{by[('flatterer', fmt)] / by[('flatten-tool', fmt)]:.1f}x (CPU)"
+            )
+    if not flatten_tool.exists():
+        print(
+            f"  flatten-tool not found at {flatten_tool}: "
+            "python -m venv DIR && DIR/bin/pip install flattentool"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dir", type=Path, default=None, help="Keep the database here (reused).")
+    parser.add_argument("--workers", type=int, default=0, help="Export worker processes (0: one per core).")
+    parser.add_argument("--sample", type=int, default=2000)
+    parser.add_argument("--flatten-tool", type=Path, default=FLATTEN_TOOL)
+    parser.add_argument("--skip-increment", action="store_true")
+    args = parser.parse_args()
+    workers = args.workers or os.cpu_count() or 1
+    folder = scratch_dir(args.dir, "veraz-bench-export-")
+    db = folder / f"veraz-{args.orders}.sqlite3"
+    url = f"sqlite:///{db}"
+    print(f"{os.cpu_count()} cores, load average {load()}", flush=True)
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(releases)).scalar_one()
+    if stored == 0:
+        source = folder / f"orders-{args.orders}-{args.seed}.jsonl"
+        if not source.exists():
+            write_orders(source, args.orders, args.seed)
+        started = time.perf_counter()
+        import_orders(engine, source, ocid_prefix="ocds-bench1", workers=0)
+        print(
+            f"Published {args.orders:,} orders in {time.perf_counter() - started:.0f} s "
+            "(not part of the figures)"
+        )
+    out = folder / "exports"
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"Exporting (load average {load()}, {workers} worker processes):", flush=True)
+    a = export_stage("  compiled releases (JSON Lines gzip)", url, folder, out, {"compiled"}, workers)
+    b = export_stage(
+        "  + release and record packages   ", url, folder, out, {"compiled", "packages"}, workers
+    )
+    c = export_stage(
+        "  + CSV and XLSX (everything)     ",
+        url,
+        folder,
+        out,
+        {"compiled", "packages", "csv", "xlsx"},
+        workers,
+    )
+    n = a["compiled"]
+    print(f"Figures (load average {load()}):")
+    print(
+        f"  JSON Lines gzip: {n / a['wall']:,.0f} compiled releases/s wall, "
+        f"{n / a['cpu']:,.0f}/s per CPU second"
+    )
+    extra = b["wall"] - a["wall"]
+    print(
+        f"  packages (added to the above): {b['releases']:,} releases in {extra:.1f} s more wall"
+        + (f" ({b['releases'] / extra:,.0f} releases/s)" if extra > 0 else "")
+    )
+    for fmt in ("csv", "xlsx"):
+        seconds = c["seconds"].get(fmt)
+        if seconds:
+            print(f"  {fmt.upper()} (flatterer, in the export): {n / seconds:,.0f} compiled releases/s wall")
+    print(f"  peak RSS of the exporting process: {max(a['rss_mb'], b['rss_mb'], c['rss_mb']):.0f} MB")
+    for path in sorted(out.iterdir()):
+        if path.is_file():
+            print(f"    {path.name:36s} {path.stat().st_size / 1e6:10.1f} MB")
+
+    if not args.skip_increment:
+        with engine.connect() as conn:
+            before = conn.execute(select(func.count()).select_from(releases)).scalar_one()
+        # Another seed under another ocid prefix: 1,000 new processes (and their agreements).
+        more = folder / f"orders-increment-{INCREMENT}-{args.seed + 1}.jsonl"
+        if not more.exists():
+            write_orders(more, INCREMENT, args.seed + 1)
+        run = len(list(folder.glob("increment-*.done")))
+        import_orders(engine, more, ocid_prefix=f"ocds-bench{run + 2}", workers=0)
+        (folder / f"increment-{run}.done").touch()
+        with engine.connect() as conn:
+            after = conn.execute(select(func.count()).select_from(releases)).scalar_one()
+        d = export_stage(
+            f"Incremental export after {INCREMENT:,} more orders ({after - before:,} releases)",
+            url,
+            folder,
+            out,
+            {"compiled", "packages", "csv", "xlsx"},
+            workers,
+            full=False,
+        )
+        print(f"  years rebuilt: {', '.join(d['years'])}")
+
+    with tempfile.TemporaryDirectory(prefix="veraz-flatten-") as work:
+        year = sorted(p for p in out.glob("[0-9][0-9][0-9][0-9].jsonl.gz"))[-1]
+        with gzip.open(year, "rb") as f:
+            sample = [line.rstrip(b"\n") for line in itertools.islice(f, args.sample)]
+        flatteners(sample, Path(work), args.flatten_tool)
+    print(f"load average at the end {load()}")
+
+
+if __name__ == "__main__":
+    main()
