@@ -148,6 +148,12 @@ class Tally:
         hit = sorted_keys[at] == wanted
         return self.order[at[hit]]
 
+    def nbytes(self) -> int:
+        """Bytes the arrays hold (the vocabularies' Python objects not counted)."""
+        arrays = [self.keys, self.order, self.amount, self.has_amount, self.day, *self.single.values()]
+        arrays += [a for pair in self.multi.values() for a in pair]
+        return sum(a.nbytes for a in arrays)
+
     def rank(self, facet: str) -> np.ndarray:
         if facet not in self.ranks or len(self.ranks[facet]) != len(self.vocab[facet].values):
             self.ranks[facet] = self.vocab[facet].rank()

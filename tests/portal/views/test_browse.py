@@ -176,6 +176,10 @@ BAD = [
     ("facet_q=x", "facet"),
     ("facet=colour", "facet"),
     ("q=" + "x" * 500, "q"),
+    ("date_from=2024-13-01", "date_from"),
+    ("date_from=2024-02-30", "date_from"),  # well formed, but no such day
+    ("date_to=yesterday", "date_to"),
+    ("date_from=2024-05-01&date_to=2024-04-01", "date_to"),
 ]
 
 
@@ -286,3 +290,51 @@ def test_q_counts_facets_over_what_search_finds(small_client):
     segment = expected.most_common(1)[0][0]
     narrowed = _counts(small_client, f"q=cartucho&segment={segment}&limit=200")
     assert narrowed["total"] == sum(1 for ocid in found if segment in segments[ocid])
+
+
+def test_a_date_range_filters_rows_counts_and_downloads(small_client):
+    app = small_client.application
+    with app_engine(app).connect() as conn:
+        dates = {
+            ocid: browse_columns(queries.compiled_release(conn, ocid))["date"]
+            for ocid in conn.execute(select(records.c.ocid)).scalars()
+        }
+    days = sorted(d[:10] for d in dates.values() if d)
+    low, high = days[len(days) // 4], days[len(days) // 2]
+    expected = {o for o, d in dates.items() if d and low <= d[:10] <= high}
+    assert 0 < len(expected) < len(dates)
+    query = f"date_from={low}&date_to={high}"
+    body = _counts(small_client, query + "&limit=200")
+    assert body["total"] == len(expected)
+    assert {r["ocid"] for r in body["results"]} == expected
+    months = {v["value"] for v in body["facets"]["month"]}
+    assert months == {dates[o][:7] for o in expected}
+    csv_rows = list(csv.DictReader(io.StringIO(small_client.get(f"/contracts.csv?{query}").data.decode())))
+    assert {r["ocid"] for r in csv_rows} == expected
+    assert _counts(small_client, f"date_from={low}&limit=1")["total"] == sum(
+        1 for d in dates.values() if d and d[:10] >= low
+    )
+    page = small_client.get(f"/contracts?{query}&sort=-amount&lang=es").data.decode()
+    assert f'name="date_from" id="date-from" value="{low}"' in page
+    # the text search form keeps the range
+    assert f'<input type="hidden" name="date_to" value="{high}">' in page
+    english = small_client.get(f"/contracts?{query}&lang=en").data.decode()
+    assert "Order date" in english and "Fecha de la orden" in page
+
+
+def test_home_offers_the_largest_of_each_way_in(small_client):
+    listing = _counts(small_client, "limit=1")
+    body = json.loads(small_client.get("/index.json").data)
+    ways = {w["facet"]: w for w in body["ways_in"]}
+    assert set(ways) == {"buyer", "supplier", "segment", "region", "agreement"}
+    for facet, way in ways.items():
+        largest = [(v["value"], v["count"]) for v in listing["facets"][facet]][: len(way["items"])]
+        assert [(v["value"], v["count"]) for v in way["items"]] == largest, facet
+        assert way["items"], facet
+    page = small_client.get("/?lang=es").data.decode()  # the client may keep another language
+    assert "Por dónde empezar" in page
+    buyer = ways["buyer"]["items"][0]
+    assert f'href="/buyers/{buyer["value"]}"' in page
+    segment = ways["segment"]["items"][0]
+    assert f'href="/contracts?segment={segment["value"]}"' in page
+    assert "Ways in" in small_client.get("/?lang=en").data.decode()
