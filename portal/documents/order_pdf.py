@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from portal.codes import STATUS_WORDS
@@ -56,7 +57,13 @@ def _text(value: object) -> str:
 
     Control characters (a tab or a line break inside a description) have no glyph: they become
     spaces."""
-    text = "" if value is None else str(value)
+    return _shown(value if type(value) is str else "" if value is None else str(value))
+
+
+# Labels, names, units and catalogue texts recur from order to order: a repeated text costs a
+# lookup instead of a scan (an order PDF shows about 50 texts, most of them not ASCII).
+@lru_cache(maxsize=8192)
+def _shown(text: str) -> str:
     # Most texts are printable Latin-1, which code page 1252 keeps as it is: skip the round trip.
     if text.isascii():
         if text.isprintable():

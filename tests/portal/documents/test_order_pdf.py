@@ -34,7 +34,7 @@ from portal.links import verification_url
 PREFIX = "ocds-vrz0pe"
 LINK = "5f" * 32
 #: The SHA-256 of one fixed order's PDF: a change of layout or of the writer shows here.
-PINNED_SHA256 = "b601ddb7cf1d1184085b1d6e0319d1c9d1a0a4d8dd1634c03718d1cf1bacee33"
+PINNED_SHA256 = "18ce6a52945ba7127876fe9f8d05be45bdfcce61e01d11999f47a5cd426a5a4b"
 
 
 def _arguments(order: dict, base_url: str = "https://veraz.example") -> tuple[dict, dict]:
