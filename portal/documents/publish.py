@@ -70,7 +70,9 @@ def catalogue_name(agreement_release: dict) -> str | None:
 
 
 def store_order_pdfs(conn, pdfs: list) -> None:
-    """Store ``[(prepared order release, pdf bytes)]`` in ``order_pdfs`` (caller's transaction)."""
+    """Store ``[(prepared order release, pdf bytes, sha256 hex)]`` in ``order_pdfs`` (caller's
+    transaction). The hash is the one ``attach_order_pdf`` listed (hash 2): computed once, in
+    the worker, not again by the writer, the one serial step."""
     if not pdfs:
         return
     from portal.db import bulk_insert
@@ -80,12 +82,7 @@ def store_order_pdfs(conn, pdfs: list) -> None:
         conn,
         order_pdfs,
         [
-            {
-                "ocid": r.ocid,
-                "release_id": r.release_id,
-                "sha256": hashlib.sha256(pdf).hexdigest(),
-                "data": pdf,
-            }
-            for r, pdf in pdfs
+            {"ocid": r.ocid, "release_id": r.release_id, "sha256": sha256, "data": pdf}
+            for r, pdf, sha256 in pdfs
         ],
     )

@@ -145,7 +145,7 @@ class OrderPreparer:
             return [self._reject(number, record, p.field, p.reason) for p in problems]
         mapped = map_order(order, ocid_prefix=self.ocid_prefix)
         quotes = tuple(prepare_proforma(p) for p in mapped.proformas)
-        pdf = None
+        pdf = pdf_sha256 = None
         # A single release compiles to itself (new id and tag, nothing else that these columns
         # read), so the worker takes the record's browse columns from the release. With a PDF,
         # from the facts the PDF was drawn from: read before the PDF is listed, and the columns
@@ -154,7 +154,7 @@ class OrderPreparer:
         # the one serial step, then stores them without reading the order again.
         facts = process_facts(mapped.order_release)
         if self.base_url is not None:
-            pdf, _ = attach_order_pdf(
+            pdf, pdf_sha256 = attach_order_pdf(
                 mapped.order_release,
                 mapped.proformas,
                 base_url=self.base_url,
@@ -193,6 +193,7 @@ class OrderPreparer:
             read_model_alone=read_model_rows_of(facts),
             search_alone=document_of(mapped.order_release["ocid"], facts),
             pdf=pdf,
+            pdf_sha256=pdf_sha256,
         )
 
 
@@ -308,7 +309,7 @@ def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summ
         store_order_pdfs(
             conn,
             [
-                (p.order, p.pdf)
+                (p.order, p.pdf, p.pdf_sha256)
                 for p in accepted
                 if p.pdf is not None and (p.order.ocid, p.order.release_id) in pk_of
             ],

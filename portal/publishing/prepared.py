@@ -55,7 +55,8 @@ class PreparedOrder:
     # portal.search.documents.document), made by the worker from the same reading
     read_model_alone: dict[str, list[dict]] | None = None
     search_alone: Document | None = None
-    pdf: bytes | None = None  # the order PDF listed in the order release (hash 2)
+    pdf: bytes | None = None  # the order PDF listed in the order release
+    pdf_sha256: str | None = None  # its SHA-256 (hex), as listed: hash 2
 
 
 def prepare_release(release: dict, problems: list[Problem] | None = None) -> PreparedRelease:

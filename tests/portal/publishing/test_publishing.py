@@ -173,6 +173,32 @@ def test_parallel_workers_give_the_same_result_as_one(sqlite_url, tmp_path):
     two.dispose()
 
 
+def test_stored_order_pdfs_are_the_ones_their_releases_list(database_url, tmp_path):
+    # The worker hashes each PDF once; the writer stores that hash beside the bytes.
+    import hashlib
+
+    from portal.documents.listing import order_pdf_sha256
+    from portal.models import order_pdfs
+
+    engine = create_engine(database_url)
+    orders = all_examples()
+    summary = _import(engine, write_jsonl(tmp_path / "o.jsonl", orders), base_url="https://veraz.example")
+    assert summary.rejects == []
+    with engine.connect() as conn:
+        pdfs = conn.execute(
+            select(order_pdfs.c.ocid, order_pdfs.c.release_id, order_pdfs.c.sha256, order_pdfs.c.data)
+        ).all()
+        listed = {
+            (r.ocid, r.release_id): order_pdf_sha256(orjson.loads(r.data))
+            for r in conn.execute(select(releases.c.ocid, releases.c.release_id, releases.c.data))
+        }
+    assert len(pdfs) == len(orders)
+    for row in pdfs:
+        assert bytes(row.data).startswith(b"%PDF-1.4\n")
+        assert row.sha256 == hashlib.sha256(row.data).hexdigest() == listed[(row.ocid, row.release_id)]
+    engine.dispose()
+
+
 def test_browse_columns_of_a_release_equal_those_of_its_compiled_release():
     """Why one-release records need no stored compiled release for their browse columns."""
     from ocds.catalogue.generate import generate_orders
