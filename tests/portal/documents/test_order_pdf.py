@@ -180,6 +180,50 @@ def test_same_release_same_bytes_and_the_url_matters():
     assert render_order_pdf(release, **{**arguments, "verify_url": arguments["verify_url"] + "x"}) != first
 
 
+_RENDER_IN_A_FRESH_PROCESS = """
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+from ocds.catalogue.generate import generate_orders
+from ocds.catalogue.mapping import map_order
+from portal.documents.order_pdf import render_order_pdf
+from portal.documents.publish import catalogue_name
+from portal.links import verification_url
+for order in generate_orders(12, 5):
+    mapped = map_order(order, ocid_prefix="ocds-vrz0pe")
+    pdf = render_order_pdf(
+        mapped.order_release,
+        verify_url=verification_url("https://veraz.example", mapped.order_release["ocid"]),
+        proformas_hash_link="5f" * 32,
+        catalogue=catalogue_name(mapped.agreement_release),
+    )
+    print(hashlib.sha256(pdf).hexdigest())
+"""
+
+
+def test_same_bytes_whatever_was_rendered_before():
+    # Texts, widths and text operators are memoised across orders: a process that has rendered
+    # other orders first (in another order) must give the bytes of a process that has not.
+    import sys
+
+    root = str(Path(__file__).resolve().parents[3])
+    fresh = subprocess.run(
+        [sys.executable, "-c", _RENDER_IN_A_FRESH_PROCESS, root],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    for order in generate_orders(40, 9):  # others first, to fill the memos
+        release, arguments = _arguments(order)
+        render_order_pdf(release, **arguments)
+    here = []
+    for order in reversed(list(generate_orders(12, 5))):
+        release, arguments = _arguments(order)
+        here.append(hashlib.sha256(render_order_pdf(release, **arguments)).hexdigest())
+    assert len(fresh) == 12
+    assert here[::-1] == fresh
+
+
 def test_pinned_bytes_of_one_order():
     # A deliberate change of the layout or of the writer updates this hash (and CHANGELOG.md:
     # it changes hash 2 of every order published afterwards).
