@@ -253,6 +253,12 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "Processes that compile releases during `veraz export` (the costly part); 0 means one per core.",
     ),
+    Setting(
+        "EXPORT_WATCH",
+        False,
+        "`veraz anchor --watch` brings the bulk downloads up to date (only the years with new "
+        "releases) whenever releases were published since the last export.",
+    ),
     # Red flags (portal/flags, docs/red-flags.md): thresholds and the sources they come from.
     Setting(
         "FLAGS_AFTER_IMPORT",

@@ -41,6 +41,7 @@ from portal.evidence.evm import anchor_once
 from portal.evidence.pdfs import sign_pending
 from portal.evidence.read.anchors import utc
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors
+from portal.exports.cli import export_due
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +306,7 @@ def watch(
             seal(engine, config, force=False)
             anchor_pending(engine, config, backends, due_only=True)
             witness_pending(engine, config, due_only=True)
+            export_due(engine, config)  # the bulk downloads, when EXPORT_WATCH is on (portal/exports)
         except (KeyFileError, store.LogKeyError):
             raise  # a key does not come back by waiting: stop, and say which (the CLI does)
         except Exception:  # noqa: BLE001 - the watcher must survive a database hiccup

@@ -20,7 +20,6 @@ from portal.db import app_engine
 def run_export(config: dict, folder: Path | None = None, *, full: bool = False):
     """Export the app's database into ``folder`` (default: EXPORT_DIR); raises ExportFailed."""
     from portal.exports import Publication, default_folder, export
-
     from portal.publishing.pool import worker_count
 
     return export(
@@ -87,3 +86,36 @@ def export_command(folder: Path | None, full: bool) -> None:
         click.echo(f"veraz: the export failed: {error}.", err=True)
         sys.exit(1)
     _report(summary, folder)
+
+
+def export_due(engine, config: dict) -> bool:
+    """For ``veraz anchor --watch``: bring the bulk downloads up to date when EXPORT_WATCH is on
+    and releases were published since the last export (a cheap check, made every round).
+    True when an export ran and finished; a failure is logged and tried again next round."""
+    import logging
+
+    from portal import queries
+    from portal.exports import ExportFailed, Publication, default_folder, export, read_manifest
+    from portal.publishing.pool import worker_count
+
+    if not config.get("EXPORT_WATCH"):
+        return False
+    folder = default_folder(config)
+    manifest = read_manifest(folder)
+    with engine.connect() as conn:
+        last = queries.last_release_id(conn)
+    if manifest is not None and manifest["snapshot"]["release_id"] == last:
+        return False
+    try:
+        summary = export(
+            engine, folder, Publication.from_config(config), workers=worker_count(config["EXPORT_WORKERS"])
+        )
+    except ExportFailed as error:
+        logging.getLogger(__name__).warning("bulk downloads not updated: %s", error)
+        return False
+    logging.getLogger(__name__).info(
+        "bulk downloads exported up to release %s (years %s)",
+        summary.release_id,
+        ", ".join(summary.rebuilt_years),
+    )
+    return True
