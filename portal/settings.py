@@ -205,8 +205,8 @@ SETTINGS: tuple[Setting, ...] = (
         "WITNESSES",
         "",
         "Witnesses that cosign each new checkpoint (C2SP tlog-witness), separated by commas or "
-        "new lines, each `<submission URL> <verifier key>` (the key as `veraz witness key` prints "
-        "it). Empty: no witnesses. `veraz anchor` sends them the newest checkpoint with a "
+        "new lines, each `<submission prefix URL> <verifier key>` (`/add-checkpoint` is appended "
+        "unless the URL ends with it; the key as `veraz witness key` prints it). Empty: no witnesses. `veraz anchor` sends them the newest checkpoint with a "
         "consistency proof, retrying with ANCHOR_RETRY_BASE/ANCHOR_RETRY_MAX backoff; a witness "
         "that is down never holds up sealing or anchoring.",
     ),
