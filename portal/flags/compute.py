@@ -626,8 +626,9 @@ def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -
             flag_prices.c.currency == currency,
             flag_prices.c.unit_price > fence,
         )
-        ocid: str
-        for ocid, price in conn.execute(query).tuples():
+        for row in conn.execute(query):
+            ocid: str = row[0]
+            price = row[1]
             # NUMERIC compares exactly; the fence is a float: keep what is above it as a float.
             if float(price) <= fence:
                 continue

@@ -56,8 +56,9 @@ def _scopes(conn: Connection, ocids: list[str]) -> dict[str, set[str]]:
                 if value is not None:
                     out[name].add(value)
         query = select(flag_prices.c.product, flag_prices.c.supplier_id).where(flag_prices.c.ocid.in_(chunk))
-        product: str
-        for product, supplier in conn.execute(query).tuples():
+        for row in conn.execute(query):
+            product: str = row[0]
+            supplier = row[1]
             out["products"].add(product)
             if supplier is not None:
                 out["suppliers"].add(supplier)
