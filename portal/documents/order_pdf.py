@@ -29,8 +29,8 @@ from typing import Any
 
 from portal.codes import STATUS_WORDS
 from portal.documents.listing import without_own_pdf
-from portal.documents.pdf_writer import PdfCanvas, grid_path, string_width
-from portal.documents.qr import qr_rows
+from portal.documents.pdf_writer import PdfCanvas, packed_grid_path, string_width
+from portal.documents.qr import qr_packed
 from portal.presentation import describe_order
 
 _MM = 72.0 / 2.54 * 0.1  # points, computed as reportlab.lib.units computes it
@@ -443,12 +443,11 @@ QUIET_ZONE = 4  # modules of white border around a QR code, as the QR standard a
 
 def _draw_qr(canvas: PdfCanvas, data: str, x: float, y: float) -> None:
     """The QR code as one path of filled squares, in a coordinate system of modules."""
-    rows = qr_rows(data)
-    size = len(rows)
+    size, chunks, packed = qr_packed(data)
     module = QR_SIZE / (size + 2 * QUIET_ZONE)
     offset = QUIET_ZONE * module
     canvas.saveState()
     canvas.setFillGray(0)
     canvas.transform(module, 0, 0, module, x + offset, y + offset)
-    canvas.addLiteral(grid_path(rows) + "f")
+    canvas.addLiteral(packed_grid_path(size, chunks, packed) + "f")
     canvas.restoreState()

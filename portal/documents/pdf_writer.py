@@ -276,6 +276,15 @@ def grid_path(rows: list[str]) -> str:
     if not chunks:
         return ""
     packed = int("".join([row.ljust(chunks * 8, "0") for row in rows]), 2).to_bytes(chunks * height, "big")
+    return packed_grid_path(height, chunks, packed)
+
+
+def packed_grid_path(height: int, chunks: int, packed: bytes) -> str:
+    """:func:`grid_path` of a grid given as ``height`` rows of ``chunks`` bytes each (cells
+    most significant bit first, a row's cells past its width 0): what
+    :func:`portal.documents.qr.qr_packed` gives."""
+    if not chunks:
+        return ""
     return "".join(map(getitem, _grid_tables(height, chunks), packed))
 
 

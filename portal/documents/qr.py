@@ -197,7 +197,8 @@ class _Plan:
     ec: int  # EC codewords per block
     remainder: int  # bits after the last codeword
     mask: int  # mask pattern 0 over the codeword bits, in placement order
-    gather: itemgetter  # picks each row's modules (and a light end column) from the bit string
+    row_bits: int  # a row's modules padded with light ones to whole bytes (at least one)
+    gather: itemgetter  # picks each row's modules and its light padding from the bit string
 
 
 @cache
@@ -259,12 +260,15 @@ def _plan(version: int) -> _Plan:
         mask = (mask << 1) | ((row + col) % 2 == 0)
     # Index ``total`` of the bit string is a light module, ``total + 1`` a dark one.
     slot = {position: index for index, position in enumerate(order)}
+    # Rows padded to whole bytes, as the PDF path packs them (portal.documents.pdf_writer), and
+    # at least one light module: a run never continues onto the next row.
+    row_bits = (size + 8) // 8 * 8
     picks = []
     for row in range(size):
         for col in range(size):
             fixed = grid[row][col]
             picks.append(slot[(row, col)] if fixed is None else total + fixed)
-        picks.append(total)  # light end column: a run never continues onto the next row
+        picks.extend([total] * (row_bits - size))
     raw_codewords = total // 8
     blocks = _BLOCKS[version - 1]
     ec = _EC_PER_BLOCK[version - 1]
@@ -278,10 +282,12 @@ def _plan(version: int) -> _Plan:
         ec=ec,
         remainder=total % 8,
         mask=mask,
+        row_bits=row_bits,
         gather=itemgetter(*picks),
     )
 
 
+@cache
 def _fit(length: int) -> _Plan:
     for version in range(1, 41):
         count_bits = 8 if version < 10 else 16
@@ -317,14 +323,29 @@ def _codewords(data: bytes, plan: _Plan) -> bytes:
     return bytes(out)
 
 
-def qr_rows(data: str) -> list[str]:
-    """The QR code of ``data`` (UTF-8, byte mode, level M, mask 0, smallest version) as rows
-    of ``"0"`` (light) and ``"1"`` (dark), top row first, without the quiet zone."""
+def _modules(data: str) -> tuple[_Plan, str]:
+    """The plan of ``data``'s QR code and its modules, top row first, as ``"0"`` (light) and
+    ``"1"`` (dark): each row ``plan.row_bits`` long, its modules then light padding."""
     raw = data.encode("utf-8")
     plan = _fit(len(raw))
     codewords = _codewords(raw, plan)
     total = len(codewords) * 8 + plan.remainder
     masked = (int.from_bytes(codewords, "big") << plan.remainder) ^ plan.mask
-    flat = "".join(plan.gather(format(masked, f"0{total}b") + "01"))
-    stride = plan.size + 1
-    return [flat[i : i + plan.size] for i in range(0, len(flat), stride)]
+    return plan, "".join(plan.gather(format(masked, f"0{total}b") + "01"))
+
+
+def qr_rows(data: str) -> list[str]:
+    """The QR code of ``data`` (UTF-8, byte mode, level M, mask 0, smallest version) as rows
+    of ``"0"`` (light) and ``"1"`` (dark), top row first, without the quiet zone."""
+    plan, flat = _modules(data)
+    size, stride = plan.size, plan.row_bits
+    return [flat[i : i + size] for i in range(0, len(flat), stride)]
+
+
+def qr_packed(data: str) -> tuple[int, int, bytes]:
+    """``(size, bytes per row, packed rows)``: the rows of :func:`qr_rows`, each padded with
+    light modules to whole bytes, most significant bit leftmost, as
+    :func:`portal.documents.pdf_writer.packed_grid_path` draws them (without the strings)."""
+    plan, flat = _modules(data)
+    chunks = plan.row_bits // 8
+    return plan.size, chunks, int(flat, 2).to_bytes(plan.size * chunks, "big")

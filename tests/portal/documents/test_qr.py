@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from qrcode.constants import ERROR_CORRECT_M
 from qrcode.util import MODE_8BIT_BYTE, QRData
 
-from portal.documents.qr import QRCapacityError, qr_rows
+from portal.documents.pdf_writer import grid_path, packed_grid_path
+from portal.documents.qr import QRCapacityError, qr_packed, qr_rows
 
 #: Bytes a version holds at level M in byte mode (ISO/IEC 18004, table 7), for versions 1-40.
 CAPACITY_M = (
@@ -77,6 +78,18 @@ def test_every_version_full_and_one_byte_into_it(version):
         rows = qr_rows(data)
         assert len(rows) == 17 + 4 * version
         assert rows == _qrcode_rows(data)
+        assert _unpacked(*qr_packed(data)) == rows
+
+
+def _unpacked(size: int, chunks: int, packed: bytes) -> list[str]:
+    """The rows of a packed grid, its padding checked light and cut off."""
+    assert len(packed) == size * chunks and chunks * 8 > size
+    rows = [
+        format(int.from_bytes(packed[i : i + chunks], "big"), f"0{chunks * 8}b")
+        for i in range(0, len(packed), chunks)
+    ]
+    assert all(set(row[size:]) == {"0"} for row in rows)
+    return [row[:size] for row in rows]
 
 
 def test_too_long_for_version_40():
@@ -87,4 +100,9 @@ def test_too_long_for_version_40():
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_any_text_draws_the_matrix_qrcode_draws(data):
-    assert qr_rows(data) == _qrcode_rows(data)
+    rows = qr_rows(data)
+    assert rows == _qrcode_rows(data)
+    # The order PDF draws the packed form: the same modules, the same path.
+    packed = qr_packed(data)
+    assert _unpacked(*packed) == rows
+    assert packed_grid_path(*packed) == grid_path(rows)
