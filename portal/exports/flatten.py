@@ -21,8 +21,6 @@ import tarfile
 import time
 from pathlib import Path
 
-import flatterer
-
 from portal.exports import layout
 from portal.exports.files import fsync_file
 
@@ -31,6 +29,10 @@ _SEPARATOR = "."
 
 
 def _flatten(source: Path, out: Path, **options) -> None:
+    # Imported here: flatterer brings pandas and numpy (about 80 MB of memory), which the
+    # compiled releases and packages, and the web workers serving /downloads, never need.
+    import flatterer
+
     flatterer.flatten(
         str(source),
         str(out),
