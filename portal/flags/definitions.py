@@ -132,11 +132,14 @@ FLAGS: tuple[Flag, ...] = (
         "entrega urgente o una cantidad muy pequeña.",
         "It does not prove overpricing: the price may include transport to a remote place, an "
         "urgent delivery or a very small quantity.",
-        "Por producto (acuerdo marco, código, unidad y moneda) con al menos FLAG_PRICE_MIN_LINES "
-        "líneas: cuartiles Q1 y Q3 de sus precios unitarios; se marca la línea con precio mayor "
-        "que Q3 + FLAG_IQR_FACTOR × (Q3 − Q1). La medida es el precio dividido por la mediana.",
-        "Per product (framework agreement, code, unit and currency) with at least "
-        "FLAG_PRICE_MIN_LINES lines: quartiles Q1 and Q3 of its unit prices; a line priced above "
+        "Por producto (acuerdo marco, código, unidad, descripción y moneda; fuera de un acuerdo "
+        "marco, código, unidad y moneda) con al menos FLAG_PRICE_MIN_LINES líneas, también de "
+        "órdenes anuladas: cuartiles Q1 y Q3 de sus precios unitarios; se marca la línea con "
+        "precio mayor que Q3 + FLAG_IQR_FACTOR × (Q3 − Q1). La medida es el precio dividido por "
+        "la mediana.",
+        "Per product (framework agreement, code, unit, description and currency; outside a "
+        "framework agreement, code, unit and currency) with at least FLAG_PRICE_MIN_LINES lines, "
+        "cancelled orders' too: quartiles Q1 and Q3 of its unit prices; a line priced above "
         "Q3 + FLAG_IQR_FACTOR × (Q3 − Q1) is flagged. The measure is the price over the median.",
         ("FLAG_IQR_FACTOR", "FLAG_PRICE_MIN_LINES"),
         "OCP red-flags guide R017; Cardinal's IQR fences",
