@@ -18,10 +18,11 @@ from pathlib import Path
 
 import dash
 from dash import ALL, Input, Output, State, dcc, html
-from dash.exceptions import PreventUpdate
+from dash.exceptions import DependencyException, PreventUpdate
 from flask import Flask, Response, abort, current_app, jsonify, render_template_string, request, url_for
 from flask_babel import gettext
 from markupsafe import Markup
+from werkzeug.exceptions import NotFound
 
 from portal.dashboards import charts, layout
 from portal.dashboards import filters as dfilters
@@ -127,6 +128,12 @@ def _csp(response: Response) -> Response:
     if request.path.startswith(layout.PREFIX):
         response.headers["Content-Security-Policy"] = CSP
     return response
+
+
+def _unknown_asset(error: DependencyException):
+    """A component bundle Dash does not serve (a mistyped or forged path) is not found, not a
+    server error (answered by the portal's error handler, as any 404)."""
+    return current_app.handle_http_exception(NotFound())
 
 
 def chart_data(name: str, ext: str):
@@ -247,6 +254,7 @@ def init_app(flask_app: Flask) -> dash.Dash:
     app.layout = _root_layout
     _register_callbacks(app)
     flask_app.before_request(_check_page)
+    flask_app.register_error_handler(DependencyException, _unknown_asset)
     flask_app.after_request(_csp)  # runs before the portal's headers, which keep it
     flask_app.add_url_rule(f"{layout.PREFIX}data/<name>.<ext>", "dashboards.data", chart_data)
     flask_app.extensions["veraz.dashboards"] = app

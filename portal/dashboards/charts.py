@@ -85,10 +85,8 @@ def rows(conn: Connection, chart: Chart, filters: dfilters.Filters) -> list[quer
 
     def compute() -> list[queries.Group]:
         conds = dfilters.conditions(filters)
-        if not by_orders:
-            return queries.breakdown(conn, chart.by, conds, limit=chart.limit)
-        every = queries.breakdown(conn, chart.by, conds)
-        return sorted(every, key=lambda g: (-g.orders, g.key or ""))[: chart.limit]
+        rank = "orders" if by_orders else "amount"
+        return queries.breakdown(conn, chart.by, conds, limit=chart.limit, rank=rank)
 
     return _cache().get(last_release_id(conn), key, compute)
 

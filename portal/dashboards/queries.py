@@ -110,14 +110,19 @@ def _where(conds: list) -> ColumnElement[bool]:
 PEN = "PEN"
 
 
-def breakdown(conn: Connection, by: str, conds: list, *, limit: int | None = None) -> list[Group]:
+def breakdown(
+    conn: Connection, by: str, conds: list, *, limit: int | None = None, rank: str = "amount"
+) -> list[Group]:
     """Orders and amount spent in soles per group of ``by`` under the filters ``conds``
     (``portal.dashboards.filters.conditions``): months and years oldest first, every other
-    breakdown largest amount first (then by key), at most ``limit`` groups.
+    breakdown largest first (by amount, or by orders when ``rank`` is ``"orders"``), then by
+    key, at most ``limit`` groups.
 
     ``region`` is the delivery region (the listing's region filter); ``segment`` sums the item
     lines of each UNSPSC segment (an order of two segments counts in both, with each line's
     amount); ``supplier`` is the order's supplier as the browse columns keep it."""
+    if rank not in ("amount", "orders"):
+        raise ValueError(f"unknown rank {rank!r}; amount or orders")
     where = _where(conds)
     amount: ColumnElement
     if by in ("month", "year"):
@@ -137,27 +142,48 @@ def breakdown(conn: Connection, by: str, conds: list, *, limit: int | None = Non
             .join_from(item_lines, records, item_lines.c.ocid == records.c.ocid)
             .where(where, key.is_not(None), item_lines.c.currency == PEN)
             .group_by(key)
-            .order_by(amount.desc(), key)
+            .order_by((amount if rank == "amount" else func.count(item_lines.c.ocid.distinct())).desc(), key)
         )
-    elif by in ("buyer", "supplier", "region", "agreement"):
-        key, label = {
-            "buyer": (records.c.buyer_id, func.max(records.c.buyer_name)),
-            "supplier": (records.c.supplier_id, func.max(records.c.supplier_name)),
-            "region": (records.c.delivery_region, records.c.delivery_region),
-            "agreement": (records.c.agreement_ocid, func.max(records.c.agreement_title)),
-        }[by]
+    elif by in _NAMED:
+        # Grouped by the key alone (the columns an index can cover); the names of the few groups
+        # shown are looked up after, one indexed lookup each.
+        key = _NAMED[by][0]
         amount = func.coalesce(func.sum(records.c.amount), 0)
         query = (
-            select(key, label, func.count(), amount)
+            select(key, key, func.count(), amount)
             .where(where, key.is_not(None))
             .group_by(key)
-            .order_by(amount.desc(), key)
+            .order_by((amount if rank == "amount" else func.count()).desc(), key)
         )
     else:
         raise ValueError(f"unknown breakdown {by!r}; one of {', '.join(BREAKDOWNS)}")
     if limit is not None:
         query = query.limit(limit)
-    return [Group(k, lbl, int(n), _cents(total), PEN) for k, lbl, n, total in conn.execute(query)]
+    groups = [Group(k, lbl, int(n), _cents(total), PEN) for k, lbl, n, total in conn.execute(query)]
+    if by in _NAMED and _NAMED[by][1] is not None:
+        key, name = _NAMED[by]
+        groups = [
+            Group(
+                g.key,
+                conn.execute(
+                    select(name).where(key == g.key).order_by(records.c.date.desc()).limit(1)
+                ).scalar(),
+                g.orders,
+                g.amount,
+                g.currency,
+            )
+            for g in groups
+        ]
+    return groups
+
+
+#: Ranked breakdowns: the key column and the column naming a key (the newest order's name).
+_NAMED = {
+    "buyer": (records.c.buyer_id, records.c.buyer_name),
+    "supplier": (records.c.supplier_id, records.c.supplier_name),
+    "region": (records.c.delivery_region, None),
+    "agreement": (records.c.agreement_ocid, records.c.agreement_title),
+}
 
 
 CENTS = Decimal("0.01")

@@ -84,6 +84,10 @@ def test_breakdowns_match_the_releases(published):
         ranked = breakdown(conn, "buyer", [], limit=5)
         assert [g.amount for g in ranked] == sorted((g.amount for g in ranked), reverse=True)
         assert len(ranked) == 5 and ranked[0].amount == max(a for _, a in _sums(orders, "buyer").values())
+        by_orders = breakdown(conn, "supplier", [], limit=7, rank="orders")
+        every = sorted(_sums(orders, "supplier").items(), key=lambda kv: (-kv[1][0], kv[0]))
+        assert [(g.key, (g.orders, g.amount)) for g in by_orders] == every[:7]
+        assert all(g.label for g in by_orders)  # the supplier's name, looked up after grouping
         months = [g.key for g in breakdown(conn, "month", [])]
         assert months == sorted(months)
         whole = totals(conn, [])
