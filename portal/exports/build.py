@@ -224,7 +224,8 @@ def _groups(
     # Find the processes that have a release, or their compiled release, in a rebuilt year:
     # one pass over the (ocid, date) index, then their releases by ocid, a chunk at a time.
     chosen: list[str] = []
-    current, dates = None, []
+    current: str | None = None
+    dates: list[str] = []
     pairs = select(releases.c.ocid, releases.c.date).where(releases.c.id <= upto).order_by(releases.c.ocid)
     for ocid, date in conn.execution_options(stream_results=True, yield_per=5000).execute(pairs):
         if ocid != current:
@@ -590,12 +591,13 @@ def _export(
             # Compiling is the costly part (parsing and merging every release): worker
             # processes do it while this one reads the database and writes the files.
             with WorkerPool(functools.partial(_given, years), workers) as pool:
-                results = pool.map(_compile_step, _tee(batches, pending := deque()))
-                for compiled in results:
+                pending: deque[list[tuple[str, list[Rel], bytes | None]]] = deque()
+                results = pool.map(_compile_step, _tee(batches, pending))
+                for results_of_batch in results:
                     batch = pending.popleft()
                     pks = [r.id for _, rows, _ in batch for r in rows]
                     sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
-                    for (ocid, rows, _), one in zip(batch, compiled, strict=True):
+                    for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
                         _write_process(writer, ocid, rows, one, sources, years)
         finally:
             writer.close()
@@ -635,7 +637,7 @@ def _export(
         for year in summary.rebuilt_years:
             if year not in compiled_years:
                 continue
-            path, compiled = compiled_years[year]
+            path, year_entry = compiled_years[year]
             made, skipped = flatten.tables(
                 path,
                 partial,
@@ -657,10 +659,10 @@ def _export(
                             year=year,
                             size=size,
                             sha256=sha,
-                            releases=compiled.releases,
-                            records=compiled.records,
-                            first_date=compiled.first_date,
-                            last_date=compiled.last_date,
+                            releases=year_entry.releases,
+                            records=year_entry.records,
+                            first_date=year_entry.first_date,
+                            last_date=year_entry.last_date,
                             publisher=None,
                             release_id=snapshot.release_id,
                             tree_size=snapshot.tree_size,
@@ -686,14 +688,16 @@ def _export(
     by_year.update({y: v for y, v in compiled_years.items() if y is not None})
     full_path = partial / layout.FULL
     out = HashingFile(full_path)
-    totals = {"releases": 0, "first": None, "last": None}
+    total = 0
+    first: str | None = None
+    last: str | None = None
     for year in sorted(by_year, key=layout.year_order):
         path, e = by_year[year]
         with open(path, "rb") as f:
-            shutil.copyfileobj(f, out, 1 << 20)  # type: ignore[misc]
-        totals["releases"] += e.releases
-        totals["first"] = min(filter(None, [totals["first"], e.first_date]), default=None)
-        totals["last"] = max(filter(None, [totals["last"], e.last_date]), default=None)
+            shutil.copyfileobj(f, out, 1 << 20)
+        total += e.releases
+        first = min((d for d in (first, e.first_date) if d), default=None)
+        last = max((d for d in (last, e.last_date) if d), default=None)
     sha = out.close()
     entries.append(
         (
@@ -705,10 +709,10 @@ def _export(
                 year=None,
                 size=out.size,
                 sha256=sha,
-                releases=totals["releases"],
-                records=totals["releases"],
-                first_date=totals["first"],
-                last_date=totals["last"],
+                releases=total,
+                records=total,
+                first_date=first,
+                last_date=last,
                 publisher=None,
                 release_id=snapshot.release_id,
                 tree_size=snapshot.tree_size,

@@ -182,7 +182,7 @@ def _tar_csv(
                         info.mtime = 0
                         info.mode = 0o644
                         stream = _Prefixed(head, f)
-                        tar.addfile(info, stream)  # type: ignore[arg-type]
+                        tar.addfile(info, stream)
         raw.flush()
         os.fsync(raw.fileno())
 
