@@ -160,12 +160,13 @@ def replicate(url: str, copies: int) -> None:
             select(func.count()).select_from(records).where(~records.c.ocid.like("%-copy%"))
         ).scalar_one()
         have = conn.execute(select(func.count()).select_from(records)).scalar_one()
-    if have >= base * (copies + 1):
-        print(f"database already holds {have:,} records ({copies} copies of {base:,}): not copying")
+    done = have // base - 1 if base else 0  # copies already made (each in its own transaction)
+    if done >= copies:
+        print(f"database already holds {have:,} records ({done} copies of {base:,}): not copying")
         return
     started = time.perf_counter()
     original = ~records.c.ocid.like("%-copy%")
-    for i in range(1, copies + 1):
+    for i in range(done + 1, copies + 1):
         suffix = f"-copy{i}"
         with engine.begin() as conn:
             columns = [c for c in records.c]

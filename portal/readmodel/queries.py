@@ -17,11 +17,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Text,
     and_,
     case,
+    cast,
     exists,
     func,
     literal,
+    null,
     or_,
     select,
     true,
@@ -320,13 +323,25 @@ def sort_key(browse: Browse, row: dict) -> str | None:
     return None if value is None else str(value)
 
 
+def _amount_text(engine: Engine):
+    """``records.amount`` as the text ``str(Decimal)`` gives of it: two decimals."""
+    if engine.dialect.name == "sqlite":  # a REAL there: written as SQLAlchemy's Numeric does
+        text = func.printf("%.2f", records.c.amount)
+    else:
+        text = cast(records.c.amount, Text)
+    return case((records.c.amount.is_(None), null()), else_=text).label("amount")
+
+
 def every_batch(
     engine: Engine, browse: Browse, conds: dict, names: tuple[str, ...], batch: int = 5000
 ) -> Iterator[list[Any]]:
     """Every row of the result in order, as tuples of the ``records`` columns ``names`` (which
     include ``ocid``, ``date`` and ``amount``), ``batch`` at a time: one short query each, so
-    a download holds one batch in memory and no connection between batches."""
-    columns = [records.c[name] for name in names]
+    a download holds one batch in memory and no connection between batches.
+
+    ``amount`` comes as the text of its decimal (``1500.50``), written by the database: making
+    a ``Decimal`` of each only to write it out again was a third of a CSV download's time."""
+    columns = [_amount_text(engine) if name == "amount" else records.c[name] for name in names]
     ocid, key = names.index("ocid"), names.index("amount" if browse.sort.lstrip("-") == "amount" else "date")
     after = None
     while True:
