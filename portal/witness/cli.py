@@ -19,9 +19,16 @@ from anchoring.notes import NoteVerifier
 
 
 def load_witness_key(path: Path) -> CosignatureSigner:
-    """The witness's key in ``path`` (mode 0600, owned by the current user); never created here."""
-    text = read_private(path)
-    return CosignatureSigner.from_private_key_string(text.decode("ascii", errors="replace"))
+    """The witness's key in ``path`` (mode 0600, owned by the current user); never created here.
+
+    A key file that may not be used ends the command with the sentence saying why (also under
+    ``python -m portal.witness``, which has no ``veraz`` group to turn errors into sentences).
+    """
+    try:
+        text = read_private(path)
+        return CosignatureSigner.from_private_key_string(text.decode("ascii", errors="replace"))
+    except KeyFileError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def parse_logs(keys: tuple[str, ...], files: tuple[Path, ...]) -> dict[str, list[NoteVerifier]]:
@@ -60,11 +67,14 @@ def key_command(key_file: Path, name: str | None) -> None:
         except SignatureError as error:
             raise click.BadParameter(str(error), param_hint="--name") from None
         key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        create_private(key_file, (signer.private_key_string() + "\n").encode("ascii"))
+        try:
+            create_private(key_file, (signer.private_key_string() + "\n").encode("ascii"))
+        except FileExistsError:
+            raise click.ClickException(f"{key_file} was created meanwhile; run the command again") from None
     else:
         signer = load_witness_key(key_file)
         if name and name != signer.name:
-            raise KeyFileError(f"key file {key_file} holds the witness {signer.name!r}, not {name!r}")
+            raise click.ClickException(f"key file {key_file} holds the witness {signer.name!r}, not {name!r}")
     click.echo(str(signer.verifier()))
 
 
