@@ -230,7 +230,7 @@ def _register_callbacks(app: dash.Dash) -> None:
             *options,
             [charts.figure(charts.CHARTS[n], groups[n]) for n in names],
             [layout.data_url(charts.CHARTS[n], filters) for n in names],
-            [layout.orders_url(filters) for _ in names],
+            [layout.behind_url(charts.CHARTS[n], filters) for n in names],
             [layout.data_table(charts.CHARTS[n], groups[n]) for n in names],
             [layout.page_url(BY_PATH["" if p == "overview" else p], filters) for p in pages],
         )

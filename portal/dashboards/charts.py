@@ -11,16 +11,20 @@ import csv
 import io
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 from flask import current_app
-from flask_babel import format_currency, format_decimal
+from flask_babel import format_currency, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
+from portal import flags
 from portal.dashboards import filters as dfilters
 from portal.dashboards import queries
+from portal.db import app_engine
 from portal.queries import last_release_id
 from portal.readmodel.cache import FacetCache
 from portal.readmodel.names import industry_name
@@ -50,6 +54,10 @@ class Chart:
         return self.by not in ("month", "year")
 
     @property
+    def flags(self) -> bool:
+        return self.by == "flag"
+
+    @property
     def limit(self) -> int | None:
         return TOP if self.ranked else None
 
@@ -69,6 +77,7 @@ CHARTS = {
         Chart("regions-by-orders", _l("Orders per delivery region"), "region", "orders"),
         Chart("top-agreements", _l("Spending per framework agreement"), "agreement"),
         Chart("agreements-by-orders", _l("Orders per framework agreement"), "agreement", "orders"),
+        Chart("flags-raised", _l("What each red flag marks"), "flag", "flagged"),
     )
 }
 
@@ -77,9 +86,73 @@ def _cache() -> FacetCache:
     return current_app.extensions[CACHE]
 
 
+def flag_filters(filters: dfilters.Filters) -> tuple[flags.Filters, list[str]]:
+    """The red flags' filters (``portal.flags.Filters``: one agency, supplier or agreement, a
+    range of months) closest to the dashboards' filters, and the filters they leave out (the
+    flags are not kept by region or industry, nor by several agencies at once)."""
+    kept: dict[str, str | None] = {}
+    left_out = []
+    for name in ("buyer", "supplier", "agreement"):
+        values = filters.values(name)
+        if len(values) == 1:
+            kept[name] = values[0]
+        elif values:
+            left_out.append(name)
+    years = filters.values("year")
+    month_from = f"{min(years)}-01" if years else None
+    month_to = f"{max(years)}-12" if years else None
+    left_out += [name for name in ("region", "segment", "family") if filters.values(name)]
+    return flags.Filters(month_from=month_from, month_to=month_to, **kept), left_out
+
+
+def flags_url(filters: dfilters.Filters) -> str:
+    """The ``/flags`` page with the same filters (as far as it has them)."""
+    chosen, _left_out = flag_filters(filters)
+    pairs = [
+        (name, value)
+        for name, value in (
+            ("buyer", chosen.buyer),
+            ("supplier", chosen.supplier),
+            ("agreement", chosen.agreement),
+            ("from", chosen.month_from),
+            ("to", chosen.month_to),
+        )
+        if value
+    ]
+    if filters.lang:
+        pairs.append(("lang", filters.lang))
+    return "/flags" + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+def _flag_rows(filters: dfilters.Filters) -> list[queries.Group]:
+    """Per red flag, how many things (orders, agencies, suppliers, pairs, agreements) it marks
+    under the filters; none while the flags are not computed (``veraz flags refresh``). Read on
+    a connection of its own: a database without the flags' tables aborts its transaction."""
+    chosen, _left_out = flag_filters(filters)
+    english = str(get_locale() or "es").startswith("en")
+    try:
+        with app_engine().connect() as own:
+            summary = flags.summary(own, chosen)
+    except DBAPIError:
+        return []
+    groups = [
+        queries.Group(
+            row["code"],
+            flags.BY_CODE[row["code"]].title_en if english else flags.BY_CODE[row["code"]].title_es,
+            int(row["count"]),
+            Decimal(0),
+            None,
+        )
+        for row in summary
+    ]
+    return sorted(groups, key=lambda g: (-g.orders, g.key or ""))
+
+
 def rows(conn: Connection, chart: Chart, filters: dfilters.Filters) -> list[queries.Group]:
     """The chart's groups under ``filters``, kept until the next release is published.
     Ranked charts by orders rank by orders (largest first, then by key)."""
+    if chart.flags:
+        return _flag_rows(filters)  # not cached: the flags are refreshed after each import
     by_orders = chart.ranked and chart.measure == "orders"
     key = ("chart", chart.by, by_orders, filters.key())
 
@@ -124,11 +197,13 @@ def number(value: int) -> str:
 
 
 def measure_title(chart: Chart) -> str:
+    if chart.flags:
+        return _("Things flagged")
     return _("Amount (soles)") if chart.measure == "amount" else _("Orders")
 
 
 def value_of(chart: Chart, group: queries.Group) -> Decimal | int:
-    return group.amount if chart.measure == "amount" else group.orders
+    return group.amount if chart.measure == "amount" else group.orders  # flags: things flagged
 
 
 def figure(chart: Chart, groups: list[queries.Group]) -> go.Figure:
@@ -136,10 +211,14 @@ def figure(chart: Chart, groups: list[queries.Group]) -> go.Figure:
     top), with hover text and axes in the reader's language."""
     names = [label(chart, g) for g in groups]
     values = [float(value_of(chart, g)) for g in groups]
-    hover = [
-        f"{name}<br>{_('Amount')}: {money(g.amount)}<br>{_('Orders')}: {number(g.orders)}"
-        for name, g in zip(names, groups, strict=True)
-    ]
+    if chart.flags:
+        flagged = _("Things flagged")
+        hover = [f"{name}<br>{flagged}: {number(g.orders)}" for name, g in zip(names, groups, strict=True)]
+    else:
+        hover = [
+            f"{name}<br>{_('Amount')}: {money(g.amount)}<br>{_('Orders')}: {number(g.orders)}"
+            for name, g in zip(names, groups, strict=True)
+        ]
     colour = OKABE_ITO[0] if chart.measure == "amount" else OKABE_ITO[1]
     if chart.ranked:
         short = [n if len(n) <= 32 else n[:31] + "…" for n in names]
@@ -185,12 +264,18 @@ def figure(chart: Chart, groups: list[queries.Group]) -> go.Figure:
 
 #: The CSV's columns: the group's id, its name, the orders and amount behind it, the currency.
 CSV_COLUMNS = ("key", "name", "orders", "amount", "currency")
+#: A red flags chart's CSV: the flag's code, its title, how many things it marks.
+FLAG_CSV_COLUMNS = ("key", "name", "flagged")
 
 
 def csv_text(chart: Chart, groups: list[queries.Group]) -> str:
     """The plotted groups as CSV (RFC 4180, header row, amounts with a point and cents)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
+    if chart.flags:
+        writer.writerow(FLAG_CSV_COLUMNS)
+        writer.writerows((g.key, label(chart, g), g.orders) for g in groups)
+        return out.getvalue()
     writer.writerow(CSV_COLUMNS)
     for g in groups:
         writer.writerow((g.key, label(chart, g), g.orders, str(g.amount), g.currency))
@@ -198,6 +283,8 @@ def csv_text(chart: Chart, groups: list[queries.Group]) -> str:
 
 
 def as_json(chart: Chart, groups: list[queries.Group]) -> list[dict]:
+    if chart.flags:
+        return [{"key": g.key, "name": label(chart, g), "flagged": g.orders} for g in groups]
     return [
         {
             "key": g.key,

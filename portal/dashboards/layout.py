@@ -54,6 +54,11 @@ def orders_url(filters: dfilters.Filters) -> str:
     return url_for("contracts.contracts") + (f"?{query}" if query else "")
 
 
+def behind_url(chart: charts.Chart, filters: dfilters.Filters) -> str:
+    """Where a chart's link leads: the orders behind it, or for the red flags, the flags page."""
+    return charts.flags_url(filters) if chart.flags else orders_url(filters)
+
+
 def _options(conn: Connection, filters: dfilters.Filters, name: str) -> list[dict]:
     """A filter's values with their counts under the other filters (the listing's facet
     counts, cached with the charts)."""
@@ -113,6 +118,13 @@ def totals_text(conn: Connection, filters: dfilters.Filters) -> str:
 
 
 def data_table(chart: charts.Chart, groups: list) -> html.Table:
+    if chart.flags:
+        rows = [
+            html.Tr([html.Td(charts.label(chart, g)), html.Td(charts.number(g.orders), className="num")])
+            for g in groups
+        ]
+        head = html.Tr([html.Th(_("Red flag")), html.Th(_("Things flagged"))])
+        return html.Table([html.Thead(head), html.Tbody(rows)], className="dash-data")
     head = html.Tr([html.Th(_("Name")), html.Th(_("Orders")), html.Th(_("Amount"))])
     body = [
         html.Tr(
@@ -149,9 +161,11 @@ def chart_card(conn: Connection, chart: charts.Chart, filters: dfilters.Filters)
                     ),
                     " · ",
                     html.A(
-                        _("See the orders behind this chart"),
+                        _("See each flag and what it marks")
+                        if chart.flags
+                        else _("See the orders behind this chart"),
                         id={"type": "orders", "name": name},
-                        href=orders_url(filters),
+                        href=behind_url(chart, filters),
                         className="orders-link",
                     ),
                 ],
@@ -188,20 +202,31 @@ def not_found_text() -> str:
     return _("There is no dashboard at this address.")
 
 
-def flags_notice() -> html.Div:
-    """What the red-flags page says while the flags are computed elsewhere (``/flags``)."""
-    return html.Div(
-        [
+def flags_notice(filters: dfilters.Filters) -> html.Div:
+    """What the red flags page adds: where each flag is explained, and which filters the flags
+    cannot follow (they are kept per agency, supplier, agreement and month)."""
+    _chosen, left_out = charts.flag_filters(filters)
+    titles = filter_titles()
+    content = [
+        html.P(
+            _(
+                "Each flag, its method, its thresholds and the orders it raised are listed on "
+                "the red flags page."
+            )
+        ),
+        html.A(_("Open the red flags"), href=charts.flags_url(filters), id="flags-link"),
+    ]
+    if left_out:
+        content.append(
             html.P(
                 _(
-                    "Each flag, its method, its thresholds and the orders it raised are listed on "
-                    "the red flags page."
-                )
-            ),
-            html.A(_("Open the red flags"), href="/flags"),
-        ],
-        className="dash-card",
-    )
+                    "The flags are not filtered by: %(filters)s.",
+                    filters=", ".join(titles[n] for n in left_out),
+                ),
+                className="dash-note",
+            )
+        )
+    return html.Div(content, className="dash-card", id="flags-notice")
 
 
 def page(conn: Connection, module: ModuleType, filters: dfilters.Filters) -> html.Div:
@@ -217,6 +242,6 @@ def page(conn: Connection, module: ModuleType, filters: dfilters.Filters) -> htm
         ),
     ]
     if module.PATH == "flags":
-        content.append(flags_notice())
+        content.append(flags_notice(filters))
     content.extend(chart_card(conn, chart, filters) for chart in body)
     return html.Div(content, className="dashboards")

@@ -8,4 +8,4 @@ INTRO = _l(
     "A red flag is a reason to look closer, not proof of wrongdoing: each flag says in plain "
     "words what it means, what it does not mean, and which orders raised it."
 )
-CHARTS: tuple[str, ...] = ()
+CHARTS = ("flags-raised",)

@@ -84,6 +84,10 @@ def _real_values(app) -> dict[str, str]:
         "path": "000",
         "proforma_id": "1",
         "sha256": "0" * 64,
+        # Dash's component bundles (/dashboards/_dash-component-suites/...) and chart data
+        "package_name": "dash",
+        "fingerprinted_path": "dcc/dash_core_components.js",
+        "ext": "csv",
     }
 
 

@@ -1,0 +1,217 @@
+"""Benchmark: the dashboards' charts and pages (/dashboards/) over the read model.
+
+    python bench/dashboards.py --orders 100000                        # SQLite, temporary folder
+    python bench/dashboards.py --orders 1000000 --replicate 20 --dir /big/folder
+    python bench/dashboards.py --orders 100000 --database-url postgresql+psycopg://user@/db?host=...
+
+1. Writes the read model of N synthetic orders (``bench/browse.py``'s ``--direct`` path: the
+   browse columns, item lines and parties from each order's releases, not timed); with
+   ``--replicate K``, N/K orders copied K-1 times under new ocids, dates moved back 0-3 years.
+2. Every chart's query (``portal.dashboards.queries.breakdown``, no cache) under four filter
+   sets: none, a year, a year and an agency, an industry: p50 and p95 wall time of
+   ``--repeat`` runs, and the median CPU time of this process (a loaded machine inflates wall
+   time far more than CPU time).
+3. Each page's first render, server side: the whole layout with all its figures, filter
+   options and totals (``portal.dashboards.layout.page``), serialised to JSON as Dash sends it,
+   with the charts' cache emptied before each run (what a permalink's first visit costs).
+4. This process's peak RSS, and the load average (the machine is shared).
+
+Targets at 1,000,000 orders: every chart's query p95 <= 30 ms, each page's first render < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from browse import direct, replicate  # noqa: E402  (bench/, the script's own folder)
+from scratch import scratch_dir  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from portal.db import make_engine, upgrade  # noqa: E402
+from portal.models import item_lines, records  # noqa: E402
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(run, repeat: int) -> tuple[float, float, float]:
+    """p50 and p95 wall ms of ``repeat`` runs of ``run()`` (after one warm-up), median CPU ms."""
+    run()
+    times, cpus = [], []
+    for _ in range(repeat):
+        started, cpu = time.perf_counter(), time.process_time()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    times.sort()
+    return (
+        statistics.median(times),
+        times[min(len(times) - 1, int(len(times) * 0.95))],
+        statistics.median(cpus),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=20, help="runs per measured query or page")
+    parser.add_argument("--dir", type=Path, default=None, help="keep the scratch folder here")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL (default: SQLite in --dir)")
+    parser.add_argument("--replicate", type=int, default=1, help="write orders/K, copy them K-1 times")
+    parser.add_argument("--plans", action="store_true", help="print each chart query's plan")
+    parser.add_argument(
+        "--indexes", action="store_true", help="first create the covering indexes docs/dashboards.md proposes"
+    )
+    args = parser.parse_args()
+
+    work = scratch_dir(args.dir, "veraz-bench-dashboards-")
+    url = args.database_url or f"sqlite:///{work / 'dashboards.sqlite3'}"
+    upgrade(url)
+    direct(url, args.orders // args.replicate, args.seed)
+    if args.replicate > 1:
+        replicate(url, args.replicate - 1)
+    if args.indexes:
+        create_indexes(url)
+
+    from portal.app import create_app
+    from portal.dashboards import charts, layout
+    from portal.dashboards import filters as dfilters
+    from portal.dashboards.pages import PAGES
+    from portal.dashboards.queries import BREAKDOWNS, breakdown
+    from portal.readmodel.cache import FacetCache
+
+    app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(work / "instance")})
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(records)).scalar_one()
+        year = conn.execute(select(func.max(records.c.month))).scalar_one()[:4]
+        buyer = conn.execute(
+            select(records.c.buyer_id)
+            .where(records.c.kind == "order")
+            .group_by(records.c.buyer_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).scalar_one()
+        segment = conn.execute(
+            select(item_lines.c.segment).group_by(item_lines.c.segment).order_by(func.count().desc()).limit(1)
+        ).scalar_one()
+    print(
+        f"{total:,} records ({engine.dialect.name}); load average {os.getloadavg()[0]:.1f} "
+        f"(2 cores, shared machine)",
+        flush=True,
+    )
+    filter_sets = {
+        "none": dfilters.Filters(),
+        f"year {year}": dfilters.parse([("year", year)]),
+        "year + agency": dfilters.parse([("year", year), ("buyer", buyer)]),
+        f"industry {segment}": dfilters.parse([("segment", segment)]),
+    }
+
+    print(f"\nchart queries (no cache): p50 / p95 wall ms, median CPU ms, {args.repeat} runs each")
+    print(f"{'breakdown':12s}" + "".join(f"{name:>28s}" for name in filter_sets))
+    worst = 0.0
+    with engine.connect() as conn:
+        for by in BREAKDOWNS:
+            cells = []
+            for filters in filter_sets.values():
+                conds = dfilters.conditions(filters)
+                limit = None if by in ("month", "year") else charts.TOP
+
+                def run(by=by, conds=conds, limit=limit) -> None:
+                    breakdown(conn, by, conds, limit=limit)
+
+                p50, p95, cpu = measure(run, args.repeat)
+                worst = max(worst, p95)
+                cells.append(f"{p50:7.1f} / {p95:7.1f} ({cpu:6.1f})")
+            print(f"{by:12s}" + "".join(f"{c:>28s}" for c in cells), flush=True)
+            if args.plans:
+                query_plan(conn, by, dfilters.conditions(filter_sets[f"year {year}"]))
+    print(f"worst chart query p95: {worst:.1f} ms (target <= 30 ms)")
+
+    print("\nfirst render of each page, server side (cache emptied each run): p50 / p95 wall ms, CPU ms")
+    with app.test_request_context("/dashboards/"):
+        for page in PAGES:
+            for name, filters in (
+                ("none", filter_sets["none"]),
+                ("year + agency", filter_sets["year + agency"]),
+            ):
+
+                def render(page=page, filters=filters) -> None:
+                    app.extensions[charts.CACHE] = FacetCache()
+                    with engine.connect() as conn:
+                        tree = layout.page(conn, page, filters)
+                    json.dumps(tree.to_plotly_json(), cls=_encoder())
+
+                p50, p95, cpu = measure(render, max(3, args.repeat // 4))
+                print(
+                    f"  {page.PATH or 'overview':12s} {name:14s} {p50:8.1f} / {p95:8.1f} ({cpu:7.1f})",
+                    flush=True,
+                )
+    print(f"\npeak RSS of this process: {rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}")
+
+
+#: Covering indexes for the charts (docs/dashboards.md): each chart's query reads one index
+#: range in key order (kind and currency fixed), never the table.
+PROPOSED = {
+    "ix_dash_month": "records (kind, currency, month, status, amount)",
+    "ix_dash_buyer": "records (kind, currency, buyer_id, month, status, amount)",
+    "ix_dash_supplier": "records (kind, currency, supplier_id, month, status, amount)",
+    "ix_dash_region": "records (kind, currency, delivery_region, month, status, amount)",
+    "ix_dash_agreement": "records (kind, currency, agreement_ocid, month, status, amount)",
+    "ix_dash_segment": "item_lines (segment, currency, ocid, amount)",
+}
+
+
+def create_indexes(url: str) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for name, target in PROPOSED.items():
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {target}"))
+        conn.execute(text("ANALYZE"))
+    print(f"proposed indexes created in {time.perf_counter() - started:.1f} s", flush=True)
+    engine.dispose()
+
+
+def _encoder():
+    import plotly.utils
+
+    return plotly.utils.PlotlyJSONEncoder
+
+
+def query_plan(conn, by: str, conds: list) -> None:
+    """The database's plan for one chart query (which index it uses, if any)."""
+    from portal.dashboards import queries
+
+    captured: list[str] = []
+
+    class Spy:
+        def execute(self, query):
+            compiled = query.compile(conn.engine, compile_kwargs={"literal_binds": True})
+            captured.append(str(compiled))
+            return []
+
+    queries.breakdown(Spy(), by, conds, limit=15)  # type: ignore[arg-type]
+    prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+    from sqlalchemy import text
+
+    for row in conn.execute(text(prefix + captured[0])):
+        print("      ", " | ".join(str(v) for v in row))
+
+
+if __name__ == "__main__":
+    main()
