@@ -130,15 +130,25 @@ class ProofBundle:
     anchors: tuple[AnchorRecord, ...] = field(default=())
     cosignatures: tuple[str, ...] = ()
     version: int = BUNDLE_VERSION
+    # An imported release's source package statement (who published it, under which terms),
+    # whose SHA-256 of the RFC 8785 form is ``hashes["package"]``; None for the portal's own.
+    source: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the bundle, fields in the documented order."""
+        hashes = {k: self.hashes.get(k) for k in ("data", "document", "proformas")}
+        if self.hashes.get("package"):
+            hashes["package"] = self.hashes["package"]
         out: dict[str, Any] = {
             "version": self.version,
             "status": self.status,
             "ocid": self.ocid,
             "releaseId": self.release_id,
-            "hashes": {k: self.hashes.get(k) for k in ("data", "document", "proformas")},
+            "hashes": hashes,
+        }
+        if self.source is not None:
+            out["source"] = self.source
+        out |= {
             "proformas": [{"id": p.id, "hash": p.hash} for p in self.proformas],
             "entry": {"kind": "release", "base64": base64.b64encode(self.entry).decode()},
             "leafIndex": self.leaf_index,
@@ -181,7 +191,14 @@ class ProofBundle:
         # Version 1 allows no other field; a pending bundle has none of the proof's fields.
         _only(obj, _FIELDS | (_COMPLETE_FIELDS if status == "complete" else set()), "the bundle")
         hashes = _field(obj, "hashes", dict)
-        _only(hashes, {"data", "document", "proformas"}, "hashes")
+        _only(hashes, {"data", "document", "proformas", "package"}, "hashes")
+        if "package" in hashes and not _is_hex32(hashes["package"]):
+            raise BundleError("hashes.package: must be 64 lowercase hex digits (absent for the portal's own)")
+        source = obj.get("source")
+        if ("source" in obj) != ("package" in hashes) or (
+            source is not None and not isinstance(source, dict)
+        ):
+            raise BundleError("source: an object, present exactly when hashes.package is")
         for name in ("data", "proformas"):
             if not _is_hex32(hashes.get(name)):
                 raise BundleError(f"hashes.{name}: must be 64 lowercase hex digits")
@@ -213,7 +230,8 @@ class ProofBundle:
             ocid=_text(obj, "ocid"),
             release_id=_text(obj, "releaseId"),
             status=status,
-            hashes={k: hashes.get(k) for k in ("data", "document", "proformas")},
+            hashes={k: hashes[k] for k in ("data", "document", "proformas", "package") if k in hashes},
+            source=source,
             proformas=tuple(refs),
             entry=entry_bytes,
             leaf_index=_uint(obj, "leafIndex"),
@@ -265,7 +283,18 @@ def _cosignature_lines(obj: dict[str, Any]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-_FIELDS = {"version", "status", "ocid", "releaseId", "hashes", "proformas", "entry", "leafIndex", "leafHash"}
+_FIELDS = {
+    "version",
+    "status",
+    "ocid",
+    "releaseId",
+    "hashes",
+    "source",
+    "proformas",
+    "entry",
+    "leafIndex",
+    "leafHash",
+}
 _COMPLETE_FIELDS = {"treeSize", "inclusionProof", "checkpoint", "key", "anchors", "cosignatures"}
 _VERIFIER_KEY = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -410,6 +439,18 @@ def verify_bundle(
     except AnchoringError as exc:
         add("proformas-hash-link", False, str(exc))
 
+    # 2b. Who published an imported release, as Veraz states it: the statement hashes to the
+    # package hash the entry commits to.
+    if bundle.hashes.get("package"):
+        stated = (
+            hashlib.sha256(canonical_json(bundle.source)).hexdigest() if bundle.source is not None else None
+        )
+        add(
+            "source-package",
+            stated == bundle.hashes["package"],
+            f"SHA-256 of the source package statement is {stated}, the entry has {bundle.hashes['package']}",
+        )
+
     # 3. The entry commits to exactly these hashes, and hashes to the leaf.
     try:
         expected_entry = entry_format.encode_entry(
@@ -419,6 +460,7 @@ def verify_bundle(
                 data_hash=bytes.fromhex(bundle.hashes["data"] or ""),
                 proformas_hash=bytes.fromhex(bundle.hashes["proformas"] or ""),
                 document_hash=_opt(bundle.hashes["document"]),
+                package_hash=_opt(bundle.hashes.get("package")),
             )
         )
         add(

@@ -22,7 +22,10 @@ Entry kinds:
 ``release`` (``ReleaseEntry``): one published OCDS release.
     ``ocid``, ``releaseId``, ``dataHash`` = SHA-256 of the RFC 8785 form of the release,
     ``documentHash`` = SHA-256 of the source document (member absent when there is none),
-    ``proformasHash`` = ``proformas_hash_link`` of the proformas the release relies on.
+    ``proformasHash`` = ``proformas_hash_link`` of the proformas the release relies on,
+    ``packageHash`` = SHA-256 of the RFC 8785 form of the source package statement: who
+    published an imported release and under which terms (member absent for the portal's own
+    releases; see ``docs/proof-format.md``, "Source package statement").
 
 ``proforma`` (``ProformaEntry``): one proforma (quote) of a catalogue order.
     ``ocid`` (of the order), ``proformaId``, ``proformaHash`` = SHA-256 of the RFC 8785 form
@@ -233,7 +236,7 @@ def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
     """
     plan = _plan(cls)
     optional = [attribute for _, attribute, kind in plan if kind == _OPTIONAL_HASH]
-    if len(optional) > 3:  # pragma: no cover - 2**k branches; no kind has more than one
+    if len(optional) > 3:  # pragma: no cover - 2**k branches; no kind has more than two
         raise EntryError(f"entry kind {cls.KIND!r}: too many optional members")
 
     def members(present: set[str | None]) -> list[tuple[str, str, str | None]]:
@@ -354,6 +357,7 @@ class ReleaseEntry(Entry):
     data_hash: bytes = entry_member("dataHash", _HASH)
     proformas_hash: bytes = entry_member("proformasHash", _HASH)
     document_hash: bytes | None = entry_member("documentHash", _OPTIONAL_HASH, default=None)
+    package_hash: bytes | None = entry_member("packageHash", _OPTIONAL_HASH, default=None)
 
 
 @register_entry_kind

@@ -329,6 +329,8 @@
       const obj = { v: 1, kind: "release", ocid: bundle.ocid, releaseId: bundle.releaseId,
                     dataHash: hashes.data, proformasHash: hashes.proformas };
       if (hashes.document) obj.documentHash = hashes.document;
+      // An imported release's entry also commits to who published it (its package statement).
+      if (hashes.package) obj.packageHash = hashes.package;
       const leaf = await leafHash(entry);
       const ok = equal(enc.encode(jcs(obj)), entry) && hex(leaf) === bundle.leafHash
         && bundle.ocid === facts.ocid && bundle.releaseId === facts.releaseId;

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["log_evidence"]
+__all__ = ["log_evidence", "source_hash"]
 
 
 def log_evidence(
-    conn: Any, releases: Any = (), new_proformas: Any = (), quotes: Any = None
+    conn: Any, releases: Any = (), new_proformas: Any = (), quotes: Any = None, package_hashes: Any = None
 ) -> tuple[list[int], list[int]]:
     """Append the entries of new proformas and releases; return their leaf indices.
 
@@ -39,4 +39,12 @@ def log_evidence(
     """
     from portal.evidence.record import log_evidence as _log_evidence
 
-    return _log_evidence(conn, releases, new_proformas, quotes)
+    return _log_evidence(conn, releases, new_proformas, quotes, package_hashes)
+
+
+def source_hash(row: Any) -> str | None:
+    """The logged hash of an imported release's package statement: see
+    :func:`portal.evidence.record.source_hash`."""
+    from portal.evidence.record import source_hash as _source_hash
+
+    return _source_hash(row)

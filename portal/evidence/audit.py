@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, exists, select
@@ -50,7 +51,7 @@ from anchoring.errors import AnchoringError, KeyFileError, LogError
 from portal.evidence import audit_derived, pdfs, record, store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.read.trust import tsa_ca_pem
-from portal.models import order_pdfs, proformas, releases
+from portal.models import order_pdfs, proformas, release_packages, releases
 from portal.publishing.prepared import date_column, tags_column
 from portal.queries import lookup_pairs
 
@@ -307,7 +308,13 @@ def _release_query():
         releases.c.problems,
         order_pdfs.c.data.label("pdf"),
         order_pdfs.c.sha256.label("pdf_sha256"),
-    ).select_from(releases.outerjoin(order_pdfs, pdf))
+        release_packages.c.release_pk.label("package_pk"),
+        *(release_packages.c[name].label(f"package_{name}") for name in record.STATEMENT_COLUMNS),
+    ).select_from(
+        releases.outerjoin(order_pdfs, pdf).outerjoin(
+            release_packages, release_packages.c.release_pk == releases.c.id
+        )
+    )
 
 
 def _release_rows(conn: Connection, problems: list[Problem], counted: list[int]) -> Iterator[Row]:
@@ -366,9 +373,19 @@ def _derive_releases(conn: Connection, chunk, problems: list[Problem], counted: 
         _check_document(problems, who, document if row.origin == "catalogue" else None, row)
         _check_columns(problems, who, columns, row)
         quotes = [(pid, stored[(row.ocid, pid)]) for pid in ids if (row.ocid, pid) in stored]
-        entry = record.release_entry(row.ocid, row.release_id, data_hash, document, quotes)
+        entry = record.release_entry(
+            row.ocid, row.release_id, data_hash, document, quotes, _package_hash(row)
+        )
         out.append((row.leaf_index, merkle.leaf_hash(entry), who))
     return out
+
+
+def _package_hash(row: Any) -> str | None:
+    """The ``packageHash`` re-derived from the release's stored ``release_packages`` row (none
+    for the portal's own releases): an edited, deleted or added row changes the entry."""
+    if row.package_pk is None:
+        return None
+    return record.source_hash({name: getattr(row, f"package_{name}") for name in record.STATEMENT_COLUMNS})
 
 
 def _bids_and_document(data: bytes) -> tuple[list[str], str | None, tuple[str, str]]:

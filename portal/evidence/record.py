@@ -8,13 +8,15 @@ arrives, and the release's hash 3 (proformas hash link) covers quotes already in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
 from anchoring import entries as entry_format
+from anchoring.canonical import canonical_json
 from portal.documents.listing import order_pdf_sha256
 from portal.evidence import store
 from portal.models import proformas
@@ -54,14 +56,17 @@ def release_entry_value(
     data_hash: str,
     document_hash: str | None,
     quotes: list[tuple[str, str]],
+    package_hash: str | None = None,
 ) -> entry_format.ReleaseEntry:
-    """The log entry of a release, from its three evidence hashes (hex)."""
+    """The log entry of a release, from its three evidence hashes (hex) and, for an imported
+    release, the hash of its source package statement."""
     return entry_format.ReleaseEntry(
         ocid=ocid,
         release_id=release_id,
         data_hash=bytes.fromhex(data_hash),
         proformas_hash=entry_format.proformas_hash_link([bytes.fromhex(h) for _, h in quotes]),
         document_hash=bytes.fromhex(document_hash) if document_hash else None,
+        package_hash=bytes.fromhex(package_hash) if package_hash else None,
     )
 
 
@@ -71,9 +76,59 @@ def release_entry(
     data_hash: str,
     document_hash: str | None,
     quotes: list[tuple[str, str]],
+    package_hash: str | None = None,
 ) -> bytes:
     """The entry bytes of a release, from its three evidence hashes (hex)."""
-    return entry_format.encode_entry(release_entry_value(ocid, release_id, data_hash, document_hash, quotes))
+    return entry_format.encode_entry(
+        release_entry_value(ocid, release_id, data_hash, document_hash, quotes, package_hash)
+    )
+
+
+# The stored columns of a ``release_packages`` row and the member of the statement each gives.
+_STATEMENT_MEMBERS = (
+    ("package_uri", "uri"),
+    ("version", "version"),
+    ("published_date", "publishedDate"),
+    ("license", "license"),
+    ("publication_policy", "publicationPolicy"),
+)
+_PUBLISHER_MEMBERS = (
+    ("publisher_name", "name"),
+    ("publisher_scheme", "scheme"),
+    ("publisher_uid", "uid"),
+    ("publisher_uri", "uri"),
+)
+
+
+#: The ``release_packages`` columns a statement is made of.
+STATEMENT_COLUMNS = tuple(c for c, _ in _STATEMENT_MEMBERS + _PUBLISHER_MEMBERS) + ("extensions",)
+
+
+def source_statement(row: Any) -> dict:
+    """What Veraz states about the package an imported release came in, from its
+    ``release_packages`` row: the package's ``uri``, ``version``, ``publishedDate``,
+    ``license``, ``publicationPolicy``, ``publisher`` (``name``, ``scheme``, ``uid``, ``uri``)
+    and ``extensions`` (the stored JSON array text, kept as text so that any stored value has
+    one statement). Members without a value are left out; ``publisher`` too when empty.
+
+    The pages and the API say who published a release and under which licence from this row,
+    so its hash is logged in the release's entry (``packageHash``) and the audit re-derives it.
+    """
+    statement: dict[str, Any] = {member: row[column] for column, member in _STATEMENT_MEMBERS if row[column]}
+    publisher = {member: row[column] for column, member in _PUBLISHER_MEMBERS if row[column]}
+    if publisher:
+        statement["publisher"] = publisher
+    if row["extensions"]:
+        statement["extensions"] = row["extensions"]
+    return statement
+
+
+def source_hash(row: Any) -> str | None:
+    """``packageHash`` (hex) of a ``release_packages`` row: SHA-256 of the RFC 8785 form of its
+    statement; None without a row (the portal's own releases)."""
+    if row is None:
+        return None
+    return hashlib.sha256(canonical_json(source_statement(row))).hexdigest()
 
 
 def proforma_entry_value(ocid: str, proforma_id: str, data_hash: str) -> entry_format.ProformaEntry:
@@ -97,6 +152,7 @@ def log_evidence(
     releases: Iterable[Any] = (),
     new_proformas: Iterable[Any] = (),
     quotes: Mapping[tuple[str, str], str] | None = None,
+    package_hashes: Sequence[str | None] | None = None,
 ) -> tuple[list[int], list[int]]:
     """Append the entries of new proformas, then releases; return their leaf indices.
 
@@ -107,6 +163,8 @@ def log_evidence(
     ``data_hash``. ``quotes`` maps ``(ocid, proforma id)`` to the SHA-256 (hex) of every quote
     the releases may link, stored or in this batch; without it they are read from the
     ``proformas`` table (then the new proformas must already be visible to ``conn``).
+    ``package_hashes`` gives, in the order of ``releases``, the ``source_hash`` of each
+    imported release's package statement (None for the portal's own releases).
     """
     releases, new_proformas = list(releases), list(new_proformas)
     batch: list[entry_format.Entry] = [
@@ -125,9 +183,12 @@ def log_evidence(
     if quotes is None:
         wanted = {(ocid, pid) for ocid, pids, _ in ids for pid in pids}
         quotes = stored_quotes(conn, wanted) if wanted else {}
-    for r, (ocid, pids, document) in zip(releases, ids, strict=True):
+    packages = list(package_hashes) if package_hashes is not None else [None] * len(releases)
+    for r, (ocid, pids, document), package in zip(releases, ids, packages, strict=True):
         linked = [(pid, quotes[(ocid, pid)]) for pid in pids if (ocid, pid) in quotes]
-        batch.append(release_entry_value(ocid, _get(r, "release_id"), _get(r, "data_hash"), document, linked))
+        batch.append(
+            release_entry_value(ocid, _get(r, "release_id"), _get(r, "data_hash"), document, linked, package)
+        )
     indices = store.append(conn, batch) if batch else []
     return indices[: len(new_proformas)], indices[len(new_proformas) :]
 

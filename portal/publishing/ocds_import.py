@@ -20,7 +20,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from ocds.errors import Problem
 from ocds.ingest import LINKED, REJECTED, Item, iter_ocds, precedence
 from ocds.schema import declared_extensions
 from ocds.validate import ReleaseValidator
-from portal.evidence import log_evidence
+from portal.evidence import log_evidence, source_hash
 from portal.models import release_packages
 from portal.publishing.prepared import PreparedRelease, prepare_release
 from portal.publishing.records import RecordRow, recompile, store_records
@@ -381,11 +381,16 @@ def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport, s
             existing[key] = r.data_hash
             fresh.append(pending)
         rows = [p.release for p in fresh]
-        _, leaves = log_evidence(conn, rows)
+        # The package statement is hashed as it is stored (NUL characters left out), so the
+        # audit re-derives the logged hash from the row the pages show.
+        packages = [_storable(_package_row(p, file)) for p in fresh]
+        _, leaves = log_evidence(conn, rows, package_hashes=[source_hash(row) for row in packages])
         pks = insert_releases(conn, rows, "import", leaves)
-        packages = list(_package_rows(fresh, pks, file))
         if packages:
-            conn.execute(insert(release_packages), packages)
+            conn.execute(
+                insert(release_packages),
+                [{**row, "release_pk": pk} for row, pk in zip(packages, pks, strict=True)],
+            )
         records: dict[str, RecordRow] = {}
         for ocid in sorted({r.ocid for r in rows}):
             try:
@@ -400,23 +405,18 @@ def _write_releases(engine: Engine, batch: list[_Pending], report: FileReport, s
         summary.records_updated += len(records)
 
 
-def _package_rows(fresh: list[_Pending], pks: list[int], file: str) -> Iterator[dict]:
-    for pending, pk in zip(fresh, pks, strict=True):
-        yield _storable(_package_row(pending, pk, file))
-
-
 def _storable(row: dict) -> dict:
     """``row`` with NUL characters left out of its text: PostgreSQL cannot store them (the
     package metadata is shown as text; the release itself keeps every byte)."""
     return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in row.items()}
 
 
-def _package_row(pending: _Pending, pk: int, file: str) -> dict:
+def _package_row(pending: _Pending, file: str) -> dict:
+    """The ``release_packages`` row of an imported release, without its ``release_pk``."""
     item = pending.item
     package = item.package
     publisher = package.publisher if package else None
     return {
-        "release_pk": pk,
         "package_uri": package.uri if package else None,
         "version": package.version if package else None,
         "published_date": package.published_date if package else None,

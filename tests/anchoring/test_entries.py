@@ -117,6 +117,26 @@ def test_document_hash_absent_when_none():
     assert decode_entry(encode_entry(entry)) == entry
 
 
+def test_package_hash_member_known_answer():
+    """An imported release's entry: ``packageHash`` sorts between ``ocid`` and
+    ``proformasHash`` (RFC 8785 member order), written like every hash; absent otherwise."""
+    entry = ReleaseEntry("o", "r", bytes(32), bytes([1]) * 32, package_hash=bytes([0xAB]) * 32)
+    expected = (
+        '{"dataHash":"'
+        + "00" * 32
+        + '","kind":"release","ocid":"o","packageHash":"'
+        + "ab" * 32
+        + '","proformasHash":"'
+        + "01" * 32
+        + '","releaseId":"r","v":1}'
+    ).encode()
+    assert encode_entry(entry) == expected
+    assert decode_entry(expected) == entry
+    assert b"packageHash" not in encode_entry(ReleaseEntry("o", "r", bytes(32), EMPTY_ROOT))
+    with pytest.raises(EntryError):  # upper-case hex is not the canonical form
+        decode_entry(expected.replace(b"ab" * 32, b"AB" * 32))
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -249,12 +269,15 @@ def test_kinds_registry_is_extensible():
 
 _text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30)
 _hash = st.binary(min_size=32, max_size=32)
+_maybe_hash = st.one_of(st.none(), _hash)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.one_of(
-        st.builds(ReleaseEntry, _text, _text, _hash, _hash, st.one_of(st.none(), _hash)),
+        st.builds(
+            ReleaseEntry, _text, _text, _hash, _hash, st.one_of(st.none(), _hash), st.one_of(st.none(), _hash)
+        ),
         st.builds(ProformaEntry, _text, _text, _hash),
     )
 )
@@ -276,7 +299,9 @@ def _verdict(fn, data: bytes) -> bool:
 
 
 _entries = st.one_of(
-    st.builds(ReleaseEntry, _text, _text, _hash, _hash, st.one_of(st.none(), _hash)),
+    st.builds(
+        ReleaseEntry, _text, _text, _hash, _hash, st.one_of(st.none(), _hash), st.one_of(st.none(), _hash)
+    ),
     st.builds(ProformaEntry, _text, _text, _hash),
 )
 

@@ -30,7 +30,7 @@ from portal.evidence import record, store
 from portal.evidence.read import log_api
 from portal.evidence.read.anchors import anchor_rows, sizes_with_anchors_after, unfinished_sizes
 from portal.evidence.read.witnesses import cosignature_lines, witness_keys
-from portal.models import proformas, releases
+from portal.models import proformas, release_packages, releases
 
 # Built once: building SQLAlchemy expressions per request was a visible share of a proof's time.
 _RELEASE = select(
@@ -39,9 +39,13 @@ _RELEASE = select(
     releases.c.data,
     releases.c.data_hash,
     releases.c.leaf_index,
+    releases.c.id,
 ).where(releases.c.ocid == bindparam("ocid"))
 _LATEST_RELEASE = _RELEASE.order_by(releases.c.date.desc(), releases.c.id.desc()).limit(1)
 _GIVEN_RELEASE = _RELEASE.where(releases.c.release_id == bindparam("release_id"))
+_PACKAGE = select(*(release_packages.c[name] for name in record.STATEMENT_COLUMNS)).where(
+    release_packages.c.release_pk == bindparam("pk")
+)
 _QUOTES = select(proformas.c.proforma_id, proformas.c.data_hash).where(
     proformas.c.ocid == bindparam("ocid"),
     proformas.c.proforma_id.in_(bindparam("ids", expanding=True)),
@@ -164,9 +168,17 @@ def build_bundle(
     release = orjson.loads(row.data)
     quotes = _release_quotes(conn, row.ocid, release)
     document = record.document_hash(release)
-    entry = record.release_entry(row.ocid, row.release_id, row.data_hash, document, quotes)
+    package = conn.execute(_PACKAGE, {"pk": row.id}).mappings().first()
+    source = record.source_statement(package) if package is not None else None
+    package_hash = record.source_hash(package)
+    entry = record.release_entry(row.ocid, row.release_id, row.data_hash, document, quotes, package_hash)
     leaf = leaf_hash(entry)
-    hashes = {"data": row.data_hash, "document": document, "proformas": record.link_hex(quotes)}
+    hashes = {
+        "data": row.data_hash,
+        "document": document,
+        "proformas": record.link_hex(quotes),
+        "package": package_hash,
+    }
     try:
         logged_leaf = store.leaf_hashes(conn, index, index + 1)
     except LogError:  # an index beyond the log: the row was altered
@@ -183,11 +195,17 @@ def build_bundle(
             "data": value.data_hash.hex(),
             "document": value.document_hash.hex() if value.document_hash else None,
             "proformas": value.proformas_hash.hex(),
+            "package": value.package_hash.hex() if value.package_hash else None,
         }
+        if value.package_hash is None:
+            source = None
+        elif source is None:  # the row was deleted: the verifier fails the statement step
+            source = {}
     common = dict(
         ocid=row.ocid,
         release_id=row.release_id,
         hashes=hashes,
+        source=source,
         proformas=tuple(ProformaRef(pid, h) for pid, h in quotes),
         entry=entry,
         leaf_index=index,

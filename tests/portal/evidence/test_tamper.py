@@ -18,6 +18,7 @@ import string
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 from builders import example_order
 from evidence_builders import publish_examples
@@ -45,6 +46,8 @@ from portal.evidence.audit import audit
 from portal.evidence.backends import Backends
 from portal.evidence.tables import metadata as evidence_metadata
 from portal.models import metadata as portal_metadata
+from portal.models import releases
+from portal.publishing import import_ocds
 
 SEED = 20261204
 
@@ -68,10 +71,13 @@ NOT_PUBLISHED = {
     ("evidence_anchors", "created_at"): "when the row was made",
     ("evidence_anchors", "updated_at"): "when the row last changed",
     ("evidence_pdfs", "created_at"): "when the PDF was signed (its signature's timestamp says it)",
+    ("release_packages", "upgraded"): "whether the importer upgraded an OCDS 1.0 release; shown nowhere",
+    ("release_packages", "source_file"): "the importer's file name, for its reject report; shown nowhere",
+    ("release_packages", "source_location"): "the line or offset in that file; shown nowhere",
 }
-# Tables no log entry covers: what an imported package said about its releases, kept as
-# provenance. The releases themselves are logged and audited.
-NOT_AUDITED_TABLES = {"release_packages": "package metadata as published, not evidence"}
+# Tables no log entry covers (none: the package statement of an imported release is logged in
+# its entry, so who published it and under which terms is audited too).
+NOT_AUDITED_TABLES: dict[str, str] = {}
 
 TABLES = [
     t
@@ -117,10 +123,13 @@ def _other_value(column, value, rng: random.Random):
     raise AssertionError(f"no edit for {column.table.name}.{column.name} of type {kind!r}")
 
 
-def _named(table: str, row) -> list[str]:  # type: ignore[no-untyped-def]
+def _named(table: str, row, conn) -> list[str]:  # type: ignore[no-untyped-def]
     """What the report must name (one of) for a change to ``row`` of ``table``."""
     if "ocid" in row._fields:
         return [row.ocid]
+    if table == "release_packages":  # the imported release the package statement is about
+        ocid = conn.execute(select(releases.c.ocid).where(releases.c.id == row.release_pk)).scalar_one()
+        return [ocid]
     if table == "log_tiles":
         return [f"tile {row.level}/{row.idx}"]
     if table == "log_entry_bundles":  # the bundle, or an entry it holds
@@ -137,7 +146,8 @@ def _tamper(engine, table_name: str, column_name: str | None, rng: random.Random
     key = list(table.primary_key.columns)
     with engine.connect() as conn:
         rows = conn.execute(select(table).order_by(*key)).all()
-    assert rows, f"the built portal has no {table_name} row to tamper with"
+        assert rows, f"the built portal has no {table_name} row to tamper with"
+        named = {id(row): _named(table_name, row, conn) for row in rows}
     for _attempt in range(50):
         row = rng.choice(rows)
         where = [c == getattr(row, c.name) for c in key]
@@ -145,13 +155,46 @@ def _tamper(engine, table_name: str, column_name: str | None, rng: random.Random
             with engine.begin() as conn:
                 if column_name is None:
                     conn.execute(delete(table).where(*where))
-                    return _named(table_name, row), f"deleted {table_name} row {row[:3]}"
+                    return named[id(row)], f"deleted {table_name} row {row[:3]}"
                 value = _other_value(table.c[column_name], getattr(row, column_name), rng)
                 conn.execute(update(table).where(*where).values({column_name: value}))
-                return _named(table_name, row), f"{table_name}.{column_name} of {row[:3]} -> {value!r:.80}"
+                return named[id(row)], f"{table_name}.{column_name} of {row[:3]} -> {value!r:.80}"
         except IntegrityError:
             continue  # the value collides with another row's key: draw again
     raise AssertionError(f"no valid edit of {table_name}.{column_name} in 50 draws")
+
+
+def _import_a_package(app, tmp_path: Path) -> None:
+    """Two releases of another publisher's package: who published them, under which licence
+    and policy, is shown on their pages (``release_packages``)."""
+    package = {
+        "uri": "https://example.org/paquete/1.json",
+        "version": "1.1",
+        "publishedDate": "2023-05-01T00:00:00Z",
+        "publisher": {
+            "name": "Dirección Nacional de Contrataciones Públicas",
+            "scheme": "PY-RUC",
+            "uid": "80000000-0",
+        },
+        "license": "https://creativecommons.org/licenses/by/4.0/",
+        "publicationPolicy": "https://example.org/politica",
+        "extensions": [],
+        "releases": [
+            {
+                "ocid": f"ocds-abc123-{i}",
+                "id": f"ocds-abc123-{i}-r",
+                "date": "2023-04-01T00:00:00Z",
+                "tag": ["tender"],
+                "initiationType": "tender",
+                "tender": {"id": f"T-{i}", "title": f"Licitación {i}"},
+            }
+            for i in range(2)
+        ],
+    }
+    path = tmp_path / "package.json"
+    path.write_bytes(orjson.dumps(package))
+    summary = import_ocds(app_engine(app), [path])
+    assert summary.rejected == 0, summary.rejects
 
 
 def _build(app, tmp_path: Path) -> None:
@@ -161,6 +204,7 @@ def _build(app, tmp_path: Path) -> None:
     runner = app.test_cli_runner()
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     publish_examples(app, tmp_path, [example_order("1-single", version=2)], name="v2", pdfs=True)
+    _import_a_package(app, tmp_path)
     result = runner.invoke(main, ["anchor"])
     assert result.exit_code == 0, result.output
     report = audit(app_engine(app), app.config)
