@@ -86,6 +86,10 @@ def _text(value: Any, limit: int | None = None) -> str | None:
 
     A NUL character (U+0000) is left out: no page can show it, and PostgreSQL cannot store it
     in text, so the browse columns and read model would refuse the whole process."""
+    if type(value) is str:  # nearly every call: what the general path gives, without str()
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        return (value[:limit] if limit is not None else value) or None
     if value is None or value == "" or isinstance(value, dict | list):
         return None
     try:
