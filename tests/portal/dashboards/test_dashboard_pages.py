@@ -93,3 +93,20 @@ def test_the_orders_link_is_the_listing_with_the_same_filters(loaded):
     assert link == f"/contracts?year=2024&buyer={buyer}"
     listing = loaded.test_client().get(link.replace("/contracts", "/contracts.json"))
     assert listing.status_code == 200 and listing.json["total"] > 0
+
+
+def test_a_charts_cache_follows_new_releases(loaded, tmp_path):
+    client = loaded.test_client()
+
+    def spent() -> float:
+        text = client.get("/dashboards/data/spending-by-year.csv").get_data(as_text=True)
+        return sum(float(r["amount"]) for r in csv.DictReader(io.StringIO(text)))
+
+    before = spent()
+    assert spent() == before  # kept: the same published state
+    path = tmp_path / "more.jsonl"
+    write_orders(path, 40, 9)
+    import_orders(app_engine(loaded), path, ocid_prefix="ocds-dash05", workers=1)
+    with app_engine(loaded).connect() as conn:
+        expected = float(sum(g.amount for g in breakdown(conn, "year", [])))
+    assert spent() == pytest.approx(expected) and expected > before
