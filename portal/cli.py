@@ -316,6 +316,7 @@ def demo(n: int | None) -> None:
         base_url=cfg["BASE_URL"],
     )  # order PDFs and their QR links
     _report(summary, None, "Demo orders")
+    flags_after_import(cfg)  # the red flags of the demo's planted anomalies
 
 
 @main.command("settings")
