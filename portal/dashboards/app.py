@@ -241,14 +241,14 @@ def init_app(flask_app: Flask) -> dash.Dash:
     flask_app.extensions[charts.CACHE] = FacetCache()
     app = PortalDash(
         __name__,
-        server=flask_app,
+        server=flask_app,  # type: ignore[arg-type]  # Dash accepts a Flask app (its stub says bool)
         url_base_pathname=layout.PREFIX,
         serve_locally=True,
         include_assets_files=False,
         assets_folder=str(Path(__file__).parent / "no-assets"),
         suppress_callback_exceptions=True,
         compress=False,  # the portal compresses its responses itself
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None: the tab title does not flicker
         title="Veraz",
     )
     app.layout = _root_layout

@@ -7,6 +7,7 @@ the reader's language and the figures come from the read model through ``charts.
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 from dash import dcc, html
 from flask import url_for
@@ -24,6 +25,11 @@ PREFIX = "/dashboards/"
 
 #: Values a filter lists (the largest; a selected value is always listed too).
 OPTIONS = 60
+
+
+def _aria(attributes: dict[str, str]) -> dict[str, Any]:
+    """ARIA attributes for a Dash html component (its signature types only the named props)."""
+    return attributes
 
 
 def filter_titles() -> dict[str, str]:
@@ -104,7 +110,7 @@ def filter_bar(conn: Connection, filters: dfilters.Filters) -> html.Section:
     return html.Section(
         [html.H2(_("Filters"), className="visually-hidden"), *fields],
         className="dash-filters",
-        **{"aria-label": _("Filters")},
+        **_aria({"aria-label": _("Filters")}),
     )
 
 
@@ -180,7 +186,7 @@ def chart_card(conn: Connection, chart: charts.Chart, filters: dfilters.Filters)
         ],
         className="dash-card",
         id=f"chart-{name}",
-        **{"aria-labelledby": f"title-{name}"},
+        **_aria({"aria-labelledby": f"title-{name}"}),
     )
 
 
@@ -195,7 +201,7 @@ def page_nav(current: ModuleType, filters: dfilters.Filters) -> html.Nav:
                 className="current" if page is current else "",
             )
         )
-    return html.Nav(links, className="dash-pages", **{"aria-label": _("Dashboards")})
+    return html.Nav(links, className="dash-pages", **_aria({"aria-label": _("Dashboards")}))
 
 
 def not_found_text() -> str:
@@ -238,7 +244,10 @@ def page(conn: Connection, module: ModuleType, filters: dfilters.Filters) -> htm
         page_nav(module, filters),
         filter_bar(conn, filters),
         html.P(
-            totals_text(conn, filters), id="dash-totals", className="dash-totals", **{"aria-live": "polite"}
+            totals_text(conn, filters),
+            id="dash-totals",
+            className="dash-totals",
+            **_aria({"aria-live": "polite"}),
         ),
     ]
     if module.PATH == "flags":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select
+from sqlalchemy import Column, ColumnElement, Connection, and_, func, select
 
 from portal.models import item_lines, records
 from portal.queries import SPENDING
@@ -160,13 +160,13 @@ def breakdown(
     if limit is not None:
         query = query.limit(limit)
     groups = [Group(k, lbl, int(n), _cents(total), PEN) for k, lbl, n, total in conn.execute(query)]
-    if by in _NAMED and _NAMED[by][1] is not None:
-        key, name = _NAMED[by]
+    named, name = _NAMED.get(by, (None, None))
+    if named is not None and name is not None:
         groups = [
             Group(
                 g.key,
                 conn.execute(
-                    select(name).where(key == g.key).order_by(records.c.date.desc()).limit(1)
+                    select(name).where(named == g.key).order_by(records.c.date.desc()).limit(1)
                 ).scalar(),
                 g.orders,
                 g.amount,
@@ -178,7 +178,7 @@ def breakdown(
 
 
 #: Ranked breakdowns: the key column and the column naming a key (the newest order's name).
-_NAMED = {
+_NAMED: dict[str, tuple[Column, Column | None]] = {
     "buyer": (records.c.buyer_id, records.c.buyer_name),
     "supplier": (records.c.supplier_id, records.c.supplier_name),
     "region": (records.c.delivery_region, None),
