@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -220,7 +221,7 @@ def _multi_rows(conn: Connection, facet: str, ocids: list[str] | None):
         yield from conn.execute(query.where(column.in_(ocids[i : i + 500])))
 
 
-def _dedup(positions: list[int], codes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _dedup(positions, codes) -> tuple[np.ndarray, np.ndarray]:
     pos = np.array(positions, dtype=np.int64)
     code = np.array(codes, dtype=np.int64)
     if not len(pos):
@@ -252,9 +253,11 @@ def load(conn: Connection) -> Tally:
     dialect = conn.dialect.name
     seen = version(conn)
     vocab = {f: Vocabulary() for f in (*SINGLE, *MULTI)}
-    keys: list[int] = []
-    codes: dict[str, list[int]] = {f: [] for f in _COLUMNS}
-    amounts, has, days = [], [], []
+    # Compact arrays while reading (a list holds an object per number: several times the memory).
+    keys = array("q")
+    codes = {f: array("i") for f in _COLUMNS}
+    amounts = array("d" if dialect == "sqlite" else "q")
+    has, days = bytearray(), array("i")
     index: dict[str, int] = {}
     newest = None
     for row in _record_rows(conn, None):
@@ -271,24 +274,24 @@ def load(conn: Connection) -> Tally:
         updated = row[_UPDATED_AT]
         if newest is None or (updated is not None and updated > newest):
             newest = updated
-    single = {f: np.array(v, dtype=np.int32) for f, v in codes.items()}
+    single = {f: np.frombuffer(v, dtype=np.int32).copy() for f, v in codes.items()}
     single["year"] = _years(vocab["month"], vocab["year"])[single["month"]]
-    amount = np.array(amounts, dtype=_amount_dtype(dialect))
-    has_amount = np.array(has, dtype=bool)
+    amount = np.frombuffer(amounts, dtype=_amount_dtype(dialect)).copy()
+    has_amount = np.frombuffer(has, dtype=bool).copy()
     single["amount"] = _ranges(amount, has_amount, dialect)
     for code, _key in enumerate(_RANGES, start=1):
         vocab["amount"].code(_key)  # codes 1.. in AMOUNT_RANGES order
         assert vocab["amount"].codes[_key] == code
     multi = {}
     for facet in MULTI:
-        positions, found = [], []
+        positions, found = array("q"), array("q")
         for ocid, value in _multi_rows(conn, facet, None):
             at = index.get(ocid)
             if at is not None:
                 positions.append(at)
                 found.append(vocab[facet].code(value))
         multi[facet] = _dedup(positions, found)
-    key_array = np.array(keys, dtype=np.int64)
+    key_array = np.frombuffer(keys, dtype=np.int64).copy()
     if len(np.unique(key_array)) != len(key_array):
         raise Collision("two ocids share a hash")
     return Tally(
@@ -299,7 +302,7 @@ def load(conn: Connection) -> Tally:
         single=single,
         amount=amount,
         has_amount=has_amount,
-        day=np.array(days, dtype=np.int32),
+        day=np.frombuffer(days, dtype=np.int32).copy(),
         multi=multi,
         vocab=vocab,
         loaded_at=newest,
