@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from dash import dcc, html
-from flask import url_for
+from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import Connection
 
@@ -19,6 +19,8 @@ from portal.dashboards import filters as dfilters
 from portal.dashboards.pages import PAGES
 from portal.readmodel import queries as readmodel
 from portal.readmodel.names import industry_name
+from portal.readmodel.tally import counts as tally_counts
+from portal.views.browse import FACET_TALLY
 
 #: Where the dashboards live.
 PREFIX = "/dashboards/"
@@ -65,17 +67,37 @@ def behind_url(chart: charts.Chart, filters: dfilters.Filters) -> str:
     return charts.flags_url(filters) if chart.flags else orders_url(filters)
 
 
-def _options(conn: Connection, filters: dfilters.Filters, name: str) -> list[dict]:
-    """A filter's values with their counts under the other filters (the listing's facet
-    counts, cached with the charts)."""
+def _counted(conn: Connection, filters: dfilters.Filters) -> dict[str, list[tuple[str, str | None, int]]]:
+    """Every filter's values with their counts under the other filters: the listing's own
+    counts (the in-memory tally of ``portal.readmodel.tally`` when the app has it, else SQL),
+    cached with the charts."""
 
-    def compute() -> list[tuple[str, str | None, int]]:
+    def compute() -> dict[str, list[tuple[str, str | None, int]]]:
         browse = filters.browse()
-        conds = readmodel.conditions(browse, counting=True)
-        found = readmodel.facet_counts(conn, browse, conds, name, limit=OPTIONS)
-        return [(f["value"], f["label"], f["count"]) for f in found]
+        holder = current_app.extensions.get(FACET_TALLY)
+        tally = holder.get(conn) if holder is not None else None
+        if tally is None:
+            conds = readmodel.conditions(browse, counting=True)
+            found = {
+                name: readmodel.facet_counts(conn, browse, conds, name, limit=OPTIONS)
+                for name in dfilters.FILTERS
+            }
+        else:
+            _total, found = tally_counts(tally, browse, None, {name: OPTIONS for name in dfilters.FILTERS})
+            for name, values in found.items():
+                named = readmodel.labels(conn, name, [v["value"] for v in values])
+                for v in values:
+                    v["label"] = named.get(v["value"])
+        return {
+            name: [(f["value"], f["label"], f["count"]) for f in values] for name, values in found.items()
+        }
 
-    found = charts._cache().get(charts.last_release_id(conn), ("options", name, filters.key()), compute)
+    return charts._cache().get(charts.last_release_id(conn), ("options", filters.key()), compute)
+
+
+def _options(conn: Connection, filters: dfilters.Filters, name: str) -> list[dict]:
+    """A filter's choices: ``{"label": "name (count)", "value"}``, years newest first."""
+    found = _counted(conn, filters)[name]
     if name == "year":
         found = sorted(found, reverse=True)
     out = []

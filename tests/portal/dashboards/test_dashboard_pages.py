@@ -110,3 +110,19 @@ def test_a_charts_cache_follows_new_releases(loaded, tmp_path):
     with app_engine(loaded).connect() as conn:
         expected = float(sum(g.amount for g in breakdown(conn, "year", [])))
     assert spent() == pytest.approx(expected) and expected > before
+
+
+def test_the_filters_choices_count_as_the_listing_does(loaded):
+    from portal.dashboards import layout
+
+    client = loaded.test_client()
+    year = max(g["key"] for g in client.get("/dashboards/data/spending-by-year.json").json["groups"])
+    facets = client.get(f"/contracts.json?year={year}").json["facets"]
+    with loaded.test_request_context("/dashboards/"), app_engine(loaded).connect() as conn:
+        filters = dfilters.parse([("year", year)])
+        for name in ("region", "buyer", "segment", "year"):
+            listed = {f["value"]: f["count"] for f in facets[name]}
+            offered = {o["value"]: o["label"] for o in layout._options(conn, filters, name)}
+            assert listed and set(listed) <= set(offered), name
+            for value, count in listed.items():
+                assert offered[value].endswith(f"({count:,})"), (name, value)
