@@ -140,6 +140,26 @@ def load_background(engine, stream, n: int) -> list[tuple[str, str, str, tuple]]
     ]
 
 
+def copy_background(source, engine) -> None:
+    """Copy the facts and priced lines an earlier run wrote (same ``--dir``), without the
+    processes it published afterwards."""
+    with engine.begin() as conn:
+        for table in (flag_facts, flag_prices, flag_hits, flag_state):
+            conn.execute(delete(table))
+        with source.connect() as read:
+            synthetic = select(flag_facts.c.ocid).where(flag_facts.c.last_release == 0)
+            queries = (
+                select(flag_facts).where(flag_facts.c.last_release == 0),
+                select(flag_prices).where(flag_prices.c.ocid.in_(synthetic)),
+            )
+            for query, table in zip(queries, (flag_facts, flag_prices), strict=True):
+                rows = read.execute(query).mappings().yield_per(20_000)
+                for chunk in rows.partitions():
+                    conn.execute(insert(table), [dict(r) for r in chunk])
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+
+
 def recall(engine, planted) -> dict:
     """Recall per planted kind, and what each flag raises outside the planted orders."""
     with engine.connect() as conn:
@@ -185,6 +205,9 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--dir", type=Path, default=None, help="folder for the SQLite database")
     parser.add_argument("--reuse", action="store_true", help="keep the background of an earlier run")
+    parser.add_argument(
+        "--background-from", help="copy the background from an earlier run's database (same --dir)"
+    )
     parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="veraz-flags-"))
@@ -208,7 +231,14 @@ def main() -> None:
             for order, _ in stream:  # the same stream's last lines
                 f.write(orjson.dumps(order) + b"\n")
         return
-    if not (args.reuse and planted_path.exists()):
+    if args.background_from:
+        started = time.perf_counter()
+        copy_background(make_engine(args.background_from), engine)
+        print(
+            f"background: copied from {make_engine(args.background_from).dialect.name} in "
+            f"{time.perf_counter() - started:.0f} s (not timed)"
+        )
+    elif not (args.reuse and planted_path.exists()):
         # In a child process, so that this one's peak RSS is the flags' own.
         started = time.perf_counter()
         command = [
