@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
+from portal.flags.compute import AGREEMENT_FLAGS
 from portal.flags.definitions import BY_CODE, FLAGS
 from portal.flags.tables import flag_facts, flag_hits
 
@@ -105,8 +106,15 @@ def _where(filters: Filters):
         if filters.month_to is not None:
             orders.append(flag_hits.c.month <= filters.month_to)
         # An entity flag (no month of its own) is kept when an order behind it is in range.
-        behind = select(flag_facts.c.ocid).where(_behind(), *_month_range(filters))
-        conds.append(and_(*orders) | (flag_hits.c.month.is_(None) & behind.exists()))
+        behind = or_(
+            *(
+                (flag_hits.c.subject == subject)
+                & select(flag_facts.c.ocid).where(_behind(subject), *_month_range(filters)).exists()
+                for subject in SUBJECTS
+                if subject != "order"
+            )
+        )
+        conds.append(and_(*orders) | (flag_hits.c.month.is_(None) & behind))
     return conds
 
 
@@ -119,19 +127,30 @@ def _month_range(filters: Filters) -> list:
     return out
 
 
-def _behind():
-    """SQL: ``flag_facts`` rows that are orders behind the ``flag_hits`` row (its buyer, its
-    supplier, both, or its agreement; for an order hit, the order itself)."""
-    same = lambda a, b: (a.is_(None)) | (b == a)  # noqa: E731 - a column that names nothing matches all
+def _behind(subject: str):
+    """SQL: the ``flag_facts`` rows that are the orders behind a ``flag_hits`` row of
+    ``subject``: the order itself, or the orders (not cancelled) of the flagged buyer, supplier,
+    pair or agreement, in the hit's currency when it has one. Equalities on indexed columns
+    only, so that each hit finds its orders through an index."""
+    keys = {
+        "order": [flag_facts.c.ocid == flag_hits.c.ocid],
+        "buyer": [flag_facts.c.buyer_id == flag_hits.c.buyer_id],
+        "supplier": [flag_facts.c.supplier_id == flag_hits.c.supplier_id],
+        "pair": [
+            flag_facts.c.buyer_id == flag_hits.c.buyer_id,
+            flag_facts.c.supplier_id == flag_hits.c.supplier_id,
+        ],
+        "agreement": [flag_facts.c.agreement_ocid == flag_hits.c.agreement_ocid],
+    }[subject]
     return and_(
+        *keys,
         flag_facts.c.live.is_(True),
         flag_facts.c.cancelled.is_(False),
-        (flag_hits.c.ocid.is_(None)) | (flag_facts.c.ocid == flag_hits.c.ocid),
-        same(flag_hits.c.buyer_id, flag_facts.c.buyer_id),
-        same(flag_hits.c.supplier_id, flag_facts.c.supplier_id),
-        same(flag_hits.c.agreement_ocid, flag_facts.c.agreement_ocid),
-        same(flag_hits.c.currency, flag_facts.c.currency),
+        flag_hits.c.currency.is_(None) | (flag_facts.c.currency == flag_hits.c.currency),
     )
+
+
+SUBJECTS = ("order", "buyer", "supplier", "pair", "agreement")
 
 
 def summary(conn: Connection, filters: Filters = Filters()) -> list[dict]:
@@ -197,7 +216,7 @@ def counts_by_month(conn: Connection, code: str, filters: Filters = Filters()) -
         hit_conds.append(flag_hits.c.agreement_ocid == filters.agreement)
     query = (
         select(flag_facts.c.month, func.count(flag_facts.c.ocid.distinct()))
-        .select_from(flag_hits.join(flag_facts, _behind()))
+        .select_from(flag_hits.join(flag_facts, _behind(BY_CODE[code].subject)))
         .where(*hit_conds, flag_facts.c.month.is_not(None), *_month_range(filters))
         .group_by(flag_facts.c.month)
         .order_by(flag_facts.c.month)
@@ -207,7 +226,8 @@ def counts_by_month(conn: Connection, code: str, filters: Filters = Filters()) -
 
 def flags_of_order(conn: Connection, ocid: str) -> list[dict]:
     """Every flag that concerns one order: raised on it, or on its buyer, supplier, their pair
-    or its framework agreement (for the currency it is in)."""
+    or its framework agreement (for the currency it is in), in :data:`FLAGS` order."""
+    queries = [select(flag_hits).where(flag_hits.c.ocid == ocid)]
     order = conn.execute(
         select(
             flag_facts.c.buyer_id,
@@ -216,28 +236,33 @@ def flags_of_order(conn: Connection, ocid: str) -> list[dict]:
             flag_facts.c.currency,
         ).where(flag_facts.c.ocid == ocid)
     ).first()
-    conds = flag_hits.c.ocid == ocid
     if order is not None:
         buyer, supplier, agreement, currency = order
-
-        def matches(column, value):
-            return column.is_(None) | (column == value) if value is not None else column.is_(None)
-
-        entity = and_(
-            flag_hits.c.ocid.is_(None),
-            matches(flag_hits.c.buyer_id, buyer),
-            matches(flag_hits.c.supplier_id, supplier),
-            matches(flag_hits.c.agreement_ocid, agreement),
-            matches(flag_hits.c.currency, currency),
-            # Every entity hit names at least one of them.
-            (flag_hits.c.buyer_id.is_not(None))
-            | (flag_hits.c.supplier_id.is_not(None))
-            | (flag_hits.c.agreement_ocid.is_not(None)),
-        )
-        conds = conds | entity
-    rows = [_row(m) for m in conn.execute(select(flag_hits).where(conds).order_by(flag_hits.c.id)).mappings()]
+        same_currency = flag_hits.c.currency.is_(None) | (flag_hits.c.currency == currency)
+        entity = and_(flag_hits.c.ocid.is_(None), same_currency)
+        if buyer is not None:
+            # The buyer's own flags, and those of its pair with this order's supplier.
+            pair = flag_hits.c.supplier_id.is_(None) | (flag_hits.c.supplier_id == supplier)
+            queries.append(select(flag_hits).where(flag_hits.c.buyer_id == buyer, entity, pair))
+        if supplier is not None:
+            queries.append(
+                select(flag_hits).where(
+                    flag_hits.c.supplier_id == supplier, flag_hits.c.buyer_id.is_(None), entity
+                )
+            )
+        if agreement is not None:
+            # Agreement flags are computed per agreement: their scope is its ocid.
+            queries.append(
+                select(flag_hits).where(
+                    flag_hits.c.flag.in_(AGREEMENT_FLAGS), flag_hits.c.scope == agreement[:600], entity
+                )
+            )
+    rows: dict[int, dict] = {}
+    for query in queries:
+        for mapping in conn.execute(query).mappings():
+            rows.setdefault(mapping["id"], _row(mapping))
     order_index = {f.code: i for i, f in enumerate(FLAGS)}
-    return sorted(rows, key=lambda r: order_index.get(r["flag"], len(FLAGS)))
+    return [rows[k] for k in sorted(rows, key=lambda k: (order_index.get(rows[k]["flag"], len(FLAGS)), k))]
 
 
 def all_rows(conn: Connection, filters: Filters = Filters()) -> Iterator[dict]:
