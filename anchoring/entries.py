@@ -30,6 +30,11 @@ Entry kinds:
 ``proforma`` (``ProformaEntry``): one proforma (quote) of a catalogue order.
     ``ocid`` (of the order), ``proformaId``, ``proformaHash`` = SHA-256 of the RFC 8785 form
     of the proforma JSON.
+
+``bulk`` (``BulkFileEntry``): one bulk download file as published.
+    ``name`` (its file name), ``fileHash`` = SHA-256 of its bytes, and as decimal text
+    ``size`` (bytes), ``releases`` (releases it holds) and ``logSize`` (the log's size when it
+    was exported).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from anchoring.errors import EntryError
 from anchoring.merkle import EMPTY_ROOT, leaf_hash, root_from_leaves
 
 __all__ = [
+    "BulkFileEntry",
     "ENTRY_FORMAT_VERSION",
     "Entry",
     "ProformaEntry",
@@ -64,7 +70,9 @@ __all__ = [
 
 ENTRY_FORMAT_VERSION = 1
 
-_TEXT, _HASH, _OPTIONAL_HASH = "text", "hash", "optional hash"
+_TEXT, _HASH, _OPTIONAL_HASH, _DECIMAL = "text", "hash", "optional hash", "decimal"
+# A whole number written as decimal text: one encoding per number (no sign, no leading zero).
+_DECIMAL_TEXT = re.compile(r"0|[1-9][0-9]*")
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -75,7 +83,7 @@ def entry_member(name: str, kind: str, **kwargs: Any) -> Any:
     hex digits) or ``"optional hash"`` (a hash, or None for an absent member). ``kwargs`` go
     to :func:`dataclasses.field` (e.g. ``default=None``).
     """
-    if kind not in (_TEXT, _HASH, _OPTIONAL_HASH):
+    if kind not in (_TEXT, _HASH, _OPTIONAL_HASH, _DECIMAL):
         raise EntryError(f"entry member {name!r}: unknown member type {kind!r}")
     return field(metadata={"json": name, "type": kind}, **kwargs)
 
@@ -103,6 +111,9 @@ class Entry:
                         value.encode("utf-8")
                     except UnicodeEncodeError as error:
                         raise EntryError(f"{self.KIND} entry: {name} is not valid Unicode") from error
+            elif kind == _DECIMAL:
+                if type(value) is not str or not _DECIMAL_TEXT.fullmatch(value):
+                    raise EntryError(f"{self.KIND} entry: {name} must be a whole number in decimal text")
             elif value is None and kind == _OPTIONAL_HASH:
                 continue
             elif not isinstance(value, bytes) or len(value) != 32:
@@ -128,7 +139,7 @@ class Entry:
         values: dict[str, Any] = {}
         for name, f in members.items():
             value = obj.get(name)
-            if f.metadata["type"] == _TEXT:
+            if f.metadata["type"] in (_TEXT, _DECIMAL):
                 values[f.name] = value
             elif value is None and f.metadata["type"] == _OPTIONAL_HASH and name not in obj:
                 values[f.name] = None
@@ -158,7 +169,8 @@ def _members(cls: type[Entry]) -> tuple[tuple[str, str, bool], ...]:
     members = _MEMBERS.get(cls)
     if members is None:
         members = tuple(
-            (f.name, f.metadata["json"], f.metadata["type"] == _TEXT) for f in dataclasses.fields(cls)
+            (f.name, f.metadata["json"], f.metadata["type"] in (_TEXT, _DECIMAL))
+            for f in dataclasses.fields(cls)
         )
         _MEMBERS[cls] = members
     return members
@@ -192,6 +204,7 @@ def register_entry_kind(cls: E) -> E:
 # Multi-byte UTF-8 is checked separately (bytes.decode), the pattern sees bytes.
 _JCS_STRING = rb'"(?:[^"\\\x00-\x1f]++|\\["\\bfnrt]|\\u00(?:0[0-7bef]|1[0-9a-f]))++"'
 _HEX64 = rb'"[0-9a-f]{64}"'
+_DECIMAL_JSON = rb'"(?:0|[1-9][0-9]*+)"'
 
 
 def _json_text(value: str) -> bytes:
@@ -248,7 +261,7 @@ def _make_encoder(cls: type[Entry]) -> Callable[[Entry], bytes]:
                 out.append((name, repr(cls.KIND), _json_text(cls.KIND).decode()))
             elif kind == "v":
                 out.append((name, repr(ENTRY_FORMAT_VERSION), str(ENTRY_FORMAT_VERSION)))
-            elif kind == _TEXT:
+            elif kind in (_TEXT, _DECIMAL):
                 out.append((name, f"entry.{attribute}", None))
             elif kind == _HASH or attribute in present:
                 out.append((name, f"entry.{attribute}.hex()", None))
@@ -304,7 +317,7 @@ def _make_pattern(cls: type[Entry]) -> re.Pattern[bytes]:
         elif kind == "v":
             pieces.append((key + str(ENTRY_FORMAT_VERSION).encode(), False))
         else:
-            value = _JCS_STRING if kind == _TEXT else _HEX64
+            value = _JCS_STRING if kind == _TEXT else _DECIMAL_JSON if kind == _DECIMAL else _HEX64
             pieces.append((key + value, kind == _OPTIONAL_HASH))
     pattern = b"\\{"
     for i, (piece, optional) in enumerate(pieces):
@@ -370,6 +383,22 @@ class ProformaEntry(Entry):
     ocid: str = entry_member("ocid", _TEXT)
     proforma_id: str = entry_member("proformaId", _TEXT)
     proforma_hash: bytes = entry_member("proformaHash", _HASH)
+
+
+@register_entry_kind
+@dataclass(frozen=True)
+class BulkFileEntry(Entry):
+    """A bulk download file as published: its name, the SHA-256 of its bytes, and (decimal
+    text, without leading zeros) its size in bytes, the releases it holds and the size of the
+    log it was exported at (every release it holds was logged below that size)."""
+
+    KIND: ClassVar[str] = "bulk"
+
+    name: str = entry_member("name", _TEXT)
+    file_hash: bytes = entry_member("fileHash", _HASH)
+    size: str = entry_member("size", _DECIMAL)
+    releases: str = entry_member("releases", _DECIMAL)
+    log_size: str = entry_member("logSize", _DECIMAL)
 
 
 def encode_entry(entry: Entry) -> bytes:

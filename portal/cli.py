@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from anchoring.errors import AnchoringError
 from portal.db import app_engine
 from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
+from portal.evidence.verify_file import verify_file_command
 from portal.exports.cli import after_import, export_command
 from portal.flags.cli import flags_after_import, flags_group
 from portal.readmodel.cli import reindex_command
@@ -114,6 +115,7 @@ for _command in EVIDENCE_COMMANDS:
     main.add_command(_command)
 main.add_command(search_index_group)  # `veraz search-index rebuild`: the search box's index
 main.add_command(reindex_command)  # `veraz reindex`: the read model, rebuilt from the releases
+main.add_command(verify_file_command)  # `veraz verify-file`: a bulk download against the log
 main.add_command(export_command)  # `veraz export`: the bulk downloads (portal/exports/)
 main.add_command(witness_group)  # `veraz witness serve`: an independent witness of any Veraz log
 main.add_command(flags_group)  # `veraz flags [refresh]`: the red flags (portal/flags/)

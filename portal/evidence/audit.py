@@ -47,10 +47,12 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring import merkle, notes
-from anchoring.errors import AnchoringError, KeyFileError, LogError
-from portal.evidence import audit_derived, pdfs, record, store
+from anchoring.entries import encode_entry
+from anchoring.errors import AnchoringError, EntryError, KeyFileError, LogError
+from portal.evidence import audit_derived, files, pdfs, record, store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.read.trust import tsa_ca_pem
+from portal.evidence.tables import bulk_files
 from portal.models import order_pdfs, proformas, release_packages, releases
 from portal.publishing.prepared import date_column, tags_column
 from portal.queries import lookup_pairs
@@ -140,6 +142,7 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         rows = heapq.merge(
             _release_rows(conn, problems, counted),
             _proforma_rows(conn, problems, counted),
+            _bulk_file_rows(conn, problems, counted),
             key=itemgetter(0),
         )
         current = next(rows, None)
@@ -499,6 +502,34 @@ def _derive_proformas(chunk, problems: list[Problem], counted: list[int]) -> lis
         entry = record.proforma_entry(row.ocid, row.proforma_id, data_hash)
         out.append((row.leaf_index, merkle.leaf_hash(entry), who))
     return out
+
+
+def _bulk_file_rows(conn: Connection, problems: list[Problem], counted: list[int]) -> Iterator[Row]:
+    """Each logged bulk file's row re-derived into its ``bulk`` entry: a changed name, hash,
+    size, count or log size, or a deleted row, leaves its entry unclaimed and is named."""
+    query = select(
+        bulk_files.c.id,
+        bulk_files.c.name,
+        bulk_files.c.sha256,
+        bulk_files.c.size,
+        bulk_files.c.releases,
+        bulk_files.c.log_size,
+        bulk_files.c.leaf_index,
+    )
+    previous = None
+    for chunk in _chunks(conn, query, bulk_files.c.leaf_index):
+        previous = _publication_order(problems, [(r.id, f"file {r.name}") for r in chunk], previous)
+        for row in chunk:
+            counted[0] += 1
+            who = f"file {row.name}"
+            try:
+                entry = encode_entry(
+                    files.bulk_entry(row.name, row.sha256, row.size, row.releases, row.log_size)
+                )
+            except (EntryError, ValueError) as exc:  # a hash that is not hex, a negative size
+                problems.append(Problem(Check.COLUMNS, who, f"the row cannot make a log entry: {exc}"))
+                entry = b""
+            yield (row.leaf_index, merkle.leaf_hash(entry), who)
 
 
 def _proforma_rows(conn: Connection, problems: list[Problem], counted: list[int]) -> Iterator[Row]:

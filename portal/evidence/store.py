@@ -280,11 +280,14 @@ def audit(conn: Connection, verifier_key: str | None) -> list[AuditProblem]:
 
 
 def describe_entry(data: bytes) -> str:
-    """Who an entry is about, for reports: ``<ocid> release <id>`` or ``<ocid> proforma <id>``."""
+    """Who an entry is about, for reports: ``<ocid> release <id>``, ``<ocid> proforma <id>`` or
+    ``file <name>``."""
     try:
         entry = decode_entry(data)
     except EntryError:
         return "unreadable entry"
+    if entry.kind == "bulk":
+        return f"file {getattr(entry, 'name', '?')}"
     ident = getattr(entry, "release_id", None) or getattr(entry, "proforma_id", "")
     return f"{getattr(entry, 'ocid', '?')} {entry.kind} {ident}"
 

@@ -105,3 +105,21 @@ cosignatures = Table(
     Column("cosigned_at", BigInteger, nullable=False),  # the cosignature's own timestamp
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
+
+# Bulk download files made evidence (``portal.evidence.files``, migration 0014): one row per
+# file version logged, re-derived into its ``bulk`` entry by ``veraz audit``. A file exported
+# again with the same bytes keeps its first row.
+bulk_files = Table(
+    "evidence_bulk_files",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("releases", BigInteger, nullable=False),
+    Column("log_size", BigInteger, nullable=False),  # the log's size at the export's snapshot
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("logged_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "sha256"),
+    Index(None, "leaf_index", unique=True),
+)

@@ -49,9 +49,15 @@ class FileEntry:
 
 def file_finished(engine: Engine | None, folder: Path, entry: FileEntry) -> None:
     """Called once for every file when it is in place under its public name, before the
-    manifest lists it: the single point where a finished bulk file can be made evidence (a
-    log entry of its name, SHA-256, size, release count and tree size). Does nothing yet."""
-    return None
+    manifest lists it: the file is made evidence, a ``bulk`` log entry of its name, SHA-256,
+    size, release count and the log's size at the snapshot (``portal.evidence.files``), sealed
+    and anchored with the next checkpoint. Without an engine (a folder exported on its own),
+    nothing is logged."""
+    if engine is None:
+        return
+    from portal.evidence.files import log_bulk_file
+
+    log_bulk_file(engine, entry.name, entry.sha256, entry.size, entry.releases, entry.tree_size)
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:

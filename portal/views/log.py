@@ -116,6 +116,26 @@ def proforma_proof(ocid: str, proforma_id: str):
     return Response(bundle.to_json(), status=status, mimetype="application/json")
 
 
+@bp.get("/api/proofs/files/<name>")
+def file_proof(name: str):
+    """The proof bundle of a bulk download file: its newest logged version, or the version
+    with ``?sha256=<hex>``. 200 (``complete``) or 202 (``pending``) as for releases; 404 if
+    no such file was logged."""
+    params.only_params(["sha256"])
+    sha256 = request.args.get("sha256")
+    if sha256 is not None and not (len(sha256) == 64 and set(sha256) <= set("0123456789abcdef")):
+        abort(400, description="Parameter 'sha256' must be 64 lowercase hexadecimal digits.")
+    from portal.evidence.files import build_file_bundle
+
+    with app_engine().connect() as conn:
+        bundle = build_file_bundle(conn, current_app.config, name, sha256)
+    if bundle is None:
+        what = f" with SHA-256 {sha256}" if sha256 else ""
+        abort(404, description=f"No logged bulk file {name!r}{what}.")
+    status = 200 if bundle.status == "complete" else 202
+    return Response(bundle.to_json(), status=status, mimetype="application/json")
+
+
 @bp.get("/api/proofs/<path:ocid>")  # ocids may contain "/"
 def proof(ocid: str):
     """The proof bundle of a release (latest of ``ocid``, or ``?release=<id>``).

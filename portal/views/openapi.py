@@ -700,6 +700,37 @@ def _paths(cfg: dict) -> dict:
                 "404": not_found,
             },
         ),
+        "/api/proofs/files/{name}": _operation(
+            "getFileProof",
+            "Proofs",
+            ("A bulk file's proof bundle", "El paquete de prueba de un archivo de descarga masiva"),
+            (
+                "Proof that a bulk download file (its newest version, or the one with `sha256`) "
+                "is in the log: 200 when sealed (`complete`), 202 while pending. Check a file "
+                "with `veraz verify-file FILE --bundle BUNDLE`.",
+                "Prueba de que un archivo de descarga masiva (su versión más reciente, o la de "
+                "`sha256`) está en el registro: 200 si está sellado (`complete`), 202 mientras "
+                "está pendiente. Se comprueba con `veraz verify-file ARCHIVO --bundle PAQUETE`.",
+            ),
+            [
+                _param(
+                    "name", "path", {"type": "string", "minLength": 1}, "File name.", "Nombre del archivo."
+                ),
+                _param(
+                    "sha256",
+                    "query",
+                    {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "SHA-256 of the version.",
+                    "SHA-256 de la versión.",
+                ),
+            ],
+            {
+                "200": _json({"type": "object"}, "Complete bundle.", "Paquete completo.", _ETAG),
+                "202": _json({"type": "object"}, "Pending bundle.", "Paquete pendiente."),
+                "400": _BAD_PARAMETER,
+                "404": not_found,
+            },
+        ),
         "/api/documents/{sha256}": _operation(
             "findDocument",
             "Proofs",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from support import ROOT
 from anchoring import entries
 from anchoring.canonical import canonical_json, canonical_sha256
 from anchoring.entries import (
+    BulkFileEntry,
     ProformaEntry,
     ReleaseEntry,
     check_entry,
@@ -115,6 +117,28 @@ def test_document_hash_absent_when_none():
     entry = ReleaseEntry("o", "r", bytes(32), EMPTY_ROOT)
     assert b"documentHash" not in encode_entry(entry)
     assert decode_entry(encode_entry(entry)) == entry
+
+
+def test_bulk_file_entry_known_answer():
+    """A bulk file: numbers as decimal text (one encoding each), members in RFC 8785 order."""
+    entry = BulkFileEntry("2024.jsonl.gz", bytes([0xCD]) * 32, "1048576", "250000", "0")
+    expected = (
+        '{"fileHash":"' + "cd" * 32 + '","kind":"bulk","logSize":"0","name":"2024.jsonl.gz",'
+        '"releases":"250000","size":"1048576","v":1}'
+    ).encode()
+    assert encode_entry(entry) == expected
+    assert decode_entry(expected) == entry and check_entry(expected) == "bulk"
+
+
+@pytest.mark.parametrize("size", ["", "01", "-1", "+1", "1.0", "1e3", " 1", "\u0661"])
+def test_a_bulk_entry_number_has_one_text(size):
+    with pytest.raises(EntryError):
+        BulkFileEntry("f", bytes(32), size, "1", "1")
+    good = encode_entry(BulkFileEntry("f", bytes(32), "7", "1", "1"))
+    bad = good.replace(b'"size":"7"', b'"size":' + orjson.dumps(size))
+    for check in (decode_entry, check_entry):
+        with pytest.raises(EntryError):
+            check(bad)
 
 
 def test_package_hash_member_known_answer():
@@ -270,6 +294,7 @@ def test_kinds_registry_is_extensible():
 _text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30)
 _hash = st.binary(min_size=32, max_size=32)
 _maybe_hash = st.one_of(st.none(), _hash)
+_decimal = st.integers(min_value=0, max_value=10**20).map(str)
 
 
 @settings(max_examples=300, deadline=None)
@@ -279,6 +304,7 @@ _maybe_hash = st.one_of(st.none(), _hash)
             ReleaseEntry, _text, _text, _hash, _hash, st.one_of(st.none(), _hash), st.one_of(st.none(), _hash)
         ),
         st.builds(ProformaEntry, _text, _text, _hash),
+        st.builds(BulkFileEntry, _text, _hash, _decimal, _decimal, _decimal),
     )
 )
 def test_round_trip_byte_exact(entry):
@@ -303,6 +329,7 @@ _entries = st.one_of(
         ReleaseEntry, _text, _text, _hash, _hash, st.one_of(st.none(), _hash), st.one_of(st.none(), _hash)
     ),
     st.builds(ProformaEntry, _text, _text, _hash),
+    st.builds(BulkFileEntry, _text, _hash, _decimal, _decimal, _decimal),
 )
 
 

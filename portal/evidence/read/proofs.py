@@ -211,13 +211,13 @@ def build_bundle(
         leaf_index=index,
         leaf_hash=leaf,
     )
-    proof = _proof_fields(conn, config, index)
+    proof = proof_fields(conn, config, index)
     if proof is None:
         return ProofBundle(status="pending", **common)
     return ProofBundle(status="complete", **common, **proof)
 
 
-def _proof_fields(conn: Connection, config: dict, index: int) -> dict | None:
+def proof_fields(conn: Connection, config: dict, index: int) -> dict | None:
     """The checkpoint, inclusion proof, key and anchors that prove entry ``index``; None while
     no sealed checkpoint contains it."""
     proving = _checkpoints(conn).proving(conn, index)
@@ -269,7 +269,7 @@ def build_proforma_bundle(
         leaf_index=index,
         leaf_hash=leaf,
     )
-    proof = _proof_fields(conn, config, index)
+    proof = proof_fields(conn, config, index)
     if proof is None:
         return ProformaProofBundle(status="pending", **common)
     return ProformaProofBundle(status="complete", **common, **proof)

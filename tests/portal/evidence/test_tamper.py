@@ -45,6 +45,7 @@ from portal.db import app_engine, upgrade
 from portal.evidence.audit import audit
 from portal.evidence.backends import Backends
 from portal.evidence.tables import metadata as evidence_metadata
+from portal.exports import Publication, export
 from portal.models import metadata as portal_metadata
 from portal.models import releases
 from portal.publishing import import_ocds
@@ -71,6 +72,8 @@ NOT_PUBLISHED = {
     ("evidence_anchors", "created_at"): "when the row was made",
     ("evidence_anchors", "updated_at"): "when the row last changed",
     ("evidence_pdfs", "created_at"): "when the PDF was signed (its signature's timestamp says it)",
+    ("evidence_bulk_files", "id"): "row key; the file's name and SHA-256 are its identity",
+    ("evidence_bulk_files", "logged_at"): "when the file was logged; the anchors prove time",
     ("release_packages", "upgraded"): "whether the importer upgraded an OCDS 1.0 release; shown nowhere",
     ("release_packages", "source_file"): "the importer's file name, for its reject report; shown nowhere",
     ("release_packages", "source_location"): "the line or offset in that file; shown nowhere",
@@ -130,6 +133,8 @@ def _named(table: str, row, conn) -> list[str]:  # type: ignore[no-untyped-def]
     if table == "release_packages":  # the imported release the package statement is about
         ocid = conn.execute(select(releases.c.ocid).where(releases.c.id == row.release_pk)).scalar_one()
         return [ocid]
+    if table == "evidence_bulk_files":
+        return [f"file {row.name}"]
     if table == "log_tiles":
         return [f"tile {row.level}/{row.idx}"]
     if table == "log_entry_bundles":  # the bundle, or an entry it holds
@@ -205,6 +210,8 @@ def _build(app, tmp_path: Path) -> None:
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     publish_examples(app, tmp_path, [example_order("1-single", version=2)], name="v2", pdfs=True)
     _import_a_package(app, tmp_path)
+    folder = Path(app.config["INSTANCE_PATH"]) / "exports"
+    export(app_engine(app), folder, Publication.from_config(app.config))  # bulk files, logged
     result = runner.invoke(main, ["anchor"])
     assert result.exit_code == 0, result.output
     report = audit(app_engine(app), app.config)
