@@ -4,9 +4,10 @@ Both index the same analysed documents (:mod:`portal.search.documents`) and answ
 :class:`~portal.search.text.Query`: every term in its words, or an identifier starting with the
 key. The text is folded and stemmed before it reaches the database, so SQLite's ``unicode61``
 tokenizer and PostgreSQL's ``simple`` configuration only split it on spaces: the same words
-match on both. Ranking is each database's own: FTS5's BM25 (``bm25()``), PostgreSQL's
-``ts_rank``; on both an identifier match weighs more than words, and only the RANK_WINDOW most
-recently written matches are ranked (the newest processes, when a word matches thousands).
+match on both. Ranking: BM25 on SQLite, as FTS5's ``bm25()`` computes it but here, with each
+term's rarity estimated (IDF_SAMPLE); PostgreSQL's ``ts_rank``; on both an identifier match
+weighs more than words, and only the RANK_WINDOW most recently written matches are ranked (the
+newest processes, when a word matches thousands).
 
 Queries are built only from the Query's tokens (lowercase ASCII letters and digits), quoted,
 and passed as bound parameters.
@@ -17,6 +18,7 @@ returned.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, bindparam, delete, select, text
@@ -45,22 +47,58 @@ _FTS_INSERT = text(
 #: this many (bench/search.py, docs/search.md). A query with fewer matches is ranked whole.
 RANK_WINDOW = 500
 
-_FTS_SEARCH = text(f"""
-SELECT d.ocid FROM (
-    SELECT rowid AS id, bm25(search_fts, {KEY_WEIGHT}, 1.0) AS score FROM search_fts
+_FTS_WINDOW = text("""
+SELECT d.ocid, d.identifiers, d.words FROM (
+    SELECT rowid AS id FROM search_fts
     WHERE search_fts MATCH :match ORDER BY rowid DESC LIMIT :window) AS hit
 JOIN search_documents AS d ON d.id = hit.id
+JOIN records AS r ON r.ocid = d.ocid""")
+_FTS_NEWEST = text("SELECT rowid FROM search_fts WHERE search_fts MATCH :match ORDER BY rowid DESC LIMIT :k")
+_LAST_ID = text("SELECT max(id) FROM search_documents")
+
+#: SQLite ranks the window itself, with BM25 as FTS5's ``bm25()`` computes it (k1 = 1.2,
+#: b = 0.75; a term's frequency in the identifiers weighs KEY_WEIGHT), but not with
+#: ``bm25()``: to weigh each term by its rarity, that function counts every match of each
+#: term in the whole index, 5-23 ms of CPU per query at 827,000 documents for words such as
+#: "oc" and "2024" (every order number has them) against 0.1-1.5 ms for the window alone
+#: (bench/search.py, docs/search.md). A term's share of the documents is estimated instead from
+#: how far back its newest IDF_SAMPLE matches reach (ids follow publication, so a term
+#: matching one document in ten has its 100 newest among the newest 1,000 ids); exact when
+#: it has fewer. The average document length is the window's.
+IDF_SAMPLE = 100
+BM25_K1, BM25_B = 1.2, 0.75
+
+
+#: How the PostgreSQL engine finds the newest matches. The GIN index gives every match of a
+#: query, unordered: the newest window of a query whose words are each common, and common
+#: together ("materiales e insumos de limpieza"), cost reading all of its matches (138,000
+#: rows, 0.6-3 s at 830,000 documents), where walking back over the newest documents (by id,
+#: checking each one's tsvector) finds 500 in a few thousand rows. The planner cannot tell:
+#: it takes the words as independent and expects a few matches. So the engine walks back over
+#: at most sqrt(window x documents) of the newest documents (a query matching a share d of
+#: them fills its window there when d > sqrt(window / documents)), then asks the GIN index
+#: for the rest among older ones only, where fewer than that many matches remain for a rarer
+#: query. Either way about sqrt(window x documents) rows are read: 22,000 for 500 of 1,000,000,
+#: instead of up to every document. At least PG_MIN_WALK.
+PG_MIN_WALK = 2_000
+
+_PG_NEWEST = text("""
+SELECT id FROM search_documents WHERE id > :floor AND tsv @@ to_tsquery('simple', :match)
+ORDER BY id DESC LIMIT :window""")
+_PG_OLDER = text("""
+SELECT id FROM search_documents WHERE id <= :floor AND tsv @@ to_tsquery('simple', :match)
+ORDER BY id DESC LIMIT :window""")
+_PG_RANK = text("""
+SELECT d.ocid FROM search_documents AS d
 JOIN records AS r ON r.ocid = d.ocid
-ORDER BY hit.score, d.ocid
-LIMIT :limit""")
-_PG_SEARCH = text("""
-SELECT d.ocid FROM (
-    SELECT id FROM search_documents WHERE tsv @@ to_tsquery('simple', :match)
-    ORDER BY id DESC LIMIT :window) AS hit
-JOIN search_documents AS d ON d.id = hit.id
-JOIN records AS r ON r.ocid = d.ocid
+WHERE d.id = ANY(:ids)
 ORDER BY ts_rank(d.tsv, to_tsquery('simple', :match)) DESC, d.ocid
 LIMIT :limit""")
+_PG_LAST_ID = text("SELECT max(id) FROM search_documents")
+# Walking back is the only plan for the newest documents (the bitmap scan would read
+# every match of the index); older matches get the plan of their words.
+_PG_WALK_ONLY = text("SET LOCAL enable_bitmapscan = off")
+_PG_ANY_PLAN = text("SET LOCAL enable_bitmapscan = on")
 # The window's best plan depends on the words: walking ids backwards for a common word, the
 # GIN index for a rare one. A prepared statement's generic plan (psycopg prepares a statement
 # run five times) cannot tell them apart and chose the bitmap scan of every match.
@@ -96,10 +134,71 @@ def search(conn: Connection, query: Query, limit: int) -> list[str]:
         return []
     window = max(RANK_WINDOW, limit)
     if conn.dialect.name == "sqlite":
-        rows = conn.execute(_FTS_SEARCH, {"match": fts5_match(query), "window": window, "limit": limit})
+        return _fts5_search(conn, query, window, limit)
+    return _pg_search(conn, pg_tsquery(query), window, limit)
+
+
+def _idf(conn: Connection, match: str, last: int) -> float:
+    """BM25's inverse document frequency of one FTS5 phrase, from the reach of its newest
+    IDF_SAMPLE matches (see IDF_SAMPLE); FTS5's formula, never below 1e-6."""
+    newest = list(conn.execute(_FTS_NEWEST, {"match": match, "k": IDF_SAMPLE}).scalars())
+    if len(newest) < IDF_SAMPLE:
+        hits = float(len(newest))
     else:
-        conn.execute(_PG_CUSTOM_PLANS)
-        rows = conn.execute(_PG_SEARCH, {"match": pg_tsquery(query), "window": window, "limit": limit})
+        hits = IDF_SAMPLE * last / max(1, last - newest[-1] + 1)
+    return max(1e-6, math.log((last - hits + 0.5) / (hits + 0.5)))
+
+
+def _fts5_search(conn: Connection, query: Query, window: int, limit: int) -> list[str]:
+    """SQLite: the newest ``window`` matches, ranked by BM25 here (see IDF_SAMPLE)."""
+    rows = conn.execute(_FTS_WINDOW, {"match": fts5_match(query), "window": window}).all()
+    if not rows:
+        return []
+    last = conn.execute(_LAST_ID).scalar() or 1
+    # A term's frequency: how many times " term " is in the words, doubly spaced so that a
+    # repeated word is counted each time; the key's: how many identifiers start with it.
+    terms = [(f" {t} ", _idf(conn, f'words : "{t}"', last)) for t in query.terms]
+    key = f" {query.key}" if query.key is not None else None
+    key_idf = _idf(conn, f'identifiers : "{query.key}" *', last) if query.key is not None else 0.0
+    docs = []
+    total = 0
+    for ocid, identifiers, words in rows:
+        spaced = " " + words.replace(" ", "  ") + " "
+        freqs = [(idf, spaced.count(term)) for term, idf in terms]
+        if key is not None:
+            freqs.append((key_idf, KEY_WEIGHT * (" " + identifiers).count(key)))
+        length = (words.count(" ") + 1 if words else 0) + identifiers.count(" ") + 1
+        total += length
+        docs.append((ocid, freqs, length))
+    average = total / len(docs)
+    k1, b = BM25_K1, BM25_B
+    scored = sorted(
+        (
+            -sum(idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average)) for idf, tf in freqs if tf),
+            ocid,
+        )
+        for ocid, freqs, length in docs
+    )
+    return [ocid for _, ocid in scored[:limit]]
+
+
+def _pg_search(conn: Connection, match: str, window: int, limit: int) -> list[str]:
+    """PostgreSQL: the newest ``window`` matches (first by walking back over the newest
+    documents, then from the GIN index among older ones: see PG_MIN_WALK), ranked."""
+    last = conn.execute(_PG_LAST_ID).scalar()
+    if last is None:
+        return []
+    floor = last - max(PG_MIN_WALK, math.isqrt(window * last))
+    conn.execute(_PG_CUSTOM_PLANS)
+    conn.execute(_PG_WALK_ONLY)
+    ids = list(conn.execute(_PG_NEWEST, {"floor": floor, "match": match, "window": window}).scalars())
+    conn.execute(_PG_ANY_PLAN)
+    if len(ids) < window:
+        older = {"floor": floor, "match": match, "window": window - len(ids)}
+        ids += conn.execute(_PG_OLDER, older).scalars()
+    if not ids:
+        return []
+    rows = conn.execute(_PG_RANK, {"ids": ids, "match": match, "limit": limit})
     return [ocid for (ocid,) in rows]
 
 
