@@ -24,6 +24,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, select, true
 
+from portal.db import IN_CLAUSE_CHUNK
 from portal.models import records, releases
 from portal.readmodel import queries
 from portal.readmodel.facets import Browse
@@ -36,6 +37,9 @@ PROCESS_FILTERS = {
     "procurement_method": "procedure",
     "region": "region",
 }
+
+#: Most processes a filter may match for its pages to be found from those processes.
+FEW = 5000
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,26 @@ RELEASE_COLUMNS = (
 )
 
 
+def few_processes(conn: Connection, harvest: Harvest) -> list[str] | None:
+    """The ocids of the processes the process filters match, when there are at most
+    :data:`FEW` of them; None when there are more, or no such filter.
+
+    A page of a rare match is then found from those processes (their releases by the
+    ``(ocid, date)`` index), not by walking every release until ``limit`` match: for a buyer
+    with one process among a million, the walk would read them all. A frequent match is found
+    by the walk, which then stops within about ``limit / share`` releases."""
+    process = _process_conditions(harvest)
+    if not process:
+        return None
+    found = list(conn.execute(select(records.c.ocid).where(*process).limit(FEW + 1)).scalars())
+    return found if len(found) <= FEW else None
+
+
+def _chunks(values: list[str]):
+    for i in range(0, len(values), IN_CLAUSE_CHUNK):
+        yield values[i : i + IN_CLAUSE_CHUNK]
+
+
 def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> list[dict]:
     """At most ``limit`` releases matching ``harvest`` after the key ``after``, in key order
     (the order they were published)."""
@@ -104,6 +128,16 @@ def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) ->
     ]
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
+    few = few_processes(conn, harvest)
+    if few is not None:
+        keys: list[int] = []
+        for chunk in _chunks(few):
+            keys += conn.execute(select(releases.c.id).where(releases.c.ocid.in_(chunk), *where)).scalars()
+        keys = sorted(keys)[:limit]
+        if not keys:
+            return []
+        query = select(*RELEASE_COLUMNS).where(releases.c.id.in_(keys)).order_by(releases.c.id)
+        return [dict(r) for r in conn.execute(query).mappings()]
     process = _process_conditions(harvest)
     if process:
         where.append(exists().where(records.c.ocid == releases.c.ocid, *process))
@@ -121,16 +155,21 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
         releases.c.id > after,
         *_ocid_conditions(records.c.ocid, harvest),
         *_date_bounds(records.c.date, harvest.date_from, harvest.date_to),
-        *_process_conditions(harvest),
     ]
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
+    few = few_processes(conn, harvest)
+    if few is None:
+        where += _process_conditions(harvest)
     query = (
         select(records.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
         .select_from(releases)
         .join(records, and_(records.c.ocid == releases.c.ocid, records.c.last_release == releases.c.id))
-        .where(and_(true(), *where))
-        .order_by(releases.c.id)
-        .limit(limit)
     )
+    if few is not None:
+        rows: list[dict] = []
+        for chunk in _chunks(few):
+            rows += [dict(r) for r in conn.execute(query.where(records.c.ocid.in_(chunk), *where)).mappings()]
+        return sorted(rows, key=lambda row: row["last_release"])[:limit]
+    query = query.where(and_(true(), *where)).order_by(releases.c.id).limit(limit)
     return [dict(r) for r in conn.execute(query).mappings()]
