@@ -35,8 +35,8 @@ CACHE = "veraz.dashboards_cache"
 #: Okabe and Ito's palette, told apart by people with any common colour-vision deficiency.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
-#: Groups a ranked chart shows.
-TOP = 15
+#: Groups a ranked chart shows; characters of a group's name on its axis.
+TOP, LABEL = 15, 22
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,9 @@ def figure(chart: Chart, groups: list[queries.Group]) -> go.Figure:
         ]
     colour = OKABE_ITO[0] if chart.measure == "amount" else OKABE_ITO[1]
     if chart.ranked:
-        short = [n if len(n) <= 32 else n[:31] + "…" for n in names]
+        # Short enough for a 360 px phone to keep room for the bars; the full name is in the
+        # hover text and the data table.
+        short = [n if len(n) <= LABEL else n[: LABEL - 1] + "…" for n in names]
         bar = go.Bar(
             x=values,
             y=short,
@@ -245,7 +247,7 @@ def figure(chart: Chart, groups: list[queries.Group]) -> go.Figure:
     axis = {"title": {"text": measure_title(chart)}, "tickformat": ticks}
     fig.update_layout(
         separators=".,",  # es_PE and en both write 1,234.5
-        margin={"l": 8, "r": 8, "t": 8, "b": 8},
+        margin={"l": 8, "r": 24, "t": 8, "b": 8},
         height=max(260, 28 * len(groups) + 80) if chart.ranked else 320,
         plot_bgcolor="#ffffff",
         paper_bgcolor="#ffffff",
@@ -254,7 +256,7 @@ def figure(chart: Chart, groups: list[queries.Group]) -> go.Figure:
         dragmode=False,
     )
     if chart.ranked:
-        fig.update_xaxes(**axis, gridcolor="#dddddd")
+        fig.update_xaxes(**axis, gridcolor="#dddddd", nticks=4, tickangle=0)
         fig.update_yaxes(autorange="reversed", automargin=True, title=None)
     else:
         fig.update_yaxes(**axis, gridcolor="#dddddd")
