@@ -197,6 +197,32 @@ def recall(engine, planted) -> dict:
     return {"recall": {k: f"{found}/{total}" for k, (total, found) in out.items()}, "raised": raised}
 
 
+def time_queries(engine) -> None:
+    """What ``/flags`` and ``/api/flags`` run: p50/max of each reading over the stored flags."""
+    import statistics
+
+    from portal.flags import FLAGS, counts_by_month, flagged, flags_of_order, summary
+
+    def timed(call, repeat: int = 3) -> tuple[float, float]:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times), max(times)
+
+    with engine.connect() as conn:
+        report = {"summary": timed(lambda: summary(conn))}
+        for flag in FLAGS:
+            report[f"by month {flag.code}"] = timed(lambda f=flag: counts_by_month(conn, f.code))
+            report[f"first 10 {flag.code}"] = timed(lambda f=flag: flagged(conn, f.code, limit=10))
+        ocids = list(conn.execute(select(flag_facts.c.ocid).limit(2000)).scalars())[::20]
+        report["flags of an order"] = timed(lambda: [flags_of_order(conn, o) for o in ocids], 1)
+        report["flags of an order"] = tuple(t / len(ocids) for t in report["flags of an order"])
+    for name, (median, worst) in report.items():
+        print(f"  {name}: median {median * 1000:.0f} ms, max {worst * 1000:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
@@ -209,6 +235,7 @@ def main() -> None:
         "--background-from", help="copy the background from an earlier run's database (same --dir)"
     )
     parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--queries-only", action="store_true", help="only time the page's queries")
     args = parser.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="veraz-flags-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -219,6 +246,10 @@ def main() -> None:
     engine = make_engine(url)
     metadata.create_all(engine, checkfirst=True)
     th = thresholds()
+    if args.queries_only:
+        print(f"the page's queries over the stored flags; load average {os.getloadavg()}")
+        time_queries(engine)
+        return
 
     planted_path = folder / f"planted-{args.orders}.json"
     path = folder / f"new-orders-{args.orders}.jsonl"
@@ -294,6 +325,8 @@ def main() -> None:
         f"{total:,} flags in all; load average {os.getloadavg()}"
     )
     print("planted anomalies (among the first N):", recall(engine, planted))
+    print(f"the page's queries over the stored flags; load average {os.getloadavg()}")
+    time_queries(engine)
     engine.dispose()
 
 

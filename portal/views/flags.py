@@ -8,13 +8,18 @@ import re
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from flask_babel import get_locale
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from portal import flags
 from portal.db import app_engine
+from portal.flags.tables import flag_state
+from portal.readmodel.cache import FacetCache
 from portal.views.params import only_params, whole_number
 
 bp = Blueprint("flags", __name__)
+
+#: Where each app keeps the flags' cache (``app.extensions``).
+CACHE = "veraz.flags_cache"
 
 PARAMS = ("flag", "buyer", "supplier", "agreement", "from", "to", "limit", "offset")
 #: Flagged things listed per flag: on the overview, and at most on one flag's list.
@@ -70,7 +75,25 @@ def _ready() -> bool:
     return bool(current_app.extensions[key])
 
 
+@bp.record_once
+def _attach_cache(state) -> None:
+    state.app.extensions[CACHE] = FacetCache()
+
+
 def _data(code: str | None, filters: flags.Filters, limit: int, offset: int) -> dict:
+    """What the page and its JSON show, kept until the flags are next refreshed (counting the
+    orders behind every flag over a million orders takes seconds). The version is the release
+    the last refresh reached (``flag_state``), not the last published: a refresh follows each
+    import, and what was computed before it must not be kept after it."""
+    if not _ready():
+        return _compute(code, filters, limit, offset)
+    with app_engine().connect() as conn:
+        version = conn.execute(select(flag_state.c.value).where(flag_state.c.name == "last_release")).scalar()
+    key = (code, filters, limit, offset)
+    return current_app.extensions[CACHE].get(version, key, lambda: _compute(code, filters, limit, offset))
+
+
+def _compute(code: str | None, filters: flags.Filters, limit: int, offset: int) -> dict:
     chosen = [flags.BY_CODE[code]] if code else list(flags.FLAGS)
     config = flags.thresholds(current_app.config)
     out: dict = {"flags": [], "ready": _ready()}
@@ -119,6 +142,7 @@ def page():
     code, filters, limit, offset = _parse()
     data = _data(code, filters, limit, offset)
     locale = str(get_locale() or "es")
+    data = {**data, "flags": [dict(entry) for entry in data["flags"]]}  # the cached value stays as is
     for entry in data["flags"]:
         entry["text"] = flags.BY_CODE[entry["code"]].text(locale)
         entry["chart"] = _chart(entry["byMonth"])

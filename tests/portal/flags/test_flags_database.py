@@ -120,6 +120,16 @@ def test_page_and_json(database_url, tmp_path, lines):
     page = client.get("/flags").get_data(as_text=True)
     assert "Compra fraccionada" in page and "no prueba" in page.lower()
     assert "Split purchase" in client.get("/flags?lang=en").get_data(as_text=True)
+    # Kept until the next refresh, then computed again.
+    engine = with_flag_tables(database_url)
+    publish_lines(engine, lines[800:1000], tmp_path, "more.jsonl")
+    refresh(engine, thresholds())
+    with engine.connect() as conn:
+        later = {s["code"]: s["count"] for s in summary(conn)}
+    engine.dispose()
+    assert later != counts
+    body = client.get("/api/flags").get_json()
+    assert {f["code"]: f["summary"]["count"] for f in body["flags"]} == later
     assert client.get("/api/flags?flag=nope").status_code == 400
     assert "from" in client.get("/api/flags?from=2025-13").get_json()["error"]["detail"]
     assert client.get("/api/flags?limt=3").status_code == 400
