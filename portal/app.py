@@ -14,7 +14,7 @@ from flask_babel import Babel
 
 from anchoring.keyfiles import create_private, read_private
 from portal import settings as settings_module
-from portal.db import ENGINE_EXTENSION, make_engine
+from portal.db import ENGINE_EXTENSION, REPLICA_EXTENSION, make_engine
 
 babel = Babel()
 FORMAT_LOCALES = {"es": "es_PE", "en": "en"}
@@ -67,6 +67,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     app.extensions[ENGINE_EXTENSION] = make_engine(app.config["DATABASE_URL"])
+    if app.config["DATABASE_REPLICA_URL"]:
+        app.extensions[REPLICA_EXTENSION] = make_engine(app.config["DATABASE_REPLICA_URL"])
     babel.init_app(app, locale_selector=select_locale)
 
     from portal import views

@@ -189,15 +189,26 @@ os.register_at_fork(after_in_child=CHECKPOINTER._after_fork_in_child)
 IN_CLAUSE_CHUNK = 500
 
 ENGINE_EXTENSION = "veraz.engine"
+#: The engine of DATABASE_REPLICA_URL, when one is configured.
+REPLICA_EXTENSION = "veraz.replica-engine"
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def app_engine(app: Any = None) -> Engine:
     """The engine of ``app`` (default: the current Flask app): the one way views, commands and
-    tests reach the database (``create_app`` stores it under ``ENGINE_EXTENSION``)."""
+    tests reach the database (``create_app`` stores it under ``ENGINE_EXTENSION``).
+
+    Inside a GET or HEAD request of the current app, the replica's engine when
+    DATABASE_REPLICA_URL is set: reading requests never write (the web workers only read), so
+    they all scale on replicas without any view choosing; everything else (commands, writes,
+    tests that pass ``app``) gets the primary.
+    """
     if app is None:
-        from flask import current_app
+        from flask import current_app, has_request_context, request
 
         app = current_app
+        if REPLICA_EXTENSION in app.extensions and has_request_context() and request.method in _READ_METHODS:
+            return app.extensions[REPLICA_EXTENSION]
     return app.extensions[ENGINE_EXTENSION]
 
 

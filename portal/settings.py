@@ -39,6 +39,21 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL: `postgresql+psycopg://user:password@host/dbname`.",
     ),
     Setting(
+        "DATABASE_REPLICA_URL",
+        "",
+        "SQLAlchemy URL of a read-only PostgreSQL replica following DATABASE_URL (streaming "
+        "replication). When set, every GET and HEAD request of the web portal reads from it, so "
+        "readers scale on replicas; commands (imports, anchoring, exports, audit) and writes use "
+        "DATABASE_URL. A replica lags by its replication delay. Empty: everything uses DATABASE_URL.",
+    ),
+    Setting(
+        "LOG_VERIFIER_KEY",
+        "",
+        "The log's public C2SP verifier key (as `/api/log/key` serves it), for portal hosts that do "
+        "not hold the signing key file: they serve this key, and put it in proof bundles, only while "
+        "it verifies the newest checkpoint. Empty: the key is read from the signing key file.",
+    ),
+    Setting(
         "SECRET_KEY",
         "",
         "Flask session key. Empty means one is generated once into INSTANCE_PATH/secret_key (0600).",
@@ -206,7 +221,8 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Witnesses that cosign each new checkpoint (C2SP tlog-witness), separated by commas or "
         "new lines, each `<submission prefix URL> <verifier key>` (`/add-checkpoint` is appended "
-        "unless the URL ends with it; the key as `veraz witness key` prints it). Empty: no witnesses. `veraz anchor` sends them the newest checkpoint with a "
+        "unless the URL ends with it; the key as `veraz witness key` prints it). Empty: no "
+        "witnesses. `veraz anchor` sends them the newest checkpoint with a "
         "consistency proof, retrying with ANCHOR_RETRY_BASE/ANCHOR_RETRY_MAX backoff; a witness "
         "that is down never holds up sealing or anchoring.",
     ),

@@ -170,8 +170,21 @@ def sealing_signer(conn: Connection, config: dict) -> Signer:
 
 
 def verifier_key(conn: Connection, config: dict) -> str:
-    """The log's verifier key, as web workers serve it: read from the key file, never created,
-    and only when it verifies the newest checkpoint (else :class:`LogKeyError`)."""
+    """The log's verifier key, as web workers serve it: LOG_VERIFIER_KEY when set (a portal
+    host that does not hold the signing key), else read from the key file, never created; in
+    both cases only when it verifies the newest checkpoint (else :class:`LogKeyError`)."""
+    public = str(config.get("LOG_VERIFIER_KEY") or "").strip()
+    if public:
+        newest = latest(conn)
+        if newest is not None:
+            try:
+                notes.verify_checkpoint(newest.note, public)
+            except AnchoringError:
+                raise LogKeyError(
+                    f"LOG_VERIFIER_KEY is key {key_name(public)}, but the log's newest checkpoint "
+                    f"(size {newest.size}) was signed with key {', '.join(signed_by(newest.note))}"
+                ) from None
+        return public
     key = signer(config)
     check_signs_latest(conn, config, key)
     return key.verifier_key

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from builders import example_order
-from evidence_builders import publish_examples
+from evidence_builders import order_ocid, publish_examples
 from sqlalchemy import func, select
 from support import ROOT, make_app
 
@@ -231,3 +231,28 @@ def test_a_lost_evidence_signing_key_is_not_made_again(sqlite_app, tmp_path):
     ) in result.output
     assert not signer_key.exists()
     assert _count(app, evidence_pdfs) == 1
+
+
+def test_a_web_host_without_the_signing_key_serves_the_configured_public_key(sqlite_app, tmp_path):
+    """A portal host behind a proxy holds no private key: LOG_VERIFIER_KEY is served, and put in
+    proof bundles, while it verifies the newest checkpoint; another key is never served."""
+    app = sqlite_app
+    _anchored(app, tmp_path)
+    key = app.test_client().get("/api/log/key").get_data(as_text=True).strip()
+    ocid = order_ocid(example_order("1-single"))
+    host_dir = tmp_path / "web-host"
+    web = make_app(app.config["DATABASE_URL"], host_dir, LOG_VERIFIER_KEY=key)
+    assert not (host_dir / "instance" / "log-signer.key").exists()
+    client = web.test_client()
+    served = client.get("/api/log/key")
+    assert served.status_code == 200 and served.get_data(as_text=True).strip() == key
+    bundle = client.get(f"/api/proofs/{ocid}")
+    assert bundle.status_code == 200 and bundle.get_json()["key"] == key
+    assert not (host_dir / "instance" / "log-signer.key").exists()
+
+    other = str(create_note_signer(tmp_path / "other.key", key.split("+")[0]).verifier())
+    wrong = make_app(app.config["DATABASE_URL"], tmp_path / "wrong-host", LOG_VERIFIER_KEY=other)
+    assert wrong.test_client().get("/api/log/key").status_code == 503
+    assert wrong.test_client().get(f"/api/proofs/{ocid}").status_code == 503
+    app_engine(web).dispose()
+    app_engine(wrong).dispose()
