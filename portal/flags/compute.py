@@ -20,14 +20,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, distinct, func, insert, select
+from sqlalchemy import Connection, case, delete, distinct, func, insert, literal, select, tuple_
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.flags.tables import flag_facts, flag_hits, flag_prices
 
 #: Flags computed per order, per buyer, per supplier, per product, per framework agreement.
 ORDER_FLAGS = ("single_quote", "amendment_raise", "late_delivery", "partial_delivery")
-BUYER_FLAGS = ("split", "supplier_share", "buyer_hhi", "one_supplier", "year_end_rush")
+BUYER_FLAGS = ("supplier_share", "buyer_hhi", "one_supplier", "year_end_rush")
+PAIR_FLAGS = ("split",)
 SUPPLIER_FLAGS = ("new_supplier", "heterogeneous_supplier")
 PRICE_FLAGS = ("overprice",)
 AGREEMENT_FLAGS = ("catalogue_hhi",)
@@ -228,86 +229,93 @@ def split_hits(orders: Sequence[Order], th: dict) -> list[dict]:
         for k, (total, i, j) in sorted(best.items()):
             members = [o.ocid for o in group[i:j]]
             detail = {"sum": round(total, 2), "orders": members[:20], "count": len(members)}
-            out.append(_order_hit("split", group[k].buyer_id or "", group[k], total / threshold, 1.0, detail))
+            scope = pair_scope(group[k].buyer_id, group[k].supplier_id)
+            out.append(_order_hit("split", scope, group[k], total / threshold, 1.0, detail))
     return out
 
 
-def _by_currency(orders: Iterable[Order]) -> dict[str, list[Order]]:
-    out: dict[str, list[Order]] = defaultdict(list)
-    for o in orders:
-        if o.currency is not None and o.amount is not None and o.supplier_id is not None:
-            out[o.currency].append(o)
+def pair_scope(buyer: str | None, supplier: str | None) -> str:
+    """The scope of a flag computed per buyer-supplier pair (``split``)."""
+    return json.dumps([buyer, supplier], ensure_ascii=False)
+
+
+def concentration_from(
+    buyer: str | None, currency: str, sums: dict[str, tuple[int, float]], th: dict
+) -> list[dict]:
+    """``supplier_share`` and ``buyer_hhi`` of one buyer in one currency, from each supplier's
+    (orders, amount)."""
+    orders = sum(n for n, _ in sums.values())
+    if orders < th["FLAG_MIN_BUYER_ORDERS"]:
+        return []
+    total = sum(a for _, a in sums.values())
+    if total <= 0:
+        return []
+    out = []
+    hhi = sum((100 * a / total) ** 2 for _, a in sums.values())
+    if hhi > th["FLAG_HHI_THRESHOLD"]:
+        detail = {"suppliers": len(sums), "total": round(total, 2)}
+        out.append(
+            _hit(
+                "buyer_hhi",
+                "buyer",
+                buyer or "",
+                hhi,
+                th["FLAG_HHI_THRESHOLD"],
+                detail,
+                buyer_id=buyer,
+                currency=currency,
+                amount=round(total, 2),
+                orders=orders,
+            )
+        )
+    for supplier, (n, amount) in sorted(sums.items()):
+        share = amount / total
+        if share > th["FLAG_SHARE_THRESHOLD"]:
+            detail = {"total": round(total, 2), "buyerOrders": orders}
+            out.append(
+                _hit(
+                    "supplier_share",
+                    "pair",
+                    buyer or "",
+                    share,
+                    th["FLAG_SHARE_THRESHOLD"],
+                    detail,
+                    buyer_id=buyer,
+                    supplier_id=supplier,
+                    currency=currency,
+                    amount=round(amount, 2),
+                    orders=n,
+                )
+            )
     return out
 
 
 def concentration_hits(orders: Sequence[Order], th: dict) -> list[dict]:
     """``supplier_share`` and ``buyer_hhi`` of one buyer's orders, per currency."""
+    sums: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))
+    for o in orders:
+        if o.currency is not None and o.amount is not None and o.supplier_id is not None:
+            entry = sums[o.currency][o.supplier_id]
+            entry[0] += 1
+            entry[1] += o.amount
+    buyer = orders[0].buyer_id if orders else None
     out = []
-    minimum = th["FLAG_MIN_BUYER_ORDERS"]
-    for currency, group in _by_currency(orders).items():
-        if len(group) < minimum:
-            continue
-        total = sum(o.amount for o in group)  # type: ignore[misc]
-        if total <= 0:
-            continue
-        sums: dict[str, float] = defaultdict(float)
-        counts: Counter[str] = Counter()
-        for o in group:
-            sums[o.supplier_id] += o.amount  # type: ignore[index,operator]
-            counts[o.supplier_id] += 1  # type: ignore[index]
-        buyer = group[0].buyer_id
-        hhi = sum((100 * s / total) ** 2 for s in sums.values())
-        if hhi > th["FLAG_HHI_THRESHOLD"]:
-            detail = {"suppliers": len(sums), "total": round(total, 2)}
-            out.append(
-                _hit(
-                    "buyer_hhi",
-                    "buyer",
-                    buyer or "",
-                    hhi,
-                    th["FLAG_HHI_THRESHOLD"],
-                    detail,
-                    buyer_id=buyer,
-                    currency=currency,
-                    amount=round(total, 2),
-                    orders=len(group),
-                )
-            )
-        for supplier, amount in sums.items():
-            share = amount / total
-            if share > th["FLAG_SHARE_THRESHOLD"]:
-                detail = {"total": round(total, 2), "buyerOrders": len(group)}
-                out.append(
-                    _hit(
-                        "supplier_share",
-                        "pair",
-                        buyer or "",
-                        share,
-                        th["FLAG_SHARE_THRESHOLD"],
-                        detail,
-                        buyer_id=buyer,
-                        supplier_id=supplier,
-                        currency=currency,
-                        amount=round(amount, 2),
-                        orders=counts[supplier],
-                    )
-                )
+    for currency, by_supplier in sums.items():
+        out.extend(concentration_from(buyer, currency, {k: (v[0], v[1]) for k, v in by_supplier.items()}, th))
     return out
 
 
-def one_supplier_hits(orders: Sequence[Order], th: dict) -> list[dict]:
-    """``one_supplier``: the share of one buyer's orders (by number) its top supplier gets."""
-    with_supplier = [o for o in orders if o.supplier_id is not None]
-    if not with_supplier or len(with_supplier) < th["FLAG_MIN_BUYER_ORDERS"]:
+def one_supplier_from(buyer: str | None, counts: dict[str, int], th: dict) -> list[dict]:
+    """``one_supplier`` of one buyer, from its orders per supplier."""
+    total = sum(counts.values())
+    if not total or total < th["FLAG_MIN_BUYER_ORDERS"]:
         return []
-    counts = Counter(o.supplier_id for o in with_supplier)
     # Ties are broken by the supplier id, so that the result does not depend on row order.
     supplier, top = min(counts.items(), key=lambda item: (-item[1], item[0]))
-    share = top / len(with_supplier)
+    share = top / total
     if share < th["FLAG_ONE_SUPPLIER_SHARE"]:
         return []
-    buyer = with_supplier[0].buyer_id
-    detail = {"buyerOrders": len(with_supplier), "supplierOrders": top}
+    detail = {"buyerOrders": total, "supplierOrders": top}
     return [
         _hit(
             "one_supplier",
@@ -323,46 +331,73 @@ def one_supplier_hits(orders: Sequence[Order], th: dict) -> list[dict]:
     ]
 
 
+def one_supplier_hits(orders: Sequence[Order], th: dict) -> list[dict]:
+    """``one_supplier``: the share of one buyer's orders (by number) its top supplier gets."""
+    counts = Counter(o.supplier_id for o in orders if o.supplier_id is not None)
+    return one_supplier_from(orders[0].buyer_id if orders else None, dict(counts), th)
+
+
+def year_end_start(days: int) -> str:
+    """``MM-DD`` of the first of the year's last ``days`` days (as in a year of 365 days; up to
+    306 days, every year's is the same)."""
+    if not 1 <= days <= 306:
+        raise ValueError(f"FLAG_YEAR_END_DAYS must be between 1 and 306, not {days}")
+    return (date(2001, 12, 31) - timedelta(days=days - 1)).strftime("%m-%d")
+
+
+def year_end_from(
+    buyer: str | None,
+    year: int,
+    currency: str,
+    orders: int,
+    total: float,
+    late: int,
+    late_total: float,
+    th: dict,
+) -> list[dict]:
+    """``year_end_rush`` of one buyer, year and currency: ``orders`` placed for ``total``, of
+    which ``late`` for ``late_total`` from :func:`year_end_start`."""
+    if orders < th["FLAG_MIN_BUYER_ORDERS"] or total <= 0:
+        return []
+    share = late_total / total
+    if share <= th["FLAG_YEAR_END_SHARE"]:
+        return []
+    start = f"{year}-{year_end_start(th['FLAG_YEAR_END_DAYS'])}"
+    detail = {"year": year, "total": round(total, 2), "from": start, "yearEndOrders": late}
+    return [
+        _hit(
+            "year_end_rush",
+            "buyer",
+            buyer or "",
+            share,
+            th["FLAG_YEAR_END_SHARE"],
+            detail,
+            buyer_id=buyer,
+            currency=currency,
+            amount=round(total, 2),
+            orders=late,
+            month=f"{year}-12",
+        )
+    ]
+
+
 def year_end_hits(orders: Sequence[Order], th: dict) -> list[dict]:
     """``year_end_rush``: per year and currency, the share of one buyer's spending placed in
     the year's last ``FLAG_YEAR_END_DAYS`` days."""
-    groups: dict[tuple[int, str], list[Order]] = defaultdict(list)
+    start = year_end_start(th["FLAG_YEAR_END_DAYS"])
+    groups: dict[tuple[int, str], list] = defaultdict(lambda: [0, 0.0, 0, 0.0])
     for o in orders:
         if o.day is not None and o.amount is not None and o.currency is not None:
-            groups[(o.day.year, o.currency)].append(o)
+            entry = groups[(o.day.year, o.currency)]
+            entry[0] += 1
+            entry[1] += o.amount
+            if o.day.strftime("%m-%d") >= start:
+                entry[2] += 1
+                entry[3] += o.amount
+    buyer = orders[0].buyer_id if orders else None
     out = []
-    for (year, currency), group in sorted(groups.items()):
-        if len(group) < th["FLAG_MIN_BUYER_ORDERS"]:
-            continue
-        total = sum(o.amount for o in group)  # type: ignore[misc]
-        if total <= 0:
-            continue
-        start = date(year, 12, 31) - timedelta(days=th["FLAG_YEAR_END_DAYS"] - 1)
-        late = [o for o in group if o.day >= start]  # type: ignore[operator]
-        share = sum(o.amount for o in late) / total  # type: ignore[misc]
-        if share > th["FLAG_YEAR_END_SHARE"]:
-            buyer = group[0].buyer_id
-            detail = {
-                "year": year,
-                "total": round(total, 2),
-                "from": start.isoformat(),
-                "yearEndOrders": len(late),
-            }
-            out.append(
-                _hit(
-                    "year_end_rush",
-                    "buyer",
-                    buyer or "",
-                    share,
-                    th["FLAG_YEAR_END_SHARE"],
-                    detail,
-                    buyer_id=buyer,
-                    currency=currency,
-                    amount=round(total, 2),
-                    orders=len(late),
-                    month=f"{year}-12",
-                )
-            )
+    for (year, currency), (n, total, late, late_total) in sorted(groups.items()):
+        out.extend(year_end_from(buyer, year, currency, n, total, late, late_total, th))
     return out
 
 
@@ -533,22 +568,114 @@ def compute_orders(conn: Connection, th: dict, ocids: Iterable[str] | None) -> i
 
 
 def compute_buyers(conn: Connection, th: dict, buyers: Iterable[str] | None) -> int:
-    """Replace the per-buyer flags of ``buyers`` (None: of every buyer)."""
-    buyers = None if buyers is None else [b for b in buyers if b is not None]
+    """Replace the per-buyer flags of ``buyers`` (None: of every buyer), from sums per buyer,
+    supplier and currency, and per buyer, year and currency, that the database computes over
+    a covering index (no order is read one by one)."""
+    buyers = None if buyers is None else sorted({b for b in buyers if b is not None})
     _clear(conn, BUYER_FLAGS, buyers)
+    spent = (
+        flag_facts.c.live.is_(True),
+        flag_facts.c.cancelled.is_(False),
+        flag_facts.c.buyer_id.is_not(None),
+    )
+    pairs = (
+        select(
+            flag_facts.c.buyer_id,
+            flag_facts.c.supplier_id,
+            flag_facts.c.currency,
+            func.count(),
+            func.count(flag_facts.c.amount),
+            func.sum(flag_facts.c.amount),
+        )
+        .where(*spent, flag_facts.c.supplier_id.is_not(None))
+        .group_by(flag_facts.c.buyer_id, flag_facts.c.supplier_id, flag_facts.c.currency)
+    )
+    start = literal(year_end_start(th["FLAG_YEAR_END_DAYS"]))
+    late = flag_facts.c.date >= func.substr(flag_facts.c.date, 1, 5).op("||")(start)
+    year = func.substr(flag_facts.c.date, 1, 4)
+    years = (
+        select(
+            flag_facts.c.buyer_id,
+            year,
+            flag_facts.c.currency,
+            func.count(),
+            func.sum(flag_facts.c.amount),
+            func.count(case((late, 1))),
+            func.sum(case((late, flag_facts.c.amount))),
+        )
+        .where(
+            *spent,
+            flag_facts.c.date.is_not(None),
+            flag_facts.c.amount.is_not(None),
+            flag_facts.c.currency.is_not(None),
+        )
+        .group_by(flag_facts.c.buyer_id, year, flag_facts.c.currency)
+    )
+    chunks: list[list[str] | None] = [None] if buyers is None else list(_chunks(buyers))
 
     def hits() -> Iterator[dict]:
-        # Rows come by buyer (its index), so one buyer's orders are in memory at a time.
+        for chunk in chunks:
+            pair_q, year_q = pairs, years
+            if chunk is not None:
+                pair_q = pair_q.where(flag_facts.c.buyer_id.in_(chunk))
+                year_q = year_q.where(flag_facts.c.buyer_id.in_(chunk))
+            sums: dict[str, dict[str, dict[str, tuple[int, float]]]] = defaultdict(lambda: defaultdict(dict))
+            counts: dict[str, Counter[str]] = defaultdict(Counter)
+            for buyer, supplier, currency, n, priced, amount in conn.execute(pair_q):
+                counts[buyer][supplier] += int(n)
+                if currency is not None and priced:
+                    sums[buyer][currency][supplier] = (int(priced), float(amount))
+            for buyer in sorted(counts):
+                for currency, by_supplier in sums[buyer].items():
+                    yield from concentration_from(buyer, currency, by_supplier, th)
+                yield from one_supplier_from(buyer, dict(counts[buyer]), th)
+            for buyer, y, currency, n, total, n_late, late_total in conn.execute(year_q):
+                if y and y.isdigit():
+                    yield from year_end_from(
+                        buyer, int(y), currency, int(n), float(total), int(n_late), float(late_total or 0), th
+                    )
+
+    return _store(conn, hits())
+
+
+def compute_splits(conn: Connection, th: dict, pairs: Iterable[tuple[str, str]] | None) -> int:
+    """Replace the ``split`` flags of buyer-supplier ``pairs`` (None: of every pair), from the
+    orders whose amount could belong to a split (cancelled ones too)."""
+    pairs = None if pairs is None else sorted({p for p in pairs if p[0] is not None and p[1] is not None})
+    _clear(conn, PAIR_FLAGS, None if pairs is None else [pair_scope(*p) for p in pairs])
+    threshold = th["FLAG_SPLIT_THRESHOLD"]
+    query = (
+        select(*_ORDER_COLUMNS)
+        .where(
+            flag_facts.c.live.is_(True),
+            flag_facts.c.currency == th["FLAG_SPLIT_CURRENCY"],
+            flag_facts.c.amount >= th["FLAG_SPLIT_NEAR"] * threshold,
+            flag_facts.c.amount < threshold,
+            flag_facts.c.buyer_id.is_not(None),
+            flag_facts.c.supplier_id.is_not(None),
+        )
+        .order_by(flag_facts.c.buyer_id, flag_facts.c.supplier_id)
+    )
+
+    def rows() -> Iterator[Sequence]:
+        if pairs is None:
+            yield from conn.execute(query)
+            return
+        for chunk in _chunks(pairs, 200):
+            yield from conn.execute(
+                query.where(tuple_(flag_facts.c.buyer_id, flag_facts.c.supplier_id).in_(chunk))
+            )
+
+    def hits() -> Iterator[dict]:
         group: list[Order] = []
-        for o in _live_orders(conn, flag_facts.c.buyer_id, buyers, order_by=flag_facts.c.buyer_id):
-            if o.buyer_id is None:
-                continue
-            if group and o.buyer_id != group[0].buyer_id:
-                yield from buyer_hits(group, th)
+        for row in rows():
+            order = _order(row)
+            if group and (order.buyer_id, order.supplier_id) != (group[0].buyer_id, group[0].supplier_id):
+                yield from split_hits(group, th)
                 group = []
-            group.append(o)
+            group.append(order)
         if group:
-            yield from buyer_hits(group, th)
+            yield from split_hits(group, th)
 
     return _store(conn, hits())
 

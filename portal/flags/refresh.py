@@ -45,13 +45,22 @@ def _set_state(conn: Connection, **values: Any) -> None:
 
 
 def _scopes(conn: Connection, ocids: list[str]) -> dict[str, set[str]]:
-    """The groups ``ocids`` belong to now: buyers, suppliers, agreements, products."""
-    out: dict[str, set[str]] = {"buyers": set(), "suppliers": set(), "agreements": set(), "products": set()}
+    """The groups ``ocids`` belong to now: buyers, suppliers, buyer-supplier pairs, agreements,
+    products."""
+    out: dict[str, set[Any]] = {
+        "buyers": set(),
+        "suppliers": set(),
+        "agreements": set(),
+        "products": set(),
+        "pairs": set(),
+    }
     for chunk in _chunks(ocids):
         query = select(flag_facts.c.buyer_id, flag_facts.c.supplier_id, flag_facts.c.agreement_ocid).where(
             flag_facts.c.ocid.in_(chunk)
         )
         for buyer, supplier, agreement in conn.execute(query):
+            if buyer is not None and supplier is not None:
+                out["pairs"].add((buyer, supplier))
             for name, value in (("buyers", buyer), ("suppliers", supplier), ("agreements", agreement)):
                 if value is not None:
                     out[name].add(value)
@@ -74,6 +83,7 @@ def compute_all(conn: Connection, thresholds: dict, summary: RefreshSummary, lap
     summary.hits += compute.compute_orders(conn, thresholds, None)
     lap("orders")
     summary.hits += compute.compute_buyers(conn, thresholds, None)
+    summary.hits += compute.compute_splits(conn, thresholds, None)
     lap("buyers")
     summary.hits += compute.compute_agreements(conn, thresholds, None)
     lap("agreements")
@@ -125,7 +135,7 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             before = _scopes(conn, changed)
             summary.processes = refresh_facts(conn, changed)
             after = _scopes(conn, changed)
-            scopes = {name: before[name] | after[name] for name in before}
+            scopes: dict[str, set[Any]] = {name: before[name] | after[name] for name in before}
             lap("facts")
             first = conn.execute(
                 select(func.min(flag_facts.c.date)).where(
@@ -137,6 +147,7 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             summary.hits += compute.compute_orders(conn, thresholds, changed)
             lap("orders")
             summary.hits += compute.compute_buyers(conn, thresholds, scopes["buyers"])
+            summary.hits += compute.compute_splits(conn, thresholds, scopes["pairs"])
             lap("buyers")
             summary.hits += compute.compute_agreements(conn, thresholds, scopes["agreements"])
             lap("agreements")

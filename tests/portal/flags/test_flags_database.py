@@ -5,6 +5,7 @@ refresh equal to a full one, and the page and JSON answering."""
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 
 import orjson
 import pytest
@@ -17,7 +18,7 @@ from ocds.summary import process_facts
 from portal import queries
 from portal.cli import main
 from portal.flags import Filters, flagged, flags_of_order, refresh, summary, thresholds
-from portal.flags.compute import SUPPLIER_FLAGS
+from portal.flags.compute import _ORDER_COLUMNS, BUYER_FLAGS, PAIR_FLAGS, SUPPLIER_FLAGS, _order, buyer_hits
 from portal.flags.planted import evaluate
 from portal.flags.tables import flag_facts, flag_hits
 
@@ -68,6 +69,32 @@ def test_planted_anomalies_found_and_partial_refresh_equals_full(database_url, t
     for kind in ("split", "overprice", "dominance"):
         entry = result["recall"][kind]
         assert entry["planted"] > 0 and entry["found"] == entry["planted"], (kind, entry)
+    engine.dispose()
+
+
+def test_database_sums_equal_the_measures_over_the_orders(database_url, tmp_path, lines):
+    """The per-buyer flags the database's sums give are those of the pure measures run over
+    each buyer's orders one by one."""
+    engine = with_flag_tables(database_url)
+    publish_lines(engine, lines[:1500], tmp_path, "orders.jsonl")
+    th = thresholds()
+    refresh(engine, th)
+    with engine.connect() as conn:
+        groups = defaultdict(list)
+        for row in conn.execute(select(*_ORDER_COLUMNS).where(flag_facts.c.live.is_(True))):
+            order = _order(row)
+            if order.buyer_id is not None:
+                groups[order.buyer_id].append(order)
+        expected = sorted(
+            (h["flag"], h["buyer_id"], h["supplier_id"], h["currency"], round(h["value"], 6), h["orders"])
+            for group in groups.values()
+            for h in buyer_hits(group, th)
+        )
+        stored = sorted(
+            (r.flag, r.buyer_id, r.supplier_id, r.currency, round(r.value, 6), r.orders)
+            for r in conn.execute(select(flag_hits).where(flag_hits.c.flag.in_((*BUYER_FLAGS, *PAIR_FLAGS))))
+        )
+    assert stored == expected and stored
     engine.dispose()
 
 
