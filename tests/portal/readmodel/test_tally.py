@@ -137,3 +137,30 @@ def test_refresh_reads_only_what_changed(published, monkeypatch):
             assert _tallied(after, browse) == _tallied(fresh, browse) == _sql(conn, browse)
         assert _tallied(after, Browse(selected={"buyer": ("PE-RUC-NEW",)}))[0] == 3
     engine.dispose()
+
+
+def _comparable(profile: dict) -> dict:
+    """A profile without names and in one order (ties of a month are in no set order in SQL);
+    a counterparty without an identifier is not one."""
+    return {
+        "orders": profile["orders"],
+        "years": sorted(profile["years"], key=lambda r: (str(r["year"]), str(r["currency"]))),
+        "months": sorted(profile["months"], key=lambda r: (r["month"], str(r["currency"]))),
+        "counterparties": [
+            {k: c[k] for k in ("id", "orders", "amount", "share")}
+            for c in profile["counterparties"]
+            if c["id"]
+        ],
+        "industries": profile["industries"],
+        "regions": profile["regions"],
+    }
+
+
+def test_profiles_from_the_tally_are_those_sql_computes(loaded):
+    conn, found, values = loaded
+    for kind in ("buyer", "supplier", "agreement"):
+        for key in values[kind][:3]:
+            expected = queries.profile(conn, kind, key)
+            assert expected is not None
+            assert _comparable(tally.profile(found, kind, key)) == _comparable(expected), (kind, key)
+    assert tally.profile(found, "buyer", "nobody") is None
