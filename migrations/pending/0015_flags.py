@@ -44,19 +44,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ocid", name="pk_flag_facts"),
     )
     op.create_index(
-        "ix_flag_facts_buyer_id_live_supplier_id_currency_amount_date",
+        "ix_flag_facts_buyer_id_live_cancelled_supplier_id_currency_amount_date",
         "flag_facts",
-        ["buyer_id", "live", "supplier_id", "currency", "amount", "date"],
+        ["buyer_id", "live", "cancelled", "supplier_id", "currency", "amount", "date"],
     )
     op.create_index(
-        "ix_flag_facts_supplier_id_live_date_currency_amount",
+        "ix_flag_facts_supplier_id_live_cancelled_date_currency_amount",
         "flag_facts",
-        ["supplier_id", "live", "date", "currency", "amount"],
+        ["supplier_id", "live", "cancelled", "date", "currency", "amount"],
     )
     op.create_index(
-        "ix_flag_facts_agreement_ocid_live_currency_supplier_id_amount",
+        "ix_flag_facts_agreement_ocid_live_cancelled_currency_supplier_id_amount",
         "flag_facts",
-        ["agreement_ocid", "live", "currency", "supplier_id", "amount"],
+        ["agreement_ocid", "live", "cancelled", "currency", "supplier_id", "amount"],
     )
     op.create_table(
         "flag_prices",

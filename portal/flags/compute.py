@@ -717,34 +717,66 @@ def compute_agreements(conn: Connection, th: dict, agreements: Iterable[str] | N
     return _store(conn, hits)
 
 
+def _fences_by_scan(conn: Connection, th: dict, fences: dict) -> None:
+    """Every product's fence, from one ordered read of every priced line."""
+    query = (
+        select(flag_prices.c.product, flag_prices.c.currency, flag_prices.c.unit_price)
+        .where(flag_prices.c.currency.is_not(None), flag_prices.c.unit_price.is_not(None))
+        .order_by(flag_prices.c.product, flag_prices.c.currency, flag_prices.c.unit_price)
+    )
+    key: tuple[str, str] | None = None
+    prices: list[float] = []
+    for product, currency, price in conn.execute(query).yield_per(50_000):
+        if (product, currency) != key:
+            if key is not None and (found := price_hits(key[0], key[1], prices, th)):
+                fences[key] = found
+            key, prices = (product, currency), []
+        prices.append(float(price))
+    if key is not None and (found := price_hits(key[0], key[1], prices, th)):
+        fences[key] = found
+
+
+def _fences_by_offset(conn: Connection, th: dict, product: str, fences: dict) -> None:
+    """One product's fences (per currency), from the order statistics its index gives at the
+    quartiles' positions: a few index walks instead of reading every line."""
+    priced = (flag_prices.c.product == product, flag_prices.c.unit_price.is_not(None))
+    counts = conn.execute(
+        select(flag_prices.c.currency, func.count())
+        .where(*priced, flag_prices.c.currency.is_not(None))
+        .group_by(flag_prices.c.currency)
+    ).all()
+    for currency, n in counts:
+        if n < th["FLAG_PRICE_MIN_LINES"]:
+            continue
+        ordered = (
+            select(flag_prices.c.unit_price)
+            .where(*priced, flag_prices.c.currency == currency)
+            .order_by(flag_prices.c.unit_price)
+        )
+
+        def at(q: float, n: int = n, ordered=ordered) -> float:
+            position = (n - 1) * q
+            low = math.floor(position)
+            values = [float(v) for v in conn.execute(ordered.limit(2).offset(low)).scalars()]
+            high = values[1] if len(values) > 1 else values[0]
+            return values[0] + (high - values[0]) * (position - low)
+
+        q1, median, q3 = at(0.25), at(0.5), at(0.75)
+        fence = q3 + th["FLAG_IQR_FACTOR"] * (q3 - q1)
+        stats = {"product": product, "q1": q1, "median": median, "q3": q3, "fence": fence, "lines": int(n)}
+        fences[(product, currency)] = (fence, stats)
+
+
 def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -> int:
     """Replace the ``overprice`` flags of ``products`` (None: of every product)."""
     products = None if products is None else list(products)
     _clear(conn, PRICE_FLAGS, products)
-    base = select(flag_prices.c.product, flag_prices.c.currency, flag_prices.c.unit_price).where(
-        flag_prices.c.currency.is_not(None), flag_prices.c.unit_price.is_not(None)
-    )
-    ordered = (flag_prices.c.product, flag_prices.c.currency, flag_prices.c.unit_price)
-    queries = (
-        [base.order_by(*ordered)]
-        if products is None
-        else [
-            base.where(flag_prices.c.product.in_(c)).order_by(*ordered)
-            for c in _chunks(sorted(set(products)))
-        ]
-    )
     fences: dict[tuple[str, str], tuple[float, dict]] = {}
-    for query in queries:
-        key: tuple[str, str] | None = None
-        prices: list[float] = []
-        for product, currency, price in conn.execute(query).yield_per(50_000):
-            if (product, currency) != key:
-                if key is not None and (found := price_hits(key[0], key[1], prices, th)):
-                    fences[key] = found
-                key, prices = (product, currency), []
-            prices.append(float(price))
-        if key is not None and (found := price_hits(key[0], key[1], prices, th)):
-            fences[key] = found
+    if products is None:
+        _fences_by_scan(conn, th, fences)
+    else:
+        for product in sorted(set(products)):
+            _fences_by_offset(conn, th, product, fences)
     # Flagged lines: per order, the line furthest above its product's median.
     worst: dict[str, tuple[float, dict]] = {}
     for (product, currency), (fence, stats) in fences.items():
@@ -764,8 +796,8 @@ def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -
                 worst[ocid] = (ratio, {**stats, "unitPrice": float(price), "currency": currency})
     hits: list[dict] = []
     for chunk in _chunks(sorted(worst)):
-        for row in conn.execute(select(*_ORDER_COLUMNS).where(flag_facts.c.ocid.in_(chunk))):
-            order = _order(row)
+        for facts in conn.execute(select(*_ORDER_COLUMNS).where(flag_facts.c.ocid.in_(chunk))):
+            order = _order(facts)
             ratio, detail = worst[order.ocid]
             hits.append(
                 _order_hit(
@@ -832,26 +864,38 @@ def compute_suppliers(
     segments = select(flag_prices.c.supplier_id, func.count(distinct(flag_prices.c.segment))).where(
         flag_prices.c.supplier_id.is_not(None), flag_prices.c.segment.is_not(None)
     )
-    firsts = select(flag_facts.c.supplier_id, func.min(flag_facts.c.date)).where(
+    first_conds = (
         flag_facts.c.live.is_(True),
         flag_facts.c.cancelled.is_(False),
         flag_facts.c.supplier_id.is_not(None),
         flag_facts.c.date.is_not(None),
     )
+    firsts = select(flag_facts.c.supplier_id, func.min(flag_facts.c.date)).where(*first_conds)
+    first_of = select(func.min(flag_facts.c.date)).where(*first_conds)
     chunks = [None] if suppliers is None else list(_chunks(sorted(set(suppliers))))
     fence = stats["segment_fence"]
     data_first = date.fromisoformat(stats["first_day"]) if stats.get("first_day") else None
     for chunk in chunks:
-        seg_q, first_q = segments, firsts
+        seg_q = segments
         if chunk is not None:
             seg_q = seg_q.where(flag_prices.c.supplier_id.in_(chunk))
-            first_q = first_q.where(flag_facts.c.supplier_id.in_(chunk))
         for supplier, n in conn.execute(seg_q.group_by(flag_prices.c.supplier_id)):
             hits.extend(heterogeneous_hits(supplier, int(n), fence, th))
         if data_first is None:
             continue
         eligible = {}
-        for supplier, first in conn.execute(first_q.group_by(flag_facts.c.supplier_id)):
+        found: list[tuple[Any, Any]]
+        if chunk is None:
+            found = [tuple(r) for r in conn.execute(firsts.group_by(flag_facts.c.supplier_id))]
+        else:
+            # One query per supplier: its first order is the first entry of its index range.
+            found = [
+                (supplier, conn.execute(first_of.where(flag_facts.c.supplier_id == supplier)).scalar())
+                for supplier in chunk
+            ]
+        for supplier, first in found:
+            if first is None:
+                continue
             day = date.fromisoformat(first)
             if (day - data_first).days >= th["FLAG_NEW_SUPPLIER_DAYS"]:
                 eligible[supplier] = day

@@ -50,9 +50,10 @@ flag_facts = Table(
     Column("deliveries_late", Integer, nullable=False),  # met after their due date
     Column("deliveries_not_met", Integer, nullable=False),  # status notMet
     Column("days_late", Integer),  # most days a delivery was met after its due date
-    Index(None, "buyer_id", "live", "supplier_id", "currency", "amount", "date"),
-    Index(None, "supplier_id", "live", "date", "currency", "amount"),
-    Index(None, "agreement_ocid", "live", "currency", "supplier_id", "amount"),
+    # Covering indexes of the sums per buyer, supplier and agreement (flags.compute).
+    Index(None, "buyer_id", "live", "cancelled", "supplier_id", "currency", "amount", "date"),
+    Index(None, "supplier_id", "live", "cancelled", "date", "currency", "amount"),
+    Index(None, "agreement_ocid", "live", "cancelled", "currency", "supplier_id", "amount"),
 )
 
 flag_prices = Table(
