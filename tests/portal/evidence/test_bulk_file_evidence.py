@@ -71,6 +71,13 @@ def test_every_exported_file_is_logged_proven_and_verified(app, client, runner, 
         assert result.exit_code == 0, result.output
         assert "PASS  file-hash" in result.output and "PASS  inclusion" in result.output
 
+    # The downloads page tells a journalist how, and links each file's own proof.
+    page = client.get("/downloads").get_data(as_text=True)
+    assert "veraz verify-file ARCHIVO --bundle PRUEBA.json --key log.vkey" in page
+    for f in manifest["files"]:
+        assert f"/api/proofs/files/{f['name']}?sha256={f['sha256']}" in page
+    assert "--releases" in client.get("/downloads?lang=en").get_data(as_text=True)
+
     # Exported again unchanged: the same bytes keep their entries, nothing new is logged.
     _export(app)
     with app_engine(app).connect() as conn:
