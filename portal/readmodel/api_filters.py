@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, select, true
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, select
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.models import records, releases
@@ -40,6 +40,8 @@ PROCESS_FILTERS = {
 
 #: Most processes a filter may match for its pages to be found from those processes.
 FEW = 5000
+#: Releases a filtered page walks before it looks for the few processes that match.
+WINDOW = 20_000
 
 
 @dataclass(frozen=True)
@@ -118,58 +120,91 @@ def _chunks(values: list[str]):
         yield values[i : i + IN_CLAUSE_CHUNK]
 
 
+def _last_key(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(releases.c.id), 0))).scalar_one())
+
+
 def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> list[dict]:
     """At most ``limit`` releases matching ``harvest`` after the key ``after``, in key order
-    (the order they were published)."""
+    (the order they were published).
+
+    With filters on the process, the next :data:`WINDOW` keys are walked first: a filter that
+    matches often fills its page there. Otherwise, a filter matching few processes finds the
+    page from them (:func:`few_processes`), and only one matching many processes, rarely
+    among these keys, walks on."""
     where = [
-        releases.c.id > after,
         *_ocid_conditions(releases.c.ocid, harvest),
         *_date_bounds(releases.c.date, harvest.date_from, harvest.date_to),
     ]
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
-    few = few_processes(conn, harvest)
-    if few is not None:
-        keys: list[int] = []
-        for chunk in _chunks(few):
-            keys += conn.execute(select(releases.c.id).where(releases.c.ocid.in_(chunk), *where)).scalars()
-        keys = sorted(keys)[:limit]
-        if not keys:
-            return []
-        query = select(*RELEASE_COLUMNS).where(releases.c.id.in_(keys)).order_by(releases.c.id)
-        return [dict(r) for r in conn.execute(query).mappings()]
     process = _process_conditions(harvest)
     if process:
         where.append(exists().where(records.c.ocid == releases.c.ocid, *process))
-    query = select(*RELEASE_COLUMNS).where(and_(true(), *where)).order_by(releases.c.id).limit(limit)
+
+    def walk(*bounds) -> list[dict]:
+        query = (
+            select(*RELEASE_COLUMNS)
+            .where(and_(releases.c.id > after, *bounds, *where))
+            .order_by(releases.c.id)
+            .limit(limit)
+        )
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+    if not process:
+        return walk()
+    rows = walk(releases.c.id <= after + WINDOW)
+    if len(rows) >= limit or after + WINDOW >= _last_key(conn):
+        return rows
+    few = few_processes(conn, harvest)
+    if few is None:
+        return walk()
+    keys: list[int] = []
+    for chunk in _chunks(few):
+        keys += conn.execute(
+            select(releases.c.id).where(releases.c.ocid.in_(chunk), releases.c.id > after, *where[:-1])
+        ).scalars()
+    keys = sorted(keys)[:limit]
+    if not keys:
+        return []
+    query = select(*RELEASE_COLUMNS).where(releases.c.id.in_(keys)).order_by(releases.c.id)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> list[dict]:
     """At most ``limit`` records matching ``harvest`` whose newest release's key is after
-    ``after``, in that key's order: ``[{"ocid", "last_release", "published_at"}]``.
+    ``after``, in that key's order: ``[{"ocid", "last_release", "published_at"}]``; found as
+    :func:`releases_page` finds releases.
 
     ``date_from``/``date_to`` bound the process's date (the date of its first release, the
     read model's ``records.date``); ``since`` bounds when its newest release was published."""
     where = [
-        releases.c.id > after,
         *_ocid_conditions(records.c.ocid, harvest),
         *_date_bounds(records.c.date, harvest.date_from, harvest.date_to),
     ]
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
-    few = few_processes(conn, harvest)
-    if few is None:
-        where += _process_conditions(harvest)
+    process = _process_conditions(harvest)
     query = (
         select(records.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
         .select_from(releases)
         .join(records, and_(records.c.ocid == releases.c.ocid, records.c.last_release == releases.c.id))
     )
-    if few is not None:
-        rows: list[dict] = []
-        for chunk in _chunks(few):
-            rows += [dict(r) for r in conn.execute(query.where(records.c.ocid.in_(chunk), *where)).mappings()]
-        return sorted(rows, key=lambda row: row["last_release"])[:limit]
-    query = query.where(and_(true(), *where)).order_by(releases.c.id).limit(limit)
-    return [dict(r) for r in conn.execute(query).mappings()]
+
+    def walk(*bounds) -> list[dict]:
+        found = query.where(and_(releases.c.id > after, *bounds, *where, *process))
+        return [dict(r) for r in conn.execute(found.order_by(releases.c.id).limit(limit)).mappings()]
+
+    if not process:
+        return walk()
+    rows = walk(releases.c.id <= after + WINDOW)
+    if len(rows) >= limit or after + WINDOW >= _last_key(conn):
+        return rows
+    few = few_processes(conn, harvest)
+    if few is None:
+        return walk()
+    out: list[dict] = []
+    for chunk in _chunks(few):
+        found = query.where(records.c.ocid.in_(chunk), releases.c.id > after, *where)
+        out += [dict(r) for r in conn.execute(found).mappings()]
+    return sorted(out, key=lambda row: row["last_release"])[:limit]
