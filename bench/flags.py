@@ -223,6 +223,48 @@ def time_queries(engine) -> None:
         print(f"  {name}: median {median * 1000:.0f} ms, max {worst * 1000:.0f} ms")
 
 
+def again(engine, th, args) -> None:
+    """On a database a full run left: the indexes as ``portal.flags.tables`` declares them now,
+    every flag computed again, then the partial refresh of the orders that run published."""
+    from sqlalchemy import inspect
+
+    with engine.begin() as conn:
+        for table in ("flag_facts", "flag_prices", "flag_hits"):
+            for index in inspect(conn).get_indexes(table):
+                conn.exec_driver_sql(f"DROP INDEX {index['name']}")
+    started = time.perf_counter()
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    print(f"indexes made again in {time.perf_counter() - started:.0f} s (not timed)")
+    summary = RefreshSummary(full=True)
+    t0, c0 = time.perf_counter(), cpu()
+    with engine.begin() as conn:
+        stats = compute_all(
+            conn, th, summary, lambda name: summary.seconds.setdefault(name, time.perf_counter() - t0)
+        )
+        save_state(conn, 0, stats, th)  # as before the new orders were published
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    count = summary.hits
+    steps = {k: round(v, 1) for k, v in summary.seconds.items()}
+    print(
+        f"all flags over the {args.orders:,} orders and the new ones: {wall:.1f} s wall, {used:.1f} s CPU, "
+        f"{count:,} flags; cumulative by step {steps}; peak RSS {peak_mb():.0f} MB; "
+        f"load average {os.getloadavg()}"
+    )
+    t0, c0 = time.perf_counter(), cpu()
+    result = refresh(engine, th)
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    print(
+        f"partial refresh of the {args.new:,} new lines: {wall:.2f} s wall, {used:.2f} s CPU, "
+        f"{result.processes:,} processes read from their releases, steps {result.seconds}; "
+        f"load average {os.getloadavg()}"
+    )
+    time_queries(engine)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
@@ -236,6 +278,9 @@ def main() -> None:
     )
     parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--queries-only", action="store_true", help="only time the page's queries")
+    parser.add_argument(
+        "--again", action="store_true", help="on an earlier run's database: full, then partial refresh again"
+    )
     args = parser.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="veraz-flags-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,6 +291,9 @@ def main() -> None:
     engine = make_engine(url)
     metadata.create_all(engine, checkfirst=True)
     th = thresholds()
+    if args.again:
+        again(engine, th, args)
+        return
     if args.queries_only:
         print(f"the page's queries over the stored flags; load average {os.getloadavg()}")
         time_queries(engine)

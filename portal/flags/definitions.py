@@ -109,10 +109,12 @@ FLAGS: tuple[Flag, ...] = (
         "fechas cercanas, o recibir su presupuesto por partes.",
         "It does not prove the purchase was split on purpose: a buyer may need deliveries on "
         "nearby dates, or receive its budget in parts.",
-        "Órdenes no anuladas en FLAG_SPLIT_CURRENCY de cada par entidad-proveedor, cada una "
+        "Órdenes en FLAG_SPLIT_CURRENCY de cada par entidad-proveedor (también las anuladas: "
+        "emitirlas ya es el patrón), cada una "
         "entre FLAG_SPLIT_NEAR × FLAG_SPLIT_THRESHOLD y el umbral; se marca todo grupo de dos o "
         "más cuyas fechas caben en FLAG_SPLIT_WINDOW_DAYS días y cuya suma supera el umbral.",
-        "Orders (not cancelled) in FLAG_SPLIT_CURRENCY of each buyer-supplier pair, each between "
+        "Orders in FLAG_SPLIT_CURRENCY of each buyer-supplier pair (cancelled ones too: issuing "
+        "them is the pattern), each between "
         "FLAG_SPLIT_NEAR × FLAG_SPLIT_THRESHOLD and the threshold; every group of two or more "
         "whose dates fit in FLAG_SPLIT_WINDOW_DAYS days and whose sum exceeds the threshold is "
         "flagged.",
