@@ -98,6 +98,9 @@ def _number(value: float | str | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
+# An order shows about 8 dates, half of them seen in an order before (dates of delivery,
+# signature and quotes recur within an import).
+@lru_cache(maxsize=4096)
 def _day(value: str | None) -> str:
     if not value:
         return "—"
