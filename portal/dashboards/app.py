@@ -18,11 +18,16 @@ from pathlib import Path
 
 import dash
 from dash import ALL, Input, Output, State, dcc, html
-from dash.exceptions import DependencyException, PreventUpdate
+from dash.exceptions import (
+    CallbackException,
+    DependencyException,
+    InvalidCallbackReturnValue,
+    PreventUpdate,
+)
 from flask import Flask, Response, abort, current_app, jsonify, render_template_string, request, url_for
 from flask_babel import gettext
 from markupsafe import Markup
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import BadRequest, NotFound
 
 from portal.dashboards import charts, layout
 from portal.dashboards import filters as dfilters
@@ -112,8 +117,43 @@ def _filters_or_400() -> dfilters.Filters:
     return filters
 
 
+def _inputs_ok(value: object) -> bool:
+    """A list of ``{"id", "property", ...}`` (or of such lists, for pattern-matching ids)."""
+    if not isinstance(value, list):
+        return False
+    for item in value:
+        if isinstance(item, list):
+            if not _inputs_ok(item):
+                return False
+        elif not (isinstance(item, dict) and "id" in item and isinstance(item.get("property"), str)):
+            return False
+    return True
+
+
+def _check_callback() -> None:
+    """A callback request Dash would fail on with a server error (a body that is not the
+    renderer's shape, an output no callback has) is a 400 that says so."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="A callback request is a JSON object, as the dashboards' page sends it.")
+    dash_app = current_app.extensions["veraz.dashboards"]
+    outputs = body.get("outputs")
+    if (
+        body.get("output") not in dash_app.callback_map
+        or not isinstance(outputs, dict | list)
+        or not _inputs_ok(outputs if isinstance(outputs, list) else [outputs])
+        or not _inputs_ok(body.get("inputs"))
+        or not _inputs_ok(body.get("state", []))
+        or not isinstance(body.get("changedPropIds", []), list)
+    ):
+        abort(400, description="This callback request does not match any of the dashboards' callbacks.")
+
+
 def _check_page() -> None:
-    """Before Dash answers a page: 404 for an unknown page, 400 for a bad filter."""
+    """Before Dash answers a page: 404 for an unknown page, 400 for a bad filter or callback."""
+    if request.method == "POST" and request.path == f"{layout.PREFIX}_dash-update-component":
+        _check_callback()
+        return
     if request.method != "GET" or not request.path.startswith(layout.PREFIX):
         return
     rest = request.path[len(layout.PREFIX) :]
@@ -134,6 +174,17 @@ def _unknown_asset(error: DependencyException):
     """A component bundle Dash does not serve (a mistyped or forged path) is not found, not a
     server error (answered by the portal's error handler, as any 404)."""
     return current_app.handle_http_exception(NotFound())
+
+
+def _bad_callback(error: CallbackException):
+    """A callback request whose outputs or inputs do not match the callback it names (Dash
+    finds it out while dispatching) is the client's mistake: 400. A callback returning what
+    its outputs cannot take is ours, and stays a server error."""
+    if isinstance(error, InvalidCallbackReturnValue):
+        raise error
+    return current_app.handle_http_exception(
+        BadRequest("This callback request does not match any of the dashboards' callbacks.")
+    )
 
 
 def chart_data(name: str, ext: str):
@@ -173,8 +224,10 @@ def _register_callbacks(app: dash.Dash) -> None:
     def route(pathname, search, rendered):
         """Draw the page the URL names, unless it is the view already on screen (a filter
         change has just written it)."""
-        if pathname is None or rendered == [pathname, search or ""]:
-            raise PreventUpdate
+        if not isinstance(pathname, str) or rendered == [pathname, search or ""]:
+            raise PreventUpdate  # nothing new, or not what the page's location sends
+        if not isinstance(search, str):
+            search = ""
         module = BY_PATH.get(_page_path(pathname))
         if module is None:
             return html.P(layout.not_found_text(), className="dash-error"), [pathname, search or ""]
@@ -205,6 +258,8 @@ def _register_callbacks(app: dash.Dash) -> None:
     def redraw(*args):
         """Every chart, link and count of the page under the filters just chosen."""
         *values, pathname, search = args
+        if not isinstance(search, str):
+            search = ""
         try:
             lang = dfilters.parse_search(search, _locales()).lang
             chosen = [
@@ -215,8 +270,13 @@ def _register_callbacks(app: dash.Dash) -> None:
             raise PreventUpdate from None
         filters = dfilters.Filters(filters.selected, lang)
         outputs = dash.callback_context.outputs_list
-        names = [o["id"]["name"] for o in outputs[-5]]
-        pages = [o["id"]["name"] for o in outputs[-1]]
+        try:
+            names = [o["id"]["name"] for o in outputs[-5]]
+            pages = [o["id"]["name"] for o in outputs[-1]]
+        except (KeyError, TypeError, IndexError):
+            raise PreventUpdate from None
+        if not set(names) <= set(charts.CHARTS) or not set(pages) <= {"overview", *BY_PATH}:
+            raise PreventUpdate  # outputs no page of the dashboards has
         query = filters.query_string()
         new_search = f"?{query}" if query else ""
         with app_engine().connect() as conn:
@@ -255,6 +315,7 @@ def init_app(flask_app: Flask) -> dash.Dash:
     _register_callbacks(app)
     flask_app.before_request(_check_page)
     flask_app.register_error_handler(DependencyException, _unknown_asset)
+    flask_app.register_error_handler(CallbackException, _bad_callback)
     flask_app.after_request(_csp)  # runs before the portal's headers, which keep it
     flask_app.add_url_rule(f"{layout.PREFIX}data/<name>.<ext>", "dashboards.data", chart_data)
     flask_app.extensions["veraz.dashboards"] = app

@@ -8,6 +8,8 @@ import io
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ocds.catalogue.generate import write_orders
 from portal.dashboards import charts
@@ -126,3 +128,74 @@ def test_the_filters_choices_count_as_the_listing_does(loaded):
             assert listed and set(listed) <= set(offered), name
             for value, count in listed.items():
                 assert offered[value].endswith(f"({count:,})"), (name, value)
+
+
+ANY = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.just("2024")),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def test_no_callback_request_is_a_server_error(loaded):
+    client = loaded.test_client()
+    callbacks = list(loaded.extensions["veraz.dashboards"].callback_map)
+    route = next(c for c in callbacks if c.startswith("..page.children"))
+    redraw = next(c for c in callbacks if c.startswith("..url.search"))
+
+    def post(body) -> int:
+        return client.post("/dashboards/_dash-update-component", json=body).status_code
+
+    for body in ("x", [], {}, {"output": "x.y", "outputs": {"id": "x", "property": "y"}, "inputs": []}):
+        assert post(body) == 400
+    page = {"id": "page", "property": "children"}
+    good = {
+        "output": route,
+        "outputs": [page, {"id": "rendered", "property": "data"}],
+        "inputs": [
+            {"id": "url", "property": "pathname", "value": "/dashboards/agencies"},
+            {"id": "url", "property": "search", "value": "?year=2024"},
+        ],
+        "state": [{"id": "rendered", "property": "data", "value": None}],
+        "changedPropIds": ["url.pathname"],
+    }
+    answer = client.post("/dashboards/_dash-update-component", json=good)
+    assert answer.status_code == 200 and "top-agencies" in answer.get_data(as_text=True)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(ANY, ANY, ANY, st.lists(ANY, min_size=7, max_size=7), ANY)
+    def check(pathname, search, state, values, names):
+        body = dict(good)
+        body["inputs"] = [
+            {"id": "url", "property": "pathname", "value": pathname},
+            {"id": "url", "property": "search", "value": search},
+        ]
+        body["state"] = [{"id": "rendered", "property": "data", "value": state}]
+        assert post(body) < 500
+        outputs = [{"id": "url", "property": "search"}, {"id": "rendered", "property": "data"}]
+        outputs += [{"id": "dash-totals", "property": "children"}]
+        outputs += [{"id": f"f-{n}", "property": "options"} for n in dfilters.FILTERS]
+        for kind in ("graph", "csv", "orders", "table", "pagelink"):
+            outputs.append([{"id": {"type": kind, "name": names}, "property": "x"}])
+        assert (
+            post(
+                {
+                    "output": redraw,
+                    "outputs": outputs,
+                    "inputs": [
+                        {"id": f"f-{n}", "property": "value", "value": v}
+                        for n, v in zip(dfilters.FILTERS, values, strict=True)
+                    ],
+                    "state": [
+                        {"id": "url", "property": "pathname", "value": pathname},
+                        {"id": "url", "property": "search", "value": search},
+                    ],
+                    "changedPropIds": ["f-year.value"],
+                }
+            )
+            < 500
+        )
+
+    check()
