@@ -97,7 +97,7 @@ def upgrade() -> None:
     op.create_index("ix_flag_hits_buyer_id", "flag_hits", ["buyer_id"])
     op.create_index("ix_flag_hits_supplier_id", "flag_hits", ["supplier_id"])
     op.create_index("ix_flag_hits_flag_month", "flag_hits", ["flag", "month"])
-    op.create_index("ix_flag_hits_flag_value", "flag_hits", ["flag", "value"])
+    op.create_index("ix_flag_hits_flag_value_id", "flag_hits", ["flag", "value", "id"])
     op.create_table(
         "flag_state",
         sa.Column("name", sa.String(64), nullable=False),

@@ -187,14 +187,15 @@ def summary(conn: Connection, filters: Filters = Filters()) -> list[dict]:
 def flagged(
     conn: Connection, code: str, filters: Filters = Filters(), *, limit: int = 100, offset: int = 0
 ) -> list[dict]:
-    """The things ``code`` flags, the furthest past its threshold first (then by id), each a
+    """The things ``code`` flags, the furthest past its threshold first (then the latest
+    computed), each a
     dict of :data:`COLUMNS` with ``detail`` decoded and ``links``."""
     if code not in BY_CODE:
         raise KeyError(code)
     query = (
         select(flag_hits)
         .where(flag_hits.c.flag == code, *_where(filters))
-        .order_by(flag_hits.c.value.desc(), flag_hits.c.id)
+        .order_by(flag_hits.c.value.desc(), flag_hits.c.id.desc())
         .limit(limit)
         .offset(offset)
     )

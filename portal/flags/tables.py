@@ -99,7 +99,7 @@ flag_hits = Table(
     Index(None, "buyer_id"),
     Index(None, "supplier_id"),
     Index(None, "flag", "month"),
-    Index(None, "flag", "value"),  # a flag's list, furthest past its threshold first
+    Index(None, "flag", "value", "id"),  # a flag's list, furthest past its threshold first
 )
 
 flag_state = Table(
