@@ -320,21 +320,22 @@ def load(conn: Connection) -> Tally:
     )
 
 
-def refresh(conn: Connection, old: Tally) -> Tally:
+def refresh(conn: Connection, old: Tally, *, reload: bool = True) -> Tally | None:
     """``old`` brought up to the read model's present version: the records written since it
     was loaded replace their processes' keys; everything is loaded again when much changed or
-    when the processes do not add up."""
+    when the processes do not add up (or, without ``reload``, None is returned then)."""
+    load_again = (lambda: load(conn)) if reload else (lambda: None)
     started = time.perf_counter()
     seen = version(conn)
     if seen == old.version:
         return old
     if old.loaded_at is None:
-        return load(conn)
+        return load_again()
     changed = conn.execute(
         select(func.count()).select_from(records).where(records.c.updated_at >= old.loaded_at)
     ).scalar_one()
     if changed > max(RELOAD_SHARE * old.size, 1000):
-        return load(conn)
+        return load_again()
     vocab = {f: v.copy() for f, v in old.vocab.items()}
     single = {f: a.copy() for f, a in old.single.items()}
     amount, has_amount, day = old.amount.copy(), old.has_amount.copy(), old.day.copy()
@@ -407,16 +408,26 @@ def refresh(conn: Connection, old: Tally) -> Tally:
     if len(np.unique(keys)) != len(keys):
         raise Collision("two ocids share a hash")
     total = conn.execute(select(func.count()).select_from(records)).scalar_one()
-    return tally if total == tally.size else load(conn)
+    return tally if total == tally.size else load_again()
+
+
+#: Up to this many records, a request that finds no tally loads it itself (well under a second);
+#: beyond, a thread loads it while requests count with SQL (a million took 26 s of CPU).
+INLINE_LOAD = 100_000
 
 
 class TallyHolder:
-    """One app's :class:`Tally`, brought up to date when the read model's version changes
-    (one thread refreshes; readers keep the state they hold)."""
+    """One app's :class:`Tally`, brought up to date when the read model's version changes.
+
+    A few changes are applied by the request that sees them (one thread at a time; readers keep
+    the state they hold). A first load or a full reload of a large database runs in a thread of
+    its own: until it is done, :meth:`get` answers None and callers count with SQL, so counts
+    stay exact and no request waits for a load."""
 
     def __init__(self) -> None:
         self._tally: Tally | None = None
         self._lock = threading.Lock()
+        self._loading: threading.Thread | None = None
         self.broken = False  # ocids collided: count with SQL instead
 
     def get(self, conn: Connection) -> Tally | None:
@@ -425,21 +436,47 @@ class TallyHolder:
         current = self._tally
         if current is not None and version(conn) == current.version:
             return current
+        if self._loading is not None:
+            return None  # a full load is under way
         with self._lock:
             try:
-                if self._tally is None:
+                if self._tally is not None:
+                    refreshed = refresh(conn, self._tally, reload=False)
+                    if refreshed is not None:
+                        self._tally = refreshed
+                        return refreshed
+                elif conn.execute(select(func.count()).select_from(records)).scalar_one() <= INLINE_LOAD:
                     self._tally = load(conn)
-                else:
-                    self._tally = refresh(conn, self._tally)
+                    return self._tally
             except Collision:
                 self.broken = True
                 self._tally = None
-            return self._tally
+                return None
+            self._tally = None
+            self._start(conn.engine)
+            return None
+
+    def _start(self, engine: Engine) -> None:
+        def run() -> None:
+            try:
+                with engine.connect() as conn:
+                    tally = load(conn)
+                with self._lock:
+                    self._tally = tally
+            except Collision:
+                self.broken = True
+            finally:
+                self._loading = None
+
+        self._loading = threading.Thread(target=run, name="facet-tally-load", daemon=True)
+        self._loading.start()
 
     def warm(self, engine: Engine) -> None:
-        """Load now (at startup), not on the first request."""
+        """Load now, in this thread (at startup, or in a benchmark)."""
         with engine.connect() as conn:
-            self.get(conn)
+            tally = load(conn)
+        with self._lock:
+            self._tally = tally
 
 
 # --- counting -------------------------------------------------------------------------------

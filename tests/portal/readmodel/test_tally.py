@@ -164,3 +164,18 @@ def test_profiles_from_the_tally_are_those_sql_computes(loaded):
             assert expected is not None
             assert _comparable(tally.profile(found, kind, key)) == _comparable(expected), (kind, key)
     assert tally.profile(found, "buyer", "nobody") is None
+
+
+def test_a_large_database_is_loaded_in_a_thread_while_sql_counts(published, monkeypatch):
+    monkeypatch.setattr(tally, "INLINE_LOAD", 10)  # as if this database were large
+    engine = make_engine(published)
+    holder = tally.TallyHolder()
+    with engine.connect() as conn:
+        assert holder.get(conn) is None  # no request waits for the load
+        loading = holder._loading
+        assert loading is not None
+        loading.join(timeout=300)
+        loaded = holder.get(conn)
+        assert loaded is not None and loaded.size == len(conn.execute(select(records.c.ocid)).all())
+        assert _tallied(loaded, Browse()) == _sql(conn, Browse())
+    engine.dispose()
