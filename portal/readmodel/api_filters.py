@@ -41,7 +41,7 @@ PROCESS_FILTERS = {
 #: Most processes a filter may match for its pages to be found from those processes.
 FEW = 5000
 #: Releases a filtered page walks before it looks for the few processes that match.
-WINDOW = 20_000
+WINDOW = 2_000
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
   (a hash of the body, so equal answers have equal tags on every worker and host) and a
   request that names it gets ``304 Not Modified`` with no body. The app's compression hook
   (``portal.views.init_app``) runs after this one and weakens the tag of a body it compresses
-  (the compressed bytes are another representation of the same content). Files sent by
+  (the compressed bytes are another representation of the same content); API answers larger
+  than it compresses (over 1 MiB) are compressed here, at a faster level. Files sent by
   ``send_file`` and streamed downloads keep the validators they make themselves.
 * **CORS** (flask-cors) for GET and HEAD on the API, the local extensions and the JSON twins,
   from any origin and without credentials: the data is public, and a page elsewhere (a
@@ -17,6 +18,8 @@
 """
 
 from __future__ import annotations
+
+import gzip
 
 from flask import Flask, current_app, request
 from flask_cors import CORS
@@ -72,7 +75,33 @@ def _conditional(response: Response) -> Response:
         # Anyone may keep a copy, but must ask again before using it: with the ETag, asking
         # again costs a 304 when nothing changed.
         response.headers["Cache-Control"] = "public, no-cache"
-    return response.make_conditional(request)
+    response = response.make_conditional(request)
+    return _gzip_large(response)
+
+
+#: Above this, the app's compression hook leaves a body alone; API pages are larger (a page of
+#: 100 records is about 2 MB) and shrink to a fifteenth.
+LARGE = 1 << 20
+
+
+def _gzip_large(response: Response) -> Response:
+    """A large JSON answer of the API gzip-compressed at level 1 (about 10 ms for 2 MB, where
+    level 6 takes several times that for a few percent less)."""
+    if (
+        response.status_code != 200
+        or not request.path.startswith("/api/")
+        or response.mimetype != "application/json"
+        or (response.content_length or 0) <= LARGE
+        or "gzip" not in request.headers.get("Accept-Encoding", "")
+    ):
+        return response
+    response.set_data(gzip.compress(response.get_data(), 1))
+    response.headers["Content-Encoding"] = "gzip"
+    response.vary.add("Accept-Encoding")
+    etag, weak = response.get_etag()
+    if etag and not weak:  # the compressed bytes are another representation
+        response.set_etag(etag, weak=True)
+    return response
 
 
 def init_app(app: Flask) -> None:

@@ -118,3 +118,24 @@ def test_error_answers_are_json_and_never_cached_as_valid(published):
     response = published.test_client().get("/api/releases?limt=5")
     assert response.status_code == 400 and "ETag" not in response.headers
     assert orjson.loads(response.data)["error"]["detail"].startswith("Unknown query parameter(s) 'limt'")
+
+
+def test_a_page_over_a_mebibyte_is_compressed_too(sqlite_app, tmp_path):
+    from api_support import publish_generated
+
+    publish_generated(sqlite_app, tmp_path, 150, seed=3)
+    client = sqlite_app.test_client()
+    plain = client.get("/api/records?limit=150")
+    assert len(plain.data) > 1 << 20
+    packed = client.get("/api/records?limit=150", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.data) == plain.data
+    assert len(packed.data) < len(plain.data) / 5
+    assert packed.headers["ETag"] == "W/" + plain.headers["ETag"]
+    assert (
+        client.get(
+            "/api/records?limit=150",
+            headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]},
+        ).status_code
+        == 304
+    )
