@@ -152,6 +152,14 @@ def _cpu(children: bool = False) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _process_cpu(pid: int | None) -> float:
+    """CPU time (user + system) of process ``pid`` (a PostgreSQL backend), in seconds; 0 for None."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -200,11 +208,11 @@ def phase_fts5_build(url: str) -> dict:
     with engine.begin() as conn:
         count = conn.execute(select(func.count()).select_from(search_documents)).scalar_one()
         conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('delete-all')"))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('rebuild')"))
         conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('optimize')"))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     with engine.connect() as conn:
         sizes = dict(
             conn.execute(
@@ -218,6 +226,7 @@ def phase_fts5_build(url: str) -> dict:
     return {
         "docs": count,
         "seconds": seconds,
+        "cpu": cpu,
         "rss": _rss_mb(),
         "base": base,
         "fts_bytes": sizes.get("fts", 0),
@@ -231,11 +240,11 @@ def phase_whoosh_build(url: str, folder: str) -> dict:
 
     engine = make_engine(url)
     base = _rss_mb()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     count = WhooshIndex(folder).rebuild(engine)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     size = sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())
-    return {"docs": count, "seconds": seconds, "rss": _rss_mb(), "base": base, "bytes": size}
+    return {"docs": count, "seconds": seconds, "cpu": cpu, "rss": _rss_mb(), "base": base, "bytes": size}
 
 
 def phase_queries(url: str, search_engine: str, instance: str, source: str, limit: int = 20) -> dict:
@@ -248,6 +257,13 @@ def phase_queries(url: str, search_engine: str, instance: str, source: str, limi
     texts = queries(Path(source))
     for q in texts:  # warm: caches, the Whoosh searcher, the database's pages
         search_ocids(engine, config, q, limit=limit)
+    backend = None
+    if engine.dialect.name == "postgresql":  # the server's CPU time too (one pooled connection)
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    server = _process_cpu(backend)
     per_query, empty, slowest = [], 0, []
     cpu = _cpu()
     for q in texts:
@@ -259,7 +275,7 @@ def phase_queries(url: str, search_engine: str, instance: str, source: str, limi
         per_query.append(statistics.median(times))
         slowest.append((statistics.median(times), q))
         empty += not found
-    cpu = _cpu() - cpu
+    cpu = _cpu() - cpu + _process_cpu(backend) - server
     per_query.sort()
     return {
         "median_ms": statistics.median(per_query) * 1000,
@@ -403,7 +419,9 @@ def load_postgres(url: str, documents: Path) -> dict:
             for i, ocid, _, _ in _read_documents(documents):
                 copy.write_row((ocid, 1, i, "2026-01-01 00:00:00+00", "order"))
         raw.commit()
-        started, cpu = time.perf_counter(), _cpu()
+        cur.execute("SELECT pg_backend_pid()")
+        backend = cur.fetchone()[0]
+        started, cpu = time.perf_counter(), _cpu() + _process_cpu(backend)
         with cur.copy("COPY search_documents (id, ocid, identifiers, words) FROM STDIN") as copy:
             for row in _read_documents(documents):
                 copy.write_row(row)
@@ -413,7 +431,7 @@ def load_postgres(url: str, documents: Path) -> dict:
         cur.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
         raw.commit()
         seconds = time.perf_counter() - started
-        cpu = _cpu() - cpu
+        cpu = _cpu() + _process_cpu(backend) - cpu
         cur.execute(
             "SELECT setval(pg_get_serial_sequence('search_documents', 'id'), max(id)) FROM search_documents"
         )
@@ -432,7 +450,7 @@ def load_postgres(url: str, documents: Path) -> dict:
         "docs": count,
         "seconds": seconds,
         "copy_seconds": copied,
-        "client_cpu": cpu,
+        "cpu": cpu,
         "table_bytes": table_bytes,
         "gin_bytes": gin_bytes,
     }
@@ -518,7 +536,8 @@ def documents_only(args, work: Path, source: Path) -> None:
                 _BUILT[key] = {"fts": fts}
                 print(
                     f"[{label}] SQLite FTS5 build: {fts['docs']:,} documents in {fts['seconds']:.1f} s = "
-                    f"{fts['docs'] / fts['seconds']:,.0f} docs/s (loaded: {count or 'reused'}); "
+                    f"{fts['docs'] / fts['seconds']:,.0f} docs/s, CPU {fts['cpu']:.1f} s = "
+                    f"{fts['docs'] / fts['cpu']:,.0f} docs/CPU s (loaded: {count or 'reused'}); "
                     f"index {fts['fts_bytes'] / 1e6:,.1f} MB, "
                     f"documents table {fts['documents_bytes'] / 1e6:,.1f} MB; "
                     f"{_load()}",
@@ -529,7 +548,8 @@ def documents_only(args, work: Path, source: Path) -> None:
                     whoosh = run(phase_whoosh_build, url, folder)
                     _BUILT[key]["whoosh"] = whoosh
                     print(
-                        f"[{label}] Whoosh build: {whoosh['docs']:,} in {whoosh['seconds']:.1f} s = "
+                        f"[{label}] Whoosh build: {whoosh['docs']:,} in {whoosh['seconds']:.1f} s, "
+                        f"CPU {whoosh['cpu']:.1f} s = {whoosh['docs'] / whoosh['cpu']:,.0f} docs/CPU s, wall "
                         f"{whoosh['docs'] / whoosh['seconds']:,.0f} docs/s, {whoosh['bytes'] / 1e6:,.1f} MB; "
                         f"{_load()}",
                         flush=True,
@@ -565,10 +585,14 @@ def documents_only(args, work: Path, source: Path) -> None:
                 print(f"  slowest: {q['slowest']}; {_load()}", flush=True)
             if args.postgres and size is None:
                 if "pg" not in _BUILT:
-                    _BUILT["pg"] = pg = load_postgres(args.postgres, target) if not args.reuse else None
+                    _BUILT["pg"] = pg = (
+                        load_postgres(args.postgres, target) if not args.reuse_postgres else None
+                    )
                     if pg:
                         print(
-                            f"[full] PostgreSQL build: {pg['docs']:,} documents in {pg['seconds']:.1f} s = "
+                            f"[full] PostgreSQL build: {pg['docs']:,} documents in {pg['seconds']:.1f} s, "
+                            f"CPU (client + server) {pg['cpu']:.1f} s = "
+                            f"{pg['docs'] / pg['cpu']:,.0f} docs/CPU s; wall "
                             f"{pg['docs'] / pg['seconds']:,.0f} docs/s "
                             f"(COPY with tsvector {pg['copy_seconds']:.1f} s, "
                             f"then GIN); table {pg['table_bytes'] / 1e6:,.1f} MB of which GIN "
@@ -619,6 +643,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--limits", type=int, nargs="+", default=[20, 1000], help="with --documents-only: query limits"
+    )
+    parser.add_argument(
+        "--reuse-postgres",
+        action="store_true",
+        help="with --documents-only: keep the documents an earlier run loaded into --postgres",
     )
     parser.add_argument(
         "--source", type=Path, default=None, help="the generated orders (default: generated in --dir)"

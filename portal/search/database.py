@@ -19,6 +19,7 @@ returned.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, bindparam, delete, select, text
@@ -79,29 +80,38 @@ BM25_K1, BM25_B = 1.2, 0.75
 #: them fills its window there when d > sqrt(window / documents)), then asks the GIN index
 #: for the rest among older ones only, where fewer than that many matches remain for a rarer
 #: query. Either way about sqrt(window x documents) rows are read: 22,000 for 500 of 1,000,000,
-#: instead of up to every document. At least PG_MIN_WALK.
+#: instead of up to every document. At least PG_MIN_WALK. A query with a word too rare to fill
+#: the window in the walk (by PostgreSQL's statistics, PG_STATS_SECONDS) skips it.
 PG_MIN_WALK = 2_000
+#: How many times more a row read through the GIN index's bitmap costs than a row walked over
+#: (the walk reads neighbouring rows from the same pages): the walk goes sqrt(this) times
+#: further than sqrt(window x documents). Measured at 827,000 documents, roughly.
+PG_BITMAP_ROW_COST = 4
 
-_PG_NEWEST = text("""
-SELECT id FROM search_documents WHERE id > :floor AND tsv @@ to_tsquery('simple', :match)
-ORDER BY id DESC LIMIT :window""")
-_PG_OLDER = text("""
-SELECT id FROM search_documents WHERE id <= :floor AND tsv @@ to_tsquery('simple', :match)
-ORDER BY id DESC LIMIT :window""")
 _PG_RANK = text("""
 SELECT d.ocid FROM search_documents AS d
 JOIN records AS r ON r.ocid = d.ocid
 WHERE d.id = ANY(:ids)
 ORDER BY ts_rank(d.tsv, to_tsquery('simple', :match)) DESC, d.ocid
 LIMIT :limit""")
+#: The share of documents holding each of the most common words, from PostgreSQL's own
+#: statistics of the column (ANALYZE; about the 1,000 most common), read again after this many
+#: seconds: a query with a word rarer than the walk's threshold is left to the GIN index.
+PG_STATS_SECONDS = 600
+_PG_COMMON = text(
+    "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+    "WHERE tablename = 'search_documents' AND attname = 'tsv'"
+)
+_pg_common: dict[str, tuple[float, dict[str, float] | None]] = {}
 _PG_LAST_ID = text("SELECT max(id) FROM search_documents")
-# Walking back is the only plan for the newest documents (the bitmap scan would read
-# every match of the index); older matches get the plan of their words.
+# Walking back is the only plan for the newest documents (the bitmap scan would read every
+# match of the index), the GIN index the only one for older ones (given a large estimate, the
+# planner walked back over 525,000 documents for "oc-2024-000", whose matches are old).
 _PG_WALK_ONLY = text("SET LOCAL enable_bitmapscan = off")
-_PG_ANY_PLAN = text("SET LOCAL enable_bitmapscan = on")
-# The window's best plan depends on the words: walking ids backwards for a common word, the
-# GIN index for a rare one. A prepared statement's generic plan (psycopg prepares a statement
-# run five times) cannot tell them apart and chose the bitmap scan of every match.
+_PG_GIN_ONLY = (text("SET LOCAL enable_bitmapscan = on"), text("SET LOCAL enable_indexscan = off"))
+_PG_ANY_PLAN = (text("SET LOCAL enable_bitmapscan = on"), text("SET LOCAL enable_indexscan = on"))
+# A prepared statement's generic plan (psycopg prepares a statement run five times) ignores
+# the words; each query is planned for its own.
 _PG_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
@@ -135,7 +145,7 @@ def search(conn: Connection, query: Query, limit: int) -> list[str]:
     window = max(RANK_WINDOW, limit)
     if conn.dialect.name == "sqlite":
         return _fts5_search(conn, query, window, limit)
-    return _pg_search(conn, pg_tsquery(query), window, limit)
+    return _pg_search(conn, query, window, limit)
 
 
 def _idf(conn: Connection, match: str, last: int) -> float:
@@ -182,23 +192,65 @@ def _fts5_search(conn: Connection, query: Query, window: int, limit: int) -> lis
     return [ocid for _, ocid in scored[:limit]]
 
 
-def _pg_search(conn: Connection, match: str, window: int, limit: int) -> list[str]:
+def _pg_shares(conn: Connection) -> dict[str, float] | None:
+    """Word -> share of documents holding it, for the most common words (None without
+    statistics), cached for PG_STATS_SECONDS."""
+    key = str(conn.engine.url)
+    read_at, shares = _pg_common.get(key, (0.0, None))
+    if time.monotonic() - read_at > PG_STATS_SECONDS:
+        row = conn.execute(_PG_COMMON).first()
+        shares = dict(zip(row[0], row[1], strict=False)) if row and row[0] else None
+        _pg_common[key] = (time.monotonic(), shares)
+    return shares
+
+
+def _pg_search(conn: Connection, query: Query, window: int, limit: int) -> list[str]:
     """PostgreSQL: the newest ``window`` matches (first by walking back over the newest
-    documents, then from the GIN index among older ones: see PG_MIN_WALK), ranked."""
+    documents when every word is common, then from the GIN index among older ones: see
+    PG_MIN_WALK), ranked."""
     last = conn.execute(_PG_LAST_ID).scalar()
     if last is None:
         return []
-    floor = last - max(PG_MIN_WALK, math.isqrt(window * last))
+    # The words and the identifier prefix as two conditions, not one tsquery "words | key":
+    # the GIN index then skips through the common words' lists by the rarest one (a query
+    # such as "oc-2024-000", whose words "oc" and "2024" are in nearly every document, read
+    # all of them: 2.5 times slower).
+    conds, params = [], {}
+    if query.terms:
+        conds.append("tsv @@ to_tsquery('simple', :words)")
+        params["words"] = " & ".join(f"'{t}':D" for t in query.terms)
+    if query.key is not None:
+        conds.append("tsv @@ to_tsquery('simple', :key)")
+        params["key"] = f"'{query.key}':*A"
+    where = "(" + " OR ".join(conds) + ")"
+    walk = max(PG_MIN_WALK, math.isqrt(PG_BITMAP_ROW_COST * window * last))
+    floor = last - walk
     conn.execute(_PG_CUSTOM_PLANS)
-    conn.execute(_PG_WALK_ONLY)
-    ids = list(conn.execute(_PG_NEWEST, {"floor": floor, "match": match, "window": window}).scalars())
-    conn.execute(_PG_ANY_PLAN)
+    ids: list[int] = []
+    shares = _pg_shares(conn)
+    common = shares is None or (
+        bool(query.terms) and min(shares.get(t, 0.0) for t in query.terms) * walk >= window
+    )
+    if common:
+        conn.execute(_PG_WALK_ONLY)
+        newest = text(
+            f"SELECT id FROM search_documents WHERE id > :floor AND {where} ORDER BY id DESC LIMIT :window"
+        )
+        ids += conn.execute(newest, {**params, "floor": floor, "window": window}).scalars()
+    else:
+        floor = last
     if len(ids) < window:
-        older = {"floor": floor, "match": match, "window": window - len(ids)}
-        ids += conn.execute(_PG_OLDER, older).scalars()
+        for statement in _PG_GIN_ONLY:
+            conn.execute(statement)
+        older = text(
+            f"SELECT id FROM search_documents WHERE id <= :floor AND {where} ORDER BY id DESC LIMIT :window"
+        )
+        ids += conn.execute(older, {**params, "floor": floor, "window": window - len(ids)}).scalars()
+    for statement in _PG_ANY_PLAN:
+        conn.execute(statement)
     if not ids:
         return []
-    rows = conn.execute(_PG_RANK, {"ids": ids, "match": match, "limit": limit})
+    rows = conn.execute(_PG_RANK, {"ids": ids, "match": pg_tsquery(query), "limit": limit})
     return [ocid for (ocid,) in rows]
 
 
