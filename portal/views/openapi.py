@@ -20,6 +20,7 @@ from flask import Blueprint, Response, abort, current_app, render_template
 from flask_babel import get_locale
 
 from ocds.schema import CORE_DIR, SCHEMA_BASE
+from portal.flags import BY_CODE
 from portal.readmodel import api_filters
 from portal.views import params
 
@@ -765,6 +766,74 @@ def _paths(cfg: dict) -> dict:
                 "400": _BAD_PARAMETER,
             },
         ),
+        "/api/flags": _operation(
+            "listFlags",
+            "Red flags",
+            ("Red flags", "Alertas"),
+            (
+                "What /flags shows, as JSON: every red flag with what it marks (docs/red-flags.md).",
+                "Lo que muestra /flags, en JSON: cada alerta con lo que marca (docs/red-flags.md).",
+            ),
+            [
+                _param(
+                    "flag", "query", {"enum": list(BY_CODE)}, "One flag's list.", "La lista de una alerta."
+                ),
+                *[
+                    _param(name, "query", {"type": "string", "maxLength": 255}, en, es)
+                    for name, en, es in (
+                        ("buyer", "The buyer's id.", "El id del comprador."),
+                        ("supplier", "A supplier's id.", "El id de un proveedor."),
+                        ("agreement", "A framework agreement's ocid.", "El ocid de un acuerdo marco."),
+                    )
+                ],
+                *[
+                    _param(
+                        name, "query", {"type": "string", "pattern": "^([0-9]{4}-(0[1-9]|1[0-2]))?$"}, en, es
+                    )
+                    for name, en, es in (
+                        ("from", "From this month (YYYY-MM).", "Desde este mes (AAAA-MM)."),
+                        ("to", "Up to this month (YYYY-MM).", "Hasta este mes (AAAA-MM)."),
+                    )
+                ],
+                _param(
+                    "limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "Rows.", "Filas."
+                ),
+                _param(
+                    "offset",
+                    "query",
+                    {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+                    "Skip.",
+                    "Saltar.",
+                ),
+            ],
+            {"200": _json({"type": "object"}, "The flags.", "Las alertas.", _ETAG), "400": _BAD_PARAMETER},
+        ),
+        "/api/flags/orders/{ocid}": _operation(
+            "getOrderFlags",
+            "Red flags",
+            ("An order's red flags", "Las alertas de una orden"),
+            (
+                "The flags that concern one order (raised on it, its buyer, supplier, their pair "
+                "or its agreement).",
+                "Las alertas que atañen a una orden (sobre ella, su comprador, proveedor, el par "
+                "o su acuerdo).",
+            ),
+            [ocid],
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["ocid", "flags"],
+                        "properties": {"ocid": {"type": "string"}, "flags": {"type": "array"}},
+                    },
+                    "The flags.",
+                    "Las alertas.",
+                    _ETAG,
+                ),
+                "400": _BAD_PARAMETER,
+                "404": not_found,
+            },
+        ),
         "/verify/{ocid}.json": _operation(
             "getVerificationFacts",
             "Proofs",
@@ -823,6 +892,7 @@ def spec(cfg: dict) -> dict:
             {"name": "OCDS", **_text("Releases, records, schemas.", "Entregas, registros, esquemas.")},
             {"name": "Evidence log", **_text("The C2SP log and its checkpoints.", "El registro C2SP.")},
             {"name": "Proofs", **_text("Proof bundles and verification.", "Pruebas y verificación.")},
+            {"name": "Red flags", **_text("Red flags (docs/red-flags.md).", "Alertas (docs/red-flags.md).")},
         ],
         "paths": _paths(cfg),
         "components": _components(),
