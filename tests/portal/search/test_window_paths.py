@@ -1,0 +1,67 @@
+"""The database engine's ways of finding the newest matches give the same answers as the
+plain one: PostgreSQL walking back over a few of the newest documents and finding the rest
+through the GIN index (with and without the table's statistics), SQLite estimating each
+term's rarity from a sample of its newest matches. The corpus is small, so the engine's
+constants are made small to take those paths."""
+
+from __future__ import annotations
+
+import pytest
+from search_corpus import AGREEMENT, OCIDS
+from sqlalchemy import text
+
+from portal.db import app_engine
+from portal.search import database, search_ocids
+
+QUERIES = [
+    "computadoras",
+    "Construcción",
+    "papel bond",
+    "computadoras huamanga",
+    "Huamanga",
+    "distribuidora andina",
+    "acuerdo marco",
+    "20131370998",
+    "2013137",
+    "oc-2025-00012",
+    "000999",
+    AGREEMENT.lower(),
+    "ambulancia",
+]
+
+
+def answers(app, limit: int = 50) -> dict[str, list[str]]:
+    return {q: search_ocids(app_engine(app), app.config, q, limit=limit) for q in QUERIES}
+
+
+@pytest.mark.parametrize("statistics", [False, True], ids=["no-statistics", "analysed"])
+def test_postgres_walk_then_gin_equals_the_whole_window(corpus_app, monkeypatch, statistics):
+    engine = app_engine(corpus_app)
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the walk and the GIN index are PostgreSQL's")
+    if statistics:
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE search_documents"))
+    database._pg_common.clear()
+    expected = answers(corpus_app)
+    assert expected["computadoras"] == [OCIDS["A"]]
+    # Walk back over one document only: every other match comes from the GIN index.
+    monkeypatch.setattr(database, "PG_MIN_WALK", 1)
+    monkeypatch.setattr(database, "PG_BITMAP_ROW_COST", 0)
+    database._pg_common.clear()
+    assert answers(corpus_app) == expected
+    assert answers(corpus_app, limit=2) == {q: hits[:2] for q, hits in expected.items()}
+
+
+def test_sqlite_estimated_rarity_finds_the_same_processes(corpus_app, monkeypatch):
+    engine = app_engine(corpus_app)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the estimate is SQLite's")
+    expected = answers(corpus_app)
+    # A sample of one match: every common term's rarity is estimated, not counted.
+    monkeypatch.setattr(database, "IDF_SAMPLE", 1)
+    found = answers(corpus_app)
+    assert {q: set(hits) for q, hits in found.items()} == {q: set(hits) for q, hits in expected.items()}
+    assert all(len(hits) == len(set(hits)) for hits in found.values())
+    # An identifier match still ranks above processes that only share words with the query.
+    assert found["oc-2025-00012"][0] in (OCIDS["A"], OCIDS["B"])
