@@ -44,17 +44,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ocid", name="pk_flag_facts"),
     )
     op.create_index(
-        "ix_flag_facts_buyer_id_live_cancelled_supplier_id_currency_amount_date",
+        "ix_flag_facts_buyer",
         "flag_facts",
         ["buyer_id", "live", "cancelled", "supplier_id", "currency", "amount", "date"],
     )
     op.create_index(
-        "ix_flag_facts_supplier_id_live_cancelled_date_currency_amount",
+        "ix_flag_facts_supplier",
         "flag_facts",
         ["supplier_id", "live", "cancelled", "date", "currency", "amount"],
     )
     op.create_index(
-        "ix_flag_facts_agreement_ocid_live_cancelled_currency_supplier_id_amount",
+        "ix_flag_facts_agreement",
         "flag_facts",
         ["agreement_ocid", "live", "cancelled", "currency", "supplier_id", "amount"],
     )

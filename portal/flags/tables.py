@@ -51,9 +51,14 @@ flag_facts = Table(
     Column("deliveries_not_met", Integer, nullable=False),  # status notMet
     Column("days_late", Integer),  # most days a delivery was met after its due date
     # Covering indexes of the sums per buyer, supplier and agreement (flags.compute).
-    Index(None, "buyer_id", "live", "cancelled", "supplier_id", "currency", "amount", "date"),
-    Index(None, "supplier_id", "live", "cancelled", "date", "currency", "amount"),
-    Index(None, "agreement_ocid", "live", "cancelled", "currency", "supplier_id", "amount"),
+    # (Named: the generated names pass PostgreSQL's 63 characters.)
+    Index(
+        "ix_flag_facts_buyer", "buyer_id", "live", "cancelled", "supplier_id", "currency", "amount", "date"
+    ),
+    Index("ix_flag_facts_supplier", "supplier_id", "live", "cancelled", "date", "currency", "amount"),
+    Index(
+        "ix_flag_facts_agreement", "agreement_ocid", "live", "cancelled", "currency", "supplier_id", "amount"
+    ),
 )
 
 flag_prices = Table(
