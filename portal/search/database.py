@@ -72,15 +72,16 @@ BM25_K1, BM25_B = 1.2, 0.75
 
 #: How the PostgreSQL engine finds the newest matches. The GIN index gives every match of a
 #: query, unordered: the newest window of a query whose words are each common, and common
-#: together ("materiales e insumos de limpieza"), cost reading all of its matches (138,000
-#: rows, 0.6-3 s at 830,000 documents), where walking back over the newest documents (by id,
+#: together ("materiales e insumos de limpieza"), cost reading all of its matches (139,615
+#: of 827,206 documents, 0.6-3 s), where walking back over the newest documents (by id,
 #: checking each one's tsvector) finds 500 in a few thousand rows. The planner cannot tell:
 #: it takes the words as independent and expects a few matches. So the engine walks back over
-#: at most sqrt(window x documents) of the newest documents (a query matching a share d of
-#: them fills its window there when d > sqrt(window / documents)), then asks the GIN index
-#: for the rest among older ones only, where fewer than that many matches remain for a rarer
-#: query. Either way about sqrt(window x documents) rows are read: 22,000 for 500 of 1,000,000,
-#: instead of up to every document. At least PG_MIN_WALK. A query with a word too rare to fill
+#: at most W = sqrt(PG_BITMAP_ROW_COST x window x documents) of the newest documents (a query
+#: matching a share d of them fills its window there when d > window / W), then asks the GIN
+#: index for the rest among older ones only, where a rarer query has fewer than
+#: window x documents / W matches. Either way on the order of sqrt(window x documents) rows are
+#: read (W is about 45,000 for 500 of 1,000,000), instead of up to every document. At least
+#: PG_MIN_WALK. A query with a word too rare to fill
 #: the window in the walk (by PostgreSQL's statistics, PG_STATS_SECONDS) skips it.
 PG_MIN_WALK = 2_000
 #: How many times more a row read through the GIN index's bitmap costs than a row walked over
