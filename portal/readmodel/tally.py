@@ -63,14 +63,34 @@ _AMOUNT_AT, _DATE_AT, _UPDATED_AT = len(_COLUMNS) + 3, len(_COLUMNS) + 4, len(_C
 _RANGES = list(AMOUNT_RANGES)
 
 
+def _rank(char: str) -> str:
+    """A character's place, as one hex digit, in an order that keeps every comparison with the
+    characters of a ``YYYY-MM-DD`` bound: others are grouped between them (0 is "no character")."""
+    if char < "-":
+        return "1"
+    if char == "-":
+        return "2"
+    if char < "0":
+        return "3"
+    if char <= "9":
+        return "456789abcd"[ord(char) - 48]
+    return "e"
+
+
+_RANKS = str.maketrans({chr(i): _rank(chr(i)) for i in range(128)})
+
+
 def _day(date: str | None) -> int:
-    """``YYYYMMDD`` of a date's first ten characters when they read ``YYYY-MM-DD`` (digits),
-    else 0. A number, so ranges compare as the database compares the ISO text (see
-    :func:`portal.readmodel.queries.date_condition`)."""
-    if date is None or len(date) < 10 or date[4] != "-" or date[7] != "-":
-        return 0
-    digits = date[:4] + date[5:7] + date[8:10]
-    return int(digits) if digits.isascii() and digits.isdigit() else 0
+    """A number that compares with ``_day`` of a ``YYYY-MM-DD`` bound exactly as the text of
+    ``date`` compares with the bound's text in the database (``date >= '2024-03-01'``), -1 for
+    NULL: the first ten characters, each by its :func:`_rank`, so a date range counts exactly the
+    rows :func:`portal.readmodel.queries.date_condition` finds, whatever a publisher wrote."""
+    if date is None:
+        return -1
+    ranked = date[:10].translate(_RANKS)
+    if not ranked.isascii():  # characters beyond ASCII sort above every character of a bound
+        ranked = "".join(c if c.isascii() else "e" for c in ranked)
+    return int(ranked.ljust(10, "0"), 16)
 
 
 class Vocabulary:
@@ -131,7 +151,7 @@ class Tally:
     single: dict[str, np.ndarray]  # facet -> code per process
     amount: np.ndarray  # per process: the amount as the database compares it
     has_amount: np.ndarray
-    day: np.ndarray  # YYYYMMDD of the order date, 0 without one
+    day: np.ndarray  # the order date's text as a number (_day), -1 without one
     multi: dict[str, tuple[np.ndarray, np.ndarray]]  # facet -> (positions, codes), deduplicated
     vocab: dict[str, Vocabulary]
     loaded_at: datetime | None  # newest records.updated_at loaded
@@ -267,7 +287,7 @@ def load(conn: Connection) -> Tally:
     keys = array("q")
     codes = {f: array("i") for f in _COLUMNS}
     amounts = array("d" if dialect == "sqlite" else "q")
-    has, days = bytearray(), array("i")
+    has, days = bytearray(), array("q")
     index: dict[str, int] = {}
     newest = None
     for row in _record_rows(conn, None):
@@ -312,7 +332,7 @@ def load(conn: Connection) -> Tally:
         single=single,
         amount=amount,
         has_amount=has_amount,
-        day=np.frombuffer(days, dtype=np.int32).copy(),
+        day=np.frombuffer(days, dtype=np.int64).copy(),
         multi=multi,
         vocab=vocab,
         loaded_at=newest,
@@ -359,7 +379,7 @@ def refresh(conn: Connection, old: Tally, *, reload: bool = True) -> Tally | Non
         single = {f: np.concatenate([a, np.zeros(grow, dtype=a.dtype)]) for f, a in single.items()}
         amount = np.concatenate([amount, np.zeros(grow, dtype=amount.dtype)])
         has_amount = np.concatenate([has_amount, np.zeros(grow, dtype=bool)])
-        day = np.concatenate([day, np.zeros(grow, dtype=np.int32)])
+        day = np.concatenate([day, np.full(grow, -1, dtype=np.int64)])
     newest = old.loaded_at
     for row in rows:
         p = places[row.ocid]
@@ -510,11 +530,10 @@ def masks(tally: Tally, browse: Browse, q_ocids: Iterable[str] | None) -> dict[s
     if browse.amount_max is not None:
         out["amount_max"] = tally.has_amount & (tally.amount <= amount_key(tally.dialect, browse.amount_max))
     if browse.date_from is not None or browse.date_to is not None:
-        low = int(browse.date_from.strftime("%Y%m%d")) if browse.date_from else 1
-        # Below the next day's number, as the database compares text below the next day's date
-        # (a day such as 2024-03-32, as published, falls before 2024-04-01 in both).
+        # The text below the next day's date, as the database compares it.
         after = browse.date_to + timedelta(days=1) if browse.date_to else None
-        high = int(after.strftime("%Y%m%d")) if after else 100_000_000
+        low = _day(browse.date_from.isoformat()) if browse.date_from else 0
+        high = _day(after.isoformat()) if after else 2**62
         out["date"] = (tally.day >= low) & (tally.day < high)
     return out
 

@@ -179,3 +179,19 @@ def test_a_large_database_is_loaded_in_a_thread_while_sql_counts(published, monk
         assert loaded is not None and loaded.size == len(conn.execute(select(records.c.ocid)).all())
         assert _tallied(loaded, Browse()) == _sql(conn, Browse())
     engine.dispose()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.none() | st.text(max_size=14) | st.dates().map(lambda d: d.isoformat() + "T10:00:00-05:00"),
+    bound=st.dates(date(1900, 1, 1), date(2099, 12, 31)),
+)
+def test_a_date_compares_with_a_bound_as_its_text_does(text, bound):
+    """Whatever a publisher wrote as the date, the tally's number compares with a bound as the
+    database compares the text (what the listing's SQL does)."""
+    key, edge = tally._day(text), tally._day(bound.isoformat())
+    if text is None:
+        assert key < 0 <= edge
+    else:
+        assert (key >= edge) == (text >= bound.isoformat())
+        assert (key < edge) == (text < bound.isoformat())
