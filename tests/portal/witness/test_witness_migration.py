@@ -1,8 +1,8 @@
 """Migration 0016 makes exactly the witness tables portal.evidence.tables declares (SQLite and
 PostgreSQL), and its downgrade removes them.
 
-Until 0016 is in migrations/versions/ (it waits in migrations/pending/ for its predecessor),
-these tests skip locally and fail under CI."""
+Should 0016 ever be moved back to migrations/pending/ (a predecessor renumbered), these tests
+skip locally and fail under CI."""
 
 from __future__ import annotations
 
