@@ -82,14 +82,22 @@ def _column_condition(facet: str, values: tuple[str, ...], counting: bool = Fals
     }.get(facet)
     if column is not None:
         return column.in_(values)
+    # Year and amount range through expressions no index serves: a page then walks the sort's
+    # own index and stops at a page, where SQLite chose the month's or amount's index and sorted
+    # every match (a year's page took 0.7 s at a million processes, its download 16,000 rows/s).
     if facet == "year":
-        return or_(*[records.c.month.between(f"{y}-01", f"{y}-12") for y in values])
+        # The date's text of a year's process starts with the year: a range of the date index
+        # (redundant, so exact) takes a page straight to it instead of through every later year.
+        # One range from the first to the last year (an OR of ranges, SQLite walks whole).
+        span = and_(records.c.date >= min(values), records.c.date < str(int(max(values)) + 1))
+        return and_(_YEAR.in_(values), span)
     if facet == "amount":
+        amount = records.c.amount + 0
         return or_(
             *[
                 and_(
-                    records.c.amount >= low if low is not None else records.c.amount.isnot(None),
-                    records.c.amount < high if high is not None else true(),
+                    amount >= low if low is not None else amount.isnot(None),
+                    amount < high if high is not None else true(),
                 )
                 for low, high in (AMOUNT_RANGES[v] for v in values)
             ]
