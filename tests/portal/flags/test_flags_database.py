@@ -17,6 +17,7 @@ from ocds.catalogue.generate import generate_orders, planted_anomalies
 from ocds.summary import process_facts
 from portal import queries
 from portal.cli import main
+from portal.db import app_engine
 from portal.flags import Filters, flagged, flags_of_order, refresh, summary, thresholds
 from portal.flags.compute import _ORDER_COLUMNS, BUYER_FLAGS, PAIR_FLAGS, SUPPLIER_FLAGS, _order, buyer_hits
 from portal.flags.planted import evaluate
@@ -164,13 +165,12 @@ def test_page_and_json(database_url, tmp_path, lines):
     only = client.get(f"/api/flags?flag=split&buyer={buyer}").get_json()["flags"][0]["flagged"]
     assert only and {r["buyer_id"] for r in only} == {buyer}
     with app.app_context():
-        from portal.db import app_engine
-
         with app_engine().connect() as conn:
             assert {r["ocid"] for r in flagged(conn, "split", Filters(buyer=buyer), limit=1000)} == {
                 r["ocid"] for r in only
             }
             assert flags_of_order(conn, "no-such-ocid") == []
+    app_engine(app).dispose()
 
 
 def test_cli_writes_json_and_csv(database_url, tmp_path, lines):
@@ -190,6 +190,4 @@ def test_cli_writes_json_and_csv(database_url, tmp_path, lines):
     assert result.exit_code == 0, result.output
     rows = csv_out.read_text().splitlines()
     assert rows[0].startswith("flag,subject,ocid,buyer_id") and len(rows) == len(data["flagged"]) + 1
-    from portal.db import app_engine
-
     app_engine(app).dispose()
