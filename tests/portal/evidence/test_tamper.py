@@ -78,9 +78,15 @@ NOT_PUBLISHED = {
     ("release_packages", "source_file"): "the importer's file name, for its reject report; shown nowhere",
     ("release_packages", "source_location"): "the line or offset in that file; shown nowhere",
 }
-# Tables no log entry covers (none: the package statement of an imported release is logged in
-# its entry, so who published it and under which terms is audited too).
-NOT_AUDITED_TABLES: dict[str, str] = {}
+# Tables no log entry covers. The package statement of an imported release is logged in its
+# entry, so who published it and under which terms is audited like the release.
+NOT_AUDITED_TABLES: dict[str, str] = {
+    "evidence_witnesses": "the witness client's progress and retry state (which size each witness "
+    "last cosigned, when to ask again); shown nowhere",
+    "evidence_cosignatures": "third parties' signatures on checkpoints: every reader checks each "
+    "line against the witness's own key before counting it (veraz verify --witness, the verify "
+    "page in the browser), so an edited line is refused there, never shown as a confirmation",
+}
 
 TABLES = [
     t
