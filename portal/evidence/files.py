@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from anchoring.entries import BulkFileEntry, EntryError, decode_entry
+from anchoring.entries import BulkFileEntry, Entry, EntryError, decode_entry
 from anchoring.errors import LogError
 from anchoring.file_bundle import FileProofBundle
 from anchoring.log import EvidenceLog
@@ -45,7 +45,8 @@ def log_bulk_file(engine: Engine, name: str, sha256: str, size: int, releases: i
         ).scalar()
         if found is not None:
             return int(found)
-        (index,) = store.append(conn, [bulk_entry(name, sha256, size, releases, log_size)])
+        entries: list[Entry] = [bulk_entry(name, sha256, size, releases, log_size)]
+        (index,) = store.append(conn, entries)
         conn.execute(
             insert(bulk_files).values(
                 name=name,
