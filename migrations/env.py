@@ -16,8 +16,8 @@ try:  # the evidence log's tables, when that package provides them
 except ImportError:  # pragma: no cover
     pass
 from portal.evidence.tables import metadata as evidence_metadata  # noqa: E402
-from portal.search.tables import metadata as search_metadata  # noqa: E402
 from portal.flags.tables import metadata as flags_metadata  # noqa: E402
+from portal.search.tables import metadata as search_metadata  # noqa: E402
 
 target_metadata.append(evidence_metadata)
 target_metadata.append(search_metadata)
