@@ -18,7 +18,6 @@ from sqlalchemy import Connection, Engine, insert, select
 from anchoring.entries import BulkFileEntry, Entry, EntryError, decode_entry
 from anchoring.errors import LogError
 from anchoring.file_bundle import FileProofBundle
-from anchoring.log import EvidenceLog
 from anchoring.merkle import leaf_hash
 from portal.evidence import store
 from portal.evidence.tables import bulk_files
@@ -39,7 +38,7 @@ def log_bulk_file(engine: Engine, name: str, sha256: str, size: int, releases: i
     """Log one finished bulk file (in its own transaction) and return its leaf index; the
     index of its first entry when these exact bytes were logged under this name before."""
     with engine.begin() as conn:
-        EvidenceLog().lock(conn)  # two exports at once would both find the file unlogged
+        store.lock(conn)  # two exports at once would both find the file unlogged
         found = conn.execute(
             select(bulk_files.c.leaf_index).where(bulk_files.c.name == name, bulk_files.c.sha256 == sha256)
         ).scalar()

@@ -194,6 +194,12 @@ def _log() -> EvidenceLog:
     return EvidenceLog()
 
 
+def lock(conn: Connection) -> None:
+    """Take the log's write lock for the rest of ``conn``'s transaction (before reading what is
+    about to be logged, so two writers never both find it missing)."""
+    _log().lock(conn)
+
+
 def append(conn: Connection, entries: list[bytes] | list[Entry]) -> list[int]:
     """Append ``entries`` in the caller's transaction; return their leaf indices."""
     return _log().append(conn, entries)

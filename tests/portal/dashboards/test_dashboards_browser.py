@@ -49,6 +49,16 @@ def _plotted(page) -> list[float]:
     return page.evaluate(f"document.querySelector('{CHART} .js-plotly-plot').data[0].x")
 
 
+def _eventually(page, expression: str, arg=None, tries: int = 300) -> bool:
+    """Whether ``expression`` (a function of ``arg``) becomes true in the page within ``tries``
+    tenths of a second."""
+    for _ in range(tries):
+        if page.evaluate(expression, arg):
+            return True
+        page.wait_for_timeout(100)
+    return False
+
+
 def _until(page, expression: str, arg=None) -> None:
     """Wait until ``expression`` (a function of ``arg``) is true in the page. Playwright's own
     wait_for_function evaluates a string, which the portal's CSP (no unsafe-eval) refuses."""
@@ -96,11 +106,18 @@ def test_a_permalink_a_filter_reload_back_csv_and_language(served):
         assert page.evaluate("document.activeElement.id") == "f-year"
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.id") == "f-region"
-        page.keyboard.press("Enter")
-        page.locator("[role=option]").first.wait_for(timeout=30_000)
-        page.keyboard.press("ArrowDown")
-        page.keyboard.press("Enter")
-        page.keyboard.press("Escape")
+        # The dropdown renders its options after it opens; a key pressed while it is still
+        # drawing them is lost, so the choice is made again (with the keyboard) until it lands.
+        for _attempt in range(5):
+            page.keyboard.press("Enter")
+            page.locator("[role=option]").first.wait_for(timeout=30_000)
+            page.wait_for_timeout(300)
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            if _eventually(page, "() => location.search.includes('region=')", tries=50):
+                break
+            page.locator("#f-region").focus()
         _until(page, "() => location.search.includes('region=')")
         params = _params(page.url)
         assert params["year"] == [year] and len(params["region"]) == 1

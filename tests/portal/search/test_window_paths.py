@@ -34,11 +34,11 @@ def answers(app, limit: int = 50) -> dict[str, list[str]]:
     return {q: search_ocids(app_engine(app), app.config, q, limit=limit) for q in QUERIES}
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the walk and GIN are PostgreSQL's
 @pytest.mark.parametrize("statistics", [False, True], ids=["no-statistics", "analysed"])
 def test_postgres_walk_then_gin_equals_the_whole_window(corpus_app, monkeypatch, statistics):
     engine = app_engine(corpus_app)
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the walk and the GIN index are PostgreSQL's")
+    assert engine.dialect.name == "postgresql"
     if statistics:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE search_documents"))
@@ -53,10 +53,10 @@ def test_postgres_walk_then_gin_equals_the_whole_window(corpus_app, monkeypatch,
     assert answers(corpus_app, limit=2) == {q: hits[:2] for q, hits in expected.items()}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the estimate is SQLite's
 def test_sqlite_estimated_rarity_finds_the_same_processes(corpus_app, monkeypatch):
     engine = app_engine(corpus_app)
-    if engine.dialect.name != "sqlite":
-        pytest.skip("the estimate is SQLite's")
+    assert engine.dialect.name == "sqlite"
     expected = answers(corpus_app)
     # A sample of one match: every common term's rarity is estimated, not counted.
     monkeypatch.setattr(database, "IDF_SAMPLE", 1)
