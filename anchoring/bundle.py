@@ -181,15 +181,7 @@ class ProofBundle:
     def from_dict(cls, obj: Any) -> ProofBundle:
         """A bundle from its parsed JSON, as strict as ``docs/proof-bundle.schema.json``:
         :class:`BundleError` names the first field that is missing, unknown or malformed."""
-        if not isinstance(obj, dict):
-            raise BundleError("the bundle must be a JSON object")
-        if obj.get("version") != BUNDLE_VERSION or isinstance(obj.get("version"), bool):
-            raise BundleError(f"version: only version {BUNDLE_VERSION} bundles are understood")
-        status = _field(obj, "status", str)
-        if status not in ("complete", "pending"):
-            raise BundleError("status: must be complete or pending")
-        # Version 1 allows no other field; a pending bundle has none of the proof's fields.
-        _only(obj, _FIELDS | (_COMPLETE_FIELDS if status == "complete" else set()), "the bundle")
+        status = bundle_status(obj, _FIELDS)
         hashes = _field(obj, "hashes", dict)
         _only(hashes, {"data", "document", "proformas", "package"}, "hashes")
         if "package" in hashes and not _is_hex32(hashes["package"]):
@@ -216,17 +208,8 @@ class ProofBundle:
             ):
                 raise BundleError("proformas: each must be {id: string, hash: 64 hex digits}")
             refs.append(ProformaRef(item["id"], item["hash"]))
-        entry = _field(obj, "entry", dict)
-        _only(entry, {"kind", "base64"}, "entry")
-        if entry.get("kind") != "release":
-            raise BundleError("entry.kind: must be release")
-        if not isinstance(entry.get("base64"), str):
-            raise BundleError("entry.base64: missing or not a str")
-        try:
-            entry_bytes = base64.b64decode(entry["base64"], validate=True)
-        except (binascii.Error, ValueError):
-            raise BundleError("entry.base64: not valid base64") from None
-        bundle = dict(
+        entry_bytes = entry_of(obj, "release")
+        bundle: dict[str, Any] = dict(
             ocid=_text(obj, "ocid"),
             release_id=_text(obj, "releaseId"),
             status=status,
@@ -240,6 +223,35 @@ class ProofBundle:
         if status == "complete":
             bundle.update(_proof_fields(obj))
         return cls(**bundle)
+
+
+def bundle_status(obj: Any, fields: set[str]) -> str:
+    """The ``status`` of a version 1 bundle (of any entry kind) whose own fields are ``fields``;
+    :class:`BundleError` when it is not an object of that version, or has another field. A
+    pending bundle has none of the proof's fields."""
+    if not isinstance(obj, dict):
+        raise BundleError("the bundle must be a JSON object")
+    if obj.get("version") != BUNDLE_VERSION or isinstance(obj.get("version"), bool):
+        raise BundleError(f"version: only version {BUNDLE_VERSION} bundles are understood")
+    status = _field(obj, "status", str)
+    if status not in ("complete", "pending"):
+        raise BundleError("status: must be complete or pending")
+    _only(obj, fields | (_COMPLETE_FIELDS if status == "complete" else set()), "the bundle")
+    return status
+
+
+def entry_of(obj: dict[str, Any], kind: str) -> bytes:
+    """The entry bytes of a bundle, ``{"kind": kind, "base64": ...}``; BundleError otherwise."""
+    entry = _field(obj, "entry", dict)
+    _only(entry, {"kind", "base64"}, "entry")
+    if entry.get("kind") != kind:
+        raise BundleError(f"entry.kind: must be {kind}")
+    if not isinstance(entry.get("base64"), str):
+        raise BundleError("entry.base64: missing or not a str")
+    try:
+        return base64.b64decode(entry["base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise BundleError("entry.base64: not valid base64") from None
 
 
 def _proof_fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -644,28 +656,12 @@ class ProformaProofBundle:
     @classmethod
     def from_dict(cls, obj: Any) -> ProformaProofBundle:
         """A proforma bundle from its parsed JSON, as strict as :meth:`ProofBundle.from_dict`."""
-        if not isinstance(obj, dict):
-            raise BundleError("the bundle must be a JSON object")
-        if obj.get("version") != BUNDLE_VERSION or isinstance(obj.get("version"), bool):
-            raise BundleError(f"version: only version {BUNDLE_VERSION} bundles are understood")
-        status = _field(obj, "status", str)
-        if status not in ("complete", "pending"):
-            raise BundleError("status: must be complete or pending")
-        _only(obj, _PROFORMA_FIELDS | (_COMPLETE_FIELDS if status == "complete" else set()), "the bundle")
+        status = bundle_status(obj, _PROFORMA_FIELDS)
         hashes = _field(obj, "hashes", dict)
         _only(hashes, {"proforma"}, "hashes")
         if not _is_hex32(hashes.get("proforma")):
             raise BundleError("hashes.proforma: must be 64 lowercase hex digits")
-        entry = _field(obj, "entry", dict)
-        _only(entry, {"kind", "base64"}, "entry")
-        if entry.get("kind") != "proforma":
-            raise BundleError("entry.kind: must be proforma")
-        if not isinstance(entry.get("base64"), str):
-            raise BundleError("entry.base64: missing or not a str")
-        try:
-            entry_bytes = base64.b64decode(entry["base64"], validate=True)
-        except (binascii.Error, ValueError):
-            raise BundleError("entry.base64: not valid base64") from None
+        entry_bytes = entry_of(obj, "proforma")
         bundle: dict[str, Any] = dict(
             ocid=_text(obj, "ocid"),
             proforma_id=_text(obj, "proformaId"),

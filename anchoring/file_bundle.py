@@ -11,7 +11,6 @@ the file, compare with the entry, check the entry is in a signed, anchored check
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +36,12 @@ from anchoring.bundle import (
     _proof_fields,
     _text,
     _uint,
+    bundle_status,
+    entry_of,
 )
 from anchoring.errors import AnchoringError
 
 _FILE_FIELDS = {"version", "status", "file", "entry", "leafIndex", "leafHash"}
-_COMPLETE_FIELDS = {"treeSize", "inclusionProof", "checkpoint", "key", "anchors", "cosignatures"}
 
 
 @dataclass(frozen=True)
@@ -107,28 +107,12 @@ class FileProofBundle:
     @classmethod
     def from_dict(cls, obj: Any) -> FileProofBundle:
         """A file bundle from its parsed JSON, as strict as the release bundle's parser."""
-        if not isinstance(obj, dict):
-            raise BundleError("the bundle must be a JSON object")
-        if obj.get("version") != BUNDLE_VERSION or isinstance(obj.get("version"), bool):
-            raise BundleError(f"version: only version {BUNDLE_VERSION} bundles are understood")
-        status = _field(obj, "status", str)
-        if status not in ("complete", "pending"):
-            raise BundleError("status: must be complete or pending")
-        _only(obj, _FILE_FIELDS | (_COMPLETE_FIELDS if status == "complete" else set()), "the bundle")
+        status = bundle_status(obj, _FILE_FIELDS)
         described = _field(obj, "file", dict)
         _only(described, {"name", "sha256", "size", "releases", "logSize"}, "file")
         if not _is_hex32(described.get("sha256")):
             raise BundleError("file.sha256: must be 64 lowercase hex digits")
-        entry = _field(obj, "entry", dict)
-        _only(entry, {"kind", "base64"}, "entry")
-        if entry.get("kind") != "bulk":
-            raise BundleError("entry.kind: must be bulk")
-        if not isinstance(entry.get("base64"), str):
-            raise BundleError("entry.base64: missing or not a str")
-        try:
-            entry_bytes = base64.b64decode(entry["base64"], validate=True)
-        except (binascii.Error, ValueError):
-            raise BundleError("entry.base64: not valid base64") from None
+        entry_bytes = entry_of(obj, "bulk")
         bundle: dict[str, Any] = dict(
             status=status,
             name=_text(described, "name"),
