@@ -28,9 +28,14 @@ def _entries(url: str, size: int) -> Iterator[bytes]:
     start = 0
     while start < size:
         address = f"{url.rstrip('/')}/api/log/entries?start={start}"
-        with urllib.request.urlopen(address, timeout=60) as response:  # noqa: S310 - the user's URL
-            page = orjson.loads(response.read())
-        items = page.get("entries") or []
+        try:
+            with urllib.request.urlopen(address, timeout=60) as response:  # noqa: S310 - the user's URL
+                page = orjson.loads(response.read())
+        except (OSError, ValueError) as error:  # unreachable, refused, an HTTP error, not JSON
+            raise click.ClickException(f"cannot read the log's entries at {address}: {error}") from None
+        items = page.get("entries") if isinstance(page, dict) else None
+        if not isinstance(items, list):
+            raise click.ClickException(f"{address} did not answer a page of log entries")
         if not items:
             raise click.ClickException(f"{address} returned no entries before size {size}")
         for item in items:
@@ -76,6 +81,10 @@ def _check_releases(path: Path, logged: dict[tuple[str, str], str]) -> int:
         if item.release is None:
             why = "; ".join(str(p) for p in item.problems) or "not a release"
             other.append(f"{item.location}: {why}")
+            continue
+        tags = item.release.get("tag")
+        if isinstance(tags, list) and "compiled" in tags:
+            other.append(f"{item.location}: a compiled release (derived from the logged releases)")
             continue
         key = (str(item.release.get("ocid")), str(item.release.get("id")))
         want = logged.get(key)

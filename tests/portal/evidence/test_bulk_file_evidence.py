@@ -151,6 +151,16 @@ def test_every_release_inside_is_checked_against_the_logged_entries(sqlite_app, 
         count = len(orjson.loads(f.read())["releases"])
     assert f"Releases: {count:,} verified, 0 altered, 0 unknown" in result.output
 
+    # A file of compiled releases: each is derived, so none is called unknown or altered.
+    full = _bundle(client, tmp_path, "full.jsonl.gz")
+    result = _verify_file(folder / "full.jsonl.gz", "--bundle", full, "--releases", "--log", base)
+    assert result.exit_code == 0, result.output
+    assert "0 verified, 0 altered, 0 unknown" in result.output
+    assert "a compiled release (derived from the logged releases)" in result.output
+    # A log address that does not answer is a sentence, not a traceback.
+    result = _verify_file(folder / name, "--bundle", bundle, "--releases", "--log", "http://127.0.0.1:9")
+    assert result.exit_code == 1 and "cannot read the log's entries at http://127.0.0.1:9" in result.output
+
     # The same package with one release altered (and so another file): its bytes are not the
     # logged file's, and the release is named as altered.
     with gzip.open(folder / name, "rb") as f:
