@@ -10,6 +10,7 @@
 //   node anchoring/chains/contract/compile.mjs                 # rewrite every build
 //   node anchoring/chains/contract/compile.mjs --stdout        # print VerazAnchor.json (tests)
 //   node anchoring/chains/contract/compile.mjs --stdout NAME   # print NAME's build (tests)
+//   node anchoring/chains/contract/compile.mjs --check         # exit 1 if a build is stale
 //
 // Every setting that changes the bytecode is pinned here, so the committed JSON can be
 // reproduced byte for byte: compiler version (checked below), optimizer, EVM version and
@@ -94,6 +95,20 @@ if (stdoutAt >= 0) {
     process.exit(2)
   }
   process.stdout.write(build(name).text)
+} else if (process.argv.includes('--check')) {
+  let stale = 0
+  for (const name of Object.keys(targets)) {
+    const { path, text } = build(name)
+    let committed = null
+    try {
+      committed = readFileSync(path, 'utf8')
+    } catch {}
+    if (committed !== text) {
+      console.error(`${path} is stale: run node anchoring/chains/contract/compile.mjs and commit`)
+      stale += 1
+    }
+  }
+  process.exit(stale ? 1 : 0)
 } else {
   for (const name of Object.keys(targets)) {
     const { path, text } = build(name)
