@@ -1,0 +1,144 @@
+"""`veraz anchor`, `veraz audit` and `veraz verify` with CHAIN_BACKEND lacchain.
+
+On anvil: the tests' LocalRelayHub (LACChain's documented RelayHub interface), a
+VerazRelayedAnchor trusting it, and a re-enacted writer node's gas-relay-signer in front
+(``lacchain_relay_signer``): the portal talks only to that endpoint, like a portal hosted on
+LACChain talks to its writer node. Its anchoring account never holds any ether.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import rlp
+from builders import example_order
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+from evidence_builders import order_ocid, publish_examples
+from hexbytes import HexBytes
+from lacchain_relay_signer import RelaySigner
+from web3 import Web3
+
+from anchoring.chains.evm import deploy_contract, rpc_chain
+from anchoring.chains.keys import load_or_create_key
+from anchoring.chains.lacchain import split_relay_suffix
+from portal.cli import main
+from portal.db import app_engine
+
+ROOT = Path(__file__).resolve().parents[3]
+NODE_KEY = "0x" + "5d" * 32  # the writer node's key on the test chain (never a real one)
+
+
+def _chain_fixtures():
+    """tests/anchoring/chains/conftest.py (anvil helpers), loaded under its own name."""
+    spec = importlib.util.spec_from_file_location(
+        "chains_fixtures", ROOT / "tests" / "anchoring" / "chains" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Network:
+    url: str  # anvil itself, for verifiers
+    w3: Web3
+    signer: RelaySigner
+    hub: str
+    contract: str
+    node: str
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    fixtures = _chain_fixtures()
+    directory = tmp_path_factory.mktemp("lacchain")
+    anvil = fixtures.start_anvil(directory / "anvil-state.json", directory / "anvil.log")
+    try:
+        w3 = rpc_chain(anvil.url, fixtures.ANVIL_CHAIN_ID)
+        build = json.loads((ROOT / "tests/anchoring/chains/contracts/LocalRelayHub.json").read_text())
+        tx = w3.eth.send_transaction({"from": w3.eth.accounts[0], "data": HexBytes(build["bytecode"])})
+        hub = to_checksum_address(w3.eth.wait_for_transaction_receipt(tx)["contractAddress"])
+        deployer = load_or_create_key(directory / "deployer.key")
+        node = Account.from_key(NODE_KEY)
+        for address in (deployer.address, node.address):
+            fixtures.fund_on_anvil(w3, address)
+        contract = deploy_contract(w3, deployer, relay_hub=hub)
+        signer = RelaySigner(anvil.url, hub, node)
+        try:
+            yield Network(anvil.url, w3, signer, hub, contract, node.address)
+        finally:
+            signer.close()
+    finally:
+        anvil.stop()
+
+
+def _verify(*args: str):
+    from click.testing import CliRunner
+
+    return CliRunner().invoke(main, ["verify", *map(str, args)])
+
+
+def test_anchor_audit_and_verify_through_a_writer_node(database_url, tmp_path, network):
+    from support import make_app
+
+    net = network
+    app = make_app(
+        database_url,
+        tmp_path,
+        EVM_RPC_URL=net.signer.url,
+        EVM_CHAIN_ID=31337,
+        EVM_CONTRACT_ADDRESS=net.contract,
+        EVM_KEY_FILE=str(tmp_path / "anchor.key"),
+        CHAIN_BACKEND="lacchain",
+        LACCHAIN_NODE_ADDRESS=net.node,
+        LACCHAIN_RELAY_HUB=net.hub,
+    )
+    portal = load_or_create_key(tmp_path / "anchor.key")
+    try:
+        client, runner = app.test_client(), app.test_cli_runner()
+        publish_examples(app, tmp_path)
+        result = runner.invoke(main, ["anchor"])
+        assert result.exit_code == 0, result.output
+        ocid = order_ocid(example_order("2-package"))
+        bundle = client.get(f"/api/proofs/{ocid}")
+        body = bundle.get_json()
+        (evm,) = [a for a in body["anchors"] if a["type"] == "evm"]
+        assert evm["sender"] == portal.address and evm["contract"] == net.contract
+        assert evm["txHash"] in net.signer.relayed  # the node's transaction to the hub
+
+        # What the node relayed is the portal's anchor call followed by the documented suffix.
+        outer = net.w3.eth.get_transaction(evm["txHash"])
+        assert outer["to"] == net.hub and outer["from"] == net.node
+        signing_data, _v, _r, _s = abi_decode(
+            ["bytes", "uint8", "bytes32", "bytes32"], bytes(outer["input"])[4:]
+        )
+        nonce, gas_price, _gas, to, value, data = rlp.decode(signing_data)
+        assert gas_price == b"" and value == b"" and to == bytes.fromhex(net.contract[2:])
+        calldata, node, expiration = split_relay_suffix(data)
+        assert node == net.node
+        assert expiration > net.w3.eth.get_block(outer["blockNumber"])["timestamp"]
+        assert calldata[:4] == keccak(text="anchor(bytes32,uint64)")[:4]
+        assert calldata[4:36].hex() == evm["root"]
+        assert int.from_bytes(calldata[36:68], "big") == evm["treeSize"]
+        assert net.w3.eth.get_balance(portal.address) == 0
+
+        result = runner.invoke(main, ["audit"])
+        assert result.exit_code == 0, result.output
+
+        (tmp_path / "bundle.json").write_bytes(bundle.data)
+        args = ("--rpc", net.url, "--sender", portal.address)
+        result = _verify(tmp_path / "bundle.json", *args, "--relay-hub", net.hub)
+        assert "PASS  evm-anchor" in result.output, result.output
+        result = _verify(tmp_path / "bundle.json", *args)
+        assert result.exit_code == 1 and "relay hub" in result.output
+    finally:
+        app_engine(app).dispose()
