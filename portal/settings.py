@@ -222,8 +222,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LACCHAIN_GAS_LIMIT",
         100000,
-        "Gas limit of the anchoring transaction signed for LACChain (what the RelayHub gives the "
-        "anchor call; an anchor uses about 35,000).",
+        "Gas limit of the anchoring transaction signed for LACChain: what the RelayHub gives the "
+        "anchor call (VerazRelayedAnchor's call costs a few thousand gas more than VerazAnchor's "
+        "23,808; the default leaves ample room).",
     ),
     Setting(
         "TSA_URL",

@@ -142,3 +142,87 @@ def test_anchor_audit_and_verify_through_a_writer_node(database_url, tmp_path, n
         assert result.exit_code == 1 and "relay hub" in result.output
     finally:
         app_engine(app).dispose()
+
+
+@pytest.fixture
+def relayed_anchorer(network, tmp_path):
+    from portal.evidence.backends import Backends
+
+    load_or_create_key(tmp_path / "anchor.key")
+    backends = Backends(
+        {
+            "INSTANCE_PATH": str(tmp_path),
+            "ANCHOR_TIMEOUT": 30,
+            "EVM_RPC_URL": network.signer.url,
+            "EVM_CHAIN_ID": 31337,
+            "EVM_CONTRACT_ADDRESS": network.contract,
+            "EVM_KEY_FILE": str(tmp_path / "anchor.key"),
+            "EVM_CONFIRMATIONS": 1,
+            "CHAIN_BACKEND": "lacchain",
+            "LACCHAIN_NODE_ADDRESS": network.node,
+            "LACCHAIN_RELAY_HUB": network.hub,
+            "LACCHAIN_EXPIRATION": 600,
+        }
+    )
+    anchorer = backends.anchorer()
+    anchorer.poll_interval = 0.05
+    yield anchorer
+    backends.close()
+
+
+def _anchored(anchorer, root: bytes) -> list[str]:
+    """Hashes of the transactions holding an Anchored event of ``root`` from our account."""
+    from anchoring.chains.evm import ANCHORED_TOPIC
+
+    sender = HexBytes(bytes(12) + HexBytes(anchorer.account.address)).to_0x_hex()
+    logs = anchorer.w3.eth.get_logs(
+        {
+            "address": anchorer.contract_address,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": [HexBytes(ANCHORED_TOPIC).to_0x_hex(), HexBytes(root).to_0x_hex(), sender],
+        }
+    )
+    return [HexBytes(entry["transactionHash"]).to_0x_hex() for entry in logs]
+
+
+def test_a_relayed_intent_records_the_nodes_hash(relayed_anchorer, network):
+    from portal.evidence.evm import anchor_once
+
+    saved: list[dict] = []
+    root = keccak(text="fresh")
+    anchor = anchor_once(relayed_anchorer, root, 3, None, saved.append)
+    assert len(saved) == 2  # the signed bytes, then the node's transaction hash
+    assert saved[0]["txHash"] != saved[1]["txHash"] == anchor.tx_hash == network.signer.relayed[-1]
+    assert saved[1]["expiration"] > network.w3.eth.get_block(anchor.block_number)["timestamp"]
+    assert _anchored(relayed_anchorer, root) == [anchor.tx_hash]
+
+
+def test_an_intent_sent_before_a_crash_is_found_not_sent_again(relayed_anchorer):
+    from portal.evidence.evm import anchor_once, sign_intent
+
+    root = keccak(text="sent before the crash")
+    intent = sign_intent(relayed_anchorer, root, 4)  # recorded; the node's hash never was
+    relayed_anchorer.w3.eth.send_raw_transaction(HexBytes(intent["raw"]))
+    saved: list[dict] = []
+    anchor = anchor_once(relayed_anchorer, root, 4, intent, saved.append)
+    assert _anchored(relayed_anchorer, root) == [anchor.tx_hash]  # one anchor, found by its event
+    assert saved == []
+
+
+def test_an_unsent_intent_is_sent_once_and_an_expired_one_replaced(relayed_anchorer):
+    from portal.evidence.evm import anchor_once, sign_intent
+
+    root = keccak(text="never sent")
+    intent = sign_intent(relayed_anchorer, root, 5)
+    saved: list[dict] = []
+    anchor = anchor_once(relayed_anchorer, root, 5, intent, saved.append)
+    again = anchor_once(relayed_anchorer, root, 5, intent, saved.append)
+    assert anchor == again and _anchored(relayed_anchorer, root) == [anchor.tx_hash]
+
+    root = keccak(text="expired")
+    stale = {**sign_intent(relayed_anchorer, root, 6), "expiration": 1}  # its bytes expired
+    saved = []
+    anchor = anchor_once(relayed_anchorer, root, 6, stale, saved.append)
+    assert saved and saved[0]["expiration"] > 1  # a new intent, signed with a new expiration
+    assert _anchored(relayed_anchorer, root) == [anchor.tx_hash]
