@@ -10,8 +10,12 @@ and LACNetNetworks/gas-management: ``controller/relayController.go``,
   the node's account and refuses it when it would fail; otherwise sends it from the node's
   account, with gas ``len(data) * 105 + 300000 + gasLimit``, and answers with the hash of
   the NODE's transaction;
+  A transaction without a destination goes to ``deployMetaTx`` instead;
 * ``eth_getTransactionCount``: the user's nonce at the RelayHub for this node
   (``getNonce(from)`` called from the node's account);
+* ``eth_getTransactionReceipt``: the node's receipt, with ``contractAddress`` taken from the
+  hub's ``ContractDeployed`` event and ``status`` 0 when ``TransactionRelayed`` says the inner
+  call failed;
 * anything else goes to the node (anvil here).
 
 This is built independently of ``anchoring.chains.lacchain`` (it decodes the raw bytes with
@@ -35,6 +39,9 @@ from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 
 RELAY_META_TX = keccak(text="relayMetaTx(bytes,uint8,bytes32,bytes32)")[:4]
+DEPLOY_META_TX = keccak(text="deployMetaTx(bytes,uint8,bytes32,bytes32)")[:4]
+CONTRACT_DEPLOYED = keccak(text="ContractDeployed(address,address,address)")
+TRANSACTION_RELAYED = keccak(text="TransactionRelayed(address,address,address,bool,bytes)")
 GET_NONCE = keccak(text="getNonce(address)")[:4]
 
 
@@ -87,6 +94,8 @@ class RelaySigner:
                 result: Any = self._relay(HexBytes(params[0]))
             elif method == "eth_getTransactionCount":
                 result = hex(self._hub_nonce(params[0]))
+            elif method == "eth_getTransactionReceipt":
+                result = self._receipt(params[0])
             else:
                 answer = self.upstream.provider.make_request(method, params)
                 return {**dict(answer), "id": ident}
@@ -99,6 +108,22 @@ class RelaySigner:
         out = self.upstream.eth.call({"from": self.node.address, "to": self.hub, "data": HexBytes(data)})
         return int(abi_decode(["uint256"], bytes(out))[0])
 
+    def _receipt(self, tx_hash: str) -> Any:
+        answer = self.upstream.provider.make_request("eth_getTransactionReceipt", [tx_hash])  # type: ignore[arg-type]
+        receipt = answer.get("result")
+        if not receipt:
+            return receipt
+        receipt = dict(receipt)
+        for entry in receipt.get("logs", []):
+            topic = HexBytes(entry["topics"][0]) if entry.get("topics") else b""
+            if topic == CONTRACT_DEPLOYED:
+                receipt["contractAddress"] = to_checksum_address(HexBytes(entry["data"])[-20:])
+            elif topic == TRANSACTION_RELAYED:
+                executed = abi_decode(["bool", "bytes"], bytes(HexBytes(entry["data"])))[0]
+                if not executed:
+                    receipt["status"] = "0x0"
+        return receipt
+
     def _relay(self, raw: HexBytes) -> str:
         items = rlp.decode(bytes(raw))
         if len(items) != 9:
@@ -109,7 +134,8 @@ class RelaySigner:
         signing_data = rlp.encode(items[:6])
         user_gas = int.from_bytes(items[2], "big")
         user_data = bytes(items[5])
-        call = RELAY_META_TX + abi_encode(
+        selector = RELAY_META_TX if items[3] else DEPLOY_META_TX  # no destination: a deployment
+        call = selector + abi_encode(
             ["bytes", "uint8", "bytes32", "bytes32"],
             [signing_data, v, bytes(items[7]).rjust(32, b"\0"), bytes(items[8]).rjust(32, b"\0")],
         )

@@ -24,6 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
+from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
@@ -217,13 +218,15 @@ def deploy_contract(
     gas_price: int | None = None,
     timeout: float = 120.0,
     relay_hub: str | None = None,
+    relay: LacchainRelay | None = None,
 ) -> str:
     """Deploy the committed VerazAnchor bytecode from ``account``; return its checksum address.
 
     With ``relay_hub``, deploy VerazRelayedAnchor trusting that hub instead (the anchor
-    contract for LACChain; the transaction itself is an ordinary one, see docs/anchoring.md).
-    Raises :class:`ChainError` if the transaction fails or the deployed code is not the
-    committed ``deployedBytecode``.
+    contract for LACChain). With ``relay`` too, the deployment itself goes through the LACChain
+    writer node (``deployMetaTx``, 1,000,000 gas), and the address is read from the hub's
+    ``ContractDeployed`` event. Raises :class:`ChainError` if the transaction fails or the
+    deployed code is not the committed ``deployedBytecode``.
     """
     if relay_hub is None:
         artifact = contract_artifact()
@@ -231,8 +234,15 @@ def deploy_contract(
     else:
         artifact = contract_artifact(RELAYED_CONTRACT)
         data = HexBytes(artifact["bytecode"]) + bytes(12) + HexBytes(to_checksum_address(relay_hub))
-    receipt = _send(w3, account, {"data": data}, gas_price, timeout)
-    address = to_checksum_address(receipt["contractAddress"])
+    tx: dict[str, Any] = {"data": data}
+    if relay is not None:
+        if relay_hub is None:
+            raise ChainError(
+                "a deployment through the LACChain relay is of VerazRelayedAnchor: give relay_hub"
+            )
+        tx["gas"] = _RELAYED_DEPLOY_GAS
+    receipt = _send(w3, account, tx, gas_price, timeout, relay)
+    address = _deployed_address(receipt, relay is not None)
     code = bytes(w3.eth.get_code(address))
     if relay_hub is None and code != HexBytes(artifact["deployedBytecode"]):
         raise ChainError(f"the code deployed at {address} is not VerazAnchor's")
@@ -245,6 +255,29 @@ def deploy_contract(
         receipt["transactionHash"].to_0x_hex(),
     )
     return address
+
+
+_RELAYED_DEPLOY_GAS = 1_000_000
+#: topic0 of LACChain's RelayHub ``ContractDeployed(address relay, address from, address contractDeployed)``.
+CONTRACT_DEPLOYED_TOPIC = keccak(text="ContractDeployed(address,address,address)")
+
+
+def _deployed_address(receipt: Any, relayed: bool) -> ChecksumAddress:
+    """The new contract's address: the receipt's, or for a relayed deployment (the node's
+    transaction to the hub, which creates it) the address its ``ContractDeployed`` event names."""
+    if not relayed:
+        return to_checksum_address(receipt["contractAddress"])
+    named = [
+        bytes(entry["data"])[-20:]
+        for entry in receipt["logs"]
+        if entry["topics"] and bytes(entry["topics"][0]) == CONTRACT_DEPLOYED_TOPIC
+    ]
+    if len(named) != 1:
+        raise ChainError(
+            f"the relayed deployment {HexBytes(receipt['transactionHash']).to_0x_hex()} "
+            "created no contract (no ContractDeployed event from the relay hub)"
+        )
+    return to_checksum_address(named[0])
 
 
 class EvmAnchorer:

@@ -139,17 +139,22 @@ class LacchainRelay:
         return int(self.clock()) + self.expiration_window
 
     def complete(self, w3: Web3, account: AnchorAccount, tx: dict[str, Any]) -> dict[str, Any]:
-        """The user transaction for ``tx`` (``to`` and ``data``): the suffix appended, gas
-        price 0, no chain id (signed pre-EIP-155), the fixed gas limit, and the nonce the
-        writer node reports for the account (its RelayHub nonce)."""
-        if "data" not in tx or "to" not in tx:
-            raise ChainError("a relayed transaction needs a destination contract and calldata")
+        """The user transaction for ``tx`` (``data``, and ``to`` unless it is a deployment,
+        ``gas`` to override the gas limit): the suffix appended, gas price 0, no chain id
+        (signed pre-EIP-155), and the nonce the writer node reports for the account (its
+        RelayHub nonce). A deployment's ``data`` is init code and constructor arguments; the
+        suffix follows them, as LACChain documents (the relay signer sends it to
+        ``deployMetaTx``)."""
+        if "data" not in tx:
+            raise ChainError("a relayed transaction needs calldata (or init code)")
         nonce = w3.eth.get_transaction_count(to_checksum_address(account.address), "pending")
-        return {
-            "to": to_checksum_address(tx["to"]),
+        user: dict[str, Any] = {
             "data": HexBytes(tx["data"]) + relay_suffix(self.node_address, self.expiration()),
             "value": 0,
-            "gas": self.gas_limit,
+            "gas": int(tx.get("gas") or self.gas_limit),
             "gasPrice": 0,
             "nonce": int(nonce),
         }
+        if tx.get("to"):
+            user["to"] = to_checksum_address(tx["to"])
+        return user

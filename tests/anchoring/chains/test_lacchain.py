@@ -211,3 +211,33 @@ def test_a_direct_call_records_its_own_sender(network: Network) -> None:
     anchor = direct.anchor(ROOT, 13)
     assert anchor.sender == net.owner.address
     verify_anchor(net.w3, anchor, ROOT, 13, sender=net.owner.address, relay_hub=net.hub)
+
+
+def test_deploy_through_the_relay(network: Network) -> None:
+    """The portal's account, with no ether, deploys its anchor contract through the writer
+    node (deployMetaTx); the address comes from the hub's ContractDeployed event."""
+    net = network
+    contract = deploy_contract(net.relay_w3, net.portal, relay_hub=net.hub, relay=net.relay)
+    assert contract != net.contract
+    assert relayed_anchor_forwarder(bytes(net.w3.eth.get_code(contract))) == net.hub
+    anchor = EvmAnchorer(net.relay_w3, contract, net.portal, relay=net.relay, poll_interval=0.05).anchor(
+        ROOT, 21
+    )
+    assert anchor.sender == net.portal.address and anchor.contract == contract
+    assert net.w3.eth.get_balance(net.portal.address) == 0
+    with pytest.raises(ChainError, match="relay_hub"):
+        deploy_contract(net.relay_w3, net.portal, relay=net.relay)
+
+
+def test_a_failed_inner_call_is_not_an_anchor(network: Network) -> None:
+    """The hub's transaction succeeds even when the call it relays fails (executed = false);
+    the writer node reports status 0, and nothing is taken for an anchor."""
+    net = network
+    before = _hub_nonce(net)
+    not_an_anchor = EvmAnchorer(net.relay_w3, net.hub, net.portal, relay=net.relay, poll_interval=0.05)
+    with pytest.raises(ChainError, match="reverted"):
+        not_an_anchor.anchor(ROOT, 22)
+    assert _hub_nonce(net) == before + 1  # relayed (the nonce is spent), but nothing anchored
+    receipt = net.w3.eth.get_transaction_receipt(net.signer.relayed[-1])
+    assert receipt["status"] == 1  # on chain the node's transaction itself succeeded
+    assert not [entry for entry in receipt["logs"] if entry["address"] == net.contract]

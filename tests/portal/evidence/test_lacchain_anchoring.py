@@ -28,7 +28,7 @@ from web3 import Web3
 
 from anchoring.chains.evm import deploy_contract, rpc_chain
 from anchoring.chains.keys import load_or_create_key
-from anchoring.chains.lacchain import split_relay_suffix
+from anchoring.chains.lacchain import LacchainRelay, split_relay_suffix
 from portal.cli import main
 from portal.db import app_engine
 
@@ -67,13 +67,14 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         build = json.loads((ROOT / "tests/anchoring/chains/contracts/LocalRelayHub.json").read_text())
         tx = w3.eth.send_transaction({"from": w3.eth.accounts[0], "data": HexBytes(build["bytecode"])})
         hub = to_checksum_address(w3.eth.wait_for_transaction_receipt(tx)["contractAddress"])
-        deployer = load_or_create_key(directory / "deployer.key")
         node = Account.from_key(NODE_KEY)
-        for address in (deployer.address, node.address):
-            fixtures.fund_on_anvil(w3, address)
-        contract = deploy_contract(w3, deployer, relay_hub=hub)
+        fixtures.fund_on_anvil(w3, node.address)  # only the node pays, as on LACChain
         signer = RelaySigner(anvil.url, hub, node)
         try:
+            # Deployed as on LACChain: through the writer node, by an account with no ether.
+            deployer = load_or_create_key(directory / "deployer.key")
+            relay = LacchainRelay(node.address, hub)
+            contract = deploy_contract(rpc_chain(signer.url, 31337), deployer, relay_hub=hub, relay=relay)
             yield Network(anvil.url, w3, signer, hub, contract, node.address)
         finally:
             signer.close()

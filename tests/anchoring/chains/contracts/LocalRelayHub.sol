@@ -20,11 +20,16 @@ pragma solidity 0.8.37;
 ///   included) and `gasLimit` gas, answering `getMsgSender()` with the user meanwhile, and
 ///   emits `TransactionRelayed(relay, from, to, executed, output)`; a failed inner call does
 ///   not revert the node's transaction (executed = false), as on LACChain.
+/// * `deployMetaTx(bytes signingData, uint8 v, bytes32 r, bytes32 s)` (selector 0x4b802a36):
+///   the same for a user transaction with no destination; `data` (init code, constructor
+///   arguments, then the suffix) is deployed with CREATE, and `ContractDeployed(relay, from,
+///   contractDeployed)` names the new contract.
 /// * `getRelayHub()` returns this contract: it is its own front.
 ///
 /// Unlike LACChain's hub it clears the relayed sender after the call and does not meter gas.
 contract LocalRelayHub {
     event TransactionRelayed(address indexed relay, address indexed from, address indexed to, bool executed, bytes output);
+    event ContractDeployed(address indexed relay, address indexed from, address contractDeployed);
 
     mapping(address => mapping(address => uint256)) private nonces;
     address private msgSender;
@@ -42,10 +47,40 @@ contract LocalRelayHub {
     }
 
     function relayMetaTx(bytes calldata signingData, uint8 v, bytes32 r, bytes32 s) external returns (bool) {
-        address from = ecrecover(keccak256(signingData), v, r, s);
+        (address from, uint256 gasLimit, address to, bytes memory data) = _verify(signingData, v, r, s, false);
+        require(to.code.length > 0, "LocalRelayHub: destination is not a contract");
+        msgSender = from;
+        (bool executed, bytes memory output) = to.call{gas: gasLimit}(data);
+        msgSender = address(0);
+        emit TransactionRelayed(msg.sender, from, to, executed, output);
+        return executed;
+    }
+
+    function deployMetaTx(bytes calldata signingData, uint8 v, bytes32 r, bytes32 s)
+        external
+        returns (bool success, address deployedAddress)
+    {
+        (address from,,, bytes memory data) = _verify(signingData, v, r, s, true);
+        msgSender = from;
+        assembly {
+            deployedAddress := create(0, add(data, 32), mload(data))
+        }
+        msgSender = address(0);
+        success = deployedAddress != address(0) && deployedAddress.code.length > 0;
+        if (success) emit ContractDeployed(msg.sender, from, deployedAddress);
+    }
+
+    /// The checks LACChain's permissioning and hub make before relaying; consumes the nonce.
+    function _verify(bytes calldata signingData, uint8 v, bytes32 r, bytes32 s, bool deploy)
+        private
+        returns (address from, uint256 gasLimit, address to, bytes memory data)
+    {
+        from = ecrecover(keccak256(signingData), v, r, s);
         require(from != address(0), "LocalRelayHub: invalid signature");
-        (uint256 nonce, uint256 gasPrice, uint256 gasLimit, address to, uint256 value, bytes memory data) =
-            _decode(signingData);
+        uint256 nonce;
+        uint256 gasPrice;
+        uint256 value;
+        (nonce, gasPrice, gasLimit, to, value, data) = _decode(signingData);
         require(gasPrice == 0, "LocalRelayHub: gas price must be 0");
         require(data.length >= 64, "LocalRelayHub: no node address and expiration");
         (address node, uint256 expiration) = _protection(data);
@@ -53,13 +88,8 @@ contract LocalRelayHub {
         require(node == msg.sender, "LocalRelayHub: wrong node address");
         require(nonce == nonces[msg.sender][from], "LocalRelayHub: bad nonce");
         require(value == 0, "LocalRelayHub: value must be 0");
-        require(to.code.length > 0, "LocalRelayHub: destination is not a contract");
+        require(deploy == (to == address(0)), "LocalRelayHub: a deployment has no destination");
         nonces[msg.sender][from] = nonce + 1;
-        msgSender = from;
-        (bool executed, bytes memory output) = to.call{gas: gasLimit}(data);
-        msgSender = address(0);
-        emit TransactionRelayed(msg.sender, from, to, executed, output);
-        return executed;
     }
 
     /// The last two 32-byte words of the calldata: the node address, then the expiration.
@@ -100,7 +130,7 @@ contract LocalRelayHub {
         (start, len, pos) = _item(b, pos);
         gasLimit = _uint(b, start, len);
         (start, len, pos) = _item(b, pos);
-        require(len == 20, "LocalRelayHub: destination is not an address");
+        require(len == 20 || len == 0, "LocalRelayHub: destination is not an address");
         to = address(uint160(_uint(b, start, len)));
         (start, len, pos) = _item(b, pos);
         value = _uint(b, start, len);
