@@ -18,6 +18,8 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lacchain_relay_signer import RelaySigner
 from web3 import Web3
 
@@ -241,3 +243,26 @@ def test_a_failed_inner_call_is_not_an_anchor(network: Network) -> None:
     receipt = net.w3.eth.get_transaction_receipt(net.signer.relayed[-1])
     assert receipt["status"] == 1  # on chain the node's transaction itself succeeded
     assert not [entry for entry in receipt["logs"] if entry["address"] == net.contract]
+
+
+def test_a_relayed_anchor_without_a_hub_is_plain(network: Network) -> None:
+    """Built with hub zero, VerazRelayedAnchor never asks anyone: it verifies as VerazAnchor,
+    without relay_hub."""
+    net = network
+    contract = deploy_contract(net.w3, net.owner, relay_hub="0x" + "00" * 20)
+    anchor = EvmAnchorer(net.w3, contract, net.owner, poll_interval=0.05).anchor(ROOT, 23)
+    assert anchor.sender == net.owner.address
+    verify_anchor(net.w3, anchor, ROOT, 23, sender=net.owner.address)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    calldata=st.binary(max_size=200),
+    node=st.binary(min_size=20, max_size=20),
+    expiration=st.integers(min_value=0, max_value=2**256 - 1),
+)
+def test_the_suffix_round_trips(calldata: bytes, node: bytes, expiration: int) -> None:
+    address = to_checksum_address(node)
+    data = calldata + relay_suffix(address, expiration)
+    assert len(data) == len(calldata) + 64
+    assert split_relay_suffix(data) == (calldata, address, expiration)
