@@ -12,7 +12,10 @@ and LACNetNetworks/gas-management: ``controller/relayController.go``,
   the NODE's transaction;
   A transaction without a destination goes to ``deployMetaTx`` instead;
 * ``eth_getTransactionCount``: the user's nonce at the RelayHub for this node
-  (``getNonce(from)`` called from the node's account);
+  (``getNonce(from)`` called from the node's account); asked for ``pending``, the newer relay
+  signer also queues a nonce per user and answers one more than the last queued, and a sent
+  transaction whose nonce is not the hub's current one is refused with ``BAD NONCE`` (a queued
+  nonce is only released when a transaction is sent);
 * ``eth_getTransactionReceipt``: the node's receipt, with ``contractAddress`` taken from the
   hub's ``ContractDeployed`` event and ``status`` 0 when ``TransactionRelayed`` says the inner
   call failed;
@@ -33,6 +36,7 @@ from typing import Any
 import rlp
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
@@ -53,6 +57,7 @@ class RelaySigner:
         self.hub = to_checksum_address(hub)
         self.node = node
         self.relayed: list[str] = []  # node transaction hashes, in order
+        self.queues: dict[str, list[int]] = {}  # the relay signer's pending nonces per user
         self._lock = threading.Lock()
         signer = self
 
@@ -93,7 +98,7 @@ class RelaySigner:
             if method == "eth_sendRawTransaction":
                 result: Any = self._relay(HexBytes(params[0]))
             elif method == "eth_getTransactionCount":
-                result = hex(self._hub_nonce(params[0]))
+                result = hex(self._transaction_count(params[0], str(params[1] if len(params) > 1 else "")))
             elif method == "eth_getTransactionReceipt":
                 result = self._receipt(params[0])
             else:
@@ -102,6 +107,16 @@ class RelaySigner:
         except RelayRefused as exc:
             return {"jsonrpc": "2.0", "id": ident, "error": {"code": -32000, "message": str(exc)}}
         return {"jsonrpc": "2.0", "id": ident, "result": result}
+
+    def _transaction_count(self, user: str, tag: str) -> int:
+        nonce = self._hub_nonce(user)
+        if tag.lower() == "pending":
+            with self._lock:
+                queue = self.queues.setdefault(to_checksum_address(user), [])
+                if queue:
+                    nonce = queue[-1] + 1
+                queue.append(nonce)
+        return nonce
 
     def _hub_nonce(self, user: str) -> int:
         data = GET_NONCE + abi_encode(["address"], [to_checksum_address(user)])
@@ -132,6 +147,9 @@ class RelaySigner:
         if v not in (27, 28):
             raise RelayRefused("transaction must be signed pre-EIP155 (chainId=0, v=27 or 28)")
         signing_data = rlp.encode(items[:6])
+        sender = Account.recover_transaction(bytes(raw))
+        if int.from_bytes(items[0], "big") != self._hub_nonce(sender):
+            raise RelayRefused("BAD NONCE")
         user_gas = int.from_bytes(items[2], "big")
         user_data = bytes(items[5])
         selector = RELAY_META_TX if items[3] else DEPLOY_META_TX  # no destination: a deployment
@@ -155,6 +173,9 @@ class RelaySigner:
             signed = self.node.sign_transaction(full)
             tx_hash = self.upstream.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
             self.relayed.append(tx_hash)
+            queue = self.queues.get(sender)
+            if queue:
+                queue.pop(0)
         return tx_hash
 
 

@@ -17,7 +17,7 @@ What the user signs (LACChain gas-management ``docs/How_adapt_your_Dapp.md``; th
 * ``gasPrice`` 0, a legacy (type 0) transaction signed without EIP-155 (chain id 0, so
   ``v`` is 27 or 28): the relay signer refuses any other ``v``;
 * ``nonce``: the user's nonce at the RelayHub for this node (``getNonce(from)`` called by the
-  node), which the relay signer answers to ``eth_getTransactionCount``.
+  node), which the relay signer answers to ``eth_getTransactionCount(from, "latest")``.
 
 The network's permissioning contract refuses the node's ``relayMetaTx`` transaction when the
 expiration is past (``expiration < block.timestamp``) or ``nodeAddress`` is not the node that
@@ -147,7 +147,11 @@ class LacchainRelay:
         ``deployMetaTx``)."""
         if "data" not in tx:
             raise ChainError("a relayed transaction needs calldata (or init code)")
-        nonce = w3.eth.get_transaction_count(to_checksum_address(account.address), "pending")
+        # "latest", not "pending": asked for "pending", LACChain's relay signer reserves a nonce
+        # in a queue that only a sent transaction releases, so a process that died between
+        # asking and sending would leave every later transaction one nonce ahead ("BAD
+        # NONCE"). One anchor is in flight at a time, so the hub's current nonce is the next.
+        nonce = w3.eth.get_transaction_count(to_checksum_address(account.address), "latest")
         user: dict[str, Any] = {
             "data": HexBytes(tx["data"]) + relay_suffix(self.node_address, self.expiration()),
             "value": 0,

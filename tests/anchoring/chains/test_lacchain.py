@@ -266,3 +266,13 @@ def test_the_suffix_round_trips(calldata: bytes, node: bytes, expiration: int) -
     data = calldata + relay_suffix(address, expiration)
     assert len(data) == len(calldata) + 64
     assert split_relay_suffix(data) == (calldata, address, expiration)
+
+
+def test_a_nonce_asked_for_and_never_used_does_not_block(network: Network) -> None:
+    """The relay signer queues a nonce for every "pending" question: a process that died after
+    asking would leave it reserved. The anchorer asks for "latest", so it is not held up."""
+    net = network
+    reserved = int(net.relay_w3.eth.get_transaction_count(net.portal.address, "pending"))
+    assert reserved == _hub_nonce(net)
+    anchor = _anchorer(net, net.relay).anchor(ROOT, 24)
+    assert anchor.sender == net.portal.address and _hub_nonce(net) == reserved + 1
