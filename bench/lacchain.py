@@ -9,9 +9,10 @@ Starts anvil, deploys the tests' LocalRelayHub (LACChain's documented RelayHub i
 VerazRelayedAnchor trusting it, puts the tests' re-enacted gas-relay-signer in front, and
 anchors through it with ``EvmAnchorer(relay=LacchainRelay(...))`` (1 confirmation, read-back
 verification included). Prints wall time and the process's CPU time per anchor (median), the
-gas of the node's relay transaction, and the gas of a direct call on VerazRelayedAnchor and on
-VerazAnchor with the same arguments. LocalRelayHub decodes RLP on chain; LACChain's hub differs,
-so the relay transaction's gas is indicative only (the network does not charge for it).
+gas of the node's relay transaction, the gas of a direct call on VerazRelayedAnchor and on
+VerazAnchor with the same arguments, and of deploying VerazRelayedAnchor. LocalRelayHub
+decodes RLP on chain; LACChain's hub differs, so the relay transaction's gas is indicative
+only (the network does not charge for it).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def main() -> None:
         for address in (owner.address, node.address):
             w3.provider.make_request("anvil_setBalance", [address, hex(10**21)])  # type: ignore[arg-type]
         relayed_contract = deploy_contract(w3, owner, relay_hub=hub)
+        # anvil mines one block per transaction: the newest block holds the deployment.
+        deploy_tx = w3.eth.get_block("latest")["transactions"][0]
+        deploy_gas = w3.eth.get_transaction_receipt(deploy_tx)["gasUsed"]
         plain_contract = deploy_contract(w3, owner)
         signer = RelaySigner(url, hub, node)
         try:
@@ -103,6 +107,7 @@ def main() -> None:
     print(f"  median wall {wall_ms:.0f} ms, median CPU {cpu_ms:.0f} ms")
     print(f"  node's relay transaction gas: {min(gas)} .. {max(gas)}")
     print(f"direct call gas: VerazRelayedAnchor {direct_gas}, VerazAnchor {plain_gas}")
+    print(f"VerazRelayedAnchor deployment gas (ordinary transaction): {deploy_gas}")
 
 
 if __name__ == "__main__":

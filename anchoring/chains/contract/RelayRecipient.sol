@@ -20,8 +20,9 @@ pragma solidity 0.8.37;
 /// Unlike LACChain's simplest BaseRelayRecipient sample, this never asks the hub about a
 /// call that did not come from it: the hub keeps the last relayed sender in storage after
 /// the call, so asking it unconditionally would let anyone calling directly pass as the
-/// last user relayed. The hub's answer is checked (the call succeeded, returned one
-/// non-zero address) instead of being decoded blindly.
+/// last user relayed. `getMsgSender()` is asked of the calling hub itself (the contract whose
+/// storage holds the sender), not of its front, and its answer is checked (the call
+/// succeeded, returned one non-zero address) instead of being decoded blindly.
 ///
 /// To inherit: `contract Token is RelayRecipient { constructor(address hub) RelayRecipient(hub) {} }`
 /// and read the caller only through `_msgSender()`. A contract that already declares a
@@ -29,7 +30,8 @@ pragma solidity 0.8.37;
 /// `RelayRecipient._msgSender()`. The trusted forwarder is immutable: it is part of the
 /// deployed code, so a verifier reads it from the code and can require it to be the network's.
 abstract contract RelayRecipient {
-    /// @notice The relay hub (or its front) trusted to name the original sender; zero: none.
+    /// @notice The relay hub's front (the address LACChain publishes), trusted to name the hub
+    /// that relays, which names the original sender; zero: no relay, `msg.sender` always.
     address public immutable trustedForwarder;
 
     constructor(address forwarder) {
@@ -57,7 +59,8 @@ abstract contract RelayRecipient {
         if (trustedForwarder == address(0)) return msg.sender;
         address hub = _relayHub();
         if (hub == address(0) || msg.sender != hub) return msg.sender;
-        (bool ok, bytes memory out) = trustedForwarder.staticcall(abi.encodeWithSignature("getMsgSender()"));
+        // Asked of the hub that is calling (it holds the sender it recovered), not of the front.
+        (bool ok, bytes memory out) = hub.staticcall(abi.encodeWithSignature("getMsgSender()"));
         require(ok && out.length == 32, "RelayRecipient: the relay hub did not name the sender");
         address sender = abi.decode(out, (address));
         require(sender != address(0), "RelayRecipient: the relay hub named no sender");

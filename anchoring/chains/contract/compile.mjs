@@ -5,6 +5,7 @@
 //   VerazAnchor          anchoring/chains/contract/VerazAnchor.json
 //   VerazRelayedAnchor   anchoring/chains/contract/VerazRelayedAnchor.json (+ RelayRecipient.sol)
 //   LocalRelayHub        tests/anchoring/chains/contracts/LocalRelayHub.json (tests only)
+//   LocalRelayFront      tests/anchoring/chains/contracts/LocalRelayFront.json (tests only)
 //
 // Usage (from the repository root, after `npm ci`):
 //   node anchoring/chains/contract/compile.mjs                 # rewrite every build
@@ -31,7 +32,8 @@ const testContracts = join(here, '..', '..', '..', 'tests', 'anchoring', 'chains
 const targets = {
   VerazAnchor: { dir: here, sources: ['VerazAnchor.sol'] },
   VerazRelayedAnchor: { dir: here, sources: ['RelayRecipient.sol', 'VerazRelayedAnchor.sol'] },
-  LocalRelayHub: { dir: testContracts, sources: ['LocalRelayHub.sol'] }
+  LocalRelayHub: { dir: testContracts, sources: ['LocalRelayHub.sol'] },
+  LocalRelayFront: { dir: testContracts, sources: ['LocalRelayFront.sol'] }
 }
 
 // "paris" (the Merge) is the newest EVM version without PUSH0 (shanghai) and the later

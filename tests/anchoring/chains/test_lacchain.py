@@ -276,3 +276,20 @@ def test_a_nonce_asked_for_and_never_used_does_not_block(network: Network) -> No
     assert reserved == _hub_nonce(net)
     anchor = _anchorer(net, net.relay).anchor(ROOT, 24)
     assert anchor.sender == net.portal.address and _hub_nonce(net) == reserved + 1
+
+
+def test_a_hub_behind_a_published_front(network: Network) -> None:
+    """The contract trusts the published address (a front), asks it which caller is the hub,
+    and asks that hub for the sender; verification names the front."""
+    net = network
+    build = json.loads((HERE / "contracts" / "LocalRelayFront.json").read_text())
+    init = HexBytes(build["bytecode"]) + bytes(12) + HexBytes(net.hub)
+    tx = net.w3.eth.send_transaction({"from": net.w3.eth.accounts[0], "data": init})
+    front = to_checksum_address(net.w3.eth.wait_for_transaction_receipt(tx)["contractAddress"])
+    contract = deploy_contract(net.w3, net.owner, relay_hub=front)
+    relay = replace(net.relay, relay_hub=front)
+    anchor = EvmAnchorer(net.relay_w3, contract, net.portal, relay=relay, poll_interval=0.05).anchor(ROOT, 25)
+    assert anchor.sender == net.portal.address
+    verify_anchor(net.w3, anchor, ROOT, 25, sender=net.portal.address, relay_hub=front)
+    with pytest.raises(ChainError, match="not from"):
+        verify_anchor(net.w3, anchor, ROOT, 25, relay_hub=net.hub)
