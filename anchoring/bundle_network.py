@@ -67,12 +67,15 @@ def _each_anchor(
     return steps
 
 
-def verify_evm_anchors(bundle: AnyBundle, rpc_url: str | None, *, sender: str | None = None) -> list[Step]:
+def verify_evm_anchors(
+    bundle: AnyBundle, rpc_url: str | None, *, sender: str | None = None, relay_hub: str | None = None
+) -> list[Step]:
     """Read every EVM anchor of ``bundle`` back from the node at ``rpc_url`` and compare.
 
     The node must serve the anchor's chain; the receipt, block and contract code are read from
     it (``anchoring.chains.evm.verify_anchor``): nothing in the bundle is trusted but the
-    checkpoint, whose signature ``verify_bundle`` checks.
+    checkpoint, whose signature ``verify_bundle`` checks. ``relay_hub`` (LACChain's RelayHub)
+    accepts a VerazRelayedAnchor contract that takes its senders from that hub.
     """
 
     def check(name: str, record: AnchorRecord) -> Step:
@@ -88,7 +91,7 @@ def verify_evm_anchors(bundle: AnyBundle, rpc_url: str | None, *, sender: str | 
             anchor = EvmAnchor(**{py: record.get(js) for js, py in _EVM_FIELDS.items()})
             root, size = _checkpoint_root_and_size(bundle)
             w3 = rpc_chain(rpc_url, int(anchor.chain_id))
-            verify_anchor(w3, anchor, root, size, sender=sender)
+            verify_anchor(w3, anchor, root, size, sender=sender, relay_hub=relay_hub)
             return Step(
                 name,
                 PASS,

@@ -193,6 +193,40 @@ SETTINGS: tuple[Setting, ...] = (
         "EIP-1559 fees suggested by the node.",
     ),
     Setting(
+        "CHAIN_BACKEND",
+        "evm",
+        "How anchoring transactions reach the chain at EVM_RPC_URL: `evm` sends them from the "
+        "anchoring account; `lacchain` signs them for LACChain's gas model (gas price 0, calldata "
+        "followed by the writer node's address and an expiration) and hands them to the writer "
+        "node, which relays them through the RelayHub. With `lacchain`, EVM_CONTRACT_ADDRESS is a "
+        "VerazRelayedAnchor trusting LACCHAIN_RELAY_HUB; see docs/anchoring.md.",
+    ),
+    Setting(
+        "LACCHAIN_NODE_ADDRESS",
+        "",
+        "Address of the LACChain writer node that relays the anchors (its "
+        "`/lacchain/data/nodeAddress`; required with CHAIN_BACKEND `lacchain`).",
+    ),
+    Setting(
+        "LACCHAIN_RELAY_HUB",
+        "",
+        "LACChain RelayHub address (the gas-relay-signer's `contractAddress`), the hub the "
+        "anchor contract trusts to name senders (required with CHAIN_BACKEND `lacchain`).",
+    ),
+    Setting(
+        "LACCHAIN_EXPIRATION",
+        300,
+        "Seconds an anchoring transaction signed for LACChain stays valid: the expiration it "
+        "carries is the host's clock plus this.",
+    ),
+    Setting(
+        "LACCHAIN_GAS_LIMIT",
+        100000,
+        "Gas limit of the anchoring transaction signed for LACChain: what the RelayHub gives the "
+        "anchor call (VerazRelayedAnchor's call costs a few thousand gas more than VerazAnchor's "
+        "23,808; the default leaves ample room).",
+    ),
+    Setting(
         "TSA_URL",
         "",
         "RFC 3161 timestamp authority URL. Empty means the embedded TSA with its own CA in "

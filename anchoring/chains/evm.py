@@ -24,6 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
+from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
     from web3.types import TxParams
 
+    from anchoring.chains.lacchain import LacchainRelay
+
 __all__ = [
     "ANCHORED_TOPIC",
     "EvmAnchor",
@@ -47,6 +50,7 @@ __all__ = [
     "embedded_chain",
     "load_key",
     "load_or_create_key",
+    "relayed_anchor_forwarder",
     "rpc_chain",
     "verify_anchor",
 ]
@@ -58,15 +62,49 @@ ANCHORED_TOPIC = keccak(text="Anchored(bytes32,uint64,address)")
 _MAX_TREE_SIZE = 2**64 - 1
 
 
+#: The relay-aware anchor contract (LACChain): same ABI and event, sender from ``_msgSender()``.
+RELAYED_CONTRACT = "VerazRelayedAnchor"
+
+
 @cache
-def contract_artifact() -> dict[str, Any]:
-    """The committed build of VerazAnchor (``contract/VerazAnchor.json``).
+def contract_artifact(name: str = "VerazAnchor") -> dict[str, Any]:
+    """The committed build of VerazAnchor (``contract/VerazAnchor.json``), or of
+    ``VerazRelayedAnchor`` (``contract/VerazRelayedAnchor.json``, which also has
+    ``immutableReferences``: the byte ranges of its deployed code that hold the relay hub).
 
     Keys: ``abi``, ``bytecode``, ``deployedBytecode``, ``compiler``, ``settings``.
     """
-    text = resources.files("anchoring.chains").joinpath("contract/VerazAnchor.json").read_text()
+    if name not in ("VerazAnchor", RELAYED_CONTRACT):
+        raise ChainError(f"unknown contract {name!r}")
+    text = resources.files("anchoring.chains").joinpath(f"contract/{name}.json").read_text()
     artifact: dict[str, Any] = json.loads(text)
     return artifact
+
+
+def relayed_anchor_forwarder(code: bytes) -> str | None:
+    """The relay hub that deployed ``code`` trusts, if ``code`` is VerazRelayedAnchor's
+    (the committed ``deployedBytecode`` with one address in every immutable range); else None.
+
+    An all-zero hub is returned as the zero address: such a contract never asks a hub.
+    """
+    artifact = contract_artifact(RELAYED_CONTRACT)
+    template = bytes.fromhex(artifact["deployedBytecode"][2:])
+    code = bytes(code)
+    if len(code) != len(template):
+        return None
+    ranges = [(int(ref["start"]), int(ref["length"])) for ref in artifact["immutableReferences"]]
+    words = {code[start : start + length] for start, length in ranges}
+    if len(words) != 1:
+        return None
+    (word,) = words
+    if len(word) != 32 or word[:12] != bytes(12):
+        return None
+    expected = bytearray(template)
+    for start, length in ranges:
+        expected[start : start + length] = word
+    if bytes(expected) != code:
+        return None
+    return to_checksum_address(word[12:])
 
 
 @dataclass(frozen=True)
@@ -119,8 +157,17 @@ def _fee_fields(w3: Web3, gas_price: int | None) -> dict[str, int]:
     return {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
 
 
-def _complete(w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None) -> dict[str, Any]:
-    """``tx`` with sender, nonce (the node's pending count), chain id, fees and gas filled."""
+def _complete(
+    w3: Web3,
+    account: AnchorAccount,
+    tx: dict[str, Any],
+    gas_price: int | None,
+    relay: LacchainRelay | None = None,
+) -> dict[str, Any]:
+    """``tx`` with sender, nonce (the node's pending count), chain id, fees and gas filled;
+    with ``relay``, the LACChain user transaction instead (``LacchainRelay.complete``)."""
+    if relay is not None:
+        return relay.complete(w3, account, tx)
     tx = {
         **tx,
         "from": account.address,
@@ -135,9 +182,19 @@ def _complete(w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: i
     return tx
 
 
-def _send(w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int | None, timeout: float) -> Any:
-    """Fill nonce, chain id, fees and gas; sign; send; wait for the receipt (status 1)."""
-    signed = account.sign_transaction(_complete(w3, account, tx, gas_price))
+def _send(
+    w3: Web3,
+    account: AnchorAccount,
+    tx: dict[str, Any],
+    gas_price: int | None,
+    timeout: float,
+    relay: LacchainRelay | None = None,
+) -> Any:
+    """Fill nonce, chain id, fees and gas; sign; send; wait for the receipt (status 1).
+
+    The receipt is looked up under the hash the node returns: with a LACChain relay that is
+    the writer node's transaction to the RelayHub, not the hash of the signed bytes."""
+    signed = account.sign_transaction(_complete(w3, account, tx, gas_price, relay))
     try:
         tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     except (Web3Exception, ValueError) as exc:
@@ -155,20 +212,72 @@ def _send(w3: Web3, account: AnchorAccount, tx: dict[str, Any], gas_price: int |
 
 
 def deploy_contract(
-    w3: Web3, account: AnchorAccount, *, gas_price: int | None = None, timeout: float = 120.0
+    w3: Web3,
+    account: AnchorAccount,
+    *,
+    gas_price: int | None = None,
+    timeout: float = 120.0,
+    relay_hub: str | None = None,
+    relay: LacchainRelay | None = None,
 ) -> str:
     """Deploy the committed VerazAnchor bytecode from ``account``; return its checksum address.
 
-    Raises :class:`ChainError` if the transaction fails or the deployed code is not the
-    committed ``deployedBytecode``.
+    With ``relay_hub``, deploy VerazRelayedAnchor trusting that hub instead (the anchor
+    contract for LACChain). With ``relay`` too, the deployment itself goes through the LACChain
+    writer node (``deployMetaTx``, 1,000,000 gas), and the address is read from the hub's
+    ``ContractDeployed`` event. Raises :class:`ChainError` if the transaction fails or the
+    deployed code is not the committed ``deployedBytecode``.
     """
-    artifact = contract_artifact()
-    receipt = _send(w3, account, {"data": artifact["bytecode"]}, gas_price, timeout)
-    address = to_checksum_address(receipt["contractAddress"])
-    if w3.eth.get_code(address) != HexBytes(artifact["deployedBytecode"]):
+    if relay_hub is None:
+        artifact = contract_artifact()
+        data = artifact["bytecode"]
+    else:
+        artifact = contract_artifact(RELAYED_CONTRACT)
+        data = HexBytes(artifact["bytecode"]) + bytes(12) + HexBytes(to_checksum_address(relay_hub))
+    tx: dict[str, Any] = {"data": data}
+    if relay is not None:
+        if relay_hub is None:
+            raise ChainError(
+                "a deployment through the LACChain relay is of VerazRelayedAnchor: give relay_hub"
+            )
+        tx["gas"] = _RELAYED_DEPLOY_GAS
+    receipt = _send(w3, account, tx, gas_price, timeout, relay)
+    address = _deployed_address(receipt, relay is not None)
+    code = bytes(w3.eth.get_code(address))
+    if relay_hub is None and code != HexBytes(artifact["deployedBytecode"]):
         raise ChainError(f"the code deployed at {address} is not VerazAnchor's")
-    log.info("deployed VerazAnchor at %s (tx %s)", address, receipt["transactionHash"].to_0x_hex())
+    if relay_hub is not None and relayed_anchor_forwarder(code) != to_checksum_address(relay_hub):
+        raise ChainError(f"the code deployed at {address} is not VerazRelayedAnchor's for hub {relay_hub}")
+    log.info(
+        "deployed %s at %s (tx %s)",
+        artifact["contractName"],
+        address,
+        receipt["transactionHash"].to_0x_hex(),
+    )
     return address
+
+
+_RELAYED_DEPLOY_GAS = 1_000_000
+#: topic0 of LACChain's RelayHub ``ContractDeployed(address relay, address from, address contractDeployed)``.
+CONTRACT_DEPLOYED_TOPIC = keccak(text="ContractDeployed(address,address,address)")
+
+
+def _deployed_address(receipt: Any, relayed: bool) -> ChecksumAddress:
+    """The new contract's address: the receipt's, or for a relayed deployment (the node's
+    transaction to the hub, which creates it) the address its ``ContractDeployed`` event names."""
+    if not relayed:
+        return to_checksum_address(receipt["contractAddress"])
+    named = [
+        bytes(entry["data"])[-20:]
+        for entry in receipt["logs"]
+        if entry["topics"] and bytes(entry["topics"][0]) == CONTRACT_DEPLOYED_TOPIC
+    ]
+    if len(named) != 1:
+        raise ChainError(
+            f"the relayed deployment {HexBytes(receipt['transactionHash']).to_0x_hex()} "
+            "created no contract (no ContractDeployed event from the relay hub)"
+        )
+    return to_checksum_address(named[0])
 
 
 class EvmAnchorer:
@@ -186,6 +295,10 @@ class EvmAnchorer:
     ``explorer_template`` is formatted with ``tx_hash``, ``chain_id``, ``block_number`` and
     ``contract``, e.g. ``"https://sepolia.etherscan.io/tx/{tx_hash}"``.
 
+    ``relay`` (an ``anchoring.chains.lacchain.LacchainRelay``) sends every anchor through a
+    LACChain writer node and its RelayHub: the contract must then be a VerazRelayedAnchor
+    trusting ``relay.relay_hub``, and verification requires that hub.
+
     One anchorer per key: nonces come from the node's pending count, so two processes
     anchoring with the same key at once may collide (the node then refuses one).
     """
@@ -202,6 +315,7 @@ class EvmAnchorer:
         timeout: float = 120.0,
         poll_interval: float = 1.0,
         mine_while_waiting: bool = False,
+        relay: LacchainRelay | None = None,
     ) -> None:
         if confirmations < 1:
             raise ChainError("confirmations must be at least 1")
@@ -214,6 +328,8 @@ class EvmAnchorer:
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.mine_while_waiting = mine_while_waiting
+        self.relay = relay
+        self.relay_hub = relay.relay_hub if relay is not None else None
         self._contract = w3.eth.contract(address=self.contract_address, abi=contract_artifact()["abi"])
 
     def __repr__(self) -> str:
@@ -233,7 +349,12 @@ class EvmAnchorer:
         _check_root_and_size(root, tree_size)
         started = time.monotonic()
         receipt = _send(
-            self.w3, self.account, self._anchor_call(root, tree_size), self.gas_price, self.timeout
+            self.w3,
+            self.account,
+            self._anchor_call(root, tree_size),
+            self.gas_price,
+            self.timeout,
+            self.relay,
         )
         receipt = self._wait_for_confirmations(receipt, started + self.timeout)
         anchor = self.anchor_from_receipt(receipt, root, tree_size)
@@ -257,7 +378,9 @@ class EvmAnchorer:
         :meth:`anchor`. For callers that sign and record a transaction before it is sent
         (``account.sign_transaction``), then wait and call :meth:`anchor_from_receipt`.
         """
-        return _complete(self.w3, self.account, self._anchor_call(root, tree_size), self.gas_price)
+        return _complete(
+            self.w3, self.account, self._anchor_call(root, tree_size), self.gas_price, self.relay
+        )
 
     def anchor_from_receipt(self, receipt: Any, root: bytes, tree_size: int) -> EvmAnchor:
         """The anchor that the confirmed ``receipt`` of an ``anchor(root, tree_size)`` call
@@ -284,7 +407,14 @@ class EvmAnchorer:
             sender=self.account.address,
             explorer_url=explorer_url,
         )
-        verify_anchor(self.w3, anchor, root, tree_size, confirmations=self.confirmations)
+        verify_anchor(
+            self.w3,
+            anchor,
+            root,
+            tree_size,
+            confirmations=self.confirmations,
+            relay_hub=self.relay_hub,
+        )
         return anchor
 
     def _wait_for_confirmations(self, receipt: Any, deadline: float) -> Any:
@@ -332,6 +462,7 @@ def verify_anchor(
     *,
     sender: str | None = None,
     confirmations: int = 1,
+    relay_hub: str | None = None,
 ) -> None:
     """Check from the chain that ``anchor`` anchored exactly ``(root, tree_size)``.
 
@@ -344,6 +475,11 @@ def verify_anchor(
     real caller. Pass ``sender`` (the portal's published anchoring address) to also
     require that the anchor was sent from it.
 
+    VerazRelayedAnchor code (LACChain) is accepted only with ``relay_hub``, the network's
+    RelayHub, equal to the hub built into that code: such a contract records the sender the
+    hub names, so an anchor is only as genuine as its hub (a contract deployed with a hub of
+    someone's making could name anyone). One built with no hub (zero) acts as VerazAnchor.
+
     Returns ``None``; raises :class:`ChainError` naming the first mismatch.
     """
     _check_root_and_size(root, tree_size)
@@ -354,13 +490,35 @@ def verify_anchor(
     if sender is not None and to_checksum_address(sender) != anchor.sender:
         raise ChainError(f"sender mismatch: anchor was sent by {anchor.sender}, expected {sender}")
     try:
-        _verify_on_chain(w3, anchor, confirmations)
+        _verify_on_chain(w3, anchor, confirmations, relay_hub)
     except (Web3Exception, OSError, ValueError) as exc:
         # ValueError: a malformed field in the record (e.g. a tx hash that is not hex).
         raise ChainError(f"cannot check anchor {anchor.tx_hash} on the node: {exc}") from None
 
 
-def _verify_on_chain(w3: Web3, anchor: EvmAnchor, confirmations: int) -> None:
+def _check_contract_code(code: bytes, contract: str, relay_hub: str | None) -> None:
+    """The code at ``contract`` must be VerazAnchor's, or VerazRelayedAnchor's trusting
+    ``relay_hub`` (or no hub at all)."""
+    if code == HexBytes(contract_artifact()["deployedBytecode"]):
+        return
+    forwarder = relayed_anchor_forwarder(code)
+    if forwarder is None:
+        raise ChainError(f"contract mismatch: the code at {contract} is not VerazAnchor's")
+    if int(forwarder, 16) == 0:
+        return
+    if relay_hub is None:
+        raise ChainError(
+            f"contract mismatch: {contract} is a VerazRelayedAnchor that takes its senders from "
+            f"relay hub {forwarder}; accept it only if that is the network's RelayHub (relay_hub)"
+        )
+    if to_checksum_address(relay_hub) != forwarder:
+        raise ChainError(
+            f"contract mismatch: {contract} takes its senders from relay hub {forwarder}, "
+            f"not from {to_checksum_address(relay_hub)}"
+        )
+
+
+def _verify_on_chain(w3: Web3, anchor: EvmAnchor, confirmations: int, relay_hub: str | None) -> None:
     chain_id = int(w3.eth.chain_id)
     if chain_id != anchor.chain_id:
         raise ChainError(f"chain id mismatch: node is on {chain_id}, anchor is on {anchor.chain_id}")
@@ -387,8 +545,7 @@ def _verify_on_chain(w3: Web3, anchor: EvmAnchor, confirmations: int) -> None:
     if depth < confirmations:
         raise ChainError(f"anchor {anchor.tx_hash} has {depth} confirmations, {confirmations} required")
     contract = to_checksum_address(anchor.contract)
-    if w3.eth.get_code(contract) != HexBytes(contract_artifact()["deployedBytecode"]):
-        raise ChainError(f"contract mismatch: the code at {contract} is not VerazAnchor's")
+    _check_contract_code(bytes(w3.eth.get_code(contract)), contract, relay_hub)
     events = [
         entry
         for entry in receipt["logs"]

@@ -605,6 +605,7 @@ def _audit_anchors(
                             ),
                             c.root,
                             c.size,
+                            relay_hub=getattr(anchorer, "relay_hub", None),
                         )
                     except (AnchoringError, KeyError, TypeError, ValueError) as exc:
                         problems.append(Problem(Check.ANCHOR, subject, str(exc), "evm"))

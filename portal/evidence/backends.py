@@ -104,6 +104,7 @@ class Backends:
         gas_price = int(gas) if gas else None
         explorer = cfg.get("EVM_EXPLORER_URL") or None
         url = str(cfg.get("EVM_RPC_URL", "")).strip()
+        relay = _relay(cfg, url)
         if url:
             for name in ("EVM_CHAIN_ID", "EVM_CONTRACT_ADDRESS", "EVM_KEY_FILE"):
                 if not cfg.get(name):
@@ -119,6 +120,7 @@ class Backends:
                 explorer,
                 gas_price=gas_price,
                 timeout=timeout,
+                relay=relay,
             )
         from anchoring.chains.embedded import embedded_chain
 
@@ -175,6 +177,31 @@ class Backends:
         if self._anchorer is not None and _is_embedded(self._anchorer):
             self._anchorer.w3.provider.close()
         self._anchorer = None
+
+
+def _relay(cfg: dict, url: str) -> Any:
+    """The ``LacchainRelay`` of CHAIN_BACKEND ``lacchain``; None for ``evm``."""
+    backend = str(cfg.get("CHAIN_BACKEND") or "evm").strip().lower()
+    if backend == "evm":
+        return None
+    if backend != "lacchain":
+        raise ChainError(f"setting CHAIN_BACKEND is {backend!r}; accepted: evm, lacchain")
+    if not url:
+        raise ChainError("CHAIN_BACKEND lacchain needs EVM_RPC_URL: the writer node's JSON-RPC endpoint")
+    for name in ("LACCHAIN_NODE_ADDRESS", "LACCHAIN_RELAY_HUB"):
+        if not str(cfg.get(name) or "").strip():
+            raise ChainError(f"setting {name} is required with CHAIN_BACKEND lacchain")
+    from anchoring.chains.lacchain import LacchainRelay
+
+    try:
+        return LacchainRelay(
+            str(cfg["LACCHAIN_NODE_ADDRESS"]).strip(),
+            str(cfg["LACCHAIN_RELAY_HUB"]).strip(),
+            expiration_window=int(cfg.get("LACCHAIN_EXPIRATION") or 300),
+            gas_limit=int(cfg.get("LACCHAIN_GAS_LIMIT") or 100_000),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ChainError(f"the LACChain settings are not valid: {exc}") from None
 
 
 def _is_embedded(anchorer: Any) -> bool:

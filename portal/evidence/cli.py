@@ -145,6 +145,11 @@ def _release_from(path: Path, ocid: str, release_id: str):
 )
 @click.option("--sender", help="The portal's published anchoring address, to require it.")
 @click.option(
+    "--relay-hub",
+    help="LACChain: the network's RelayHub address, to accept an anchor contract that takes "
+    "its senders from that hub (VerazRelayedAnchor).",
+)
+@click.option(
     "--witness",
     "witnesses",
     multiple=True,
@@ -173,6 +178,7 @@ def verify_command(
     quote_file: Path | None,
     witnesses: tuple[str, ...],
     witnesses_required: int | None,
+    relay_hub: str | None,
 ) -> None:
     """Check a proof bundle (of a release or of one proforma) step by step, without the
     portal or its database."""
@@ -211,7 +217,7 @@ def verify_command(
         what = f"{proof.ocid} release {proof.release_id}"
     if proof.status == "complete":
         steps += witness_step(proof, witness_keys, witnesses_required)
-        steps += verify_evm_anchors(proof, rpc, sender=sender)
+        steps += verify_evm_anchors(proof, rpc, sender=sender, relay_hub=relay_hub)
         steps += verify_timestamps(proof, tsa_ca.read_bytes() if tsa_ca else None)
     size = f", tree size {proof.tree_size}" if proof.tree_size else ""
     click.echo(f"Proof bundle for {what} (leaf {proof.leaf_index}{size}):")

@@ -16,6 +16,13 @@ SAME signed bytes are broadcast again. The same nonce means at most one of them 
 mined, so one checkpoint is never anchored twice. If the nonce was consumed by some other
 transaction, the chain is searched from the recorded head for an ``Anchored`` event of this
 root and size from our sender before a new intent is made.
+
+Through a LACChain writer node (``anchorer.relay``) two things differ, and the intent records
+them: the node answers with the hash of ITS transaction to the RelayHub (recorded over the
+signed bytes' hash once known), and the signed bytes expire (``expiration``). On restart the
+chain is searched for the anchor's event first; bytes whose expiration the chain has passed
+can never be included any more, so a new intent replaces them. The hub's nonce still lets at
+most one of two relayed copies through.
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_utils import ValidationError as EthValidationError
+from eth_utils import keccak
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3Exception
 
 from anchoring.chains.evm import ANCHORED_TOPIC, EvmAnchor, EvmAnchorer
+from anchoring.chains.lacchain import split_relay_suffix
 from anchoring.errors import ChainError
 from portal.evidence.crash import crash_point
 
@@ -37,12 +46,15 @@ def sign_intent(anchorer: EvmAnchorer, root: bytes, size: int) -> dict[str, Any]
     """Sign the anchor transaction of ``(root, size)``: the intent recorded before sending."""
     tx = anchorer.anchor_transaction(root, size)
     signed = anchorer.account.sign_transaction(tx)
-    return {
+    intent = {
         "txHash": HexBytes(signed.hash).to_0x_hex(),
         "raw": HexBytes(signed.raw_transaction).to_0x_hex(),
         "nonce": tx["nonce"],
         "fromBlock": int(anchorer.w3.eth.block_number),
     }
+    if getattr(anchorer, "relay", None) is not None:
+        intent["expiration"] = split_relay_suffix(HexBytes(tx["data"]))[2]
+    return intent
 
 
 def _receipt(anchorer: EvmAnchorer, tx_hash: str) -> Any | None:
@@ -74,19 +86,29 @@ def _find_event(anchorer: EvmAnchorer, root: bytes, size: int, from_block: int) 
     return None
 
 
-def _broadcast(anchorer: EvmAnchorer, raw: str) -> bool:
-    """Send signed bytes; False when the node says their nonce is already used."""
+_NONCE_USED = (
+    # geth/anvil/besu: "nonce too low"; py-evm (embedded): "invalid transaction nonce";
+    # LACChain's gas-relay-signer: "Incorrect Nonce" / "BAD NONCE" (the RelayHub's nonce).
+    "nonce too low",
+    "nonce is too low",
+    "invalid transaction nonce",
+    "incorrect nonce",
+    "bad nonce",
+)
+
+
+def _broadcast(anchorer: EvmAnchorer, raw: str) -> str | None:
+    """Send signed bytes; the transaction hash the node answers (a LACChain writer node answers
+    with its own relay transaction's), or None when the node says their nonce is already used."""
     try:
-        anchorer.w3.eth.send_raw_transaction(HexBytes(raw))
+        return HexBytes(anchorer.w3.eth.send_raw_transaction(HexBytes(raw))).to_0x_hex()
     except (Web3Exception, ValueError, EthValidationError) as exc:
         text = str(exc).lower()
-        # geth/anvil/besu: "nonce too low"; py-evm (embedded): "invalid transaction nonce".
-        if any(m in text for m in ("nonce too low", "nonce is too low", "invalid transaction nonce")):
-            return False
+        if any(m in text for m in _NONCE_USED):
+            return None
         if "already known" in text or "already imported" in text or "known transaction" in text:
-            return True
+            return HexBytes(keccak(HexBytes(raw))).to_0x_hex()
         raise ChainError(f"the node refused the anchoring transaction: {exc}") from None
-    return True
 
 
 def _wait(anchorer: EvmAnchorer, tx_hash: str) -> Any:
@@ -108,6 +130,33 @@ def _wait(anchorer: EvmAnchorer, tx_hash: str) -> Any:
         anchorer.pause_between_polls(mine=receipt is not None)
 
 
+def _resume_relayed(
+    anchorer: EvmAnchorer,
+    root: bytes,
+    size: int,
+    intent: dict,
+    save_intent: Callable[[dict], None],
+) -> dict | None:
+    """The intent to wait for after a restart through a LACChain writer node, or None when a
+    new one must be made. The recorded hash may be the signed bytes' (never on chain), so the
+    chain is searched for the anchor's event first."""
+    found = _find_event(anchorer, root, size, int(intent["fromBlock"]))
+    if found is not None:
+        return {**intent, "txHash": found}
+    if _receipt(anchorer, intent["txHash"]) is not None:
+        return None  # the node's transaction was mined without anchoring (refused by the hub)
+    head_time = int(anchorer.w3.eth.get_block("latest")["timestamp"])
+    if head_time > int(intent.get("expiration", 0)):
+        return None  # expired: these bytes can no longer enter a block
+    sent = _broadcast(anchorer, intent["raw"])
+    if sent is None:
+        return None
+    if sent != intent["txHash"]:
+        intent = {**intent, "txHash": sent}
+        save_intent(intent)
+    return intent
+
+
 def anchor_once(
     anchorer: EvmAnchorer,
     root: bytes,
@@ -121,11 +170,14 @@ def anchor_once(
     :class:`ChainError` (the caller retries later with the intent it saved).
     """
     try:
-        if intent is not None:
+        relayed = getattr(anchorer, "relay", None) is not None
+        if intent is not None and relayed:
+            intent = _resume_relayed(anchorer, root, size, intent, save_intent)
+        elif intent is not None:
             receipt = _receipt(anchorer, intent["txHash"])
             if receipt is not None and receipt["status"] != 1:
                 intent = None  # mined but reverted: nothing anchored, its nonce is spent
-            elif receipt is None and not _broadcast(anchorer, intent["raw"]):
+            elif receipt is None and _broadcast(anchorer, intent["raw"]) is None:
                 found = _find_event(anchorer, root, size, int(intent["fromBlock"]))
                 if found is None:
                     intent = None  # the nonce went to another transaction; nothing anchored
@@ -135,7 +187,10 @@ def anchor_once(
             intent = sign_intent(anchorer, root, size)
             save_intent(intent)
             crash_point("after-intent")
-            _broadcast(anchorer, intent["raw"])
+            sent = _broadcast(anchorer, intent["raw"])
+            if relayed and sent is not None and sent != intent["txHash"]:
+                intent = {**intent, "txHash": sent}  # the writer node's relay transaction
+                save_intent(intent)
             crash_point("after-send")
         receipt = _wait(anchorer, intent["txHash"])
         return anchorer.anchor_from_receipt(receipt, root, size)

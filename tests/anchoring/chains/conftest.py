@@ -173,3 +173,15 @@ def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
             yield Chain("anvil", w3, account, deploy_contract(w3, account), True)
         finally:
             node.stop()
+
+
+@pytest.fixture(scope="module")
+def module_anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
+    """One anvil node shared by a module's tests (for modules whose tests tolerate each
+    other's transactions), with its state file in a temporary folder."""
+    directory = tmp_path_factory.mktemp("anvil")
+    node = start_anvil(directory / "anvil-state.json", directory / "anvil.log")
+    try:
+        yield node
+    finally:
+        node.stop()

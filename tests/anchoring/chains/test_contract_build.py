@@ -67,3 +67,31 @@ def test_bytecode_runs_on_pre_shanghai_evms() -> None:
     artifact = json.loads((CONTRACT_DIR / "VerazAnchor.json").read_text())
     for key in ("bytecode", "deployedBytecode"):
         assert 0x5F not in _opcodes(bytes.fromhex(artifact[key][2:])), key
+
+
+def test_every_committed_build_is_reproducible() -> None:
+    """VerazRelayedAnchor (with its RelayRecipient base) and the tests' LocalRelayHub too:
+    one compiler run compares every build with its committed JSON."""
+    node = shutil.which("node")
+    _require(node is not None, "node is not installed")
+    _require((REPO / "node_modules" / "solc").is_dir(), "node_modules/solc missing: run npm ci")
+    result = subprocess.run(
+        [str(node), str(CONTRACT_DIR / "compile.mjs"), "--check"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+
+
+def test_relayed_anchor_build_pins_the_same_settings() -> None:
+    relayed = json.loads((CONTRACT_DIR / "VerazRelayedAnchor.json").read_text())
+    plain = json.loads((CONTRACT_DIR / "VerazAnchor.json").read_text())
+    assert relayed["settings"] == plain["settings"] and relayed["compiler"] == plain["compiler"]
+    # The one immutable (the trusted forwarder) is a whole 32-byte word wherever it is read.
+    assert relayed["immutableReferences"] and all(r["length"] == 32 for r in relayed["immutableReferences"])
+    # Same function and event as VerazAnchor, so the anchorer and verifiers read both alike.
+    assert all(item in relayed["abi"] for item in plain["abi"])
+    for key in ("bytecode", "deployedBytecode"):
+        assert 0x5F not in _opcodes(bytes.fromhex(relayed[key][2:])), key
