@@ -12,7 +12,6 @@ is the portal's job (``portal.tokens.mint``), built on :meth:`TokenMinter.mint_t
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +25,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 
 from anchoring.chains.evm import _complete, _send
 from anchoring.chains.keys import AnchorAccount
+from anchoring.chains.token_id import token_id
 from anchoring.errors import ChainError
 
 __all__ = [
@@ -50,11 +50,6 @@ INTERFACES = {
     "ERC-721 metadata": bytes.fromhex("5b5e139f"),
     "ERC-5192": bytes.fromhex("b45a3c0e"),
 }
-
-
-def token_id(ocid: str) -> int:
-    """The token id of an order: the SHA-256 of its ocid's UTF-8 bytes, as a big-endian uint256."""
-    return int.from_bytes(hashlib.sha256(ocid.encode("utf-8")).digest(), "big")
 
 
 @cache
