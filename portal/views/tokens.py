@@ -13,10 +13,23 @@ from flask import Blueprint, Response, abort, current_app, request
 from portal import links
 from portal.db import app_engine
 from portal.documents.qr import qr_rows
-from portal.tokens.metadata import LANGUAGES, NotAnOrder, metadata
+from portal.tokens.metadata import LANGUAGES, NotAnOrder, metadata, token_state
 from portal.views.params import only_params
 
 bp = Blueprint("tokens", __name__)
+
+
+@bp.app_template_global("order_token")
+def order_token(ocid: str) -> dict | None:
+    """The order's token for the verify and order pages (``_order_token.html``), or None."""
+    with app_engine().connect() as conn:
+        return token_state(conn, current_app.config, ocid)
+
+
+@bp.app_template_global("token_metadata_path")
+def token_metadata_path(ocid: str) -> str:
+    """``/tokens/<ocid>.json``, site-relative."""
+    return links.token_metadata_url("", ocid)
 
 
 def _language() -> str:
