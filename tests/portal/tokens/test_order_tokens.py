@@ -13,12 +13,11 @@ from urllib.parse import quote
 
 import orjson
 from evidence_builders import publish_examples
-from hexbytes import HexBytes
 from sqlalchemy import delete, select
 from support import make_app
+from tokens_support import minted_on_chain, orders_of
 
 from anchoring.chains.token_id import token_id
-from anchoring.chains.tokens import TRANSFER_TOPIC
 from portal import links
 from portal.db import app_engine
 from portal.documents.qr import qr_rows
@@ -26,30 +25,6 @@ from portal.evidence.backends import Backends
 from portal.models import records, releases
 from portal.tokens import mint
 from portal.tokens.tables import DONE, order_tokens, token_batches
-
-
-def minted_on_chain(minter) -> Counter:
-    """``Counter(token id)`` of every mint (Transfer from 0) the contract ever emitted."""
-    logs = minter.w3.eth.get_logs(
-        {
-            "address": minter.contract_address,
-            "fromBlock": 0,
-            "toBlock": "latest",
-            "topics": [HexBytes(TRANSFER_TOPIC).to_0x_hex(), HexBytes(bytes(32)).to_0x_hex()],
-        }
-    )
-    return Counter(int.from_bytes(bytes(e["topics"][3]), "big") for e in logs)
-
-
-def _orders(app) -> dict[str, str]:
-    """``{ocid: data hash of its latest release}`` of every published order."""
-    with app_engine(app).connect() as conn:
-        rows = conn.execute(
-            select(records.c.ocid, releases.c.data_hash)
-            .select_from(records.join(releases, releases.c.id == records.c.last_release))
-            .where(records.c.kind == "order")
-        ).all()
-    return {r.ocid: r.data_hash for r in rows}
 
 
 def test_order_tokens_end_to_end(database_url, tmp_path):
@@ -71,7 +46,7 @@ def test_order_tokens_end_to_end(database_url, tmp_path):
 
 
 def every_order_is_minted_once_with_its_data_hash(app, minter, report):
-    orders = _orders(app)
+    orders = orders_of(app)
     assert len(orders) >= 3
     assert report.minted == len(orders)
     assert report.batches == -(-len(orders) // 2)  # TOKEN_BATCH_SIZE orders per transaction
@@ -92,7 +67,7 @@ def every_order_is_minted_once_with_its_data_hash(app, minter, report):
 
 
 def check_names_a_recorded_token_the_chain_does_not_hold(app, minter):
-    ocid = sorted(_orders(app))[0]
+    ocid = sorted(orders_of(app))[0]
     with app_engine(app).begin() as conn:
         conn.execute(update_hash(ocid, "ab" * 32))
     problems = mint.check(app_engine(app), minter)
@@ -104,7 +79,7 @@ def update_hash(ocid: str, value: str):
 
 
 def tokens_the_database_lost_are_adopted_not_minted_again(app, minter):
-    orders = _orders(app)
+    orders = orders_of(app)
     with app_engine(app).begin() as conn:
         conn.execute(delete(order_tokens))
         conn.execute(delete(token_batches))
@@ -116,7 +91,7 @@ def tokens_the_database_lost_are_adopted_not_minted_again(app, minter):
 
 def metadata_json_svg_and_pages(app, minter):
     client = app.test_client()
-    ocid = sorted(_orders(app))[0]
+    ocid = sorted(orders_of(app))[0]
     url = f"/tokens/{quote(ocid, safe='')}.json"
     body = client.get(url)
     assert body.status_code == 200, body.data
