@@ -3,6 +3,8 @@ PostgreSQL), and its downgrade removes them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -34,3 +36,11 @@ def test_downgrade_removes_the_token_tables(sqlite_url):
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_documented_token_id_example():
+    """docs/tokens.md's worked example of the token id."""
+    from anchoring.chains.token_id import token_id
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "tokens.md").read_text()
+    assert str(token_id("ocds-veraz-000042")) in text
