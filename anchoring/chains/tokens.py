@@ -208,7 +208,7 @@ class TokenMinter:
                 "address": self.contract_address,
                 "fromBlock": from_block,
                 "toBlock": "latest",
-                "topics": topics,  # type: ignore[typeddict-item]
+                "topics": topics,
             }
         )
         return HexBytes(logs[0]["transactionHash"]).to_0x_hex() if logs else None

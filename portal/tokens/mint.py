@@ -135,6 +135,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _inserted_id(conn: Connection, statement: Any) -> int:
+    """Run an insert of one ``token_batches`` row; its new id."""
+    key = conn.execute(statement).inserted_primary_key
+    if key is None:  # pragma: no cover - every insert of a row with a primary key has one
+        raise RuntimeError("the database gave no id for the new batch")
+    return int(key[0])
+
+
 def _receipt(minter: TokenMinter, tx_hash: str) -> Any | None:
     try:
         return minter.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
@@ -237,7 +245,7 @@ def _candidates(conn: Connection, limit: int) -> list[tuple[str, str, str]]:
     return [(r.ocid, r.release_id, r.data_hash) for r in rows]
 
 
-def _adopt(engine: Engine, minter: TokenMinter, holder: str, found: list[tuple[str, str, str]]) -> None:
+def _adopt(engine: Engine, minter: TokenMinter, found: list[tuple[str, str, str]]) -> None:
     """Rows for tokens the chain holds but the database does not (a lost or restored database)."""
     chain_id = int(minter.w3.eth.chain_id)
     for ocid, release_id, _ in found:
@@ -248,7 +256,8 @@ def _adopt(engine: Engine, minter: TokenMinter, holder: str, found: list[tuple[s
         receipt = minter.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         now = _now()
         with engine.begin() as conn:
-            batch_id = conn.execute(
+            batch_id = _inserted_id(
+                conn,
                 insert(token_batches).values(
                     chain_id=chain_id,
                     contract=minter.contract_address,
@@ -263,8 +272,8 @@ def _adopt(engine: Engine, minter: TokenMinter, holder: str, found: list[tuple[s
                     last_error="adopted from the chain",
                     created_at=now,
                     updated_at=now,
-                )
-            ).inserted_primary_key[0]
+                ),
+            )
             conn.execute(
                 insert(order_tokens).values(
                     ocid=ocid,
@@ -317,7 +326,7 @@ def mint_pending(
                 break
             on_chain = [c for c in chosen if minter.minted(token_id(c[0]))]
             if on_chain:
-                _adopt(engine, minter, holder, on_chain)
+                _adopt(engine, minter, on_chain)
                 report.adopted += len(on_chain)
                 chosen = [c for c in chosen if c not in on_chain]
                 if not chosen:
@@ -342,7 +351,8 @@ def _mint_batch(
     tx_hash = HexBytes(signed.hash).to_0x_hex()
     now = _now()
     with engine.begin() as conn:  # the intent, durable before anything is sent
-        batch_id = conn.execute(
+        batch_id = _inserted_id(
+            conn,
             insert(token_batches).values(
                 chain_id=chain_id,
                 contract=minter.contract_address,
@@ -354,8 +364,8 @@ def _mint_batch(
                 from_block=int(minter.w3.eth.block_number),
                 created_at=now,
                 updated_at=now,
-            )
-        ).inserted_primary_key[0]
+            ),
+        )
         conn.execute(
             insert(order_tokens),
             [
