@@ -12,6 +12,8 @@ from collections import Counter
 from urllib.parse import quote
 
 import orjson
+import pytest
+from builders import example_order
 from evidence_builders import publish_examples
 from sqlalchemy import delete, select
 from support import make_app
@@ -153,3 +155,25 @@ def not_an_order_is_a_truthful_404(app):
     answer = app.test_client().get(f"/tokens/{quote(other, safe='')}.json")
     assert answer.status_code == 404
     assert b"not a catalogue order" in answer.data
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_anchoring_watcher_mints_after_its_round(database_url, tmp_path):
+    """``veraz anchor --watch`` seals, anchors, then mints (TOKENS_MINT); off, it mints nothing."""
+    from portal.evidence.sealing import watch
+
+    app = make_app(database_url, tmp_path, TOKENS_MINT=False, CHECKPOINT_INTERVAL=0, TSA_URL="off")
+    publish_examples(app, tmp_path, [example_order("1-single")])
+    backends = Backends(app.config)
+    try:
+        watch(app_engine(app), app.config, backends, tick=0, iterations=1)
+        with app_engine(app).connect() as conn:
+            assert conn.execute(select(order_tokens.c.ocid)).all() == []
+        app.config["TOKENS_MINT"] = True
+        watch(app_engine(app), app.config, backends, tick=0, iterations=1)
+        with app_engine(app).connect() as conn:
+            assert [r.ocid for r in conn.execute(select(order_tokens.c.ocid))] == list(orders_of(app))
+            assert {r.status for r in conn.execute(select(token_batches.c.status))} == {DONE}
+    finally:
+        backends.close()
+        app_engine(app).dispose()
