@@ -58,8 +58,12 @@ def mint_command(deploy: bool, check: bool, batches: int | None) -> None:
             report = mint.mint_pending(app_engine(), config, minter, max_batches=batches)
         finally:
             backends.close()
+    for error in report.errors:
+        click.echo(error, err=True)
     click.echo(
         f"Minted {report.minted} order token(s) in {report.batches} batch(es), gas {report.gas_used}; "
         f"{report.adopted} found on chain and recorded; {report.failed} batch(es) without effect.",
         err=True,
     )
+    if report.errors:
+        sys.exit(1)

@@ -66,6 +66,8 @@ def open_minter(config: dict, backends: Any) -> TokenMinter:
     --deploy`` deploys one). On the embedded chain the contract is deployed once and its address
     kept in ``INSTANCE_PATH/chain/token-contract-address``. Raises :class:`ChainError`.
     """
+    if str(config.get("EVM_RPC_URL", "")).strip().lower() == "off":
+        raise ChainError("order tokens need the EVM chain, and EVM_RPC_URL is off")
     anchorer = backends.anchorer()
     address = str(config.get("TOKEN_CONTRACT_ADDRESS") or "").strip()
     if not address:
@@ -331,7 +333,13 @@ def mint_pending(
                 chosen = [c for c in chosen if c not in on_chain]
                 if not chosen:
                     continue
+            failed = report.failed
             _mint_batch(engine, minter, holder, chain_id, chosen, report)
+            if report.failed > failed:
+                # A batch of this run reverted: sending the same again would revert again (gas,
+                # a network limit). Stop; the next run tries again, and the log says why.
+                report.errors.append("a mint batch reverted; see the log, the next run tries again")
+                break
     except (Web3Exception, OSError) as exc:
         raise ChainError(f"the chain could not be reached: {exc}") from None
     return report
