@@ -145,7 +145,7 @@ def embedded_token(tmp_path_factory: pytest.TempPathFactory):
         w3.provider.close()  # type: ignore[attr-defined]
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ocid=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=60))
 def test_token_id_and_uri_match_python_for_any_ocid(embedded_token: TokenMinter, ocid: str) -> None:
     """The contract derives the same id as :func:`token_id` and percent-encodes as the portal."""
