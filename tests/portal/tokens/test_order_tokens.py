@@ -158,22 +158,36 @@ def not_an_order_is_a_truthful_404(app):
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_anchoring_watcher_mints_after_its_round(database_url, tmp_path):
-    """``veraz anchor --watch`` seals, anchors, then mints (TOKENS_MINT); off, it mints nothing."""
+def test_the_watcher_mints_and_veraz_mint_checks(database_url, tmp_path):
+    """``veraz anchor --watch`` seals, anchors, then mints when TOKENS_MINT is on (off: nothing,
+    and ``veraz mint`` refuses); ``veraz mint --check`` then names an edited row."""
+    from portal.cli import main
     from portal.evidence.sealing import watch
 
     app = make_app(database_url, tmp_path, TOKENS_MINT=False, CHECKPOINT_INTERVAL=0, TSA_URL="off")
     publish_examples(app, tmp_path, [example_order("1-single")])
+    (ocid,) = orders_of(app)
+    runner = app.test_cli_runner()
     backends = Backends(app.config)
     try:
         watch(app_engine(app), app.config, backends, tick=0, iterations=1)
         with app_engine(app).connect() as conn:
             assert conn.execute(select(order_tokens.c.ocid)).all() == []
+        off = runner.invoke(main, ["mint"])
+        assert off.exit_code == 1 and "TOKENS_MINT is off" in off.output
         app.config["TOKENS_MINT"] = True
         watch(app_engine(app), app.config, backends, tick=0, iterations=1)
         with app_engine(app).connect() as conn:
-            assert [r.ocid for r in conn.execute(select(order_tokens.c.ocid))] == list(orders_of(app))
+            assert [r.ocid for r in conn.execute(select(order_tokens.c.ocid))] == [ocid]
             assert {r.status for r in conn.execute(select(token_batches.c.status))} == {DONE}
+        backends.close()  # the embedded chain has one owner at a time: now the command's
+        checked = runner.invoke(main, ["mint", "--check"])
+        assert checked.exit_code == 0 and "0 problem(s)" in checked.output, checked.output
+        with app_engine(app).begin() as conn:
+            conn.execute(update_hash(ocid, "cd" * 32))
+        tampered = runner.invoke(main, ["mint", "--check"])
+        assert tampered.exit_code == 1
+        assert f"{ocid}: the chain holds data hash" in tampered.output
     finally:
         backends.close()
         app_engine(app).dispose()
