@@ -32,7 +32,7 @@ WORDS: dict[str, dict[str, str]] = {
     "name": {"es": "Orden de compra {number}", "en": "Purchase order {number}"},
     "name_plain": {"es": "Orden de compra {ocid}", "en": "Purchase order {ocid}"},
     "description": {
-        "es": "Ficha intransferible (ERC-721, bloqueada según ERC-5192) de la orden de compra {ocid}"
+        "es": "Token intransferible (ERC-721, bloqueado según ERC-5192) de la orden de compra {ocid}"
         " publicada en el portal de datos abiertos Veraz. Registra en una cadena de bloques la "
         "huella SHA-256 de la orden tal como se publicó; compruébela en {url}.",
         "en": "Non-transferable token (ERC-721, locked per ERC-5192) of purchase order {ocid} "
