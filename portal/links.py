@@ -87,3 +87,21 @@ def contract_url(base_url: str, ocid: str) -> str:
 def contract_json_url(base_url: str, ocid: str) -> str:
     """``/contracts/{ocid}.json``: the JSON twin of the order's page."""
     return f"{_base(base_url)}/contracts/{_segment(ocid)}.json"
+
+
+def token_base_url(base_url: str) -> str:
+    """``{BASE_URL}/tokens/``: the order-token contract's base URI. Its ``tokenURI`` appends the
+    percent-encoded ocid and ``.json``, giving exactly :func:`token_metadata_url`."""
+    return f"{_base(base_url)}/tokens/"
+
+
+def token_metadata_url(base_url: str, ocid: str, lang: str | None = None) -> str:
+    """``/tokens/{ocid}.json``: the ERC-721 metadata of the order's token (docs/tokens.md);
+    with ``lang`` (``es``, ``en``), in that language (``?lang=``)."""
+    suffix = f"?lang={_segment(lang)}" if lang else ""
+    return f"{token_base_url(base_url)}{_segment(ocid)}.json{suffix}"
+
+
+def token_image_url(base_url: str, ocid: str) -> str:
+    """``/tokens/{ocid}.svg``: the token's image, the QR code of :func:`verification_url`."""
+    return f"{token_base_url(base_url)}{_segment(ocid)}.svg"

@@ -415,6 +415,25 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "Red flag `late_delivery`: days after its due date a delivery may be met before it is late.",
     ),
+    Setting(
+        "TOKENS_MINT",
+        False,
+        "Mint one non-transferable ERC-721 token per published order (docs/tokens.md): `veraz mint`, "
+        "and `veraz anchor --watch` after each round. Uses the anchoring chain and account (EVM_*).",
+    ),
+    Setting(
+        "TOKEN_CONTRACT_ADDRESS",
+        "",
+        "Address of the VerazOrderToken contract (owned by the anchoring account). Required with "
+        "EVM_RPC_URL (`veraz mint --deploy` deploys one and prints it); empty on the embedded chain, "
+        "where it is deployed once and kept in INSTANCE_PATH/chain/token-contract-address.",
+    ),
+    Setting("TOKEN_BATCH_SIZE", 100, "Orders minted per transaction."),
+    Setting(
+        "TOKEN_HOLDER",
+        "",
+        "Address the order tokens are minted to (they can never move). Empty: the minting account.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

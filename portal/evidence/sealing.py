@@ -42,6 +42,7 @@ from portal.evidence.pdfs import sign_pending
 from portal.evidence.read.anchors import utc
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors
 from portal.exports.cli import export_due
+from portal.tokens.mint import mint_due
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +308,7 @@ def watch(
             anchor_pending(engine, config, backends, due_only=True)
             witness_pending(engine, config, due_only=True)
             export_due(engine, config)  # the bulk downloads, when EXPORT_WATCH is on (portal/exports)
+            mint_due(engine, config, backends)  # the order tokens, when TOKENS_MINT is on (portal/tokens)
         except (KeyFileError, store.LogKeyError):
             raise  # a key does not come back by waiting: stop, and say which (the CLI does)
         except Exception:  # noqa: BLE001 - the watcher must survive a database hiccup

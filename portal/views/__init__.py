@@ -25,6 +25,7 @@ from portal.views import (
     http,  # ETag and 304, CORS, the API's rate limit
     openapi,  # /api/openapi.json, /api/docs, /api/schema/<file>
     tiles,  # /api/log/tile/...: the log as C2SP tlog-tiles
+    tokens,  # /tokens/<ocid>.json, .svg: order tokens' metadata and image
     verify,  # /verify, /verify/<ocid>, order PDFs
 )
 from portal.views import (
@@ -179,6 +180,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(evidence.bp)
     app.register_blueprint(flags.bp)
     app.register_blueprint(downloads.bp)
+    app.register_blueprint(tokens.bp)
     app.extensions[home.TOTALS_CACHE] = queries.TotalsCache()
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["number"] = _number

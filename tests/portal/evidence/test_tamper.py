@@ -49,6 +49,7 @@ from portal.exports import Publication, export
 from portal.models import metadata as portal_metadata
 from portal.models import releases
 from portal.publishing import import_ocds
+from portal.tokens.tables import metadata as tokens_metadata
 
 SEED = 20261204
 
@@ -86,11 +87,16 @@ NOT_AUDITED_TABLES: dict[str, str] = {
     "evidence_cosignatures": "third parties' signatures on checkpoints: every reader checks each "
     "line against the witness's own key before counting it (veraz verify --witness, the verify "
     "page in the browser), so an edited line is refused there, never shown as a confirmation",
+    "token_batches": "the minting state of order tokens (docs/tokens.md): the chain is the record of "
+    "what was minted, and `veraz mint --check` re-reads every recorded token from it (ocid, data hash "
+    "against the order's logged releases); tests/portal/tokens test that it names an edited row",
+    "order_tokens": "as token_batches: one row per order in a mint batch, checked against the chain "
+    "by `veraz mint --check`",
 }
 
 TABLES = [
     t
-    for md in (portal_metadata, evidence_metadata, log_metadata)
+    for md in (portal_metadata, evidence_metadata, log_metadata, tokens_metadata)
     for t in md.sorted_tables
     if t.name not in NOT_AUDITED_TABLES
 ]
