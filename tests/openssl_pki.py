@@ -10,7 +10,7 @@ citizen's tools produce and accept:
 * OCSP is ``openssl ocsp -index ... -port`` (a real responder process), signed by the CA, by a
   delegated responder certificate, or by a key of another CA;
 * CRLs are ``openssl ca -gencrl`` (with ``-crl_lastupdate``/``-crl_nextupdate`` for stale ones),
-  served by the same HTTP server (``GET /crl/<name>``).
+  served by the same HTTP server (``GET /crl/<pki>/<file>``).
 
 Every TSA certificate names the OCSP responder (AIA) and the CRL (CDP) of this PKI. Keys are
 throwaway test keys in a temporary directory.
@@ -25,6 +25,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -119,16 +120,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_listening(process: subprocess.Popen) -> None:
-    """Wait for ``openssl ocsp`` to say it listens, then drain its log in the background.
+def _drain(stream: IO[str]) -> None:
+    with stream:
+        stream.read()
+
+
+def _wait_listening(process: subprocess.Popen) -> threading.Thread:
+    """Wait for ``openssl ocsp`` to say it listens; its log is then drained by the returned
+    thread (which closes the pipe when the process ends).
 
     Probing the port instead would hang it: the responder serves one connection at a time and
     waits for a request on the probe's."""
     assert process.stderr is not None
     for line in process.stderr:
         if "waiting for OCSP client connections" in line:
-            threading.Thread(target=lambda: process.stderr.read(), daemon=True).start()  # type: ignore[union-attr]
-            return
+            thread = threading.Thread(target=_drain, args=(process.stderr,), daemon=True)
+            thread.start()
+            return thread
+    process.stderr.close()
     pytest.fail(f"openssl ocsp exited before listening (exit status {process.wait()})")
 
 
@@ -145,8 +154,8 @@ class Pki:
         self.http_url = http_url
         self.ocsp_port = ocsp_port
         self.ocsp_url = f"http://127.0.0.1:{ocsp_port}/"
-        self.crl_url = f"{http_url}/crl/{name}.crl"
-        self.processes: list[subprocess.Popen] = []
+        self.crl_url = f"{http_url}/crl/{name}/ca.crl"
+        self.processes: list[tuple[subprocess.Popen, threading.Thread]] = []
         directory.mkdir(parents=True)
         (directory / "newcerts").mkdir()
         (directory / "index.txt").write_text("")
@@ -184,15 +193,18 @@ class Pki:
     def revoke(self, cert: Path) -> None:
         openssl("ca", "-batch", "-config", self.config, "-revoke", cert, "-crl_reason", "keyCompromise")
 
-    def gencrl(self, *, last_update: str | None = None, next_update: str | None = None) -> bytes:
-        """A DER CRL of every revocation so far, served at :attr:`crl_url`."""
-        pem = self.dir / "crl.pem"
+    def gencrl(
+        self, *, last_update: str | None = None, next_update: str | None = None, file: str = "ca.crl"
+    ) -> bytes:
+        """A DER CRL of every revocation so far, served at ``<http_url>/crl/<name>/<file>``
+        (:attr:`crl_url` for the default ``file``)."""
+        pem = self.dir / f"{file}.pem"
         times = [
             *(["-crl_lastupdate", last_update] if last_update else []),
             *(["-crl_nextupdate", next_update] if next_update else []),
         ]
         openssl("ca", "-batch", "-config", self.config, "-gencrl", "-out", pem, *times)
-        der = self.dir / f"{self.name}.crl"
+        der = self.dir / file
         openssl("crl", "-in", pem, "-outform", "DER", "-out", der)
         return der.read_bytes()
 
@@ -214,8 +226,7 @@ class Pki:
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        self.processes.append(process)
-        _wait_listening(process)
+        self.processes.append((process, _wait_listening(process)))
         return f"http://127.0.0.1:{port}/"
 
     def ts_reply(self, cert: Path, key: Path, query: bytes) -> subprocess.CompletedProcess:
@@ -232,17 +243,19 @@ class Pki:
         return result
 
     def stop(self) -> None:
-        for process in self.processes:
+        for process, drain in self.processes:
             process.terminate()
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+            drain.join(timeout=5)
 
 
 class Server:
     """The HTTP side of the PKIs: ``POST /tsa/<pki>/<cert name>`` runs ``openssl ts -reply``,
-    ``GET /crl/<pki>.crl`` serves the newest CRL, ``POST /replay`` answers a stored body."""
+    ``GET /crl/<pki>/<file>.crl`` serves a CRL, ``POST /replay`` answers a stored body."""
 
     def __init__(self) -> None:
         self.pkis: dict[str, Pki] = {}
@@ -265,9 +278,9 @@ class Server:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 parts = self.path.strip("/").split("/")
-                if len(parts) == 2 and parts[0] == "crl" and parts[1].removesuffix(".crl") in outer.pkis:
-                    crl = outer.pkis[parts[1].removesuffix(".crl")].dir / parts[1]
-                    if crl.is_file():
+                if len(parts) == 3 and parts[0] == "crl" and parts[1] in outer.pkis:
+                    crl = outer.pkis[parts[1]].dir / parts[2]
+                    if parts[2].endswith(".crl") and crl.is_file():
                         return self._send(200, crl.read_bytes(), "application/pkix-crl")
                 return self._send(404, b"", "text/plain")
 
