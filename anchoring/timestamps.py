@@ -462,7 +462,8 @@ class RemoteTSA:
         self.url = url
         self.ca_pem = Path(ca_pem_path).read_bytes()
         self.timeout = timeout
-        # An anchoring.tsa_trust.RevocationPolicy, or None: no revocation check.
+        # An anchoring.tsa_trust.RevocationPolicy (its collect() checks the TSA certificate and
+        # returns the evidence to keep), or None: no revocation check.
         self.revocation = revocation
 
     def __repr__(self) -> str:
@@ -496,10 +497,7 @@ class RemoteTSA:
         token = _accept(body, data, nonce, self.ca_pem)
         if self.revocation is None:
             return token
-        from anchoring.tsa_trust import collect_revocation
-
-        evidence = collect_revocation(token.der, self.ca_pem, self.revocation)
-        return dataclasses.replace(token, revocation=evidence)
+        return dataclasses.replace(token, revocation=self.revocation.collect(token.der, self.ca_pem))
 
 
 # --- the embedded TSA ------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
+from anchoring import timestamps
 from anchoring.errors import TimestampError
 
 __all__ = [
@@ -85,14 +86,16 @@ class RevocationPolicy:
             accepted = ", ".join(METHODS)
             raise TimestampError(f"revocation method must be one of {accepted}, not {self.method!r}")
 
+    def collect(self, token_der: bytes, ca_pem: bytes) -> dict[str, Any] | None:
+        """:func:`collect_revocation` with this policy (what :class:`RemoteTSA` calls)."""
+        return collect_revocation(token_der, ca_pem, self)
+
 
 # --- reading the token and the trust anchors ------------------------------------------------
 
 
 def _token_parts(token_der: bytes) -> tuple[x509.Certificate, list[x509.Certificate], dt.datetime]:
     """The TSA certificate, the other certificates the token carries, and its genTime."""
-    from anchoring import timestamps
-
     token = timestamps._load_token(token_der)
     signed_data = timestamps._signed_data(token)
     signer = timestamps._signer_certificate(signed_data)
