@@ -217,12 +217,6 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "OCSP responder or CRL address to use instead of the one the TSA certificate names.",
     ),
-    Setting(
-        "TSA_REVOCATION_MAX_AGE",
-        86400,
-        "Seconds an OCSP response or CRL may be from the timestamp's time (made after it, or "
-        "before it when it has no nextUpdate) and still count for it.",
-    ),
     Setting("ANCHOR_TIMEOUT", 120, "Seconds one anchoring attempt (chain or TSA) may take."),
     Setting(
         "ANCHOR_RETRY_BASE",

@@ -40,16 +40,14 @@ def enabled_types(config: dict) -> list[str]:
 
 
 def revocation_policy(config: dict) -> Any:
-    """The remote TSA's revocation check of the settings (TSA_REVOCATION, TSA_REVOCATION_URL,
-    TSA_REVOCATION_MAX_AGE), an ``anchoring.tsa_trust.RevocationPolicy``."""
-    import datetime as dt
-
+    """The remote TSA's revocation check of the settings (TSA_REVOCATION, TSA_REVOCATION_URL),
+    an ``anchoring.tsa_trust.RevocationPolicy``. Its freshness window stays the default one:
+    verifiers re-check the kept evidence with that window (docs/proof-format.md)."""
     from anchoring.tsa_trust import RevocationPolicy
 
     return RevocationPolicy(
         method=str(config.get("TSA_REVOCATION", "ocsp")).strip().lower(),
         url=str(config.get("TSA_REVOCATION_URL", "")).strip() or None,
-        max_age=dt.timedelta(seconds=float(config.get("TSA_REVOCATION_MAX_AGE", 86400))),
         timeout=float(config["ANCHOR_TIMEOUT"]),
     )
 
