@@ -209,18 +209,23 @@ class Pki:
         return der.read_bytes()
 
     def start_ocsp(
-        self, signer: Path | None = None, key: Path | None = None, *, port: int | None = None
+        self,
+        signer: Path | None = None,
+        key: Path | None = None,
+        *,
+        port: int | None = None,
+        minutes: int = 60,
     ) -> str:
         """Start ``openssl ocsp`` as a responder over this CA's index; return its URL.
 
         Signed by the CA unless ``signer``/``key`` are given (a delegated responder, or a key
-        the CA never certified)."""
+        the CA never certified); its answers are valid ``minutes`` (nextUpdate)."""
         port = port or free_port()
         process = subprocess.Popen(
             [
                 require_openssl(), "ocsp", "-index", str(self.dir / "index.txt"), "-port", str(port),
                 "-CA", str(self.ca_pem), "-rsigner", str(signer or self.ca_pem),
-                "-rkey", str(key or self.dir / "ca.key"), "-ignore_err", "-nmin", "60",
+                "-rkey", str(key or self.dir / "ca.key"), "-ignore_err", "-nmin", str(minutes),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

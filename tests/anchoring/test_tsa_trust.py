@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,10 +182,10 @@ def test_wrong_ca_is_refused(world: World) -> None:
         collect_revocation(token.stdout, world.alpha.ca_pem.read_bytes(), RevocationPolicy())  # type: ignore[arg-type]
 
 
-def _ts_verify(tmp_path: Path, token: bytes, ca: Path):
-    """``openssl ts -verify`` of a TimeStampResp over DATA."""
+def _ts_verify(tmp_path: Path, token: bytes, ca: Path, data: bytes = DATA):
+    """``openssl ts -verify`` of a TimeStampResp over ``data``."""
     (tmp_path / "resp.tsr").write_bytes(token)
-    (tmp_path / "data").write_bytes(DATA)
+    (tmp_path / "data").write_bytes(data)
     resp, data = tmp_path / "resp.tsr", tmp_path / "data"
     return openssl("ts", "-verify", "-in", resp, "-data", data, "-CAfile", ca, check=False)
 
@@ -297,3 +298,32 @@ def test_tampered_stored_response_fails_offline(world: World, good_ocsp) -> None
         check_revocation(good_ocsp.der, evidence | {"method": "none"}, ca)
     # Untouched, it still holds.
     assert check_revocation(good_ocsp.der, evidence, ca).startswith("OCSP: good")
+
+
+# --- committed vectors (vectors/tsa_trust/make_vectors.py): evidence kept today re-checks later
+
+
+VECTORS = Path(__file__).resolve().parent / "vectors" / "tsa_trust"
+
+
+def _vector(name: str) -> dict:
+    return json.loads((VECTORS / name).read_text())
+
+
+@pytest.mark.parametrize(("name", "shows"), [("ocsp.json", "OCSP: good at"), ("crl.json", "not revoked")])
+def test_committed_evidence_rechecks_offline(name: str, shows: str, tmp_path: Path) -> None:
+    token, ca = (VECTORS / "resp.tsr").read_bytes(), (VECTORS / "ca.pem").read_bytes()
+    data = (VECTORS / "data.bin").read_bytes()
+    info = verify_timestamp(token, data, ca)
+    assert info.policy == "1.2.3.4.1" and info.tsa_name == "CN=vector tsa"
+    assert shows in check_revocation(token, _vector(name), ca)
+    verdict = _ts_verify(tmp_path, token, VECTORS / "ca.pem", data)
+    assert verdict.returncode == 0 and "Verification: OK" in verdict.stdout
+
+
+def test_committed_stale_ocsp_response_fails_offline() -> None:
+    token, ca = (VECTORS / "resp.tsr").read_bytes(), (VECTORS / "ca.pem").read_bytes()
+    with pytest.raises(
+        TimestampError, match="stale OCSP response: it expired .* before the timestamp's genTime"
+    ):
+        check_revocation(token, _vector("stale_ocsp.json"), ca)
