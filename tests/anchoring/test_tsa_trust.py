@@ -327,3 +327,32 @@ def test_committed_stale_ocsp_response_fails_offline() -> None:
         TimestampError, match="stale OCSP response: it expired .* before the timestamp's genTime"
     ):
         check_revocation(token, _vector("stale_ocsp.json"), ca)
+
+
+def test_bundle_anchor_revocation_member_is_optional_and_strict() -> None:
+    from anchoring.bundle import AnchorRecord, BundleError
+
+    done = {
+        "type": "rfc3161",
+        "status": "done",
+        "token": "AA==",
+        "genTime": "2026-01-01T00:00:00Z",
+        "tsa": "x",
+    }
+    assert AnchorRecord.from_dict(done).get("revocation") is None
+    evidence = _vector("ocsp.json")
+    assert AnchorRecord.from_dict(done | {"revocation": evidence}).get("revocation") == evidence
+    for bad in (
+        evidence | {"extra": 1},
+        evidence | {"method": "none"},
+        evidence | {"certificates": []},
+        evidence | {"response": "not base64!"},
+        {k: v for k, v in evidence.items() if k != "response"},
+    ):
+        with pytest.raises(BundleError, match="revocation malformed"):
+            AnchorRecord.from_dict(done | {"revocation": bad})
+    with pytest.raises(BundleError, match="unknown field"):
+        AnchorRecord.from_dict(
+            {"type": "evm", "status": "pending", "attempts": 0, "nextAttemptAt": "x"}
+            | {"revocation": evidence}
+        )
