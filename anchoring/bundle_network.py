@@ -137,7 +137,7 @@ def verify_checkpoint_timestamp(
 
             try:
                 shown = check_revocation(der, revocation, ca_pem)
-            except AnchoringError as exc:
+            except (AnchoringError, ValueError, TypeError) as exc:
                 return Step(name, FAIL, f"the TSA certificate's stored revocation evidence fails: {exc}")
             detail += f"; TSA certificate not revoked at that time ({shown}, re-checked offline)"
         return Step(name, PASS, detail)

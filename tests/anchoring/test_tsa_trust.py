@@ -20,6 +20,8 @@ from asn1crypto import pem
 from asn1crypto import x509 as ax509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openssl_pki import Pki, Server, openssl
 
 from anchoring import timestamps
@@ -356,3 +358,31 @@ def test_bundle_anchor_revocation_member_is_optional_and_strict() -> None:
             {"type": "evm", "status": "pending", "attempts": 0, "nextAttemptAt": "x"}
             | {"revocation": evidence}
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    at=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=7), field=st.sampled_from([0, 1, 2])
+)
+def test_any_corrupted_evidence_byte_fails_cleanly_or_is_unsigned(at: int, bit: int, field: int) -> None:
+    """A flipped bit anywhere in the kept response or certificates either fails the re-check with
+    a TimestampError or leaves what the CA signed untouched (the same verdict): never a crash."""
+    token, ca = (VECTORS / "resp.tsr").read_bytes(), (VECTORS / "ca.pem").read_bytes()
+    evidence = _vector("ocsp.json")
+    blobs = [evidence["response"], *evidence["certificates"]]
+    der = bytearray(base64.b64decode(blobs[field]))
+    der[at % len(der)] ^= 1 << bit
+    flipped = base64.b64encode(bytes(der)).decode()
+    if field == 0:
+        evidence["response"] = flipped
+    else:
+        evidence["certificates"][field - 1] = flipped
+    try:
+        shown = check_revocation(token, evidence, ca)
+    except TimestampError:
+        return
+    parsed = ocsp.load_der_ocsp_response(base64.b64decode(evidence["response"]))
+    original = ocsp.load_der_ocsp_response(base64.b64decode(_vector("ocsp.json")["response"]))
+    assert parsed.tbs_response_bytes == original.tbs_response_bytes
+    assert parsed.signature == original.signature
+    assert shown.startswith("OCSP: good at")
