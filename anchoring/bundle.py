@@ -76,7 +76,8 @@ class AnchorRecord:
 
     ``status`` is ``done`` or ``pending``; a done anchor carries ``data``: for ``evm`` the chain
     record (chainId, contract, txHash, blockNumber, blockTime, root, treeSize, sender,
-    explorerUrl), for ``rfc3161`` ``{"token": base64 DER TimeStampToken}``.
+    explorerUrl), for ``rfc3161`` ``{"token": base64 DER TimeStampToken, ...}`` and, from a
+    remote TSA checked for revocation, ``revocation`` (``anchoring.tsa_trust``).
     """
 
     type: str
@@ -99,10 +100,14 @@ class AnchorRecord:
         if kind not in ("evm", "rfc3161") or status not in ("done", "pending"):
             raise BundleError("anchors: type must be evm or rfc3161, status done or pending")
         shape = _ANCHOR_SHAPES["pending" if status == "pending" else kind]
-        _only(value, {"type", "status", *shape}, "anchors")
+        optional = _OPTIONAL_ANCHOR_FIELDS.get(kind, {}) if status == "done" else {}
+        _only(value, {"type", "status", *shape, *optional}, "anchors")
         for name, valid in shape.items():
             if name not in value or not valid(value[name]):
                 raise BundleError(f"anchors: {kind} {status} anchor: {name} missing or malformed")
+        for name, valid in optional.items():
+            if name in value and not valid(value[name]):
+                raise BundleError(f"anchors: {kind} {status} anchor: {name} malformed")
         data = tuple((k, v) for k, v in value.items() if k not in ("type", "status"))
         return cls(kind, status, data)
 
@@ -348,6 +353,24 @@ _ANCHOR_SHAPES: dict[str, dict[str, Any]] = {
     },
     "rfc3161": {"token": _base64_text, "genTime": _string, "tsa": _string},
 }
+
+
+def _revocation_evidence(v: Any) -> bool:
+    """The optional ``revocation`` of an rfc3161 anchor (anchoring.tsa_trust): its shape only;
+    ``veraz verify`` checks its content."""
+    return (
+        isinstance(v, dict)
+        and set(v) == {"method", "certificates", "response"}
+        and v["method"] in ("ocsp", "crl")
+        and isinstance(v["certificates"], list)
+        and bool(v["certificates"])
+        and all(_base64_text(c) for c in v["certificates"])
+        and _base64_text(v["response"])
+    )
+
+
+# Fields added to version 1 as optional (a bundle without them is what it was before).
+_OPTIONAL_ANCHOR_FIELDS: dict[str, dict[str, Any]] = {"rfc3161": {"revocation": _revocation_evidence}}
 
 
 def _only(obj: dict, allowed: set[str], where: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from typing import Any
 
 from anchoring.bundle import FAIL, PASS, SKIP, AnchorRecord, ProformaProofBundle, ProofBundle, Step
 from anchoring.errors import AnchoringError
@@ -113,12 +114,18 @@ def verify_evm_anchors(
 
 
 def verify_checkpoint_timestamp(
-    checkpoint: str, token: str, ca_pem: bytes | None, name: str = "timestamp"
+    checkpoint: str,
+    token: str,
+    ca_pem: bytes | None,
+    name: str = "timestamp",
+    revocation: Any = None,
 ) -> Step:
     """Verify one RFC 3161 ``token`` (base64 DER) over the ``checkpoint`` note bytes.
 
-    SKIP without ``ca_pem``; FAIL, saying why, for a token that is malformed, over other bytes
-    or not issued under ``ca_pem``.
+    With ``revocation`` (the evidence a remote TSA's check kept, ``anchoring.tsa_trust``), also
+    re-check offline, as of the token's genTime, the TSA certificate's path to ``ca_pem`` and
+    the stored OCSP response or CRL. SKIP without ``ca_pem``; FAIL, saying why, for a token that
+    is malformed, over other bytes, not issued under ``ca_pem``, or whose evidence does not hold.
     """
     if ca_pem is None:
         return Step(name, SKIP, "no TSA CA given (--tsa-ca): the token was not checked")
@@ -127,11 +134,16 @@ def verify_checkpoint_timestamp(
 
         der = base64.b64decode(token, validate=True)
         info = verify_timestamp(der, checkpoint.encode("utf-8"), ca_pem)
-        return Step(
-            name,
-            PASS,
-            f"the checkpoint existed at {info.gen_time.isoformat()} per {info.tsa_name}",
-        )
+        detail = f"the checkpoint existed at {info.gen_time.isoformat()} per {info.tsa_name}"
+        if revocation is not None:
+            from anchoring.tsa_trust import check_revocation
+
+            try:
+                shown = check_revocation(der, revocation, ca_pem)
+            except (AnchoringError, ValueError, TypeError) as exc:
+                return Step(name, FAIL, f"the TSA certificate's stored revocation evidence fails: {exc}")
+            detail += f"; TSA certificate not revoked at that time ({shown}, re-checked offline)"
+        return Step(name, PASS, detail)
     except (AnchoringError, binascii.Error, ValueError) as exc:
         return Step(name, FAIL, str(exc))
 
@@ -141,7 +153,9 @@ def verify_timestamps(bundle: AnyBundle, ca_pem: bytes | None) -> list[Step]:
 
     def check(name: str, record: AnchorRecord) -> Step:
         token = record.get("token") or ""
-        return verify_checkpoint_timestamp(bundle.checkpoint or "", token, ca_pem, name)
+        return verify_checkpoint_timestamp(
+            bundle.checkpoint or "", token, ca_pem, name, record.get("revocation")
+        )
 
     return _each_anchor(
         bundle,

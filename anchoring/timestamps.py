@@ -18,14 +18,16 @@ token), because that is what ``openssl ts -verify -in resp.tsr`` and
 token (``openssl ts -verify -token_in``). :func:`verify_timestamp` accepts either form.
 
 This is network and key code; it never changes what is timestamped (the caller passes the
-checkpoint bytes). Revocation is not checked: the embedded TSA publishes no CRL, and a
-remote TSA's revocation data must be fetched and archived by the caller if needed.
+checkpoint bytes). Revocation is not checked here: the embedded TSA publishes no CRL; a
+:class:`RemoteTSA` given a revocation policy checks its TSA certificate's OCSP or CRL status
+through :mod:`anchoring.tsa_trust` and keeps the evidence in :attr:`TimestampToken.revocation`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
@@ -109,6 +111,9 @@ class TimestampToken:
     tsa_name: str
     serial: int
     digest_hex: str
+    #: What :mod:`anchoring.tsa_trust` checked and kept about the TSA certificate (its path
+    #: and an OCSP response or CRL), for a remote TSA with a revocation policy; else None.
+    revocation: dict[str, Any] | None = None
 
     @property
     def token_der(self) -> bytes:
@@ -446,10 +451,20 @@ class RemoteTSA:
     :class:`TimestampError`.
     """
 
-    def __init__(self, url: str, ca_pem_path: str | os.PathLike[str], *, timeout: float = 30.0):
+    def __init__(
+        self,
+        url: str,
+        ca_pem_path: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        revocation: Any = None,
+    ):
         self.url = url
         self.ca_pem = Path(ca_pem_path).read_bytes()
         self.timeout = timeout
+        # An anchoring.tsa_trust.RevocationPolicy (its collect() checks the TSA certificate and
+        # returns the evidence to keep), or None: no revocation check.
+        self.revocation = revocation
 
     def __repr__(self) -> str:
         return f"RemoteTSA(url={self.url!r})"
@@ -479,7 +494,10 @@ class RemoteTSA:
             raise TimestampError(f"the TSA at {self.url} answered {content_type}, not a timestamp")
         if len(body) > _MAX_RESPONSE_BYTES:
             raise TimestampError(f"the TSA at {self.url} answered more than 1 MiB")
-        return _accept(body, data, nonce, self.ca_pem)
+        token = _accept(body, data, nonce, self.ca_pem)
+        if self.revocation is None:
+            return token
+        return dataclasses.replace(token, revocation=self.revocation.collect(token.der, self.ca_pem))
 
 
 # --- the embedded TSA ------------------------------------------------------------------------

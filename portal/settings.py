@@ -232,7 +232,25 @@ SETTINGS: tuple[Setting, ...] = (
         "RFC 3161 timestamp authority URL. Empty means the embedded TSA with its own CA in "
         "INSTANCE_PATH/tsa (development). `off` disables timestamps.",
     ),
-    Setting("TSA_CA_FILE", "", "PEM file of the CA that issued the remote TSA's certificate."),
+    Setting(
+        "TSA_CA_FILE",
+        "",
+        "PEM file of the CA that issued the remote TSA's certificate (the trust anchors: it may "
+        "hold several certificates).",
+    ),
+    Setting(
+        "TSA_REVOCATION",
+        "ocsp",
+        "How a remote TSA's certificate is checked when each timestamp is obtained: `ocsp` (the "
+        "responder named in its Authority Information Access), `crl` (its CRL Distribution "
+        "Point) or `none`. The response is kept with the timestamp so anyone can re-check it "
+        "offline (docs/anchoring.md).",
+    ),
+    Setting(
+        "TSA_REVOCATION_URL",
+        "",
+        "OCSP responder or CRL address to use instead of the one the TSA certificate names.",
+    ),
     Setting("ANCHOR_TIMEOUT", 120, "Seconds one anchoring attempt (chain or TSA) may take."),
     Setting(
         "ANCHOR_RETRY_BASE",

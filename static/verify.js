@@ -404,7 +404,11 @@
       const cn = /CN=([^,]+)/.exec(tsa.tsa || "");
       const said = fmt(T.timestamp_ok, { tsa: cn ? cn[1] : tsa.tsa || "", date: when(tsa.genTime) });
       if (!ts) show("timestamp", "skip", "—", "portal");
-      else if (ts.status === "PASS") show("timestamp", "pass", said, "portal", [facts.tsaCaUrl, T.tsa_ca]);
+      else if (ts.status === "PASS") {
+        // The portal re-checked the kept OCSP response or CRL along with the token.
+        const text = tsa.revocation ? `${said} ${T.timestamp_not_revoked}` : said;
+        show("timestamp", "pass", text, "portal", [facts.tsaCaUrl, T.tsa_ca]);
+      }
       else if (ts.status === "SKIP") show("timestamp", "skip", said, "portal");
       else show("timestamp", "fail", ts.detail, "portal");
     }

@@ -39,6 +39,19 @@ def enabled_types(config: dict) -> list[str]:
     return types
 
 
+def revocation_policy(config: dict) -> Any:
+    """The remote TSA's revocation check of the settings (TSA_REVOCATION, TSA_REVOCATION_URL),
+    an ``anchoring.tsa_trust.RevocationPolicy``. Its freshness window stays the default one:
+    verifiers re-check the kept evidence with that window (docs/proof-format.md)."""
+    from anchoring.tsa_trust import RevocationPolicy
+
+    return RevocationPolicy(
+        method=str(config.get("TSA_REVOCATION", "ocsp")).strip().lower(),
+        url=str(config.get("TSA_REVOCATION_URL", "")).strip() or None,
+        timeout=float(config["ANCHOR_TIMEOUT"]),
+    )
+
+
 @dataclass(frozen=True)
 class Identities:
     """Who anchored the log so far: what the next anchors must be made by."""
@@ -154,7 +167,10 @@ class Backends:
                 if not self.config.get("TSA_CA_FILE"):
                     raise TimestampError("setting TSA_CA_FILE is required with TSA_URL")
                 self._tsa = RemoteTSA(
-                    url, self.config["TSA_CA_FILE"], timeout=float(self.config["ANCHOR_TIMEOUT"])
+                    url,
+                    self.config["TSA_CA_FILE"],
+                    timeout=float(self.config["ANCHOR_TIMEOUT"]),
+                    revocation=revocation_policy(self.config),
                 )
             else:
                 directory = tsa_directory(self.config)

@@ -136,7 +136,7 @@ def _release_from(path: Path, ocid: str, release_id: str):
 @click.option(
     "--tsa-ca",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM of the CA of the TSA, to verify the timestamp token.",
+    help="PEM of the CA of the TSA, to verify the timestamp token and its kept revocation evidence.",
 )
 @click.option(
     "--key",

@@ -263,7 +263,7 @@ def _timestamp(backends: Backends, checkpoint) -> dict:
         "token": base64.b64encode(token.der).decode(),
         "genTime": token.gen_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "tsa": token.tsa_name,
-    }
+    } | ({"revocation": token.revocation} if token.revocation else {})
 
 
 def run_once(engine: Engine, config: dict, backends: Backends) -> list[AttemptResult]:

@@ -91,6 +91,10 @@ PAGE_WORDS = {
     "explorer": _l("the chain explorer"),
     "tsa_ca": _l("the timestamp authority's certificate (openssl ts -verify)"),
     "timestamp_ok": _l("The timestamp authority {tsa} certifies that this record existed on {date}."),
+    "timestamp_not_revoked": _l(
+        "Its certificate was not revoked at that time: the authority's revocation answer, kept "
+        "with the timestamp, was checked again."
+    ),
     "anchored_on": _l("Recorded on the public chain on {date}."),
     "leaf": _l("entry"),
     "of": _l("of"),

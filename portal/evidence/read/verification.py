@@ -172,9 +172,13 @@ def find_order(conn: Connection, q: str) -> tuple[str, str | None] | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _checked_token(checkpoint: str, token: str, ca_pem: bytes | None) -> tuple[str, str]:
+def _checked_token(
+    checkpoint: str, token: str, ca_pem: bytes | None, revocation: str | None = None
+) -> tuple[str, str]:
     # A token and its checkpoint never change once sealed: check each pair once per process.
-    step = verify_checkpoint_timestamp(checkpoint, token, ca_pem)
+    # The revocation evidence (JSON text, to be hashable) is re-checked offline with it.
+    evidence = orjson.loads(revocation) if revocation else None
+    step = verify_checkpoint_timestamp(checkpoint, token, ca_pem, revocation=evidence)
     return step.status, step.detail
 
 
@@ -187,5 +191,11 @@ def timestamp_check(conn: Connection, config: dict, ocid: str, release_id: str) 
     token = next((a for a in bundle.anchors if a.type == "rfc3161" and a.status == "done"), None)
     if token is None:
         return None
-    status, detail = _checked_token(bundle.checkpoint, token.get("token") or "", tsa_ca_pem(config))
+    evidence = token.get("revocation")
+    status, detail = _checked_token(
+        bundle.checkpoint,
+        token.get("token") or "",
+        tsa_ca_pem(config),
+        orjson.dumps(evidence).decode() if evidence is not None else None,
+    )
     return {"status": status, "detail": detail}
