@@ -183,7 +183,14 @@ def init_app(app: Flask) -> None:
         enabled=bool(limit),
         key_prefix="veraz-intake",
     )
+    # flask-limiter reads RATELIMIT_ENABLED from the config, where the readers' limiter left
+    # its own state (off when API_RATE_LIMIT is empty): this limiter is on or off by its own.
+    readers = app.config.pop("RATELIMIT_ENABLED", None)
     limiter.init_app(app)
+    if readers is None:
+        app.config.pop("RATELIMIT_ENABLED", None)
+    else:
+        app.config["RATELIMIT_ENABLED"] = readers
     app.extensions[LIMITER] = limiter
 
 
