@@ -46,6 +46,7 @@ from portal.evidence.audit import audit
 from portal.evidence.backends import Backends
 from portal.evidence.tables import metadata as evidence_metadata
 from portal.exports import Publication, export
+from portal.intake.tables import metadata as intake_metadata
 from portal.models import metadata as portal_metadata
 from portal.models import releases
 from portal.publishing import import_ocds
@@ -86,11 +87,15 @@ NOT_AUDITED_TABLES: dict[str, str] = {
     "evidence_cosignatures": "third parties' signatures on checkpoints: every reader checks each "
     "line against the witness's own key before counting it (veraz verify --witness, the verify "
     "page in the browser), so an edited line is refused there, never shown as a confirmation",
+    "intake_tokens": "the intake API's credentials (hashes of secrets, scopes, expiry): not "
+    "published; a quote that arrives is stored in proformas and audited there against its entry",
+    "intake_refusals": "the operator's report of refused quote changes (veraz tokens refusals); "
+    "nothing refused is stored or logged, so no entry can cover it",
 }
 
 TABLES = [
     t
-    for md in (portal_metadata, evidence_metadata, log_metadata)
+    for md in (portal_metadata, evidence_metadata, log_metadata, intake_metadata)
     for t in md.sorted_tables
     if t.name not in NOT_AUDITED_TABLES
 ]

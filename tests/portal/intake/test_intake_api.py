@@ -217,3 +217,32 @@ def test_too_many_requests_write_nothing(database_url, tmp_path):
     # another token has its own count
     assert client.post(QUOTES, json=quotes[2], headers=bearer(token(app, "quotes"))).status_code == 201
     app_engine(app).dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_through_a_real_gunicorn(database_url, tmp_path, gunicorn):
+    import urllib.error
+    import urllib.request
+
+    from support import make_app
+
+    app = make_app(database_url, tmp_path)
+    secret = token(app, "quotes")
+    app_engine(app).dispose()
+    base = gunicorn.start(database_url, tmp_path / "instance")
+
+    def post(body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+        request = urllib.request.Request(f"{base}{QUOTES}", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, orjson.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, orjson.loads(error.read())
+
+    lines = b"\n".join(orjson.dumps(q) for q in many_quotes(5))
+    status, body = post(lines, {"Content-Type": "application/x-ndjson", **bearer(secret)})
+    assert status == 201, body
+    assert [r["leafIndex"] for r in body["receipts"]] == [0, 1, 2, 3, 4]
+    assert all(r["proofUrl"].startswith(base) for r in body["receipts"])
+    status, body = post(lines, {"Content-Type": "application/x-ndjson"})
+    assert status == 401 and body["error"]["status"] == 401
