@@ -143,23 +143,28 @@ class QuoteReceipt:
         }
 
 
-def _stored(conn: Connection, ocids: set[str]) -> dict[tuple[str, str], tuple[str, int | None]]:
-    """``{(ocid, proforma id): (data_hash, leaf_index)}`` of the stored quotes of ``ocids``."""
+def _stored(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int | None]]:
+    """``{(ocid, proforma id): (data_hash, leaf_index)}`` of the stored quotes among ``keys``:
+    rows selected by both columns (the unique index), the pairs filtered here."""
     found: dict[tuple[str, str], tuple[str, int | None]] = {}
-    ordered = sorted(ocids)
-    for i in range(0, len(ordered), 500):
-        query = select(
-            proformas.c.ocid, proformas.c.proforma_id, proformas.c.data_hash, proformas.c.leaf_index
-        )
-        for row in conn.execute(query.where(proformas.c.ocid.in_(ordered[i : i + 500]))):
-            found[(row.ocid, row.proforma_id)] = (row.data_hash, row.leaf_index)
+    ocids, ids = sorted({o for o, _ in keys}), sorted({i for _, i in keys})
+    query = select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data_hash, proformas.c.leaf_index)
+    for i in range(0, len(ocids), 500):
+        for j in range(0, len(ids), 500):
+            chunk = query.where(
+                proformas.c.ocid.in_(ocids[i : i + 500]), proformas.c.proforma_id.in_(ids[j : j + 500])
+            )
+            for row in conn.execute(chunk):
+                if (row.ocid, row.proforma_id) in keys:
+                    found[(row.ocid, row.proforma_id)] = (row.data_hash, row.leaf_index)
     return found
 
 
 def accept_quotes(
     engine: Engine, records: list[tuple[int, bytes]], *, ocid_prefix: str, token_id: int
-) -> list[QuoteReceipt]:
-    """Check, log and store the quotes of one request, all or nothing; their receipts.
+) -> tuple[list[QuoteReceipt], int | None]:
+    """Check, log and store the quotes of one request, all or nothing; their receipts, and the
+    size of the newest checkpoint as of the commit (what is below it is provable already).
 
     Raises :class:`Refused` (422) when a record is invalid and (409) when a quote id already
     received comes with other content; then nothing is stored, and the refused changes are
@@ -185,7 +190,7 @@ def accept_quotes(
     conflicts: list[tuple[int, str, str, str, str]] = []
     with engine.begin() as conn:
         store.lock(conn)  # before reading what is stored: no concurrent request logs it too
-        known = _stored(conn, {ocid for _, ocid, _ in prepared})
+        known = _stored(conn, {(ocid, q.proforma_id) for _, ocid, q in prepared})
         receipts: list[QuoteReceipt] = []
         fresh: list[dict[str, Any]] = []
         pending: dict[tuple[str, str], list[QuoteReceipt]] = {}
@@ -223,6 +228,7 @@ def accept_quotes(
                 for receipt in pending[(row["ocid"], row["proforma_id"])]:
                     receipt.leaf_index = leaf
             bulk_insert(conn, proformas, fresh)
+        sealed = store.newest_checkpoint_size(conn)
     # With a conflict nothing was written: the transaction read and then ended, committing none.
     if conflicts:
         _report(engine, conflicts, token_id)
@@ -239,7 +245,7 @@ def accept_quotes(
                 for number, ocid, quote_id, offered, stored in conflicts
             ],
         )
-    return receipts
+    return receipts, sealed
 
 
 def _report(engine: Engine, conflicts: list[tuple[int, str, str, str, str]], token_id: int) -> None:

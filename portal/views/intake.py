@@ -27,7 +27,6 @@ from flask_limiter import Limiter
 
 from portal import links
 from portal.db import app_engine
-from portal.evidence import store
 from portal.intake import tokens
 from portal.intake.body import BodyError, read_records
 from portal.intake.quotes import Refused, accept_quotes
@@ -108,11 +107,9 @@ def quotes():
     cfg = current_app.config
     engine = app_engine()
     try:
-        receipts = accept_quotes(engine, records, ocid_prefix=cfg["OCID_PREFIX"], token_id=token.id)
+        receipts, sealed = accept_quotes(engine, records, ocid_prefix=cfg["OCID_PREFIX"], token_id=token.id)
     except Refused as refused:
         return _refused(refused)
-    with engine.connect() as conn:
-        sealed = store.newest_checkpoint_size(conn)
     base = cfg["BASE_URL"]
     body = [r.to_json(links.proforma_proof_url(base, r.ocid, r.quote_id), sealed) for r in receipts]
     new = sum(r.new for r in receipts)
