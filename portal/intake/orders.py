@@ -109,8 +109,8 @@ def publish_orders(
                 )
             }
             for q in p.proformas:
-                row = stored.get(q.proforma_id)
-                leaf = row.leaf_index if row else None
+                quote = stored.get(q.proforma_id)
+                leaf = quote.leaf_index if quote else None
                 quotes.append(
                     {
                         "quoteId": q.proforma_id,

@@ -21,6 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
@@ -70,7 +71,7 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _row(row) -> Token:  # type: ignore[no-untyped-def]
+def _row(row: Any) -> Token:
     return Token(
         row.id,
         row.name,
@@ -87,12 +88,12 @@ def create(conn: Connection, scope: str, name: str, expires_at: datetime | None 
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     secret = f"{PREFIX}{scope}_{secrets.token_urlsafe(32)}"
     now = datetime.now(UTC)
-    pk = conn.execute(
+    pk: Any = conn.execute(
         insert(tokens).values(
             name=name, scope=scope, secret_hash=secret_hash(secret), created_at=now, expires_at=expires_at
         )
-    ).inserted_primary_key[0]
-    return Token(int(pk), name, scope, now, expires_at, None), secret
+    ).inserted_primary_key
+    return Token(int(pk[0]), name, scope, now, expires_at, None), secret
 
 
 def listing(conn: Connection) -> list[Token]:

@@ -120,7 +120,7 @@ def quotes():
 _preparers = threading.local()
 
 
-def _preparer():  # type: ignore[no-untyped-def]
+def _preparer() -> Any:
     """The worker step, one per thread (it keeps prepared agreement states between requests).
     Imported here: a web worker that never takes an order does not load the publishing side."""
     from portal.intake.orders import SOURCE
