@@ -246,3 +246,23 @@ def test_through_a_real_gunicorn(database_url, tmp_path, gunicorn):
     assert all(r["proofUrl"].startswith(base) for r in body["receipts"])
     status, body = post(lines, {"Content-Type": "application/x-ndjson"})
     assert status == 401 and body["error"]["status"] == 401
+
+
+def test_the_same_new_quote_sent_at_once_is_logged_once(app):
+    """Concurrent requests carrying one new quote: the log's lock makes one of them log it and
+    the others answer its receipt."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    auth = bearer(token(app, "quotes"))
+    quotes = many_quotes(4)
+
+    def send(_: int) -> list[dict]:
+        response = app.test_client().post(QUOTES, json=quotes, headers=auth)
+        assert response.status_code in (200, 201), response.get_json()
+        return response.get_json()["receipts"]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(send, range(4)))
+    assert {tuple(r["leafIndex"] for r in a) for a in answers} == {(0, 1, 2, 3)}
+    assert sorted(r["status"] for a in answers for r in a).count("logged") == 4
+    assert written(app)[:2] == (4, 4)
