@@ -11,7 +11,8 @@ requests of ``--batch`` quotes each (JSON Lines), for ``--seconds``. Every answe
 with one receipt per quote, each with its leaf index; the log must hold every quote accepted.
 
 Prints per batch size: quotes/s and requests/s (wall), p50 and p99 latency per request, and the
-CPU time (user + system) the server processes spent per quote, read from /proc: under a loaded
+CPU time (user + system) the server processes (gunicorn's, and on PostgreSQL the database's
+backends serving its connections) spent per quote, read from /proc: under a loaded
 machine wall time lies, CPU time much less. ``implied`` is the rate the server's CPU time allows
 on two cores (2 / CPU per quote), what the machine would do were it not shared. The clients'
 own CPU is printed apart (on a real deployment they run elsewhere).
@@ -37,7 +38,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
 from portal.db import make_engine, upgrade  # noqa: E402
 from portal.intake import tokens  # noqa: E402
@@ -76,6 +77,22 @@ def _cpu_of(pids: list[int]) -> float:
 def _server_pids(master: int) -> list[int]:
     children = Path(f"/proc/{master}/task/{master}/children")
     return [master] + [int(p) for p in children.read_text().split()] if children.exists() else [master]
+
+
+def _database_pids(engine) -> list[int]:  # type: ignore[no-untyped-def]
+    """PostgreSQL: the server processes serving this database (the workers' pooled
+    connections, open after the warm-up), so that the database's CPU counts too; SQLite runs
+    inside the workers. Reading their /proc entries needs the same user or root."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        return [int(pid) for (pid,) in rows]
 
 
 def _free_port() -> int:
@@ -175,7 +192,19 @@ def run(args: argparse.Namespace) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit((folder / "gunicorn.log").read_text()) from None
                 time.sleep(0.2)
-        _client(port, secret, _bodies(1, 20, 10**9), time.perf_counter() + 30, 1, [], [])  # warm both workers
+        # Warm up with every client at once: both workers load, and open the connections the
+        # measured runs use (on PostgreSQL, the backends whose CPU is counted).
+        warm = [
+            threading.Thread(
+                target=_client,
+                args=(port, secret, _bodies(1, 10, 10**9 + 100 * i), time.perf_counter() + 30, 1, [], []),
+            )
+            for i in range(args.clients)
+        ]
+        for t in warm:
+            t.start()
+        for t in warm:
+            t.join()
         load = os.getloadavg()
         print(
             f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; {args.workers} workers x "
@@ -192,7 +221,7 @@ def run(args: argparse.Namespace) -> None:
             start += args.clients * per_client * batch
             latencies: list[float] = []
             errors: list[str] = []
-            pids = _server_pids(server.pid)
+            pids = _server_pids(server.pid) + _database_pids(engine)
             cpu0, own0 = _cpu_of(pids), time.process_time()
             began = time.perf_counter()
             stop = began + args.seconds
