@@ -22,7 +22,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from anchoring.merkle import leaf_hash
 from ocds.catalogue.mapping import order_ocid
@@ -143,10 +143,19 @@ class QuoteReceipt:
         }
 
 
+_ONE = select(proformas.c.data_hash, proformas.c.leaf_index).where(
+    proformas.c.ocid == bindparam("ocid"), proformas.c.proforma_id == bindparam("ident")
+)
+
+
 def _stored(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int | None]]:
     """``{(ocid, proforma id): (data_hash, leaf_index)}`` of the stored quotes among ``keys``:
     rows selected by both columns (the unique index), the pairs filtered here."""
     found: dict[tuple[str, str], tuple[str, int | None]] = {}
+    if len(keys) == 1:  # the common request: one statement built once, no expanding IN
+        ((ocid, ident),) = keys
+        row = conn.execute(_ONE, {"ocid": ocid, "ident": ident}).first()
+        return {(ocid, ident): (row.data_hash, row.leaf_index)} if row else {}
     ocids, ids = sorted({o for o, _ in keys}), sorted({i for _, i in keys})
     query = select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data_hash, proformas.c.leaf_index)
     for i in range(0, len(ocids), 500):
