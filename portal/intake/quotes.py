@@ -124,11 +124,12 @@ class QuoteReceipt:
     ocid: str
     quote_id: str
     quote_hash: str
-    leaf_index: int
+    leaf_index: int | None  # None only for a stored row that lost its index (the audit names it)
     new: bool
     entry: bytes = field(repr=False)
 
     def to_json(self, proof_url: str, sealed_size: int | None) -> dict[str, Any]:
+        sealed = sealed_size is not None and self.leaf_index is not None and self.leaf_index < sealed_size
         return {
             "record": self.record,
             "ocid": self.ocid,
@@ -138,7 +139,7 @@ class QuoteReceipt:
             "leafIndex": self.leaf_index,
             "leafHash": leaf_hash(self.entry).hex(),
             "entry": self.entry.decode("utf-8"),
-            "proof": "complete" if sealed_size is not None and self.leaf_index < sealed_size else "pending",
+            "proof": "complete" if sealed else "pending",
             "proofUrl": proof_url,
         }
 
@@ -154,8 +155,8 @@ def _stored(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str
     found: dict[tuple[str, str], tuple[str, int | None]] = {}
     if len(keys) == 1:  # the common request: one statement built once, no expanding IN
         ((ocid, ident),) = keys
-        row = conn.execute(_ONE, {"ocid": ocid, "ident": ident}).first()
-        return {(ocid, ident): (row.data_hash, row.leaf_index)} if row else {}
+        one = conn.execute(_ONE, {"ocid": ocid, "ident": ident}).first()
+        return {(ocid, ident): (one.data_hash, one.leaf_index)} if one else {}
     ocids, ids = sorted({o for o, _ in keys}), sorted({i for _, i in keys})
     query = select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.data_hash, proformas.c.leaf_index)
     for i in range(0, len(ocids), 500):
@@ -212,9 +213,9 @@ def accept_quotes(
                 if stored_hash != q.data_hash:
                     conflicts.append((number, ocid, q.proforma_id, q.data_hash, stored_hash))
                     continue
-                receipt = QuoteReceipt(number, ocid, q.proforma_id, q.data_hash, leaf or 0, False, entry)
-                if leaf is None:  # stored by this request: its index comes with the append
-                    pending.setdefault(key, []).append(receipt)
+                receipt = QuoteReceipt(number, ocid, q.proforma_id, q.data_hash, leaf, False, entry)
+                if key in pending:  # stored by this request: its index comes with the append
+                    pending[key].append(receipt)
                 receipts.append(receipt)
                 continue
             known[key] = (q.data_hash, None)
