@@ -213,6 +213,19 @@ def _import_a_package(app, tmp_path: Path) -> None:
     assert summary.rejected == 0, summary.rejects
 
 
+def _send_a_quote(app) -> None:
+    """A quote that arrived alone through the intake API, before any order cites it."""
+    from portal.intake import tokens
+
+    with app_engine(app).begin() as conn:
+        secret = tokens.create(conn, "quotes", "tamper")[1]
+    quote = {"orderNumber": "OC-2026-000001", **example_order("3-partial")["proformas"][0]}
+    response = app.test_client().post(
+        "/api/intake/quotes", json=quote, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert response.status_code == 201, response.get_json()
+
+
 def _build(app, tmp_path: Path) -> None:
     """Orders (with their PDFs and quotes), a second version of one, two checkpoints, every
     anchor done, evidence PDFs signed."""
@@ -221,6 +234,7 @@ def _build(app, tmp_path: Path) -> None:
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     publish_examples(app, tmp_path, [example_order("1-single", version=2)], name="v2", pdfs=True)
     _import_a_package(app, tmp_path)
+    _send_a_quote(app)
     folder = Path(app.config["INSTANCE_PATH"]) / "exports"
     export(app_engine(app), folder, Publication.from_config(app.config))  # bulk files, logged
     result = runner.invoke(main, ["anchor"])
