@@ -17,13 +17,14 @@ except ImportError:  # pragma: no cover
     pass
 from portal.evidence.tables import metadata as evidence_metadata  # noqa: E402
 from portal.flags.tables import metadata as flags_metadata  # noqa: E402
+from portal.intake.tables import metadata as intake_metadata  # noqa: E402
 from portal.search.tables import metadata as search_metadata  # noqa: E402
+from portal.tokens.tables import metadata as tokens_metadata  # noqa: E402
 
 target_metadata.append(evidence_metadata)
 target_metadata.append(search_metadata)
 target_metadata.append(flags_metadata)
-from portal.tokens.tables import metadata as tokens_metadata  # noqa: E402
-
+target_metadata.append(intake_metadata)
 target_metadata.append(tokens_metadata)
 
 if not config.get_main_option("sqlalchemy.url"):

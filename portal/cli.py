@@ -26,6 +26,7 @@ from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
 from portal.evidence.verify_file import verify_file_command
 from portal.exports.cli import after_import, export_command
 from portal.flags.cli import flags_after_import, flags_group
+from portal.intake.cli import tokens_group
 from portal.readmodel.cli import reindex_command
 from portal.search.cli import search_index_group
 from portal.tokens.cli import mint_command
@@ -121,6 +122,7 @@ main.add_command(export_command)  # `veraz export`: the bulk downloads (portal/e
 main.add_command(witness_group)  # `veraz witness serve`: an independent witness of any Veraz log
 main.add_command(flags_group)  # `veraz flags [refresh]`: the red flags (portal/flags/)
 main.add_command(mint_command)  # `veraz mint`: the order tokens (portal/tokens/, docs/tokens.md)
+main.add_command(tokens_group)  # `veraz tokens`: the intake API's bearer tokens (portal/intake/)
 
 
 # --- database ------------------------------------------------------------------------------

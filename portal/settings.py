@@ -105,6 +105,23 @@ SETTINGS: tuple[Setting, ...] = (
         "Reverse proxies in front of the portal that append the client's address to "
         "`X-Forwarded-For`; the rate limit counts per the address the outermost one saw. 0: the peer.",
     ),
+    Setting(
+        "INTAKE_RATE_LIMIT",
+        "100 per second",
+        "Requests one intake token may make to `POST /api/intake/...` (flask-limiter notation, counted "
+        "in API_RATE_LIMIT_STORAGE); beyond it, 429 with `Retry-After`. Empty: no limit. The intake "
+        "is not counted in API_RATE_LIMIT.",
+    ),
+    Setting(
+        "INTAKE_MAX_BODY_BYTES",
+        8 * 1024 * 1024,
+        "Largest request body the intake API reads (bytes); beyond it, 413 and nothing stored.",
+    ),
+    Setting(
+        "INTAKE_MAX_RECORDS",
+        1000,
+        "Most quotes or orders in one intake request; beyond it, 413 and nothing stored.",
+    ),
     Setting("IMPORT_BATCH_SIZE", 500, "Orders per transaction when importing."),
     Setting(
         "IMPORT_WORKERS",

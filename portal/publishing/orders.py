@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from anchoring.canonical import canonical_json
 from anchoring.log import EvidenceLog
@@ -204,11 +204,14 @@ def prepare_orders(
     return OrderPreparer(ocid_prefix, base_url, file).prepare(lines)
 
 
-def write_orders(engine: Engine, batch: Sequence[PreparedOrder], file: str, summary: Summary) -> None:
-    """Store one batch of prepared orders in one transaction."""
+def write_orders(
+    engine: Engine | Connection, batch: Sequence[PreparedOrder], file: str, summary: Summary
+) -> None:
+    """Store one batch of prepared orders in one transaction: its own, or the caller's when
+    given a Connection (the intake API then commits the whole request or nothing)."""
     if not batch:
         return
-    with engine.begin() as conn:
+    with engine.begin() if isinstance(engine, Engine) else nullcontext(engine) as conn:
         # The log's lock before the lookups: another import's commit is then wholly visible to
         # them or wholly after this transaction, so two imports never both find a shared
         # agreement state absent and both store (and log) it.

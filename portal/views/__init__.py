@@ -23,6 +23,7 @@ from portal.views import (
     flags,  # /flags, /api/flags: red flags
     home,
     http,  # ETag and 304, CORS, the API's rate limit
+    intake,  # POST /api/intake/quotes and /orders: the catalogue system writes (tokens)
     openapi,  # /api/openapi.json, /api/docs, /api/schema/<file>
     tiles,  # /api/log/tile/...: the log as C2SP tlog-tiles
     tokens,  # /tokens/<ocid>.json, .svg: order tokens' metadata and image
@@ -181,6 +182,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(flags.bp)
     app.register_blueprint(downloads.bp)
     app.register_blueprint(tokens.bp)
+    app.register_blueprint(intake.bp)
     app.extensions[home.TOTALS_CACHE] = queries.TotalsCache()
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["number"] = _number
@@ -212,6 +214,7 @@ def init_app(app: Flask) -> None:
 
     # ETag, CORS, rate limit: after ``_headers``, so that its compression runs last.
     http.init_app(app)
+    intake.init_app(app)  # its own per-token limit, exempt from the readers' one
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

@@ -893,9 +893,13 @@ def spec(cfg: dict) -> dict:
             {"name": "Evidence log", **_text("The C2SP log and its checkpoints.", "El registro C2SP.")},
             {"name": "Proofs", **_text("Proof bundles and verification.", "Pruebas y verificación.")},
             {"name": "Red flags", **_text("Red flags (docs/red-flags.md).", "Alertas (docs/red-flags.md).")},
+            {
+                "name": "Intake",
+                **_text("Quotes and orders sent in (docs/intake.md).", "Envío de proformas y órdenes."),
+            },
         ],
-        "paths": _paths(cfg),
-        "components": _components(),
+        "paths": {**_paths(cfg), **_intake_paths(cfg)},
+        "components": {**_components(), "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
 
 
@@ -924,8 +928,7 @@ def docs():
     locale = get_locale()
     spanish = locale is not None and locale.language == "es"
     operations = []
-    for path, item in spec_now["paths"].items():
-        op = item["get"]
+    for path, op in ((path, op) for path, item in spec_now["paths"].items() for op in item.values()):
         words = op["x-es"] if spanish else op
         operations.append(
             {
@@ -977,3 +980,123 @@ def _schema_words(schema: dict) -> str:
     if schema.get("type") == "integer":
         return f"integer {schema.get('minimum', 0)}–{schema.get('maximum', '')}"
     return str(schema.get("type", "string"))
+
+
+def _intake_paths(cfg: dict) -> dict:
+    """``POST /api/intake/quotes`` and ``/orders``: the only writing routes (docs/intake.md)."""
+    record = {"type": "object"}
+    body = {
+        "required": True,
+        **_text(
+            "One record (a JSON object), an array of them, or JSON Lines (one per line); at most "
+            f"{cfg['INTAKE_MAX_RECORDS']} records and {cfg['INTAKE_MAX_BODY_BYTES']} bytes.",
+            f"Un registro (objeto JSON), un arreglo de ellos, o JSON Lines (uno por línea); hasta "
+            f"{cfg['INTAKE_MAX_RECORDS']} registros y {cfg['INTAKE_MAX_BODY_BYTES']} bytes.",
+        ),
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [record, {"type": "array", "items": record, "minItems": 1}]}
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+    problems = {
+        "type": "object",
+        "required": ["error", "problems"],
+        "properties": {
+            "error": {"$ref": "#/components/schemas/Error/properties/error"},
+            "problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["record", "id", "field", "reason"],
+                    "properties": {
+                        "record": {"type": "integer"},
+                        "id": {"type": "string"},
+                        "field": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+    receipts = {
+        "type": "object",
+        "required": ["receipts"],
+        "properties": {"receipts": {"type": "array", "items": {"type": "object"}}},
+    }
+    challenge = {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            **_text('`Bearer realm="veraz-intake"`, with the error.', "`Bearer realm=...`, con el error."),
+        }
+    }
+    limit = str(cfg["INTAKE_RATE_LIMIT"]).strip() or "none"
+
+    def operation(op_id: str, what: tuple[str, str], scope: str) -> dict:
+        return {
+            "post": {
+                "operationId": op_id,
+                "tags": ["Intake"],
+                "summary": f"Send {what[0]}",
+                "description": (
+                    f"Logs and stores {what[0]} (bearer token of scope `{scope}`; `veraz tokens`), all "
+                    f"or nothing per request; answers each record with its receipt: the log entry, its "
+                    f"leaf index and hash, and its proof's URL. Limit per token: {limit}. docs/intake.md."
+                ),
+                "x-es": {
+                    "summary": f"Enviar {what[1]}",
+                    "description": (
+                        f"Registra y guarda {what[1]} (token de alcance `{scope}`), todo o nada por "
+                        f"solicitud; responde por cada registro su recibo: la entrada del registro de "
+                        f"evidencias, su índice y hash, y la dirección de su prueba. "
+                        f"Límite por token: {limit}."
+                    ),
+                },
+                "security": [{"bearer": []}],
+                "parameters": [],
+                "requestBody": body,
+                "responses": {
+                    "200": _json(
+                        receipts,
+                        "Every record had arrived before: their receipts.",
+                        "Todo había llegado: sus recibos.",
+                    ),
+                    "201": _json(
+                        receipts, "Stored and logged: the receipts.", "Guardado y registrado: los recibos."
+                    ),
+                    "400": _error("The body is not JSON.", "El cuerpo no es JSON."),
+                    "401": {
+                        **_error(
+                            "No bearer token, or not one of this portal.",
+                            "Sin token, o no es de este portal.",
+                        ),
+                        "headers": challenge,
+                    },
+                    "403": _error(
+                        "The token is revoked, expired or of another scope.",
+                        "El token está revocado, vencido o es de otro alcance.",
+                    ),
+                    "409": _json(
+                        problems,
+                        "A record arrived before with other content; nothing stored.",
+                        "Un registro llegó antes con otro contenido; nada se guardó.",
+                    ),
+                    "413": _error("The body is too large.", "El cuerpo es demasiado grande."),
+                    "415": _error("Not JSON nor JSON Lines.", "No es JSON ni JSON Lines."),
+                    "422": _json(
+                        problems,
+                        "Invalid records, each problem named; nothing stored.",
+                        "Registros no válidos, cada problema nombrado; nada se guardó.",
+                    ),
+                    "429": _TOO_MANY,
+                },
+            }
+        }
+
+    return {
+        "/api/intake/quotes": operation(
+            "postQuotes", ("supplier quotes", "proformas de proveedores"), "quotes"
+        ),
+        "/api/intake/orders": operation("postOrders", ("catalogue orders", "órdenes de compra"), "orders"),
+    }

@@ -46,6 +46,7 @@ from portal.evidence.audit import audit
 from portal.evidence.backends import Backends
 from portal.evidence.tables import metadata as evidence_metadata
 from portal.exports import Publication, export
+from portal.intake.tables import metadata as intake_metadata
 from portal.models import metadata as portal_metadata
 from portal.models import releases
 from portal.publishing import import_ocds
@@ -92,11 +93,15 @@ NOT_AUDITED_TABLES: dict[str, str] = {
     "against the order's logged releases); tests/portal/tokens test that it names an edited row",
     "order_tokens": "as token_batches: one row per order in a mint batch, checked against the chain "
     "by `veraz mint --check`",
+    "intake_tokens": "the intake API's credentials (hashes of secrets, scopes, expiry): not "
+    "published; a quote that arrives is stored in proformas and audited there against its entry",
+    "intake_refusals": "the operator's report of refused quote changes (veraz tokens refusals); "
+    "nothing refused is stored or logged, so no entry can cover it",
 }
 
 TABLES = [
     t
-    for md in (portal_metadata, evidence_metadata, log_metadata, tokens_metadata)
+    for md in (portal_metadata, evidence_metadata, log_metadata, tokens_metadata, intake_metadata)
     for t in md.sorted_tables
     if t.name not in NOT_AUDITED_TABLES
 ]
@@ -214,6 +219,19 @@ def _import_a_package(app, tmp_path: Path) -> None:
     assert summary.rejected == 0, summary.rejects
 
 
+def _send_a_quote(app) -> None:
+    """A quote that arrived alone through the intake API, before any order cites it."""
+    from portal.intake import tokens
+
+    with app_engine(app).begin() as conn:
+        secret = tokens.create(conn, "quotes", "tamper")[1]
+    quote = {"orderNumber": "OC-2026-000001", **example_order("3-partial")["proformas"][0]}
+    response = app.test_client().post(
+        "/api/intake/quotes", json=quote, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert response.status_code == 201, response.get_json()
+
+
 def _build(app, tmp_path: Path) -> None:
     """Orders (with their PDFs and quotes), a second version of one, two checkpoints, every
     anchor done, evidence PDFs signed."""
@@ -222,6 +240,7 @@ def _build(app, tmp_path: Path) -> None:
     assert runner.invoke(main, ["anchor"]).exit_code == 0
     publish_examples(app, tmp_path, [example_order("1-single", version=2)], name="v2", pdfs=True)
     _import_a_package(app, tmp_path)
+    _send_a_quote(app)
     folder = Path(app.config["INSTANCE_PATH"]) / "exports"
     export(app_engine(app), folder, Publication.from_config(app.config))  # bulk files, logged
     result = runner.invoke(main, ["anchor"])

@@ -30,7 +30,7 @@ def test_migrated_database_has_the_declared_token_tables(database_url):
 
 
 def test_downgrade_removes_the_token_tables(sqlite_url):
-    command.downgrade(alembic_config(sqlite_url), "0016")
+    command.downgrade(alembic_config(sqlite_url), "0017")
     engine = make_engine(sqlite_url)
     try:
         assert TABLES.isdisjoint(inspect(engine).get_table_names())
