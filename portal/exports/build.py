@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
+from isal import igzip
 from sqlalchemy import Connection, Engine, exists, func, select
 
 from ocds import package as ocds_package
@@ -45,7 +46,7 @@ from portal.db import IN_CLAUSE_CHUNK
 from portal.evidence import store
 from portal.evidence.crash import crash_point
 from portal.exports import flatten, layout
-from portal.exports.files import GzipPart, HashingFile, fsync_dir, partial_dir, publish
+from portal.exports.files import GZIP_LEVEL, GzipPart, HashingFile, fsync_dir, partial_dir, publish
 from portal.exports.manifest import FORMAT, FileEntry, file_finished, read_manifest, write_manifest
 from portal.models import records, release_packages, releases
 from portal.publishing.pool import WorkerPool
@@ -101,7 +102,7 @@ class Limits:
     max_package_items: int = layout.MAX_PACKAGE_ITEMS
     max_package_bytes: int = layout.MAX_PACKAGE_BYTES
     xlsx_max_rows: int = layout.XLSX_MAX_ROWS
-    compresslevel: int = 6
+    compresslevel: int = GZIP_LEVEL  # ISA-L's levels: 0 to 3
 
 
 @dataclass
@@ -118,6 +119,7 @@ class ExportSummary:
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: read, csv, xlsx, publish
     releases: int = 0  # releases written to release packages in this run
     compiled: int = 0  # compiled releases written in this run
+    reused: int = 0  # of which copied from the previous export (unchanged processes)
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class Rel(NamedTuple):
     data: bytes
     valid: bool
     problems: str | None
+    data_hash: str
 
 
 _ROW = (
@@ -172,6 +175,7 @@ _ROW = (
     releases.c.data,
     releases.c.valid,
     releases.c.problems,
+    releases.c.data_hash,
 )
 
 
@@ -261,18 +265,144 @@ def _batched(result) -> Iterator[list[tuple[str, list[Any], Any]]]:
                     yield batch
                     batch = []
             current, rows, stored = row.ocid, [], (bytes(row.compiled) if row.compiled is not None else None)
-        rows.append(Rel(row.id, row.ocid, row.release_id, row.date, bytes(row.data), row.valid, row.problems))
+        rows.append(
+            Rel(
+                row.id,
+                row.ocid,
+                row.release_id,
+                row.date,
+                bytes(row.data),
+                row.valid,
+                row.problems,
+                row.data_hash,
+            )
+        )
     if current is not None:
         batch.append((current, rows, stored))
     if batch:
         yield batch
 
 
-def _tee(batches: Iterator[Any], pending: deque) -> Iterator[Any]:
-    """``batches``, each also kept in ``pending`` until its results come back."""
+def _tee(batches: Iterator[Any], pending: deque, reuse: _Reuse, years: set[str] | None) -> Iterator[Any]:
+    """``batches``, each also kept in ``pending`` until its results come back. A process whose
+    compiled release the previous export already wrote (:class:`_Reuse`) goes to the workers
+    without its releases, with that compiled release in their place: nothing to compile."""
     for batch in batches:
         pending.append(batch)
-        yield batch
+        if not reuse:
+            yield batch
+            continue
+        out = []
+        for ocid, rows, stored in batch:
+            year = _years_of(rows)[0]
+            old = reuse.take(year, ocid, process_key(rows)) if years is None or year in years else None
+            out.append((ocid, None, old) if old is not None else (ocid, rows, stored))
+        yield out
+
+
+def process_key(rows: list[Any]) -> str:
+    """What a process's compiled release depends on, in a few bytes: how many releases it has,
+    the newest one's key and the SHA-256 of its canonical JSON. Releases are never changed or
+    removed, so the same key means the same releases, hence the same compiled release."""
+    last = max(rows, key=lambda r: r.id)
+    return f"{len(rows)}:{last.id}:{last.data_hash}"
+
+
+class _OldYear:
+    """The previous export's compiled releases of one year, line by line with their keys
+    (``.state/YYYY-<sha256>.keys``: one ``[ocid, key]`` per line), both in ocid order."""
+
+    def __init__(self, lines: Path, keys: Path) -> None:
+        self._lines = igzip.open(lines, "rb")
+        self._keys = open(keys, "rb")  # noqa: SIM115 - closed by close()
+        self.current: tuple[str, str, bytes] | None = None
+        self.reused = 0
+        self._next()
+
+    def _next(self) -> None:
+        keys, line = self._keys.readline(), self._lines.readline()
+        if not keys or not line.endswith(b"\n"):
+            self.current = None
+            return
+        try:
+            ocid, key = orjson.loads(keys)
+        except (orjson.JSONDecodeError, ValueError):
+            self.current = None
+            return
+        self.current = (ocid, key, line[:-1])
+
+    def take(self, ocid: str, key: str) -> bytes | None:
+        while self.current is not None and self.current[0] < ocid:
+            self._next()
+        current = self.current
+        if current is None or current[0] != ocid:
+            return None
+        self._next()
+        if current[1] != key:
+            return None
+        self.reused += 1
+        return current[2]
+
+    def close(self) -> None:
+        self._lines.close()
+        self._keys.close()
+
+
+class _Reuse:
+    """The compiled releases of the previous export that still hold, by year.
+
+    The previous export left, for each yearly compiled file, the key (:func:`process_key`) of
+    each line's process under ``.state``, named after the file's SHA-256 in the manifest (a
+    file changed since is not read). A process whose key is unchanged gets its compiled release
+    copied from there instead of compiled again: compiling is the costly part of an export.
+    Both are read in ocid order alongside the processes; a process not found (another order of
+    ocids, a broken file) is compiled as usual, so reuse can only save work, never change it.
+    """
+
+    def __init__(self, folder: Path, manifest: dict[str, Any] | None) -> None:
+        self.years: dict[str, _OldYear] = {}
+        if manifest is None:
+            return
+        for entry in manifest.get("files", []):
+            if entry.get("kind") != layout.COMPILED or entry.get("year") is None:
+                continue
+            keys = folder / STATE / state_name(entry["year"], entry["sha256"])
+            lines = folder / entry["name"]
+            if keys.is_file() and lines.is_file():
+                try:
+                    self.years[entry["year"]] = _OldYear(lines, keys)
+                except OSError:
+                    continue
+
+    def __bool__(self) -> bool:
+        return bool(self.years)
+
+    def take(self, year: str, ocid: str, key: str) -> bytes | None:
+        old = self.years.get(year)
+        if old is None:
+            return None
+        try:
+            return old.take(ocid, key)
+        except (OSError, EOFError, ValueError):  # a truncated or corrupt gzip file: compile
+            old.close()
+            del self.years[year]
+            return None
+
+    @property
+    def reused(self) -> int:
+        return sum(y.reused for y in self.years.values())
+
+    def close(self) -> None:
+        for old in self.years.values():
+            old.close()
+
+
+#: Where the export keeps what only the next export reads (never served).
+STATE = ".state"
+
+
+def state_name(year: str, sha256: str) -> str:
+    return f"{year}-{sha256}.keys"
 
 
 def compiled_bytes(rows: list[Any], stored: bytes | None) -> bytes | None:
@@ -288,13 +418,16 @@ def compiled_bytes(rows: list[Any], stored: bytes | None) -> bytes | None:
 
 
 def _compile_step(
-    years: set[str] | None, batch: list[tuple[str, list[Rel], bytes | None]]
+    years: set[str] | None, batch: list[tuple[str, list[Rel] | None, bytes | None]]
 ) -> list[bytes | None]:
     """In a worker process: the compiled release of each process of ``batch`` whose compiled
     release is written (its year is rebuilt), None for the others and for those that cannot be
     compiled."""
     out: list[bytes | None] = []
     for _ocid, rows, stored in batch:
+        if rows is None:  # the previous export's compiled release (see _tee)
+            out.append(stored)
+            continue
         year, _ = _years_of(rows)
         out.append(compiled_bytes(rows, stored) if years is None or year in years else None)
     return out
@@ -323,6 +456,7 @@ class _Part:
     last_date: str | None = None
     invalid: list[dict[str, Any]] = field(default_factory=list)
     invalid_bytes: int = 0
+    keys: Any = None  # compiled files: the open ``[ocid, key]`` lines (see _Reuse)
 
     def dated(self, date: Any) -> None:
         if isinstance(date, str) and date:
@@ -356,14 +490,16 @@ class _Writer:
         self.compiled_count = 0
 
     # compiled releases, one JSON per line
-    def compiled_release(self, year: str, data: bytes) -> None:
+    def compiled_release(self, year: str, data: bytes, ocid: str, key: str) -> None:
         part = self.compiled.get(year)
         if part is None:
             name = layout.compiled_name(year)
             part = self.compiled[year] = _Part(
                 name, layout.COMPILED, year, GzipPart(self.partial / name, self.limits.compresslevel)
             )
+            part.keys = open(self.partial / f"keys-{year}", "wb")  # noqa: SIM115 - closed in _close
         part.gzip.write(data + b"\n")
+        part.keys.write(orjson.dumps([ocid, key]) + b"\n")
         part.releases += 1
         part.records += 1
         part.gzip.count += 1
@@ -452,6 +588,8 @@ class _Writer:
         if part.kind != layout.COMPILED:
             part.gzip.write(ocds_package.package_tail(part.invalid or None))
         size, sha = part.gzip.close()
+        if part.keys is not None:
+            part.keys.close()
         self.done.append((part, size, sha))
 
     def close(self) -> None:
@@ -471,7 +609,7 @@ def _write_process(
 ) -> None:
     year, _ = _years_of(rows)
     if compiled is not None:
-        writer.compiled_release(year, compiled)
+        writer.compiled_release(year, compiled, ocid, process_key(rows))
         writer.compiled[year].dated(max(r.date for r in rows))
     if not writer.packages:
         return
@@ -535,13 +673,16 @@ def export(
     formats: frozenset[str] = frozenset({"compiled", "packages", "csv", "xlsx"}),
     limits: Limits | None = None,
     workers: int = 1,
+    recompile: bool = False,
 ) -> ExportSummary:
     """Export the published releases into ``folder`` (see the module docstring).
 
     ``full`` rebuilds every year even when a previous export's manifest says nothing changed.
     ``formats`` chooses among compiled releases (always written: the other formats read them),
     ``packages`` (release and record packages), ``csv`` and ``xlsx`` (benchmarks time them
-    apart). ``workers`` processes compile the releases (1: this process). Raises
+    apart). ``workers`` processes compile the releases (1: this process). The compiled
+    releases of processes without new releases are copied from the previous export (see
+    :class:`_Reuse`), even with ``full``, unless ``recompile``. Raises
     :class:`ExportFailed` with the reason when the export cannot finish; the previous files
     then stay in place."""
     limits = limits or Limits()
@@ -549,7 +690,7 @@ def export(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with _Lock(folder):
-            return _export(engine, folder, publication, full, formats, limits, workers)
+            return _export(engine, folder, publication, full, formats, limits, workers, recompile)
     except OSError as error:
         shutil.rmtree(folder / ".partial", ignore_errors=True)
         raise ExportFailed(
@@ -566,9 +707,11 @@ def _export(
     formats: frozenset[str],
     limits: Limits,
     workers: int,
+    recompile: bool = False,
 ) -> ExportSummary:
     summary = ExportSummary()
-    old = None if full else read_manifest(folder)
+    previous = read_manifest(folder)
+    old = None if full else previous
     clock = time.perf_counter()
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -587,12 +730,13 @@ def _export(
         partial = partial_dir(folder)
         writer = _Writer(partial, snapshot, publication, limits, "packages" in formats)
         batches = _groups(conn, snapshot.release_id, years)
+        reuse = _Reuse(folder, None if recompile else previous)
         try:
             # Compiling is the costly part (parsing and merging every release): worker
             # processes do it while this one reads the database and writes the files.
             with WorkerPool(functools.partial(_given, years), workers) as pool:
                 pending: deque[list[tuple[str, list[Rel], bytes | None]]] = deque()
-                results = pool.map(_compile_step, _tee(batches, pending))
+                results = pool.map(_compile_step, _tee(batches, pending, reuse, years))
                 for results_of_batch in results:
                     batch = pending.popleft()
                     pks = [r.id for _, rows, _ in batch for r in rows]
@@ -600,6 +744,8 @@ def _export(
                     for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
                         _write_process(writer, ocid, rows, one, sources, years)
         finally:
+            summary.reused = reuse.reused
+            reuse.close()
             writer.close()
     summary.seconds["read"] = time.perf_counter() - clock
     summary.releases, summary.compiled = writer.releases, writer.compiled_count
@@ -725,8 +871,13 @@ def _export(
     # Publish: every new file in place, then the manifest; then what no longer exists goes.
     crash_point("export-before-publish")
     clock = time.perf_counter()
+    state = folder / STATE
+    state.mkdir(exist_ok=True)
     for path, entry in entries:
         publish(path, folder / entry.name)
+        keys = partial / f"keys-{entry.year}"
+        if entry.kind == layout.COMPILED and entry.year is not None and keys.is_file():
+            os.replace(keys, state / state_name(entry.year, entry.sha256))
         file_finished(engine, folder, entry)
         summary.written.append(entry.name)
         crash_point("export-publishing")
@@ -744,6 +895,10 @@ def _export(
                 if path.name not in (layout.MANIFEST, layout.SHA256SUMS):
                     path.unlink()
                     summary.removed.append(path.name)
+    wanted = {state_name(e.year, e.sha256) for e in files if e.kind == layout.COMPILED and e.year}
+    for path in state.iterdir():
+        if path.name not in wanted:
+            path.unlink(missing_ok=True)
     fsync_dir(folder)
     shutil.rmtree(partial, ignore_errors=True)
     summary.seconds["publish"] = time.perf_counter() - clock

@@ -13,7 +13,6 @@ flatten-tool: ``docs/bulk-downloads.md``.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import os
@@ -24,8 +23,10 @@ import tarfile
 import time
 from pathlib import Path
 
+from isal import igzip
+
 from portal.exports import layout
-from portal.exports.files import fsync_file
+from portal.exports.files import GZIP_LEVEL, fsync_file
 
 MAIN = "release"
 _SEPARATOR = "."
@@ -170,7 +171,7 @@ def _tar_csv(
     """Every table's CSV in one ``.tar.gz`` (``YYYY/<table>.csv``), headers as published; the
     bytes depend only on the content (no times, owners or names in the headers)."""
     with open(path, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        with igzip.IGzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for table in table_files:
                     name, title = table["table_name"], table["table_title"]
