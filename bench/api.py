@@ -60,6 +60,11 @@ def _values(app) -> dict[str, str]:
         middle = conn.execute(select(func.max(releases.c.id))).scalar() // 2
         day = conn.execute(select(releases.c.date).where(releases.c.id == middle)).scalar() or "2024-06-01"
         ocid = conn.execute(select(releases.c.ocid).where(releases.c.id == middle)).scalar() or ""
+        # A harvester's usual question: what was published lately (the newest 50 releases).
+        last = conn.execute(select(func.max(releases.c.id))).scalar()
+        recent = conn.execute(
+            select(func.min(releases.c.published_at)).where(releases.c.id > last - 50)
+        ).scalar()
     return {
         "buyer": ranked[0][0],
         "rare_buyer": ranked[-1][0],
@@ -68,6 +73,7 @@ def _values(app) -> dict[str, str]:
         "cursor": str(middle),
         "month": day[:7],
         "ocid_prefix": ocid[: len(ocid) - 3],
+        "recent": recent.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if recent else "2000-01-01",
     }
 
 
@@ -87,6 +93,11 @@ def cases(v: dict[str, str], limit: int) -> list[tuple[str, str]]:
             (f"{route} month", f"{route}?limit={limit}&date_from={v['month']}-01&date_to={v['month']}-28"),
             (f"{route} ocid prefix", f"{route}?limit={limit}&ocid_prefix={v['ocid_prefix']}"),
             (f"{route} since", f"{route}?limit={limit}&since=2000-01-01"),
+            (f"{route} since lately", f"{route}?limit={limit}&since={v['recent']}"),
+            (
+                f"{route} since lately+buyer",
+                f"{route}?limit={limit}&since={v['recent']}&buyer={v['buyer']}",
+            ),
         ]
     return out
 
