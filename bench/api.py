@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--only", default="", help="Only the cases whose name holds this text.")
     args = parser.parse_args()
     app = create_app(
         {"DATABASE_URL": args.database_url, "API_RATE_LIMIT": "", "BASE_URL": "http://localhost"}
@@ -117,6 +118,8 @@ def main() -> None:
     print(f"{count:,} processes; {args.repeat} requests per case, limit {args.limit}")
     print(f"{'case':36} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'items':>6} {'KB':>7} {'gz KB':>7}")
     for name, url in cases(_values(app), args.limit):
+        if args.only not in name:
+            continue
         client.get(url)  # warm the caches as a harvester's second request would
         walls, cpu0 = [], _cpu()
         for _ in range(args.repeat):

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from isal import igzip
-from sqlalchemy import Connection, Engine, exists, func, select
+from sqlalchemy import Connection, Engine, exists, func, literal, select
 
 from ocds import package as ocds_package
 from ocds.compile import compile_release
@@ -120,6 +120,7 @@ class ExportSummary:
     releases: int = 0  # releases written to release packages in this run
     compiled: int = 0  # compiled releases written in this run
     reused: int = 0  # of which copied from the previous export (unchanged processes)
+    tables_left: list[str] = field(default_factory=list)  # years whose CSV/XLSX were not rebuilt
 
 
 @dataclass(frozen=True)
@@ -212,14 +213,17 @@ def dirty_years(conn: Connection, since: int, upto: int) -> set[str]:
 
 
 def _groups(
-    conn: Connection, upto: int, years: set[str] | None
+    conn: Connection, upto: int, years: set[str] | None, with_data: bool = True
 ) -> Iterator[list[tuple[str, list[Any], Any]]]:
     """Batches of ``(ocid, releases oldest first, stored compiled release)`` of the processes
     whose files are rebuilt (every process when ``years`` is None), in ocid order."""
     compiled_of = select(records.c.compiled).where(records.c.ocid == releases.c.ocid).scalar_subquery()
+    columns = (
+        _ROW if with_data else tuple(literal(b"").label("data") if c is releases.c.data else c for c in _ROW)
+    )
     if years is None:
         query = (
-            select(*_ROW, compiled_of.label("compiled"))
+            select(*columns, compiled_of.label("compiled"))
             .where(releases.c.id <= upto)
             .order_by(releases.c.ocid, releases.c.date, releases.c.id)
         )
@@ -241,7 +245,7 @@ def _groups(
         chosen.append(current)
     for i in range(0, len(chosen), BATCH):
         query = (
-            select(*_ROW, compiled_of.label("compiled"))
+            select(*columns, compiled_of.label("compiled"))
             .where(releases.c.ocid.in_(chosen[i : i + BATCH]), releases.c.id <= upto)
             .order_by(releases.c.ocid, releases.c.date, releases.c.id)
         )
@@ -283,21 +287,61 @@ def _batched(result) -> Iterator[list[tuple[str, list[Any], Any]]]:
         yield batch
 
 
-def _tee(batches: Iterator[Any], pending: deque, reuse: _Reuse, years: set[str] | None) -> Iterator[Any]:
-    """``batches``, each also kept in ``pending`` until its results come back. A process whose
-    compiled release the previous export already wrote (:class:`_Reuse`) goes to the workers
-    without its releases, with that compiled release in their place: nothing to compile."""
+def _tee(
+    batches: Iterator[Any],
+    pending: deque,
+    reuse: _Reuse,
+    years: set[str] | None,
+    fill: Any = None,
+) -> Iterator[Any]:
+    """What the workers compile of each of ``batches``; each batch is kept in ``pending``, with
+    the compiled releases found otherwise, until the workers' results come back.
+
+    A process whose compiled release the previous export already wrote (:class:`_Reuse`) is
+    not sent: that compiled release is copied. ``fill`` (when the releases were read without
+    their JSON) reads the JSON of the releases still to compile."""
     for batch in batches:
-        pending.append(batch)
-        if not reuse:
-            yield batch
-            continue
-        out = []
-        for ocid, rows, stored in batch:
+        found: dict[int, bytes | None] = {}
+        work = []
+        for i, (ocid, rows, stored) in enumerate(batch):
             year = _years_of(rows)[0]
-            old = reuse.take(year, ocid, process_key(rows)) if years is None or year in years else None
-            out.append((ocid, None, old) if old is not None else (ocid, rows, stored))
-        yield out
+            if years is not None and year not in years:
+                found[i] = None  # its compiled release is in a file that is kept
+                continue
+            old = reuse.take(year, ocid, process_key(rows)) if reuse else None
+            if old is not None:
+                found[i] = old
+            else:
+                work.append((ocid, rows, stored))
+        if fill is not None:
+            work = fill(work)
+        pending.append((batch, found))
+        yield work
+
+
+def _merged(batch: list[Any], found: dict[int, bytes | None], compiled: list[bytes | None]) -> Iterator[Any]:
+    """The compiled release of each process of ``batch``: copied (``found``) or compiled."""
+    made = iter(compiled)
+    for i in range(len(batch)):
+        yield found[i] if i in found else next(made)
+
+
+def _filler(conn: Connection):
+    """``fill`` for :func:`_tee`: the releases' JSON of the processes to compile, read by key."""
+
+    def fill(work: list[tuple[str, list[Rel], bytes | None]]) -> list[tuple[str, list[Rel], bytes | None]]:
+        wanted = [r.id for _, rows, stored in work if stored is None for r in rows]
+        data: dict[int, bytes] = {}
+        for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
+            chunk = wanted[i : i + IN_CLAUSE_CHUNK]
+            query = select(releases.c.id, releases.c.data).where(releases.c.id.in_(chunk))
+            data.update((pk, bytes(d)) for pk, d in conn.execute(query))
+        return [
+            (ocid, [r._replace(data=data[r.id]) for r in rows] if stored is None else rows, stored)
+            for ocid, rows, stored in work
+        ]
+
+    return fill
 
 
 def process_key(rows: list[Any]) -> str:
@@ -418,16 +462,13 @@ def compiled_bytes(rows: list[Any], stored: bytes | None) -> bytes | None:
 
 
 def _compile_step(
-    years: set[str] | None, batch: list[tuple[str, list[Rel] | None, bytes | None]]
+    years: set[str] | None, batch: list[tuple[str, list[Rel], bytes | None]]
 ) -> list[bytes | None]:
     """In a worker process: the compiled release of each process of ``batch`` whose compiled
     release is written (its year is rebuilt), None for the others and for those that cannot be
     compiled."""
     out: list[bytes | None] = []
     for _ocid, rows, stored in batch:
-        if rows is None:  # the previous export's compiled release (see _tee)
-            out.append(stored)
-            continue
         year, _ = _years_of(rows)
         out.append(compiled_bytes(rows, stored) if years is None or year in years else None)
     return out
@@ -723,22 +764,31 @@ def _export(
         ):
             # Another database, one restored from an older backup, or files removed by hand.
             old = None
-        if old is not None and old["snapshot"]["release_id"] == snapshot.release_id:
+        tables = formats & TABLES
+        stale = stale_tables(old, tables)
+        if old is not None and old["snapshot"]["release_id"] == snapshot.release_id and not stale:
             summary.up_to_date = True
             return summary
         years = None if old is None else dirty_years(conn, old["snapshot"]["release_id"], snapshot.release_id)
         partial = partial_dir(folder)
         writer = _Writer(partial, snapshot, publication, limits, "packages" in formats)
-        batches = _groups(conn, snapshot.release_id, years)
+        # Without packages, a release's JSON is read only to compile its process (not for
+        # processes whose compiled release is copied or stored).
+        with_data = "packages" in formats
+        batches = _groups(conn, snapshot.release_id, years, with_data)
         reuse = _Reuse(folder, None if recompile else previous)
         try:
             # Compiling is the costly part (parsing and merging every release): worker
             # processes do it while this one reads the database and writes the files.
             with WorkerPool(functools.partial(_given, years), workers) as pool:
-                pending: deque[list[tuple[str, list[Rel], bytes | None]]] = deque()
-                results = pool.map(_compile_step, _tee(batches, pending, reuse, years))
-                for results_of_batch in results:
-                    batch = pending.popleft()
+                pending: deque[tuple[list[tuple[str, list[Rel], bytes | None]], dict[int, bytes | None]]] = (
+                    deque()
+                )
+                fill = None if with_data else _filler(conn)
+                results = pool.map(_compile_step, _tee(batches, pending, reuse, years, fill))
+                for compiled_of_batch in results:
+                    batch, found = pending.popleft()
+                    results_of_batch = list(_merged(batch, found, compiled_of_batch))
                     pks = [r.id for _, rows, _ in batch for r in rows]
                     sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
                     for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
@@ -778,12 +828,21 @@ def _export(
     rebuilt = years if years is not None else set(compiled_years) | {e.year for _, e in entries}
     summary.rebuilt_years = sorted((y for y in rebuilt if y is not None), key=layout.year_order)
 
-    # CSV and XLSX, from the compiled releases of each rebuilt year.
-    if "csv" in formats or "xlsx" in formats:
-        for year in summary.rebuilt_years:
-            if year not in compiled_years:
+    # CSV and XLSX, from the compiled releases of each rebuilt year, and of the years whose
+    # tables an export without them left behind their compiled releases.
+    table_years: set[str] = set()
+    if tables:
+        table_sources = {
+            e["year"]: (folder / e["name"], FileEntry(**e))
+            for e in (old or {}).get("files", [])
+            if e["kind"] == layout.COMPILED and e["year"] in stale and e["year"] not in rebuilt
+        }
+        table_sources.update({y: v for y, v in compiled_years.items() if y is not None})
+        for year in sorted({*summary.rebuilt_years, *stale}, key=layout.year_order):
+            if year not in table_sources:
                 continue
-            path, year_entry = compiled_years[year]
+            table_years.add(year)
+            path, year_entry = table_sources[year]
             made, skipped = flatten.tables(
                 path,
                 partial,
@@ -810,21 +869,34 @@ def _export(
                             first_date=year_entry.first_date,
                             last_date=year_entry.last_date,
                             publisher=None,
-                            release_id=snapshot.release_id,
-                            tree_size=snapshot.tree_size,
+                            # the snapshot of the compiled releases it was made from
+                            release_id=year_entry.release_id,
+                            tree_size=year_entry.tree_size,
                             exported_at=_now(),
                         ),
                     )
                 )
             summary.skipped.extend(skipped)
+    summary.tables_left = sorted(
+        {e.year for e in _old_tables(old) if e.year and e.year in rebuilt and e.year not in table_years},
+        key=layout.year_order,
+    )
 
-    # Files of the years not rebuilt stay; those of rebuilt years are replaced or removed.
+    # Files of the years not rebuilt stay; those of rebuilt years are replaced or removed, but
+    # for tables not asked for this time: they stay as they were, each with its own snapshot.
+    replaced = {e.name for _, e in entries}
     kept = [
         FileEntry(**e)
         for e in (old or {}).get("files", [])
-        if e["year"] is not None and e["year"] not in rebuilt
+        if e["year"] is not None
+        and e["name"] not in replaced
+        and (e["year"] not in rebuilt or (e["kind"] in TABLES and e["year"] not in table_years))
     ]
-    kept_skips = [s for s in (old or {}).get("skipped", []) if s.get("year") not in rebuilt]
+    kept_skips = [
+        s
+        for s in (old or {}).get("skipped", [])
+        if s.get("year") not in table_years and (s.get("year") not in rebuilt or not tables)
+    ]
 
     # full.jsonl.gz: the yearly compiled files' bytes, one after the other.
     clock = time.perf_counter()
@@ -903,6 +975,34 @@ def _export(
     shutil.rmtree(partial, ignore_errors=True)
     summary.seconds["publish"] = time.perf_counter() - clock
     return summary
+
+
+#: The formats made from the compiled releases of a year (by flatterer, the slow part).
+TABLES = frozenset({layout.CSV, layout.XLSX})
+
+
+def _old_tables(old: dict[str, Any] | None) -> list[FileEntry]:
+    return [FileEntry(**e) for e in (old or {}).get("files", []) if e["kind"] in TABLES]
+
+
+def stale_tables(old: dict[str, Any] | None, tables: frozenset[str]) -> set[str]:
+    """The years whose tables (of the kinds ``tables``) are older than their compiled releases,
+    or missing without a note saying why: an export without tables left them so."""
+    if old is None or not tables:
+        return set()
+    compiled = {
+        e["year"]: e["release_id"] for e in old.get("files", []) if e["kind"] == layout.COMPILED and e["year"]
+    }
+    noted = {(s.get("year"), s.get("name")) for s in old.get("skipped", [])}
+    have = {(e.year, e.kind): e.release_id for e in _old_tables(old)}
+    stale = set()
+    for year, release_id in compiled.items():
+        for kind in tables:
+            name = layout.csv_name(year) if kind == layout.CSV else layout.xlsx_name(year)
+            made = have.get((year, kind))
+            if (made is None and (year, name) not in noted) or (made is not None and made < release_id):
+                stale.add(year)
+    return stale
 
 
 def _size_and_sha(path: Path) -> tuple[int, str]:
