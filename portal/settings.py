@@ -282,6 +282,12 @@ SETTINGS: tuple[Setting, ...] = (
         "of the years that changed (flatterer: the slow part). Off: they stay as they were, each "
         "saying in the manifest which snapshot it holds, until `veraz export --tables`.",
     ),
+    Setting(
+        "EXPORT_HEADERS",
+        "pointer",
+        "Column headers of the exported CSV and XLSX: `pointer` (each field's JSON Pointer) or "
+        "`en` (the OCDS schema's English titles). Changing it rebuilds every year's tables.",
+    ),
     # Red flags (portal/flags, docs/red-flags.md): thresholds and the sources they come from.
     Setting(
         "FLAGS_AFTER_IMPORT",

@@ -715,6 +715,7 @@ def export(
     limits: Limits | None = None,
     workers: int = 1,
     recompile: bool = False,
+    headers: str = flatten.POINTERS,
 ) -> ExportSummary:
     """Export the published releases into ``folder`` (see the module docstring).
 
@@ -723,7 +724,8 @@ def export(
     ``packages`` (release and record packages), ``csv`` and ``xlsx`` (benchmarks time them
     apart). ``workers`` processes compile the releases (1: this process). The compiled
     releases of processes without new releases are copied from the previous export (see
-    :class:`_Reuse`), even with ``full``, unless ``recompile``. Raises
+    :class:`_Reuse`), even with ``full``, unless ``recompile``. ``headers`` names the CSV and
+    XLSX columns (``flatten.HEADERS``). Raises
     :class:`ExportFailed` with the reason when the export cannot finish; the previous files
     then stay in place."""
     limits = limits or Limits()
@@ -731,7 +733,7 @@ def export(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with _Lock(folder):
-            return _export(engine, folder, publication, full, formats, limits, workers, recompile)
+            return _export(engine, folder, publication, full, formats, limits, workers, recompile, headers)
     except OSError as error:
         shutil.rmtree(folder / ".partial", ignore_errors=True)
         raise ExportFailed(
@@ -749,7 +751,10 @@ def _export(
     limits: Limits,
     workers: int,
     recompile: bool = False,
+    headers: str = flatten.POINTERS,
 ) -> ExportSummary:
+    if headers not in flatten.HEADERS:
+        raise ExportFailed(f"unknown column headers {headers!r}; use one of {', '.join(flatten.HEADERS)}")
     summary = ExportSummary()
     previous = read_manifest(folder)
     old = None if full else previous
@@ -765,7 +770,7 @@ def _export(
             # Another database, one restored from an older backup, or files removed by hand.
             old = None
         tables = formats & TABLES
-        stale = stale_tables(old, tables)
+        stale = stale_tables(old, tables, headers)
         if old is not None and old["snapshot"]["release_id"] == snapshot.release_id and not stale:
             summary.up_to_date = True
             return summary
@@ -851,6 +856,7 @@ def _export(
                 make_xlsx="xlsx" in formats,
                 xlsx_max_rows=limits.xlsx_max_rows,
                 timings=summary.seconds,
+                titles=headers,
             )
             for made_path, kind in made:
                 size, sha = _size_and_sha(made_path)
@@ -955,6 +961,8 @@ def _export(
         crash_point("export-publishing")
     files = sorted([*kept, *(e for _, e in entries)], key=lambda e: e.name)
     manifest = _manifest(snapshot, publication, files, [*kept_skips, *summary.skipped])
+    # The tables' column headers, when every table listed has them.
+    manifest["tableHeaders"] = headers if tables else (old or {}).get("tableHeaders", flatten.POINTERS)
     write_manifest(folder, manifest)
     listed = {e.name for e in files}
     for e in (old or {}).get("files", []):
@@ -985,14 +993,19 @@ def _old_tables(old: dict[str, Any] | None) -> list[FileEntry]:
     return [FileEntry(**e) for e in (old or {}).get("files", []) if e["kind"] in TABLES]
 
 
-def stale_tables(old: dict[str, Any] | None, tables: frozenset[str]) -> set[str]:
+def stale_tables(
+    old: dict[str, Any] | None, tables: frozenset[str], headers: str = flatten.POINTERS
+) -> set[str]:
     """The years whose tables (of the kinds ``tables``) are older than their compiled releases,
-    or missing without a note saying why: an export without tables left them so."""
+    or missing without a note saying why (an export without tables left them so), or have
+    other column headers than ``headers`` (every year, then)."""
     if old is None or not tables:
         return set()
     compiled = {
         e["year"]: e["release_id"] for e in old.get("files", []) if e["kind"] == layout.COMPILED and e["year"]
     }
+    if old.get("tableHeaders", flatten.POINTERS) != headers and _old_tables(old):
+        return set(compiled)
     noted = {(s.get("year"), s.get("name")) for s in old.get("skipped", [])}
     have = {(e.year, e.kind): e.release_id for e in _old_tables(old)}
     stale = set()

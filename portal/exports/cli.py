@@ -32,6 +32,7 @@ def run_export(
     full: bool = False,
     tables: bool | None = None,
     recompile: bool = False,
+    headers: str | None = None,
 ):
     """Export the app's database into ``folder`` (default: EXPORT_DIR); raises ExportFailed."""
     from portal.exports import Publication, default_folder, export
@@ -45,6 +46,7 @@ def run_export(
         formats=formats_of(config, tables),
         workers=worker_count(config["EXPORT_WORKERS"]),
         recompile=recompile,
+        headers=headers or config.get("EXPORT_HEADERS") or "pointer",
     )
 
 
@@ -108,15 +110,24 @@ def _report(summary, folder: Path | None) -> None:
     help="Compile every release again instead of copying the compiled releases of unchanged "
     "processes from the previous export.",
 )
+@click.option(
+    "--headers",
+    type=click.Choice(["pointer", "en"]),
+    default=None,
+    help="CSV and XLSX column headers: JSON Pointers or the OCDS schema's English titles "
+    "(default: the EXPORT_HEADERS setting). Spanish titles are not available offline.",
+)
 @with_appcontext
-def export_command(folder: Path | None, full: bool, tables: bool | None, recompile: bool) -> None:
+def export_command(
+    folder: Path | None, full: bool, tables: bool | None, recompile: bool, headers: str | None
+) -> None:
     """Write the bulk downloads: compiled releases, packages, CSV, XLSX, SHA256SUMS, manifest."""
     from portal.exports import ExportFailed, default_folder
 
     config = current_app.config
     folder = folder or default_folder(config)
     try:
-        summary = run_export(config, folder, full=full, tables=tables, recompile=recompile)
+        summary = run_export(config, folder, full=full, tables=tables, recompile=recompile, headers=headers)
     except ExportFailed as error:
         click.echo(f"veraz: the export failed: {error}.", err=True)
         sys.exit(1)
@@ -148,6 +159,7 @@ def export_due(engine, config: dict) -> bool:
             Publication.from_config(config),
             formats=formats_of(config),
             workers=worker_count(config["EXPORT_WORKERS"]),
+            headers=config.get("EXPORT_HEADERS") or "pointer",
         )
     except ExportFailed as error:
         logging.getLogger(__name__).warning("bulk downloads not updated: %s", error)

@@ -5,6 +5,7 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import tarfile
@@ -15,7 +16,7 @@ from exports_support import a_new_order, folder_of, import_other, manifest, run_
 from sqlalchemy import select
 
 from portal.db import app_engine
-from portal.exports import Publication, export
+from portal.exports import Publication, export, flatten
 from portal.models import releases
 
 COMPILED = frozenset({"compiled"})
@@ -102,3 +103,33 @@ def test_tables_left_behind_are_brought_up_to_date_when_asked(app, tmp_path):
     assert files["2025.csv.tar.gz"]["release_id"] == files["2025.jsonl.gz"]["release_id"]
     assert ocid in _main_table(folder_of(app) / "2025.csv.tar.gz", "2025")
     assert run_export(app).up_to_date
+
+
+def _header(path, year: str) -> list[str]:
+    return next(csv.reader(io.StringIO(_main_table(path, year))))
+
+
+def test_english_titles_as_headers_and_back(app, tmp_path):
+    publish_examples(app, tmp_path)
+    tables = frozenset({"compiled", "csv"})
+    run_export(app, formats=tables, headers="en")
+    assert manifest(app)["tableHeaders"] == "en"
+    titled = _header(folder_of(app) / "2024.csv.tar.gz", "2024")
+    back = run_export(app, formats=tables)
+    # Other headers: every year's tables are made again, though nothing was published.
+    assert not back.up_to_date and {"2024.csv.tar.gz", "2025.csv.tar.gz"} <= set(back.written)
+    assert manifest(app)["tableHeaders"] == "pointer"
+    pointers = _header(folder_of(app) / "2024.csv.tar.gz", "2024")
+    assert len(titled) == len(pointers) == len(set(titled))
+    named = 0
+    for title, pointer in zip(titled, pointers, strict=True):
+        if title != pointer:
+            assert pointer.startswith("/")
+            assert title == flatten.schema_title(tuple(pointer[1:].split("/")))
+            named += 1
+    assert named >= 5 and "Tender: Tender ID" in titled
+    assert flatten.schema_title(("awards", "items", "unit", "value", "amount")) == (
+        "Awards: Items awarded: Unit: Value: Amount"
+    )
+    assert flatten.schema_title(("tender", "notInTheSchema")) is None
+    assert run_export(app, formats=tables).up_to_date
