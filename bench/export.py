@@ -248,10 +248,11 @@ def main() -> None:
         with engine.connect() as conn:
             before = conn.execute(select(func.count()).select_from(releases)).scalar_one()
         # Another seed under another ocid prefix: 1,000 new processes (and their agreements).
-        more = folder / f"orders-increment-{INCREMENT}-{args.seed + 1}.jsonl"
-        if not more.exists():
-            write_orders(more, INCREMENT, args.seed + 1)
+        # A new seed on every run: orders already imported would publish nothing new.
         run = len(list(folder.glob("increment-*.done")))
+        more = folder / f"orders-increment-{INCREMENT}-{args.seed + 1 + run}.jsonl"
+        if not more.exists():
+            write_orders(more, INCREMENT, args.seed + 1 + run)
         import_orders(engine, more, ocid_prefix=f"ocds-bench{run + 2}", workers=0)
         (folder / f"increment-{run}.done").touch()
         with engine.connect() as conn:
