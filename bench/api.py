@@ -60,6 +60,11 @@ def _values(app) -> dict[str, str]:
         middle = conn.execute(select(func.max(releases.c.id))).scalar() // 2
         day = conn.execute(select(releases.c.date).where(releases.c.id == middle)).scalar() or "2024-06-01"
         ocid = conn.execute(select(releases.c.ocid).where(releases.c.id == middle)).scalar() or ""
+        # A harvester's usual question: what was published lately (the newest 50 releases).
+        last = conn.execute(select(func.max(releases.c.id))).scalar()
+        recent = conn.execute(
+            select(func.min(releases.c.published_at)).where(releases.c.id > last - 50)
+        ).scalar()
     return {
         "buyer": ranked[0][0],
         "rare_buyer": ranked[-1][0],
@@ -68,6 +73,7 @@ def _values(app) -> dict[str, str]:
         "cursor": str(middle),
         "month": day[:7],
         "ocid_prefix": ocid[: len(ocid) - 3],
+        "recent": recent.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if recent else "2000-01-01",
     }
 
 
@@ -87,6 +93,11 @@ def cases(v: dict[str, str], limit: int) -> list[tuple[str, str]]:
             (f"{route} month", f"{route}?limit={limit}&date_from={v['month']}-01&date_to={v['month']}-28"),
             (f"{route} ocid prefix", f"{route}?limit={limit}&ocid_prefix={v['ocid_prefix']}"),
             (f"{route} since", f"{route}?limit={limit}&since=2000-01-01"),
+            (f"{route} since lately", f"{route}?limit={limit}&since={v['recent']}"),
+            (
+                f"{route} since lately+buyer",
+                f"{route}?limit={limit}&since={v['recent']}&buyer={v['buyer']}",
+            ),
         ]
     return out
 
@@ -96,6 +107,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--only", default="", help="Only the cases whose name holds this text.")
     args = parser.parse_args()
     app = create_app(
         {"DATABASE_URL": args.database_url, "API_RATE_LIMIT": "", "BASE_URL": "http://localhost"}
@@ -106,6 +118,8 @@ def main() -> None:
     print(f"{count:,} processes; {args.repeat} requests per case, limit {args.limit}")
     print(f"{'case':36} {'p50 ms':>8} {'p95 ms':>8} {'cpu ms':>8} {'items':>6} {'KB':>7} {'gz KB':>7}")
     for name, url in cases(_values(app), args.limit):
+        if args.only not in name:
+            continue
         client.get(url)  # warm the caches as a harvester's second request would
         walls, cpu0 = [], _cpu()
         for _ in range(args.repeat):

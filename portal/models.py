@@ -60,6 +60,7 @@ releases = Table(
     Index(None, "release_id"),
     Index(None, "ocid", "date"),
     Index(None, "data_hash"),  # /verify?q=<hash>
+    Index(None, "published_at"),  # the API's since filter: where its walk starts
 )
 
 records = Table(

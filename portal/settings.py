@@ -344,6 +344,19 @@ SETTINGS: tuple[Setting, ...] = (
         "`veraz anchor --watch` brings the bulk downloads up to date (only the years with new "
         "releases) whenever releases were published since the last export.",
     ),
+    Setting(
+        "EXPORT_TABLES",
+        True,
+        "Every export (`veraz export`, after imports, the watcher) also rebuilds the CSV and XLSX "
+        "of the years that changed (flatterer: the slow part). Off: they stay as they were, each "
+        "saying in the manifest which snapshot it holds, until `veraz export --tables`.",
+    ),
+    Setting(
+        "EXPORT_HEADERS",
+        "pointer",
+        "Column headers of the exported CSV and XLSX: `pointer` (each field's JSON Pointer) or "
+        "`en` (the OCDS schema's English titles). Changing it rebuilds every year's tables.",
+    ),
     # Red flags (portal/flags, docs/red-flags.md): thresholds and the sources they come from.
     Setting(
         "FLAGS_AFTER_IMPORT",

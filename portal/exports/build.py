@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Engine, exists, func, select
+from isal import igzip
+from sqlalchemy import Connection, Engine, exists, func, literal, select
 
 from ocds import package as ocds_package
 from ocds.compile import compile_release
@@ -45,7 +46,7 @@ from portal.db import IN_CLAUSE_CHUNK
 from portal.evidence import store
 from portal.evidence.crash import crash_point
 from portal.exports import flatten, layout
-from portal.exports.files import GzipPart, HashingFile, fsync_dir, partial_dir, publish
+from portal.exports.files import GZIP_LEVEL, GzipPart, HashingFile, fsync_dir, partial_dir, publish
 from portal.exports.manifest import FORMAT, FileEntry, file_finished, read_manifest, write_manifest
 from portal.models import records, release_packages, releases
 from portal.publishing.pool import WorkerPool
@@ -101,7 +102,7 @@ class Limits:
     max_package_items: int = layout.MAX_PACKAGE_ITEMS
     max_package_bytes: int = layout.MAX_PACKAGE_BYTES
     xlsx_max_rows: int = layout.XLSX_MAX_ROWS
-    compresslevel: int = 6
+    compresslevel: int = GZIP_LEVEL  # ISA-L's levels: 0 to 3
 
 
 @dataclass
@@ -118,6 +119,8 @@ class ExportSummary:
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: read, csv, xlsx, publish
     releases: int = 0  # releases written to release packages in this run
     compiled: int = 0  # compiled releases written in this run
+    reused: int = 0  # of which copied from the previous export (unchanged processes)
+    tables_left: list[str] = field(default_factory=list)  # years whose CSV/XLSX were not rebuilt
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class Rel(NamedTuple):
     data: bytes
     valid: bool
     problems: str | None
+    data_hash: str
 
 
 _ROW = (
@@ -172,6 +176,7 @@ _ROW = (
     releases.c.data,
     releases.c.valid,
     releases.c.problems,
+    releases.c.data_hash,
 )
 
 
@@ -208,14 +213,17 @@ def dirty_years(conn: Connection, since: int, upto: int) -> set[str]:
 
 
 def _groups(
-    conn: Connection, upto: int, years: set[str] | None
+    conn: Connection, upto: int, years: set[str] | None, with_data: bool = True
 ) -> Iterator[list[tuple[str, list[Any], Any]]]:
     """Batches of ``(ocid, releases oldest first, stored compiled release)`` of the processes
     whose files are rebuilt (every process when ``years`` is None), in ocid order."""
     compiled_of = select(records.c.compiled).where(records.c.ocid == releases.c.ocid).scalar_subquery()
+    columns = (
+        _ROW if with_data else tuple(literal(b"").label("data") if c is releases.c.data else c for c in _ROW)
+    )
     if years is None:
         query = (
-            select(*_ROW, compiled_of.label("compiled"))
+            select(*columns, compiled_of.label("compiled"))
             .where(releases.c.id <= upto)
             .order_by(releases.c.ocid, releases.c.date, releases.c.id)
         )
@@ -237,7 +245,7 @@ def _groups(
         chosen.append(current)
     for i in range(0, len(chosen), BATCH):
         query = (
-            select(*_ROW, compiled_of.label("compiled"))
+            select(*columns, compiled_of.label("compiled"))
             .where(releases.c.ocid.in_(chosen[i : i + BATCH]), releases.c.id <= upto)
             .order_by(releases.c.ocid, releases.c.date, releases.c.id)
         )
@@ -261,18 +269,184 @@ def _batched(result) -> Iterator[list[tuple[str, list[Any], Any]]]:
                     yield batch
                     batch = []
             current, rows, stored = row.ocid, [], (bytes(row.compiled) if row.compiled is not None else None)
-        rows.append(Rel(row.id, row.ocid, row.release_id, row.date, bytes(row.data), row.valid, row.problems))
+        rows.append(
+            Rel(
+                row.id,
+                row.ocid,
+                row.release_id,
+                row.date,
+                bytes(row.data),
+                row.valid,
+                row.problems,
+                row.data_hash,
+            )
+        )
     if current is not None:
         batch.append((current, rows, stored))
     if batch:
         yield batch
 
 
-def _tee(batches: Iterator[Any], pending: deque) -> Iterator[Any]:
-    """``batches``, each also kept in ``pending`` until its results come back."""
+def _tee(
+    batches: Iterator[Any],
+    pending: deque,
+    reuse: _Reuse,
+    years: set[str] | None,
+    fill: Any = None,
+) -> Iterator[Any]:
+    """What the workers compile of each of ``batches``; each batch is kept in ``pending``, with
+    the compiled releases found otherwise, until the workers' results come back.
+
+    A process whose compiled release the previous export already wrote (:class:`_Reuse`) is
+    not sent: that compiled release is copied. ``fill`` (when the releases were read without
+    their JSON) reads the JSON of the releases still to compile."""
     for batch in batches:
-        pending.append(batch)
-        yield batch
+        found: dict[int, bytes | None] = {}
+        work = []
+        for i, (ocid, rows, stored) in enumerate(batch):
+            year = _years_of(rows)[0]
+            if years is not None and year not in years:
+                found[i] = None  # its compiled release is in a file that is kept
+                continue
+            old = reuse.take(year, ocid, process_key(rows)) if reuse else None
+            if old is not None:
+                found[i] = old
+            else:
+                work.append((ocid, rows, stored))
+        if fill is not None:
+            work = fill(work)
+        pending.append((batch, found))
+        yield work
+
+
+def _merged(batch: list[Any], found: dict[int, bytes | None], compiled: list[bytes | None]) -> Iterator[Any]:
+    """The compiled release of each process of ``batch``: copied (``found``) or compiled."""
+    made = iter(compiled)
+    for i in range(len(batch)):
+        yield found[i] if i in found else next(made)
+
+
+def _filler(conn: Connection):
+    """``fill`` for :func:`_tee`: the releases' JSON of the processes to compile, read by key."""
+
+    def fill(work: list[tuple[str, list[Rel], bytes | None]]) -> list[tuple[str, list[Rel], bytes | None]]:
+        wanted = [r.id for _, rows, stored in work if stored is None for r in rows]
+        data: dict[int, bytes] = {}
+        for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
+            chunk = wanted[i : i + IN_CLAUSE_CHUNK]
+            query = select(releases.c.id, releases.c.data).where(releases.c.id.in_(chunk))
+            data.update((pk, bytes(d)) for pk, d in conn.execute(query))
+        return [
+            (ocid, [r._replace(data=data[r.id]) for r in rows] if stored is None else rows, stored)
+            for ocid, rows, stored in work
+        ]
+
+    return fill
+
+
+def process_key(rows: list[Any]) -> str:
+    """What a process's compiled release depends on, in a few bytes: how many releases it has,
+    the newest one's key and the SHA-256 of its canonical JSON. Releases are never changed or
+    removed, so the same key means the same releases, hence the same compiled release."""
+    last = max(rows, key=lambda r: r.id)
+    return f"{len(rows)}:{last.id}:{last.data_hash}"
+
+
+class _OldYear:
+    """The previous export's compiled releases of one year, line by line with their keys
+    (``.state/YYYY-<sha256>.keys``: one ``[ocid, key]`` per line), both in ocid order."""
+
+    def __init__(self, lines: Path, keys: Path) -> None:
+        self._lines = igzip.open(lines, "rb")
+        self._keys = open(keys, "rb")  # noqa: SIM115 - closed by close()
+        self.current: tuple[str, str, bytes] | None = None
+        self.reused = 0
+        self._next()
+
+    def _next(self) -> None:
+        keys, line = self._keys.readline(), self._lines.readline()
+        if not keys or not line.endswith(b"\n"):
+            self.current = None
+            return
+        try:
+            ocid, key = orjson.loads(keys)
+        except (orjson.JSONDecodeError, ValueError):
+            self.current = None
+            return
+        self.current = (ocid, key, line[:-1])
+
+    def take(self, ocid: str, key: str) -> bytes | None:
+        while self.current is not None and self.current[0] < ocid:
+            self._next()
+        current = self.current
+        if current is None or current[0] != ocid:
+            return None
+        self._next()
+        if current[1] != key:
+            return None
+        self.reused += 1
+        return current[2]
+
+    def close(self) -> None:
+        self._lines.close()
+        self._keys.close()
+
+
+class _Reuse:
+    """The compiled releases of the previous export that still hold, by year.
+
+    The previous export left, for each yearly compiled file, the key (:func:`process_key`) of
+    each line's process under ``.state``, named after the file's SHA-256 in the manifest (a
+    file changed since is not read). A process whose key is unchanged gets its compiled release
+    copied from there instead of compiled again: compiling is the costly part of an export.
+    Both are read in ocid order alongside the processes; a process not found (another order of
+    ocids, a broken file) is compiled as usual, so reuse can only save work, never change it.
+    """
+
+    def __init__(self, folder: Path, manifest: dict[str, Any] | None) -> None:
+        self.years: dict[str, _OldYear] = {}
+        if manifest is None:
+            return
+        for entry in manifest.get("files", []):
+            if entry.get("kind") != layout.COMPILED or entry.get("year") is None:
+                continue
+            keys = folder / STATE / state_name(entry["year"], entry["sha256"])
+            lines = folder / entry["name"]
+            if keys.is_file() and lines.is_file():
+                try:
+                    self.years[entry["year"]] = _OldYear(lines, keys)
+                except OSError:
+                    continue
+
+    def __bool__(self) -> bool:
+        return bool(self.years)
+
+    def take(self, year: str, ocid: str, key: str) -> bytes | None:
+        old = self.years.get(year)
+        if old is None:
+            return None
+        try:
+            return old.take(ocid, key)
+        except (OSError, EOFError, ValueError):  # a truncated or corrupt gzip file: compile
+            old.close()
+            del self.years[year]
+            return None
+
+    @property
+    def reused(self) -> int:
+        return sum(y.reused for y in self.years.values())
+
+    def close(self) -> None:
+        for old in self.years.values():
+            old.close()
+
+
+#: Where the export keeps what only the next export reads (never served).
+STATE = ".state"
+
+
+def state_name(year: str, sha256: str) -> str:
+    return f"{year}-{sha256}.keys"
 
 
 def compiled_bytes(rows: list[Any], stored: bytes | None) -> bytes | None:
@@ -323,6 +497,7 @@ class _Part:
     last_date: str | None = None
     invalid: list[dict[str, Any]] = field(default_factory=list)
     invalid_bytes: int = 0
+    keys: Any = None  # compiled files: the open ``[ocid, key]`` lines (see _Reuse)
 
     def dated(self, date: Any) -> None:
         if isinstance(date, str) and date:
@@ -356,14 +531,16 @@ class _Writer:
         self.compiled_count = 0
 
     # compiled releases, one JSON per line
-    def compiled_release(self, year: str, data: bytes) -> None:
+    def compiled_release(self, year: str, data: bytes, ocid: str, key: str) -> None:
         part = self.compiled.get(year)
         if part is None:
             name = layout.compiled_name(year)
             part = self.compiled[year] = _Part(
                 name, layout.COMPILED, year, GzipPart(self.partial / name, self.limits.compresslevel)
             )
+            part.keys = open(self.partial / f"keys-{year}", "wb")  # noqa: SIM115 - closed in _close
         part.gzip.write(data + b"\n")
+        part.keys.write(orjson.dumps([ocid, key]) + b"\n")
         part.releases += 1
         part.records += 1
         part.gzip.count += 1
@@ -452,6 +629,8 @@ class _Writer:
         if part.kind != layout.COMPILED:
             part.gzip.write(ocds_package.package_tail(part.invalid or None))
         size, sha = part.gzip.close()
+        if part.keys is not None:
+            part.keys.close()
         self.done.append((part, size, sha))
 
     def close(self) -> None:
@@ -471,7 +650,7 @@ def _write_process(
 ) -> None:
     year, _ = _years_of(rows)
     if compiled is not None:
-        writer.compiled_release(year, compiled)
+        writer.compiled_release(year, compiled, ocid, process_key(rows))
         writer.compiled[year].dated(max(r.date for r in rows))
     if not writer.packages:
         return
@@ -535,13 +714,18 @@ def export(
     formats: frozenset[str] = frozenset({"compiled", "packages", "csv", "xlsx"}),
     limits: Limits | None = None,
     workers: int = 1,
+    recompile: bool = False,
+    headers: str = flatten.POINTERS,
 ) -> ExportSummary:
     """Export the published releases into ``folder`` (see the module docstring).
 
     ``full`` rebuilds every year even when a previous export's manifest says nothing changed.
     ``formats`` chooses among compiled releases (always written: the other formats read them),
     ``packages`` (release and record packages), ``csv`` and ``xlsx`` (benchmarks time them
-    apart). ``workers`` processes compile the releases (1: this process). Raises
+    apart). ``workers`` processes compile the releases (1: this process). The compiled
+    releases of processes without new releases are copied from the previous export (see
+    :class:`_Reuse`), even with ``full``, unless ``recompile``. ``headers`` names the CSV and
+    XLSX columns (``flatten.HEADERS``). Raises
     :class:`ExportFailed` with the reason when the export cannot finish; the previous files
     then stay in place."""
     limits = limits or Limits()
@@ -549,7 +733,7 @@ def export(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with _Lock(folder):
-            return _export(engine, folder, publication, full, formats, limits, workers)
+            return _export(engine, folder, publication, full, formats, limits, workers, recompile, headers)
     except OSError as error:
         shutil.rmtree(folder / ".partial", ignore_errors=True)
         raise ExportFailed(
@@ -566,9 +750,14 @@ def _export(
     formats: frozenset[str],
     limits: Limits,
     workers: int,
+    recompile: bool = False,
+    headers: str = flatten.POINTERS,
 ) -> ExportSummary:
+    if headers not in flatten.HEADERS:
+        raise ExportFailed(f"unknown column headers {headers!r}; use one of {', '.join(flatten.HEADERS)}")
     summary = ExportSummary()
-    old = None if full else read_manifest(folder)
+    previous = read_manifest(folder)
+    old = None if full else previous
     clock = time.perf_counter()
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -580,26 +769,38 @@ def _export(
         ):
             # Another database, one restored from an older backup, or files removed by hand.
             old = None
-        if old is not None and old["snapshot"]["release_id"] == snapshot.release_id:
+        tables = formats & TABLES
+        stale = stale_tables(old, tables, headers)
+        if old is not None and old["snapshot"]["release_id"] == snapshot.release_id and not stale:
             summary.up_to_date = True
             return summary
         years = None if old is None else dirty_years(conn, old["snapshot"]["release_id"], snapshot.release_id)
         partial = partial_dir(folder)
         writer = _Writer(partial, snapshot, publication, limits, "packages" in formats)
-        batches = _groups(conn, snapshot.release_id, years)
+        # Without packages, a release's JSON is read only to compile its process (not for
+        # processes whose compiled release is copied or stored).
+        with_data = "packages" in formats
+        batches = _groups(conn, snapshot.release_id, years, with_data)
+        reuse = _Reuse(folder, None if recompile else previous)
         try:
             # Compiling is the costly part (parsing and merging every release): worker
             # processes do it while this one reads the database and writes the files.
             with WorkerPool(functools.partial(_given, years), workers) as pool:
-                pending: deque[list[tuple[str, list[Rel], bytes | None]]] = deque()
-                results = pool.map(_compile_step, _tee(batches, pending))
-                for results_of_batch in results:
-                    batch = pending.popleft()
+                pending: deque[tuple[list[tuple[str, list[Rel], bytes | None]], dict[int, bytes | None]]] = (
+                    deque()
+                )
+                fill = None if with_data else _filler(conn)
+                results = pool.map(_compile_step, _tee(batches, pending, reuse, years, fill))
+                for compiled_of_batch in results:
+                    batch, found = pending.popleft()
+                    results_of_batch = list(_merged(batch, found, compiled_of_batch))
                     pks = [r.id for _, rows, _ in batch for r in rows]
                     sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
                     for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
                         _write_process(writer, ocid, rows, one, sources, years)
         finally:
+            summary.reused = reuse.reused
+            reuse.close()
             writer.close()
     summary.seconds["read"] = time.perf_counter() - clock
     summary.releases, summary.compiled = writer.releases, writer.compiled_count
@@ -632,12 +833,21 @@ def _export(
     rebuilt = years if years is not None else set(compiled_years) | {e.year for _, e in entries}
     summary.rebuilt_years = sorted((y for y in rebuilt if y is not None), key=layout.year_order)
 
-    # CSV and XLSX, from the compiled releases of each rebuilt year.
-    if "csv" in formats or "xlsx" in formats:
-        for year in summary.rebuilt_years:
-            if year not in compiled_years:
+    # CSV and XLSX, from the compiled releases of each rebuilt year, and of the years whose
+    # tables an export without them left behind their compiled releases.
+    table_years: set[str] = set()
+    if tables:
+        table_sources = {
+            e["year"]: (folder / e["name"], FileEntry(**e))
+            for e in (old or {}).get("files", [])
+            if e["kind"] == layout.COMPILED and e["year"] in stale and e["year"] not in rebuilt
+        }
+        table_sources.update({y: v for y, v in compiled_years.items() if y is not None})
+        for year in sorted({*summary.rebuilt_years, *stale}, key=layout.year_order):
+            if year not in table_sources:
                 continue
-            path, year_entry = compiled_years[year]
+            table_years.add(year)
+            path, year_entry = table_sources[year]
             made, skipped = flatten.tables(
                 path,
                 partial,
@@ -646,6 +856,7 @@ def _export(
                 make_xlsx="xlsx" in formats,
                 xlsx_max_rows=limits.xlsx_max_rows,
                 timings=summary.seconds,
+                titles=headers,
             )
             for made_path, kind in made:
                 size, sha = _size_and_sha(made_path)
@@ -664,21 +875,34 @@ def _export(
                             first_date=year_entry.first_date,
                             last_date=year_entry.last_date,
                             publisher=None,
-                            release_id=snapshot.release_id,
-                            tree_size=snapshot.tree_size,
+                            # the snapshot of the compiled releases it was made from
+                            release_id=year_entry.release_id,
+                            tree_size=year_entry.tree_size,
                             exported_at=_now(),
                         ),
                     )
                 )
             summary.skipped.extend(skipped)
+    summary.tables_left = sorted(
+        {e.year for e in _old_tables(old) if e.year and e.year in rebuilt and e.year not in table_years},
+        key=layout.year_order,
+    )
 
-    # Files of the years not rebuilt stay; those of rebuilt years are replaced or removed.
+    # Files of the years not rebuilt stay; those of rebuilt years are replaced or removed, but
+    # for tables not asked for this time: they stay as they were, each with its own snapshot.
+    replaced = {e.name for _, e in entries}
     kept = [
         FileEntry(**e)
         for e in (old or {}).get("files", [])
-        if e["year"] is not None and e["year"] not in rebuilt
+        if e["year"] is not None
+        and e["name"] not in replaced
+        and (e["year"] not in rebuilt or (e["kind"] in TABLES and e["year"] not in table_years))
     ]
-    kept_skips = [s for s in (old or {}).get("skipped", []) if s.get("year") not in rebuilt]
+    kept_skips = [
+        s
+        for s in (old or {}).get("skipped", [])
+        if s.get("year") not in table_years and (s.get("year") not in rebuilt or not tables)
+    ]
 
     # full.jsonl.gz: the yearly compiled files' bytes, one after the other.
     clock = time.perf_counter()
@@ -725,13 +949,20 @@ def _export(
     # Publish: every new file in place, then the manifest; then what no longer exists goes.
     crash_point("export-before-publish")
     clock = time.perf_counter()
+    state = folder / STATE
+    state.mkdir(exist_ok=True)
     for path, entry in entries:
         publish(path, folder / entry.name)
+        keys = partial / f"keys-{entry.year}"
+        if entry.kind == layout.COMPILED and entry.year is not None and keys.is_file():
+            os.replace(keys, state / state_name(entry.year, entry.sha256))
         file_finished(engine, folder, entry)
         summary.written.append(entry.name)
         crash_point("export-publishing")
     files = sorted([*kept, *(e for _, e in entries)], key=lambda e: e.name)
     manifest = _manifest(snapshot, publication, files, [*kept_skips, *summary.skipped])
+    # The tables' column headers, when every table listed has them.
+    manifest["tableHeaders"] = headers if tables else (old or {}).get("tableHeaders", flatten.POINTERS)
     write_manifest(folder, manifest)
     listed = {e.name for e in files}
     for e in (old or {}).get("files", []):
@@ -744,10 +975,47 @@ def _export(
                 if path.name not in (layout.MANIFEST, layout.SHA256SUMS):
                     path.unlink()
                     summary.removed.append(path.name)
+    wanted = {state_name(e.year, e.sha256) for e in files if e.kind == layout.COMPILED and e.year}
+    for path in state.iterdir():
+        if path.name not in wanted:
+            path.unlink(missing_ok=True)
     fsync_dir(folder)
     shutil.rmtree(partial, ignore_errors=True)
     summary.seconds["publish"] = time.perf_counter() - clock
     return summary
+
+
+#: The formats made from the compiled releases of a year (by flatterer, the slow part).
+TABLES = frozenset({layout.CSV, layout.XLSX})
+
+
+def _old_tables(old: dict[str, Any] | None) -> list[FileEntry]:
+    return [FileEntry(**e) for e in (old or {}).get("files", []) if e["kind"] in TABLES]
+
+
+def stale_tables(
+    old: dict[str, Any] | None, tables: frozenset[str], headers: str = flatten.POINTERS
+) -> set[str]:
+    """The years whose tables (of the kinds ``tables``) are older than their compiled releases,
+    or missing without a note saying why (an export without tables left them so), or have
+    other column headers than ``headers`` (every year, then)."""
+    if old is None or not tables:
+        return set()
+    compiled = {
+        e["year"]: e["release_id"] for e in old.get("files", []) if e["kind"] == layout.COMPILED and e["year"]
+    }
+    if old.get("tableHeaders", flatten.POINTERS) != headers and _old_tables(old):
+        return set(compiled)
+    noted = {(s.get("year"), s.get("name")) for s in old.get("skipped", [])}
+    have = {(e.year, e.kind): e.release_id for e in _old_tables(old)}
+    stale = set()
+    for year, release_id in compiled.items():
+        for kind in tables:
+            name = layout.csv_name(year) if kind == layout.CSV else layout.xlsx_name(year)
+            made = have.get((year, kind))
+            if (made is None and (year, name) not in noted) or (made is not None and made < release_id):
+                stale.add(year)
+    return stale
 
 
 def _size_and_sha(path: Path) -> tuple[int, str]:

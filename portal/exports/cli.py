@@ -17,7 +17,23 @@ from flask.cli import with_appcontext
 from portal.db import app_engine
 
 
-def run_export(config: dict, folder: Path | None = None, *, full: bool = False):
+def formats_of(config: dict, tables: bool | None = None) -> frozenset[str]:
+    """What an export writes: everything, but CSV and XLSX only when ``tables`` (default: the
+    EXPORT_TABLES setting)."""
+    if tables is None:
+        tables = bool(config.get("EXPORT_TABLES", True))
+    return frozenset({"compiled", "packages", *(("csv", "xlsx") if tables else ())})
+
+
+def run_export(
+    config: dict,
+    folder: Path | None = None,
+    *,
+    full: bool = False,
+    tables: bool | None = None,
+    recompile: bool = False,
+    headers: str | None = None,
+):
     """Export the app's database into ``folder`` (default: EXPORT_DIR); raises ExportFailed."""
     from portal.exports import Publication, default_folder, export
     from portal.publishing.pool import worker_count
@@ -27,7 +43,10 @@ def run_export(config: dict, folder: Path | None = None, *, full: bool = False):
         folder or default_folder(config),
         Publication.from_config(config),
         full=full,
+        formats=formats_of(config, tables),
         workers=worker_count(config["EXPORT_WORKERS"]),
+        recompile=recompile,
+        headers=headers or config.get("EXPORT_HEADERS") or "pointer",
     )
 
 
@@ -62,6 +81,12 @@ def _report(summary, folder: Path | None) -> None:
     )
     for skip in summary.skipped:
         click.echo(f"  skipped {skip['name']}: {skip['reason']}", err=True)
+    if summary.tables_left:
+        click.echo(
+            f"  CSV and XLSX of {', '.join(summary.tables_left)} left as they were (each says its "
+            "snapshot in manifest.json); `veraz export --tables` brings them up to date.",
+            err=True,
+        )
 
 
 @click.command("export")
@@ -73,15 +98,36 @@ def _report(summary, folder: Path | None) -> None:
     help="Folder of the bulk files (default: the EXPORT_DIR setting, else INSTANCE_PATH/exports).",
 )
 @click.option("--full", is_flag=True, help="Rebuild every year, not only those with new releases.")
+@click.option(
+    "--tables/--no-tables",
+    default=None,
+    help="Rebuild the CSV and XLSX of the years that changed, and of those left behind "
+    "(default: the EXPORT_TABLES setting).",
+)
+@click.option(
+    "--recompile",
+    is_flag=True,
+    help="Compile every release again instead of copying the compiled releases of unchanged "
+    "processes from the previous export.",
+)
+@click.option(
+    "--headers",
+    type=click.Choice(["pointer", "en"]),
+    default=None,
+    help="CSV and XLSX column headers: JSON Pointers or the OCDS schema's English titles "
+    "(default: the EXPORT_HEADERS setting). Spanish titles are not available offline.",
+)
 @with_appcontext
-def export_command(folder: Path | None, full: bool) -> None:
+def export_command(
+    folder: Path | None, full: bool, tables: bool | None, recompile: bool, headers: str | None
+) -> None:
     """Write the bulk downloads: compiled releases, packages, CSV, XLSX, SHA256SUMS, manifest."""
     from portal.exports import ExportFailed, default_folder
 
     config = current_app.config
     folder = folder or default_folder(config)
     try:
-        summary = run_export(config, folder, full=full)
+        summary = run_export(config, folder, full=full, tables=tables, recompile=recompile, headers=headers)
     except ExportFailed as error:
         click.echo(f"veraz: the export failed: {error}.", err=True)
         sys.exit(1)
@@ -108,7 +154,12 @@ def export_due(engine, config: dict) -> bool:
         return False
     try:
         summary = export(
-            engine, folder, Publication.from_config(config), workers=worker_count(config["EXPORT_WORKERS"])
+            engine,
+            folder,
+            Publication.from_config(config),
+            formats=formats_of(config),
+            workers=worker_count(config["EXPORT_WORKERS"]),
+            headers=config.get("EXPORT_HEADERS") or "pointer",
         )
     except ExportFailed as error:
         logging.getLogger(__name__).warning("bulk downloads not updated: %s", error)

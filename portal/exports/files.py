@@ -8,16 +8,20 @@ disk or a kill either the old file or the new one is served, never a mix.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import shutil
 from pathlib import Path
 
+from isal import isal_zlib
+
 #: Where files being written wait for their turn; emptied at the start of every export.
 PARTIAL = ".partial"
 
 _CHUNK = 1 << 20
+#: ISA-L's compression level (0-3) for every gzip file of the export.
+GZIP_LEVEL = 1
+_GZIP_WBITS = 31  # deflate in a gzip wrapper (RFC 1952)
 
 
 class HashingFile:
@@ -51,15 +55,17 @@ class HashingFile:
 class GzipPart:
     """A gzip file being written: ``count`` items and ``raw_size`` uncompressed bytes so far.
 
-    The gzip header carries no name and no time (``mtime=0``), so the same content gives the
-    same bytes and the same SHA-256 on every export."""
+    Compressed with ISA-L (``isal``, Intel's deflate, already a dependency for PDFs): at its
+    level 1 about 8 times faster than zlib at level 6 on JSON Lines of compiled releases, for
+    files about a third bigger (``docs/bulk-downloads.md`` gives the figures). The output is
+    ordinary gzip (RFC 1952) that every reader reads. The header carries no name and no time
+    (``mtime=0``), so the same content gives the same bytes and the same SHA-256 on every export
+    with the same ``isal`` version."""
 
-    def __init__(self, path: Path, compresslevel: int) -> None:
+    def __init__(self, path: Path, compresslevel: int = GZIP_LEVEL) -> None:
         self.path = path
         self._out = HashingFile(path)
-        self._gzip = gzip.GzipFile(
-            filename="", mode="wb", fileobj=self._out, compresslevel=compresslevel, mtime=0
-        )
+        self._deflate = isal_zlib.compressobj(compresslevel, isal_zlib.DEFLATED, _GZIP_WBITS)
         self._buffer: list[bytes] = []
         self._buffered = 0
         self.raw_size = 0
@@ -74,14 +80,14 @@ class GzipPart:
 
     def _drain(self) -> None:
         if self._buffer:
-            self._gzip.write(b"".join(self._buffer))
+            self._out.write(self._deflate.compress(b"".join(self._buffer)))
             self._buffer.clear()
             self._buffered = 0
 
     def close(self) -> tuple[int, str]:
         """Finish the gzip stream, flush it to disk: its size and SHA-256."""
         self._drain()
-        self._gzip.close()
+        self._out.write(self._deflate.flush())
         sha = self._out.close()
         return self._out.size, sha
 

@@ -13,7 +13,7 @@ flatten-tool: ``docs/bulk-downloads.md``.
 from __future__ import annotations
 
 import csv
-import gzip
+import functools
 import io
 import json
 import os
@@ -23,12 +23,47 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
+
+from isal import igzip
 
 from portal.exports import layout
-from portal.exports.files import fsync_file
+from portal.exports.files import GZIP_LEVEL, fsync_file
 
 MAIN = "release"
 _SEPARATOR = "."
+
+#: Column headers: JSON Pointers, or the OCDS schema's titles in a language. Only English
+#: titles ship with the project (the vendored 1.1.5 schema); the standard's Spanish titles live
+#: in its translation catalogues, which no package installs (see docs/bulk-downloads.md).
+POINTERS = "pointer"
+HEADERS = (POINTERS, "en")
+
+
+#: The English titles of the OCDS 1.1.5 release schema's fields, as a tree of keys (``""``
+#: holds a field's own title), taken from the official schema (the project's vendored copy is
+#: stripped of titles and descriptions).
+TITLES_FILE = Path(__file__).with_name("ocds-titles-en.json")
+
+
+@functools.cache
+def _titles() -> dict[str, Any]:
+    return json.loads(TITLES_FILE.read_text(encoding="utf-8"))["titles"]
+
+
+def schema_title(path: tuple[str, ...]) -> str | None:
+    """The OCDS schema's title of the field at ``path`` (keys from the release, arrays passed
+    through), each level's title joined by ``": "`` (``Tender: Value: Amount``); None for a
+    field the schema does not describe (an extension's, or the publisher's own)."""
+    node: Any = _titles()
+    titles: list[str] = []
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return None
+        title = node.get("")
+        titles.append(title if isinstance(title, str) and title else key)
+    return ": ".join(titles) if titles else None
 
 
 def _flatten(source: Path, out: Path, **options) -> None:
@@ -76,8 +111,12 @@ def header(table: str, name: str, data_columns: list[str]) -> str:
     return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in name.split(_SEPARATOR))
 
 
-def headers(fields: list[dict[str, str]]) -> dict[tuple[str, str], str]:
-    """``{(table, flatterer's field name): published header}`` for every field of ``fields.csv``."""
+def headers(fields: list[dict[str, str]], style: str = POINTERS) -> dict[tuple[str, str], str]:
+    """``{(table, flatterer's field name): published header}`` for every field of ``fields.csv``.
+
+    With ``style="en"``, a data column is headed by the schema's English title of its field
+    (:func:`schema_title`) instead of its JSON Pointer, where the schema has one and no other
+    column of the table has that title already (the pointer then, so that headers stay unique)."""
     by_table: dict[str, list[str]] = {}
     for f in fields:
         by_table.setdefault(f["table_name"], []).append(f["field_name"])
@@ -95,8 +134,16 @@ def headers(fields: list[dict[str, str]]) -> dict[tuple[str, str], str]:
                 table != MAIN and any(n == f"{a}{_SEPARATOR}{k}" for a in ancestors for k in ("ocid", "id"))
             )
         ]
+        used: set[str] = set()
         for n in names:
-            out[(table, n)] = header(table, n, data)
+            published = header(table, n, data)
+            if style != POINTERS and published.startswith("/"):
+                within = [] if table == MAIN else table.split(_SEPARATOR)
+                title = schema_title((*within, *n.split(_SEPARATOR)))
+                if title is not None and title not in used:
+                    published = title
+            used.add(published)
+            out[(table, n)] = published
     return out
 
 
@@ -109,6 +156,7 @@ def tables(
     make_xlsx: bool,
     xlsx_max_rows: int,
     timings: dict[str, float],
+    titles: str = POINTERS,
 ) -> tuple[list[tuple[Path, str]], list[dict[str, str]]]:
     """Flatten the compiled releases of ``source`` (a year's ``.jsonl.gz``) into ``YYYY.csv.tar.gz``
     and ``YYYY.xlsx`` in ``partial``: the files made (path, kind), and those skipped (why)."""
@@ -118,7 +166,7 @@ def tables(
     clock = time.perf_counter()
     _flatten(source, work, csv=True)
     fields = _read_csv(work / "fields.csv")
-    names = headers(fields)
+    names = headers(fields, titles)
     table_files = _read_csv(work / "tables.csv")
     if make_csv:
         path = partial / layout.csv_name(year)
@@ -170,7 +218,7 @@ def _tar_csv(
     """Every table's CSV in one ``.tar.gz`` (``YYYY/<table>.csv``), headers as published; the
     bytes depend only on the content (no times, owners or names in the headers)."""
     with open(path, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        with igzip.IGzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for table in table_files:
                     name, title = table["table_name"], table["table_title"]

@@ -20,7 +20,7 @@ stops after ``limit`` matches, instead of collecting every match first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, select
 
@@ -120,6 +120,36 @@ def _chunks(values: list[str]):
         yield values[i : i + IN_CLAUSE_CHUNK]
 
 
+def since_floor(conn: Connection, since: datetime | None, after: int) -> int:
+    """Where a page filtered by ``since`` starts its walk: ``after``, or the key just before
+    the first release published at or after ``since`` when that is further on.
+
+    The walk by key reads every release it passes; a harvester asking for what was published
+    since yesterday would otherwise read a million older ones to find none. When the release
+    right after ``after`` already matches (``since`` is old, or a later page), the walk starts
+    well and nothing more is asked. Otherwise the smallest matching key is found on the
+    ``published_at`` index (migration 0021), reading only the matching entries. It is the exact
+    smallest key, so the walk skips only releases that cannot match, whatever order the
+    clock gave the publication times. ``id + 0`` keeps SQLite from answering ``min(id)`` by
+    walking the primary key instead of the index."""
+    if since is None:
+        return after
+    following = conn.execute(
+        select(releases.c.published_at).where(releases.c.id > after).order_by(releases.c.id).limit(1)
+    ).scalar()
+    if following is None or _aware(following) >= since:
+        return after
+    first = conn.execute(select(func.min(releases.c.id + 0)).where(releases.c.published_at >= since)).scalar()
+    if first is None:
+        return _last_key(conn)
+    return max(after, int(first) - 1)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives naive date-times back (stored in UTC); PostgreSQL gives aware ones.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _last_key(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(releases.c.id), 0))).scalar_one())
 
@@ -138,6 +168,7 @@ def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) ->
     ]
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
+        after = since_floor(conn, harvest.since, after)
     process = _process_conditions(harvest)
     if process:
         where.append(exists().where(records.c.ocid == releases.c.ocid, *process))
@@ -184,6 +215,7 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     ]
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
+        after = since_floor(conn, harvest.since, after)
     process = _process_conditions(harvest)
     query = (
         select(records.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)

@@ -151,6 +151,44 @@ def test_since_bounds_the_publication_time(published):
     assert "records" not in empty and package_problems(empty, "record", deep=True) == []
 
 
+def test_since_lists_exactly_what_was_published_since_whatever_the_key_order(app, tmp_path):
+    """A page with ``since`` starts where the first matching key is (found on the index of
+    publication times), yet lists every match: also a release whose key is older than that
+    start point but whose publication time is later (a clock set back between imports)."""
+    publish_generated(app, tmp_path, 40, seed=7)
+    publish_generated(app, tmp_path, 20, seed=8, series="OD")
+    engine = app_engine(app)
+    with engine.begin() as conn:
+        rows = conn.execute(select(releases.c.id, releases.c.published_at).order_by(releases.c.id)).all()
+        times = sorted({t for _, t in rows})
+        assert len(times) >= 2
+        since = times[-1]  # the second import's time
+        early = [pk for pk, t in rows if t < since][1::7]
+        conn.execute(
+            releases.update().where(releases.c.id.in_(early)).values(published_at=since + timedelta(hours=1))
+        )
+        expected = [pk for pk, t in rows if t >= since or pk in early]
+        last_of = dict(conn.execute(select(records.c.ocid, records.c.last_release)).all())
+    assert early and min(early) < min(pk for pk, t in rows if t >= since)
+    since = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+    moment = since.replace(tzinfo=None).isoformat() + "Z"
+    client = app.test_client()
+    found, _ = harvest(client, f"/api/releases?since={moment}&limit=7")
+    keys = {(r["ocid"], r["id"]) for r in found}
+    with engine.connect() as conn:
+        wanted = conn.execute(
+            select(releases.c.ocid, releases.c.release_id).where(releases.c.id.in_(expected))
+        ).all()
+    assert keys == set(map(tuple, wanted)) and len(found) == len(expected)
+    found_records, _ = harvest(client, f"/api/records?since={moment}&limit=7", key="records")
+    assert {r["ocid"] for r in found_records} == {o for o, pk in last_of.items() if pk in set(expected)}
+    with engine.connect() as conn:
+        assert api_filters.since_floor(conn, since, 0) == min(expected) - 1
+        assert api_filters.since_floor(conn, since, max(expected)) == max(expected)
+        later = since + timedelta(days=1)
+        assert api_filters.since_floor(conn, later, 0) == rows[-1][0]
+
+
 def test_harvesting_while_imports_commit_misses_nothing_and_repeats_nothing(published, tmp_path):
     """A harvester reads a page, orders are imported, it goes on from links.next; later it asks
     the last page's address again and gets what was published since."""
