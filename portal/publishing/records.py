@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Dialect, delete, select
 
 from ocds.compile import compile_release
 from ocds.summary import browse_columns_of, process_facts, read_model_rows, read_model_rows_of
-from portal.db import IN_CLAUSE_CHUNK, bulk_insert, driver_params, insert_driver_params
+from portal.db import IN_CLAUSE_CHUNK, driver_params, insert_driver_params
 from portal.models import item_lines, parties, records, releases
 from portal.search.documents import Document, document_of
 
@@ -109,22 +111,7 @@ def store_records(
         chunk = ocids[i : i + IN_CLAUSE_CHUNK]
         for table in (records, *READ_MODEL_TABLES.values()):
             conn.execute(delete(table).where(table.c.ocid.in_(chunk)))
-    now = datetime.now(UTC)
-    bulk_insert(
-        conn,
-        records,
-        [
-            {
-                "ocid": ocid,
-                "compiled": row.compiled,
-                "release_count": row.release_count,
-                "last_release": row.last_release,
-                "updated_at": now,
-                **row.columns,
-            }
-            for ocid, row in rows_by_ocid.items()
-        ],
-    )
+    insert_driver_params(conn, records, *_record_params(rows_by_ocid, conn.dialect))
     made = [row.read_model for row in rows_by_ocid.values() if row.read_model is not None]
     missing = {o: row for o, row in rows_by_ocid.items() if row.read_model is None}
     made += [read_model_rows(release) for release in _compiled_releases(conn, missing, compiled or {})]
@@ -140,6 +127,30 @@ def store_records(
     for name, by_columns in derived.items():
         for columns, params in by_columns.items():
             insert_driver_params(conn, READ_MODEL_TABLES[name], columns, params)
+
+
+def _record_params(
+    rows_by_ocid: dict[str, RecordRow], dialect: Dialect
+) -> tuple[tuple[str, ...], list[tuple]]:
+    """The ``records`` rows as driver parameters: what :func:`portal.db.bulk_insert` would send
+    for the dicts ``{ocid, compiled, release_count, last_release, updated_at, **columns}``, with
+    the time (the same for every row) processed once instead of once a row."""
+    names = tuple(next(iter(rows_by_ocid.values())).columns)
+    columns = ("ocid", "compiled", "release_count", "last_release", "updated_at", *names)
+    processors = [records.c[c].type._cached_bind_processor(dialect) for c in columns]
+    now: Any = datetime.now(UTC)
+    if processors[4] is not None:
+        now = processors[4](now)
+    processors[4] = None
+    convert = [(i, p) for i, p in enumerate(processors) if p is not None]
+    pick = itemgetter(*names) if len(names) > 1 else (lambda c: (c[names[0]],))
+    params = []
+    for ocid, row in rows_by_ocid.items():
+        values = [ocid, row.compiled, row.release_count, row.last_release, now, *pick(row.columns)]
+        for i, processor in convert:
+            values[i] = processor(values[i])
+        params.append(tuple(values))
+    return columns, params
 
 
 def _compiled_releases(conn: Connection, rows_by_ocid: dict[str, RecordRow], known: dict[str, dict]):
