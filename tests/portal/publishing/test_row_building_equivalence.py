@@ -23,7 +23,7 @@ texts = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(texts)
 def test_search_words_are_the_stems_of_the_joined_texts(names):
     document = _document("ocds-x-1", list(names), [])
