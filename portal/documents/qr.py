@@ -16,7 +16,7 @@ and a fixed one keeps the PDF bytes independent of any scoring implementation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from operator import itemgetter
 
 #: Error-correction codewords per block and number of blocks at level M, by version (1-40).
@@ -173,6 +173,9 @@ def _generator_multiples(degree: int) -> tuple[int, ...]:
     return tuple(multiples)
 
 
+# The first block of an order URL's code (mode, length and the start of the URL: the site and
+# the ocid prefix) is the same for every order of an import: its remainder is computed once.
+@lru_cache(maxsize=64)
 def _ec_codewords(data: bytes, degree: int) -> bytes:
     """The Reed-Solomon remainder of ``data`` (polynomial division, one table XOR per byte)."""
     multiples = _generator_multiples(degree)

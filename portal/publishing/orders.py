@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Dialect, Engine
+from sqlalchemy.engine import URL
 
 from anchoring.canonical import canonical_json
 from anchoring.log import EvidenceLog
@@ -40,7 +41,7 @@ from portal.models import proformas, source_orders
 from portal.publishing.bulk import bulk_mode, lookup_indexes_deferred
 from portal.publishing.pool import WorkerPool, worker_count
 from portal.publishing.prepared import PreparedOrder, PreparedRelease, prepare_proforma, prepare_release
-from portal.publishing.records import RecordRow, recompile, store_records
+from portal.publishing.records import RecordRow, pack_read_model, recompile, store_records
 from portal.publishing.rejects import Reject, Summary
 from portal.publishing.releases import existing_releases, insert_releases, ocids_with_releases
 from portal.queries import lookup_pairs
@@ -103,7 +104,9 @@ class OrderPreparer:
 
     ``base_url`` (the public BASE_URL) gives each order release its order PDF, rendered and
     listed before validation, so that hash 1 covers the PDF's hash (hash 2). ``file`` names
-    the input in rejects.
+    the input in rejects. ``dialect`` names the writer's database dialect (``"sqlite"``,
+    ``"postgresql+psycopg"``): the read model's rows are then sent as that driver's parameter
+    tuples (:class:`~portal.publishing.records.PackedRows`); without it, as dicts.
     """
 
     def __init__(
@@ -112,12 +115,16 @@ class OrderPreparer:
         base_url: str | None = None,
         file: str = "",
         agreement_capacity: int = AGREEMENT_STATES_KEPT,
+        dialect: str | None = None,
     ) -> None:
         self.ocid_prefix = ocid_prefix
         self.base_url = base_url
         self.file = file
         self.validator = ReleaseValidator()
         self.agreements = AgreementStates(agreement_capacity)
+        # A dialect of the writer's kind, for its bind processors (made here: dialects are
+        # not sent between processes).
+        self.dialect: Dialect | None = URL.create(dialect).get_dialect()() if dialect else None
 
     def prepare(self, lines: Sequence[tuple[int, bytes]]) -> PreparedBatch:
         """Check, map, validate and canonicalise ``(line number, raw line)`` pairs."""
@@ -190,7 +197,11 @@ class OrderPreparer:
             agreement=agreement,
             proformas=quotes,
             summary_alone=columns,
-            read_model_alone=read_model_rows_of(facts),
+            read_model_alone=(
+                read_model_rows_of(facts)
+                if self.dialect is None
+                else pack_read_model(read_model_rows_of(facts), self.dialect)
+            ),
             search_alone=document_of(mapped.order_release["ocid"], facts),
             pdf=pdf,
             pdf_sha256=pdf_sha256,
@@ -416,7 +427,8 @@ def import_orders(
     if bulk:
         batch_size *= BULK_BATCH_FACTOR
     file = str(path)
-    preparer = functools.partial(OrderPreparer, ocid_prefix, base_url, file)
+    dialect = f"{engine.dialect.name}+{engine.dialect.driver}"
+    preparer = functools.partial(OrderPreparer, ocid_prefix, base_url, file, dialect=dialect)
     with (
         lookup_indexes_deferred(engine, on_indexes) if bulk else nullcontext(),
         WorkerPool(preparer, worker_count(workers)) as pool,

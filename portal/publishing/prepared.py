@@ -52,8 +52,9 @@ class PreparedOrder:
     proformas: tuple[PreparedProforma, ...]
     summary_alone: dict  # the record's browse columns if this is the ocid's only release
     # ... and its read-model rows and search document (ocds.summary.read_model_rows,
-    # portal.search.documents.document), made by the worker from the same reading
-    read_model_alone: dict[str, list[dict]] | None = None
+    # portal.search.documents.document), made by the worker from the same reading; the rows
+    # as dicts, or as the writer's driver parameters (portal.publishing.records.PackedRows)
+    read_model_alone: dict[str, list[dict]] | dict[str, Any] | None = None
     search_alone: Document | None = None
     pdf: bytes | None = None  # the order PDF listed in the order release
     pdf_sha256: str | None = None  # its SHA-256 (hex), as listed: hash 2

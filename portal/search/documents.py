@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import orjson
 from sqlalchemy import Connection, select
@@ -74,8 +75,21 @@ def document_of(ocid: str, facts: dict) -> Document:
 
 def _document(ocid: str, names: list, ids: list) -> Document:
     keys = dict.fromkeys(k for k in (compact(i) for i in [ocid, *ids] if i) if k)
-    body = analyse(" ".join(n for n in names if n))[:MAX_BODY_TERMS]
+    texts = [n for n in names if n]
+    if all(type(n) is str for n in texts):
+        # The stems of texts joined by spaces are each text's stems in turn (every step of
+        # ``analyse`` works within a word, and a space ends a word and any case context), and
+        # item descriptions, buyers, suppliers and agreement titles recur from process to
+        # process: each text is analysed once per process.
+        body = [stem for text in texts for stem in _stems(text)][:MAX_BODY_TERMS]
+    else:
+        body = analyse(" ".join(texts))[:MAX_BODY_TERMS]
     return Document(ocid, " ".join(keys), " ".join(body))
+
+
+@lru_cache(maxsize=32768)
+def _stems(text: str) -> tuple[str, ...]:
+    return tuple(analyse(text))
 
 
 def compiled_releases(conn: Connection, ocids: Iterable[str]) -> Iterator[tuple[str, dict | None, dict]]:
