@@ -724,7 +724,7 @@ def _column(data: bytes, backend: Any) -> int:
     return low
 
 
-def _exact(value: dict[str, Any], strings: bool) -> list[Problem]:
+def exact_numbers(value: dict[str, Any] | list[Any], strings: bool) -> list[Problem]:
     """Convert a freshly parsed release's numbers, in place, to what RFC 8785 writes exactly.
 
     Integers stay ``int`` when within +-(2**53 - 1); decimals become ``float`` when the double's
@@ -1042,7 +1042,7 @@ class _Reader:
     ) -> Item:
         if not isinstance(release, dict):
             return self.reject(location, "a release must be a JSON object", package=package)
-        problems = _exact(release, strings)
+        problems = exact_numbers(release, strings)
         if problems:
             return Item(self.file, location, None, problems, package)
         if old and "parties" not in release:

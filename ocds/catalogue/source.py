@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from math import isfinite
 from pathlib import Path
@@ -40,6 +42,7 @@ import jsonschema
 import orjson
 
 from ocds.errors import Problem
+from ocds.ingest import exact_numbers
 from ocds.schema import codes
 from ocds.validate import SchemaChecker
 
@@ -94,7 +97,8 @@ _QUANTITY_TOLERANCE = 1e-9
 class SourceLine:
     """One line of a source file: its 1-based line number, the order and what is wrong with it.
 
-    ``order`` is ``None`` only when the line is not a JSON object at all. When ``problems`` is
+    ``order`` is ``None`` when the line is not a JSON object at all, or holds a number (or a
+    lone surrogate) canonical JSON cannot write as sent (its problems name each one). When ``problems`` is
     non-empty the order must not be published; it is still returned so that a report can name it.
     """
 
@@ -612,6 +616,41 @@ def _numbered_lines(
         yield from enumerate(source, start=1)
 
 
+# orjson reads an integer beyond 64 bits, or a decimal with more digits than a double holds, as
+# the nearest double without a word, so the value would be published altered. A line with a run
+# of 16 digits (2**53 has 16) or one orjson refuses (1E400, a lone surrogate) is read again
+# exactly, and a number RFC 8785 cannot write as sent is that line's problem, at its field.
+_LONG_DIGITS = re.compile(rb"[0-9]{16}")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def loads_exact(raw: bytes | str) -> tuple[Any, list[Problem]]:
+    """One JSON text parsed with every number as sent: ``(value, problems)``. Problems name
+    each number (and, in strings, each lone surrogate) canonical JSON cannot hold exactly.
+    Raises ``orjson.JSONDecodeError`` (orjson's message) when the text is not JSON."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if not _LONG_DIGITS.search(data):
+        try:
+            return orjson.loads(data), []
+        except orjson.JSONDecodeError as error:
+            refused = error
+    else:
+        refused = None
+    try:
+        value = json.loads(data, parse_float=Decimal, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        if refused is not None:
+            raise refused from None
+        orjson.loads(data)  # not JSON: orjson's message, as for every other line
+        raise
+    if isinstance(value, dict | list):
+        return value, exact_numbers(value, strings=True)
+    return value, []
+
+
 def parse_orders(path_or_lines: str | os.PathLike | Iterable[str | bytes]) -> Iterator[SourceLine]:
     """Stream a JSON Lines export, one :class:`SourceLine` per non-blank line.
 
@@ -623,9 +662,12 @@ def parse_orders(path_or_lines: str | os.PathLike | Iterable[str | bytes]) -> It
         if not raw.strip():
             continue
         try:
-            order = orjson.loads(raw)
+            order, problems = loads_exact(raw)
         except orjson.JSONDecodeError as error:
             yield SourceLine(number, None, [Problem("", f"Line is not valid JSON: {error}.")])
+            continue
+        if problems:
+            yield SourceLine(number, None, problems)
             continue
         problems = check_order(order)
         yield SourceLine(number, order if isinstance(order, dict) else None, problems)

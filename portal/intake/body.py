@@ -5,11 +5,15 @@ element, from 1). ``application/x-ndjson`` (also ``application/jsonl``,
 ``application/json-lines``, ``application/x-jsonlines``): JSON Lines, one record per non-blank
 line, numbered by line as ``veraz import-orders`` numbers the lines of a file. A record that is
 not valid JSON is reported as that record's problem (JSON Lines); a JSON body that does not
-parse at all is one problem with the whole body.
+parse at all is one problem with the whole body. An array is split into its elements' bytes as
+sent, so each element is read exactly as the same record sent as JSON Lines would be (a number
+canonical JSON cannot hold, ``NaN``, ``1E400`` are that record's problem, at its field).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -44,12 +48,9 @@ def read_records(body: bytes, mimetype: str, max_records: int) -> Records:
     if mimetype in JSON_LINES_TYPES:
         raw = [(n, line) for n, line in enumerate(body.split(b"\n"), start=1) if line.strip()]
     elif mimetype in JSON_TYPES:
-        try:
-            value = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            raise BodyError(400, f"The body is not valid JSON: {error}.") from None
+        value = _parsed(body)
         if isinstance(value, list):
-            raw = [(n, orjson.dumps(item)) for n, item in enumerate(value, start=1)]
+            raw = list(enumerate(_array_elements(body), start=1))
         elif isinstance(value, dict):
             raw = [(1, body)]
         else:
@@ -66,3 +67,49 @@ def read_records(body: bytes, mimetype: str, max_records: int) -> Records:
             413, f"The body holds {len(raw)} records; at most {max_records} are accepted per request."
         )
     return Records(raw)
+
+
+def _parsed(body: bytes):
+    # Only the body's shape and validity come from this parse: each record is then read from its
+    # own bytes, as sent, by the same exact reader as a JSON Lines record. orjson is the fast
+    # check; the standard library also reads what orjson refuses for one element's sake (NaN,
+    # 1E400, a lone surrogate), which is then that record's problem, not the whole body's.
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise BodyError(400, f"The body is not valid JSON: {error}.") from None
+
+
+_STRUCTURE = re.compile(rb'["\\\[\]{},]')
+
+
+def _array_elements(body: bytes) -> list[bytes]:
+    """The bytes of each element of the JSON array ``body`` (known to be valid JSON), as sent:
+    re-serialising a parsed element would alter what a parser reads inexactly (orjson turns an
+    integer beyond 64 bits into a double)."""
+    items: list[bytes] = []
+    depth, start, in_string, escaped = 0, 0, False, -1
+    for match in _STRUCTURE.finditer(body):
+        at, char = match.start(), match.group()
+        if in_string:
+            if char == b"\\" and escaped != at:
+                escaped = at + 1  # the next byte is escaped, whatever it is
+            elif char == b'"' and escaped != at:
+                in_string = False
+        elif char == b'"':
+            in_string = True
+        elif char in b"[{":
+            depth += 1
+            if depth == 1:
+                start = at + 1
+        elif char in b"]}":
+            if depth == 1:
+                items.append(body[start:at])
+            depth -= 1
+        elif depth == 1:  # a comma between elements
+            items.append(body[start:at])
+            start = at + 1
+    return [item.strip(b" \t\r\n") for item in items if item.strip(b" \t\r\n")]

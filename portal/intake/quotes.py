@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from anchoring.merkle import leaf_hash
 from ocds.catalogue.mapping import order_ocid
-from ocds.catalogue.source import explain_schema_errors, source_schema
+from ocds.catalogue.source import explain_schema_errors, loads_exact, source_schema
 from ocds.errors import Problem
 from ocds.validate import SchemaChecker
 from portal.db import bulk_insert
@@ -184,12 +184,12 @@ def accept_quotes(
     prepared = []
     for number, raw in records:
         try:
-            quote = orjson.loads(raw)
+            quote, found = loads_exact(raw)
         except orjson.JSONDecodeError as error:
             problems.append(RecordProblem(number, "", "", f"Line is not valid JSON: {error}."))
             continue
         ident = str(quote.get("id", "")) if isinstance(quote, dict) else ""
-        found = check_quote(quote)
+        found = found or check_quote(quote)
         if found:
             problems += [RecordProblem(number, ident, p.field, p.reason) for p in found]
             continue
