@@ -126,23 +126,22 @@ def _like_pattern(text: str) -> str:
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def text_condition(text: str, candidates: list[str] | None = None):
-    """What ``q`` matches: the search's candidate ocids when full-text search is there, and
-    always an order number (any case, partial), an ocid, or a buyer's or supplier's identifier
-    (a RUC) exactly."""
+def text_condition(text: str, candidates=None):
+    """What ``q`` matches: the processes full-text search finds (``candidates``: every one of
+    them, as a subquery of ocids, :func:`portal.search.matching`; or a list), and always an
+    order number (any case, partial), an ocid, or a buyer's or supplier's identifier (a RUC)
+    exactly."""
     matches = [
         func.lower(records.c.order_number).like(_like_pattern(text), escape="\\"),
         records.c.ocid == text,
         exists().where(parties.c.ocid == records.c.ocid, parties.c.identifier == text),
     ]
-    if candidates:
+    if candidates is not None:
         matches.append(records.c.ocid.in_(candidates))
     return or_(*matches)
 
 
-def conditions(
-    browse: Browse, candidates: list[str] | None = None, *, counting: bool = False
-) -> dict[str, object]:
+def conditions(browse: Browse, candidates=None, *, counting: bool = False) -> dict[str, object]:
     """Every filter of ``browse`` as a SQL condition, by facet (``q`` and amount bounds under
     their own names); ``counting``: in the form that counts fastest, else the form that finds
     a page fastest."""

@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, select, text
+from sqlalchemy import Connection, Select, bindparam, delete, func, literal_column, or_, select, table, text
 
 from portal.db import IN_CLAUSE_CHUNK, bulk_insert
 from portal.search.documents import Document
@@ -253,6 +253,34 @@ def _pg_search(conn: Connection, query: Query, window: int, limit: int) -> list[
         return []
     rows = conn.execute(_PG_RANK, {"ids": ids, "match": pg_tsquery(query), "limit": limit})
     return [ocid for (ocid,) in rows]
+
+
+def matching(dialect: str, query: Query) -> Select | None:
+    """Every process whose document matches ``query`` (every term in its words, or an
+    identifier starting with its key), unranked and unlimited, as a SELECT of their ocids to use
+    as a subquery (``records.ocid IN (...)``); None for an empty query.
+
+    What a listing filtered by ``q``, its total and its facet counts are taken over, so that
+    they are exact however many processes match (the ranked search stops at MAX_LIMIT). It
+    reads the database's full-text index whatever SEARCH_ENGINE is: every engine indexes these
+    same documents and finds the same set; they differ only in how they rank it."""
+    if query.empty:
+        return None
+    docs = search_documents
+    if dialect == "sqlite":
+        fts = literal_column("search_fts")
+        hits = select(literal_column("rowid")).select_from(table("search_fts"))
+        hits = hits.where(fts.op("MATCH")(bindparam(None, fts5_match(query))))
+        return select(docs.c.ocid).where(docs.c.id.in_(hits))
+    tsv = literal_column("search_documents.tsv")
+    conds = []
+    if query.terms:
+        words = " & ".join(f"'{t}':D" for t in query.terms)
+        conds.append(tsv.op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam(None, words))))
+    if query.key is not None:
+        key = f"'{query.key}':*A"
+        conds.append(tsv.op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam(None, key))))
+    return select(docs.c.ocid).where(or_(*conds))
 
 
 def write_documents(conn: Connection, ocids: Iterable[str], docs: Sequence[Document]) -> None:

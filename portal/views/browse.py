@@ -43,12 +43,9 @@ from portal.readmodel.names import industry_name
 from portal.readmodel.tally import TallyHolder
 from portal.readmodel.tally import counts as tally_counts
 from portal.readmodel.tally import profile as tally_profile
-from portal.search import MAX_LIMIT, search_ocids
+from portal.search import matching as search_matching
 from portal.views.contracts import bp
 from portal.views.params import only_params, whole_number
-
-#: Most processes full-text search gives ``q`` (its own maximum).
-SEARCH_CANDIDATES = MAX_LIMIT
 
 #: Where each app keeps its :class:`FacetCache` (``app.extensions``).
 FACET_CACHE = "veraz.facet_cache"
@@ -188,13 +185,14 @@ def _check_values(conn, browse: Browse) -> None:
                 )
 
 
-def _candidates(browse: Browse) -> list[str] | None:
-    """The ocids full-text search finds for ``q`` (best first, at most SEARCH_CANDIDATES):
-    the facets then count over those, and over what ``q`` names exactly or in part (an order
-    number, an ocid, a RUC: ``portal.readmodel.queries.text_condition``)."""
+def _candidates(browse: Browse):
+    """Every process full-text search finds for ``q``, unranked and however many (a subquery
+    of ocids, :func:`portal.search.matching`): the listing, its total and the facets' counts
+    are over those and what ``q`` names exactly or in part (an order number, an ocid, a RUC:
+    ``portal.readmodel.queries.text_condition``), so counts stay exact for any ``q``."""
     if browse.q is None:
         return None
-    return search_ocids(app_engine(), current_app.config, browse.q, SEARCH_CANDIDATES)
+    return search_matching(app_engine().dialect.name, browse.q)
 
 
 def _facet_param() -> tuple[str | None, str | None]:
