@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    union_all,
 )
 
 from portal.models import item_lines, parties, records
@@ -126,19 +127,32 @@ def _like_pattern(text: str) -> str:
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def text_condition(text: str, candidates=None):
+def text_condition(text: str, candidates=None, walk=None):
     """What ``q`` matches: the processes full-text search finds (``candidates``: every one of
-    them, as a subquery of ocids, :func:`portal.search.matching`; or a list), and always an
-    order number (any case, partial), an ocid, or a buyer's or supplier's identifier (a RUC)
-    exactly."""
-    matches = [
-        func.lower(records.c.order_number).like(_like_pattern(text), escape="\\"),
-        records.c.ocid == text,
-        exists().where(parties.c.ocid == records.c.ocid, parties.c.identifier == text),
-    ]
+    them, as a subquery of ocids, :func:`portal.search.matching`: its words, or an identifier
+    starting with it, such as an order number in any case and spelling, or a RUC), a process
+    whose ocid is ``text``, and those of a party whose identifier (a RUC) is ``text``.
+
+    One ``ocid IN (... UNION ...)``: each part is read through its own index (the full-text
+    index, ``ix_parties_identifier``), where a LIKE on the order number or a correlated EXISTS
+    per process read every process (seconds at a million). An order number's serial alone
+    ("000123") is one of its words."""
+    if walk is None:
+        return records.c.ocid.in_(text_ocids(text, candidates))
+    # ``walk``: the full-text part as a condition checked process by process, for a page of a
+    # common text (:func:`portal.search.page_matching`); an OR with it is read by walking the
+    # sort's index, where an IN alone is read from its list, then sorted.
+    return or_(walk, records.c.ocid.in_(text_ocids(text)))
+
+
+def text_ocids(text: str, candidates=None):
+    """The ocids :func:`text_condition` matches, as one SELECT (duplicates, and ocids
+    ``records`` does not have, possible: the facet tally leaves those out), read without
+    visiting ``records`` (a third faster for a text a million processes hold)."""
+    parts = [select(parties.c.ocid).where(parties.c.identifier == text), select(literal(text))]
     if candidates is not None:
-        matches.append(records.c.ocid.in_(candidates))
-    return or_(*matches)
+        parts.append(candidates)
+    return union_all(*parts)
 
 
 def conditions(browse: Browse, candidates=None, *, counting: bool = False) -> dict[str, object]:

@@ -45,6 +45,7 @@ __all__ = [
     "engine_name",
     "index_records",
     "matching",
+    "page_matching",
     "rebuild",
     "search_ocids",
     "whoosh_path",
@@ -98,6 +99,17 @@ def matching(dialect: str, text: str) -> Select | None:
     same set every engine finds, from the database's own index; None when the text has no
     searchable word."""
     return database.matching(dialect, parse_query(text))
+
+
+def page_matching(conn: Connection, text: str, ocid_column) -> Any:
+    """The condition that a process (``ocid_column``) is one :func:`matching` finds, in the form
+    that finds a listing's page fastest: on SQLite, checked process by process when the text
+    is common (:func:`portal.search.database.walk_condition`); else None (use
+    :func:`matching`)."""
+    query = parse_query(text)
+    if conn.dialect.name == "sqlite" and database.is_common(conn, query):
+        return database.walk_condition(query, ocid_column)
+    return None
 
 
 def index_records(

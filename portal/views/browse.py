@@ -21,7 +21,6 @@ from babel import Locale
 from flask import Response, abort, current_app, render_template, request, url_for
 from flask_babel import format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from portal.codes import code_name, status_word
 from portal.db import app_engine
@@ -44,6 +43,7 @@ from portal.readmodel.tally import TallyHolder
 from portal.readmodel.tally import counts as tally_counts
 from portal.readmodel.tally import profile as tally_profile
 from portal.search import matching as search_matching
+from portal.search import page_matching
 from portal.views.contracts import bp
 from portal.views.params import only_params, whole_number
 
@@ -195,6 +195,18 @@ def _candidates(browse: Browse):
     return search_matching(app_engine().dialect.name, browse.q)
 
 
+def _page_conditions(conn, browse: Browse, candidates) -> dict:
+    """The listing's conditions in the form that finds a page (or a download's batches)
+    fastest: for a common ``q`` on SQLite, its full-text part checked row by row as the sort's
+    index is walked (:func:`portal.search.page_matching`); the same rows either way."""
+    conds = queries.conditions(browse, candidates)
+    if browse.q is not None and candidates is not None:
+        walk = page_matching(conn, browse.q, records.c.ocid)
+        if walk is not None:
+            conds["q"] = queries.text_condition(browse.q, walk=walk)
+    return conds
+
+
 def _facet_param() -> tuple[str | None, str | None]:
     facet = request.args.get("facet") or None
     if facet is not None and facet not in FACETS:
@@ -249,8 +261,8 @@ def _counts(conn, browse: Browse, candidates, facet: str | None, facet_q: str | 
         }
         return queries.count(conn, conds), counts
     q_ocids = None
-    if "q" in conds:
-        q_ocids = conn.execute(select(records.c.ocid).where(conds["q"])).scalars().all()  # type: ignore[arg-type]
+    if browse.q is not None:
+        q_ocids = conn.execute(queries.text_ocids(browse.q, candidates)).scalars().all()
     total, counted = tally_counts(
         tally, browse, q_ocids, limits, (facet, facet_q) if facet and facet_q else None
     )
@@ -285,7 +297,7 @@ def listing() -> dict:
         version = last_release_id(conn)
         cache: FacetCache = current_app.extensions[FACET_CACHE]
         cache.get(version, ("checked", browse.filters()), lambda: _check_values(conn, browse))
-        conds = queries.conditions(browse, candidates)
+        conds = _page_conditions(conn, browse, candidates)
         rows, more = queries.page(conn, browse, conds, limit, after)
         total, counts = cache.get(
             version,
@@ -447,7 +459,7 @@ def _download_rows() -> tuple[Browse, dict]:
     candidates = _candidates(browse)
     with app_engine().connect() as conn:
         _check_values(conn, browse)
-    return browse, queries.conditions(browse, candidates)
+        return browse, _page_conditions(conn, browse, candidates)
 
 
 @bp.get("/contracts.csv")
