@@ -101,13 +101,14 @@ def matching(dialect: str, text: str) -> Select | None:
     return database.matching(dialect, parse_query(text))
 
 
-def page_matching(conn: Connection, text: str, ocid_column) -> Any:
+def page_matching(conn: Connection, text: str, ocid_column, *, common: bool = False) -> Any:
     """The condition that a process (``ocid_column``) is one :func:`matching` finds, in the form
     that finds a listing's page fastest: on SQLite, checked process by process when the text
-    is common (:func:`portal.search.database.walk_condition`); else None (use
+    is common (:func:`portal.search.database.walk_condition`), or when the caller knows the
+    listing's matches are many (``common``: a RUC's processes); else None (use
     :func:`matching`)."""
     query = parse_query(text)
-    if conn.dialect.name == "sqlite" and database.is_common(conn, query):
+    if conn.dialect.name == "sqlite" and not query.empty and (common or database.is_common(conn, query)):
         return database.walk_condition(query, ocid_column)
     return None
 

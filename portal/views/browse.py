@@ -42,6 +42,7 @@ from portal.readmodel.names import industry_name
 from portal.readmodel.tally import TallyHolder
 from portal.readmodel.tally import counts as tally_counts
 from portal.readmodel.tally import profile as tally_profile
+from portal.search import database as search_database
 from portal.search import matching as search_matching
 from portal.search import page_matching
 from portal.views.contracts import bp
@@ -200,8 +201,9 @@ def _page_conditions(conn, browse: Browse, candidates) -> dict:
     fastest: for a common ``q`` on SQLite, its full-text part checked row by row as the sort's
     index is walked (:func:`portal.search.page_matching`); the same rows either way."""
     conds = queries.conditions(browse, candidates)
-    if browse.q is not None and candidates is not None:
-        walk = page_matching(conn, browse.q, records.c.ocid)
+    if browse.q is not None and candidates is not None and conn.dialect.name == "sqlite":
+        many = queries.identifier_is_common(conn, browse.q, search_database.COMMON_MATCHES)
+        walk = page_matching(conn, browse.q, records.c.ocid, common=many)
         if walk is not None:
             conds["q"] = queries.text_condition(browse.q, walk=walk)
     return conds

@@ -179,3 +179,7 @@ def test_counts_are_exact_however_many_processes_q_finds(app, monkeypatch):
     by_ruc = _from_releases(app, ruc)
     assert len(by_ruc) > 1
     _check(_get(client, f"q={ruc}&limit=1"), by_ruc, {})
+    assert _pages(client, f"q={ruc}&limit=7") == sorted(by_ruc)
+    with monkeypatch.context() as patched:  # a RUC of many processes: SQLite walks its pages
+        patched.setattr(search_database, "COMMON_MATCHES", 2)
+        assert _pages(client, f"q={ruc}&limit=7") == sorted(by_ruc)
