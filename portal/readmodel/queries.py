@@ -134,7 +134,7 @@ def text_condition(text: str, candidates=None, walk=None):
     whose ocid is ``text``, and those of a party whose identifier (a RUC) is ``text``.
 
     One ``ocid IN (... UNION ...)``: each part is read through its own index (the full-text
-    index, ``ix_parties_identifier``), where a LIKE on the order number or a correlated EXISTS
+    index, ``ix_parties_identifier_ocid``), where a LIKE on the order number or a correlated EXISTS
     per process read every process (seconds at a million). An order number's serial alone
     ("000123") is one of its words."""
     if walk is None:
