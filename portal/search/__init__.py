@@ -103,13 +103,18 @@ def matching(dialect: str, text: str) -> Select | None:
 
 def page_matching(conn: Connection, text: str, ocid_column, *, common: bool = False) -> Any:
     """The condition that a process (``ocid_column``) is one :func:`matching` finds, in the form
-    that finds a listing's page fastest: on SQLite, checked process by process when the text
-    is common (:func:`portal.search.database.walk_condition`), or when the caller knows the
-    listing's matches are many (``common``: a RUC's processes); else None (use
-    :func:`matching`)."""
+    that finds a listing's page fastest: checked process by process when the text is common
+    (:func:`portal.search.database.walk_condition`, ``pg_walk_condition``), or on SQLite when
+    the caller knows the listing's matches are many (``common``: a RUC's processes); else
+    None (use :func:`matching`)."""
     query = parse_query(text)
-    if conn.dialect.name == "sqlite" and not query.empty and (common or database.is_common(conn, query)):
-        return database.walk_condition(query, ocid_column)
+    if query.empty:
+        return None
+    if conn.dialect.name == "sqlite":
+        if common or database.is_common(conn, query):
+            return database.walk_condition(query, ocid_column)
+    elif database.is_common(conn, query):
+        return database.pg_walk_condition(query, ocid_column)
     return None
 
 

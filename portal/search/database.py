@@ -300,15 +300,47 @@ def matching(dialect: str, query: Query) -> Select | None:
 COMMON_MATCHES = 5000
 
 
+_PG_ROWS = text("SELECT reltuples FROM pg_class WHERE relname = 'search_documents'")
+
+
 def is_common(conn: Connection, query: Query) -> bool:
-    """SQLite: whether ``query`` matches at least COMMON_MATCHES documents (reading no more of
-    the full-text index than that many of its newest matches)."""
-    if query.empty or conn.dialect.name != "sqlite":
+    """Whether ``query`` matches at least COMMON_MATCHES documents. SQLite: reading no more of
+    the full-text index than that many of its newest matches. PostgreSQL: by its statistics of
+    the column (the most common words' shares, :func:`_pg_shares`), for the words only (an
+    identifier prefix alone is never taken as common); False without statistics."""
+    if query.empty:
         return False
+    if conn.dialect.name != "sqlite":
+        shares = _pg_shares(conn) if query.terms else None
+        if not shares:
+            return False
+        rows = float(conn.execute(_PG_ROWS).scalar() or 0)
+        return min(shares.get(t, 0.0) for t in query.terms) * rows >= COMMON_MATCHES
     probe = text("SELECT count(*) FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH :m LIMIT :k)")
     return (
         int(conn.execute(probe, {"m": fts5_match(query), "k": COMMON_MATCHES}).scalar_one()) >= COMMON_MATCHES
     )
+
+
+def pg_walk_condition(query: Query, ocid_column):
+    """PostgreSQL: the same set as :func:`matching`, as a condition checked process by process:
+    the process's ``tsv`` (a scalar subquery, which PostgreSQL cannot turn into a hashed set as
+    it does an EXISTS or IN within an OR) against the query. A page of a word in every one of
+    1,033,600 processes: 14 ms instead of 3.4-33 s (every match read)."""
+    tsv = (
+        select(literal_column("walk_doc.tsv"))
+        .select_from(search_documents.alias("walk_doc"))
+        .where(literal_column("walk_doc.ocid") == ocid_column)
+        .scalar_subquery()
+    )
+    conds = []
+    if query.terms:
+        words = " & ".join(f"'{t}':D" for t in query.terms)
+        conds.append(tsv.op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam(None, words))))
+    if query.key is not None:
+        key = f"'{query.key}':*A"
+        conds.append(tsv.op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam(None, key))))
+    return or_(*conds)
 
 
 def walk_condition(query: Query, ocid_column):
