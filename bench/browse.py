@@ -9,7 +9,8 @@
    50,000 orders; without order PDFs, which the browse page never reads), not timed either.
 2. Runs ``veraz reindex`` in a child process: the read model's build time and its peak RSS.
 3. In this process, the portal (Flask test client, no HTTP): ``/contracts`` with every facet's
-   counts, unfiltered and with 1, 2 and 3 filters (p50/p95 of ``--repeat`` requests each, cold:
+   counts, unfiltered and with 1, 2 and 3 filters, and with ``q`` (full-text search, a RUC;
+   combined with facets; every match counted) (p50/p95 of ``--repeat`` requests each, cold:
    the facet cache emptied before each request, and warm: counts kept, as when paging), the
    last page (keyset cursor) against the first, a buyer's profile, and the whole-result CSV
    download (rows/s, and this process's peak RSS before and after: flat memory means no growth).
@@ -304,6 +305,11 @@ def main() -> None:
             .order_by(func.count().desc())
             .limit(1)
         ).scalar_one()
+        ruc = conn.execute(
+            select(parties.c.identifier).where(
+                parties.c.party_id == supplier, parties.c.identifier.isnot(None)
+            )
+        ).scalar()
         browse = Browse()
         last = conn.execute(
             select(records.c.date, records.c.ocid)
@@ -330,6 +336,12 @@ def main() -> None:
             f"/contracts?date_from={year}-01-01&date_to={year}-06-30&segment={segment}",
         ),
         ("listing, sorted by amount", "/contracts?sort=-amount"),
+        # q: every process the text finds (counted exactly, however many), not a ranked share
+        ("search, common word (q=impresora)", "/contracts?q=impresora"),
+        ("search, 2 words (q=papel bond)", "/contracts?q=papel+bond"),
+        ("search, rare word (q=huancane)", "/contracts?q=huancane"),
+        ("search + industry + year", f"/contracts?q=impresora&segment={segment}&year={year}"),
+        ("search, RUC", f"/contracts?q={ruc}"),
         ("first page (JSON)", "/contracts.json"),
         ("last page (JSON, keyset cursor)", f"/contracts.json?cursor={cursor}"),
         ("buyer profile (largest)", f"/buyers/{buyer}"),

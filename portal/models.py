@@ -223,5 +223,5 @@ parties = Table(
     Column("region", String(64)),
     Column("scale", String(32)),  # partyScale: micro, small, medium, large, sme
     Index(None, "role", "party_id", "ocid"),
-    Index(None, "identifier"),
+    Index(None, "identifier", "ocid"),
 )

@@ -10,6 +10,8 @@ is an alternative to them. Any text a person can type is a valid query (:mod:`.t
 Interface:
 
 * :func:`search_ocids` (the search box): ocids, best first, only of processes ``records`` has.
+* :func:`matching`: every process a text finds, unranked and unlimited (a subquery), over
+  which a listing filtered by it is shown and counted exactly.
 * :func:`index_records` (publishing): in the publishing transaction, after ``records`` is
   written, replaces the search documents of the processes it touched.
 * :func:`rebuild`: every document again from the database (``veraz search-index rebuild``).
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 
 from anchoring.log import EvidenceLog
 from portal.models import records
@@ -42,6 +44,8 @@ __all__ = [
     "SearchError",
     "engine_name",
     "index_records",
+    "matching",
+    "page_matching",
     "rebuild",
     "search_ocids",
     "whoosh_path",
@@ -87,6 +91,31 @@ def search_ocids(engine: Engine, config: Mapping[str, Any], text: str, limit: in
         return whoosh_index_at(whoosh_path(config)).search(engine, query, limit)
     with engine.connect() as conn:
         return database.search(conn, query, limit)
+
+
+def matching(dialect: str, text: str) -> Select | None:
+    """Every process ``text`` finds by full text or identifier prefix, unranked and however
+    many (a SELECT of ocids for a subquery; :func:`portal.search.database.matching`): the
+    same set every engine finds, from the database's own index; None when the text has no
+    searchable word."""
+    return database.matching(dialect, parse_query(text))
+
+
+def page_matching(conn: Connection, text: str, ocid_column, *, common: bool = False) -> Any:
+    """The condition that a process (``ocid_column``) is one :func:`matching` finds, in the form
+    that finds a listing's page fastest: checked process by process when the text is common
+    (:func:`portal.search.database.walk_condition`, ``pg_walk_condition``), or on SQLite when
+    the caller knows the listing's matches are many (``common``: a RUC's processes); else
+    None (use :func:`matching`)."""
+    query = parse_query(text)
+    if query.empty:
+        return None
+    if conn.dialect.name == "sqlite":
+        if common or database.is_common(conn, query):
+            return database.walk_condition(query, ocid_column)
+    elif database.is_common(conn, query):
+        return database.pg_walk_condition(query, ocid_column)
+    return None
 
 
 def index_records(

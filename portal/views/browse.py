@@ -21,7 +21,6 @@ from babel import Locale
 from flask import Response, abort, current_app, render_template, request, url_for
 from flask_babel import format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from portal.codes import code_name, status_word
 from portal.db import app_engine
@@ -43,12 +42,11 @@ from portal.readmodel.names import industry_name
 from portal.readmodel.tally import TallyHolder
 from portal.readmodel.tally import counts as tally_counts
 from portal.readmodel.tally import profile as tally_profile
-from portal.search import MAX_LIMIT, search_ocids
+from portal.search import database as search_database
+from portal.search import matching as search_matching
+from portal.search import page_matching
 from portal.views.contracts import bp
 from portal.views.params import only_params, whole_number
-
-#: Most processes full-text search gives ``q`` (its own maximum).
-SEARCH_CANDIDATES = MAX_LIMIT
 
 #: Where each app keeps its :class:`FacetCache` (``app.extensions``).
 FACET_CACHE = "veraz.facet_cache"
@@ -188,13 +186,32 @@ def _check_values(conn, browse: Browse) -> None:
                 )
 
 
-def _candidates(browse: Browse) -> list[str] | None:
-    """The ocids full-text search finds for ``q`` (best first, at most SEARCH_CANDIDATES):
-    the facets then count over those, and over what ``q`` names exactly or in part (an order
-    number, an ocid, a RUC: ``portal.readmodel.queries.text_condition``)."""
+def _candidates(browse: Browse):
+    """Every process full-text search finds for ``q``, unranked and however many (a subquery
+    of ocids, :func:`portal.search.matching`): the listing, its total and the facets' counts
+    are over those and what ``q`` names exactly or in part (an order number, an ocid, a RUC:
+    ``portal.readmodel.queries.text_condition``), so counts stay exact for any ``q``."""
     if browse.q is None:
         return None
-    return search_ocids(app_engine(), current_app.config, browse.q, SEARCH_CANDIDATES)
+    return search_matching(app_engine().dialect.name, browse.q)
+
+
+def _page_conditions(conn, browse: Browse, candidates) -> dict:
+    """The listing's conditions in the form that finds a page (or a download's batches)
+    fastest: for a common ``q`` on SQLite, its full-text part checked row by row as the sort's
+    index is walked (:func:`portal.search.page_matching`); the same rows either way."""
+    conds = queries.conditions(browse, candidates)
+    if browse.q is not None and candidates is not None:
+        many = queries.identifier_is_common(conn, browse.q, search_database.COMMON_MATCHES)
+        walk = page_matching(conn, browse.q, records.c.ocid, common=many)
+        if walk is None and many:
+            # PostgreSQL, a RUC of many processes: the OR makes it walk the sort's index with
+            # each part hashed once (73-101 ms at 1M for a supplier of 49,650, against 1.1 s
+            # reading and sorting them all through IN).
+            walk = records.c.ocid.in_(candidates)
+        if walk is not None:
+            conds["q"] = queries.text_condition(browse.q, walk=walk)
+    return conds
 
 
 def _facet_param() -> tuple[str | None, str | None]:
@@ -251,8 +268,8 @@ def _counts(conn, browse: Browse, candidates, facet: str | None, facet_q: str | 
         }
         return queries.count(conn, conds), counts
     q_ocids = None
-    if "q" in conds:
-        q_ocids = conn.execute(select(records.c.ocid).where(conds["q"])).scalars().all()  # type: ignore[arg-type]
+    if browse.q is not None:
+        q_ocids = conn.execute(queries.text_ocids(browse.q, candidates)).scalars().all()
     total, counted = tally_counts(
         tally, browse, q_ocids, limits, (facet, facet_q) if facet and facet_q else None
     )
@@ -287,7 +304,7 @@ def listing() -> dict:
         version = last_release_id(conn)
         cache: FacetCache = current_app.extensions[FACET_CACHE]
         cache.get(version, ("checked", browse.filters()), lambda: _check_values(conn, browse))
-        conds = queries.conditions(browse, candidates)
+        conds = _page_conditions(conn, browse, candidates)
         rows, more = queries.page(conn, browse, conds, limit, after)
         total, counts = cache.get(
             version,
@@ -449,7 +466,7 @@ def _download_rows() -> tuple[Browse, dict]:
     candidates = _candidates(browse)
     with app_engine().connect() as conn:
         _check_values(conn, browse)
-    return browse, queries.conditions(browse, candidates)
+        return browse, _page_conditions(conn, browse, candidates)
 
 
 @bp.get("/contracts.csv")
