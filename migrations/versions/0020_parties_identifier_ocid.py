@@ -6,14 +6,14 @@ alone, without a table row per process (at 1,033,600 processes, a supplier with 
 60 ms of CPU instead of 175 ms on SQLite; docs/search.md).
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-05 00:15:00
 """
 
 from alembic import op
 
 revision = "0020"
-down_revision = "0016"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

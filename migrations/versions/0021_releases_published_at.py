@@ -6,14 +6,14 @@ where that walk starts (the smallest key published since then) without reading e
 release before it (``portal.readmodel.api_filters``). No data changes.
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-12-04 23:20:00
 """
 
 from alembic import op
 
 revision = "0021"
-down_revision = "0018"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
