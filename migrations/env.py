@@ -22,6 +22,9 @@ from portal.search.tables import metadata as search_metadata  # noqa: E402
 target_metadata.append(evidence_metadata)
 target_metadata.append(search_metadata)
 target_metadata.append(flags_metadata)
+from portal.dashboards.tables import metadata as dashboards_metadata  # noqa: E402
+
+target_metadata.append(dashboards_metadata)
 
 if not config.get_main_option("sqlalchemy.url"):
     from portal.settings import load_settings
