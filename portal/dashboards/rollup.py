@@ -401,10 +401,7 @@ def _existing(conn: Connection, keys: list[Key]) -> dict[Key, tuple[int, Decimal
 
 def current(conn: Connection) -> bool:
     """Whether the summary tables follow the read model as it stands (two small lookups)."""
-    try:
-        value = conn.execute(select(dash_state.c.value).where(dash_state.c.name == "loaded_at")).scalar()
-    except Exception:  # a database migrated before 0022: no table  # noqa: BLE001
-        return False
+    value = conn.execute(select(dash_state.c.value).where(dash_state.c.name == "loaded_at")).scalar()
     if value is None:
         return False
     return json.loads(value) == _stamp(_newest(conn))
