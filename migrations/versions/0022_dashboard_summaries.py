@@ -1,4 +1,5 @@
-"""dashboards: spending summary tables (dash_spending), each order's share (dash_orders), state
+"""dashboards: spending summary tables (dash_spending), each order's share (dash_orders), state;
+red flags: per-buyer sums (flag_buyer_pairs, flag_buyer_years)
 
 Derived tables (``portal.dashboards.tables``): existing databases get them empty, and the
 charts read ``records`` until ``veraz dashboards refresh`` (run after every import) fills them.
@@ -42,7 +43,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name="pk_dash_state"),
     )
 
+    # The red flags' per-buyer sums (portal.flags.sums): filled by the next full refresh.
+    op.create_table(
+        "flag_buyer_pairs",
+        sa.Column("buyer_id", sa.String(255), nullable=False),
+        sa.Column("supplier_id", sa.String(255), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.Column("priced", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("buyer_id", "supplier_id", "currency", name="pk_flag_buyer_pairs"),
+    )
+    op.create_table(
+        "flag_buyer_years",
+        sa.Column("buyer_id", sa.String(255), nullable=False),
+        sa.Column("year", sa.String(4), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.Text(), nullable=False),
+        sa.Column("late_orders", sa.Integer(), nullable=False),
+        sa.Column("late_amount", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("buyer_id", "year", "currency", name="pk_flag_buyer_years"),
+    )
+    # A database whose flags were computed before: the next refresh must be full (it fills the
+    # sums), which a changed thresholds entry triggers.
+    op.execute("DELETE FROM flag_state WHERE name = 'thresholds'")
+
 
 def downgrade() -> None:
-    for table in ("dash_state", "dash_orders", "dash_spending"):
+    for table in ("flag_buyer_years", "flag_buyer_pairs", "dash_state", "dash_orders", "dash_spending"):
         op.drop_table(table)

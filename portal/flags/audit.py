@@ -24,9 +24,16 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, delete, func, select, text
 
-from portal.flags import compute
+from portal.flags import compute, sums
 from portal.flags.facts import _insert_prices, refresh_facts
-from portal.flags.tables import flag_facts, flag_hits, flag_prices, flag_state
+from portal.flags.tables import (
+    flag_buyer_pairs,
+    flag_buyer_years,
+    flag_facts,
+    flag_hits,
+    flag_prices,
+    flag_state,
+)
 from portal.models import records, releases
 
 Report = Callable[[str, str], None]
@@ -36,6 +43,8 @@ _COMPARED = {
     "flag_facts": [c.name for c in flag_facts.c],
     "flag_prices": [c.name for c in flag_prices.c],
     "flag_hits": [c.name for c in flag_hits.c if c.name != "id"],
+    "flag_buyer_pairs": [c.name for c in flag_buyer_pairs.c],
+    "flag_buyer_years": [c.name for c in flag_buyer_years.c],
 }
 
 
@@ -50,7 +59,7 @@ def check(engine: Engine, report: Report) -> int:
         if "last_release" not in state:
             return 0
         last = int(conn.execute(select(func.coalesce(func.max(releases.c.id), 0))).scalar_one())
-        if last != state["last_release"]:
+        if last != state["last_release"] or "thresholds" not in state or "statistics" not in state:
             report(
                 "red flags",
                 f"computed up to release {state['last_release']} but release {last} is published "
@@ -69,6 +78,7 @@ def check(engine: Engine, report: Report) -> int:
             _insert_prices(conn, None)
             conn.execute(delete(flag_hits))
             th = state["thresholds"]
+            sums.rebuild(conn, compute.year_end_start(th["FLAG_YEAR_END_DAYS"]))
             compute.compute_orders(conn, th, None)
             compute.compute_buyers(conn, th, None)
             compute.compute_splits(conn, th, None)
@@ -96,15 +106,22 @@ def _compare(conn: Connection, report: Report) -> None:
 
 
 def _subject(table: str, row) -> str:  # type: ignore[no-untyped-def]
+    if table.startswith("flag_buyer_"):
+        return f"buyer sums {row['buyer_id']}"
     if table == "flag_hits" and row["ocid"] is None:
         return f"flag {row['flag']} {row['scope']}"
     return str(row["ocid"])
 
 
 def _noun(table: str) -> str:
-    return {"flag_facts": "its red-flag facts", "flag_prices": "its priced line", "flag_hits": "the flag"}[
-        table
-    ]
+    nouns = {
+        "flag_facts": "its red-flag facts",
+        "flag_prices": "its priced line",
+        "flag_hits": "the flag",
+        "flag_buyer_pairs": "a sum per supplier",
+        "flag_buyer_years": "a sum per year",
+    }
+    return nouns[table]
 
 
 def _describe(table: str, row) -> str:  # type: ignore[no-untyped-def]
@@ -112,4 +129,8 @@ def _describe(table: str, row) -> str:  # type: ignore[no-untyped-def]
         return f"{row['position']} ({row['product'][:60]})"
     if table == "flag_hits":
         return f"{row['flag']} ({row['subject']} {row['scope'][:60]})"
+    if table == "flag_buyer_pairs":
+        return f"({row['supplier_id']}, {row['currency'] or 'no currency'})"
+    if table == "flag_buyer_years":
+        return f"({row['year']}, {row['currency']})"
     return "row"

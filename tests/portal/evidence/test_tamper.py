@@ -148,6 +148,8 @@ def _other_value(column, value, rng: random.Random):
 
 def _named(table: str, row, conn) -> list[str]:  # type: ignore[no-untyped-def]
     """What the report must name (one of) for a change to ``row`` of ``table``."""
+    if table in ("flag_buyer_pairs", "flag_buyer_years"):  # the red flags' sums per buyer
+        return [f"buyer sums {row.buyer_id}"]
     if table == "flag_hits" and row.ocid is None:  # a flag of a buyer, supplier, pair or catalogue
         return [f"flag {row.flag} {row.scope}"]
     if "ocid" in row._fields:
