@@ -4,9 +4,10 @@ An unfiltered chart summed every spending order of ``records`` (0.1-0.7 s at a m
 orders). ``dash_spending`` (``portal.dashboards.tables``) holds the same sums per group:
 
 * ``("month", "", year, month, segment)``: orders and amount per ``records.month``;
-* ``(dimension, key, year, "", segment)`` for ``buyer`` (``buyer_id``), ``supplier``
-  (``supplier_id``), ``region`` (``delivery_region``), ``agreement`` (``agreement_ocid``):
-  orders and amount per key and year; a NULL key has no row (the charts leave it out);
+* ``(dimension, key, year, "", segment)`` (and year ``"*"``: every year) for ``buyer``
+  (``buyer_id``), ``supplier`` (``supplier_id``), ``region`` (``delivery_region``),
+  ``agreement`` (``agreement_ocid``): orders and amount per key and year; a NULL key has no
+  row (the charts leave it out);
 * ``("segment", K, year, "", segment)``: per UNSPSC segment ``K``, the orders with a line of
   ``K`` in soles and the sum of those lines' amounts.
 
@@ -36,7 +37,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -57,10 +58,9 @@ KEYED = {
 }
 #: Above this share of records changed since the last refresh, sum everything again.
 RELOAD_SHARE = 0.05
-#: Records written this long before the last refresh are read again: a publishing transaction
-#: on PostgreSQL may commit rows stamped before another's newest (reading one twice is harmless).
-MARGIN = timedelta(minutes=2)
 CHUNK = 2_000
+#: The year of the rows summing every year of a key (never a year filter's value).
+ALL_YEARS = "*"
 
 Key = tuple[str, str, str, str, str]  # dimension, segment, year, key, month
 
@@ -99,14 +99,17 @@ class Order:
         amount = None if self.amount is None else Decimal(self.amount)
         for segment in ("", *self.segments):
             yield ("month", segment, self.year, "", self.month), amount
-            for dimension, key in zip(KEYED, self.keys, strict=True):
-                if key is not None:
-                    yield (dimension, segment, self.year, key, ""), amount
-            for line_segment, line_amount in self.lines:
-                yield (
-                    ("segment", segment, self.year, line_segment, ""),
-                    None if line_amount is None else Decimal(line_amount),
-                )
+            # Per key, each year's row and the row of every year ("*"), which an unfiltered
+            # chart reads alone (one row per key instead of one per key and year).
+            for year in (self.year, ALL_YEARS):
+                for dimension, key in zip(KEYED, self.keys, strict=True):
+                    if key is not None:
+                        yield (dimension, segment, year, key, ""), amount
+                for line_segment, line_amount in self.lines:
+                    yield (
+                        ("segment", segment, year, line_segment, ""),
+                        None if line_amount is None else Decimal(line_amount),
+                    )
 
 
 def _text(value: Any) -> str | None:
@@ -247,7 +250,9 @@ def refresh(engine: Engine, *, full: bool = False) -> RefreshSummary:
         newest = _newest(conn)
         summary = RefreshSummary(full=full or "loaded_at" not in state)
         if not summary.full and state["loaded_at"] is not None:
-            since = datetime.fromisoformat(state["loaded_at"]) - MARGIN
+            # Publishing has one writer (portal.publishing), which stamps rows in the order it
+            # writes them: what was written since the newest stamp seen is at or after it.
+            since = datetime.fromisoformat(state["loaded_at"])
             changed = list(
                 conn.execute(select(records.c.ocid).where(records.c.updated_at >= since)).scalars()
             )
@@ -443,6 +448,8 @@ def sums(
     where = [t.c.segment == segment]
     if years:
         where.append(t.c.year.in_(years))
+    elif by not in ("month", "total"):  # the keyed rows of every year
+        where.append(t.c.year == ALL_YEARS)
     if by == "total":
         n, total = conn.execute(select(orders, amount).where(t.c.dimension == "month", *where)).one()
         return [("", int(n or 0), total)]
