@@ -48,20 +48,20 @@ def _filter_sets(conn) -> list[dfilters.Filters]:
         )
     ]
     out = [dfilters.Filters()]
-    out += [dfilters.parse([("year", y)]) for y in years[-2:]]
+    out.append(dfilters.parse([("year", years[-1])]))
     out.append(dfilters.parse([("year", y) for y in years]))
-    out += [dfilters.parse([("segment", s)]) for s in segments]
+    out.append(dfilters.parse([("segment", segments[1])]))
     out += [dfilters.parse([("segment", segments[0]), ("year", years[-1])])]
     return out
 
 
-def _same_as_records(engine) -> int:
+def _same_as_records(engine, ranks=("amount", "orders")) -> int:
     """Every breakdown, both rankings, under each filter set: the summary's groups are the
     records' groups, in the same order. Returns how many were compared."""
     compared = 0
     with engine.connect() as conn:
         assert rollup.current(conn)
-        for filters, by, rank in itertools.product(_filter_sets(conn), BREAKDOWNS, ("amount", "orders")):
+        for filters, by, rank in itertools.product(_filter_sets(conn), BREAKDOWNS, ranks):
             selected = dict(filters.selected)
             limit = None if by in ("month", "year") else 15
             fast = summarised(conn, by, selected, limit=limit, rank=rank)
@@ -98,7 +98,7 @@ def test_the_summary_gives_the_records_groups_before_and_after_a_partial_refresh
     again = rollup.refresh(engine)
     assert not again.full, again.reasons
     assert 0 < again.changed <= again.orders
-    _same_as_records(engine)
+    _same_as_records(engine, ranks=("amount",))
     assert _problems(engine) == []
     with engine.connect() as conn:
         kept = sorted(conn.execute(select(dash_spending)).all())
@@ -106,11 +106,13 @@ def test_the_summary_gives_the_records_groups_before_and_after_a_partial_refresh
     assert rebuilt.full
     with engine.connect() as conn:
         assert sorted(conn.execute(select(dash_spending)).all()) == kept  # partial == full
+    _cancel_one(engine)
+    _tamper_and_check(engine)
 
 
-def test_a_partial_refresh_follows_a_cancelled_order(halves):
-    engine, _rest = halves
-    rollup.refresh(engine)
+def _cancel_one(engine) -> None:
+    """An order cancelled (its row rewritten as publishing does): the partial refresh takes its
+    orders and amount out."""
     with engine.begin() as conn:
         ocid, amount = conn.execute(
             select(records.c.ocid, records.c.amount)
@@ -132,12 +134,11 @@ def test_a_partial_refresh_follows_a_cancelled_order(halves):
         after = summarised(conn, "total", {})
     assert after[0].orders == before[0].orders - 1
     assert after[0].amount == before[0].amount - Decimal(str(amount)).quantize(Decimal("0.01"))
-    _same_as_records(engine)
+    _same_as_records(engine, ranks=("orders",))
 
 
-def test_the_audit_check_names_an_edited_sum_or_contribution(halves):
-    engine, _rest = halves
-    rollup.refresh(engine)
+def _tamper_and_check(engine) -> None:
+    """The audit's check names an edited sum and an edited contribution."""
     with engine.begin() as conn:
         row = conn.execute(select(dash_spending).where(dash_spending.c.dimension == "buyer").limit(1)).one()
         conn.execute(
