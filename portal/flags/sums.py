@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, tuple_
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.flags.tables import flag_buyer_pairs, flag_buyer_years, flag_facts
@@ -142,35 +142,35 @@ def rebuild(conn: Connection, start: str) -> None:
 
 def apply(conn: Connection, delta: Sums) -> None:
     """Apply ``delta`` (the changed facts' new contributions less their old ones) to the rows
-    of the buyers it concerns: each such buyer's rows are read, changed and written again."""
-    buyers = sorted({key[0] for _table, key in delta})
-    if not buyers:
-        return
-    merged: Sums = {}
-    for i in range(0, len(buyers), IN_CLAUSE_CHUNK):
-        chunk = buyers[i : i + IN_CLAUSE_CHUNK]
-        for r in conn.execute(select(flag_buyer_pairs).where(flag_buyer_pairs.c.buyer_id.in_(chunk))):
-            merged[("pairs", (r.buyer_id, r.supplier_id, r.currency))] = [
-                r.orders,
-                r.priced,
-                Decimal(r.amount),
-            ]
-        for r in conn.execute(select(flag_buyer_years).where(flag_buyer_years.c.buyer_id.in_(chunk))):
-            merged[("years", (r.buyer_id, r.year, r.currency))] = [
-                r.orders,
-                Decimal(r.amount),
-                r.late_orders,
-                Decimal(r.late_amount),
-            ]
-        conn.execute(delete(flag_buyer_pairs).where(flag_buyer_pairs.c.buyer_id.in_(chunk)))
-        conn.execute(delete(flag_buyer_years).where(flag_buyer_years.c.buyer_id.in_(chunk)))
-    for key, cell in delta.items():
-        had = merged.setdefault(
-            key, [0, 0, Decimal(0)] if key[0] == "pairs" else [0, Decimal(0), 0, Decimal(0)]
-        )
-        for i, value in enumerate(cell):
-            had[i] += value
-    _insert(conn, merged)
+    it concerns, and only those: each is read, changed and written again (dropped when it
+    counts no order any more)."""
+    changed = {key: cell for key, cell in delta.items() if any(cell)}
+    for name, table, columns in (
+        ("pairs", flag_buyer_pairs, ("buyer_id", "supplier_id", "currency")),
+        ("years", flag_buyer_years, ("buyer_id", "year", "currency")),
+    ):
+        keys = [key for kind, key in changed if kind == name]
+        if not keys:
+            continue
+        cols = [table.c[c] for c in columns]
+        merged: Sums = {}
+        for i in range(0, len(keys), IN_CLAUSE_CHUNK // 3):
+            chunk = keys[i : i + IN_CLAUSE_CHUNK // 3]
+            for r in conn.execute(select(table).where(tuple_(*cols).in_(chunk))):
+                key = tuple(getattr(r, c) for c in columns)
+                if name == "pairs":
+                    merged[(name, key)] = [r.orders, r.priced, Decimal(r.amount)]
+                else:
+                    merged[(name, key)] = [r.orders, Decimal(r.amount), r.late_orders, Decimal(r.late_amount)]
+            conn.execute(delete(table).where(tuple_(*cols).in_(chunk)))
+        for key in keys:
+            cell = changed[(name, key)]
+            had = merged.setdefault(
+                (name, key), [0, 0, Decimal(0)] if name == "pairs" else [0, Decimal(0), 0, Decimal(0)]
+            )
+            for i, value in enumerate(cell):
+                had[i] += value
+        _insert(conn, merged)
 
 
 def read(conn: Connection, buyers: list[str] | None) -> tuple[dict, list[tuple]]:
@@ -187,24 +187,21 @@ def read(conn: Connection, buyers: list[str] | None) -> tuple[dict, list[tuple]]
     )
     p, y = flag_buyer_pairs, flag_buyer_years
     for chunk in chunks:
-        pq = select(p).order_by(p.c.buyer_id, p.c.supplier_id, p.c.currency)
-        yq = select(y).order_by(y.c.buyer_id, y.c.year, y.c.currency)
+        pq = select(p.c.buyer_id, p.c.supplier_id, p.c.currency, p.c.orders, p.c.priced, p.c.amount)
+        yq = select(
+            y.c.buyer_id, y.c.year, y.c.currency, y.c.orders, y.c.amount, y.c.late_orders, y.c.late_amount
+        )
         if chunk is not None:
             pq, yq = pq.where(p.c.buyer_id.in_(chunk)), yq.where(y.c.buyer_id.in_(chunk))
-        for r in conn.execute(pq):
-            counts[r.buyer_id][r.supplier_id] = counts[r.buyer_id].get(r.supplier_id, 0) + r.orders
-            if r.currency and r.priced:
-                amounts[r.buyer_id][r.currency][r.supplier_id] = (r.priced, float(Decimal(r.amount)))
-        for r in conn.execute(yq):
+        # Plain tuples (tens of thousands of rows per hundred buyers); a decimal's text gives
+        # the float its Decimal would.
+        for buyer, supplier, currency, orders, priced, amount in conn.execute(pq):
+            by_supplier = counts[buyer]
+            by_supplier[supplier] = by_supplier.get(supplier, 0) + orders
+            if currency and priced:
+                amounts[buyer][currency][supplier] = (priced, float(amount))
+        for buyer, year, currency, orders, amount, late_orders, late_amount in conn.execute(yq):
             years.append(
-                (
-                    r.buyer_id,
-                    r.year,
-                    r.currency or None,
-                    r.orders,
-                    float(Decimal(r.amount)),
-                    r.late_orders,
-                    float(Decimal(r.late_amount)),
-                )
+                (buyer, year, currency or None, orders, float(amount), late_orders, float(late_amount))
             )
     return {"counts": counts, "amounts": amounts}, years
