@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 from portal.db import app_engine
 
 
-def dashboards_after_import(config) -> None:  # type: ignore[no-untyped-def]
+def dashboards_after_import(config) -> None:
     """Bring the summary tables up to date after an import (the records it wrote). A failure is
     said on stderr; the import has succeeded, and the charts read ``records`` until a refresh."""
     from sqlalchemy import inspect

@@ -319,7 +319,7 @@ def _apply(conn: Connection, ocids: list[str], summary: RefreshSummary) -> None:
             conn.execute(
                 select(dash_orders.c.ocid, dash_orders.c.contribution).where(dash_orders.c.ocid.in_(chunk))
             ).all()
-        )  # type: ignore[arg-type]
+        )
     new = {ocid: order.text() for ocid, order in _order_rows(conn, ocids)}
     deltas: dict[Key, list] = {}
     gone, added, replaced = [], [], []
@@ -475,7 +475,7 @@ def sums(
 # --- the audit ---------------------------------------------------------------------------------
 
 
-def check(conn: Connection, report) -> int:  # type: ignore[no-untyped-def]
+def check(conn: Connection, report) -> int:
     """Recompute the summary tables from the read model and compare (``veraz audit``): every
     order's contribution and every sum, ``report(subject, detail)`` for each difference. Only
     once refreshed (a database whose tables were never filled has its charts read ``records``).
@@ -495,7 +495,7 @@ def check(conn: Connection, report) -> int:  # type: ignore[no-untyped-def]
         query = select(dash_orders.c.ocid, dash_orders.c.contribution).where(
             dash_orders.c.ocid.in_([ocid for ocid, _ in batch])
         )
-        stored = dict(conn.execute(query).all())  # type: ignore[arg-type]
+        stored = dict(conn.execute(query).all())
         for ocid, order in batch:
             want, have = order.text(), stored.get(ocid)
             if want != have:

@@ -105,7 +105,7 @@ def _compare(conn: Connection, report: Report) -> None:
                 report(_subject(table, row), f"{_noun(table)} {_describe(table, row)} is {what}")
 
 
-def _subject(table: str, row) -> str:  # type: ignore[no-untyped-def]
+def _subject(table: str, row) -> str:
     if table.startswith("flag_buyer_"):
         return f"buyer sums {row['buyer_id']}"
     if table == "flag_hits" and row["ocid"] is None:
@@ -124,7 +124,7 @@ def _noun(table: str) -> str:
     return nouns[table]
 
 
-def _describe(table: str, row) -> str:  # type: ignore[no-untyped-def]
+def _describe(table: str, row) -> str:
     if table == "flag_prices":
         return f"{row['position']} ({row['product'][:60]})"
     if table == "flag_hits":
