@@ -14,7 +14,14 @@
 3. Each page's first render, server side: the whole layout with all its figures, filter
    options and totals (``portal.dashboards.layout.page``), serialised to JSON as Dash sends it,
    with the charts' cache emptied before each run (what a permalink's first visit costs).
-4. This process's peak RSS, and the load average (the machine is shared).
+4. The summary tables (``portal.dashboards.rollup``): a full refresh (timed: wall and CPU),
+   then every chart read from them (``portal.dashboards.queries.summarised``) under the filter
+   sets they serve, and each page's first render (which reads them when they are current);
+   then 1,000 new orders (copies of existing ones under new ocids, written as publishing
+   writes records rows) and 100 cancelled ones, and the partial refresh after them (its cost
+   per order is what keeping the summaries adds to publishing); ``veraz audit``'s
+   recomputation of the summaries (``rollup.check``). ``--no-summary`` skips this step.
+5. This process's peak RSS, and the load average (the machine is shared).
 
 Targets at 1,000,000 orders: every chart's query p95 <= 30 ms, each page's first render < 1 s.
 """
@@ -71,6 +78,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="PostgreSQL (default: SQLite in --dir)")
     parser.add_argument("--replicate", type=int, default=1, help="write orders/K, copy them K-1 times")
     parser.add_argument("--plans", action="store_true", help="print each chart query's plan")
+    parser.add_argument("--no-summary", action="store_true", help="skip the summary tables' step")
+    parser.add_argument("--no-records", action="store_true", help="skip the chart queries over records")
     parser.add_argument(
         "--indexes", action="store_true", help="first create the covering indexes docs/dashboards.md proposes"
     )
@@ -119,11 +128,15 @@ def main() -> None:
         f"industry {segment}": dfilters.parse([("segment", segment)]),
     }
 
-    print(f"\nchart queries (no cache): p50 / p95 wall ms, median CPU ms, {args.repeat} runs each")
+    if not args.no_summary:
+        summary_step(engine, filter_sets, args.repeat)
+    print(
+        f"\nchart queries over records (no cache): p50 / p95 wall ms, median CPU ms, {args.repeat} runs each"
+    )
     print(f"{'breakdown':12s}" + "".join(f"{name:>28s}" for name in filter_sets))
     worst = 0.0
     with engine.connect() as conn:
-        for by in BREAKDOWNS:
+        for by in () if args.no_records else BREAKDOWNS:
             cells = []
             for filters in filter_sets.values():
                 conds = dfilters.conditions(filters)
@@ -140,6 +153,17 @@ def main() -> None:
                 query_plan(conn, by, dfilters.conditions(filter_sets[f"year {year}"]))
     print(f"worst chart query p95: {worst:.1f} ms (target <= 30 ms)")
 
+    # The filters' choices come from the facet tally, which a running portal loads in the
+    # background at startup (until then they are counted with SQL): loaded here first.
+    from portal.views.browse import FACET_TALLY
+
+    started, cpu = time.perf_counter(), cpu_s()
+    app.extensions[FACET_TALLY].warm(engine)
+    print(
+        f"\nfacet tally loaded (once per process, not in the renders): "
+        f"{time.perf_counter() - started:.1f} s wall, {cpu_s() - cpu:.1f} s CPU",
+        flush=True,
+    )
     print("\nfirst render of each page, server side (cache emptied each run): p50 / p95 wall ms, CPU ms")
     with app.test_request_context("/dashboards/"):
         for page in PAGES:
@@ -160,6 +184,105 @@ def main() -> None:
                     flush=True,
                 )
     print(f"\npeak RSS of this process: {rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}")
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def summary_step(engine, filter_sets: dict, repeat: int) -> None:
+    """Step 4 of the module docstring."""
+    from portal.dashboards import rollup
+    from portal.dashboards.charts import TOP
+    from portal.dashboards.queries import BREAKDOWNS, summarised
+
+    def timed(label: str, run):
+        started, cpu = time.perf_counter(), cpu_s()
+        result = run()
+        print(
+            f"{label}: {time.perf_counter() - started:.2f} s wall, {cpu_s() - cpu:.2f} s CPU; "
+            f"load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        return result
+
+    done = timed("\nsummary tables, full refresh", lambda: rollup.refresh(engine, full=True))
+    print(f"  {done.orders:,} orders summed into {done.rows:,} rows", flush=True)
+    print(f"\nchart queries over the summary tables: p50 / p95 wall ms, median CPU ms, {repeat} runs each")
+    served = {name: f for name, f in filter_sets.items() if set(dict(f.selected)) <= {"year", "segment"}}
+    print(f"{'breakdown':12s}" + "".join(f"{name:>28s}" for name in served))
+    worst = 0.0
+    with engine.connect() as conn:
+        for by in (*BREAKDOWNS, "total"):
+            cells = []
+            for filters in served.values():
+                limit = None if by in ("month", "year", "total") else TOP
+
+                def run(by=by, filters=filters, limit=limit) -> None:
+                    assert summarised(conn, by, dict(filters.selected), limit=limit) is not None
+
+                p50, p95, cpu = measure(run, repeat)
+                worst = max(worst, p95)
+                cells.append(f"{p50:7.1f} / {p95:7.1f} ({cpu:6.1f})")
+            print(f"{by:12s}" + "".join(f"{c:>28s}" for c in cells), flush=True)
+    print(f"worst summary query p95: {worst:.1f} ms (target <= 30 ms)")
+
+    new, cancelled = 1000, 100
+    timed(
+        f"\n{new:,} new orders and {cancelled} cancelled written (records rows)",
+        lambda: _new_orders(engine, new, cancelled),
+    )
+    done = timed("partial refresh after them", lambda: rollup.refresh(engine))
+    print(
+        f"  full={done.full} {done.orders:,} orders read, {done.changed:,} changed, {done.rows:,} rows",
+        flush=True,
+    )
+    with engine.connect() as conn:
+        problems: list = []
+        compared = timed(
+            "audit's recomputation of the summaries",
+            lambda: rollup.check(conn, lambda *p: problems.append(p)),
+        )
+        print(f"  {compared:,} orders compared, {len(problems)} problem(s)", flush=True)
+
+
+def _new_orders(engine, new: int, cancelled: int) -> None:
+    """``new`` spending orders copied under new ocids and ``cancelled`` orders cancelled, each
+    row stamped now, as publishing writes them."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, update
+
+    from portal.models import item_lines, parties
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        tag = f"-new{int(now.timestamp())}"
+        picked = list(
+            conn.execute(
+                select(records.c.ocid)
+                .where(records.c.kind == "order")
+                .order_by(records.c.ocid)
+                .limit(new + cancelled)
+            ).scalars()
+        )
+        source = picked[:new]
+        rows = [dict(r._mapping) for r in conn.execute(select(records).where(records.c.ocid.in_(source)))]
+        for r in rows:
+            r["ocid"] += tag
+            r["order_number"] = (r["order_number"] or "") + tag
+            r["updated_at"] = now
+        conn.execute(insert(records), rows)
+        for table in (item_lines, parties):
+            lines = [dict(r._mapping) for r in conn.execute(select(table).where(table.c.ocid.in_(source)))]
+            for r in lines:
+                r["ocid"] += tag
+            if lines:
+                conn.execute(insert(table), lines)
+        conn.execute(
+            update(records).where(records.c.ocid.in_(picked[new:])).values(status="cancelled", updated_at=now)
+        )
 
 
 #: Covering indexes for the charts (docs/dashboards.md): each chart's query reads one index

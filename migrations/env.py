@@ -15,6 +15,7 @@ try:  # the evidence log's tables, when that package provides them
     target_metadata.append(log_metadata)
 except ImportError:  # pragma: no cover
     pass
+from portal.dashboards.tables import metadata as dashboards_metadata  # noqa: E402
 from portal.evidence.tables import metadata as evidence_metadata  # noqa: E402
 from portal.flags.tables import metadata as flags_metadata  # noqa: E402
 from portal.intake.tables import metadata as intake_metadata  # noqa: E402
@@ -26,6 +27,7 @@ target_metadata.append(search_metadata)
 target_metadata.append(flags_metadata)
 target_metadata.append(intake_metadata)
 target_metadata.append(tokens_metadata)
+target_metadata.append(dashboards_metadata)
 
 if not config.get_main_option("sqlalchemy.url"):
     from portal.settings import load_settings

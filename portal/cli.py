@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from anchoring.errors import AnchoringError
+from portal.dashboards.cli import dashboards_after_import, dashboards_group
 from portal.db import app_engine
 from portal.evidence.cli import COMMANDS as EVIDENCE_COMMANDS
 from portal.evidence.verify_file import verify_file_command
@@ -123,6 +124,7 @@ main.add_command(witness_group)  # `veraz witness serve`: an independent witness
 main.add_command(flags_group)  # `veraz flags [refresh]`: the red flags (portal/flags/)
 main.add_command(mint_command)  # `veraz mint`: the order tokens (portal/tokens/, docs/tokens.md)
 main.add_command(tokens_group)  # `veraz tokens`: the intake API's bearer tokens (portal/intake/)
+main.add_command(dashboards_group)  # `veraz dashboards refresh`: the charts' summary tables
 
 
 # --- database ------------------------------------------------------------------------------
@@ -241,6 +243,7 @@ def import_orders_command(file: Path, rejects: Path | None, workers: int | None,
             summary = import_orders(app_engine(), file, progress=bar.update, **kwargs)
     _report(summary, rejects or Path(file.name + ".rejects.jsonl"), "Orders")
     after_import(cfg)  # the bulk downloads, when EXPORT_AFTER_IMPORT is on
+    dashboards_after_import(cfg)  # the dashboards' summary tables
     flags_after_import(cfg)  # the red flags, when FLAGS_AFTER_IMPORT is on
     sys.exit(1 if summary.rejected else 0)
 
@@ -286,6 +289,7 @@ def import_ocds_command(files: tuple[Path, ...], rejects: Path | None) -> None:
         )
     _report(summary, rejects or Path(files[0].name + ".rejects.jsonl"), "OCDS")
     after_import(current_app.config)  # the bulk downloads, when EXPORT_AFTER_IMPORT is on
+    dashboards_after_import(current_app.config)  # the dashboards' summary tables
     flags_after_import(current_app.config)  # the red flags, when FLAGS_AFTER_IMPORT is on
     sys.exit(1 if summary.rejected else 0)
 
@@ -322,6 +326,7 @@ def demo(n: int | None) -> None:
         base_url=cfg["BASE_URL"],
     )  # order PDFs and their QR links
     _report(summary, None, "Demo orders")
+    dashboards_after_import(cfg)  # the dashboards' summary tables
     flags_after_import(cfg)  # the red flags of the demo's planted anomalies
 
 

@@ -169,6 +169,11 @@ def breakdown(
     if limit is not None:
         query = query.limit(limit)
     groups = [Group(k, lbl, int(n), _cents(total), PEN) for k, lbl, n, total in conn.execute(query)]
+    return _named(conn, by, groups)
+
+
+def _named(conn: Connection, by: str, groups: list[Group]) -> list[Group]:
+    """Groups of a ranked breakdown named by their newest order's name (one lookup each)."""
     named, name = _NAMED.get(by, (None, None))
     if named is not None and name is not None:
         groups = [
@@ -214,3 +219,40 @@ def totals(conn: Connection, conds: list) -> Group:
         select(func.count(), func.coalesce(func.sum(records.c.amount), 0)).where(_where(conds))
     ).one()
     return Group(None, None, int(n), _cents(total), PEN)
+
+
+def summarised(
+    conn: Connection,
+    by: str,
+    selected: dict[str, tuple[str, ...]],
+    *,
+    limit: int | None = None,
+    rank: str = "amount",
+) -> list[Group] | None:
+    """:func:`breakdown` (``by`` one of :data:`BREAKDOWNS`, or ``"total"`` for :func:`totals`)
+    read from the summary tables (``portal.dashboards.rollup``), the same groups in the same
+    order; None when they cannot answer: not refreshed since the last write, or filters other
+    than years and one industry."""
+    from portal.dashboards import rollup
+
+    if rank not in ("amount", "orders"):
+        raise ValueError(f"unknown rank {rank!r}; amount or orders")
+    if by not in (*BREAKDOWNS, "total"):
+        raise ValueError(f"unknown breakdown {by!r}; one of {', '.join(BREAKDOWNS)}")
+    if not rollup.current(conn):
+        return None
+    scope = rollup.servable(conn, selected)
+    if scope is None:
+        return None
+    segment, years = scope
+    if by == "year":
+        folded: dict[str, Group] = {}
+        for g in summarised(conn, "month", selected) or []:
+            year = str(g.key)[:4]
+            had = folded.get(year, Group(year, year, 0, Decimal(0), PEN))
+            folded[year] = Group(year, year, had.orders + g.orders, had.amount + g.amount, PEN)
+        return list(folded.values())[:limit] if limit is not None else list(folded.values())
+    rows = rollup.sums(conn, by, segment, years, limit=limit, rank=rank)
+    if by == "total":
+        return [Group(None, None, n, _cents(total), PEN) for _k, n, total in rows]
+    return _named(conn, by, [Group(k, k, n, _cents(total), PEN) for k, n, total in rows])

@@ -24,7 +24,13 @@ Steps, each problem reported with the ocid (or checkpoint) and the step that fai
 * ``source-order``: every ``source_orders`` row points at the release of its order version,
   and every catalogue order release has its row;
 * ``evidence-pdf``: every stored evidence PDF is the checkpoint's record as rendered from the
-  log, plus a signature; every fully anchored checkpoint has one.
+  log, plus a signature; every fully anchored checkpoint has one;
+* ``dashboards``: the dashboards' summary tables, once refreshed, equal their recomputation
+  from the read model (``portal.dashboards.rollup.check``): each order's contribution (named by
+  ocid) and each sum (named ``summary <dimension>/<segment>/<year>/<key>/<month>``);
+* ``flags``: the red flags' tables, once refreshed, equal their recomputation from the
+  published data (``portal.flags.audit``): facts and priced lines (named by ocid), each flag
+  (by ocid, or ``flag <code> <scope>``).
 
 Each problem is a :class:`Problem` whose ``check`` says which of these failed; the CLI prints
 them. A chain that cannot be opened (owned by the watcher, or unreachable) is not a problem of
@@ -49,10 +55,12 @@ from sqlalchemy import Connection, Engine, and_, exists, select
 from anchoring import merkle, notes
 from anchoring.entries import encode_entry
 from anchoring.errors import AnchoringError, EntryError, KeyFileError, LogError
+from portal.dashboards import rollup as dashboards_rollup
 from portal.evidence import audit_derived, files, pdfs, record, store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.read.trust import tsa_ca_pem
 from portal.evidence.tables import bulk_files
+from portal.flags import audit as flags_audit
 from portal.models import order_pdfs, proformas, release_packages, releases
 from portal.publishing.prepared import date_column, tags_column
 from portal.queries import lookup_pairs
@@ -80,6 +88,8 @@ class Check(StrEnum):
     RECORD = "record"
     SOURCE_ORDER = "source-order"
     EVIDENCE_PDF = "evidence-pdf"
+    DASHBOARDS = "dashboards"  # the dashboards' summary tables, recomputed from the read model
+    FLAGS = "flags"  # the red flags' tables, recomputed from the published data
 
 
 @dataclass(frozen=True)
@@ -246,6 +256,8 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         chain_unavailable = _audit_anchors(config, history, done, problems)
         compared = audit_derived.check_records(conn, report)
         audit_derived.check_source_orders(conn, report)
+        dashboards_rollup.check(conn, lambda subject, detail: report("dashboards", subject, detail))
+        flags_audit.check(engine, lambda subject, detail: report("flags", subject, detail))
         audit_derived.check_evidence_pdfs(
             conn, sizes, unfinished, lambda c, s: pdfs.render(c, config, s), report
         )

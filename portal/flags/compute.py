@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, case, delete, distinct, func, insert, literal, select, tuple_
+from sqlalchemy import Connection, delete, distinct, func, insert, select, tuple_
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.flags.tables import flag_facts, flag_hits, flag_prices
@@ -568,72 +568,24 @@ def compute_orders(conn: Connection, th: dict, ocids: Iterable[str] | None) -> i
 
 
 def compute_buyers(conn: Connection, th: dict, buyers: Iterable[str] | None) -> int:
-    """Replace the per-buyer flags of ``buyers`` (None: of every buyer), from sums per buyer,
-    supplier and currency, and per buyer, year and currency, that the database computes over
-    a covering index (no order is read one by one)."""
+    """Replace the per-buyer flags of ``buyers`` (None: of every buyer), from the sums per
+    buyer, supplier and currency, and per buyer, year and currency, that ``portal.flags.sums``
+    keeps (no order is read)."""
+    from portal.flags import sums as buyer_sums
+
     buyers = None if buyers is None else sorted({b for b in buyers if b is not None})
     _clear(conn, BUYER_FLAGS, buyers)
-    spent = (
-        flag_facts.c.live.is_(True),
-        flag_facts.c.cancelled.is_(False),
-        flag_facts.c.buyer_id.is_not(None),
-    )
-    pairs = (
-        select(
-            flag_facts.c.buyer_id,
-            flag_facts.c.supplier_id,
-            flag_facts.c.currency,
-            func.count(),
-            func.count(flag_facts.c.amount),
-            func.sum(flag_facts.c.amount),
-        )
-        .where(*spent, flag_facts.c.supplier_id.is_not(None))
-        .group_by(flag_facts.c.buyer_id, flag_facts.c.supplier_id, flag_facts.c.currency)
-    )
-    start = literal(year_end_start(th["FLAG_YEAR_END_DAYS"]))
-    late = flag_facts.c.date >= func.substr(flag_facts.c.date, 1, 5).op("||")(start)
-    year = func.substr(flag_facts.c.date, 1, 4)
-    years = (
-        select(
-            flag_facts.c.buyer_id,
-            year,
-            flag_facts.c.currency,
-            func.count(),
-            func.sum(flag_facts.c.amount),
-            func.count(case((late, 1))),
-            func.sum(case((late, flag_facts.c.amount))),
-        )
-        .where(
-            *spent,
-            flag_facts.c.date.is_not(None),
-            flag_facts.c.amount.is_not(None),
-            flag_facts.c.currency.is_not(None),
-        )
-        .group_by(flag_facts.c.buyer_id, year, flag_facts.c.currency)
-    )
-    chunks: list[list[str] | None] = [None] if buyers is None else list(_chunks(buyers))
 
     def hits() -> Iterator[dict]:
-        for chunk in chunks:
-            pair_q, year_q = pairs, years
-            if chunk is not None:
-                pair_q = pair_q.where(flag_facts.c.buyer_id.in_(chunk))
-                year_q = year_q.where(flag_facts.c.buyer_id.in_(chunk))
-            sums: dict[str, dict[str, dict[str, tuple[int, float]]]] = defaultdict(lambda: defaultdict(dict))
-            counts: dict[str, Counter[str]] = defaultdict(Counter)
-            for buyer, supplier, currency, n, priced, amount in conn.execute(pair_q):
-                counts[buyer][supplier] += int(n)
-                if currency is not None and priced:
-                    sums[buyer][currency][supplier] = (int(priced), float(amount))
-            for buyer in sorted(counts):
-                for currency, by_supplier in sums[buyer].items():
-                    yield from concentration_from(buyer, currency, by_supplier, th)
-                yield from one_supplier_from(buyer, dict(counts[buyer]), th)
-            for buyer, y, currency, n, total, n_late, late_total in conn.execute(year_q):
-                if y and y.isdigit():
-                    yield from year_end_from(
-                        buyer, int(y), currency, int(n), float(total), int(n_late), float(late_total or 0), th
-                    )
+        got, years = buyer_sums.read(conn, buyers)
+        counts, amounts = got["counts"], got["amounts"]
+        for buyer in sorted(counts):
+            for currency, by_supplier in amounts[buyer].items():
+                yield from concentration_from(buyer, currency, by_supplier, th)
+            yield from one_supplier_from(buyer, dict(counts[buyer]), th)
+        for buyer, y, currency, n, total, n_late, late_total in years:
+            if y and y.isdigit() and currency is not None:
+                yield from year_end_from(buyer, int(y), currency, int(n), total, int(n_late), late_total, th)
 
     return _store(conn, hits())
 

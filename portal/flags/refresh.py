@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
-from portal.flags import compute
+from portal.flags import compute, sums
 from portal.flags.facts import _chunks, _insert_prices, refresh_facts, stale_ocids
 from portal.flags.tables import flag_facts, flag_hits, flag_prices, flag_state
 from portal.models import releases
@@ -79,6 +79,7 @@ def compute_all(conn: Connection, thresholds: dict, summary: RefreshSummary, lap
     figures that span every group (for later partial refreshes). ``lap(step)`` is called after
     each step (for timings)."""
     conn.execute(delete(flag_hits))
+    sums.rebuild(conn, compute.year_end_start(thresholds["FLAG_YEAR_END_DAYS"]))
     stats = compute.supplier_statistics(conn, thresholds)
     summary.hits += compute.compute_orders(conn, thresholds, None)
     lap("orders")
@@ -133,7 +134,10 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
                 ).scalars()
             )
             before = _scopes(conn, changed)
+            start = compute.year_end_start(thresholds["FLAG_YEAR_END_DAYS"])
+            delta = sums.contributions(conn, changed, start, -1)
             summary.processes = refresh_facts(conn, changed)
+            sums.apply(conn, sums.contributions(conn, changed, start, 1, delta))
             after = _scopes(conn, changed)
             scopes: dict[str, set[Any]] = {name: before[name] | after[name] for name in before}
             lap("facts")

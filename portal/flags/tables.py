@@ -113,3 +113,30 @@ flag_state = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Per buyer, the sums the per-buyer flags read (``portal.flags.sums``), kept by each refresh from
+# the facts that changed, so that a partial refresh does not re-add every order of every buyer
+# its new orders touch. Amounts are exact decimals written as text (SQLite sums floats).
+# A NULL currency is kept as "".
+flag_buyer_pairs = Table(
+    "flag_buyer_pairs",
+    metadata,
+    Column("buyer_id", String(255), primary_key=True),
+    Column("supplier_id", String(255), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("orders", Integer, nullable=False),  # live orders not cancelled
+    Column("priced", Integer, nullable=False),  # of which with an amount
+    Column("amount", Text, nullable=False),  # their amounts' sum
+)
+
+flag_buyer_years = Table(
+    "flag_buyer_years",
+    metadata,
+    Column("buyer_id", String(255), primary_key=True),
+    Column("year", String(4), primary_key=True),  # the order date's first four characters
+    Column("currency", String(3), primary_key=True),
+    Column("orders", Integer, nullable=False),  # live, not cancelled, dated, priced orders
+    Column("amount", Text, nullable=False),
+    Column("late_orders", Integer, nullable=False),  # of which in the year's last FLAG_YEAR_END_DAYS
+    Column("late_amount", Text, nullable=False),
+)

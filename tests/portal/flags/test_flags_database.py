@@ -21,7 +21,7 @@ from portal.db import app_engine
 from portal.flags import Filters, flagged, flags_of_order, refresh, summary, thresholds
 from portal.flags.compute import _ORDER_COLUMNS, BUYER_FLAGS, PAIR_FLAGS, SUPPLIER_FLAGS, _order, buyer_hits
 from portal.flags.planted import evaluate
-from portal.flags.tables import flag_facts, flag_hits
+from portal.flags.tables import flag_buyer_pairs, flag_buyer_years, flag_facts, flag_hits
 
 #: Enough orders for every captured buyer to place five or more (FLAG_MIN_BUYER_ORDERS): with
 #: 1,500, one of them places a single order, which no concentration measure can judge.
@@ -52,6 +52,10 @@ def _hits(conn, exclude=()) -> list[tuple]:
     return sorted((*r[:-1], round(r[-1], 6)) for r in rows)
 
 
+def _buyer_sums(conn) -> list[tuple]:
+    return [sorted(tuple(r) for r in conn.execute(select(t))) for t in (flag_buyer_pairs, flag_buyer_years)]
+
+
 def test_planted_anomalies_found_and_partial_refresh_equals_full(database_url, tmp_path, lines):
     engine = with_flag_tables(database_url)
     th = thresholds()
@@ -62,8 +66,11 @@ def test_planted_anomalies_found_and_partial_refresh_equals_full(database_url, t
     assert not partial.full and partial.processes > 0
     with engine.connect() as conn:
         after_partial = _hits(conn, exclude=SUPPLIER_FLAGS)
+        sums_partial = _buyer_sums(conn)
+    assert sums_partial  # the per-buyer sums a partial refresh changed in place
     assert refresh(engine, th, full=True).full
     with engine.connect() as conn:
+        assert _buyer_sums(conn) == sums_partial  # digit for digit what summing everything gives
         # The supplier flags reuse figures spanning every supplier from the last full refresh.
         assert _hits(conn, exclude=SUPPLIER_FLAGS) == after_partial
         result = evaluate(conn, planted_anomalies(ORDERS, SEED))
