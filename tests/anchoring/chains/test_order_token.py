@@ -32,8 +32,8 @@ from anchoring.chains.keys import AnchorAccount, load_key, load_or_create_key
 from anchoring.chains.lacchain import LacchainRelay
 from anchoring.chains.tokens import (
     INTERFACES,
-    RELAYED_TOKEN,
     LOCKED_TOPIC,
+    RELAYED_TOKEN,
     TRANSFER_TOPIC,
     TokenMinter,
     deploy_token_contract,
