@@ -25,6 +25,8 @@ Steps, each problem reported with the ocid (or checkpoint) and the step that fai
   and every catalogue order release has its row;
 * ``evidence-pdf``: every stored evidence PDF is the checkpoint's record as rendered from the
   log, plus a signature; every fully anchored checkpoint has one.
+* ``token``: every order-token row and its mint batch, re-read from the chain when it can be
+  opened (``portal.tokens.check``), and every token the contract minted has its row.
 
 Each problem is a :class:`Problem` whose ``check`` says which of these failed; the CLI prints
 them. A chain that cannot be opened (owned by the watcher, or unreachable) is not a problem of
@@ -80,6 +82,7 @@ class Check(StrEnum):
     RECORD = "record"
     SOURCE_ORDER = "source-order"
     EVIDENCE_PDF = "evidence-pdf"
+    TOKEN = "token"  # order tokens against the chain (portal.tokens.check)
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,9 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         audit_derived.check_evidence_pdfs(
             conn, sizes, unfinished, lambda c, s: pdfs.render(c, config, s), report
         )
+        from portal.tokens.check import audit_tokens
+
+        chain_unavailable = audit_tokens(conn, config, report) or chain_unavailable
     return AuditReport(problems, size, counted[0], len(history), chain_unavailable, compared)
 
 

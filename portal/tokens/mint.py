@@ -474,35 +474,9 @@ def mint_due(engine: Engine, config: dict, backends: Any) -> MintReport | None:
     return mint_pending(engine, config, minter)
 
 
-@dataclass(frozen=True)
-class CheckProblem:
-    ocid: str
-    reason: str
+def check(engine: Engine, minter: TokenMinter) -> list[Any]:
+    """Every recorded token against the chain (``portal.tokens.check``); ``veraz mint --check``."""
+    from portal.tokens.check import check_tokens
 
-
-def check(engine: Engine, minter: TokenMinter) -> list[CheckProblem]:
-    """Every token the database says is minted, re-read from the chain: it exists, names the
-    same ocid and data hash, and the data hash is that of a logged release of the order."""
-    problems = []
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(order_tokens, token_batches.c.contract)
-            .select_from(order_tokens.join(token_batches, token_batches.c.id == order_tokens.c.batch_id))
-            .where(token_batches.c.status == DONE)
-            .order_by(order_tokens.c.ocid)
-        ).all()
-        for row in rows:
-            if row.token_id != f"{token_id(row.ocid):064x}":
-                problems.append(CheckProblem(row.ocid, "the recorded token id is not SHA-256 of the ocid"))
-            if _release_with_hash(conn, row.ocid, row.data_hash) is None:
-                problems.append(CheckProblem(row.ocid, "the minted data hash is no release of the order"))
-    for row in rows:
-        if to_checksum_address(row.contract) != minter.contract_address:
-            problems.append(CheckProblem(row.ocid, f"minted on another contract, {row.contract}"))
-            continue
-        token = minter.token(row.ocid)
-        if token is None:
-            problems.append(CheckProblem(row.ocid, "recorded as minted, but the chain has no such token"))
-        elif token.data_hash != row.data_hash or token.ocid != row.ocid:
-            problems.append(CheckProblem(row.ocid, f"the chain holds data hash {token.data_hash}"))
-    return problems
+        return check_tokens(conn, minter)
