@@ -34,7 +34,10 @@ from anchoring.errors import AnchoringError, ChainError
 from portal.models import releases
 from portal.tokens.tables import DONE, PENDING, order_tokens, token_batches
 
-__all__ = ["CheckProblem", "audit_tokens", "check_tokens", "reading_minter"]
+__all__ = ["CONTRACT_FILENAME", "CheckProblem", "audit_tokens", "check_tokens", "reading_minter"]
+
+#: Where the embedded chain's token contract address is kept (``INSTANCE_PATH/chain/``).
+CONTRACT_FILENAME = "token-contract-address"
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,6 @@ def check_tokens(conn: Connection, minter: TokenMinter | None) -> list[CheckProb
 def reading_minter(config: dict, anchorer: Any) -> TokenMinter | None:
     """A minter to READ the configured token contract (never deploys): TOKEN_CONTRACT_ADDRESS,
     or on the embedded chain the address recorded when it was deployed; None when neither."""
-    from portal.tokens.mint import CONTRACT_FILENAME
-
     address = str(config.get("TOKEN_CONTRACT_ADDRESS") or "").strip()
     if not address:
         record = Path(config["INSTANCE_PATH"]) / "chain" / CONTRACT_FILENAME

@@ -47,11 +47,11 @@ from anchoring.errors import ChainError
 from portal import links
 from portal.evidence.crash import crash_point
 from portal.models import records, releases
+from portal.tokens.check import CONTRACT_FILENAME, check_tokens
 from portal.tokens.tables import DONE, FAILED, PENDING, order_tokens, token_batches
 
 log = logging.getLogger(__name__)
 
-CONTRACT_FILENAME = "token-contract-address"
 #: ``VERAZ_CRASH_AT`` points of minting (``portal.evidence.crash``), for the crash tests.
 CRASH_POINTS = ("mint-after-intent", "mint-after-send")
 
@@ -476,7 +476,5 @@ def mint_due(engine: Engine, config: dict, backends: Any) -> MintReport | None:
 
 def check(engine: Engine, minter: TokenMinter) -> list[Any]:
     """Every recorded token against the chain (``portal.tokens.check``); ``veraz mint --check``."""
-    from portal.tokens.check import check_tokens
-
     with engine.connect() as conn:
         return check_tokens(conn, minter)
