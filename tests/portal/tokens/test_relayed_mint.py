@@ -36,6 +36,7 @@ from anchoring.chains.lacchain import LacchainRelay
 from anchoring.chains.token_id import token_id
 from anchoring.chains.tokens import TokenMinter
 from portal.db import app_engine
+from portal.evidence.audit import audit
 from portal.evidence.backends import Backends
 from portal.tokens import mint
 from portal.tokens.tables import DONE, FAILED, PENDING, token_batches
@@ -155,6 +156,15 @@ def test_mint_through_a_writer_node_killed_and_resumed(sqlite_url, tmp_path):
             }
         assert hashes and hashes <= set(signer.relayed)  # the node's transactions, with receipts
         assert w3.eth.get_balance(portal.address) == 0
+
+        # veraz audit reads the tokens through the same relay settings: clean as minted; the
+        # contract refused when the configured hub is not the one its code trusts.
+        app.config["TOKEN_CONTRACT_ADDRESS"] = contract
+        report = audit(app_engine(app), app.config)
+        assert report.problems == [] and report.chain_unavailable is None, [str(p) for p in report.problems]
+        app.config["LACCHAIN_RELAY_HUB"] = w3.eth.accounts[1]
+        found = [str(p) for p in audit(app_engine(app), app.config).problems]
+        assert any(p.startswith("order tokens: step token:") and "not from" in p for p in found), found
     finally:
         if app is not None:
             app_engine(app).dispose()
