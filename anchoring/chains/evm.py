@@ -87,7 +87,12 @@ def relayed_anchor_forwarder(code: bytes) -> str | None:
 
     An all-zero hub is returned as the zero address: such a contract never asks a hub.
     """
-    artifact = contract_artifact(RELAYED_CONTRACT)
+    return immutable_forwarder(code, contract_artifact(RELAYED_CONTRACT))
+
+
+def immutable_forwarder(code: bytes, artifact: dict[str, Any]) -> str | None:
+    """The relay hub a ``RelayRecipient`` contract built as ``artifact`` trusts, if ``code``
+    is that build's ``deployedBytecode`` with one address in every immutable range; else None."""
     template = bytes.fromhex(artifact["deployedBytecode"][2:])
     code = bytes(code)
     if len(code) != len(template):

@@ -30,7 +30,9 @@ Steps, each problem reported with the ocid (or checkpoint) and the step that fai
   ocid) and each sum (named ``summary <dimension>/<segment>/<year>/<key>/<month>``);
 * ``flags``: the red flags' tables, once refreshed, equal their recomputation from the
   published data (``portal.flags.audit``): facts and priced lines (named by ocid), each flag
-  (by ocid, or ``flag <code> <scope>``).
+  (by ocid, or ``flag <code> <scope>``);
+* ``token``: every order-token row and its mint batch, re-read from the chain when it can be
+  opened (``portal.tokens.check``), and every token the contract minted has its row.
 
 Each problem is a :class:`Problem` whose ``check`` says which of these failed; the CLI prints
 them. A chain that cannot be opened (owned by the watcher, or unreachable) is not a problem of
@@ -90,6 +92,7 @@ class Check(StrEnum):
     EVIDENCE_PDF = "evidence-pdf"
     DASHBOARDS = "dashboards"  # the dashboards' summary tables, recomputed from the read model
     FLAGS = "flags"  # the red flags' tables, recomputed from the published data
+    TOKEN = "token"  # order tokens against the chain (portal.tokens.check)
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,9 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         audit_derived.check_evidence_pdfs(
             conn, sizes, unfinished, lambda c, s: pdfs.render(c, config, s), report
         )
+        from portal.tokens.check import audit_tokens
+
+        chain_unavailable = audit_tokens(conn, config, report) or chain_unavailable
     return AuditReport(problems, size, counted[0], len(history), chain_unavailable, compared)
 
 

@@ -15,6 +15,14 @@ used by another transaction, or the transaction reverted → ``failed``, and its
 to be chosen again. The contract itself refuses an ocid minted before, so even a lost database
 cannot make a second token for an order; tokens found on chain with no row are adopted
 (step 1): their row is rebuilt from the chain (``mintBatch``'s ``Transfer`` event).
+
+Through a LACChain writer node (CHAIN_BACKEND ``lacchain``, the minter's ``relay``) the node
+answers with the hash of ITS transaction to the RelayHub, which replaces the signed bytes' hash
+in the batch row once known, and the signed bytes expire (the suffix's expiration, read back
+from ``raw``). A pending batch is then resumed from the chain: its first order's token is on
+chain → the batch is done (its ``Transfer`` names the transaction); else the signed bytes are
+sent again unless the chain's clock has passed their expiration (→ ``failed``). The hub's nonce
+lets at most one of two relayed copies through, and the contract refuses an ocid minted before.
 """
 
 from __future__ import annotations
@@ -26,22 +34,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import rlp
 from eth_utils import ValidationError as EthValidationError
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from web3.exceptions import TransactionNotFound, Web3Exception
 
+from anchoring.chains.lacchain import split_relay_suffix
 from anchoring.chains.tokens import TokenMinter, token_id
 from anchoring.errors import ChainError
 from portal import links
 from portal.evidence.crash import crash_point
 from portal.models import records, releases
+from portal.tokens.check import CONTRACT_FILENAME, check_tokens
 from portal.tokens.tables import DONE, FAILED, PENDING, order_tokens, token_batches
 
 log = logging.getLogger(__name__)
 
-CONTRACT_FILENAME = "token-contract-address"
 #: ``VERAZ_CRASH_AT`` points of minting (``portal.evidence.crash``), for the crash tests.
 CRASH_POINTS = ("mint-after-intent", "mint-after-send")
 
@@ -88,13 +98,15 @@ def open_minter(config: dict, backends: Any) -> TokenMinter:
         confirmations=anchorer.confirmations,
         poll_interval=anchorer.poll_interval,
         mine_while_waiting=anchorer.mine_while_waiting,
+        relay=getattr(anchorer, "relay", None),
     )
     minter.check_contract()
     return minter
 
 
 def deploy(config: dict, backends: Any) -> str:
-    """Deploy a VerazOrderToken owned by the anchoring account; its address."""
+    """Deploy a VerazOrderToken owned by the anchoring account; its address. On LACChain,
+    a VerazRelayedOrderToken trusting the network's hub, deployed through the writer node."""
     from anchoring.chains.tokens import deploy_token_contract
 
     anchorer = backends.anchorer()
@@ -104,6 +116,7 @@ def deploy(config: dict, backends: Any) -> str:
         base_uri(config),
         gas_price=anchorer.gas_price,
         timeout=anchorer.timeout,
+        relay=getattr(anchorer, "relay", None),
     )
 
 
@@ -152,19 +165,39 @@ def _receipt(minter: TokenMinter, tx_hash: str) -> Any | None:
         return None
 
 
-def _broadcast(minter: TokenMinter, raw: bytes) -> bool:
-    """Send signed bytes; False when the node says their nonce is already used."""
+_NONCE_USED = (
+    # geth/anvil/besu: "nonce too low"; py-evm (embedded): "invalid transaction nonce";
+    # LACChain's gas-relay-signer: "Incorrect Nonce" / "BAD NONCE" (the RelayHub's nonce).
+    "nonce too low",
+    "nonce is too low",
+    "invalid transaction nonce",
+    "incorrect nonce",
+    "bad nonce",
+)
+
+
+def _broadcast(minter: TokenMinter, raw: bytes) -> str | None:
+    """Send signed bytes; the transaction hash the node answers (a LACChain writer node answers
+    with its own transaction to the hub), or None when the node says their nonce is used."""
     try:
-        minter.w3.eth.send_raw_transaction(HexBytes(raw))
+        return HexBytes(minter.w3.eth.send_raw_transaction(HexBytes(raw))).to_0x_hex()
     except (Web3Exception, ValueError, EthValidationError) as exc:
         text = str(exc).lower()
-        # geth/anvil/besu: "nonce too low"; py-evm (embedded): "invalid transaction nonce".
-        if any(m in text for m in ("nonce too low", "nonce is too low", "invalid transaction nonce")):
-            return False
+        if any(m in text for m in _NONCE_USED):
+            return None
         if "already known" in text or "already imported" in text or "known transaction" in text:
-            return True
+            return HexBytes(keccak(HexBytes(raw))).to_0x_hex()
         raise ChainError(f"the node refused the mint transaction: {exc}") from None
-    return True
+
+
+def _set_tx_hash(engine: Engine, batch_id: int, tx_hash: str) -> None:
+    """Record the hash the writer node answered (its relay transaction) for the batch."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(token_batches)
+            .where(token_batches.c.id == batch_id)
+            .values(tx_hash=tx_hash, updated_at=_now())
+        )
 
 
 def _wait(minter: TokenMinter, tx_hash: str) -> Any:
@@ -220,7 +253,44 @@ def _fail(conn: Connection, batch_id: int, reason: str, report: MintReport) -> N
     log.warning("mint batch %d failed: %s; its orders will be chosen again", batch_id, reason)
 
 
+def _resume_relayed(engine: Engine, minter: TokenMinter, batch: Any, report: MintReport) -> None:
+    """Resume a batch sent through a LACChain writer node (see the module notes)."""
+    with engine.connect() as conn:
+        first = conn.execute(
+            select(order_tokens.c.ocid)
+            .where(order_tokens.c.batch_id == batch.id)
+            .order_by(order_tokens.c.ocid)
+        ).scalar()
+    tid = token_id(first) if first is not None else None
+    found = minter.mint_transaction_of(tid, int(batch.from_block)) if tid is not None else None
+    if found is not None:
+        if found != batch.tx_hash:
+            _set_tx_hash(engine, batch.id, found)
+        _finish(engine, batch.id, _wait(minter, found), report)
+        return
+    if _receipt(minter, batch.tx_hash) is not None:
+        # The node's transaction was mined and minted nothing (the hub's call failed).
+        _finish(engine, batch.id, _wait(minter, batch.tx_hash), report)
+        return
+    expiration = split_relay_suffix(bytes(rlp.decode(bytes(batch.raw))[5]))[2]
+    if int(minter.w3.eth.get_block("latest")["timestamp"]) > expiration:
+        with engine.begin() as conn:
+            _fail(conn, batch.id, "its relayed transaction expired before it was mined", report)
+        return
+    sent = _broadcast(minter, bytes(batch.raw))
+    if sent is None:
+        with engine.begin() as conn:
+            _fail(conn, batch.id, "its nonce was used by another transaction", report)
+        return
+    if sent != batch.tx_hash:
+        _set_tx_hash(engine, batch.id, sent)
+    _finish(engine, batch.id, _wait(minter, sent), report)
+
+
 def _resume(engine: Engine, minter: TokenMinter, batch: Any, report: MintReport) -> None:
+    if minter.relay is not None:
+        _resume_relayed(engine, minter, batch, report)
+        return
     receipt = _receipt(minter, batch.tx_hash)
     if receipt is None and not _broadcast(minter, bytes(batch.raw)):
         # The nonce went to another transaction: this one can never be mined.
@@ -388,7 +458,10 @@ def _mint_batch(
             ],
         )
     crash_point("mint-after-intent")
-    _broadcast(minter, bytes(signed.raw_transaction))
+    sent = _broadcast(minter, bytes(signed.raw_transaction))
+    if minter.relay is not None and sent is not None and sent != tx_hash:
+        tx_hash = sent  # the writer node's transaction to the hub: the one with a receipt
+        _set_tx_hash(engine, batch_id, tx_hash)
     crash_point("mint-after-send")
     _finish(engine, batch_id, _wait(minter, tx_hash), report)
 
@@ -401,35 +474,7 @@ def mint_due(engine: Engine, config: dict, backends: Any) -> MintReport | None:
     return mint_pending(engine, config, minter)
 
 
-@dataclass(frozen=True)
-class CheckProblem:
-    ocid: str
-    reason: str
-
-
-def check(engine: Engine, minter: TokenMinter) -> list[CheckProblem]:
-    """Every token the database says is minted, re-read from the chain: it exists, names the
-    same ocid and data hash, and the data hash is that of a logged release of the order."""
-    problems = []
+def check(engine: Engine, minter: TokenMinter) -> list[Any]:
+    """Every recorded token against the chain (``portal.tokens.check``); ``veraz mint --check``."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(order_tokens, token_batches.c.contract)
-            .select_from(order_tokens.join(token_batches, token_batches.c.id == order_tokens.c.batch_id))
-            .where(token_batches.c.status == DONE)
-            .order_by(order_tokens.c.ocid)
-        ).all()
-        for row in rows:
-            if row.token_id != f"{token_id(row.ocid):064x}":
-                problems.append(CheckProblem(row.ocid, "the recorded token id is not SHA-256 of the ocid"))
-            if _release_with_hash(conn, row.ocid, row.data_hash) is None:
-                problems.append(CheckProblem(row.ocid, "the minted data hash is no release of the order"))
-    for row in rows:
-        if to_checksum_address(row.contract) != minter.contract_address:
-            problems.append(CheckProblem(row.ocid, f"minted on another contract, {row.contract}"))
-            continue
-        token = minter.token(row.ocid)
-        if token is None:
-            problems.append(CheckProblem(row.ocid, "recorded as minted, but the chain has no such token"))
-        elif token.data_hash != row.data_hash or token.ocid != row.ocid:
-            problems.append(CheckProblem(row.ocid, f"the chain holds data hash {token.data_hash}"))
-    return problems
+        return check_tokens(conn, minter)

@@ -31,6 +31,7 @@ from portal.evidence import record
 from portal.evidence.read import log_api, verification
 from portal.evidence.read.witnesses import witness_keys
 from portal.presentation import describe_order
+from portal.tokens.metadata import token_state
 
 bp = Blueprint("verify", __name__)
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -145,6 +146,8 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
             abort(404, description=f"No release {release_id!r} of {ocid!r}.")
         stored_quotes = verification.quotes(conn, ocid)
         next_seal = log_api.next_seal(conn, current_app.config["CHECKPOINT_INTERVAL"])
+        # The order's token as the page shows it (_order_token.html), null when not minted.
+        token = token_state(conn, current_app.config, ocid)
     release = orjson.loads(chosen.data)
     config = current_app.config
     base = config["BASE_URL"]
@@ -195,6 +198,7 @@ def verification_facts(ocid: str, release_id: str | None) -> dict:
         # The independent witnesses whose cosignatures the page checks (docs/witnesses.md).
         "witnesses": witness_keys(config),
         "witnessesRequired": int(config.get("WITNESSES_REQUIRED") or 0),
+        "token": token,
         "release": release,
     }
 

@@ -19,7 +19,7 @@ pragma solidity 0.8.37;
 ///   reverts the whole batch, so no order is ever minted twice.
 /// * The caller is read through _msgSender() (virtual), so a relay-aware base (LACChain's
 ///   meta-transactions) can override it without touching the rest.
-/// * No library: every line is here, compiled with the pinned solcjs (compile-token.mjs).
+/// * No library: every line is here, compiled with the pinned solcjs (compile.mjs).
 contract VerazOrderToken {
     /// ERC-721
     event Transfer(address indexed from, address indexed to, uint256 indexed tokenId);

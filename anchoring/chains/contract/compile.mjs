@@ -4,6 +4,8 @@
 //
 //   VerazAnchor          anchoring/chains/contract/VerazAnchor.json
 //   VerazRelayedAnchor   anchoring/chains/contract/VerazRelayedAnchor.json (+ RelayRecipient.sol)
+//   VerazOrderToken      anchoring/chains/contract/VerazOrderToken.json (docs/tokens.md)
+//   VerazRelayedOrderToken anchoring/chains/contract/VerazRelayedOrderToken.json (+ the two above)
 //   LocalRelayHub        tests/anchoring/chains/contracts/LocalRelayHub.json (tests only)
 //   LocalRelayFront      tests/anchoring/chains/contracts/LocalRelayFront.json (tests only)
 //
@@ -32,6 +34,11 @@ const testContracts = join(here, '..', '..', '..', 'tests', 'anchoring', 'chains
 const targets = {
   VerazAnchor: { dir: here, sources: ['VerazAnchor.sol'] },
   VerazRelayedAnchor: { dir: here, sources: ['RelayRecipient.sol', 'VerazRelayedAnchor.sol'] },
+  VerazOrderToken: { dir: here, sources: ['VerazOrderToken.sol'] },
+  VerazRelayedOrderToken: {
+    dir: here,
+    sources: ['RelayRecipient.sol', 'VerazOrderToken.sol', 'VerazRelayedOrderToken.sol']
+  },
   LocalRelayHub: { dir: testContracts, sources: ['LocalRelayHub.sol'] },
   LocalRelayFront: { dir: testContracts, sources: ['LocalRelayFront.sol'] }
 }

@@ -136,6 +136,13 @@ def metadata_json_svg_and_pages(app, minter):
     dark = {(int(x) // 8 - 4 + k, int(y) // 8 - 4) for x, y, w in runs for k in range(int(w) // 8)}
     assert dark == {(x, y) for y, row in enumerate(rows) for x, c in enumerate(row) if c == "1"}
 
+    # The verify page's JSON twin carries the token the page shows.
+    twin = orjson.loads(client.get(f"/verify/{quote(ocid, safe='')}.json").data)
+    assert twin["token"] == token
+    assert twin["token"]["txHash"] == minter.mint_transaction_of(token_id(ocid))
+    verify_html = client.get(f"/verify/{quote(ocid, safe='')}").data.decode()
+    assert twin["token"]["txHash"] in verify_html
+
     for page in (f"/verify/{quote(ocid, safe='')}", f"/contracts/{quote(ocid, safe='')}"):
         html = client.get(page + "?lang=es").data.decode()
         assert minter.contract_address in html, page
