@@ -34,6 +34,7 @@ import orjson
 from sqlalchemy import Engine, insert, select, update
 
 from anchoring.errors import AnchoringError, KeyFileError
+from portal.derived import DerivedRefresh
 from portal.evidence import store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.crash import crash_point
@@ -302,6 +303,7 @@ def watch(
 ) -> None:
     """``veraz anchor --watch``: seal on schedule and anchor with backoff, forever."""
     done = 0
+    derived = DerivedRefresh()
     while iterations is None or done < iterations:
         try:
             seal(engine, config, force=False)
@@ -309,6 +311,7 @@ def watch(
             witness_pending(engine, config, due_only=True)
             export_due(engine, config)  # the bulk downloads, when EXPORT_WATCH is on (portal/exports)
             mint_due(engine, config, backends)  # the order tokens, when TOKENS_MINT is on (portal/tokens)
+            derived.due(engine, config)  # dashboards' summaries and red flags (portal/derived.py)
         except (KeyFileError, store.LogKeyError):
             raise  # a key does not come back by waiting: stop, and say which (the CLI does)
         except Exception:  # noqa: BLE001 - the watcher must survive a database hiccup
