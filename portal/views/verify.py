@@ -301,6 +301,10 @@ def lookup():
         )
     with app_engine().connect() as conn:
         found = verification.find_order(conn, q)
+        waiting = verification.quote_before_its_order(conn, q) if found else None
+    if waiting:  # a quote sealed on arrival, before the order citing it exists: no order page yet
+        proof = links.proforma_proof_url("", waiting.ocid, waiting.proforma_id)
+        return render_template("verify_lookup.html", q=q, missing=False, waiting=waiting, proof=proof)
     if found:
         return redirect(links.verification_url("", *found))
     return render_template("verify_lookup.html", q=q, missing=True), 404

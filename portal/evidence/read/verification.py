@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from anchoring.bundle_network import verify_checkpoint_timestamp
 from ocds.summary import process_facts
+from portal.evidence import store
 from portal.evidence.read import proofs
 from portal.evidence.read.trust import tsa_ca_pem
 from portal.models import order_pdfs, proformas, records, releases
@@ -169,6 +170,35 @@ def find_order(conn: Connection, q: str) -> tuple[str, str | None] | None:
         select(records.c.ocid).where((records.c.ocid == q) | (records.c.order_number == q)).limit(1)
     ).first()
     return (row.ocid, None) if row else None
+
+
+@dataclass(frozen=True)
+class WaitingQuote:
+    """A logged quote whose order is not published yet (it arrived through the intake API)."""
+
+    ocid: str
+    proforma_id: str
+    leaf_index: int
+    sealed: bool  # under a signed checkpoint already (else pending until the next one)
+
+
+def quote_before_its_order(conn: Connection, q: str) -> WaitingQuote | None:
+    """The quote whose SHA-256 (hex) is ``q`` when no record of its order exists yet; None
+    otherwise (no such quote, or its order is published and has its own page)."""
+    if not HEX64.match(q.lower()):
+        return None
+    row = conn.execute(
+        select(proformas.c.ocid, proformas.c.proforma_id, proformas.c.leaf_index)
+        .where(proformas.c.data_hash == q.lower())
+        .limit(1)
+    ).first()
+    if row is None or row.leaf_index is None:
+        return None
+    if conn.execute(select(records.c.ocid).where(records.c.ocid == row.ocid)).first():
+        return None
+    sealed_size = store.newest_checkpoint_size(conn)
+    index = int(row.leaf_index)
+    return WaitingQuote(row.ocid, row.proforma_id, index, sealed_size is not None and index < sealed_size)
 
 
 @functools.lru_cache(maxsize=256)

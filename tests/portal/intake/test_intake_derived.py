@@ -42,3 +42,31 @@ def test_the_watchers_round_refreshes_what_intake_orders_change(app, client):
     report = audit(engine, app.config)
     assert report.problems == [], [str(p) for p in report.problems]
     assert not derived.due(engine, app.config)
+
+
+def test_a_quote_looked_up_before_its_order_says_it_is_logged_and_waiting(app, client):
+    """/verify?q=<a quote's hash> before the order citing it is published: the truth (logged on
+    arrival, entry N, order not yet published) and the quote's proof, not a dead link."""
+    from intake_support import example_quotes
+
+    quote = example_quotes()[0]
+    sent = client.post("/api/intake/quotes", json=quote, headers=bearer(token(app, "quotes")))
+    assert sent.status_code == 201, sent.get_json()
+    (receipt,) = sent.get_json()["receipts"]
+    page = client.get(f"/verify?q={receipt['quoteHash']}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f"entrada {receipt['leafIndex']}" in text and "aún no se ha publicado" in text
+    assert "aún no está sellada" in text  # logged, not yet under a checkpoint: said so
+    proof = receipt["proofUrl"].split("localhost", 1)[-1]
+    assert proof.replace("&", "&amp;") in text
+    assert client.get(proof).status_code == 202  # pending, as the page says
+
+    from portal.evidence.sealing import seal
+
+    assert seal(app_engine(app), app.config) is not None  # the next checkpoint
+    text = client.get(f"/verify?q={receipt['quoteHash']}").get_data(as_text=True)
+    assert "bajo un punto de control firmado" in text and "aún no está sellada" not in text
+    english = client.get(f"/verify?q={receipt['quoteHash']}&lang=en").get_data(as_text=True)
+    assert f"entry {receipt['leafIndex']}" in english and "not published yet" in english
+    assert client.get(proof).status_code == 200
