@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, exists, insert, select
 
 from portal.documents.evidence_pdf import EvidenceEntry, EvidenceRecord, render_evidence_pdf
 from portal.evidence import store
 from portal.evidence.read.anchors import anchor_rows, unfinished_sizes, utc
 from portal.evidence.tables import evidence_pdfs
-from portal.models import records
+from portal.models import records, releases
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,17 @@ log = logging.getLogger(__name__)
 _failures: dict[tuple[str, int], tuple[int, float]] = {}
 
 
-def _order_numbers(conn: Connection, ocids: set[str]) -> dict[str, str]:
+def _order_numbers(conn: Connection, ocids: set[str], tree_size: int) -> dict[str, str]:
+    # Only processes with a release logged below the checkpoint: a quote logged on arrival
+    # (intake API) may precede its order, whose number must not appear in this checkpoint's
+    # record later, when the PDF is rendered again (by the audit) after the order is published.
     found: dict[str, str] = {}
     ordered = sorted(ocids)
+    logged_before = exists().where(releases.c.ocid == records.c.ocid, releases.c.leaf_index < tree_size)
     for i in range(0, len(ordered), 400):
-        query = select(records.c.ocid, records.c.order_number).where(records.c.ocid.in_(ordered[i : i + 400]))
+        query = select(records.c.ocid, records.c.order_number).where(
+            records.c.ocid.in_(ordered[i : i + 400]), logged_before
+        )
         for ocid, number in conn.execute(query):
             if number:
                 found[ocid] = number
@@ -69,7 +75,7 @@ def evidence_record(conn: Connection, config: dict, tree_size: int) -> EvidenceR
     checkpoint = history[position]
     first = history[position - 1].size if position else 0
     entries = [_entry(first + i, data) for i, data in enumerate(store.entries(conn, first, tree_size))]
-    numbers = _order_numbers(conn, {ocid for e in entries if (ocid := e.member("ocid"))})
+    numbers = _order_numbers(conn, {ocid for e in entries if (ocid := e.member("ocid"))}, tree_size)
     entries = [
         EvidenceEntry(e.index, e.kind, e.members, numbers.get(e.member("ocid") or "")) for e in entries
     ]

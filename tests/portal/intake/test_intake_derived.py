@@ -70,3 +70,24 @@ def test_a_quote_looked_up_before_its_order_says_it_is_logged_and_waiting(app, c
     english = client.get(f"/verify?q={receipt['quoteHash']}&lang=en").get_data(as_text=True)
     assert f"entry {receipt['leafIndex']}" in english and "not published yet" in english
     assert client.get(proof).status_code == 200
+
+
+def test_a_checkpoints_evidence_pdf_stays_its_record_after_the_order_arrives(app, client, runner):
+    """A quote sealed and anchored before its order exists: the checkpoint's evidence PDF shows
+    no order number, and still does when the audit renders it again after the order arrives."""
+    from intake_support import example_quotes
+
+    from portal.cli import main
+
+    (quote, _) = example_quotes()
+    assert (
+        client.post("/api/intake/quotes", json=quote, headers=bearer(token(app, "quotes"))).status_code == 201
+    )
+    anchored = runner.invoke(main, ["anchor"])  # seals, anchors, signs the evidence PDF
+    assert anchored.exit_code == 0, anchored.output
+    order = client.post(
+        "/api/intake/orders", json=example_order("3-partial"), headers=bearer(token(app, "orders"))
+    )
+    assert order.status_code == 201, order.get_json()
+    report = audit(app_engine(app), app.config)
+    assert report.problems == [], [str(p) for p in report.problems]
