@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, distinct, func, insert, select, tuple_
+from sqlalchemy import Connection, and_, delete, distinct, func, insert, or_, select
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.flags.tables import flag_facts, flag_hits, flag_prices
@@ -613,9 +613,21 @@ def compute_splits(conn: Connection, th: dict, pairs: Iterable[tuple[str, str]] 
         if pairs is None:
             yield from conn.execute(query)
             return
+        # One index range per pair: equality on the buyer, live, cancelled (either) and the
+        # supplier. A row-value IN, or "IS NOT NULL" on the buyer, made SQLite walk the whole
+        # buyer index once per chunk (a second at a million orders).
+        by_pair = select(*_ORDER_COLUMNS).where(
+            flag_facts.c.live.is_(True),
+            flag_facts.c.cancelled.in_([False, True]),
+            flag_facts.c.currency == th["FLAG_SPLIT_CURRENCY"],
+            flag_facts.c.amount >= th["FLAG_SPLIT_NEAR"] * threshold,
+            flag_facts.c.amount < threshold,
+        )
         for chunk in _chunks(pairs, 200):
             yield from conn.execute(
-                query.where(tuple_(flag_facts.c.buyer_id, flag_facts.c.supplier_id).in_(chunk))
+                by_pair.where(
+                    or_(*(and_(flag_facts.c.buyer_id == b, flag_facts.c.supplier_id == s) for b, s in chunk))
+                ).order_by(flag_facts.c.buyer_id, flag_facts.c.supplier_id)
             )
 
     def hits() -> Iterator[dict]:
