@@ -2,6 +2,7 @@
 
     python bench/flags.py --orders 1000000                       # SQLite under --dir
     python bench/flags.py --orders 1000000 --database-url postgresql+psycopg://user@/db?host=...
+    python bench/flags.py --orders 1000000 --dir DIR --partial-again [--cold]  # that run's partial refresh
 
 1. Streams ``N + --new`` lines of the demo generator (one stream, so the new orders share its
    agencies, suppliers and catalogues). The first N become the flags' per-process facts and
