@@ -2,6 +2,7 @@
 
     python bench/flags.py --orders 1000000                       # SQLite under --dir
     python bench/flags.py --orders 1000000 --database-url postgresql+psycopg://user@/db?host=...
+    python bench/flags.py --orders 1000000 --dir DIR --partial-again [--cold]  # that run's partial refresh
 
 1. Streams ``N + --new`` lines of the demo generator (one stream, so the new orders share its
    agencies, suppliers and catalogues). The first N become the flags' per-process facts and
@@ -55,6 +56,82 @@ def cpu() -> float:
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _scheduled() -> tuple[float, float]:
+    """Seconds this process ran on a CPU and waited for one (Linux ``/proc/self/schedstat``)."""
+    try:
+        ran, waited, _ = Path("/proc/self/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+class Timer:
+    """Where a step's wall time went: CPU (user+sys), waiting for a CPU (the machine's load), and
+    the rest (blocked: reads the page cache did not hold, fsync, locks), with the blocks read and
+    written and the context switches (voluntary: blocked; involuntary: preempted)."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.usage, self.sched = (
+            time.perf_counter(),
+            resource.getrusage(resource.RUSAGE_SELF),
+            _scheduled(),
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        usage, sched = resource.getrusage(resource.RUSAGE_SELF), _scheduled()
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = usage.ru_utime + usage.ru_stime - self.usage.ru_utime - self.usage.ru_stime
+        self.runqueue = sched[1] - self.sched[1]
+        self.blocked = max(0.0, self.wall - self.cpu - self.runqueue)
+        self.io = (
+            f"{usage.ru_inblock - self.usage.ru_inblock} blocks read, "
+            f"{usage.ru_oublock - self.usage.ru_oublock} written, "
+            f"{usage.ru_nvcsw - self.usage.ru_nvcsw} voluntary and "
+            f"{usage.ru_nivcsw - self.usage.ru_nivcsw} involuntary context switches"
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"{self.wall:.2f} s wall = {self.cpu:.2f} s CPU + {self.runqueue:.2f} s waiting for a CPU + "
+            f"{self.blocked:.2f} s blocked ({self.io})"
+        )
+
+
+def evict(url: str) -> None:
+    """Drop a SQLite database's files (and only them) from the OS page cache, for a cold run."""
+    path = make_engine(url).url.database
+    if not path:
+        raise SystemExit("--cold needs a SQLite database")
+    for name in (path, f"{path}-wal"):
+        if os.path.exists(name):
+            fd = os.open(name, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def partial_again(engine, th, args, url: str) -> None:
+    """On a database a run left: the partial refresh of the orders that run published, timed
+    again (their facts read again from their releases, every group they touch recomputed; the
+    per-buyer sums' difference is then nil, so only that write is spared)."""
+    from sqlalchemy import update
+
+    with engine.begin() as conn:
+        conn.execute(update(flag_state).where(flag_state.c.name == "last_release").values(value="0"))
+    if args.cold:
+        engine.dispose()
+        evict(url)
+    with Timer() as timer:
+        result = refresh(engine, th)
+    print(
+        f"partial refresh of the {args.new:,} new lines again{' (cold page cache)' if args.cold else ''}: "
+        f"{timer}; {result.processes:,} processes, {result.hits:,} flags stored, steps {result.seconds}; "
+        f"load average {os.getloadavg()}"
+    )
 
 
 def _facts(order: dict) -> tuple[dict, list[dict]]:
@@ -240,25 +317,23 @@ def again(engine, th, args) -> None:
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     print(f"indexes made again in {time.perf_counter() - started:.0f} s (not timed)")
     summary = RefreshSummary(full=True)
-    t0, c0 = time.perf_counter(), cpu()
-    with engine.begin() as conn:
+    t0 = time.perf_counter()
+    with Timer() as timer, engine.begin() as conn:
         stats = compute_all(
             conn, th, summary, lambda name: summary.seconds.setdefault(name, time.perf_counter() - t0)
         )
         save_state(conn, 0, stats, th)  # as before the new orders were published
-    wall, used = time.perf_counter() - t0, cpu() - c0
     count = summary.hits
     steps = {k: round(v, 1) for k, v in summary.seconds.items()}
     print(
-        f"all flags over the {args.orders:,} orders and the new ones: {wall:.1f} s wall, {used:.1f} s CPU, "
+        f"all flags over the {args.orders:,} orders and the new ones: {timer}, "
         f"{count:,} flags; cumulative by step {steps}; peak RSS {peak_mb():.0f} MB; "
         f"load average {os.getloadavg()}"
     )
-    t0, c0 = time.perf_counter(), cpu()
-    result = refresh(engine, th)
-    wall, used = time.perf_counter() - t0, cpu() - c0
+    with Timer() as timer:
+        result = refresh(engine, th)
     print(
-        f"partial refresh of the {args.new:,} new lines: {wall:.2f} s wall, {used:.2f} s CPU, "
+        f"partial refresh of the {args.new:,} new lines: {timer}; "
         f"{result.processes:,} processes read from their releases, steps {result.seconds}; "
         f"load average {os.getloadavg()}"
     )
@@ -281,6 +356,16 @@ def main() -> None:
     parser.add_argument(
         "--again", action="store_true", help="on an earlier run's database: full, then partial refresh again"
     )
+    parser.add_argument(
+        "--partial-again",
+        action="store_true",
+        help="on an earlier run's database: only the partial refresh of its new lines, again",
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="with --partial-again on SQLite: the database's files out of the page cache",
+    )
     args = parser.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="veraz-flags-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -293,6 +378,9 @@ def main() -> None:
     th = thresholds()
     if args.again:
         again(engine, th, args)
+        return
+    if args.partial_again:
+        partial_again(engine, th, args, url)
         return
     if args.queries_only:
         print(f"the page's queries over the stored flags; load average {os.getloadavg()}")

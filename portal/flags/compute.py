@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, distinct, func, insert, select, tuple_
+from sqlalchemy import Connection, and_, delete, distinct, func, insert, or_, select
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.flags.tables import flag_facts, flag_hits, flag_prices
@@ -244,14 +244,17 @@ def concentration_from(
 ) -> list[dict]:
     """``supplier_share`` and ``buyer_hhi`` of one buyer in one currency, from each supplier's
     (orders, amount)."""
-    orders = sum(n for n, _ in sums.values())
+    # In the suppliers' order: a float sum depends on its order, and the rows of the kept sums
+    # come in the order the database holds them, which differs after partial refreshes.
+    cells = [cell for _, cell in sorted(sums.items())]
+    orders = sum(n for n, _ in cells)
     if orders < th["FLAG_MIN_BUYER_ORDERS"]:
         return []
-    total = sum(a for _, a in sums.values())
+    total = sum(a for _, a in cells)
     if total <= 0:
         return []
     out = []
-    hhi = sum((100 * a / total) ** 2 for _, a in sums.values())
+    hhi = sum((100 * a / total) ** 2 for _, a in cells)
     if hhi > th["FLAG_HHI_THRESHOLD"]:
         detail = {"suppliers": len(sums), "total": round(total, 2)}
         out.append(
@@ -516,25 +519,62 @@ def _chunks(values: Sequence, size: int = IN_CLAUSE_CHUNK) -> Iterator[list]:
         yield values[i : i + size]
 
 
-def _store(conn: Connection, hits: Iterable[dict]) -> int:
-    """Insert ``hits`` (consumed as they come, a few thousand rows at a time)."""
+#: The columns of a stored hit (all but its id), as :func:`_clear` reads them back.
+_HIT_COLUMNS = tuple(c for c in flag_hits.c if c.name != "id")
+
+#: A hit as stored, for comparing stored rows with computed ones: the amount as a float (a
+#: float equal to NUMERIC(20, 2)'s value stores that value again), the rest as it is.
+_Kept = dict[tuple, list[int]]
+
+
+def _key(values: Sequence) -> tuple:
+    return tuple(
+        float(v) if name == "amount" and v is not None else v
+        for name, v in zip((c.name for c in _HIT_COLUMNS), values, strict=True)
+    )
+
+
+def _store(conn: Connection, hits: Iterable[dict], kept: _Kept | None = None) -> int:
+    """Insert ``hits`` (consumed as they come, a few thousand rows at a time). With ``kept``
+    (the rows :func:`_clear` left in place), a hit equal to a kept row keeps that row, the
+    others are inserted, and the kept rows no hit matched are deleted: a partial refresh
+    rewrites only the flags that changed (most of a touched product's overprice rows do not,
+    and each row rewritten costs seven index updates)."""
     count, batch = 0, []
     for hit in hits:
+        count += 1
+        if kept is not None:
+            ids = kept.get(_key([hit[c.name] for c in _HIT_COLUMNS]))
+            if ids:
+                ids.pop()
+                continue
         batch.append(hit)
         if len(batch) == 5000:
             conn.execute(insert(flag_hits), batch)
-            count, batch = count + len(batch), []
+            batch = []
     if batch:
         conn.execute(insert(flag_hits), batch)
-    return count + len(batch)
+    if kept is not None:
+        stale = sorted(i for ids in kept.values() for i in ids)
+        for chunk in _chunks(stale):
+            conn.execute(delete(flag_hits).where(flag_hits.c.id.in_(chunk)))
+    return count
 
 
-def _clear(conn: Connection, flags: Sequence[str], scopes: Iterable[str] | None) -> None:
+def _clear(conn: Connection, flags: Sequence[str], scopes: Iterable[str] | None) -> _Kept | None:
+    """Delete every hit of ``flags`` (``scopes`` None); or read the hits of ``flags`` in
+    ``scopes``, keyed by their values, for :func:`_store` to keep, replace or delete."""
     if scopes is None:
         conn.execute(delete(flag_hits).where(flag_hits.c.flag.in_(flags)))
-        return
+        return None
+    kept: _Kept = defaultdict(list)
     for chunk in _chunks(sorted(set(scopes))):
-        conn.execute(delete(flag_hits).where(flag_hits.c.flag.in_(flags), flag_hits.c.scope.in_(chunk)))
+        query = select(flag_hits.c.id, *_HIT_COLUMNS).where(
+            flag_hits.c.flag.in_(flags), flag_hits.c.scope.in_(chunk)
+        )
+        for row in conn.execute(query):
+            kept[_key(row[1:])].append(row[0])
+    return kept
 
 
 def _live_orders(conn: Connection, column, keys: Iterable[str] | None, order_by=None) -> Iterator[Order]:
@@ -553,7 +593,7 @@ def _live_orders(conn: Connection, column, keys: Iterable[str] | None, order_by=
 def compute_orders(conn: Connection, th: dict, ocids: Iterable[str] | None) -> int:
     """Replace the per-order flags of ``ocids`` (None: of every process)."""
     ocids = None if ocids is None else list(ocids)
-    _clear(conn, ORDER_FLAGS, ocids)
+    kept = _clear(conn, ORDER_FLAGS, ocids)
 
     def hits() -> Iterator[dict]:
         batch: list[Order] = []
@@ -564,7 +604,7 @@ def compute_orders(conn: Connection, th: dict, ocids: Iterable[str] | None) -> i
                 batch = []
         yield from order_hits(batch, th)
 
-    return _store(conn, hits())
+    return _store(conn, hits(), kept)
 
 
 def compute_buyers(conn: Connection, th: dict, buyers: Iterable[str] | None) -> int:
@@ -574,7 +614,7 @@ def compute_buyers(conn: Connection, th: dict, buyers: Iterable[str] | None) -> 
     from portal.flags import sums as buyer_sums
 
     buyers = None if buyers is None else sorted({b for b in buyers if b is not None})
-    _clear(conn, BUYER_FLAGS, buyers)
+    kept = _clear(conn, BUYER_FLAGS, buyers)
 
     def hits() -> Iterator[dict]:
         got, years = buyer_sums.read(conn, buyers)
@@ -587,14 +627,14 @@ def compute_buyers(conn: Connection, th: dict, buyers: Iterable[str] | None) -> 
             if y and y.isdigit() and currency is not None:
                 yield from year_end_from(buyer, int(y), currency, int(n), total, int(n_late), late_total, th)
 
-    return _store(conn, hits())
+    return _store(conn, hits(), kept)
 
 
 def compute_splits(conn: Connection, th: dict, pairs: Iterable[tuple[str, str]] | None) -> int:
     """Replace the ``split`` flags of buyer-supplier ``pairs`` (None: of every pair), from the
     orders whose amount could belong to a split (cancelled ones too)."""
     pairs = None if pairs is None else sorted({p for p in pairs if p[0] is not None and p[1] is not None})
-    _clear(conn, PAIR_FLAGS, None if pairs is None else [pair_scope(*p) for p in pairs])
+    kept = _clear(conn, PAIR_FLAGS, None if pairs is None else [pair_scope(*p) for p in pairs])
     threshold = th["FLAG_SPLIT_THRESHOLD"]
     query = (
         select(*_ORDER_COLUMNS)
@@ -613,9 +653,21 @@ def compute_splits(conn: Connection, th: dict, pairs: Iterable[tuple[str, str]] 
         if pairs is None:
             yield from conn.execute(query)
             return
+        # One index range per pair: equality on the buyer, live, cancelled (either) and the
+        # supplier. A row-value IN, or "IS NOT NULL" on the buyer, made SQLite walk the whole
+        # buyer index once per chunk (a second at a million orders).
+        by_pair = select(*_ORDER_COLUMNS).where(
+            flag_facts.c.live.is_(True),
+            flag_facts.c.cancelled.in_([False, True]),
+            flag_facts.c.currency == th["FLAG_SPLIT_CURRENCY"],
+            flag_facts.c.amount >= th["FLAG_SPLIT_NEAR"] * threshold,
+            flag_facts.c.amount < threshold,
+        )
         for chunk in _chunks(pairs, 200):
             yield from conn.execute(
-                query.where(tuple_(flag_facts.c.buyer_id, flag_facts.c.supplier_id).in_(chunk))
+                by_pair.where(
+                    or_(*(and_(flag_facts.c.buyer_id == b, flag_facts.c.supplier_id == s) for b, s in chunk))
+                ).order_by(flag_facts.c.buyer_id, flag_facts.c.supplier_id)
             )
 
     def hits() -> Iterator[dict]:
@@ -629,13 +681,13 @@ def compute_splits(conn: Connection, th: dict, pairs: Iterable[tuple[str, str]] 
         if group:
             yield from split_hits(group, th)
 
-    return _store(conn, hits())
+    return _store(conn, hits(), kept)
 
 
 def compute_agreements(conn: Connection, th: dict, agreements: Iterable[str] | None) -> int:
     """Replace the per-agreement flags of ``agreements`` (None: of every agreement)."""
     agreements = None if agreements is None else [a for a in agreements if a is not None]
-    _clear(conn, AGREEMENT_FLAGS, agreements)
+    kept = _clear(conn, AGREEMENT_FLAGS, agreements)
     query = (
         select(
             flag_facts.c.agreement_ocid,
@@ -666,7 +718,7 @@ def compute_agreements(conn: Connection, th: dict, agreements: Iterable[str] | N
     hits: list[dict] = []
     for (agreement, currency), by_supplier in sums.items():
         hits.extend(catalogue_hits(agreement, currency, by_supplier, th))
-    return _store(conn, hits)
+    return _store(conn, hits, kept)
 
 
 def _fences_by_scan(conn: Connection, th: dict, fences: dict) -> None:
@@ -722,7 +774,7 @@ def _fences_by_offset(conn: Connection, th: dict, product: str, fences: dict) ->
 def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -> int:
     """Replace the ``overprice`` flags of ``products`` (None: of every product)."""
     products = None if products is None else list(products)
-    _clear(conn, PRICE_FLAGS, products)
+    kept = _clear(conn, PRICE_FLAGS, products)
     fences: dict[tuple[str, str], tuple[float, dict]] = {}
     if products is None:
         _fences_by_scan(conn, th, fences)
@@ -761,7 +813,7 @@ def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -
                     detail,
                 )
             )
-    return _store(conn, hits)
+    return _store(conn, hits, kept)
 
 
 def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
@@ -811,7 +863,7 @@ def compute_suppliers(
     """Replace the per-supplier flags of ``suppliers`` (None: of every supplier), with the
     figures of :func:`supplier_statistics`."""
     suppliers = None if suppliers is None else [s for s in suppliers if s is not None]
-    _clear(conn, SUPPLIER_FLAGS, suppliers)
+    kept = _clear(conn, SUPPLIER_FLAGS, suppliers)
     hits: list[dict] = []
     segments = select(flag_prices.c.supplier_id, func.count(distinct(flag_prices.c.segment))).where(
         flag_prices.c.supplier_id.is_not(None), flag_prices.c.segment.is_not(None)
@@ -873,4 +925,4 @@ def compute_suppliers(
                 by_supplier[order.supplier_id].append(order)  # type: ignore[index]
             for supplier, orders in by_supplier.items():
                 hits.extend(new_supplier_hits(orders, eligible[supplier], data_first, stats["large"], th))
-    return _store(conn, hits)
+    return _store(conn, hits, kept)

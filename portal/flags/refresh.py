@@ -141,11 +141,19 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             after = _scopes(conn, changed)
             scopes: dict[str, set[Any]] = {name: before[name] | after[name] for name in before}
             lap("facts")
-            first = conn.execute(
-                select(func.min(flag_facts.c.date)).where(
-                    flag_facts.c.live.is_(True), flag_facts.c.cancelled.is_(False)
-                )
-            ).scalar()
+            # The stored first day is at most every unchanged order's: only the changed ones
+            # can lower it (a walk of every order's index entry otherwise).
+            days = [
+                conn.execute(
+                    select(func.min(flag_facts.c.date)).where(
+                        flag_facts.c.ocid.in_(chunk),
+                        flag_facts.c.live.is_(True),
+                        flag_facts.c.cancelled.is_(False),
+                    )
+                ).scalar()
+                for chunk in _chunks(changed)
+            ]
+            first = min((d for d in days if d is not None), default=None)
             if first is not None and (stats.get("first_day") is None or first < stats["first_day"]):
                 stats["first_day"] = first
             summary.hits += compute.compute_orders(conn, thresholds, changed)

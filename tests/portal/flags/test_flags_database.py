@@ -10,7 +10,7 @@ from collections import defaultdict
 import orjson
 import pytest
 from flags_support import SEED, publish_lines, publish_real, with_flag_tables
-from sqlalchemy import select
+from sqlalchemy import select, update
 from support import SHARED, make_app
 
 from ocds.catalogue.generate import generate_orders, planted_anomalies
@@ -21,7 +21,7 @@ from portal.db import app_engine
 from portal.flags import Filters, flagged, flags_of_order, refresh, summary, thresholds
 from portal.flags.compute import _ORDER_COLUMNS, BUYER_FLAGS, PAIR_FLAGS, SUPPLIER_FLAGS, _order, buyer_hits
 from portal.flags.planted import evaluate
-from portal.flags.tables import flag_buyer_pairs, flag_buyer_years, flag_facts, flag_hits
+from portal.flags.tables import flag_buyer_pairs, flag_buyer_years, flag_facts, flag_hits, flag_state
 
 #: Enough orders for every captured buyer to place five or more (FLAG_MIN_BUYER_ORDERS): with
 #: 1,500, one of them places a single order, which no concentration measure can judge.
@@ -52,6 +52,13 @@ def _hits(conn, exclude=()) -> list[tuple]:
     return sorted((*r[:-1], round(r[-1], 6)) for r in rows)
 
 
+def _rows(conn, exclude=()) -> dict[int, tuple]:
+    """Every stored hit, every column, by id."""
+    columns = [c for c in flag_hits.c if c.name != "id"]
+    query = select(flag_hits.c.id, *columns).where(flag_hits.c.flag.not_in(exclude))
+    return {r[0]: tuple(r[1:]) for r in conn.execute(query)}
+
+
 def _buyer_sums(conn) -> list[tuple]:
     return [sorted(tuple(r) for r in conn.execute(select(t))) for t in (flag_buyer_pairs, flag_buyer_years)]
 
@@ -61,18 +68,34 @@ def test_planted_anomalies_found_and_partial_refresh_equals_full(database_url, t
     th = thresholds()
     publish_lines(engine, lines[: ORDERS * 2 // 3], tmp_path, "first.jsonl")
     assert refresh(engine, th).full  # the first refresh computes everything
+    with engine.connect() as conn:
+        last = conn.execute(select(flag_state.c.value).where(flag_state.c.name == "last_release")).scalar()
     publish_lines(engine, lines[ORDERS * 2 // 3 :], tmp_path, "rest.jsonl")
     partial = refresh(engine, th)
     assert not partial.full and partial.processes > 0
     with engine.connect() as conn:
         after_partial = _hits(conn, exclude=SUPPLIER_FLAGS)
+        rows_partial = _rows(conn, exclude=SUPPLIER_FLAGS)
+        every_row = _rows(conn)
         sums_partial = _buyer_sums(conn)
+    # The same partial refresh again recomputes the same groups from the same facts: a partial
+    # refresh rewrites only the flags that changed, so every row stays as it was (same id).
+    with engine.begin() as conn:
+        conn.execute(update(flag_state).where(flag_state.c.name == "last_release").values(value=last))
+    again = refresh(engine, th)
+    assert not again.full and again.processes == partial.processes and again.hits == partial.hits
+    with engine.connect() as conn:
+        assert _rows(conn) == every_row
     assert sums_partial  # the per-buyer sums a partial refresh changed in place
     assert refresh(engine, th, full=True).full
     with engine.connect() as conn:
         assert _buyer_sums(conn) == sums_partial  # digit for digit what summing everything gives
         # The supplier flags reuse figures spanning every supplier from the last full refresh.
         assert _hits(conn, exclude=SUPPLIER_FLAGS) == after_partial
+        # Every column of every row kept or written equals what the full refresh wrote.
+        assert sorted(_rows(conn, exclude=SUPPLIER_FLAGS).values(), key=repr) == sorted(
+            rows_partial.values(), key=repr
+        )
         result = evaluate(conn, planted_anomalies(ORDERS, SEED))
     for kind in ("split", "overprice", "dominance"):
         entry = result["recall"][kind]
