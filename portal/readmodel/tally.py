@@ -641,11 +641,19 @@ def _and(tally: Tally, found: dict[str, np.ndarray], without: str | None) -> np.
 SELECTIVE = 0.4
 
 
-def _bincount(tally: Tally, facet: str, mask: np.ndarray | None, kept: np.ndarray | None) -> np.ndarray:
+def _bincount(
+    tally: Tally, facet: str, mask: np.ndarray | None, kept: np.ndarray | None, rest: np.ndarray | None = None
+) -> np.ndarray:
+    """Counts of ``facet`` over ``mask``: through ``kept`` (the positions it keeps, when few), or,
+    when it leaves out few (``rest``: the positions it leaves out), as the counts over every
+    process less those over the rest (exact: integers; a word in nearly every process counted in
+    a few ms instead of filtering every array whole)."""
+    if facet not in tally.unfiltered:
+        tally.unfiltered[facet] = _count(tally, facet, None, None)
     if mask is None:
-        if facet not in tally.unfiltered:
-            tally.unfiltered[facet] = _count(tally, facet, None, None)
         return tally.unfiltered[facet].copy()
+    if rest is not None:
+        return tally.unfiltered[facet] - _count(tally, facet, ~mask, rest)
     return _count(tally, facet, mask, kept)
 
 
@@ -698,20 +706,25 @@ def counts(
     out = {}
     few = SELECTIVE * tally.size
 
-    def kept_of(mask: np.ndarray | None, count: int | None = None) -> np.ndarray | None:
+    def kept_of(mask: np.ndarray | None, count: int | None = None) -> tuple[np.ndarray | None, ...]:
+        """The positions ``mask`` keeps when few, and those it leaves out when few."""
         if mask is None:
-            return None
+            return None, None
         count = int(mask.sum()) if count is None else count
-        return np.flatnonzero(mask) if count < few else None
+        if count < few:
+            return np.flatnonzero(mask), None
+        if tally.size - count < few:
+            return None, np.flatnonzero(~mask)
+        return None, None
 
     kept_everything = kept_of(everything, total)
     for facet, limit in facets.items():
         if facet in found:
             mask = _and(tally, found, facet)
-            kept = kept_of(mask)
+            kept, rest = kept_of(mask)
         else:
-            mask, kept = everything, kept_everything
-        counted = _bincount(tally, facet, mask, kept)
+            mask, (kept, rest) = everything, kept_everything
+        counted = _bincount(tally, facet, mask, kept, rest)
         counted[0] = 0  # no value
         candidates = np.nonzero(counted)[0]
         if facet_q is not None and facet_q[0] == facet:
