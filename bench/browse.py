@@ -337,6 +337,8 @@ def main() -> None:
         ),
         ("listing, sorted by amount", "/contracts?sort=-amount"),
         # q: every process the text finds (counted exactly, however many), not a ranked share
+        ("search, word in all (q=orden)", "/contracts?q=orden"),
+        ("search, 1/6 of all (q=educacion)", "/contracts?q=educacion"),
         ("search, common word (q=impresora)", "/contracts?q=impresora"),
         ("search, 2 words (q=papel bond)", "/contracts?q=papel+bond"),
         ("search, rare word (q=huancane)", "/contracts?q=huancane"),

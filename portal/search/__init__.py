@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, Engine, Select, select
 
 from anchoring.log import EvidenceLog
@@ -99,6 +100,12 @@ def matching(dialect: str, text: str) -> Select | None:
     same set every engine finds, from the database's own index; None when the text has no
     searchable word."""
     return database.matching(dialect, parse_query(text))
+
+
+def matching_ids(conn: Connection, text: str) -> np.ndarray:
+    """The ids of the documents :func:`matching` finds (:func:`portal.search.database.matching_ids`),
+    for the facet tally."""
+    return database.matching_ids(conn, parse_query(text))
 
 
 def page_matching(conn: Connection, text: str, ocid_column, *, common: bool = False) -> Any:

@@ -23,11 +23,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     ColumnClause,
     Connection,
     Select,
+    Text,
     bindparam,
+    cast,
     delete,
     func,
     literal_column,
@@ -285,6 +288,10 @@ def matching(dialect: str, query: Query) -> Select | None:
         hits: Select[Any] = select(literal_column("rowid")).select_from(table("search_fts"))
         hits = hits.where(fts.op("MATCH")(bindparam(None, fts5_match(query))))
         return select(docs.c.ocid).where(docs.c.id.in_(hits))
+    return select(docs.c.ocid).where(_pg_condition(query))
+
+
+def _pg_condition(query: Query):
     tsv: ColumnClause[Any] = literal_column("search_documents.tsv")
     conds = []
     if query.terms:
@@ -293,7 +300,31 @@ def matching(dialect: str, query: Query) -> Select | None:
     if query.key is not None:
         key = f"'{query.key}':*A"
         conds.append(tsv.op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam(None, key))))
-    return select(docs.c.ocid).where(or_(*conds))
+    return or_(*conds)
+
+
+def matching_ids(conn: Connection, query: Query) -> np.ndarray:
+    """The ids (``search_documents.id``) of the documents :func:`matching` finds, as a numpy
+    array in no particular order (empty for an empty query).
+
+    For the facet tally, which maps document ids to its positions: a word every one of a
+    million documents holds is read as FTS5 rowids without visiting ``search_documents``, and
+    handed over as one comma-separated text that numpy parses (a row per match through the
+    driver cost about 0.35 s of CPU at 1,033,600 matches, the ocids 0.7 s, hashing them as
+    much again; the text about 0.1 s). A rowid FTS5 holds that no document has any more
+    (none should) matches no position of the tally, which knows only documents' ids, so the
+    set is :func:`matching`'s."""
+    if query.empty:
+        return np.zeros(0, dtype=np.int64)
+    if conn.dialect.name == "sqlite":
+        sql = text("SELECT group_concat(rowid) FROM search_fts WHERE search_fts MATCH :m")
+        joined = conn.execute(sql, {"m": fts5_match(query)}).scalar()
+    else:
+        agg = func.string_agg(cast(search_documents.c.id, Text), literal_column("','"))
+        joined = conn.execute(select(agg).where(_pg_condition(query))).scalar()
+    if not joined:
+        return np.zeros(0, dtype=np.int64)
+    return np.fromstring(joined, dtype=np.int64, sep=",")
 
 
 #: SQLite: a text matching at least this many documents is "common" (see :func:`walk_condition`).
