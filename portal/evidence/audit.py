@@ -53,6 +53,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, exists, select
+from sqlalchemy.exc import InternalError, OperationalError
 
 from anchoring import merkle, notes
 from anchoring.entries import encode_entry
@@ -121,6 +122,7 @@ class AuditReport:
     checkpoints: int
     chain_unavailable: str | None = None  # why the chain could not be read, if it could not
     records: int = 0  # records rows recompiled and compared
+    flags_unchecked: str | None = None  # why the red flags could not be recomputed, if not
 
     @property
     def summary(self) -> str:
@@ -260,14 +262,33 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         compared = audit_derived.check_records(conn, report)
         audit_derived.check_source_orders(conn, report)
         dashboards_rollup.check(conn, lambda subject, detail: report("dashboards", subject, detail))
-        flags_audit.check(engine, lambda subject, detail: report("flags", subject, detail))
+        flags_unchecked = _check_flags(engine, report)
         audit_derived.check_evidence_pdfs(
             conn, sizes, unfinished, lambda c, s: pdfs.render(c, config, s), report
         )
         from portal.tokens.check import audit_tokens
 
         chain_unavailable = audit_tokens(conn, config, report) or chain_unavailable
-    return AuditReport(problems, size, counted[0], len(history), chain_unavailable, compared)
+    return AuditReport(problems, size, counted[0], len(history), chain_unavailable, compared, flags_unchecked)
+
+
+def _check_flags(engine: Engine, report) -> str | None:
+    """The red flags' recomputation, which writes inside a transaction it rolls back; on a
+    database this process may not write (a read-only file or replica, another process's lock
+    held beyond the busy timeout) it cannot run: why, so the report says it, instead of the
+    audit failing as a whole or keeping silent."""
+    try:
+        flags_audit.check(engine, lambda subject, detail: report("flags", subject, detail))
+    except OperationalError as error:
+        text = str(error.orig) if error.orig is not None else str(error)
+        if "readonly" in text or "read-only" in text or "locked" in text:
+            return text
+        raise
+    except InternalError as error:  # PostgreSQL: a read-only transaction (a hot standby)
+        if "read-only" in str(error.orig):
+            return str(error.orig)
+        raise
+    return None
 
 
 def _readable_entries(

@@ -264,6 +264,13 @@ def audit_command() -> None:
             f"({report.chain_unavailable})",
             err=True,
         )
+    if report.flags_unchecked:
+        click.echo(
+            "note: the red flags were not recomputed: that check writes inside a transaction it "
+            f"rolls back, and this database cannot be written now ({report.flags_unchecked}); "
+            "run the audit where it can be, to check them",
+            err=True,
+        )
     click.echo(report.summary, err=True)
     sys.exit(1 if report.problems else 0)
 
