@@ -22,13 +22,13 @@ from portal import queries
 from portal.db import app_engine
 from portal.models import records
 
-_LOADER = Path(__file__).resolve().parent.parent / "readmodel" / "conftest.py"
+_LOADER = Path(__file__).resolve().parent.parent / "readmodel" / "readmodel_publish.py"
 
 
 def _publish(url, tmp_path, orders=300):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("readmodel_conftest", _LOADER)
+    spec = importlib.util.spec_from_file_location("readmodel_publish", _LOADER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.publish(url, tmp_path, orders=orders)
@@ -253,7 +253,7 @@ def test_profiles_add_up_to_the_listing(small_client):
 def test_counts_follow_a_new_publication(sqlite_url, tmp_path):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("readmodel_conftest", _LOADER)
+    spec = importlib.util.spec_from_file_location("readmodel_publish", _LOADER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.publish(sqlite_url, tmp_path, orders=40, real=False)
