@@ -169,14 +169,12 @@ def rows(conn: Connection, chart: Chart, filters: dfilters.Filters) -> list[quer
 
 def totals(conn: Connection, filters: dfilters.Filters) -> queries.Group:
     """Orders and soles under ``filters`` (cached as the charts are)."""
-    return _cache().get(
-        last_release_id(conn),
-        ("totals", filters.key()),
-        lambda: (
-            (queries.summarised(conn, "total", dict(filters.selected)) or [None])[0]
-            or queries.totals(conn, dfilters.conditions(filters))
-        ),
-    )
+
+    def compute() -> queries.Group:
+        summed = queries.summarised(conn, "total", dict(filters.selected))
+        return summed[0] if summed else queries.totals(conn, dfilters.conditions(filters))
+
+    return _cache().get(last_release_id(conn), ("totals", filters.key()), compute)
 
 
 def label(chart: Chart, group: queries.Group) -> str:
