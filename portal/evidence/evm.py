@@ -86,7 +86,7 @@ def _find_event(anchorer: EvmAnchorer, root: bytes, size: int, from_block: int) 
     return None
 
 
-_NONCE_USED = (
+NONCE_USED = (
     # geth/anvil/besu: "nonce too low"; py-evm (embedded): "invalid transaction nonce";
     # LACChain's gas-relay-signer: "Incorrect Nonce" / "BAD NONCE" (the RelayHub's nonce).
     "nonce too low",
@@ -97,18 +97,19 @@ _NONCE_USED = (
 )
 
 
-def _broadcast(anchorer: EvmAnchorer, raw: str) -> str | None:
-    """Send signed bytes; the transaction hash the node answers (a LACChain writer node answers
-    with its own relay transaction's), or None when the node says their nonce is already used."""
+def broadcast(w3: Any, raw: str | bytes, what: str) -> str | None:
+    """Send signed bytes (an anchor's or a mint's: ``what``); the transaction hash the node
+    answers (a LACChain writer node answers with its own relay transaction's), or None when the
+    node says their nonce is already used."""
     try:
-        return HexBytes(anchorer.w3.eth.send_raw_transaction(HexBytes(raw))).to_0x_hex()
+        return HexBytes(w3.eth.send_raw_transaction(HexBytes(raw))).to_0x_hex()
     except (Web3Exception, ValueError, EthValidationError) as exc:
         text = str(exc).lower()
-        if any(m in text for m in _NONCE_USED):
+        if any(m in text for m in NONCE_USED):
             return None
         if "already known" in text or "already imported" in text or "known transaction" in text:
             return HexBytes(keccak(HexBytes(raw))).to_0x_hex()
-        raise ChainError(f"the node refused the anchoring transaction: {exc}") from None
+        raise ChainError(f"the node refused the {what} transaction: {exc}") from None
 
 
 def _wait(anchorer: EvmAnchorer, tx_hash: str) -> Any:
@@ -148,7 +149,7 @@ def _resume_relayed(
     head_time = int(anchorer.w3.eth.get_block("latest")["timestamp"])
     if head_time > int(intent.get("expiration", 0)):
         return None  # expired: these bytes can no longer enter a block
-    sent = _broadcast(anchorer, intent["raw"])
+    sent = broadcast(anchorer.w3, intent["raw"], "anchoring")
     if sent is None:
         return None
     if sent != intent["txHash"]:
@@ -177,7 +178,7 @@ def anchor_once(
             receipt = _receipt(anchorer, intent["txHash"])
             if receipt is not None and receipt["status"] != 1:
                 intent = None  # mined but reverted: nothing anchored, its nonce is spent
-            elif receipt is None and _broadcast(anchorer, intent["raw"]) is None:
+            elif receipt is None and broadcast(anchorer.w3, intent["raw"], "anchoring") is None:
                 found = _find_event(anchorer, root, size, int(intent["fromBlock"]))
                 if found is None:
                     intent = None  # the nonce went to another transaction; nothing anchored
@@ -187,7 +188,7 @@ def anchor_once(
             intent = sign_intent(anchorer, root, size)
             save_intent(intent)
             crash_point("after-intent")
-            sent = _broadcast(anchorer, intent["raw"])
+            sent = broadcast(anchorer.w3, intent["raw"], "anchoring")
             if relayed and sent is not None and sent != intent["txHash"]:
                 intent = {**intent, "txHash": sent}  # the writer node's relay transaction
                 save_intent(intent)

@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import rlp
-from eth_utils import ValidationError as EthValidationError
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from web3.exceptions import TransactionNotFound, Web3Exception
@@ -46,6 +45,7 @@ from anchoring.chains.tokens import TokenMinter, token_id
 from anchoring.errors import ChainError
 from portal import links
 from portal.evidence.crash import crash_point
+from portal.evidence.evm import broadcast
 from portal.models import records, releases
 from portal.tokens.check import CONTRACT_FILENAME, check_tokens
 from portal.tokens.tables import DONE, FAILED, PENDING, order_tokens, token_batches
@@ -165,31 +165,6 @@ def _receipt(minter: TokenMinter, tx_hash: str) -> Any | None:
         return None
 
 
-_NONCE_USED = (
-    # geth/anvil/besu: "nonce too low"; py-evm (embedded): "invalid transaction nonce";
-    # LACChain's gas-relay-signer: "Incorrect Nonce" / "BAD NONCE" (the RelayHub's nonce).
-    "nonce too low",
-    "nonce is too low",
-    "invalid transaction nonce",
-    "incorrect nonce",
-    "bad nonce",
-)
-
-
-def _broadcast(minter: TokenMinter, raw: bytes) -> str | None:
-    """Send signed bytes; the transaction hash the node answers (a LACChain writer node answers
-    with its own transaction to the hub), or None when the node says their nonce is used."""
-    try:
-        return HexBytes(minter.w3.eth.send_raw_transaction(HexBytes(raw))).to_0x_hex()
-    except (Web3Exception, ValueError, EthValidationError) as exc:
-        text = str(exc).lower()
-        if any(m in text for m in _NONCE_USED):
-            return None
-        if "already known" in text or "already imported" in text or "known transaction" in text:
-            return HexBytes(keccak(HexBytes(raw))).to_0x_hex()
-        raise ChainError(f"the node refused the mint transaction: {exc}") from None
-
-
 def _set_tx_hash(engine: Engine, batch_id: int, tx_hash: str) -> None:
     """Record the hash the writer node answered (its relay transaction) for the batch."""
     with engine.begin() as conn:
@@ -277,7 +252,7 @@ def _resume_relayed(engine: Engine, minter: TokenMinter, batch: Any, report: Min
         with engine.begin() as conn:
             _fail(conn, batch.id, "its relayed transaction expired before it was mined", report)
         return
-    sent = _broadcast(minter, bytes(batch.raw))
+    sent = broadcast(minter.w3, bytes(batch.raw), "mint")
     if sent is None:
         with engine.begin() as conn:
             _fail(conn, batch.id, "its nonce was used by another transaction", report)
@@ -292,7 +267,7 @@ def _resume(engine: Engine, minter: TokenMinter, batch: Any, report: MintReport)
         _resume_relayed(engine, minter, batch, report)
         return
     receipt = _receipt(minter, batch.tx_hash)
-    if receipt is None and not _broadcast(minter, bytes(batch.raw)):
+    if receipt is None and not broadcast(minter.w3, bytes(batch.raw), "mint"):
         # The nonce went to another transaction: this one can never be mined.
         with engine.begin() as conn:
             _fail(conn, batch.id, "its nonce was used by another transaction", report)
@@ -458,7 +433,7 @@ def _mint_batch(
             ],
         )
     crash_point("mint-after-intent")
-    sent = _broadcast(minter, bytes(signed.raw_transaction))
+    sent = broadcast(minter.w3, bytes(signed.raw_transaction), "mint")
     if minter.relay is not None and sent is not None and sent != tx_hash:
         tx_hash = sent  # the writer node's transaction to the hub: the one with a receipt
         _set_tx_hash(engine, batch_id, tx_hash)
