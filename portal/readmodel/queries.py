@@ -382,12 +382,28 @@ def every_batch(
     engine: Engine, browse: Browse, conds: dict, names: tuple[str, ...], batch: int = 5000
 ) -> Iterator[list[Any]]:
     """Every row of the result in order, as tuples of the ``records`` columns ``names`` (which
-    include ``ocid``, ``date`` and ``amount``), ``batch`` at a time: one short query each, so
-    a download holds one batch in memory and no connection between batches.
+    include ``ocid``, ``date`` and ``amount``), ``batch`` at a time, so that a download holds
+    one batch in memory: on SQLite one short query each (keyset, no connection held between
+    batches), on PostgreSQL one query read through a server-side cursor.
 
     ``amount`` comes as the text of its decimal (``1500.50``), written by the database: making
     a ``Decimal`` of each only to write it out again was a third of a CSV download's time."""
     columns = [_amount_text(engine) if name == "amount" else records.c[name] for name in names]
+    if engine.dialect.name == "postgresql":
+        # PostgreSQL reads the whole result as one query through a server-side cursor, in the
+        # same order (the query of the first page without its limit). Asked batch by batch, it
+        # sorted every remaining match again for each batch: it estimates a year's condition
+        # (an expression, on purpose: see _column_condition) at a few dozen rows, so it chose
+        # its bitmap scan and a sort over its (key, ocid) index, 110 ms a batch for a year of
+        # 92,754 processes at a million (39,000 rows/s against 90,000 on SQLite).
+        column, descending = _sort_parts(browse.sort)
+        order = [column.desc(), records.c.ocid.desc()] if descending else [column.asc(), records.c.ocid.asc()]
+        query = select(*columns).where(_where(conds)).order_by(*order)
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+            for rows in result.partitions():
+                yield list(rows)
+        return
     ocid, key = names.index("ocid"), names.index("amount" if browse.sort.lstrip("-") == "amount" else "date")
     after = None
     while True:

@@ -21,6 +21,8 @@ from ocds.summary import browse_columns, read_model_rows
 from portal import queries
 from portal.db import app_engine
 from portal.models import records
+from portal.readmodel.facets import Browse
+from portal.readmodel.queries import every_batch
 
 _LOADER = Path(__file__).resolve().parent.parent / "readmodel" / "readmodel_publish.py"
 
@@ -160,6 +162,12 @@ def test_keyset_pages_walk_every_row_once(browse_app, sort):
     assert [r["amount"] for r in csv_rows] == amounts  # written by the database as the page writes it
     lines = client.get(f"/contracts.jsonl?sort={sort}").data.splitlines()
     assert [json.loads(line)["ocid"] for line in lines] == seen
+    # in batches smaller than the result (keyset queries on SQLite, one cursor on PostgreSQL)
+    batches = list(
+        every_batch(app_engine(browse_app), Browse(sort=sort), {}, ("ocid", "date", "amount"), batch=7)
+    )
+    assert all(len(rows) == 7 for rows in batches[:-1])
+    assert [row[0] for rows in batches for row in rows] == seen
 
 
 BAD = [
