@@ -31,6 +31,7 @@ Names are looked up by the caller (``queries._named``), as for the other paths.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -55,7 +56,7 @@ _SINGLE = {"buyer": "buyer", "supplier": "order_supplier", "region": "region", "
 class _Prepared:
     """What every breakdown of one tally state reads: the spending mask and amounts in cents."""
 
-    tally: facets.Tally
+    tally: weakref.ref[facets.Tally]  # not kept alive here once the app holds a newer state
     spending: np.ndarray  # bool per process
     cents: np.ndarray  # float64 per process: whole cents, 0 without an amount
     exact: bool  # the sums stay exact (see MAGNITUDE)
@@ -69,7 +70,7 @@ def _prepare(tally: facets.Tally) -> _Prepared:
     changed in place once published)."""
     global _prepared
     found = _prepared
-    if found is not None and found.tally is tally:
+    if found is not None and found.tally() is tally:
         return found
     kinds, statuses = tally.vocab["kind"].codes, tally.vocab["status"].codes
     currencies = tally.vocab["currency"].codes
@@ -88,7 +89,7 @@ def _prepare(tally: facets.Tally) -> _Prepared:
         exact = bool(np.all(np.abs(tally.amount[spending & has]) < 2**62))
     cents = np.where(has, whole, 0.0)
     exact = exact and float(np.abs(cents[spending]).sum()) < MAGNITUDE
-    _prepared = _Prepared(tally, spending, cents, exact)
+    _prepared = _Prepared(weakref.ref(tally), spending, cents, exact)
     return _prepared
 
 
