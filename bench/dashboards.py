@@ -280,6 +280,9 @@ def tally_step(engine, app, unserved: dict, repeat: int) -> None:
                 conds = dfilters_conditions(filters)
 
                 def fast(by=by, selected=selected, limit=limit):
+                    # the filters' mask computed each run: a page's first chart (the others
+                    # reuse it, see below)
+                    tally_path._prepare(tally).masks.clear()
                     return tallied(conn, tally, by, selected, limit=limit)
 
                 def slow(by=by, conds=conds, limit=limit):
@@ -301,6 +304,14 @@ def tally_step(engine, app, unserved: dict, repeat: int) -> None:
         f"{same} of {compared} identical to SQL; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+    cells = []
+    prepared = tally_path._prepare(tally)
+    for filters in unserved.values():
+        selected = dict(filters.selected)
+        p50, p95, cpu = measure(lambda selected=selected: tally_path._mask(tally, prepared, selected), repeat)
+        cells.append(f"{p50:5.1f} /{p95:6.1f} ({cpu:5.1f})")
+    print(f"{'their mask':10s}" + "".join(f"{c:>46s}" for c in cells))
+    print("  (included in each figure above; a page's other charts reuse it: tallied.MASKS)", flush=True)
 
 
 def dfilters_conditions(filters) -> list:
