@@ -22,6 +22,12 @@
    per order is what keeping the summaries adds to publishing); ``veraz audit``'s
    recomputation of the summaries (``rollup.check``). ``--no-summary`` skips this step.
 5. This process's peak RSS, and the load average (the machine is shared).
+6. The facet tally (``portal.readmodel.tally``, loaded as the app loads it): its arrays' memory,
+   then every chart's query under the filter sets the summary tables do not serve (region,
+   supplier, agreement, year + agency: the largest of each) as the app runs it, counted from the
+   tally (``portal.dashboards.tallied``, names looked up) beside the same query over records,
+   and whether both give the same groups (``--no-tally`` skips it; ``--no-pages`` skips step 3,
+   ``--unserved-only`` times only these filter sets over records).
 
 Targets at 1,000,000 orders: every chart's query p95 <= 30 ms, each page's first render < 1 s.
 """
@@ -85,6 +91,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--indexes", action="store_true", help="first create the covering indexes docs/dashboards.md proposes"
+    )
+    parser.add_argument(
+        "--no-tally", action="store_true", help="skip the chart queries counted from the facet tally"
+    )
+    parser.add_argument("--no-pages", action="store_true", help="skip the pages' first renders")
+    parser.add_argument(
+        "--unserved-only",
+        action="store_true",
+        help="over records, time only the filter sets the summary tables do not serve",
     )
     args = parser.parse_args()
 
@@ -159,7 +174,8 @@ def main() -> None:
     # With current summary tables, the app reads the records only under the filters they do not
     # serve; --all-records times every filter set over the records (the charts' path while the
     # summaries are being refreshed).
-    over_records = filter_sets | unserved if args.all_records or args.no_summary else unserved
+    everything = args.all_records or (args.no_summary and not args.unserved_only)
+    over_records = filter_sets | unserved if everything else unserved
     print(
         f"\nchart queries over records (no cache): p50 / p95 wall ms, median CPU ms, {args.repeat} runs each"
     )
@@ -194,12 +210,18 @@ def main() -> None:
         f"{time.perf_counter() - started:.1f} s wall, {cpu_s() - cpu:.1f} s CPU",
         flush=True,
     )
+    if not args.no_tally:
+        tally_step(engine, app, unserved, args.repeat)
+    if args.no_pages:
+        print(f"\npeak RSS of this process: {rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}")
+        return
     print("\nfirst render of each page, server side (cache emptied each run): p50 / p95 wall ms, CPU ms")
     with app.test_request_context("/dashboards/"):
         for page in PAGES:
             for name, filters in (
                 ("none", filter_sets["none"]),
                 ("year + agency", filter_sets["year + agency"]),
+                ("region", unserved["region"]),
             ):
 
                 def render(page=page, filters=filters) -> None:
@@ -214,6 +236,88 @@ def main() -> None:
                     flush=True,
                 )
     print(f"\npeak RSS of this process: {rss_mb():.0f} MB; load average {os.getloadavg()[0]:.1f}")
+
+
+def tally_step(engine, app, unserved: dict, repeat: int) -> None:
+    """Step 6 of the module docstring: each chart's query under the filter sets the summary
+    tables do not serve as the app runs it, counted from the facet tally and named (no cache),
+    beside the same query over records; and whether both give the same groups."""
+    from portal.dashboards import tallied as tally_path
+    from portal.dashboards.charts import TOP
+    from portal.dashboards.queries import BREAKDOWNS, breakdown, tallied, totals
+    from portal.views.browse import FACET_TALLY
+
+    with engine.connect() as conn:
+        tally = app.extensions[FACET_TALLY].get(conn)
+    assert tally is not None, "the facet tally is not loaded"
+    lines = tally.segment_lines
+    print(
+        f"\nfacet tally: {tally.size:,} processes, {tally.nbytes() / 2**20:.0f} MB of arrays, of which "
+        f"{(lines.nbytes() if lines else 0) / 2**20:.1f} MB the segments' line sums "
+        f"({len(tally.multi['segment'][0]):,} (process, segment) pairs)",
+        flush=True,
+    )
+    started, cpu = time.perf_counter(), cpu_s()
+    tally_path._prepare(tally)
+    print(
+        f"  spending mask and cents, once per tally state: {(time.perf_counter() - started) * 1000:.0f} ms "
+        f"wall, {(cpu_s() - cpu) * 1000:.0f} ms CPU",
+        flush=True,
+    )
+    print(
+        f"\nchart queries as the app runs them under the unserved filters: facet tally | records (SQL); "
+        f"p50 / p95 wall ms (median CPU ms), {repeat} runs each; = same groups as SQL"
+    )
+    print(f"{'breakdown':10s}" + "".join(f"{name:>46s}" for name in unserved))
+    worst = worst_sql = 0.0
+    same = compared = 0
+    with engine.connect() as conn:
+        for by in (*BREAKDOWNS, "total"):
+            cells = []
+            for filters in unserved.values():
+                limit = None if by in ("month", "year", "total") else TOP
+                selected = dict(filters.selected)
+                conds = dfilters_conditions(filters)
+
+                def fast(by=by, selected=selected, limit=limit):
+                    # the filters' mask computed each run: a page's first chart (the others
+                    # reuse it, see below)
+                    tally_path._prepare(tally).masks.clear()
+                    return tallied(conn, tally, by, selected, limit=limit)
+
+                def slow(by=by, conds=conds, limit=limit):
+                    return [totals(conn, conds)] if by == "total" else breakdown(conn, by, conds, limit=limit)
+
+                equal = fast() == slow()
+                same += equal
+                compared += 1
+                p50, p95, cpu = measure(fast, repeat)
+                s50, s95, scpu = measure(slow, max(3, repeat // 4))
+                worst, worst_sql = max(worst, p95), max(worst_sql, s95)
+                mark = "=" if equal else "!"
+                cells.append(
+                    f"{p50:5.1f} /{p95:6.1f} ({cpu:5.1f}) | {s50:5.0f} /{s95:5.0f} ({scpu:4.0f}) {mark}"
+                )
+            print(f"{by:10s}" + "".join(f"{c:>46s}" for c in cells), flush=True)
+    print(
+        f"worst p95 from the tally: {worst:.1f} ms (target <= 30 ms); over records: {worst_sql:.0f} ms; "
+        f"{same} of {compared} identical to SQL; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    cells = []
+    prepared = tally_path._prepare(tally)
+    for filters in unserved.values():
+        selected = dict(filters.selected)
+        p50, p95, cpu = measure(lambda selected=selected: tally_path._mask(tally, prepared, selected), repeat)
+        cells.append(f"{p50:5.1f} /{p95:6.1f} ({cpu:5.1f})")
+    print(f"{'their mask':10s}" + "".join(f"{c:>46s}" for c in cells))
+    print("  (included in each figure above; a page's other charts reuse it: tallied.MASKS)", flush=True)
+
+
+def dfilters_conditions(filters) -> list:
+    from portal.dashboards import filters as dfilters
+
+    return dfilters.conditions(filters)
 
 
 def cpu_s() -> float:

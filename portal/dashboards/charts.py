@@ -159,6 +159,8 @@ def rows(conn: Connection, chart: Chart, filters: dfilters.Filters) -> list[quer
     def compute() -> list[queries.Group]:
         rank = "orders" if by_orders else "amount"
         fast = queries.summarised(conn, chart.by, dict(filters.selected), limit=chart.limit, rank=rank)
+        if fast is None:
+            fast = _tallied(conn, chart.by, filters, limit=chart.limit, rank=rank)
         if fast is not None:
             return fast
         conds = dfilters.conditions(filters)
@@ -167,11 +169,28 @@ def rows(conn: Connection, chart: Chart, filters: dfilters.Filters) -> list[quer
     return _cache().get(last_release_id(conn), key, compute)
 
 
+def _tallied(
+    conn: Connection, by: str, filters: dfilters.Filters, *, limit: int | None = None, rank: str = "amount"
+) -> list[queries.Group] | None:
+    """The breakdown counted from the app's facet tally (``portal.dashboards.tallied``) when it
+    is loaded and follows the read model's version; None otherwise (the first seconds of a
+    large portal's process, while it loads in the background), and the caller reads SQL."""
+    from portal.views.browse import FACET_TALLY
+
+    holder = current_app.extensions.get(FACET_TALLY)
+    tally = holder.get(conn) if holder is not None else None
+    if tally is None:
+        return None
+    return queries.tallied(conn, tally, by, dict(filters.selected), limit=limit, rank=rank)
+
+
 def totals(conn: Connection, filters: dfilters.Filters) -> queries.Group:
     """Orders and soles under ``filters`` (cached as the charts are)."""
 
     def compute() -> queries.Group:
         summed = queries.summarised(conn, "total", dict(filters.selected))
+        if summed is None:
+            summed = _tallied(conn, "total", filters)
         return summed[0] if summed else queries.totals(conn, dfilters.conditions(filters))
 
     return _cache().get(last_release_id(conn), ("totals", filters.key()), compute)

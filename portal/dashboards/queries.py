@@ -13,6 +13,7 @@ from sqlalchemy import Column, ColumnElement, Connection, and_, func, select
 
 from portal.models import item_lines, records
 from portal.queries import SPENDING
+from portal.readmodel.tally import Tally
 
 #: The dimensions a dashboard can group spending by, and the columns that name a group.
 DIMENSIONS = {
@@ -256,3 +257,27 @@ def summarised(
     if by == "total":
         return [Group(None, None, n, _cents(total), PEN) for _k, n, total in rows]
     return _named(conn, by, [Group(k, k, n, _cents(total), PEN) for k, n, total in rows])
+
+
+def tallied(
+    conn: Connection,
+    tally: Tally,
+    by: str,
+    selected: dict[str, tuple[str, ...]],
+    *,
+    limit: int | None = None,
+    rank: str = "amount",
+) -> list[Group] | None:
+    """:func:`breakdown` (``by`` one of :data:`BREAKDOWNS`, or ``"total"`` for :func:`totals`)
+    counted from the facet tally (``portal.dashboards.tallied``), the same groups in the same
+    order, named as :func:`_named` names them; None when the tally cannot sum them exactly."""
+    from portal.dashboards import tallied as counted
+
+    if by not in (*BREAKDOWNS, "total"):
+        raise ValueError(f"unknown breakdown {by!r}; one of {', '.join(BREAKDOWNS)}")
+    found = counted.breakdown(tally, by, selected, limit=limit, rank=rank)
+    if found is None:
+        return None
+    if by == "total":
+        return [Group(None, None, g.orders, g.amount, PEN) for g in found]
+    return _named(conn, by, [Group(g.key, g.key, g.orders, g.amount, PEN) for g in found])

@@ -60,6 +60,9 @@ _COLUMNS = {
     # not facets: what a profile's spending is (portal.queries.SPENDING) and its currency
     "kind": "kind",
     "currency": "currency",
+    # not a facet either: the order's supplier as the browse columns keep it (the dashboards'
+    # supplier charts group by it; the supplier facet is every supplier party of the process)
+    "order_supplier": "supplier_id",
 }
 # Positions in a row of _record_rows: ocid, the _COLUMNS, the two names, amount, date, updated_at.
 _AT = {facet: i for i, facet in enumerate(_COLUMNS, start=1)}
@@ -202,6 +205,85 @@ def _documents(old: Documents | None, ids: np.ndarray, places: np.ndarray) -> Do
     return Documents(base=base, position=position, seen=seen)
 
 
+#: The currency of the item lines summed per segment (the dashboards chart soles only).
+LINE_CURRENCY = "PEN"
+
+
+@dataclass
+class LineSums:
+    """The item lines in soles of each (process, segment) pair of ``multi["segment"]``, in the
+    same order: ``cents``, the sum of their amounts in whole cents (a line without an amount adds
+    nothing), and ``present``, whether the pair has such a line at all (a process whose lines of a
+    segment are all in another currency has the pair, for the filters, but no line in soles).
+    ``magnitude`` bounds the sum of every line's absolute amount in cents (sums stay exact in
+    float64 below 2**53), infinite when an amount is not whole cents; ``complete`` is False when
+    a line found no pair (written between two reads: callers sum with SQL then)."""
+
+    cents: np.ndarray  # int64
+    present: np.ndarray  # bool
+    magnitude: float
+    complete: bool = True
+
+    def nbytes(self) -> int:
+        return self.cents.nbytes + self.present.nbytes
+
+    def merged(self, keep: np.ndarray, new: LineSums, by_position: np.ndarray) -> LineSums:
+        """The kept pairs' sums and ``new`` ones, laid out as ``refresh`` lays out the pairs.
+        ``magnitude`` only grows (what was taken out is not subtracted): a bound stays a bound."""
+        return LineSums(
+            cents=np.concatenate([self.cents[keep], new.cents])[by_position],
+            present=np.concatenate([self.present[keep], new.present])[by_position],
+            magnitude=self.magnitude + new.magnitude,
+            complete=self.complete and new.complete,
+        )
+
+
+class _Lines:
+    """Item lines in soles as they are read: position, segment code, amount in cents."""
+
+    def __init__(self) -> None:
+        self.pos, self.code, self.cents = array("q"), array("q"), array("q")
+        self.magnitude = 0.0
+
+    def add(self, at: int, code: int, amount: Any) -> None:
+        if amount is None:
+            cents = 0
+        else:
+            scaled = Decimal(amount).scaleb(2)
+            whole = scaled.to_integral_value()
+            if whole != scaled or abs(whole) >= 2**62:
+                self.magnitude = float("inf")  # not whole cents, or beyond 64 bits: sum with SQL
+                whole = Decimal(0)
+            cents = int(whole)
+            self.magnitude += abs(cents)
+        self.pos.append(at)
+        self.code.append(code)
+        self.cents.append(cents)
+
+    def aligned(self, pairs: tuple[np.ndarray, np.ndarray]) -> LineSums:
+        """The lines summed per pair of ``pairs`` (positions, codes), in their order."""
+        pos, code = pairs
+        cents = np.zeros(len(pos), dtype=np.int64)
+        present = np.zeros(len(pos), dtype=bool)
+        if not len(self.pos):
+            return LineSums(cents, present, self.magnitude)
+        line_pos = np.frombuffer(self.pos, dtype=np.int64)
+        line_code = np.frombuffer(self.code, dtype=np.int64)
+        width = int(max(int(code.max()) if len(code) else 0, int(line_code.max()))) + 1
+        wanted, inverse = np.unique(line_pos * width + line_code, return_inverse=True)
+        sums = np.bincount(inverse, weights=np.frombuffer(self.cents, dtype=np.int64).astype(np.float64))
+        if not len(pos):
+            return LineSums(cents, present, self.magnitude, complete=False)
+        pair_key = pos.astype(np.int64) * width + code
+        order = np.argsort(pair_key, kind="stable")
+        at = np.searchsorted(pair_key[order], wanted).clip(0, len(pos) - 1)
+        found = pair_key[order][at] == wanted
+        places = order[at[found]]
+        cents[places] = np.rint(sums[found]).astype(np.int64)
+        present[places] = True
+        return LineSums(cents, present, self.magnitude, complete=bool(found.all()))
+
+
 @dataclass
 class Tally:
     """One loaded state of every process's facet keys (replaced whole, never changed in place
@@ -227,6 +309,9 @@ class Tally:
     offsets: dict[str, np.ndarray] = field(default_factory=dict)  # see _offsets
     # Names of values (facet, value) -> name, looked up once per state (they change only with it).
     names: dict[tuple[str, Any], str | None] = field(default_factory=dict)
+    # Per (process, segment) pair of multi["segment"], in its order: the process's item lines of
+    # that segment in soles, their amounts' sum in cents and whether there is one (see LineSums).
+    segment_lines: LineSums | None = None
 
     @property
     def size(self) -> int:
@@ -246,7 +331,8 @@ class Tally:
         """Bytes the arrays hold (the vocabularies' Python objects not counted)."""
         arrays = [self.keys, self.order, self.amount, self.has_amount, self.day, *self.single.values()]
         arrays += [a for pair in self.multi.values() for a in pair]
-        return sum(a.nbytes for a in arrays)
+        lines = self.segment_lines.nbytes() if self.segment_lines is not None else 0
+        return sum(a.nbytes for a in arrays) + lines
 
     def rank(self, facet: str) -> np.ndarray:
         if facet not in self.ranks or len(self.ranks[facet]) != len(self.vocab[facet].values):
@@ -307,6 +393,12 @@ def _multi_rows(conn: Connection, facet: str, ocids: list[str] | None):
             parties.c.role == "supplier", parties.c.party_id.isnot(None)
         )
         column = parties.c.ocid
+    elif facet == "segment":
+        # and each line's amount and currency: the segments' sums in soles (LineSums)
+        query = select(
+            item_lines.c.ocid, item_lines.c.segment, item_lines.c.amount, item_lines.c.currency
+        ).where(item_lines.c.segment.isnot(None))
+        column = item_lines.c.ocid
     else:
         query = select(item_lines.c.ocid, item_lines.c[facet]).where(item_lines.c[facet].isnot(None))
         column = item_lines.c.ocid
@@ -353,7 +445,7 @@ def load(conn: Connection) -> Tally:
     # its document's id above the ones read, so the next refresh maps it (the other way round,
     # its document would be read before its record and never be mapped).
     doc_ids, doc_hashes = _document_rows(conn, 0)
-    vocab = {f: Vocabulary() for f in (*SINGLE, *MULTI, "kind", "currency")}
+    vocab = {f: Vocabulary() for f in (*SINGLE, *MULTI, "kind", "currency", "order_supplier")}
     # Compact arrays while reading (a list holds an object per number: several times the memory).
     keys = array("q")
     codes = {f: array("i") for f in _COLUMNS}
@@ -384,13 +476,17 @@ def load(conn: Connection) -> Tally:
         vocab["amount"].code(_key)  # codes 1.. in AMOUNT_RANGES order
         assert vocab["amount"].codes[_key] == code
     multi = {}
+    lines = _Lines()
     for facet in MULTI:
         positions, found = array("q"), array("q")
-        for ocid, value in _multi_rows(conn, facet, None):
-            at = index.get(ocid)
+        for row in _multi_rows(conn, facet, None):
+            at = index.get(row[0])
             if at is not None:
+                code = vocab[facet].code(row[1])
                 positions.append(at)
-                found.append(vocab[facet].code(value))
+                found.append(code)
+                if facet == "segment" and row[3] == LINE_CURRENCY:
+                    lines.add(at, code, row[2])
         multi[facet] = _dedup(positions, found)
     key_array = np.frombuffer(keys, dtype=np.int64).copy()
     if len(np.unique(key_array)) != len(key_array):
@@ -410,6 +506,7 @@ def load(conn: Connection) -> Tally:
         vocab=vocab,
         loaded_at=newest,
         seconds=time.perf_counter() - started,
+        segment_lines=lines.aligned(multi["segment"]),
     )
 
 
@@ -479,17 +576,24 @@ def refresh(conn: Connection, old: Tally, *, reload: bool = True) -> Tally | Non
         single["amount"][touched] = _ranges(amount[touched], has_amount[touched], old.dialect)
     multi = {}
     ocids = list(places)
+    segment_lines = None
     for facet in MULTI:
         kept_pos, kept_code = old.multi[facet]
         keep = ~np.isin(kept_pos, touched)
         positions, found = [], []
-        for ocid, value in _multi_rows(conn, facet, ocids):
-            positions.append(places[ocid])
-            found.append(vocab[facet].code(value))
+        lines = _Lines()
+        for row in _multi_rows(conn, facet, ocids):
+            code = vocab[facet].code(row[1])
+            positions.append(places[row[0]])
+            found.append(code)
+            if facet == "segment" and row[3] == LINE_CURRENCY:
+                lines.add(places[row[0]], code, row[2])
         new_pos, new_code = _dedup(positions, found)
         all_pos = np.concatenate([kept_pos[keep], new_pos])
         by_position = np.argsort(all_pos, kind="stable")  # counting relies on this order
         multi[facet] = (all_pos[by_position], np.concatenate([kept_code[keep], new_code])[by_position])
+        if facet == "segment" and old.segment_lines is not None:
+            segment_lines = old.segment_lines.merged(keep, lines.aligned((new_pos, new_code)), by_position)
     order = np.argsort(keys, kind="stable")
     tally = Tally(
         version=seen,
@@ -505,6 +609,7 @@ def refresh(conn: Connection, old: Tally, *, reload: bool = True) -> Tally | Non
         vocab=vocab,
         loaded_at=newest,
         seconds=time.perf_counter() - started,
+        segment_lines=segment_lines,
     )
     if len(np.unique(keys)) != len(keys):
         raise Collision("two ocids share a hash")

@@ -199,3 +199,22 @@ def test_no_callback_request_is_a_server_error(loaded):
         )
 
     check()
+
+
+def test_charts_under_a_region_are_counted_from_the_facet_tally(loaded):
+    from portal.dashboards import tallied
+    from portal.views.browse import FACET_TALLY
+
+    client = loaded.test_client()
+    with app_engine(loaded).connect() as conn:
+        region = breakdown(conn, "region", [], limit=1)[0].key
+        filters = dfilters.parse([("region", region)])
+        expected = breakdown(conn, "supplier", dfilters.conditions(filters), limit=charts.TOP)
+        with loaded.test_request_context("/dashboards/"):
+            tally = loaded.extensions[FACET_TALLY].get(conn)  # small: loaded in this request
+    assert tally is not None
+    got = client.get(f"/dashboards/data/top-suppliers.json?{filters.query_string()}").json["groups"]
+    assert [(g["key"], g["name"], g["orders"], g["amount"]) for g in got] == [
+        (g.key, g.label, g.orders, str(g.amount)) for g in expected
+    ]
+    assert tallied._prepared is not None and tallied._prepared.tally() is tally  # the tally answered
