@@ -816,9 +816,18 @@ def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -
     return _store(conn, hits, kept)
 
 
-def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
-    """The figures that span every supplier: the fence of suppliers' segment counts, the amount
-    from which an order is large (per currency), and the data's first order day."""
+class StatisticsInputs(NamedTuple):
+    """What the figures that span every supplier are computed from: every supplier's number of
+    UNSPSC segments (sorted), the amounts of the orders (live, not cancelled) per currency
+    (sorted), and the data's first order day."""
+
+    segment_counts: list[int]
+    amounts: dict[str, list[float]]
+    first_day: str | None
+
+
+def statistics_inputs(conn: Connection) -> StatisticsInputs:
+    """:class:`StatisticsInputs` of the facts and priced lines as they stand."""
     counts = sorted(
         int(n)
         for _, n in conn.execute(
@@ -827,10 +836,7 @@ def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
             .group_by(flag_prices.c.supplier_id)
         )
     )
-    fence = upper_fence(counts, th["FLAG_IQR_FACTOR"])[3] if counts else math.inf
-    large: dict[str, float] = {}
-    currency: str | None = None
-    amounts: list[float] = []
+    amounts: dict[str, list[float]] = {}
     query = (
         select(flag_facts.c.currency, flag_facts.c.amount)
         .where(
@@ -842,19 +848,27 @@ def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
         .order_by(flag_facts.c.currency, flag_facts.c.amount)
     )
     for cur, amount in conn.execute(query).yield_per(50_000):
-        if cur != currency:
-            if amounts:
-                large[currency] = quantile(amounts, th["FLAG_LARGE_QUANTILE"])  # type: ignore[index]
-            currency, amounts = cur, []
-        amounts.append(float(amount))
-    if amounts:
-        large[currency] = quantile(amounts, th["FLAG_LARGE_QUANTILE"])  # type: ignore[index]
+        amounts.setdefault(cur, []).append(float(amount))
     first = conn.execute(
         select(func.min(flag_facts.c.date)).where(
             flag_facts.c.live.is_(True), flag_facts.c.cancelled.is_(False)
         )
     ).scalar()
-    return {"segment_fence": fence, "large": large, "first_day": first}
+    return StatisticsInputs(counts, amounts, first)
+
+
+def statistics_of(inputs: StatisticsInputs, th: dict) -> dict[str, Any]:
+    """The figures that span every supplier (:func:`supplier_statistics`) from their inputs."""
+    counts = inputs.segment_counts
+    fence = upper_fence(counts, th["FLAG_IQR_FACTOR"])[3] if counts else math.inf
+    large = {cur: quantile(values, th["FLAG_LARGE_QUANTILE"]) for cur, values in inputs.amounts.items()}
+    return {"segment_fence": fence, "large": large, "first_day": inputs.first_day}
+
+
+def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
+    """The figures that span every supplier: the fence of suppliers' segment counts, the amount
+    from which an order is large (per currency), and the data's first order day."""
+    return statistics_of(statistics_inputs(conn), th)
 
 
 def compute_suppliers(
