@@ -279,6 +279,16 @@ def _order_bounds(values: list[float], q: float, unknown: int) -> tuple[float, f
     return _at(values, low_position - unknown), _at(values, high_position + unknown)
 
 
+def _fence_bounds(counts: list[float], factor: float, unknown: int) -> tuple[float, float]:
+    """Where Tukey's upper fence (``compute.upper_fence``) of sorted ``counts`` can lie with
+    ``unknown`` of them raised or added (:func:`_order_bounds` of both quartiles)."""
+    q1_low, q1_high = _order_bounds(counts, 0.25, unknown)
+    q3_low, q3_high = _order_bounds(counts, 0.75, unknown)
+    low = (1 + factor) * q3_low - factor * q1_high if math.isfinite(q3_low + q1_high) else -math.inf
+    high = (1 + factor) * q3_high - factor * q1_low if math.isfinite(q3_high + q1_low) else math.inf
+    return low, high
+
+
 def _check_statistics(conn: Connection, state: dict[str, Any], report: Report) -> None:
     """Compare the stored statistics with the published data's (module docstring). Runs on
     the recomputed facts and priced lines, which it then changes (the transaction is rolled
@@ -311,12 +321,8 @@ def _check_statistics(conn: Connection, state: dict[str, Any], report: Report) -
                 )
         return
     since = f"{where}, {unknown} process(es) published before it changed since"
-    factor = th["FLAG_IQR_FACTOR"]
     counts = [float(n) for n in inputs.segment_counts]
-    q1_low, q1_high = _order_bounds(counts, 0.25, unknown)
-    q3_low, q3_high = _order_bounds(counts, 0.75, unknown)
-    low = (1 + factor) * q3_low - factor * q1_high if math.isfinite(q3_low + q1_high) else -math.inf
-    high = (1 + factor) * q3_high - factor * q1_low if math.isfinite(q3_high + q1_low) else math.inf
+    low, high = _fence_bounds(counts, th["FLAG_IQR_FACTOR"], unknown)
     fence = stored["segment_fence"]
     if not low <= fence <= high:
         report(

@@ -423,11 +423,14 @@ def buyer_hits(orders: Sequence[Order], th: dict) -> list[dict]:
 def catalogue_hits(agreement: str, currency: str, sums: dict[str, tuple[int, float]], th: dict) -> list[dict]:
     """``catalogue_hhi`` of one agreement's orders in one currency (``sums``: supplier ->
     (orders, amount))."""
-    orders = sum(n for n, _ in sums.values())
-    total = sum(a for _, a in sums.values())
+    # In the suppliers' order, as concentration_from: a float sum depends on its order, and
+    # the database gives the rows in another order to a partial refresh than to a full one.
+    cells = [cell for _, cell in sorted(sums.items())]
+    orders = sum(n for n, _ in cells)
+    total = sum(a for _, a in cells)
     if orders < th["FLAG_CATALOGUE_MIN_ORDERS"] or total <= 0:
         return []
-    hhi = sum((100 * a / total) ** 2 for _, a in sums.values())
+    hhi = sum((100 * a / total) ** 2 for _, a in cells)
     if hhi <= th["FLAG_HHI_THRESHOLD"]:
         return []
     top = max(sums.items(), key=lambda item: (item[1][1], item[0]))
