@@ -17,8 +17,10 @@ from flags_support import SEED, publish_lines, with_flag_tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
+from support import make_app
 
 from ocds.catalogue.generate import generate_orders
+from portal.db import app_engine
 from portal.flags import refresh, thresholds
 from portal.flags.audit import _fence_bounds, _order_bounds, check
 from portal.flags.compute import quantile, upper_fence
@@ -66,7 +68,16 @@ def engine(database_url):
     engine.dispose()
 
 
-def test_statistics_checked_after_full_and_partial_refreshes(engine, tmp_path):
+def _pages(app) -> tuple[dict, str, str]:
+    """/api/flags's ``computed``, and /flags in Spanish and in English."""
+    client = app.test_client()
+    computed = client.get("/api/flags?flag=split").get_json()["computed"]
+    es = client.get("/flags?flag=split").get_data(as_text=True)
+    en = client.get("/flags?flag=split&lang=en").get_data(as_text=True)
+    return computed, es, en
+
+
+def test_statistics_checked_after_full_and_partial_refreshes(engine, database_url, tmp_path):
     orders = list(generate_orders(ORDERS, SEED))
     first, rest = orders[:FIRST], orders[FIRST:]
     known = {o["orderNumber"] for o in first}
@@ -81,9 +92,28 @@ def test_statistics_checked_after_full_and_partial_refreshes(engine, tmp_path):
     full = _state(engine)
     assert full["full_release"] == full["last_release"]
 
-    # New processes only: the statistics are the full refresh's, checked exactly.
+    # New processes only: the statistics are the full refresh's, checked exactly. The pages
+    # say which release the flags include, and that they are behind until the refresh.
+    app = make_app(database_url, tmp_path)
     publish_lines(engine, _lines(new), tmp_path, "new.jsonl")
+    computed, es, en = _pages(app)
+    assert computed["release"] == full["last_release"] and computed["newer"] > 0
+    assert not computed["thresholdsChanged"]
+    assert "Las alertas están desactualizadas: no incluyen lo publicado después" in es
+    assert "The flags are behind: they do not include the releases published since" in en
+    assert f"up to release {full['last_release']} (published" in en  # under 1,000: no separator
     assert not refresh(engine, th).full
+    computed, es, en = _pages(app)
+    assert computed["newer"] == 0 and computed["release"] > full["last_release"]
+    assert 'id="flags-behind"' not in es and "The flags are behind" not in en
+    assert f"hasta la publicación {computed['release']} (publicada el" in es
+    _set(engine, "thresholds", {**_state(engine)["thresholds"], "FLAG_IQR_FACTOR": 3.0})
+    computed, es, en = _pages(app)
+    assert computed["thresholdsChanged"]
+    assert "se calcularon con umbrales distintos de los que se muestran" in es
+    assert "they were computed with other thresholds than those shown" in en
+    _set(engine, "thresholds", th)
+    app_engine(app).dispose()
     state = _state(engine)
     assert state["full_release"] == full["full_release"] < state["last_release"]
     assert _audit(engine) == []
@@ -167,7 +197,7 @@ def _modified(values: list[int], changes: list[tuple[bool, int, int]]) -> list[i
 changes = st.lists(st.tuples(st.booleans(), st.integers(0, 10**6), st.integers(-50, 50)), max_size=6)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(-50, 50), max_size=40), changes, st.sampled_from([0.25, 0.5, 0.75, 0.9]))
 def test_order_bounds_hold_whatever_the_unknown_values(values, edits, q):
     """The quantile of the values as they were (up to ``len(edits)`` of them added or raised)
