@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -21,7 +22,7 @@ from support import make_app
 
 from ocds.catalogue.generate import generate_orders
 from portal.db import app_engine
-from portal.flags import refresh, thresholds
+from portal.flags import refresh, sums, thresholds
 from portal.flags.audit import _fence_bounds, _order_bounds, check
 from portal.flags.compute import quantile, upper_fence
 from portal.flags.tables import flag_state
@@ -225,3 +226,12 @@ def test_order_bounds_are_tight_enough_to_catch_an_edit():
     low, high = _order_bounds(values, 0.9, 10)
     value = quantile(values, 0.9)
     assert low < value < high and (high - low) / value < 0.05
+
+
+def test_a_sum_reads_the_same_however_it_was_reached():
+    """The per-buyer sums' text: a partial refresh that adds an amount and takes it out again
+    (``Decimal("0.00")``, or ``-0.00``) stores what a full refresh's sum of nothing
+    (``Decimal(0)``) stores, so the audit does not take one for the other."""
+    reached = [Decimal(0), Decimal("0.00"), Decimal("-0.00"), Decimal("245.99") - Decimal("245.99")]
+    assert {sums._text(v) for v in reached} == {"0.00"}
+    assert sums._text(Decimal("245.9") + Decimal("0.00")) == sums._text(Decimal("245.90")) == "245.90"
