@@ -189,7 +189,10 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             lap("agreements")
             summary.hits += compute.compute_prices(conn, thresholds, scopes["products"])
             lap("prices")
-            summary.hits += compute.compute_suppliers(conn, thresholds, scopes["suppliers"], stats)
+            # Which suppliers are new depends on the data's first day: when it moved, every
+            # supplier's (rare: an order dated before every other, or the first one cancelled).
+            suppliers = None if stats.get("first_day") != stored else scopes["suppliers"]
+            summary.hits += compute.compute_suppliers(conn, thresholds, suppliers, stats)
             lap("suppliers")
         save_state(conn, last, stats, thresholds, last if full else None)
     return summary
