@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 import random
+from datetime import date
 from decimal import Decimal
 
 import orjson
 import pytest
-from flags_support import SEED, publish_lines, with_flag_tables
+from flags_support import PREFIX, SEED, publish_lines, with_flag_tables
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
@@ -25,7 +26,7 @@ from portal.db import app_engine
 from portal.flags import refresh, sums, thresholds
 from portal.flags.audit import _fence_bounds, _order_bounds, check
 from portal.flags.compute import quantile, upper_fence
-from portal.flags.tables import flag_state
+from portal.flags.tables import flag_facts, flag_hits, flag_state
 
 ORDERS = 240
 FIRST = 150
@@ -41,10 +42,56 @@ def _set(engine, name: str, value) -> None:
         conn.execute(update(flag_state).where(flag_state.c.name == name).values(value=json.dumps(value)))
 
 
+#: The flags' settings the test runs with (the audit compares the stored thresholds with them).
+SETTINGS: dict = {}
+
+
 def _audit(engine) -> list[str]:
     found: list[str] = []
-    check(engine, lambda subject, detail: found.append(f"{subject}: {detail}"), thresholds())
+    check(engine, lambda subject, detail: found.append(f"{subject}: {detail}"), SETTINGS)
     return found
+
+
+def _new_supplier_window(engine, cancelled: str, untouched_by: list[str]) -> tuple[str, int]:
+    """An order and a FLAG_NEW_SUPPLIER_DAYS with which the order is flagged ``new_supplier``
+    while the data's first day is that of ``cancelled`` (the earliest order), and no longer
+    once that order is cancelled; its supplier has none of ``untouched_by``'s orders (a partial
+    refresh of those would recompute its flags anyway)."""
+    with engine.connect() as conn:
+        stats = json.loads(
+            conn.execute(select(flag_state.c.value).where(flag_state.c.name == "statistics")).scalar()
+        )
+        rows = conn.execute(
+            select(flag_facts.c.ocid, flag_facts.c.supplier_id, flag_facts.c.date, flag_facts.c.amount)
+            .where(
+                flag_facts.c.live.is_(True), flag_facts.c.cancelled.is_(False), flag_facts.c.date.is_not(None)
+            )
+            .order_by(flag_facts.c.date, flag_facts.c.ocid)
+        ).all()
+        touched = set(
+            conn.execute(
+                select(flag_facts.c.supplier_id).where(flag_facts.c.ocid.in_(untouched_by))
+            ).scalars()
+        )
+    assert rows[0].ocid == cancelled and rows[1].date > rows[0].date
+    old_first = date.fromisoformat(rows[0].date)
+    firsts: dict[str, date] = {}
+    for row in rows:
+        firsts.setdefault(row.supplier_id, date.fromisoformat(row.date))
+    for row in rows[1:]:
+        first = firsts[row.supplier_id]
+        days = (first - old_first).days
+        large = float(row.amount or 0) >= stats["large"].get("PEN", math.inf)
+        within = (date.fromisoformat(row.date) - first).days <= days
+        if (
+            row.supplier_id not in touched
+            and row.supplier_id != rows[0].supplier_id
+            and large
+            and days > 0
+            and within
+        ):
+            return row.ocid, days
+    raise AssertionError("no order whose new_supplier flag depends on the data's first day")
 
 
 def _edited(engine, name: str, change) -> list[str]:
@@ -56,6 +103,11 @@ def _edited(engine, name: str, change) -> list[str]:
         return [f for f in _audit(engine) if f.startswith("flag_state")]
     finally:
         _set(engine, name, original)
+
+
+def _new_supplier_hits(engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(flag_hits.c.ocid).where(flag_hits.c.flag == "new_supplier")).scalars())
 
 
 def _lines(orders: list[dict]) -> list[bytes]:
@@ -87,8 +139,22 @@ def test_statistics_checked_after_full_and_partial_refreshes(engine, database_ur
     assert new and updates
     th = thresholds()
 
+    # FLAG_NEW_SUPPLIER_DAYS chosen so that an order is flagged new_supplier only while the
+    # earliest order (cancelled below) sets the data's first day.
+    earliest = min(first, key=lambda o: (o["dates"]["issued"], o["orderNumber"]))
+    latest = max(
+        (o for o in orders if o["orderNumber"] == earliest["orderNumber"]), key=lambda o: o["version"]
+    )
     publish_lines(engine, _lines(first), tmp_path, "first.jsonl")
     assert refresh(engine, th).full
+    flagged, days = _new_supplier_window(
+        engine, f"{PREFIX}-{earliest['orderNumber']}", [f"{PREFIX}-{o['orderNumber']}" for o in updates[:3]]
+    )
+    th = {**th, "FLAG_NEW_SUPPLIER_DAYS": days}
+    SETTINGS.clear()
+    SETTINGS.update(th)
+    assert refresh(engine, th).full  # another threshold: everything again
+    assert flagged in _new_supplier_hits(engine)
     assert _audit(engine) == []
     full = _state(engine)
     assert full["full_release"] == full["last_release"]
@@ -96,6 +162,7 @@ def test_statistics_checked_after_full_and_partial_refreshes(engine, database_ur
     # New processes only: the statistics are the full refresh's, checked exactly. The pages
     # say which release the flags include, and that they are behind until the refresh.
     app = make_app(database_url, tmp_path)
+    app.config["FLAG_NEW_SUPPLIER_DAYS"] = days
     publish_lines(engine, _lines(new), tmp_path, "new.jsonl")
     computed, es, en = _pages(app)
     assert computed["release"] == full["last_release"] and computed["newer"] > 0
@@ -154,10 +221,6 @@ def test_statistics_checked_after_full_and_partial_refreshes(engine, database_ur
     # Processes published before the full refresh change (and its first order is cancelled):
     # their facts then are unknown, the statistics are checked within their bounds, and the
     # partial refresh keeps the first order day exact.
-    earliest = min(first, key=lambda o: (o["dates"]["issued"], o["orderNumber"]))
-    latest = max(
-        (o for o in orders if o["orderNumber"] == earliest["orderNumber"]), key=lambda o: o["version"]
-    )
     cancellation = {"date": "2024-01-09T10:00:00-05:00", "reason": "Pedido duplicado."}
     cancelled = {
         **latest,
@@ -171,6 +234,7 @@ def test_statistics_checked_after_full_and_partial_refreshes(engine, database_ur
     state = _state(engine)
     assert state["statistics"]["first_day"] > full["statistics"]["first_day"]  # it rose
     assert state["statistics"]["large"] == full["statistics"]["large"]  # carried over
+    assert flagged not in _new_supplier_hits(engine)  # its supplier is no longer new
     assert _audit(engine) == []
     found = _edited(engine, "statistics", times(10))
     assert len(found) == 1 and found[0].startswith(
