@@ -322,7 +322,7 @@ def again(engine, th, args) -> None:
         stats = compute_all(
             conn, th, summary, lambda name: summary.seconds.setdefault(name, time.perf_counter() - t0)
         )
-        save_state(conn, 0, stats, th)  # as before the new orders were published
+        save_state(conn, 0, stats, th, 0)  # as before the new orders were published
     count = summary.hits
     steps = {k: round(v, 1) for k, v in summary.seconds.items()}
     print(
@@ -434,7 +434,7 @@ def main() -> None:
         stats = compute_all(
             conn, th, summary, lambda name: summary.seconds.setdefault(name, time.perf_counter() - t0)
         )
-        save_state(conn, 0, stats, th)
+        save_state(conn, 0, stats, th, 0)
     wall, used = time.perf_counter() - t0, cpu() - c0
     steps = {k: round(v, 1) for k, v in summary.seconds.items()}
     print(

@@ -30,7 +30,8 @@ Steps, each problem reported with the ocid (or checkpoint) and the step that fai
   ocid) and each sum (named ``summary <dimension>/<segment>/<year>/<key>/<month>``);
 * ``flags``: the red flags' tables, once refreshed, equal their recomputation from the
   published data (``portal.flags.audit``): facts and priced lines (named by ocid), each flag
-  (by ocid, or ``flag <code> <scope>``);
+  (by ocid, or ``flag <code> <scope>``), and what they were computed from (``flag_state
+  <name>``: its thresholds against the settings, its statistics against the published data's);
 * ``token``: every order-token row and its mint batch, re-read from the chain when it can be
   opened (``portal.tokens.check``), and every token the contract minted has its row.
 
@@ -45,7 +46,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
@@ -64,6 +65,7 @@ from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.read.trust import tsa_ca_pem
 from portal.evidence.tables import bulk_files
 from portal.flags import audit as flags_audit
+from portal.flags import thresholds as flags_thresholds
 from portal.models import order_pdfs, proformas, release_packages, releases
 from portal.publishing.prepared import date_column, tags_column
 from portal.queries import lookup_pairs
@@ -262,7 +264,7 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         compared = audit_derived.check_records(conn, report)
         audit_derived.check_source_orders(conn, report)
         dashboards_rollup.check(conn, lambda subject, detail: report("dashboards", subject, detail))
-        flags_unchecked = _check_flags(engine, report)
+        flags_unchecked = _check_flags(engine, report, config)
         audit_derived.check_evidence_pdfs(
             conn, sizes, unfinished, lambda c, s: pdfs.render(c, config, s), report
         )
@@ -272,13 +274,15 @@ def audit(engine: Engine, config: dict) -> AuditReport:
     return AuditReport(problems, size, counted[0], len(history), chain_unavailable, compared, flags_unchecked)
 
 
-def _check_flags(engine: Engine, report) -> str | None:
+def _check_flags(engine: Engine, report, config: Mapping[str, Any]) -> str | None:
     """The red flags' recomputation, which writes inside a transaction it rolls back; on a
     database this process may not write (a read-only file or replica, another process's lock
     held beyond the busy timeout) it cannot run: why, so the report says it, instead of the
     audit failing as a whole or keeping silent."""
     try:
-        flags_audit.check(engine, lambda subject, detail: report("flags", subject, detail))
+        flags_audit.check(
+            engine, lambda subject, detail: report("flags", subject, detail), flags_thresholds(config)
+        )
     except OperationalError as error:
         text = str(error.orig) if error.orig is not None else str(error)
         if "readonly" in text or "read-only" in text or "locked" in text:

@@ -13,7 +13,8 @@ The API (for the ``/flags`` page, ``/api/flags``, ``veraz flags`` and the dashbo
   :func:`summary` (counts per flag), :func:`flagged` (the things a flag marks, with ``links``
   to the order, buyer, supplier, agreement pages and to the listing of the orders behind an
   entity), :func:`counts_by_month` (orders behind a flag per month), :func:`flags_of_order`
-  (every flag concerning one ocid), :func:`all_rows` (everything, for exports).
+  (every flag concerning one ocid), :func:`all_rows` (everything, for exports), and
+  :func:`freshness` (which release the flags include, and whether they are behind).
 * Computing: :func:`refresh` (``engine, thresholds, full=False``): a full computation, or a
   partial one of the groups that releases published since the last refresh touch. Run by
   ``veraz flags refresh`` (after each import) and, in the same way, by ``veraz flags``.
@@ -23,7 +24,15 @@ Tables (``portal.flags.tables``, migration ``0015``): ``flag_facts``, ``flag_pri
 """
 
 from portal.flags.definitions import BY_CODE, FLAGS, Flag, thresholds
-from portal.flags.queries import Filters, all_rows, counts_by_month, flagged, flags_of_order, summary
+from portal.flags.queries import (
+    Filters,
+    all_rows,
+    counts_by_month,
+    flagged,
+    flags_of_order,
+    freshness,
+    summary,
+)
 from portal.flags.refresh import RefreshSummary, refresh
 
 __all__ = [
@@ -36,6 +45,7 @@ __all__ = [
     "counts_by_month",
     "flagged",
     "flags_of_order",
+    "freshness",
     "refresh",
     "summary",
     "thresholds",

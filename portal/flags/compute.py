@@ -423,11 +423,14 @@ def buyer_hits(orders: Sequence[Order], th: dict) -> list[dict]:
 def catalogue_hits(agreement: str, currency: str, sums: dict[str, tuple[int, float]], th: dict) -> list[dict]:
     """``catalogue_hhi`` of one agreement's orders in one currency (``sums``: supplier ->
     (orders, amount))."""
-    orders = sum(n for n, _ in sums.values())
-    total = sum(a for _, a in sums.values())
+    # In the suppliers' order, as concentration_from: a float sum depends on its order, and
+    # the database gives the rows in another order to a partial refresh than to a full one.
+    cells = [cell for _, cell in sorted(sums.items())]
+    orders = sum(n for n, _ in cells)
+    total = sum(a for _, a in cells)
     if orders < th["FLAG_CATALOGUE_MIN_ORDERS"] or total <= 0:
         return []
-    hhi = sum((100 * a / total) ** 2 for _, a in sums.values())
+    hhi = sum((100 * a / total) ** 2 for _, a in cells)
     if hhi <= th["FLAG_HHI_THRESHOLD"]:
         return []
     top = max(sums.items(), key=lambda item: (item[1][1], item[0]))
@@ -816,9 +819,18 @@ def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -
     return _store(conn, hits, kept)
 
 
-def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
-    """The figures that span every supplier: the fence of suppliers' segment counts, the amount
-    from which an order is large (per currency), and the data's first order day."""
+class StatisticsInputs(NamedTuple):
+    """What the figures that span every supplier are computed from: every supplier's number of
+    UNSPSC segments (sorted), the amounts of the orders (live, not cancelled) per currency
+    (sorted), and the data's first order day."""
+
+    segment_counts: list[int]
+    amounts: dict[str, list[float]]
+    first_day: str | None
+
+
+def statistics_inputs(conn: Connection) -> StatisticsInputs:
+    """:class:`StatisticsInputs` of the facts and priced lines as they stand."""
     counts = sorted(
         int(n)
         for _, n in conn.execute(
@@ -827,10 +839,7 @@ def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
             .group_by(flag_prices.c.supplier_id)
         )
     )
-    fence = upper_fence(counts, th["FLAG_IQR_FACTOR"])[3] if counts else math.inf
-    large: dict[str, float] = {}
-    currency: str | None = None
-    amounts: list[float] = []
+    amounts: dict[str, list[float]] = {}
     query = (
         select(flag_facts.c.currency, flag_facts.c.amount)
         .where(
@@ -842,19 +851,27 @@ def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
         .order_by(flag_facts.c.currency, flag_facts.c.amount)
     )
     for cur, amount in conn.execute(query).yield_per(50_000):
-        if cur != currency:
-            if amounts:
-                large[currency] = quantile(amounts, th["FLAG_LARGE_QUANTILE"])  # type: ignore[index]
-            currency, amounts = cur, []
-        amounts.append(float(amount))
-    if amounts:
-        large[currency] = quantile(amounts, th["FLAG_LARGE_QUANTILE"])  # type: ignore[index]
+        amounts.setdefault(cur, []).append(float(amount))
     first = conn.execute(
         select(func.min(flag_facts.c.date)).where(
             flag_facts.c.live.is_(True), flag_facts.c.cancelled.is_(False)
         )
     ).scalar()
-    return {"segment_fence": fence, "large": large, "first_day": first}
+    return StatisticsInputs(counts, amounts, first)
+
+
+def statistics_of(inputs: StatisticsInputs, th: dict) -> dict[str, Any]:
+    """The figures that span every supplier (:func:`supplier_statistics`) from their inputs."""
+    counts = inputs.segment_counts
+    fence = upper_fence(counts, th["FLAG_IQR_FACTOR"])[3] if counts else math.inf
+    large = {cur: quantile(values, th["FLAG_LARGE_QUANTILE"]) for cur, values in inputs.amounts.items()}
+    return {"segment_fence": fence, "large": large, "first_day": inputs.first_day}
+
+
+def supplier_statistics(conn: Connection, th: dict) -> dict[str, Any]:
+    """The figures that span every supplier: the fence of suppliers' segment counts, the amount
+    from which an order is large (per currency), and the data's first order day."""
+    return statistics_of(statistics_inputs(conn), th)
 
 
 def compute_suppliers(

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from portal.flags.compute import AGREEMENT_FLAGS
 from portal.flags.definitions import BY_CODE, FLAGS
-from portal.flags.tables import flag_facts, flag_hits
+from portal.flags.tables import flag_facts, flag_hits, flag_state
+from portal.models import releases
 
 #: Columns of a flagged thing, in the order ``veraz flags --format csv`` writes them.
 COLUMNS = (
@@ -273,3 +274,39 @@ def all_rows(conn: Connection, filters: Filters = Filters()) -> Iterator[dict]:
         query = select(flag_hits).where(flag_hits.c.flag == code, *_where(filters)).order_by(flag_hits.c.id)
         for m in conn.execute(query).mappings():
             yield _row(m)
+
+
+def freshness(conn: Connection, settings: dict) -> dict:
+    """Which data the stored flags were computed from, for the pages to say it: ``release``
+    (the last release the last refresh included, None before the first or when ``flag_state``
+    cannot be read), ``releasedAt`` (when it was published, ISO 8601), ``newer`` (releases
+    published since, which the flags do not include yet) and ``thresholdsChanged`` (the flags
+    were computed with other thresholds than ``settings``). Behind: ``newer`` or
+    ``thresholdsChanged``."""
+    state = {}
+    for name, value in conn.execute(
+        select(flag_state.c.name, flag_state.c.value).where(
+            flag_state.c.name.in_(["last_release", "thresholds"])
+        )
+    ):
+        try:
+            state[name] = json.loads(value)
+        except ValueError:
+            continue
+    release = state.get("last_release")
+    if not isinstance(release, int) or isinstance(release, bool):
+        release = None
+    released_at = None
+    if release is not None:
+        when = conn.execute(select(releases.c.published_at).where(releases.c.id == release)).scalar()
+        released_at = when.isoformat() if when is not None else None
+    newer = conn.execute(
+        select(func.count()).select_from(releases).where(releases.c.id > (release or 0))
+    ).scalar_one()
+    wanted = json.loads(json.dumps(dict(sorted(settings.items()))))
+    return {
+        "release": release,
+        "releasedAt": released_at,
+        "newer": int(newer),
+        "thresholdsChanged": release is not None and state.get("thresholds") != wanted,
+    }

@@ -95,9 +95,31 @@ def compute_all(conn: Connection, thresholds: dict, summary: RefreshSummary, lap
     return stats
 
 
-def save_state(conn: Connection, last_release: int, stats: dict, thresholds: dict) -> None:
-    """Record what the flags were computed from (for the next partial refresh)."""
-    _set_state(conn, last_release=last_release, statistics=stats, thresholds=dict(sorted(thresholds.items())))
+def _first_day(conn: Connection, ocids: list[str] | None) -> str | None:
+    """The first order day (live, not cancelled) of ``ocids`` (None: of every order)."""
+    conds = (flag_facts.c.live.is_(True), flag_facts.c.cancelled.is_(False))
+    if ocids is None:
+        return conn.execute(select(func.min(flag_facts.c.date)).where(*conds)).scalar()
+    days = [
+        conn.execute(select(func.min(flag_facts.c.date)).where(flag_facts.c.ocid.in_(chunk), *conds)).scalar()
+        for chunk in _chunks(ocids)
+    ]
+    return min((d for d in days if d is not None), default=None)
+
+
+def save_state(
+    conn: Connection, last_release: int, stats: dict, thresholds: dict, full_release: int | None = None
+) -> None:
+    """Record what the flags were computed from (for the next partial refresh and the audit);
+    ``full_release``: the last release a full refresh included, when this one was full."""
+    values = {
+        "last_release": last_release,
+        "statistics": stats,
+        "thresholds": dict(sorted(thresholds.items())),
+    }
+    if full_release is not None:
+        values["full_release"] = full_release
+    _set_state(conn, **values)
 
 
 def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshSummary:
@@ -109,7 +131,12 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
         state = _state(conn)
         last = int(conn.execute(select(func.coalesce(func.max(releases.c.id), 0))).scalar_one())
         settings = {k: v for k, v in sorted(thresholds.items())}
-        full = full or "last_release" not in state or state.get("thresholds") != settings
+        full = (
+            full
+            or "last_release" not in state
+            or "full_release" not in state  # written since the audit checks the statistics
+            or state.get("thresholds") != settings
+        )
         summary = RefreshSummary(full=full)
         started = time.perf_counter()
 
@@ -134,6 +161,7 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
                 ).scalars()
             )
             before = _scopes(conn, changed)
+            first_before = _first_day(conn, changed)
             start = compute.year_end_start(thresholds["FLAG_YEAR_END_DAYS"])
             delta = sums.contributions(conn, changed, start, -1)
             summary.processes = refresh_facts(conn, changed)
@@ -141,21 +169,17 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             after = _scopes(conn, changed)
             scopes: dict[str, set[Any]] = {name: before[name] | after[name] for name in before}
             lap("facts")
-            # The stored first day is at most every unchanged order's: only the changed ones
-            # can lower it (a walk of every order's index entry otherwise).
-            days = [
-                conn.execute(
-                    select(func.min(flag_facts.c.date)).where(
-                        flag_facts.c.ocid.in_(chunk),
-                        flag_facts.c.live.is_(True),
-                        flag_facts.c.cancelled.is_(False),
-                    )
-                ).scalar()
-                for chunk in _chunks(changed)
-            ]
-            first = min((d for d in days if d is not None), default=None)
-            if first is not None and (stats.get("first_day") is None or first < stats["first_day"]):
-                stats["first_day"] = first
+            # The data's first order day is kept exact (the audit compares it with the
+            # published data's): the stored one is at most every unchanged order's, so only
+            # the changed orders can lower it; when one of them held it, it may rise, and the
+            # minimum over every order (a walk of every order's index entry) is taken again.
+            stored = stats.get("first_day")
+            if first_before is not None and (stored is None or first_before <= stored):
+                stats["first_day"] = _first_day(conn, None)
+            else:
+                first = _first_day(conn, changed)
+                if first is not None and (stored is None or first < stored):
+                    stats["first_day"] = first
             summary.hits += compute.compute_orders(conn, thresholds, changed)
             lap("orders")
             summary.hits += compute.compute_buyers(conn, thresholds, scopes["buyers"])
@@ -165,7 +189,10 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             lap("agreements")
             summary.hits += compute.compute_prices(conn, thresholds, scopes["products"])
             lap("prices")
-            summary.hits += compute.compute_suppliers(conn, thresholds, scopes["suppliers"], stats)
+            # Which suppliers are new depends on the data's first day: when it moved, every
+            # supplier's (rare: an order dated before every other, or the first one cancelled).
+            suppliers = None if stats.get("first_day") != stored else scopes["suppliers"]
+            summary.hits += compute.compute_suppliers(conn, thresholds, suppliers, stats)
             lap("suppliers")
-        save_state(conn, last, stats, thresholds)
+        save_state(conn, last, stats, thresholds, last if full else None)
     return summary

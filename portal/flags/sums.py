@@ -86,8 +86,15 @@ def contributions(
     return sums
 
 
+_CENT = Decimal("0.01")
+
+
 def _text(value: Decimal) -> str:
-    return format(value, "f")
+    """A sum as stored: always two decimals (the amounts' scale), zero unsigned. A row a partial
+    refresh added to and took from again must read as a full refresh's sum of nothing: Decimal
+    keeps the scale of what it added (``0.00``), and ``-0.00`` is a distinct text."""
+    cents = value.quantize(_CENT)
+    return "0.00" if cents == 0 else format(cents, "f")
 
 
 def _rows(sums: Sums) -> tuple[list[dict], list[dict]]:

@@ -5,7 +5,8 @@ quotes, the value first published, deliveries met late or not met), read once fr
 releases. ``flag_prices``: every item line's unit price under a product key, indexed so that a
 product's quartiles are found without reading its lines. ``flag_hits``: the flags raised, one
 row per flagged order, buyer, supplier, buyer-supplier pair or catalogue. ``flag_state``: the
-last release the tables were refreshed to, and the statistics a partial refresh reuses.
+last release the tables were refreshed to, the last a full refresh included, the thresholds,
+and the statistics a partial refresh reuses (``veraz audit`` checks them: ``portal.flags.audit``).
 All are derived from the releases: dropping their rows and running ``veraz flags refresh
 --full`` gives them back.
 """

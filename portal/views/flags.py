@@ -93,6 +93,15 @@ def _data(code: str | None, filters: flags.Filters, limit: int, offset: int) -> 
     return current_app.extensions[CACHE].get(version, key, lambda: _compute(code, filters, limit, offset))
 
 
+def _freshness() -> dict | None:
+    """Which release the flags include and whether they are behind, read at each request (the
+    cached answer is the flags' own; what was published since is not)."""
+    if not _ready():
+        return None
+    with app_engine().connect() as conn:
+        return flags.freshness(conn, flags.thresholds(current_app.config))
+
+
 def _compute(code: str | None, filters: flags.Filters, limit: int, offset: int) -> dict:
     chosen = [flags.BY_CODE[code]] if code else list(flags.FLAGS)
     config = flags.thresholds(current_app.config)
@@ -142,7 +151,8 @@ def page():
     code, filters, limit, offset = _parse()
     data = _data(code, filters, limit, offset)
     locale = str(get_locale() or "es")
-    data = {**data, "flags": [dict(entry) for entry in data["flags"]]}  # the cached value stays as is
+    # Copies: the cached value stays as is.
+    data = {**data, "flags": [dict(entry) for entry in data["flags"]], "computed": _freshness()}
     for entry in data["flags"]:
         entry["text"] = flags.BY_CODE[entry["code"]].text(locale)
         entry["chart"] = _chart(entry["byMonth"])
@@ -153,7 +163,7 @@ def page():
 def api():
     """The same as ``/flags``, as JSON (both languages)."""
     code, filters, limit, offset = _parse()
-    return jsonify(_data(code, filters, limit, offset))
+    return jsonify({**_data(code, filters, limit, offset), "computed": _freshness()})
 
 
 @bp.get("/api/flags/orders/<path:ocid>")

@@ -106,9 +106,6 @@ NOT_AUDITED_TABLES: dict[str, str] = {
     "published; a quote that arrives is stored in proformas and audited there against its entry",
     "intake_refusals": "the operator's report of refused quote changes (veraz tokens refusals); "
     "nothing refused is stored or logged, so no entry can cover it",
-    "flag_state": "what the flags were computed from: a changed last release makes the audit say "
-    "the flags are behind; the thresholds and statistics it reuses are recomputed by "
-    "`veraz flags refresh --full` (not checked: see docs/red-flags.md)",
     "dash_state": "when the dashboards' summaries were last refreshed: a changed row makes the "
     "charts read the records, or the audit's recomputation of the summaries names what is stale",
 }
@@ -177,6 +174,8 @@ def _named(table: str, row, conn) -> list[str]:  # type: ignore[no-untyped-def]
         return [f"buyer sums {row.buyer_id}"]
     if table == "flag_hits" and row.ocid is None:  # a flag of a buyer, supplier, pair or catalogue
         return [f"flag {row.flag} {row.scope}"]
+    if table == "flag_state":  # what the flags were computed from, by its row's name
+        return [f"flag_state {row.name}"]
     if "ocid" in row._fields:
         return [row.ocid]
     if table == "release_packages":  # the imported release the package statement is about
