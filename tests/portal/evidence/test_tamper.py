@@ -177,6 +177,8 @@ def _named(table: str, row, conn) -> list[str]:  # type: ignore[no-untyped-def]
         return [f"buyer sums {row.buyer_id}"]
     if table == "flag_hits" and row.ocid is None:  # a flag of a buyer, supplier, pair or catalogue
         return [f"flag {row.flag} {row.scope}"]
+    if table in ("flag_counts", "flag_totals"):  # the flags page's counts, per flag
+        return [f"flag counts {row.flag}"]
     if "ocid" in row._fields:
         return [row.ocid]
     if table == "release_packages":  # the imported release the package statement is about
