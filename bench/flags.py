@@ -308,6 +308,14 @@ def time_queries(engine) -> None:
         for flag in FLAGS:
             report[f"by month {flag.code}"] = timed(lambda f=flag: counts_by_month(conn, f.code))
             report[f"first 10 {flag.code}"] = timed(lambda f=flag: flagged(conn, f.code, limit=10))
+        if stored:  # the same readings counted over the hits, as without the stored counts
+            from portal.flags.queries import _by_month, _totals
+
+            report["summary, counted over the hits"] = timed(lambda: _totals(conn, Filters()))
+            for flag in FLAGS:
+                report[f"by month {flag.code}, counted over the hits"] = timed(
+                    lambda f=flag: _by_month(conn, f.code, Filters())
+                )
         ocids = list(conn.execute(select(flag_facts.c.ocid).limit(2000)).scalars())[::20]
         report["flags of an order"] = timed(lambda: [flags_of_order(conn, o) for o in ocids], 1)
         report["flags of an order"] = tuple(t / len(ocids) for t in report["flags of an order"])

@@ -128,7 +128,6 @@ def test_stored_counts_equal_the_queries_after_full_and_partial_refreshes(databa
     # counts right; an altered count is named.
     problems: list[tuple[str, str]] = []
     flags_audit.check(engine, lambda subject, text: problems.append((subject, text)))
-    print("audit after the partial refresh:", problems)
     assert [p for p in problems if p[0].startswith("flag counts")] == []
     problems.clear()
     with engine.begin() as conn:
