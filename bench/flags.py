@@ -274,11 +274,24 @@ def recall(engine, planted) -> dict:
     return {"recall": {k: f"{found}/{total}" for k, (total, found) in out.items()}, "raised": raised}
 
 
+def time_counts(engine) -> None:
+    """The unfiltered page's counts (``flag_totals``, ``flag_counts``) written again, as every
+    refresh ends (committed: the same rows)."""
+    from portal.flags.queries import store_counts
+
+    with Timer() as timer, engine.begin() as conn:
+        store_counts(conn)
+    print(f"the page's counts of every flag written: {timer}; load average {os.getloadavg()}")
+
+
 def time_queries(engine) -> None:
-    """What ``/flags`` and ``/api/flags`` run: p50/max of each reading over the stored flags."""
+    """What ``/flags`` and ``/api/flags`` run: p50/max of each reading over the stored flags,
+    unfiltered (read from the counts the refresh wrote, when it did), then under the filters
+    that count over the hits (the buyer, supplier and agreement with the most hits, a year)."""
     import statistics
 
-    from portal.flags import FLAGS, counts_by_month, flagged, flags_of_order, summary
+    from portal.flags import FLAGS, Filters, counts_by_month, flagged, flags_of_order, summary
+    from portal.flags.tables import flag_totals
 
     def timed(call, repeat: int = 3) -> tuple[float, float]:
         times = []
@@ -289,13 +302,49 @@ def time_queries(engine) -> None:
         return statistics.median(times), max(times)
 
     with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(flag_totals)).scalar_one()
+        print(f"  ({'read from flag_totals/flag_counts' if stored else 'counted over the hits'})")
         report = {"summary": timed(lambda: summary(conn))}
         for flag in FLAGS:
             report[f"by month {flag.code}"] = timed(lambda f=flag: counts_by_month(conn, f.code))
             report[f"first 10 {flag.code}"] = timed(lambda f=flag: flagged(conn, f.code, limit=10))
+        if stored:  # the same readings counted over the hits, as without the stored counts
+            from portal.flags.queries import _by_month, _totals
+
+            report["summary, counted over the hits"] = timed(lambda: _totals(conn, Filters()))
+            for flag in FLAGS:
+                report[f"by month {flag.code}, counted over the hits"] = timed(
+                    lambda f=flag: _by_month(conn, f.code, Filters())
+                )
         ocids = list(conn.execute(select(flag_facts.c.ocid).limit(2000)).scalars())[::20]
         report["flags of an order"] = timed(lambda: [flags_of_order(conn, o) for o in ocids], 1)
         report["flags of an order"] = tuple(t / len(ocids) for t in report["flags of an order"])
+        busiest = {}
+        for name, column in (
+            ("buyer", flag_hits.c.buyer_id),
+            ("supplier", flag_hits.c.supplier_id),
+            ("agreement", flag_hits.c.agreement_ocid),
+        ):
+            query = (
+                select(column)
+                .where(column.is_not(None))
+                .group_by(column)
+                .order_by(func.count().desc(), column)
+                .limit(1)
+            )
+            busiest[name] = conn.execute(query).scalar()
+        last = conn.execute(select(func.max(flag_facts.c.month))).scalar() or "2024-12"
+        chosen = {f"{name} {value}": Filters(**{name: value}) for name, value in busiest.items() if value}
+        chosen[f"months {last[:4]}-01..{last}"] = Filters(month_from=f"{last[:4]}-01", month_to=last)
+        for label, filters in chosen.items():
+            report[f"[{label}] summary"] = timed(lambda f=filters: summary(conn, f))
+            per_flag = [timed(lambda c=flag.code, f=filters: counts_by_month(conn, c, f)) for flag in FLAGS]
+            worst = max(range(len(FLAGS)), key=lambda i: per_flag[i][0])
+            report[f"[{label}] by month, slowest ({FLAGS[worst].code})"] = per_flag[worst]
+            report[f"[{label}] by month, every flag"] = (
+                sum(t[0] for t in per_flag),
+                sum(t[1] for t in per_flag),
+            )
     for name, (median, worst) in report.items():
         print(f"  {name}: median {median * 1000:.0f} ms, max {worst * 1000:.0f} ms")
 
@@ -354,6 +403,11 @@ def main() -> None:
     parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--queries-only", action="store_true", help="only time the page's queries")
     parser.add_argument(
+        "--counts",
+        action="store_true",
+        help="with --queries-only: then write the page's counts (timed) and time the queries again",
+    )
+    parser.add_argument(
         "--again", action="store_true", help="on an earlier run's database: full, then partial refresh again"
     )
     parser.add_argument(
@@ -385,6 +439,10 @@ def main() -> None:
     if args.queries_only:
         print(f"the page's queries over the stored flags; load average {os.getloadavg()}")
         time_queries(engine)
+        if args.counts:
+            time_counts(engine)
+            print(f"the page's queries again; load average {os.getloadavg()}")
+            time_queries(engine)
         return
 
     planted_path = folder / f"planted-{args.orders}.json"

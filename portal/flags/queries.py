@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select
 
 from portal.flags.compute import AGREEMENT_FLAGS
 from portal.flags.definitions import BY_CODE, FLAGS
-from portal.flags.tables import flag_facts, flag_hits, flag_state
+from portal.flags.tables import flag_counts, flag_facts, flag_hits, flag_state, flag_totals
 from portal.models import releases
 
 #: Columns of a flagged thing, in the order ``veraz flags --format csv`` writes them.
@@ -154,9 +154,12 @@ def _behind(subject: str):
 SUBJECTS = ("order", "buyer", "supplier", "pair", "agreement")
 
 
-def summary(conn: Connection, filters: Filters = Filters()) -> list[dict]:
-    """Every flag (in :data:`FLAGS` order) with how many things it marks (``count``) and how
-    many distinct orders, buyers and suppliers they name."""
+def _totals(conn: Connection, filters: Filters, codes: list[str] | None = None) -> dict[str, tuple]:
+    """Per flag (of ``codes``, or every flag), its hits and the distinct orders, buyers and
+    suppliers they name under ``filters``, counted over ``flag_hits``."""
+    conds = _where(filters)
+    if codes is not None:
+        conds.append(flag_hits.c.flag.in_(codes))
     query = (
         select(
             flag_hits.c.flag,
@@ -165,10 +168,34 @@ def summary(conn: Connection, filters: Filters = Filters()) -> list[dict]:
             func.count(flag_hits.c.buyer_id.distinct()),
             func.count(flag_hits.c.supplier_id.distinct()),
         )
-        .where(*_where(filters))
+        .where(*conds)
         .group_by(flag_hits.c.flag)
     )
-    counts = {flag: (n, o, b, s) for flag, n, o, b, s in conn.execute(query)}
+    return {flag: (int(n), int(o), int(b), int(s)) for flag, n, o, b, s in conn.execute(query)}
+
+
+def _stored_totals(conn: Connection) -> dict[str, tuple]:
+    """``flag_totals`` as :func:`_totals` returns it: what the last refresh counted."""
+    return {row[0]: tuple(row[1:]) for row in conn.execute(select(flag_totals))}
+
+
+def _unfiltered(filters: Filters) -> bool:
+    return filters.buyer is None and filters.supplier is None and filters.agreement is None
+
+
+def summary(conn: Connection, filters: Filters = Filters()) -> list[dict]:
+    """Every flag (in :data:`FLAGS` order) with how many things it marks (``count``) and how
+    many distinct orders, buyers and suppliers they name.
+
+    Without filters, read from ``flag_totals`` (what the last refresh counted with the same
+    query) when it holds every flag; otherwise counted over the hits."""
+    counts = None
+    if filters == Filters():
+        stored = _stored_totals(conn)
+        if all(flag.code in stored for flag in FLAGS):
+            counts = stored
+    if counts is None:
+        counts = _totals(conn, filters)
     out = []
     for flag in FLAGS:
         n, orders, buyers, suppliers = counts.get(flag.code, (0, 0, 0, 0))
@@ -206,9 +233,30 @@ def flagged(
 def counts_by_month(conn: Connection, code: str, filters: Filters = Filters()) -> list[dict]:
     """``[{"month", "orders"}]``: per month, the distinct orders behind the flag's hits (for an
     order flag, the flagged orders; for an entity flag, the orders of the flagged buyer,
-    supplier, pair or agreement in the flag's currency), oldest month first."""
+    supplier, pair or agreement in the flag's currency), oldest month first.
+
+    Without a buyer, supplier or agreement (months alone select rows), read from
+    ``flag_counts`` when the last refresh counted the flag (it has a ``flag_totals`` row);
+    otherwise counted over the hits and their orders."""
     if code not in BY_CODE:
         raise KeyError(code)
+    if _unfiltered(filters):
+        counted = conn.execute(select(flag_totals.c.flag).where(flag_totals.c.flag == code)).first()
+        if counted is not None:
+            months = [flag_counts.c.month >= filters.month_from] if filters.month_from is not None else []
+            if filters.month_to is not None:
+                months.append(flag_counts.c.month <= filters.month_to)
+            query = (
+                select(flag_counts.c.month, flag_counts.c.orders)
+                .where(flag_counts.c.flag == code, *months)
+                .order_by(flag_counts.c.month)
+            )
+            return [{"month": month, "orders": int(n)} for month, n in conn.execute(query)]
+    return _by_month(conn, code, filters)
+
+
+def _by_month(conn: Connection, code: str, filters: Filters) -> list[dict]:
+    """:func:`counts_by_month` counted over ``flag_hits`` and ``flag_facts``."""
     hit_conds = [flag_hits.c.flag == code]
     if filters.buyer is not None:
         hit_conds.append(flag_hits.c.buyer_id == filters.buyer)
@@ -224,6 +272,28 @@ def counts_by_month(conn: Connection, code: str, filters: Filters = Filters()) -
         .order_by(flag_facts.c.month)
     )
     return [{"month": month, "orders": int(n)} for month, n in conn.execute(query)]
+
+
+def store_counts(conn: Connection, codes: list[str] | None = None) -> None:
+    """Write ``flag_totals`` and ``flag_counts`` for ``codes`` (every flag when None) from the
+    hits and facts as they stand in ``conn``'s transaction, with the queries the filtered
+    views run (:func:`_totals`, :func:`_by_month`): a refresh calls it after computing the
+    flags, and the audit after recomputing them. Every flag gets a ``flag_totals`` row, zeros
+    included: the row says the flag was counted."""
+    chosen = [flag.code for flag in FLAGS] if codes is None else [c for c in codes if c in BY_CODE]
+    if not chosen:
+        return
+    conn.execute(delete(flag_totals).where(flag_totals.c.flag.in_(chosen)))
+    conn.execute(delete(flag_counts).where(flag_counts.c.flag.in_(chosen)))
+    totals = _totals(conn, Filters(), chosen)
+    names = ("hits", "orders", "buyers", "suppliers")
+    zero = (0, 0, 0, 0)
+    rows = [{"flag": code, **dict(zip(names, totals.get(code, zero), strict=True))} for code in chosen]
+    conn.execute(insert(flag_totals), rows)
+    for code in chosen:
+        rows = [{"flag": code, **row} for row in _by_month(conn, code, Filters())]
+        if rows:
+            conn.execute(insert(flag_counts), rows)
 
 
 def flags_of_order(conn: Connection, ocid: str) -> list[dict]:

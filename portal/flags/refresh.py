@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from portal.flags import compute, sums
+from portal.flags.definitions import FLAGS
 from portal.flags.facts import _chunks, _insert_prices, refresh_facts, stale_ocids
-from portal.flags.tables import flag_facts, flag_hits, flag_prices, flag_state
+from portal.flags.queries import store_counts
+from portal.flags.tables import flag_facts, flag_hits, flag_prices, flag_state, flag_totals
 from portal.models import releases
 
 
@@ -92,6 +94,8 @@ def compute_all(conn: Connection, thresholds: dict, summary: RefreshSummary, lap
     lap("prices")
     summary.hits += compute.compute_suppliers(conn, thresholds, None, stats)
     lap("suppliers")
+    store_counts(conn)
+    lap("counts")
     return stats
 
 
@@ -194,5 +198,11 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
             suppliers = None if stats.get("first_day") != stored else scopes["suppliers"]
             summary.hits += compute.compute_suppliers(conn, thresholds, suppliers, stats)
             lap("suppliers")
+            # A changed order can move any flag's counts (its month, its cancellation, the orders
+            # of a flagged buyer): every flag is counted again. With nothing changed, only the
+            # flags never counted (a database migrated since its last refresh).
+            counted = set(conn.execute(select(flag_totals.c.flag)).scalars())
+            store_counts(conn, None if changed else [f.code for f in FLAGS if f.code not in counted])
+            lap("counts")
         save_state(conn, last, stats, thresholds, last if full else None)
     return summary

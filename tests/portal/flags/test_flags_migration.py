@@ -47,3 +47,25 @@ def test_migration_creates_the_declared_tables_and_drops_them(database_url):
     _run(engine, migration.downgrade)
     assert not TABLES & set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_migration_0025_creates_the_page_counts_as_declared_and_drops_them(database_url):
+    path = next(
+        p
+        for folder in ("versions", "pending")
+        if (p := ROOT / "migrations" / folder / "0025_flag_counts.py").exists()
+    )
+    spec = importlib.util.spec_from_file_location("migration_0025", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert migration.revision == "0025"
+    engine = make_engine(database_url)
+    counts = {"flag_counts", "flag_totals"}
+    assert counts <= set(inspect(engine).get_table_names())  # the database is at the head
+    _run(engine, migration.downgrade)
+    assert not counts & set(inspect(engine).get_table_names())
+    _run(engine, migration.upgrade)
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert [d for d in diffs if "flag_counts" in repr(d) or "flag_totals" in repr(d)] == []
+    engine.dispose()

@@ -1,0 +1,148 @@
+"""The flags page's stored counts (``flag_totals``, ``flag_counts``): what ``summary`` and
+``counts_by_month`` read without filters (or with months alone) equals what their queries count
+over the hits, after a full refresh and after a partial one over generated orders, amended and
+cancelled ones and mutated imported OCDS; a database never counted falls back to the queries;
+the audit finds an altered count (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+
+import orjson
+from builders import SHAPES, example_order
+from flags_support import SEED, publish_lines, with_flag_tables
+from sqlalchemy import delete, func, select, update
+
+from ocds.catalogue.generate import generate_orders
+from ocds.catalogue.mapping import map_order
+from portal.flags import FLAGS, Filters, counts_by_month, refresh, summary, thresholds
+from portal.flags import audit as flags_audit
+from portal.flags.queries import _by_month, _totals
+from portal.flags.tables import flag_counts, flag_facts, flag_totals
+from portal.publishing import import_ocds
+
+ORDERS = 900
+HOSTILE = [None, True, -1, 10**30, 1.5e300, "", "x", "2024-13-01", "2024-02-30", [], {}, {"amount": "1e400"}]
+
+
+def _paths(node, prefix=()):
+    """Every path to a value inside ``node``."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        yield (*prefix, key)
+        yield from _paths(value, (*prefix, key))
+
+
+def _mutated(engine, tmp_path, count: int) -> None:
+    """Example releases with up to eight fields replaced by odd values (dates too), as another
+    publisher's file may hold them, written for ``import_ocds``."""
+    rng = random.Random(25)
+    lines = []
+    for n in range(count):
+        release = copy.deepcopy(
+            map_order(example_order(SHAPES[n % len(SHAPES)]), ocid_prefix="ocds-test01").order_release
+        )
+        paths = list(_paths(release))
+        for _ in range(rng.randint(1, 8)):
+            path, node = rng.choice(paths), release
+            try:
+                for step in path[:-1]:
+                    node = node[step]
+                node[path[-1]] = rng.choice(HOSTILE)
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier replacement removed this path
+        release["ocid"], release["id"] = f"ocds-cnt001-{n}", f"r{n}"
+        if n % 2:  # half keep a date the importer takes; the others' may be anything
+            release["date"] = f"2024-{1 + n % 12:02d}-15T00:00:00Z"
+        lines.append(json.dumps(release).encode() + b"\n")  # orjson refuses integers past 64 bits
+    path = tmp_path / "mutated.jsonl"
+    path.write_bytes(b"".join(lines))
+    import_ocds(engine, [path])
+
+
+def _ranges(conn) -> list[Filters]:
+    """Month-only filters over the data's months: open at either end, one month, none."""
+    months = sorted(m for m in conn.execute(select(flag_facts.c.month).distinct()).scalars() if m is not None)
+    middle = months[len(months) // 2]
+    return [
+        Filters(month_from=middle),
+        Filters(month_to=middle),
+        Filters(month_from=months[1], month_to=months[-2]),
+        Filters(month_from=middle, month_to=middle),
+        Filters(month_from="2999-01"),
+    ]
+
+
+def _same_as_the_queries(conn) -> dict:
+    """Assert that every stored reading equals the queries' count; return the unfiltered
+    readings."""
+    assert conn.execute(select(func.count()).select_from(flag_totals)).scalar_one() == len(FLAGS)
+    live = _totals(conn, Filters())
+    read = {row["code"]: row for row in summary(conn)}
+    for flag in FLAGS:
+        expected = live.get(flag.code, (0, 0, 0, 0))
+        row = read[flag.code]
+        assert (row["count"], row["orders"], row["buyers"], row["suppliers"]) == expected, flag.code
+    months = {flag.code: counts_by_month(conn, flag.code) for flag in FLAGS}
+    for flag in FLAGS:
+        assert months[flag.code] == _by_month(conn, flag.code, Filters()), flag.code
+        for filters in _ranges(conn):
+            assert counts_by_month(conn, flag.code, filters) == _by_month(conn, flag.code, filters)
+    return {"summary": read, "months": months}
+
+
+def test_stored_counts_equal_the_queries_after_full_and_partial_refreshes(database_url, tmp_path):
+    engine = with_flag_tables(database_url)
+    th = thresholds()
+    lines = [orjson.dumps(o) + b"\n" for o in generate_orders(ORDERS, SEED)]
+    publish_lines(engine, lines[: ORDERS * 2 // 3], tmp_path, "first.jsonl")
+    assert refresh(engine, th).full
+    with engine.connect() as conn:
+        first = _same_as_the_queries(conn)
+    # Flags of every subject counted, over several months: the comparison is not of zeros.
+    assert sum(1 for row in first["summary"].values() if row["count"]) >= 5
+    assert sum(len(m) > 1 for m in first["months"].values()) >= 5
+
+    publish_lines(engine, lines[ORDERS * 2 // 3 :], tmp_path, "rest.jsonl")
+    _mutated(engine, tmp_path, 40)
+    partial = refresh(engine, th)
+    assert not partial.full and partial.processes > 0
+    with engine.connect() as conn:
+        second = _same_as_the_queries(conn)
+    assert second != first  # the partial refresh wrote the new counts
+
+    # A database migrated since its last refresh (nothing counted): the queries answer, and
+    # the next refresh, with nothing new to read, counts what is missing.
+    with engine.begin() as conn:
+        conn.execute(delete(flag_totals).where(flag_totals.c.flag.in_(["single_quote", "split"])))
+        conn.execute(delete(flag_counts).where(flag_counts.c.flag == "single_quote"))
+        assert summary(conn) == list(second["summary"].values())
+        assert counts_by_month(conn, "single_quote") == second["months"]["single_quote"]
+    assert refresh(engine, th).processes == 0
+    with engine.connect() as conn:
+        assert _same_as_the_queries(conn) == second
+
+    # The audit recomputes the flags as a full refresh would and finds the partial refresh's
+    # counts right; an altered count is named.
+    problems: list[tuple[str, str]] = []
+    flags_audit.check(engine, lambda subject, text: problems.append((subject, text)))
+    assert [p for p in problems if p[0].startswith("flag counts")] == []
+    problems.clear()
+    with engine.begin() as conn:
+        code, month = conn.execute(select(flag_counts.c.flag, flag_counts.c.month).limit(1)).one()
+        conn.execute(
+            update(flag_counts)
+            .where(flag_counts.c.flag == code, flag_counts.c.month == month)
+            .values(orders=flag_counts.c.orders + 1)
+        )
+        other = next(f.code for f in FLAGS if f.code != code)
+        conn.execute(
+            update(flag_totals).where(flag_totals.c.flag == other).values(hits=flag_totals.c.hits + 1)
+        )
+    flags_audit.check(engine, lambda subject, text: problems.append((subject, text)))
+    counted = [p for p in problems if p[0].startswith("flag counts")]
+    assert {subject for subject, _ in counted} == {f"flag counts {code}", f"flag counts {other}"}
+    assert len(counted) == 4  # each row stored altered, and missing as recomputed
+    engine.dispose()
