@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
+    column,
     delete,
     func,
     literal_column,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     select,
     table,
     text,
+    union,
 )
 
 from portal.db import IN_CLAUSE_CHUNK, bulk_insert
@@ -86,24 +88,25 @@ IDF_SAMPLE = 100
 BM25_K1, BM25_B = 1.2, 0.75
 
 
-#: How the PostgreSQL engine finds the newest matches. The GIN index gives every match of a
-#: query, unordered: the newest window of a query whose words are each common, and common
-#: together ("materiales e insumos de limpieza"), cost reading all of its matches (139,615
-#: of 827,206 documents, 0.6-3 s), where walking back over the newest documents (by id,
-#: checking each one's tsvector) finds 500 in a few thousand rows. The planner cannot tell:
-#: it takes the words as independent and expects a few matches. So the engine walks back over
-#: at most W = sqrt(PG_BITMAP_ROW_COST x window x documents) of the newest documents (a query
-#: matching a share d of them fills its window there when d > window / W), then asks the GIN
-#: index for the rest among older ones only, where a rarer query has fewer than
-#: window x documents / W matches. Either way on the order of sqrt(window x documents) rows are
-#: read (W is about 45,000 for 500 of 1,000,000), instead of up to every document. At least
-#: PG_MIN_WALK. A query with a word too rare to fill
-#: the window in the walk (by PostgreSQL's statistics, PG_STATS_SECONDS) skips it.
-PG_MIN_WALK = 2_000
-#: How many times more a row read through the GIN index's bitmap costs than a row walked over
-#: (the walk reads neighbouring rows from the same pages): the walk goes sqrt(this) times
-#: further than sqrt(window x documents). Measured at 827,000 documents, roughly.
-PG_BITMAP_ROW_COST = 4
+#: How the PostgreSQL engine finds the newest matches: ``search_postings`` (migration 0024),
+#: one row per (weight and word, document id) of each document's ``tsvector``, with a b-tree
+#: primary key on (term, document). A word's documents are then one range of the index, in
+#: document order, read newest first without visiting the table (an index-only scan), and a
+#: query's words are a merge of such ranges that stops at the window. The GIN index of the
+#: ``tsvector`` gives every match of a query unordered, so its newest window cost reading all
+#: of them (and each one's row, to recheck it): 0.1-0.4 s for words each in tens of thousands
+#: of documents at 827,206 documents (docs/search.md). Words much more common than the rarest
+#: of the query (more than PG_MERGE_RATIO times, by PostgreSQL's statistics) are not merged
+#: but looked up for each document the merge finds (an index probe costs about as much as
+#: reading PG_MERGE_RATIO entries of a range).
+PG_MERGE_RATIO = 8
+#: An identifier prefix: the identifiers it names are listed first (a skip through the index,
+#: one step each); up to this many are each read newest first and merged, more (a short
+#: prefix such as "oc-2024-0", thousands of order numbers) are read whole.
+PG_KEY_TERMS = 16
+#: The postings' terms: the weight of the word in the ``tsvector`` (A: an identifier, D: a
+#: word of the text) followed by the word, so that the words of each kind are one range.
+WEIGHTS = ("A", "D")
 
 _PG_RANK = text("""
 SELECT d.ocid FROM search_documents AS d
@@ -113,23 +116,72 @@ ORDER BY ts_rank(d.tsv, to_tsquery('simple', :match)) DESC, d.ocid
 LIMIT :limit""")
 #: The share of documents holding each of the most common words, from PostgreSQL's own
 #: statistics of the column (ANALYZE; about the 1,000 most common), read again after this many
-#: seconds: a query with a word rarer than the walk's threshold is left to the GIN index.
+#: seconds: the order in which a query's words are merged, and which are looked up instead.
 PG_STATS_SECONDS = 600
 _PG_COMMON = text(
     "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
     "WHERE tablename = 'search_documents' AND attname = 'tsv'"
 )
 _pg_common: dict[str, tuple[float, dict[str, float] | None]] = {}
-_PG_LAST_ID = text("SELECT max(id) FROM search_documents")
-# Walking back is the only plan for the newest documents (the bitmap scan would read every
-# match of the index), the GIN index the only one for older ones (given a large estimate, the
-# planner walked back over 525,000 documents for "oc-2024-000", whose matches are old).
-_PG_WALK_ONLY = text("SET LOCAL enable_bitmapscan = off")
-_PG_GIN_ONLY = (text("SET LOCAL enable_bitmapscan = on"), text("SET LOCAL enable_indexscan = off"))
-_PG_ANY_PLAN = (text("SET LOCAL enable_bitmapscan = on"), text("SET LOCAL enable_indexscan = on"))
+# The merge is the plan for the words of a window (ranges read in document order, stopping
+# at the window); the planner, which takes the words as independent and knows only the 100
+# most common terms of the postings, otherwise hashed whole lists or probed a common word's
+# documents one by one. Parallel workers cost more to start than such a query takes.
+_PG_MERGE_SETTINGS = {
+    "enable_hashjoin": "off",
+    "enable_nestloop": "off",
+    "max_parallel_workers_per_gather": "0",
+}
+# One statement (a round trip each costs more than the words' merge): the settings as they
+# were, and set for this transaction.
+_PG_MERGE_ONLY = text(
+    "SELECT "
+    + ", ".join(f"current_setting('{name}')" for name in _PG_MERGE_SETTINGS)
+    + ", "
+    + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in _PG_MERGE_SETTINGS.items())
+)
+_PG_RESTORE = text(
+    "SELECT " + ", ".join(f"set_config('{name}', :s{i}, true)" for i, name in enumerate(_PG_MERGE_SETTINGS))
+)
 # A prepared statement's generic plan (psycopg prepares a statement run five times) ignores
 # the words; each query is planned for its own.
 _PG_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+# The postings of the documents of some ocids, from their tsvector itself (so that they hold
+# exactly the words and weights ``tsv @@`` matches): written after the documents, deleted
+# before them.
+_PG_POSTINGS_OF = """
+SELECT w.weight || u.lexeme AS term, d.id AS document
+FROM search_documents AS d CROSS JOIN LATERAL unnest(d.tsv) AS u
+JOIN (VALUES ('A'), ('D')) AS w(weight) ON w.weight = ANY(u.weights)"""
+_PG_POSTINGS_INSERT = text(
+    f"INSERT INTO search_postings (term, document) {_PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)"
+)
+_PG_POSTINGS_DELETE = text(
+    f"DELETE FROM search_postings AS p USING ({_PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)) AS old "
+    "WHERE p.term = old.term AND p.document = old.document"
+)
+_PG_POSTINGS_DELETE_IDS = text(
+    f"DELETE FROM search_postings AS p USING ({_PG_POSTINGS_OF} WHERE d.id = ANY(:ids)) AS old "
+    "WHERE p.term = old.term AND p.document = old.document"
+)
+_PG_KEY_TERMS = text("""
+WITH RECURSIVE t(term) AS (
+    SELECT min(term) FROM search_postings WHERE term >= :lo AND term < :hi
+    UNION ALL
+    SELECT (SELECT min(term) FROM search_postings WHERE term > t.term AND term < :hi)
+    FROM t WHERE t.term IS NOT NULL
+)
+SELECT term FROM t WHERE term IS NOT NULL LIMIT :n""")
+_PG_KEY_NEWEST = text("""
+SELECT DISTINCT x.document FROM unnest(CAST(:terms AS text[])) AS t(term)
+CROSS JOIN LATERAL (
+    SELECT p.document FROM search_postings AS p WHERE p.term = t.term COLLATE "C"
+    ORDER BY p.document DESC LIMIT :window) AS x
+ORDER BY x.document DESC LIMIT :window""")
+_PG_KEY_RANGE = text(
+    "SELECT DISTINCT document FROM search_postings WHERE term >= :lo AND term < :hi "
+    "ORDER BY document DESC LIMIT :window"
+)
 
 
 def fts5_match(query: Query) -> str:
@@ -221,54 +273,110 @@ def _pg_shares(conn: Connection) -> dict[str, float] | None:
     return shares
 
 
-def _pg_search(conn: Connection, query: Query, window: int, limit: int) -> list[str]:
-    """PostgreSQL: the newest ``window`` matches (first by walking back over the newest
-    documents when every word is common, then from the GIN index among older ones: see
-    PG_MIN_WALK), ranked."""
-    last = conn.execute(_PG_LAST_ID).scalar()
-    if last is None:
-        return []
-    # The words and the identifier prefix as two conditions, not one tsquery "words | key":
-    # the GIN index then skips through the common words' lists by the rarest one (a query
-    # such as "oc-2024-000", whose words "oc" and "2024" are in nearly every document, read
-    # all of them: 2.5 times slower).
-    conds, params = [], {}
-    if query.terms:
-        conds.append("tsv @@ to_tsquery('simple', :words)")
-        params["words"] = " & ".join(f"'{t}':D" for t in query.terms)
-    if query.key is not None:
-        conds.append("tsv @@ to_tsquery('simple', :key)")
-        params["key"] = f"'{query.key}':*A"
-    where = "(" + " OR ".join(conds) + ")"
-    walk = max(PG_MIN_WALK, math.isqrt(PG_BITMAP_ROW_COST * window * last))
-    floor = last - walk
-    conn.execute(_PG_CUSTOM_PLANS)
-    ids: list[int] = []
-    shares = _pg_shares(conn)
-    common = shares is None or (
-        bool(query.terms) and min(shares.get(t, 0.0) for t in query.terms) * walk >= window
+def _key_range(key: str) -> tuple[str, str]:
+    """The postings' terms of the identifiers starting with ``key`` (letters and digits):
+    ``lo <= term < hi`` in the column's byte order (collation "C")."""
+    lo = "A" + key
+    return lo, lo[:-1] + chr(ord(lo[-1]) + 1)
+
+
+def _pg_merge_plan(conn: Connection, terms: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The query's words to merge (rarest first) and those to look up for each document the
+    merge finds (more than PG_MERGE_RATIO times as common as the rarest, by the statistics:
+    see PG_MERGE_RATIO). A word the statistics do not list is rarer than any they list."""
+    shares = _pg_shares(conn) or {}
+    ordered = sorted(terms, key=lambda t: (shares.get(t, 0.0), t))
+    rarest = max(shares.get(ordered[0], 0.0), min(shares.values(), default=0.0))
+    merged = ordered[:1] + [t for t in ordered[1:] if shares.get(t, 0.0) <= PG_MERGE_RATIO * rarest]
+    return merged, [t for t in ordered if t not in merged]
+
+
+def _pg_words_newest(conn: Connection, terms: Sequence[str], window: int) -> list[int]:
+    """The ids of the newest ``window`` documents holding every word of ``terms``, newest
+    first: the rarer words' ranges merged in document order, newest first, the commoner ones
+    looked up for each document found (a scalar subquery, which the planner cannot turn into
+    a join that reads their whole range)."""
+    merged, looked_up = _pg_merge_plan(conn, terms)
+    params: dict[str, Any] = {"window": window}
+    joins, checks = [], []
+    for i, term in enumerate(merged):
+        params[f"m{i}"] = "D" + term
+        if i:
+            joins.append(f"JOIN search_postings AS m{i} ON m{i}.document = m0.document AND m{i}.term = :m{i}")
+    for i, term in enumerate(looked_up):
+        params[f"c{i}"] = "D" + term
+        checks.append(
+            f"(SELECT 1 FROM search_postings AS c{i} WHERE c{i}.term = :c{i} "
+            f"AND c{i}.document = m.document) IS NOT NULL"
+        )
+    # OFFSET 0 keeps the merge a subquery: the lookups are made on what it found, not pushed
+    # down to the rarest word's range (where they ran once per document of that word).
+    sql = (
+        "SELECT m.document FROM (SELECT m0.document FROM search_postings AS m0 "
+        + " ".join(joins)
+        + " WHERE m0.term = :m0 ORDER BY m0.document DESC OFFSET 0) AS m"
+        + (" WHERE " + " AND ".join(checks) if checks else "")
+        + " ORDER BY m.document DESC LIMIT :window"
     )
-    if common:
-        conn.execute(_PG_WALK_ONLY)
-        newest = text(
-            f"SELECT id FROM search_documents WHERE id > :floor AND {where} ORDER BY id DESC LIMIT :window"
-        )
-        ids += conn.execute(newest, {**params, "floor": floor, "window": window}).scalars()
-    else:
-        floor = last
-    if len(ids) < window:
-        for statement in _PG_GIN_ONLY:
-            conn.execute(statement)
-        older = text(
-            f"SELECT id FROM search_documents WHERE id <= :floor AND {where} ORDER BY id DESC LIMIT :window"
-        )
-        ids += conn.execute(older, {**params, "floor": floor, "window": window - len(ids)}).scalars()
-    for statement in _PG_ANY_PLAN:
-        conn.execute(statement)
-    if not ids:
+    return list(conn.execute(text(sql), params).scalars())
+
+
+def _pg_key_newest(conn: Connection, key: str, window: int) -> list[int]:
+    """The ids of the newest ``window`` documents with an identifier starting with ``key``,
+    newest first (see PG_KEY_TERMS)."""
+    lo, hi = _key_range(key)
+    terms = list(conn.execute(_PG_KEY_TERMS, {"lo": lo, "hi": hi, "n": PG_KEY_TERMS + 1}).scalars())
+    if not terms:
         return []
+    if len(terms) <= PG_KEY_TERMS:
+        return list(conn.execute(_PG_KEY_NEWEST, {"terms": terms, "window": window}).scalars())
+    return list(conn.execute(_PG_KEY_RANGE, {"lo": lo, "hi": hi, "window": window}).scalars())
+
+
+def _pg_search(conn: Connection, query: Query, window: int, limit: int) -> list[str]:
+    """PostgreSQL: the newest ``window`` matches from the postings (the newest of the words'
+    and of the identifier prefix's, which hold the newest of either), ranked with ``ts_rank``."""
+    conn.execute(_PG_CUSTOM_PLANS)
+    found: set[int] = set()
+    if query.terms:
+        before = conn.execute(_PG_MERGE_ONLY).one()[: len(_PG_MERGE_SETTINGS)]
+        found.update(_pg_words_newest(conn, query.terms, window))
+        conn.execute(_PG_RESTORE, {f"s{i}": value for i, value in enumerate(before)})
+    if query.key is not None:
+        found.update(_pg_key_newest(conn, query.key, window))
+    if not found:
+        return []
+    ids = sorted(found, reverse=True)[:window]
     rows = conn.execute(_PG_RANK, {"ids": ids, "match": pg_tsquery(query), "limit": limit})
     return [ocid for (ocid,) in rows]
+
+
+def pg_postings(query: Query) -> Select | None:
+    """PostgreSQL: the ids of the documents ``query`` matches, read from the postings alone
+    (every word's range joined, or the identifier prefix's range), as a SELECT of one column;
+    None for an empty query. The same set as the ``tsvector`` condition ``tsv @@ words OR
+    tsv @@ key:*`` (:func:`pg_tsquery`), which the postings mirror."""
+    if query.empty:
+        return None
+    postings = table("search_postings", column("term"), column("document"))
+    parts: list[Select[Any]] = []
+    if query.terms:
+        first, *rest = [postings.alias(f"w{i}") for i in range(len(query.terms))]
+        joined: Any = first
+        for alias in rest:
+            joined = joined.join(alias, alias.c.document == first.c.document)
+        words = select(first.c.document).select_from(joined)
+        for alias, term in zip([first, *rest], query.terms, strict=True):
+            words = words.where(alias.c.term == bindparam(None, "D" + term))
+        parts.append(words)
+    if query.key is not None:
+        lo, hi = _key_range(query.key)
+        key = postings.alias("k")
+        parts.append(
+            select(key.c.document).where(key.c.term >= bindparam(None, lo), key.c.term < bindparam(None, hi))
+        )
+    # A document has each word once, but may have several identifiers starting with the key.
+    return union(*parts) if len(parts) > 1 else parts[0] if query.terms else parts[0].distinct()
 
 
 def matching(dialect: str, query: Query) -> Select | None:
@@ -288,19 +396,7 @@ def matching(dialect: str, query: Query) -> Select | None:
         hits: Select[Any] = select(literal_column("rowid")).select_from(table("search_fts"))
         hits = hits.where(fts.op("MATCH")(bindparam(None, fts5_match(query))))
         return select(docs.c.ocid).where(docs.c.id.in_(hits))
-    return select(docs.c.ocid).where(_pg_condition(query))
-
-
-def _pg_condition(query: Query):
-    tsv: ColumnClause[Any] = literal_column("search_documents.tsv")
-    conds = []
-    if query.terms:
-        words = " & ".join(f"'{t}':D" for t in query.terms)
-        conds.append(tsv.op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam(None, words))))
-    if query.key is not None:
-        key = f"'{query.key}':*A"
-        conds.append(tsv.op("@@")(func.to_tsquery(literal_column("'simple'"), bindparam(None, key))))
-    return or_(*conds)
+    return select(docs.c.ocid).where(docs.c.id.in_(pg_postings(query)))
 
 
 def matching_ids(conn: Connection, query: Query) -> np.ndarray:
@@ -320,8 +416,11 @@ def matching_ids(conn: Connection, query: Query) -> np.ndarray:
         sql = text("SELECT group_concat(rowid) FROM search_fts WHERE search_fts MATCH :m")
         joined = conn.execute(sql, {"m": fts5_match(query)}).scalar()
     else:
-        agg = func.string_agg(cast(search_documents.c.id, Text), literal_column("','"))
-        joined = conn.execute(select(agg).where(_pg_condition(query))).scalar()
+        found = pg_postings(query)
+        assert found is not None
+        hits = found.subquery()
+        agg = func.string_agg(cast(hits.c.document, Text), literal_column("','"))
+        joined = conn.execute(select(agg).select_from(hits)).scalar()
     if not joined:
         return np.zeros(0, dtype=np.int64)
     return np.fromstring(joined, dtype=np.int64, sep=",")
@@ -413,6 +512,8 @@ def write_documents(conn: Connection, ocids: Iterable[str], docs: Sequence[Docum
             )
             if old:
                 conn.execute(_FTS_DELETE, [dict(r) for r in old])
+        else:
+            conn.execute(_PG_POSTINGS_DELETE, {"ocids": chunk})
         conn.execute(delete(search_documents).where(search_documents.c.ocid.in_(chunk)))
     if not docs:
         return
@@ -421,10 +522,10 @@ def write_documents(conn: Connection, ocids: Iterable[str], docs: Sequence[Docum
         search_documents,
         [{"ocid": d.ocid, "identifiers": d.identifiers, "words": d.words} for d in docs],
     )
-    if sqlite:
-        fresh = [d.ocid for d in docs]
-        for i in range(0, len(fresh), IN_CLAUSE_CHUNK):
-            conn.execute(_FTS_INSERT, {"ocids": fresh[i : i + IN_CLAUSE_CHUNK]})
+    fresh = [d.ocid for d in docs]
+    for i in range(0, len(fresh), IN_CLAUSE_CHUNK):
+        chunk = fresh[i : i + IN_CLAUSE_CHUNK]
+        conn.execute(_FTS_INSERT if sqlite else _PG_POSTINGS_INSERT, {"ocids": chunk})
 
 
 def drop_orphans(conn: Connection) -> int:
@@ -438,17 +539,27 @@ def drop_orphans(conn: Connection) -> int:
         conn.execute(_FTS_DELETE, old)
     ids = [r["id"] for r in old]
     for i in range(0, len(ids), IN_CLAUSE_CHUNK):
-        conn.execute(delete(search_documents).where(search_documents.c.id.in_(ids[i : i + IN_CLAUSE_CHUNK])))
+        chunk = ids[i : i + IN_CLAUSE_CHUNK]
+        if conn.dialect.name != "sqlite":
+            conn.execute(_PG_POSTINGS_DELETE_IDS, {"ids": chunk})
+        conn.execute(delete(search_documents).where(search_documents.c.id.in_(chunk)))
     return len(ids)
 
 
 def reindex_full_text(conn: Connection) -> None:
     """Build the full-text index again from the stored documents (SQLite FTS5; PostgreSQL's
-    generated column cannot disagree with them). It repairs an index that a change made
-    behind its back (a document row deleted by hand) left out of step with its documents, on
-    which FTS5 reports the database as malformed; it costs seconds at 100,000 documents."""
+    postings, from each document's ``tsvector``, a generated column that cannot disagree with
+    the document). It repairs an index that a change made behind its back (a document row
+    deleted by hand, a posting edited) left out of step with its documents, on which FTS5
+    reports the database as malformed; it costs seconds at 100,000 documents (FTS5; the
+    postings about a minute of the server's time at 827,206 documents, docs/search.md).
+    On PostgreSQL, searches meanwhile read the postings as they were (the transaction's
+    snapshot)."""
     if conn.dialect.name == "sqlite":
         conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('rebuild')"))
+    else:
+        conn.execute(text("DELETE FROM search_postings"))
+        conn.execute(text(f"INSERT INTO search_postings (term, document) {_PG_POSTINGS_OF}"))
 
 
 def optimize(conn: Connection) -> None:

@@ -1,8 +1,8 @@
 """The database engine's ways of finding the newest matches give the same answers as the
-plain one: PostgreSQL walking back over a few of the newest documents and finding the rest
-through the GIN index (with and without the table's statistics), SQLite estimating each
-term's rarity from a sample of its newest matches. The corpus is small, so the engine's
-constants are made small to take those paths."""
+plain one: PostgreSQL merging its postings' ranges or looking the commoner words up, and
+reading an identifier prefix's terms newest first or its range whole (with and without the
+table's statistics), SQLite estimating each term's rarity from a sample of its newest
+matches. The corpus is small, so the engine's constants are made small to take those paths."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def answers(app, limit: int = 50) -> dict[str, list[str]]:
     return {q: search_ocids(app_engine(app), app.config, q, limit=limit) for q in QUERIES}
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the walk and GIN are PostgreSQL's
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the postings are PostgreSQL's
 @pytest.mark.parametrize("statistics", [False, True], ids=["no-statistics", "analysed"])
-def test_postgres_walk_then_gin_equals_the_whole_window(corpus_app, monkeypatch, statistics):
+def test_postgres_lookups_and_prefix_ranges_equal_the_merge(corpus_app, monkeypatch, statistics):
     engine = app_engine(corpus_app)
     assert engine.dialect.name == "postgresql"
     if statistics:
@@ -45,9 +45,9 @@ def test_postgres_walk_then_gin_equals_the_whole_window(corpus_app, monkeypatch,
     database._pg_common.clear()
     expected = answers(corpus_app)
     assert expected["computadoras"] == [OCIDS["A"]]
-    # Walk back over one document only: every other match comes from the GIN index.
-    monkeypatch.setattr(database, "PG_MIN_WALK", 1)
-    monkeypatch.setattr(database, "PG_BITMAP_ROW_COST", 0)
+    # Every word but the rarest looked up, every identifier prefix's range read whole.
+    monkeypatch.setattr(database, "PG_MERGE_RATIO", 0)
+    monkeypatch.setattr(database, "PG_KEY_TERMS", 0)
     database._pg_common.clear()
     assert answers(corpus_app) == expected
     assert answers(corpus_app, limit=2) == {q: hits[:2] for q, hits in expected.items()}
