@@ -32,7 +32,7 @@ from anchoring.canonical import canonical_json
 from anchoring.log import EvidenceLog
 from ocds.catalogue.mapping import map_order
 from ocds.catalogue.source import check_order
-from ocds.summary import browse_columns_of, process_facts, read_model_rows_of
+from ocds.summary import browse_columns_of, process_facts, read_model_rows_of, row_facts
 from ocds.validate import ReleaseValidator
 from portal.db import bulk_insert, ensure_indexes
 from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs
@@ -158,8 +158,9 @@ class OrderPreparer:
         # from the facts the PDF was drawn from: read before the PDF is listed, and the columns
         # read no documents.
         # The read-model rows and the search document come from the same facts: the writer,
-        # the one serial step, then stores them without reading the order again.
-        facts = process_facts(mapped.order_release)
+        # the one serial step, then stores them without reading the order again. Without a PDF,
+        # only what those rows read (deliveries, quotes and documents are the PDF's).
+        facts = (row_facts if self.base_url is None else process_facts)(mapped.order_release)
         if self.base_url is not None:
             pdf, pdf_sha256 = attach_order_pdf(
                 mapped.order_release,

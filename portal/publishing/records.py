@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import Connection, Dialect, delete, select
 
 from ocds.compile import compile_release
-from ocds.summary import browse_columns_of, process_facts, read_model_rows, read_model_rows_of
+from ocds.summary import browse_columns_of, read_model_rows, read_model_rows_of, row_facts
 from portal.db import IN_CLAUSE_CHUNK, driver_params, insert_driver_params
 from portal.models import item_lines, parties, records, releases
 from portal.search.documents import Document, document_of
@@ -85,7 +85,7 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
             if not group:
                 continue
             compiled = compile_release([orjson.loads(r.data) for r in group])
-            facts = process_facts(compiled)
+            facts = row_facts(compiled)  # what the columns, rows and document read
             out[ocid] = RecordRow(
                 orjson.dumps(compiled),
                 browse_columns_of(facts),
