@@ -72,6 +72,13 @@ __all__ = [
 _AMOUNT_LIMIT = Decimal(10) ** 17
 
 
+# Type tuples for isinstance, built once: ``int | float`` builds a union object at every call,
+# several times slower than the check itself (these run about 40 times an order).
+_CONTAINER_TYPES = (dict, list)
+_NUMBER_TYPES = (int, float)
+_SCALAR_TYPES = (int, float, str)
+
+
 def _obj(value: Any) -> dict:
     """``value`` if it is a JSON object, else an empty one."""
     return value if isinstance(value, dict) else {}
@@ -91,7 +98,7 @@ def _text(value: Any, limit: int | None = None) -> str | None:
         if "\x00" in value:
             value = value.replace("\x00", "")
         return (value[:limit] if limit is not None else value) or None
-    if value is None or value == "" or isinstance(value, dict | list):
+    if value is None or value == "" or isinstance(value, _CONTAINER_TYPES):
         return None
     try:
         text = str(value)
@@ -104,7 +111,7 @@ def _text(value: Any, limit: int | None = None) -> str | None:
 
 def _scalar(value: Any) -> int | float | str | None:
     """A number or string as published; anything else (object, array, boolean) is None."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, _SCALAR_TYPES):
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -113,7 +120,7 @@ def _scalar(value: Any) -> int | float | str | None:
 
 def _number(value: Any) -> int | float | None:
     """``value`` if it is a finite JSON number (booleans are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
