@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import multiprocessing
 import os
 import signal
@@ -94,6 +93,8 @@ def _enlarge_pipes(executor: ProcessPoolExecutor) -> None:
     worker starts. Best effort: where the size cannot be set the pool works as before."""
     if not sys.platform.startswith("linux"):  # pragma: no cover - the portal runs on Linux
         return
+    import fcntl  # POSIX only: imported where it is used
+
     # The executor keeps its queues private; both are made by its constructor.
     for queue in (getattr(executor, "_call_queue", None), getattr(executor, "_result_queue", None)):
         reader = getattr(queue, "_reader", None)
