@@ -81,11 +81,15 @@ def _shown(text: str) -> str:
     return text.encode("cp1252", "replace").decode("cp1252")
 
 
+# Built once: ``int | float`` in isinstance builds a union object at every call.
+_NUMBER_TYPES = (int, float)
+
+
 def _money(amount: float | str | None, currency: str | None) -> str:
     if amount is None:
         return "—"
     symbol = CURRENCY_SYMBOL.get(currency or "PEN", currency or "")
-    if not isinstance(amount, int | float):  # an amount published as text is shown as published
+    if not isinstance(amount, _NUMBER_TYPES):  # an amount published as text is shown as published
         return f"{symbol} {amount}"
     return f"{symbol} {amount:,.2f}"
 
@@ -93,7 +97,7 @@ def _money(amount: float | str | None, currency: str | None) -> str:
 def _number(value: float | str | None) -> str:
     if value is None:
         return "—"
-    if not isinstance(value, int | float):
+    if not isinstance(value, _NUMBER_TYPES):
         return str(value)
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 

@@ -15,12 +15,13 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Dialect, delete, select
+from sqlalchemy import Connection, Dialect, select
 
 from ocds.compile import compile_release
-from ocds.summary import browse_columns_of, process_facts, read_model_rows, read_model_rows_of
+from ocds.summary import browse_columns_of, read_model_rows, read_model_rows_of, row_facts
 from portal.db import IN_CLAUSE_CHUNK, driver_params, insert_driver_params
 from portal.models import item_lines, parties, records, releases
+from portal.publishing.releases import in_list
 from portal.search.documents import Document, document_of
 
 #: The read model's tables other than ``records``, by the names ``read_model_rows`` uses.
@@ -85,7 +86,7 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
             if not group:
                 continue
             compiled = compile_release([orjson.loads(r.data) for r in group])
-            facts = process_facts(compiled)
+            facts = row_facts(compiled)  # what the columns, rows and document read
             out[ocid] = RecordRow(
                 orjson.dumps(compiled),
                 browse_columns_of(facts),
@@ -107,10 +108,14 @@ def store_records(
     if not rows_by_ocid:
         return
     ocids = list(rows_by_ocid)
+    quote = conn.dialect.identifier_preparer.quote
     for i in range(0, len(ocids), IN_CLAUSE_CHUNK):
-        chunk = ocids[i : i + IN_CLAUSE_CHUNK]
+        chunk = tuple(ocids[i : i + IN_CLAUSE_CHUNK])
         for table in (records, *READ_MODEL_TABLES.values()):
-            conn.execute(delete(table).where(table.c.ocid.in_(chunk)))
+            conn.exec_driver_sql(
+                f"DELETE FROM {quote(table.name)} WHERE {quote('ocid')} {in_list(conn.dialect, len(chunk))}",
+                chunk,
+            )
     insert_driver_params(conn, records, *_record_params(rows_by_ocid, conn.dialect))
     made = [row.read_model for row in rows_by_ocid.values() if row.read_model is not None]
     missing = {o: row for o, row in rows_by_ocid.items() if row.read_model is None}

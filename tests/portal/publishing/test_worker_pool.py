@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -68,6 +70,26 @@ def test_each_worker_makes_its_context_once_and_results_keep_the_order_of_items(
 def nap(context: Counter, seconds: float) -> int:
     time.sleep(seconds)
     return os.getpid()
+
+
+def pipe_sizes(context: Counter, item: int) -> list[int]:
+    """The buffer sizes of the pipes this process holds (its items' and its results')."""
+    sizes = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if stat.S_ISFIFO(os.fstat(int(name)).st_mode):
+                sizes.append(fcntl.fcntl(int(name), 1032))  # F_GETPIPE_SZ
+        except OSError:  # the descriptor of the listing itself, closed by now
+            pass
+    return sizes
+
+
+def test_batches_travel_through_pipes_of_a_mebibyte():
+    # A batch is megabytes each way; Linux's default 64 KiB pipes made a worker wait on the
+    # importer's busy reader thread once every 64 KiB.
+    with WorkerPool(Counter, 2) as pool:
+        sizes = next(iter(pool.map(pipe_sizes, [0])))
+    assert sizes.count(1 << 20) >= 2, sizes
 
 
 def test_leaving_the_pool_on_an_error_ends_its_workers_without_waiting_for_their_batches():
