@@ -76,23 +76,24 @@ def schema_title(path: tuple[str, ...]) -> str | None:
     return ": ".join(titles) if titles else None
 
 
+#: flatterer's options for a year's compiled releases (``.jsonl.gz``).
+OPTIONS: dict[str, Any] = {
+    "ndjson": True,
+    "gzip_input": True,
+    "main_table_name": MAIN,
+    "pushdown": ["ocid", "id"],
+    "arrays_new_table": True,
+    "path_separator": _SEPARATOR,
+    "force": True,
+}
+
+
 def _flatten(source: Path, out: Path, **options) -> None:
     """flatterer on ``source`` into ``out``, in a child process: its memory (pandas and numpy on
     import, about 100 MB in all) is returned when it ends, and the exporting process stays
     small. Raises ``OSError`` with flatterer's message when it fails (the export then says
     why)."""
-    arguments = {
-        "input": str(source),
-        "output_dir": str(out),
-        "ndjson": True,
-        "gzip_input": True,
-        "main_table_name": MAIN,
-        "pushdown": ["ocid", "id"],
-        "arrays_new_table": True,
-        "path_separator": _SEPARATOR,
-        "force": True,
-        **options,
-    }
+    arguments = {"input": str(source), "output_dir": str(out), **OPTIONS, **options}
     code = "import json, sys, flatterer; flatterer.flatten(**json.loads(sys.argv[1]))"
     done = subprocess.run([sys.executable, "-c", code, json.dumps(arguments)], capture_output=True, text=True)
     if done.returncode != 0:
@@ -255,29 +256,26 @@ def excel_number(text: str) -> float | None:
     return float(number)
 
 
-def _utf16(text: str) -> int:
-    """Length in UTF-16 code units, as Excel counts (a character beyond U+FFFF counts two)."""
-    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
-
-
-def _cut(text: str, units: int) -> str:
-    """The longest start of ``text`` of at most ``units`` UTF-16 code units (whole characters)."""
-    while _utf16(text) > units:
-        text = text[: min(len(text) - 1, units)]
-    return text
+def _cut(text: str, size: int) -> str:
+    """The longest start of ``text`` of at most ``size`` bytes in UTF-8 (whole characters)."""
+    data = text.encode("utf-8")
+    return text if len(data) <= size else data[:size].decode("utf-8", "ignore")
 
 
 def _shortened(table: str) -> str:
-    """flatterer's rule for a table name longer than a sheet name may be: a name of one part is
-    cut at 31; otherwise the last part is kept whole and each enclosing part is cut to an equal
-    share of what is left (``verylongparentname.mid.leaf`` → ``verylongpare.mid.leaf``), or, when
-    no share is left, the last part alone, cut at 31. flatterer counts bytes (and fails on a cut
-    inside a character); this counts UTF-16 code units, as Excel does: the same for ASCII."""
+    """flatterer's rule for a table name longer than a sheet name may be (31, counted in UTF-8
+    bytes as flatterer does, which is never fewer than Excel's UTF-16 units): a name of one part
+    is cut at 31; otherwise the last part is kept whole and each enclosing part is cut to an
+    equal share of what is left (``verylongparentname.mid.leaf`` → ``verylongpare.mid.leaf``),
+    or, when no share is left, the last part alone is cut at 31. Where flatterer fails (a cut
+    inside a character: it panics), the cut is made before that character."""
     parts = table.split(_SEPARATOR)
-    if len(parts) == 1 or _utf16(table) <= SHEET_NAME_MAX:
+    size = len(table.encode("utf-8"))
+    if len(parts) == 1 or size <= SHEET_NAME_MAX:
         return _cut(table, SHEET_NAME_MAX)
     last = parts[-1]
-    share = (SHEET_NAME_MAX - min(_utf16(last), SHEET_NAME_MAX)) // (len(parts) - 1) - len(_SEPARATOR)
+    left = SHEET_NAME_MAX - min(len(last.encode("utf-8")), SHEET_NAME_MAX)
+    share = left // (len(parts) - 1) - len(_SEPARATOR)
     if share < 1:
         return _cut(last, SHEET_NAME_MAX)
     return _SEPARATOR.join([*(_cut(p, share) for p in parts[:-1]), last])
