@@ -171,6 +171,11 @@ def test_the_quick_path_gives_the_lines_a_rebuild_gives(app, tmp_path, monkeypat
     # The packages of the rebuilt years were left as they were, and the manifest says so.
     m = manifest(app)
     assert m["packagesLeft"] == ["2023", "2024", "2025"]
+    client = app.test_client()
+    es = client.get("/downloads").get_data(as_text=True)
+    assert "Los paquetes de entregas y de registros de 2023, 2024, 2025 son de una exportación anterior" in es
+    en = client.get("/downloads?lang=en").get_data(as_text=True)
+    assert "The release and record packages of 2023, 2024, 2025 are from an earlier export" in en
     # Once more, on the segments the quick path wrote itself; then the packages catch up.
     import_other(app, tmp_path, "ocds-abc123-2", n=3)
     assert run_export(app, formats=COMPILED).quick
@@ -182,4 +187,5 @@ def test_the_quick_path_gives_the_lines_a_rebuild_gives(app, tmp_path, monkeypat
     assert not caught_up.quick and caught_up.packages_left == []
     assert {"release-package-2023-1.json.gz", "record-package-2024-1.json.gz"} <= set(caught_up.written)
     assert manifest(app)["packagesLeft"] == []
+    assert "earlier export" not in client.get("/downloads?lang=en").get_data(as_text=True)
     assert run_export(app, formats=frozenset({"compiled", "packages"})).up_to_date
