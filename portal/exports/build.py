@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from isal import igzip
+from isal import igzip, isal_zlib
 from sqlalchemy import Connection, Engine, exists, func, literal, select
 
 from ocds import package as ocds_package
@@ -512,6 +512,7 @@ def _quick_compiled(
     upto: int,
     partial: Path,
     limits: Limits,
+    years: set[str],
     timings: dict[str, float] | None = None,
 ) -> tuple[list[tuple[_Part, int, str]], int, int]:
     """The yearly compiled files of the years that changed since the snapshot ``since``, made
@@ -560,9 +561,11 @@ def _quick_compiled(
                 date = max(r.date for r in rows)
                 keys = orjson.dumps([ocid, process_key(rows), date]) + b"\n"
                 added.setdefault(_years_of(rows)[0], {})[ocid] = (compiled, keys)
-    # Check every year first: nothing is written unless every one can be made this way.
+    # Check every year first: nothing is written unless every one can be made this way. A
+    # year that changed only for its packages (a new release dated in it, of a process whose
+    # compiled release is of another year) gets its compiled file copied whole.
     plans: dict[str, tuple[dict[str, Any] | None, list[list[Any]]]] = {}
-    for year in {*added, *dropped}:
+    for year in {*added, *dropped, *(y for y in years if y in previous)}:
         entry = previous.get(year)
         if entry is None:
             plans[year] = (None, [])
@@ -578,9 +581,12 @@ def _quick_compiled(
     total = copied = 0
     for year in sorted(plans, key=layout.year_order):
         entry, segments = plans[year]
-        part, lines, kept = _quick_year(
-            folder, partial, year, entry, segments, added.get(year, {}), dropped.get(year, set()), limits
-        )
+        try:
+            part, lines, kept = _quick_year(
+                folder, partial, year, entry, segments, added.get(year, {}), dropped.get(year, set()), limits
+            )
+        except (EOFError, ValueError, TypeError, IndexError, isal_zlib.error) as error:
+            raise _QuickUnusable(f"{year}: {error}") from error
         total += lines
         copied += kept
         if part is not None:
@@ -671,7 +677,7 @@ def _quick_year(
             text = igzip.decompress(member).split(b"\n")
             key_lines = keys.splitlines(keepends=True)
             if text[-1] != b"" or len(text) - 1 != segment[_LINES] or len(key_lines) != segment[_LINES]:
-                raise ExportFailed(f"the previous {entry and entry['name']} does not match its state")
+                raise ValueError(f"the previous {entry and entry['name']} does not match its state")
             pairs = []
             for line, key_line in zip(text[:-1], key_lines, strict=True):
                 ocid = orjson.loads(key_line)[0]
@@ -1095,6 +1101,7 @@ def _export(
                     snapshot.release_id,
                     partial,
                     limits,
+                    years or set(),
                     summary.seconds,
                 )
             except _QuickUnusable:

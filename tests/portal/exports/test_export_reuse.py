@@ -177,8 +177,14 @@ def test_the_quick_path_gives_the_lines_a_rebuild_gives(app, tmp_path, monkeypat
     en = client.get("/downloads?lang=en").get_data(as_text=True)
     assert "The release and record packages of 2023, 2024, 2025 are from an earlier export" in en
     # Once more, on the segments the quick path wrote itself; then the packages catch up.
-    import_other(app, tmp_path, "ocds-abc123-2", n=3)
-    assert run_export(app, formats=COMPILED).quick
+    # A release of 2023 for a process whose compiled release stays in 2024: 2023 changes only
+    # for its packages, and its compiled file is copied whole.
+    later["releases"][0].update(id="ocds-abc123-6-mid", date="2023-06-01T00:00:00Z")
+    (tmp_path / "mid.json").write_bytes(orjson.dumps(later))
+    assert import_ocds(app_engine(app), [tmp_path / "mid.json"]).rejected == 0
+    again = run_export(app, formats=COMPILED)
+    assert again.quick and again.rebuilt_years == ["2023", "2024"]
+    assert "2023.jsonl.gz" in {f["name"] for f in manifest(app)["files"]}
     recompiled = export(
         app_engine(app), fresh_folder, Publication.from_config(app.config), formats=COMPILED, recompile=True
     )
