@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-from isal import igzip, isal_zlib
+from isal import igzip
+from isal.igzip_lib import IsalError
 from sqlalchemy import Connection, Engine, exists, func, literal, select
 
 from ocds import package as ocds_package
@@ -387,7 +388,11 @@ class _OldYear:
         self._keys = open(keys, "rb")  # noqa: SIM115 - closed by close()
         self.current: tuple[str, str, bytes] | None = None
         self.reused = 0
-        self._next()
+        try:
+            self._next()
+        except BaseException:
+            self.close()
+            raise
 
     def _next(self) -> None:
         keys, line = self._keys.readline(), self._lines.readline()
@@ -441,7 +446,7 @@ class _Reuse:
             if keys.is_file() and lines.is_file():
                 try:
                     self.years[entry["year"]] = _OldYear(lines, keys)
-                except OSError:
+                except (OSError, EOFError, ValueError):  # a truncated or corrupt file: compile
                     continue
 
     def __bool__(self) -> bool:
@@ -595,7 +600,8 @@ def _quick_compiled(
             part, lines, kept = _quick_year(
                 folder, partial, year, entry, segments, added.get(year, {}), dropped.get(year, set()), limits
             )
-        except (EOFError, ValueError, TypeError, IndexError, isal_zlib.error) as error:
+        # isal declares IsalError without an exception base in its type stubs.
+        except (EOFError, ValueError, TypeError, IndexError, IsalError) as error:  # type: ignore[misc]
             raise _QuickUnusable(f"{year}: {error}") from error
         total += lines
         copied += kept
@@ -699,6 +705,9 @@ def _quick_year(
             lines += len(pairs)
             if pairs:
                 write_member(pairs)
+    except BaseException:
+        out.abandon()
+        raise
     finally:
         for f in (old_lines, old_keys):
             if f is not None:

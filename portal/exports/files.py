@@ -44,6 +44,10 @@ class HashingFile:
     def flush(self) -> None:
         self._file.flush()
 
+    def abandon(self) -> None:
+        """Close without syncing: the file is not used (it is removed with ``.partial``)."""
+        self._file.close()
+
     def close(self) -> str:
         """Flush to disk and close; the SHA-256 (hex) of everything written."""
         self._file.flush()

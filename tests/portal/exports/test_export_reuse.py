@@ -195,3 +195,19 @@ def test_the_quick_path_gives_the_lines_a_rebuild_gives(app, tmp_path, monkeypat
     assert manifest(app)["packagesLeft"] == []
     assert "earlier export" not in client.get("/downloads?lang=en").get_data(as_text=True)
     assert run_export(app, formats=frozenset({"compiled", "packages"})).up_to_date
+
+
+def test_previous_files_that_disagree_with_their_segments_mean_the_full_path(app, tmp_path):
+    publish_examples(app, tmp_path)
+    import_other(app, tmp_path, "ocds-abc123-1", n=1)
+    run_export(app, formats=COMPILED)
+    year_file = folder_of(app) / "2023.jsonl.gz"
+    year_file.write_bytes(year_file.read_bytes()[:-8])  # its last gzip member cut short
+    import_other(app, tmp_path, "ocds-abc123-2", n=1)
+    again = run_export(app, formats=COMPILED)
+    assert not again.quick and again.rebuilt_years == ["2023"]
+    fresh_folder = tmp_path / "fresh"
+    export(
+        app_engine(app), fresh_folder, Publication.from_config(app.config), formats=COMPILED, recompile=True
+    )
+    assert _years(folder_of(app)) == _years(fresh_folder)
