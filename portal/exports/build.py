@@ -13,6 +13,13 @@ other years are kept as they are. ``full.jsonl.gz`` is the concatenation of the 
 files (a gzip file may hold several members; every gzip reader reads them as one stream), so
 it is rebuilt by copying bytes, never by compressing again.
 
+Quick: each yearly compiled file is a series of gzip members ("segments") of SEGMENT_LINES
+lines, indexed under ``.state``. An export without packages (after an import, by default: the
+EXPORT_QUICK setting) reads only the processes with new releases and rebuilds only the
+segments holding them, copying the others byte for byte (:func:`_quick_compiled`); the
+packages of the years it changed are left as they were and listed in the manifest's
+``packagesLeft`` until the next export with packages rebuilds them.
+
 Safe to kill: files are written under ``.partial/``, flushed to disk, and only then renamed
 over the public names (:mod:`portal.exports.files`); the manifest is written last. An export
 that fails (a full disk, a database error) or is killed leaves the previous files served, and
