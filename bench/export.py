@@ -10,7 +10,9 @@ flatteners on the same releases.
 2. Exports in child processes, each timed (wall and CPU, the workers' included) with its peak
    RSS: compiled releases only (JSON Lines, gzip), then with release and record packages, then
    everything (CSV and XLSX with flatterer, timed apart by the export itself).
-3. Imports 1,000 more orders and exports again: the incremental export.
+3. Imports 1,000 more orders and exports again: the incremental export as imports and the
+   watcher run it (EXPORT_QUICK: the compiled releases only, their unchanged segments copied),
+   then the packages and the tables it left behind, as the next ``veraz export`` makes them.
 4. On a sample of compiled releases (``--sample``, default 2,000) from that export: flatterer
    and flatten-tool (its own virtualenv, ``--flatten-tool``, since it pins other versions of
    the libraries the portal uses), CSV and XLSX, wall and CPU time each.
@@ -64,7 +66,7 @@ summary = export(make_engine({url!r}), Path({out!r}), Publication.from_config(cf
                  formats=frozenset({formats!r}), workers={workers!r})
 wall = time.perf_counter() - started
 print(json.dumps({{"wall": wall, "seconds": summary.seconds, "compiled": summary.compiled,
-                  "reused": summary.reused,
+                  "reused": summary.reused, "quick": summary.quick,
                   "releases": summary.releases, "years": summary.rebuilt_years,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
@@ -101,8 +103,9 @@ def export_stage(label, url, folder, out, formats, workers, full=True) -> dict:
     result, cpu = run_child(code)
     result["cpu"] = cpu
     print(
-        f"{label}: {result['wall']:.1f} s wall, {cpu:.1f} s CPU, peak RSS {result['rss_mb']:.0f} MB "
-        f"(main process), {result['compiled']:,} compiled releases ({result['reused']:,} copied), "
+        f"{label}: {result['wall']:.1f} s wall, {cpu:.1f} s CPU (load average {load()}), "
+        f"peak RSS {result['rss_mb']:.0f} MB (main process), {result['compiled']:,} compiled "
+        f"releases ({result['reused']:,} copied{', quick path' if result.get('quick') else ''}), "
         f"{result['releases']:,} releases; "
         f"stages {', '.join(f'{k} {v:.1f} s' for k, v in result['seconds'].items())}",
         flush=True,
@@ -199,6 +202,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=2000)
     parser.add_argument("--flatten-tool", type=Path, default=FLATTEN_TOOL)
     parser.add_argument("--skip-increment", action="store_true")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="The export folder (default: exports in the data folder)."
+    )
     args = parser.parse_args()
     workers = args.workers or os.cpu_count() or 1
     folder = scratch_dir(args.dir, "veraz-bench-export-")
@@ -219,7 +225,7 @@ def main() -> None:
             f"Published {args.orders:,} orders in {time.perf_counter() - started:.0f} s "
             "(not part of the figures)"
         )
-    out = folder / "exports"
+    out = args.out or folder / "exports"
     shutil.rmtree(out, ignore_errors=True)
     print(f"Exporting (load average {load()}, {workers} worker processes):", flush=True)
     a = export_stage("  compiled releases (JSON Lines gzip)", url, folder, out, {"compiled"}, workers)
@@ -272,7 +278,17 @@ def main() -> None:
             after = conn.execute(select(func.count()).select_from(releases)).scalar_one()
         d = export_stage(
             f"Incremental export after {INCREMENT:,} more orders ({after - before:,} releases), "
-            "without tables",
+            "as after an import (EXPORT_QUICK: compiled releases only)",
+            url,
+            folder,
+            out,
+            {"compiled"},
+            workers,
+            full=False,
+        )
+        print(f"  years rebuilt: {', '.join(d['years'])}")
+        export_stage(
+            "  then the packages left behind (veraz export --no-tables)",
             url,
             folder,
             out,
@@ -280,7 +296,6 @@ def main() -> None:
             workers,
             full=False,
         )
-        print(f"  years rebuilt: {', '.join(d['years'])}")
         export_stage(
             "  then the tables left behind (veraz export --tables)",
             url,

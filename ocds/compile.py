@@ -183,11 +183,15 @@ def _compile_single(release: dict[str, Any], rules: Rules) -> dict[str, Any] | N
     * arrays with a ``wholeListMerge`` rule, or holding anything but objects, are kept whole;
     * other arrays of objects: each object is compiled, objects that compile to nothing vanish,
       and an object's ``id`` moves to its first key (identifier merge rebuilds it that way).
+
+    The rules are looked up in the rule tree (:func:`_rule_trie`, whose top level omits ``tag``
+    as ocdsmerge pops it), one dict lookup per key, and below a key without rules at any depth
+    (most of a release) not at all (:func:`_single_free`).
     """
     ocid = release.get("ocid")
     date = release.get("date")
     try:
-        body = _object(release, (), rules, top=True)
+        body = _single_object(release, _rule_trie(rules))
     except _Fallback:
         return None
     compiled: dict[str, Any] = {"tag": ["compiled"], "id": f"{ocid}-{date}"}
@@ -202,57 +206,112 @@ def _compile_single(release: dict[str, Any], rules: Rules) -> dict[str, Any] | N
     return compiled
 
 
-def _object(
-    obj: dict[str, Any], rule_path: tuple[str, ...], rules: Rules, *, top: bool = False
-) -> dict[str, Any] | None:
+def _single_object(obj: dict[str, Any], trie: _Trie) -> dict[str, Any] | None:
     """Compile an object; None when it yields no field at all (ocdsmerge then creates nothing)."""
     out: dict[str, Any] = {}
     produced = False
     for key, value in obj.items():
-        if top and key == "tag":
-            continue  # popped by ocdsmerge before flattening, whatever the rules say
-        path = (*rule_path, key)
-        rule = rules.get(path)
-        if rule == _OMIT:
-            continue
-        if (
-            rule == _WHOLE
-            or not isinstance(value, dict | list)
-            or (type(value) is list and any(not isinstance(item, dict) for item in value))
-        ):
-            produced = True
-            if value is not None:
-                out[key] = value
-        elif value:
-            # value is a dict here (type() is list was ruled out); mypy does not narrow on a failed
-            # `type(x) is list`, and a cast() would cost a call per nested object on this hot path.
-            sub = _array(value, path, rules) if type(value) is list else _object(value, path, rules)  # type: ignore[arg-type]
-            if sub is not None:
+        rule, below = trie.get(key, _NO_RULE)
+        if rule is not None:
+            if rule == _OMIT:
+                continue
+            if rule == _WHOLE:
                 produced = True
-                out[key] = sub
+                if value is not None:
+                    out[key] = value
+                continue
+        kind = type(value)
+        if kind is dict:
+            if value:
+                sub = _single_object(value, below) if below else _single_free(value)
+                if sub is not None:
+                    produced = True
+                    out[key] = sub
+            continue
+        if kind is list:
+            for item in value:
+                if not isinstance(item, dict):
+                    break
+            else:
+                if value:
+                    array = _single_array(value, below)
+                    if array is not None:
+                        produced = True
+                        out[key] = array
+                continue
+        elif isinstance(value, dict | list):
+            raise _Fallback  # a subclass: ocdsmerge tests some of those by exact type
+        produced = True
+        if value is not None:
+            out[key] = value
     return out if produced else None
 
 
-def _array(
-    items: list[dict[str, Any]], rule_path: tuple[str, ...], rules: Rules
-) -> list[dict[str, Any]] | None:
+def _single_free(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`_single_object` where no merge rule applies at any depth."""
+    out: dict[str, Any] = {}
+    produced = False
+    for key, value in obj.items():
+        kind = type(value)
+        if kind is str:
+            out[key] = value
+            produced = True
+            continue
+        if kind is dict:
+            if value:
+                sub = _single_free(value)
+                if sub is not None:
+                    produced = True
+                    out[key] = sub
+            continue
+        if kind is list:
+            for item in value:
+                if not isinstance(item, dict):
+                    break
+            else:
+                if value:
+                    array = _single_array(value, _NO_RULES)
+                    if array is not None:
+                        produced = True
+                        out[key] = array
+                continue
+        elif isinstance(value, dict | list):
+            raise _Fallback
+        produced = True
+        if value is not None:
+            out[key] = value
+    return out if produced else None
+
+
+def _single_array(items: list[dict[str, Any]], trie: _Trie) -> list[dict[str, Any]] | None:
     """Compile an array of objects merged by identifier; None when nothing is produced."""
     seen: set[str] = set()
     out: list[dict[str, Any]] = []
     for item in items:
+        if type(item) is not dict:
+            raise _Fallback  # a dict subclass
         if "id" in item:
             identifier = item["id"]
             # ocdsmerge keys objects by str(id) and by the raw id: None, bools, floats, and ids
             # repeated within the array make those disagree or merge objects. Let it decide.
-            if type(identifier) not in (str, int) or str(identifier) in seen:
+            kind = type(identifier)
+            if kind is str:
+                key = identifier
+            elif kind is int:
+                key = str(identifier)
+            else:
                 raise _Fallback
-            seen.add(str(identifier))
+            if key in seen:
+                raise _Fallback
+            seen.add(key)
+        if not item:
+            continue
         # ocdsmerge applies the array's own rule to its items; reaching here means it had none
         # that applies, so each item is flattened like an object at the same rule path.
-        compiled = _object(item, rule_path, rules) if item else None
+        compiled = _single_object(item, trie) if trie else _single_free(item)
         if compiled is None:
             continue
-        if "id" in item:
+        if "id" in item and next(iter(compiled)) != "id":
             compiled = {"id": item["id"], **{k: v for k, v in compiled.items() if k != "id"}}
         out.append(compiled)
     return out or None

@@ -352,6 +352,16 @@ SETTINGS: tuple[Setting, ...] = (
         "saying in the manifest which snapshot it holds, until `veraz export --tables`.",
     ),
     Setting(
+        "EXPORT_QUICK",
+        True,
+        "Exports after imports and in the watcher (and `veraz export --quick`) write only the "
+        "compiled releases (full.jsonl.gz and the yearly files), made from the previous export's "
+        "files: seconds, even at a million orders. The release and record packages, CSV and XLSX "
+        "of the years that changed stay as they were, each saying in the manifest which snapshot "
+        "it holds (`packagesLeft` lists those years), until a `veraz export`. Off: those exports "
+        "rebuild the packages too, and the tables as EXPORT_TABLES says.",
+    ),
+    Setting(
         "EXPORT_HEADERS",
         "pointer",
         "Column headers of the exported CSV and XLSX: `pointer` (each field's JSON Pointer) or "

@@ -13,6 +13,13 @@ other years are kept as they are. ``full.jsonl.gz`` is the concatenation of the 
 files (a gzip file may hold several members; every gzip reader reads them as one stream), so
 it is rebuilt by copying bytes, never by compressing again.
 
+Quick: each yearly compiled file is a series of gzip members ("segments") of SEGMENT_LINES
+lines, indexed under ``.state``. An export without packages (after an import, by default: the
+EXPORT_QUICK setting) reads only the processes with new releases and rebuilds only the
+segments holding them, copying the others byte for byte (:func:`_quick_compiled`); the
+packages of the years it changed are left as they were and listed in the manifest's
+``packagesLeft`` until the next export with packages rebuilds them.
+
 Safe to kill: files are written under ``.partial/``, flushed to disk, and only then renamed
 over the public names (:mod:`portal.exports.files`); the manifest is written last. An export
 that fails (a full disk, a database error) or is killed leaves the previous files served, and
@@ -21,8 +28,12 @@ the next one starts again from the previous manifest.
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import functools
+import gc
+import itertools
+import multiprocessing
 import os
 import shutil
 import time
@@ -35,6 +46,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from isal import igzip
+from isal.igzip_lib import IsalError
 from sqlalchemy import Connection, Engine, exists, func, literal, select
 
 from ocds import package as ocds_package
@@ -46,7 +58,15 @@ from portal.db import IN_CLAUSE_CHUNK
 from portal.evidence import store
 from portal.evidence.crash import crash_point
 from portal.exports import flatten, layout
-from portal.exports.files import GZIP_LEVEL, GzipPart, HashingFile, fsync_dir, partial_dir, publish
+from portal.exports.files import (
+    GZIP_LEVEL,
+    GzipPart,
+    HashingFile,
+    fsync_dir,
+    gzip_member,
+    partial_dir,
+    publish,
+)
 from portal.exports.manifest import FORMAT, FileEntry, file_finished, read_manifest, write_manifest
 from portal.models import records, release_packages, releases
 from portal.publishing.pool import WorkerPool
@@ -121,6 +141,8 @@ class ExportSummary:
     compiled: int = 0  # compiled releases written in this run
     reused: int = 0  # of which copied from the previous export (unchanged processes)
     tables_left: list[str] = field(default_factory=list)  # years whose CSV/XLSX were not rebuilt
+    packages_left: list[str] = field(default_factory=list)  # years whose packages were not rebuilt
+    quick: bool = False  # whether the compiled files were made from the previous ones' segments
 
 
 @dataclass(frozen=True)
@@ -139,12 +161,22 @@ def _now() -> str:
 # --- reading -------------------------------------------------------------------------------
 
 
-def _snapshot(conn: Connection) -> _Snapshot:
-    upto = queries.last_release_id(conn)
+def _snapshot(conn: Connection, upto: int, old: dict[str, Any] | None = None) -> _Snapshot:
+    """The export's snapshot: everything up to the release ``upto``. Whether any release is
+    invalid takes a scan of every release (no index has ``valid``: at a million orders, a
+    minute of reading); after an export that said so in its manifest, only the releases
+    published since are looked at."""
     newest = conn.execute(select(func.max(releases.c.published_at)).where(releases.c.id <= upto)).scalar()
-    invalid = conn.execute(
-        select(exists().where(releases.c.id <= upto, releases.c.valid.is_(False)))
-    ).scalar()
+    since = 0
+    known = False
+    if old is not None and isinstance(old["snapshot"].get("invalid"), bool):
+        since, known = old["snapshot"]["release_id"], old["snapshot"]["invalid"]
+    invalid = (
+        known
+        or conn.execute(
+            select(exists().where(releases.c.id > since, releases.c.id <= upto, releases.c.valid.is_(False)))
+        ).scalar()
+    )
     imported = conn.execute(select(exists().where(release_packages.c.release_pk <= upto))).scalar()
     return _Snapshot(
         release_id=upto,
@@ -311,6 +343,8 @@ def _tee(
             old = reuse.take(year, ocid, process_key(rows)) if reuse else None
             if old is not None:
                 found[i] = old
+            elif stored is not None:
+                found[i] = bytes(stored)  # stored at publication: not sent to a worker and back
             else:
                 work.append((ocid, rows, stored))
         if fill is not None:
@@ -361,7 +395,11 @@ class _OldYear:
         self._keys = open(keys, "rb")  # noqa: SIM115 - closed by close()
         self.current: tuple[str, str, bytes] | None = None
         self.reused = 0
-        self._next()
+        try:
+            self._next()
+        except BaseException:
+            self.close()
+            raise
 
     def _next(self) -> None:
         keys, line = self._keys.readline(), self._lines.readline()
@@ -369,8 +407,8 @@ class _OldYear:
             self.current = None
             return
         try:
-            ocid, key = orjson.loads(keys)
-        except (orjson.JSONDecodeError, ValueError):
+            ocid, key = orjson.loads(keys)[:2]
+        except (orjson.JSONDecodeError, ValueError, TypeError):
             self.current = None
             return
         self.current = (ocid, key, line[:-1])
@@ -415,7 +453,7 @@ class _Reuse:
             if keys.is_file() and lines.is_file():
                 try:
                     self.years[entry["year"]] = _OldYear(lines, keys)
-                except OSError:
+                except (OSError, EOFError, ValueError):  # a truncated or corrupt file: compile
                     continue
 
     def __bool__(self) -> bool:
@@ -449,6 +487,254 @@ def state_name(year: str, sha256: str) -> str:
     return f"{year}-{sha256}.keys"
 
 
+def segments_name(year: str, sha256: str) -> str:
+    return f"{year}-{sha256}.segments"
+
+
+#: Lines of compiled releases per gzip member ("segment") of a yearly file: about 7 MB of JSON,
+#: far more than deflate's 32 KB window, so the members cost nothing in size.
+SEGMENT_LINES = 1000
+# A segment, as a JSON array: first and last ocid, offset and length of its gzip member in the
+# file, its lines, offset and length of its lines in the keys file, first and last date.
+_FIRST, _LAST, _OFFSET, _LENGTH, _LINES, _KEYS_OFFSET, _KEYS_LENGTH, _FIRST_DATE, _LAST_DATE = range(9)
+
+
+def write_segments(path: Path, segments: list[list[Any]]) -> None:
+    path.write_bytes(orjson.dumps({"segmentLines": SEGMENT_LINES, "segments": segments}))
+
+
+def read_segments(path: Path) -> list[list[Any]] | None:
+    """The segments of a yearly compiled file, or None when unknown or not usable (not in
+    strict ocid order, as Python orders strings: the quick path looks ocids up by bisection)."""
+    try:
+        segments = orjson.loads(path.read_bytes())["segments"]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    if not isinstance(segments, list) or not all(isinstance(x, list) and len(x) == 9 for x in segments):
+        return None
+    bounds = [ocid for x in segments for ocid in (x[_FIRST], x[_LAST])]
+    if (
+        not all(isinstance(b, str) for b in bounds)
+        or any(a > b for a, b in itertools.pairwise(bounds))
+        or any(x[_LAST] >= y[_FIRST] for x, y in itertools.pairwise(segments))
+    ):
+        return None
+    return segments
+
+
+class _QuickUnusable(Exception):
+    """The previous files do not allow the quick path (checked before anything is written)."""
+
+
+def _quick_compiled(
+    conn: Connection,
+    folder: Path,
+    old: dict[str, Any],
+    since: int,
+    upto: int,
+    partial: Path,
+    limits: Limits,
+    years: set[str],
+    timings: dict[str, float] | None = None,
+) -> tuple[list[tuple[_Part, int, str]], int, int]:
+    """The yearly compiled files of the years that changed since the snapshot ``since``, made
+    from the previous ones: only the processes with new releases are read and compiled; each
+    segment (gzip member) of the previous file without any of them is copied byte for byte,
+    the others are decompressed, given their new lines and compressed again.
+
+    The same files, line for line, as a rebuild gives (lines in ocid order, the same compiled
+    releases), but not the same bytes: the members split elsewhere. Returns the files written,
+    the compiled releases in them and how many of those were copied. Raises
+    :class:`_QuickUnusable` when the previous export's state cannot be used (then nothing
+    was written that counts)."""
+    clock = time.perf_counter()
+    previous = {
+        e["year"]: e for e in old.get("files", []) if e.get("kind") == layout.COMPILED and e.get("year")
+    }
+    ocids = sorted(
+        {
+            ocid
+            for (ocid,) in conn.execute(
+                select(releases.c.ocid).where(releases.c.id > since, releases.c.id <= upto).distinct()
+            )
+        }
+    )
+    added: dict[str, dict[str, tuple[bytes, bytes]]] = {}  # year -> ocid -> (line, keys line)
+    dropped: dict[str, set[str]] = {}
+    for i in range(0, len(ocids), BATCH):
+        query = (
+            select(
+                *_ROW, select(records.c.compiled).where(records.c.ocid == releases.c.ocid).scalar_subquery()
+            )
+            .where(releases.c.ocid.in_(ocids[i : i + BATCH]), releases.c.id <= upto)
+            .order_by(releases.c.ocid, releases.c.date, releases.c.id)
+        )
+        grouped: dict[str, list[Any]] = {}
+        stored_of: dict[str, bytes | None] = {}
+        for row in conn.execute(query):
+            grouped.setdefault(row.ocid, []).append(Rel(*row[:8]))
+            stored_of[row.ocid] = bytes(row[8]) if row[8] is not None else None
+        for ocid, rows in grouped.items():
+            before = [r for r in rows if r.id <= since]
+            if before:
+                dropped.setdefault(_years_of(before)[0], set()).add(ocid)
+            compiled = compiled_bytes(rows, stored_of[ocid])
+            if compiled is not None:
+                date = max(r.date for r in rows)
+                keys = orjson.dumps([ocid, process_key(rows), date]) + b"\n"
+                added.setdefault(_years_of(rows)[0], {})[ocid] = (compiled, keys)
+    # Check every year first: nothing is written unless every one can be made this way. A
+    # year that changed only for its packages (a new release dated in it, of a process whose
+    # compiled release is of another year) gets its compiled file copied whole.
+    plans: dict[str, tuple[dict[str, Any] | None, list[list[Any]]]] = {}
+    for year in {*added, *dropped, *(y for y in years if y in previous)}:
+        entry = previous.get(year)
+        if entry is None:
+            plans[year] = (None, [])
+            continue
+        segments = read_segments(folder / STATE / segments_name(year, entry["sha256"]))
+        if segments is None or not (folder / STATE / state_name(year, entry["sha256"])).is_file():
+            raise _QuickUnusable(year)
+        plans[year] = (entry, segments)
+    if timings is not None:
+        timings["changed"] = time.perf_counter() - clock  # reading and compiling what changed
+        clock = time.perf_counter()
+    done: list[tuple[_Part, int, str]] = []
+    total = copied = 0
+    for year in sorted(plans, key=layout.year_order):
+        entry, segments = plans[year]
+        try:
+            part, lines, kept = _quick_year(
+                folder, partial, year, entry, segments, added.get(year, {}), dropped.get(year, set()), limits
+            )
+        # isal declares IsalError without an exception base in its type stubs.
+        except (EOFError, ValueError, TypeError, IndexError, IsalError) as error:  # type: ignore[misc]
+            raise _QuickUnusable(f"{year}: {error}") from error
+        total += lines
+        copied += kept
+        if part is not None:
+            done.append(part)
+    if timings is not None:
+        timings["segments"] = time.perf_counter() - clock  # the yearly files, segment by segment
+    return done, total, copied
+
+
+def _quick_year(
+    folder: Path,
+    partial: Path,
+    year: str,
+    entry: dict[str, Any] | None,
+    segments: list[list[Any]],
+    added: dict[str, tuple[bytes, bytes]],
+    dropped: set[str],
+    limits: Limits,
+) -> tuple[tuple[_Part, int, str] | None, int, int]:
+    """One year's compiled file for :func:`_quick_compiled`: (the file, its lines, copied lines)."""
+    firsts = [x[_FIRST] for x in segments]
+    touched: dict[int, list[str]] = {}
+    for ocid in {*added, *dropped}:
+        touched.setdefault(max(bisect.bisect_right(firsts, ocid) - 1, 0), []).append(ocid)
+    name = layout.compiled_name(year)
+    out = HashingFile(partial / name)
+    keys_out = open(partial / f"keys-{year}", "wb")  # noqa: SIM115 - closed below
+    new_segments: list[list[Any]] = []
+    lines = copied = 0
+    keys_size = 0
+
+    def write_member(pairs: list[tuple[str, bytes, bytes]]) -> None:
+        nonlocal keys_size
+        for start in range(0, len(pairs), SEGMENT_LINES):
+            chunk = pairs[start : start + SEGMENT_LINES]
+            member = gzip_member(b"".join(line + b"\n" for _, line, _ in chunk), limits.compresslevel)
+            keys = b"".join(k for _, _, k in chunk)
+            dates = [d for d in (orjson.loads(k)[2] for _, _, k in chunk) if isinstance(d, str)]
+            new_segments.append(
+                [
+                    chunk[0][0],
+                    chunk[-1][0],
+                    out.size,
+                    len(member),
+                    len(chunk),
+                    keys_size,
+                    len(keys),
+                    min(dates, default=None),
+                    max(dates, default=None),
+                ]
+            )
+            out.write(member)
+            keys_out.write(keys)
+            keys_size += len(keys)
+
+    old_lines = old_keys = None
+    if entry is not None:
+        old_lines = open(folder / entry["name"], "rb")  # noqa: SIM115 - closed below
+        old_keys = open(folder / STATE / state_name(year, entry["sha256"]), "rb")  # noqa: SIM115
+    try:
+        if not segments:
+            write_member(sorted((o, added[o][0], added[o][1]) for o in added))
+            lines = len(added)
+        for i, segment in enumerate(segments):
+            assert old_lines is not None and old_keys is not None
+            old_lines.seek(segment[_OFFSET])
+            member = old_lines.read(segment[_LENGTH])
+            old_keys.seek(segment[_KEYS_OFFSET])
+            keys = old_keys.read(segment[_KEYS_LENGTH])
+            if i not in touched:
+                new_segments.append(
+                    [
+                        *segment[:_OFFSET],
+                        out.size,
+                        len(member),
+                        segment[_LINES],
+                        keys_size,
+                        len(keys),
+                        *segment[_FIRST_DATE:],
+                    ]
+                )
+                out.write(member)
+                keys_out.write(keys)
+                keys_size += len(keys)
+                lines += segment[_LINES]
+                copied += segment[_LINES]
+                continue
+            text = igzip.decompress(member).split(b"\n")
+            key_lines = keys.splitlines(keepends=True)
+            if text[-1] != b"" or len(text) - 1 != segment[_LINES] or len(key_lines) != segment[_LINES]:
+                raise ValueError(f"the previous {entry and entry['name']} does not match its state")
+            pairs = []
+            for line, key_line in zip(text[:-1], key_lines, strict=True):
+                ocid = orjson.loads(key_line)[0]
+                if ocid not in dropped and ocid not in added:
+                    pairs.append((ocid, line, key_line))
+            copied += len(pairs)
+            pairs.extend((o, *added[o]) for o in touched[i] if o in added)
+            pairs.sort(key=lambda p: p[0])
+            lines += len(pairs)
+            if pairs:
+                write_member(pairs)
+    except BaseException:
+        out.abandon()
+        raise
+    finally:
+        for f in (old_lines, old_keys):
+            if f is not None:
+                f.close()
+        keys_out.close()
+    sha = out.close()
+    write_segments(partial / f"segments-{year}", new_segments)
+    if not lines:
+        (partial / name).unlink()
+        return None, 0, 0
+    part = _Part(name, layout.COMPILED, year, GzipPart.__new__(GzipPart))
+    part.gzip.path = partial / name
+    part.releases = part.records = lines
+    firsts_dates = [x[_FIRST_DATE] for x in new_segments if isinstance(x[_FIRST_DATE], str)]
+    lasts_dates = [x[_LAST_DATE] for x in new_segments if isinstance(x[_LAST_DATE], str)]
+    part.first_date = min(firsts_dates, default=None)
+    part.last_date = max(lasts_dates, default=None)
+    return (part, out.size, sha), lines, copied
+
+
 def compiled_bytes(rows: list[Any], stored: bytes | None) -> bytes | None:
     """The compiled release of a process, as ``portal.queries.compiled_release`` gives it: the
     stored one for several releases, compiled from the one release otherwise; None when the
@@ -468,14 +754,27 @@ def _compile_step(
     release is written (its year is rebuilt), None for the others and for those that cannot be
     compiled."""
     out: list[bytes | None] = []
-    for _ocid, rows, stored in batch:
-        year, _ = _years_of(rows)
-        out.append(compiled_bytes(rows, stored) if years is None or year in years else None)
+    # Parsing a batch makes tens of thousands of dicts at once, which would make the cyclic
+    # garbage collector scan them again and again (parsing 5 times slower); compiling makes
+    # no reference cycles, so the collector waits until the batch is done.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ocid, rows, stored in batch:
+            year, _ = _years_of(rows)
+            out.append(compiled_bytes(rows, stored) if years is None or year in years else None)
+    finally:
+        if enabled:
+            gc.enable()
     return out
 
 
 def _given(value: Any) -> Any:
-    """A worker's context: the value it was made with (the rebuilt years)."""
+    """A worker's context: the value it was made with (the rebuilt years). What the worker
+    holds from now on (modules, the merge rules) is never scanned by the garbage collector
+    (in a worker process only: the process that exports may live on)."""
+    if multiprocessing.parent_process() is not None:
+        gc.freeze()
     return value
 
 
@@ -497,7 +796,10 @@ class _Part:
     last_date: str | None = None
     invalid: list[dict[str, Any]] = field(default_factory=list)
     invalid_bytes: int = 0
-    keys: Any = None  # compiled files: the open ``[ocid, key]`` lines (see _Reuse)
+    keys: Any = None  # compiled files: the open ``[ocid, key, date]`` lines (see _Reuse)
+    keys_size: int = 0
+    segments: list[list[Any]] = field(default_factory=list)  # compiled files: see _Segment
+    segment: list[Any] | None = None  # the segment being written
 
     def dated(self, date: Any) -> None:
         if isinstance(date, str) and date:
@@ -531,7 +833,7 @@ class _Writer:
         self.compiled_count = 0
 
     # compiled releases, one JSON per line
-    def compiled_release(self, year: str, data: bytes, ocid: str, key: str) -> None:
+    def compiled_release(self, year: str, data: bytes, ocid: str, key: str, date: Any = None) -> None:
         part = self.compiled.get(year)
         if part is None:
             name = layout.compiled_name(year)
@@ -540,11 +842,34 @@ class _Writer:
             )
             part.keys = open(self.partial / f"keys-{year}", "wb")  # noqa: SIM115 - closed in _close
         part.gzip.write(data + b"\n")
-        part.keys.write(orjson.dumps([ocid, key]) + b"\n")
+        keys = orjson.dumps([ocid, key, date]) + b"\n"
+        part.keys.write(keys)
+        segment = part.segment
+        if segment is None:
+            segment = part.segment = [ocid, ocid, 0, 0, 0, part.keys_size, 0, date, date]
+        segment[_LAST] = ocid
+        segment[_LINES] += 1
+        segment[_KEYS_LENGTH] += len(keys)
+        if isinstance(date, str) and (
+            not isinstance(segment[_FIRST_DATE], str) or date < segment[_FIRST_DATE]
+        ):
+            segment[_FIRST_DATE] = date
+        if isinstance(date, str) and (not isinstance(segment[_LAST_DATE], str) or date > segment[_LAST_DATE]):
+            segment[_LAST_DATE] = date
+        part.keys_size += len(keys)
+        if segment[_LINES] >= SEGMENT_LINES:
+            self._end_segment(part)
         part.releases += 1
         part.records += 1
         part.gzip.count += 1
         self.compiled_count += 1
+
+    def _end_segment(self, part: _Part) -> None:
+        segment = part.segment
+        if segment is not None:
+            segment[_OFFSET], segment[_LENGTH] = part.gzip.end_member()
+            part.segments.append(segment)
+            part.segment = None
 
     # release and record packages, split by size
     def package_item(
@@ -628,9 +953,12 @@ class _Writer:
     def _close(self, part: _Part) -> None:
         if part.kind != layout.COMPILED:
             part.gzip.write(ocds_package.package_tail(part.invalid or None))
+        else:
+            self._end_segment(part)
         size, sha = part.gzip.close()
         if part.keys is not None:
             part.keys.close()
+            write_segments(self.partial / f"segments-{part.year}", part.segments)
         self.done.append((part, size, sha))
 
     def close(self) -> None:
@@ -650,8 +978,9 @@ def _write_process(
 ) -> None:
     year, _ = _years_of(rows)
     if compiled is not None:
-        writer.compiled_release(year, compiled, ocid, process_key(rows))
-        writer.compiled[year].dated(max(r.date for r in rows))
+        date = max(r.date for r in rows)
+        writer.compiled_release(year, compiled, ocid, process_key(rows), date)
+        writer.compiled[year].dated(date)
     if not writer.packages:
         return
     for row in rows:
@@ -762,44 +1091,74 @@ def _export(
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        snapshot = _snapshot(conn)
-        summary.release_id, summary.tree_size = snapshot.release_id, snapshot.tree_size
-        if old is not None and (
-            old["snapshot"]["release_id"] > snapshot.release_id or not _complete(folder, old)
-        ):
+        upto = queries.last_release_id(conn)
+        if old is not None and (old["snapshot"]["release_id"] > upto or not _complete(folder, old)):
             # Another database, one restored from an older backup, or files removed by hand.
             old = None
+        snapshot = _snapshot(conn, upto, old)
+        summary.release_id, summary.tree_size = snapshot.release_id, snapshot.tree_size
         tables = formats & TABLES
         stale = stale_tables(old, tables, headers)
-        if old is not None and old["snapshot"]["release_id"] == snapshot.release_id and not stale:
+        packages = "packages" in formats
+        # Years whose packages an export without them left behind their compiled releases.
+        packages_behind = set((old or {}).get("packagesLeft", []))
+        if (
+            old is not None
+            and old["snapshot"]["release_id"] == snapshot.release_id
+            and not stale
+            and not (packages and packages_behind)
+        ):
             summary.up_to_date = True
             return summary
         years = None if old is None else dirty_years(conn, old["snapshot"]["release_id"], snapshot.release_id)
+        if years is not None and packages:
+            years |= packages_behind
         partial = partial_dir(folder)
-        writer = _Writer(partial, snapshot, publication, limits, "packages" in formats)
+        writer = _Writer(partial, snapshot, publication, limits, packages)
+        quick = None
+        if old is not None and not packages and not recompile:
+            try:
+                quick = _quick_compiled(
+                    conn,
+                    folder,
+                    old,
+                    old["snapshot"]["release_id"],
+                    snapshot.release_id,
+                    partial,
+                    limits,
+                    years or set(),
+                    summary.seconds,
+                )
+            except _QuickUnusable:
+                partial = partial_dir(folder)
+                writer = _Writer(partial, snapshot, publication, limits, packages)
         # Without packages, a release's JSON is read only to compile its process (not for
         # processes whose compiled release is copied or stored).
-        with_data = "packages" in formats
+        with_data = packages
         batches = _groups(conn, snapshot.release_id, years, with_data)
-        reuse = _Reuse(folder, None if recompile else previous)
+        reuse = _Reuse(folder, None if recompile or quick is not None else previous)
         try:
-            # Compiling is the costly part (parsing and merging every release): worker
-            # processes do it while this one reads the database and writes the files.
-            with WorkerPool(functools.partial(_given, years), workers) as pool:
-                pending: deque[tuple[list[tuple[str, list[Rel], bytes | None]], dict[int, bytes | None]]] = (
-                    deque()
-                )
-                fill = None if with_data else _filler(conn)
-                results = pool.map(_compile_step, _tee(batches, pending, reuse, years, fill))
-                for compiled_of_batch in results:
-                    batch, found = pending.popleft()
-                    results_of_batch = list(_merged(batch, found, compiled_of_batch))
-                    pks = [r.id for _, rows, _ in batch for r in rows]
-                    sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
-                    for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
-                        _write_process(writer, ocid, rows, one, sources, years)
+            if quick is not None:
+                writer.done, writer.compiled_count, copied = quick
+                summary.quick = True
+            else:
+                # Compiling is the costly part (parsing and merging every release): worker
+                # processes do it while this one reads the database and writes the files.
+                with WorkerPool(functools.partial(_given, years), workers) as pool:
+                    pending: deque[
+                        tuple[list[tuple[str, list[Rel], bytes | None]], dict[int, bytes | None]]
+                    ] = deque()
+                    fill = None if with_data else _filler(conn)
+                    results = pool.map(_compile_step, _tee(batches, pending, reuse, years, fill))
+                    for compiled_of_batch in results:
+                        batch, found = pending.popleft()
+                        results_of_batch = list(_merged(batch, found, compiled_of_batch))
+                        pks = [r.id for _, rows, _ in batch for r in rows]
+                        sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
+                        for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
+                            _write_process(writer, ocid, rows, one, sources, years)
         finally:
-            summary.reused = reuse.reused
+            summary.reused = copied if quick is not None else reuse.reused
             reuse.close()
             writer.close()
     summary.seconds["read"] = time.perf_counter() - clock
@@ -896,8 +1255,19 @@ def _export(
         for e in (old or {}).get("files", [])
         if e["year"] is not None
         and e["name"] not in replaced
-        and (e["year"] not in rebuilt or (e["kind"] in TABLES and e["year"] not in table_years))
+        and (
+            e["year"] not in rebuilt
+            or (e["kind"] in TABLES and e["year"] not in table_years)
+            or (e["kind"] in PACKAGES and not packages)
+        )
     ]
+    # The years whose packages are older than their compiled releases, said in the manifest.
+    if packages:
+        summary.packages_left = []
+    else:
+        summary.packages_left = sorted(
+            packages_behind | {y for y in rebuilt if y is not None}, key=layout.year_order
+        )
     kept_skips = [
         s
         for s in (old or {}).get("skipped", [])
@@ -954,8 +1324,11 @@ def _export(
     for path, entry in entries:
         publish(path, folder / entry.name)
         keys = partial / f"keys-{entry.year}"
+        segments = partial / f"segments-{entry.year}"
         if entry.kind == layout.COMPILED and entry.year is not None and keys.is_file():
             os.replace(keys, state / state_name(entry.year, entry.sha256))
+            if segments.is_file():
+                os.replace(segments, state / segments_name(entry.year, entry.sha256))
         file_finished(engine, folder, entry)
         summary.written.append(entry.name)
         crash_point("export-publishing")
@@ -963,6 +1336,7 @@ def _export(
     manifest = _manifest(snapshot, publication, files, [*kept_skips, *summary.skipped])
     # The tables' column headers, when every table listed has them.
     manifest["tableHeaders"] = headers if tables else (old or {}).get("tableHeaders", flatten.POINTERS)
+    manifest["packagesLeft"] = summary.packages_left
     write_manifest(folder, manifest)
     listed = {e.name for e in files}
     for e in (old or {}).get("files", []):
@@ -975,7 +1349,12 @@ def _export(
                 if path.name not in (layout.MANIFEST, layout.SHA256SUMS):
                     path.unlink()
                     summary.removed.append(path.name)
-    wanted = {state_name(e.year, e.sha256) for e in files if e.kind == layout.COMPILED and e.year}
+    wanted = {
+        name(e.year, e.sha256)
+        for e in files
+        if e.kind == layout.COMPILED and e.year
+        for name in (state_name, segments_name)
+    }
     for path in state.iterdir():
         if path.name not in wanted:
             path.unlink(missing_ok=True)
@@ -987,6 +1366,8 @@ def _export(
 
 #: The formats made from the compiled releases of a year (by flatterer, the slow part).
 TABLES = frozenset({layout.CSV, layout.XLSX})
+#: The package kinds, written only with the "packages" format (see ``packagesLeft``).
+PACKAGES = frozenset({layout.RELEASE_PACKAGE, layout.RECORD_PACKAGE})
 
 
 def _old_tables(old: dict[str, Any] | None) -> list[FileEntry]:
@@ -1046,6 +1427,7 @@ def _manifest(
             "release_id": snapshot.release_id,
             "tree_size": snapshot.tree_size,
             "published": snapshot.published,
+            "invalid": snapshot.any_invalid,
         },
         "publisher": publication.publisher,
         "license": publication.license,

@@ -17,9 +17,12 @@ from flask.cli import with_appcontext
 from portal.db import app_engine
 
 
-def formats_of(config: dict, tables: bool | None = None) -> frozenset[str]:
+def formats_of(config: dict, tables: bool | None = None, quick: bool = False) -> frozenset[str]:
     """What an export writes: everything, but CSV and XLSX only when ``tables`` (default: the
-    EXPORT_TABLES setting)."""
+    EXPORT_TABLES setting); only the compiled releases when ``quick`` (the other formats of
+    the years that changed are left as they were, and the manifest says so)."""
+    if quick:
+        return frozenset({"compiled"})
     if tables is None:
         tables = bool(config.get("EXPORT_TABLES", True))
     return frozenset({"compiled", "packages", *(("csv", "xlsx") if tables else ())})
@@ -33,6 +36,7 @@ def run_export(
     tables: bool | None = None,
     recompile: bool = False,
     headers: str | None = None,
+    quick: bool = False,
 ):
     """Export the app's database into ``folder`` (default: EXPORT_DIR); raises ExportFailed."""
     from portal.exports import Publication, default_folder, export
@@ -43,7 +47,7 @@ def run_export(
         folder or default_folder(config),
         Publication.from_config(config),
         full=full,
-        formats=formats_of(config, tables),
+        formats=formats_of(config, tables, quick),
         workers=worker_count(config["EXPORT_WORKERS"]),
         recompile=recompile,
         headers=headers or config.get("EXPORT_HEADERS") or "pointer",
@@ -59,7 +63,7 @@ def after_import(config: dict) -> None:
     if not config.get("EXPORT_AFTER_IMPORT"):
         return
     try:
-        summary = run_export(config)
+        summary = run_export(config, quick=bool(config.get("EXPORT_QUICK", True)))
     except ExportFailed as error:
         click.echo(f"veraz: the bulk downloads were not updated: {error}.", err=True)
         return
@@ -81,6 +85,12 @@ def _report(summary, folder: Path | None) -> None:
     )
     for skip in summary.skipped:
         click.echo(f"  skipped {skip['name']}: {skip['reason']}", err=True)
+    if summary.packages_left:
+        click.echo(
+            f"  release and record packages of {', '.join(summary.packages_left)} left as they were "
+            "(manifest.json lists them in packagesLeft); `veraz export` brings them up to date.",
+            err=True,
+        )
     if summary.tables_left:
         click.echo(
             f"  CSV and XLSX of {', '.join(summary.tables_left)} left as they were (each says its "
@@ -105,6 +115,13 @@ def _report(summary, folder: Path | None) -> None:
     "(default: the EXPORT_TABLES setting).",
 )
 @click.option(
+    "--quick",
+    is_flag=True,
+    help="Only the compiled releases, made from the previous export's files (what exports after "
+    "imports do, see EXPORT_QUICK): the packages, CSV and XLSX of the years that changed stay "
+    "as they were, and the manifest says so.",
+)
+@click.option(
     "--recompile",
     is_flag=True,
     help="Compile every release again instead of copying the compiled releases of unchanged "
@@ -119,7 +136,7 @@ def _report(summary, folder: Path | None) -> None:
 )
 @with_appcontext
 def export_command(
-    folder: Path | None, full: bool, tables: bool | None, recompile: bool, headers: str | None
+    folder: Path | None, full: bool, tables: bool | None, quick: bool, recompile: bool, headers: str | None
 ) -> None:
     """Write the bulk downloads: compiled releases, packages, CSV, XLSX, SHA256SUMS, manifest."""
     from portal.exports import ExportFailed, default_folder
@@ -127,7 +144,9 @@ def export_command(
     config = current_app.config
     folder = folder or default_folder(config)
     try:
-        summary = run_export(config, folder, full=full, tables=tables, recompile=recompile, headers=headers)
+        summary = run_export(
+            config, folder, full=full, tables=tables, recompile=recompile, headers=headers, quick=quick
+        )
     except ExportFailed as error:
         click.echo(f"veraz: the export failed: {error}.", err=True)
         sys.exit(1)
@@ -157,7 +176,7 @@ def export_due(engine, config: dict) -> bool:
             engine,
             folder,
             Publication.from_config(config),
-            formats=formats_of(config),
+            formats=formats_of(config, quick=bool(config.get("EXPORT_QUICK", True))),
             workers=worker_count(config["EXPORT_WORKERS"]),
             headers=config.get("EXPORT_HEADERS") or "pointer",
         )

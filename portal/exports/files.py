@@ -44,6 +44,10 @@ class HashingFile:
     def flush(self) -> None:
         self._file.flush()
 
+    def abandon(self) -> None:
+        """Close without syncing: the file is not used (it is removed with ``.partial``)."""
+        self._file.close()
+
     def close(self) -> str:
         """Flush to disk and close; the SHA-256 (hex) of everything written."""
         self._file.flush()
@@ -66,15 +70,19 @@ class GzipPart:
         self.path = path
         self._out = HashingFile(path)
         self._deflate = isal_zlib.compressobj(compresslevel, isal_zlib.DEFLATED, _GZIP_WBITS)
+        self._level = compresslevel
         self._buffer: list[bytes] = []
         self._buffered = 0
         self.raw_size = 0
         self.count = 0
+        self._member_start = 0  # where the current gzip member starts in the file
+        self._member_raw = 0  # uncompressed bytes written to the current member
 
     def write(self, data: bytes) -> None:
         self._buffer.append(data)
         self._buffered += len(data)
         self.raw_size += len(data)
+        self._member_raw += len(data)
         if self._buffered >= _CHUNK:
             self._drain()
 
@@ -84,12 +92,29 @@ class GzipPart:
             self._buffer.clear()
             self._buffered = 0
 
-    def close(self) -> tuple[int, str]:
-        """Finish the gzip stream, flush it to disk: its size and SHA-256."""
+    def end_member(self) -> tuple[int, int]:
+        """End the gzip member being written (the next write starts another): its offset and
+        length in the file. Readers read the members as one stream; the export copies a
+        member's bytes as they are when none of its lines changed (see ``build``)."""
         self._drain()
         self._out.write(self._deflate.flush())
+        self._deflate = isal_zlib.compressobj(self._level, isal_zlib.DEFLATED, _GZIP_WBITS)
+        start, self._member_start, self._member_raw = self._member_start, self._out.size, 0
+        return start, self._out.size - start
+
+    def close(self) -> tuple[int, str]:
+        """Finish the gzip stream, flush it to disk: its size and SHA-256."""
+        if self._member_raw or self._member_start == 0:  # never an empty member after others
+            self._drain()
+            self._out.write(self._deflate.flush())
         sha = self._out.close()
         return self._out.size, sha
+
+
+def gzip_member(data: bytes, compresslevel: int = GZIP_LEVEL) -> bytes:
+    """``data`` as one gzip member, with the same header as :class:`GzipPart` writes."""
+    deflate = isal_zlib.compressobj(compresslevel, isal_zlib.DEFLATED, _GZIP_WBITS)
+    return deflate.compress(data) + deflate.flush()
 
 
 def sha256_of(path: Path) -> str:

@@ -41,6 +41,21 @@ def test_imports_export_when_the_setting_says_so(app, runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert "years rebuilt" in result.output
     assert manifest(app)["counts"]["compiledReleases"] >= 6
+    # Quick (EXPORT_QUICK, the default): compiled releases only; the packages follow later.
+    assert manifest(app)["packagesLeft"] == ["2024", "2025"]
+    assert "release and record packages of 2024, 2025 left as they were" in result.output
+    assert not [f for f in manifest(app)["files"] if f["kind"] != "compiled-releases"]
+    result = runner.invoke(main, ["export", "--no-tables"])
+    assert result.exit_code == 0 and "years rebuilt: 2024, 2025" in result.output, result.output
+    assert manifest(app)["packagesLeft"] == []
+    assert {"release-package-2024-1.json.gz", "record-package-2025-1.json.gz"} <= {
+        f["name"] for f in manifest(app)["files"]
+    }
+    app.config["EXPORT_QUICK"] = False
+    later = write_jsonl(tmp_path / "later.jsonl", [a_new_order("OC-2025-005556")])
+    result = runner.invoke(main, ["import-orders", str(later)])
+    assert result.exit_code == 0 and "left as they were" not in result.output, result.output
+    assert manifest(app)["packagesLeft"] == []
 
 
 def test_the_watchers_round_exports_only_when_releases_are_new(app, tmp_path):

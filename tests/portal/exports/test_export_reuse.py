@@ -12,12 +12,13 @@ import tarfile
 
 import orjson
 from evidence_builders import publish_examples
-from exports_support import a_new_order, folder_of, import_other, manifest, run_export
+from exports_support import a_new_order, folder_of, import_other, manifest, other_package, run_export
 from sqlalchemy import select
 
 from portal.db import app_engine
 from portal.exports import Publication, export, flatten
 from portal.models import releases
+from portal.publishing import import_ocds
 
 COMPILED = frozenset({"compiled"})
 
@@ -61,7 +62,7 @@ def test_a_keys_file_that_disagrees_only_costs_compiling(app, tmp_path):
     publish_examples(app, tmp_path)
     first = run_export(app, formats=COMPILED)
     state = folder_of(app) / ".state"
-    keys = sorted(state.iterdir())
+    keys = sorted(state.glob("*.keys"))
     assert [k.name.split("-")[0] for k in keys] == sorted(
         f["year"] for f in manifest(app)["files"] if f["kind"] == "compiled-releases" and f["year"]
     )
@@ -133,3 +134,80 @@ def test_english_titles_as_headers_and_back(app, tmp_path):
     )
     assert flatten.schema_title(("tender", "notInTheSchema")) is None
     assert run_export(app, formats=tables).up_to_date
+
+
+def test_the_quick_path_gives_the_lines_a_rebuild_gives(app, tmp_path, monkeypatch):
+    # Segments of two lines, so that a year holds several and most of them are copied as bytes.
+    from portal.exports import build
+
+    monkeypatch.setattr(build, "SEGMENT_LINES", 2)
+    publish_examples(app, tmp_path)
+    for i in range(1, 8):
+        import_other(app, tmp_path, f"ocds-abc123-{i}", n=1)
+    first = run_export(app, formats=COMPILED)
+    assert not first.quick and first.packages_left == first.rebuilt_years
+    # One process gets a second release in the middle of 2023's ocids, one leaves 2023 for
+    # 2024, one is new at the end of 2023, and an order of 2025 is new.
+    import_other(app, tmp_path, "ocds-abc123-4", n=2)
+    later = other_package("ocds-abc123-6", 1)
+    later["releases"][0].update(id="ocds-abc123-6-later", date="2024-02-01T00:00:00Z")
+    (tmp_path / "later.json").write_bytes(orjson.dumps(later))
+    assert import_ocds(app_engine(app), [tmp_path / "later.json"]).rejected == 0
+    import_other(app, tmp_path, "ocds-abc123-9", n=1)
+    publish_examples(app, tmp_path, [a_new_order("OC-2025-004444")], name="more")
+    quick = run_export(app, formats=COMPILED)
+    assert quick.quick and quick.rebuilt_years == ["2023", "2024", "2025"]
+    assert 0 < quick.reused < quick.compiled
+    fresh_folder = tmp_path / "fresh"
+    export(
+        app_engine(app), fresh_folder, Publication.from_config(app.config), formats=COMPILED, recompile=True
+    )
+    assert _years(folder_of(app)) == _years(fresh_folder)
+    assert gzip.decompress((folder_of(app) / "full.jsonl.gz").read_bytes()) == gzip.decompress(
+        (fresh_folder / "full.jsonl.gz").read_bytes()
+    )
+    ocids = [orjson.loads(line)["ocid"] for line in _years(folder_of(app))["2023.jsonl.gz"].splitlines()]
+    assert "ocds-abc123-6" not in ocids and ocids == sorted(ocids) and "ocds-abc123-9" in ocids
+    # The packages of the rebuilt years were left as they were, and the manifest says so.
+    m = manifest(app)
+    assert m["packagesLeft"] == ["2023", "2024", "2025"]
+    client = app.test_client()
+    es = client.get("/downloads").get_data(as_text=True)
+    assert "Los paquetes de entregas y de registros de 2023, 2024, 2025 son de una exportación anterior" in es
+    en = client.get("/downloads?lang=en").get_data(as_text=True)
+    assert "The release and record packages of 2023, 2024, 2025 are from an earlier export" in en
+    # Once more, on the segments the quick path wrote itself; then the packages catch up.
+    # A release of 2023 for a process whose compiled release stays in 2024: 2023 changes only
+    # for its packages, and its compiled file is copied whole.
+    later["releases"][0].update(id="ocds-abc123-6-mid", date="2023-06-01T00:00:00Z")
+    (tmp_path / "mid.json").write_bytes(orjson.dumps(later))
+    assert import_ocds(app_engine(app), [tmp_path / "mid.json"]).rejected == 0
+    again = run_export(app, formats=COMPILED)
+    assert again.quick and again.rebuilt_years == ["2023", "2024"]
+    assert "2023.jsonl.gz" in {f["name"] for f in manifest(app)["files"]}
+    recompiled = export(
+        app_engine(app), fresh_folder, Publication.from_config(app.config), formats=COMPILED, recompile=True
+    )
+    assert not recompiled.quick and _years(folder_of(app)) == _years(fresh_folder)
+    caught_up = run_export(app, formats=frozenset({"compiled", "packages"}))
+    assert not caught_up.quick and caught_up.packages_left == []
+    assert {"release-package-2023-1.json.gz", "record-package-2024-1.json.gz"} <= set(caught_up.written)
+    assert manifest(app)["packagesLeft"] == []
+    assert "earlier export" not in client.get("/downloads?lang=en").get_data(as_text=True)
+    assert run_export(app, formats=frozenset({"compiled", "packages"})).up_to_date
+
+
+def test_previous_files_that_disagree_with_their_segments_mean_the_full_path(app, tmp_path):
+    publish_examples(app, tmp_path)
+    import_other(app, tmp_path, "ocds-abc123-1", n=1)
+    run_export(app, formats=COMPILED)
+    year_file = folder_of(app) / "2023.jsonl.gz"
+    year_file.write_bytes(year_file.read_bytes()[:-8])  # its last gzip member cut short
+    import_other(app, tmp_path, "ocds-abc123-2", n=1)
+    again = run_export(app, formats=COMPILED)
+    assert not again.quick and again.rebuilt_years == ["2023"]
+    fresh_folder = tmp_path / "fresh"
+    export(
+        app_engine(app), fresh_folder, Publication.from_config(app.config), formats=COMPILED, recompile=True
+    )
+    assert _years(folder_of(app)) == _years(fresh_folder)
