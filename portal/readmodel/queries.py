@@ -401,8 +401,11 @@ def every_batch(
         query = select(*columns).where(_where(conds)).order_by(*order)
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
-            for rows in result.partitions():
-                yield list(rows)
+            try:
+                for rows in result.partitions():
+                    yield list(rows)
+            finally:  # a download stopped halfway (the reader went away) closes its cursor too
+                result.close()
         return
     ocid, key = names.index("ocid"), names.index("amount" if browse.sort.lstrip("-") == "amount" else "date")
     after = None
