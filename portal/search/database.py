@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     ColumnClause,
+    CompoundSelect,
     Connection,
     Select,
     Text,
@@ -351,7 +352,7 @@ def _pg_search(conn: Connection, query: Query, window: int, limit: int) -> list[
     return [ocid for (ocid,) in rows]
 
 
-def pg_postings(query: Query) -> Select | None:
+def pg_postings(query: Query) -> Select | CompoundSelect | None:
     """PostgreSQL: the ids of the documents ``query`` matches, read from the postings alone
     (every word's range joined, or the identifier prefix's range), as a SELECT of one column;
     None for an empty query. The same set as the ``tsvector`` condition ``tsv @@ words OR
@@ -396,7 +397,9 @@ def matching(dialect: str, query: Query) -> Select | None:
         hits: Select[Any] = select(literal_column("rowid")).select_from(table("search_fts"))
         hits = hits.where(fts.op("MATCH")(bindparam(None, fts5_match(query))))
         return select(docs.c.ocid).where(docs.c.id.in_(hits))
-    return select(docs.c.ocid).where(docs.c.id.in_(pg_postings(query)))
+    postings = pg_postings(query)
+    assert postings is not None  # the query is not empty
+    return select(docs.c.ocid).where(docs.c.id.in_(postings))
 
 
 def matching_ids(conn: Connection, query: Query) -> np.ndarray:
