@@ -54,3 +54,12 @@ def fresh_postgres_db(server_url: str) -> str:
     base, _, query = server_url.partition("?")
     base = base.rsplit("/", 1)[0]
     return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+def json_paths(node, prefix=()):
+    """Every path to a value inside the JSON value ``node`` (keys and list indexes), parents
+    before their children: where mutation tests put odd values."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        yield (*prefix, key)
+        yield from json_paths(value, (*prefix, key))

@@ -14,7 +14,7 @@ import pytest
 from builders import SHAPES, example_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import SHARED, need
+from support import SHARED, json_paths, need
 
 from ocds.catalogue.mapping import map_order
 from ocds.compile import compile_release
@@ -461,22 +461,12 @@ def test_any_json_with_ocds_keys_reads_without_raising(document):
     read(document)
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*prefix, i))
-
-
 @st.composite
 def mutated_orders(draw):
     compiled = compile_release(
         [map_order(example_order(draw(st.sampled_from(SHAPES))), ocid_prefix=PREFIX).order_release]
     )
-    paths = [p for p in _paths(compiled) if p]
+    paths = list(json_paths(compiled))
     for _ in range(draw(st.integers(min_value=1, max_value=6))):
         path = draw(st.sampled_from(paths))
         node = compiled

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import json_paths
 
 from ocds.validate import package_checker, release_checker
 
@@ -414,18 +415,8 @@ _values = st.recursive(
 )
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*prefix, i))
-
-
 def _mutate(release, data) -> dict[str, Any]:
-    paths = [p for p in _paths(release) if p]
+    paths = list(json_paths(release))
     path = data.draw(st.sampled_from(paths), label="path")
     parent = release
     for part in path[:-1]:

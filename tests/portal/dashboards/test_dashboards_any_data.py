@@ -10,6 +10,7 @@ import orjson
 from builders import example_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import json_paths
 
 from ocds.catalogue.mapping import map_order
 from portal.dashboards import charts, layout
@@ -32,18 +33,7 @@ ODD = st.one_of(
 )
 
 
-def _paths(node, prefix=()):
-    if prefix:
-        yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*prefix, i))
-
-
-PATHS = [p for p in _paths(ORDER) if p[0] not in ("ocid", "id", "tag")]
+PATHS = [p for p in json_paths(ORDER) if p[0] not in ("ocid", "id", "tag")]
 
 
 @st.composite

@@ -14,6 +14,7 @@ import orjson
 from builders import SHAPES, example_order
 from flags_support import SEED, publish_lines, with_flag_tables
 from sqlalchemy import delete, func, select, update
+from support import json_paths
 
 from ocds.catalogue.generate import generate_orders
 from ocds.catalogue.mapping import map_order
@@ -27,14 +28,6 @@ ORDERS = 900
 HOSTILE = [None, True, -1, 10**30, 1.5e300, "", "x", "2024-13-01", "2024-02-30", [], {}, {"amount": "1e400"}]
 
 
-def _paths(node, prefix=()):
-    """Every path to a value inside ``node``."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in items:
-        yield (*prefix, key)
-        yield from _paths(value, (*prefix, key))
-
-
 def _mutated(engine, tmp_path, count: int) -> None:
     """Example releases with up to eight fields replaced by odd values (dates too), as another
     publisher's file may hold them, written for ``import_ocds``."""
@@ -44,7 +37,7 @@ def _mutated(engine, tmp_path, count: int) -> None:
         release = copy.deepcopy(
             map_order(example_order(SHAPES[n % len(SHAPES)]), ocid_prefix="ocds-test01").order_release
         )
-        paths = list(_paths(release))
+        paths = list(json_paths(release))
         for _ in range(rng.randint(1, 8)):
             path, node = rng.choice(paths), release
             try:

@@ -14,7 +14,7 @@ from flags_support import with_flag_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from support import make_app
+from support import json_paths, make_app
 
 from ocds.catalogue.mapping import map_order
 from portal.db import app_engine
@@ -44,19 +44,9 @@ JSON = st.recursive(
 )
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*prefix, i))
-
-
 def _mutate(release: dict, choose_path, choose_value, times: int) -> dict:
     release = copy.deepcopy(release)
-    paths = [p for p in _paths(release) if p]
+    paths = list(json_paths(release))
     for _ in range(times):
         path = choose_path(paths)
         node = release

@@ -9,6 +9,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import URL
+from support import json_paths
 
 from ocds.catalogue.generate import generate_orders
 from ocds.catalogue.mapping import map_order
@@ -104,21 +105,11 @@ def _order_releases() -> tuple[bytes, ...]:
     return tuple(orjson.dumps(map_order(o, ocid_prefix="ocds-x").order_release) for o in orders)
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*prefix, i))
-
-
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_row_facts_give_the_rows_of_the_whole_reading(data):
     release = orjson.loads(data.draw(st.sampled_from(_order_releases())))
-    paths = [p for p in _paths(release) if p]
+    paths = list(json_paths(release))
     for _ in range(data.draw(st.integers(min_value=0, max_value=5))):
         node, path = release, data.draw(st.sampled_from(paths))
         try:

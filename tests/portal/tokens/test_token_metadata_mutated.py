@@ -12,7 +12,7 @@ from urllib.parse import quote
 import orjson
 from builders import SHAPES, example_order
 from sqlalchemy import select
-from support import make_app
+from support import json_paths, make_app
 
 from ocds.catalogue.mapping import map_order
 from portal.db import app_engine
@@ -22,19 +22,9 @@ from portal.publishing import import_ocds
 VALUES = [None, True, -1, 10**30, 1.5e300, "", "x", "2024-13-01", [], {}, [{"a": 1}], {"amount": "1e400"}]
 
 
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*prefix, i))
-
-
 def _mutated(rng: random.Random, shape: str) -> dict:
     release = copy.deepcopy(map_order(example_order(shape), ocid_prefix="ocds-test01").order_release)
-    paths = [p for p in _paths(release) if p and p[0] not in ("ocid", "id", "date")]
+    paths = [p for p in json_paths(release) if p[0] not in ("ocid", "id", "date")]
     for _ in range(rng.randint(1, 8)):
         path = rng.choice(paths)
         node = release

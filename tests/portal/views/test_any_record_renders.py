@@ -12,6 +12,7 @@ import pytest
 from builders import example_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import json_paths
 
 from ocds.catalogue.mapping import map_order
 from portal.db import app_engine
@@ -80,17 +81,6 @@ NAMES = st.text(alphabet="abcXYZ019-_/ é%+:", min_size=1, max_size=16).filter(
 ORDER = map_order(example_order("3-partial"), ocid_prefix="ocds-rndr01").order_release
 
 
-def _paths(node, prefix=()):
-    if prefix:
-        yield prefix
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*prefix, i))
-
-
 @st.composite
 def releases(draw) -> dict:
     """A Veraz order with a few values replaced, or a release made of OCDS keys and any values."""
@@ -98,7 +88,7 @@ def releases(draw) -> dict:
         release = orjson.loads(orjson.dumps(ORDER))
         # ocid, id and tag are the import's to check (it rejects or stores them); the rest is
         # whatever a publisher wrote
-        paths = [p for p in _paths(release) if p[0] not in ("ocid", "id", "tag")]
+        paths = [p for p in json_paths(release) if p[0] not in ("ocid", "id", "tag")]
         for _ in range(draw(st.integers(min_value=1, max_value=5))):
             path = draw(st.sampled_from(paths))
             node = release
