@@ -445,9 +445,11 @@ def load_postgres(url: str, documents: Path) -> dict:
             "ALTER TABLE search_postings ADD CONSTRAINT pk_search_postings PRIMARY KEY (term, document)"
         )
         raw.commit()
-        raw.autocommit = True
+        # VACUUM runs outside a transaction: on the driver's connection (the pool's wrapper
+        # does not pass autocommit through).
+        raw.driver_connection.autocommit = True
         cur.execute("VACUUM ANALYZE search_postings")  # the visibility map: index-only scans
-        raw.autocommit = False
+        raw.driver_connection.autocommit = False
         postings_seconds = time.perf_counter() - started
         postings_cpu = _process_cpu(backend) - postings_cpu
         cur.execute(
