@@ -42,7 +42,7 @@ from typing import Any
 
 from asn1crypto import x509 as ax509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
@@ -140,7 +140,7 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 
@@ -291,12 +291,11 @@ def _check_ocsp(
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         raise TimestampError(f"the OCSP responder refused: {response.response_status.name.lower()}")
     signer, signer_text = _ocsp_signer(response, issuer)
-    if not _verify_signature(
-        signer.public_key(),
-        response.signature,
-        response.tbs_response_bytes,
-        response.signature_hash_algorithm,
-    ):
+    try:
+        algorithm = response.signature_hash_algorithm
+    except UnsupportedAlgorithm as exc:  # an algorithm identifier it does not know (or corrupted)
+        raise TimestampError(f"the OCSP response's signature algorithm is not supported: {exc}") from None
+    if not _verify_signature(signer.public_key(), response.signature, response.tbs_response_bytes, algorithm):
         raise TimestampError("the OCSP response's signature does not verify")
     if nonce is not None:
         try:
@@ -307,7 +306,11 @@ def _check_ocsp(
             raise TimestampError("the OCSP response does not echo our nonce (replayed response?)")
     single = None
     for candidate in response.responses:
-        expected = ocsp.OCSPRequestBuilder().add_certificate(tsa, issuer, candidate.hash_algorithm).build()
+        try:
+            candidate_hash = candidate.hash_algorithm
+        except UnsupportedAlgorithm:
+            continue  # a certificate id hashed with an unknown algorithm cannot be ours
+        expected = ocsp.OCSPRequestBuilder().add_certificate(tsa, issuer, candidate_hash).build()
         if (
             candidate.serial_number == tsa.serial_number
             and candidate.issuer_key_hash == expected.issuer_key_hash
@@ -368,7 +371,7 @@ def _check_crl(
         )
     try:
         valid = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, UnsupportedAlgorithm):
         valid = False
     if not valid:
         raise TimestampError("the CRL's signature does not verify with the TSA certificate's issuer")

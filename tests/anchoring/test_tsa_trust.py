@@ -20,7 +20,7 @@ from asn1crypto import pem
 from asn1crypto import x509 as ax509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from openssl_pki import Pki, Server, openssl
 
@@ -364,6 +364,9 @@ def test_bundle_anchor_revocation_member_is_optional_and_strict() -> None:
 @given(
     at=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=7), field=st.sampled_from([0, 1, 2])
 )
+# The response's signature algorithm OID lengthened over its NULL parameters (an OID the
+# library does not know: UnsupportedAlgorithm, once a crash).
+@example(at=226, bit=1, field=0)
 def test_any_corrupted_evidence_byte_fails_cleanly_or_is_unsigned(at: int, bit: int, field: int) -> None:
     """A flipped bit anywhere in the kept response or certificates either fails the re-check with
     a TimestampError or leaves what the CA signed untouched (the same verdict): never a crash."""
