@@ -21,6 +21,12 @@ Steps, each problem reported with the ocid (or checkpoint) and the step that fai
 * ``record``: every ocid's record, recompiled from its (verified) releases with the function
   publishing uses, equals the stored ``records`` row: compiled release and every browse
   column (``portal.evidence.audit_derived``); no row is missing or extra;
+* ``search``: every process's search document equals the one its recompiled record gives
+  (``portal.search.documents.document_of``), no document is stored for a process without a
+  record, and the database's full-text index holds exactly the stored documents (SQLite: FTS5's
+  ``integrity-check``, then the documents the index does not find as stored, by ocid;
+  PostgreSQL: the postings against each document's ``tsvector``), so that search neither hides
+  a process nor finds it by words it does not hold (``portal.evidence.audit_derived``);
 * ``source-order``: every ``source_orders`` row points at the release of its order version,
   and every catalogue order release has its row;
 * ``evidence-pdf``: every stored evidence PDF is the checkpoint's record as rendered from the
@@ -91,6 +97,7 @@ class Check(StrEnum):
     CONSISTENCY = "consistency"
     ANCHOR = "anchor"
     RECORD = "record"
+    SEARCH = "search"  # each process's search document and the full-text index over them
     SOURCE_ORDER = "source-order"
     EVIDENCE_PDF = "evidence-pdf"
     DASHBOARDS = "dashboards"  # the dashboards' summary tables, recomputed from the read model
@@ -262,6 +269,7 @@ def audit(engine: Engine, config: dict) -> AuditReport:
         done, unfinished = audit_derived.check_anchor_rows(conn, sizes, enabled_types(config), report)
         chain_unavailable = _audit_anchors(config, history, done, problems)
         compared = audit_derived.check_records(conn, report)
+        audit_derived.check_search_index(conn, report)
         audit_derived.check_source_orders(conn, report)
         dashboards_rollup.check(conn, lambda subject, detail: report("dashboards", subject, detail))
         flags_unchecked = _check_flags(engine, report, config)

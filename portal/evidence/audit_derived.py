@@ -17,15 +17,18 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import orjson
-from sqlalchemy import Connection, exists, select, tuple_
+from sqlalchemy import Connection, exists, select, text, tuple_
+from sqlalchemy.exc import DBAPIError
 
 from ocds.summary import read_model_rows
 from portal.db import IN_CLAUSE_CHUNK
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors, evidence_pdfs
 from portal.models import records, releases, source_orders
 from portal.publishing.records import READ_MODEL_TABLES, RecordRow, recompile
+from portal.search.tables import search_documents
 
 CHUNK = IN_CLAUSE_CHUNK  # ocids per query, as publishing recompiles them
 
@@ -117,10 +120,13 @@ def check_records(conn: Connection, report: Report) -> int:
     for ocids in _ocid_chunks(conn):
         stored = {row.ocid: row for row in conn.execute(select(records).where(records.c.ocid.in_(ocids)))}
         model = _read_model(conn, ocids)
+        documents = _stored_documents(conn, ocids)
         derived = _derived_records(conn, ocids)
         for ocid in ocids:
             row, want = stored.get(ocid), derived.get(ocid)
             subject = f"{ocid} record"
+            for problem in _document_differences(documents.get(ocid), want):
+                report("search", f"{ocid} search document", problem)
             if isinstance(want, Exception) or want is None:
                 if row is not None:  # publishing stores no row for releases that do not compile
                     report(
@@ -150,6 +156,15 @@ def check_records(conn: Connection, report: Report) -> int:
     )
     for ocid in conn.execute(orphans).scalars():
         report("record", f"{ocid} record", "a records row for a process with no published release")
+    stray_documents = (
+        select(search_documents.c.ocid)
+        .where(~exists().where(releases.c.ocid == search_documents.c.ocid))
+        .order_by(search_documents.c.ocid)
+    )
+    for ocid in conn.execute(stray_documents).scalars():
+        report(
+            "search", f"{ocid} search document", "a search document for a process with no published release"
+        )
     for name, table in READ_MODEL_TABLES.items():
         stray = (
             select(table.c.ocid, table.c.position)
@@ -163,6 +178,115 @@ def check_records(conn: Connection, report: Report) -> int:
                 f"{name} position {position} is for a process with no published release",
             )
     return compared
+
+
+def _stored_documents(conn: Connection, ocids: list[str]) -> dict[str, Any]:
+    columns = (search_documents.c.ocid, search_documents.c.identifiers, search_documents.c.words)
+    return {row.ocid: row for row in conn.execute(select(*columns).where(search_documents.c.ocid.in_(ocids)))}
+
+
+def _document_differences(stored, want: RecordRow | Exception | None) -> Iterator[str]:
+    """How a process's stored search document differs from the one its record gives."""
+    document = want.search if isinstance(want, RecordRow) else None
+    if document is None:
+        if stored is not None:  # publishing writes no document for releases that do not compile
+            yield "a search document is stored, but the process's releases do not compile"
+        return
+    if stored is None:
+        yield "no search document: search cannot find the process"
+        return
+    for column in ("identifiers", "words"):
+        have, wanted = getattr(stored, column), getattr(document, column)
+        if have != wanted:
+            yield f"{column} are {have!r}, its compiled release gives {wanted!r}"
+
+
+def check_search_index(conn: Connection, report: Report) -> None:
+    """The database's full-text index holds exactly the stored search documents: what search
+    finds is what the documents (checked against the records by :func:`check_records`) say.
+
+    SQLite: FTS5's own ``integrity-check`` of its index against the documents (external
+    content); when it fails, each document is looked up in the index by its row id and first
+    word or identifier, so the report names the processes the index does not find as stored.
+    PostgreSQL: the postings (``search_postings``) against each document's ``tsvector`` (the
+    engine reads the postings; the ``tsvector`` is a generated column of the stored text)."""
+    if conn.dialect.name == "sqlite":
+        _check_fts5(conn, report)
+    else:
+        _check_postings(conn, report)
+
+
+def _check_fts5(conn: Connection, report: Report) -> None:
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("INSERT INTO search_fts(search_fts, rank) VALUES ('integrity-check', 1)")
+        return
+    except DBAPIError as error:
+        failure = str(error.orig)
+    found = False
+    after: int | None = None  # ids are any integer a row holds, negative ones too
+    while True:
+        query = select(
+            search_documents.c.id,
+            search_documents.c.ocid,
+            search_documents.c.identifiers,
+            search_documents.c.words,
+        )
+        if after is not None:
+            query = query.where(search_documents.c.id > after)
+        rows = conn.execute(query.order_by(search_documents.c.id).limit(CHUNK)).all()
+        if not rows:
+            break
+        after = rows[-1].id
+        for row in rows:
+            column, tokens = (
+                ("identifiers", row.identifiers.split())
+                if row.identifiers.strip()
+                else ("words", row.words.split())
+            )
+            if not tokens:
+                continue
+            hit = conn.exec_driver_sql(
+                "SELECT 1 FROM search_fts WHERE search_fts MATCH ? AND rowid = ?",
+                (f'{column} : "{tokens[0]}"', row.id),
+            ).first()
+            if hit is None:
+                found = True
+                report(
+                    "search",
+                    f"{row.ocid} search document",
+                    f"the full-text index does not find document {row.id} by its {column} as stored",
+                )
+    if not found:
+        report(
+            "search", "search index", f"FTS5's integrity check fails ({failure}); veraz search-index rebuild"
+        )
+
+
+_POSTINGS_OF = """
+SELECT w.weight || u.lexeme AS term, d.id AS document
+FROM search_documents AS d CROSS JOIN LATERAL unnest(d.tsv) AS u
+JOIN (VALUES ('A'), ('D')) AS w(weight) ON w.weight = ANY(u.weights)"""
+
+
+def _check_postings(conn: Connection, report: Report) -> None:
+    missing = text(
+        f"SELECT DISTINCT d.ocid, m.document FROM ({_POSTINGS_OF} EXCEPT SELECT term, document "
+        "FROM search_postings) AS m JOIN search_documents AS d ON d.id = m.document ORDER BY d.ocid"
+    )
+    for ocid, document in conn.execute(missing):
+        report(
+            "search",
+            f"{ocid} search document",
+            f"postings of document {document} are missing: search misses it",
+        )
+    extra = text(
+        f"SELECT DISTINCT m.document, d.ocid FROM (SELECT term, document FROM search_postings EXCEPT "
+        f"{_POSTINGS_OF}) AS m LEFT JOIN search_documents AS d ON d.id = m.document ORDER BY m.document"
+    )
+    for document, ocid in conn.execute(extra):
+        subject = f"{ocid} search document" if ocid is not None else "search index"
+        report("search", subject, f"postings of document {document} hold words its document does not")
 
 
 def _record_differences(row, want: RecordRow) -> Iterator[str]:

@@ -56,6 +56,7 @@ from portal.intake.tables import metadata as intake_metadata
 from portal.models import metadata as portal_metadata
 from portal.models import releases
 from portal.publishing import import_ocds
+from portal.search.tables import metadata as search_metadata
 from portal.tokens.tables import metadata as tokens_metadata
 from portal.tokens.tables import order_tokens
 
@@ -124,6 +125,7 @@ TABLES = [
         intake_metadata,
         dashboards_metadata,
         flags_metadata,
+        search_metadata,
     )
     for t in md.sorted_tables
     if t.name not in NOT_AUDITED_TABLES
