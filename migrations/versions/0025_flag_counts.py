@@ -1,6 +1,7 @@
 """red flags: the page's counts (flag_counts per flag and month, flag_totals per flag,
 flag_month_firsts for ranges of months), and flag_hits' indexes of the views filtered by buyer,
-supplier or agreement (which replace the plain buyer_id and supplier_id indexes)
+supplier or agreement (which replace the plain buyer_id and supplier_id indexes) and of an
+order flag's months (ocid added to the flag and month one)
 
 Derived tables (``portal.flags.tables``): existing databases get them empty, and the flags page
 runs its queries over the hits until the next ``veraz flags refresh`` (run after every import)
@@ -31,6 +32,8 @@ HIT_INDEXES = {
 def upgrade() -> None:
     op.drop_index("ix_flag_hits_buyer_id", table_name="flag_hits")
     op.drop_index("ix_flag_hits_supplier_id", table_name="flag_hits")
+    op.drop_index("ix_flag_hits_flag_month", table_name="flag_hits")
+    op.create_index("ix_flag_hits_flag_month_ocid", "flag_hits", ["flag", "month", "ocid"])
     for name, columns in HIT_INDEXES.items():
         op.create_index(name, "flag_hits", columns)
     op.create_table(
@@ -66,5 +69,7 @@ def downgrade() -> None:
     op.drop_table("flag_counts")
     for name in HIT_INDEXES:
         op.drop_index(name, table_name="flag_hits")
+    op.drop_index("ix_flag_hits_flag_month_ocid", table_name="flag_hits")
+    op.create_index("ix_flag_hits_flag_month", "flag_hits", ["flag", "month"])
     op.create_index("ix_flag_hits_buyer_id", "flag_hits", ["buyer_id"])
     op.create_index("ix_flag_hits_supplier_id", "flag_hits", ["supplier_id"])

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection, and_, delete, func, insert, literal, or_, select, union, union_all
+from sqlalchemy import Connection, and_, delete, func, insert, literal, or_, select, union_all
 
 from portal.flags.compute import AGREEMENT_FLAGS, ORDER_FLAGS
 from portal.flags.definitions import BY_CODE, FLAGS
@@ -358,69 +358,89 @@ def store_counts(conn: Connection, codes: list[str] | None = None) -> None:
     conn.execute(delete(flag_totals).where(flag_totals.c.flag.in_(chosen)))
     conn.execute(delete(flag_counts).where(flag_counts.c.flag.in_(chosen)))
     conn.execute(delete(flag_month_firsts).where(flag_month_firsts.c.flag.in_(chosen)))
-    conn.execute(
-        insert(flag_month_firsts).from_select([c.name for c in flag_month_firsts.c], _month_firsts(chosen))
-    )
+    for firsts in _month_firsts(None if codes is None else chosen):
+        conn.execute(insert(flag_month_firsts).from_select([c.name for c in flag_month_firsts.c], firsts))
     totals = _totals(conn, Filters(), chosen)
     names = ("hits", "orders", "buyers", "suppliers")
     zero = (0, 0, 0, 0)
     rows = [{"flag": code, **dict(zip(names, totals.get(code, zero), strict=True))} for code in chosen]
     conn.execute(insert(flag_totals), rows)
     for code in chosen:
-        rows = [{"flag": code, **row} for row in _by_month(conn, code, Filters())]
+        by_month = _hits_by_month if code in MONTHS_IN_HITS else _by_month
+        rows = [{"flag": code, **row} for row in by_month(conn, code, Filters())]
         if rows:
             conn.execute(insert(flag_counts), rows)
 
 
-def _month_firsts(codes: list[str]):
-    """SQL: the rows of ``flag_month_firsts`` for ``codes`` (see ``portal.flags.tables``).
+def _month_firsts(codes: list[str] | None) -> list:
+    """SQL: the rows of ``flag_month_firsts`` for ``codes`` (None: every flag; see
+    ``portal.flags.tables``), one statement per measure.
 
     Each hit in each of its months as :func:`_where` reads a range: its own month; for a hit
     without one (an entity flag), the months of the orders behind it (:func:`_behind`); an order
-    hit without a month is in none. Then, per measure, each thing's months in order, each with
-    the one before it (a window; the database orders the months as it compares them in
+    hit without a month is in none. Then each thing's distinct months in order, each with the
+    one before it (a window; the database orders the months as it compares them in
     :func:`_stored_range`), counted per flag, month and previous month."""
     h = flag_hits
-    columns = (h.c.flag, h.c.id, h.c.ocid, h.c.buyer_id, h.c.supplier_id)
-    parts = [select(*columns, h.c.month).where(h.c.flag.in_(codes), h.c.month.is_not(None))]
-    for subject in SUBJECTS:
-        if subject == "order":
-            continue
-        parts.append(
-            select(*columns, flag_facts.c.month)
-            .select_from(h.join(flag_facts, _behind(subject)))
-            .where(
-                h.c.flag.in_(codes),
-                h.c.subject == subject,
-                h.c.month.is_(None),
-                flag_facts.c.month.is_not(None),
-            )
-        )
-    months = union(*parts).cte("hit_months")
+    chosen = [] if codes is None else [h.c.flag.in_(codes)]
     out = []
+    # Hits: a hit with a month of its own is in that month alone, first there: counted per
+    # flag and month (ix_flag_hits_flag_month_ocid, in order), not sorted by id for a window.
+    own = select(h.c.flag, h.c.month, literal("").label("previous"), func.count().label("n"))
+    own = own.where(*chosen, h.c.month.is_not(None)).group_by(h.c.flag, h.c.month)
     for measure, key in zip(MEASURES, ("id", "ocid", "buyer_id", "supplier_id"), strict=True):
-        things = (
-            select(months.c.flag, months.c[key].label("thing"), months.c.month)
-            .where(months.c[key].is_not(None))
-            .distinct()
-            .subquery()
-        )
+        thing = h.c[key]
+        # Only the flag, the thing and the month: read from a covering index (the buyer,
+        # supplier and agreement ones hold them, the id being the row's) rather than from the
+        # table's wide rows, each distinct triple once.
+        parts = []
+        if measure != "hits":
+            parts.append(
+                select(h.c.flag, thing.label("thing"), h.c.month)
+                .distinct()
+                .where(*chosen, thing.is_not(None), h.c.month.is_not(None))
+            )
+        for subject in SUBJECTS:
+            if subject != "order":
+                parts.append(
+                    select(h.c.flag, thing.label("thing"), flag_facts.c.month)
+                    .distinct()  # one row per month, not per order behind the hit
+                    .select_from(h.join(flag_facts, _behind(subject)))
+                    .where(
+                        *chosen,
+                        thing.is_not(None),
+                        h.c.subject == subject,
+                        h.c.month.is_(None),
+                        flag_facts.c.month.is_not(None),
+                    )
+                )
+        # The parts are disjoint (a month of its own or none; one subject each), each
+        # without repeats.
+        things = union_all(*parts).subquery()
         previous = func.lag(things.c.month).over(
             partition_by=(things.c.flag, things.c.thing), order_by=things.c.month
         )
         ordered = select(
             things.c.flag, things.c.month, func.coalesce(previous, "").label("previous")
         ).subquery()
+        counted = select(
+            ordered.c.flag, ordered.c.month, ordered.c.previous, func.count().label("n")
+        ).group_by(ordered.c.flag, ordered.c.month, ordered.c.previous)
+        if measure == "hits":  # the hits of both kinds, added up where they share a row
+            both = union_all(own, counted).subquery()
+            counted = select(both.c.flag, both.c.month, both.c.previous, func.sum(both.c.n).label("n"))
+            counted = counted.group_by(both.c.flag, both.c.month, both.c.previous)
+        counted = counted.subquery()
         out.append(
             select(
-                ordered.c.flag,
+                counted.c.flag,
                 literal(measure).label("measure"),
-                ordered.c.month,
-                ordered.c.previous,
-                func.count().label("n"),
-            ).group_by(ordered.c.flag, ordered.c.month, ordered.c.previous)
+                counted.c.month,
+                counted.c.previous,
+                counted.c.n,
+            )
         )
-    return union_all(*out)
+    return out
 
 
 def flags_of_order(conn: Connection, ocid: str) -> list[dict]:

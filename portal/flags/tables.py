@@ -102,7 +102,9 @@ flag_hits = Table(
     Column("detail", Text),  # JSON object: the figures behind the measure
     Index(None, "flag", "scope"),
     Index(None, "ocid"),
-    Index(None, "flag", "month"),
+    # A flag's hits by month, with their ocids (migration 0025 added ocid): the page's counts of
+    # an order flag per month read it alone.
+    Index(None, "flag", "month", "ocid"),
     Index(None, "flag", "value", "id"),  # a flag's list, furthest past its threshold first
     # A flag's hits of one buyer, supplier or agreement, by month, holding what the filtered
     # views count (migration 0025): ``summary`` and an order flag's ``counts_by_month`` under
