@@ -288,7 +288,66 @@ def counts_by_month(conn: Connection, code: str, filters: Filters = Filters()) -
             return [{"month": month, "orders": int(n)} for month, n in conn.execute(query)]
     if code in MONTHS_IN_HITS:
         return _hits_by_month(conn, code, filters)
+    if BY_CODE[code].subject != "order":
+        return _entity_by_month(conn, code, filters)
     return _by_month(conn, code, filters)
+
+
+#: The columns :func:`_behind` matches between an entity hit and its orders, per subject.
+_BEHIND_KEYS = {
+    "buyer": ("buyer_id",),
+    "supplier": ("supplier_id",),
+    "pair": ("buyer_id", "supplier_id"),
+    "agreement": ("agreement_ocid",),
+}
+
+#: Past this many hits, :func:`_entity_by_month` leaves the count to the join.
+ENTITY_TERMS = 100
+
+
+def _entity_by_month(conn: Connection, code: str, filters: Filters) -> list[dict]:
+    """:func:`_by_month` for an entity flag, in two steps: the flag's hits under ``filters``
+    (a few: one per buyer, supplier, pair or agreement and currency), then the orders behind
+    any of them, by month, as one condition per hit (its keys, and its currency when it has
+    one) joined by OR: the same orders :func:`_behind` joins, each counted once. SQLite would
+    otherwise start the join from the orders (every order of a busy agreement, each looking for
+    a hit) when the flag has few hits or none. Past :data:`ENTITY_TERMS` hits, the join."""
+    keys = _BEHIND_KEYS[BY_CODE[code].subject]
+    conds = [flag_hits.c.flag == code]
+    for name, value in (
+        ("buyer_id", filters.buyer),
+        ("supplier_id", filters.supplier),
+        ("agreement_ocid", filters.agreement),
+    ):
+        if value is not None:
+            conds.append(flag_hits.c[name] == value)
+    query = select(*(flag_hits.c[k] for k in keys), flag_hits.c.currency).where(*conds).distinct()
+    hits = conn.execute(query.limit(ENTITY_TERMS + 1)).all()
+    if len(hits) > ENTITY_TERMS:
+        return _by_month(conn, code, filters)
+    terms = []
+    for *values, currency in hits:
+        if any(v is None for v in values):
+            continue  # a NULL key equals no order's
+        term = [flag_facts.c[k] == v for k, v in zip(keys, values, strict=True)]
+        if currency is not None:
+            term.append(flag_facts.c.currency == currency)
+        terms.append(and_(*term))
+    if not terms:
+        return []
+    query = (
+        select(flag_facts.c.month, func.count(flag_facts.c.ocid.distinct()))
+        .where(
+            or_(*terms),
+            flag_facts.c.live.is_(True),
+            flag_facts.c.cancelled.is_(False),
+            flag_facts.c.month.is_not(None),
+            *_month_range(filters),
+        )
+        .group_by(flag_facts.c.month)
+        .order_by(flag_facts.c.month)
+    )
+    return [{"month": month, "orders": int(n)} for month, n in conn.execute(query)]
 
 
 #: Order flags whose hits are each a live order that is not cancelled, with that order's ocid,
