@@ -286,6 +286,11 @@ def counts_by_month(conn: Connection, code: str, filters: Filters = Filters()) -
                 .order_by(flag_counts.c.month)
             )
             return [{"month": month, "orders": int(n)} for month, n in conn.execute(query)]
+    return _counted_by_month(conn, code, filters)
+
+
+def _counted_by_month(conn: Connection, code: str, filters: Filters) -> list[dict]:
+    """:func:`_by_month`, by the fastest of the equal ways for ``code``."""
     if code in MONTHS_IN_HITS:
         return _hits_by_month(conn, code, filters)
     if BY_CODE[code].subject != "order":
@@ -407,10 +412,13 @@ def _by_month(conn: Connection, code: str, filters: Filters) -> list[dict]:
 def store_counts(conn: Connection, codes: list[str] | None = None) -> None:
     """Write ``flag_totals`` and ``flag_counts`` for ``codes`` (every flag when None) from the
     hits and facts as they stand in ``conn``'s transaction, with the queries the filtered
-    views run (:func:`_totals`, :func:`_by_month`): a refresh calls it after computing the
-    flags, and the audit after recomputing them. Every flag gets a ``flag_totals`` row, zeros
-    included: the row says the flag was counted. Also ``flag_month_firsts``
-    (:func:`_month_firsts`)."""
+    views run (:func:`_totals`, :func:`_counted_by_month`: an order flag's months from its hits
+    alone, an entity flag's from its few hits' orders as index ranges): a refresh calls it after
+    computing the flags, and the audit after recomputing them. Every flag gets a
+    ``flag_totals`` row, zeros included: the row says the flag was counted. Also
+    ``flag_month_firsts`` (:func:`_month_firsts`; reading the hits' months once for every
+    measure, as a common table, measured slower on both databases: 3.7-4.3 s against 2.6 s on
+    PostgreSQL, 2.1 s against 1.6-1.7 s on SQLite, at a million orders)."""
     chosen = [flag.code for flag in FLAGS] if codes is None else [c for c in codes if c in BY_CODE]
     if not chosen:
         return
@@ -425,8 +433,7 @@ def store_counts(conn: Connection, codes: list[str] | None = None) -> None:
     rows = [{"flag": code, **dict(zip(names, totals.get(code, zero), strict=True))} for code in chosen]
     conn.execute(insert(flag_totals), rows)
     for code in chosen:
-        by_month = _hits_by_month if code in MONTHS_IN_HITS else _by_month
-        rows = [{"flag": code, **row} for row in by_month(conn, code, Filters())]
+        rows = [{"flag": code, **row} for row in _counted_by_month(conn, code, Filters())]
         if rows:
             conn.execute(insert(flag_counts), rows)
 
