@@ -36,6 +36,14 @@ def upgrade() -> None:
     op.create_index("ix_flag_hits_flag_month_ocid", "flag_hits", ["flag", "month", "ocid"])
     for name, columns in HIT_INDEXES.items():
         op.create_index(name, "flag_hits", columns)
+    without_month = sa.text("month IS NULL")
+    op.create_index(
+        "ix_flag_hits_without_month",
+        "flag_hits",
+        ["subject"],
+        postgresql_where=without_month,
+        sqlite_where=without_month,
+    )
     op.create_table(
         "flag_counts",
         sa.Column("flag", sa.String(32), nullable=False),
@@ -67,6 +75,7 @@ def downgrade() -> None:
     op.drop_table("flag_month_firsts")
     op.drop_table("flag_totals")
     op.drop_table("flag_counts")
+    op.drop_index("ix_flag_hits_without_month", table_name="flag_hits")
     for name in HIT_INDEXES:
         op.drop_index(name, table_name="flag_hits")
     op.drop_index("ix_flag_hits_flag_month_ocid", table_name="flag_hits")

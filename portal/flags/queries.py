@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection, and_, delete, func, insert, literal, or_, select, union_all
+from sqlalchemy import Connection, and_, delete, func, insert, literal, or_, select, union, union_all
 
 from portal.flags.compute import AGREEMENT_FLAGS, ORDER_FLAGS
 from portal.flags.definitions import BY_CODE, FLAGS
@@ -457,14 +457,14 @@ def _month_firsts(codes: list[str] | None) -> list:
     for measure, key in zip(MEASURES, ("id", "ocid", "buyer_id", "supplier_id"), strict=True):
         thing = h.c[key]
         # Only the flag, the thing and the month: read from a covering index (the buyer,
-        # supplier and agreement ones hold them, the id being the row's) rather than from the
-        # table's wide rows, each distinct triple once.
+        # supplier and flag-month ones hold them, the id being the row's) rather than from the
+        # table's wide rows.
         parts = []
         if measure != "hits":
             parts.append(
-                select(h.c.flag, thing.label("thing"), h.c.month)
-                .distinct()
-                .where(*chosen, thing.is_not(None), h.c.month.is_not(None))
+                select(h.c.flag, thing.label("thing"), h.c.month).where(
+                    *chosen, thing.is_not(None), h.c.month.is_not(None)
+                )
             )
         for subject in SUBJECTS:
             if subject != "order":
@@ -480,9 +480,8 @@ def _month_firsts(codes: list[str] | None) -> list:
                         flag_facts.c.month.is_not(None),
                     )
                 )
-        # The parts are disjoint (a month of its own or none; one subject each), each
-        # without repeats.
-        things = union_all(*parts).subquery()
+        # Each (flag, thing, month) once, whichever parts name it.
+        things = union(*parts).subquery()
         previous = func.lag(things.c.month).over(
             partition_by=(things.c.flag, things.c.thing), order_by=things.c.month
         )
