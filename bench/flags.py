@@ -349,6 +349,52 @@ def time_queries(engine) -> None:
         print(f"  {name}: median {median * 1000:.0f} ms, max {worst * 1000:.0f} ms")
 
 
+def time_filtered(engine, runs: int) -> None:
+    """The filtered readings alone (the busiest buyer, supplier and agreement, a year of months),
+    each run ``runs`` times: median, 95th percentile (nearest rank) and max of ``summary`` and of
+    every flag's ``counts_by_month``, and the flag whose chart is slowest at the 95th percentile."""
+    import math
+    import statistics
+
+    from portal.flags import FLAGS, Filters, counts_by_month, summary
+
+    def timed(call) -> tuple[float, float, float]:
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        return statistics.median(times), times[math.ceil(0.95 * len(times)) - 1], times[-1]
+
+    with engine.connect() as conn:
+        chosen = {}
+        for name, column in (
+            ("buyer", flag_hits.c.buyer_id),
+            ("supplier", flag_hits.c.supplier_id),
+            ("agreement", flag_hits.c.agreement_ocid),
+        ):
+            query = select(column).where(column.is_not(None)).group_by(column)
+            value = conn.execute(query.order_by(func.count().desc(), column).limit(1)).scalar()
+            if value:
+                chosen[f"{name} {value}"] = Filters(**{name: value})
+        last = conn.execute(select(func.max(flag_facts.c.month))).scalar() or "2024-12"
+        chosen[f"months {last[:4]}-01..{last}"] = Filters(month_from=f"{last[:4]}-01", month_to=last)
+        for label, filters in chosen.items():
+            readings = {"summary": timed(lambda f=filters: summary(conn, f))}
+            for flag in FLAGS:
+                readings[flag.code] = timed(lambda c=flag.code, f=filters: counts_by_month(conn, c, f))
+            worst = max((code for code in readings if code != "summary"), key=lambda c: readings[c][1])
+            for name in ("summary", worst):
+                median, p95, most = readings[name]
+                what = "summary" if name == "summary" else f"by month, slowest at p95 ({name})"
+                print(
+                    f"  [{label}] {what}: median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, "
+                    f"max {most * 1000:.1f} ms ({runs} runs)"
+                )
+    print(f"  load average {os.getloadavg()}")
+
+
 def again(engine, th, args) -> None:
     """On a database a full run left: the indexes as ``portal.flags.tables`` declares them now,
     every flag computed again, then the partial refresh of the orders that run published."""
@@ -408,6 +454,12 @@ def main() -> None:
         help="with --queries-only: then write the page's counts (timed) and time the queries again",
     )
     parser.add_argument(
+        "--filtered",
+        type=int,
+        metavar="RUNS",
+        help="with --queries-only: only the filtered readings, RUNS times each (median, p95, max)",
+    )
+    parser.add_argument(
         "--again", action="store_true", help="on an earlier run's database: full, then partial refresh again"
     )
     parser.add_argument(
@@ -435,6 +487,10 @@ def main() -> None:
         return
     if args.partial_again:
         partial_again(engine, th, args, url)
+        return
+    if args.queries_only and args.filtered:
+        print(f"the page's filtered queries; load average {os.getloadavg()}")
+        time_filtered(engine, args.filtered)
         return
     if args.queries_only:
         print(f"the page's queries over the stored flags; load average {os.getloadavg()}")

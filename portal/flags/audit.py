@@ -361,25 +361,35 @@ def _first_day_now(conn: Connection) -> str | None:
     ).scalar()
 
 
+#: The page's stored counts: each table's columns, and how a differing row is described.
+_COUNT_TABLES = {
+    "flag_counts": ("flag, month, orders", lambda row: f"month {row[1]}: {row[2]}"),
+    "flag_totals": (
+        "flag, hits, orders, buyers, suppliers",
+        lambda row: "totals: " + ", ".join(map(str, row[1:])),
+    ),
+    "flag_month_firsts": (
+        "flag, measure, month, previous, n",
+        lambda row: f"{row[1]} first in {row[2]} after {row[3] or 'none'}: {row[4]}",
+    ),
+}
+
+
 def check_counts(conn: Connection, report: Report) -> None:
-    """The unfiltered page's counts (``flag_counts``, ``flag_totals``) against those of the
-    recomputed flags: called in the audit's transaction once the hits and facts are
-    recomputed (the stored counts are still the refresh's). A differing row is named
+    """The page's stored counts (``flag_counts``, ``flag_totals``, ``flag_month_firsts``)
+    against those of the recomputed flags: called in the audit's transaction once the hits and
+    facts are recomputed (the stored counts are still the refresh's). A differing row is named
     ``flag counts <code>``."""
     from portal.flags.queries import store_counts
 
-    names = ("flag_counts", "flag_totals")
-    for table in names:
+    for table in _COUNT_TABLES:
         conn.execute(text(f"CREATE TEMPORARY TABLE audit_{table} AS SELECT * FROM {table}"))
     store_counts(conn)
-    for table in names:
-        cols = "flag, month, orders" if table == "flag_counts" else "flag, hits, orders, buyers, suppliers"
+    for table, (cols, describe) in _COUNT_TABLES.items():
         for source, other, what in (
             (f"audit_{table}", table, "stored but not what the published data gives (altered or stale)"),
             (table, f"audit_{table}", "missing: the published data gives it"),
         ):
             for row in conn.execute(text(f"SELECT {cols} FROM {source} EXCEPT SELECT {cols} FROM {other}")):
-                where = f"month {row[1]}" if table == "flag_counts" else "totals"
-                values = ", ".join(map(str, row[1:]))
-                report(f"flag counts {row[0]}", f"the page's count ({where}: {values}) is {what}")
+                report(f"flag counts {row[0]}", f"the page's count ({describe(row)}) is {what}")
         conn.execute(text(f"DROP TABLE audit_{table}"))

@@ -13,7 +13,7 @@ All are derived from the releases: dropping their rows and running ``veraz flags
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, Numeric, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, Numeric, String, Table, Text, text
 
 from portal.models import BigId
 
@@ -102,10 +102,28 @@ flag_hits = Table(
     Column("detail", Text),  # JSON object: the figures behind the measure
     Index(None, "flag", "scope"),
     Index(None, "ocid"),
-    Index(None, "buyer_id"),
-    Index(None, "supplier_id"),
-    Index(None, "flag", "month"),
+    # A flag's hits by month, with their ocids (migration 0025 added ocid): the page's counts of
+    # an order flag per month read it alone.
+    Index(None, "flag", "month", "ocid"),
     Index(None, "flag", "value", "id"),  # a flag's list, furthest past its threshold first
+    # A flag's hits of one buyer, supplier or agreement, by month, holding what the filtered
+    # views count (migration 0025): ``summary`` and an order flag's ``counts_by_month`` under
+    # that filter read one index range and never the table (SQLite otherwise walked the
+    # supplier's orders and, for each, every hit of its buyer). They also serve what a plain
+    # index of buyer_id or supplier_id served (``flags_of_order``).
+    # (Named: the generated names pass PostgreSQL's 63 characters.)
+    Index("ix_flag_hits_buyer", "buyer_id", "flag", "month", "ocid", "supplier_id"),
+    Index("ix_flag_hits_supplier", "supplier_id", "flag", "month", "ocid", "buyer_id"),
+    Index("ix_flag_hits_agreement", "agreement_ocid", "flag", "month", "ocid", "buyer_id", "supplier_id"),
+    # The hits without a month (the entity flags', and undated orders'), a few hundred: the
+    # refresh reads each one's months from its orders (``queries._month_firsts``) without a
+    # walk of every hit per subject and measure (PostgreSQL's plan without it).
+    Index(
+        "ix_flag_hits_without_month",
+        "subject",
+        postgresql_where=text("month IS NULL"),
+        sqlite_where=text("month IS NULL"),
+    ),
 )
 
 flag_state = Table(
@@ -165,4 +183,25 @@ flag_totals = Table(
     Column("orders", Integer, nullable=False),
     Column("buyers", Integer, nullable=False),
     Column("suppliers", Integer, nullable=False),
+)
+
+
+# What ``summary`` counts under a range of months alone, for every range, in a few rows per flag
+# (migration ``0025``). Distinct counts do not add up across months (a buyer flagged in two
+# months of the range is one buyer), so what is stored is, per flag and ``measure`` (``hits``:
+# the hits' ids; ``orders``, ``buyers``, ``suppliers``: the hits' ocid, buyer_id, supplier_id),
+# the number of distinct things (``n``) that are in ``month`` and were last before it in
+# ``previous`` ("" when never). A hit is in its month; one without a month (an entity flag) in
+# each month of the orders behind it (those ``summary`` reads for the range). A thing is in a
+# range [F, T] when one of its months is, and it is then counted once, at its first month in the
+# range: the only one whose previous month is before F (or none). So the range's count is the sum
+# of ``n`` over F <= month <= T and (previous = "" or previous < F); with no F, previous = "".
+flag_month_firsts = Table(
+    "flag_month_firsts",
+    metadata,
+    Column("flag", String(32), primary_key=True),
+    Column("measure", String(16), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("previous", String(7), primary_key=True),
+    Column("n", Integer, nullable=False),
 )

@@ -178,7 +178,7 @@ def _named(table: str, row, conn) -> list[str]:  # type: ignore[no-untyped-def]
         return [f"flag {row.flag} {row.scope}"]
     if table == "flag_state":  # what the flags were computed from, by its row's name
         return [f"flag_state {row.name}"]
-    if table in ("flag_counts", "flag_totals"):  # the flags page's counts, per flag
+    if table in ("flag_counts", "flag_totals", "flag_month_firsts"):  # the flags page's counts, per flag
         return [f"flag counts {row.flag}"]
     if "ocid" in row._fields:
         return [row.ocid]

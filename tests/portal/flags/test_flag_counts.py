@@ -1,8 +1,10 @@
-"""The flags page's stored counts (``flag_totals``, ``flag_counts``): what ``summary`` and
-``counts_by_month`` read without filters (or with months alone) equals what their queries count
-over the hits, after a full refresh and after a partial one over generated orders, amended and
-cancelled ones and mutated imported OCDS; a database never counted falls back to the queries;
-the audit finds an altered count (SQLite and PostgreSQL)."""
+"""The flags page's stored counts (``flag_totals``, ``flag_counts``, ``flag_month_firsts``) and
+its faster filtered paths: what ``summary`` and ``counts_by_month`` read without filters, with
+months alone, or per buyer, supplier or agreement (with and without months) equals what their
+queries count over the hits and their orders (``_totals``, ``_by_month``), after a full refresh
+and after a partial one over generated orders, amended and cancelled ones and mutated imported
+OCDS; a database never counted falls back to the queries; the audit finds an altered count
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from ocds.catalogue.generate import generate_orders
 from ocds.catalogue.mapping import map_order
 from portal.flags import FLAGS, Filters, counts_by_month, refresh, summary, thresholds
 from portal.flags import audit as flags_audit
-from portal.flags.queries import _by_month, _totals
-from portal.flags.tables import flag_counts, flag_facts, flag_totals
+from portal.flags.queries import MONTHS_IN_HITS, _by_month, _hits_by_month, _totals
+from portal.flags.tables import flag_counts, flag_facts, flag_hits, flag_month_firsts, flag_totals
 from portal.publishing import import_ocds
 
 ORDERS = 900
@@ -68,6 +70,56 @@ def _ranges(conn) -> list[Filters]:
     ]
 
 
+def _filters(conn) -> list[Filters]:
+    """Per buyer, supplier and agreement: the two with the most hits, and one with an entity
+    flag (no ocid) when there is one; each alone and with ranges of months."""
+    keys = []
+    for name, column in (
+        ("buyer", flag_hits.c.buyer_id),
+        ("supplier", flag_hits.c.supplier_id),
+        ("agreement", flag_hits.c.agreement_ocid),
+    ):
+        busiest = (
+            select(column).where(column.is_not(None)).group_by(column).order_by(func.count().desc(), column)
+        )
+        chosen = list(conn.execute(busiest.limit(2)).scalars())
+        entity = conn.execute(
+            select(column).where(column.is_not(None), flag_hits.c.ocid.is_(None)).order_by(column).limit(1)
+        ).scalar()
+        keys += [{name: value} for value in dict.fromkeys([*chosen, entity]) if value is not None]
+    keys.append({"buyer": "no such buyer"})
+    out = []
+    for key in keys:
+        out.append(Filters(**key))
+        for months in _ranges(conn)[:3]:
+            out.append(Filters(**key, month_from=months.month_from, month_to=months.month_to))
+    return out
+
+
+def _filtered_same_as_the_queries(conn) -> None:
+    """Under every filter of :func:`_filters` and :func:`_ranges`, ``summary`` and
+    ``counts_by_month`` (whatever path they take) equal the queries over the hits and their
+    orders; the flags counted from the hits alone are, with any filter or none."""
+    filters = [*_ranges(conn), *_filters(conn)]
+    assert (
+        any(f.buyer for f in filters)
+        and any(f.supplier for f in filters)
+        and any(f.agreement for f in filters)
+    )
+    nonzero = 0
+    for f in filters:
+        live = _totals(conn, f)
+        for row in summary(conn, f):
+            expected = live.get(row["code"], (0, 0, 0, 0))
+            assert (row["count"], row["orders"], row["buyers"], row["suppliers"]) == expected, (row, f)
+            nonzero += bool(row["count"])
+        for flag in FLAGS:
+            assert counts_by_month(conn, flag.code, f) == _by_month(conn, flag.code, f), (flag.code, f)
+    for code in MONTHS_IN_HITS:
+        assert _hits_by_month(conn, code, Filters()) == _by_month(conn, code, Filters()), code
+    assert nonzero >= 20  # the comparisons are not of zeros
+
+
 def _same_as_the_queries(conn) -> dict:
     """Assert that every stored reading equals the queries' count; return the unfiltered
     readings."""
@@ -83,6 +135,7 @@ def _same_as_the_queries(conn) -> dict:
         assert months[flag.code] == _by_month(conn, flag.code, Filters()), flag.code
         for filters in _ranges(conn):
             assert counts_by_month(conn, flag.code, filters) == _by_month(conn, flag.code, filters)
+    _filtered_same_as_the_queries(conn)
     return {"summary": read, "months": months}
 
 
@@ -109,9 +162,12 @@ def test_stored_counts_equal_the_queries_after_full_and_partial_refreshes(databa
     # A database migrated since its last refresh (nothing counted): the queries answer, and
     # the next refresh, with nothing new to read, counts what is missing.
     with engine.begin() as conn:
-        conn.execute(delete(flag_totals).where(flag_totals.c.flag.in_(["single_quote", "split"])))
+        uncounted = ["single_quote", "split", "buyer_hhi"]
+        conn.execute(delete(flag_totals).where(flag_totals.c.flag.in_(uncounted)))
         conn.execute(delete(flag_counts).where(flag_counts.c.flag == "single_quote"))
+        conn.execute(delete(flag_month_firsts).where(flag_month_firsts.c.flag == "single_quote"))
         assert summary(conn) == list(second["summary"].values())
+        _filtered_same_as_the_queries(conn)  # ranges of months counted over the hits
         assert counts_by_month(conn, "single_quote") == second["months"]["single_quote"]
     assert refresh(engine, th).processes == 0
     with engine.connect() as conn:
@@ -134,8 +190,24 @@ def test_stored_counts_equal_the_queries_after_full_and_partial_refreshes(databa
         conn.execute(
             update(flag_totals).where(flag_totals.c.flag == other).values(hits=flag_totals.c.hits + 1)
         )
+        firsts = flag_month_firsts
+        third, measure, month, previous = conn.execute(
+            select(firsts.c.flag, firsts.c.measure, firsts.c.month, firsts.c.previous)
+            .where(firsts.c.flag.not_in([code, other]))
+            .limit(1)
+        ).one()
+        conn.execute(
+            update(firsts)
+            .where(
+                firsts.c.flag == third,
+                firsts.c.measure == measure,
+                firsts.c.month == month,
+                firsts.c.previous == previous,
+            )
+            .values(n=firsts.c.n + 1)
+        )
     flags_audit.check(engine, lambda subject, text: problems.append((subject, text)))
     counted = [p for p in problems if p[0].startswith("flag counts")]
-    assert {subject for subject, _ in counted} == {f"flag counts {code}", f"flag counts {other}"}
-    assert len(counted) == 4  # each row stored altered, and missing as recomputed
+    assert {subject for subject, _ in counted} == {f"flag counts {c}" for c in (code, other, third)}
+    assert len(counted) == 6  # each row stored altered, and missing as recomputed
     engine.dispose()
