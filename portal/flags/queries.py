@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection, and_, delete, func, insert, literal, or_, select, union, union_all
+from sqlalchemy import Connection, Select, and_, delete, func, insert, literal, or_, select, union, union_all
 
 from portal.flags.compute import AGREEMENT_FLAGS, ORDER_FLAGS
 from portal.flags.definitions import BY_CODE, FLAGS
@@ -352,7 +352,7 @@ def _entity_by_month(conn: Connection, code: str, filters: Filters) -> list[dict
         .group_by(flag_facts.c.month)
         .order_by(flag_facts.c.month)
     )
-    return [{"month": month, "orders": int(n)} for month, n in conn.execute(query)]
+    return [{"month": row[0], "orders": int(row[1])} for row in conn.execute(query)]
 
 
 #: Order flags whose hits are each a live order that is not cancelled, with that order's ocid,
@@ -488,14 +488,14 @@ def _month_firsts(codes: list[str] | None) -> list:
         ordered = select(
             things.c.flag, things.c.month, func.coalesce(previous, "").label("previous")
         ).subquery()
-        counted = select(
+        grouped: Select = select(
             ordered.c.flag, ordered.c.month, ordered.c.previous, func.count().label("n")
         ).group_by(ordered.c.flag, ordered.c.month, ordered.c.previous)
         if measure == "hits":  # the hits of both kinds, added up where they share a row
-            both = union_all(own, counted).subquery()
-            counted = select(both.c.flag, both.c.month, both.c.previous, func.sum(both.c.n).label("n"))
-            counted = counted.group_by(both.c.flag, both.c.month, both.c.previous)
-        counted = counted.subquery()
+            both = union_all(own, grouped).subquery()
+            grouped = select(both.c.flag, both.c.month, both.c.previous, func.sum(both.c.n).label("n"))
+            grouped = grouped.group_by(both.c.flag, both.c.month, both.c.previous)
+        counted = grouped.subquery()
         out.append(
             select(
                 counted.c.flag,
