@@ -217,9 +217,15 @@ def check_search_index(conn: Connection, report: Report) -> None:
 
 
 def _check_fts5(conn: Connection, report: Report) -> None:
+    # The check is an INSERT command: SQLite takes the write lock for it. On a connection of its
+    # own, rolled back at once, so the audit's reading connection never holds that lock (the
+    # red flags' check writes in a transaction it rolls back, on another connection).
     try:
-        with conn.begin_nested():
-            conn.exec_driver_sql("INSERT INTO search_fts(search_fts, rank) VALUES ('integrity-check', 1)")
+        with conn.engine.connect() as own:
+            try:
+                own.exec_driver_sql("INSERT INTO search_fts(search_fts, rank) VALUES ('integrity-check', 1)")
+            finally:
+                own.rollback()
         return
     except DBAPIError as error:
         failure = str(error.orig)
