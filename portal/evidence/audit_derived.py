@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, exists, select, text, tuple_
-from sqlalchemy.exc import DBAPIError
 
 from ocds.summary import read_model_rows
 from portal.db import IN_CLAUSE_CHUNK
@@ -217,18 +217,9 @@ def check_search_index(conn: Connection, report: Report) -> None:
 
 
 def _check_fts5(conn: Connection, report: Report) -> None:
-    # The check is an INSERT command: SQLite takes the write lock for it. On a connection of its
-    # own, rolled back at once, so the audit's reading connection never holds that lock (the
-    # red flags' check writes in a transaction it rolls back, on another connection).
-    try:
-        with conn.engine.connect() as own:
-            try:
-                own.exec_driver_sql("INSERT INTO search_fts(search_fts, rank) VALUES ('integrity-check', 1)")
-            finally:
-                own.rollback()
+    failure = _fts5_integrity(conn)
+    if failure == "":
         return
-    except DBAPIError as error:
-        failure = str(error.orig)
     found = False
     after: int | None = None  # ids are any integer a row holds, negative ones too
     while True:
@@ -263,10 +254,39 @@ def _check_fts5(conn: Connection, report: Report) -> None:
                     f"{row.ocid} search document",
                     f"the full-text index does not find document {row.id} by its {column} as stored",
                 )
-    if not found:
+    if not found and failure is not None:
         report(
             "search", "search index", f"FTS5's integrity check fails ({failure}); veraz search-index rebuild"
         )
+
+
+def _fts5_integrity(conn: Connection) -> str | None:
+    """FTS5's integrity check of ``search_fts``: "" when it passes, the failure when it fails,
+    None when it cannot run (a read-only file, or the write lock held by another process).
+
+    The check is an INSERT command, so SQLite takes the write lock for it: it runs on a
+    connection of its own, rolled back at once, waiting at most a second for the lock (the
+    audit only reads otherwise, and must work beside a writer or on a read-only copy; on the
+    audit's own connection the lock also kept the red flags' check from running). When it
+    cannot run, :func:`_check_fts5` still looks every document up in the index."""
+    raw = conn.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+        cursor.execute("PRAGMA busy_timeout = 1000")
+        try:
+            cursor.execute("INSERT INTO search_fts(search_fts, rank) VALUES ('integrity-check', 1)")
+            return ""
+        except sqlite3.Error as error:
+            name = getattr(error, "sqlite_errorname", "")
+            if name.startswith(("SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED")):
+                return None
+            return str(error)
+        finally:
+            raw.rollback()
+            cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    finally:
+        raw.close()
 
 
 _POSTINGS_OF = """
