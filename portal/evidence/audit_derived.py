@@ -28,6 +28,7 @@ from portal.db import IN_CLAUSE_CHUNK
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors, evidence_pdfs
 from portal.models import records, releases, source_orders
 from portal.publishing.records import READ_MODEL_TABLES, RecordRow, recompile
+from portal.search.database import PG_POSTINGS_OF
 from portal.search.tables import search_documents
 
 CHUNK = IN_CLAUSE_CHUNK  # ocids per query, as publishing recompiles them
@@ -245,7 +246,8 @@ def _check_fts5(conn: Connection, report: Report) -> None:
                 continue
             hit = conn.exec_driver_sql(
                 "SELECT 1 FROM search_fts WHERE search_fts MATCH ? AND rowid = ?",
-                (f'{column} : "{tokens[0]}"', row.id),
+                # An FTS5 string: its quotes doubled (a stored document may hold anything).
+                (f'{column} : "{tokens[0].replace(chr(34), chr(34) * 2)}"', row.id),
             ).first()
             if hit is None:
                 found = True
@@ -289,15 +291,9 @@ def _fts5_integrity(conn: Connection) -> str | None:
         raw.close()
 
 
-_POSTINGS_OF = """
-SELECT w.weight || u.lexeme AS term, d.id AS document
-FROM search_documents AS d CROSS JOIN LATERAL unnest(d.tsv) AS u
-JOIN (VALUES ('A'), ('D')) AS w(weight) ON w.weight = ANY(u.weights)"""
-
-
 def _check_postings(conn: Connection, report: Report) -> None:
     missing = text(
-        f"SELECT DISTINCT d.ocid, m.document FROM ({_POSTINGS_OF} EXCEPT SELECT term, document "
+        f"SELECT DISTINCT d.ocid, m.document FROM ({PG_POSTINGS_OF} EXCEPT SELECT term, document "
         "FROM search_postings) AS m JOIN search_documents AS d ON d.id = m.document ORDER BY d.ocid"
     )
     for ocid, document in conn.execute(missing):
@@ -308,7 +304,7 @@ def _check_postings(conn: Connection, report: Report) -> None:
         )
     extra = text(
         f"SELECT DISTINCT m.document, d.ocid FROM (SELECT term, document FROM search_postings EXCEPT "
-        f"{_POSTINGS_OF}) AS m LEFT JOIN search_documents AS d ON d.id = m.document ORDER BY m.document"
+        f"{PG_POSTINGS_OF}) AS m LEFT JOIN search_documents AS d ON d.id = m.document ORDER BY m.document"
     )
     for document, ocid in conn.execute(extra):
         subject = f"{ocid} search document" if ocid is not None else "search index"

@@ -99,7 +99,8 @@ def _row(mapping) -> dict:
     return row
 
 
-def _where(filters: Filters):
+def _named_by(filters: Filters) -> list:
+    """The hits of the buyer, supplier and agreement ``filters`` name."""
     conds = []
     if filters.buyer is not None:
         conds.append(flag_hits.c.buyer_id == filters.buyer)
@@ -107,6 +108,11 @@ def _where(filters: Filters):
         conds.append(flag_hits.c.supplier_id == filters.supplier)
     if filters.agreement is not None:
         conds.append(flag_hits.c.agreement_ocid == filters.agreement)
+    return conds
+
+
+def _where(filters: Filters):
+    conds = _named_by(filters)
     if filters.month_from is not None or filters.month_to is not None:
         orders = []
         if filters.month_from is not None:
@@ -370,13 +376,7 @@ MONTHS_IN_HITS = (*ORDER_FLAGS, "new_supplier")
 def _hits_by_month(conn: Connection, code: str, filters: Filters) -> list[dict]:
     """:func:`_by_month` for a flag of :data:`MONTHS_IN_HITS`: per month, the distinct ocids of
     its hits (one range of a ``flag_hits`` index per buyer, supplier or agreement)."""
-    conds = [flag_hits.c.flag == code, flag_hits.c.month.is_not(None)]
-    if filters.buyer is not None:
-        conds.append(flag_hits.c.buyer_id == filters.buyer)
-    if filters.supplier is not None:
-        conds.append(flag_hits.c.supplier_id == filters.supplier)
-    if filters.agreement is not None:
-        conds.append(flag_hits.c.agreement_ocid == filters.agreement)
+    conds = [flag_hits.c.flag == code, flag_hits.c.month.is_not(None), *_named_by(filters)]
     if filters.month_from is not None:
         conds.append(flag_hits.c.month >= filters.month_from)
     if filters.month_to is not None:
@@ -392,13 +392,7 @@ def _hits_by_month(conn: Connection, code: str, filters: Filters) -> list[dict]:
 
 def _by_month(conn: Connection, code: str, filters: Filters) -> list[dict]:
     """:func:`counts_by_month` counted over ``flag_hits`` and ``flag_facts``."""
-    hit_conds = [flag_hits.c.flag == code]
-    if filters.buyer is not None:
-        hit_conds.append(flag_hits.c.buyer_id == filters.buyer)
-    if filters.supplier is not None:
-        hit_conds.append(flag_hits.c.supplier_id == filters.supplier)
-    if filters.agreement is not None:
-        hit_conds.append(flag_hits.c.agreement_ocid == filters.agreement)
+    hit_conds = [flag_hits.c.flag == code, *_named_by(filters)]
     query = (
         select(flag_facts.c.month, func.count(flag_facts.c.ocid.distinct()))
         .select_from(flag_hits.join(flag_facts, _behind(BY_CODE[code].subject)))

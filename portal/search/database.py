@@ -150,19 +150,19 @@ _PG_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 # The postings of the documents of some ocids, from their tsvector itself (so that they hold
 # exactly the words and weights ``tsv @@`` matches): written after the documents, deleted
 # before them.
-_PG_POSTINGS_OF = """
+PG_POSTINGS_OF = """
 SELECT w.weight || u.lexeme AS term, d.id AS document
 FROM search_documents AS d CROSS JOIN LATERAL unnest(d.tsv) AS u
 JOIN (VALUES ('A'), ('D')) AS w(weight) ON w.weight = ANY(u.weights)"""
 _PG_POSTINGS_INSERT = text(
-    f"INSERT INTO search_postings (term, document) {_PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)"
+    f"INSERT INTO search_postings (term, document) {PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)"
 )
 _PG_POSTINGS_DELETE = text(
-    f"DELETE FROM search_postings AS p USING ({_PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)) AS old "
+    f"DELETE FROM search_postings AS p USING ({PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)) AS old "
     "WHERE p.term = old.term AND p.document = old.document"
 )
 _PG_POSTINGS_DELETE_IDS = text(
-    f"DELETE FROM search_postings AS p USING ({_PG_POSTINGS_OF} WHERE d.id = ANY(:ids)) AS old "
+    f"DELETE FROM search_postings AS p USING ({PG_POSTINGS_OF} WHERE d.id = ANY(:ids)) AS old "
     "WHERE p.term = old.term AND p.document = old.document"
 )
 _PG_KEY_TERMS = text("""
@@ -562,7 +562,7 @@ def reindex_full_text(conn: Connection) -> None:
         conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('rebuild')"))
     else:
         conn.execute(text("DELETE FROM search_postings"))
-        conn.execute(text(f"INSERT INTO search_postings (term, document) {_PG_POSTINGS_OF}"))
+        conn.execute(text(f"INSERT INTO search_postings (term, document) {PG_POSTINGS_OF}"))
 
 
 def optimize(conn: Connection) -> None:

@@ -86,3 +86,15 @@ def test_postings_of_words_a_document_does_not_hold_are_named(app, tmp_path):
             f"{OCID} search document",
             f"postings of document {document} hold words its document does not",
         ) in problems
+
+
+def test_a_document_with_any_text_is_named_not_a_crash(app, tmp_path):
+    engine = _published(app, tmp_path)
+    with engine.begin() as conn:
+        conn.execute(
+            update(search_documents).where(search_documents.c.ocid == OCID).values(identifiers='x" OR "y *')
+        )
+    problems = _search_problems(engine, app.config)
+    assert any(s == f"{OCID} search document" and d.startswith("identifiers are") for s, d in problems), (
+        problems
+    )
