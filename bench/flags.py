@@ -411,6 +411,16 @@ def again(engine, th, args) -> None:
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     print(f"indexes made again in {time.perf_counter() - started:.0f} s (not timed)")
+    if args.without_new:
+        # As before the new orders were published (the first run's state): their facts and
+        # priced lines gone, so the partial refresh below reads them as new and stores their
+        # flags, instead of finding the flags it would store already there.
+        from portal.models import releases
+
+        with engine.begin() as conn:
+            new = select(releases.c.ocid).distinct().scalar_subquery()
+            for table in (flag_prices, flag_facts):
+                conn.execute(table.delete().where(table.c.ocid.in_(new)))
     summary = RefreshSummary(full=True)
     t0 = time.perf_counter()
     with Timer() as timer, engine.begin() as conn:
@@ -429,7 +439,8 @@ def again(engine, th, args) -> None:
         result = refresh(engine, th)
     print(
         f"partial refresh of the {args.new:,} new lines: {timer}; "
-        f"{result.processes:,} processes read from their releases, steps {result.seconds}; "
+        f"{result.processes:,} processes read from their releases, {result.hits:,} flags stored, "
+        f"steps {result.seconds}; counts moved for {result.counts_moved}; "
         f"load average {os.getloadavg()}"
     )
     time_queries(engine)
@@ -461,6 +472,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--again", action="store_true", help="on an earlier run's database: full, then partial refresh again"
+    )
+    parser.add_argument(
+        "--without-new",
+        action="store_true",
+        help="with --again: first remove the new orders' facts, so that the partial refresh "
+        "stores their flags as after their publication",
     )
     parser.add_argument(
         "--partial-again",

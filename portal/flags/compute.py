@@ -17,6 +17,8 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
@@ -537,12 +539,46 @@ def _key(values: Sequence) -> tuple:
     )
 
 
+#: Where a connection carries the :class:`HitChanges` of the refresh running on it.
+_CHANGES = "veraz.flags.hit_changes"
+#: What :class:`HitChanges` keeps of a hit: the things the page's counts count.
+_COUNTED = ("ocid", "buyer_id", "supplier_id", "month")
+_COUNTED_AT = tuple(next(i for i, c in enumerate(_HIT_COLUMNS) if c.name == n) for n in _COUNTED)
+_FLAG_AT = next(i for i, c in enumerate(_HIT_COLUMNS) if c.name == "flag")
+
+
+@dataclass
+class HitChanges:
+    """The hits a partial refresh inserted and deleted, per flag, as ``(ocid, buyer_id,
+    supplier_id, month)``; ``cleared``: the flags whose every hit was deleted (computed over
+    every group). The stored counts of a flag counted from its hits alone follow from these
+    (``portal.flags.queries.update_counts``) without counting its other hits again."""
+
+    inserted: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
+    deleted: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
+    cleared: set[str] = field(default_factory=set)
+
+
+@contextmanager
+def recording_changes(conn: Connection) -> Iterator[HitChanges]:
+    """Record in the yielded :class:`HitChanges` every hit the computations below store or
+    delete on ``conn`` until the block ends."""
+    changes = HitChanges()
+    conn.info[_CHANGES] = changes
+    try:
+        yield changes
+    finally:
+        # ``info`` belongs to the pooled DBAPI connection: it outlives this Connection.
+        conn.info.pop(_CHANGES, None)
+
+
 def _store(conn: Connection, hits: Iterable[dict], kept: _Kept | None = None) -> int:
     """Insert ``hits`` (consumed as they come, a few thousand rows at a time). With ``kept``
     (the rows :func:`_clear` left in place), a hit equal to a kept row keeps that row, the
     others are inserted, and the kept rows no hit matched are deleted: a partial refresh
     rewrites only the flags that changed (most of a touched product's overprice rows do not,
     and each row rewritten costs seven index updates)."""
+    changes: HitChanges | None = conn.info.get(_CHANGES)
     count, batch = 0, []
     for hit in hits:
         count += 1
@@ -552,6 +588,8 @@ def _store(conn: Connection, hits: Iterable[dict], kept: _Kept | None = None) ->
                 ids.pop()
                 continue
         batch.append(hit)
+        if changes is not None:
+            changes.inserted[hit["flag"]].append(tuple(hit.get(name) for name in _COUNTED))
         if len(batch) == 5000:
             conn.execute(insert(flag_hits), batch)
             batch = []
@@ -559,6 +597,10 @@ def _store(conn: Connection, hits: Iterable[dict], kept: _Kept | None = None) ->
         conn.execute(insert(flag_hits), batch)
     if kept is not None:
         stale = sorted(i for ids in kept.values() for i in ids)
+        if changes is not None:
+            for values, ids in kept.items():
+                for _ in ids:
+                    changes.deleted[values[_FLAG_AT]].append(tuple(values[i] for i in _COUNTED_AT))
         for chunk in _chunks(stale):
             conn.execute(delete(flag_hits).where(flag_hits.c.id.in_(chunk)))
     return count
@@ -569,6 +611,9 @@ def _clear(conn: Connection, flags: Sequence[str], scopes: Iterable[str] | None)
     ``scopes``, keyed by their values, for :func:`_store` to keep, replace or delete."""
     if scopes is None:
         conn.execute(delete(flag_hits).where(flag_hits.c.flag.in_(flags)))
+        changes: HitChanges | None = conn.info.get(_CHANGES)
+        if changes is not None:
+            changes.cleared.update(flags)
         return None
     kept: _Kept = defaultdict(list)
     for chunk in _chunks(sorted(set(scopes))):

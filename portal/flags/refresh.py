@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 from portal.flags import compute, sums
 from portal.flags.definitions import FLAGS
 from portal.flags.facts import _chunks, _insert_prices, refresh_facts, stale_ocids
-from portal.flags.queries import store_counts
+from portal.flags.queries import store_counts, update_counts
 from portal.flags.tables import flag_facts, flag_hits, flag_prices, flag_state, flag_totals
 from portal.models import releases
 
@@ -27,12 +27,15 @@ from portal.models import releases
 @dataclass
 class RefreshSummary:
     """What a refresh did: ``full`` or partial, processes whose facts were read, hits stored,
-    and seconds per step."""
+    seconds per step, and which flags' counts it moved rather than counted again."""
 
     full: bool
     processes: int = 0
     hits: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    #: The flags whose stored counts a partial refresh moved by their changed hits (the others
+    #: it counted again).
+    counts_moved: list[str] = field(default_factory=list)
 
 
 def _state(conn: Connection) -> dict[str, Any]:
@@ -184,25 +187,30 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
                 first = _first_day(conn, changed)
                 if first is not None and (stored is None or first < stored):
                     stats["first_day"] = first
-            summary.hits += compute.compute_orders(conn, thresholds, changed)
-            lap("orders")
-            summary.hits += compute.compute_buyers(conn, thresholds, scopes["buyers"])
-            summary.hits += compute.compute_splits(conn, thresholds, scopes["pairs"])
-            lap("buyers")
-            summary.hits += compute.compute_agreements(conn, thresholds, scopes["agreements"])
-            lap("agreements")
-            summary.hits += compute.compute_prices(conn, thresholds, scopes["products"])
-            lap("prices")
-            # Which suppliers are new depends on the data's first day: when it moved, every
-            # supplier's (rare: an order dated before every other, or the first one cancelled).
-            suppliers = None if stats.get("first_day") != stored else scopes["suppliers"]
-            summary.hits += compute.compute_suppliers(conn, thresholds, suppliers, stats)
-            lap("suppliers")
+            with compute.recording_changes(conn) as hit_changes:
+                summary.hits += compute.compute_orders(conn, thresholds, changed)
+                lap("orders")
+                summary.hits += compute.compute_buyers(conn, thresholds, scopes["buyers"])
+                summary.hits += compute.compute_splits(conn, thresholds, scopes["pairs"])
+                lap("buyers")
+                summary.hits += compute.compute_agreements(conn, thresholds, scopes["agreements"])
+                lap("agreements")
+                summary.hits += compute.compute_prices(conn, thresholds, scopes["products"])
+                lap("prices")
+                # Which suppliers are new depends on the data's first day: when it moved, every
+                # supplier's (rare: an order dated before every other, or the first one cancelled).
+                suppliers = None if stats.get("first_day") != stored else scopes["suppliers"]
+                summary.hits += compute.compute_suppliers(conn, thresholds, suppliers, stats)
+                lap("suppliers")
             # A changed order can move any flag's counts (its month, its cancellation, the orders
-            # of a flagged buyer): every flag is counted again. With nothing changed, only the
+            # of a flagged buyer): every flag is counted again, those counted from their hits
+            # alone by the difference their changed hits make. With nothing changed, only the
             # flags never counted (a database migrated since its last refresh).
-            counted = set(conn.execute(select(flag_totals.c.flag)).scalars())
-            store_counts(conn, None if changed else [f.code for f in FLAGS if f.code not in counted])
+            if changed:
+                summary.counts_moved = update_counts(conn, hit_changes)
+            else:
+                counted = set(conn.execute(select(flag_totals.c.flag)).scalars())
+                store_counts(conn, [f.code for f in FLAGS if f.code not in counted])
             lap("counts")
         save_state(conn, last, stats, thresholds, last if full else None)
     if full and engine.dialect.name == "postgresql":
