@@ -580,12 +580,12 @@ def _move_counts(conn: Connection, code: str, totals: list[int], firsts: Counter
         elif n:
             conn.execute(insert(f).values(flag=code, measure=measure, month=month, previous=previous, n=n))
     for month, n in new_months.items():
-        key = (flag_counts.c.flag == code, flag_counts.c.month == month)
+        at = (flag_counts.c.flag == code, flag_counts.c.month == month)
         if month in stored_months:
             if n:
-                conn.execute(flag_counts.update().where(*key).values(orders=n))
+                conn.execute(flag_counts.update().where(*at).values(orders=n))
             else:
-                conn.execute(flag_counts.delete().where(*key))
+                conn.execute(flag_counts.delete().where(*at))
         elif n:
             conn.execute(insert(flag_counts).values(flag=code, month=month, orders=n))
     return True
