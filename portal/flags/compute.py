@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, delete, distinct, func, insert, or_, select
@@ -832,10 +833,16 @@ def compute_prices(conn: Connection, th: dict, products: Iterable[str] | None) -
     # Flagged lines: per order, the line furthest above its product's median.
     worst: dict[str, tuple[float, dict]] = {}
     for (product, currency), (fence, stats) in fences.items():
+        # The fence as the exact decimal value of the float: PostgreSQL compares a NUMERIC
+        # column with a float parameter by casting every row's price to float, so it could not
+        # start at the fence in the (product, currency, unit_price) index and read each of the
+        # product's lines from the table (64 ms against 0.04 for a product of 47,000 lines).
+        # What is above it exactly is what is above it as a float (rounding keeps order).
+        above = Decimal(fence) if math.isfinite(fence) else fence
         query = select(flag_prices.c.ocid, flag_prices.c.unit_price).where(
             flag_prices.c.product == product,
             flag_prices.c.currency == currency,
-            flag_prices.c.unit_price > fence,
+            flag_prices.c.unit_price > above,
         )
         for row in conn.execute(query):
             ocid: str = row[0]
