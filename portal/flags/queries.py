@@ -15,7 +15,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection, Select, and_, delete, func, insert, literal, or_, select, union, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union,
+    union_all,
+)
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.flags.compute import AGREEMENT_FLAGS, ORDER_FLAGS, HitChanges, _chunks
@@ -346,18 +359,19 @@ def _entity_by_month(conn: Connection, code: str, filters: Filters) -> list[dict
     hits = conn.execute(query.limit(limit + 1)).all()
     if len(hits) > limit:
         return _by_month(conn, code, filters)
-    terms = []
+    terms: list[ColumnElement[bool]] = []
     if len(keys) == 1:
         by_currency: dict[str | None, set[str]] = defaultdict(set)
-        for value, currency in hits:
-            if value is not None:  # a NULL key equals no order's
-                by_currency[currency].add(value)
-        for currency, values in sorted(by_currency.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")):
-            term = [flag_facts.c[keys[0]].in_(sorted(values))]
+        for row in hits:
+            if row[0] is not None:  # a NULL key equals no order's
+                by_currency[row[1]].add(row[0])
+        for currency, keyed in sorted(by_currency.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")):
+            term: list[ColumnElement[bool]] = [flag_facts.c[keys[0]].in_(sorted(keyed))]
             if currency is not None:
                 term.append(flag_facts.c.currency == currency)
             terms.append(and_(*term))
-    for *values, currency in hits if len(keys) > 1 else ():
+    for row in hits if len(keys) > 1 else ():
+        values, currency = row[:-1], row[-1]
         if any(v is None for v in values):
             continue  # a NULL key equals no order's
         term = [flag_facts.c[k] == v for k, v in zip(keys, values, strict=True)]
