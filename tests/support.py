@@ -40,8 +40,9 @@ def make_app(database_url: str, tmp_path: Path, **overrides):
     return create_app(config)
 
 
-def fresh_postgres_db(server_url: str) -> str:
-    """Create an empty database on the server and return its URL."""
+def fresh_postgres_db(server_url: str, template: str | None = None) -> str:
+    """Create a database on the server and return its URL: empty, or a copy of the database
+    named ``template`` (which nothing may be connected to)."""
     import uuid
 
     from sqlalchemy import create_engine, text
@@ -49,7 +50,7 @@ def fresh_postgres_db(server_url: str) -> str:
     name = "t_" + uuid.uuid4().hex[:12]
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     admin.dispose()
     base, _, query = server_url.partition("?")
     base = base.rsplit("/", 1)[0]
