@@ -175,6 +175,9 @@ class _Page:
         self.y -= 5
 
 
+# Item descriptions and the fixed paragraphs recur from order to order, and a wrapping depends
+# on nothing but these arguments (``measure`` is a pure function of its own).
+@lru_cache(maxsize=4096)
 def _wrap(measure: Measure, text: str, font: str, size: float, width: float) -> tuple[str, ...]:
     """``text`` in lines no wider than ``width``, broken at spaces (a longer word stands alone)."""
     if measure(text, font, size) <= width:

@@ -14,12 +14,13 @@ of an order is a new release, and a different content under an already published
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -432,6 +433,28 @@ def _batches(
         yield batch
 
 
+#: The youngest generation's threshold while an import writes (Python's default is 700).
+YOUNG_COLLECTION_THRESHOLD = 50_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often for the ``with`` block (in this process, and
+    in workers forked meanwhile, which inherit the setting).
+
+    Each batch arrives as a few hundred thousand objects (unpickled prepared orders) that stay
+    alive until it is written, so with the default threshold the collector ran hundreds of
+    times a batch, each time tracing them again, and promoted them into older generations that
+    it then traced too: measured a quarter of the writer's CPU. The batches make few reference
+    cycles; the collector still runs, every 50,000 allocations instead of every 700."""
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, YOUNG_COLLECTION_THRESHOLD), middle, old)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, old)
+
+
 def import_orders(
     engine: Engine,
     path: str | os.PathLike,
@@ -473,6 +496,7 @@ def import_orders(
     with (
         lookup_indexes_deferred(engine, on_indexes) if bulk else nullcontext(),
         WorkerPool(preparer, worker_count(workers)) as pool,
+        _fewer_collections(),
     ):
         for prepared in pool.map(OrderPreparer.prepare, _batches(path, batch_size, progress)):
             summary.read += prepared.lines

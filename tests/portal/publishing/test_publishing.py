@@ -225,3 +225,19 @@ def test_migrations_downgrade_and_upgrade_keep_records(tmp_path):
         assert all(r.compiled for r in conn.execute(select(records.c.compiled)))
     upgrade(url)
     engine.dispose()
+
+
+def test_an_import_collects_garbage_less_often_and_restores_the_setting(sqlite_url, tmp_path):
+    import gc
+
+    from portal.publishing.orders import YOUNG_COLLECTION_THRESHOLD
+
+    engine = create_engine(sqlite_url)
+    before = gc.get_threshold()
+    during = []
+    path = write_jsonl(tmp_path / "o.jsonl", [example_order("1-single")])
+    summary = _import(engine, path, progress=lambda _: during.append(gc.get_threshold()))
+    assert summary.rejects == [] and summary.new_orders == 1
+    assert during and all(t[0] >= YOUNG_COLLECTION_THRESHOLD for t in during)
+    assert gc.get_threshold() == before
+    engine.dispose()
