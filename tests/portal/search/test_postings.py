@@ -79,14 +79,7 @@ def _expected(conn, query: Query, window: int | None = None) -> list[int]:
 
 
 def _window(conn, query: Query, window: int) -> list[int]:
-    found: set[int] = set()
-    if query.terms:
-        before = conn.execute(database._PG_MERGE_ONLY).one()[: len(database._PG_MERGE_SETTINGS)]
-        found.update(database._pg_words_newest(conn, query.terms, window))
-        conn.execute(database._PG_RESTORE, {f"s{i}": v for i, v in enumerate(before)})
-    if query.key is not None:
-        found.update(database._pg_key_newest(conn, query.key, window))
-    return sorted(found, reverse=True)[:window]
+    return database._pg_window(conn, query, window)
 
 
 def _stored_postings(conn) -> set[tuple[str, int]]:
