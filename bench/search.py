@@ -544,6 +544,9 @@ def documents_only(args, work: Path, source: Path) -> None:
             flush=True,
         )
     instance = str(work / "instance")
+    if args.queries_only:
+        queries_only(args, work, source, instance, len(texts))
+        return
     for limit in args.limits:
         print(f"--- queries at limit {limit} ---", flush=True)
         sets = [("full", None)] + ([("subset", args.whoosh_subset)] if args.whoosh_subset else [])
@@ -648,6 +651,24 @@ def documents_only(args, work: Path, source: Path) -> None:
 _BUILT: dict = {}
 
 
+def queries_only(args, work: Path, source: Path, instance: str, total: int) -> None:
+    """``--queries-only``: the queries alone, on the full databases an earlier run of
+    ``--documents-only`` loaded and built (SQLite in ``--dir``, and ``--postgres``), each limit
+    on both engines one after the other."""
+    db = work / f"search-docs-{args.orders}.sqlite3"
+    engines = [("sqlite-fts5", f"sqlite:///{db}")] + (
+        [("postgresql-postings", args.postgres)] if args.postgres else []
+    )
+    for limit in args.limits:
+        print(f"--- queries at limit {limit} (databases built earlier) ---", flush=True)
+        rows = [HEADER]
+        for name, url in engines:
+            q = run(phase_queries, url, "database", instance, str(source), limit)
+            rows.append(_row(name, "", None, "", q, total))
+            print(f"  {name} slowest: {q['slowest']}; {_load()}", flush=True)
+        _table(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=100_000)
@@ -678,6 +699,12 @@ def main() -> None:
         "--reuse-postgres",
         action="store_true",
         help="with --documents-only: keep the documents an earlier run loaded into --postgres",
+    )
+    parser.add_argument(
+        "--queries-only",
+        action="store_true",
+        help="with --documents-only: only the queries, on the databases an earlier run built in --dir "
+        "(and --postgres)",
     )
     parser.add_argument(
         "--source", type=Path, default=None, help="the generated orders (default: generated in --dir)"
