@@ -148,11 +148,17 @@ _PG_RESTORE = text(
 )
 # The postings of the documents of some ocids, from their tsvector itself (so that they hold
 # exactly the words and weights ``tsv @@`` matches): written after the documents, deleted
-# before them.
+# before them. Each weight's lexemes are the tsvector filtered to it (``ts_filter``: the
+# lexemes with a position of that weight), as an array: 4.7 s of the server's CPU for the
+# 28,858,800 postings of 827,206 documents, against 12.6 s for ``unnest(tsv)`` joined with the
+# two weights (``weight = ANY(weights)``: the same rows, docs/search.md).
 PG_POSTINGS_OF = """
-SELECT w.weight || u.lexeme AS term, d.id AS document
-FROM search_documents AS d CROSS JOIN LATERAL unnest(d.tsv) AS u
-JOIN (VALUES ('A'), ('D')) AS w(weight) ON w.weight = ANY(u.weights)"""
+SELECT posting.term, d.id AS document
+FROM search_documents AS d CROSS JOIN LATERAL (
+    SELECT 'A' || lexeme FROM unnest(tsvector_to_array(ts_filter(d.tsv, '{a}'))) AS lexeme
+    UNION ALL
+    SELECT 'D' || lexeme FROM unnest(tsvector_to_array(ts_filter(d.tsv, '{d}'))) AS lexeme
+) AS posting(term)"""
 _PG_POSTINGS_INSERT = text(
     f"INSERT INTO search_postings (term, document) {PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)"
 )
