@@ -41,6 +41,8 @@ search figures on the documents alone, made exactly as the publishing workers ma
    Whoosh, too slow to build a million here, on the first ``--whoosh-subset`` documents, with
    FTS5 on the same subset beside it). Queries as in 2, at limit 20 (the search box) and 1,000
    (what ``/contracts?q=`` asks for before counting its facets over the hits).
+   ``--queries-only`` then times the queries again on the databases so built (both engines,
+   one after the other), without loading or building anything.
 
 The machine may be shared: the load average and CPU time (user + system) are printed with
 each phase.
