@@ -35,11 +35,14 @@ search figures on the documents alone, made exactly as the publishing workers ma
    ``documents-N-SEED.tsv`` for later runs. They are loaded, in that order, into
    ``search_documents`` with a minimal ``records`` row per process (search joins it), in SQLite
    and (``--postgres``) PostgreSQL, then each engine builds its index from them (FTS5 ``rebuild``;
-   PostgreSQL: the documents copied with their generated ``tsvector`` and the GIN index created,
-   then the postings (``search_postings``, migration 0024) filled from the ``tsvector`` and indexed;
+   PostgreSQL: the documents copied with their generated ``tsvector``, then the postings
+   (``search_postings``, migration 0024) filled from the ``tsvector`` and indexed, all timed as
+   the build (the GIN index, which no query reads, was dropped by migration 0026);
    Whoosh, too slow to build a million here, on the first ``--whoosh-subset`` documents, with
    FTS5 on the same subset beside it). Queries as in 2, at limit 20 (the search box) and 1,000
    (what ``/contracts?q=`` asks for before counting its facets over the hits).
+   ``--queries-only`` then times the queries again on the databases so built (both engines,
+   one after the other), without loading or building anything.
 
 The machine may be shared: the load average and CPU time (user + system) are printed with
 each phase.
@@ -401,16 +404,17 @@ def load_sqlite(db: Path, documents: Path, limit: int | None = None) -> int:
 
 def load_postgres(url: str, documents: Path) -> dict:
     """The documents in PostgreSQL (as :func:`load_sqlite`); the timed build: the documents
-    copied in (each row's ``tsvector`` generated) and the GIN index created over them."""
+    copied in (each row's ``tsvector`` generated), then the postings filled from the
+    ``tsvector`` and indexed (what the search reads; migration 0026 dropped the GIN index)."""
     from sqlalchemy import text
 
     from portal.db import make_engine, upgrade
+    from portal.search.database import PG_POSTINGS_OF
 
     upgrade(url)
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE search_documents, records, search_postings CASCADE"))
-        conn.execute(text("DROP INDEX IF EXISTS ix_search_documents_tsv"))
         conn.execute(text("ALTER TABLE search_postings DROP CONSTRAINT IF EXISTS pk_search_postings"))
     raw = engine.raw_connection()
     try:
@@ -429,39 +433,33 @@ def load_postgres(url: str, documents: Path) -> dict:
                 copy.write_row(row)
         raw.commit()
         copied = time.perf_counter() - started
+        # The postings (migration 0024) as the migration makes them, from each document's
+        # tsvector: filled, then indexed (one sort instead of an index insertion per row).
         cur.execute("SET maintenance_work_mem = '512MB'")
-        cur.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
-        raw.commit()
-        seconds = time.perf_counter() - started
-        cpu = _cpu() + _process_cpu(backend) - cpu
-        # The postings (migration 0024) as the migration makes them: filled, then indexed.
-        started, postings_cpu = time.perf_counter(), _process_cpu(backend)
-        cur.execute(
-            "INSERT INTO search_postings (term, document) SELECT w.weight || u.lexeme, d.id "
-            "FROM search_documents AS d CROSS JOIN LATERAL unnest(d.tsv) AS u "
-            "JOIN (VALUES ('A'), ('D')) AS w(weight) ON w.weight = ANY(u.weights)"
-        )
+        filled_at, postings_cpu = time.perf_counter(), _process_cpu(backend)
+        cur.execute(f"INSERT INTO search_postings (term, document) {PG_POSTINGS_OF}")
+        filled = time.perf_counter() - filled_at
         cur.execute(
             "ALTER TABLE search_postings ADD CONSTRAINT pk_search_postings PRIMARY KEY (term, document)"
         )
         raw.commit()
+        indexed = time.perf_counter() - filled_at - filled
         # VACUUM runs outside a transaction: on the driver's connection (the pool's wrapper
         # does not pass autocommit through).
         raw.driver_connection.autocommit = True
         cur.execute("VACUUM ANALYZE search_postings")  # the visibility map: index-only scans
         raw.driver_connection.autocommit = False
-        postings_seconds = time.perf_counter() - started
+        postings_seconds = time.perf_counter() - filled_at
         postings_cpu = _process_cpu(backend) - postings_cpu
+        seconds = time.perf_counter() - started
+        cpu = _cpu() + _process_cpu(backend) - cpu
         cur.execute(
             "SELECT setval(pg_get_serial_sequence('search_documents', 'id'), max(id)) FROM search_documents"
         )
         cur.execute("ANALYZE records")
         cur.execute("ANALYZE search_documents")
-        cur.execute(
-            "SELECT count(*), pg_total_relation_size('search_documents'), "
-            "pg_relation_size('ix_search_documents_tsv') FROM search_documents"
-        )
-        count, table_bytes, gin_bytes = cur.fetchone()
+        cur.execute("SELECT count(*), pg_total_relation_size('search_documents') FROM search_documents")
+        count, table_bytes = cur.fetchone()
         cur.execute("SELECT count(*), pg_total_relation_size('search_postings') FROM search_postings")
         postings, postings_bytes = cur.fetchone()
         raw.commit()
@@ -474,7 +472,8 @@ def load_postgres(url: str, documents: Path) -> dict:
         "copy_seconds": copied,
         "cpu": cpu,
         "table_bytes": table_bytes,
-        "gin_bytes": gin_bytes,
+        "filled_seconds": filled,
+        "indexed_seconds": indexed,
         "postings": postings,
         "postings_seconds": postings_seconds,
         "postings_cpu": postings_cpu,
@@ -547,6 +546,9 @@ def documents_only(args, work: Path, source: Path) -> None:
             flush=True,
         )
     instance = str(work / "instance")
+    if args.queries_only:
+        queries_only(args, work, source, instance, len(texts))
+        return
     for limit in args.limits:
         print(f"--- queries at limit {limit} ---", flush=True)
         sets = [("full", None)] + ([("subset", args.whoosh_subset)] if args.whoosh_subset else [])
@@ -620,15 +622,15 @@ def documents_only(args, work: Path, source: Path) -> None:
                             f"CPU (client + server) {pg['cpu']:.1f} s = "
                             f"{pg['docs'] / pg['cpu']:,.0f} docs/CPU s; wall "
                             f"{pg['docs'] / pg['seconds']:,.0f} docs/s "
-                            f"(COPY with tsvector {pg['copy_seconds']:.1f} s, "
-                            f"then GIN); table {pg['table_bytes'] / 1e6:,.1f} MB of which GIN "
-                            f"{pg['gin_bytes'] / 1e6:,.1f} MB; {_load()}",
+                            f"(COPY with tsvector {pg['copy_seconds']:.1f} s, then the postings); "
+                            f"documents table {pg['table_bytes'] / 1e6:,.1f} MB; {_load()}",
                             flush=True,
                         )
                         print(
                             f"[full] PostgreSQL postings: {pg['postings']:,} rows in "
-                            f"{pg['postings_seconds']:.1f} s "
-                            f"(server CPU {pg['postings_cpu']:.1f} s), table and index "
+                            f"{pg['postings_seconds']:.1f} s (filled {pg['filled_seconds']:.1f} s, "
+                            f"indexed {pg['indexed_seconds']:.1f} s, then VACUUM ANALYZE; "
+                            f"server CPU {pg['postings_cpu']:.1f} s), table and index "
                             f"{pg['postings_bytes'] / 1e6:,.1f} MB",
                             flush=True,
                         )
@@ -636,9 +638,9 @@ def documents_only(args, work: Path, source: Path) -> None:
                 q = run(phase_queries, args.postgres, "database", instance, str(source), limit)
                 rows.append(
                     _row(
-                        f"postgresql-tsvector ({pg['docs']:,})" if pg else "postgresql-tsvector",
+                        f"postgresql-postings ({pg['docs']:,})" if pg else "postgresql-postings",
                         f"{pg['docs'] / pg['seconds']:,.0f}" if pg else "(reused)",
-                        pg["gin_bytes"] if pg else None,
+                        pg["postings_bytes"] if pg else None,
                         "",
                         q,
                         len(texts),
@@ -649,6 +651,24 @@ def documents_only(args, work: Path, source: Path) -> None:
 
 
 _BUILT: dict = {}
+
+
+def queries_only(args, work: Path, source: Path, instance: str, total: int) -> None:
+    """``--queries-only``: the queries alone, on the full databases an earlier run of
+    ``--documents-only`` loaded and built (SQLite in ``--dir``, and ``--postgres``), each limit
+    on both engines one after the other."""
+    db = work / f"search-docs-{args.orders}.sqlite3"
+    engines = [("sqlite-fts5", f"sqlite:///{db}")] + (
+        [("postgresql-postings", args.postgres)] if args.postgres else []
+    )
+    for limit in args.limits:
+        print(f"--- queries at limit {limit} (databases built earlier) ---", flush=True)
+        rows = [HEADER]
+        for name, url in engines:
+            q = run(phase_queries, url, "database", instance, str(source), limit)
+            rows.append(_row(name, "", None, "", q, total))
+            print(f"  {name} slowest: {q['slowest']}; {_load()}", flush=True)
+        _table(rows)
 
 
 def main() -> None:
@@ -681,6 +701,12 @@ def main() -> None:
         "--reuse-postgres",
         action="store_true",
         help="with --documents-only: keep the documents an earlier run loaded into --postgres",
+    )
+    parser.add_argument(
+        "--queries-only",
+        action="store_true",
+        help="with --documents-only: only the queries, on the databases an earlier run built in --dir "
+        "(and --postgres)",
     )
     parser.add_argument(
         "--source", type=Path, default=None, help="the generated orders (default: generated in --dir)"

@@ -109,12 +109,6 @@ PG_KEY_TERMS = 16
 #: word of the text) followed by the word, so that the words of each kind are one range.
 WEIGHTS = ("A", "D")
 
-_PG_RANK = text("""
-SELECT d.ocid FROM search_documents AS d
-JOIN records AS r ON r.ocid = d.ocid
-WHERE d.id = ANY(:ids)
-ORDER BY ts_rank(d.tsv, to_tsquery('simple', :match)) DESC, d.ocid
-LIMIT :limit""")
 #: The share of documents holding each of the most common words, from PostgreSQL's own
 #: statistics of the column (ANALYZE; about the 1,000 most common), read again after this many
 #: seconds: the order in which a query's words are merged, and which are looked up instead.
@@ -127,33 +121,44 @@ _pg_common: dict[str, tuple[float, dict[str, float] | None]] = {}
 # The merge is the plan for the words of a window (ranges read in document order, stopping
 # at the window); the planner, which takes the words as independent and knows only the 100
 # most common terms of the postings, otherwise hashed whole lists or probed a common word's
-# documents one by one. Parallel workers cost more to start than such a query takes.
-_PG_MERGE_SETTINGS = {
+# documents one by one. Parallel workers cost more to start than such a query takes. A
+# prepared statement's generic plan (psycopg prepares a statement run five times) would ignore
+# the words: each query is planned for its own. The search's one statement has no other join
+# (its documents are read by id, their records checked by a scalar subquery), so these
+# settings hold for the whole of it, but for its identifier prefix's lateral join, which can only
+# be a nested loop: its cost then counts the setting's penalty, which made PostgreSQL compile
+# the statement (JIT, about 250 ms): JIT is off for it.
+_PG_SEARCH_SETTINGS = {
+    "plan_cache_mode": "force_custom_plan",
     "enable_hashjoin": "off",
     "enable_nestloop": "off",
     "max_parallel_workers_per_gather": "0",
+    "jit": "off",
 }
-# One statement (a round trip each costs more than the words' merge): the settings as they
-# were, and set for this transaction.
-_PG_MERGE_ONLY = text(
+# One statement (a round trip each costs about as much as the words' merge): the settings as
+# they were, and set for this transaction; then put back after the search.
+_PG_SET = text(
     "SELECT "
-    + ", ".join(f"current_setting('{name}')" for name in _PG_MERGE_SETTINGS)
+    + ", ".join(f"current_setting('{name}')" for name in _PG_SEARCH_SETTINGS)
     + ", "
-    + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in _PG_MERGE_SETTINGS.items())
+    + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in _PG_SEARCH_SETTINGS.items())
 )
 _PG_RESTORE = text(
-    "SELECT " + ", ".join(f"set_config('{name}', :s{i}, true)" for i, name in enumerate(_PG_MERGE_SETTINGS))
+    "SELECT " + ", ".join(f"set_config('{name}', :s{i}, true)" for i, name in enumerate(_PG_SEARCH_SETTINGS))
 )
-# A prepared statement's generic plan (psycopg prepares a statement run five times) ignores
-# the words; each query is planned for its own.
-_PG_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 # The postings of the documents of some ocids, from their tsvector itself (so that they hold
 # exactly the words and weights ``tsv @@`` matches): written after the documents, deleted
-# before them.
+# before them. Each weight's lexemes are the tsvector filtered to it (``ts_filter``: the
+# lexemes with a position of that weight), as an array: 4.7 s of the server's CPU for the
+# 28,858,800 postings of 827,206 documents, against 12.6 s for ``unnest(tsv)`` joined with the
+# two weights (``weight = ANY(weights)``: the same rows, docs/search.md).
 PG_POSTINGS_OF = """
-SELECT w.weight || u.lexeme AS term, d.id AS document
-FROM search_documents AS d CROSS JOIN LATERAL unnest(d.tsv) AS u
-JOIN (VALUES ('A'), ('D')) AS w(weight) ON w.weight = ANY(u.weights)"""
+SELECT posting.term, d.id AS document
+FROM search_documents AS d CROSS JOIN LATERAL (
+    SELECT 'A' || lexeme FROM unnest(tsvector_to_array(ts_filter(d.tsv, '{a}'))) AS lexeme
+    UNION ALL
+    SELECT 'D' || lexeme FROM unnest(tsvector_to_array(ts_filter(d.tsv, '{d}'))) AS lexeme
+) AS posting(term)"""
 _PG_POSTINGS_INSERT = text(
     f"INSERT INTO search_postings (term, document) {PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)"
 )
@@ -165,24 +170,29 @@ _PG_POSTINGS_DELETE_IDS = text(
     f"DELETE FROM search_postings AS p USING ({PG_POSTINGS_OF} WHERE d.id = ANY(:ids)) AS old "
     "WHERE p.term = old.term AND p.document = old.document"
 )
-_PG_KEY_TERMS = text("""
-WITH RECURSIVE t(term) AS (
-    SELECT min(term) FROM search_postings WHERE term >= :lo AND term < :hi
+# An identifier prefix's newest documents, as common table expressions of the search's
+# statement (``key``, newest first): its terms listed by a recursive skip through the index
+# (``key_terms``, at most PG_KEY_TERMS + 1); up to PG_KEY_TERMS of them each read newest first
+# and merged, more the prefix's range read whole. The two branches are gated by uncorrelated
+# conditions (one-time filters): only one is executed.
+_PG_KEY_CTES = """
+key_skip(term) AS (
+    SELECT min(term) FROM search_postings WHERE term >= :key_lo AND term < :key_hi
     UNION ALL
-    SELECT (SELECT min(term) FROM search_postings WHERE term > t.term AND term < :hi)
-    FROM t WHERE t.term IS NOT NULL
-)
-SELECT term FROM t WHERE term IS NOT NULL LIMIT :n""")
-_PG_KEY_NEWEST = text("""
-SELECT DISTINCT x.document FROM unnest(CAST(:terms AS text[])) AS t(term)
-CROSS JOIN LATERAL (
-    SELECT p.document FROM search_postings AS p WHERE p.term = t.term COLLATE "C"
-    ORDER BY p.document DESC LIMIT :window) AS x
-ORDER BY x.document DESC LIMIT :window""")
-_PG_KEY_RANGE = text(
-    "SELECT DISTINCT document FROM search_postings WHERE term >= :lo AND term < :hi "
-    "ORDER BY document DESC LIMIT :window"
-)
+    SELECT (SELECT min(term) FROM search_postings WHERE term > key_skip.term AND term < :key_hi)
+    FROM key_skip WHERE key_skip.term IS NOT NULL
+),
+key_terms AS MATERIALIZED (SELECT term FROM key_skip WHERE term IS NOT NULL LIMIT :key_n),
+key AS MATERIALIZED (
+    SELECT x.document FROM key_terms CROSS JOIN LATERAL (
+        SELECT p.document FROM search_postings AS p WHERE p.term = key_terms.term
+        ORDER BY p.document DESC LIMIT :window) AS x
+    WHERE (SELECT count(*) FROM key_terms) <= :key_max
+    UNION
+    (SELECT DISTINCT document FROM search_postings
+    WHERE term >= :key_lo AND term < :key_hi AND (SELECT count(*) FROM key_terms) > :key_max
+    ORDER BY document DESC LIMIT :window)
+)"""
 
 
 def fts5_match(query: Query) -> str:
@@ -292,13 +302,12 @@ def _pg_merge_plan(conn: Connection, terms: Sequence[str]) -> tuple[list[str], l
     return merged, [t for t in ordered if t not in merged]
 
 
-def _pg_words_newest(conn: Connection, terms: Sequence[str], window: int) -> list[int]:
-    """The ids of the newest ``window`` documents holding every word of ``terms``, newest
-    first: the rarer words' ranges merged in document order, newest first, the commoner ones
-    looked up for each document found (a scalar subquery, which the planner cannot turn into
-    a join that reads their whole range)."""
+def _pg_words_sql(conn: Connection, terms: Sequence[str], params: dict[str, Any]) -> str:
+    """A SELECT of the ids of the newest ``:window`` documents holding every word of ``terms``,
+    newest first (its parameters added to ``params``): the rarer words' ranges merged in
+    document order, newest first, the commoner ones looked up for each document found (a
+    scalar subquery, which the planner cannot turn into a join that reads their whole range)."""
     merged, looked_up = _pg_merge_plan(conn, terms)
-    params: dict[str, Any] = {"window": window}
     joins, checks = [], []
     for i, term in enumerate(merged):
         params[f"m{i}"] = "D" + term
@@ -312,44 +321,72 @@ def _pg_words_newest(conn: Connection, terms: Sequence[str], window: int) -> lis
         )
     # OFFSET 0 keeps the merge a subquery: the lookups are made on what it found, not pushed
     # down to the rarest word's range (where they ran once per document of that word).
-    sql = (
+    return (
         "SELECT m.document FROM (SELECT m0.document FROM search_postings AS m0 "
         + " ".join(joins)
         + " WHERE m0.term = :m0 ORDER BY m0.document DESC OFFSET 0) AS m"
         + (" WHERE " + " AND ".join(checks) if checks else "")
         + " ORDER BY m.document DESC LIMIT :window"
     )
-    return list(conn.execute(text(sql), params).scalars())
 
 
-def _pg_key_newest(conn: Connection, key: str, window: int) -> list[int]:
-    """The ids of the newest ``window`` documents with an identifier starting with ``key``,
-    newest first (see PG_KEY_TERMS)."""
-    lo, hi = _key_range(key)
-    terms = list(conn.execute(_PG_KEY_TERMS, {"lo": lo, "hi": hi, "n": PG_KEY_TERMS + 1}).scalars())
-    if not terms:
-        return []
-    if len(terms) <= PG_KEY_TERMS:
-        return list(conn.execute(_PG_KEY_NEWEST, {"terms": terms, "window": window}).scalars())
-    return list(conn.execute(_PG_KEY_RANGE, {"lo": lo, "hi": hi, "window": window}).scalars())
+def _pg_window_sql(conn: Connection, query: Query, window: int, params: dict[str, Any]) -> tuple[str, str]:
+    """The newest ``window`` matches of ``query`` (not empty) from the postings, as
+    ``(with, newest)``: a WITH clause (the words' documents and the identifier prefix's, each
+    newest first) and a SELECT of the ids of the newest ``window`` of either, newest first.
+    Parameters are added to ``params``; run under the search's settings (_PG_SET)."""
+    params["window"] = window
+    ctes, parts = [], []
+    if query.terms:
+        ctes.append(f"words AS MATERIALIZED ({_pg_words_sql(conn, query.terms, params)})")
+        parts.append("SELECT document FROM words")
+    if query.key is not None:
+        params["key_lo"], params["key_hi"] = _key_range(query.key)
+        params["key_n"], params["key_max"] = PG_KEY_TERMS + 1, PG_KEY_TERMS
+        ctes.append(_PG_KEY_CTES)
+        parts.append("SELECT document FROM key")
+    newest = (
+        "SELECT document FROM (" + " UNION ".join(parts) + ") AS hit ORDER BY document DESC LIMIT :window"
+    )
+    return "WITH RECURSIVE " + ", ".join(ctes), newest
+
+
+def _pg_settings(conn: Connection) -> dict[str, Any]:
+    """Set the search's planner settings for this transaction; the parameters of _PG_RESTORE
+    that put back those it had."""
+    before = conn.execute(_PG_SET).one()[: len(_PG_SEARCH_SETTINGS)]
+    return {f"s{i}": value for i, value in enumerate(before)}
+
+
+def _pg_window(conn: Connection, query: Query, window: int) -> list[int]:
+    """The ids of the newest ``window`` matches of ``query`` (not empty), newest first: what
+    the search ranks (:func:`_pg_search`)."""
+    restore = _pg_settings(conn)
+    params: dict[str, Any] = {}
+    with_, newest = _pg_window_sql(conn, query, window, params)
+    found = list(conn.execute(text(f"{with_} {newest}"), params).scalars())
+    conn.execute(_PG_RESTORE, restore)
+    return found
 
 
 def _pg_search(conn: Connection, query: Query, window: int, limit: int) -> list[str]:
     """PostgreSQL: the newest ``window`` matches from the postings (the newest of the words'
-    and of the identifier prefix's, which hold the newest of either), ranked with ``ts_rank``."""
-    conn.execute(_PG_CUSTOM_PLANS)
-    found: set[int] = set()
-    if query.terms:
-        before = conn.execute(_PG_MERGE_ONLY).one()[: len(_PG_MERGE_SETTINGS)]
-        found.update(_pg_words_newest(conn, query.terms, window))
-        conn.execute(_PG_RESTORE, {f"s{i}": value for i, value in enumerate(before)})
-    if query.key is not None:
-        found.update(_pg_key_newest(conn, query.key, window))
-    if not found:
-        return []
-    ids = sorted(found, reverse=True)[:window]
-    rows = conn.execute(_PG_RANK, {"ids": ids, "match": pg_tsquery(query), "limit": limit})
-    return [ocid for (ocid,) in rows]
+    and of the identifier prefix's, which hold the newest of either), ranked with ``ts_rank``:
+    one statement, between setting the planner's settings and putting them back. (Five to
+    seven statements before: the settings, the words, the prefix's terms, its documents, the
+    ranking of the ids sent back; at 827,206 documents one statement took the median of the
+    benchmark's queries from 4.8 to 3.9 ms at limit 20, docs/search.md.)"""
+    restore = _pg_settings(conn)
+    params: dict[str, Any] = {"match": pg_tsquery(query), "limit": limit}
+    with_, newest = _pg_window_sql(conn, query, window, params)
+    sql = (
+        f"{with_} SELECT d.ocid FROM search_documents AS d WHERE d.id = ANY(ARRAY({newest})) "
+        "AND (SELECT 1 FROM records AS r WHERE r.ocid = d.ocid) IS NOT NULL "
+        "ORDER BY ts_rank(d.tsv, to_tsquery('simple', :match)) DESC, d.ocid LIMIT :limit"
+    )
+    found = list(conn.execute(text(sql), params).scalars())
+    conn.execute(_PG_RESTORE, restore)
+    return found
 
 
 def pg_postings(query: Query) -> Select | CompoundSelect | None:

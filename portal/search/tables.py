@@ -9,7 +9,8 @@ The full-text index over it (created by the migration, in SQL this module cannot
 SQLite: ``search_fts``, an FTS5 table with ``search_documents`` as external content (columns
 ``identifiers`` and ``words``; ``detail=column``: no phrase is ever searched, so positions are not
 kept). PostgreSQL: the generated column ``search_documents.tsv`` (``identifiers`` weighted A, ``words``
-D, in the ``simple`` configuration: the text is already folded and stemmed) with a GIN index.
+D, in the ``simple`` configuration: the text is already folded and stemmed) and its postings,
+``search_postings`` (migration 0024; its GIN index was dropped by migration 0026: no query read it).
 """
 
 from __future__ import annotations

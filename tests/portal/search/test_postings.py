@@ -79,14 +79,7 @@ def _expected(conn, query: Query, window: int | None = None) -> list[int]:
 
 
 def _window(conn, query: Query, window: int) -> list[int]:
-    found: set[int] = set()
-    if query.terms:
-        before = conn.execute(database._PG_MERGE_ONLY).one()[: len(database._PG_MERGE_SETTINGS)]
-        found.update(database._pg_words_newest(conn, query.terms, window))
-        conn.execute(database._PG_RESTORE, {f"s{i}": v for i, v in enumerate(before)})
-    if query.key is not None:
-        found.update(database._pg_key_newest(conn, query.key, window))
-    return sorted(found, reverse=True)[:window]
+    return database._pg_window(conn, query, window)
 
 
 def _stored_postings(conn) -> set[tuple[str, int]]:
@@ -157,3 +150,31 @@ def test_postings_find_what_the_tsvector_finds(engine, typed, window):
                 assert _window(conn, query, window) == newest, (ratio, key_terms)
             finally:
                 database.PG_MERGE_RATIO, database.PG_KEY_TERMS = defaults
+
+
+#: The postings as first defined (every lexeme of ``unnest(tsv)`` joined with the weights it has):
+#: the definition in use must give the same rows.
+_UNNEST_POSTINGS = """
+SELECT w.weight || u.lexeme AS term, d.id AS document
+FROM search_documents AS d CROSS JOIN LATERAL unnest(d.tsv) AS u
+JOIN (VALUES ('A'), ('D')) AS w(weight) ON w.weight = ANY(u.weights)"""
+
+
+def test_postings_definition_equals_unnest_with_weights(engine):
+    # A token both an identifier and a word (two postings, A and D), words repeated, a
+    # document with no words, tokens the parser has types for.
+    docs = [
+        Document("ocds-diff-1", "oc2024000 20131370998", "oc 2024 000 papel papel papel 20131370998"),
+        Document("ocds-diff-2", "peruc20131370998 20131370998", ""),
+        Document("ocds-diff-3", "a4", "a4 1e5 2e 0x1f " + "x" * 64 + " comput comput"),
+    ]
+    with engine.connect() as conn:
+        database.write_documents(conn, [d.ocid for d in docs], docs)
+        sql = "SELECT id FROM search_documents WHERE ocid LIKE 'ocds-diff-%'"
+        ids = list(conn.execute(text(sql)).scalars())
+        where = " WHERE d.id = ANY(:ids)"
+        now = list(map(tuple, conn.execute(text(database.PG_POSTINGS_OF + where), {"ids": ids})))
+        before = list(map(tuple, conn.execute(text(_UNNEST_POSTINGS + where), {"ids": ids})))
+        assert sorted(now) == sorted(before) and len(set(now)) == len(now)
+        assert {"A20131370998", "D20131370998", "Aa4", "Da4", "Dpapel"} <= {term for term, _ in now}
+        conn.rollback()
