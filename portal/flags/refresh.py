@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 
 from portal.flags import compute, sums
 from portal.flags.definitions import FLAGS
@@ -36,6 +36,22 @@ class RefreshSummary:
     #: The flags whose stored counts a partial refresh moved by their changed hits (the others
     #: it counted again).
     counts_moved: list[str] = field(default_factory=list)
+
+
+#: PostgreSQL's advisory lock of the flags' refresh.
+REFRESH_LOCK_KEY = int.from_bytes(b"VERAZFLG", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def lock(conn: Connection) -> None:
+    """Take the flags' write lock for the rest of ``conn``'s transaction, before the refresh
+    reads anything: a partial refresh moves the stored counts by what it changed, so two at once
+    must not both read the counts the other is about to move (on PostgreSQL, under READ
+    COMMITTED, they would; SQLite's write lock, taken now rather than at the first write, keeps
+    the second from failing halfway instead of waiting)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REFRESH_LOCK_KEY})
+    elif conn.dialect.name == "sqlite":
+        conn.execute(text("UPDATE flag_state SET name = name WHERE 0"))
 
 
 def _state(conn: Connection) -> dict[str, Any]:
@@ -135,6 +151,7 @@ def refresh(engine: Engine, thresholds: dict, *, full: bool = False) -> RefreshS
     ``full`` recomputes everything (also the figures that span every group); so does the first
     refresh of a database, or one whose thresholds changed since the last."""
     with engine.begin() as conn:
+        lock(conn)
         state = _state(conn)
         last = int(conn.execute(select(func.coalesce(func.max(releases.c.id), 0))).scalar_one())
         settings = {k: v for k, v in sorted(thresholds.items())}

@@ -226,3 +226,35 @@ def test_stored_counts_equal_the_queries_after_full_and_partial_refreshes(databa
     assert {subject for subject, _ in counted} == {f"flag counts {c}" for c in (code, other, third)}
     assert len(counted) == 6  # each row stored altered, and missing as recomputed
     engine.dispose()
+
+
+def test_a_refresh_waits_for_the_one_under_way(database_url):
+    """Two refreshes never interleave (a partial one moves the stored counts by what it
+    changed): a refresh waits while another transaction holds the flags' lock, then runs."""
+    import threading
+
+    from portal.flags.refresh import lock
+
+    engine = with_flag_tables(database_url)
+    th = thresholds()
+    assert refresh(engine, th).full  # the first: nothing published, every flag counted
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            refresh(engine, th)
+            finished.set()
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    with engine.connect() as holder:
+        holder.begin()
+        lock(holder)
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not finished.wait(1.0), "the refresh ran while another held the lock"
+        holder.rollback()
+    thread.join(60)
+    assert errors == [] and finished.is_set()
+    engine.dispose()
