@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from support import make_app
+from support import make_app, need
 
 from ocds.summary import browse_columns, read_model_rows
 from portal import queries
@@ -264,6 +264,7 @@ def test_counts_follow_a_new_publication(sqlite_url, tmp_path):
     spec = importlib.util.spec_from_file_location("readmodel_publish", _LOADER)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    need(bool(module.REAL_FILES), "the real published OCDS (../shared/real-ocds) is not present")
     module.publish(sqlite_url, tmp_path, orders=40, real=False)
     app = make_app(sqlite_url, tmp_path)
     client = app.test_client()
