@@ -230,6 +230,9 @@ def main() -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(figures["db"]) + suffix).unlink(missing_ok=True)
 
+    if args.baseline_sample <= 0:
+        print("baseline: not measured (--baseline-sample 0)")
+        return
     base = baseline(first["engine"], args.baseline_sample, args.seed)
     print(
         f"baseline (jsonschema Draft 4 + ocdsmerge, {base['releases']:,} sampled releases, "
