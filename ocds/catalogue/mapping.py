@@ -135,14 +135,17 @@ def _document(doc: dict) -> dict:
 # --------------------------------------------------------------------------- agreement
 
 
-def map_agreement(agreement: dict, *, ocid_prefix: str) -> dict:
+def map_agreement(agreement: dict, *, ocid_prefix: str, key: bytes | None = None) -> dict:
     """The framework agreement as its own contracting process (tags ``tender`` and ``award``).
 
     One award per agreement supplier. Memoised by the block's bytes (a bounded LRU): the block
     repeats in every order, and its canonical digest is the costly part. The release returned
     is shared between calls with the same block: callers must not change it.
+
+    ``key``: ``orjson.dumps(agreement)`` when the caller has it
+    (:func:`ocds.catalogue.source.agreement_key`).
     """
-    return _mapped_agreement(orjson.dumps(agreement), ocid_prefix)
+    return _mapped_agreement(key if key is not None else orjson.dumps(agreement), ocid_prefix)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -295,24 +298,27 @@ def _amendment(amendment: dict, ocid: str) -> dict:
     return out
 
 
-def map_order(order: dict, *, ocid_prefix: str) -> MappedOrder:
+def map_order(order: dict, *, ocid_prefix: str, agreement_key: bytes | None = None) -> MappedOrder:
     """Map one source order that passed :func:`ocds.catalogue.source.check_order`.
+
+    ``agreement_key``: :func:`ocds.catalogue.source.agreement_key` of this very order, if the
+    caller has it (the agreement's mapping is cached by those bytes).
 
     Keys the format does not define are ignored. An order the mapping cannot read (one that was
     not checked first) raises :class:`~ocds.errors.InputError`, its cause the exception met.
     """
     try:
-        return _map_order(order, ocid_prefix)
+        return _map_order(order, ocid_prefix, agreement_key)
     except (KeyError, TypeError, IndexError, AttributeError, ValueError) as error:
         reason = f"not a checked source order ({type(error).__name__}: {error}); run check_order"
         raise InputError([Problem("", reason)]) from error
 
 
-def _map_order(order: dict, ocid_prefix: str) -> MappedOrder:
+def _map_order(order: dict, ocid_prefix: str, agreement_key: bytes | None = None) -> MappedOrder:
     number = order["orderNumber"]
     ocid = order_ocid(order, ocid_prefix=ocid_prefix)
     agreement = order["agreement"]
-    agreement_release = map_agreement(agreement, ocid_prefix=ocid_prefix)
+    agreement_release = map_agreement(agreement, ocid_prefix=ocid_prefix, key=agreement_key)
     status = order["status"]
     cancelled = status == "cancelled"
     items = order["items"]

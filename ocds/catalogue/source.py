@@ -288,12 +288,29 @@ _AGREEMENT_CACHE: dict[bytes, _AgreementVerdict] = {}
 _AGREEMENT_CACHE_SIZE = 4096
 
 
-def _check_agreement(agreement: Any) -> _AgreementVerdict:
-    """Schema and hand checks of the agreement block, cached by its serialised bytes."""
+def agreement_key(order: Any) -> bytes | None:
+    """The bytes that the agreement caches of :func:`check_order` and
+    :func:`ocds.catalogue.mapping.map_order` are keyed by (``orjson.dumps`` of the order's
+    agreement block), or None when there are none. The block is about two thirds of a line and
+    the same in every order of an agreement: a caller that checks and maps an order serialises
+    it once by passing this to both."""
+    agreement = order.get("agreement") if isinstance(order, dict) else None
+    if agreement is None:
+        return None
     try:
-        key = orjson.dumps(agreement)
+        return orjson.dumps(agreement)
     except TypeError:  # a lone surrogate, an integer beyond 64 bits: never from a JSON line
-        return _judge_agreement(agreement)
+        return None
+
+
+def _check_agreement(agreement: Any, key: bytes | None = None) -> _AgreementVerdict:
+    """Schema and hand checks of the agreement block, cached by its serialised bytes (``key``:
+    :func:`agreement_key`, when the caller has it)."""
+    if key is None:
+        try:
+            key = orjson.dumps(agreement)
+        except TypeError:  # a lone surrogate, an integer beyond 64 bits: never from a JSON line
+            return _judge_agreement(agreement)
     verdict = _AGREEMENT_CACHE.get(key)
     if verdict is not None:
         return verdict
@@ -336,8 +353,10 @@ def _judge_agreement(agreement: Any) -> _AgreementVerdict:
     return _AgreementVerdict(tuple(problems), suppliers, start, end)
 
 
-def check_order(order: Any) -> list[Problem]:
-    """Every problem with one decoded source order (``[]`` if it may be published)."""
+def check_order(order: Any, *, agreement_key: bytes | None = None) -> list[Problem]:
+    """Every problem with one decoded source order (``[]`` if it may be published).
+
+    ``agreement_key``: :func:`agreement_key` of this very order, if the caller has it."""
     if not isinstance(order, dict):
         return [Problem("", f"Line must be a JSON object; got {_json_type(order)}.")]
     if not _checkers()[0].is_valid(order):
@@ -345,7 +364,7 @@ def check_order(order: Any) -> list[Problem]:
         if problems:
             return problems
         # jsonschema, the reference, finds nothing wrong: the order is valid, as it says.
-    verdict = _check_agreement(order["agreement"])
+    verdict = _check_agreement(order["agreement"], agreement_key)
     if verdict.problems:
         return list(verdict.problems)
     problems = []

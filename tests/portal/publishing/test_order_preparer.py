@@ -7,6 +7,8 @@ import pickle
 
 import orjson
 from builders import all_examples, example_order
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anchoring.canonical import canonical_json
 from ocds.catalogue.generate import generate_orders
@@ -15,7 +17,7 @@ from ocds.summary import browse_columns
 from portal.documents.listing import order_pdf_document, order_pdf_sha256, without_own_pdf
 from portal.documents.publish import attach_order_pdf, catalogue_name
 from portal.publishing import Reject, prepare_orders
-from portal.publishing.orders import AgreementStates, OrderPreparer, PreparedBatch
+from portal.publishing.orders import _STAND_IN, AgreementStates, OrderPreparer, PreparedBatch, order_digest
 from portal.publishing.prepared import prepare_release
 
 PREFIX = "ocds-test01"
@@ -114,3 +116,62 @@ def test_a_workers_pdf_is_the_one_rendered_from_the_mapped_order_alone():
         assert [q.data_hash for q in prepared.proformas] == [
             hashlib.sha256(canonical_json(p)).hexdigest() for p in mapped.proformas
         ]
+
+
+# --- the order digest, the agreement block spliced in ---------------------------------------
+
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.sampled_from([_STAND_IN, _STAND_IN + "x", "\\u0000", '"'])
+)
+_JSON = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=8) | st.just(_STAND_IN), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _whole(order: dict) -> str:
+    return hashlib.sha256(canonical_json(order)).hexdigest()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=10) | st.just(_STAND_IN), _JSON, max_size=6),
+    _JSON,
+)
+def test_the_spliced_order_digest_is_the_digest_of_the_whole_order(outer, agreement):
+    """Arbitrary JSON around and in the agreement, the stand-in's own text included (as a
+    name, a value, or inside another string): the splice equals writing the whole order."""
+    order = {**outer, "agreement": agreement}
+    assert order_digest(order, canonical_json(agreement)) == _whole(order)
+    assert order_digest(order) == _whole(order)
+
+
+def test_the_spliced_order_digest_on_generated_orders_and_when_the_stand_in_is_there():
+    orders = [orjson.loads(orjson.dumps(o)) for o in generate_orders(200, 3)]
+    for order in orders:
+        assert order_digest(order, canonical_json(order["agreement"])) == _whole(order)
+    # The stand-in's text inside the order: written whole, still the same digest.
+    order = dict(orders[0], orderNumber=_STAND_IN)
+    assert order_digest(order, canonical_json(order["agreement"])) == _whole(order)
+    # A wrong agreement_json would give a wrong digest: the splice does use it.
+    assert order_digest(orders[0], canonical_json({"id": "other"})) != _whole(orders[0])
+
+
+def test_a_worker_digests_each_order_as_the_whole_order():
+    orders = [orjson.loads(orjson.dumps(o)) for o in generate_orders(60, 5)]
+    batch = OrderPreparer(PREFIX).prepare(_lines(orders))
+    assert batch.rejects == ()
+    by_state = {(o["orderNumber"], o["version"]): o for o in orders}
+    assert len(batch.orders) == len(orders)
+    assert [p.digest for p in batch.orders] == [
+        _whole(by_state[p.order_number, p.version]) for p in batch.orders
+    ]
