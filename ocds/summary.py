@@ -70,6 +70,7 @@ __all__ = [
 # The records table keeps amounts below this magnitude (NUMERIC(20, 2), with a margin); a larger
 # one is shown on the page as published but left out of the sums.
 _AMOUNT_LIMIT = Decimal(10) ** 17
+_CENT = Decimal("0.01")
 
 
 # Type tuples for isinstance, built once: ``int | float`` builds a union object at every call,
@@ -315,12 +316,18 @@ def _reading(compiled: Any, *, complete: bool, lines_only: bool = False) -> dict
         or _objs(contract.get("suppliers"))
         or _objs(award.get("suppliers"))
     )
-    lines = _first(_objs(award.get("items")), _objs(contract.get("items")), _objs(tender.get("items")))
-    items = [_item(i) for i in (lines or [] if complete else (lines or [])[:1])]
+    # The first stage with items, the later stages' lists made only when needed (a contract
+    # lists an item per line, destination and delivery).
+    contract_items = _objs(contract.get("items"))
+    lines = _objs(award.get("items")) or contract_items or _objs(tender.get("items"))
+    items = [_item(i) for i in (lines if complete else lines[:1])]
     period = _obj(contract.get("period"))
-    delivery = next(
-        (a for a in (_obj(i.get("deliveryAddress")) for i in _objs(contract.get("items"))) if a), {}
-    )
+    delivery: dict = {}
+    for contract_item in contract_items:
+        address = contract_item.get("deliveryAddress")
+        if isinstance(address, dict) and address:
+            delivery = address
+            break
     date_signed = _text(_first(contract.get("dateSigned"), award.get("date")))
     return {
         "ocid": _text(compiled.get("ocid")),
@@ -369,7 +376,7 @@ def _amount(value: int | float | str | None) -> Decimal | None:
     if value is None:
         return None
     try:
-        number = Decimal(str(value)).quantize(Decimal("0.01"))
+        number = Decimal(str(value)).quantize(_CENT)
     except (ArithmeticError, ValueError):
         return None
     return number if number.is_finite() and abs(number) < _AMOUNT_LIMIT else None

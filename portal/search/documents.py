@@ -74,7 +74,7 @@ def document_of(ocid: str, facts: dict) -> Document:
 
 
 def _document(ocid: str, names: list, ids: list) -> Document:
-    keys = dict.fromkeys(k for k in (compact(i) for i in [ocid, *ids] if i) if k)
+    keys = dict.fromkeys(k for k in (_compact(i) for i in [ocid, *ids] if i) if k)
     texts = [n for n in names if n]
     if all(type(n) is str for n in texts):
         # The stems of texts joined by spaces are each text's stems in turn (every step of
@@ -90,6 +90,16 @@ def _document(ocid: str, names: list, ids: list) -> Document:
 @lru_cache(maxsize=32768)
 def _stems(text: str) -> tuple[str, ...]:
     return tuple(analyse(text))
+
+
+def _compact(value: object) -> str:
+    # Buyers' and suppliers' ids and identifiers recur from process to process, as texts do.
+    return _compact_text(value) if type(value) is str else compact(value)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=32768)
+def _compact_text(text: str) -> str:
+    return compact(text)
 
 
 def compiled_releases(conn: Connection, ocids: Iterable[str]) -> Iterator[tuple[str, dict | None, dict]]:
