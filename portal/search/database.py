@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     ColumnClause,
+    Label,
     CompoundSelect,
     Connection,
     Select,
@@ -475,7 +476,7 @@ def pg_postings(query: Query) -> Select | CompoundSelect | None:
     if query.empty:
         return None
     blocks = table("search_posting_blocks", column("term"), column("block"), column("offsets"))
-    documents = literal_column(f"(block << {PG_BLOCK_BITS}) + unnest(offsets)").label("document")
+    documents: Label[Any] = literal_column(f"(block << {PG_BLOCK_BITS}) + unnest(offsets)").label("document")
     parts: list[Select[Any] | CompoundSelect] = []
     if query.terms:
         # A document is in a word's blocks once: each word's documents are a set.
