@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     ColumnClause,
-    Label,
     CompoundSelect,
     Connection,
+    Label,
     Select,
     Text,
     bindparam,
