@@ -35,7 +35,8 @@ FROM search_documents AS d CROSS JOIN LATERAL (
 
 
 # The blocks of 1,024 ids (portal.search.database.PG_BLOCK_BITS = 10 and PG_FILL_BLOCKS, written
-# out: a migration stays what it was), each block's postings grouped by term on their own.
+# out: a migration stays what it was), each block's postings grouped by term on their own,
+# written in the index's order (a word's blocks neighbours in the table: a query reads them).
 _FILL = f"""
 INSERT INTO search_posting_blocks (term, block, offsets)
 SELECT g.term, b.block, g.offsets
@@ -44,7 +45,8 @@ CROSS JOIN LATERAL (
     SELECT p.term, array_agg(CAST(p.document & 1023 AS smallint)) AS offsets
     FROM ({_POSTINGS_OF} WHERE d.id >= b.block << 10 AND d.id < (b.block + 1) << 10) AS p
     GROUP BY p.term
-) AS g"""
+) AS g
+ORDER BY g.term, b.block"""
 
 
 def upgrade() -> None:
