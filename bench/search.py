@@ -36,8 +36,9 @@ search figures on the documents alone, made exactly as the publishing workers ma
    ``search_documents`` with a minimal ``records`` row per process (search joins it), in SQLite
    and (``--postgres``) PostgreSQL, then each engine builds its index from them (FTS5 ``rebuild``;
    PostgreSQL: the documents copied with their generated ``tsvector``, then the postings
-   (``search_postings``, migration 0024) filled from the ``tsvector`` and indexed, all timed as
-   the build (the GIN index, which no query reads, was dropped by migration 0026);
+   (``search_posting_blocks``, migration 0027) filled in blocks from the ``tsvector`` and
+   indexed, all timed as the build, the copy and the fill each in ``--pg-connections`` (2)
+   connections at once (the GIN index, which no query reads, was dropped by migration 0026);
    Whoosh, too slow to build a million here, on the first ``--whoosh-subset`` documents, with
    FTS5 on the same subset beside it). Queries as in 2, at limit 20 (the search box) and 1,000
    (what ``/contracts?q=`` asks for before counting its facets over the hits).
