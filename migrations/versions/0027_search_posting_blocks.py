@@ -35,17 +35,26 @@ FROM search_documents AS d CROSS JOIN LATERAL (
 
 
 # The blocks of 1,024 ids (portal.search.database.PG_BLOCK_BITS = 10 and PG_FILL_BLOCKS, written
-# out: a migration stays what it was), each block's postings grouped by term on their own,
-# written in the index's order (a word's blocks neighbours in the table: a query reads them).
-_FILL = f"""
+# out: a migration stays what it was): each block's postings grouped by term on their own, each
+# weight's lexemes apart, written in the index's order (a word's blocks neighbours in the table:
+# a query reads them).
+_FILL = """
 INSERT INTO search_posting_blocks (term, block, offsets)
 SELECT g.term, b.block, g.offsets
 FROM generate_series(0, (SELECT coalesce(max(id), 0) FROM search_documents) >> 10) AS b(block)
 CROSS JOIN LATERAL (
-    SELECT p.term, array_agg(CAST(p.document & 1023 AS smallint)) AS offsets
-    FROM ({_POSTINGS_OF} WHERE d.id >= b.block << 10 AND d.id < (b.block + 1) << 10) AS p
-    GROUP BY p.term
-) AS g
+    SELECT 'A' || lexeme, array_agg(CAST(d.id & 1023 AS smallint))
+    FROM search_documents AS d
+    CROSS JOIN LATERAL unnest(tsvector_to_array(ts_filter(d.tsv, '{a}'))) AS lexeme
+    WHERE d.id >= b.block << 10 AND d.id < (b.block + 1) << 10
+    GROUP BY lexeme
+    UNION ALL
+    SELECT 'D' || lexeme, array_agg(CAST(d.id & 1023 AS smallint))
+    FROM search_documents AS d
+    CROSS JOIN LATERAL unnest(tsvector_to_array(ts_filter(d.tsv, '{d}'))) AS lexeme
+    WHERE d.id >= b.block << 10 AND d.id < (b.block + 1) << 10
+    GROUP BY lexeme
+) AS g(term, offsets)
 ORDER BY g.term, b.block"""
 
 
