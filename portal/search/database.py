@@ -30,13 +30,14 @@ from sqlalchemy import (
     Connection,
     Label,
     Select,
+    SmallInteger,
     Text,
+    any_,
     bindparam,
     cast,
     column,
     delete,
     func,
-    intersect,
     literal_column,
     or_,
     select,
@@ -500,9 +501,30 @@ def pg_postings(query: Query) -> Select | CompoundSelect | None:
     documents: Label[Any] = literal_column(f"(block << {PG_BLOCK_BITS}) + unnest(offsets)").label("document")
     parts: list[Select[Any] | CompoundSelect] = []
     if query.terms:
-        # A document is in a word's blocks once: each word's documents are a set.
-        each = [select(documents).where(blocks.c.term == bindparam(None, "D" + term)) for term in query.terms]
-        parts.append(intersect(*each) if len(each) > 1 else each[0])
+        # The first word's documents, each kept when its offset is in the other words' blocks
+        # of the same ids (joined on the block, in the order the planner chooses from the
+        # words' statistics). Each word's documents read whole and intersected instead took
+        # 0.6 s for "oc-2024-0001" (oc and 2024 in nearly every document) at 827,206 documents.
+        # A document is in a word's block once: no document twice.
+        words = [blocks.alias(f"w{i}") for i in range(len(query.terms))]
+        joined: Any = words[0]
+        for other in words[1:]:
+            joined = joined.join(other, other.c.block == words[0].c.block)
+        first = (
+            select(
+                literal_column(f"(w0.block << {PG_BLOCK_BITS}) + unnest(w0.offsets)").label("document"),
+                *[other.c.offsets.label(f"o{i}") for i, other in enumerate(words[1:], 1)],
+            )
+            .select_from(joined)
+            .where(
+                *[w.c.term == bindparam(None, "D" + term) for w, term in zip(words, query.terms, strict=True)]
+            )
+            .subquery("w")
+        )
+        offset = cast(first.c.document.op("&")(literal_column(str(_MASK))), SmallInteger)
+        parts.append(
+            select(first.c.document).where(*[offset == any_(first.c[f"o{i}"]) for i in range(1, len(words))])
+        )
     if query.key is not None:
         lo, hi = _key_range(query.key)
         parts.append(
