@@ -36,8 +36,9 @@ search figures on the documents alone, made exactly as the publishing workers ma
    ``search_documents`` with a minimal ``records`` row per process (search joins it), in SQLite
    and (``--postgres``) PostgreSQL, then each engine builds its index from them (FTS5 ``rebuild``;
    PostgreSQL: the documents copied with their generated ``tsvector``, then the postings
-   (``search_postings``, migration 0024) filled from the ``tsvector`` and indexed, all timed as
-   the build (the GIN index, which no query reads, was dropped by migration 0026);
+   (``search_posting_blocks``, migration 0027) filled in blocks from the ``tsvector`` and
+   indexed, all timed as the build, the copy and the fill each in ``--pg-connections`` (2)
+   connections at once (the GIN index, which no query reads, was dropped by migration 0026);
    Whoosh, too slow to build a million here, on the first ``--whoosh-subset`` documents, with
    FTS5 on the same subset beside it). Queries as in 2, at limit 20 (the search box) and 1,000
    (what ``/contracts?q=`` asks for before counting its facets over the hits).
@@ -402,66 +403,147 @@ def load_sqlite(db: Path, documents: Path, limit: int | None = None) -> int:
     return count
 
 
-def load_postgres(url: str, documents: Path) -> dict:
+def _server_cpu(backend: int) -> float:
+    """CPU time (user + system) of the whole PostgreSQL server of ``backend``, in seconds: the
+    postmaster, every process it runs (backends, parallel workers, the WAL writer, the
+    checkpointer) and those it has reaped (a parallel index build's workers)."""
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == postmaster:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _in_parallel(engine, work, parts: list) -> list[float]:
+    """``work(cursor, part)`` for each part at once, each on a connection (and transaction) of
+    its own, in a thread (the server does the work; psycopg lets the GIL go while it waits);
+    each part's seconds."""
+    import threading
+
+    seconds = [0.0] * len(parts)
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            raw = engine.raw_connection()
+            try:
+                started = time.perf_counter()
+                work(raw.cursor(), parts[i])
+                raw.commit()
+                seconds[i] = time.perf_counter() - started
+            finally:
+                raw.close()
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller
+            errors.append(error)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(parts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+def load_postgres(url: str, documents: Path, connections: int = 2) -> dict:
     """The documents in PostgreSQL (as :func:`load_sqlite`); the timed build: the documents
-    copied in (each row's ``tsvector`` generated), then the postings filled from the
-    ``tsvector`` and indexed (what the search reads; migration 0026 dropped the GIN index)."""
+    copied in (each row's ``tsvector`` generated), then the postings filled in blocks from the
+    ``tsvector`` and indexed (what the search reads; migration 0027), each step but the index
+    in ``connections`` connections at once, on as many parts of the documents (the index's sort
+    has PostgreSQL's own parallel workers)."""
     from sqlalchemy import text
 
     from portal.db import make_engine, upgrade
-    from portal.search.database import PG_POSTINGS_OF
+    from portal.search.database import PG_BLOCK_BITS, PG_FILL_BLOCKS
 
     upgrade(url)
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE search_documents, records, search_postings CASCADE"))
-        conn.execute(text("ALTER TABLE search_postings DROP CONSTRAINT IF EXISTS pk_search_postings"))
+        conn.execute(text("TRUNCATE search_documents, records, search_posting_blocks CASCADE"))
+        conn.execute(
+            text("ALTER TABLE search_posting_blocks DROP CONSTRAINT IF EXISTS pk_search_posting_blocks")
+        )
+    rows = list(_read_documents(documents))
+    last_block = rows[-1][0] >> PG_BLOCK_BITS
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         with cur.copy(
             "COPY records (ocid, release_count, last_release, updated_at, kind) FROM STDIN"
         ) as copy:
-            for i, ocid, _, _ in _read_documents(documents):
+            for i, ocid, _, _ in rows:
                 copy.write_row((ocid, 1, i, "2026-01-01 00:00:00+00", "order"))
         raw.commit()
         cur.execute("SELECT pg_backend_pid()")
         backend = cur.fetchone()[0]
-        started, cpu = time.perf_counter(), _cpu() + _process_cpu(backend)
-        with cur.copy("COPY search_documents (id, ocid, identifiers, words) FROM STDIN") as copy:
-            for row in _read_documents(documents):
-                copy.write_row(row)
-        raw.commit()
+        started, cpu, server = time.perf_counter(), _cpu(), _server_cpu(backend)
+
+        def copy_part(part_cur, part) -> None:
+            with part_cur.copy("COPY search_documents (id, ocid, identifiers, words) FROM STDIN") as copy:
+                for row in part:
+                    copy.write_row(row)
+
+        size = -(-len(rows) // connections)
+        copy_parts = _in_parallel(engine, copy_part, [rows[i : i + size] for i in range(0, len(rows), size)])
         copied = time.perf_counter() - started
-        # The postings (migration 0024) as the migration makes them, from each document's
-        # tsvector: filled, then indexed (one sort instead of an index insertion per row).
-        cur.execute("SET maintenance_work_mem = '512MB'")
-        filled_at, postings_cpu = time.perf_counter(), _process_cpu(backend)
-        cur.execute(f"INSERT INTO search_postings (term, document) {PG_POSTINGS_OF}")
+        copied_cpu = _server_cpu(backend) - server
+
+        # The postings' blocks, each connection a range of blocks.
+        def fill_part(part_cur, blocks) -> None:
+            part_cur.execute(
+                PG_FILL_BLOCKS.replace(":first", "%(first)s").replace(":last", "%(last)s"),
+                {"first": blocks[0], "last": blocks[-1]},
+            )
+
+        step = -(-(last_block + 1) // connections)
+        ranges = [range(i, min(i + step, last_block + 1)) for i in range(0, last_block + 1, step)]
+        filled_at = time.perf_counter()
+        fill_parts = _in_parallel(engine, fill_part, ranges)
         filled = time.perf_counter() - filled_at
+        filled_cpu = _server_cpu(backend) - server - copied_cpu
+        cur.execute("SET maintenance_work_mem = '512MB'")
         cur.execute(
-            "ALTER TABLE search_postings ADD CONSTRAINT pk_search_postings PRIMARY KEY (term, document)"
+            "ALTER TABLE search_posting_blocks "
+            "ADD CONSTRAINT pk_search_posting_blocks PRIMARY KEY (term, block)"
         )
         raw.commit()
         indexed = time.perf_counter() - filled_at - filled
+        indexed_cpu = _server_cpu(backend) - server - copied_cpu - filled_cpu
         # VACUUM runs outside a transaction: on the driver's connection (the pool's wrapper
         # does not pass autocommit through).
         raw.driver_connection.autocommit = True
-        cur.execute("VACUUM ANALYZE search_postings")  # the visibility map: index-only scans
+        cur.execute("VACUUM ANALYZE search_posting_blocks")
         raw.driver_connection.autocommit = False
         postings_seconds = time.perf_counter() - filled_at
-        postings_cpu = _process_cpu(backend) - postings_cpu
         seconds = time.perf_counter() - started
-        cpu = _cpu() + _process_cpu(backend) - cpu
+        server = _server_cpu(backend) - server
+        cpu = _cpu() - cpu + server
         cur.execute(
             "SELECT setval(pg_get_serial_sequence('search_documents', 'id'), max(id)) FROM search_documents"
         )
-        cur.execute("ANALYZE records")
-        cur.execute("ANALYZE search_documents")
+        # Untimed, as autovacuum would soon do: the visibility map of the freshly copied tables
+        # (index-only scans of records' key: each search checks its hits' records) and the
+        # statistics of the words (the order in which a query's words are merged).
+        raw.commit()
+        raw.driver_connection.autocommit = True
+        cur.execute("VACUUM ANALYZE records, search_documents")
+        raw.driver_connection.autocommit = False
         cur.execute("SELECT count(*), pg_total_relation_size('search_documents') FROM search_documents")
         count, table_bytes = cur.fetchone()
-        cur.execute("SELECT count(*), pg_total_relation_size('search_postings') FROM search_postings")
-        postings, postings_bytes = cur.fetchone()
+        cur.execute(
+            "SELECT count(*), sum(cardinality(offsets)), pg_total_relation_size('search_posting_blocks') "
+            "FROM search_posting_blocks"
+        )
+        blocks, postings, postings_bytes = cur.fetchone()
         raw.commit()
     finally:
         raw.close()
@@ -470,14 +552,21 @@ def load_postgres(url: str, documents: Path) -> dict:
         "docs": count,
         "seconds": seconds,
         "copy_seconds": copied,
+        "copy_parts": copy_parts,
+        "copy_cpu": copied_cpu,
         "cpu": cpu,
+        "server_cpu": server,
         "table_bytes": table_bytes,
         "filled_seconds": filled,
+        "fill_parts": fill_parts,
+        "filled_cpu": filled_cpu,
         "indexed_seconds": indexed,
+        "indexed_cpu": indexed_cpu,
+        "blocks": blocks,
         "postings": postings,
         "postings_seconds": postings_seconds,
-        "postings_cpu": postings_cpu,
         "postings_bytes": postings_bytes,
+        "connections": connections,
     }
 
 
@@ -614,7 +703,9 @@ def documents_only(args, work: Path, source: Path) -> None:
             if args.postgres and size is None:
                 if "pg" not in _BUILT:
                     _BUILT["pg"] = pg = (
-                        load_postgres(args.postgres, target) if not args.reuse_postgres else None
+                        load_postgres(args.postgres, target, args.pg_connections)
+                        if not args.reuse_postgres
+                        else None
                     )
                     if pg:
                         print(
@@ -622,15 +713,20 @@ def documents_only(args, work: Path, source: Path) -> None:
                             f"CPU (client + server) {pg['cpu']:.1f} s = "
                             f"{pg['docs'] / pg['cpu']:,.0f} docs/CPU s; wall "
                             f"{pg['docs'] / pg['seconds']:,.0f} docs/s "
-                            f"(COPY with tsvector {pg['copy_seconds']:.1f} s, then the postings); "
+                            f"(COPY with tsvector {pg['copy_seconds']:.1f} s, then the postings; "
+                            f"{pg['connections']} connections); server CPU {pg['server_cpu']:.1f} s; "
                             f"documents table {pg['table_bytes'] / 1e6:,.1f} MB; {_load()}",
                             flush=True,
                         )
                         print(
-                            f"[full] PostgreSQL postings: {pg['postings']:,} rows in "
-                            f"{pg['postings_seconds']:.1f} s (filled {pg['filled_seconds']:.1f} s, "
-                            f"indexed {pg['indexed_seconds']:.1f} s, then VACUUM ANALYZE; "
-                            f"server CPU {pg['postings_cpu']:.1f} s), table and index "
+                            f"[full] PostgreSQL steps: COPY {pg['copy_seconds']:.1f} s "
+                            f"(parts {', '.join(f'{x:.1f}' for x in pg['copy_parts'])}; server CPU "
+                            f"{pg['copy_cpu']:.1f} s); postings: {pg['postings']:,} in "
+                            f"{pg['blocks']:,} blocks, {pg['postings_seconds']:.1f} s: filled "
+                            f"{pg['filled_seconds']:.1f} s "
+                            f"(parts {', '.join(f'{x:.1f}' for x in pg['fill_parts'])}; "
+                            f"server CPU {pg['filled_cpu']:.1f} s), indexed {pg['indexed_seconds']:.1f} s "
+                            f"(server CPU {pg['indexed_cpu']:.1f} s), then VACUUM ANALYZE; table and index "
                             f"{pg['postings_bytes'] / 1e6:,.1f} MB",
                             flush=True,
                         )
@@ -701,6 +797,12 @@ def main() -> None:
         "--reuse-postgres",
         action="store_true",
         help="with --documents-only: keep the documents an earlier run loaded into --postgres",
+    )
+    parser.add_argument(
+        "--pg-connections",
+        type=int,
+        default=2,
+        help="with --documents-only and --postgres: connections building PostgreSQL's index at once",
     )
     parser.add_argument(
         "--queries-only",

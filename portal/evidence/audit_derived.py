@@ -28,7 +28,7 @@ from portal.db import IN_CLAUSE_CHUNK
 from portal.evidence.tables import DONE, EVM, PENDING, RETRYING, RFC3161, anchors, evidence_pdfs
 from portal.models import records, releases, source_orders
 from portal.publishing.records import READ_MODEL_TABLES, RecordRow, recompile
-from portal.search.database import PG_POSTINGS_OF
+from portal.search.database import PG_POSTINGS_OF, PG_STORED_POSTINGS
 from portal.search.tables import search_documents
 
 CHUNK = IN_CLAUSE_CHUNK  # ocids per query, as publishing recompiles them
@@ -209,7 +209,7 @@ def check_search_index(conn: Connection, report: Report) -> None:
     SQLite: FTS5's own ``integrity-check`` of its index against the documents (external
     content); when it fails, each document is looked up in the index by its row id and first
     word or identifier, so the report names the processes the index does not find as stored.
-    PostgreSQL: the postings (``search_postings``) against each document's ``tsvector`` (the
+    PostgreSQL: the postings (``search_posting_blocks``) against each document's ``tsvector`` (the
     engine reads the postings; the ``tsvector`` is a generated column of the stored text)."""
     if conn.dialect.name == "sqlite":
         _check_fts5(conn, report)
@@ -293,8 +293,8 @@ def _fts5_integrity(conn: Connection) -> str | None:
 
 def _check_postings(conn: Connection, report: Report) -> None:
     missing = text(
-        f"SELECT DISTINCT d.ocid, m.document FROM ({PG_POSTINGS_OF} EXCEPT SELECT term, document "
-        "FROM search_postings) AS m JOIN search_documents AS d ON d.id = m.document ORDER BY d.ocid"
+        f"SELECT DISTINCT d.ocid, m.document FROM ({PG_POSTINGS_OF} EXCEPT {PG_STORED_POSTINGS}) AS m "
+        "JOIN search_documents AS d ON d.id = m.document ORDER BY d.ocid"
     )
     for ocid, document in conn.execute(missing):
         report(
@@ -303,8 +303,8 @@ def _check_postings(conn: Connection, report: Report) -> None:
             f"postings of document {document} are missing: search misses it",
         )
     extra = text(
-        f"SELECT DISTINCT m.document, d.ocid FROM (SELECT term, document FROM search_postings EXCEPT "
-        f"{PG_POSTINGS_OF}) AS m LEFT JOIN search_documents AS d ON d.id = m.document ORDER BY m.document"
+        f"SELECT DISTINCT m.document, d.ocid FROM ({PG_STORED_POSTINGS} EXCEPT {PG_POSTINGS_OF}) AS m "
+        "LEFT JOIN search_documents AS d ON d.id = m.document ORDER BY m.document"
     )
     for document, ocid in conn.execute(extra):
         subject = f"{ocid} search document" if ocid is not None else "search index"

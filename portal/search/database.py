@@ -28,8 +28,11 @@ from sqlalchemy import (
     ColumnClause,
     CompoundSelect,
     Connection,
+    Label,
     Select,
+    SmallInteger,
     Text,
+    any_,
     bindparam,
     cast,
     column,
@@ -89,17 +92,19 @@ IDF_SAMPLE = 100
 BM25_K1, BM25_B = 1.2, 0.75
 
 
-#: How the PostgreSQL engine finds the newest matches: ``search_postings`` (migration 0024),
-#: one row per (weight and word, document id) of each document's ``tsvector``, with a b-tree
-#: primary key on (term, document). A word's documents are then one range of the index, in
-#: document order, read newest first without visiting the table (an index-only scan), and a
-#: query's words are a merge of such ranges that stops at the window. The GIN index of the
-#: ``tsvector`` gives every match of a query unordered, so its newest window cost reading all
-#: of them (and each one's row, to recheck it): 0.1-0.4 s for words each in tens of thousands
-#: of documents at 827,206 documents (docs/search.md). Words much more common than the rarest
-#: of the query (more than PG_MERGE_RATIO times, by PostgreSQL's statistics) are not merged
-#: but looked up for each document the merge finds (an index probe costs about as much as
-#: reading PG_MERGE_RATIO entries of a range).
+#: How the PostgreSQL engine finds the newest matches: its postings, one per (weight and word,
+#: document id) of each document's ``tsvector``, stored in blocks (``search_posting_blocks``,
+#: migration 0027): one row per word and block of PG_BLOCK_SIZE consecutive document ids, the
+#: block's documents as offsets in it (``smallint[]``, in no particular order), with a b-tree
+#: primary key on (term, block). A word's documents are then one range of the index, block by
+#: block in document order, read newest block first, and a query's words are a merge of such
+#: ranges on the block that stops at the window. The GIN index of the ``tsvector`` gives every
+#: match of a query unordered, so its newest window cost reading all of them (and each one's
+#: row, to recheck it): 0.1-0.4 s for words each in tens of thousands of documents at 827,206
+#: documents (docs/search.md). Words much more common than the rarest of the query (more than
+#: PG_MERGE_RATIO times, by PostgreSQL's statistics) are not merged but looked up for each
+#: document the merge finds (an index probe costs about as much as reading PG_MERGE_RATIO
+#: entries of a range).
 PG_MERGE_RATIO = 8
 #: An identifier prefix: the identifiers it names are listed first (a skip through the index,
 #: one step each); up to this many are each read newest first and merged, more (a short
@@ -108,6 +113,14 @@ PG_KEY_TERMS = 16
 #: The postings' terms: the weight of the word in the ``tsvector`` (A: an identifier, D: a
 #: word of the text) followed by the word, so that the words of each kind are one range.
 WEIGHTS = ("A", "D")
+#: Document ids per block of the postings: a block's offsets fit a ``smallint`` and a word in
+#: every document of a block takes 2 KB, under the size at which PostgreSQL would compress the
+#: row. One row per (word, document) was 28,858,800 rows at 827,206 documents, and storing and
+#: sorting them into their b-tree cost about 50 s of a 83 s build; in blocks of 1,024 they are
+#: about 4 million rows (docs/search.md).
+PG_BLOCK_BITS = 10
+PG_BLOCK_SIZE = 1 << PG_BLOCK_BITS
+_MASK = PG_BLOCK_SIZE - 1
 
 #: The share of documents holding each of the most common words, from PostgreSQL's own
 #: statistics of the column (ANALYZE; about the 1,000 most common), read again after this many
@@ -134,6 +147,8 @@ _PG_SEARCH_SETTINGS = {
     "enable_nestloop": "off",
     "max_parallel_workers_per_gather": "0",
     "jit": "off",
+    "enable_bitmapscan": "off",
+    "enable_sort": "off",
 }
 # One statement (a round trip each costs about as much as the words' merge): the settings as
 # they were, and set for this transaction; then put back after the search.
@@ -159,39 +174,113 @@ FROM search_documents AS d CROSS JOIN LATERAL (
     UNION ALL
     SELECT 'D' || lexeme FROM unnest(tsvector_to_array(ts_filter(d.tsv, '{d}'))) AS lexeme
 ) AS posting(term)"""
+#: The postings as stored, one row per (term, document): each block's offsets made document ids
+#: again (the audit compares them with :data:`PG_POSTINGS_OF`).
+PG_STORED_POSTINGS = f"""
+SELECT b.term, (b.block << {PG_BLOCK_BITS}) + o.offset_ AS document
+FROM search_posting_blocks AS b CROSS JOIN LATERAL unnest(b.offsets) AS o(offset_)"""
+# Postings made blocks: (term, block, offsets) of the postings of the documents ``:where``
+# selects (replaced by a condition on ``d``).
+_PG_BLOCKS_OF = f"""
+SELECT p.term, p.document >> {PG_BLOCK_BITS} AS block,
+    array_agg(CAST(p.document & {_MASK} AS smallint)) AS offsets
+FROM ({PG_POSTINGS_OF} WHERE :where) AS p GROUP BY p.term, p.document >> {PG_BLOCK_BITS}"""
+#: Every block of the documents of blocks ``:first`` to ``:last``: each block's postings are
+#: grouped by term on their own (a hash of a few thousand terms; one grouping of all the
+#: postings would hash or sort tens of millions of rows), and the blocks written in the index's
+#: order, so that a word's blocks are neighbours in the table too: a query reads each block
+#: it merges from the table (an index scan), and a word in one document of each of hundreds
+#: of blocks cost a page per block written in block order (the benchmark's median 6.2 ms against
+#: 5.0 ms in the index's order, 827,206 documents, docs/search.md). The postings of
+#: :data:`PG_POSTINGS_OF`, each weight's lexemes grouped apart and prefixed once per block
+#: rather than once per posting (11% less of the server's time). The build (the rebuild,
+#: migration 0027, bench/search.py, which runs it in two connections on two halves).
+PG_FILL_BLOCKS = (
+    """
+INSERT INTO search_posting_blocks (term, block, offsets)
+SELECT g.term, b.block, g.offsets
+FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS b(block) CROSS JOIN LATERAL ("""
+    + " UNION ALL".join(
+        f"""
+    SELECT '{weight}' || lexeme, array_agg(CAST(d.id & {_MASK} AS smallint))
+    FROM search_documents AS d
+    CROSS JOIN LATERAL unnest(tsvector_to_array(ts_filter(d.tsv, '{{{weight.lower()}}}'))) AS lexeme
+    WHERE d.id >= b.block << {PG_BLOCK_BITS} AND d.id < (b.block + 1) << {PG_BLOCK_BITS}
+    GROUP BY lexeme"""
+        for weight in WEIGHTS
+    )
+    + """
+) AS g(term, offsets)
+ORDER BY g.term, b.block"""
+)
+# A written document's id is new (a sequence), so its postings are added to its blocks as they
+# are; concurrent writers each add theirs (the conflicting row is locked and read again).
 _PG_POSTINGS_INSERT = text(
-    f"INSERT INTO search_postings (term, document) {PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)"
+    "INSERT INTO search_posting_blocks (term, block, offsets) "
+    + _PG_BLOCKS_OF.replace(":where", "d.ocid = ANY(:ocids)")
+    + " ON CONFLICT (term, block) DO UPDATE "
+    "SET offsets = search_posting_blocks.offsets || excluded.offsets"
 )
-_PG_POSTINGS_DELETE = text(
-    f"DELETE FROM search_postings AS p USING ({PG_POSTINGS_OF} WHERE d.ocid = ANY(:ocids)) AS old "
-    "WHERE p.term = old.term AND p.document = old.document"
+
+
+def _pg_postings_delete(where: str) -> Any:
+    """The statement removing the postings of the documents ``where`` selects from their
+    blocks; it returns the (term, block) of the blocks it left empty."""
+    return text(
+        f"WITH gone AS ({_PG_BLOCKS_OF.replace(':where', where)}), "
+        "kept AS (UPDATE search_posting_blocks AS b "
+        "SET offsets = ARRAY(SELECT o FROM unnest(b.offsets) AS o WHERE o <> ALL(gone.offsets)) "
+        "FROM gone WHERE b.term = gone.term AND b.block = gone.block RETURNING b.term, b.block, b.offsets) "
+        "SELECT term, block FROM kept WHERE cardinality(offsets) = 0"
+    )
+
+
+_PG_POSTINGS_DELETE = _pg_postings_delete("d.ocid = ANY(:ocids)")
+_PG_POSTINGS_DELETE_IDS = _pg_postings_delete("d.id = ANY(:ids)")
+_PG_EMPTY_BLOCKS_DELETE = text(
+    "DELETE FROM search_posting_blocks WHERE (term, block) IN "
+    "(SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:blocks AS bigint[]))) AND cardinality(offsets) = 0"
 )
-_PG_POSTINGS_DELETE_IDS = text(
-    f"DELETE FROM search_postings AS p USING ({PG_POSTINGS_OF} WHERE d.id = ANY(:ids)) AS old "
-    "WHERE p.term = old.term AND p.document = old.document"
-)
+
+
+def _pg_delete_postings(conn: Connection, statement: Any, params: dict[str, Any]) -> None:
+    """Remove some documents' postings (``statement``, :func:`_pg_postings_delete`), and the
+    blocks left empty (a later statement: a statement cannot change a row twice)."""
+    emptied = conn.execute(statement, params).all()
+    if emptied:
+        conn.execute(
+            _PG_EMPTY_BLOCKS_DELETE, {"terms": [t for t, _ in emptied], "blocks": [b for _, b in emptied]}
+        )
+
+
+# A term's documents: each of its blocks' offsets made document ids again (a set-returning
+# function in the SELECT list: no join, so none of the joins the search's settings disable).
+_PG_DOCUMENTS = f"(b.block << {PG_BLOCK_BITS}) + unnest(b.offsets)"
 # An identifier prefix's newest documents, as common table expressions of the search's
 # statement (``key``, newest first): its terms listed by a recursive skip through the index
 # (``key_terms``, at most PG_KEY_TERMS + 1); up to PG_KEY_TERMS of them each read newest first
-# and merged, more the prefix's range read whole. The two branches are gated by uncorrelated
-# conditions (one-time filters): only one is executed.
-_PG_KEY_CTES = """
+# (block by block, each block's documents sorted: an incremental sort) and merged, more the
+# prefix's range read whole. The two branches are gated by uncorrelated conditions (one-time
+# filters): only one is executed.
+_PG_KEY_CTES = f"""
 key_skip(term) AS (
-    SELECT min(term) FROM search_postings WHERE term >= :key_lo AND term < :key_hi
+    SELECT min(term) FROM search_posting_blocks WHERE term >= :key_lo AND term < :key_hi
     UNION ALL
-    SELECT (SELECT min(term) FROM search_postings WHERE term > key_skip.term AND term < :key_hi)
+    SELECT (SELECT min(term) FROM search_posting_blocks WHERE term > key_skip.term AND term < :key_hi)
     FROM key_skip WHERE key_skip.term IS NOT NULL
 ),
 key_terms AS MATERIALIZED (SELECT term FROM key_skip WHERE term IS NOT NULL LIMIT :key_n),
 key AS MATERIALIZED (
     SELECT x.document FROM key_terms CROSS JOIN LATERAL (
-        SELECT p.document FROM search_postings AS p WHERE p.term = key_terms.term
-        ORDER BY p.document DESC LIMIT :window) AS x
+        SELECT {_PG_DOCUMENTS} AS document FROM search_posting_blocks AS b WHERE b.term = key_terms.term
+        ORDER BY b.block DESC, document DESC LIMIT :window) AS x
     WHERE (SELECT count(*) FROM key_terms) <= :key_max
     UNION
-    (SELECT DISTINCT document FROM search_postings
-    WHERE term >= :key_lo AND term < :key_hi AND (SELECT count(*) FROM key_terms) > :key_max
-    ORDER BY document DESC LIMIT :window)
+    (SELECT DISTINCT r.document FROM (
+        SELECT {_PG_DOCUMENTS} AS document FROM search_posting_blocks AS b
+        WHERE b.term >= :key_lo AND b.term < :key_hi) AS r
+    WHERE (SELECT count(*) FROM key_terms) > :key_max
+    ORDER BY r.document DESC LIMIT :window)
 )"""
 
 
@@ -308,25 +397,37 @@ def _pg_words_sql(conn: Connection, terms: Sequence[str], params: dict[str, Any]
     document order, newest first, the commoner ones looked up for each document found (a
     scalar subquery, which the planner cannot turn into a join that reads their whole range)."""
     merged, looked_up = _pg_merge_plan(conn, terms)
-    joins, checks = [], []
+    joins, arrays, inside, checks = [], [], [], []
     for i, term in enumerate(merged):
         params[f"m{i}"] = "D" + term
         if i:
-            joins.append(f"JOIN search_postings AS m{i} ON m{i}.document = m0.document AND m{i}.term = :m{i}")
+            joins.append(f"JOIN search_posting_blocks AS m{i} ON m{i}.block = b.block AND m{i}.term = :m{i}")
+            arrays.append(f", m{i}.offsets AS o{i}")
+            inside.append(f"CAST(f.document & {_MASK} AS smallint) = ANY(f.o{i})")
     for i, term in enumerate(looked_up):
         params[f"c{i}"] = "D" + term
         checks.append(
-            f"(SELECT 1 FROM search_postings AS c{i} WHERE c{i}.term = :c{i} "
-            f"AND c{i}.document = m.document) IS NOT NULL"
+            f"(SELECT 1 FROM search_posting_blocks AS c{i} WHERE c{i}.term = :c{i} AND c{i}.block = m.block "
+            f"AND CAST(m.document & {_MASK} AS smallint) = ANY(c{i}.offsets)) IS NOT NULL"
         )
-    # OFFSET 0 keeps the merge a subquery: the lookups are made on what it found, not pushed
-    # down to the rarest word's range (where they ran once per document of that word).
+    # The rarest word's blocks (b) joined on the block with the other merged words' (a merge
+    # join: each read newest block first), each of its documents kept if in their blocks too
+    # (f), then sorted block by block (an incremental sort: the search's settings disable the
+    # full sort, which the planner, expecting few documents to pass, chose, reading every block
+    # of the rarest word where a window is often its newest few). OFFSET 0 keeps each step a
+    # subquery: the lookups are made on what the merge found, not pushed down to the rarest
+    # word's range (where they ran once per document of that word).
     return (
-        "SELECT m.document FROM (SELECT m0.document FROM search_postings AS m0 "
+        "SELECT m.document FROM (SELECT f.block, f.document FROM "
+        f"(SELECT b.block, {_PG_DOCUMENTS} AS document"
+        + "".join(arrays)
+        + " FROM search_posting_blocks AS b "
         + " ".join(joins)
-        + " WHERE m0.term = :m0 ORDER BY m0.document DESC OFFSET 0) AS m"
+        + " WHERE b.term = :m0 ORDER BY b.block DESC OFFSET 0) AS f"
+        + (" WHERE " + " AND ".join(inside) if inside else "")
+        + " ORDER BY f.block DESC, f.document DESC OFFSET 0) AS m"
         + (" WHERE " + " AND ".join(checks) if checks else "")
-        + " ORDER BY m.document DESC LIMIT :window"
+        + " ORDER BY m.block DESC, m.document DESC LIMIT :window"
     )
 
 
@@ -396,25 +497,47 @@ def pg_postings(query: Query) -> Select | CompoundSelect | None:
     tsv @@ key:*`` (:func:`pg_tsquery`), which the postings mirror."""
     if query.empty:
         return None
-    postings = table("search_postings", column("term"), column("document"))
-    parts: list[Select[Any]] = []
+    blocks = table("search_posting_blocks", column("term"), column("block"), column("offsets"))
+    documents: Label[Any] = literal_column(f"(block << {PG_BLOCK_BITS}) + unnest(offsets)").label("document")
+    parts: list[Select[Any] | CompoundSelect] = []
     if query.terms:
-        first, *rest = [postings.alias(f"w{i}") for i in range(len(query.terms))]
-        joined: Any = first
-        for alias in rest:
-            joined = joined.join(alias, alias.c.document == first.c.document)
-        words = select(first.c.document).select_from(joined)
-        for alias, term in zip([first, *rest], query.terms, strict=True):
-            words = words.where(alias.c.term == bindparam(None, "D" + term))
-        parts.append(words)
+        # The first word's documents, each kept when its offset is in the other words' blocks
+        # of the same ids (joined on the block, in the order the planner chooses from the
+        # words' statistics). Each word's documents read whole and intersected instead took
+        # 0.6 s for "oc-2024-0001" (oc and 2024 in nearly every document) at 827,206 documents.
+        # A document is in a word's block once: no document twice.
+        words = [blocks.alias(f"w{i}") for i in range(len(query.terms))]
+        joined: Any = words[0]
+        for other in words[1:]:
+            joined = joined.join(other, other.c.block == words[0].c.block)
+        first = (
+            select(
+                literal_column(f"(w0.block << {PG_BLOCK_BITS}) + unnest(w0.offsets)").label("document"),
+                *[other.c.offsets.label(f"o{i}") for i, other in enumerate(words[1:], 1)],
+            )
+            .select_from(joined)
+            .where(
+                *[w.c.term == bindparam(None, "D" + term) for w, term in zip(words, query.terms, strict=True)]
+            )
+            .subquery("w")
+        )
+        offset = cast(first.c.document.op("&")(literal_column(str(_MASK))), SmallInteger)
+        parts.append(
+            select(first.c.document).where(*[offset == any_(first.c[f"o{i}"]) for i in range(1, len(words))])
+        )
     if query.key is not None:
         lo, hi = _key_range(query.key)
-        key = postings.alias("k")
         parts.append(
-            select(key.c.document).where(key.c.term >= bindparam(None, lo), key.c.term < bindparam(None, hi))
+            select(documents).where(blocks.c.term >= bindparam(None, lo), blocks.c.term < bindparam(None, hi))
         )
-    # A document has each word once, but may have several identifiers starting with the key.
-    return union(*parts) if len(parts) > 1 else parts[0] if query.terms else parts[0].distinct()
+    # A document may have several identifiers starting with the key.
+    if len(parts) > 1:
+        return union(*parts)
+    if query.terms:
+        return parts[0]
+    key = parts[0]
+    assert isinstance(key, Select)
+    return select(key.subquery().c.document).distinct()
 
 
 def matching(dialect: str, query: Query) -> Select | None:
@@ -553,7 +676,7 @@ def write_documents(conn: Connection, ocids: Iterable[str], docs: Sequence[Docum
             if old:
                 conn.execute(_FTS_DELETE, [dict(r) for r in old])
         else:
-            conn.execute(_PG_POSTINGS_DELETE, {"ocids": chunk})
+            _pg_delete_postings(conn, _PG_POSTINGS_DELETE, {"ocids": chunk})
         conn.execute(delete(search_documents).where(search_documents.c.ocid.in_(chunk)))
     if not docs:
         return
@@ -581,7 +704,7 @@ def drop_orphans(conn: Connection) -> int:
     for i in range(0, len(ids), IN_CLAUSE_CHUNK):
         chunk = ids[i : i + IN_CLAUSE_CHUNK]
         if conn.dialect.name != "sqlite":
-            conn.execute(_PG_POSTINGS_DELETE_IDS, {"ids": chunk})
+            _pg_delete_postings(conn, _PG_POSTINGS_DELETE_IDS, {"ids": chunk})
         conn.execute(delete(search_documents).where(search_documents.c.id.in_(chunk)))
     return len(ids)
 
@@ -598,8 +721,17 @@ def reindex_full_text(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('rebuild')"))
     else:
-        conn.execute(text("DELETE FROM search_postings"))
-        conn.execute(text(f"INSERT INTO search_postings (term, document) {PG_POSTINGS_OF}"))
+        conn.execute(text("DELETE FROM search_posting_blocks"))
+        fill_postings(conn)
+
+
+def fill_postings(conn: Connection, first: int = 0, last: int | None = None) -> None:
+    """PostgreSQL: write the postings of the documents of blocks ``first`` to ``last`` (every
+    block by default: ids ``first * PG_BLOCK_SIZE`` up to those of ``last``), which must have
+    none (:data:`PG_FILL_BLOCKS`)."""
+    if last is None:
+        last = int(conn.execute(_LAST_ID).scalar() or 0) >> PG_BLOCK_BITS
+    conn.execute(text(PG_FILL_BLOCKS), {"first": first, "last": last})
 
 
 def optimize(conn: Connection) -> None:

@@ -10,7 +10,8 @@ SQLite: ``search_fts``, an FTS5 table with ``search_documents`` as external cont
 ``identifiers`` and ``words``; ``detail=column``: no phrase is ever searched, so positions are not
 kept). PostgreSQL: the generated column ``search_documents.tsv`` (``identifiers`` weighted A, ``words``
 D, in the ``simple`` configuration: the text is already folded and stemmed) and its postings,
-``search_postings`` (migration 0024; its GIN index was dropped by migration 0026: no query read it).
+``search_posting_blocks`` (migration 0027: in blocks of document ids; migration 0024 made them one
+row each; the GIN index was dropped by migration 0026: no query read it).
 """
 
 from __future__ import annotations

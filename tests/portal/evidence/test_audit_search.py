@@ -59,7 +59,13 @@ def test_an_index_that_disagrees_with_its_documents_is_named(app, tmp_path):
                 update(search_documents).where(search_documents.c.id == document).values(id=document + 1000)
             )
         else:  # the postings the engine reads lose the document's words
-            conn.execute(text("DELETE FROM search_postings WHERE document = :d"), {"d": document})
+            conn.execute(
+                text(
+                    "UPDATE search_posting_blocks "
+                    "SET offsets = array_remove(offsets, CAST(:d & 1023 AS smallint)) WHERE block = :d >> 10"
+                ),
+                {"d": document},
+            )
     problems = _search_problems(engine, app.config)
     assert any(s == f"{OCID} search document" for s, _ in problems), problems
     assert all(s in (f"{OCID} search document", "search index") for s, _ in problems), problems
@@ -77,7 +83,11 @@ def test_postings_of_words_a_document_does_not_hold_are_named(app, tmp_path):
             )
         else:
             conn.execute(
-                text("INSERT INTO search_postings (term, document) VALUES ('Dsoborno', :d)"), {"d": document}
+                text(
+                    "INSERT INTO search_posting_blocks (term, block, offsets) "
+                    "VALUES ('Dsoborno', :d >> 10, ARRAY[CAST(:d & 1023 AS smallint)])"
+                ),
+                {"d": document},
             )
     problems = _search_problems(engine, app.config)
     assert problems, "an index entry for words the document does not hold went unseen"

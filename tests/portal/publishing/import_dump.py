@@ -16,6 +16,8 @@ import hashlib
 
 from sqlalchemy import Engine, inspect, text
 
+from portal.search.database import PG_STORED_POSTINGS
+
 #: Tables that are not the import's output.
 SKIPPED_TABLES = {"alembic_version"}
 
@@ -45,7 +47,12 @@ def table_digests(engine: Engine) -> dict[str, str]:
     out = {}
     with engine.connect() as conn:
         for name in table_names(engine):
-            result = conn.execute(text(f'SELECT * FROM "{name}"'))
+            query = f'SELECT * FROM "{name}"'
+            if name == "search_posting_blocks":
+                # Digested as the postings it holds, one row per (term, document), under the name
+                # of the table of those rows it replaced (migration 0027): the same postings.
+                name, query = "search_postings", PG_STORED_POSTINGS
+            result = conn.execute(text(query))
             columns = list(result.keys())
             rows = result.all()
             # A column of import times: any value a datetime (or, on SQLite, a column named so).

@@ -1,4 +1,4 @@
-"""PostgreSQL's postings (``search_postings``) find exactly what the documents' ``tsvector``
+"""PostgreSQL's postings (``search_posting_blocks``) find exactly what the documents' ``tsvector``
 finds: the same set for every query (the listing's and the counts' ``matching``), the same
 newest window whichever way the engine reads it (words merged or looked up, an identifier
 prefix's terms merged or its range read whole), and the postings stay those of the stored
@@ -83,7 +83,9 @@ def _window(conn, query: Query, window: int) -> list[int]:
 
 
 def _stored_postings(conn) -> set[tuple[str, int]]:
-    return set(map(tuple, conn.execute(text("SELECT term, document FROM search_postings"))))
+    rows = list(map(tuple, conn.execute(text(database.PG_STORED_POSTINGS))))
+    assert len(rows) == len(set(rows))  # each posting once
+    return set(rows)
 
 
 def _postings_of_documents(conn) -> set[tuple[str, int]]:
@@ -113,12 +115,14 @@ def test_postings_are_the_documents_words(engine):
         # Replacing and dropping keep them so; a posting edited behind the engine's back is
         # repaired by the rebuild's first step.
     with engine.connect() as conn:
-        conn.execute(text("DELETE FROM search_postings WHERE term = 'Dcomput'"))
-        conn.execute(text("INSERT INTO search_postings VALUES ('Dnunca', 1)"))
+        conn.execute(text("DELETE FROM search_posting_blocks WHERE term = 'Dcomput'"))
+        conn.execute(text("INSERT INTO search_posting_blocks VALUES ('Dnunca', 0, '{1}')"))
         database.reindex_full_text(conn)
         assert _stored_postings(conn) == stored
         database.drop_orphans(conn)  # no record is stored: every document goes, and its postings
         assert _stored_postings(conn) == set()
+        # and their blocks, none left empty
+        assert conn.execute(text("SELECT count(*) FROM search_posting_blocks")).scalar() == 0
         conn.rollback()
 
 
