@@ -60,9 +60,8 @@ def _text(value: object) -> str:
     return _shown(value if type(value) is str else "" if value is None else str(value))
 
 
-# Labels, names, units and catalogue texts recur from order to order: a repeated text costs a
-# lookup instead of a scan (an order PDF shows about 50 texts, most of them not ASCII).
-@lru_cache(maxsize=8192)
+# Not memoised: most texts are printable Latin-1 and pass two scans in C, cheaper than a memo
+# that missed for more than half of them (a line's text and width are memoised together).
 def _shown(text: str) -> str:
     # Most texts are printable Latin-1, which code page 1252 keeps as it is: skip the round trip.
     if text.isascii():
