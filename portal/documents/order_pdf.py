@@ -5,9 +5,10 @@ Rendered from the order's OCDS release (without the PDF's own document entry, se
 exactly the order's verification URL (``portal.links.verification_url``).
 
 The layout (:func:`draw_order`) is written once, against the drawing calls of reportlab's
-``Canvas``. Publishing draws it with :class:`portal.documents.pdf_writer.PdfCanvas` and the QR
-encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about half a millisecond of
-worker CPU an order, where reportlab and ``qrcode`` took 2.5 ms);
+``Canvas`` plus one, ``showText`` (a font, a size and a string at a place: about 60 an order).
+Publishing draws it with :class:`portal.documents.pdf_writer.PdfCanvas` and the QR
+encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about 0.35-0.45 ms of
+worker CPU an order on a loaded machine, where reportlab and ``qrcode`` took 2.5 ms);
 :mod:`portal.documents.order_pdf_reference` draws it with reportlab and ``qrcode``, as every
 order PDF was rendered before, and the tests check that both show the same text at the same
 places and a QR code that reads the same.

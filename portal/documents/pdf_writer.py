@@ -117,11 +117,6 @@ def _literal(text: str) -> str:
     return text
 
 
-def _show_text(x: float, y: float, text: str) -> str:
-    """The operators that show ``text`` from ``(x, y)`` (inside a text object)."""
-    return f"{_position(x, y)}{_literal(text)}) Tj"
-
-
 def _text_string(text: str) -> bytes:
     """A PDF text string (document information): PDFDocEncoding if ASCII, else UTF-16BE."""
     if text.isascii() and text.isprintable():

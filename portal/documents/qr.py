@@ -9,6 +9,13 @@ codeword), and the modules gathered into place by an index plan made once per ve
 ``qrcode`` draws for the same bytes in byte mode, at level M with mask pattern 0, in every
 version.
 
+Up to version 7 (``TABLE_VERSIONS``; an order's URL takes version 4 or 5) a code is made from
+per-codeword tables instead (:func:`_byte_tables`, built once per version and process from the
+direct path, about 30 ms and 3.5 MB at version 4): a code is affine in its data codewords, so
+it is the code of all-zero data XOR one table entry per codeword, about 6 us where the direct
+path took 45 us. ``qr_rows`` keeps the direct path, and the tests check both against each other
+and against ``qrcode``.
+
 The mask pattern is fixed rather than chosen by penalty scoring: every mask is a valid QR code,
 and a fixed one keeps the PDF bytes independent of any scoring implementation.
 """
