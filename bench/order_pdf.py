@@ -25,6 +25,7 @@ import tempfile
 import time
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -89,7 +90,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         other = other_renderer(args.against.resolve(), Path(folder))
         orders = list(generate_orders(args.orders, args.seed))
-        inputs = []
+        inputs: list[tuple[dict, dict[str, Any]]] = []
         for order in orders:
             mapped = map_order(order, ocid_prefix="ocds-bench1")
             release = mapped.order_release
