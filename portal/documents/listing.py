@@ -24,7 +24,12 @@ def pdf_document_id(order_number: str) -> str:
 
 def is_order_pdf(document: Any) -> bool:
     """Whether an OCDS document entry is a Veraz order PDF."""
-    return isinstance(document, Mapping) and str(document.get("id", "")).endswith(PDF_DOCUMENT_SUFFIX)
+    # A dict first: an ABC's isinstance costs more than the rest (every order PDF asks it of
+    # each of the order's documents).
+    if type(document) is not dict and not isinstance(document, Mapping):
+        return False
+    found = document.get("id", "")
+    return (found if type(found) is str else str(found)).endswith(PDF_DOCUMENT_SUFFIX)
 
 
 def order_pdf_document(release: Any) -> dict | None:

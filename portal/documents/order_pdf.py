@@ -5,9 +5,10 @@ Rendered from the order's OCDS release (without the PDF's own document entry, se
 exactly the order's verification URL (``portal.links.verification_url``).
 
 The layout (:func:`draw_order`) is written once, against the drawing calls of reportlab's
-``Canvas``. Publishing draws it with :class:`portal.documents.pdf_writer.PdfCanvas` and the QR
-encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about half a millisecond of
-worker CPU an order, where reportlab and ``qrcode`` took 2.5 ms);
+``Canvas`` plus one, ``showText`` (a font, a size and a string at a place: about 60 an order).
+Publishing draws it with :class:`portal.documents.pdf_writer.PdfCanvas` and the QR
+encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about 0.35-0.45 ms of
+worker CPU an order on a loaded machine, where reportlab and ``qrcode`` took 2.5 ms);
 :mod:`portal.documents.order_pdf_reference` draws it with reportlab and ``qrcode``, as every
 order PDF was rendered before, and the tests check that both show the same text at the same
 places and a QR code that reads the same.
@@ -29,7 +30,7 @@ from typing import Any
 
 from portal.codes import STATUS_WORDS
 from portal.documents.listing import without_own_pdf
-from portal.documents.pdf_writer import PdfCanvas, packed_grid_path, string_width
+from portal.documents.pdf_writer import PdfCanvas, packed_grid_path, string_width, text_units
 from portal.documents.qr import qr_packed
 from portal.presentation import describe_order
 
@@ -41,8 +42,8 @@ MARGIN = 42.0
 QR_SIZE = 110.0
 CURRENCY_SYMBOL = {"PEN": "S/", "USD": "US$"}
 
-#: ``measure(text, font, size)``: the width of ``text`` in points.
-Measure = Callable[[str, str, float], float]
+# A line is drawn only above the footer: this much above the page's bottom edge.
+_BOTTOM = MARGIN + 24
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 # Latin-1 characters that code page 1252 does not keep: controls, C1 controls, no-break space.
@@ -60,9 +61,8 @@ def _text(value: object) -> str:
     return _shown(value if type(value) is str else "" if value is None else str(value))
 
 
-# Labels, names, units and catalogue texts recur from order to order: a repeated text costs a
-# lookup instead of a scan (an order PDF shows about 50 texts, most of them not ASCII).
-@lru_cache(maxsize=8192)
+# Not memoised: most texts are printable Latin-1 and pass two scans in C, cheaper than a memo
+# that missed for more than half of them (a line's text and width are memoised together).
 def _shown(text: str) -> str:
     # Most texts are printable Latin-1, which code page 1252 keeps as it is: skip the round trip.
     if text.isascii():
@@ -79,6 +79,15 @@ def _shown(text: str) -> str:
         text = _CONTROL.sub(" ", text)
     text = text.replace("→", "->").replace("\u00a0", " ")
     return text.encode("cp1252", "replace").decode("cp1252")
+
+
+# The text a line shows and its width at 1 point (in 1/1000): one lookup where a line took
+# three (the text, its width, then the canvas's font check); the widths are reportlab's
+# (``tests/portal/documents/test_pdf_writer.py``).
+@lru_cache(maxsize=8192)
+def _shown_units(text: str, font: str) -> tuple[str, int]:
+    shown = _shown(text)
+    return shown, text_units(shown, font)
 
 
 # Built once: ``int | float`` in isinstance builds a union object at every call.
@@ -118,15 +127,14 @@ def _day(value: str | None) -> str:
 class _Page:
     """A y cursor over a canvas that starts a new page when the next block does not fit."""
 
-    def __init__(self, canvas: Any, measure: Measure, footer: str) -> None:
+    def __init__(self, canvas: Any, footer: str) -> None:
         self.c = canvas
-        self.measure = measure
         self.footer = footer
         self.number = 1
         self.y = HEIGHT - MARGIN
 
     def need(self, height: float) -> None:
-        if self.y - height < MARGIN + 24:
+        if self.y - height < _BOTTOM:
             self._finish()
             self.c.showPage()
             self.number += 1
@@ -149,22 +157,20 @@ class _Page:
         max_width: float | None = None,
     ) -> None:
         """Draw text, wrapped at word boundaries to ``max_width``."""
-        text = _text(text)
+        text, units = _shown_units(text if type(text) is str else _text(text), font)
         width = max_width or (WIDTH - MARGIN - x)
         step = size + gap
-        canvas = self.c
         # About 60 lines an order, nearly all of one part on the current page: that case
-        # costs one width and no further call.
-        if self.measure(text, font, size) <= width and self.y - step >= MARGIN + 24:
-            self.y -= step
-            canvas.setFont(font, size)
-            canvas.drawString(x, self.y, text)
+        # costs one lookup and one call to the canvas.
+        y = self.y - step
+        if units * 0.001 * size <= width and y >= _BOTTOM:  # string_width(), to the last bit
+            self.y = y
+            self.c.showText(font, size, x, y, text)
             return
-        for part in _wrap(self.measure, text, font, size, width):
+        for part in _wrap(text, font, size, width):
             self.need(step)
             self.y -= step
-            canvas.setFont(font, size)
-            canvas.drawString(x, self.y, part)
+            self.c.showText(font, size, x, self.y, part)
 
     def heading(self, text: str) -> None:
         self.need(40)
@@ -176,10 +182,11 @@ class _Page:
 
 
 # Item descriptions and the fixed paragraphs recur from order to order, and a wrapping depends
-# on nothing but these arguments (``measure`` is a pure function of its own).
+# on nothing but these arguments.
 @lru_cache(maxsize=4096)
-def _wrap(measure: Measure, text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+def _wrap(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
     """``text`` in lines no wider than ``width``, broken at spaces (a longer word stands alone)."""
+    measure = string_width
     if measure(text, font, size) <= width:
         return (text,)
     space = measure(" ", font, size)
@@ -232,7 +239,6 @@ def render_order_pdf(
         canvas,
         release,
         draw_qr=_draw_qr,
-        measure=string_width,
         verify_url=verify_url,
         proformas_hash_link=proformas_hash_link,
         catalogue=catalogue,
@@ -246,17 +252,17 @@ def draw_order(
     release: dict,
     *,
     draw_qr: Callable[[Any, str, float, float], None],
-    measure: Measure,
     verify_url: str,
     proformas_hash_link: str | None,
     catalogue: str | None,
     facts: dict | None = None,
 ) -> None:
-    """Draw the order PDF's pages on ``canvas`` (reportlab's ``Canvas`` or a ``PdfCanvas``).
+    """Draw the order PDF's pages on ``canvas`` (a ``PdfCanvas``, or reportlab's ``Canvas`` with
+    ``showText``: ``order_pdf_reference``).
 
     ``draw_qr(canvas, data, x, y)`` draws the QR code of ``data`` with its lower left corner
-    (quiet zone included) at ``(x, y)``, ``QR_SIZE`` points wide. ``measure(text, font, size)``
-    is the width of a text in that canvas's fonts. ``facts``: ``describe_order`` of the
+    (quiet zone included) at ``(x, y)``, ``QR_SIZE`` points wide. Lines are wrapped by the
+    widths of :mod:`portal.documents.pdf_writer`, which are reportlab's. ``facts``: ``describe_order`` of the
     release without its PDF entry, if already read. Ends with ``showPage``.
     """
     release = without_own_pdf(release)
@@ -269,7 +275,7 @@ def draw_order(
     canvas.setAuthor("Veraz")
     canvas.setSubject(f"OCDS {release.get('ocid')} {release.get('id')}")
     canvas.setCreator("Veraz")
-    page = _Page(canvas, measure, footer)
+    page = _Page(canvas, footer)
 
     # Header: portal, order number, QR code at the right.
     text_width = WIDTH - 2 * MARGIN - QR_SIZE - 16
@@ -431,7 +437,7 @@ def draw_order(
 
 def _row(page: _Page, cells: list, cols: list, font: str) -> None:
     description_width = cols[2][0] - cols[1][0] - 8
-    wrapped = _wrap(page.measure, _text(cells[1]), font, 8.5, description_width)
+    wrapped = _wrap(_text(cells[1]), font, 8.5, description_width)
     height = 11 * len(wrapped) + 3
     page.need(height)
     page.y -= 11

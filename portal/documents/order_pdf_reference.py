@@ -15,7 +15,6 @@ import io
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 from reportlab import rl_config
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from portal.documents.order_pdf import A4, QR_SIZE, QUIET_ZONE, draw_order
@@ -33,12 +32,11 @@ def render_order_pdf_reference(
     saved_a85, rl_config.useA85 = rl_config.useA85, 0
     try:
         buffer = io.BytesIO()
-        canvas = Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
+        canvas = _Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1)
         draw_order(
             canvas,
             release,
             draw_qr=_draw_qr,
-            measure=stringWidth,
             verify_url=verify_url,
             proformas_hash_link=proformas_hash_link,
             catalogue=catalogue,
@@ -47,6 +45,14 @@ def render_order_pdf_reference(
         return buffer.getvalue()
     finally:
         rl_config.useA85 = saved_a85
+
+
+class _Canvas(Canvas):
+    """reportlab's canvas with the one call the layout adds to reportlab's set."""
+
+    def showText(self, font: str, size: float, x: float, y: float, text: str) -> None:  # noqa: N802
+        self.setFont(font, size)
+        self.drawString(x, y, text)
 
 
 def qr_matrix_reference(data: str) -> list[list[bool]]:

@@ -7,6 +7,9 @@ Reed-Solomon blocks, interleaving, placement, format or version bits shows as a 
 
 from __future__ import annotations
 
+from functools import reduce
+from operator import getitem, xor
+
 import pytest
 import qrcode
 from hypothesis import given, settings
@@ -15,7 +18,17 @@ from qrcode.constants import ERROR_CORRECT_M
 from qrcode.util import MODE_8BIT_BYTE, QRData
 
 from portal.documents.pdf_writer import grid_path, packed_grid_path
-from portal.documents.qr import QRCapacityError, qr_packed, qr_rows
+from portal.documents.qr import (
+    TABLE_VERSIONS,
+    QRCapacityError,
+    _byte_tables,
+    _interleaved,
+    _packed_value,
+    _payload,
+    _plan,
+    qr_packed,
+    qr_rows,
+)
 
 #: Bytes a version holds at level M in byte mode (ISO/IEC 18004, table 7), for versions 1-40.
 CAPACITY_M = (
@@ -106,3 +119,16 @@ def test_any_text_draws_the_matrix_qrcode_draws(data):
     packed = qr_packed(data)
     assert _unpacked(*packed) == rows
     assert packed_grid_path(*packed) == grid_path(rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=TABLE_VERSIONS), st.binary(min_size=1, max_size=124))
+def test_tables_give_the_codes_that_placing_each_module_gives(version, data):
+    # qr_packed takes the tables up to TABLE_VERSIONS; the direct path (Reed-Solomon, then every
+    # module placed) is what they are built from and what qr_rows still draws.
+    plan = _plan(version)
+    data = data[: plan.capacity - 2]  # byte mode, 8-bit count: 2 bytes of header below version 10
+    payload = _payload(data, plan)
+    zero, tables = _byte_tables(version)
+    from_tables = reduce(xor, map(getitem, tables, payload), zero)
+    assert from_tables == _packed_value(_interleaved(payload, plan), plan)
