@@ -92,13 +92,9 @@ def _stems(text: str) -> tuple[str, ...]:
     return tuple(analyse(text))
 
 
-def _compact(value: object) -> str:
-    # Buyers' and suppliers' ids and identifiers recur from process to process, as texts do.
-    return _compact_text(value) if type(value) is str else compact(value)  # type: ignore[arg-type]
-
-
 @lru_cache(maxsize=32768)
-def _compact_text(text: str) -> str:
+def _compact(text: str) -> str:
+    # Buyers' and suppliers' ids and identifiers recur from process to process, as texts do.
     return compact(text)
 
 
