@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Dialect, Engine, Index, Table, create_engine, event, inspect
+from sqlalchemy import Connection, Dialect, Engine, Index, LargeBinary, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
 from anchoring.log import sqlite_begin_immediate
@@ -278,6 +278,31 @@ def checkpoint_in_background(engine: Engine, path: str, checkpointer: WalCheckpo
 #: The former name, until tests/portal/test_wal_checkpointer.py imports the public one.
 
 
+def bind_processor(column: Any, dialect: Dialect) -> Any:
+    """The bind processor of ``column`` for ``dialect`` (None: values go to the driver as
+    they are), as SQLAlchemy applies it, except for binary columns on SQLite.
+
+    SQLAlchemy wraps each binary value for pysqlite in ``sqlite3.Binary`` (a ``memoryview``);
+    the driver binds any object with the buffer protocol, ``bytes`` included, as the same
+    BLOB (tested: ``tests/portal/test_db_binds.py``). The wrapper is one more object per row
+    and value on the publishing writer's path (quotes, order PDFs, compiled records), and a
+    tracked one, which made the cyclic collector run more often."""
+    if dialect.name == "sqlite" and isinstance(column.type, LargeBinary):
+        return None
+    return column.type._cached_bind_processor(dialect)
+
+
+@functools.cache
+def in_list(dialect: Dialect, count: int) -> str:
+    """``IN (?, ?, ...)`` with ``count`` driver placeholders of ``dialect``.
+
+    For the writer's queries by a list of keys (hundreds a batch): SQLAlchemy's expanding
+    ``in_()`` renders and names a parameter per value on every execution, a visible share of
+    the writer's time; the driver takes the same values as a plain tuple."""
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    return f"IN ({', '.join([mark] * count)})"
+
+
 @functools.cache
 def _insert_plan(table: Table, columns: tuple[str, ...], dialect: Dialect):
     """(driver-level INSERT text, bind processor of each column) for ``dialect``."""
@@ -286,7 +311,7 @@ def _insert_plan(table: Table, columns: tuple[str, ...], dialect: Dialect):
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES ({marks})"
     if dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
         raise NotImplementedError(f"bulk_insert: paramstyle {dialect.paramstyle}")
-    return sql, tuple(table.c[c].type._cached_bind_processor(dialect) for c in columns)
+    return sql, tuple(bind_processor(table.c[c], dialect) for c in columns)
 
 
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

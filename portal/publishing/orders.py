@@ -36,7 +36,7 @@ from ocds.catalogue.mapping import map_order
 from ocds.catalogue.source import agreement_key, check_order
 from ocds.summary import browse_columns_of, process_facts, read_model_rows_of, row_facts
 from ocds.validate import ReleaseValidator
-from portal.db import ensure_indexes, insert_driver_params
+from portal.db import bind_processor, ensure_indexes, insert_driver_params
 from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs
 from portal.evidence import log_evidence
 from portal.models import proformas, source_orders
@@ -417,9 +417,11 @@ def write_orders(
             else:
                 slow.append(ocid)
         rows.update(recompile(conn, slow))
-        store_records(conn, rows)
+        # ocids without a release before this transaction have nothing derived to replace
+        new = touched - had_before
+        store_records(conn, rows, new=new)
         # the search box's documents, in the same transaction
-        index_records(conn, rows, {o: r.search for o, r in rows.items() if r.search is not None})
+        index_records(conn, rows, {o: r.search for o, r in rows.items() if r.search is not None}, new=new)
         summary.new_orders += len(accepted)
         summary.published_releases += len(new_releases)
         summary.records_updated += len(rows)
@@ -439,13 +441,13 @@ def _insert_rows(
     dialect = conn.dialect
     fixed = []
     for name, value in constants.items():
-        processor = table.c[name].type._cached_bind_processor(dialect)
+        processor = bind_processor(table.c[name], dialect)
         fixed.append(value if processor is None else processor(value))
     constant_values = tuple(fixed)
     convert = [
         (i, processor)
         for i, name in enumerate(columns)
-        if (processor := table.c[name].type._cached_bind_processor(dialect)) is not None
+        if (processor := bind_processor(table.c[name], dialect)) is not None
     ]
     params: list[tuple] = []
     for row in rows:

@@ -8,7 +8,7 @@ replaced with its record, in the same transaction, so the two never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -19,9 +19,8 @@ from sqlalchemy import Connection, Dialect, select
 
 from ocds.compile import compile_release
 from ocds.summary import browse_columns_of, read_model_rows, read_model_rows_of, row_facts
-from portal.db import IN_CLAUSE_CHUNK, driver_params, insert_driver_params
+from portal.db import IN_CLAUSE_CHUNK, bind_processor, driver_params, in_list, insert_driver_params
 from portal.models import item_lines, parties, records, releases
-from portal.publishing.releases import in_list
 from portal.search.documents import Document, document_of
 
 #: The read model's tables other than ``records``, by the names ``read_model_rows`` uses.
@@ -71,27 +70,31 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
     """
     out = {}
     wanted = list(dict.fromkeys(ocids))
+    quote = conn.dialect.identifier_preparer.quote
     for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
-        chunk = wanted[i : i + IN_CLAUSE_CHUNK]
-        rows = conn.execute(
-            select(releases.c.ocid, releases.c.id, releases.c.data)
-            .where(releases.c.ocid.in_(chunk))
-            .order_by(releases.c.ocid, releases.c.date, releases.c.id)
-        ).all()
+        chunk = tuple(wanted[i : i + IN_CLAUSE_CHUNK])
+        # Driver-level: the statement is the one select() renders, and the rows come as the
+        # driver gives them (the release bytes not copied again by the binary type's result
+        # processor: orjson reads bytes and memoryviews alike).
+        sql = (
+            f"SELECT {quote('ocid')}, {quote('id')}, {quote('data')} FROM {quote(releases.name)} "
+            f"WHERE {quote('ocid')} {in_list(conn.dialect, len(chunk))} "
+            f"ORDER BY {quote('ocid')}, {quote('date')}, {quote('id')}"
+        )
         by_ocid: dict[str, list] = {}
-        for row in rows:
-            by_ocid.setdefault(row.ocid, []).append(row)
+        for ocid, pk, data in conn.exec_driver_sql(sql, chunk):
+            by_ocid.setdefault(ocid, []).append((pk, data))
         for ocid in chunk:
             group = by_ocid.get(ocid)
             if not group:
                 continue
-            compiled = compile_release([orjson.loads(r.data) for r in group])
+            compiled = compile_release([orjson.loads(data) for _, data in group])
             facts = row_facts(compiled)  # what the columns, rows and document read
             out[ocid] = RecordRow(
                 orjson.dumps(compiled),
                 browse_columns_of(facts),
                 len(group),
-                max(r.id for r in group),
+                max(pk for pk, _ in group),
                 read_model_rows_of(facts),
                 document_of(ocid, facts),
             )
@@ -99,15 +102,22 @@ def recompile(conn: Connection, ocids: Iterable[str]) -> dict[str, RecordRow]:
 
 
 def store_records(
-    conn: Connection, rows_by_ocid: dict[str, RecordRow], compiled: dict[str, dict] | None = None
+    conn: Connection,
+    rows_by_ocid: dict[str, RecordRow],
+    compiled: dict[str, dict] | None = None,
+    *,
+    new: Collection[str] = (),
 ) -> None:
     """Replace the ``records`` rows of the given ocids, and their read-model rows.
 
     ``compiled`` may give the compiled release of some of them (a caller that has it saves
-    reading it again)."""
+    reading it again). ``new``: ocids the caller knows had no release before its transaction,
+    hence no record and no read-model rows (they derive from releases only): nothing of
+    theirs is deleted first. The publishing writer knows them (most ocids of an import), and
+    the deletes found nothing for them at the cost of a lookup in each table's index."""
     if not rows_by_ocid:
         return
-    ocids = list(rows_by_ocid)
+    ocids = [o for o in rows_by_ocid if o not in new] if new else list(rows_by_ocid)
     quote = conn.dialect.identifier_preparer.quote
     for i in range(0, len(ocids), IN_CLAUSE_CHUNK):
         chunk = tuple(ocids[i : i + IN_CLAUSE_CHUNK])
@@ -142,7 +152,7 @@ def _record_params(
     the time (the same for every row) processed once instead of once a row."""
     names = tuple(next(iter(rows_by_ocid.values())).columns)
     columns = ("ocid", "compiled", "release_count", "last_release", "updated_at", *names)
-    processors = [records.c[c].type._cached_bind_processor(dialect) for c in columns]
+    processors = [bind_processor(records.c[c], dialect) for c in columns]
     now: Any = datetime.now(UTC)
     if processors[4] is not None:
         now = processors[4](now)

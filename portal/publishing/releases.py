@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Dialect
 
-from portal.db import IN_CLAUSE_CHUNK
+from portal.db import IN_CLAUSE_CHUNK, in_list
 from portal.models import releases
 from portal.publishing.prepared import PreparedRelease
 from portal.queries import lookup_pairs
@@ -89,17 +89,6 @@ def insert_releases(
 def existing_releases(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """``{(ocid, release id): data hash}`` of the stored releases among ``keys``."""
     return lookup_pairs(conn, (releases.c.ocid, releases.c.release_id), releases.c.data_hash, keys)
-
-
-@functools.cache
-def in_list(dialect: Dialect, count: int) -> str:
-    """``IN (?, ?, ...)`` with ``count`` driver placeholders of ``dialect``.
-
-    For the writer's queries by a list of ocids (hundreds a batch): SQLAlchemy's expanding
-    ``in_()`` renders and names a parameter per value on every execution, a visible share of
-    the writer's time; the driver takes the same values as a plain tuple."""
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    return f"IN ({', '.join([mark] * count)})"
 
 
 def ocids_with_releases(conn: Connection, ocids: set[str]) -> set[str]:

@@ -25,7 +25,7 @@ catches up from the database's documents. Both index the same analysed documents
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,20 +126,25 @@ def page_matching(conn: Connection, text: str, ocid_column, *, common: bool = Fa
 
 
 def index_records(
-    conn: Connection, ocids: Iterable[str], known: Mapping[str, Document] | None = None
+    conn: Connection,
+    ocids: Iterable[str],
+    known: Mapping[str, Document] | None = None,
+    *,
+    new: Collection[str] = (),
 ) -> None:
     """Replace the search documents of ``ocids`` from their records, in ``conn``'s transaction
     (call it after the records are stored); an ocid without a record loses its document.
 
     ``known``: documents the caller already made from the same compiled releases (the
-    publishing workers do, for new orders), not read and made again here."""
+    publishing workers do, for new orders), not read and made again here. ``new``: ocids the
+    caller knows had no release before its transaction, hence no document to replace."""
     wanted = list(dict.fromkeys(ocids))
     if not wanted:
         return
     known = known or {}
     made = [known[o] for o in wanted if o in known]
     made += documents(conn, [o for o in wanted if o not in known])
-    database.write_documents(conn, wanted, made)
+    database.write_documents(conn, wanted, made, new=new)
 
 
 def rebuild(engine: Engine, progress: Callable[[int], None] | None = None, batch: int = REBUILD_BATCH) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,7 @@ from sqlalchemy import (
     union,
 )
 
-from portal.db import IN_CLAUSE_CHUNK, bulk_insert
+from portal.db import IN_CLAUSE_CHUNK, bulk_insert, in_list
 from portal.search.documents import Document
 from portal.search.tables import search_documents
 from portal.search.text import Query
@@ -59,10 +59,6 @@ _FTS_DELETE = text(
     "INSERT INTO search_fts(search_fts, rowid, identifiers, words) "
     "VALUES ('delete', :id, :identifiers, :words)"
 )
-_FTS_INSERT = text(
-    "INSERT INTO search_fts(rowid, identifiers, words) SELECT id, identifiers, words "
-    "FROM search_documents WHERE ocid IN :ocids"
-).bindparams(bindparam("ocids", expanding=True))
 #: Matches ranked: the most recently written this many (by document id, which follows
 #: publication). A word such as "impresoras" matches a tenth of all processes, and ranking
 #: them all cost 100-200 ms at 100,000 processes (FTS5's bm25 reads every match's size and
@@ -656,28 +652,33 @@ def walk_condition(query: Query, ocid_column):
     return select(literal_column("1")).where(docs.c.ocid == ocid_column, in_fts.exists()).exists()
 
 
-def write_documents(conn: Connection, ocids: Iterable[str], docs: Sequence[Document]) -> None:
+def write_documents(
+    conn: Connection, ocids: Iterable[str], docs: Sequence[Document], *, new: Collection[str] = ()
+) -> None:
     """Replace the documents of ``ocids`` with ``docs`` (an ocid without a document loses its
-    own), in ``conn``'s transaction."""
+    own), in ``conn``'s transaction. ``new``: ocids the caller knows have no document (no
+    release before its transaction): none is looked for.
+
+    On SQLite the statements are sent to the driver as text: the publishing writer calls this
+    with hundreds of ocids a batch, and SQLAlchemy's expanding ``IN`` rendered and named a
+    parameter per ocid on every execution. They are the statements SQLAlchemy renders, so
+    the rows come in the same order (FTS5's segments depend on the order of its inserts)."""
     wanted = list(dict.fromkeys([*ocids, *(d.ocid for d in docs)]))
+    stored = [o for o in wanted if o not in new] if new else wanted
     sqlite = conn.dialect.name == "sqlite"
-    for i in range(0, len(wanted), IN_CLAUSE_CHUNK):
-        chunk = wanted[i : i + IN_CLAUSE_CHUNK]
+    for i in range(0, len(stored), IN_CLAUSE_CHUNK):
+        chunk = stored[i : i + IN_CLAUSE_CHUNK]
         if sqlite:
-            old = (
-                conn.execute(
-                    select(
-                        search_documents.c.id, search_documents.c.identifiers, search_documents.c.words
-                    ).where(search_documents.c.ocid.in_(chunk))
-                )
-                .mappings()
-                .all()
-            )
+            where = f"ocid {in_list(conn.dialect, len(chunk))}"
+            old = conn.exec_driver_sql(
+                f"SELECT id, identifiers, words FROM search_documents WHERE {where}", tuple(chunk)
+            ).all()
             if old:
-                conn.execute(_FTS_DELETE, [dict(r) for r in old])
+                conn.execute(_FTS_DELETE, [{"id": d, "identifiers": k, "words": w} for d, k, w in old])
+                conn.exec_driver_sql(f"DELETE FROM search_documents WHERE {where}", tuple(chunk))
         else:
             _pg_delete_postings(conn, _PG_POSTINGS_DELETE, {"ocids": chunk})
-        conn.execute(delete(search_documents).where(search_documents.c.ocid.in_(chunk)))
+            conn.execute(delete(search_documents).where(search_documents.c.ocid.in_(chunk)))
     if not docs:
         return
     bulk_insert(
@@ -688,7 +689,14 @@ def write_documents(conn: Connection, ocids: Iterable[str], docs: Sequence[Docum
     fresh = [d.ocid for d in docs]
     for i in range(0, len(fresh), IN_CLAUSE_CHUNK):
         chunk = fresh[i : i + IN_CLAUSE_CHUNK]
-        conn.execute(_FTS_INSERT if sqlite else _PG_POSTINGS_INSERT, {"ocids": chunk})
+        if sqlite:
+            conn.exec_driver_sql(
+                "INSERT INTO search_fts(rowid, identifiers, words) SELECT id, identifiers, words "
+                f"FROM search_documents WHERE ocid {in_list(conn.dialect, len(chunk))}",
+                tuple(chunk),
+            )
+        else:
+            conn.execute(_PG_POSTINGS_INSERT, {"ocids": chunk})
 
 
 def drop_orphans(conn: Connection) -> int:

@@ -79,3 +79,28 @@ def test_same_rows_as_sqlalchemy_insert(database_url):
     finally:
         metadata.drop_all(engine)
         engine.dispose()
+
+
+def test_binary_values_are_stored_as_sqlalchemy_stores_them(database_url):
+    """``portal.db.bind_processor`` leaves bytes unwrapped for SQLite binary columns: the stored
+    value is the same BLOB (type and bytes) as through SQLAlchemy's own ``sqlite3.Binary``."""
+    engine = create_engine(database_url)
+    metadata.create_all(engine)
+    payloads = [b"", b"\x00\xffbytes", bytes(range(256)) * 40, None]
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(sample), [{"k": f"a{i}", "blob": p} for i, p in enumerate(payloads)])
+            bulk_insert(conn, sample, [{"k": f"b{i}", "blob": p} for i, p in enumerate(payloads)])
+        if engine.dialect.name == "sqlite":
+            shown = "typeof(blob) || ':' || coalesce(hex(blob), 'null')"
+        else:
+            shown = "pg_typeof(blob)::text || ':' || coalesce(encode(blob, 'hex'), 'null')"
+        with engine.connect() as conn:
+            stored = {k: v for k, v in conn.exec_driver_sql(f"SELECT k, {shown} FROM bulk_sample")}
+        for i in range(len(payloads)):
+            assert stored[f"a{i}"] == stored[f"b{i}"]
+        if engine.dialect.name == "sqlite":
+            assert stored["b1"] == "blob:00FF6279746573"
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
