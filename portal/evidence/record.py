@@ -167,28 +167,33 @@ def log_evidence(
     imported release's package statement (None for the portal's own releases).
     """
     releases, new_proformas = list(releases), list(new_proformas)
-    batch: list[entry_format.Entry] = [
-        proforma_entry_value(_get(p, "ocid"), _get(p, "proforma_id"), _get(p, "data_hash"))
-        for p in new_proformas
-    ]
+    # Each item's members read one way, chosen once per item (a Mapping test is an ABC check).
+    batch: list[entry_format.Entry] = []
+    for p in new_proformas:
+        if isinstance(p, Mapping):
+            batch.append(proforma_entry_value(p["ocid"], p["proforma_id"], p["data_hash"]))
+        else:
+            batch.append(proforma_entry_value(p.ocid, p.proforma_id, p.data_hash))
     # One query for the whole batch (not one per release): publishing stays fast. The
     # publishing workers precompute each release's evidence (``evidence`` attribute) so the
     # writer need not parse releases again; anything else is parsed here.
-    ids = []
+    members = []
     for r in releases:
+        if isinstance(r, Mapping):
+            ocid, release_id, data_hash = r["ocid"], r["release_id"], r["data_hash"]
+        else:
+            ocid, release_id, data_hash = r.ocid, r.release_id, r.data_hash
         evidence = getattr(r, "evidence", None)
         if evidence is None:
             evidence = release_evidence(orjson.loads(_get(r, "data")))
-        ids.append((_get(r, "ocid"), evidence[0], evidence[1]))
+        members.append((ocid, release_id, data_hash, evidence[0], evidence[1]))
     if quotes is None:
-        wanted = {(ocid, pid) for ocid, pids, _ in ids for pid in pids}
+        wanted = {(ocid, pid) for ocid, _, _, pids, _ in members for pid in pids}
         quotes = stored_quotes(conn, wanted) if wanted else {}
     packages = list(package_hashes) if package_hashes is not None else [None] * len(releases)
-    for r, (ocid, pids, document), package in zip(releases, ids, packages, strict=True):
+    for (ocid, release_id, data_hash, pids, document), package in zip(members, packages, strict=True):
         linked = [(pid, quotes[(ocid, pid)]) for pid in pids if (ocid, pid) in quotes]
-        batch.append(
-            release_entry_value(ocid, _get(r, "release_id"), _get(r, "data_hash"), document, linked, package)
-        )
+        batch.append(release_entry_value(ocid, release_id, data_hash, document, linked, package))
     indices = store.append(conn, batch) if batch else []
     return indices[: len(new_proformas)], indices[len(new_proformas) :]
 

@@ -310,14 +310,11 @@ def write_orders(
                         )
                     )
                 continue
-            conflict = next(
-                (
-                    q
-                    for q in p.proformas
-                    if known_proformas.get((p.order.ocid, q.proforma_id), q.data_hash) != q.data_hash
-                ),
-                None,
-            )
+            conflict = None
+            for q in p.proformas:
+                if known_proformas.get((p.order.ocid, q.proforma_id), q.data_hash) != q.data_hash:
+                    conflict = q
+                    break
             if conflict:
                 summary.rejects.append(
                     Reject(
