@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL
 from anchoring.canonical import canonical_json
 from anchoring.log import EvidenceLog
 from ocds.catalogue.mapping import map_order
-from ocds.catalogue.source import agreement_key, check_order
+from ocds.catalogue.source import LineReader, check_order
 from ocds.summary import browse_columns_of, process_facts, read_model_rows_of, row_facts
 from ocds.validate import ReleaseValidator
 from portal.db import ensure_indexes, insert_driver_params
@@ -150,6 +150,7 @@ class OrderPreparer:
         self.base_url = base_url
         self.file = file
         self.validator = ReleaseValidator()
+        self.lines = LineReader(agreement_capacity)
         self.agreements = AgreementStates(agreement_capacity)
         # Canonical JSON of the agreement blocks met, by agreement_key (for order_digest).
         self._agreement_json: OrderedDict[bytes, bytes] = OrderedDict()
@@ -168,6 +169,7 @@ class OrderPreparer:
                 orders.append(prepared)
             else:
                 rejects.extend(prepared)
+        self.lines.check_unchanged()  # the orders shared their agreement dicts, read only
         return PreparedBatch(tuple(orders), tuple(rejects), len(lines))
 
     def _agreement_canonical(self, order: dict, key: bytes | None) -> bytes | None:
@@ -188,11 +190,12 @@ class OrderPreparer:
 
     def _prepare_line(self, number: int, raw: bytes) -> PreparedOrder | list[Reject]:
         try:
-            order = orjson.loads(raw)
+            # The agreement block parsed once per agreement, and its bytes (agreement_key), the
+            # key of both caches below, read off the line instead of serialised again.
+            order, key = self.lines.read(raw)
         except orjson.JSONDecodeError as error:
             return [self._reject(number, "", "", f"Line is not valid JSON: {error}.")]
         record = str(order.get("orderNumber", "")) if isinstance(order, dict) else ""
-        key = agreement_key(order)  # one serialisation of the agreement block, for both caches
         problems = check_order(order, agreement_key=key)
         if problems:
             return [self._reject(number, record, p.field, p.reason) for p in problems]
