@@ -42,10 +42,16 @@ from portal.evidence import log_evidence
 from portal.models import proformas, source_orders
 from portal.publishing.bulk import bulk_mode, lookup_indexes_deferred
 from portal.publishing.pool import WorkerPool, worker_count
-from portal.publishing.prepared import PreparedOrder, PreparedRelease, prepare_proforma, prepare_release
+from portal.publishing.prepared import (
+    PreparedOrder,
+    PreparedRelease,
+    prepare_proforma,
+    prepare_release,
+)
 from portal.publishing.records import RecordRow, pack_read_model, recompile, store_records
 from portal.publishing.rejects import Reject, Summary
 from portal.publishing.releases import existing_releases, insert_releases, ocids_with_releases
+from portal.publishing.wire import orders_from_wire, orders_to_wire
 from portal.queries import lookup_pairs
 from portal.search import index_records
 from portal.search.documents import document_of
@@ -68,6 +74,14 @@ class PreparedBatch:
     orders: tuple[PreparedOrder, ...]
     rejects: tuple[Reject, ...]
     lines: int
+
+    def __reduce__(self) -> tuple:
+        # Sent from a worker to the writer as tuples: see portal.publishing.wire.
+        return (_batch_from_wire, (orders_to_wire(self.orders), self.rejects, self.lines))
+
+
+def _batch_from_wire(orders: tuple, rejects: tuple[Reject, ...], lines: int) -> PreparedBatch:
+    return PreparedBatch(orders_from_wire(orders), rejects, lines)
 
 
 class AgreementStates:
