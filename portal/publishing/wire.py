@@ -41,7 +41,7 @@ _set = object.__setattr__
 def _build(cls: type, names: tuple[str, ...], values: tuple) -> Any:
     # The attribute dict as pickle's BUILD would fill it, without its lookups (frozen classes
     # refuse plain attribute assignment, not object's). The tests compare rebuilt with sent.
-    obj = _new(cls)
+    obj: Any = _new(cls)
     _set(obj, "__dict__", dict(zip(names, values, strict=True)))
     return obj
 
