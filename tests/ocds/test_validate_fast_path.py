@@ -321,6 +321,15 @@ def test_a_format_beside_a_pattern_stays_a_format():
     assert fast("2024-01-01T00:00:00Z") and not fast("2024-13-01T00:00:00Z") and not fast("1024-01-01")
 
 
+def test_written_out_space_classes_are_res_own():
+    import re._constants as sre
+
+    from ocds import fastschema
+
+    for category in (sre.CATEGORY_SPACE, sre.CATEGORY_NOT_SPACE):
+        assert fastschema._category(category) == fastschema._scanned_category(category)
+
+
 def test_release_dates_are_checked_without_python():
     # The release schema's date-times and uris reach jsonschema-rs as patterns: no format callback.
     formats: set[str] = set()
