@@ -2,11 +2,14 @@
 
 The worker step runs first (``OrderPreparer``, in this process), each batch kept pickled; then
 each batch is unpickled and written, in its own transaction, as ``import_orders`` does after
-the workers. Prints the writer's CPU per order (process time, this thread), the WAL
+the workers. Prints the writer's CPU per order (its thread's CPU time), the WAL
 checkpointer thread's, and with ``--parts`` each step of ``write_orders`` (CPU around its
 calls).
 
-    python bench/writer.py --input orders.jsonl --db /tmp/w.sqlite3 [--batch 500] [--bulk] [--parts]
+    PYTHONPATH=. python bench/writer.py --input orders.jsonl --db /tmp/w.sqlite3 \\
+        [--batch 500] [--bulk] [--parts]
+
+(``PYTHONPATH`` names the checkout measured: this script measures another checkout's writer too.)
 
 For instruction counts, save the batches once, then compare a run that writes them with one
 that only unpickles them, under valgrind (the checkpointer off, so that counts repeat):
@@ -25,16 +28,12 @@ import collections
 import gc
 import os
 import pickle
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from portal.db import CHECKPOINTER, drop_deferrable_indexes, make_engine, upgrade  # noqa: E402
-from portal.publishing import orders as publishing  # noqa: E402
-from portal.publishing.rejects import Summary  # noqa: E402
+from portal.db import CHECKPOINTER, drop_deferrable_indexes, make_engine, upgrade
+from portal.publishing import orders as publishing
+from portal.publishing.rejects import Summary
 
 PARTS = (
     "lookup_pairs",
