@@ -30,7 +30,7 @@ from typing import Any
 
 from portal.codes import STATUS_WORDS
 from portal.documents.listing import without_own_pdf
-from portal.documents.pdf_writer import PdfCanvas, packed_grid_path, string_width, text_units
+from portal.documents.pdf_writer import PdfCanvas, string_width, text_units
 from portal.documents.qr import qr_packed
 from portal.presentation import describe_order
 
@@ -458,12 +458,10 @@ QUIET_ZONE = 4  # modules of white border around a QR code, as the QR standard a
 
 
 def _draw_qr(canvas: PdfCanvas, data: str, x: float, y: float) -> None:
-    """The QR code as one path of filled squares, in a coordinate system of modules."""
-    size, chunks, packed = qr_packed(data)
+    """The QR code as a 1-bit image mask, one bit a module (its packed rows are the image's
+    rows as they are), the quiet zone left unpainted."""
+    size, _, packed = qr_packed(data)
     module = QR_SIZE / (size + 2 * QUIET_ZONE)
     offset = QUIET_ZONE * module
-    canvas.saveState()
     canvas.setFillGray(0)
-    canvas.transform(module, 0, 0, module, x + offset, y + offset)
-    canvas.addLiteral(packed_grid_path(size, chunks, packed) + "f")
-    canvas.restoreState()
+    canvas.drawImageMask(packed, size, size, x + offset, y + offset, size * module, size * module)

@@ -141,6 +141,7 @@ class PdfCanvas:
         self._shown: tuple[str, float] | None = None  # font and size set in the content stream
         self._in_text = False
         self._info: dict[str, str] = {}
+        self._images: list[bytes] = []  # image mask objects' dictionaries and data, by number
 
     # Document information.
     def setTitle(self, title: str) -> None:  # noqa: N802 (reportlab's names)
@@ -235,6 +236,28 @@ class PdfCanvas:
         """Append raw PDF operators (ASCII, outside any text object)."""
         self._graphics().append(ops)
 
+    def drawImageMask(  # noqa: N802
+        self, rows: bytes, width: int, height: int, x: float, y: float, w: float, h: float
+    ) -> None:
+        """Paint the 1 bits of a 1-bit image in the current fill gray, ``w`` by ``h`` points
+        from ``(x, y)``: ``height`` rows of ``width`` bits (whole bytes a row, most significant
+        bit leftmost, the top row first), each bit one sample, its 0 bits left unpainted.
+
+        An image mask (an image XObject, ``/ImageMask true``), not interpolated: a QR code's
+        modules stay sharp squares however it is scaled, and its 1,000 or so modules are the
+        few hundred bytes of their bits, where a path of squares was 4 KB of operators to
+        format and deflate on every page."""
+        if len(rows) != height * ((width + 7) // 8):
+            raise ValueError(f"{len(rows)} bytes are not {height} rows of {width} bits")
+        self._images.append(
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ImageMask true "
+            b"/BitsPerComponent 1 /Decode [1 0] /Length %d >>\nstream\n%s\nendstream"
+            % (width, height, len(rows), rows)
+        )
+        self._graphics().append(
+            f"q\n{number(w)} 0 0 {number(h)} {number(x)} {number(y)} cm\n/Im{len(self._images)} Do\nQ"
+        )
+
     # Pages and the file.
     def showPage(self) -> None:  # noqa: N802
         self._graphics()
@@ -246,7 +269,8 @@ class PdfCanvas:
         """The PDF file (PDF 1.4). Call after the last :meth:`showPage`."""
         if self._ops:
             self.showPage()
-        frame = _frame(tuple(self._fonts) or ("Helvetica",), len(self._pages), self._media)
+        images = self._images
+        frame = _frame(tuple(self._fonts) or ("Helvetica",), len(self._pages), self._media, len(images))
         entries = sorted(self._info.items())
         info = b"3 0 obj\n<< %s >>\nendobj\n" % b" ".join(
             b"/" + key.encode("ascii") + b" " + _text_string(value) for key, value in entries
@@ -270,6 +294,12 @@ class PdfCanvas:
             out.append(stream)
             position += len(page) + len(stream)
             number_ += 2
+        for image in images:  # after the pages: objects numbered from the frame's last page on
+            chunk = b"%d 0 obj\n%s\nendobj\n" % (number_, image)
+            offsets.append(position)
+            out.append(chunk)
+            position += len(chunk)
+            number_ += 1
         file_id = hashlib.md5(b"".join(out), usedforsecurity=False).hexdigest().encode("ascii")
         out.append(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
         out.extend([b"%010d 00000 n \n" % offset for offset in offsets])
@@ -296,11 +326,19 @@ class _Frame:
 # Every order PDF has one of a handful of frames (its fonts are drawn in the same order, and
 # nearly every order fits one page): built once, instead of formatting a dozen objects a file.
 @lru_cache(maxsize=64)
-def _frame(fonts: tuple[str, ...], pages: int, media: bytes) -> _Frame:
+def _frame(fonts: tuple[str, ...], pages: int, media: bytes, images: int = 0) -> _Frame:
     first_page = 4 + len(fonts)  # 1 catalog, 2 page tree, 3 information, then fonts
     kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(pages))
     font_refs = " ".join(f"/F{i + 1} {4 + i} 0 R" for i in range(len(fonts)))
-    resources = f"<< /Font << {font_refs} >> /ProcSet [/PDF /Text] >>".encode("ascii")
+    # Images follow the pages and their content streams; every page shares one resource
+    # dictionary, so names every image whichever page draws it.
+    first_image = first_page + 2 * pages
+    image_refs = " ".join(f"/Im{i + 1} {first_image + i} 0 R" for i in range(images))
+    resources = (
+        f"<< /Font << {font_refs} >> /XObject << {image_refs} >> /ProcSet [/PDF /Text /ImageB] >>"
+        if images
+        else f"<< /Font << {font_refs} >> /ProcSet [/PDF /Text] >>"
+    ).encode("ascii")
 
     def chunk(number_: int, body: bytes) -> bytes:
         return b"%d 0 obj\n%s\nendobj\n" % (number_, body)
