@@ -30,7 +30,7 @@ from typing import Any
 
 from portal.codes import STATUS_WORDS
 from portal.documents.listing import without_own_pdf
-from portal.documents.pdf_writer import PdfCanvas, string_width, text_units
+from portal.documents.pdf_writer import PdfCanvas, literal, string_width, text_units
 from portal.documents.qr import qr_packed
 from portal.presentation import describe_order
 
@@ -81,13 +81,13 @@ def _shown(text: str) -> str:
     return text.encode("cp1252", "replace").decode("cp1252")
 
 
-# The text a line shows and its width at 1 point (in 1/1000): one lookup where a line took
-# three (the text, its width, then the canvas's font check); the widths are reportlab's
-# (``tests/portal/documents/test_pdf_writer.py``).
+# The text a line shows, its width at 1 point (in 1/1000) and the PDF literal of it: one lookup
+# where a line took four (the text, its width, the canvas's font check, then its escaping);
+# the widths are reportlab's (``tests/portal/documents/test_pdf_writer.py``).
 @lru_cache(maxsize=8192)
-def _shown_units(text: str, font: str) -> tuple[str, int]:
+def _shown_units(text: str, font: str) -> tuple[str, int, str]:
     shown = _shown(text)
-    return shown, text_units(shown, font)
+    return shown, text_units(shown, font), literal(shown)
 
 
 # Built once: ``int | float`` in isinstance builds a union object at every call.
@@ -129,6 +129,9 @@ class _Page:
 
     def __init__(self, canvas: Any, footer: str) -> None:
         self.c = canvas
+        # Our own canvas takes the memoised literal of a text (PdfCanvas.showLiteral); any
+        # other (reportlab's, for the reference) the text.
+        self.literal = type(canvas) is PdfCanvas
         self.footer = footer
         self.number = 1
         self.y = HEIGHT - MARGIN
@@ -157,7 +160,7 @@ class _Page:
         max_width: float | None = None,
     ) -> None:
         """Draw text, wrapped at word boundaries to ``max_width``."""
-        text, units = _shown_units(text if type(text) is str else _text(text), font)
+        text, units, lit = _shown_units(text if type(text) is str else _text(text), font)
         width = max_width or (WIDTH - MARGIN - x)
         step = size + gap
         # About 60 lines an order, nearly all of one part on the current page: that case
@@ -165,7 +168,10 @@ class _Page:
         y = self.y - step
         if units * 0.001 * size <= width and y >= _BOTTOM:  # string_width(), to the last bit
             self.y = y
-            self.c.showText(font, size, x, y, text)
+            if self.literal:
+                self.c.showLiteral(font, size, x, y, lit)
+            else:
+                self.c.showText(font, size, x, y, text)
             return
         for part in _wrap(text, font, size, width):
             self.need(step)
@@ -441,16 +447,26 @@ def _row(page: _Page, cells: list, cols: list, font: str) -> None:
     height = 11 * len(wrapped) + 3
     page.need(height)
     page.y -= 11
+    y = page.y
     canvas = page.c
-    canvas.setFont(font, 8.5)
+    fast = page.literal
     for index, ((x, _, align), cell) in enumerate(zip(cols, cells, strict=True)):
         if index == 1:
             for i, part in enumerate(wrapped):
-                canvas.drawString(x, page.y - 11 * i, part)
-        elif align == "r":
-            canvas.drawRightString(x, page.y, _text(cell))
+                if fast:
+                    canvas.showLiteral(font, 8.5, x, y - 11 * i, _shown_units(part, font)[2])
+                else:
+                    canvas.showText(font, 8.5, x, y - 11 * i, part)
+            continue
+        # A cell and its width from the lines' memo (numbers, units and prices recur); right
+        # aligned at x less its width, as drawRightString places it.
+        text, units, lit = _shown_units(cell if type(cell) is str else _text(cell), font)
+        if align == "r":
+            x -= units * 0.001 * 8.5  # string_width(), to the last bit
+        if fast:
+            canvas.showLiteral(font, 8.5, x, y, lit)
         else:
-            canvas.drawString(x, page.y, _text(cell))
+            canvas.showText(font, 8.5, x, y, text)
     page.y -= 11 * (len(wrapped) - 1) + 3
 
 

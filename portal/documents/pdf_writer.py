@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from encodings.cp1252 import encoding_table as _CP1252
 from functools import cache, lru_cache
 from math import log10
-from operator import getitem
 
 from isal import isal_zlib
 from reportlab.pdfbase.pdfmetrics import getFont
@@ -106,6 +105,12 @@ def _position(x: float, y: float) -> str:
     return f"1 0 0 1 {number(x)} {number(y)} Tm ("
 
 
+@lru_cache(maxsize=64)
+def _font_operator(name: str, size: float) -> str:
+    """The operator that sets font resource ``name`` at ``size`` points."""
+    return f"/{name} {number(size)} Tf"
+
+
 def _literal(text: str) -> str:
     """``text`` as the inside of a literal string of a content stream kept as Latin-1 text."""
     if not text.isascii():
@@ -115,6 +120,9 @@ def _literal(text: str) -> str:
     if _NEEDS_ESCAPE.search(text):
         text = _escape(text)
     return text
+
+
+literal = _literal  # for callers of PdfCanvas.showLiteral
 
 
 def _text_string(text: str) -> bytes:
@@ -175,7 +183,7 @@ class PdfCanvas:
             name = self._fonts.get(font)
             if name is None:
                 name = self._fonts[font] = f"F{len(self._fonts) + 1}"
-            ops.append(f"/{name} {number(size)} Tf")
+            ops.append(_font_operator(name, size))
         ops.append(f"{_position(x, y)}{_literal(text)}) Tj")
 
     def showText(self, font: str, size: float, x: float, y: float, text: str) -> None:  # noqa: N802
@@ -183,6 +191,12 @@ class PdfCanvas:
 
         The order PDF draws about 60 strings a page, each in its own font and size: one call
         instead of two, and no second look at the font, is measurable there."""
+        self.showLiteral(font, size, x, y, _literal(text))
+
+    def showLiteral(self, font: str, size: float, x: float, y: float, literal: str) -> None:  # noqa: N802
+        """:meth:`showText` of a string already made a literal by :func:`literal`: a caller
+        that memoises its texts (the order PDF's recur: labels, headings, catalogue items)
+        memoises their literals with them."""
         ops = self._ops
         if not self._in_text:
             ops.append("BT")
@@ -195,8 +209,8 @@ class PdfCanvas:
             name = self._fonts.get(font)
             if name is None:
                 name = self._fonts[font] = f"F{len(self._fonts) + 1}"
-            ops.append(f"/{name} {number(size)} Tf")
-        ops.append(f"{_position(x, y)}{_literal(text)}) Tj")
+            ops.append(_font_operator(name, size))
+        ops.append(f"{_position(x, y)}{literal}) Tj")
 
     def drawRightString(self, x: float, y: float, text: str) -> None:  # noqa: N802
         """Draw ``text`` ending at ``x``."""
@@ -373,62 +387,3 @@ def _frame(fonts: tuple[str, ...], pages: int, media: bytes, images: int = 0) ->
             for i in range(pages)
         ),
     )
-
-
-def grid_path(rows: list[str]) -> str:
-    """``re`` operators covering the ``"1"`` cells of a grid (a QR code), one unit per cell,
-    the last row at y = 0; fill them with ``f``.
-
-    Each row is cut in bytes of 8 cells, and the operators of a byte come from a table:
-    formatting each run of cells in Python took longer than encoding a QR code. A run crossing a
-    byte boundary becomes two touching rectangles of the same path, which fill as one.
-    """
-    height = len(rows)
-    width = max(map(len, rows), default=0)
-    chunks = (width + 7) // 8
-    if not chunks:
-        return ""
-    packed = int("".join([row.ljust(chunks * 8, "0") for row in rows]), 2).to_bytes(chunks * height, "big")
-    return packed_grid_path(height, chunks, packed)
-
-
-def packed_grid_path(height: int, chunks: int, packed: bytes) -> str:
-    """:func:`grid_path` of a grid given as ``height`` rows of ``chunks`` bytes each (cells
-    most significant bit first, a row's cells past its width 0): what
-    :func:`portal.documents.qr.qr_packed` gives."""
-    if not chunks:
-        return ""
-    return "".join(map(getitem, _grid_tables(height, chunks), packed))
-
-
-# Orders of one import share one or two QR sizes; a table set takes 3.6 MB at 33 x 33 (version 4,
-# an order URL of about 55 bytes), 10 MB at 57 x 57.
-@lru_cache(maxsize=2)
-def _grid_tables(height: int, chunks: int) -> tuple[tuple[str, ...], ...]:
-    """The tables of every byte of a ``height``-row grid, row after row: :func:`_byte_ops`
-    with the row's y in place, so that the whole path is one join (a loop over the rows, to
-    put each one's y in, took twice as long as the join)."""
-    return tuple(
-        tuple(ops.replace("@", str(height - 1 - row)) for ops in _byte_ops(chunk))
-        for row in range(height)
-        for chunk in range(chunks)
-    )
-
-
-@cache
-def _byte_ops(chunk: int) -> tuple[str, ...]:
-    """For each byte value, the ``re`` operators of its runs of 1 bits in byte ``chunk`` of a
-    row (most significant bit leftmost), with ``@`` where the row's y goes."""
-    table = []
-    for value in range(256):
-        ops, bit = [], 0
-        while bit < 8:
-            if value & (0x80 >> bit):
-                start = bit
-                while bit < 8 and value & (0x80 >> bit):
-                    bit += 1
-                ops.append(f"{chunk * 8 + start} @ {bit - start} 1 re\n")
-            else:
-                bit += 1
-        table.append("".join(ops))
-    return tuple(table)
