@@ -224,27 +224,32 @@ def _destinations(contract: dict) -> list[dict]:
         if key is not None:
             milestones.setdefault(key, milestone)
     destinations: dict[str, dict] = {}
+    # A destination and a delivery are made when first met (a contract lists an item per line,
+    # destination and delivery: most items meet both again).
     for item in _objs(contract.get("items")):
         address = _obj(item.get("deliveryAddress"))
         if not address:
             continue
         key = _address_text(address)
-        dest = destinations.setdefault(
-            key, {"address": key, "region": _text(address.get("region")), "deliveries": {}}
-        )
+        dest = destinations.get(key)
+        if dest is None:
+            dest = destinations[key] = {
+                "address": key,
+                "region": _text(address.get("region")),
+                "deliveries": {},
+            }
         parts = (_text(item.get("id")) or "").split("-")
         milestone_id = "-".join(parts[1:3]) if len(parts) >= 3 else None
-        milestone = milestones.get(milestone_id or "", {})
-        delivery = dest["deliveries"].setdefault(
-            milestone_id or "",
-            {
+        delivery = dest["deliveries"].get(milestone_id or "")
+        if delivery is None:
+            milestone = milestones.get(milestone_id or "", {})
+            delivery = dest["deliveries"][milestone_id or ""] = {
                 "id": milestone_id,
                 "due": _text(milestone.get("dueDate")),
                 "status": _text(milestone.get("status")),
                 "title": _text(milestone.get("title")),
                 "items": [],
-            },
-        )
+            }
         delivery["items"].append(
             {
                 "description": _text(item.get("description")),
