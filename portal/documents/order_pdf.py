@@ -30,7 +30,7 @@ from typing import Any
 
 from portal.codes import STATUS_WORDS
 from portal.documents.listing import without_own_pdf
-from portal.documents.pdf_writer import PdfCanvas, literal, string_width, text_units
+from portal.documents.pdf_writer import PdfCanvas, string_width, units_and_literal
 from portal.documents.qr import qr_packed
 from portal.presentation import describe_order
 
@@ -87,7 +87,7 @@ def _shown(text: str) -> str:
 @lru_cache(maxsize=8192)
 def _shown_units(text: str, font: str) -> tuple[str, int, str]:
     shown = _shown(text)
-    return shown, text_units(shown, font), literal(shown)
+    return (shown, *units_and_literal(shown, font))
 
 
 # Built once: ``int | float`` in isinstance builds a union object at every call.

@@ -70,6 +70,19 @@ def text_units(text: str, font: str) -> int:
     return 256 * sum(codes.translate(high)) + sum(codes.translate(low))
 
 
+def units_and_literal(text: str, font: str) -> tuple[int, str]:
+    """``(text_units(text, font), literal(text))``, from one encoding of ``text``: what a caller
+    of :meth:`PdfCanvas.showLiteral` that measures its texts (to wrap or align them) needs."""
+    high, low = _width_tables(font)
+    codes = _charmap_encode(text, "strict", _CP1252)[0]
+    units = 256 * sum(codes.translate(high)) + sum(codes.translate(low))
+    if not text.isascii():
+        text = codes.decode("latin-1")  # as _literal keeps it
+    if _NEEDS_ESCAPE.search(text):
+        text = _escape(text)
+    return units, text
+
+
 @lru_cache(maxsize=8192)  # labels, units and catalogue descriptions recur from order to order
 def string_width(text: str, font: str, size: float) -> float:
     """Width of ``text`` (characters of code page 1252) in ``font`` at ``size`` points."""

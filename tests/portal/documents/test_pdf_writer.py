@@ -15,7 +15,15 @@ from reportlab.lib.rl_accel import fp_str
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from support import need
 
-from portal.documents.pdf_writer import FONTS, PdfCanvas, number, string_width
+from portal.documents.pdf_writer import (
+    FONTS,
+    PdfCanvas,
+    literal,
+    number,
+    string_width,
+    text_units,
+    units_and_literal,
+)
 
 #: Every character code page 1252 can show (no control characters).
 CP1252 = "".join(
@@ -37,6 +45,12 @@ def _poppler(tool: str, *args: str) -> subprocess.CompletedProcess:
 )
 def test_string_width_is_reportlabs(text, font, size):
     assert string_width(text, font, size) == stringWidth(text, font, size)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=CP1252 + "()\\\r\n", max_size=80), st.sampled_from(FONTS))
+def test_units_and_literal_from_one_encoding_are_both_apart(text, font):
+    assert units_and_literal(text, font) == (text_units(text, font), literal(text))
 
 
 @settings(max_examples=500)
