@@ -118,6 +118,11 @@ def _position(x: float, y: float) -> str:
     return f"1 0 0 1 {number(x)} {number(y)} Tm ("
 
 
+@lru_cache(maxsize=16)
+def _media_box(width: float, height: float) -> bytes:
+    return f"[0 0 {number(width)} {number(height)}]".encode("ascii")
+
+
 @lru_cache(maxsize=64)
 def _font_operator(name: str, size: float) -> str:
     """The operator that sets font resource ``name`` at ``size`` points."""
@@ -154,7 +159,7 @@ class PdfCanvas:
     """
 
     def __init__(self, pagesize: tuple[float, float]) -> None:
-        self._media = f"[0 0 {number(pagesize[0])} {number(pagesize[1])}]".encode("ascii")
+        self._media = _media_box(*pagesize)
         self._pages: list[str] = []
         self._ops: list[str] = []
         self._fonts: dict[str, str] = {}  # base name -> resource name, in order of first use
