@@ -7,17 +7,17 @@ exactly the order's verification URL (``portal.links.verification_url``).
 The layout (:func:`draw_order`) is written once, against the drawing calls of reportlab's
 ``Canvas`` plus one, ``showText`` (a font, a size and a string at a place: about 60 an order).
 Publishing draws it with :class:`portal.documents.pdf_writer.PdfCanvas` and the QR
-encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about 0.35-0.45 ms of
-worker CPU an order on a loaded machine, where reportlab and ``qrcode`` took 2.5 ms);
+encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about 0.25 ms of worker CPU
+an order on a loaded machine, where reportlab and ``qrcode`` took 2.5 ms);
 :mod:`portal.documents.order_pdf_reference` draws it with reportlab and ``qrcode``, as every
 order PDF was rendered before, and the tests check that both show the same text at the same
 places and a QR code that reads the same.
 
 Same input, same bytes: no date, no random id, the standard Helvetica and Courier (not
-embedded: no system font is needed and WinAnsi covers Spanish), and the QR code drawn as vector
-squares with a fixed mask pattern. The PDF's SHA-256 is the evidence's hash 2, so any change
-here changes the hash of every PDF rendered afterwards (already published PDFs are stored,
-never re-rendered).
+embedded: no system font is needed and WinAnsi covers Spanish), and the QR code (fixed mask
+pattern) drawn as a 1-bit image mask, one bit a module, not interpolated. The PDF's SHA-256 is
+the evidence's hash 2, so any change here changes the hash of every PDF rendered afterwards
+(already published PDFs are stored, never re-rendered).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A small PDF canvas for pages of text and filled shapes in the standard Type 1 fonts.
+"""A small PDF canvas for pages of text, lines and 1-bit image masks in the standard Type 1 fonts.
 
 Why it exists: an order PDF is rendered for every published order, in the publishing workers,
 and reportlab spent about 1.6 ms of worker CPU on each one (a Python object per PDF operator,
@@ -7,7 +7,10 @@ that the order PDF draws, with the same calls as reportlab's ``Canvas`` (``setFo
 ``drawString``, ``drawRightString``, ``drawCentredString``, ``line``, ``stringWidth``...), by
 appending operator text to a list, and writes the file (fonts, pages, cross-reference table)
 from fixed templates. ``tests/portal/documents/`` renders generated orders through both and
-checks that the text poppler extracts, with its position on the page, is the same.
+checks that the text poppler extracts, with its position on the page, is the same. Two calls
+are its own: ``showLiteral`` (a string already made a PDF literal, for a caller that memoises
+its texts) and ``drawImageMask`` (a 1-bit image, one bit a sample: the QR code, where a path of
+squares was half of a page's operators).
 
 Only the fonts every PDF reader has are used (Helvetica and Courier, regular and bold), never
 embedded, with WinAnsiEncoding: Spanish needs nothing else. Their widths are reportlab's copies
