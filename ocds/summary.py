@@ -60,6 +60,7 @@ __all__ = [
     "READ_MODEL_TABLES",
     "browse_columns",
     "browse_columns_of",
+    "drawn_facts",
     "process_facts",
     "read_model_rows",
     "row_facts",
@@ -223,27 +224,32 @@ def _destinations(contract: dict) -> list[dict]:
         if key is not None:
             milestones.setdefault(key, milestone)
     destinations: dict[str, dict] = {}
+    # A destination and a delivery are made when first met (a contract lists an item per line,
+    # destination and delivery: most items meet both again).
     for item in _objs(contract.get("items")):
         address = _obj(item.get("deliveryAddress"))
         if not address:
             continue
         key = _address_text(address)
-        dest = destinations.setdefault(
-            key, {"address": key, "region": _text(address.get("region")), "deliveries": {}}
-        )
+        dest = destinations.get(key)
+        if dest is None:
+            dest = destinations[key] = {
+                "address": key,
+                "region": _text(address.get("region")),
+                "deliveries": {},
+            }
         parts = (_text(item.get("id")) or "").split("-")
         milestone_id = "-".join(parts[1:3]) if len(parts) >= 3 else None
-        milestone = milestones.get(milestone_id or "", {})
-        delivery = dest["deliveries"].setdefault(
-            milestone_id or "",
-            {
+        delivery = dest["deliveries"].get(milestone_id or "")
+        if delivery is None:
+            milestone = milestones.get(milestone_id or "", {})
+            delivery = dest["deliveries"][milestone_id or ""] = {
                 "id": milestone_id,
                 "due": _text(milestone.get("dueDate")),
                 "status": _text(milestone.get("status")),
                 "title": _text(milestone.get("title")),
                 "items": [],
-            },
-        )
+            }
         delivery["items"].append(
             {
                 "description": _text(item.get("description")),
@@ -294,7 +300,14 @@ def row_facts(compiled: Any) -> dict:
     return _reading(compiled, complete=True, lines_only=True)
 
 
-def _reading(compiled: Any, *, complete: bool, lines_only: bool = False) -> dict:
+def drawn_facts(compiled: Any) -> dict:
+    """:func:`process_facts` as the order PDF and the stored rows read it: ``documents`` left
+    empty (the PDF lists no documents, and is itself listed among them only afterwards). For
+    a publishing worker that draws the PDF and derives the rows from one reading."""
+    return _reading(compiled, complete=True, documents=False)
+
+
+def _reading(compiled: Any, *, complete: bool, lines_only: bool = False, documents: bool = True) -> dict:
     """The one reading. ``complete=False`` stops at the facts the browse columns need (every
     key present; lists hold only what those facts read): publishing workers compute the columns
     of every order, and the lists (items, deliveries, quotes) cost most of the reading.
@@ -366,7 +379,7 @@ def _reading(compiled: Any, *, complete: bool, lines_only: bool = False) -> dict
         "bids": [_bid(b) for b in _objs(_obj(compiled.get("bids")).get("details"))] if extras else [],
         "amendments": [_amendment(a) for a in _objs(contract.get("amendments"))] if extras else [],
         "documents": [_document(d) for d in _objs(contract.get("documents")) + _objs(tender.get("documents"))]
-        if extras
+        if extras and documents
         else [],
     }
 

@@ -7,17 +7,17 @@ exactly the order's verification URL (``portal.links.verification_url``).
 The layout (:func:`draw_order`) is written once, against the drawing calls of reportlab's
 ``Canvas`` plus one, ``showText`` (a font, a size and a string at a place: about 60 an order).
 Publishing draws it with :class:`portal.documents.pdf_writer.PdfCanvas` and the QR
-encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about 0.35-0.45 ms of
-worker CPU an order on a loaded machine, where reportlab and ``qrcode`` took 2.5 ms);
+encoder of :mod:`portal.documents.qr` (:func:`render_order_pdf`: about 0.25 ms of worker CPU
+an order on a loaded machine, where reportlab and ``qrcode`` took 2.5 ms);
 :mod:`portal.documents.order_pdf_reference` draws it with reportlab and ``qrcode``, as every
 order PDF was rendered before, and the tests check that both show the same text at the same
 places and a QR code that reads the same.
 
 Same input, same bytes: no date, no random id, the standard Helvetica and Courier (not
-embedded: no system font is needed and WinAnsi covers Spanish), and the QR code drawn as vector
-squares with a fixed mask pattern. The PDF's SHA-256 is the evidence's hash 2, so any change
-here changes the hash of every PDF rendered afterwards (already published PDFs are stored,
-never re-rendered).
+embedded: no system font is needed and WinAnsi covers Spanish), and the QR code (fixed mask
+pattern) drawn as a 1-bit image mask, one bit a module, not interpolated. The PDF's SHA-256 is
+the evidence's hash 2, so any change here changes the hash of every PDF rendered afterwards
+(already published PDFs are stored, never re-rendered).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 from portal.codes import STATUS_WORDS
 from portal.documents.listing import without_own_pdf
-from portal.documents.pdf_writer import PdfCanvas, packed_grid_path, string_width, text_units
+from portal.documents.pdf_writer import PdfCanvas, string_width, units_and_literal
 from portal.documents.qr import qr_packed
 from portal.presentation import describe_order
 
@@ -81,13 +81,13 @@ def _shown(text: str) -> str:
     return text.encode("cp1252", "replace").decode("cp1252")
 
 
-# The text a line shows and its width at 1 point (in 1/1000): one lookup where a line took
-# three (the text, its width, then the canvas's font check); the widths are reportlab's
-# (``tests/portal/documents/test_pdf_writer.py``).
+# The text a line shows, its width at 1 point (in 1/1000) and the PDF literal of it: one lookup
+# where a line took four (the text, its width, the canvas's font check, then its escaping);
+# the widths are reportlab's (``tests/portal/documents/test_pdf_writer.py``).
 @lru_cache(maxsize=8192)
-def _shown_units(text: str, font: str) -> tuple[str, int]:
+def _shown_units(text: str, font: str) -> tuple[str, int, str]:
     shown = _shown(text)
-    return shown, text_units(shown, font)
+    return (shown, *units_and_literal(shown, font))
 
 
 # Built once: ``int | float`` in isinstance builds a union object at every call.
@@ -129,6 +129,9 @@ class _Page:
 
     def __init__(self, canvas: Any, footer: str) -> None:
         self.c = canvas
+        # Our own canvas takes the memoised literal of a text (PdfCanvas.showLiteral); any
+        # other (reportlab's, for the reference) the text.
+        self.literal = type(canvas) is PdfCanvas
         self.footer = footer
         self.number = 1
         self.y = HEIGHT - MARGIN
@@ -157,7 +160,7 @@ class _Page:
         max_width: float | None = None,
     ) -> None:
         """Draw text, wrapped at word boundaries to ``max_width``."""
-        text, units = _shown_units(text if type(text) is str else _text(text), font)
+        text, units, lit = _shown_units(text if type(text) is str else _text(text), font)
         width = max_width or (WIDTH - MARGIN - x)
         step = size + gap
         # About 60 lines an order, nearly all of one part on the current page: that case
@@ -165,7 +168,10 @@ class _Page:
         y = self.y - step
         if units * 0.001 * size <= width and y >= _BOTTOM:  # string_width(), to the last bit
             self.y = y
-            self.c.showText(font, size, x, y, text)
+            if self.literal:
+                self.c.showLiteral(font, size, x, y, lit)
+            else:
+                self.c.showText(font, size, x, y, text)
             return
         for part in _wrap(text, font, size, width):
             self.need(step)
@@ -441,16 +447,26 @@ def _row(page: _Page, cells: list, cols: list, font: str) -> None:
     height = 11 * len(wrapped) + 3
     page.need(height)
     page.y -= 11
+    y = page.y
     canvas = page.c
-    canvas.setFont(font, 8.5)
+    fast = page.literal
     for index, ((x, _, align), cell) in enumerate(zip(cols, cells, strict=True)):
         if index == 1:
             for i, part in enumerate(wrapped):
-                canvas.drawString(x, page.y - 11 * i, part)
-        elif align == "r":
-            canvas.drawRightString(x, page.y, _text(cell))
+                if fast:
+                    canvas.showLiteral(font, 8.5, x, y - 11 * i, _shown_units(part, font)[2])
+                else:
+                    canvas.showText(font, 8.5, x, y - 11 * i, part)
+            continue
+        # A cell and its width from the lines' memo (numbers, units and prices recur); right
+        # aligned at x less its width, as drawRightString places it.
+        text, units, lit = _shown_units(cell if type(cell) is str else _text(cell), font)
+        if align == "r":
+            x -= units * 0.001 * 8.5  # string_width(), to the last bit
+        if fast:
+            canvas.showLiteral(font, 8.5, x, y, lit)
         else:
-            canvas.drawString(x, page.y, _text(cell))
+            canvas.showText(font, 8.5, x, y, text)
     page.y -= 11 * (len(wrapped) - 1) + 3
 
 
@@ -458,12 +474,10 @@ QUIET_ZONE = 4  # modules of white border around a QR code, as the QR standard a
 
 
 def _draw_qr(canvas: PdfCanvas, data: str, x: float, y: float) -> None:
-    """The QR code as one path of filled squares, in a coordinate system of modules."""
-    size, chunks, packed = qr_packed(data)
+    """The QR code as a 1-bit image mask, one bit a module (its packed rows are the image's
+    rows as they are), the quiet zone left unpainted."""
+    size, _, packed = qr_packed(data)
     module = QR_SIZE / (size + 2 * QUIET_ZONE)
     offset = QUIET_ZONE * module
-    canvas.saveState()
     canvas.setFillGray(0)
-    canvas.transform(module, 0, 0, module, x + offset, y + offset)
-    canvas.addLiteral(packed_grid_path(size, chunks, packed) + "f")
-    canvas.restoreState()
+    canvas.drawImageMask(packed, size, size, x + offset, y + offset, size * module, size * module)

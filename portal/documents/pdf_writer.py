@@ -1,4 +1,4 @@
-"""A small PDF canvas for pages of text and filled shapes in the standard Type 1 fonts.
+"""A small PDF canvas for pages of text, lines and 1-bit image masks in the standard Type 1 fonts.
 
 Why it exists: an order PDF is rendered for every published order, in the publishing workers,
 and reportlab spent about 1.6 ms of worker CPU on each one (a Python object per PDF operator,
@@ -7,7 +7,10 @@ that the order PDF draws, with the same calls as reportlab's ``Canvas`` (``setFo
 ``drawString``, ``drawRightString``, ``drawCentredString``, ``line``, ``stringWidth``...), by
 appending operator text to a list, and writes the file (fonts, pages, cross-reference table)
 from fixed templates. ``tests/portal/documents/`` renders generated orders through both and
-checks that the text poppler extracts, with its position on the page, is the same.
+checks that the text poppler extracts, with its position on the page, is the same. Two calls
+are its own: ``showLiteral`` (a string already made a PDF literal, for a caller that memoises
+its texts) and ``drawImageMask`` (a 1-bit image, one bit a sample: the QR code, where a path of
+squares was half of a page's operators).
 
 Only the fonts every PDF reader has are used (Helvetica and Courier, regular and bold), never
 embedded, with WinAnsiEncoding: Spanish needs nothing else. Their widths are reportlab's copies
@@ -23,7 +26,6 @@ from dataclasses import dataclass
 from encodings.cp1252 import encoding_table as _CP1252
 from functools import cache, lru_cache
 from math import log10
-from operator import getitem
 
 from isal import isal_zlib
 from reportlab.pdfbase.pdfmetrics import getFont
@@ -71,6 +73,19 @@ def text_units(text: str, font: str) -> int:
     return 256 * sum(codes.translate(high)) + sum(codes.translate(low))
 
 
+def units_and_literal(text: str, font: str) -> tuple[int, str]:
+    """``(text_units(text, font), literal(text))``, from one encoding of ``text``: what a caller
+    of :meth:`PdfCanvas.showLiteral` that measures its texts (to wrap or align them) needs."""
+    high, low = _width_tables(font)
+    codes = _charmap_encode(text, "strict", _CP1252)[0]
+    units = 256 * sum(codes.translate(high)) + sum(codes.translate(low))
+    if not text.isascii():
+        text = codes.decode("latin-1")  # as _literal keeps it
+    if _NEEDS_ESCAPE.search(text):
+        text = _escape(text)
+    return units, text
+
+
 @lru_cache(maxsize=8192)  # labels, units and catalogue descriptions recur from order to order
 def string_width(text: str, font: str, size: float) -> float:
     """Width of ``text`` (characters of code page 1252) in ``font`` at ``size`` points."""
@@ -106,6 +121,17 @@ def _position(x: float, y: float) -> str:
     return f"1 0 0 1 {number(x)} {number(y)} Tm ("
 
 
+@lru_cache(maxsize=16)
+def _media_box(width: float, height: float) -> bytes:
+    return f"[0 0 {number(width)} {number(height)}]".encode("ascii")
+
+
+@lru_cache(maxsize=64)
+def _font_operator(name: str, size: float) -> str:
+    """The operator that sets font resource ``name`` at ``size`` points."""
+    return f"/{name} {number(size)} Tf"
+
+
 def _literal(text: str) -> str:
     """``text`` as the inside of a literal string of a content stream kept as Latin-1 text."""
     if not text.isascii():
@@ -115,6 +141,9 @@ def _literal(text: str) -> str:
     if _NEEDS_ESCAPE.search(text):
         text = _escape(text)
     return text
+
+
+literal = _literal  # for callers of PdfCanvas.showLiteral
 
 
 def _text_string(text: str) -> bytes:
@@ -133,7 +162,7 @@ class PdfCanvas:
     """
 
     def __init__(self, pagesize: tuple[float, float]) -> None:
-        self._media = f"[0 0 {number(pagesize[0])} {number(pagesize[1])}]".encode("ascii")
+        self._media = _media_box(*pagesize)
         self._pages: list[str] = []
         self._ops: list[str] = []
         self._fonts: dict[str, str] = {}  # base name -> resource name, in order of first use
@@ -141,6 +170,7 @@ class PdfCanvas:
         self._shown: tuple[str, float] | None = None  # font and size set in the content stream
         self._in_text = False
         self._info: dict[str, str] = {}
+        self._images: list[bytes] = []  # image mask objects' dictionaries and data, by number
 
     # Document information.
     def setTitle(self, title: str) -> None:  # noqa: N802 (reportlab's names)
@@ -174,7 +204,7 @@ class PdfCanvas:
             name = self._fonts.get(font)
             if name is None:
                 name = self._fonts[font] = f"F{len(self._fonts) + 1}"
-            ops.append(f"/{name} {number(size)} Tf")
+            ops.append(_font_operator(name, size))
         ops.append(f"{_position(x, y)}{_literal(text)}) Tj")
 
     def showText(self, font: str, size: float, x: float, y: float, text: str) -> None:  # noqa: N802
@@ -182,6 +212,12 @@ class PdfCanvas:
 
         The order PDF draws about 60 strings a page, each in its own font and size: one call
         instead of two, and no second look at the font, is measurable there."""
+        self.showLiteral(font, size, x, y, _literal(text))
+
+    def showLiteral(self, font: str, size: float, x: float, y: float, literal: str) -> None:  # noqa: N802
+        """:meth:`showText` of a string already made a literal by :func:`literal`: a caller
+        that memoises its texts (the order PDF's recur: labels, headings, catalogue items)
+        memoises their literals with them."""
         ops = self._ops
         if not self._in_text:
             ops.append("BT")
@@ -194,8 +230,8 @@ class PdfCanvas:
             name = self._fonts.get(font)
             if name is None:
                 name = self._fonts[font] = f"F{len(self._fonts) + 1}"
-            ops.append(f"/{name} {number(size)} Tf")
-        ops.append(f"{_position(x, y)}{_literal(text)}) Tj")
+            ops.append(_font_operator(name, size))
+        ops.append(f"{_position(x, y)}{literal}) Tj")
 
     def drawRightString(self, x: float, y: float, text: str) -> None:  # noqa: N802
         """Draw ``text`` ending at ``x``."""
@@ -235,6 +271,28 @@ class PdfCanvas:
         """Append raw PDF operators (ASCII, outside any text object)."""
         self._graphics().append(ops)
 
+    def drawImageMask(  # noqa: N802
+        self, rows: bytes, width: int, height: int, x: float, y: float, w: float, h: float
+    ) -> None:
+        """Paint the 1 bits of a 1-bit image in the current fill gray, ``w`` by ``h`` points
+        from ``(x, y)``: ``height`` rows of ``width`` bits (whole bytes a row, most significant
+        bit leftmost, the top row first), each bit one sample, its 0 bits left unpainted.
+
+        An image mask (an image XObject, ``/ImageMask true``), not interpolated: a QR code's
+        modules stay sharp squares however it is scaled, and its 1,000 or so modules are the
+        few hundred bytes of their bits, where a path of squares was 4 KB of operators to
+        format and deflate on every page."""
+        if len(rows) != height * ((width + 7) // 8):
+            raise ValueError(f"{len(rows)} bytes are not {height} rows of {width} bits")
+        self._images.append(
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ImageMask true "
+            b"/BitsPerComponent 1 /Decode [1 0] /Length %d >>\nstream\n%s\nendstream"
+            % (width, height, len(rows), rows)
+        )
+        self._graphics().append(
+            f"q\n{number(w)} 0 0 {number(h)} {number(x)} {number(y)} cm\n/Im{len(self._images)} Do\nQ"
+        )
+
     # Pages and the file.
     def showPage(self) -> None:  # noqa: N802
         self._graphics()
@@ -246,7 +304,8 @@ class PdfCanvas:
         """The PDF file (PDF 1.4). Call after the last :meth:`showPage`."""
         if self._ops:
             self.showPage()
-        frame = _frame(tuple(self._fonts) or ("Helvetica",), len(self._pages), self._media)
+        images = self._images
+        frame = _frame(tuple(self._fonts) or ("Helvetica",), len(self._pages), self._media, len(images))
         entries = sorted(self._info.items())
         info = b"3 0 obj\n<< %s >>\nendobj\n" % b" ".join(
             b"/" + key.encode("ascii") + b" " + _text_string(value) for key, value in entries
@@ -270,6 +329,12 @@ class PdfCanvas:
             out.append(stream)
             position += len(page) + len(stream)
             number_ += 2
+        for image in images:  # after the pages: objects numbered from the frame's last page on
+            chunk = b"%d 0 obj\n%s\nendobj\n" % (number_, image)
+            offsets.append(position)
+            out.append(chunk)
+            position += len(chunk)
+            number_ += 1
         file_id = hashlib.md5(b"".join(out), usedforsecurity=False).hexdigest().encode("ascii")
         out.append(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
         out.extend([b"%010d 00000 n \n" % offset for offset in offsets])
@@ -296,11 +361,19 @@ class _Frame:
 # Every order PDF has one of a handful of frames (its fonts are drawn in the same order, and
 # nearly every order fits one page): built once, instead of formatting a dozen objects a file.
 @lru_cache(maxsize=64)
-def _frame(fonts: tuple[str, ...], pages: int, media: bytes) -> _Frame:
+def _frame(fonts: tuple[str, ...], pages: int, media: bytes, images: int = 0) -> _Frame:
     first_page = 4 + len(fonts)  # 1 catalog, 2 page tree, 3 information, then fonts
     kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(pages))
     font_refs = " ".join(f"/F{i + 1} {4 + i} 0 R" for i in range(len(fonts)))
-    resources = f"<< /Font << {font_refs} >> /ProcSet [/PDF /Text] >>".encode("ascii")
+    # Images follow the pages and their content streams; every page shares one resource
+    # dictionary, so names every image whichever page draws it.
+    first_image = first_page + 2 * pages
+    image_refs = " ".join(f"/Im{i + 1} {first_image + i} 0 R" for i in range(images))
+    resources = (
+        f"<< /Font << {font_refs} >> /XObject << {image_refs} >> /ProcSet [/PDF /Text /ImageB] >>"
+        if images
+        else f"<< /Font << {font_refs} >> /ProcSet [/PDF /Text] >>"
+    ).encode("ascii")
 
     def chunk(number_: int, body: bytes) -> bytes:
         return b"%d 0 obj\n%s\nendobj\n" % (number_, body)
@@ -335,62 +408,3 @@ def _frame(fonts: tuple[str, ...], pages: int, media: bytes) -> _Frame:
             for i in range(pages)
         ),
     )
-
-
-def grid_path(rows: list[str]) -> str:
-    """``re`` operators covering the ``"1"`` cells of a grid (a QR code), one unit per cell,
-    the last row at y = 0; fill them with ``f``.
-
-    Each row is cut in bytes of 8 cells, and the operators of a byte come from a table:
-    formatting each run of cells in Python took longer than encoding a QR code. A run crossing a
-    byte boundary becomes two touching rectangles of the same path, which fill as one.
-    """
-    height = len(rows)
-    width = max(map(len, rows), default=0)
-    chunks = (width + 7) // 8
-    if not chunks:
-        return ""
-    packed = int("".join([row.ljust(chunks * 8, "0") for row in rows]), 2).to_bytes(chunks * height, "big")
-    return packed_grid_path(height, chunks, packed)
-
-
-def packed_grid_path(height: int, chunks: int, packed: bytes) -> str:
-    """:func:`grid_path` of a grid given as ``height`` rows of ``chunks`` bytes each (cells
-    most significant bit first, a row's cells past its width 0): what
-    :func:`portal.documents.qr.qr_packed` gives."""
-    if not chunks:
-        return ""
-    return "".join(map(getitem, _grid_tables(height, chunks), packed))
-
-
-# Orders of one import share one or two QR sizes; a table set takes 3.6 MB at 33 x 33 (version 4,
-# an order URL of about 55 bytes), 10 MB at 57 x 57.
-@lru_cache(maxsize=2)
-def _grid_tables(height: int, chunks: int) -> tuple[tuple[str, ...], ...]:
-    """The tables of every byte of a ``height``-row grid, row after row: :func:`_byte_ops`
-    with the row's y in place, so that the whole path is one join (a loop over the rows, to
-    put each one's y in, took twice as long as the join)."""
-    return tuple(
-        tuple(ops.replace("@", str(height - 1 - row)) for ops in _byte_ops(chunk))
-        for row in range(height)
-        for chunk in range(chunks)
-    )
-
-
-@cache
-def _byte_ops(chunk: int) -> tuple[str, ...]:
-    """For each byte value, the ``re`` operators of its runs of 1 bits in byte ``chunk`` of a
-    row (most significant bit leftmost), with ``@`` where the row's y goes."""
-    table = []
-    for value in range(256):
-        ops, bit = [], 0
-        while bit < 8:
-            if value & (0x80 >> bit):
-                start = bit
-                while bit < 8 and value & (0x80 >> bit):
-                    bit += 1
-                ops.append(f"{chunk * 8 + start} @ {bit - start} 1 re\n")
-            else:
-                bit += 1
-        table.append("".join(ops))
-    return tuple(table)

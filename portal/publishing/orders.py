@@ -34,7 +34,7 @@ from anchoring.canonical import canonical_json
 from anchoring.log import EvidenceLog
 from ocds.catalogue.mapping import map_order
 from ocds.catalogue.source import LineReader, check_order
-from ocds.summary import browse_columns_of, process_facts, read_model_rows_of, row_facts
+from ocds.summary import browse_columns_of, drawn_facts, read_model_rows_of, row_facts
 from ocds.validate import ReleaseValidator
 from portal.db import bind_processor, ensure_indexes, insert_driver_params
 from portal.documents.publish import attach_order_pdf, catalogue_name, store_order_pdfs
@@ -222,8 +222,9 @@ class OrderPreparer:
         # read no documents.
         # The read-model rows and the search document come from the same facts: the writer,
         # the one serial step, then stores them without reading the order again. Without a PDF,
-        # only what those rows read (deliveries, quotes and documents are the PDF's).
-        facts = (row_facts if self.base_url is None else process_facts)(mapped.order_release)
+        # only what those rows read (deliveries, quotes and documents are the PDF's); with one,
+        # no documents either (the PDF shows none).
+        facts = (row_facts if self.base_url is None else drawn_facts)(mapped.order_release)
         if self.base_url is not None:
             pdf, pdf_sha256 = attach_order_pdf(
                 mapped.order_release,

@@ -15,7 +15,15 @@ from reportlab.lib.rl_accel import fp_str
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from support import need
 
-from portal.documents.pdf_writer import FONTS, PdfCanvas, grid_path, number, string_width
+from portal.documents.pdf_writer import (
+    FONTS,
+    PdfCanvas,
+    literal,
+    number,
+    string_width,
+    text_units,
+    units_and_literal,
+)
 
 #: Every character code page 1252 can show (no control characters).
 CP1252 = "".join(
@@ -39,6 +47,12 @@ def test_string_width_is_reportlabs(text, font, size):
     assert string_width(text, font, size) == stringWidth(text, font, size)
 
 
+@settings(max_examples=300)
+@given(st.text(alphabet=CP1252 + "()\\\r\n", max_size=80), st.sampled_from(FONTS))
+def test_units_and_literal_from_one_encoding_are_both_apart(text, font):
+    assert units_and_literal(text, font) == (text_units(text, font), literal(text))
+
+
 @settings(max_examples=500)
 @given(st.floats(min_value=-10_000, max_value=10_000, allow_nan=False))
 def test_numbers_are_spelt_as_reportlab_spells_them(value):
@@ -52,14 +66,31 @@ def test_a_font_outside_the_four_is_refused():
 
 
 @given(st.lists(st.text(alphabet="01", min_size=21, max_size=21), min_size=1, max_size=25))
-def test_grid_path_covers_exactly_the_marked_cells_once(rows):
-    covered = []
-    for x, y, width, height in re.findall(r"(\d+) (\d+) (\d+) (\d+) re", grid_path(rows)):
-        assert height == "1"
-        row = len(rows) - 1 - int(y)
-        covered.extend((row, col) for col in range(int(x), int(x) + int(width)))
-    marked = [(r, c) for r, row in enumerate(rows) for c, cell in enumerate(row) if cell == "1"]
-    assert sorted(covered) == marked
+def test_an_image_mask_holds_its_rows_as_they_are(rows):
+    # One bit a sample, rows padded to whole bytes, the top row first: what qr_packed gives.
+    width, height = len(rows[0]), len(rows)
+    packed = b"".join(int(row.ljust(24, "0"), 2).to_bytes(3, "big") for row in rows)
+    canvas = PdfCanvas((100, 100))
+    canvas.drawImageMask(packed, width, height, 10, 20, 30, 40)
+    pdf = canvas.save()
+    assert b"q\n30 0 0 40 10 20 cm\n/Im1 Do\nQ" in zlib.decompress(_streams(pdf)[0])
+    image = re.search(
+        rb"<< /Type /XObject /Subtype /Image /Width (\d+) /Height (\d+) /ImageMask true "
+        rb"/BitsPerComponent 1 /Decode \[1 0\] /Length (\d+) >>\nstream\n",
+        pdf,
+    )
+    assert (int(image.group(1)), int(image.group(2)), int(image.group(3))) == (width, height, len(packed))
+    assert pdf[image.end() : image.end() + len(packed) + 10] == packed + b"\nendstream"
+    with pytest.raises(ValueError, match="rows"):
+        canvas.drawImageMask(packed + b"\0", width, height, 0, 0, 1, 1)
+
+
+def _streams(pdf: bytes) -> list[bytes]:
+    """The FlateDecode streams of a file, as they are stored."""
+    return [
+        pdf[match.end() : match.end() + int(match.group(1))]
+        for match in re.finditer(rb"<< /Length (\d+) /Filter /FlateDecode >>\nstream\n", pdf)
+    ]
 
 
 def _two_pages() -> bytes:
@@ -74,6 +105,8 @@ def _two_pages() -> bytes:
     canvas.line(42, 770, 553, 770)
     canvas.setFillGray(0.35)
     canvas.drawCentredString(297, 760, "centrado")
+    canvas.setFillGray(0)
+    canvas.drawImageMask(bytes([0b10100000, 0b01000000, 0b10100000]), 3, 3, 42, 600, 30, 30)
     canvas.showPage()
     canvas.setFont("Helvetica-Bold", 12)
     canvas.drawString(42, 800, "Página 2")

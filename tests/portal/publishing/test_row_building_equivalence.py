@@ -13,7 +13,7 @@ from support import json_paths
 
 from ocds.catalogue.generate import generate_orders
 from ocds.catalogue.mapping import map_order
-from ocds.summary import browse_columns_of, process_facts, read_model_rows_of, row_facts
+from ocds.summary import browse_columns_of, drawn_facts, process_facts, read_model_rows_of, row_facts
 from portal.db import driver_params
 from portal.models import item_lines
 from portal.search.documents import MAX_BODY_TERMS, _document, document_of
@@ -122,6 +122,9 @@ def test_row_facts_give_the_rows_of_the_whole_reading(data):
     assert {k: v for k, v in full.items() if k not in _ROW_SKIPPED} == {
         k: v for k, v in rows.items() if k not in _ROW_SKIPPED
     }
+    # What a worker that draws the PDF reads: everything but the documents.
+    drawn = drawn_facts(release)
+    assert drawn == {**full, "documents": []}
     assert all(rows[k] == [] for k in _ROW_SKIPPED)
     assert browse_columns_of(rows) == browse_columns_of(full)
     assert read_model_rows_of(rows) == read_model_rows_of(full)
@@ -131,4 +134,4 @@ def test_row_facts_give_the_rows_of_the_whole_reading(data):
 def test_row_facts_leave_out_what_orders_have():
     # The shortcut must skip something real, or the test above proves nothing.
     full = process_facts(orjson.loads(_order_releases()[0]))
-    assert full["destinations"] and full["bids"]
+    assert full["destinations"] and full["bids"] and full["documents"]
