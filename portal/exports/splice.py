@@ -85,11 +85,12 @@ def compiled_canonical(data: bytes) -> bytes | None:
     ``data`` (parsed, compiled by :func:`ocds.compile.compile_release`); None when the merge
     routine refuses it.
 
-    One case needs care: canonical JSON writes a float of 2**53 or more without exponent below
-    10**21 (``18014398509481984``), which parses back as an integer beyond the range RFC 8785
-    allows for integers. Such integers are written as the floats they came from (the same
-    digits), as the splice keeps them; anything still refused is written with sorted keys by
-    orjson (not canonical; no stored release can lead there)."""
+    One case needs care: canonical JSON writes a float of 2**53 or more below 10**21 without
+    exponent (``18014398509481984``, ``1152921504606847000`` for 2**60), which parses back as an
+    integer beyond the range RFC 8785 allows for integers. Such an integer is written as the
+    float whose canonical form has its digits (the same digits, as the splice keeps them);
+    anything still refused is written with sorted keys by orjson (not canonical; no stored
+    release can lead there)."""
     try:
         compiled = compile_release([orjson.loads(data)])
     except (InputError, orjson.JSONDecodeError):
@@ -108,14 +109,19 @@ _SAFE = 2**53 - 1
 
 
 def _exact_floats(value: Any) -> Any:
-    """``value`` with every integer beyond +-(2**53 - 1) that a float holds exactly as that float."""
+    """``value`` with every integer beyond +-(2**53 - 1) whose digits are the canonical form of
+    a float replaced by that float."""
     kind = type(value)
     if kind is dict:
         return {k: _exact_floats(v) for k, v in value.items()}
     if kind is list:
         return [_exact_floats(v) for v in value]
-    if kind is int and _SAFE < abs(value) < 2**1024 and float(value) == value:
-        return float(value)
+    if kind is int and _SAFE < abs(value) < 10**21:
+        try:
+            if canonical_json([float(value)]) == b"[%d]" % value:
+                return float(value)
+        except CanonicalError:
+            pass
     return value
 
 
