@@ -332,10 +332,14 @@ def _tee(
 
     A process whose compiled release the previous export already wrote (:class:`_Reuse`) is
     not sent: that compiled release is copied. ``fill`` (when the releases were read without
-    their JSON) reads the JSON of the releases still to compile."""
+    their JSON) reads the JSON of the releases still to compile. Processes of one release
+    whose compiled release is spliced from their JSON (:mod:`portal.exports.splice`, most of
+    them) are not sent either: sending a release to a worker and its compiled release back
+    costs more than splicing it here."""
     for batch in batches:
         found: dict[int, bytes | None] = {}
         work = []
+        places = []
         for i, (ocid, rows, stored) in enumerate(batch):
             year = _years_of(rows)[0]
             if years is not None and year not in years:
@@ -348,8 +352,18 @@ def _tee(
                 found[i] = bytes(stored)  # stored at publication: not sent to a worker and back
             else:
                 work.append((ocid, rows, stored))
+                places.append(i)
         if fill is not None:
             work = fill(work)
+        alone = [k for k, (_ocid, rows, _stored) in enumerate(work) if len(rows) == 1]
+        spliced = spliced_compiled([work[k][1][0].data for k in alone])
+        done = set()
+        for k, made in zip(alone, spliced, strict=True):
+            if made is not None:
+                found[places[k]] = made
+                done.add(k)
+        if done:
+            work = [item for k, item in enumerate(work) if k not in done]
         pending.append((batch, found))
         yield work
 
@@ -770,15 +784,10 @@ def _compile_step(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        wanted = [years is None or _years_of(rows)[0] in years for _ocid, rows, _stored in batch]
-        # The processes of one release, spliced together (the test runs over many at once).
-        alone = [i for i, (_ocid, rows, stored) in enumerate(batch) if wanted[i] and stored is None and len(rows) == 1]
-        spliced = dict(zip(alone, spliced_compiled([batch[i][1][0].data for i in alone]), strict=True))
-        for i, (_ocid, rows, stored) in enumerate(batch):
-            made = spliced.get(i)
-            if made is None and wanted[i]:
-                made = compiled_bytes(rows, stored, splice=False)
-            out.append(made)
+        for _ocid, rows, stored in batch:
+            year, _ = _years_of(rows)
+            # What reaches a worker was not spliced (see _tee): compiled, not tried again.
+            out.append(compiled_bytes(rows, stored, splice=False) if years is None or year in years else None)
     finally:
         if enabled:
             gc.enable()

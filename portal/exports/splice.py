@@ -155,7 +155,7 @@ def spliced_compiled(datas: Sequence[bytes]) -> list[bytes | None]:
     buf = b"".join(members) + _PAD
     raw = np.frombuffer(buf, np.uint8)
     codes = np.frombuffer(buf.translate(_CODES), np.uint8)
-    where = np.flatnonzero(codes)  # the one pass over every byte
+    where = np.flatnonzero(codes.astype(np.bool_))  # (three times faster on bools than on bytes)
     kinds = codes[where]
     is_quote = kinds == _QUOTE
     quotes = where[is_quote]
@@ -166,11 +166,10 @@ def spliced_compiled(datas: Sequence[bytes]) -> list[bytes | None]:
     odd = np.diff(np.searchsorted(quotes, starts), append=len(quotes)) & 1
     if odd.any():
         return _without(datas, out, chosen, odd.astype(bool))
-    brackets = where[~is_quote]
-    bracket_kinds = kinds[~is_quote]
-    outside = (np.searchsorted(quotes, brackets) & 1) == 0
-    brackets = brackets[outside]
-    bracket_kinds = bracket_kinds[outside]
+    # Parity of the quotes so far (an 8-bit running sum keeps it, and is the cheapest).
+    outside = ~is_quote & ((np.cumsum(is_quote.view(np.int8), dtype=np.int8) & 1) == 0)
+    brackets = where[outside]
+    bracket_kinds = kinds[outside]
     opens = bracket_kinds <= _OPEN_ARRAY
     depth = np.cumsum(opens.view(np.int8) * 2 - 1, dtype=np.int32)  # depth after each bracket
     first_bracket = np.searchsorted(brackets, starts)
@@ -180,11 +179,14 @@ def spliced_compiled(datas: Sequence[bytes]) -> list[bytes | None]:
         unbalanced = np.zeros(count, bool)
         unbalanced[np.flatnonzero(before != 0)[:1] - 1 if (before != 0).any() else count - 1] = True
         return _without(datas, out, chosen, unbalanced)
-    owner = np.searchsorted(starts, brackets, side="right") - 1
     bad = np.zeros(count, bool)
+
+    def owner(positions: np.ndarray) -> np.ndarray:  # which release each position is in
+        return np.searchsorted(starts, positions, side="right") - 1
+
     # Rule 2: an empty object or array is an opening bracket right before its closing one.
     empty = opens[:-1] & ~opens[1:] & (brackets[1:] == brackets[:-1] + 1)
-    bad[owner[:-1][empty]] = True
+    bad[owner(brackets[:-1][empty])] = True
 
     # Each string's opening quote and the 8 bytes after it, as one little-endian word: one
     # gather per string instead of eight. A key is a string followed by `:`.
@@ -197,11 +199,11 @@ def spliced_compiled(datas: Sequence[bytes]) -> list[bytes | None]:
     id_strings = key_quotes[five == np.uint64(_ID_STRING[0])]
     place = np.searchsorted(brackets, id_strings) - 1
     id_depths = depth[place]
-    id_owner = owner[place]
+    id_owner = owner(id_strings)
     # Rule 3: every `"id":` has a string value.
     if len(id_keys) != len(id_strings):
         other = np.setdiff1d(id_keys, id_strings)
-        bad[owner[np.searchsorted(brackets, other) - 1]] = True
+        bad[owner(other)] = True
 
     # Rule 4: ids of the objects of one array are distinct. An id key at depth d belongs to
     # the object opened last at depth d before it; that object's container is the bracket
@@ -211,8 +213,10 @@ def spliced_compiled(datas: Sequence[bytes]) -> list[bytes | None]:
     if len(positions) > 1:
         open_at = brackets[opens]
         span = np.int64(len(buf) + 1)
-        open_keys = depth[opens].astype(np.int64) * span + open_at
-        order = np.argsort(open_keys)
+        open_depths = depth[opens]
+        open_keys = open_depths.astype(np.int64) * span + open_at
+        # Sorted by depth, then position (a stable sort of small integers: a radix sort).
+        order = np.argsort(open_depths.astype(np.int16), kind="stable")
         containers = open_at[order][
             np.searchsorted(open_keys[order], (levels.astype(np.int64) - 1) * span + positions) - 1
         ]
@@ -239,7 +243,7 @@ def spliced_compiled(datas: Sequence[bytes]) -> list[bytes | None]:
         at = np.full(count, -1, np.int64)
         place = np.searchsorted(brackets, found) - 1
         found = found[depth[place] == 1]
-        at[owner[place][depth[place] == 1]] = found
+        at[owner(found)] = found
         return at
 
     top_id = top(id_strings)
