@@ -14,9 +14,10 @@ hold; each is a case where the merge routine would change the release (ocdsmerge
 
 1. ``S`` holds no backslash (``\\``): no string has an escape, so every ``"`` opens or closes a
    string, and a string's bytes between its quotes are its canonical encoding.
-2. ``S`` holds neither ``null`` nor ``{}`` nor ``[]`` (the merge drops null values, empty
-   objects and empty arrays, and objects and array items left empty by that). The bytes are
-   searched as they are: text holding ``null`` only sends the release to the slow path.
+2. There is no null value, no empty object and no empty array (the merge drops them, and
+   objects and array items left empty by that). ``S`` is refused when it holds the bytes
+   ``null`` anywhere (text holding them only costs the slow path), or a ``{`` or ``[`` outside
+   strings directly followed by its closing bracket.
 3. Every member named ``id``, at any depth, has a string value (the merge keys array items by
    ``str(id)`` and by the raw value: numbers, booleans and null can merge items or reorder).
 4. No two objects that are elements of the same array have equal ``id`` values (the merge
@@ -31,13 +32,13 @@ Then the compiled release is ``S`` with the value of its top-level ``id`` replac
 and the value of its top-level ``tag`` replaced by ``["compiled"]``. Members keep their
 places, since canonical JSON sorts them by key and the keys do not change: the result is the
 canonical JSON of the compiled release, byte for byte what
-``canonical_json(compile_release([orjson.loads(S)]))`` gives (proven on generated and mutated
-releases by ``tests/portal/exports/test_splice.py``). Whatever else the merge keeps (whole-list arrays,
-arrays of values, member order) is kept by the splice too.
+``canonical_json(compile_release([orjson.loads(S)]))`` gives (:func:`compiled_canonical`;
+proven on generated and mutated releases by ``tests/portal/exports/test_splice.py``).
 
-How: the test runs over many releases at once with numpy, over the positions of the bytes
-that matter (quotes and brackets), not over every byte in Python. About 10-20 µs per 7 KB
-release on this project's machine, against about 140 µs to parse, compile and serialise.
+How: the test runs over many releases at once with numpy, on the positions of the bytes that
+matter (quotes and brackets), not over every byte in Python: about 50-60 µs per 7.3 KB
+catalogue release on this project's (loaded) machine, against 110-140 µs to parse, compile and
+serialise (``docs/bulk-downloads.md``, Performance).
 """
 
 from __future__ import annotations
@@ -59,11 +60,9 @@ __all__ = ["compiled_canonical", "splice_allowed", "spliced_compiled"]
 _COMPILED_TAG = b'["compiled"]'
 
 # Bytes that matter, as small codes (translate table): quote 1, { 2, [ 3, } 4, ] 5.
-_CODES = bytearray(256)
-for _byte, _code in ((b'"', 1), (b"{", 2), (b"[", 3), (b"}", 4), (b"]", 5)):
-    _CODES[_byte[0]] = _code
-_CODES = bytes(_CODES)
-_QUOTE, _OPEN_OBJECT, _OPEN_ARRAY = 1, 2, 3
+_QUOTE, _OPEN_ARRAY = 1, 3
+_CODE_OF = {ord('"'): 1, ord("{"): 2, ord("["): 3, ord("}"): 4, ord("]"): 5}
+_CODES = bytes(_CODE_OF.get(b, 0) for b in range(256))
 
 
 def _word(text: bytes) -> tuple[int, int]:
@@ -144,7 +143,9 @@ def spliced_compiled(datas: Sequence[bytes]) -> list[bytes | None]:
     if not datas or not splice_allowed():
         return out
     # Rules 1 and 2 (null; empty objects and arrays are found below), per release, in C.
-    chosen = [i for i, data in enumerate(datas) if data[:1] == b"{" and b"\\" not in data and b"null" not in data]
+    chosen = [
+        i for i, data in enumerate(datas) if data[:1] == b"{" and b"\\" not in data and b"null" not in data
+    ]
     if not chosen:
         return out
     members = [datas[i] for i in chosen]
