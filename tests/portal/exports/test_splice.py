@@ -175,20 +175,27 @@ _KEYS = st.sampled_from(
     ["id", "items", "value", "roles", "details", "tag", "date", "a", "ñ", "😀", "additionalClassifications"]
 )
 _SCALARS = st.one_of(st.none(), st.booleans(), _NUMBERS, _TEXT)
-_JSON = st.recursive(
-    _SCALARS,
-    lambda children: st.one_of(
+
+
+def _with_id(item: dict, identifier) -> dict:
+    return {**item, "id": identifier}
+
+
+def _containers(children):
+    """Arrays, objects, and arrays of objects (most with an id, from a few values)."""
+    return st.one_of(
         st.lists(children, max_size=3),
         st.dictionaries(_KEYS, children, max_size=3),
         st.lists(
-            st.builds(lambda d, i: {**d, "id": i}, st.dictionaries(_KEYS, children, max_size=2), _IDS)
+            st.builds(_with_id, st.dictionaries(_KEYS, children, max_size=2), _IDS)
             | st.dictionaries(_KEYS, children, min_size=1, max_size=2),
             min_size=1,
             max_size=3,
         ),
-    ),
-    max_leaves=12,
-)
+    )
+
+
+_JSON = st.recursive(_SCALARS, _containers, max_leaves=12)
 _TOP_KEYS = st.sampled_from(["awards", "buyer", "contracts", "parties", "tender", "ida", "tah", "zzz", "Z"])
 _RELEASES = st.builds(
     lambda body, ocid, date, rid, tag, drop: {
