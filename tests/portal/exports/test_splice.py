@@ -13,6 +13,7 @@ from evidence_builders import publish_examples
 from exports_support import folder_of, import_other, run_export
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import SHARED, need
 
 from anchoring.canonical import canonical_json
 from anchoring.errors import CanonicalError
@@ -88,6 +89,23 @@ def test_a_catalogue_release_is_spliced_to_what_compiling_gives():
     assert fast == compiled_canonical(data)
     compiled = orjson.loads(fast)
     assert compiled["id"] == f"{BASE['ocid']}-{BASE['date']}" and compiled["tag"] == ["compiled"]
+
+
+def test_real_published_releases():
+    # Imported OCDS as published (Paraguay, Mexico): escapes, nulls, empty arrays, odd ids.
+    folder = SHARED / "real-ocds"
+    need(folder.exists(), f"{folder} (real published OCDS) is not present")
+    datas = [
+        canonical_json(orjson.loads(line))
+        for path in sorted(folder.glob("*/releases.jsonl"))
+        for line in path.read_bytes().splitlines()
+        if line.strip()
+    ]
+    made = spliced_compiled(datas)
+    assert sum(m is not None for m in made) > len(datas) // 2  # most are spliced
+    for data, fast in zip(datas, made, strict=True):
+        if fast is not None:
+            assert fast == compiled_canonical(data)
 
 
 # What the merge changes, each on its own: the splice must refuse, and would be wrong if it
