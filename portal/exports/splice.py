@@ -55,7 +55,7 @@ from anchoring.errors import CanonicalError
 from ocds.compile import _merger, compile_release
 from ocds.errors import InputError
 
-__all__ = ["compiled_canonical", "splice_allowed", "spliced_compiled"]
+__all__ = ["compiled_canonical", "splice_allowed", "splice_flag", "spliced_compiled", "spliced_flagged"]
 
 _COMPILED_TAG = b'["compiled"]'
 
@@ -292,6 +292,121 @@ def spliced_compiled(datas: Sequence[bytes]) -> list[bytes | None]:
             made = buf[start:tag_at] + _COMPILED_TAG + buf[tag_end:id_at] + new_id + buf[id_end:end]
         out[chosen[j]] = made
     return out
+
+
+# --- the flag decided at publication -------------------------------------------------------
+
+_SCALARS = frozenset((str, int, float, bool))
+_TAG_KEY_BYTES = b'"tag":'
+
+
+def splice_flag(release: Any, data: bytes) -> bool:
+    """Whether :func:`spliced_flagged` gives the compiled release of ``release`` alone, whose
+    RFC 8785 canonical JSON is ``data``: decided once, at publication, where the release is a
+    Python object already (the ``releases.splice`` column; ``veraz audit`` recomputes it).
+
+    The rule is the module's (1 to 5) on the object instead of its bytes, plus what lets the
+    export find the two values to replace with ``bytes.find`` instead of a walk:
+
+    * no backslash in ``data`` (rule 1: every ``"`` opens or closes a string, and a string's
+      bytes are its UTF-8);
+    * no None, no empty dict or list, anywhere (rule 2); every ``id`` member a string (rule 3);
+      no two dicts of one list with the same ``id`` (rule 4); nothing but dicts, lists,
+      strings, numbers and booleans;
+    * ``id``, ``date``, ``ocid`` strings, ``date`` as the ``releases.date`` column keeps it (at
+      most 40 characters), ``tag`` a string or a list of strings none holding ``]`` (rule 5,
+      narrowed: the tag's value then ends at the first ``"`` or ``]`` after it starts);
+    * the bytes ``"tag":`` occur once in ``data`` (no other member is named ``tag``), and so
+      do ``"id":"<the release's id>"`` (no other object has the release's id): both are then
+      the top-level members.
+
+    Rule 6 (the merge rules) is checked by the export, :func:`splice_allowed`."""
+    if type(release) is not dict or b"\\" in data:
+        return False
+    rid, tag, date, ocid = (release.get(k) for k in ("id", "tag", "date", "ocid"))
+    if type(rid) is not str or type(date) is not str or type(ocid) is not str or len(date) > 40:
+        return False
+    if type(tag) is list:
+        if not all(type(t) is str and "]" not in t for t in tag):
+            return False
+    elif type(tag) is not str:
+        return False
+    try:
+        id_member = b'"id":"' + rid.encode() + b'"'
+    except UnicodeEncodeError:
+        return False
+    return data.count(_TAG_KEY_BYTES) == 1 and data.count(id_member) == 1 and _plain(release)
+
+
+def _plain(value: Any) -> bool:
+    """Rules 2, 3 and 4 over the whole object (recursive: a release is a dozen levels deep at
+    most, and a recursive walk cost a quarter less than one with its own stack)."""
+    if type(value) is dict:
+        if not value or ("id" in value and type(value["id"]) is not str):
+            return False
+        for member in value.values():
+            kind = type(member)
+            if kind is dict or kind is list:
+                if not _plain(member):
+                    return False
+            elif kind not in _SCALARS:
+                return False
+        return True
+    if not value:
+        return False
+    ids = None
+    for item in value:
+        kind = type(item)
+        if kind is dict:
+            if "id" in item:
+                if ids is None:
+                    ids = [item["id"]]
+                else:
+                    ids.append(item["id"])
+            if not _plain(item):
+                return False
+        elif kind is list:
+            if not _plain(item):
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return ids is None or len(set(ids)) == len(ids)
+
+
+def spliced_flagged(data: bytes, ocid: str, date: str, release_id: str) -> bytes | None:
+    """The compiled release of a release whose :func:`splice_flag` is true, from its stored
+    bytes ``data`` and its ``ocid``, ``date`` and ``release_id`` columns (what the flag was
+    decided on; ``veraz audit`` checks them): ``data`` with the top-level ``id``'s value
+    replaced by ``"{ocid}-{date}"`` and the ``tag``'s by ``["compiled"]``, found with
+    ``bytes.find`` (the flag says each occurs once). None if they are not found."""
+    id_member = b'"id":"' + release_id.encode() + b'"'
+    id_at = data.find(id_member)
+    tag_at = data.find(_TAG_KEY_BYTES)
+    if id_at < 0 or tag_at < id_at:  # canonical JSON sorts members: id before tag
+        return None
+    value = tag_at + 6
+    first = data[value : value + 1]
+    if first == b"[":
+        tag_end = data.find(b"]", value) + 1
+    elif first == b'"':
+        tag_end = data.find(b'"', value + 1) + 1
+    else:
+        return None
+    if tag_end <= 0:
+        return None
+    return b"".join(
+        (
+            data[: id_at + 5],
+            b'"',
+            ocid.encode(),
+            b"-",
+            date.encode(),
+            b'"',
+            data[id_at + len(id_member) : value],
+            _COMPILED_TAG,
+            data[tag_end:],
+        )
+    )
 
 
 def _without(

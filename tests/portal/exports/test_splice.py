@@ -19,7 +19,8 @@ from anchoring.canonical import canonical_json
 from anchoring.errors import CanonicalError
 from portal.db import app_engine
 from portal.exports import Publication, build, export
-from portal.exports.splice import compiled_canonical, spliced_compiled
+from portal.exports.splice import compiled_canonical, splice_flag, spliced_compiled, spliced_flagged
+from portal.publishing.prepared import date_column
 
 # Repeated ids are among the generated cases: ocdsmerge warns about them, and merges them.
 pytestmark = pytest.mark.filterwarnings("ignore::ocdsmerge.exceptions.DuplicateIdValueWarning")
@@ -73,13 +74,29 @@ def _canonical(release) -> bytes | None:
 
 def _check_batch(releases: list) -> list[bytes | None]:
     """Splice a batch (the test runs over several releases at once: they must not interfere)
-    and compare each spliced release with the slow path."""
-    datas = [d for d in map(_canonical, releases) if d is not None]
+    and compare each spliced release with the slow path; and the same for the flag decided at
+    publication (:func:`_check_flagged`)."""
+    kept = [(r, d) for r, d in zip(releases, map(_canonical, releases), strict=True) if d is not None]
+    datas = [d for _, d in kept]
     made = spliced_compiled(datas)
     for data, fast in zip(datas, made, strict=True):
         if fast is not None:
             assert fast == compiled_canonical(data), data
+    for release, data in kept:
+        _check_flagged(release, data)
     return made
+
+
+def _check_flagged(release, data: bytes) -> bool:
+    """When publishing would flag ``release`` (whose stored bytes are ``data``), the export's
+    splice from its columns is byte for byte the slow path. The release is flagged as parsed
+    back from its bytes, as the audit recomputes it, and as publishing holds it: the same."""
+    flag = splice_flag(release, data)
+    assert splice_flag(orjson.loads(data), data) == flag
+    if flag:
+        columns = (release["ocid"], date_column(release["date"]), str(release["id"]))
+        assert spliced_flagged(data, *columns) == compiled_canonical(data), data
+    return flag
 
 
 def test_a_catalogue_release_is_spliced_to_what_compiling_gives():
@@ -87,6 +104,7 @@ def test_a_catalogue_release_is_spliced_to_what_compiling_gives():
     [fast] = spliced_compiled([data])
     assert fast is not None
     assert fast == compiled_canonical(data)
+    assert _check_flagged(BASE, data)
     compiled = orjson.loads(fast)
     assert compiled["id"] == f"{BASE['ocid']}-{BASE['date']}" and compiled["tag"] == ["compiled"]
 
@@ -106,6 +124,8 @@ def test_real_published_releases():
     for data, fast in zip(datas, made, strict=True):
         if fast is not None:
             assert fast == compiled_canonical(data)
+    flagged = sum(_check_flagged(orjson.loads(data), data) for data in datas)
+    assert flagged > len(datas) // 3
 
 
 # What the merge changes, each on its own: the splice must refuse, and would be wrong if it
@@ -151,11 +171,51 @@ def test_what_the_merge_changes_is_never_spliced(mutate):
     mutate(release)
     data = canonical_json(release)
     assert spliced_compiled([canonical_json(BASE), data, canonical_json(BASE)])[1] is None
+    assert not _check_flagged(release, data)
     if mutate in CHANGED_BY_MERGE:
         naive = canonical_json(
             {**release, "id": f"{release['ocid']}-{release.get('date')}", "tag": ["compiled"]}
         )
         assert naive != compiled_canonical(data)
+
+
+def _tag_elsewhere(r):
+    r["tender"] = {"id": "t", "tag": "x"}  # a second member named tag: not found with find
+
+
+def _release_id_elsewhere(r):
+    r["awards"][0]["id"] = r["id"]  # a second object with the release's id
+
+
+def _tag_holding_a_bracket(r):
+    r["tag"] = ["tender]"]
+
+
+def _long_date(r):
+    r["date"] = "2024-01-12T09:39:00.000000000000000000-05:00"  # beyond the date column's 40
+
+
+def _tuple(r):
+    r["parties"][0]["roles"] = ("buyer",)  # canonical JSON writes it as an array; not a list
+
+
+@pytest.mark.parametrize(
+    "mutate", [_tag_elsewhere, _release_id_elsewhere, _tag_holding_a_bracket, _long_date, _tuple]
+)
+def test_the_flag_refuses_what_find_would_get_wrong(mutate):
+    # Each of these compiles to the release with id and tag replaced (the byte test splices
+    # some), but the export's find could pick the wrong place, or the columns differ.
+    release = copy.deepcopy(BASE)
+    mutate(release)
+    assert not splice_flag(release, canonical_json(release))
+
+
+def test_the_flag_takes_text_that_holds_null():
+    # The byte test refuses the bytes null anywhere; the flag sees values, not text.
+    release = {**BASE, "description": "null y {} []"}
+    data = canonical_json(release)
+    assert spliced_compiled([data]) == [None]
+    assert _check_flagged(release, data)
 
 
 def test_bytes_that_are_not_json_do_not_upset_the_others():
@@ -274,23 +334,42 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_the_export_is_the_same_with_and_without_the_splice(app, tmp_path, monkeypatch):
+    # Three ways to the same files: the flag decided at publication (releases.splice), the
+    # byte test alone (a database published before the flag: the column NULL), and compiling
+    # every compiled release.
     publish_examples(app, tmp_path)
     import_other(app, tmp_path, "ocds-abc123-1", n=1)
     import_other(app, tmp_path, "ocds-abc123-2", n=2)
-    spliced = []
+    flagged: list[bytes] = []
+    spliced: list[bytes] = []
+
+    def counting_flagged(*args):
+        made = spliced_flagged(*args)
+        flagged.extend([made] if made is not None else [])
+        return made
 
     def counting(datas):
         made = spliced_compiled(datas)
         spliced.extend(m for m in made if m is not None)
         return made
 
+    monkeypatch.setattr(build, "spliced_flagged", counting_flagged)
     monkeypatch.setattr(build, "spliced_compiled", counting)
     formats = frozenset({"compiled", "packages"})
-    with_splice = run_export(app, formats=formats)
-    assert spliced  # the splice was taken
+    with_flags = run_export(app, formats=formats)
+    assert flagged  # the flag was used
+    files = _files(folder_of(app))
+    sums = (folder_of(app) / "SHA256SUMS").read_bytes()
+
+    monkeypatch.setattr(build, "spliced_flagged", lambda *args: None)
+    tested = tmp_path / "tested"
+    export(app_engine(app), tested, Publication.from_config(app.config), formats=formats)
+    assert len(spliced) >= len(flagged)  # the byte test took them instead
+    assert _files(tested) == files
+
     monkeypatch.setattr(build, "spliced_compiled", lambda datas: [None] * len(datas))
     other = tmp_path / "without"
     without = export(app_engine(app), other, Publication.from_config(app.config), formats=formats)
-    assert with_splice.compiled == without.compiled
-    assert _files(folder_of(app)) == _files(other)
-    assert (folder_of(app) / "SHA256SUMS").read_bytes() == (other / "SHA256SUMS").read_bytes()
+    assert with_flags.compiled == without.compiled
+    assert _files(other) == files
+    assert (other / "SHA256SUMS").read_bytes() == sums
