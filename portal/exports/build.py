@@ -215,10 +215,14 @@ _ROW = (
 )
 
 
-def _years_of(rows: list[Any]) -> tuple[str, set[str]]:
-    """The year of a process's compiled release (that of its latest release date: the merge
-    routine takes the compiled release's ``date`` from the latest release) and its releases'."""
-    return layout.year_of(max(r.date for r in rows)), {layout.year_of(r.date) for r in rows}
+def _latest_date(rows: list[Any]) -> str:
+    return rows[0].date if len(rows) == 1 else max(r.date for r in rows)
+
+
+def _year_of(rows: list[Any]) -> str:
+    """The year of a process's compiled release: that of its latest release date (the merge
+    routine takes the compiled release's ``date`` from the latest release)."""
+    return layout.year_of(_latest_date(rows))
 
 
 def dirty_years(conn: Connection, since: int, upto: int) -> set[str]:
@@ -328,8 +332,7 @@ def _batched_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[str, l
     current: str | None = None
     group: list[Any] = []
     stored = None
-    empty = b""
-    make = Rel._make
+    new = tuple.__new__  # Rel._make without its Python frame: a million rows
     for row in rows:
         if row[1] != current:
             if current is not None:
@@ -338,8 +341,10 @@ def _batched_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[str, l
                     yield batch
                     batch = []
             current, group, stored = row[1], [], (bytes(row[9]) if row[9] is not None else None)
-        data = row[4]
-        group.append(make((*row[:4], empty if data is None else bytes(data), *row[5:9])))
+        if type(row[4]) is bytes:
+            group.append(new(Rel, row[:9]))
+        else:  # read without the JSON (None), or as another buffer type (PostgreSQL's memoryview)
+            group.append(new(Rel, (*row[:4], b"" if row[4] is None else bytes(row[4]), *row[5:9])))
     if current is not None:
         batch.append((current, group, stored))
     if batch:
@@ -404,7 +409,7 @@ def _tee(
         work = []
         places = []
         for i, (ocid, rows, stored) in enumerate(batch):
-            year = _years_of(rows)[0]
+            year = _year_of(rows)
             if years is not None and year not in years:
                 found[i] = None  # its compiled release is in a file that is kept
                 continue
@@ -472,7 +477,7 @@ def process_key(rows: list[Any]) -> str:
     """What a process's compiled release depends on, in a few bytes: how many releases it has,
     the newest one's key and the SHA-256 of its canonical JSON. Releases are never changed or
     removed, so the same key means the same releases, hence the same compiled release."""
-    last = max(rows, key=lambda r: r.id)
+    last = rows[0] if len(rows) == 1 else max(rows, key=lambda r: r.id)
     return f"{len(rows)}:{last.id}:{last.data_hash}"
 
 
@@ -667,12 +672,12 @@ def _quick_compiled(
         for ocid, rows in grouped.items():
             before = [r for r in rows if r.id <= since]
             if before:
-                dropped.setdefault(_years_of(before)[0], set()).add(ocid)
+                dropped.setdefault(_year_of(before), set()).add(ocid)
             compiled = compiled_bytes(rows, stored_of[ocid])
             if compiled is not None:
                 date = max(r.date for r in rows)
                 keys = orjson.dumps([ocid, process_key(rows), date]) + b"\n"
-                added.setdefault(_years_of(rows)[0], {})[ocid] = (compiled, keys)
+                added.setdefault(_year_of(rows), {})[ocid] = (compiled, keys)
     # Check every year first: nothing is written unless every one can be made this way. A
     # year that changed only for its packages (a new release dated in it, of a process whose
     # compiled release is of another year) gets its compiled file copied whole.
@@ -865,7 +870,7 @@ def _compile_step(
     gc.disable()
     try:
         for _ocid, rows, stored in batch:
-            year, _ = _years_of(rows)
+            year = _year_of(rows)
             # What reaches a worker was not spliced (see _tee): compiled, not tried again.
             out.append(compiled_bytes(rows, stored, splice=False) if years is None or year in years else None)
     finally:
@@ -946,7 +951,8 @@ class _Writer:
                 name, layout.COMPILED, year, GzipPart(self.partial / name, self.limits.compresslevel)
             )
             part.keys = open(self.partial / f"keys-{year}", "wb")  # noqa: SIM115 - closed in _close
-        part.gzip.write(data + b"\n")
+        part.gzip.write(data)
+        part.gzip.write(b"\n")
         keys = orjson.dumps([ocid, key, date]) + b"\n"
         part.keys.write(keys)
         segment = part.segment
@@ -955,12 +961,13 @@ class _Writer:
         segment[_LAST] = ocid
         segment[_LINES] += 1
         segment[_KEYS_LENGTH] += len(keys)
-        if isinstance(date, str) and (
-            not isinstance(segment[_FIRST_DATE], str) or date < segment[_FIRST_DATE]
-        ):
-            segment[_FIRST_DATE] = date
-        if isinstance(date, str) and (not isinstance(segment[_LAST_DATE], str) or date > segment[_LAST_DATE]):
-            segment[_LAST_DATE] = date
+        if isinstance(date, str):
+            first, last = segment[_FIRST_DATE], segment[_LAST_DATE]
+            if not isinstance(first, str) or date < first:
+                segment[_FIRST_DATE] = date
+            if not isinstance(last, str) or date > last:
+                segment[_LAST_DATE] = date
+            part.dated(date)
         part.keys_size += len(keys)
         if segment[_LINES] >= SEGMENT_LINES:
             self._end_segment(part)
@@ -1081,11 +1088,10 @@ def _write_process(
     sources: dict[int, queries.ReleaseSource],
     years: set[str] | None,
 ) -> None:
-    year, _ = _years_of(rows)
+    date = _latest_date(rows)
+    year = layout.year_of(date)
     if compiled is not None:
-        date = max(r.date for r in rows)
         writer.compiled_release(year, compiled, ocid, process_key(rows), date)
-        writer.compiled[year].dated(date)
     if not writer.packages:
         return
     for row in rows:
@@ -1260,8 +1266,11 @@ def _export(
                     for compiled_of_batch in results:
                         batch, found = pending.popleft()
                         results_of_batch = list(_merged(batch, found, compiled_of_batch))
-                        pks = [r.id for _, rows, _ in batch for r in rows]
-                        sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
+                        sources = (
+                            queries.release_sources(conn, [r.id for _, rows, _ in batch for r in rows])
+                            if snapshot.any_imported
+                            else {}
+                        )
                         for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
                             _write_process(writer, ocid, rows, one, sources, years)
         finally:

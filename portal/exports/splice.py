@@ -379,10 +379,12 @@ def spliced_flagged(data: bytes, ocid: str, date: str, release_id: str) -> bytes
     decided on; ``veraz audit`` checks them): ``data`` with the top-level ``id``'s value
     replaced by ``"{ocid}-{date}"`` and the ``tag``'s by ``["compiled"]``, found with
     ``bytes.find`` (the flag says each occurs once). None if they are not found."""
+    # Each occurs once: found from the end for the tag (only `tender` sorts after it among the
+    # standard's members), from the start for the id, up to the tag.
+    tag_at = data.rfind(_TAG_KEY_BYTES)
     id_member = b'"id":"' + release_id.encode() + b'"'
-    id_at = data.find(id_member)
-    tag_at = data.find(_TAG_KEY_BYTES)
-    if id_at < 0 or tag_at < id_at:  # canonical JSON sorts members: id before tag
+    id_at = data.find(id_member, 0, tag_at)
+    if id_at < 0:  # canonical JSON sorts members: id before tag
         return None
     value = tag_at + 6
     first = data[value : value + 1]
