@@ -189,14 +189,14 @@ class OrderPreparer:
         if invalid:
             return invalid
         if agreement is None:
-            agreement = prepare_release(mapped.agreement_release, splice=True)
+            agreement = prepare_release(mapped.agreement_release)
             self.agreements.add(agreement_key, agreement)
         return PreparedOrder(
             line=number,
             order_number=str(order["orderNumber"]),
             version=int(order["version"]),
             digest=hashlib.sha256(canonical_json(order)).hexdigest(),
-            order=prepare_release(mapped.order_release, splice=True),
+            order=prepare_release(mapped.order_release),
             agreement=agreement,
             proformas=quotes,
             summary_alone=columns,

@@ -63,11 +63,10 @@ class PreparedOrder:
     pdf_sha256: str | None = None  # its SHA-256 (hex), as listed: hash 2
 
 
-def prepare_release(
-    release: dict, problems: list[Problem] | None = None, *, splice: bool = False
-) -> PreparedRelease:
-    """Canonicalise and hash ``release``; ``problems`` flags it as kept although invalid;
-    ``splice`` decides the ``releases.splice`` column (else left undecided, None)."""
+def prepare_release(release: dict, problems: list[Problem] | None = None) -> PreparedRelease:
+    """Canonicalise and hash ``release``; ``problems`` flags it as kept although invalid. Also
+    decides the ``releases.splice`` column, here where the release is an object already (a
+    walk over it: about 2-3% of a catalogue order's worker step)."""
     data = canonical_json(release)
     return PreparedRelease(
         ocid=release["ocid"],
@@ -79,7 +78,7 @@ def prepare_release(
         valid=not problems,
         problems=orjson.dumps([[p.field, p.reason] for p in problems]).decode() if problems else None,
         evidence=release_evidence(release),
-        splice=splice_flag(release, data) if splice else None,
+        splice=splice_flag(release, data),
     )
 
 
