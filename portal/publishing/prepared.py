@@ -66,7 +66,7 @@ class PreparedOrder:
 def prepare_release(release: dict, problems: list[Problem] | None = None) -> PreparedRelease:
     """Canonicalise and hash ``release``; ``problems`` flags it as kept although invalid. Also
     decides the ``releases.splice`` column, here where the release is an object already (a
-    walk over it: about 2-3% of a catalogue order's worker step)."""
+    walk over it; docs/bulk-downloads.md, "The flag decided at publication", gives its cost)."""
     data = canonical_json(release)
     return PreparedRelease(
         ocid=release["ocid"],
