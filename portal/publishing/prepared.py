@@ -63,10 +63,12 @@ class PreparedOrder:
     pdf_sha256: str | None = None  # its SHA-256 (hex), as listed: hash 2
 
 
-def prepare_release(release: dict, problems: list[Problem] | None = None) -> PreparedRelease:
+def prepare_release(
+    release: dict, problems: list[Problem] | None = None, *, catalogue: bool = False
+) -> PreparedRelease:
     """Canonicalise and hash ``release``; ``problems`` flags it as kept although invalid. Also
-    decides the ``releases.splice`` column, here where the release is an object already (a
-    walk over it; docs/bulk-downloads.md, "The flag decided at publication", gives its cost)."""
+    decides the ``releases.splice`` column (``catalogue``: an order's release as ``map_order``
+    makes it, whose sibling ids need no walk; see ``portal.exports.splice.splice_flag``)."""
     data = canonical_json(release)
     return PreparedRelease(
         ocid=release["ocid"],
@@ -78,7 +80,7 @@ def prepare_release(release: dict, problems: list[Problem] | None = None) -> Pre
         valid=not problems,
         problems=orjson.dumps([[p.field, p.reason] for p in problems]).decode() if problems else None,
         evidence=release_evidence(release),
-        splice=splice_flag(release, data),
+        splice=splice_flag(release, data, catalogue=catalogue),
     )
 
 
