@@ -18,6 +18,9 @@ from support import SHARED, need
 
 from anchoring.canonical import canonical_json
 from anchoring.errors import CanonicalError
+from ocds.catalogue.generate import generate_orders
+from ocds.catalogue.mapping import map_order
+from ocds.catalogue.source import agreement_key, check_order
 from portal.db import app_engine
 from portal.exports import Publication, build, export
 from portal.exports.splice import compiled_canonical, splice_flag, spliced_compiled, spliced_flagged
@@ -377,3 +380,148 @@ def test_the_export_is_the_same_with_and_without_the_splice(app, tmp_path, monke
     assert with_flags.compiled == without.compiled
     assert _files(other) == files
     assert (other / "SHA256SUMS").read_bytes() == sums
+
+
+# --- the flag of an order's release, decided without the walk -------------------------------
+
+_ORDERS = list(generate_orders(400, 11))  # every order shape, with quotes, amendments, documents
+_PREFIX = "ocds-t"
+_ODD_TEXT = st.one_of(
+    _TEXT.filter(bool),
+    st.sampled_from(
+        ["null", "{}", "[]", '"tag":', "tag", "a\\b", 'say "id"', "1-1", "1", "bids", "PE-RUC-1"]
+    ),
+)
+
+
+def _string_places(value, path=()):
+    """Every (container, key) of a string in a source order."""
+    if type(value) is dict:
+        items = value.items()
+    elif type(value) is list:
+        items = enumerate(value)
+    else:
+        return
+    for key, member in items:
+        if type(member) is str:
+            yield value, key
+        else:
+            yield from _string_places(member, path)
+
+
+def _source_mutation(data, order: dict) -> None:
+    """One change a catalogue system's export may hold: equal identifiers where the mapping makes
+    objects of one list (buyer and supplier, quoters, documents of one quote), an identifier
+    equal to the release's id, odd text anywhere, an optional list dropped or repeated."""
+    action = data.draw(
+        st.sampled_from(
+            [
+                "buyer-is-supplier",
+                "quoter-is-buyer",
+                "quote-documents",
+                "release-id",
+                "text",
+                "drop",
+                "repeat",
+            ]
+        )
+    )
+    proformas = order.get("proformas") or []
+    if action == "buyer-is-supplier":
+        order["buyer"]["identifier"] = order["supplier"]["identifier"]
+    elif action == "quoter-is-buyer" and proformas:
+        proformas[-1]["supplier"] = dict(order["buyer"], identifier=order["buyer"]["identifier"])
+    elif action == "quote-documents" and proformas:
+        quote = data.draw(st.sampled_from(proformas))
+        documents = quote.setdefault("documents", [])
+        if documents and data.draw(st.booleans()):
+            documents.append(copy.deepcopy(documents[0]))  # the same id twice in one quote
+        else:
+            documents.append(copy.deepcopy(order.get("documents", [{}])[0]) or _DOCUMENT)
+    elif action == "release-id":
+        # Any identifier that becomes an OCDS id may equal the release's id.
+        places = [(d, "id") for d in order.get("documents", [])]
+        places += [(p, "id") for p in proformas] + [(a, "id") for a in order.get("amendments", [])]
+        places += [(d, "id") for p in proformas for d in p.get("documents", [])]
+        places += [(i, "productId") for i in order["items"]]
+        if places:
+            node, key = data.draw(st.sampled_from(places))
+            node[key] = f"{_PREFIX}-{order['orderNumber']}-v{order['version']}"
+    elif action == "text":
+        places = list(_string_places(order))
+        node, key = data.draw(st.sampled_from(places))
+        node[key] = data.draw(_ODD_TEXT)
+    elif action == "drop":
+        key = data.draw(st.sampled_from(["documents", "proformas", "amendments", "package"]))
+        order.pop(key, None)
+    elif action == "repeat":
+        key = data.draw(st.sampled_from(["documents", "proformas", "amendments", "items", "destinations"]))
+        if order.get(key):
+            order[key].append(copy.deepcopy(order[key][0]))
+
+
+_DOCUMENT = {
+    "id": "D-1",
+    "type": "proforma",
+    "title": "Proforma",
+    "url": "https://example.gob.pe/d.pdf",
+    "sha256": "0" * 64,
+}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_an_orders_release_is_flagged_without_the_walk_as_with_it(data):
+    """``splice_flag(..., catalogue=True)`` (publishing an order, rules 2-4 mostly by
+    construction) gives what the whole rule gives (the audit's walk, on the object and on its
+    stored bytes), for generated orders changed where the construction could fail."""
+    order = copy.deepcopy(data.draw(st.sampled_from(_ORDERS)))
+    for _ in range(data.draw(st.integers(0, 3))):
+        _source_mutation(data, order)
+    try:
+        raw = orjson.dumps(order)
+    except TypeError:
+        return
+    order = orjson.loads(raw)
+    key = agreement_key(order)
+    if check_order(order, agreement_key=key):
+        return  # refused at publication: never mapped
+    release = map_order(order, ocid_prefix=_PREFIX, agreement_key=key).order_release
+    release_data = canonical_json(release)
+    fast = splice_flag(release, release_data, catalogue=True)
+    assert fast == splice_flag(release, release_data)
+    assert fast == _check_flagged(orjson.loads(release_data), release_data)
+
+
+def test_the_cases_the_construction_does_not_cover_are_refused():
+    """Each case where ``map_order``'s lists could hold one id twice, or another object the
+    release's id, is refused by the flag of an order's release (and by the walk)."""
+    shapes = 0
+    for order in _ORDERS:
+        if not order.get("proformas") or len(order["proformas"]) < 2:
+            continue
+        cases = []
+        same = copy.deepcopy(order)
+        same["buyer"]["identifier"] = same["supplier"]["identifier"]
+        cases.append(same)
+        documents = copy.deepcopy(order)
+        documents["proformas"][0]["documents"] = [
+            _DOCUMENT,
+            dict(_DOCUMENT, url="https://example.gob.pe/e.pdf"),
+        ]
+        cases.append(documents)
+        named = copy.deepcopy(order)
+        named["proformas"][0]["id"] = f"{_PREFIX}-{order['orderNumber']}-v{order['version']}"
+        cases.append(named)
+        for case in cases:
+            assert not check_order(case)
+            release = map_order(case, ocid_prefix=_PREFIX).order_release
+            release_data = canonical_json(release)
+            assert not splice_flag(release, release_data, catalogue=True)
+            assert not splice_flag(release, release_data)
+        release = map_order(order, ocid_prefix=_PREFIX).order_release
+        assert splice_flag(release, canonical_json(release), catalogue=True)
+        shapes += 1
+        if shapes == 5:
+            break
+    assert shapes == 5
