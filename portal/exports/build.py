@@ -261,7 +261,7 @@ def _groups(
         _ROW if with_data else tuple(literal(b"").label("data") if c is releases.c.data else c for c in _ROW)
     )
     if years is None:
-        yield from _batched_rows(_every_release(conn, upto, with_data))
+        yield from _every_release(conn, upto, with_data)
         return
     # Find the processes that have a release, or their compiled release, in a rebuilt year:
     # one pass over the (ocid, date) index, then their releases by ocid, a chunk at a time.
@@ -290,13 +290,15 @@ def _groups(
 FETCH = 2000
 
 
-def _every_release(conn: Connection, upto: int, with_data: bool) -> Iterator[tuple[Any, ...]]:
-    """Every release up to ``upto`` as a plain tuple (the :class:`Rel` fields, then the stored
-    compiled release of its process), in ocid order, through the driver's cursor.
+def _every_release(conn: Connection, upto: int, with_data: bool) -> Iterator[list[tuple[str, list[Any], Any]]]:
+    """Every release up to ``upto``, in ocid order, through the driver's cursor: batches of
+    ``(ocid, its releases as Rel, the stored compiled release of its process)``, as
+    :func:`_batched` makes them.
 
     A first export reads every release once: a million rows, where SQLAlchemy's result rows
-    and its per-row processing were a visible share of the exporting process's time. The
-    values are the driver's own (SQLite gives integers for booleans: only their truth is used).
+    and its per-row processing were a visible share of the exporting process's time, and so
+    was a generator per row between the cursor and the batches (one loop here). The values are
+    the driver's own (SQLite gives integers for booleans: only their truth is used).
     PostgreSQL streams through a server-side cursor, as ``stream_results`` does.
 
     On SQLite the stored compiled releases are read apart, in ocid order too, and merged by
@@ -326,52 +328,52 @@ def _every_release(conn: Connection, upto: int, with_data: bool) -> Iterator[tup
         cursor = driver.cursor(name="veraz_export")
         cursor.itersize = FETCH
     cursor.arraysize = FETCH
+    fields = len(_ROW)
+    new = tuple.__new__  # Rel._make without its Python frame: a million rows
+    batch: list[tuple[str, list[Any], Any]] = []
+    current: str | None = None
+    group: list[Any] = []
+    compiled = None
+    ahead = None
     try:
         cursor.execute(sql, (upto,))
-        if stored is None:
-            while rows := cursor.fetchmany(FETCH):
-                yield from rows
-            return
-        stored.execute(
-            f"SELECT {quote('ocid')}, {quote('compiled')} FROM {c} "
-            f"WHERE {quote('compiled')} IS NOT NULL ORDER BY {quote('ocid')}"
-        )
-        ahead = stored.fetchone()
+        if stored is not None:
+            stored.execute(
+                f"SELECT {quote('ocid')}, {quote('compiled')} FROM {c} "
+                f"WHERE {quote('compiled')} IS NOT NULL ORDER BY {quote('ocid')}"
+            )
+            ahead = stored.fetchone()
         while rows := cursor.fetchmany(FETCH):
             for row in rows:
                 ocid = row[1]
-                while ahead is not None and ahead[0] < ocid:
-                    ahead = stored.fetchone()
-                yield (*row, ahead[1] if ahead is not None and ahead[0] == ocid else None)
+                if ocid != current:
+                    if current is not None:
+                        batch.append((current, group, compiled))
+                        if len(batch) >= BATCH:
+                            yield batch
+                            batch = []
+                    current, group = ocid, []
+                    if stored is None:
+                        compiled = bytes(row[fields]) if row[fields] is not None else None
+                    else:
+                        while ahead is not None and ahead[0] < ocid:
+                            ahead = stored.fetchone()
+                        compiled = ahead[1] if ahead is not None and ahead[0] == ocid else None
+                        if compiled is not None and type(compiled) is not bytes:
+                            compiled = bytes(compiled)
+                if stored is not None and type(row[4]) is bytes:
+                    group.append(new(Rel, row))  # exactly the Rel fields
+                else:  # without the JSON (None), or another buffer type (PostgreSQL's memoryview)
+                    data = row[4]
+                    group.append(new(Rel, (*row[:4], b"" if data is None else bytes(data), *row[5:fields])))
+        if current is not None:
+            batch.append((current, group, compiled))
+        if batch:
+            yield batch
     finally:
         cursor.close()
         if stored is not None:
             stored.close()
-
-
-def _batched_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[str, list[Any], Any]]]:
-    """:func:`_batched` for the tuples of :func:`_every_release`."""
-    batch: list[tuple[str, list[Any], Any]] = []
-    current: str | None = None
-    group: list[Any] = []
-    stored = None
-    new = tuple.__new__  # Rel._make without its Python frame: a million rows
-    for row in rows:
-        if row[1] != current:
-            if current is not None:
-                batch.append((current, group, stored))
-                if len(batch) >= BATCH:
-                    yield batch
-                    batch = []
-            current, group, stored = row[1], [], (bytes(row[9]) if row[9] is not None else None)
-        if type(row[4]) is bytes:
-            group.append(new(Rel, row[:9]))
-        else:  # read without the JSON (None), or as another buffer type (PostgreSQL's memoryview)
-            group.append(new(Rel, (*row[:4], b"" if row[4] is None else bytes(row[4]), *row[5:9])))
-    if current is not None:
-        batch.append((current, group, stored))
-    if batch:
-        yield batch
 
 
 def _touches(dates: list[str], years: set[str]) -> bool:
@@ -418,7 +420,8 @@ def _tee(
     fill: Any = None,
 ) -> Iterator[Any]:
     """What the workers compile of each of ``batches``; each batch is kept in ``pending``, with
-    the compiled releases found otherwise, until the workers' results come back.
+    the compiled releases found otherwise and each process's latest date and year, until the
+    workers' results come back.
 
     A process whose compiled release the previous export already wrote (:class:`_Reuse`) is
     not sent: that compiled release is copied. ``fill`` (when the releases were read without
@@ -427,12 +430,21 @@ def _tee(
     them) are not sent either: sending a release to a worker and its compiled release back
     costs more than splicing it here."""
     flags = splice_allowed()
+    year_of = layout.year_of
     for batch in batches:
         found: dict[int, bytes | None] = {}
+        dated: list[tuple[str, str]] = []
         work = []
         places = []
         for i, (ocid, rows, stored) in enumerate(batch):
-            year = _year_of(rows)
+            if len(rows) == 1:
+                row = rows[0]
+                date = row.date
+            else:
+                row = None
+                date = max(r.date for r in rows)
+            year = year_of(date)
+            dated.append((date, year))
             if years is not None and year not in years:
                 found[i] = None  # its compiled release is in a file that is kept
                 continue
@@ -440,8 +452,14 @@ def _tee(
             if old is not None:
                 found[i] = old
             elif stored is not None:
-                found[i] = bytes(stored)  # stored at publication: not sent to a worker and back
+                found[i] = stored  # stored at publication: not sent to a worker and back
             else:
+                # Flagged at publication (and checked by the audit): no test over the bytes.
+                if row is not None and row.splice and flags and fill is None:
+                    made = spliced_flagged(row.data, ocid, date, row.release_id)
+                    if made is not None:
+                        found[i] = made
+                        continue
                 work.append((ocid, rows, stored))
                 places.append(i)
         if fill is not None:
@@ -451,31 +469,31 @@ def _tee(
         for k, (_ocid, rows, _stored) in enumerate(work):
             if len(rows) == 1:
                 row = rows[0]
-                # Flagged at publication (and checked by the audit): no test over the bytes.
                 made = None
-                if row.splice and flags:
+                if row.splice and flags and fill is not None:
                     made = spliced_flagged(row.data, row.ocid, row.date, row.release_id)
                 if made is not None:
                     found[places[k]] = made
                     done.add(k)
                 else:
                     alone.append(k)
-        spliced = spliced_compiled([work[k][1][0].data for k in alone])
+        spliced = spliced_compiled([work[k][1][0].data for k in alone]) if alone else []
         for k, made in zip(alone, spliced, strict=True):
             if made is not None:
                 found[places[k]] = made
                 done.add(k)
         if done:
             work = [item for k, item in enumerate(work) if k not in done]
-        pending.append((batch, found))
+        pending.append((batch, found, dated))
         yield work
 
 
-def _merged(batch: list[Any], found: dict[int, bytes | None], compiled: list[bytes | None]) -> Iterator[Any]:
+def _merged(batch: list[Any], found: dict[int, bytes | None], compiled: list[bytes | None]) -> list[Any]:
     """The compiled release of each process of ``batch``: copied (``found``) or compiled."""
+    if not compiled:
+        return [found[i] for i in range(len(batch))]
     made = iter(compiled)
-    for i in range(len(batch)):
-        yield found[i] if i in found else next(made)
+    return [found[i] if i in found else next(made) for i in range(len(batch))]
 
 
 def _filler(conn: Connection):
@@ -974,9 +992,8 @@ class _Writer:
                 name, layout.COMPILED, year, GzipPart(self.partial / name, self.limits.compresslevel)
             )
             part.keys = open(self.partial / f"keys-{year}", "wb")  # noqa: SIM115 - closed in _close
-        part.gzip.write(data)
-        part.gzip.write(b"\n")
-        keys = orjson.dumps([ocid, key, date]) + b"\n"
+        part.gzip.write_line(data)
+        keys = orjson.dumps([ocid, key, date], option=orjson.OPT_APPEND_NEWLINE)
         part.keys.write(keys)
         segment = part.segment
         if segment is None:
@@ -998,6 +1015,54 @@ class _Writer:
         part.records += 1
         part.gzip.count += 1
         self.compiled_count += 1
+
+    def compiled_batch(
+        self, batch: list[tuple[str, list[Rel], Any]], compiled: list[bytes | None], dated: list[tuple[str, str]]
+    ) -> None:
+        """The compiled release of each process of ``batch`` (None: not written), with each
+        process's latest date and year (:func:`_tee`): :meth:`compiled_release` for each,
+        its common case (a segment open, dates given) inline, as a first export writes a
+        million of them."""
+        parts = self.compiled
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for (ocid, rows, _), data, (date, year) in zip(batch, compiled, dated, strict=True):
+            if data is None:
+                continue
+            part = parts.get(year)
+            segment = None if part is None else part.segment
+            if (
+                segment is None
+                or type(date) is not str
+                or not date
+                or type(segment[_FIRST_DATE]) is not str
+                or type(segment[_LAST_DATE]) is not str
+                or part.first_date is None
+                or part.last_date is None
+            ):
+                self.compiled_release(year, data, ocid, process_key(rows), date)
+                continue
+            keys = dumps([ocid, process_key(rows), date], option=newline)
+            part.gzip.write_line(data)
+            part.keys.write(keys)
+            size = len(keys)
+            segment[_LAST] = ocid
+            segment[_LINES] += 1
+            segment[_KEYS_LENGTH] += size
+            if date < segment[_FIRST_DATE]:
+                segment[_FIRST_DATE] = date
+            elif date > segment[_LAST_DATE]:
+                segment[_LAST_DATE] = date
+            if date < part.first_date:
+                part.first_date = date
+            elif date > part.last_date:
+                part.last_date = date
+            part.keys_size += size
+            if segment[_LINES] >= SEGMENT_LINES:
+                self._end_segment(part)
+            part.releases += 1
+            part.records += 1
+            part.gzip.count += 1
+            self.compiled_count += 1
 
     def _end_segment(self, part: _Part) -> None:
         segment = part.segment
@@ -1110,9 +1175,11 @@ def _write_process(
     compiled: bytes | None,
     sources: dict[int, queries.ReleaseSource],
     years: set[str] | None,
+    date: str,
+    year: str,
 ) -> None:
-    date = _latest_date(rows)
-    year = layout.year_of(date)
+    """A process's compiled release and its releases and record in the packages (``date``, the
+    latest of its releases' dates, and its ``year``)."""
     if compiled is not None:
         writer.compiled_release(year, compiled, ocid, process_key(rows), date)
     if not writer.packages:
@@ -1287,15 +1354,18 @@ def _export(
                     fill = None if with_data else _filler(conn)
                     results = pool.map(_compile_step, _tee(batches, pending, reuse, years, fill))
                     for compiled_of_batch in results:
-                        batch, found = pending.popleft()
-                        results_of_batch = list(_merged(batch, found, compiled_of_batch))
+                        batch, found, dated = pending.popleft()
+                        results_of_batch = _merged(batch, found, compiled_of_batch)
+                        if not packages:
+                            writer.compiled_batch(batch, results_of_batch, dated)
+                            continue
                         sources = (
                             queries.release_sources(conn, [r.id for _, rows, _ in batch for r in rows])
                             if snapshot.any_imported
                             else {}
                         )
-                        for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
-                            _write_process(writer, ocid, rows, one, sources, years)
+                        for (ocid, rows, _), one, (date, year) in zip(batch, results_of_batch, dated, strict=True):
+                            _write_process(writer, ocid, rows, one, sources, years, date, year)
         finally:
             summary.reused = copied if quick is not None else reuse.reused
             reuse.close()

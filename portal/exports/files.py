@@ -97,6 +97,21 @@ class GzipPart:
         if self._buffered >= _CHUNK:
             self._drain()
 
+    def write_line(self, data: bytes) -> None:
+        """``write(data)`` then ``write(b"\\n")`` in one call (the chunks handed to the
+        compressor, hence the file's bytes, are the same)."""
+        size = len(data) + 1
+        self.raw_size += size
+        self._member_raw += size
+        self._buffer.append(data)
+        self._buffered += size - 1
+        if self._buffered >= _CHUNK:
+            self._drain()
+        self._buffer.append(b"\n")
+        self._buffered += 1
+        if self._buffered >= _CHUNK:
+            self._drain()
+
     def _drain(self) -> None:
         if self._buffer:
             self._queued.append(self._thread.submit(self._compress, b"".join(self._buffer)))

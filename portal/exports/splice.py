@@ -434,17 +434,18 @@ def spliced_flagged(data: bytes, ocid: str, date: str, release_id: str) -> bytes
         return None
     if tag_end <= 0:
         return None
+    view = memoryview(data)  # slices of a view are not copies: the join copies once
     return b"".join(
         (
-            data[: id_at + 5],
+            view[: id_at + 5],
             b'"',
             ocid.encode(),
             b"-",
             date.encode(),
             b'"',
-            data[id_at + len(id_member) : value],
+            view[id_at + len(id_member) : value],
             _COMPILED_TAG,
-            data[tag_end:],
+            view[tag_end:],
         )
     )
 
