@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL
 from anchoring.canonical import canonical_json
 from anchoring.log import EvidenceLog
 from ocds.catalogue.mapping import map_order
-from ocds.catalogue.source import agreement_key, check_order
+from ocds.catalogue.source import LineReader, check_order
 from ocds.summary import browse_columns_of, process_facts, read_model_rows_of, row_facts
 from ocds.validate import ReleaseValidator
 from portal.db import ensure_indexes, insert_driver_params
@@ -42,10 +42,16 @@ from portal.evidence import log_evidence
 from portal.models import proformas, source_orders
 from portal.publishing.bulk import bulk_mode, lookup_indexes_deferred
 from portal.publishing.pool import WorkerPool, worker_count
-from portal.publishing.prepared import PreparedOrder, PreparedRelease, prepare_proforma, prepare_release
+from portal.publishing.prepared import (
+    PreparedOrder,
+    PreparedRelease,
+    prepare_proforma,
+    prepare_release,
+)
 from portal.publishing.records import RecordRow, pack_read_model, recompile, store_records
 from portal.publishing.rejects import Reject, Summary
 from portal.publishing.releases import existing_releases, insert_releases, ocids_with_releases
+from portal.publishing.wire import orders_from_wire, orders_to_wire
 from portal.queries import lookup_pairs
 from portal.search import index_records
 from portal.search.documents import document_of
@@ -68,6 +74,14 @@ class PreparedBatch:
     orders: tuple[PreparedOrder, ...]
     rejects: tuple[Reject, ...]
     lines: int
+
+    def __reduce__(self) -> tuple:
+        # Sent from a worker to the writer as tuples: see portal.publishing.wire.
+        return (_batch_from_wire, (orders_to_wire(self.orders), self.rejects, self.lines))
+
+
+def _batch_from_wire(orders: tuple, rejects: tuple[Reject, ...], lines: int) -> PreparedBatch:
+    return PreparedBatch(orders_from_wire(orders), rejects, lines)
 
 
 class AgreementStates:
@@ -150,6 +164,7 @@ class OrderPreparer:
         self.base_url = base_url
         self.file = file
         self.validator = ReleaseValidator()
+        self.lines = LineReader(agreement_capacity)
         self.agreements = AgreementStates(agreement_capacity)
         # Canonical JSON of the agreement blocks met, by agreement_key (for order_digest).
         self._agreement_json: OrderedDict[bytes, bytes] = OrderedDict()
@@ -168,6 +183,7 @@ class OrderPreparer:
                 orders.append(prepared)
             else:
                 rejects.extend(prepared)
+        self.lines.check_unchanged()  # the orders shared their agreement dicts, read only
         return PreparedBatch(tuple(orders), tuple(rejects), len(lines))
 
     def _agreement_canonical(self, order: dict, key: bytes | None) -> bytes | None:
@@ -188,11 +204,12 @@ class OrderPreparer:
 
     def _prepare_line(self, number: int, raw: bytes) -> PreparedOrder | list[Reject]:
         try:
-            order = orjson.loads(raw)
+            # The agreement block parsed once per agreement, and its bytes (agreement_key), the
+            # key of both caches below, read off the line instead of serialised again.
+            order, key = self.lines.read(raw)
         except orjson.JSONDecodeError as error:
             return [self._reject(number, "", "", f"Line is not valid JSON: {error}.")]
         record = str(order.get("orderNumber", "")) if isinstance(order, dict) else ""
-        key = agreement_key(order)  # one serialisation of the agreement block, for both caches
         problems = check_order(order, agreement_key=key)
         if problems:
             return [self._reject(number, record, p.field, p.reason) for p in problems]

@@ -21,6 +21,7 @@ from ocds.fastschema import (
     compile_fast,
     fast_formats,
     for_rust,
+    format_patterns,
     rust_regex,
 )
 from ocds.validate import SchemaChecker
@@ -213,6 +214,118 @@ def test_fast_formats_are_the_format_checker_functions():
     assert formats["uri"] is FORMAT_CHECKER.checkers["uri"][0]
     assert formats["date-time"].__wrapped__ is FORMAT_CHECKER.checkers["date-time"][0]
     assert formats["unknown-x"]("anything")
+
+
+# --- formats checked by a pattern in Rust ------------------------------------------------------
+
+
+def _by_pattern(name):
+    """(the fast verdict with ``name`` checked by its pattern, jsonschema's) on one string."""
+    schema = {"$schema": DRAFT4, "format": name}
+    assert for_rust(schema, set(), patterns=format_patterns()) == {
+        "$schema": DRAFT4,
+        "pattern": format_patterns()[name],
+    }
+    fast = compile_fast(schema)
+    slow = Draft4Validator(schema, format_checker=FORMAT_CHECKER)
+    return fast, slow.is_valid
+
+
+# Years around every rule of the Gregorian calendar: year 0 (refused), 4 (leap), 100 (not), 400
+# (leap), the turn of 1900 and 2000, the last years with four digits.
+_YEARS = [*range(0, 9), *range(96, 105), *range(396, 405), 1896, 1900, 1904, 1999, 2000, 2024]
+_YEARS += [2100, 2400, 9996, 9999]
+
+
+def test_date_time_pattern_agrees_on_every_day_of_many_years():
+    fast, slow = _by_pattern("date-time")
+    accepted = 0
+    for year in _YEARS:
+        for month in range(0, 14):
+            for day in range(0, 33):
+                text = f"{year:04d}-{month:02d}-{day:02d}T23:59:59Z"
+                verdict = slow(text)
+                assert fast(text) == verdict, text
+                accepted += verdict
+    # Each year's days exist, each year once: 366 in leap years, 365 in the others, none in 0.
+    leap = [y for y in _YEARS if y and y % 4 == 0 and (y % 100 or y % 400 == 0)]
+    assert accepted == 365 * (len(_YEARS) - 1) + len(leap)
+
+
+def test_no_other_character_uppercases_into_a_date_time():
+    # jsonschema checks text.upper(): only "t" and "z" become characters of a date-time, so the
+    # pattern accepts those two in either case and nothing else (this Python's Unicode tables).
+    alphabet = set("0123456789-+:.TZ\n")
+    found = {
+        chr(c)
+        for c in range(0x110000)
+        if not 0xD800 <= c <= 0xDFFF and chr(c).upper() != chr(c) and set(chr(c).upper()) <= alphabet
+    }
+    assert found == {"t", "z"}
+
+
+_DATE_TIMES = ["2024-02-29T00:00:00Z", "1999-12-31T23:59:59.123456+05:30", "0001-01-01t00:00:00z"]
+# What a date-time may be mutated with: its own characters, their lower cases, digits of other
+# scripts (Python's \d would take them; this regex is ASCII), spaces, newlines, a dotless i.
+_MUTATIONS = st.sampled_from(list("0123456789-+:.TZtz \n\r٣５²ıſ\u00a0x"))
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=st.sampled_from(_DATE_TIMES),
+    edits=st.lists(st.tuples(st.integers(0, 40), st.sampled_from("sid"), _MUTATIONS), max_size=4),
+)
+def test_date_time_pattern_agrees_on_mutated_date_times(base, edits):
+    fast, slow = _date_time_checkers()
+    text = base
+    for position, kind, char in edits:
+        i = position % (len(text) + 1)
+        if kind == "s" and i < len(text):
+            text = text[:i] + char + text[i + 1 :]
+        elif kind == "i":
+            text = text[:i] + char + text[i:]
+        elif i < len(text):
+            text = text[:i] + text[i + 1 :]
+    assert fast(text) == slow(text), repr(text)
+
+
+@functools.cache
+def _date_time_checkers():
+    return _by_pattern("date-time")
+
+
+@functools.cache
+def _uri_checkers():
+    return _by_pattern("uri")
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.one_of(
+        st.text(max_size=30),
+        st.from_regex(r"[A-Za-z][A-Za-z0-9+.\-]{0,5}:[^\s]{0,8}(\s|\u2028|\u00a0|\n)?[^\s]{0,3}"),
+        st.from_regex(r"\A[ -~\n\t\u00a0\u3000]{0,12}\Z"),
+    )
+)
+def test_uri_pattern_agrees(text):
+    fast, slow = _uri_checkers()
+    assert fast(text) == slow(text), repr(text)
+
+
+def test_a_format_beside_a_pattern_stays_a_format():
+    schema = {"type": "string", "pattern": "^2", "format": "date-time"}
+    formats: set[str] = set()
+    assert for_rust(schema, formats, patterns=format_patterns())["format"] == "date-time"
+    assert formats == {"date-time"}
+    fast = compile_fast({"$schema": DRAFT4, **schema})
+    assert fast("2024-01-01T00:00:00Z") and not fast("2024-13-01T00:00:00Z") and not fast("1024-01-01")
+
+
+def test_release_dates_are_checked_without_python():
+    # The release schema's date-times and uris reach jsonschema-rs as patterns: no format callback.
+    formats: set[str] = set()
+    for_rust(ocds_schema.release_schema(), formats, patterns=format_patterns())
+    assert not formats & {"date-time", "uri"}
 
 
 # --- $refs: within the schema, never the network ----------------------------------------------
