@@ -290,7 +290,9 @@ def _groups(
 FETCH = 2000
 
 
-def _every_release(conn: Connection, upto: int, with_data: bool) -> Iterator[list[tuple[str, list[Any], Any]]]:
+def _every_release(
+    conn: Connection, upto: int, with_data: bool
+) -> Iterator[list[tuple[str, list[Any], Any]]]:
     """Every release up to ``upto``, in ocid order, through the driver's cursor: batches of
     ``(ocid, its releases as Rel, the stored compiled release of its process)``, as
     :func:`_batched` makes them.
@@ -1017,7 +1019,10 @@ class _Writer:
         self.compiled_count += 1
 
     def compiled_batch(
-        self, batch: list[tuple[str, list[Rel], Any]], compiled: list[bytes | None], dated: list[tuple[str, str]]
+        self,
+        batch: list[tuple[str, list[Rel], Any]],
+        compiled: list[bytes | None],
+        dated: list[tuple[str, str]],
     ) -> None:
         """The compiled release of each process of ``batch`` (None: not written), with each
         process's latest date and year (:func:`_tee`): :meth:`compiled_release` for each,
@@ -1031,7 +1036,8 @@ class _Writer:
             part = parts.get(year)
             segment = None if part is None else part.segment
             if (
-                segment is None
+                part is None
+                or segment is None
                 or type(date) is not str
                 or not date
                 or type(segment[_FIRST_DATE]) is not str
@@ -1349,7 +1355,11 @@ def _export(
                 # processes do it while this one reads the database and writes the files.
                 with WorkerPool(functools.partial(_given, years), workers) as pool:
                     pending: deque[
-                        tuple[list[tuple[str, list[Rel], bytes | None]], dict[int, bytes | None]]
+                        tuple[
+                            list[tuple[str, list[Rel], bytes | None]],
+                            dict[int, bytes | None],
+                            list[tuple[str, str]],
+                        ]
                     ] = deque()
                     fill = None if with_data else _filler(conn)
                     results = pool.map(_compile_step, _tee(batches, pending, reuse, years, fill))
@@ -1364,7 +1374,9 @@ def _export(
                             if snapshot.any_imported
                             else {}
                         )
-                        for (ocid, rows, _), one, (date, year) in zip(batch, results_of_batch, dated, strict=True):
+                        for (ocid, rows, _), one, (date, year) in zip(
+                            batch, results_of_batch, dated, strict=True
+                        ):
                             _write_process(writer, ocid, rows, one, sources, years, date, year)
         finally:
             summary.reused = copied if quick is not None else reuse.reused
