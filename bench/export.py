@@ -57,6 +57,9 @@ CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
+if {no_splice!r}:  # every compiled release compiled (the workers are forked: they inherit this)
+    import portal.exports.build as build
+    build.spliced_compiled = lambda datas: [None] * len(datas)
 from portal.db import make_engine
 from portal.exports import Publication, export
 from portal.settings import load_settings
@@ -90,8 +93,12 @@ def run_child(code: str) -> tuple[dict, float]:
     return json.loads(done.stdout.strip().splitlines()[-1]), child_cpu() - before
 
 
+NO_SPLICE = False  # --no-splice
+
+
 def export_stage(label, url, folder, out, formats, workers, full=True) -> dict:
     code = CHILD.format(
+        no_splice=NO_SPLICE,
         root=str(ROOT),
         instance=str(folder),
         url=url,
@@ -205,7 +212,19 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="The export folder (default: exports in the data folder)."
     )
+    parser.add_argument(
+        "--compiled-only",
+        action="store_true",
+        help="Only the compiled releases (first export, then copied), then stop.",
+    )
+    parser.add_argument(
+        "--no-splice",
+        action="store_true",
+        help="Compile every compiled release (portal.exports.splice off), for comparison.",
+    )
     args = parser.parse_args()
+    global NO_SPLICE
+    NO_SPLICE = args.no_splice
     workers = args.workers or os.cpu_count() or 1
     folder = scratch_dir(args.dir, "veraz-bench-export-")
     db = folder / f"veraz-{args.orders}.sqlite3"
@@ -231,6 +250,15 @@ def main() -> None:
     a = export_stage("  compiled releases (JSON Lines gzip)", url, folder, out, {"compiled"}, workers)
     # Again: now the compiled releases are copied from the previous files (see docs).
     a2 = export_stage("  the same again (copied)           ", url, folder, out, {"compiled"}, workers)
+    if args.compiled_only:
+        n = a["compiled"]
+        print(
+            f"  JSON Lines gzip: {n / a['wall']:,.0f} compiled releases/s wall, "
+            f"{n / a['cpu']:,.0f}/s per CPU second ({a['cpu'] / n * 1e6:.1f} us of CPU each) "
+            f"first export{' (splice off)' if NO_SPLICE else ''}; copied: {n / a2['wall']:,.0f}/s wall, "
+            f"{n / a2['cpu']:,.0f}/s per CPU second (load average {load()})"
+        )
+        return
     b = export_stage(
         "  + release and record packages   ", url, folder, out, {"compiled", "packages"}, workers
     )

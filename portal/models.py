@@ -55,6 +55,11 @@ releases = Table(
     # Index of the release's entry in the evidence log (anchoring.log), set in the publishing
     # transaction: a proof starts here. Derived from the log; ``veraz audit`` checks it.
     Column("leaf_index", BigInteger),
+    # Whether the compiled release of this release alone is its ``data`` with the top-level
+    # ``id`` and ``tag`` replaced (``portal.exports.splice.splice_flag``, decided at
+    # publication); NULL: not decided (then the export tests the bytes). ``veraz audit``
+    # recomputes it.
+    Column("splice", Boolean),
     UniqueConstraint("ocid", "release_id"),
     Index(None, "leaf_index", unique=True),
     Index(None, "release_id"),

@@ -4,7 +4,7 @@ Steps, each problem reported with the ocid (or checkpoint) and the step that fai
 
 * ``data-hash``: every release's and proforma's ``data_hash`` column is the SHA-256 of its
   stored JSON;
-* ``columns``: a release's ``date``, ``tags`` and validity columns say what its stored JSON
+* ``columns``: a release's ``date``, ``tags``, validity and ``splice`` columns say what its stored JSON
   says, and releases and proformas were stored in the order their entries were logged;
 * ``document-hash``: every stored order PDF hashes to the SHA-256 its release declares;
 * ``entry``: every published release and proforma, re-encoded from its stored canonical
@@ -70,6 +70,7 @@ from portal.evidence import audit_derived, files, pdfs, record, store
 from portal.evidence.backends import Backends, enabled_types
 from portal.evidence.read.trust import tsa_ca_pem
 from portal.evidence.tables import bulk_files
+from portal.exports.splice import splice_flag
 from portal.flags import audit as flags_audit
 from portal.flags import thresholds as flags_thresholds
 from portal.models import order_pdfs, proformas, release_packages, releases
@@ -360,6 +361,7 @@ def _release_query():
         releases.c.tags,
         releases.c.valid,
         releases.c.problems,
+        releases.c.splice,
         order_pdfs.c.data.label("pdf"),
         order_pdfs.c.sha256.label("pdf_sha256"),
         release_packages.c.release_pk.label("package_pk"),
@@ -407,7 +409,7 @@ def _derive_releases(conn: Connection, chunk, problems: list[Problem], counted: 
     PDF), hash 3 from the stored JSON of the quotes it links (one lookup per chunk)."""
     # Only what the entry needs is kept of each parsed release: a chunk of parsed releases
     # is a million objects, which the garbage collector would walk over and over.
-    derived = [_bids_and_document(row.data) for row in chunk]
+    derived = [_bids_and_document(row.data, row.splice is not None) for row in chunk]
     keys = {(row.ocid, pid) for row, (ids, *_) in zip(chunk, derived, strict=True) for pid in ids}
     stored = _quote_hashes(conn, keys) if keys else {}
     out: list[Row] = []
@@ -442,21 +444,42 @@ def _package_hash(row: Any) -> str | None:
     return record.source_hash({name: getattr(row, f"package_{name}") for name in record.STATEMENT_COLUMNS})
 
 
-def _bids_and_document(data: bytes) -> tuple[list[str], str | None, tuple[str, str]]:
+def _bids_and_document(
+    data: bytes, splice: bool = False
+) -> tuple[list[str], str | None, tuple[str, str, bool | None]]:
+    """The quotes and the document a release links, and its columns as publishing derives them
+    (``splice`` only when asked: the column is set, a walk over the release)."""
     try:
         release = orjson.loads(data)
     except orjson.JSONDecodeError:
         release = None  # not JSON: its data_hash and entry no longer match, which is reported
     if not isinstance(release, dict):
-        return [], None, ("", "")
+        return [], None, ("", "", False if splice else None)
     # The columns as publishing derives them (portal.publishing.prepared.prepare_release).
-    columns = (date_column(release.get("date")), tags_column(release.get("tag")))
+    columns = (
+        date_column(release.get("date")),
+        tags_column(release.get("tag")),
+        splice_flag(release, data) if splice else None,
+    )
     return record.bid_ids(release), record.document_hash(release), columns
 
 
-def _check_columns(problems: list[Problem], who: str, columns: tuple[str, str], row) -> None:
-    """The release's date, tags and validity columns, which pages show beside it."""
-    for name, want in zip(("date", "tags"), columns, strict=True):
+def _check_columns(problems: list[Problem], who: str, columns: tuple[str, str, bool | None], row) -> None:
+    """The release's date, tags, validity and splice columns, which pages show beside it, and
+    the export trusts (``splice``: the export writes the compiled release of a flagged
+    release alone from its bytes and its ``ocid``, ``date`` and ``release_id`` columns, which
+    the log entry and the date check cover). A splice column left NULL is not decided: the
+    export tests the bytes itself."""
+    if row.splice is not None and bool(row.splice) != columns[2]:
+        problems.append(
+            Problem(
+                Check.COLUMNS,
+                who,
+                f"column splice is {bool(row.splice)}, the release says {columns[2]} "
+                "(portal.exports.splice.splice_flag)",
+            )
+        )
+    for name, want in zip(("date", "tags"), columns[:2], strict=True):
         if getattr(row, name) != want:
             problems.append(
                 Problem(

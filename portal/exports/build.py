@@ -68,6 +68,7 @@ from portal.exports.files import (
     publish,
 )
 from portal.exports.manifest import FORMAT, FileEntry, file_finished, read_manifest, write_manifest
+from portal.exports.splice import compiled_canonical, splice_allowed, spliced_compiled, spliced_flagged
 from portal.models import records, release_packages, releases
 from portal.publishing.pool import WorkerPool
 
@@ -198,6 +199,7 @@ class Rel(NamedTuple):
     valid: bool
     problems: str | None
     data_hash: str
+    splice: bool | None = None  # the releases.splice column (portal.exports.splice.splice_flag)
 
 
 _ROW = (
@@ -209,13 +211,18 @@ _ROW = (
     releases.c.valid,
     releases.c.problems,
     releases.c.data_hash,
+    releases.c.splice,
 )
 
 
-def _years_of(rows: list[Any]) -> tuple[str, set[str]]:
-    """The year of a process's compiled release (that of its latest release date: the merge
-    routine takes the compiled release's ``date`` from the latest release) and its releases'."""
-    return layout.year_of(max(r.date for r in rows)), {layout.year_of(r.date) for r in rows}
+def _latest_date(rows: list[Any]) -> str:
+    return rows[0].date if len(rows) == 1 else max(r.date for r in rows)
+
+
+def _year_of(rows: list[Any]) -> str:
+    """The year of a process's compiled release: that of its latest release date (the merge
+    routine takes the compiled release's ``date`` from the latest release)."""
+    return layout.year_of(_latest_date(rows))
 
 
 def dirty_years(conn: Connection, since: int, upto: int) -> set[str]:
@@ -254,12 +261,7 @@ def _groups(
         _ROW if with_data else tuple(literal(b"").label("data") if c is releases.c.data else c for c in _ROW)
     )
     if years is None:
-        query = (
-            select(*columns, compiled_of.label("compiled"))
-            .where(releases.c.id <= upto)
-            .order_by(releases.c.ocid, releases.c.date, releases.c.id)
-        )
-        yield from _batched(conn.execution_options(stream_results=True, yield_per=2000).execute(query))
+        yield from _every_release(conn, upto, with_data)
         return
     # Find the processes that have a release, or their compiled release, in a rebuilt year:
     # one pass over the (ocid, date) index, then their releases by ocid, a chunk at a time.
@@ -282,6 +284,98 @@ def _groups(
             .order_by(releases.c.ocid, releases.c.date, releases.c.id)
         )
         yield from _batched(conn.execute(query))
+
+
+#: Rows fetched from the database cursor at a time by :func:`_every_release`.
+FETCH = 2000
+
+
+def _every_release(
+    conn: Connection, upto: int, with_data: bool
+) -> Iterator[list[tuple[str, list[Any], Any]]]:
+    """Every release up to ``upto``, in ocid order, through the driver's cursor: batches of
+    ``(ocid, its releases as Rel, the stored compiled release of its process)``, as
+    :func:`_batched` makes them.
+
+    A first export reads every release once: a million rows, where SQLAlchemy's result rows
+    and its per-row processing were a visible share of the exporting process's time, and so
+    was a generator per row between the cursor and the batches (one loop here). The values are
+    the driver's own (SQLite gives integers for booleans: only their truth is used).
+    PostgreSQL streams through a server-side cursor, as ``stream_results`` does.
+
+    On SQLite the stored compiled releases are read apart, in ocid order too, and merged by
+    ocid (SQLite's default ``BINARY`` order of text is Python's order of ``str``): a subquery
+    per row cost about 3 µs of a row's 15-18. PostgreSQL's order of text follows its collation,
+    which Python's need not: the subquery there."""
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    r, c = quote(releases.name), quote(records.name)
+    names = [f"{r}.{quote(col.name)}" for col in _ROW]
+    if not with_data:
+        names[_ROW.index(releases.c.data)] = "NULL"
+    sqlite = conn.dialect.name == "sqlite"
+    stored_sql = f"SELECT {c}.{quote('compiled')} FROM {c} WHERE {c}.{quote('ocid')} = {r}.{quote('ocid')}"
+    sql = (
+        f"SELECT {', '.join(names)}{'' if sqlite else f', ({stored_sql})'} "
+        f"FROM {r} WHERE {r}.{quote('id')} <= {mark} "
+        f"ORDER BY {r}.{quote('ocid')}, {r}.{quote('date')}, {r}.{quote('id')}"
+    )
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    stored = None
+    if sqlite:
+        cursor = driver.cursor()
+        stored = driver.cursor()
+    else:
+        cursor = driver.cursor(name="veraz_export")
+        cursor.itersize = FETCH
+    cursor.arraysize = FETCH
+    fields = len(_ROW)
+    new = tuple.__new__  # Rel._make without its Python frame: a million rows
+    batch: list[tuple[str, list[Any], Any]] = []
+    current: str | None = None
+    group: list[Any] = []
+    compiled = None
+    ahead = None
+    try:
+        cursor.execute(sql, (upto,))
+        if stored is not None:
+            stored.execute(
+                f"SELECT {quote('ocid')}, {quote('compiled')} FROM {c} "
+                f"WHERE {quote('compiled')} IS NOT NULL ORDER BY {quote('ocid')}"
+            )
+            ahead = stored.fetchone()
+        while rows := cursor.fetchmany(FETCH):
+            for row in rows:
+                ocid = row[1]
+                if ocid != current:
+                    if current is not None:
+                        batch.append((current, group, compiled))
+                        if len(batch) >= BATCH:
+                            yield batch
+                            batch = []
+                    current, group = ocid, []
+                    if stored is None:
+                        compiled = bytes(row[fields]) if row[fields] is not None else None
+                    else:
+                        while ahead is not None and ahead[0] < ocid:
+                            ahead = stored.fetchone()
+                        compiled = ahead[1] if ahead is not None and ahead[0] == ocid else None
+                        if compiled is not None and type(compiled) is not bytes:
+                            compiled = bytes(compiled)
+                if stored is not None and type(row[4]) is bytes:
+                    group.append(new(Rel, row))  # exactly the Rel fields
+                else:  # without the JSON (None), or another buffer type (PostgreSQL's memoryview)
+                    data = row[4]
+                    group.append(new(Rel, (*row[:4], b"" if data is None else bytes(data), *row[5:fields])))
+        if current is not None:
+            batch.append((current, group, compiled))
+        if batch:
+            yield batch
+    finally:
+        cursor.close()
+        if stored is not None:
+            stored.close()
 
 
 def _touches(dates: list[str], years: set[str]) -> bool:
@@ -311,6 +405,7 @@ def _batched(result) -> Iterator[list[tuple[str, list[Any], Any]]]:
                 row.valid,
                 row.problems,
                 row.data_hash,
+                row.splice,
             )
         )
     if current is not None:
@@ -327,16 +422,31 @@ def _tee(
     fill: Any = None,
 ) -> Iterator[Any]:
     """What the workers compile of each of ``batches``; each batch is kept in ``pending``, with
-    the compiled releases found otherwise, until the workers' results come back.
+    the compiled releases found otherwise and each process's latest date and year, until the
+    workers' results come back.
 
     A process whose compiled release the previous export already wrote (:class:`_Reuse`) is
     not sent: that compiled release is copied. ``fill`` (when the releases were read without
-    their JSON) reads the JSON of the releases still to compile."""
+    their JSON) reads the JSON of the releases still to compile. Processes of one release
+    whose compiled release is spliced from their JSON (:mod:`portal.exports.splice`, most of
+    them) are not sent either: sending a release to a worker and its compiled release back
+    costs more than splicing it here."""
+    flags = splice_allowed()
+    year_of = layout.year_of
     for batch in batches:
         found: dict[int, bytes | None] = {}
+        dated: list[tuple[str, str]] = []
         work = []
+        places = []
         for i, (ocid, rows, stored) in enumerate(batch):
-            year = _years_of(rows)[0]
+            if len(rows) == 1:
+                row = rows[0]
+                date = row.date
+            else:
+                row = None
+                date = max(r.date for r in rows)
+            year = year_of(date)
+            dated.append((date, year))
             if years is not None and year not in years:
                 found[i] = None  # its compiled release is in a file that is kept
                 continue
@@ -344,20 +454,48 @@ def _tee(
             if old is not None:
                 found[i] = old
             elif stored is not None:
-                found[i] = bytes(stored)  # stored at publication: not sent to a worker and back
+                found[i] = stored  # stored at publication: not sent to a worker and back
             else:
+                # Flagged at publication (and checked by the audit): no test over the bytes.
+                if row is not None and row.splice and flags and fill is None:
+                    made = spliced_flagged(row.data, ocid, date, row.release_id)
+                    if made is not None:
+                        found[i] = made
+                        continue
                 work.append((ocid, rows, stored))
+                places.append(i)
         if fill is not None:
             work = fill(work)
-        pending.append((batch, found))
+        done = set()
+        alone = []
+        for k, (_ocid, rows, _stored) in enumerate(work):
+            if len(rows) == 1:
+                row = rows[0]
+                made = None
+                if row.splice and flags and fill is not None:
+                    made = spliced_flagged(row.data, row.ocid, row.date, row.release_id)
+                if made is not None:
+                    found[places[k]] = made
+                    done.add(k)
+                else:
+                    alone.append(k)
+        spliced = spliced_compiled([work[k][1][0].data for k in alone]) if alone else []
+        for k, made in zip(alone, spliced, strict=True):
+            if made is not None:
+                found[places[k]] = made
+                done.add(k)
+        if done:
+            work = [item for k, item in enumerate(work) if k not in done]
+        pending.append((batch, found, dated))
         yield work
 
 
-def _merged(batch: list[Any], found: dict[int, bytes | None], compiled: list[bytes | None]) -> Iterator[Any]:
+def _merged(batch: list[Any], found: dict[int, bytes | None], compiled: list[bytes | None]) -> list[Any]:
     """The compiled release of each process of ``batch``: copied (``found``) or compiled."""
+    if not compiled:
+        return [found[i] for i in range(len(batch))]
     made = iter(compiled)
-    for i in range(len(batch)):
-        yield found[i] if i in found else next(made)
+    return [found[i] if i in found else next(made) for i in range(len(batch))]
 
 
 def _filler(conn: Connection):
@@ -382,7 +520,7 @@ def process_key(rows: list[Any]) -> str:
     """What a process's compiled release depends on, in a few bytes: how many releases it has,
     the newest one's key and the SHA-256 of its canonical JSON. Releases are never changed or
     removed, so the same key means the same releases, hence the same compiled release."""
-    last = max(rows, key=lambda r: r.id)
+    last = rows[0] if len(rows) == 1 else max(rows, key=lambda r: r.id)
     return f"{len(rows)}:{last.id}:{last.data_hash}"
 
 
@@ -572,17 +710,17 @@ def _quick_compiled(
         grouped: dict[str, list[Any]] = {}
         stored_of: dict[str, bytes | None] = {}
         for row in conn.execute(query):
-            grouped.setdefault(row.ocid, []).append(Rel(*row[:8]))
-            stored_of[row.ocid] = bytes(row[8]) if row[8] is not None else None
+            grouped.setdefault(row.ocid, []).append(Rel(*row[:9]))
+            stored_of[row.ocid] = bytes(row[9]) if row[9] is not None else None
         for ocid, rows in grouped.items():
             before = [r for r in rows if r.id <= since]
             if before:
-                dropped.setdefault(_years_of(before)[0], set()).add(ocid)
+                dropped.setdefault(_year_of(before), set()).add(ocid)
             compiled = compiled_bytes(rows, stored_of[ocid])
             if compiled is not None:
                 date = max(r.date for r in rows)
                 keys = orjson.dumps([ocid, process_key(rows), date]) + b"\n"
-                added.setdefault(_years_of(rows)[0], {})[ocid] = (compiled, keys)
+                added.setdefault(_year_of(rows), {})[ocid] = (compiled, keys)
     # Check every year first: nothing is written unless every one can be made this way. A
     # year that changed only for its packages (a new release dated in it, of a process whose
     # compiled release is of another year) gets its compiled file copied whole.
@@ -735,12 +873,26 @@ def _quick_year(
     return (part, out.size, sha), lines, copied
 
 
-def compiled_bytes(rows: list[Any], stored: bytes | None) -> bytes | None:
-    """The compiled release of a process, as ``portal.queries.compiled_release`` gives it: the
-    stored one for several releases, compiled from the one release otherwise; None when the
-    merge routine refuses its releases (imported OCDS is kept as published)."""
+def compiled_bytes(rows: list[Any], stored: bytes | None, splice: bool = True) -> bytes | None:
+    """The compiled release of a process, as ``portal.queries.compiled_release`` gives it (the
+    same value): the stored one as stored (processes of several releases), otherwise compiled
+    from the one release and written as RFC 8785 canonical JSON, which for most releases is
+    their stored bytes with ``id`` and ``tag`` replaced (:mod:`portal.exports.splice`; the
+    same bytes either way). None when the merge routine refuses the releases (imported OCDS
+    is kept as published)."""
     if stored is not None:
         return bytes(stored)
+    if len(rows) == 1:
+        row = rows[0]
+        if splice and getattr(row, "splice", None) and splice_allowed():
+            made = spliced_flagged(row.data, row.ocid, row.date, row.release_id)
+            if made is not None:
+                return made
+        if splice:
+            made = spliced_compiled([row.data])[0]
+            if made is not None:
+                return made
+        return compiled_canonical(rows[0].data)
     try:
         return orjson.dumps(compile_release([orjson.loads(r.data) for r in rows]))
     except (InputError, orjson.JSONDecodeError):
@@ -761,8 +913,9 @@ def _compile_step(
     gc.disable()
     try:
         for _ocid, rows, stored in batch:
-            year, _ = _years_of(rows)
-            out.append(compiled_bytes(rows, stored) if years is None or year in years else None)
+            year = _year_of(rows)
+            # What reaches a worker was not spliced (see _tee): compiled, not tried again.
+            out.append(compiled_bytes(rows, stored, splice=False) if years is None or year in years else None)
     finally:
         if enabled:
             gc.enable()
@@ -841,8 +994,8 @@ class _Writer:
                 name, layout.COMPILED, year, GzipPart(self.partial / name, self.limits.compresslevel)
             )
             part.keys = open(self.partial / f"keys-{year}", "wb")  # noqa: SIM115 - closed in _close
-        part.gzip.write(data + b"\n")
-        keys = orjson.dumps([ocid, key, date]) + b"\n"
+        part.gzip.write_line(data)
+        keys = orjson.dumps([ocid, key, date], option=orjson.OPT_APPEND_NEWLINE)
         part.keys.write(keys)
         segment = part.segment
         if segment is None:
@@ -850,12 +1003,13 @@ class _Writer:
         segment[_LAST] = ocid
         segment[_LINES] += 1
         segment[_KEYS_LENGTH] += len(keys)
-        if isinstance(date, str) and (
-            not isinstance(segment[_FIRST_DATE], str) or date < segment[_FIRST_DATE]
-        ):
-            segment[_FIRST_DATE] = date
-        if isinstance(date, str) and (not isinstance(segment[_LAST_DATE], str) or date > segment[_LAST_DATE]):
-            segment[_LAST_DATE] = date
+        if isinstance(date, str):
+            first, last = segment[_FIRST_DATE], segment[_LAST_DATE]
+            if not isinstance(first, str) or date < first:
+                segment[_FIRST_DATE] = date
+            if not isinstance(last, str) or date > last:
+                segment[_LAST_DATE] = date
+            part.dated(date)
         part.keys_size += len(keys)
         if segment[_LINES] >= SEGMENT_LINES:
             self._end_segment(part)
@@ -863,6 +1017,58 @@ class _Writer:
         part.records += 1
         part.gzip.count += 1
         self.compiled_count += 1
+
+    def compiled_batch(
+        self,
+        batch: list[tuple[str, list[Rel], Any]],
+        compiled: list[bytes | None],
+        dated: list[tuple[str, str]],
+    ) -> None:
+        """The compiled release of each process of ``batch`` (None: not written), with each
+        process's latest date and year (:func:`_tee`): :meth:`compiled_release` for each,
+        its common case (a segment open, dates given) inline, as a first export writes a
+        million of them."""
+        parts = self.compiled
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for (ocid, rows, _), data, (date, year) in zip(batch, compiled, dated, strict=True):
+            if data is None:
+                continue
+            part = parts.get(year)
+            segment = None if part is None else part.segment
+            if (
+                part is None
+                or segment is None
+                or type(date) is not str
+                or not date
+                or type(segment[_FIRST_DATE]) is not str
+                or type(segment[_LAST_DATE]) is not str
+                or part.first_date is None
+                or part.last_date is None
+            ):
+                self.compiled_release(year, data, ocid, process_key(rows), date)
+                continue
+            keys = dumps([ocid, process_key(rows), date], option=newline)
+            part.gzip.write_line(data)
+            part.keys.write(keys)
+            size = len(keys)
+            segment[_LAST] = ocid
+            segment[_LINES] += 1
+            segment[_KEYS_LENGTH] += size
+            if date < segment[_FIRST_DATE]:
+                segment[_FIRST_DATE] = date
+            elif date > segment[_LAST_DATE]:
+                segment[_LAST_DATE] = date
+            if date < part.first_date:
+                part.first_date = date
+            elif date > part.last_date:
+                part.last_date = date
+            part.keys_size += size
+            if segment[_LINES] >= SEGMENT_LINES:
+                self._end_segment(part)
+            part.releases += 1
+            part.records += 1
+            part.gzip.count += 1
+            self.compiled_count += 1
 
     def _end_segment(self, part: _Part) -> None:
         segment = part.segment
@@ -975,12 +1181,13 @@ def _write_process(
     compiled: bytes | None,
     sources: dict[int, queries.ReleaseSource],
     years: set[str] | None,
+    date: str,
+    year: str,
 ) -> None:
-    year, _ = _years_of(rows)
+    """A process's compiled release and its releases and record in the packages (``date``, the
+    latest of its releases' dates, and its ``year``)."""
     if compiled is not None:
-        date = max(r.date for r in rows)
         writer.compiled_release(year, compiled, ocid, process_key(rows), date)
-        writer.compiled[year].dated(date)
     if not writer.packages:
         return
     for row in rows:
@@ -1132,11 +1339,13 @@ def _export(
             except _QuickUnusable:
                 partial = partial_dir(folder)
                 writer = _Writer(partial, snapshot, publication, limits, packages)
-        # Without packages, a release's JSON is read only to compile its process (not for
-        # processes whose compiled release is copied or stored).
-        with_data = packages
-        batches = _groups(conn, snapshot.release_id, years, with_data)
         reuse = _Reuse(folder, None if recompile or quick is not None else previous)
+        # Without packages, a release's JSON is read only to compile its process (not for
+        # processes whose compiled release is copied or stored), with the keys when nothing
+        # is copied (a first export: nearly every release is compiled or spliced), otherwise
+        # afterwards, by key.
+        with_data = packages or not reuse
+        batches = _groups(conn, snapshot.release_id, years, with_data)
         try:
             if quick is not None:
                 writer.done, writer.compiled_count, copied = quick
@@ -1146,17 +1355,29 @@ def _export(
                 # processes do it while this one reads the database and writes the files.
                 with WorkerPool(functools.partial(_given, years), workers) as pool:
                     pending: deque[
-                        tuple[list[tuple[str, list[Rel], bytes | None]], dict[int, bytes | None]]
+                        tuple[
+                            list[tuple[str, list[Rel], bytes | None]],
+                            dict[int, bytes | None],
+                            list[tuple[str, str]],
+                        ]
                     ] = deque()
                     fill = None if with_data else _filler(conn)
                     results = pool.map(_compile_step, _tee(batches, pending, reuse, years, fill))
                     for compiled_of_batch in results:
-                        batch, found = pending.popleft()
-                        results_of_batch = list(_merged(batch, found, compiled_of_batch))
-                        pks = [r.id for _, rows, _ in batch for r in rows]
-                        sources = queries.release_sources(conn, pks) if snapshot.any_imported else {}
-                        for (ocid, rows, _), one in zip(batch, results_of_batch, strict=True):
-                            _write_process(writer, ocid, rows, one, sources, years)
+                        batch, found, dated = pending.popleft()
+                        results_of_batch = _merged(batch, found, compiled_of_batch)
+                        if not packages:
+                            writer.compiled_batch(batch, results_of_batch, dated)
+                            continue
+                        sources = (
+                            queries.release_sources(conn, [r.id for _, rows, _ in batch for r in rows])
+                            if snapshot.any_imported
+                            else {}
+                        )
+                        for (ocid, rows, _), one, (date, year) in zip(
+                            batch, results_of_batch, dated, strict=True
+                        ):
+                            _write_process(writer, ocid, rows, one, sources, years, date, year)
         finally:
             summary.reused = copied if quick is not None else reuse.reused
             reuse.close()

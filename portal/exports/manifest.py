@@ -21,7 +21,7 @@ from portal.exports import layout
 from portal.exports.files import write_atomically
 
 #: Changes when the layout or the manifest changes in a way that needs a full rebuild.
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)

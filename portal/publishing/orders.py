@@ -258,7 +258,7 @@ class OrderPreparer:
             order_number=str(order["orderNumber"]),
             version=int(order["version"]),
             digest=order_digest(order, self._agreement_canonical(order, key)),
-            order=prepare_release(mapped.order_release),
+            order=prepare_release(mapped.order_release, catalogue=True),
             agreement=agreement,
             proformas=quotes,
             summary_alone=columns,

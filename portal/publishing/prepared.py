@@ -15,6 +15,7 @@ import orjson
 from anchoring.canonical import canonical_json
 from ocds.errors import Problem
 from portal.evidence.record import release_evidence
+from portal.exports.splice import splice_flag
 from portal.search.documents import Document
 
 
@@ -30,6 +31,8 @@ class PreparedRelease:
     problems: str | None = None
     # (bid ids, hash 2) for the evidence log entry, computed by the worker (None: derive later)
     evidence: tuple[list[str], str | None] | None = None
+    # The ``releases.splice`` column (portal.exports.splice.splice_flag); None: not decided
+    splice: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,12 @@ class PreparedOrder:
     pdf_sha256: str | None = None  # its SHA-256 (hex), as listed: hash 2
 
 
-def prepare_release(release: dict, problems: list[Problem] | None = None) -> PreparedRelease:
-    """Canonicalise and hash ``release``; ``problems`` flags it as kept although invalid."""
+def prepare_release(
+    release: dict, problems: list[Problem] | None = None, *, catalogue: bool = False
+) -> PreparedRelease:
+    """Canonicalise and hash ``release``; ``problems`` flags it as kept although invalid. Also
+    decides the ``releases.splice`` column (``catalogue``: an order's release as ``map_order``
+    makes it, whose sibling ids need no walk; see ``portal.exports.splice.splice_flag``)."""
     data = canonical_json(release)
     return PreparedRelease(
         ocid=release["ocid"],
@@ -73,6 +80,7 @@ def prepare_release(release: dict, problems: list[Problem] | None = None) -> Pre
         valid=not problems,
         problems=orjson.dumps([[p.field, p.reason] for p in problems]).decode() if problems else None,
         evidence=release_evidence(release),
+        splice=splice_flag(release, data, catalogue=catalogue),
     )
 
 

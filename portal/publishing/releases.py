@@ -26,9 +26,10 @@ _COLUMNS = (
     "problems",
     "published_at",
     "leaf_index",
+    "splice",
 )
 
-#: Rows per INSERT statement: 11 parameters each, within SQLite's 32,766 and PostgreSQL's 65,535.
+#: Rows per INSERT statement: 12 parameters each, within SQLite's 32,766 and PostgreSQL's 65,535.
 _ROWS_PER_STATEMENT = 1000
 
 
@@ -80,6 +81,7 @@ def insert_releases(
                 r.problems,
                 now,
                 leaf,
+                r.splice if r.splice is None or valid is None else valid(r.splice),
             )
         result = conn.exec_driver_sql(_insert_sql(dialect, len(chunk)), tuple(params))
         pk.update({(ocid, release_id): id_ for id_, ocid, release_id in result})
