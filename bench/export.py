@@ -57,11 +57,9 @@ CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
-import portal.exports.build as build
 if {no_splice!r}:  # every compiled release compiled (the workers are forked: they inherit this)
+    import portal.exports.build as build
     build.spliced_compiled = lambda datas: [None] * len(datas)
-if {no_prefetch!r}:  # the exporting thread fetches the rows itself
-    build.PREFETCH_CHUNKS = 0
 from portal.db import make_engine
 from portal.exports import Publication, export
 from portal.settings import load_settings
@@ -102,13 +100,11 @@ def run_child(code: str) -> tuple[dict, float]:
 
 
 NO_SPLICE = False  # --no-splice
-NO_PREFETCH = False  # --no-prefetch
 
 
 def export_stage(label, url, folder, out, formats, workers, full=True) -> dict:
     code = CHILD.format(
         no_splice=NO_SPLICE,
-        no_prefetch=NO_PREFETCH,
         root=str(ROOT),
         instance=str(folder),
         url=url,
@@ -233,15 +229,9 @@ def main() -> None:
         action="store_true",
         help="Compile every compiled release (portal.exports.splice off), for comparison.",
     )
-    parser.add_argument(
-        "--no-prefetch",
-        action="store_true",
-        help="No reader thread: the exporting thread fetches the rows itself, for comparison.",
-    )
     args = parser.parse_args()
-    global NO_SPLICE, NO_PREFETCH
+    global NO_SPLICE
     NO_SPLICE = args.no_splice
-    NO_PREFETCH = args.no_prefetch
     workers = args.workers or os.cpu_count() or 1
     folder = scratch_dir(args.dir, "veraz-bench-export-")
     db = folder / f"veraz-{args.orders}.sqlite3"
@@ -272,8 +262,7 @@ def main() -> None:
         print(
             f"  JSON Lines gzip: {n / a['wall']:,.0f} compiled releases/s wall, "
             f"{n / a['cpu']:,.0f}/s per CPU second ({a['cpu'] / n * 1e6:.1f} us of CPU each) "
-            f"first export{' (splice off)' if NO_SPLICE else ''}"
-            f"{' (no reader thread)' if NO_PREFETCH else ''}; copied: {n / a2['wall']:,.0f}/s wall, "
+            f"first export{' (splice off)' if NO_SPLICE else ''}; copied: {n / a2['wall']:,.0f}/s wall, "
             f"{n / a2['cpu']:,.0f}/s per CPU second (load average {load()})"
         )
         return

@@ -35,16 +35,13 @@ import gc
 import itertools
 import multiprocessing
 import os
-import queue
 import shutil
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import GeneratorType
 from typing import Any, NamedTuple
 
 import orjson
@@ -340,7 +337,6 @@ def _every_release(
     group: list[Any] = []
     compiled = None
     ahead = None
-    chunks: Iterator[list[Any]] | None = None
     try:
         cursor.execute(sql, (upto,))
         if stored is not None:
@@ -349,8 +345,7 @@ def _every_release(
                 f"WHERE {quote('compiled')} IS NOT NULL ORDER BY {quote('ocid')}"
             )
             ahead = stored.fetchone()
-        chunks = _prefetched(cursor, FETCH) if PREFETCH_CHUNKS else iter(lambda: cursor.fetchmany(FETCH), [])
-        for rows in chunks:
+        while rows := cursor.fetchmany(FETCH):
             for row in rows:
                 ocid = row[1]
                 if ocid != current:
@@ -378,61 +373,9 @@ def _every_release(
         if batch:
             yield batch
     finally:
-        if isinstance(chunks, GeneratorType):
-            chunks.close()  # its reader thread gone before the cursor closes
         cursor.close()
         if stored is not None:
             stored.close()
-
-
-#: Chunks of rows a reader thread fetches ahead of the exporting thread (0: no reader thread,
-#: the exporting thread fetches them itself).
-PREFETCH_CHUNKS = 2
-
-
-def _prefetched(cursor: Any, size: int) -> Iterator[list[Any]]:
-    """``cursor.fetchmany(size)`` until it is empty, fetched by a thread of its own a few
-    chunks ahead.
-
-    The database's work on a row (SQLite's B-tree and the release's overflow pages, or
-    PostgreSQL's network read) runs without the GIL, so it overlaps with the exporting
-    thread's own (grouping, splicing, writing), which is what bounds a first export."""
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH_CHUNKS)
-    stop = threading.Event()
-    done = object()
-
-    def read() -> None:
-        try:
-            while not stop.is_set():
-                rows = cursor.fetchmany(size)
-                if not rows:
-                    break
-                while not stop.is_set():
-                    try:
-                        chunks.put(rows, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-            chunks.put(done)
-        except BaseException as error:  # handed to the exporting thread, raised there
-            chunks.put(error)
-
-    reader = threading.Thread(target=read, name="veraz-export-reader", daemon=True)
-    reader.start()
-    try:
-        while (item := chunks.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        # Stopped early (an error, a closed generator): the reader leaves at its next chunk,
-        # before the cursor is closed by the caller.
-        stop.set()
-        while reader.is_alive():
-            try:
-                chunks.get_nowait()
-            except queue.Empty:
-                reader.join(0.05)
 
 
 def _touches(dates: list[str], years: set[str]) -> bool:
