@@ -94,6 +94,15 @@ def _objs(value: Any) -> list[dict]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _first_obj(value: Any) -> dict:
+    """``(_objs(value) or [{}])[0]``: the first JSON object of an array, without the list."""
+    if isinstance(value, list):
+        for v in value:
+            if isinstance(v, dict):
+                return v
+    return {}
+
+
 def _text(value: Any, limit: int | None = None) -> str | None:
     """``value`` as text (cut to ``limit``), or None when absent, empty or not a scalar.
 
@@ -116,6 +125,11 @@ def _text(value: Any, limit: int | None = None) -> str | None:
 
 def _scalar(value: Any) -> int | float | str | None:
     """A number or string as published; anything else (object, array, boolean) is None."""
+    kind = type(value)  # the exact JSON types first: no isinstance against a tuple
+    if kind is str or kind is int:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, _SCALAR_TYPES):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -125,6 +139,11 @@ def _scalar(value: Any) -> int | float | str | None:
 
 def _number(value: Any) -> int | float | None:
     """``value`` if it is a finite JSON number (booleans are not numbers)."""
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -323,8 +342,8 @@ def _reading(compiled: Any, *, complete: bool, lines_only: bool = False, documen
     extras = complete and not lines_only
     compiled = _obj(compiled)
     tender = _obj(compiled.get("tender"))
-    contract = (_objs(compiled.get("contracts")) or [{}])[0]
-    award = (_objs(compiled.get("awards")) or [{}])[0]
+    contract = _first_obj(compiled.get("contracts"))
+    award = _first_obj(compiled.get("awards"))
     framework = _framework(compiled)
     has_agreement = _obj(tender.get("techniques")).get("hasFrameworkAgreement") is True
     kind = "order" if framework else "agreement" if has_agreement else "other"
