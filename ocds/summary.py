@@ -168,6 +168,8 @@ def _address_text(address: Any) -> str:
 
 def _party(party: dict) -> dict:
     identifier = party.get("identifier")
+    details = party.get("details")
+    address = party.get("address")  # read once for its region and its text
     return {
         "id": _text(party.get("id")),
         "name": _text(party.get("name")),
@@ -176,9 +178,9 @@ def _party(party: dict) -> dict:
             if isinstance(identifier, dict)
             else None
         ),
-        "scale": _text(_obj(party.get("details")).get("scale")),
-        "region": _text(_obj(party.get("address")).get("region")),
-        "address": _address_text(party.get("address")),
+        "scale": _text(details.get("scale")) if isinstance(details, dict) else None,
+        "region": _text(address.get("region")) if isinstance(address, dict) else None,
+        "address": _address_text(address),
     }
 
 
@@ -218,9 +220,16 @@ def _product(quantity: Any, price: Any) -> int | float | None:
 
 
 def _item(item: dict) -> dict:
-    unit = _obj(item.get("unit"))
-    price = _obj(unit.get("value"))
-    classification = _obj(item.get("classification"))
+    # _obj written out: three calls an item.
+    unit = item.get("unit")
+    if not isinstance(unit, dict):
+        unit = {}
+    price = unit.get("value")
+    if not isinstance(price, dict):
+        price = {}
+    classification = item.get("classification")
+    if not isinstance(classification, dict):
+        classification = {}
     quantity, unit_price = _scalar(item.get("quantity")), _scalar(price.get("amount"))
     return {
         "id": _text(item.get("id")),
