@@ -101,14 +101,15 @@ def _document(ocid: str, names: list, ids: list) -> Document:
 
 @lru_cache(maxsize=32768)
 def _stems(text: str) -> tuple[str, ...]:
-    # An ASCII text's words are cut at whitespace (a token is only letters and digits, and
-    # lowering an ASCII letter needs no context), so its stems are its words' stems in turn,
-    # each word's found once per process: a process's own title ("Orden de compra OC-...") is
-    # then analysed only in its new word, which its order number repeats.
-    if text.isascii():
-        words = text.split()
-        if len(words) > 1:
-            return tuple(stem for word in words for stem in _stems(word))
+    # A text's stems are its words' stems in turn, the words cut at whitespace: whitespace is
+    # never part of a token (no fold makes it a letter or digit), NFKD reorders marks only
+    # between two starters (whitespace is one), and lower case looks across no whitespace (a
+    # final sigma's context is cased and case-ignorable letters). Each word is then analysed
+    # once per process: a process's own title ("Orden de compra OC-...") only in its new
+    # word, which its order number repeats, and a new buyer's name mostly in known words.
+    words = text.split()
+    if len(words) > 1:
+        return tuple(stem for word in words for stem in _stems(word))
     return tuple(analyse(text))
 
 
