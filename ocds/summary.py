@@ -433,15 +433,6 @@ def _amount(value: int | float | str | None) -> Decimal | None:
     """An amount for NUMERIC(19, 2): rounded to cents, None when not a number or too large."""
     if value is None:
         return None
-    # A number is rounded once per process and value: prices and quantities recur from order
-    # to order, and the rounding (str, Decimal, quantize) costs several times the lookup. Not
-    # zero: 0.0 and -0.0 are one key, and round to 0.00 and -0.00.
-    if (type(value) is int or type(value) is float) and value:
-        return _number_amount(value)
-    return _exact_amount(value)
-
-
-def _exact_amount(value: Any) -> Decimal | None:
     try:
         number = Decimal(str(value)).quantize(_CENT)
     except (ArithmeticError, ValueError):
@@ -449,8 +440,20 @@ def _exact_amount(value: Any) -> Decimal | None:
     return number if number.is_finite() and abs(number) < _AMOUNT_LIMIT else None
 
 
-# typed: 1 and 1.0 are one key otherwise (both 1.00 today, but nothing needs them to be).
-_number_amount = functools.lru_cache(maxsize=8192, typed=True)(_exact_amount)
+# :func:`_amount` once per process and value, for the amounts that recur from order to order
+# (an item's quantity and unit price: a catalogue's prices, a few hundred quantities), whose
+# rounding (str, Decimal, quantize) costs several times the lookup. Not for totals, nearly all
+# different: there the cache would only be missed and churned. typed: 1 and 1.0 are one key
+# otherwise (both 1.00 today, but nothing needs them to be).
+_cached_amount = functools.lru_cache(maxsize=4096, typed=True)(_amount)
+
+
+def _recurring_amount(value: int | float | None) -> Decimal | None:
+    """:func:`_amount` of a number (:func:`_number`'s), through the cache but for zero: 0.0
+    and -0.0 are one key, and round to 0.00 and -0.00."""
+    if value:
+        return _cached_amount(value)
+    return _amount(value)
 
 
 def browse_columns(compiled: Any) -> dict:
@@ -604,9 +607,9 @@ def read_model_values_of(facts: dict) -> dict[str, list[tuple]]:
                 code,
                 *_unspsc_values(scheme, code),
                 _text(item["description"], 10_000),
-                _amount(_number(item["quantity"])),
+                _recurring_amount(_number(item["quantity"])),
                 _text(item["unit"], 128),
-                _amount(_number(item["unit_price"])),
+                _recurring_amount(_number(item["unit_price"])),
                 _amount(item["total"]),
                 _text(item["currency"], 3),
             )
