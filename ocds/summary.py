@@ -52,11 +52,13 @@ A party is ``{"id", "name", "identifier": {"scheme", "id"} | None, "scale", "reg
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import Decimal
 from typing import Any
 
 __all__ = [
+    "READ_MODEL_COLUMNS",
     "READ_MODEL_TABLES",
     "browse_columns",
     "browse_columns_of",
@@ -65,6 +67,7 @@ __all__ = [
     "read_model_rows",
     "row_facts",
     "read_model_rows_of",
+    "read_model_values_of",
     "unspsc_levels",
 ]
 
@@ -91,6 +94,15 @@ def _objs(value: Any) -> list[dict]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _first_obj(value: Any) -> dict:
+    """``(_objs(value) or [{}])[0]``: the first JSON object of an array, without the list."""
+    if isinstance(value, list):
+        for v in value:
+            if isinstance(v, dict):
+                return v
+    return {}
+
+
 def _text(value: Any, limit: int | None = None) -> str | None:
     """``value`` as text (cut to ``limit``), or None when absent, empty or not a scalar.
 
@@ -113,6 +125,11 @@ def _text(value: Any, limit: int | None = None) -> str | None:
 
 def _scalar(value: Any) -> int | float | str | None:
     """A number or string as published; anything else (object, array, boolean) is None."""
+    kind = type(value)  # the exact JSON types first: no isinstance against a tuple
+    if kind is str or kind is int:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, _SCALAR_TYPES):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -122,22 +139,16 @@ def _scalar(value: Any) -> int | float | str | None:
 
 def _number(value: Any) -> int | float | None:
     """``value`` if it is a finite JSON number (booleans are not numbers)."""
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES):
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _first(*values: Any) -> Any:
-    """The first value that is not empty (None, "", {}, [] and 0 count as empty, as in OCDS
-    practice: a stage that publishes nothing does not hide the stage before it)."""
-    return next((v for v in values if v), None)
-
-
-def _roles(party: dict) -> list:
-    roles = party.get("roles")
-    return roles if isinstance(roles, list) else []
 
 
 _ADDRESS_PARTS = ("streetAddress", "locality", "region", "countryName")
@@ -157,6 +168,8 @@ def _address_text(address: Any) -> str:
 
 def _party(party: dict) -> dict:
     identifier = party.get("identifier")
+    details = party.get("details")
+    address = party.get("address")  # read once for its region and its text
     return {
         "id": _text(party.get("id")),
         "name": _text(party.get("name")),
@@ -165,10 +178,16 @@ def _party(party: dict) -> dict:
             if isinstance(identifier, dict)
             else None
         ),
-        "scale": _text(_obj(party.get("details")).get("scale")),
-        "region": _text(_obj(party.get("address")).get("region")),
-        "address": _address_text(party.get("address")),
+        "scale": _text(details.get("scale")) if isinstance(details, dict) else None,
+        "region": _text(address.get("region")) if isinstance(address, dict) else None,
+        "address": _address_text(address),
     }
+
+
+def _copy_party(party: dict) -> dict:
+    """A copy of a party read by :func:`_party` (its identifier too), for a second place."""
+    identifier = party["identifier"]
+    return {**party, "identifier": None if identifier is None else {**identifier}}
 
 
 def _money(value: Any) -> dict:
@@ -180,7 +199,12 @@ def _framework(compiled: dict) -> dict | None:
     for process in _objs(compiled.get("relatedProcesses")):
         relationship = process.get("relationship")
         if (isinstance(relationship, list) and "framework" in relationship) or relationship == "framework":
-            return {key: _text(process.get(key)) for key in ("id", "title", "scheme", "identifier")}
+            return {
+                "id": _text(process.get("id")),
+                "title": _text(process.get("title")),
+                "scheme": _text(process.get("scheme")),
+                "identifier": _text(process.get("identifier")),
+            }
     return None
 
 
@@ -196,14 +220,25 @@ def _product(quantity: Any, price: Any) -> int | float | None:
 
 
 def _item(item: dict) -> dict:
-    unit = _obj(item.get("unit"))
-    price = _obj(unit.get("value"))
-    classification = _obj(item.get("classification"))
+    # _obj written out: three calls an item.
+    unit = item.get("unit")
+    if not isinstance(unit, dict):
+        unit = {}
+    price = unit.get("value")
+    if not isinstance(price, dict):
+        price = {}
+    classification = item.get("classification")
+    if not isinstance(classification, dict):
+        classification = {}
     quantity, unit_price = _scalar(item.get("quantity")), _scalar(price.get("amount"))
     return {
         "id": _text(item.get("id")),
         "description": _text(item.get("description")),
-        "classification": {k: _text(classification.get(k)) for k in ("scheme", "id", "description")},
+        "classification": {
+            "scheme": _text(classification.get("scheme")),
+            "id": _text(classification.get("id")),
+            "description": _text(classification.get("description")),
+        },
         "unit": _text(unit.get("name")),
         "quantity": quantity,
         "unit_price": unit_price,
@@ -316,19 +351,24 @@ def _reading(compiled: Any, *, complete: bool, lines_only: bool = False, documen
     extras = complete and not lines_only
     compiled = _obj(compiled)
     tender = _obj(compiled.get("tender"))
-    contract = (_objs(compiled.get("contracts")) or [{}])[0]
-    award = (_objs(compiled.get("awards")) or [{}])[0]
+    contract = _first_obj(compiled.get("contracts"))
+    award = _first_obj(compiled.get("awards"))
     framework = _framework(compiled)
     has_agreement = _obj(tender.get("techniques")).get("hasFrameworkAgreement") is True
     kind = "order" if framework else "agreement" if has_agreement else "other"
 
-    parties = _objs(compiled.get("parties"))
-    buyer = next((p for p in parties if "buyer" in _roles(p)), None) or _obj(compiled.get("buyer"))
-    suppliers = (
-        [p for p in parties if "supplier" in _roles(p)]
-        or _objs(contract.get("suppliers"))
-        or _objs(award.get("suppliers"))
-    )
+    # The first party with the buyer role and every one with the supplier role, in one pass.
+    buyer = None
+    listed_suppliers = []
+    for party in _objs(compiled.get("parties")):
+        roles = party.get("roles")
+        if isinstance(roles, list):
+            if buyer is None and "buyer" in roles:
+                buyer = party
+            if "supplier" in roles:
+                listed_suppliers.append(party)
+    buyer = buyer or _obj(compiled.get("buyer"))
+    suppliers = listed_suppliers or _objs(contract.get("suppliers")) or _objs(award.get("suppliers"))
     # The first stage with items, the later stages' lists made only when needed (a contract
     # lists an item per line, destination and delivery).
     contract_items = _objs(contract.get("items"))
@@ -341,39 +381,44 @@ def _reading(compiled: Any, *, complete: bool, lines_only: bool = False, documen
         if isinstance(address, dict) and address:
             delivery = address
             break
-    date_signed = _text(_first(contract.get("dateSigned"), award.get("date")))
+    # Of several stages' values, the first that is not empty: None, "", {}, [] and 0 count as
+    # empty, as in OCDS practice (a stage that publishes nothing does not hide the stage before
+    # it). ``a or b or None`` is that value.
+    date_signed = _text(contract.get("dateSigned") or award.get("date") or None)
+    # The first supplier read once, for ``supplier`` and ``suppliers`` (copied: two objects, as
+    # when it was read twice).
+    supplier_facts = [_party(s) for s in (suppliers if complete else suppliers[:1])]
+    buyer_facts = _party(buyer) if buyer else None  # its address and region are the process's
+    value = None  # the first stage's value that is a non-empty object
+    for stage in (contract, award, tender):
+        candidate = stage.get("value")
+        if isinstance(candidate, dict) and candidate:
+            value = candidate
+            break
     return {
         "ocid": _text(compiled.get("ocid")),
         "kind": kind,
-        "order_number": _text(_first(contract.get("id"), tender.get("id"))) if kind == "order" else None,
-        "title": _text(_first(contract.get("title"), award.get("title"), tender.get("title"))),
-        "status": _text(_first(contract.get("status"), award.get("status"), tender.get("status"))),
+        "order_number": _text(contract.get("id") or tender.get("id") or None) if kind == "order" else None,
+        "title": _text(contract.get("title") or award.get("title") or tender.get("title") or None),
+        "status": _text(contract.get("status") or award.get("status") or tender.get("status") or None),
         "category": _text(tender.get("mainProcurementCategory")),
         "method": _text(tender.get("procurementMethod")),
         "classification": items[0]["classification"]["id"] if items else None,
-        "buyer": _party(buyer) if buyer else None,
-        "buyer_address": _address_text(buyer.get("address")),
-        "region": _text(_obj(buyer.get("address")).get("region")),
+        "buyer": buyer_facts,
+        "buyer_address": buyer_facts["address"] if buyer_facts else "",
+        "region": buyer_facts["region"] if buyer_facts else None,
         "delivery_region": _text(delivery.get("region")),
         "delivery_district": _text(delivery.get("locality")),
-        "supplier": _party(suppliers[0]) if suppliers else None,
-        "suppliers": [_party(s) for s in (suppliers if complete else suppliers[:1])],
+        "supplier": _copy_party(supplier_facts[0]) if supplier_facts else None,
+        "suppliers": supplier_facts,
         "framework": framework,
         "agreement_ocid": framework["identifier"] if framework else None,
         "date_signed": date_signed,
         "date": _text(
-            _first(date_signed, _obj(tender.get("tenderPeriod")).get("startDate"), compiled.get("date"))
+            date_signed or _obj(tender.get("tenderPeriod")).get("startDate") or compiled.get("date") or None
         ),
         "period": {"startDate": _text(period.get("startDate")), "endDate": _text(period.get("endDate"))},
-        "value": _money(
-            _first(
-                *(
-                    v
-                    for v in (contract.get("value"), award.get("value"), tender.get("value"))
-                    if isinstance(v, dict)
-                )
-            )
-        ),
+        "value": _money(value),
         "items": items,
         "destinations": _destinations(contract) if extras else [],
         "bids": [_bid(b) for b in _objs(_obj(compiled.get("bids")).get("details"))] if extras else [],
@@ -393,6 +438,22 @@ def _amount(value: int | float | str | None) -> Decimal | None:
     except (ArithmeticError, ValueError):
         return None
     return number if number.is_finite() and abs(number) < _AMOUNT_LIMIT else None
+
+
+# :func:`_amount` once per process and value, for the amounts that recur from order to order
+# (an item's quantity and unit price: a catalogue's prices, a few hundred quantities), whose
+# rounding (str, Decimal, quantize) costs several times the lookup. Not for totals, nearly all
+# different: there the cache would only be missed and churned. typed: 1 and 1.0 are one key
+# otherwise (both 1.00 today, but nothing needs them to be).
+_cached_amount = functools.lru_cache(maxsize=4096, typed=True)(_amount)
+
+
+def _recurring_amount(value: int | float | None) -> Decimal | None:
+    """:func:`_amount` of a number (:func:`_number`'s), through the cache but for zero: 0.0
+    and -0.0 are one key, and round to 0.00 and -0.00."""
+    if value:
+        return _cached_amount(value)
+    return _amount(value)
 
 
 def browse_columns(compiled: Any) -> dict:
@@ -491,48 +552,88 @@ def read_model_rows(compiled: Any) -> dict[str, list[dict]]:
     return read_model_rows_of(row_facts(compiled))
 
 
+#: The columns of each read-model table in the order :func:`read_model_values_of` gives them
+#: (and :func:`read_model_rows_of` names them).
+READ_MODEL_COLUMNS = {
+    "item_lines": (
+        "ocid",
+        "position",
+        "scheme",
+        "code",
+        "segment",
+        "family",
+        "class",
+        "commodity",
+        "description",
+        "quantity",
+        "unit",
+        "unit_price",
+        "amount",
+        "currency",
+    ),
+    "parties": ("ocid", "role", "party_id", "scheme", "identifier", "name", "region", "scale", "position"),
+}
+
+
 def read_model_rows_of(facts: dict) -> dict[str, list[dict]]:
     """:func:`read_model_rows` from facts already read (by :func:`process_facts`): publishing
     workers read each order once, for its PDF, its browse columns and these rows."""
+    return {
+        name: [dict(zip(READ_MODEL_COLUMNS[name], row, strict=True)) for row in rows]
+        for name, rows in read_model_values_of(facts).items()
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _unspsc_values(scheme: str | None, code: str | None) -> tuple:
+    # The levels of a code, once per process: catalogue orders repeat a few thousand products.
+    return tuple(unspsc_levels(scheme, code).values())
+
+
+def read_model_values_of(facts: dict) -> dict[str, list[tuple]]:
+    """:func:`read_model_rows_of` as tuples of the values of :data:`READ_MODEL_COLUMNS`: what a
+    publishing worker packs for the database driver, without a dict per row."""
     ocid = _text(facts["ocid"], 255)
     lines = []
-    for position, item in enumerate(facts["items"]):
+    position = 0
+    for item in facts["items"]:
         classification = item["classification"]
         scheme, code = _text(classification["scheme"], 64), _text(classification["id"], 64)
         lines.append(
-            {
-                "ocid": ocid,
-                "position": position,
-                "scheme": scheme,
-                "code": code,
-                **unspsc_levels(scheme, code),
-                "description": _text(item["description"], 10_000),
-                "quantity": _amount(_number(item["quantity"])),
-                "unit": _text(item["unit"], 128),
-                "unit_price": _amount(_number(item["unit_price"])),
-                "amount": _amount(item["total"]),
-                "currency": _text(item["currency"], 3),
-            }
+            (
+                ocid,
+                position,
+                scheme,
+                code,
+                *_unspsc_values(scheme, code),
+                _text(item["description"], 10_000),
+                _recurring_amount(_number(item["quantity"])),
+                _text(item["unit"], 128),
+                _recurring_amount(_number(item["unit_price"])),
+                _amount(item["total"]),
+                _text(item["currency"], 3),
+            )
         )
-    parties: list[dict] = []
+        position += 1
+    parties: list[tuple] = []
     seen: set[tuple] = set()
-    for role, party in [("buyer", facts["buyer"])] + [("supplier", s) for s in facts["suppliers"]]:
+    buyer = facts["buyer"]
+    for role, party in [("buyer", buyer), *(("supplier", s) for s in facts["suppliers"])]:
         if not party:
             continue
         identifier = party["identifier"] or {}
-        row = {
-            "ocid": ocid,
-            "role": role,
-            "party_id": _text(party["id"], 255),
-            "scheme": _text(identifier.get("scheme"), 64),
-            "identifier": _text(identifier.get("id"), 255),
-            "name": _text(party["name"], 10_000),
-            "region": _text(party["region"], 64),
-            "scale": _text(party["scale"], 32),
-        }
-        key = tuple(row.values())
-        if key in seen:  # a supplier listed twice is still one supplier of the process
+        row = (
+            ocid,
+            role,
+            _text(party["id"], 255),
+            _text(identifier.get("scheme"), 64),
+            _text(identifier.get("id"), 255),
+            _text(party["name"], 10_000),
+            _text(party["region"], 64),
+            _text(party["scale"], 32),
+        )
+        if row in seen:  # a supplier listed twice is still one supplier of the process
             continue
-        seen.add(key)
-        parties.append({**row, "position": len(parties)})
+        seen.add(row)
+        parties.append((*row, len(parties)))
     return {"item_lines": lines, "parties": parties}

@@ -48,7 +48,7 @@ from portal.publishing.prepared import (
     prepare_proforma,
     prepare_release,
 )
-from portal.publishing.records import RecordRow, pack_read_model, recompile, store_records
+from portal.publishing.records import RecordRow, packed_read_model_of, recompile, store_records
 from portal.publishing.rejects import Reject, Summary
 from portal.publishing.releases import existing_releases, insert_releases, ocids_with_releases
 from portal.publishing.wire import orders_from_wire, orders_to_wire
@@ -265,7 +265,7 @@ class OrderPreparer:
             read_model_alone=(
                 read_model_rows_of(facts)
                 if self.dialect is None
-                else pack_read_model(read_model_rows_of(facts), self.dialect)
+                else packed_read_model_of(facts, self.dialect)
             ),
             search_alone=document_of(mapped.order_release["ocid"], facts),
             pdf=pdf,

@@ -8,6 +8,7 @@ replaced with its record, in the same transaction, so the two never disagree.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,14 @@ import orjson
 from sqlalchemy import Connection, Dialect, select
 
 from ocds.compile import compile_release
-from ocds.summary import browse_columns_of, read_model_rows, read_model_rows_of, row_facts
+from ocds.summary import (
+    READ_MODEL_COLUMNS,
+    browse_columns_of,
+    read_model_rows,
+    read_model_rows_of,
+    read_model_values_of,
+    row_facts,
+)
 from portal.db import IN_CLAUSE_CHUNK, bind_processor, driver_params, in_list, insert_driver_params
 from portal.models import item_lines, parties, records, releases
 from portal.search.documents import Document, document_of
@@ -43,6 +51,40 @@ def pack_read_model(read_model: dict[str, list[dict]], dialect) -> dict[str, Pac
         name: PackedRows(*driver_params(READ_MODEL_TABLES[name], rows, dialect))
         for name, rows in read_model.items()
     }
+
+
+def packed_read_model_of(facts: dict, dialect: Dialect) -> dict[str, PackedRows]:
+    """``pack_read_model(read_model_rows_of(facts), dialect)`` from the rows as tuples
+    (``ocds.summary.read_model_values_of``): no dict per row to build and take apart, and only
+    the values of columns whose bind processor does something (the amounts on SQLite) sent
+    through it. The publishing workers' path; tested equal to the dicts' packing."""
+    packed = {}
+    for name, rows in read_model_values_of(facts).items():
+        if not rows:
+            packed[name] = PackedRows((), [])  # what driver_params gives for no rows
+            continue
+        convert = _conversions(name, dialect)
+        if convert:
+            params = []
+            for row in rows:
+                values = list(row)
+                for i, processor in convert:
+                    values[i] = processor(values[i])
+                params.append(tuple(values))
+            rows = params
+        packed[name] = PackedRows(READ_MODEL_COLUMNS[name], rows)
+    return packed
+
+
+@functools.cache
+def _conversions(name: str, dialect: Dialect) -> tuple[tuple[int, Any], ...]:
+    """(position, bind processor) of each column of read-model table ``name`` that has one."""
+    table = READ_MODEL_TABLES[name]
+    return tuple(
+        (i, processor)
+        for i, column in enumerate(READ_MODEL_COLUMNS[name])
+        if (processor := bind_processor(table.c[column], dialect)) is not None
+    )
 
 
 @dataclass(frozen=True)

@@ -63,25 +63,37 @@ def document_of(ocid: str, facts: dict) -> Document:
     """The document of ``ocid`` from facts already read (``ocds.summary.process_facts`` of its
     compiled release): publishing workers read each order once."""
     framework = facts["framework"] or {}
-    parties = [facts["buyer"], *facts["suppliers"]]
+    order_number = facts["order_number"]
     names = [facts["title"], framework.get("title")]
     for item in facts["items"]:
-        names += [item["description"], item["classification"]["description"]]
-    names += [p["name"] for p in parties if p]
-    names.append(facts["order_number"])
-    ids = [facts["order_number"], *(k for p in parties for k in _party_keys(p))]
+        names.append(item["description"])
+        names.append(item["classification"]["description"])
+    ids = [order_number]
+    for party in (facts["buyer"], *facts["suppliers"]):
+        if party:
+            names.append(party["name"])
+            ids += _party_keys(party)
+    names.append(order_number)
     return _document(ocid, names, ids)
 
 
 def _document(ocid: str, names: list, ids: list) -> Document:
-    keys = dict.fromkeys(k for k in (_compact(i) for i in [ocid, *ids] if i) if k)
+    # The ocid and the first id (the order number) are the process's own: compacted without
+    # the cache, which they would only fill (the parties' ids recur from process to process).
+    found = [compact(i) for i in (ocid, *ids[:1]) if i]
+    found += [_compact(i) for i in ids[1:] if i]
+    keys = dict.fromkeys(k for k in found if k)
     texts = [n for n in names if n]
     if all(type(n) is str for n in texts):
         # The stems of texts joined by spaces are each text's stems in turn (every step of
         # ``analyse`` works within a word, and a space ends a word and any case context), and
         # item descriptions, buyers, suppliers and agreement titles recur from process to
         # process: each text is analysed once per process.
-        body = [stem for text in texts for stem in _stems(text)][:MAX_BODY_TERMS]
+        body: list[str] = []
+        for text in texts:
+            body += _stems(text)
+        if len(body) > MAX_BODY_TERMS:
+            del body[MAX_BODY_TERMS:]
     else:
         body = analyse(" ".join(texts))[:MAX_BODY_TERMS]
     return Document(ocid, " ".join(keys), " ".join(body))
@@ -89,6 +101,15 @@ def _document(ocid: str, names: list, ids: list) -> Document:
 
 @lru_cache(maxsize=32768)
 def _stems(text: str) -> tuple[str, ...]:
+    # A text's stems are its words' stems in turn, the words cut at whitespace: whitespace is
+    # never part of a token (no fold makes it a letter or digit), NFKD reorders marks only
+    # between two starters (whitespace is one), and lower case looks across no whitespace (a
+    # final sigma's context is cased and case-ignorable letters). Each word is then analysed
+    # once per process: a process's own title ("Orden de compra OC-...") only in its new
+    # word, which its order number repeats, and a new buyer's name mostly in known words.
+    words = text.split()
+    if len(words) > 1:
+        return tuple(stem for word in words for stem in _stems(word))
     return tuple(analyse(text))
 
 
