@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("VERAZ_SHARED", ROOT.parent / "shared"))
@@ -55,6 +56,23 @@ def fresh_postgres_db(server_url: str, template: str | None = None) -> str:
     base, _, query = server_url.partition("?")
     base = base.rsplit("/", 1)[0]
     return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+def replace_at_paths(draw, node, values, min_changes: int = 0, max_changes: int = 6, paths=None):
+    """Mutate the JSON value ``node`` in place: up to ``max_changes`` values at paths drawn from
+    ``paths`` (default: :func:`json_paths` of ``node`` before any change) replaced by values
+    drawn from ``values``. ``draw`` is hypothesis's (``data.draw`` or a composite's). A path an
+    earlier replacement removed is skipped. Returns ``node``."""
+    paths = list(json_paths(node)) if paths is None else paths
+    for _ in range(draw(st.integers(min_value=min_changes, max_value=max_changes))):
+        target, path = node, draw(st.sampled_from(paths))
+        try:
+            for step in path[:-1]:
+                target = target[step]
+            target[path[-1]] = draw(values)
+        except (KeyError, IndexError, TypeError):
+            continue
+    return node
 
 
 def json_paths(node, prefix=()):

@@ -11,7 +11,7 @@ import pytest
 from builders import SHAPES, example_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import SHARED, json_paths, need
+from support import SHARED, need, replace_at_paths
 
 from ocds.catalogue.generate import generate_orders
 from ocds.catalogue.mapping import map_order
@@ -223,17 +223,7 @@ def mutated_orders(draw):
     compiled = compile_release(
         [map_order(example_order(draw(st.sampled_from(SHAPES))), ocid_prefix=PREFIX).order_release]
     )
-    paths = list(json_paths(compiled))
-    for _ in range(draw(st.integers(min_value=1, max_value=6))):
-        path = draw(st.sampled_from(paths))
-        node = compiled
-        try:
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = draw(JSON)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed this path
-    return compiled
+    return replace_at_paths(draw, compiled, JSON, min_changes=1, max_changes=6)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ import orjson
 from builders import example_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import json_paths
+from support import json_paths, replace_at_paths
 
 from ocds.catalogue.mapping import map_order
 from portal.dashboards import charts, layout
@@ -39,16 +39,7 @@ PATHS = [p for p in json_paths(ORDER) if p[0] not in ("ocid", "id", "tag")]
 @st.composite
 def mutated(draw) -> dict:
     release = orjson.loads(orjson.dumps(ORDER))
-    for _ in range(draw(st.integers(min_value=1, max_value=6))):
-        path = draw(st.sampled_from(PATHS))
-        node = release
-        try:
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = draw(ODD)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier replacement removed this path
-    return release
+    return replace_at_paths(draw, release, ODD, min_changes=1, max_changes=6, paths=PATHS)
 
 
 def test_any_stored_order_draws_on_every_dashboard(app, tmp_path):

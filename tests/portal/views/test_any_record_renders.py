@@ -12,7 +12,7 @@ import pytest
 from builders import example_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import json_paths
+from support import json_paths, replace_at_paths
 
 from ocds.catalogue.mapping import map_order
 from portal.db import app_engine
@@ -89,15 +89,7 @@ def releases(draw) -> dict:
         # ocid, id and tag are the import's to check (it rejects or stores them); the rest is
         # whatever a publisher wrote
         paths = [p for p in json_paths(release) if p[0] not in ("ocid", "id", "tag")]
-        for _ in range(draw(st.integers(min_value=1, max_value=5))):
-            path = draw(st.sampled_from(paths))
-            node = release
-            try:
-                for step in path[:-1]:
-                    node = node[step]
-                node[path[-1]] = draw(JSON)
-            except (KeyError, IndexError, TypeError):
-                continue  # an earlier replacement removed this path
+        replace_at_paths(draw, release, JSON, min_changes=1, max_changes=5, paths=paths)
     else:
         release = draw(st.dictionaries(st.sampled_from(KEYS), JSON, max_size=8))
     # the import keeps a release's date in a 40-character column: a string that fits
