@@ -54,6 +54,17 @@ class WalCheckpointer:
         self._inherited: list[sqlite3.Connection] = []
         self._passes = 0  # passes completed, under _done
         self._done = threading.Condition()
+        # Held while the thread is in SQLite, and by a fork (see _before_fork): a process
+        # forked while another thread is inside SQLite may inherit SQLite's own mutexes held
+        # by no thread of its own, and then hang on its first sqlite3.connect (seen with the
+        # export's shards, which open the database again).
+        self._gate = threading.Lock()
+
+    def _before_fork(self) -> None:
+        self._gate.acquire()
+
+    def _after_fork_in_parent(self) -> None:
+        self._gate.release()
 
     def _after_fork_in_child(self) -> None:
         """A forked child starts with no thread and no state; the parent's connections are
@@ -64,6 +75,7 @@ class WalCheckpointer:
         self._wake = threading.Event()
         self._thread = None
         self._passes, self._done = 0, threading.Condition()
+        self._gate = threading.Lock()
 
     def watch(self, path: str) -> None:
         """Checkpoint ``path`` in the background (once per call to ``unwatch``)."""
@@ -153,7 +165,8 @@ class WalCheckpointer:
             self._wake.clear()
             passes += 1
             try:
-                self._look(passes)
+                with self._gate:
+                    self._look(passes)
             except Exception:  # pragma: no cover - keep checkpointing whatever one look met
                 log.exception("WAL checkpointer")
             with self._done:
@@ -179,7 +192,11 @@ class WalCheckpointer:
 
 
 CHECKPOINTER = WalCheckpointer()
-os.register_at_fork(after_in_child=CHECKPOINTER._after_fork_in_child)
+os.register_at_fork(
+    before=CHECKPOINTER._before_fork,
+    after_in_parent=CHECKPOINTER._after_fork_in_parent,
+    after_in_child=CHECKPOINTER._after_fork_in_child,
+)
 
 
 #: Keys per ``IN (...)`` list when rows are looked up by key. SQLite builds older than 3.32

@@ -35,6 +35,7 @@ import gc
 import itertools
 import multiprocessing
 import os
+import re
 import shutil
 import time
 from collections import deque
@@ -124,6 +125,8 @@ class Limits:
     max_package_bytes: int = layout.MAX_PACKAGE_BYTES
     xlsx_max_rows: int = layout.XLSX_MAX_ROWS
     compresslevel: int = GZIP_LEVEL  # ISA-L's levels: 0 to 3
+    #: Processes from which yearly files have cuts and a first export runs in shards (_cuts).
+    shard_min: int = 20_000
 
 
 @dataclass
@@ -144,6 +147,7 @@ class ExportSummary:
     tables_left: list[str] = field(default_factory=list)  # years whose CSV/XLSX were not rebuilt
     packages_left: list[str] = field(default_factory=list)  # years whose packages were not rebuilt
     quick: bool = False  # whether the compiled files were made from the previous ones' segments
+    shards: int = 1  # processes that wrote the compiled files, each a range of ocids (_sharded)
 
 
 @dataclass(frozen=True)
@@ -291,7 +295,7 @@ FETCH = 2000
 
 
 def _every_release(
-    conn: Connection, upto: int, with_data: bool
+    conn: Connection, upto: int, with_data: bool, low: str | None = None, high: str | None = None
 ) -> Iterator[list[tuple[str, list[Any], Any]]]:
     """Every release up to ``upto``, in ocid order, through the driver's cursor: batches of
     ``(ocid, its releases as Rel, the stored compiled release of its process)``, as
@@ -306,7 +310,12 @@ def _every_release(
     On SQLite the stored compiled releases are read apart, in ocid order too, and merged by
     ocid (SQLite's default ``BINARY`` order of text is Python's order of ``str``): a subquery
     per row cost about 3 µs of a row's 15-18. PostgreSQL's order of text follows its collation,
-    which Python's need not: the subquery there."""
+    which Python's need not: the subquery there.
+
+    ``low`` and ``high`` limit the processes to ``low <= ocid < high`` (the database's order;
+    None: no limit), a range of a sharded export (:func:`_sharded`). A stored compiled release
+    newer than ``upto`` (a shard's transaction on SQLite may begin after an import committed) is
+    not used: its process is compiled from its releases up to ``upto``."""
     quote = conn.dialect.identifier_preparer.quote
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     r, c = quote(releases.name), quote(records.name)
@@ -314,12 +323,21 @@ def _every_release(
     if not with_data:
         names[_ROW.index(releases.c.data)] = "NULL"
     sqlite = conn.dialect.name == "sqlite"
-    stored_sql = f"SELECT {c}.{quote('compiled')} FROM {c} WHERE {c}.{quote('ocid')} = {r}.{quote('ocid')}"
+    fresh = f"{c}.{quote('last_release')} <= {mark}"
+    stored_sql = (
+        f"SELECT {c}.{quote('compiled')} FROM {c} WHERE {c}.{quote('ocid')} = {r}.{quote('ocid')} AND {fresh}"
+    )
+    ranged, bounds = "", []
+    for bound, op in ((low, ">="), (high, "<")):
+        if bound is not None:
+            ranged += f" AND {r}.{quote('ocid')} {op} {mark}"
+            bounds.append(bound)
     sql = (
         f"SELECT {', '.join(names)}{'' if sqlite else f', ({stored_sql})'} "
-        f"FROM {r} WHERE {r}.{quote('id')} <= {mark} "
+        f"FROM {r} WHERE {r}.{quote('id')} <= {mark}{ranged} "
         f"ORDER BY {r}.{quote('ocid')}, {r}.{quote('date')}, {r}.{quote('id')}"
     )
+    params = (upto, upto, *bounds) if not sqlite else (upto, *bounds)
     driver = conn.connection.driver_connection
     assert driver is not None
     stored = None
@@ -338,11 +356,13 @@ def _every_release(
     compiled = None
     ahead = None
     try:
-        cursor.execute(sql, (upto,))
+        cursor.execute(sql, params)
         if stored is not None:
             stored.execute(
-                f"SELECT {quote('ocid')}, {quote('compiled')} FROM {c} "
-                f"WHERE {quote('compiled')} IS NOT NULL ORDER BY {quote('ocid')}"
+                f"SELECT {c}.{quote('ocid')}, {c}.{quote('compiled')} FROM {c} "
+                f"WHERE {c}.{quote('compiled')} IS NOT NULL AND {fresh}"
+                f"{ranged.replace(r + '.', c + '.')} ORDER BY {c}.{quote('ocid')}",
+                (upto, *bounds),
             )
             ahead = stored.fetchone()
         while rows := cursor.fetchmany(FETCH):
@@ -931,6 +951,125 @@ def _given(value: Any) -> Any:
     return value
 
 
+# --- shards: the first export on every core ---------------------------------------------------
+
+#: Ranges of ocids, of about as many processes each, whose bounds are the cuts (:func:`_cuts`);
+#: a sharded export splits the processes at some of them, so it runs on up to this many cores.
+CUT_RANGES = 8
+
+
+def _cuts(conn: Connection, limits: Limits) -> list[str]:
+    """The ocids at which every yearly compiled file starts a new gzip member: those that split
+    the processes into CUT_RANGES ranges of about as many each (in the database's order of
+    ocids), or none when there are fewer than ``limits.shard_min`` processes.
+
+    They depend only on the data, so the files' bytes are the same whether one process writes
+    them or shards of them are written by several and joined (:func:`_sharded`): a shard
+    starts at a cut, where the members end anyway. A member more per range and year costs
+    some bytes out of hundreds of megabytes."""
+    count = conn.execute(select(func.count()).select_from(records)).scalar_one()
+    if count < max(limits.shard_min, CUT_RANGES):
+        return []
+    cuts: list[str] = []
+    position = -1  # of the last cut, in the order of ocids
+    for k in range(1, CUT_RANGES):
+        target = k * count // CUT_RANGES
+        query = select(records.c.ocid).order_by(records.c.ocid).limit(1).offset(target - position - 1)
+        if cuts:
+            query = query.where(records.c.ocid > cuts[-1])
+        ocid = conn.execute(query).scalar()
+        if ocid is None:
+            break
+        cuts.append(ocid)
+        position = target
+    return cuts
+
+
+def _shard_bounds(cuts: list[str], workers: int) -> list[str]:
+    """The cuts at which ``workers`` shards split the processes (about as many in each)."""
+    shards = min(workers, len(cuts) + 1)
+    return [cuts[(k * (len(cuts) + 1)) // shards - 1] for k in range(1, shards)]
+
+
+def _write_range(conn: Connection, writer: _Writer, upto: int, low: str | None, high: str | None) -> None:
+    """Every process with ``low <= ocid < high``, compiled (or spliced) and written in this process."""
+    pending: deque[tuple[list[Any], dict[int, bytes | None], list[tuple[str, str]]]] = deque()
+    for work in _tee(
+        _every_release(conn, upto, True, low, high), pending, _Reuse(writer.partial, None), None
+    ):
+        compiled = _compile_step(None, work) if work else []
+        batch, found, dated = pending.popleft()
+        writer.compiled_batch(batch, _merged(batch, found, compiled), dated)
+
+
+_PG_SNAPSHOT = re.compile(r"[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+")
+
+
+def _shard_step(_context: Any, spec: tuple[Any, ...]) -> dict:
+    """In a shard's process: the compiled files of the processes with ``low <= ocid < high``,
+    read at the exporting process's snapshot (PostgreSQL: the same snapshot, exported; SQLite:
+    releases up to the same id, which never change once published)."""
+    from portal.db import make_engine  # the exporting process imports portal.db already
+
+    url, pg_snapshot, low, high, folder, snapshot, publication, limits, cuts = spec
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                if pg_snapshot is None or not _PG_SNAPSHOT.fullmatch(pg_snapshot):
+                    raise ExportFailed(f"no usable snapshot to share ({pg_snapshot!r})")
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{pg_snapshot}'")
+            path = Path(folder)
+            path.mkdir()
+            writer = _Writer(path, snapshot, publication, limits, False, frozenset(cuts))
+            try:
+                _write_range(conn, writer, snapshot.release_id, low, high)
+                return writer.finish_shard()
+            except BaseException:
+                writer.close()
+                raise
+    finally:
+        engine.dispose()
+
+
+def _sharded(engine: Engine, conn: Connection, writer: _Writer, bounds: list[str]) -> None:
+    """Write every process's compiled release with one shard of the ocids per core: this
+    process writes the first range and then appends the files the others wrote, in order.
+
+    The first export (no previous files to copy, no packages) is bound by one process's CPU:
+    reading each release from the database and splicing it cost about as much as everything
+    else, and a thread reading ahead only took the same lock (``docs/bulk-downloads.md``).
+    Each shard is a process of its own, with its own connection."""
+    url = engine.url.render_as_string(hide_password=False)
+    pg_snapshot = None
+    if conn.dialect.name == "postgresql":
+        pg_snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+    ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
+    cuts = sorted(writer.cuts)
+    with WorkerPool(functools.partial(_given, None), len(ranges) - 1, processes=True, niceness=0) as pool:
+        shards = [
+            pool.submit(
+                _shard_step,
+                (
+                    url,
+                    pg_snapshot,
+                    low,
+                    high,
+                    str(writer.partial / f"shard-{i}"),
+                    writer.snapshot,
+                    writer.publication,
+                    writer.limits,
+                    cuts,
+                ),
+            )
+            for i, (low, high) in enumerate(ranges[1:], 1)
+        ]
+        _write_range(conn, writer, writer.snapshot.release_id, None, ranges[0][1])
+        for shard in shards:
+            writer.append_shard(shard.result())
+
+
 # --- writing -------------------------------------------------------------------------------
 
 
@@ -972,8 +1111,11 @@ class _Writer:
         publication: Publication,
         limits: Limits,
         packages: bool,
+        cuts: frozenset[str] = frozenset(),
     ) -> None:
         self.partial = partial
+        # Ocids at which every yearly file starts a new gzip member (see _cuts).
+        self.cuts = cuts
         self.snapshot = snapshot
         self.publication = publication
         self.limits = limits
@@ -986,7 +1128,7 @@ class _Writer:
         self.compiled_count = 0
 
     # compiled releases, one JSON per line
-    def compiled_release(self, year: str, data: bytes, ocid: str, key: str, date: Any = None) -> None:
+    def _compiled_part(self, year: str) -> _Part:
         part = self.compiled.get(year)
         if part is None:
             name = layout.compiled_name(year)
@@ -994,6 +1136,15 @@ class _Writer:
                 name, layout.COMPILED, year, GzipPart(self.partial / name, self.limits.compresslevel)
             )
             part.keys = open(self.partial / f"keys-{year}", "wb")  # noqa: SIM115 - closed in _close
+        return part
+
+    def cut(self) -> None:
+        """Every yearly file's member ends here (the process about to be written is a cut)."""
+        for part in self.compiled.values():
+            self._end_segment(part)
+
+    def compiled_release(self, year: str, data: bytes, ocid: str, key: str, date: Any = None) -> None:
+        part = self._compiled_part(year)
         part.gzip.write_line(data)
         keys = orjson.dumps([ocid, key, date], option=orjson.OPT_APPEND_NEWLINE)
         part.keys.write(keys)
@@ -1029,8 +1180,11 @@ class _Writer:
         its common case (a segment open, dates given) inline, as a first export writes a
         million of them."""
         parts = self.compiled
+        cuts = self.cuts
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for (ocid, rows, _), data, (date, year) in zip(batch, compiled, dated, strict=True):
+            if ocid in cuts:
+                self.cut()
             if data is None:
                 continue
             part = parts.get(year)
@@ -1069,6 +1223,53 @@ class _Writer:
             part.records += 1
             part.gzip.count += 1
             self.compiled_count += 1
+
+    def finish_shard(self) -> dict[str, Any]:
+        """A shard's end (:func:`_shard_step`): its compiled files closed (not synced: they are
+        copied into the exporting process's files) and what :meth:`append_shard` needs of them."""
+        parts = []
+        for part in self.compiled.values():
+            self._end_segment(part)
+            part.gzip.close(sync=False)
+            part.keys.close()
+            parts.append(
+                {
+                    "year": part.year,
+                    "path": str(part.gzip.path),
+                    "keys": str(self.partial / f"keys-{part.year}"),
+                    "keys_size": part.keys_size,
+                    "releases": part.releases,
+                    "records": part.records,
+                    "first_date": part.first_date,
+                    "last_date": part.last_date,
+                    "segments": part.segments,
+                }
+            )
+        self.compiled.clear()
+        return {"parts": parts, "compiled": self.compiled_count}
+
+    def append_shard(self, shard: dict[str, Any]) -> None:
+        """The compiled files of a shard of the next ocids (:meth:`finish_shard`) after these:
+        each yearly file's members and keys copied after this one's, its segments moved by as
+        much. The bytes are those one process writing both ranges makes, since a shard starts
+        at a cut (:func:`_cuts`), where every member ends anyway."""
+        self.cut()
+        for got in shard["parts"]:
+            part = self._compiled_part(got["year"])
+            offset = part.gzip.append_file(Path(got["path"]))
+            with open(got["keys"], "rb") as keys:
+                shutil.copyfileobj(keys, part.keys, 1 << 20)
+            for segment in got["segments"]:
+                segment[_OFFSET] += offset
+                segment[_KEYS_OFFSET] += part.keys_size
+                part.segments.append(segment)
+            part.keys_size += got["keys_size"]
+            part.releases += got["releases"]
+            part.records += got["records"]
+            part.gzip.count += got["releases"]
+            part.dated(got["first_date"])
+            part.dated(got["last_date"])
+        self.compiled_count += shard["compiled"]
 
     def _end_segment(self, part: _Part) -> None:
         segment = part.segment
@@ -1186,6 +1387,8 @@ def _write_process(
 ) -> None:
     """A process's compiled release and its releases and record in the packages (``date``, the
     latest of its releases' dates, and its ``year``)."""
+    if ocid in writer.cuts:
+        writer.cut()
     if compiled is not None:
         writer.compiled_release(year, compiled, ocid, process_key(rows), date)
     if not writer.packages:
@@ -1339,6 +1542,10 @@ def _export(
             except _QuickUnusable:
                 partial = partial_dir(folder)
                 writer = _Writer(partial, snapshot, publication, limits, packages)
+        cuts: list[str] = []
+        if quick is None:
+            cuts = _cuts(conn, limits)
+            writer.cuts = frozenset(cuts)
         reuse = _Reuse(folder, None if recompile or quick is not None else previous)
         # Without packages, a release's JSON is read only to compile its process (not for
         # processes whose compiled release is copied or stored), with the keys when nothing
@@ -1350,6 +1557,9 @@ def _export(
             if quick is not None:
                 writer.done, writer.compiled_count, copied = quick
                 summary.quick = True
+            elif years is None and not packages and not reuse and workers > 1 and cuts:
+                _sharded(engine, conn, writer, _shard_bounds(cuts, workers))
+                summary.shards = min(workers, len(cuts) + 1)
             else:
                 # Compiling is the costly part (parsing and merging every release): worker
                 # processes do it while this one reads the database and writes the files.

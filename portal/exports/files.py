@@ -52,10 +52,11 @@ class HashingFile:
         """Close without syncing: the file is not used (it is removed with ``.partial``)."""
         self._file.close()
 
-    def close(self) -> str:
-        """Flush to disk and close; the SHA-256 (hex) of everything written."""
+    def close(self, sync: bool = True) -> str:
+        """Flush (to disk unless not ``sync``) and close; the SHA-256 (hex) of everything written."""
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if sync:
+            os.fsync(self._file.fileno())
         self._file.close()
         return self._sha.hexdigest()
 
@@ -139,13 +140,31 @@ class GzipPart:
         start, self._member_start, self._member_raw = self._member_start, self._out.size, 0
         return start, self._out.size - start
 
-    def close(self) -> tuple[int, str]:
-        """Finish the gzip stream, flush it to disk: its size and SHA-256."""
+    def append_file(self, path: Path) -> int:
+        """Copy the gzip file at ``path`` (whole members, not written to any more) after the members
+        written so far, in this file's thread: the offset where they start. The member being
+        written must have been ended (:meth:`end_member`)."""
+        self._wait()
+        if self._member_raw:
+            raise ValueError("a gzip member is open: end it before appending another file")
+        start = self._out.size
+        size = os.stat(path).st_size
+        self._queued.append(self._thread.submit(self._copy, path))
+        self._member_start = start + size
+        return start
+
+    def _copy(self, path: Path) -> None:
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                self._out.write(chunk)
+
+    def close(self, sync: bool = True) -> tuple[int, str]:
+        """Finish the gzip stream, flush it (to disk unless not ``sync``): its size and SHA-256."""
         self._wait()
         self._thread.shutdown()
         if self._member_raw or self._member_start == 0:  # never an empty member after others
             self._out.write(self._deflate.flush())
-        sha = self._out.close()
+        sha = self._out.close(sync)
         return self._out.size, sha
 
 

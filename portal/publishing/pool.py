@@ -68,7 +68,7 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _start_worker(make_context: Callable[[], Any], pids: SimpleQueue) -> None:
+def _start_worker(make_context: Callable[[], Any], pids: SimpleQueue, niceness: int = 10) -> None:
     global _worker_context
     _die_with_parent()
     # The importer decides what an interrupt means. A SIGTERM handler it installed before forking
@@ -81,7 +81,8 @@ def _start_worker(make_context: Callable[[], Any], pids: SimpleQueue) -> None:
     # it gets a core whenever it can run (they otherwise ran ahead and took half its time:
     # measured writer wall time twice its CPU time on 2 cores).
     try:
-        os.nice(10)
+        if niceness:
+            os.nice(niceness)
     except OSError:  # pragma: no cover - not permitted: run at the same priority
         pass
     pids.put(os.getpid())
@@ -115,9 +116,21 @@ def _terminated(signum: int, frame: Any) -> None:
 class WorkerPool(Generic[Context]):
     """``with WorkerPool(make_context, workers) as pool: for result in pool.map(step, items)``."""
 
-    def __init__(self, make_context: Callable[[], Context], workers: int) -> None:
+    def __init__(
+        self,
+        make_context: Callable[[], Context],
+        workers: int,
+        *,
+        processes: bool = False,
+        niceness: int = 10,
+    ) -> None:
+        """``workers`` processes (one: this process, unless ``processes``), each made with
+        ``make_context`` and run ``niceness`` lower in priority than this one (what this
+        process does meanwhile comes first; 0 for workers that share the work equally)."""
         self._make_context = make_context
         self._workers = workers
+        self._processes = processes
+        self._niceness = niceness
         self._context: Context | None = None
         self._executor: ProcessPoolExecutor | None = None
         self._pids: SimpleQueue | None = None
@@ -125,7 +138,7 @@ class WorkerPool(Generic[Context]):
         self._submitted = False  # the workers are started by the first submit
 
     def __enter__(self) -> WorkerPool[Context]:
-        if self._workers <= 1:
+        if self._workers < 1 or (self._workers == 1 and not self._processes):
             self._context = self._make_context()
             return self
         in_main_thread = threading.current_thread() is threading.main_thread()
@@ -133,7 +146,9 @@ class WorkerPool(Generic[Context]):
             self._previous_sigterm = signal.signal(signal.SIGTERM, _terminated)
         self._pids = multiprocessing.SimpleQueue()
         self._executor = ProcessPoolExecutor(
-            max_workers=self._workers, initializer=_start_worker, initargs=(self._make_context, self._pids)
+            max_workers=self._workers,
+            initializer=_start_worker,
+            initargs=(self._make_context, self._pids, self._niceness),
         )
         _enlarge_pipes(self._executor)
         return self
@@ -151,6 +166,17 @@ class WorkerPool(Generic[Context]):
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
+
+    def submit(self, step: Callable[[Context, Item], Result], item: Item) -> Future:
+        """``step(context, item)`` in a worker: its future (in this process without workers)."""
+        if self._executor is None:
+            done: Future = Future()
+            try:
+                done.set_result(step(self._context, item))  # type: ignore[arg-type]
+            except Exception as error:  # noqa: BLE001 - handed to whoever asks the future
+                done.set_exception(error)
+            return done
+        return self._submit(step, item)
 
     def _submit(self, step: Callable[[Context, Item], Result], item: Item) -> Future:
         # A submit may fork a worker. SIGTERM stays blocked meanwhile, so the new process inherits
