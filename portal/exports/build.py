@@ -63,6 +63,7 @@ from portal.exports.files import (
     GZIP_LEVEL,
     GzipPart,
     HashingFile,
+    concatenate,
     fsync_dir,
     gzip_member,
     partial_dir,
@@ -1024,8 +1025,12 @@ def _shard_step(_context: Any, spec: tuple[Any, ...]) -> dict:
             path.mkdir()
             writer = _Writer(path, snapshot, publication, limits, False, frozenset(cuts))
             try:
+                clock, cpu = time.perf_counter(), time.process_time()
                 _write_range(conn, writer, snapshot.release_id, low, high)
-                return writer.finish_shard()
+                done = writer.finish_shard()
+                done["seconds"] = time.perf_counter() - clock
+                done["cpu"] = time.process_time() - cpu
+                return done
             except BaseException:
                 writer.close()
                 raise
@@ -1033,14 +1038,17 @@ def _shard_step(_context: Any, spec: tuple[Any, ...]) -> dict:
         engine.dispose()
 
 
-def _sharded(engine: Engine, conn: Connection, writer: _Writer, bounds: list[str]) -> None:
+def _sharded(
+    engine: Engine, conn: Connection, writer: _Writer, bounds: list[str], seconds: dict[str, float]
+) -> None:
     """Write every process's compiled release with one shard of the ocids per core: this
     process writes the first range and then appends the files the others wrote, in order.
 
     The first export (no previous files to copy, no packages) is bound by one process's CPU:
     reading each release from the database and splicing it cost about as much as everything
     else, and a thread reading ahead only took the same lock (``docs/bulk-downloads.md``).
-    Each shard is a process of its own, with its own connection."""
+    Each shard is a process of its own, with its own connection. Each range's wall and CPU
+    seconds go to ``seconds``."""
     url = engine.url.render_as_string(hide_password=False)
     pg_snapshot = None
     if conn.dialect.name == "postgresql":
@@ -1065,9 +1073,16 @@ def _sharded(engine: Engine, conn: Connection, writer: _Writer, bounds: list[str
             )
             for i, (low, high) in enumerate(ranges[1:], 1)
         ]
+        clock, cpu = time.perf_counter(), time.process_time()
         _write_range(conn, writer, writer.snapshot.release_id, None, ranges[0][1])
-        for shard in shards:
-            writer.append_shard(shard.result())
+        seconds["range 1"] = time.perf_counter() - clock
+        seconds["range 1 CPU"] = time.process_time() - cpu
+        for i, shard in enumerate(shards, 2):
+            done = shard.result()
+            seconds[f"range {i}"], seconds[f"range {i} CPU"] = done["seconds"], done["cpu"]
+            clock = time.perf_counter()
+            writer.append_shard(done)
+            seconds["join"] = seconds.get("join", 0.0) + time.perf_counter() - clock
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -1544,8 +1559,10 @@ def _export(
                 writer = _Writer(partial, snapshot, publication, limits, packages)
         cuts: list[str] = []
         if quick is None:
+            clock = time.perf_counter()
             cuts = _cuts(conn, limits)
             writer.cuts = frozenset(cuts)
+            summary.seconds["cuts"] = time.perf_counter() - clock
         reuse = _Reuse(folder, None if recompile or quick is not None else previous)
         # Without packages, a release's JSON is read only to compile its process (not for
         # processes whose compiled release is copied or stored), with the keys when nothing
@@ -1558,7 +1575,7 @@ def _export(
                 writer.done, writer.compiled_count, copied = quick
                 summary.quick = True
             elif years is None and not packages and not reuse and workers > 1 and cuts:
-                _sharded(engine, conn, writer, _shard_bounds(cuts, workers))
+                _sharded(engine, conn, writer, _shard_bounds(cuts, workers), summary.seconds)
                 summary.shards = min(workers, len(cuts) + 1)
             else:
                 # Compiling is the costly part (parsing and merging every release): worker
@@ -1712,18 +1729,17 @@ def _export(
     }
     by_year.update({y: v for y, v in compiled_years.items() if y is not None})
     full_path = partial / layout.FULL
-    out = HashingFile(full_path)
     total = 0
     first: str | None = None
     last: str | None = None
+    yearly: list[Path] = []
     for year in sorted(by_year, key=layout.year_order):
         path, e = by_year[year]
-        with open(path, "rb") as f:
-            shutil.copyfileobj(f, out, 1 << 20)
+        yearly.append(path)
         total += e.releases
         first = min((d for d in (first, e.first_date) if d), default=None)
         last = max((d for d in (last, e.last_date) if d), default=None)
-    sha = out.close()
+    full_size, sha = concatenate(yearly, full_path)
     entries.append(
         (
             full_path,
@@ -1732,7 +1748,7 @@ def _export(
                 kind=layout.COMPILED,
                 format="jsonl.gz",
                 year=None,
-                size=out.size,
+                size=full_size,
                 sha256=sha,
                 releases=total,
                 records=total,

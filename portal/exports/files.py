@@ -168,6 +168,58 @@ class GzipPart:
         return self._out.size, sha
 
 
+def concatenate(sources: list[Path], target: Path) -> tuple[int, str]:
+    """Write the files ``sources`` one after the other into ``target``, flushed to disk: its
+    size and SHA-256.
+
+    The bytes are copied by the kernel (``copy_file_range``: no trip through this process)
+    while a thread hashes them from the page cache (``hashlib`` releases the GIL): about a
+    third of the time of copying and hashing through a buffer here, for the hundreds of
+    megabytes of ``full.jsonl.gz``."""
+    with ThreadPoolExecutor(1, thread_name_prefix="sha256") as pool:
+        hashed = pool.submit(_sha256_of_all, sources)
+        size = 0
+        with open(target, "wb") as out:
+            for source in sources:
+                with open(source, "rb") as f:
+                    size += _copy_all(f, out)
+            out.flush()
+            os.fsync(out.fileno())
+        hashed_size, sha = hashed.result()
+        if hashed_size != size:  # a source changed meanwhile: no name on a hash of other bytes
+            raise OSError(f"{target.name}: {size} bytes copied but {hashed_size} hashed")
+        return size, sha
+
+
+def _copy_all(source, out) -> int:
+    length = os.fstat(source.fileno()).st_size
+    done = 0
+    try:
+        while done < length:
+            copied = os.copy_file_range(source.fileno(), out.fileno(), length - done)
+            if copied == 0:  # the file is shorter than it was: what is there is copied
+                break
+            done += copied
+    except OSError:  # a file system or kernel without it: through a buffer from where it stopped
+        source.seek(done)
+        out.seek(0, os.SEEK_END)
+        while chunk := source.read(_CHUNK):
+            out.write(chunk)
+            done += len(chunk)
+    return done
+
+
+def _sha256_of_all(paths: list[Path]) -> tuple[int, str]:
+    sha = hashlib.sha256()
+    size = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+    return size, sha.hexdigest()
+
+
 def gzip_member(data: bytes, compresslevel: int = GZIP_LEVEL) -> bytes:
     """``data`` as one gzip member, with the same header as :class:`GzipPart` writes."""
     deflate = isal_zlib.compressobj(compresslevel, isal_zlib.DEFLATED, _GZIP_WBITS)
