@@ -10,6 +10,7 @@ from itertools import islice
 from pathlib import Path
 
 import orjson
+import pytest
 from builders import write_jsonl
 from evidence_builders import PREFIX, publish_examples
 from exports_support import folder_of, import_other, manifest, run_export
@@ -130,3 +131,24 @@ def test_the_quick_path_after_a_sharded_export_gives_the_lines_a_rebuild_gives(a
         assert gzip.decompress((folder_of(app) / name).read_bytes()) == gzip.decompress(
             (fresh / name).read_bytes()
         ), name
+
+
+def test_a_shard_that_fails_fails_the_export_and_the_previous_files_stay(app, tmp_path, monkeypatch):
+    from portal.exports import ExportFailed, build
+
+    publish_examples(app, tmp_path)
+    _publish(app, tmp_path, 60, 5, "generated")
+    run_export(app, formats=COMPILED, limits=LIMITS, workers=1)
+    folder = folder_of(app)
+    before = _state(folder)
+    write_range = build._write_range
+
+    def full_disk_in_the_second_range(conn, writer, upto, low, high):
+        if low is not None:  # a shard's process (forked: it inherits this)
+            raise OSError(28, "No space left on device")
+        write_range(conn, writer, upto, low, high)
+
+    monkeypatch.setattr(build, "_write_range", full_disk_in_the_second_range)
+    with pytest.raises(ExportFailed, match="No space left on device"):
+        run_export(app, formats=COMPILED, limits=LIMITS, workers=2, full=True, recompile=True)
+    assert _state(folder) == before and not (folder / ".partial").exists()
