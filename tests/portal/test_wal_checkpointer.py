@@ -114,3 +114,37 @@ def test_a_path_that_needs_quoting_in_a_uri(tmp_path):
         assert path.stat().st_size > 1_000_000
     finally:
         engine.dispose()
+
+
+def test_a_fork_waits_until_the_checkpointer_is_out_of_sqlite(tmp_path, monkeypatch):
+    """A child forked while the thread is inside SQLite could inherit SQLite's mutexes locked
+    and hang on its first connection: forks wait for the thread's look to end."""
+    import os
+    import threading
+    import time
+
+    inside, leave = threading.Event(), threading.Event()
+    look = CHECKPOINTER._look
+
+    def slow_look(passes):  # as a checkpoint of a long WAL would
+        if not leave.is_set():
+            inside.set()
+            leave.wait(10)
+        look(passes)
+
+    monkeypatch.setattr(CHECKPOINTER, "_look", slow_look)
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    try:
+        CHECKPOINTER.poke()
+        assert inside.wait(10)
+        threading.Timer(0.3, leave.set).start()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        waited = time.monotonic() - started
+        os.waitpid(pid, 0)
+        assert leave.is_set() and waited >= 0.2
+    finally:
+        leave.set()
+        engine.dispose()
