@@ -13,12 +13,21 @@ other years are kept as they are. ``full.jsonl.gz`` is the concatenation of the 
 files (a gzip file may hold several members; every gzip reader reads them as one stream), so
 it is rebuilt by copying bytes, never by compressing again.
 
+Shards: a first export of compiled releases (nothing to copy, no packages) with more than one
+worker runs one process per range of ocids, each with its own connection, and joins their
+files in order (:func:`_sharded`). The ranges' bounds are among the "cuts", ocids that depend
+only on the data (:func:`_cuts`) and at which every yearly file starts a new gzip member
+whoever writes it, so the bytes are the same with any number of processes. A shard reads the
+same snapshot: PostgreSQL's exported with ``pg_export_snapshot``; on SQLite the releases up to
+the same id (published releases never change, and ids are given in commit order by the one
+writer) and only stored compiled releases no newer than that.
+
 Quick: each yearly compiled file is a series of gzip members ("segments") of SEGMENT_LINES
-lines, indexed under ``.state``. An export without packages (after an import, by default: the
-EXPORT_QUICK setting) reads only the processes with new releases and rebuilds only the
-segments holding them, copying the others byte for byte (:func:`_quick_compiled`); the
-packages of the years it changed are left as they were and listed in the manifest's
-``packagesLeft`` until the next export with packages rebuilds them.
+lines (and a member ends at every cut), indexed under ``.state``. An export without packages
+(after an import, by default: the EXPORT_QUICK setting) reads only the processes with new
+releases and rebuilds only the segments holding them, copying the others byte for byte
+(:func:`_quick_compiled`); the packages of the years it changed are left as they were and
+listed in the manifest's ``packagesLeft`` until the next export with packages rebuilds them.
 
 Safe to kill: files are written under ``.partial/``, flushed to disk, and only then renamed
 over the public names (:mod:`portal.exports.files`); the manifest is written last. An export
