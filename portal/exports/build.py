@@ -277,8 +277,19 @@ def _groups(
     if years is None:
         yield from _every_release(conn, upto, with_data)
         return
+
     # Find the processes that have a release, or their compiled release, in a rebuilt year:
-    # one pass over the (ocid, date) index, then their releases by ocid, a chunk at a time.
+    # one pass over the (ocid, date) index, then their releases by ocid, a chunk at a time as
+    # the pass finds them (memory stays bounded: every ocid of a large database, held at once,
+    # took tens of megabytes).
+    def chunk(ocids: list[str]) -> Iterator[list[tuple[str, list[Any], Any]]]:
+        query = (
+            select(*columns, compiled_of.label("compiled"))
+            .where(releases.c.ocid.in_(ocids), releases.c.id <= upto)
+            .order_by(releases.c.ocid, releases.c.date, releases.c.id)
+        )
+        return _batched(conn.execute(query))
+
     chosen: list[str] = []
     current: str | None = None
     dates: list[str] = []
@@ -287,17 +298,15 @@ def _groups(
         if ocid != current:
             if current is not None and _touches(dates, years):
                 chosen.append(current)
+                if len(chosen) >= BATCH:
+                    yield from chunk(chosen)
+                    chosen = []
             current, dates = ocid, []
         dates.append(date)
     if current is not None and _touches(dates, years):
         chosen.append(current)
-    for i in range(0, len(chosen), BATCH):
-        query = (
-            select(*columns, compiled_of.label("compiled"))
-            .where(releases.c.ocid.in_(chosen[i : i + BATCH]), releases.c.id <= upto)
-            .order_by(releases.c.ocid, releases.c.date, releases.c.id)
-        )
-        yield from _batched(conn.execute(query))
+    if chosen:
+        yield from chunk(chosen)
 
 
 #: Rows fetched from the database cursor at a time by :func:`_every_release`.
