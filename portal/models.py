@@ -66,6 +66,7 @@ releases = Table(
     Index(None, "ocid", "date"),
     Index(None, "data_hash"),  # /verify?q=<hash>
     Index(None, "published_at"),  # the API's since filter: where its walk starts
+    Index(None, "date"),  # the API's date filters: where their walk starts
 )
 
 records = Table(

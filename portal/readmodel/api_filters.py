@@ -145,6 +145,64 @@ def since_floor(conn: Connection, since: datetime | None, after: int) -> int:
     return max(after, int(first) - 1)
 
 
+def _prefix_upper(prefix: str) -> str | None:
+    """The smallest string above every string that starts with ``prefix`` (in code point
+    order), or None when there is none."""
+    for i in range(len(prefix) - 1, -1, -1):
+        if ord(prefix[i]) < 0x10FFFF:
+            return prefix[:i] + chr(ord(prefix[i]) + 1)
+    return None
+
+
+def _ordered_like_python(conn: Connection) -> bool:
+    """Whether text compares in code point order (SQLite's BINARY; PostgreSQL's "C" collation),
+    so that a range of ocids holds exactly those that start with a prefix."""
+    if conn.dialect.name == "sqlite":
+        return True
+    collation = conn.exec_driver_sql(
+        "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+    ).scalar()
+    return collation in ("C", "POSIX")
+
+
+def harvest_floor(conn: Connection, harvest: Harvest, after: int) -> int:
+    """Where a page of releases filtered by ``ocid_prefix`` or a date range starts its walk:
+    ``after``, or the key just before the first release after it that these filters match.
+
+    As :func:`since_floor`: the walk by key reads every release it passes, and a harvester
+    asking for one month, or one publisher's prefix, of a million releases would read all those
+    before it. The smallest matching key is found on the ``date`` index (migration 0029) and on
+    the ``(ocid, date)`` index (a range of ocids, where text compares in code point order;
+    otherwise the prefix gives no floor), both exact: each matching release has a key at least
+    that large. ``id + 0`` keeps SQLite from walking the primary key to answer ``min``."""
+    floors: list[ColumnElement[bool]] = []
+    if harvest.date_from is not None or harvest.date_to is not None:
+        floors.append(and_(*_date_bounds(releases.c.date, harvest.date_from, harvest.date_to)))
+    if harvest.ocid_prefix and _ordered_like_python(conn):
+        ranged = [releases.c.ocid >= harvest.ocid_prefix, *_ocid_conditions(releases.c.ocid, harvest)]
+        upper = _prefix_upper(harvest.ocid_prefix)
+        if upper is not None:
+            ranged.append(releases.c.ocid < upper)
+        floors.append(and_(*ranged))
+    if not floors:
+        return after
+    # The release right after the cursor matches (a later page, or a filter that matches
+    # most): the walk starts well.
+    following = select(releases.c.id).where(releases.c.id > after).order_by(releases.c.id).limit(1)
+    key = conn.execute(following).scalar()
+    if key is None or conn.execute(select(releases.c.id).where(releases.c.id == key, *floors)).first():
+        return after
+    floor = after
+    for condition in floors:
+        first = conn.execute(
+            select(func.min(releases.c.id + 0)).where(condition, releases.c.id + 0 > after)
+        ).scalar()
+        if first is None:
+            return _last_key(conn)
+        floor = max(floor, int(first) - 1)
+    return floor
+
+
 def _aware(moment: datetime) -> datetime:
     # SQLite gives naive date-times back (stored in UTC); PostgreSQL gives aware ones.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -169,6 +227,7 @@ def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) ->
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
         after = since_floor(conn, harvest.since, after)
+    after = harvest_floor(conn, harvest, after)
     process = _process_conditions(harvest)
     if process:
         where.append(exists().where(records.c.ocid == releases.c.ocid, *process))
