@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal, select
 
 from portal.db import IN_CLAUSE_CHUNK
 from portal.models import records, releases
@@ -111,8 +111,12 @@ def few_processes(conn: Connection, harvest: Harvest) -> list[str] | None:
     process = _process_conditions(harvest)
     if not process:
         return None
-    found = list(conn.execute(select(records.c.ocid).where(*process).limit(FEW + 1)).scalars())
-    return found if len(found) <= FEW else None
+    # Counted first: a common buyer's count comes from its index alone, where reading the
+    # ocids of FEW + 1 processes read as many rows of ``records``.
+    matching = select(literal(1)).select_from(records).where(*process).limit(FEW + 1).subquery()
+    if conn.execute(select(func.count()).select_from(matching)).scalar_one() > FEW:
+        return None
+    return list(conn.execute(select(records.c.ocid).where(*process)).scalars())
 
 
 def _chunks(values: list[str]):
@@ -232,23 +236,23 @@ def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) ->
     if process:
         where.append(exists().where(records.c.ocid == releases.c.ocid, *process))
 
-    def walk(*bounds) -> list[dict]:
+    def walk(start: int, most: int, *bounds) -> list[dict]:
         query = (
             select(*RELEASE_COLUMNS)
-            .where(and_(releases.c.id > after, *bounds, *where))
+            .where(and_(releases.c.id > start, *bounds, *where))
             .order_by(releases.c.id)
-            .limit(limit)
+            .limit(most)
         )
         return [dict(r) for r in conn.execute(query).mappings()]
 
     if not process:
-        return walk()
-    rows = walk(releases.c.id <= after + WINDOW)
+        return walk(after, limit)
+    rows = walk(after, limit, releases.c.id <= after + WINDOW)
     if len(rows) >= limit or after + WINDOW >= _last_key(conn):
         return rows
     few = few_processes(conn, harvest)
-    if few is None:
-        return walk()
+    if few is None:  # on from where the first walk ended
+        return rows + walk(after + WINDOW, limit - len(rows))
     keys: list[int] = []
     for chunk in _chunks(few):
         keys += conn.execute(

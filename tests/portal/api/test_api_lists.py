@@ -265,3 +265,37 @@ def test_page_sizes_are_bounded_by_the_settings(app):
     most = app.config["API_MAX_PAGE_SIZE"]
     assert client.get(f"/api/releases?limit={most}").status_code == 200
     assert client.get(f"/api/records?limit={most + 1}").status_code == 400
+
+
+def test_pages_by_date_or_prefix_start_at_their_first_match_after_any_cursor(published, strategy):
+    """The walk of a page filtered by dates or an ocid prefix starts at the first matching key
+    (found on an index): from any cursor, the page is the next matches, none skipped."""
+    every = _all_releases(published)
+    facts = _process_facts(published)
+    buyer = _most_common(facts, "buyer")
+    days = sorted({r["date"][:10] for r in every})
+    middle = every[len(every) // 2]["ocid"]
+    filters = {
+        "days": (
+            f"date_from={days[len(days) // 3]}&date_to={days[len(days) // 2]}",
+            lambda r: days[len(days) // 3] <= r["date"][:10] <= days[len(days) // 2],
+        ),
+        "prefix": (f"ocid_prefix={middle[:-1]}", lambda r: r["ocid"].startswith(middle[:-1])),
+        "none match": ("date_from=1999-01-01&date_to=1999-12-31", lambda r: False),
+        "prefix, days and buyer": (
+            f"ocid_prefix={PREFIX}&date_from={days[len(days) // 2]}&buyer={buyer}",
+            lambda r: (
+                r["ocid"].startswith(PREFIX)
+                and r["date"][:10] >= days[len(days) // 2]
+                and facts[r["ocid"]]["buyer"] == buyer
+            ),
+        ),
+    }
+    client = published.test_client()
+    cursors = [0, *(r["id"] for r in every[:: max(1, len(every) // 12)]), every[-1]["id"]]
+    for name, (query, matches) in filters.items():
+        for cursor in cursors:
+            response = client.get(f"/api/releases?limit=5&cursor={cursor}&{query}")
+            assert response.status_code == 200, (name, cursor)
+            expected = [r["release_id"] for r in every if r["id"] > cursor and matches(r)][:5]
+            assert [r["id"] for r in response.get_json().get("releases", [])] == expected, (name, cursor)
