@@ -159,14 +159,15 @@ def _prefix_upper(prefix: str) -> str | None:
 
 
 def _ordered_like_python(conn: Connection) -> bool:
-    """Whether text compares in code point order (SQLite's BINARY; PostgreSQL's "C" collation),
+    """Whether text compares in code point order (SQLite's BINARY; PostgreSQL's "C" collations),
     so that a range of ocids holds exactly those that start with a prefix."""
     if conn.dialect.name == "sqlite":
         return True
     collation = conn.exec_driver_sql(
         "SELECT datcollate FROM pg_database WHERE datname = current_database()"
     ).scalar()
-    return collation in ("C", "POSIX")
+    # glibc's C.UTF-8 (PostgreSQL's libc provider) orders by code point too.
+    return collation in ("C", "POSIX", "C.UTF-8", "C.utf8")
 
 
 def harvest_floor(conn: Connection, harvest: Harvest, after: int) -> int:
