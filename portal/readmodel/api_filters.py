@@ -272,35 +272,45 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     :func:`releases_page` finds releases.
 
     ``date_from``/``date_to`` bound the process's date (the date of its first release, the
-    read model's ``records.date``); ``since`` bounds when its newest release was published."""
-    where = [
+    read model's ``records.date``); ``since`` bounds when its newest release was published.
+
+    The conditions on the record are a correlated ``EXISTS`` (as on releases) and the record
+    listed is joined under another name: with the filters on the joined record itself, SQLite
+    chose to start from a filter's index (every process of the most common region, then their
+    releases, then sorted) over the walk by key, 4.9 s for a page at a million releases."""
+    after = harvest_floor(conn, Harvest(ocid_prefix=harvest.ocid_prefix), after)
+    on_record = [
         *_ocid_conditions(records.c.ocid, harvest),
         *_date_bounds(records.c.date, harvest.date_from, harvest.date_to),
     ]
+    where = []
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
         after = since_floor(conn, harvest.since, after)
     process = _process_conditions(harvest)
+    if on_record or process:
+        where.append(exists().where(records.c.ocid == releases.c.ocid, *on_record, *process))
+    listed = records.alias("listed")
     query = (
-        select(records.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
+        select(listed.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
         .select_from(releases)
-        .join(records, and_(records.c.ocid == releases.c.ocid, records.c.last_release == releases.c.id))
+        .join(listed, and_(listed.c.ocid == releases.c.ocid, listed.c.last_release == releases.c.id))
     )
 
-    def walk(*bounds) -> list[dict]:
-        found = query.where(and_(releases.c.id > after, *bounds, *where, *process))
-        return [dict(r) for r in conn.execute(found.order_by(releases.c.id).limit(limit)).mappings()]
+    def walk(start: int, most: int, *bounds) -> list[dict]:
+        found = query.where(and_(releases.c.id > start, *bounds, *where))
+        return [dict(r) for r in conn.execute(found.order_by(releases.c.id).limit(most)).mappings()]
 
     if not process:
-        return walk()
-    rows = walk(releases.c.id <= after + WINDOW)
+        return walk(after, limit)
+    rows = walk(after, limit, releases.c.id <= after + WINDOW)
     if len(rows) >= limit or after + WINDOW >= _last_key(conn):
         return rows
     few = few_processes(conn, harvest)
-    if few is None:
-        return walk()
+    if few is None:  # on from where the first walk ended
+        return rows + walk(after + WINDOW, limit - len(rows))
     out: list[dict] = []
     for chunk in _chunks(few):
-        found = query.where(records.c.ocid.in_(chunk), releases.c.id > after, *where)
+        found = query.where(listed.c.ocid.in_(chunk), releases.c.id > after, *where)
         out += [dict(r) for r in conn.execute(found).mappings()]
     return sorted(out, key=lambda row: row["last_release"])[:limit]

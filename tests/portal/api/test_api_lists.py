@@ -299,3 +299,34 @@ def test_pages_by_date_or_prefix_start_at_their_first_match_after_any_cursor(pub
             assert response.status_code == 200, (name, cursor)
             expected = [r["release_id"] for r in every if r["id"] > cursor and matches(r)][:5]
             assert [r["id"] for r in response.get_json().get("releases", [])] == expected, (name, cursor)
+
+
+def test_pages_of_records_by_prefix_dates_or_process_from_any_cursor(published, strategy):
+    every = _all_releases(published)
+    facts = _process_facts(published)
+    last = {r["ocid"]: r["id"] for r in every}  # in key order: the newest release wins
+    listed = sorted(last, key=last.__getitem__)
+    region = _most_common(facts, "region")
+    days = sorted({f["date"][:10] for f in facts.values() if f["date"]})
+    middle = listed[len(listed) // 2]
+    filters = {
+        "prefix": (f"ocid_prefix={middle[:-1]}", lambda o: o.startswith(middle[:-1])),
+        "days": (
+            f"date_from={days[len(days) // 3]}",
+            lambda o: bool(facts[o]["date"]) and facts[o]["date"][:10] >= days[len(days) // 3],
+        ),
+        "region and method": (
+            f"region={region}&procurement_method=catalogue_order",
+            lambda o: facts[o]["region"] == region and facts[o]["procurement_method"] == "catalogue_order",
+        ),
+    }
+    client = published.test_client()
+    cursors = [0, *(r["id"] for r in every[:: max(1, len(every) // 12)]), every[-1]["id"]]
+    for name, (query, matches) in filters.items():
+        assert any(matches(o) for o in listed), name
+        for cursor in cursors:
+            response = client.get(f"/api/records?limit=5&cursor={cursor}&{query}")
+            assert response.status_code == 200, (name, cursor)
+            expected = [o for o in listed if last[o] > cursor and matches(o)][:5]
+            got = [r["ocid"] for r in response.get_json().get("records", [])]
+            assert got == expected, (name, cursor)
