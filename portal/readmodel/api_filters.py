@@ -279,18 +279,18 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     chose to start from a filter's index (every process of the most common region, then their
     releases, then sorted) over the walk by key, 4.9 s for a page at a million releases."""
     after = harvest_floor(conn, Harvest(ocid_prefix=harvest.ocid_prefix), after)
-    on_record = [
-        *_ocid_conditions(records.c.ocid, harvest),
-        *_date_bounds(records.c.date, harvest.date_from, harvest.date_to),
-    ]
-    where = []
+    listed = records.alias("listed")
+    on_record = _ocid_conditions(records.c.ocid, harvest)
+    # The date bounds stay on the record listed: from the (date, ocid) index, a month's
+    # records are found directly (244 ms a page at a million), where walking the key for
+    # them read the releases of every other month (2 s).
+    where = _date_bounds(listed.c.date, harvest.date_from, harvest.date_to)
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
         after = since_floor(conn, harvest.since, after)
     process = _process_conditions(harvest)
     if on_record or process:
         where.append(exists().where(records.c.ocid == releases.c.ocid, *on_record, *process))
-    listed = records.alias("listed")
     query = (
         select(listed.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
         .select_from(releases)
