@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from portal.app import create_app  # noqa: E402
+from portal.app import create_app, settle_for_serving  # noqa: E402
 from portal.db import app_engine  # noqa: E402
 from portal.models import parties, records, releases  # noqa: E402
 
@@ -112,6 +112,7 @@ def main() -> None:
     app = create_app(
         {"DATABASE_URL": args.database_url, "API_RATE_LIMIT": "", "BASE_URL": "http://localhost"}
     )
+    settle_for_serving()  # as portal.wsgi does for each gunicorn worker
     client = app.test_client()
     with app_engine(app).connect() as conn:
         count = conn.execute(select(func.count()).select_from(records)).scalar()

@@ -43,6 +43,18 @@ def select_locale() -> str:
     return FORMAT_LOCALES.get(chosen, chosen)
 
 
+def settle_for_serving() -> None:
+    """Called once the app serving requests is built: what it holds from its start (modules,
+    schemas, codelists, translations, the app itself) lives as long as the process, so it is
+    moved out of reach of the cyclic garbage collector (``gc.freeze``), whose full passes
+    otherwise scanned all of it again every few requests: a page of 100 records at 1,000,000
+    orders took 78 ms at p95 against 26 ms at the median, 36 ms frozen (``bench/api.py``)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the portal. ``config`` overrides every other source of settings (tests use it)."""
     values = settings_module.load_settings(config)
