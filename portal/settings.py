@@ -336,7 +336,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "EXPORT_WORKERS",
         0,
-        "Processes that compile releases during `veraz export` (the costly part); 0 means one per core.",
+        "Processes that compile releases during `veraz export` (the costly part), and that write a "
+        "first export of the compiled releases, a range of ocids each (see docs/bulk-downloads.md, "
+        '"Shards"); 0 means one per core.',
     ),
     Setting(
         "EXPORT_WATCH",
