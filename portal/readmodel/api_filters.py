@@ -274,28 +274,38 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     ``date_from``/``date_to`` bound the process's date (the date of its first release, the
     read model's ``records.date``); ``since`` bounds when its newest release was published.
 
-    The conditions on the record are a correlated ``EXISTS`` (as on releases) and the record
-    listed is joined under another name: with the filters on the joined record itself, SQLite
-    chose to start from a filter's index (every process of the most common region, then their
-    releases, then sorted) over the walk by key, 4.9 s for a page at a million releases."""
+    The conditions on the record are a correlated ``EXISTS`` (as on releases): with the filters
+    on a joined record, SQLite chose to start from a filter's index (every process of the most
+    common region, then their releases, then sorted) over the walk by key, 4.9 s for a page at
+    a million releases."""
     after = harvest_floor(conn, Harvest(ocid_prefix=harvest.ocid_prefix), after)
-    listed = records.alias("listed")
     on_record = _ocid_conditions(records.c.ocid, harvest)
-    # The date bounds stay on the record listed: from the (date, ocid) index, a month's
-    # records are found directly (244 ms a page at a million), where walking the key for
-    # them read the releases of every other month (2 s).
-    where = _date_bounds(listed.c.date, harvest.date_from, harvest.date_to)
+    where = []
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
         after = since_floor(conn, harvest.since, after)
     process = _process_conditions(harvest)
     if on_record or process:
         where.append(exists().where(records.c.ocid == releases.c.ocid, *on_record, *process))
-    query = (
-        select(listed.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
-        .select_from(releases)
-        .join(listed, and_(listed.c.ocid == releases.c.ocid, listed.c.last_release == releases.c.id))
-    )
+    dates = harvest.date_from is not None or harvest.date_to is not None
+    if dates:
+        # The date bounds on the record listed, joined: from its (date, ocid) index a month's
+        # records are found directly (about 140 ms a page at a million), where walking the
+        # key for them read the releases of every other month (2 s).
+        listed = records.alias("listed")
+        where += _date_bounds(listed.c.date, harvest.date_from, harvest.date_to)
+        query = (
+            select(listed.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
+            .select_from(releases)
+            .join(listed, and_(listed.c.ocid == releases.c.ocid, listed.c.last_release == releases.c.id))
+        )
+    else:
+        # Otherwise the walk by key, each release kept when it is its record's newest: as a
+        # join, PostgreSQL estimated one row from the two equal columns and joined both
+        # tables whole before sorting (0.8 s for the first page).
+        newest = select(records.c.last_release).where(records.c.ocid == releases.c.ocid).scalar_subquery()
+        where.append(releases.c.id == newest)
+        query = select(releases.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
 
     def walk(start: int, most: int, *bounds) -> list[dict]:
         found = query.where(and_(releases.c.id > start, *bounds, *where))
@@ -311,6 +321,6 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
         return rows + walk(after + WINDOW, limit - len(rows))
     out: list[dict] = []
     for chunk in _chunks(few):
-        found = query.where(listed.c.ocid.in_(chunk), releases.c.id > after, *where)
+        found = query.where(releases.c.ocid.in_(chunk), releases.c.id > after, *where)
         out += [dict(r) for r in conn.execute(found).mappings()]
     return sorted(out, key=lambda row: row["last_release"])[:limit]
