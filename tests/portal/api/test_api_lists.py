@@ -30,6 +30,9 @@ def strategy(request, monkeypatch):
     processes). The window is narrowed so that the test's small dataset takes each way."""
     if request.param != "in the window":
         monkeypatch.setattr(api_filters, "WINDOW", 3)
+        # A page by dates then takes keys from the date index two at a time, over several
+        # rounds, and walks on after them.
+        monkeypatch.setattr(api_filters, "DATE_KEYS", 2)
     if request.param == "walking the releases":
         monkeypatch.setattr(api_filters, "FEW", 0)
     return request.param
