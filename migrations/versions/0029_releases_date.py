@@ -2,8 +2,9 @@
 
 The OCDS API's ``date_from``/``date_to`` filters on ``/api/releases`` ask for the releases of
 some days. Its pages walk the releases' primary key; this index finds where that walk starts
-(the smallest key of a release dated within the bounds) without reading every release before
-it (``portal.readmodel.api_filters``). No data changes.
+(the smallest key of a release dated within the bounds) and its next keys without reading
+every release before it (``portal.readmodel.api_filters``); with the key in it, PostgreSQL
+reads them from the index alone. No data changes.
 
 Revision ID: 0029
 Revises: 0028
@@ -19,8 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_releases_date", "releases", ["date"])
+    op.create_index("ix_releases_date_id", "releases", ["date", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_releases_date", table_name="releases")
+    op.drop_index("ix_releases_date_id", table_name="releases")
