@@ -210,11 +210,14 @@ class OrderPreparer:
     def _agreement_canonical(self, order: dict, key: bytes | None) -> tuple[bytes | None, Any]:
         """``canonical_json(order["agreement"])`` and its ``agreement_head``, kept by ``key``
         (None: not kept, and no head)."""
-        # orjson writes NaN and infinities as null: a key with a null may stand for two blocks.
-        if key is None or b"null" in key:
+        if key is None:
             return None, None
         found = self._agreement_json.get(key)
         if found is None:
+            # orjson writes NaN and infinities as null: a key with a null may stand for two
+            # blocks, so it is never kept (and a kept key, found above, holds no null).
+            if b"null" in key:
+                return None, None
             block = canonical_json(order["agreement"])
             found = self._agreement_json[key] = (block, agreement_head(block))
             if len(self._agreement_json) > self._agreement_json_capacity:
