@@ -428,12 +428,32 @@ def drop_deferrable_indexes(engine: Engine) -> list[str]:
     return dropped
 
 
+#: The SQLite page cache (KiB, as ``PRAGMA cache_size`` takes it negated) while indexes are
+#: built. SQLite's sorter keeps up to the page cache in memory before it writes a sorted run:
+#: runs of 2 MB (SQLite's default cache) sort within the processor's caches, where with the
+#: connections' 32 MB the keys of each index of 100,000 orders were sorted in one run.
+#: Measured rebuilding the indexes of 100,000 orders: 3.1-3.3 s of CPU against 4.2-4.6 s
+#: (1 MB: the same; 4 MB: 3.5 s).
+#: ``PRAGMA threads`` changes nothing at 32 MB (the sorter's threads only merge runs) and
+#: costs CPU with smaller runs.
+INDEX_BUILD_CACHE_KIB = 2000
+
+
 def ensure_indexes(engine: Engine) -> list[str]:
     """Create every deferrable index that is missing; return their names."""
     with engine.begin() as conn:
         missing = missing_indexes(conn)
-        for ix in missing:
-            ix.create(conn)
+        if missing and conn.dialect.name == "sqlite":
+            cache = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{INDEX_BUILD_CACHE_KIB}")
+            try:
+                for ix in missing:
+                    ix.create(conn)
+            finally:
+                conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
+        else:
+            for ix in missing:
+                ix.create(conn)
     return [str(ix.name) for ix in missing]
 
 

@@ -152,6 +152,18 @@ def test_orjson_float_notation_is_what_the_fast_path_assumes():
         assert canonical_json([v]) == reference([v])
 
 
+def test_exponent_tokens_take_the_fallback_and_look_alike_text_does_not():
+    """Every exponent token is seen wherever it stands (before ``,``, ``}`` or ``]``); ids that
+    hold a digit, "e-" and digits (UUIDs) keep the fast path."""
+    for value in (1e-7, 1.5e16, -2e21, 5e-324):
+        for doc in ([value], [value, 1], {"a": value}, {"a": value, "b": 1}, {"a": [[value]]}):
+            assert not canonical.takes_fast_path(doc), doc
+            same_as_reference(doc)
+    uuid_like = {"id": "doc-652909ab-e802-498e-9833-757685db60e0", "n": [1.5, 2]}
+    assert canonical.takes_fast_path(uuid_like)
+    same_as_reference(uuid_like)
+
+
 def test_shortest_digits_agree_on_random_plain_decimals():
     """orjson and CPython repr choose the same shortest round-trip digits."""
     rng = random.Random(1)

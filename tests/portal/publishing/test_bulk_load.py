@@ -6,7 +6,14 @@ import pytest
 from builders import all_examples, write_jsonl
 from sqlalchemy import create_engine, inspect, select
 
-from portal.db import deferrable_indexes, drop_deferrable_indexes, ensure_indexes, upgrade
+from portal.db import (
+    INDEX_BUILD_CACHE_KIB,
+    deferrable_indexes,
+    drop_deferrable_indexes,
+    ensure_indexes,
+    make_engine,
+    upgrade,
+)
 from portal.models import proformas, records, releases, source_orders
 from portal.publishing import bulk_mode, import_orders
 
@@ -140,3 +147,21 @@ def test_bulk_mode_follows_its_threshold_and_what_is_stored(sqlite_url, tmp_path
     import_orders(engine, path, ocid_prefix=PREFIX, workers=1, bulk=False)
     assert not bulk_mode(engine, path, min_orders=5)  # 5 incoming, 5 stored
     engine.dispose()
+
+
+def test_the_rebuild_leaves_the_connection_cache_as_it_was(tmp_path):
+    """SQLite builds the indexes with a smaller page cache (shorter sorted runs), then gives
+    the pooled connection back with the cache its engine set."""
+    url = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        assert cache != -INDEX_BUILD_CACHE_KIB
+        dropped = drop_deferrable_indexes(engine)
+        assert sorted(ensure_indexes(engine)) == sorted(dropped)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == cache
+    finally:
+        engine.dispose()

@@ -17,7 +17,14 @@ from ocds.summary import browse_columns
 from portal.documents.listing import order_pdf_document, order_pdf_sha256, without_own_pdf
 from portal.documents.publish import attach_order_pdf, catalogue_name
 from portal.publishing import Reject, prepare_orders
-from portal.publishing.orders import _STAND_IN, AgreementStates, OrderPreparer, PreparedBatch, order_digest
+from portal.publishing.orders import (
+    _STAND_IN,
+    AgreementStates,
+    OrderPreparer,
+    PreparedBatch,
+    agreement_head,
+    order_digest,
+)
 from portal.publishing.prepared import prepare_release
 
 PREFIX = "ocds-test01"
@@ -151,19 +158,30 @@ def test_the_spliced_order_digest_is_the_digest_of_the_whole_order(outer, agreem
     """Arbitrary JSON around and in the agreement, the stand-in's own text included (as a
     name, a value, or inside another string): the splice equals writing the whole order."""
     order = {**outer, "agreement": agreement}
-    assert order_digest(order, canonical_json(agreement)) == _whole(order)
+    block = canonical_json(agreement)
+    assert order_digest(order, block) == _whole(order)
+    assert order_digest(order, block, agreement_head(block)) == _whole(order)
     assert order_digest(order) == _whole(order)
 
 
 def test_the_spliced_order_digest_on_generated_orders_and_when_the_stand_in_is_there():
     orders = [orjson.loads(orjson.dumps(o)) for o in generate_orders(200, 3)]
     for order in orders:
-        assert order_digest(order, canonical_json(order["agreement"])) == _whole(order)
+        block = canonical_json(order["agreement"])
+        assert order_digest(order, block) == _whole(order)
+        assert order_digest(order, block, agreement_head(block)) == _whole(order)
+        # A member before the agreement: the head does not apply, the splice still does.
+        earlier = {**order, "aaa": 1}
+        assert order_digest(earlier, block, agreement_head(block)) == _whole(earlier)
     # The stand-in's text inside the order: written whole, still the same digest.
     order = dict(orders[0], orderNumber=_STAND_IN)
-    assert order_digest(order, canonical_json(order["agreement"])) == _whole(order)
-    # A wrong agreement_json would give a wrong digest: the splice does use it.
+    block = canonical_json(order["agreement"])
+    assert order_digest(order, block, agreement_head(block)) == _whole(order)
+    # A wrong agreement_json or head would give a wrong digest: the splice does use them.
     assert order_digest(orders[0], canonical_json({"id": "other"})) != _whole(orders[0])
+    other = canonical_json({"id": "other"})
+    block = canonical_json(orders[0]["agreement"])
+    assert order_digest(orders[0], block, agreement_head(other)) != _whole(orders[0])
 
 
 def test_a_worker_digests_each_order_as_the_whole_order():
