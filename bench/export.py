@@ -30,6 +30,7 @@ import gzip
 import itertools
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -309,13 +310,23 @@ def main() -> None:
     if not args.skip_increment:
         with engine.connect() as conn:
             before = conn.execute(select(func.count()).select_from(releases)).scalar_one()
-        # Another seed under another ocid prefix: 1,000 new processes (and their agreements).
-        # A new seed on every run: orders already imported would publish nothing new.
+        # Another seed under another ocid prefix, and order numbers of their own: 1,000 new
+        # processes (and their agreements). The generator numbers each year's orders from 1,
+        # as the first million's, and the portal refuses a number already published with
+        # other content, so every number (and the quotes named after it) gets the run's digit.
         run = len(list(folder.glob("increment-*.done")))
-        more = folder / f"orders-increment-{INCREMENT}-{args.seed + 1 + run}.jsonl"
+        more = folder / f"orders-increment-{INCREMENT}-{args.seed + 1 + run}-n{run + 1}.jsonl"
         if not more.exists():
             write_orders(more, INCREMENT, args.seed + 1 + run)
-        import_orders(engine, more, ocid_prefix=f"ocds-bench{run + 2}", workers=0)
+            renumbered = re.sub(
+                rb"\b(OC|PF)-(\d{4})-(\d{6})\b",
+                rb"\1-\2-" + str(run + 1).encode() + rb"\3",
+                more.read_bytes(),
+            )
+            more.write_bytes(renumbered)
+        published = import_orders(engine, more, ocid_prefix=f"ocds-bench{run + 2}", workers=0)
+        if published.rejects:
+            sys.exit(f"the {INCREMENT:,} more orders were not all published: {published.rejects[:3]}")
         (folder / f"increment-{run}.done").touch()
         with engine.connect() as conn:
             after = conn.execute(select(func.count()).select_from(releases)).scalar_one()
