@@ -236,11 +236,11 @@ def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) ->
     With filters on the process, the next :data:`WINDOW` keys are walked first: a filter that
     matches often fills its page there. Otherwise, a filter matching few processes finds the
     page from them (:func:`few_processes`), and only one matching many processes, rarely
-    among these keys, walks on."""
-    where = [
-        *_ocid_conditions(releases.c.ocid, harvest),
-        *_date_bounds(releases.c.date, harvest.date_from, harvest.date_to),
-    ]
+    among these keys, walks on. Date bounds and an ocid prefix start the walk at their first
+    match (:func:`harvest_floor`); a page by dates alone that these keys do not fill goes on
+    from the date index (:func:`_by_date_index`)."""
+    dates = _date_bounds(releases.c.date, harvest.date_from, harvest.date_to)
+    where = [*_ocid_conditions(releases.c.ocid, harvest), *dates]
     if harvest.since is not None:
         where.append(releases.c.published_at >= harvest.since)
         after = since_floor(conn, harvest.since, after)
@@ -258,7 +258,6 @@ def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) ->
         )
         return [dict(r) for r in conn.execute(query).mappings()]
 
-    dates = _date_bounds(releases.c.date, harvest.date_from, harvest.date_to)
     if not process and not dates:
         return walk(after, limit)
     rows = walk(after, limit, releases.c.id <= after + WINDOW)
