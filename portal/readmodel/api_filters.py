@@ -349,25 +349,14 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     process = _process_conditions(harvest)
     if on_record or process:
         where.append(_checked_per_release(*on_record, *process))
-    dates = harvest.date_from is not None or harvest.date_to is not None
-    if dates:
-        # The date bounds on the record listed, joined: from its (date, ocid) index a month's
-        # records are found directly (about 140 ms a page at a million), where walking the
-        # key for them read the releases of every other month (2 s).
-        listed = records.alias("listed")
-        where += _date_bounds(listed.c.date, harvest.date_from, harvest.date_to)
-        query = (
-            select(listed.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
-            .select_from(releases)
-            .join(listed, and_(listed.c.ocid == releases.c.ocid, listed.c.last_release == releases.c.id))
-        )
-    else:
-        # Otherwise the walk by key, each release kept when it is its record's newest: as a
-        # join, PostgreSQL estimated one row from the two equal columns and joined both
-        # tables whole before sorting (0.8 s for the first page).
-        newest = select(records.c.last_release).where(records.c.ocid == releases.c.ocid).scalar_subquery()
-        where.append(releases.c.id == newest)
-        query = select(releases.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
+    if harvest.date_from is not None or harvest.date_to is not None:
+        return _records_by_date(conn, harvest, after, limit, [*on_record, *process])
+    # The walk by key, each release kept when it is its record's newest: as a join, PostgreSQL
+    # estimated one row from the two equal columns and joined both tables whole before sorting
+    # (0.8 s for the first page).
+    newest = select(records.c.last_release).where(records.c.ocid == releases.c.ocid).scalar_subquery()
+    where.append(releases.c.id == newest)
+    query = select(releases.c.ocid, releases.c.id.label("last_release"), releases.c.published_at)
 
     def walk(start: int, most: int, *bounds) -> list[dict]:
         found = query.where(and_(releases.c.id > start, *bounds, *where))
@@ -386,3 +375,38 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
         found = query.where(releases.c.ocid.in_(chunk), releases.c.id > after, *where)
         out += [dict(r) for r in conn.execute(found).mappings()]
     return sorted(out, key=lambda row: row["last_release"])[:limit]
+
+
+def _records_by_date(
+    conn: Connection, harvest: Harvest, after: int, limit: int, conditions: list
+) -> list[dict]:
+    """:func:`records_page` when dates bound the process: the records of those dates (their
+    ``(date, ocid)`` index) that match ``conditions``, in the order of their newest release's
+    key, read from ``records`` alone; only the page's newest releases are read then, for the
+    time each was published.
+
+    Joined to ``releases`` for that time, SQLite read the newest release of every process of
+    those dates (24,000 for a month at a million; with 32 KB pages 0.2 s of system time copying
+    the pages that hold them) before it sorted them."""
+    query = select(records.c.ocid, records.c.last_release).where(
+        *_date_bounds(records.c.date, harvest.date_from, harvest.date_to),
+        records.c.last_release > after,
+        *conditions,
+    )
+    if harvest.since is not None:
+        published = select(releases.c.published_at).where(releases.c.id == records.c.last_release)
+        query = query.where(published.scalar_subquery() >= harvest.since)
+    found = conn.execute(query.order_by(records.c.last_release).limit(limit)).all()
+    keys = [key for _, key in found]
+    published_at: dict[int, datetime] = {}
+    for i in range(0, len(keys), IN_CLAUSE_CHUNK):
+        chunk = keys[i : i + IN_CLAUSE_CHUNK]
+        query_chunk = select(releases.c.id, releases.c.published_at).where(releases.c.id.in_(chunk))
+        published_at.update((key, moment) for key, moment in conn.execute(query_chunk))
+    # A record's newest release is always stored (the audit checks it); one that is not is
+    # left out, as the join to it would have.
+    return [
+        {"ocid": ocid, "last_release": key, "published_at": published_at[key]}
+        for ocid, key in found
+        if key in published_at
+    ]

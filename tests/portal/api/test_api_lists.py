@@ -322,6 +322,18 @@ def test_pages_of_records_by_prefix_dates_or_process_from_any_cursor(published, 
             f"region={region}&procurement_method=catalogue_order",
             lambda o: facts[o]["region"] == region and facts[o]["procurement_method"] == "catalogue_order",
         ),
+        # Dates with other filters: the records of those dates are read from the read model
+        # alone, the other filters on them.
+        "days between, region and prefix": (
+            f"date_from={days[len(days) // 4]}&date_to={days[3 * len(days) // 4]}&region={region}"
+            f"&ocid_prefix={PREFIX}",
+            lambda o: (
+                bool(facts[o]["date"])
+                and days[len(days) // 4] <= facts[o]["date"][:10] <= days[3 * len(days) // 4]
+                and facts[o]["region"] == region
+                and o.startswith(PREFIX)
+            ),
+        ),
     }
     client = published.test_client()
     cursors = [0, *(r["id"] for r in every[:: max(1, len(every) // 12)]), every[-1]["id"]]
