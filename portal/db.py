@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Dialect, Engine, Index, LargeBinary, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from anchoring.log import sqlite_begin_immediate
 
@@ -253,12 +254,15 @@ def create_sqlite_file(path: str | os.PathLike) -> None:
     if target.exists() and target.stat().st_size > 0:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(target)
+    # Through SQLAlchemy, so that a folder that cannot be written is its OperationalError, the
+    # one the commands turn into a sentence.
+    engine = create_engine(f"sqlite:///{target}", poolclass=NullPool)
     try:
-        conn.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-        conn.execute("PRAGMA journal_mode=WAL")  # writes the header: the page size is now fixed
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # writes the header: the size is fixed
     finally:
-        conn.close()
+        engine.dispose()
 
 
 def make_engine(url: str) -> Engine:

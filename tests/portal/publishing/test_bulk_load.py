@@ -165,3 +165,27 @@ def test_the_rebuild_leaves_the_connection_cache_as_it_was(tmp_path):
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == cache
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("blank_every", [0, 7])
+def test_the_last_lines_of_a_bulk_load_go_in_smaller_batches(tmp_path, blank_every):
+    from portal.publishing.orders import _batches
+
+    path = tmp_path / "lines.jsonl"
+    lines = []
+    for n in range(1, 1001):
+        lines.append(b"" if blank_every and n % blank_every == 0 else b'{"n": %d}' % n)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    expected = [(n, line + b"\n") for n, line in enumerate(lines, start=1) if line]
+
+    plain = list(_batches(path, 100, None))
+    assert [len(b) for b in plain[:-1]] == [100] * (len(plain) - 1)
+    tailed = list(_batches(path, 100, None, (250, 20)))
+    sizes = [len(b) for b in tailed]
+    # every line once, numbered as in the file (blank lines counted, not sent)
+    assert [pair for b in tailed for pair in b] == [pair for b in plain for pair in b] == expected
+    # large batches until about 250 lines are left, then batches of 20
+    small = sizes.index(20)
+    assert set(sizes[:small]) == {100} and set(sizes[small:-1]) == {20} and sizes[-1] <= 20
+    left = len(expected) - sum(sizes[:small])
+    assert 150 <= left <= 250
