@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Dialect, Engine, Index, LargeBinary, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from anchoring.log import sqlite_begin_immediate
 
@@ -230,41 +229,6 @@ def app_engine(app: Any = None) -> Engine:
     return app.extensions[ENGINE_EXTENSION]
 
 
-#: Page size (bytes) of a SQLite database Veraz creates. SQLite fixes a file's page size when its
-#: first table is made, so a database created before keeps its own (``VACUUM INTO`` a new file
-#: after ``PRAGMA page_size`` converts one). A release is about 8 KB of canonical JSON and a
-#: compiled release as much again: with SQLite's default 4 KB pages every such row spilled into
-#: a chain of overflow pages, each page one more read, write, WAL frame and checkpoint copy.
-#: Measured publishing 100,000 generated orders (``bench/ingest.py --no-pdf``), alternating:
-#: 4 KB pages 2,744-2,829 orders/s and a writer of 28.5-29.5 CPU s; 32 KB pages 2,889-3,093
-#: orders/s and 25.6-27.4 CPU s; a 7% smaller file. 8 and 16 KB pages left half-empty pages
-#: behind those rows (larger files, no faster); 64 KB was no faster than 32.
-SQLITE_PAGE_SIZE = 32768
-
-#: How much the write-ahead log may hold before a committing writer checkpoints it itself
-#: (``wal_autocheckpoint``, set in pages of the database's own size): the backstop behind
-#: CHECKPOINTER.
-WAL_BACKSTOP_BYTES = 32 << 20
-
-
-def create_sqlite_file(path: str | os.PathLike) -> None:
-    """Create an empty SQLite database at ``path`` with SQLITE_PAGE_SIZE pages, in WAL mode,
-    unless a database is already there (an existing file is never touched)."""
-    target = Path(path)
-    if target.exists() and target.stat().st_size > 0:
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Through SQLAlchemy, so that a folder that cannot be written is its OperationalError, the
-    # one the commands turn into a sentence.
-    engine = create_engine(f"sqlite:///{target}", poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # writes the header: the size is fixed
-    finally:
-        engine.dispose()
-
-
 def make_engine(url: str) -> Engine:
     """An engine tuned for the backend: SQLite gets WAL and a busy timeout for concurrent readers.
 
@@ -292,17 +256,20 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every SQLite test
             cur = dbapi_conn.cursor()
-            # Only a new, empty database takes it (see SQLITE_PAGE_SIZE); others keep theirs.
-            cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
+            # Pages stay SQLite's 4 KB. With 32 KB pages a release (about 8 KB) is stored in
+            # its page instead of a chain of overflow pages, and 100,000 orders published into
+            # a new database 6% faster; but 5,000 orders imported into a database of a million
+            # wrote 1.0-1.2 MB each instead of 0.17-0.21 (each new key of a lookup index dirties
+            # a whole page, and the WAL takes whole pages) and ran at 490-630 orders/s instead
+            # of 890-920. Imports into a large database are the everyday case.
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             # Publishing writes a few MB per transaction: with the default checkpoint every
             # 1,000 pages nearly every commit also copied the WAL back (and fsynced).
-            # CHECKPOINTER does it in the background; WAL_BACKSTOP_BYTES is the backstop
+            # CHECKPOINTER does it in the background; 8,192 pages (32 MB) is the backstop
             # if it falls behind. A 32 MB page cache keeps the indexes' hot pages of large
             # tables in memory (allocated only as used).
-            page = cur.execute("PRAGMA page_size").fetchone()[0]
-            cur.execute(f"PRAGMA wal_autocheckpoint={max(1, WAL_BACKSTOP_BYTES // page)}")
+            cur.execute("PRAGMA wal_autocheckpoint=8192")
             cur.execute("PRAGMA cache_size=-32768")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
@@ -509,10 +476,6 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (``veraz db upgrade``)."""
     from alembic import command
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if not parsed.database.startswith("file:"):
-            create_sqlite_file(parsed.database)
     command.upgrade(alembic_config(url), revision)
     if revision == "head":  # a bulk load that was killed left its indexes dropped
         engine = make_engine(url)
