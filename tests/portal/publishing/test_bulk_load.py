@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, inspect, select
 
 from portal.db import (
     INDEX_BUILD_CACHE_KIB,
+    INDEX_BUILD_THREADS,
     deferrable_indexes,
     drop_deferrable_indexes,
     ensure_indexes,
@@ -150,19 +151,21 @@ def test_bulk_mode_follows_its_threshold_and_what_is_stored(sqlite_url, tmp_path
 
 
 def test_the_rebuild_leaves_the_connection_cache_as_it_was(tmp_path):
-    """SQLite builds the indexes with a smaller page cache (shorter sorted runs), then gives
-    the pooled connection back with the cache its engine set."""
+    """SQLite builds the indexes with a smaller page cache (shorter sorted runs) and sorter
+    threads, then gives the pooled connection back with the cache and threads it had."""
     url = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
     upgrade(url)
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-        assert cache != -INDEX_BUILD_CACHE_KIB
+            threads = conn.exec_driver_sql("PRAGMA threads").scalar()
+        assert cache != -INDEX_BUILD_CACHE_KIB and threads != INDEX_BUILD_THREADS
         dropped = drop_deferrable_indexes(engine)
         assert sorted(ensure_indexes(engine)) == sorted(dropped)
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == cache
+            assert conn.exec_driver_sql("PRAGMA threads").scalar() == threads
     finally:
         engine.dispose()
 
