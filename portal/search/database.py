@@ -647,10 +647,12 @@ def walk_condition(query: Query, ocid_column):
     lowercase ASCII letters and digits, one space between two (:mod:`portal.search.documents`;
     ``unicode61`` splits at nothing else): an identifier starts with the key when
     ``' ' || identifiers`` holds ``' ' || key``, and a term is a word when ``' ' || words || ' '``
-    holds ``' ' || term || ' '``. FTS5 asked about the one document instead (MATCH with its
-    rowid) merged the whole of the key's prefix doclist for each process walked: 1.2 s of CPU
-    for a page of the largest RUC (39,188 documents hold it) at 828,445 processes, against
-    2 ms; for a common word 20-70 µs a process against about 2 µs."""
+    holds ``' ' || term || ' '``: the set FTS5 finds while the index is in step with the
+    documents (the audit checks it, ``portal.evidence.audit_derived``; ``reindex_full_text``
+    repairs it). FTS5 asked about the one document instead (MATCH with its rowid) merged the
+    whole of the key's prefix doclist for each process walked: 1.2 s of CPU for a page of the
+    largest RUC (39,188 documents hold it) at 828,445 processes, against 2 ms; for a common
+    word 20-70 µs a process against about 2 µs."""
     docs = search_documents.alias("walk_doc")
     space = literal(" ")
     conds = []
