@@ -123,6 +123,11 @@ def _pages(client, query: str) -> list[str]:
     return sorted(seen)
 
 
+def _first(client, query: str) -> list[str]:
+    """The ocids of the listing's first page, in its order."""
+    return [r["ocid"] for r in _get(client, query)["results"]]
+
+
 def _get(client, query: str) -> dict:
     response = client.get(f"/contracts.json?{query}")
     assert response.status_code == 200, response.data
@@ -183,6 +188,24 @@ def test_counts_are_exact_however_many_processes_q_finds(app, monkeypatch):
     assert len(by_ruc) > 1
     _check(_get(client, f"q={ruc}&limit=1"), by_ruc, {})
     assert _pages(client, f"q={ruc}&limit=7") == sorted(by_ruc)
-    with monkeypatch.context() as patched:  # a RUC of many processes: SQLite walks its pages
+    # an identifier prefix many processes' RUCs start with (none of their parties' identifier)
+    prefix = ruc[:5]
+    by_prefix = _from_releases(app, prefix)
+    assert len(by_prefix) > len(by_ruc)
+    _check(_get(client, f"q={prefix}&limit=1"), by_prefix, {})
+    with engine.connect() as conn:
+        dates = dict(conn.execute(select(records.c.ocid, records.c.date)).all())
+    assert None not in dates.values()  # the newest first, on either database
+
+    def newest(found: dict, n: int) -> list[str]:
+        return sorted(found, key=lambda o: (dates[o], o), reverse=True)[:n]
+
+    for text, found in ((ruc, by_ruc), (prefix, by_prefix)):
+        assert _first(client, f"q={text}&limit=7") == newest(found, 7), text
+    with monkeypatch.context() as patched:  # many processes: SQLite walks their pages
         patched.setattr(search_database, "COMMON_MATCHES", 2)
-        assert _pages(client, f"q={ruc}&limit=7") == sorted(by_ruc)
+        with engine.connect() as conn:
+            assert engine.dialect.name != "sqlite" or page_matching(conn, prefix, records.c.ocid) is not None
+        for text, found in ((ruc, by_ruc), (prefix, by_prefix)):
+            assert _pages(client, f"q={text}&limit=7") == sorted(found), text
+            assert _first(client, f"q={text}&limit=7") == newest(found, 7), text
