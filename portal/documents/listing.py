@@ -48,7 +48,8 @@ def order_pdf_document(release: Any) -> dict | None:
 def order_pdf_sha256(release: Any) -> str | None:
     """The SHA-256 (hex) the release declares for its order PDF (hash 2), or None."""
     doc = order_pdf_document(release)
-    for integrity in (doc or {}).get("integrity") or ():
+    found = (doc or {}).get("integrity")
+    for integrity in found if isinstance(found, list) else ():
         if isinstance(integrity, Mapping) and integrity.get("scheme") == "sha256":
             return str(integrity.get("id"))
     return None

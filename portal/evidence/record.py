@@ -27,7 +27,12 @@ def bid_ids(release: Any) -> list[str]:
     """The ids of a release's ``bids.details``: the quotes it may link."""
     bids = release.get("bids") if isinstance(release, Mapping) else None
     details = bids.get("details") if isinstance(bids, Mapping) else None
-    return [str(b["id"]) for b in details or () if isinstance(b, Mapping) and "id" in b]
+    # Imported OCDS may hold anything there (``true``, a number, an object): only a list has bids.
+    return (
+        [str(b["id"]) for b in details if isinstance(b, Mapping) and "id" in b]
+        if isinstance(details, list)
+        else []
+    )
 
 
 def document_hash(release: Any) -> str | None:

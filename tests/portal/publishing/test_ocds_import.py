@@ -179,3 +179,31 @@ def test_a_linked_record_package_beside_its_releases_compiles_as_ocdsmerge(engin
         for ocid in sorted({r["ocid"] for r in published}):
             expected = merger.create_compiled_release([r for r in published if r["ocid"] == ocid])
             assert compiled_release(conn, ocid) == expected, ocid
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"bids": {"details": True}},
+        {"bids": {"details": 7}},
+        {"bids": {"details": {"id": "b1"}}},
+        {"bids": True},
+        {"contracts": [{"documents": [{"id": "OC-1-veraz-pdf", "integrity": True}]}]},
+        {"contracts": [{"documents": [{"id": "OC-1-veraz-pdf", "integrity": 5}]}]},
+        {"contracts": [{"documents": True}]},
+        {"contracts": True},
+    ],
+)
+def test_a_release_with_odd_bids_or_documents_is_kept_as_published(engine, tmp_path, odd):
+    # What the evidence entry reads (bid ids for hash 3, the order PDF's hash 2) is looked for
+    # only where OCDS puts a list: anything else there is no bid and no PDF, never a lost release.
+    release = _release(**odd)
+    path = tmp_path / "odd.json"
+    path.write_text(_package([release]))
+    summary = import_ocds(engine, [path])
+    assert summary.rejects == []
+    (report,) = summary.files
+    assert (report.releases, report.published) == (1, 1)
+    with engine.connect() as conn:
+        (stored,) = conn.execute(select(releases.c.data)).scalars().all()
+    assert bytes(stored) == canonical_json(release)
