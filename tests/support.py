@@ -62,13 +62,17 @@ def replace_at_paths(draw, node, values, min_changes: int = 0, max_changes: int 
     """Mutate the JSON value ``node`` in place: up to ``max_changes`` values at paths drawn from
     ``paths`` (default: :func:`json_paths` of ``node`` before any change) replaced by values
     drawn from ``values``. ``draw`` is hypothesis's (``data.draw`` or a composite's). A path an
-    earlier replacement removed is skipped. Returns ``node``."""
+    earlier replacement removed or changed the shape of is skipped. Returns ``node``."""
     paths = list(json_paths(node)) if paths is None else paths
     for _ in range(draw(st.integers(min_value=min_changes, max_value=max_changes))):
         target, path = node, draw(st.sampled_from(paths))
         try:
             for step in path[:-1]:
                 target = target[step]
+            # An earlier replacement may have turned a list on the path into an object: a list
+            # index is then no member name (an int key is not JSON), and the path is skipped.
+            if isinstance(target, dict) and not isinstance(path[-1], str):
+                continue
             target[path[-1]] = draw(values)
         except (KeyError, IndexError, TypeError):
             continue
