@@ -114,13 +114,12 @@ records = Table(
     Index(None, "region", "date"),
     Index(None, "category", "date"),
     Index(None, "order_number"),
-    Index(None, "amount"),
     Index(None, "procedure", "date"),
     Index(None, "delivery_region", "date"),
     Index(None, "month", "date"),
     Index(None, "status", "date"),
     Index(None, "date", "ocid"),  # the listing's keyset pagination by date
-    Index(None, "amount", "ocid"),  # and by amount
+    Index(None, "amount", "ocid"),  # and by amount (and any search by amount)
     Index(None, "updated_at"),  # what changed since: portal.readmodel.tally follows the read model
     # Covers the home page's totals, so they scan this index and never the compiled releases.
     Index("ix_records_totals", "kind", "status", "currency", "amount", "buyer_id", "supplier_id"),

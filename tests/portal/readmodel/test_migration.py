@@ -49,3 +49,21 @@ def test_downgrade_removes_the_read_model(sqlite_url):
         }
     engine.dispose()
     upgrade(sqlite_url)
+
+
+def test_records_keep_one_index_by_amount(database_url):
+    """Migration 0030 drops ``(amount)``, which ``(amount, ocid)`` serves; a downgrade puts it back."""
+
+    def indexes() -> set[str]:
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as conn:
+                return {ix["name"] for ix in inspect(conn).get_indexes("records")}
+        finally:
+            engine.dispose()
+
+    assert "ix_records_amount_ocid" in indexes() and "ix_records_amount" not in indexes()
+    command.downgrade(alembic_config(database_url), "0029")
+    assert {"ix_records_amount", "ix_records_amount_ocid"} <= indexes()
+    upgrade(database_url)
+    assert "ix_records_amount_ocid" in indexes() and "ix_records_amount" not in indexes()
