@@ -119,8 +119,9 @@ WALK_ON_WINDOWS = 4
 
 def _walk_on(found: int, limit: int) -> bool:
     """Whether a page whose first WINDOW keys held ``found`` of its ``limit`` matches walks on
-    without counting the processes the filters match: the rest is expected within
-    WALK_ON_WINDOWS windows of keys, at the rate of the first one.
+    over the next WALK_ON_WINDOWS windows of keys before it counts the processes the filters
+    match: at the rate of the first window, the rest is expected there. (A filter whose
+    matches were bunched in the first window, and rare after, is then counted as before.)
 
     Counting reads the processes until FEW + 1 match, and a filter that is not on an index of
     ``records`` alone checks each process it passes: the most common supplier's count (via
@@ -284,9 +285,15 @@ def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) ->
         return rows + _by_date_index(conn, dates, where, after + WINDOW, limit - len(rows))
     if len(rows) >= limit or after + WINDOW >= _last_key(conn):
         return rows
-    few = None if _walk_on(len(rows), limit) else few_processes(conn, harvest)
-    if few is None:  # on from where the first walk ended
-        return rows + walk(after + WINDOW, limit - len(rows))
+    walked = after + WINDOW
+    if _walk_on(len(rows), limit):
+        walked += WALK_ON_WINDOWS * WINDOW
+        rows += walk(after + WINDOW, limit - len(rows), releases.c.id <= walked)
+        if len(rows) >= limit or walked >= _last_key(conn):
+            return rows
+    few = few_processes(conn, harvest)
+    if few is None:  # on from where the walks ended
+        return rows + walk(walked, limit - len(rows))
     keys: list[int] = []
     for chunk in _chunks(few):
         keys += conn.execute(
@@ -387,9 +394,15 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     rows = walk(after, limit, releases.c.id <= after + WINDOW)
     if len(rows) >= limit or after + WINDOW >= _last_key(conn):
         return rows
-    few = None if _walk_on(len(rows), limit) else few_processes(conn, harvest)
-    if few is None:  # on from where the first walk ended
-        return rows + walk(after + WINDOW, limit - len(rows))
+    walked = after + WINDOW
+    if _walk_on(len(rows), limit):
+        walked += WALK_ON_WINDOWS * WINDOW
+        rows += walk(after + WINDOW, limit - len(rows), releases.c.id <= walked)
+        if len(rows) >= limit or walked >= _last_key(conn):
+            return rows
+    few = few_processes(conn, harvest)
+    if few is None:  # on from where the walks ended
+        return rows + walk(walked, limit - len(rows))
     out: list[dict] = []
     for chunk in _chunks(few):
         found = query.where(releases.c.ocid.in_(chunk), releases.c.id > after, *where)

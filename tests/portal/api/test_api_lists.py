@@ -24,21 +24,29 @@ def published(app, tmp_path):
 
 
 @pytest.fixture(
-    params=["in the window", "walking on after the window", "from the processes", "walking the releases"]
+    params=[
+        "in the window",
+        "walking on after the window",
+        "walking on a little, then counting",
+        "from the processes",
+        "walking the releases",
+    ]
 )
 def strategy(request, monkeypatch):
     """Every way a filtered page is found: among the next keys (a frequent match), walking on
-    when the first keys held some (without counting the processes), from the few matching
-    processes, or by walking every release after the cursor (a rare match among many
-    processes). The window is narrowed so that the test's small dataset takes each way."""
+    when the first keys held some (without counting the processes, for a while or to the end),
+    from the few matching processes, or by walking every release after the cursor (a rare match
+    among many processes). The window is narrowed so that the test's small dataset takes each
+    way."""
     if request.param != "in the window":
         monkeypatch.setattr(api_filters, "WINDOW", 3)
         # A page by dates then takes keys from the date index two at a time, over several
         # rounds, and walks on after them.
         monkeypatch.setattr(api_filters, "DATE_KEYS", 2)
-        # Never counted when the window held a match, or always counted.
-        walk_on = 10**6 if request.param == "walking on after the window" else 0
-        monkeypatch.setattr(api_filters, "WALK_ON_WINDOWS", walk_on)
+        # Never counted when the window held a match, counted after one more window, or
+        # always counted.
+        walk_on = {"walking on after the window": 10**6, "walking on a little, then counting": 1}
+        monkeypatch.setattr(api_filters, "WALK_ON_WINDOWS", walk_on.get(request.param, 0))
     if request.param == "walking the releases":
         monkeypatch.setattr(api_filters, "FEW", 0)
     return request.param
