@@ -29,6 +29,8 @@ from portal.search.documents import Document, document_of
 from portal.search.text import parse_query
 
 ORDERS = 400
+#: COMMON_MATCHES here: a text in this many documents walks.
+COMMON = 20
 
 
 def _documents() -> list[Document]:
@@ -85,7 +87,16 @@ def _reference(docs: list[Document], kept: set[str], typed: str) -> set[str]:
     return found
 
 
-def test_the_walk_finds_what_the_index_finds(database_url):
+def _keyed(docs: list[Document], key: str | None) -> tuple[int, int]:
+    """How many documents have an identifier starting with ``key``, and how many identifiers
+    do (a document's each: what PostgreSQL's estimate counts, its postings)."""
+    if key is None:
+        return 0, 0
+    found = [sum(i.startswith(key) for i in d.identifiers.split()) for d in docs]
+    return sum(n > 0 for n in found), sum(found)
+
+
+def test_the_walk_finds_what_the_index_finds(database_url, monkeypatch):
     engine = make_engine(database_url)
     rng = random.Random(20261206)
     docs = _documents()
@@ -104,7 +115,9 @@ def test_the_walk_finds_what_the_index_finds(database_url):
         walk_condition = (
             database.walk_condition if engine.dialect.name == "sqlite" else database.pg_walk_condition
         )
-        many = 0
+        many = common_keys = rare_keys = 0
+        monkeypatch.setattr(database, "COMMON_MATCHES", COMMON)
+        monkeypatch.setattr(database, "_pg_common", {})
         with engine.connect() as conn:
             for typed in _queries(docs, rng):
                 query = parse_query(typed)
@@ -122,6 +135,18 @@ def test_the_walk_finds_what_the_index_finds(database_url):
                 assert set(listed) == expected, typed
                 assert walked == expected, typed
                 many += len(expected) >= 20
+                # whether a page walks: an identifier prefix of COMMON (or more) documents does
+                # (on PostgreSQL too, where the statistics list no identifier); one found in
+                # fewer, by its words too, does not
+                holders, keyed = _keyed(docs, query.key)
+                worded = sum(set(query.terms) <= set(d.words.split()) for d in docs) if query.terms else 0
+                if holders >= COMMON:
+                    assert database.is_common(conn, query), typed
+                    common_keys += 1
+                elif keyed + worded < COMMON:
+                    assert not database.is_common(conn, query), typed
+                    rare_keys += query.key is not None
         assert many >= 20  # many queries find many processes: not a comparison of empty sets
+        assert common_keys >= 5 and rare_keys >= 5, (common_keys, rare_keys)
     finally:
         engine.dispose()
