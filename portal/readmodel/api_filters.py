@@ -19,6 +19,7 @@ stops after ``limit`` matches, instead of collecting every match first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -128,6 +129,33 @@ def _walk_on(found: int, limit: int) -> bool:
     ``parties``) took 69 ms at a million, for a page whose first window had held 91 of its 100
     releases."""
     return found > 0 and limit - found <= WALK_ON_WINDOWS * found
+
+
+def _on_or_few(
+    conn: Connection,
+    harvest: Harvest,
+    walk: Callable[..., list[dict]],
+    rows: list[dict],
+    after: int,
+    limit: int,
+) -> tuple[list[dict], list[str] | None]:
+    """How a page filtered on the process goes on from ``rows``, what ``walk(start, most,
+    *bounds)`` found in the first WINDOW keys after ``after``: ``(page, None)`` when walking
+    the key finds it (walking on for WALK_ON_WINDOWS windows when the first held matches,
+    :func:`_walk_on`; to the end when the filters match more than FEW processes), or
+    ``(rows, ocids)`` when the page is to be found from the few processes the filters match."""
+    if len(rows) >= limit or after + WINDOW >= _last_key(conn):
+        return rows, None
+    walked = after + WINDOW
+    if _walk_on(len(rows), limit):
+        walked += WALK_ON_WINDOWS * WINDOW
+        rows = rows + walk(after + WINDOW, limit - len(rows), releases.c.id <= walked)
+        if len(rows) >= limit or walked >= _last_key(conn):
+            return rows, None
+    few = few_processes(conn, harvest)
+    if few is None:  # on from where the walks ended
+        return rows + walk(walked, limit - len(rows)), None
+    return rows, few
 
 
 def few_processes(conn: Connection, harvest: Harvest) -> list[str] | None:
@@ -283,17 +311,9 @@ def releases_page(conn: Connection, harvest: Harvest, after: int, limit: int) ->
         if len(rows) >= limit or after + WINDOW >= _last_key(conn):
             return rows
         return rows + _by_date_index(conn, dates, where, after + WINDOW, limit - len(rows))
-    if len(rows) >= limit or after + WINDOW >= _last_key(conn):
+    rows, few = _on_or_few(conn, harvest, walk, rows, after, limit)
+    if few is None:
         return rows
-    walked = after + WINDOW
-    if _walk_on(len(rows), limit):
-        walked += WALK_ON_WINDOWS * WINDOW
-        rows += walk(after + WINDOW, limit - len(rows), releases.c.id <= walked)
-        if len(rows) >= limit or walked >= _last_key(conn):
-            return rows
-    few = few_processes(conn, harvest)
-    if few is None:  # on from where the walks ended
-        return rows + walk(walked, limit - len(rows))
     keys: list[int] = []
     for chunk in _chunks(few):
         keys += conn.execute(
@@ -360,8 +380,8 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     ``date_from``/``date_to`` bound the process's date (the date of its first release, the
     read model's ``records.date``); ``since`` bounds when its newest release was published.
 
-    The conditions on the record are a correlated subquery (as on releases): with the filters
-    on a joined record, SQLite chose to start from a filter's index (every process of the most
+    The conditions on the record are in the correlated subquery that finds its newest release
+    (as releases pages check the process per release): with the filters on a joined record, SQLite chose to start from a filter's index (every process of the most
     common region, then their releases, then sorted) over the walk by key, 4.9 s for a page at
     a million releases."""
     after = harvest_floor(conn, Harvest(ocid_prefix=harvest.ocid_prefix), after)
@@ -392,17 +412,9 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     if not process:
         return walk(after, limit)
     rows = walk(after, limit, releases.c.id <= after + WINDOW)
-    if len(rows) >= limit or after + WINDOW >= _last_key(conn):
+    rows, few = _on_or_few(conn, harvest, walk, rows, after, limit)
+    if few is None:
         return rows
-    walked = after + WINDOW
-    if _walk_on(len(rows), limit):
-        walked += WALK_ON_WINDOWS * WINDOW
-        rows += walk(after + WINDOW, limit - len(rows), releases.c.id <= walked)
-        if len(rows) >= limit or walked >= _last_key(conn):
-            return rows
-    few = few_processes(conn, harvest)
-    if few is None:  # on from where the walks ended
-        return rows + walk(walked, limit - len(rows))
     out: list[dict] = []
     for chunk in _chunks(few):
         found = query.where(releases.c.ocid.in_(chunk), releases.c.id > after, *where)
