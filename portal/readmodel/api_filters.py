@@ -381,9 +381,9 @@ def records_page(conn: Connection, harvest: Harvest, after: int, limit: int) -> 
     read model's ``records.date``); ``since`` bounds when its newest release was published.
 
     The conditions on the record are in the correlated subquery that finds its newest release
-    (as releases pages check the process per release): with the filters on a joined record, SQLite chose to start from a filter's index (every process of the most
-    common region, then their releases, then sorted) over the walk by key, 4.9 s for a page at
-    a million releases."""
+    (as releases pages check the process per release): with the filters on a joined record,
+    SQLite chose to start from a filter's index (every process of the most common region, then
+    their releases, then sorted) over the walk by key, 4.9 s for a page at a million releases."""
     after = harvest_floor(conn, Harvest(ocid_prefix=harvest.ocid_prefix), after)
     on_record = _ocid_conditions(records.c.ocid, harvest)
     where = []
