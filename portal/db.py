@@ -486,8 +486,12 @@ def upgrade(url: str, revision: str = "head") -> None:
 
     command.upgrade(alembic_config(url), revision)
     if revision == "head":  # a bulk load that was killed left its indexes dropped
+        from portal.search.database import catch_up_full_text
+
         engine = make_engine(url)
         try:
             ensure_indexes(engine)
+            with engine.begin() as conn:
+                catch_up_full_text(conn)  # and its search documents out of the full-text index
         finally:
             engine.dispose()

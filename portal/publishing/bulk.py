@@ -1,7 +1,10 @@
-"""Bulk mode: a large load drops the secondary lookup indexes and rebuilds them at the end.
+"""Bulk mode: a large load drops the secondary lookup indexes and rebuilds them at the end,
+and adds its search documents to SQLite's full-text index at the end too.
 
-Their keys are random or widely spread, so on a large table nearly every inserted row dirties a
-page of each (see :func:`portal.db.deferrable_indexes`); rebuilding them once costs less.
+The indexes' keys are random or widely spread, so on a large table nearly every inserted row
+dirties a page of each (see :func:`portal.db.deferrable_indexes`); rebuilding them once costs
+less. The full-text index, written batch by batch, merges its segments again and again
+(:func:`portal.search.database.full_text_deferred`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from portal.db import drop_deferrable_indexes, ensure_indexes
 from portal.models import source_orders
+from portal.search.database import full_text_deferred
 from portal.settings import default
 
 #: Lines sampled to estimate a file's line count from its size.
@@ -44,14 +48,16 @@ def bulk_mode(engine: Engine, path: Path, min_orders: int = default("BULK_MIN_OR
 def lookup_indexes_deferred(
     engine: Engine, on_indexes: Callable[[str], None] | None = None
 ) -> Iterator[None]:
-    """Drop the deferrable lookup indexes for the ``with`` block; rebuild them at its end,
-    however it ends (``veraz db upgrade`` or the next import rebuild them if the process is
-    killed). ``on_indexes`` is told "dropped", then "rebuilt"."""
+    """Drop the deferrable lookup indexes for the ``with`` block and defer the full-text index;
+    rebuild and catch them up at its end, however it ends (``veraz db upgrade`` or the next
+    import does it if the process is killed). ``on_indexes`` is told "dropped", then
+    "rebuilt"."""
     drop_deferrable_indexes(engine)
     if on_indexes:
         on_indexes("dropped")
     try:
-        yield
+        with full_text_deferred(engine):
+            yield
     finally:
         ensure_indexes(engine)
         if on_indexes:

@@ -319,6 +319,9 @@ def listing() -> dict:
             ("counts", browse.filters(), facet, facet_q),
             lambda: _counts(conn, browse, candidates, facet, facet_q),
         )
+        # A bulk load adds its processes to the full-text index at its end: until then a
+        # search does not find them, and the page says so.
+        search_pending = browse.q is not None and search_database.documents_pending(conn)
     written = _count_text()
     facets = {
         name: [
@@ -345,6 +348,7 @@ def listing() -> dict:
         "first_page": cursor is None,
         "facet": facet,
         "facet_q": facet_q,
+        "search_pending": search_pending,
     }
 
 
@@ -434,6 +438,7 @@ def contracts_json():
             name: [{k: v[k] for k in ("value", "label", "count", "selected")} for v in values]
             for name, values in data["facets"].items()
         },
+        "search_complete": not data["search_pending"],
         "next": url_for("contracts.contracts_json", _external=True, **state_args(cursor=data["next"]))
         if data["next"]
         else None,
