@@ -486,12 +486,15 @@ def upgrade(url: str, revision: str = "head") -> None:
 
     command.upgrade(alembic_config(url), revision)
     if revision == "head":  # a bulk load that was killed left its indexes dropped
-        from portal.search.database import catch_up_full_text
+        from portal.search.tables import catch_up_full_text, documents_pending
 
         engine = make_engine(url)
         try:
             ensure_indexes(engine)
-            with engine.begin() as conn:
-                catch_up_full_text(conn)  # and its search documents out of the full-text index
+            with engine.connect() as conn:  # a read first: nothing to do writes nothing
+                pending = documents_pending(conn)
+            if pending:  # and its search documents out of the full-text index
+                with engine.begin() as conn:
+                    catch_up_full_text(conn)
         finally:
             engine.dispose()

@@ -53,7 +53,7 @@ from sqlalchemy import (
 
 from portal.db import IN_CLAUSE_CHUNK, bulk_insert, in_list
 from portal.search.documents import Document
-from portal.search.tables import search_documents
+from portal.search.tables import FTS_INDEXED_MAX, catch_up_full_text, search_documents
 from portal.search.text import Query
 
 #: How much more an identifier match weighs than a word match in FTS5's BM25 (on PostgreSQL
@@ -63,13 +63,6 @@ KEY_WEIGHT = 10.0
 _FTS_DELETE = text(
     "INSERT INTO search_fts(search_fts, rowid, identifiers, words) "
     "VALUES ('delete', :id, :identifiers, :words)"
-)
-# The highest document id in FTS5's index (its ``docsize`` shadow table has a row per indexed
-# document), or NULL when it indexes none. See full_text_deferred.
-_FTS_INDEXED_MAX = "SELECT max(id) FROM search_fts_docsize"
-_FTS_CATCH_UP = (
-    "INSERT INTO search_fts(rowid, identifiers, words) SELECT id, identifiers, words "
-    f"FROM search_documents WHERE ({_FTS_INDEXED_MAX}) IS NULL OR id > ({_FTS_INDEXED_MAX}) ORDER BY id"
 )
 #: Matches ranked: the most recently written this many (by document id, which follows
 #: publication). A word such as "impresoras" matches a tenth of all processes, and ranking
@@ -719,7 +712,8 @@ def full_text_deferred(engine: Engine) -> Iterator[None]:
     Indexed batch by batch, 100,000 new orders cost the writer about 2.6 s of CPU (each commit
     flushes a segment, which FTS5 then merges with the others again and again); added at the
     end, about 0.6 s. Meanwhile, search does not find the load's processes (the search page
-    says so, :func:`documents_pending`), as the lookup indexes are down for the same time.
+    says so, :func:`portal.search.tables.documents_pending`), as the lookup indexes are down
+    for the same time.
 
     The full-text index always holds exactly the documents up to some id (documents are
     written with ever larger ids): those above it are pending. A document replaced meanwhile
@@ -733,27 +727,6 @@ def full_text_deferred(engine: Engine) -> Iterator[None]:
         _FULL_TEXT_DEFERRED.reset(token)
         with engine.begin() as conn:
             catch_up_full_text(conn)
-
-
-def catch_up_full_text(conn: Connection) -> int:
-    """Add the pending documents to SQLite's full-text index (see :func:`full_text_deferred`);
-    how many. PostgreSQL: none are ever pending."""
-    if conn.dialect.name != "sqlite":
-        return 0
-    return int(conn.exec_driver_sql(_FTS_CATCH_UP).rowcount or 0)
-
-
-def documents_pending(conn: Connection) -> bool:
-    """Whether some documents are not yet in SQLite's full-text index (a bulk load running, or
-    killed before its end): search does not find their processes yet."""
-    if conn.dialect.name != "sqlite":
-        return False
-    return bool(
-        conn.exec_driver_sql(
-            f"SELECT EXISTS (SELECT 1 FROM search_documents WHERE ({_FTS_INDEXED_MAX}) IS NULL "
-            f"OR id > ({_FTS_INDEXED_MAX}))"
-        ).scalar()
-    )
 
 
 def write_documents(
@@ -784,7 +757,7 @@ def write_documents(
             ).all()
             if old:
                 if deferred and indexed_max is None:
-                    indexed_max = conn.exec_driver_sql(_FTS_INDEXED_MAX).scalar()
+                    indexed_max = conn.exec_driver_sql(FTS_INDEXED_MAX).scalar()
                 # Only documents the index holds: FTS5 takes a 'delete' of one it does not hold
                 # for a corrupt index.
                 gone = [

@@ -46,6 +46,7 @@ from portal.search import database as search_database
 from portal.search import matching as search_matching
 from portal.search import matching_ids as search_matching_ids
 from portal.search import page_matching
+from portal.search.tables import documents_pending
 from portal.views.contracts import bp
 from portal.views.params import only_params, whole_number
 
@@ -321,7 +322,7 @@ def listing() -> dict:
         )
         # A bulk load adds its processes to the full-text index at its end: until then a
         # search does not find them, and the page says so.
-        search_pending = browse.q is not None and search_database.documents_pending(conn)
+        search_pending = browse.q is not None and documents_pending(conn)
     written = _count_text()
     facets = {
         name: [

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from portal.db import make_engine, upgrade
 from portal.search import database
 from portal.search.documents import Document
+from portal.search.tables import documents_pending
 
 
 def _doc(ocid: str, word: str) -> Document:
@@ -54,7 +55,7 @@ def _integrity(engine, against_content: bool) -> None:
 
 def _pending(engine) -> bool:
     with engine.connect() as conn:
-        return database.documents_pending(conn)
+        return documents_pending(conn)
 
 
 @pytest.fixture
