@@ -449,6 +449,15 @@ INDEX_BUILD_CACHE_KIB = 2000
 #: (With the connections' 32 MB cache the keys were sorted in one run and they did nothing.)
 INDEX_BUILD_THREADS = 2
 
+#: The part of the database file (bytes, ``PRAGMA mmap_size``) SQLite reads through a memory map
+#: while the indexes are built: each index's build reads its whole table, and read a page at a
+#: time (4 KB ``pread`` calls) the tables of 100,000 orders cost 2.2-2.3 s of system time. Mapped,
+#: 0.9-1.0 s, and the rebuild took 2.4-2.5 s of wall time against 3.5-4.0. The pages mapped are
+#: the operating system's cache of the file, counted in the writer's resident set while mapped:
+#: hence the bound (the rest of a larger file is read as before; SQLite's own limit is just
+#: under 2 GiB). 0 turns it off.
+INDEX_BUILD_MMAP_BYTES = 2_000_000_000
+
 
 def ensure_indexes(engine: Engine) -> list[str]:
     """Create every deferrable index that is missing; return their names."""
@@ -457,14 +466,17 @@ def ensure_indexes(engine: Engine) -> list[str]:
         if missing and conn.dialect.name == "sqlite":
             cache = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
             threads = conn.exec_driver_sql("PRAGMA threads").scalar_one()
+            mmap = conn.exec_driver_sql("PRAGMA mmap_size").scalar_one()
             conn.exec_driver_sql(f"PRAGMA cache_size=-{INDEX_BUILD_CACHE_KIB}")
             conn.exec_driver_sql(f"PRAGMA threads={INDEX_BUILD_THREADS}")
+            conn.exec_driver_sql(f"PRAGMA mmap_size={INDEX_BUILD_MMAP_BYTES}")
             try:
                 for ix in missing:
                     ix.create(conn)
             finally:
                 conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
                 conn.exec_driver_sql(f"PRAGMA threads={int(threads)}")
+                conn.exec_driver_sql(f"PRAGMA mmap_size={int(mmap)}")
         else:
             for ix in missing:
                 ix.create(conn)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from builders import all_examples, write_jsonl
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import Index, create_engine, inspect, select
 
 from portal.db import (
     INDEX_BUILD_CACHE_KIB,
+    INDEX_BUILD_MMAP_BYTES,
     INDEX_BUILD_THREADS,
     deferrable_indexes,
     drop_deferrable_indexes,
@@ -19,6 +20,7 @@ from portal.models import proformas, records, releases, source_orders
 from portal.publishing import bulk_mode, import_orders
 
 PREFIX = "ocds-test01"
+PRAGMAS = ("cache_size", "threads", "mmap_size")
 
 
 def _indexes(engine) -> dict[str, set[str]]:
@@ -150,22 +152,31 @@ def test_bulk_mode_follows_its_threshold_and_what_is_stored(sqlite_url, tmp_path
     engine.dispose()
 
 
-def test_the_rebuild_leaves_the_connection_cache_as_it_was(tmp_path):
-    """SQLite builds the indexes with a smaller page cache (shorter sorted runs) and sorter
-    threads, then gives the pooled connection back with the cache and threads it had."""
+def test_the_rebuild_leaves_the_connection_cache_as_it_was(tmp_path, monkeypatch):
+    """SQLite builds the indexes with a smaller page cache (shorter sorted runs), sorter
+    threads and a memory map of the file, then gives the pooled connection back with the cache,
+    threads and map it had."""
     url = f"sqlite:///{tmp_path / 'cache.sqlite3'}"
     upgrade(url)
     engine = make_engine(url)
+    seen = []
+    create = Index.create
+
+    def create_and_look(index, bind, *args, **kwargs):  # the settings while an index is built
+        seen.append(tuple(bind.exec_driver_sql(f"PRAGMA {p}").scalar() for p in PRAGMAS))
+        return create(index, bind, *args, **kwargs)
+
+    monkeypatch.setattr(Index, "create", create_and_look)
     try:
         with engine.connect() as conn:
-            cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-            threads = conn.exec_driver_sql("PRAGMA threads").scalar()
-        assert cache != -INDEX_BUILD_CACHE_KIB and threads != INDEX_BUILD_THREADS
+            before = tuple(conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in PRAGMAS)
+        building = (-INDEX_BUILD_CACHE_KIB, INDEX_BUILD_THREADS, INDEX_BUILD_MMAP_BYTES)
+        assert all(b != w for b, w in zip(before, building, strict=True))
         dropped = drop_deferrable_indexes(engine)
         assert sorted(ensure_indexes(engine)) == sorted(dropped)
+        assert seen == [building] * len(dropped)
         with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == cache
-            assert conn.exec_driver_sql("PRAGMA threads").scalar() == threads
+            assert tuple(conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in PRAGMAS) == before
     finally:
         engine.dispose()
 
