@@ -249,7 +249,17 @@ class OrderPreparer:
         # the one serial step, then stores them without reading the order again. Without a PDF,
         # only what those rows read (deliveries, quotes and documents are the PDF's); with one,
         # no documents either (the PDF shows none).
-        facts = (row_facts if self.base_url is None else drawn_facts)(mapped.order_release)
+        # A later version of an order: its process already has a release (stored, or earlier in
+        # this import), so the writer compiles the record from them all and derives its columns,
+        # rows and document from that; those of this release alone would be thrown away.
+        alone = int(order["version"]) <= 1
+        facts = (
+            drawn_facts(mapped.order_release)
+            if self.base_url is not None
+            else row_facts(mapped.order_release)
+            if alone
+            else None
+        )
         if self.base_url is not None:
             pdf, pdf_sha256 = attach_order_pdf(
                 mapped.order_release,
@@ -259,7 +269,7 @@ class OrderPreparer:
                 facts=facts,
                 digests=[bytes.fromhex(q.data_hash) for q in quotes],
             )
-        columns = browse_columns_of(facts)
+        columns = browse_columns_of(facts) if alone and facts is not None else None
         state_key = (mapped.agreement_release["ocid"], str(mapped.agreement_release["id"]))
         agreement = self.agreements.get(state_key)
         todo = [mapped.order_release] + ([] if agreement else [mapped.agreement_release])
@@ -288,11 +298,15 @@ class OrderPreparer:
             proformas=quotes,
             summary_alone=columns,
             read_model_alone=(
-                read_model_rows_of(facts)
+                None
+                if columns is None or facts is None
+                else read_model_rows_of(facts)
                 if self.dialect is None
                 else packed_read_model_of(facts, self.dialect)
             ),
-            search_alone=document_of(mapped.order_release["ocid"], facts),
+            search_alone=(
+                None if columns is None or facts is None else document_of(mapped.order_release["ocid"], facts)
+            ),
             pdf=pdf,
             pdf_sha256=pdf_sha256,
         )
@@ -444,15 +458,16 @@ def write_orders(
         rows: dict[str, RecordRow] = {}
         slow = []
         for ocid, rels in per_ocid.items():
-            if ocid not in had_before and len(rels) == 1 and ocid in alone:
-                p = alone[ocid]
+            only = alone.get(ocid)
+            # a later version of an order brings no columns of its own (see OrderPreparer)
+            if ocid not in had_before and len(rels) == 1 and only and only.summary_alone is not None:
                 rows[ocid] = RecordRow(
                     None,
-                    p.summary_alone,
+                    only.summary_alone,
                     1,
                     pk_of[(ocid, rels[0].release_id)],
-                    p.read_model_alone,
-                    p.search_alone,
+                    only.read_model_alone,
+                    only.search_alone,
                 )
             else:
                 slow.append(ocid)

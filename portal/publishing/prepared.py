@@ -53,7 +53,9 @@ class PreparedOrder:
     order: PreparedRelease
     agreement: PreparedRelease
     proformas: tuple[PreparedProforma, ...]
-    summary_alone: dict  # the record's browse columns if this is the ocid's only release
+    # The record's browse columns if this is the ocid's only release (None for a later version
+    # of an order, whose record the writer compiles from all its releases)
+    summary_alone: dict | None
     # ... and its read-model rows and search document (ocds.summary.read_model_rows,
     # portal.search.documents.document), made by the worker from the same reading; the rows
     # as dicts, or as the writer's driver parameters (portal.publishing.records.PackedRows)

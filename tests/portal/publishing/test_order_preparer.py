@@ -100,12 +100,14 @@ def _with_pdfs() -> tuple[list[dict], PreparedBatch]:
 def test_browse_columns_from_the_pdfs_reading_are_those_of_the_published_release():
     _, batch = _with_pdfs()
     assert batch.rejects == () and len(batch.orders) == 45
+    assert {p.version == 1 for p in batch.orders} == {True, False}  # first and later versions
     for prepared in batch.orders:
         published = orjson.loads(prepared.order.data)
         assert order_pdf_document(published) is not None
         # The PDF is drawn from the release without its own entry; the columns do not read it.
         assert browse_columns(without_own_pdf(published)) == browse_columns(published)
-        assert prepared.summary_alone == browse_columns(published)
+        # A later version's record is compiled by the writer from all its releases.
+        assert prepared.summary_alone == (browse_columns(published) if prepared.version == 1 else None)
 
 
 def test_a_workers_pdf_is_the_one_rendered_from_the_mapped_order_alone():
@@ -193,3 +195,43 @@ def test_a_worker_digests_each_order_as_the_whole_order():
     assert [p.digest for p in batch.orders] == [
         _whole(by_state[p.order_number, p.version]) for p in batch.orders
     ]
+
+
+def test_a_later_version_arriving_alone_gets_its_record_compiled_by_the_writer(sqlite_url, tmp_path):
+    """The workers leave the record's columns, rows and document of a later version of an order
+    to the writer, which compiles the record from every release of the process; one that
+    arrives without its earlier versions (a file that starts later) still gets all of them: those
+    of its one release."""
+    from builders import write_jsonl
+    from sqlalchemy import create_engine, select
+
+    from ocds.summary import read_model_rows
+    from portal.models import item_lines, records, releases
+    from portal.publishing import import_orders
+    from portal.search.documents import document
+    from portal.search.tables import search_documents
+
+    later = next(o for o in generate_orders(60, 5) if o["version"] > 1)
+    ocid = map_order(later, ocid_prefix=PREFIX).order_release["ocid"]
+    engine = create_engine(sqlite_url)
+    try:
+        path = write_jsonl(tmp_path / "o.jsonl", [later])
+        summary = import_orders(engine, path, ocid_prefix=PREFIX, workers=1)
+        assert summary.rejects == [] and summary.new_orders == 1
+        with engine.connect() as conn:
+            data = conn.execute(select(releases.c.data).where(releases.c.ocid == ocid)).scalar_one()
+            release = orjson.loads(data)
+            row = conn.execute(select(records).where(records.c.ocid == ocid)).mappings().one()
+            expected = browse_columns(release)
+            assert {k: row[k] for k in expected} == expected and row["release_count"] == 1
+            stored = conn.execute(
+                select(search_documents.c.identifiers, search_documents.c.words).where(
+                    search_documents.c.ocid == ocid
+                )
+            ).one()
+            made = document(ocid, release)
+            assert tuple(stored) == (made.identifiers, made.words)
+            lines = conn.execute(select(item_lines.c.description).where(item_lines.c.ocid == ocid)).scalars()
+            assert list(lines) == [r["description"] for r in read_model_rows(release)["item_lines"]]
+    finally:
+        engine.dispose()
