@@ -451,8 +451,8 @@ INDEX_BUILD_THREADS = 2
 
 #: The part of the database file (bytes, ``PRAGMA mmap_size``) SQLite reads through a memory map
 #: while the indexes are built: each index's build reads its whole table, and read a page at a
-#: time (4 KB ``pread`` calls) the tables of 100,000 orders cost 2.2-2.3 s of system time. Mapped,
-#: 0.9-1.0 s, and the rebuild took 2.4-2.5 s of wall time against 3.5-4.0. The pages mapped are
+#: time (4 KB ``pread`` calls) the tables of 100,000 orders cost 2.2-2.4 s of system time. Mapped,
+#: 0.9-1.0 s, and the rebuild took 2.5-3.1 s of wall time against 3.8-4.2. The pages mapped are
 #: the operating system's cache of the file, counted in the writer's resident set while mapped:
 #: hence the bound (the rest of a larger file is read as before; SQLite's own limit is just
 #: under 2 GiB). 0 turns it off.
